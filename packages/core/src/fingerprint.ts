@@ -1,0 +1,141 @@
+import { canonicalize, sha256 } from './canonical.js';
+import { type RequestProfile, chatProfile } from './profile.js';
+import { type Scope, type ScopeInput, resolveScope, scopeId } from './scope.js';
+
+/**
+ * Version of the key schema (canonical form + hash input). Bump it whenever the same request
+ * would hash differently, so old entries become misses instead of wrong answers.
+ */
+export const KEY_SCHEMA_VERSION = 1;
+
+export interface CacheKey {
+  /** Key schema version the hash was computed with. */
+  readonly schema: number;
+  readonly scope: Scope;
+  /** Injective text form of the scope (see `scopeId`). */
+  readonly scopeId: string;
+  /** Profile that produced the hash (`openai.chat`, `generic`, ...). */
+  readonly profile: string;
+  /** SHA-256 (base64url) of the profile id and the canonical request. */
+  readonly hash: string;
+  /** `v<schema>:<scopeId>:<hash>`: unique across scopes and schema versions. */
+  readonly id: string;
+}
+
+/** What the semantic layer compares: exact partition, similar text. */
+export interface SemanticDescriptor {
+  /** Hash of scope, profile and everything but the compared text. */
+  readonly partition: string;
+  /** The last user turn. */
+  readonly text: string;
+}
+
+const ignoreSets = new WeakMap<RequestProfile, ReadonlySet<string>>();
+function ignoreSet(profile: RequestProfile): ReadonlySet<string> {
+  let set = ignoreSets.get(profile);
+  if (!set) {
+    set = new Set(profile.ignoredFields);
+    ignoreSets.set(profile, set);
+  }
+  return set;
+}
+
+export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey {
+  const sid = scopeId(scope);
+  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: sid, profile: profileId, hash, id: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':' + hash };
+}
+
+/** The exact cache key of a request: canonical JSON of the answer-changing fields, SHA-256. */
+export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
+  const canonical = canonicalize(request, ignoreSet(profile));
+  return makeKey(scope, profile.id, sha256(profile.id + '\n' + canonical));
+}
+
+/** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */
+export function computeSemantic(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): SemanticDescriptor | undefined {
+  const split = profile.semanticSplit?.(request);
+  if (!split) return undefined;
+  const canonical = canonicalize(split.context, ignoreSet(profile));
+  return { partition: sha256('partition\n' + scopeId(scope) + '\n' + profile.id + '\n' + canonical), text: split.text };
+}
+
+export interface FingerprintOptions {
+  scope?: ScopeInput;
+  /** @default chatProfile */
+  profile?: RequestProfile;
+}
+
+export function fingerprint(request: unknown, options: FingerprintOptions = {}): CacheKey {
+  return computeKey(request, resolveScope(options.scope), options.profile ?? chatProfile);
+}
+
+export interface FieldDifference {
+  /** JSON-path-like location: `$.messages[1].content`. */
+  readonly path: string;
+  readonly kind: 'changed' | 'added' | 'removed';
+  readonly a: unknown;
+  readonly b: unknown;
+}
+
+export interface KeyExplanation {
+  /** True when both requests map to the same key. */
+  readonly sameKey: boolean;
+  /** Differences in fields that change the answer: these make the requests miss each other. */
+  readonly differences: readonly FieldDifference[];
+  /** Differences in ignored fields: they do not affect the key. */
+  readonly ignoredDifferences: readonly FieldDifference[];
+  /** Present when the scopes differ (scopes never share entries). */
+  readonly scope?: { a: string; b: string };
+}
+
+/** Names the fields that make two requests miss each other (and the ignored ones that do not). */
+export function explainKeyDifference(
+  a: unknown,
+  b: unknown,
+  options: { profile?: RequestProfile; scopeA?: ScopeInput; scopeB?: ScopeInput } = {},
+): KeyExplanation {
+  const profile = options.profile ?? chatProfile;
+  const sa = resolveScope(options.scopeA);
+  const sb = resolveScope(options.scopeB ?? options.scopeA);
+  const ignored = ignoreSet(profile);
+  const differences: FieldDifference[] = [];
+  const ignoredDifferences: FieldDifference[] = [];
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObj(a) && isObj(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    for (const k of keys) diff(a[k], b[k], '$.' + k, ignored.has(k) ? ignoredDifferences : differences);
+  } else {
+    diff(a, b, '$', differences);
+  }
+  const sameKey = computeKey(a, sa, profile).id === computeKey(b, sb, profile).id;
+  const explanation: KeyExplanation = { sameKey, differences, ignoredDifferences };
+  const ia = scopeId(sa);
+  const ib = scopeId(sb);
+  return ia === ib ? explanation : { ...explanation, scope: { a: ia, b: ib } };
+}
+
+function diff(a: unknown, b: unknown, path: string, out: FieldDifference[]): void {
+  if (a === undefined && b === undefined) return;
+  if (a === undefined) return void out.push({ path, kind: 'added', a, b });
+  if (b === undefined) return void out.push({ path, kind: 'removed', a, b });
+  if (Array.isArray(a) && Array.isArray(b)) {
+    const n = Math.max(a.length, b.length);
+    for (let i = 0; i < n; i++) diff(a[i], b[i], `${path}[${i}]`, out);
+    return;
+  }
+  const objA = typeof a === 'object' && a !== null && !Array.isArray(a) && !(a instanceof Date) && !ArrayBuffer.isView(a);
+  const objB = typeof b === 'object' && b !== null && !Array.isArray(b) && !(b instanceof Date) && !ArrayBuffer.isView(b);
+  if (objA && objB) {
+    const ra = a as Record<string, unknown>;
+    const rb = b as Record<string, unknown>;
+    for (const k of [...new Set([...Object.keys(ra), ...Object.keys(rb)])].sort()) diff(ra[k], rb[k], `${path}.${k}`, out);
+    return;
+  }
+  let same: boolean;
+  try {
+    same = canonicalize(a) === canonicalize(b);
+  } catch {
+    same = Object.is(a, b);
+  }
+  if (!same) out.push({ path, kind: 'changed', a, b });
+}

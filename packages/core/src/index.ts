@@ -1,0 +1,63 @@
+export { StrataError, InvalidRequestError, InvalidOptionError, LayerError, LayerTimeoutError, MissingDependencyError, DecodeError } from './errors.js';
+export type { StrataErrorCode, StrataErrorOptions } from './errors.js';
+export { canonicalize, sha256 } from './canonical.js';
+export { resolveScope, scopeId, scopeBaseId, parseScopeId, sameScopeBase, DEFAULT_TENANT, DEFAULT_NAMESPACE } from './scope.js';
+export type { Scope, ScopeInput } from './scope.js';
+export {
+  COMMON_IGNORED_FIELDS,
+  chatProfile,
+  genericProfile,
+  defineProfile,
+  chatSemanticSplit,
+  messageText,
+  samplingIsDeterministic,
+} from './profile.js';
+export type { RequestProfile, SemanticSplit } from './profile.js';
+export { KEY_SCHEMA_VERSION, computeKey, computeSemantic, makeKey, fingerprint, explainKeyDifference } from './fingerprint.js';
+export type { CacheKey, SemanticDescriptor, FingerprintOptions, FieldDifference, KeyExplanation } from './fingerprint.js';
+export { expiresAt, remainingTtl, isExpired } from './entry.js';
+export type { CacheEntry, TokenUsage } from './entry.js';
+export { LAYER_SPECIFICATION_VERSION, isPromiseLike } from './layer.js';
+export type {
+  Layer,
+  LayerV1,
+  LayerCapabilities,
+  LayerContext,
+  MaybePromise,
+  SemanticQuery,
+  SemanticSearchResult,
+  RejectedCandidate,
+  ScanPage,
+} from './layer.js';
+export type { Embedder } from './embedder.js';
+export { LocalInvalidationBus } from './bus.js';
+export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+export {
+  DEFAULT_PRICES,
+  findPrice,
+  costUsd,
+  providerCacheSavingsUsd,
+  projectMonthlySavings,
+  LatencyRecorder,
+} from './stats.js';
+export type { ModelPrice, PriceTable, StatsSnapshot, LayerStatsSnapshot } from './stats.js';
+export { MultiLayerCache, loaded } from './multi-layer-cache.js';
+export type {
+  MultiLayerCacheOptions,
+  LayerConfig,
+  CachePolicy,
+  PolicyDecision,
+  PolicyContext,
+  CachePlugin,
+  WriteContext,
+  HitContext,
+  CallOptions,
+  Loaded,
+  Loader,
+  CacheResult,
+  LookupHit,
+  InvalidationResult,
+  CacheEvents,
+} from './multi-layer-cache.js';
+export { lazyImport } from './lazy.js';
+export type { GuardInput, GuardVerdict, SemanticGuard } from './guard.js';
