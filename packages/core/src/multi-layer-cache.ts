@@ -686,10 +686,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
           matchedText = r.hit.text;
         }
       } else {
-        const r = l.layer.get(key, l.layer.capabilities.remote ? { deadline: this.now() + l.budgetMs } : undefined);
-        let got: CacheEntry | undefined | Failed;
-        if (isPromiseLike(r)) got = await this.guard(l, 'get', () => r);
-        else got = r;
+        // Sync layers (L1) skip the promise and timer machinery entirely; guard() still
+        // catches a synchronous throw.
+        const r = this.guard(l, 'get', () => l.layer.get(key, l.layer.capabilities.remote ? { deadline: this.now() + l.budgetMs } : undefined));
+        const got: CacheEntry | undefined | Failed = isPromiseLike(r) ? await r : r;
         if (got === FAILED) continue;
         entry = got;
       }

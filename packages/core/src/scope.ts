@@ -16,10 +16,11 @@ export type ScopeInput = string | { tenant: string; namespace?: string; version?
 export const DEFAULT_TENANT = 'default';
 export const DEFAULT_NAMESPACE = 'default';
 const MAX_PART = 256;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function checkPart(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PART) {
-    throw new InvalidRequestError(`scope.${field} must be a non-empty string of at most ${MAX_PART} characters`, { field: `scope.${field}` });
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PART || LONE_SURROGATE.test(value)) {
+    throw new InvalidRequestError(`scope.${field} must be a non-empty, well-formed string of at most ${MAX_PART} characters`, { field: `scope.${field}` });
   }
   return value;
 }

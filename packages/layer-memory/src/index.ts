@@ -82,7 +82,7 @@ export class MemoryLayer implements LayerV1 {
       // Entries carry their own expiry (createdAt + ttlMs); lru-cache's TTL only bounds memory.
       ttlAutopurge: false,
       allowStale: false,
-      dispose: (r, keyId) => this.unindex(keyId, r),
+      dispose: (r, keyId, reason) => this.unindex(keyId, r, reason === 'set'),
     });
   }
 
@@ -170,14 +170,13 @@ export class MemoryLayer implements LayerV1 {
     this.lru.clear();
   }
 
-  private unindex(keyId: string, r: Record_): void {
+  /**
+   * lru-cache calls dispose before the key leaves its map, and on replacement before the new
+   * value is in place: `replaced` tells the two apart. set() indexes the new value's tags.
+   */
+  private unindex(keyId: string, r: Record_, replaced: boolean): void {
     for (const tag of r.entry.tags) removeFrom(this.tagIndex, tag, keyId);
-    // A replaced entry is disposed after the new one is indexed; keep the id if it is live again.
-    if (!this.lru.has(keyId)) removeFrom(this.scopeIndex, r.base, keyId);
-    else {
-      const live = this.lru.peek(keyId, { allowStale: true });
-      if (live) for (const tag of live.entry.tags) addTo(this.tagIndex, tag, keyId);
-    }
+    if (!replaced) removeFrom(this.scopeIndex, r.base, keyId);
   }
 }
 

@@ -1,0 +1,241 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  InvalidRequestError,
+  KEY_SCHEMA_VERSION,
+  StrataError,
+  chatProfile,
+  computeKey,
+  computeSemantic,
+  explainKeyDifference,
+  fingerprint,
+  genericProfile,
+  resolveScope,
+} from '../src/index.js';
+
+const base = {
+  model: 'gpt-4o-mini',
+  messages: [
+    { role: 'system', content: 'You are a support bot.' },
+    { role: 'user', content: 'How do I reset my password?' },
+  ],
+  temperature: 0,
+};
+
+/** Every field that can change the answer, with two different values. */
+const ANSWER_FIELDS: Record<string, [unknown, unknown]> = {
+  model: ['gpt-4o', 'gpt-4o-mini-2'],
+  messages: [[{ role: 'user', content: 'a' }], [{ role: 'user', content: 'b' }]],
+  system: ['be brief', 'be verbose'],
+  tools: [[{ type: 'function', function: { name: 'a', parameters: {} } }], [{ type: 'function', function: { name: 'b', parameters: {} } }]],
+  tool_choice: ['auto', 'required'],
+  response_format: [{ type: 'json_object' }, { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } }],
+  temperature: [0.2, 0.7],
+  top_p: [0.5, 0.9],
+  max_tokens: [100, 200],
+  max_completion_tokens: [100, 200],
+  stop: [['\n'], ['END']],
+  seed: [1, 2],
+  n: [1, 2],
+  presence_penalty: [0.1, 0.5],
+  frequency_penalty: [0.1, 0.5],
+  logit_bias: [{ '50256': -100 }, { '50256': 100 }],
+  reasoning_effort: ['low', 'high'],
+  parallel_tool_calls: [true, false],
+  top_k: [5, 10],
+  thinking: [{ type: 'enabled', budget_tokens: 1024 }, { type: 'disabled' }],
+};
+
+const IGNORED_FIELDS: Record<string, unknown> = {
+  stream: true,
+  stream_options: { include_usage: true },
+  user: 'user-1234',
+  metadata: { request: 'abc' },
+  timeout: 30_000,
+  request_id: 'req_1',
+  store: true,
+};
+
+const scope = resolveScope('acme');
+
+describe('request fingerprint', () => {
+  it('carries the key schema version and a SHA-256 hash', () => {
+    const k = computeKey(base, scope);
+    expect(k.schema).toBe(KEY_SCHEMA_VERSION);
+    expect(k.hash).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
+    expect(k.id).toBe(`v${KEY_SCHEMA_VERSION}:${k.scopeId}:${k.hash}`);
+  });
+
+  it('is invariant to key order (property)', () => {
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, fc.string(), fc.integer(), fc.boolean(), fc.constant(null), tie('arr'), tie('obj')),
+      arr: fc.array(tie('value'), { maxLength: 4 }),
+      obj: fc.dictionary(fc.string({ maxLength: 6 }), tie('value'), { maxKeys: 5 }),
+    })).obj;
+    const shuffle = (v: unknown, seed: number): unknown => {
+      if (Array.isArray(v)) return v.map((x, i) => shuffle(x, seed + i));
+      if (typeof v !== 'object' || v === null) return v;
+      const entries = Object.entries(v as Record<string, unknown>);
+      entries.sort((a, b) => ((a[0].length * 31 + seed) % 7) - ((b[0].length * 31 + seed) % 7) || (seed % 2 ? 1 : -1));
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of entries.reverse()) out[k] = shuffle(x, seed + 1);
+      return out;
+    };
+    fc.assert(
+      fc.property(json, fc.integer(), (obj, seed) => {
+        expect(computeKey(shuffle(obj, seed), scope, genericProfile).id).toBe(computeKey(obj, scope, genericProfile).id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('changes when any answer-changing field changes', () => {
+    for (const [field, [a, b]] of Object.entries(ANSWER_FIELDS)) {
+      const ka = computeKey({ ...base, [field]: a }, scope);
+      const kb = computeKey({ ...base, [field]: b }, scope);
+      const kNone = computeKey({ ...base, [field]: undefined }, scope);
+      expect(ka.id, field).not.toBe(kb.id);
+      if (field !== 'model' && field !== 'messages' && field !== 'temperature') expect(ka.id, field).not.toBe(kNone.id);
+    }
+  });
+
+  it('changes for any change of a nested message (property)', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (x, y) => {
+        fc.pre(x !== y);
+        const a = { ...base, messages: [{ role: 'user', content: x }] };
+        const b = { ...base, messages: [{ role: 'user', content: y }] };
+        expect(computeKey(a, scope).id).not.toBe(computeKey(b, scope).id);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('ignores fields that cannot change the answer', () => {
+    const k = computeKey(base, scope).id;
+    for (const [field, value] of Object.entries(IGNORED_FIELDS)) {
+      expect(computeKey({ ...base, [field]: value }, scope).id, field).toBe(k);
+    }
+    expect(computeKey({ ...base, ...IGNORED_FIELDS }, scope).id).toBe(k);
+  });
+
+  it('never lets two scopes collide, even with separator characters in names (property)', () => {
+    const part = fc.string({ minLength: 1, maxLength: 12 });
+    fc.assert(
+      fc.property(part, part, part, part, fc.nat(3), fc.nat(3), (t1, n1, t2, n2, v1, v2) => {
+        fc.pre(t1 !== t2 || n1 !== n2 || v1 !== v2);
+        const a = computeKey(base, resolveScope({ tenant: t1, namespace: n1, version: v1 }));
+        const b = computeKey(base, resolveScope({ tenant: t2, namespace: n2, version: v2 }));
+        expect(a.id).not.toBe(b.id);
+        expect(a.scopeId).not.toMatch(/[:{}]/);
+      }),
+      { numRuns: 500 },
+    );
+    const tricky = [
+      { tenant: 'a/b', namespace: 'c' },
+      { tenant: 'a', namespace: 'b/c' },
+      { tenant: 'a:b', namespace: 'c' },
+      { tenant: 'a%2Fb', namespace: 'c' },
+    ].map((s) => computeKey(base, resolveScope(s)).id);
+    expect(new Set(tricky).size).toBe(tricky.length);
+  });
+
+  it('keeps profiles apart: the same body for two endpoints never shares a key', () => {
+    expect(computeKey(base, scope, chatProfile).id).not.toBe(computeKey(base, scope, genericProfile).id);
+  });
+
+  it('is injective on awkward values (quotes, escapes, undefined vs null, dates vs strings, bytes)', () => {
+    const keys = [
+      { a: 'x","b":"y' },
+      { a: 'x', b: 'y' },
+      { a: [undefined] },
+      { a: [null] },
+      { a: [] },
+      { a: new Date(0) },
+      { a: '1970-01-01T00:00:00.000Z' },
+      { a: 0 },
+      { a: new Uint8Array([1, 2]) },
+      { a: 'AQI=' },
+      { a: '\ud800' },
+      { a: '\ud801' },
+      { a: '\ufffd' },
+    ].map((r) => computeKey(r, scope, genericProfile).id);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('rejects bad input with an error naming the field', () => {
+    const circular: Record<string, unknown> = { ...base };
+    circular['self'] = circular;
+    const cases: Array<[unknown, string]> = [
+      [circular, '$.self'],
+      [{ ...base, fn: () => 1 }, '$.fn'],
+      [{ ...base, big: 10n }, '$.big'],
+      [{ ...base, temperature: Number.NaN }, '$.temperature'],
+      [{ ...base, tools: [{ x: Infinity }] }, '$.tools[0].x'],
+      [{ ...base, m: new Map() }, '$.m'],
+      [{ ...base, s: Symbol('x') }, '$.s'],
+    ];
+    for (const [request, field] of cases) {
+      let error: unknown;
+      try {
+        computeKey(request, scope);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, field).toBeInstanceOf(InvalidRequestError);
+      expect(StrataError.isInstance(error)).toBe(true);
+      expect((error as InvalidRequestError).field).toBe(field);
+      expect((error as Error).message).toContain(field);
+    }
+  });
+
+  it('rejects bad scopes clearly', () => {
+    expect(() => resolveScope({ tenant: '' })).toThrow(/scope.tenant/);
+    expect(() => resolveScope({ tenant: 'a', version: -1 })).toThrow(/scope.version/);
+    expect(() => resolveScope({ tenant: 'a', namespace: 'x'.repeat(300) })).toThrow(/scope.namespace/);
+  });
+
+  it('fingerprint() is the one-call form', () => {
+    expect(fingerprint(base, { scope: 'acme' }).id).toBe(computeKey(base, scope).id);
+  });
+});
+
+describe('explainKeyDifference', () => {
+  it('names the answer-changing fields that differ and separates ignored ones', () => {
+    const a = { ...base, user: 'u1', stream: true };
+    const b = { ...base, temperature: 0.5, user: 'u2', messages: [base.messages[0], { role: 'user', content: 'Reset my password?' }] };
+    const e = explainKeyDifference(a, b);
+    expect(e.sameKey).toBe(false);
+    expect(e.differences.map((d) => d.path).sort()).toEqual(['$.messages[1].content', '$.temperature']);
+    expect(e.ignoredDifferences.map((d) => d.path).sort()).toEqual(['$.stream', '$.user']);
+  });
+
+  it('says when keys are the same and when scopes differ', () => {
+    expect(explainKeyDifference(base, { ...base, user: 'x' }).sameKey).toBe(true);
+    const e = explainKeyDifference(base, base, { scopeA: 'acme', scopeB: 'globex' });
+    expect(e.sameKey).toBe(false);
+    expect(e.differences).toEqual([]);
+    expect(e.scope).toEqual({ a: 'acme/default/v0', b: 'globex/default/v0' });
+  });
+});
+
+describe('semantic descriptor', () => {
+  it('compares only the last user turn; everything else partitions exactly', () => {
+    const a = computeSemantic(base, scope)!;
+    expect(a.text).toBe('How do I reset my password?');
+    const reworded = { ...base, messages: [base.messages[0], { role: 'user', content: 'password reset how?' }] };
+    expect(computeSemantic(reworded, scope)!.partition).toBe(a.partition);
+    const otherSystem = { ...base, messages: [{ role: 'system', content: 'You are a pirate.' }, base.messages[1]] };
+    expect(computeSemantic(otherSystem, scope)!.partition).not.toBe(a.partition);
+    expect(computeSemantic({ ...base, model: 'gpt-4o' }, scope)!.partition).not.toBe(a.partition);
+    expect(computeSemantic(base, resolveScope('globex'))!.partition).not.toBe(a.partition);
+    expect(computeSemantic({ ...base, user: 'someone' }, scope)!.partition).toBe(a.partition);
+  });
+
+  it('refuses turns that are not plain user text', () => {
+    expect(computeSemantic({ ...base, messages: [{ role: 'tool', content: 'x' }] }, scope)).toBeUndefined();
+    expect(
+      computeSemantic({ ...base, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, scope),
+    ).toBeUndefined();
+  });
+});
