@@ -1,0 +1,16 @@
+export {
+  TestRedisError,
+  freePort,
+  rawRedisCommand,
+  startRedisServer,
+  redisForTests,
+  redisUrlForTests,
+  uniqueKeyPrefix,
+  startRedisCluster,
+} from './redis.js';
+export type {
+  StartRedisServerOptions,
+  RedisServerHandle,
+  TestRedis,
+  RedisClusterHandle,
+} from './redis.js';
