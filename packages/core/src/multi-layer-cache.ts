@@ -73,8 +73,11 @@ export interface CachePlugin {
   readonly name: string;
   /** Decide read/write/TTL/tags for a request. Later plugins refine earlier decisions. */
   onRequest?(ctx: PolicyContext): PolicyDecision | undefined;
-  /** Adjust (TTL, tags) or veto (return false) an entry about to be written. */
-  beforeWrite?(ctx: WriteContext): { ttlMs?: number; tags?: readonly string[] } | false | undefined;
+  /**
+   * Adjust (TTL, tags, meta) or veto (return false) an entry about to be written. `meta` is
+   * merged over the entry's own (e.g. the prompt text an admin purge can match later).
+   */
+  beforeWrite?(ctx: WriteContext): { ttlMs?: number; tags?: readonly string[]; meta?: Record<string, unknown> } | false | undefined;
   /** Return false to treat a hit as a miss (e.g. older than a max-age rule). */
   acceptHit?(ctx: HitContext): boolean;
 }
@@ -846,7 +849,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       if (r) {
         if (r.ttlMs !== undefined) ttlMs = ttlMs === undefined ? r.ttlMs : Math.min(ttlMs, r.ttlMs);
         if (r.tags) tags = uniq([...tags, ...r.tags]);
-        entry = { ...entry, tags, ...(ttlMs !== undefined ? { ttlMs } : {}) };
+        entry = { ...entry, tags, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(r.meta ? { meta: { ...(entry.meta ?? {}), ...r.meta } } : {}) };
       }
     }
     if (this.invalidatedSince(sinceEpoch, key, entry)) {
