@@ -32,6 +32,7 @@ export type {
 export type { Embedder } from './embedder.js';
 export { LocalInvalidationBus } from './bus.js';
 export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export {
   DEFAULT_PRICES,
   findPrice,

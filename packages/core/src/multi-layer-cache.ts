@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+import type { LoadCoordinator, LoadTicket } from './coordinator.js';
 import { type CacheEntry, type TokenUsage, isExpired } from './entry.js';
 import { InvalidOptionError, LayerError, LayerTimeoutError, StrataError } from './errors.js';
 import { type CacheKey, type SemanticDescriptor, computeKey, computeSemantic } from './fingerprint.js';
@@ -107,6 +108,12 @@ export interface MultiLayerCacheOptions {
   throwOnLayerError?: boolean;
   /** Cross-process invalidation channel (e.g. the Redis layer's). */
   bus?: InvalidationBus;
+  /**
+   * Cross-process coalescing of misses (e.g. the Redis layer's lock): N processes missing the
+   * same key make one loader call. Consulted only for misses whose result will be stored.
+   * @default undefined (in-process coalescing only)
+   */
+  coordinator?: LoadCoordinator;
   plugins?: readonly CachePlugin[];
   /** Clock, for tests. @default Date.now */
   now?: () => number;
@@ -241,6 +248,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly plugins: CachePlugin[];
   private readonly now: () => number;
   private readonly bus: InvalidationBus | undefined;
+  private readonly coordinator: LoadCoordinator | undefined;
   private unsubscribe: Promise<() => Promise<void>> | undefined;
 
   private readonly inflight = new Map<string, Promise<CacheResult<unknown>>>();
@@ -275,7 +283,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('MultiLayerCache needs an options object with `layers`');
     const known = new Set([
       'layers', 'defaultTtlMs', 'budgetMs', 'scope', 'profile', 'policy', 'coalesce', 'backfill',
-      'semanticThreshold', 'prices', 'throwOnLayerError', 'bus', 'plugins', 'now',
+      'semanticThreshold', 'prices', 'throwOnLayerError', 'bus', 'coordinator', 'plugins', 'now',
     ]);
     for (const k of Object.keys(options)) {
       if (!known.has(k)) throw new InvalidOptionError(`@strata-cache/core: unknown MultiLayerCache option "${k}"`, { field: k });
@@ -331,6 +339,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     this.plugins = [...(options.plugins ?? [])];
     this.now = options.now ?? Date.now;
     this.bus = options.bus;
+    if (options.coordinator !== undefined && typeof options.coordinator?.begin !== 'function') {
+      throw new InvalidOptionError('@strata-cache/core: option "coordinator" must have a begin(key) method', { field: 'coordinator' });
+    }
+    this.coordinator = options.coordinator;
     if (this.bus) {
       this.unsubscribe = this.bus.subscribe((e) => this.onRemoteInvalidation(e));
       this.unsubscribe.catch((error) => this.emitError(error, 'bus', 'subscribe'));
@@ -410,7 +422,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
         const shared = await existing;
         return { ...shared, coalesced: true };
       }
-      const p = this.loadAndStore(request, loader, key, profile, scope, decision, write, options, started);
+      const p = this.loadCoordinated(request, loader, key, profile, scope, decision, write, options, started);
       this.inflight.set(flightId, p as Promise<CacheResult<unknown>>);
       try {
         return await p;
@@ -418,7 +430,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
         this.inflight.delete(flightId);
       }
     }
-    return this.loadAndStore(request, loader, key, profile, scope, decision, write, options, started);
+    return this.loadCoordinated(request, loader, key, profile, scope, decision, write, options, started);
   }
 
   /** Read only: the cached entry for a request, or undefined. Does not call any loader. */
@@ -792,6 +804,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     write: boolean,
     options: CallOptions,
     started: number,
+    onWrites?: (writes: Promise<void>) => void,
   ): Promise<CacheResult<T>> {
     this.counters.misses++;
     const startEpoch = this.epoch;
@@ -799,7 +812,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     try {
       if (this.listenerCount('miss') > 0) this.emit('miss', { key, latencyMs: performance.now() - started, ...(decision.reason ? { reason: decision.reason } : {}) });
       const out = await this.runLoader(loader, key, scope, request, profile);
-      const stored = write ? await this.writeEntry(key, request, profile, scope, decision, out, options, startEpoch) : false;
+      const stored = write ? await this.writeEntry(key, request, profile, scope, decision, out, options, startEpoch, onWrites) : false;
       return { value: out.value, status: 'miss', key, stored };
     } finally {
       const n = (this.activeLoadEpochs.get(startEpoch) ?? 1) - 1;
@@ -819,6 +832,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     out: Loaded<T>,
     options: CallOptions,
     sinceEpoch: number,
+    onWrites?: (writes: Promise<void>) => void,
   ): Promise<boolean> {
     if (out.complete === false) {
       this.emit('skipWrite', { key, reason: 'incomplete result' });
@@ -864,7 +878,72 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       if (this.listenerCount('set') > 0) this.emit('set', { key, layers: ok });
     });
     this.track(tracked);
+    onWrites?.(tracked);
     return true;
+  }
+
+  /**
+   * A miss whose result will be stored, under the cross-process coordinator when there is one:
+   * either this process loads (and releases the others once its writes have landed), or it
+   * receives the entry another process loaded meanwhile.
+   */
+  private async loadCoordinated<T>(
+    request: unknown,
+    loader: Loader<T>,
+    key: CacheKey,
+    profile: RequestProfile,
+    scope: Scope,
+    decision: PolicyDecision,
+    write: boolean,
+    options: CallOptions,
+    started: number,
+  ): Promise<CacheResult<T>> {
+    const coordinator = this.coordinator;
+    if (!coordinator || !write) return this.loadAndStore(request, loader, key, profile, scope, decision, write, options, started);
+    let ticket: LoadTicket | undefined;
+    try {
+      ticket = await coordinator.begin(key);
+    } catch (error) {
+      this.emitError(error, 'coordinator', 'begin');
+    }
+    if (ticket?.kind === 'hit') {
+      const now = this.now();
+      const entry = ticket.entry as CacheEntry<T>;
+      if (!isExpired(entry, now) && this.acceptHit(request, profile, scope, key, entry, ticket.layer, now)) {
+        this.counters.coalesced++;
+        const hit: LookupHit<T> = { key, entry, layer: ticket.layer, ageMs: now - entry.createdAt };
+        this.recordHit(hit, started);
+        if (this.backfillEnabled) {
+          const from = ticket.layer;
+          const at = this.layers.findIndex((l) => l.name === from);
+          this.backfill(at < 0 ? this.layers.length : at, key, entry);
+        }
+        return { value: entry.value, status: 'hit', key, layer: ticket.layer, ageMs: hit.ageMs, entry, coalesced: true };
+      }
+      ticket = undefined;
+    }
+    if (ticket?.kind !== 'load') return this.loadAndStore(request, loader, key, profile, scope, decision, write, options, started);
+    const lease = ticket;
+    let writes: Promise<void> | undefined;
+    let stored = false;
+    try {
+      const result = await this.loadAndStore(request, loader, key, profile, scope, decision, write, options, started, (w) => {
+        writes = w;
+      });
+      stored = result.stored === true;
+      return result;
+    } finally {
+      // Release after the writes have landed (they are bounded by the layers' budgets), without
+      // delaying this caller.
+      const release = (writes ?? Promise.resolve()).then(async () => {
+        try {
+          await lease.done({ stored });
+        } catch (error) {
+          this.emitError(error, 'coordinator', 'done');
+        }
+      });
+      this.track(release);
+    }
   }
 
   /** Runs a layer operation inside its time budget. Failure → FAILED + error event. */
