@@ -354,6 +354,11 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     return this.layers.map((l) => l.name);
   }
 
+  /** The layer objects, in lookup order (for admin tools such as scans). */
+  get layerInstances(): Layer[] {
+    return this.layers.map((l) => l.layer);
+  }
+
   /** Resolves once the invalidation bus (if any) is subscribed. */
   async ready(): Promise<void> {
     if (this.unsubscribe) await this.unsubscribe;
@@ -667,7 +672,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   }
 
   private async readThrough<T>(key: CacheKey, request: unknown, profile: RequestProfile, scope: Scope, options: CallOptions): Promise<LookupHit<T> | undefined> {
-    let semantic: SemanticDescriptor | undefined | null = null; // null = not computed yet
+    let semantic: SemanticDescriptor | false | null = null; // null = not computed yet, false = none
     let rejected: RejectedCandidate[] | undefined;
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i]!;
