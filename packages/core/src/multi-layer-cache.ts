@@ -672,7 +672,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   }
 
   private async readThrough<T>(key: CacheKey, request: unknown, profile: RequestProfile, scope: Scope, options: CallOptions): Promise<LookupHit<T> | undefined> {
-    let semantic: SemanticDescriptor | false | null = null; // null = not computed yet, false = none
+    let semantic: SemanticDescriptor | undefined | null = null; // null = not computed yet
     let rejected: RejectedCandidate[] | undefined;
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i]!;
