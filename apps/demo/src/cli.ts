@@ -1,21 +1,103 @@
-// Placeholder demo: the real L1 stack end to end against a simulated upstream.
-import { MultiLayerCache, loaded } from '@strata-cache/core';
-import { MemoryLayer } from '@strata-cache/layer-memory';
+#!/usr/bin/env node
+// Strata demo: the whole cache stack on a support bot's day, with a savings report.
+import { parseArgs } from 'node:util';
+import { type DemoOptions, runDemo } from './demo.js';
 
-const questions = ['How do I reset my password?', 'What are your opening hours?', 'How do I cancel my order?'];
-const cache = new MultiLayerCache({ layers: [new MemoryLayer()], policy: 'always' });
-let upstream = 0;
-const simulated = async (q: string) => {
-  upstream++;
-  await new Promise((r) => setTimeout(r, 200));
-  return loaded({ answer: `(simulated) answer to: ${q}` }, { model: 'gpt-4o-mini', usage: { inputTokens: 40, outputTokens: 120 } });
-};
-for (let i = 0; i < 30; i++) {
-  const q = questions[i % questions.length]!;
-  const request = { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content: q }] };
-  await cache.getOrLoad(request, () => simulated(q));
+const HELP = `Usage: pnpm demo [-- options]      (or: node apps/demo/dist/cli.js [options])
+
+Runs a support bot's day of requests through Strata (L1 memory + L3 semantic with a local
+embedder + invalidation rules, L2 Redis when given) against a SIMULATED OpenAI-compatible
+provider, or the real OpenAI / Anthropic API when OPENAI_API_KEY / ANTHROPIC_API_KEY is set.
+Prints a summary, writes an HTML report, exits 1 if a stale or cross-tenant answer was served.
+
+Options:
+  --requests N         requests in the generated workload (default 1500)
+  --concurrency N      requests in flight at once (default 16)
+  --seed N             workload and latency seed (default 42)
+  --workload FILE      replay a JSONL file instead (see apps/demo/README.md for the format)
+  --redis URL          add the L2 Redis layer (default: $REDIS_URL, else off)
+  --provider P         auto | simulated | openai | anthropic (default auto: real when a key is set)
+  --model NAME         model to ask (default gpt-4o simulated, gpt-4o-mini OpenAI)
+  --latency-scale X    multiply the simulated provider's delays (default 1; 0 = instant)
+  --daily-requests N   traffic for the monthly projection (default 50000)
+  --no-semantic        leave the L3 semantic layer out
+  --out FILE           HTML report path (default reports/strata-demo-<time>.html)
+  --json FILE          JSON summary path (default: the report path with .json)
+  --quiet              no progress bar and no summary (files are still written)
+  -h, --help           this text
+`;
+
+function num(v: string | undefined, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) {
+    process.stderr.write(`strata demo: --${name} must be a number ≥ ${min} (got ${JSON.stringify(v)})\n`);
+    process.exit(2);
+  }
+  return n;
 }
-const s = cache.stats();
-console.log(`requests ${s.requests}, hits ${s.hits}, misses ${s.misses}, hit rate ${(s.hitRate * 100).toFixed(1)}%, upstream calls ${upstream} (simulated provider)`);
-console.log(`USD saved ${s.usdSaved.toFixed(6)}, memory p50 ${s.layers['memory']?.p50Ms?.toFixed(4)} ms`);
-await cache.close();
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        requests: { type: 'string' },
+        concurrency: { type: 'string' },
+        seed: { type: 'string' },
+        workload: { type: 'string' },
+        redis: { type: 'string' },
+        provider: { type: 'string' },
+        model: { type: 'string' },
+        'latency-scale': { type: 'string' },
+        'daily-requests': { type: 'string' },
+        'no-semantic': { type: 'boolean' },
+        out: { type: 'string' },
+        json: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    process.stderr.write(`strata demo: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const provider = values.provider ?? 'auto';
+  if (!['auto', 'simulated', 'openai', 'anthropic'].includes(provider)) {
+    process.stderr.write(`strata demo: --provider must be auto, simulated, openai or anthropic\n`);
+    return 2;
+  }
+  const redisUrl = values.redis ?? process.env['REDIS_URL'];
+  const options: DemoOptions = {
+    provider: provider as DemoOptions['provider'],
+    semantic: !values['no-semantic'],
+    print: !values.quiet,
+    ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),
+    ...(values.concurrency !== undefined ? { concurrency: num(values.concurrency, 'concurrency', 1)! } : {}),
+    ...(values.seed !== undefined ? { seed: num(values.seed, 'seed', 0)! } : {}),
+    ...(values['latency-scale'] !== undefined ? { latencyScale: num(values['latency-scale'], 'latency-scale', 0)! } : {}),
+    ...(values['daily-requests'] !== undefined ? { dailyRequests: num(values['daily-requests'], 'daily-requests', 1)! } : {}),
+    ...(values.workload ? { workload: values.workload } : {}),
+    ...(redisUrl ? { redisUrl } : {}),
+    ...(values.model ? { model: values.model } : {}),
+    ...(values.out ? { out: values.out } : {}),
+    ...(values.json ? { json: values.json } : {}),
+  };
+  const { summary } = await runDemo(options);
+  return summary.exitCode;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    process.stderr.write(`strata demo failed: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,143 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Progress } from './progress.js';
+import { renderHtml, renderText } from './render.js';
+import { runWorkload } from './runner.js';
+import { SimulatedProvider } from './simulated-provider.js';
+import { buildStack } from './stack.js';
+import { type Summary, summarize } from './summary.js';
+import { type Workload, generateWorkload, loadWorkload } from './workload.js';
+
+export interface DemoOptions {
+  /** Chat requests in the generated workload. @default 1500 */
+  requests?: number;
+  /** Requests in flight at once. @default 16 */
+  concurrency?: number;
+  /** Seed of the workload and the simulated latencies. @default 42 */
+  seed?: number;
+  /** Replay this JSONL file instead of generating a workload. */
+  workload?: string;
+  /** Redis URL: adds the L2 layer. */
+  redisUrl?: string;
+  /** `auto`: real OpenAI/Anthropic when their API key is set, else simulated. @default 'auto' */
+  provider?: 'auto' | 'simulated' | 'openai' | 'anthropic';
+  /** @default 'gpt-4o' (simulated), 'gpt-4o-mini' (OpenAI), 'claude-3-5-haiku-latest' (Anthropic) */
+  model?: string;
+  /** Multiplies the simulated provider's delays. @default 1 */
+  latencyScale?: number;
+  /** Traffic the monthly projection is made for. @default 50_000 */
+  dailyRequests?: number;
+  /** Semantic layer (L3) on. @default true */
+  semantic?: boolean;
+  /** HTML report path. @default reports/strata-demo-<time>.html (under the current directory) */
+  out?: string;
+  /** JSON summary path. @default the HTML path with .json */
+  json?: string;
+  /** Progress bar and summary to stderr/stdout. @default true */
+  print?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface DemoResult {
+  summary: Summary;
+  text: string;
+  htmlPath: string;
+  jsonPath: string;
+}
+
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
+  const env = options.env ?? process.env;
+  const print = options.print ?? true;
+  const log = (line: string) => {
+    if (print) process.stderr.write(line + '\n');
+  };
+  const seed = options.seed ?? 42;
+  const concurrency = options.concurrency ?? 16;
+  const workload: Workload = options.workload ? loadWorkload(options.workload) : generateWorkload({ requests: options.requests ?? 1500, seed });
+
+  let provider = options.provider ?? 'auto';
+  if (provider === 'auto') provider = env['OPENAI_API_KEY'] ? 'openai' : env['ANTHROPIC_API_KEY'] ? 'anthropic' : 'simulated';
+  let sim: SimulatedProvider | undefined;
+  let baseURL: string;
+  let label: string;
+  let model: string;
+  let apiKey: string | undefined;
+  if (provider === 'simulated') {
+    sim = new SimulatedProvider({ latencyScale: options.latencyScale ?? 1, seed });
+    baseURL = await sim.start();
+    label = `simulated provider at ${baseURL} (OpenAI chat-completions wire format)`;
+    model = options.model ?? 'gpt-4o';
+  } else if (provider === 'openai') {
+    apiKey = env['OPENAI_API_KEY'];
+    if (!apiKey) throw new Error('--provider openai needs OPENAI_API_KEY');
+    baseURL = env['OPENAI_BASE_URL'] ?? 'https://api.openai.com/v1';
+    label = `OpenAI API at ${baseURL}`;
+    model = options.model ?? 'gpt-4o-mini';
+  } else {
+    throw new Error('--provider anthropic needs @strata-cache/anthropic, which this build does not include yet');
+  }
+
+  const stack = await buildStack({
+    baseURL,
+    providerLabel: sim ? 'simulated provider' : label,
+    ...(apiKey ? { apiKey } : {}),
+    ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+    semantic: options.semantic ?? true,
+    log,
+  });
+  const progress = new Progress(workload.requests, print);
+  let run;
+  try {
+    run = await runWorkload({
+      workload,
+      client: stack.client,
+      concurrency,
+      model,
+      prices: stack.prices,
+      hooks: {
+        async onEvent(job) {
+          // The source of truth changes first, then the application tells the cache.
+          sim?.changePricing(job.tenant);
+          return stack.pricingChanged(job.tenant);
+        },
+        onProgress: (done, records) => progress.update(done, records),
+      },
+    });
+    await stack.cache.flush();
+  } finally {
+    progress.done();
+  }
+  const stats = stack.cache.stats();
+  const dailyRequests = options.dailyRequests ?? 50_000;
+  const projection = stack.cache.monthlyProjection(dailyRequests);
+  const summary = summarize({
+    provider: { label: sim ? 'simulated provider (local HTTP server, OpenAI wire format)' : label, simulated: sim !== undefined, model },
+    workload: {
+      name: workload.name,
+      requests: workload.requests,
+      tenants: [...workload.tenants],
+      seed: options.workload ? null : seed,
+      concurrency,
+      labelled: workload.labelled,
+    },
+    components: [...stack.components, `client — ${stack.client.description}`],
+    missing: stack.missing,
+    run,
+    stats,
+    monthly: { dailyRequests, ...projection },
+    providerCalls: sim ? sim.stats.calls : null,
+  });
+  await stack.close();
+  await sim?.close();
+
+  const stamp = summary.generatedAt.replace(/[:.]/g, '-');
+  const htmlPath = resolve(options.out ?? `reports/strata-demo-${stamp}.html`);
+  const jsonPath = resolve(options.json ?? htmlPath.replace(/\.html?$/i, '') + '.json');
+  mkdirSync(dirname(htmlPath), { recursive: true });
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  writeFileSync(htmlPath, renderHtml(summary));
+  writeFileSync(jsonPath, JSON.stringify({ ...summary, records: run.records }, null, 2));
+  const text = renderText(summary, htmlPath);
+  if (print) process.stdout.write(text + '\n');
+  return { summary, text, htmlPath, jsonPath };
+}
