@@ -672,7 +672,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   }
 
   private async readThrough<T>(key: CacheKey, request: unknown, profile: RequestProfile, scope: Scope, options: CallOptions): Promise<LookupHit<T> | undefined> {
-    let semantic: SemanticDescriptor | undefined | null = null; // null = not computed yet
+    let semantic: SemanticDescriptor | false | null = null; // null = not computed yet, false = none
     let rejected: RejectedCandidate[] | undefined;
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i]!;
@@ -683,27 +683,33 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       let matchedText: string | undefined;
       const t0 = performance.now();
       if (l.semantic) {
-        if (options.semantic === false) continue;
-        if (semantic === null) semantic = computeSemantic(request, scope, profile);
-        if (!semantic) continue;
-        const threshold = typeof options.semantic === 'object' ? options.semantic.threshold : this.semanticThreshold;
-        const query = { ...semantic, scope, ...(threshold !== undefined ? { threshold } : {}) };
-        const r = await this.guard<SemanticSearchResult>(l, 'search', () => l.layer.search!(query, { deadline: this.now() + l.budgetMs }));
-        if (r === FAILED) continue;
-        if (r.rejected && r.rejected.length > 0) {
-          (rejected ??= []).push(...r.rejected);
-          this.emit('reject', { key, layer: l.name, rejected: r.rejected });
-        }
-        if (r.hit) {
-          if (r.hit.key.scopeId !== key.scopeId) {
-            this.emitError(new LayerError(l.name, 'search', `layer "${l.name}" returned an entry of another scope; discarded`), l.name, 'search');
-            l.stats.misses++;
-            continue;
+        // Exact key first: an exact repeat needs no embedding, and requests that cannot be
+        // matched by similarity (no semantic descriptor, or `semantic: false`) still find the
+        // entries this layer holds under their exact key.
+        const x = this.guard(l, 'get', () => l.layer.get(key, l.layer.capabilities.remote ? { deadline: this.now() + l.budgetMs } : undefined));
+        const exact: CacheEntry | undefined | Failed = isPromiseLike(x) ? await x : x;
+        if (exact !== FAILED && exact && !isExpired(exact, this.now())) entry = exact;
+        else if (options.semantic !== false && (semantic ??= computeSemantic(request, scope, profile) ?? false) !== false) {
+          const descriptor: SemanticDescriptor = semantic;
+          const threshold = typeof options.semantic === 'object' ? options.semantic.threshold : this.semanticThreshold;
+          const query = { ...descriptor, scope, ...(threshold !== undefined ? { threshold } : {}) };
+          const r = await this.guard<SemanticSearchResult>(l, 'search', () => l.layer.search!(query, { deadline: this.now() + l.budgetMs }));
+          if (r === FAILED) continue;
+          if (r.rejected && r.rejected.length > 0) {
+            (rejected ??= []).push(...r.rejected);
+            this.emit('reject', { key, layer: l.name, rejected: r.rejected });
           }
-          entry = r.hit.entry;
-          hitKey = r.hit.key;
-          similarity = r.hit.similarity;
-          matchedText = r.hit.text;
+          if (r.hit) {
+            if (r.hit.key.scopeId !== key.scopeId) {
+              this.emitError(new LayerError(l.name, 'search', `layer "${l.name}" returned an entry of another scope; discarded`), l.name, 'search');
+              l.stats.misses++;
+              continue;
+            }
+            entry = r.hit.entry;
+            hitKey = r.hit.key;
+            similarity = r.hit.similarity;
+            matchedText = r.hit.text;
+          }
         }
       } else {
         // Sync layers (L1) skip the promise and timer machinery entirely; guard() still
