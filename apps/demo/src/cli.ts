@@ -23,6 +23,8 @@ Options:
   --no-semantic        leave the L3 semantic layer out
   --out FILE           HTML report path (default reports/strata-demo-<time>.html)
   --json FILE          JSON summary path (default: the report path with .json)
+  --fault F            break it on purpose to watch the checks fire: no-invalidation
+                       (stale answers) or shared-scope (cross-tenant answers)
   --quiet              no progress bar and no summary (files are still written)
   -h, --help           this text
 `;
@@ -54,6 +56,7 @@ async function main(): Promise<number> {
         'no-semantic': { type: 'boolean' },
         out: { type: 'string' },
         json: { type: 'string' },
+        fault: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -72,6 +75,10 @@ async function main(): Promise<number> {
     process.stderr.write(`strata demo: --provider must be auto, simulated, openai or anthropic\n`);
     return 2;
   }
+  if (values.fault !== undefined && values.fault !== 'no-invalidation' && values.fault !== 'shared-scope') {
+    process.stderr.write(`strata demo: --fault must be no-invalidation or shared-scope\n`);
+    return 2;
+  }
   const redisUrl = values.redis ?? process.env['REDIS_URL'];
   const options: DemoOptions = {
     provider: provider as DemoOptions['provider'],
@@ -82,6 +89,7 @@ async function main(): Promise<number> {
     ...(values.seed !== undefined ? { seed: num(values.seed, 'seed', 0)! } : {}),
     ...(values['latency-scale'] !== undefined ? { latencyScale: num(values['latency-scale'], 'latency-scale', 0)! } : {}),
     ...(values['daily-requests'] !== undefined ? { dailyRequests: num(values['daily-requests'], 'daily-requests', 1)! } : {}),
+    ...(values.fault ? { fault: values.fault as 'no-invalidation' | 'shared-scope' } : {}),
     ...(values.workload ? { workload: values.workload } : {}),
     ...(redisUrl ? { redisUrl } : {}),
     ...(values.model ? { model: values.model } : {}),

@@ -64,6 +64,7 @@ export class FetchChatClient implements ChatClient {
     private readonly baseURL: string,
     private readonly headers: (tenant: string) => Record<string, string>,
     label: string,
+    private readonly scopeOf: (tenant: string) => string = (t) => t,
   ) {
     this.description = `core MultiLayerCache + fetch (OpenAI wire format) → ${label}`;
   }
@@ -89,7 +90,7 @@ export class FetchChatClient implements ChatClient {
           complete: completion.choices[0]?.finish_reason === 'stop',
         });
       },
-      { scope: call.tenant },
+      { scope: this.scopeOf(call.tenant) },
     );
     const text = r.value.choices[0]?.message.content ?? '';
     return {

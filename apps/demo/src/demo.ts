@@ -35,6 +35,12 @@ export interface DemoOptions {
   json?: string;
   /** Progress bar and summary to stderr/stdout. @default true */
   print?: boolean;
+  /**
+   * Break the stack on purpose to watch the checks fire: `no-invalidation` skips the purge on
+   * the pricing event (stale answers), `shared-scope` puts both tenants in one cache scope
+   * (cross-tenant answers).
+   */
+  fault?: 'no-invalidation' | 'shared-scope';
   env?: NodeJS.ProcessEnv;
 }
 
@@ -83,6 +89,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     ...(apiKey ? { apiKey } : {}),
     ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     semantic: options.semantic ?? true,
+    sharedScope: options.fault === 'shared-scope',
     log,
   });
   const progress = new Progress(workload.requests, print);
@@ -98,6 +105,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         async onEvent(job) {
           // The source of truth changes first, then the application tells the cache.
           sim?.changePricing(job.tenant);
+          if (options.fault === 'no-invalidation') return { purged: {}, detail: 'FAULT INJECTED: no invalidation' };
           return stack.pricingChanged(job.tenant);
         },
         onProgress: (done, records) => progress.update(done, records),
@@ -121,7 +129,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       labelled: workload.labelled,
     },
     components: [...stack.components, `client — ${stack.client.description}`],
-    missing: stack.missing,
+    missing: [...stack.missing, ...(options.fault ? [`fault injected on purpose: ${options.fault}`] : [])],
     run,
     stats,
     monthly: { dailyRequests, ...projection },

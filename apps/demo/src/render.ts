@@ -124,7 +124,7 @@ function hitsChart(s: Summary): string {
     const x = L + (e / n) * plotW;
     parts.push(`<line x1="${x}" x2="${x}" y1="${T}" y2="${T + plotH}" stroke="#000" stroke-width="2" stroke-dasharray="5 4"/><text x="${x + 4}" y="${T + 14}" class="ev">pricing changed</text>`);
   }
-  parts.push(`<text x="${L + plotW / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests, in completion order (${bs.length} buckets of ~${bs[0] ? bs[0].upTo : 0})</text>`);
+  parts.push(`<text x="${L + plotW / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests through the day (${bs.length} buckets of ${bs[0] ? bs[0].upTo : 0})</text>`);
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="hits by layer over time">${parts.join('')}</svg>`;
 }
 
@@ -135,7 +135,7 @@ function latencyChart(s: Summary): string {
   const rowH = 46;
   const H = 40 + rows.length * rowH;
   const L = 120;
-  const R = 90;
+  const R = 200;
   const vals = rows.flatMap((p) => [s.byPath[p].p50Ms ?? 0, s.byPath[p].p95Ms ?? 0]).filter((v) => v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.max(0.001, Math.min(...vals, 1)))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vals, 10))));
@@ -161,7 +161,7 @@ function savingsChart(s: Summary): string {
   const H = 260;
   const L = 64;
   const B = 30;
-  const T = 12;
+  const T = 28;
   const R = 12;
   const pts = s.cumulative;
   const n = s.requests || 1;
@@ -181,10 +181,10 @@ function savingsChart(s: Summary): string {
   parts.push(`<path d="${line('spent')}" fill="none" stroke="${COLORS['upstream']}" stroke-width="3"/>`);
   const last = pts[pts.length - 1];
   if (last) {
-    parts.push(`<text x="${x(last.seq) - 4}" y="${y(last.saved) - 6}" text-anchor="end" class="lb" fill="${COLORS['L1']}">saved ${esc(usd(last.saved))}</text>`);
+    parts.push(`<text x="${x(last.seq) - 4}" y="${Math.max(T + 12, y(last.saved) - 6)}" text-anchor="end" class="lb" fill="${COLORS['L1']}">saved ${esc(usd(last.saved))}</text>`);
     parts.push(`<text x="${x(last.seq) - 4}" y="${y(last.spent) + 16}" text-anchor="end" class="lb" fill="${COLORS['upstream']}">spent upstream ${esc(usd(last.spent))}</text>`);
   }
-  parts.push(`<text x="${L + (W - L - R) / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests, in completion order</text>`);
+  parts.push(`<text x="${L + (W - L - R) / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests through the day</text>`);
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="cumulative savings">${parts.join('')}</svg>`;
 }
 

@@ -43,7 +43,7 @@ export interface RequestRecord {
 export interface EventRecord {
   readonly name: string;
   readonly tenant: string;
-  /** Requests completed before the event started. */
+  /** Requests before the event in the workload's order. */
   readonly atRequest: number;
   readonly startMs: number;
   readonly durationMs: number;
@@ -174,7 +174,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
           const before = eventGates.filter((g) => g.index < j).map((g) => g.done);
           await Promise.all(before);
           const startMs = performance.now() - t0;
-          const atRequest = records.length;
+          const atRequest = requestIndex;
           const r = await hooks.onEvent(job);
           const gen = (generation.get(job.tenant) ?? 1) + 1;
           generation.set(job.tenant, gen);

@@ -14,6 +14,8 @@ export interface StackOptions {
   readonly apiKey?: string;
   readonly redisUrl?: string;
   readonly semantic: boolean;
+  /** Fault injection: every tenant in one cache scope. */
+  readonly sharedScope?: boolean;
   readonly prices?: PriceTable;
   readonly log: (line: string) => void;
 }
@@ -61,6 +63,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     options.baseURL,
     (tenant) => ({ 'openai-project': projectOf(tenant), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) }),
     options.providerLabel,
+    (tenant) => (options.sharedScope ? 'shared' : tenant),
   );
   return {
     cache,
@@ -69,8 +72,9 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     missing,
     prices,
     async pricingChanged(tenant) {
-      const r = await cache.invalidateTag(PRICING_TAG, { scope: tenant });
-      return { purged: { ...r.layers }, detail: `invalidateTag(${PRICING_TAG}, scope ${tenant})` };
+      const scope = options.sharedScope ? 'shared' : tenant;
+      const r = await cache.invalidateTag(PRICING_TAG, { scope });
+      return { purged: { ...r.layers }, detail: `invalidateTag(${PRICING_TAG}, scope ${scope})` };
     },
     async close() {
       await client.close?.();

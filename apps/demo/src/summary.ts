@@ -89,7 +89,8 @@ export function quantile(xs: readonly number[], q: number): number | null {
 
 export function summarize(input: SummaryInput): Summary {
   const { run } = input;
-  const recs = [...run.records].sort((a, b) => a.seq - b.seq);
+  // The day's order (the workload's), not completion order: slow upstream calls would bunch at the end.
+  const recs = [...run.records].sort((a, b) => a.index - b.index);
   const ok = recs.filter((r) => !r.error);
   const n = recs.length;
   const byPath = {} as Record<Path, PathFigures>;
