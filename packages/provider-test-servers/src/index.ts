@@ -1,0 +1,17 @@
+export { startServer, json, sse, httpError, hangup, encodeSse } from './server.js';
+export type { ProviderServer, RecordedRequest, Reply, SseEvent, Handler, StartServerOptions } from './server.js';
+export {
+  startOpenAIServer,
+  openAIHandler,
+  openAIError,
+  chatCompletion,
+  chatCompletionChunks,
+  response as openAIResponse,
+  responseEvents as openAIResponseEvents,
+  embeddings as openAIEmbeddings,
+  fakeEmbedding,
+} from './openai.js';
+export type { OpenAIServerOptions } from './openai.js';
+export { startAnthropicServer, anthropicHandler, anthropicError, message as anthropicMessage, messageEvents as anthropicMessageEvents } from './anthropic.js';
+export type { AnthropicServerOptions } from './anthropic.js';
+export { lastUserText, words, fakeTokens } from './text.js';
