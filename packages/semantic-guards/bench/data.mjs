@@ -1,0 +1,51 @@
+// Benchmark data: GPTCache's benchmark files (never copied into the repo) + the project's look-alike set.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+
+export const pkgDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const repoDir = resolve(pkgDir, '../..');
+
+export function dataDir(flag) {
+  return resolve(flag ?? process.env.STRATA_DATA_DIR ?? join(repoDir, '..', 'shared', 'data'));
+}
+
+export function gptcacheDir(root) {
+  const dir = join(root, 'datasets', 'gptcache-benchmark');
+  if (!existsSync(join(dir, 'qqp_labeled_pairs.jsonl.gz'))) {
+    throw new Error(`semantic-guards bench: GPTCache benchmark data not found in ${dir} (set STRATA_DATA_DIR or --data-dir)`);
+  }
+  return dir;
+}
+
+/** All 80,854 QQP pairs in file order, each with its index. */
+export function loadQqp(root) {
+  const buf = readFileSync(join(gptcacheDir(root), 'qqp_labeled_pairs.jsonl.gz'));
+  return gunzipSync(buf).toString('utf8').trim().split('\n').map((l, i) => ({ i, ...JSON.parse(l) }));
+}
+
+export function loadMock(root) {
+  return JSON.parse(readFileSync(join(gptcacheDir(root), 'mock_data.json'), 'utf8'));
+}
+
+export function loadLookalikes() {
+  return readFileSync(join(pkgDir, 'data', 'lookalikes.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
+
+/** Deterministic permutation (xorshift32 Fisher-Yates, fixed seed) so any prefix is a reproducible sample. */
+export function permutation(n, seed = 0x5eed) {
+  const p = Array.from({ length: n }, (_, i) => i);
+  let s = seed >>> 0 || 1;
+  const rnd = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return p;
+}
+
+export const QQP_TUNE = 60000;

@@ -1,0 +1,440 @@
+import { InvalidOptionError, type GuardInput, type GuardVerdict, type SemanticGuard } from '@strata-cache/core';
+import { KNOWN_NAMES } from './gazetteer.js';
+import { DIRECTION_GROUPS, OPPOSITE_GROUPS, PREFIX_EXCEPTIONS, REVERSING_PREFIXES, type PoleGroup } from './lexicon.js';
+import { extractMentions, type Mention } from './quantities.js';
+import { analyze, multiset, STOPWORDS, stem, withinOneEdit, type Analysis, type Token } from './text.js';
+
+const ACCEPT: GuardVerdict = Object.freeze({ accept: true });
+const reject = (reason: string): GuardVerdict => ({ accept: false, reason });
+const q = (s: string) => `"${s}"`;
+
+// ---------------------------------------------------------------------------------------------
+// numbers: numbers, amounts, ordinals, units, dates
+
+export interface NumbersGuardOptions {
+  /**
+   * Reject when only one text mentions a quantity ("lose weight" vs "lose 10 kg"), not just when
+   * both mention different ones.
+   * @default true
+   */
+  rejectOneSided?: boolean;
+}
+
+/** Rejects when the two texts mention different numbers, ordinals, units, months, weekdays or relative days. */
+export function numbersGuard(options: NumbersGuardOptions = {}): SemanticGuard {
+  const rejectOneSided = options.rejectOneSided ?? true;
+  const cache = new Map<string, Mention[]>();
+  const mentions = (a: Analysis) => {
+    let m = cache.get(a.text);
+    if (!m) {
+      m = extractMentions(a.tokens);
+      if (cache.size > 256) cache.clear();
+      cache.set(a.text, m);
+    }
+    return m;
+  };
+  return {
+    name: 'numbers',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      const mq = mentions(analyze(query));
+      const mc = mentions(analyze(candidate));
+      if (mq.length === 0 && mc.length === 0) return ACCEPT;
+      const onlyQ = unmatched(mq, mc);
+      const onlyC = unmatched(mc, mq);
+      if (onlyQ.length === 0 && onlyC.length === 0) return ACCEPT;
+      if (onlyQ.length > 0 && onlyC.length > 0) {
+        return reject(`different quantities: ${onlyQ.map((m) => q(m.text)).join(', ')} vs ${onlyC.map((m) => q(m.text)).join(', ')}`);
+      }
+      if (!rejectOneSided) return ACCEPT;
+      // One-sided: a bare unit or relative day ("how many minutes", "today") is too often just wording.
+      const strongQ = onlyQ.filter((m) => !m.bare);
+      const strongC = onlyC.filter((m) => !m.bare);
+      if (strongQ.length === 0 && strongC.length === 0) return ACCEPT;
+      const [side, extra] = strongQ.length > 0 ? ['query', strongQ] : ['candidate', strongC];
+      return reject(`only the ${side} mentions ${extra.map((m) => q(m.text)).join(', ')}`);
+    },
+  };
+}
+
+/** Mentions of `a` with no counterpart in `b`; a lone weak "one"/"first" never counts on its own. */
+function unmatched(a: readonly Mention[], b: readonly Mention[]): Mention[] {
+  const left = multiset(b.map((m) => m.key));
+  const out: Mention[] = [];
+  for (const m of a) {
+    const n = left.get(m.key) ?? 0;
+    if (n > 0) left.set(m.key, n - 1);
+    else if (!m.weak) out.push(m);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// negation
+
+const NEGATORS = new Set(['not', 'no', 'never', 'none', 'nobody', 'nothing', 'nowhere', 'neither', 'nor', 'without', 'cannot', 'noone']);
+
+/** Number of negations, skipping idioms that negate nothing ("not only", "no matter", "whether or not"). */
+export function negationCount(tokens: readonly Token[]): number {
+  let n = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const w = tokens[i]!.lower;
+    if (!NEGATORS.has(w)) continue;
+    const next = tokens[i + 1]?.lower;
+    const prev = tokens[i - 1]?.lower;
+    if (w === 'not' && (next === 'only' || prev === 'or' || prev === 'if')) continue;
+    if (w === 'no' && (next === 'matter' || next === 'doubt' || prev === 'or' || prev === 'yes')) continue;
+    if (w === 'no' && next === 'one') i++;
+    if (w === 'nor' && tokens.slice(0, i).some((t) => t.lower === 'neither')) continue;
+    n++;
+  }
+  return n;
+}
+
+/** Rejects when one text is negated and the other is not ("does it" / "doesn't it", "with" / "without"). */
+export function negationGuard(): SemanticGuard {
+  return {
+    name: 'negation',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      const nq = negationCount(analyze(query).tokens);
+      const nc = negationCount(analyze(candidate).tokens);
+      if (nq % 2 === nc % 2) return ACCEPT;
+      return reject(nq % 2 ? 'the query is negated and the candidate is not' : 'the candidate is negated and the query is not');
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// direction / opposite actions: pole groups + reversing prefixes
+
+export interface LexiconGuardOptions {
+  /**
+   * More groups of opposite words for your domain, e.g. `[[['long'], ['short']]]` (a group is a list
+   * of poles; a pole is a list of words with the same meaning). Added to the built-in groups.
+   * @default []
+   */
+  extraGroups?: readonly PoleGroup[];
+}
+
+interface PoleHit {
+  readonly group: number;
+  readonly pole: number;
+  readonly word: string;
+}
+
+function poleIndex(groups: readonly PoleGroup[]): Map<string, Array<{ group: number; pole: number }>> {
+  const index = new Map<string, Array<{ group: number; pole: number }>>();
+  groups.forEach((poles, g) =>
+    poles.forEach((words, p) => {
+      for (const w of words) {
+        const s = stem(w.toLowerCase());
+        const list = index.get(s) ?? [];
+        if (!list.some((x) => x.group === g && x.pole === p)) list.push({ group: g, pole: p });
+        index.set(s, list);
+      }
+    }),
+  );
+  return index;
+}
+
+function poleHits(a: Analysis, index: Map<string, Array<{ group: number; pole: number }>>): PoleHit[] {
+  const out: PoleHit[] = [];
+  for (const t of a.tokens) for (const x of index.get(t.stem) ?? []) out.push({ ...x, word: t.raw });
+  return out;
+}
+
+/** A pole used by one side only while the other side uses a different pole of the same group. */
+function poleSubstitution(hq: readonly PoleHit[], hc: readonly PoleHit[]): [PoleHit, PoleHit] | undefined {
+  const has = (hits: readonly PoleHit[], g: number, p: number) => hits.some((h) => h.group === g && h.pole === p);
+  for (const a of hq) {
+    if (has(hc, a.group, a.pole)) continue;
+    for (const b of hc) {
+      if (b.group === a.group && b.pole !== a.pole && !has(hq, b.group, b.pole)) return [a, b];
+    }
+  }
+  return undefined;
+}
+
+function validateGroups(groups: unknown, option: string): readonly PoleGroup[] {
+  if (groups === undefined) return [];
+  const ok =
+    Array.isArray(groups) &&
+    groups.every((g) => Array.isArray(g) && g.length >= 2 && g.every((p) => Array.isArray(p) && p.length > 0 && p.every((w) => typeof w === 'string' && w.trim() !== '')));
+  if (!ok) {
+    throw new InvalidOptionError(`@strata-cache/semantic-guards: ${option} must be an array of groups, each an array of ≥2 poles, each a non-empty array of words`, { field: option });
+  }
+  return groups as PoleGroup[];
+}
+
+/** Rejects "import"/"export", "more than"/"less than", "since"/"until", "buy"/"sell" and the like. */
+export function directionGuard(options: LexiconGuardOptions = {}): SemanticGuard {
+  const index = poleIndex([...DIRECTION_GROUPS, ...validateGroups(options.extraGroups, 'direction.extraGroups')]);
+  return {
+    name: 'direction',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      const sub = poleSubstitution(poleHits(analyze(query), index), poleHits(analyze(candidate), index));
+      return sub ? reject(`opposite direction: ${q(sub[0].word)} vs ${q(sub[1].word)}`) : ACCEPT;
+    },
+  };
+}
+
+export interface OppositesGuardOptions extends LexiconGuardOptions {
+  /**
+   * Also treat reversing prefixes as opposites: "lock"/"unlock", "connect"/"disconnect", "install"/"reinstall",
+   * "possible"/"impossible" — for any word, not only listed ones.
+   * @default true
+   */
+  prefixes?: boolean;
+}
+
+/** Rejects opposite actions and states ("start"/"stop", "accept"/"decline", "lock"/"unlock"). */
+export function oppositesGuard(options: OppositesGuardOptions = {}): SemanticGuard {
+  const index = poleIndex([...OPPOSITE_GROUPS, ...validateGroups(options.extraGroups, 'opposites.extraGroups')]);
+  const prefixes = options.prefixes ?? true;
+  return {
+    name: 'opposites',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      const aq = analyze(query);
+      const ac = analyze(candidate);
+      const sub = poleSubstitution(poleHits(aq, index), poleHits(ac, index));
+      if (sub) return reject(`opposite meaning: ${q(sub[0].word)} vs ${q(sub[1].word)}`);
+      if (prefixes) {
+        const p = prefixPair(aq, ac) ?? prefixPair(ac, aq);
+        if (p) return reject(`opposite meaning: ${q(p[0])} vs ${q(p[1])}`);
+      }
+      return ACCEPT;
+    },
+  };
+}
+
+/** A word of `a` (absent from `b`) whose prefixed form appears only in `b`: lock → unlock. */
+function prefixPair(a: Analysis, b: Analysis): [string, string] | undefined {
+  for (const t of a.tokens) {
+    if (t.kind !== 'word' || t.lower.length < 3 || b.stems.has(t.stem)) continue;
+    for (const u of b.tokens) {
+      if (u.kind !== 'word' || a.stems.has(u.stem) || PREFIX_EXCEPTIONS.has(u.lower) || PREFIX_EXCEPTIONS.has(u.stem)) continue;
+      for (const p of REVERSING_PREFIXES) {
+        if (!u.lower.startsWith(p)) continue;
+        const rest = u.lower.slice(p.length);
+        const minRoot = p.length <= 2 ? 4 : 3;
+        if (rest.length < minRoot) continue;
+        if (stem(rest) === t.stem || rest === t.lower) return [t.raw, u.raw];
+      }
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// argument order
+
+// Words that make a relation symmetric: swapping around them keeps the question.
+const SYMMETRIC = new Set(['and', 'or', 'vs', 'versus', 'v', 'between', 'with', 'both', 'either', 'neither', 'nor', 'plus', 'also', 'as', 'same', 'equal']);
+const SYMMETRIC_CUES = new Set(['vs', 'versus', 'between', 'difference', 'differences', 'compare', 'compared', 'comparison', 'similarity', 'similarities', 'similar', 'equal', 'same', 'better']);
+
+/**
+ * Rejects swapped arguments: "Does A beat B?" / "Does B beat A?", "convert USD to EUR" / "EUR to USD".
+ * Two content words that appear once in each text, in opposite orders, with the same relation word
+ * between them in both texts. Symmetric relations ("A and B", "A vs B", "difference between") pass.
+ */
+export function argumentOrderGuard(): SemanticGuard {
+  return {
+    name: 'argument-order',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      const aq = analyze(query);
+      const ac = analyze(candidate);
+      const pq = singlePositions(aq.tokens);
+      const pc = singlePositions(ac.tokens);
+      const cueQ = aq.tokens.some((t) => SYMMETRIC_CUES.has(t.lower));
+      const cueC = ac.tokens.some((t) => SYMMETRIC_CUES.has(t.lower));
+      if (cueQ && cueC) return ACCEPT;
+      const shared = [...pq.keys()].filter((k) => pc.has(k));
+      const args = shared.filter((k) => !STOPWORDS.has(k) && !SYMMETRIC.has(k));
+      // Same order, swapped roles: "flight to Tokyo from London" / "flight from Tokyo to London".
+      for (const x of args) {
+        const rq = roleMarker(aq.tokens, pq.get(x)!);
+        const rc = roleMarker(ac.tokens, pc.get(x)!);
+        if (rq && rc && rq !== rc && ac.lowers.has(rq) && aq.lowers.has(rc)) {
+          return reject(`swapped roles: ${q(rq + ' ' + aq.tokens[pq.get(x)!]!.raw)} vs ${q(rc + ' ' + ac.tokens[pc.get(x)!]!.raw)}`);
+        }
+      }
+      for (let i = 0; i < args.length; i++) {
+        for (let j = i + 1; j < args.length; j++) {
+          const x = args[i]!;
+          const y = args[j]!;
+          const qx = pq.get(x)!;
+          const qy = pq.get(y)!;
+          const cx = pc.get(x)!;
+          const cy = pc.get(y)!;
+          if (qx < qy === cx < cy) continue;
+          const [qlo, qhi] = qx < qy ? [qx, qy] : [qy, qx];
+          const [clo, chi] = cx < cy ? [cx, cy] : [cy, cx];
+          const between = (p: number, lo: number, hi: number) => p > lo && p < hi;
+          if (aq.tokens.slice(qlo + 1, qhi).some((t) => SYMMETRIC.has(t.lower))) continue;
+          if (ac.tokens.slice(clo + 1, chi).some((t) => SYMMETRIC.has(t.lower))) continue;
+          for (const r of shared) {
+            if (r === x || r === y || SYMMETRIC.has(r)) continue;
+            if (between(pq.get(r)!, qlo, qhi) && between(pc.get(r)!, clo, chi)) {
+              const word = aq.tokens[pq.get(r)!]!.raw;
+              return reject(`swapped arguments around ${q(word)}: ${q(aq.tokens[qlo]!.raw)} … ${q(aq.tokens[qhi]!.raw)} vs ${q(ac.tokens[clo]!.raw)} … ${q(ac.tokens[chi]!.raw)}`);
+            }
+          }
+        }
+      }
+      return ACCEPT;
+    },
+  };
+}
+
+const ROLE_MARKERS = new Set(['to', 'from', 'into', 'onto', 'than', 'towards', 'toward', 'via']);
+const DETERMINERS = new Set(['the', 'a', 'an', 'my', 'your', 'our', 'their', 'his', 'her', 'its', 'this', 'that']);
+
+/** The directional preposition governing the word at `i` ("to" in "to the USA"), if any. */
+function roleMarker(tokens: readonly Token[], i: number): string | undefined {
+  let j = i - 1;
+  while (j >= 0 && DETERMINERS.has(tokens[j]!.lower)) j--;
+  const w = tokens[j]?.lower;
+  return w !== undefined && ROLE_MARKERS.has(w) ? w : undefined;
+}
+
+/** Stem → position, for stems that occur exactly once. */
+function singlePositions(tokens: readonly Token[]): Map<string, number> {
+  const pos = new Map<string, number>();
+  const dup = new Set<string>();
+  for (const t of tokens) {
+    if (pos.has(t.stem)) dup.add(t.stem);
+    else pos.set(t.stem, t.index);
+  }
+  for (const d of dup) pos.delete(d);
+  return pos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// entities
+
+export interface EntitiesGuardOptions {
+  /**
+   * Also reject when only one text names an entity ("learn programming" vs "learn programming in Rust").
+   * Off by default: added detail is often a harmless rewording; a swapped name is not.
+   * @default false
+   */
+  rejectAdded?: boolean;
+}
+
+/** Words that look like names: capitalised mid-sentence, ALL-CAPS, mixed case, letters+digits, or well-known names. */
+export function entityTokens(a: Analysis): Token[] {
+  const words = a.tokens.filter((t) => t.kind === 'word');
+  // In Title Case Text every word is capitalised, so capitals say nothing there.
+  const capitalised = words.filter((t) => !t.sentenceStart && /^[A-Z]/.test(t.raw)).length;
+  const midWords = words.filter((t) => !t.sentenceStart).length;
+  const titleCase = midWords >= 3 && capitalised / midWords > 0.6;
+  return words.filter((t) => {
+    const w = t.raw;
+    // A function word only counts when written as a name mid-sentence ("learn Go"); never "I".
+    if (STOPWORDS.has(t.lower) && !KNOWN_NAMES.has(t.lower) && (titleCase || t.sentenceStart || !/^[A-Z][a-z]/.test(w) || w === 'I')) return false;
+    if (KNOWN_NAMES.has(t.lower)) return true;
+    if (/\d/.test(w) && /[A-Za-z]/.test(w)) return true; // iPhone7, mp3, GPT-4
+    if (w.length >= 2 && /^[A-Z0-9+#]+$/.test(w) && /[A-Z]{2}/.test(w)) return true; // USA, AWS
+    if (/^[a-z]+[A-Z]/.test(w) || /^[A-Z][a-z]+[A-Z]/.test(w)) return true; // iPhone, JavaScript
+    if (/[+#]$/.test(w)) return true; // C++, C#
+    return !titleCase && !t.sentenceStart && /^[A-Z][a-z]/.test(w);
+  });
+}
+
+/** Is entity token `e` (from one text) present in the other text (same stem, a typo away, or as an acronym)? */
+function entityPresent(e: Token, other: Analysis): boolean {
+  if (other.stems.has(e.stem) || other.lowers.has(e.lower)) return true;
+  if (e.lower.length >= 5) {
+    for (const t of other.tokens) if (t.lower.length >= 5 && withinOneEdit(t.lower, e.lower)) return true;
+  }
+  // Acronym in one text, spelled out in the other: "US" / "United States", "NYC" / "New York City".
+  if (/^[A-Z]{2,6}$/.test(e.raw)) {
+    const initials = other.tokens.filter((t) => /^[A-Z]/.test(t.raw) && t.lower !== 'of' && t.lower !== 'the').map((t) => t.raw[0]).join('');
+    if (initials.includes(e.raw)) return true;
+  }
+  // Spelled out here, acronym there.
+  for (const t of other.tokens) {
+    if (/^[A-Z]{2,6}$/.test(t.raw) && t.raw[0] === e.raw[0]?.toUpperCase()) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/** Rejects a swapped name or entity: Springfield, Illinois / Springfield, Missouri; Rust / Go; Visa / Mastercard. */
+export function entitiesGuard(options: EntitiesGuardOptions = {}): SemanticGuard {
+  const rejectAdded = options.rejectAdded ?? false;
+  return {
+    name: 'entities',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      const aq = analyze(query);
+      const ac = analyze(candidate);
+      const onlyQ = entityTokens(aq).filter((e) => !entityPresent(e, ac));
+      const onlyC = entityTokens(ac).filter((e) => !entityPresent(e, aq));
+      if (onlyQ.length > 0 && onlyC.length > 0) {
+        return reject(`different names: ${onlyQ.map((t) => q(t.raw)).join(', ')} vs ${onlyC.map((t) => q(t.raw)).join(', ')}`);
+      }
+      if (rejectAdded && onlyQ.length + onlyC.length > 0) {
+        const [side, extra] = onlyQ.length > 0 ? ['query', onlyQ] : ['candidate', onlyC];
+        return reject(`only the ${side} names ${extra.map((t) => q(t.raw)).join(', ')}`);
+      }
+      return ACCEPT;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// content overlap: an optional second opinion
+
+export interface ContentOverlapOptions {
+  /**
+   * Reject when both texts have at least this many content words the other lacks (a substituted topic).
+   * @default 2
+   */
+  maxSubstitutions?: number;
+  /**
+   * Reject when the Jaccard overlap of content words is below this (0 disables).
+   * @default 0.2
+   */
+  minJaccard?: number;
+  /**
+   * Above this similarity the second opinion is skipped: the embedding is sure enough on its own.
+   * @default 1
+   */
+  trustAbove?: number;
+}
+
+function contentStems(a: Analysis): Set<string> {
+  return new Set(a.tokens.filter((t) => (t.kind === 'word' || t.kind === 'number') && !STOPWORDS.has(t.lower) && t.lower.length > 1).map((t) => t.stem));
+}
+
+function fuzzyHas(set: ReadonlySet<string>, s: string): boolean {
+  if (set.has(s)) return true;
+  if (s.length < 5) return false;
+  for (const x of set) if (x.length >= 5 && withinOneEdit(x, s)) return true;
+  return false;
+}
+
+/** Rejects when the pair shares too few content words (different topic words in the same frame). */
+export function contentOverlapGuard(options: ContentOverlapOptions = {}): SemanticGuard {
+  const maxSubstitutions = options.maxSubstitutions ?? 2;
+  const minJaccard = options.minJaccard ?? 0.2;
+  const trustAbove = options.trustAbove ?? 1;
+  return {
+    name: 'content-overlap',
+    check({ query, candidate, similarity }: GuardInput): GuardVerdict {
+      if (similarity >= trustAbove) return ACCEPT;
+      const sq = contentStems(analyze(query));
+      const sc = contentStems(analyze(candidate));
+      if (sq.size === 0 || sc.size === 0) return ACCEPT;
+      const onlyQ = [...sq].filter((s) => !fuzzyHas(sc, s));
+      const onlyC = [...sc].filter((s) => !fuzzyHas(sq, s));
+      const shared = sq.size - onlyQ.length;
+      const jaccard = shared / (sq.size + onlyC.length);
+      if (maxSubstitutions > 0 && onlyQ.length >= maxSubstitutions && onlyC.length >= maxSubstitutions) {
+        return reject(`different content words: ${onlyQ.slice(0, 4).map(q).join(', ')} vs ${onlyC.slice(0, 4).map(q).join(', ')}`);
+      }
+      if (jaccard < minJaccard) return reject(`content-word overlap ${jaccard.toFixed(2)} is below ${minJaccard}`);
+      return ACCEPT;
+    },
+  };
+}

@@ -1,0 +1,250 @@
+import type { Token } from './text.js';
+
+/** A number, ordinal, date part or unit mentioned in a text, in canonical form (`n:5`, `ord:2`, `unit:km`). */
+export interface Mention {
+  readonly key: string;
+  /** As written, for rejection reasons. */
+  readonly text: string;
+  /** "one"/"first" as words: too common as plain words to count at all unless matched. */
+  readonly weak?: boolean;
+  /** A unit or relative day with no number ("in km", "today"): counts against a different one, not on its own. */
+  readonly bare?: boolean;
+}
+
+const SMALL: Record<string, number> = {
+  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
+  eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
+  nineteen: 19, twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
+  dozen: 12, couple: 2, half: 0.5, twice: 2, thrice: 3, single: 1, double: 2, triple: 3,
+};
+const SCALE: Record<string, number> = { hundred: 100, thousand: 1e3, k: 1e3, million: 1e6, mn: 1e6, billion: 1e9, bn: 1e9, trillion: 1e12, lakh: 1e5, crore: 1e7 };
+const ORDINAL: Record<string, number> = {
+  first: 1, second: 2, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10,
+  eleventh: 11, twelfth: 12, thirteenth: 13, fourteenth: 14, fifteenth: 15, sixteenth: 16, seventeenth: 17,
+  eighteenth: 18, nineteenth: 19, twentieth: 20, thirtieth: 30, fortieth: 40, fiftieth: 50, hundredth: 100,
+  thousandth: 1000, millionth: 1e6,
+};
+const ROMAN = /^(?:II|III|IV|VI|VII|VIII|IX|XI|XII|XIII|XIV|XV|XX)$/;
+const ROMAN_VALUE: Record<string, number> = { I: 1, V: 5, X: 10 };
+
+/** Unit spellings → canonical unit. Dimension is implied by the canonical name. */
+const UNITS: Record<string, string> = {};
+const unit = (canon: string, ...names: string[]) => {
+  for (const n of [canon, ...names]) UNITS[n] = canon;
+};
+unit('km', 'kms', 'kilometer', 'kilometers', 'kilometre', 'kilometres');
+unit('mile', 'miles', 'mi');
+unit('meter', 'meters', 'metre', 'metres');
+unit('cm', 'centimeter', 'centimeters', 'centimetre', 'centimetres');
+unit('mm', 'millimeter', 'millimeters', 'millimetre', 'millimetres');
+unit('foot', 'feet', 'ft');
+unit('inch', 'inches');
+unit('yard', 'yards', 'yd');
+unit('kg', 'kgs', 'kilo', 'kilos', 'kilogram', 'kilograms');
+unit('gram', 'grams', 'g');
+unit('pound', 'pounds', 'lb', 'lbs');
+unit('ounce', 'ounces', 'oz');
+unit('stone', 'stones');
+unit('ton', 'tons', 'tonne', 'tonnes');
+unit('liter', 'liters', 'litre', 'litres', 'l');
+unit('ml', 'milliliter', 'milliliters', 'millilitre', 'millilitres');
+unit('gallon', 'gallons', 'gal');
+unit('celsius', '°c', 'centigrade');
+unit('fahrenheit', '°f');
+unit('kelvin');
+unit('mph');
+unit('kph', 'kmh');
+unit('kb', 'kilobyte', 'kilobytes');
+unit('mb', 'megabyte', 'megabytes');
+unit('gb', 'gigabyte', 'gigabytes', 'gig', 'gigs');
+unit('tb', 'terabyte', 'terabytes');
+unit('mbps');
+unit('gbps');
+unit('hz', 'hertz');
+unit('mhz');
+unit('ghz');
+unit('watt', 'watts', 'w');
+unit('kw', 'kilowatt', 'kilowatts');
+unit('kwh');
+unit('volt', 'volts', 'v');
+unit('mah');
+unit('percent', '%', 'percentage', 'pct');
+unit('second', 'seconds', 'sec', 'secs');
+unit('minute', 'minutes', 'min', 'mins');
+unit('hour', 'hours', 'hr', 'hrs', 'h');
+unit('day', 'days');
+unit('week', 'weeks');
+unit('month', 'months');
+unit('year', 'years', 'yr', 'yrs');
+unit('decade', 'decades');
+unit('century', 'centuries');
+unit('usd', '$', 'dollar', 'dollars', 'buck', 'bucks');
+unit('eur', '€', 'euro', 'euros');
+unit('gbp', '£', 'sterling');
+unit('jpy', '¥', 'yen');
+unit('inr', 'rupee', 'rupees', 'rs');
+unit('cent', 'cents');
+unit('btc', 'bitcoin', 'bitcoins');
+unit('bhk');
+unit('seat', 'seats');
+unit('people', 'persons');
+unit('calorie', 'calories', 'kcal', 'cal');
+unit('mg', 'milligram', 'milligrams');
+unit('mcg');
+unit('px', 'pixel', 'pixels');
+unit('dpi');
+unit('fps');
+unit('rpm');
+unit('bit', 'bits');
+unit('core', 'cores');
+// Units that are also common words only count right after a number ("5 g", not "g-string").
+const NUMERIC_ONLY = new Set(['g', 'l', 'w', 'v', 'h', 'mi', 'min', 'mins', 'sec', 'secs', 'gal', 'yd', 'rs', 'cal', 'core', 'cores', 'seat', 'seats', 'people', 'persons', 'bit', 'bits', 'stone', 'stones', 'buck', 'bucks', 'gig', 'gigs', 'kilo', 'kilos', 'second', 'seconds', 'pound', 'pounds', 'day', 'week', 'month', 'year', 'hour', 'minute', 'decade', 'century']);
+
+const MONTHS: Record<string, number> = {
+  january: 1, jan: 1, february: 2, feb: 2, march: 3, mar: 3, april: 4, apr: 4, may: 5, june: 6, jun: 6, july: 7, jul: 7,
+  august: 8, aug: 8, september: 9, sep: 9, sept: 9, october: 10, oct: 10, november: 11, nov: 11, december: 12, dec: 12,
+};
+// Month names that are also ordinary words count only when capitalised mid-sentence or next to a number.
+const AMBIGUOUS_MONTHS = new Set(['may', 'march', 'mar', 'jan', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec', 'apr', 'feb', 'sept']);
+const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+const RELATIVE_DAYS = new Set(['today', 'tomorrow', 'yesterday', 'tonight', 'weekend', 'weekday', 'weekdays', 'morning', 'afternoon', 'evening', 'night', 'midnight', 'noon']);
+const SEASONS = new Set(['summer', 'winter', 'autumn']);
+
+function parseNumeral(s: string): { value: number; suffix: string } | undefined {
+  const m = /^(\d+(?:[.,]\d+)*)([A-Za-z°%]*)$/.exec(s);
+  if (!m) return undefined;
+  let digits = m[1]!;
+  // "1,000" / "1,000,000" thousands separators; "1,5" is rare enough to read as 1.5 only with one group of ≠3 digits.
+  if (/^\d{1,3}(?:,\d{3})+(?:\.\d+)?$/.test(digits)) digits = digits.replace(/,/g, '');
+  else digits = digits.replace(',', '.');
+  const value = Number(digits);
+  return Number.isFinite(value) ? { value, suffix: m[2]!.toLowerCase() } : undefined;
+}
+
+const fmt = (n: number) => String(Number(n.toPrecision(12)));
+
+/**
+ * Every quantity-like mention: numbers (digits or words, with scale words), ordinals, units
+ * (with or without a number: "in km" vs "in miles"), months, weekdays and relative days, roman numerals.
+ */
+export function extractMentions(tokens: readonly Token[]): Mention[] {
+  const out: Mention[] = [];
+  const n = tokens.length;
+  let i = 0;
+  while (i < n) {
+    const t = tokens[i]!;
+    const lw = t.lower;
+    // Digits with optional attached suffix.
+    if (t.kind === 'number') {
+      const p = parseNumeral(t.raw)!;
+      let value = p.value;
+      let j = i + 1;
+      let suffix = p.suffix;
+      if (suffix && SCALE[suffix] && suffix !== 'm') {
+        value *= SCALE[suffix]!;
+        suffix = '';
+      }
+      while (j < n && SCALE[tokens[j]!.lower] && tokens[j]!.lower !== 'k') {
+        value *= SCALE[tokens[j]!.lower]!;
+        j++;
+      }
+      if (/^(?:st|nd|rd|th)$/.test(suffix)) out.push({ key: `ord:${fmt(value)}`, text: t.raw });
+      else if (suffix === 'am' || suffix === 'pm') out.push({ key: `time:${fmt(value)}${suffix}`, text: t.raw });
+      else {
+        out.push({ key: `n:${fmt(value)}`, text: tokens.slice(i, j).map((x) => x.raw).join(' ') });
+        if (suffix) {
+          const u = UNITS[suffix] ?? (suffix === 'm' ? 'meter' : suffix === 'x' ? 'times' : undefined);
+          if (u) out.push({ key: `unit:${u}`, text: suffix });
+          else if (suffix === 'd' || suffix === 'p' || suffix === 'g') out.push({ key: `unit:${suffix}`, text: suffix }); // 3d, 1080p, 4g/5g
+        }
+        // Unit written as the next word: "5 km", "30 seats", "10 seconds".
+        const next = tokens[j];
+        if (!suffix && next && UNITS[next.lower]) {
+          out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw });
+          j++;
+        }
+      }
+      i = j;
+      continue;
+    }
+    // Number words, composed: "twenty five", "two hundred", "three million".
+    if (SMALL[lw] !== undefined || (SCALE[lw] && lw !== 'k' && lw !== 'mn' && lw !== 'bn')) {
+      let total = 0;
+      let current = 0;
+      let j = i;
+      let words = 0;
+      while (j < n) {
+        const w = tokens[j]!.lower;
+        if (SMALL[w] !== undefined) current += SMALL[w]!;
+        else if (w === 'hundred') current = (current || 1) * 100;
+        else if (SCALE[w] && w !== 'k') {
+          total += (current || 1) * SCALE[w]!;
+          current = 0;
+        } else if (w === 'and' && words > 0 && j + 1 < n && SMALL[tokens[j + 1]!.lower] !== undefined && tokens[j - 1]!.lower === 'hundred') {
+          // "two hundred and five"
+        } else break;
+        words++;
+        j++;
+      }
+      const value = total + current;
+      const text = tokens.slice(i, j).map((x) => x.raw).join(' ');
+      out.push({ key: `n:${fmt(value)}`, text, ...(value === 1 && words === 1 ? { weak: true } : {}) });
+      const next = tokens[j];
+      if (next && UNITS[next.lower]) {
+        out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw });
+        j++;
+      }
+      i = j;
+      continue;
+    }
+    if (ORDINAL[lw] !== undefined) {
+      // "second" right after a number is the unit (handled above); "a second" is time too.
+      out.push({ key: `ord:${ORDINAL[lw]}`, text: t.raw, ...(lw === 'first' ? { weak: true } : {}) });
+      i++;
+      continue;
+    }
+    if (lw === 'last' || lw === 'final') {
+      // "last" as an ordinal position only next to a unit/ordinal-ish noun is too fiddly; direction guard owns it.
+      i++;
+      continue;
+    }
+    if (ROMAN.test(t.raw)) {
+      let v = 0;
+      for (let k = 0; k < t.raw.length; k++) {
+        const cur = ROMAN_VALUE[t.raw[k]!]!;
+        const nxt = ROMAN_VALUE[t.raw[k + 1] ?? ''] ?? 0;
+        v += cur < nxt ? -cur : cur;
+      }
+      out.push({ key: `n:${v}`, text: t.raw });
+      i++;
+      continue;
+    }
+    if (MONTHS[lw] !== undefined) {
+      const prevNum = tokens[i - 1]?.kind === 'number';
+      const nextNum = tokens[i + 1]?.kind === 'number';
+      const capitalMid = !t.sentenceStart && /^[A-Z]/.test(t.raw);
+      if (!AMBIGUOUS_MONTHS.has(lw) || prevNum || nextNum || (capitalMid && lw !== 'may')) {
+        out.push({ key: `month:${MONTHS[lw]}`, text: t.raw });
+      }
+      i++;
+      continue;
+    }
+    if (WEEKDAYS.includes(lw.replace(/s$/, ''))) {
+      out.push({ key: `day:${lw.replace(/s$/, '')}`, text: t.raw });
+      i++;
+      continue;
+    }
+    if (RELATIVE_DAYS.has(lw) || SEASONS.has(lw)) {
+      out.push({ key: `when:${lw}`, text: t.raw, bare: true });
+      i++;
+      continue;
+    }
+    if (UNITS[lw] && !NUMERIC_ONLY.has(lw)) {
+      out.push({ key: `unit:${UNITS[lw]}`, text: t.raw, bare: true });
+      i++;
+      continue;
+    }
+    i++;
+  }
+  return out;
+}
