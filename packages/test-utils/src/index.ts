@@ -14,3 +14,5 @@ export type {
   TestRedis,
   RedisClusterHandle,
 } from './redis.js';
+export { startTcpProxy } from './proxy.js';
+export type { TcpProxyHandle } from './proxy.js';

@@ -74,3 +74,23 @@ describe('startRedisCluster', () => {
     }
   }, 60_000);
 });
+
+describe('startTcpProxy', () => {
+  it('forwards, black-holes while paused, then delivers', async () => {
+    const { startTcpProxy } = await import('../src/index.js');
+    const server = await startRedisServer();
+    const proxy = await startTcpProxy({ port: server.port });
+    try {
+      expect(await rawRedisCommand({ port: proxy.port }, ['PING'])).toBe('+PONG\r\n');
+      proxy.pause();
+      await expect(rawRedisCommand({ port: proxy.port }, ['PING'], 300)).rejects.toThrow(/no reply/);
+      const late = rawRedisCommand({ port: proxy.port }, ['PING'], 3_000);
+      await new Promise((r) => setTimeout(r, 100));
+      proxy.resume();
+      expect(await late).toBe('+PONG\r\n');
+    } finally {
+      await proxy.close();
+      await server.stop();
+    }
+  });
+});
