@@ -34,6 +34,8 @@ export interface EndpointSpec {
   readonly profile: RequestProfile;
   /** Whether `stream: true` requests to this endpoint are cached (SSE). */
   readonly streams: boolean;
+  /** The request as it is fingerprinted (e.g. without prompt-cache markers); the body sent is unchanged. @default the body */
+  keyBody?(body: Record<string, unknown>): Record<string, unknown>;
   /** False: pass the request through uncached (e.g. a background job). */
   acceptRequest?(body: Record<string, unknown>): boolean;
   /** False: hand the JSON answer over but do not store it (e.g. a failed or queued response). */
@@ -479,7 +481,7 @@ function prepare(cfg: CachingFetchConfig, url: string, init: RequestInit | undef
   const http: Record<string, unknown> = { endpoint: parsed.origin + parsed.pathname, mode: stream ? 'sse' : 'json' };
   if (Object.keys(keyHeaders).length > 0) http['headers'] = keyHeaders;
   if (stream && b['stream_options'] !== undefined) http['streamOptions'] = b['stream_options'];
-  const keyRequest = { ...b, strata_http: http };
+  const keyRequest = { ...(spec.keyBody ? spec.keyBody(b) : b), strata_http: http };
 
   let scope: ScopeInput | undefined = typeof cfg.scope === 'function' ? cfg.scope({ body: b, path: parsed.pathname }) : cfg.scope;
   if (control.tenant !== undefined || control.namespace !== undefined) {
