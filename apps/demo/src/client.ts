@@ -1,5 +1,8 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MultiLayerCache, RejectedCandidate, TokenUsage } from '@strata-cache/core';
-import { loaded } from '@strata-cache/core';
+import { getCacheInfo, withCache } from '@strata-cache/openai';
+import { OpenAI } from 'openai';
+import { projectOf } from './knowledge.js';
 import type { ChatMessage } from './workload.js';
 
 export interface ChatCall {
@@ -34,13 +37,6 @@ export interface ChatClient {
   close?(): Promise<void>;
 }
 
-interface Completion {
-  id: string;
-  model: string;
-  choices: Array<{ message: { role: string; content: string | null }; finish_reason: string | null }>;
-  usage?: OpenAIUsage;
-}
-
 interface OpenAIUsage {
   prompt_tokens: number;
   completion_tokens: number;
@@ -52,99 +48,91 @@ export function usageFromOpenAI(u: OpenAIUsage | undefined | null): TokenUsage |
   return { inputTokens: u.prompt_tokens, outputTokens: u.completion_tokens, cachedInputTokens: u.prompt_tokens_details?.cached_tokens ?? 0 };
 }
 
-/**
- * The cache in front of plain `fetch` calls in the OpenAI wire format. Used when
- * @strata-cache/openai is not available; it stores the completed response (a streamed answer
- * is assembled first, and only a stream that finished is stored) and returns its text.
- */
-export class FetchChatClient implements ChatClient {
-  readonly description: string;
-  constructor(
-    private readonly cache: MultiLayerCache,
-    private readonly baseURL: string,
-    private readonly headers: (tenant: string) => Record<string, string>,
-    label: string,
-    private readonly scopeOf: (tenant: string) => string = (t) => t,
-  ) {
-    this.description = `core MultiLayerCache + fetch (OpenAI wire format) → ${label}`;
-  }
-
-  async chat(call: ChatCall): Promise<ChatOutcome> {
-    const request = { model: call.model, temperature: 0, messages: call.messages, ...(call.stream ? { stream: true, stream_options: { include_usage: true } } : {}) };
-    let chunks = 0;
-    let usage: TokenUsage | undefined;
-    const r = await this.cache.getOrLoad<Completion>(
-      request,
-      async () => {
-        const res = await fetch(`${this.baseURL}/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...this.headers(call.tenant) },
-          body: JSON.stringify(request),
-        });
-        if (!res.ok) throw new Error(`upstream ${res.status}: ${await res.text()}`);
-        const completion = call.stream ? await readStream(res, () => chunks++) : ((await res.json()) as Completion & { complete?: boolean });
-        usage = usageFromOpenAI(completion.usage);
-        return loaded(completion, {
-          ...(usage ? { usage } : {}),
-          model: completion.model,
-          complete: completion.choices[0]?.finish_reason === 'stop',
-        });
-      },
-      { scope: this.scopeOf(call.tenant) },
-    );
-    const text = r.value.choices[0]?.message.content ?? '';
-    return {
-      text,
-      id: r.value.id,
-      status: r.status,
-      ...(r.layer ? { layer: r.layer } : {}),
-      ...(r.similarity !== undefined ? { similarity: r.similarity, matchedText: r.matchedText } : {}),
-      ...(r.rejected ? { rejected: r.rejected } : {}),
-      ...(r.coalesced ? { coalesced: true } : {}),
-      ...(usage && !r.coalesced ? { usage } : {}),
-      ...(call.stream ? { chunks } : {}),
-    };
-  }
+/** What the cache's events said about one request (collected through AsyncLocalStorage). */
+interface Trace {
+  rejected: RejectedCandidate[];
+  missed: boolean;
 }
 
-/** Reads an OpenAI chat-completions SSE stream into one completion object. */
-async function readStream(res: Response, onChunk: () => void): Promise<Completion> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  let content = '';
-  let id = '';
-  let model = '';
-  let finish: string | null = null;
-  let usage: OpenAIUsage | undefined;
-  let done = false;
-  for await (const part of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(part, { stream: true });
-    let at: number;
-    while ((at = buffer.indexOf('\n\n')) >= 0) {
-      const event = buffer.slice(0, at);
-      buffer = buffer.slice(at + 2);
-      for (const line of event.split('\n')) {
-        if (!line.startsWith('data:')) continue;
-        const data = line.slice(5).trim();
-        if (data === '[DONE]') {
-          done = true;
-          continue;
-        }
-        const chunk = JSON.parse(data) as { id: string; model: string; choices: Array<{ delta: { content?: string }; finish_reason: string | null }>; usage?: OpenAIUsage | null };
-        onChunk();
-        id = chunk.id;
-        model = chunk.model;
-        const c = chunk.choices[0];
-        if (c?.delta.content) content += c.delta.content;
-        if (c?.finish_reason) finish = c.finish_reason;
-        if (chunk.usage) usage = chunk.usage;
-      }
-    }
+export interface OpenAIClientOptions {
+  readonly cache: MultiLayerCache;
+  readonly baseURL: string;
+  readonly apiKey: string;
+  /** Cache scope of a tenant's requests. */
+  readonly scopeOf: (tenant: string) => string;
+  /** Where requests go, for the summary. */
+  readonly label: string;
+}
+
+/**
+ * The official `openai` SDK with Strata's caching fetch (`withCache` from @strata-cache/openai):
+ * one client per tenant (each tenant has its own OpenAI project), one shared cache. Hit
+ * information comes from `getCacheInfo`, guard rejections from the cache's `reject` events.
+ */
+export class OpenAIAdapterClient implements ChatClient {
+  readonly description: string;
+  private readonly clients = new Map<string, OpenAI>();
+  private readonly traces = new AsyncLocalStorage<Trace>();
+
+  constructor(private readonly options: OpenAIClientOptions) {
+    this.description = `@strata-cache/openai withCache(new OpenAI()) → ${options.label}`;
+    options.cache.on('reject', (e) => this.traces.getStore()?.rejected.push(...e.rejected));
+    options.cache.on('miss', () => {
+      const t = this.traces.getStore();
+      if (t) t.missed = true;
+    });
   }
-  return {
-    id,
-    model,
-    choices: [{ message: { role: 'assistant', content }, finish_reason: done ? finish : null }],
-    ...(usage ? { usage } : {}),
-  };
+
+  private client(tenant: string): OpenAI {
+    let c = this.clients.get(tenant);
+    if (!c) {
+      const raw = new OpenAI({ baseURL: this.options.baseURL, apiKey: this.options.apiKey, project: projectOf(tenant), maxRetries: 0, timeout: 60_000 });
+      c = withCache(raw, { cache: this.options.cache, scope: this.options.scopeOf(tenant) });
+      this.clients.set(tenant, c);
+    }
+    return c;
+  }
+
+  chat(call: ChatCall): Promise<ChatOutcome> {
+    const trace: Trace = { rejected: [], missed: false };
+    return this.traces.run(trace, async () => {
+      const client = this.client(call.tenant);
+      const body = { model: call.model, temperature: 0, messages: call.messages.map((m) => ({ role: m.role, content: m.content })) };
+      let text = '';
+      let id = '';
+      let usage: TokenUsage | undefined;
+      let chunks: number | undefined;
+      let response: Response;
+      if (call.stream) {
+        const r = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }).withResponse();
+        response = r.response;
+        chunks = 0;
+        for await (const chunk of r.data) {
+          chunks++;
+          id = chunk.id;
+          text += chunk.choices[0]?.delta?.content ?? '';
+          if (chunk.usage) usage = usageFromOpenAI(chunk.usage);
+        }
+      } else {
+        const r = await client.chat.completions.create(body).withResponse();
+        response = r.response;
+        id = r.data.id;
+        text = r.data.choices[0]?.message.content ?? '';
+        usage = usageFromOpenAI(r.data.usage);
+      }
+      const info = getCacheInfo(response);
+      const hit = info?.hit === true;
+      return {
+        text,
+        id,
+        status: hit ? ('hit' as const) : ('miss' as const),
+        ...(hit && info?.layer ? { layer: info.layer } : {}),
+        ...(hit && info?.similarity !== undefined ? { similarity: info.similarity } : {}),
+        ...(trace.rejected.length ? { rejected: trace.rejected } : {}),
+        ...(!hit && !trace.missed ? { coalesced: true } : {}),
+        ...(!hit && usage ? { usage } : {}),
+        ...(chunks !== undefined ? { chunks } : {}),
+      };
+    });
+  }
 }

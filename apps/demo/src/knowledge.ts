@@ -328,7 +328,7 @@ export const FOLLOW_UPS: readonly FollowUp[] = [
   },
   {
     phrasings: ['And how do I undo that?', 'How do I reverse that later?'],
-    resolves: { 'archive-project': 'unarchive-project', 'enable-2fa': 'disable-2fa', 'import-csv': 'export-csv' },
+    resolves: { 'archive-project': 'unarchive-project', 'enable-2fa': 'disable-2fa' },
   },
 ];
 
@@ -346,12 +346,12 @@ export function normalizeQuestion(text: string): string {
   return text
     .toLowerCase()
     .replace(/[’']/g, "'")
-    .replace(/^(hi|hello|hey)[,!.]?\s+/, '')
-    .replace(/^quick question[:,]?\s+/, '')
-    .replace(/\s*(thanks|thank you)[.!]?$/, '')
     .replace(/[?!.,:;]+/g, ' ')
     .replace(/\s+/g, ' ')
-    .trim();
+    .trim()
+    .replace(/^(hi|hello|hey)( there)? /, '')
+    .replace(/^(sorry|quick question|please help) /, '')
+    .replace(/ (thanks|thank you|please)$/, '');
 }
 
 const byText = new Map<string, string>();

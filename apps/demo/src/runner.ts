@@ -28,6 +28,8 @@ export interface RequestRecord {
   matchedText?: string;
   rejectedBy?: string[];
   coalesced?: boolean;
+  /** This request made an upstream call (a miss that was not served by another caller's call). */
+  upstreamCall: boolean;
   answer: string;
   answerId: string;
   /** What the served answer was written for: tenant, intent, price-list generation. */
@@ -77,6 +79,7 @@ export interface RunResult {
 }
 
 interface Origin {
+  text: string;
   tenant: string;
   intent: string | undefined;
   generation: number;
@@ -129,6 +132,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
       generationAtStart: genAtStart,
       verdict: 'unchecked',
       usd: 0,
+      upstreamCall: false,
       ...(error ? { error } : {}),
     };
     if (outcome) {
@@ -142,21 +146,25 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
       }
       if (outcome.rejected?.length) rec.rejectedBy = outcome.rejected.map((r) => r.guard);
       if (outcome.coalesced) rec.coalesced = true;
-      if (outcome.status !== 'hit' && outcome.usage && !registry.has(outcome.id)) {
+      if (outcome.status !== 'hit' && !registry.has(outcome.id)) {
         const price = priceOf(job.model);
+        rec.upstreamCall = true;
         registry.set(outcome.id, {
+          text: spec.text,
           tenant: job.tenant,
           intent: spec.intent,
           generation: genAtStart,
-          usage: outcome.usage,
-          usd: price ? costUsd(outcome.usage, price) : 0,
+          ...(outcome.usage ? { usage: outcome.usage } : {}),
+          usd: price && outcome.usage ? costUsd(outcome.usage, price) : 0,
         });
       }
       const ref = parseAnswerRef(outcome.text);
       const known = registry.get(outcome.id);
       const origin = ref ?? known;
       if (origin) rec.origin = { tenant: origin.tenant, intent: origin.intent, generation: origin.generation };
-      rec.usd = outcome.status === 'hit' ? (known?.usd ?? 0) : outcome.coalesced ? 0 : (known?.usd ?? 0);
+      if (rec.path === 'L3' && rec.matchedText === undefined && known) rec.matchedText = known.text;
+      // A hit saved what its answer's upstream call cost; a miss cost it once, whoever waited on it.
+      rec.usd = outcome.status === 'hit' || rec.upstreamCall ? (known?.usd ?? 0) : 0;
       rec.verdict = judge(rec);
     }
     records.push(rec);

@@ -1,7 +1,7 @@
-import { type CachePlugin, type Layer, type MultiLayerCache as Cache, type PriceTable, DEFAULT_PRICES, MultiLayerCache, chatSemanticSplit } from '@strata-cache/core';
+import { type Layer, type MultiLayerCache as Cache, type PriceTable, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
+import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, timeSensitivePrompts } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
-import { type ChatClient, FetchChatClient } from './client.js';
-import { projectOf } from './knowledge.js';
+import { type ChatClient, OpenAIAdapterClient } from './client.js';
 
 /** Prompts whose answers quote prices: tagged `topic:pricing` when stored, purged when prices change. */
 export const PRICING_PATTERN = /\b(price|prices|pricing|cost|costs|how much|discount|per month|per year|yearly|annually)\b/i;
@@ -33,20 +33,6 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/**
- * Fallback used when @strata-cache/invalidation is not installed: a write-time tag rule over
- * the last user turn, and the event purges the tag in the tenant's scope.
- */
-function pricingTagPlugin(): CachePlugin {
-  return {
-    name: 'demo-pricing-tags',
-    onRequest: ({ request }) => {
-      const text = chatSemanticSplit(request)?.text;
-      return text && PRICING_PATTERN.test(text) ? { tags: [PRICING_TAG] } : undefined;
-    },
-  };
-}
-
 export async function buildStack(options: StackOptions): Promise<Stack> {
   const components: string[] = [];
   const missing: string[] = [];
@@ -56,15 +42,29 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   else components.push('L2 redis — off (pass --redis URL or set REDIS_URL)');
   if (options.semantic) missing.push('L3 semantic — @strata-cache/layer-semantic / embed-use are not available in this build');
   const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
-  const cache = new MultiLayerCache({ layers, policy: 'deterministic', prices, plugins: [pricingTagPlugin()], budgetMs: 250 });
-  components.push(`invalidation — built-in tag rule (${PRICING_TAG} on ${PRICING_PATTERN}); @strata-cache/invalidation not available`);
-  const client: ChatClient = new FetchChatClient(
+  const cache = new MultiLayerCache({ layers, policy: 'deterministic', prices, budgetMs: 250 });
+  const scopeOf = (tenant: string) => (options.sharedScope ? 'shared' : tenant);
+  const engine = createInvalidationEngine({
     cache,
-    options.baseURL,
-    (tenant) => ({ 'openai-project': projectOf(tenant), ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) }),
-    options.providerLabel,
-    (tenant) => (options.sharedScope ? 'shared' : tenant),
+    events: { pricing_changed: ['tenant'] },
+    rules: [
+      tagWhen({ prompt: PRICING_PATTERN }, [PRICING_TAG], 'pricing-answers'),
+      onEvent('pricing_changed', (d) => ({ tag: PRICING_TAG, scope: scopeOf(String(d['tenant'])) })),
+      maxAge(72 * 3_600_000, undefined, 'faq-72h'),
+      creativeRequests(),
+      timeSensitivePrompts(),
+    ],
+  });
+  components.push(
+    `invalidation — @strata-cache/invalidation: tag ${PRICING_TAG} on ${PRICING_PATTERN}, event pricing_changed → purge the tag in the tenant's scope, 72 h max age, no caching of creative or time-sensitive prompts`,
   );
+  const client: ChatClient = new OpenAIAdapterClient({
+    cache,
+    baseURL: options.baseURL,
+    apiKey: options.apiKey ?? 'sk-simulated-no-key-needed',
+    scopeOf,
+    label: options.providerLabel,
+  });
   return {
     cache,
     client,
@@ -72,12 +72,12 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     missing,
     prices,
     async pricingChanged(tenant) {
-      const scope = options.sharedScope ? 'shared' : tenant;
-      const r = await cache.invalidateTag(PRICING_TAG, { scope });
-      return { purged: { ...r.layers }, detail: `invalidateTag(${PRICING_TAG}, scope ${scope})` };
+      const audit = await engine.emit('pricing_changed', { tenant });
+      return { purged: { ...audit.layers }, detail: `engine.emit('pricing_changed', { tenant: '${tenant}' })` };
     },
     async close() {
       await client.close?.();
+      await engine.close();
       await cache.close();
     },
   };

@@ -41,7 +41,10 @@ export interface Summary {
     lookalikesServedRight: number;
   };
   upstream: {
+    /** Upstream calls the run made (distinct provider responses received on misses). */
     calls: number;
+    /** Loader calls the cache counted (streamed misses go around the loader and are not in it). */
+    loaderCalls: number;
     avoided: number;
     coalesced: number;
     tokensAvoided: { input: number; output: number };
@@ -196,8 +199,9 @@ export function summarize(input: SummaryInput): Summary {
     byKind,
     checks,
     upstream: {
-      calls: s.loaderCalls,
-      avoided: n - s.loaderCalls,
+      calls: ok.filter((r) => r.upstreamCall).length,
+      loaderCalls: s.loaderCalls,
+      avoided: n - ok.filter((r) => r.upstreamCall).length,
       coalesced: s.coalesced,
       tokensAvoided: { input: s.tokensSaved.input, output: s.tokensSaved.output },
       providerCalls: input.providerCalls,

@@ -65,6 +65,11 @@ const REWORDINGS: ReadonlyArray<(q: string) => string> = [
   (q) => 'Hi, ' + q[0]!.toLowerCase() + q.slice(1),
   (q) => q + ' Thanks!',
   (q) => 'Quick question: ' + q[0]!.toLowerCase() + q.slice(1),
+  (q) => 'Hello there! ' + q,
+  (q) => 'Sorry, ' + q[0]!.toLowerCase() + q.slice(1),
+  (q) => q.replace(/\?$/, ', please?'),
+  (q) => q.replace(/\?$/, '??'),
+  (q) => 'please help: ' + q.toLowerCase(),
 ];
 
 const BOARDS = ['Marketing', 'Roadmap', 'Hiring', 'Support', 'Design', 'Finance', 'Website', 'Onboarding'];
@@ -136,7 +141,7 @@ export function generateWorkload(options: GenerateOptions = {}): Workload {
       n += 2;
       continue;
     }
-    if (roll < 0.13) {
+    if (roll < 0.16) {
       const text = rng.pick(LONG_TAIL)(rng);
       jobs.push({ type: 'chat', tenant, preamble: [system], stream, turns: [{ text, intent: questionId(text), kind: 'long-tail' }] });
       n++;
@@ -144,7 +149,7 @@ export function generateWorkload(options: GenerateOptions = {}): Workload {
     }
     let intent = INTENTS[rng.weighted(popularity)]!;
     let lookalike = false;
-    if (roll < 0.25 && recent.length > 0) {
+    if (roll < 0.26 && recent.length > 0) {
       // Ask the look-alike of something asked a moment ago: the case a loose semantic match gets wrong.
       const near = intentById(rng.pick(recent))!;
       if (near.lookalikes?.length) {
@@ -152,10 +157,10 @@ export function generateWorkload(options: GenerateOptions = {}): Workload {
         lookalike = true;
       }
     }
-    const weights = intent.phrasings.map((_, i) => (i === 0 ? 4 : 1.6 / i));
+    const weights = intent.phrasings.map((_, i) => (i === 0 ? 3 : 1.5 / i));
     let text = intent.phrasings[rng.weighted(weights)]!;
     let base: RequestKind = 'paraphrase';
-    if (rng.chance(0.12)) {
+    if (rng.chance(0.25)) {
       text = rng.pick(REWORDINGS)(text);
       base = 'reworded';
     }
