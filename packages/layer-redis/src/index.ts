@@ -1,0 +1,7 @@
+export { RedisLayer } from './layer.js';
+export type { RedisLayerOptions, RedisLayerStats } from './layer.js';
+export { RedisInvalidationBus } from './bus.js';
+export type { RedisInvalidationBusOptions } from './bus.js';
+export type { BreakerState } from './breaker.js';
+export type { Compression } from './envelope.js';
+export { KeySpace } from './keys.js';
