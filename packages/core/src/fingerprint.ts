@@ -47,16 +47,15 @@ export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey
 
 /** The exact cache key of a request: canonical JSON of the answer-changing fields, SHA-256. */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
-  const canonical = canonicalize(request, ignoreSet(profile));
-  return makeKey(scope, profile.id, sha256(profile.id + '\n' + canonical));
+  return makeKey(scope, profile.id, sha256(canonicalize(request, ignoreSet(profile), profile.id + '\n')));
 }
 
 /** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */
 export function computeSemantic(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): SemanticDescriptor | undefined {
   const split = profile.semanticSplit?.(request);
   if (!split) return undefined;
-  const canonical = canonicalize(split.context, ignoreSet(profile));
-  return { partition: sha256('partition\n' + scopeId(scope) + '\n' + profile.id + '\n' + canonical), text: split.text };
+  const canonical = canonicalize(split.context, ignoreSet(profile), 'partition\n' + scopeId(scope) + '\n' + profile.id + '\n');
+  return { partition: sha256(canonical), text: split.text };
 }
 
 export interface FingerprintOptions {

@@ -63,6 +63,7 @@ describe('request fingerprint', () => {
     const k = computeKey(base, scope);
     expect(k.schema).toBe(KEY_SCHEMA_VERSION);
     expect(k.hash).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
+    expect(computeKey({ q: '🚀' }, scope).hash).toMatch(/^u[A-Za-z0-9_-]{43}$/);
     expect(k.id).toBe(`v${KEY_SCHEMA_VERSION}:${k.scopeId}:${k.hash}`);
   });
 
