@@ -12,11 +12,22 @@ export class Script {
 
   async run(client: Client, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await this.send(client, 'evalsha', this.sha, keys, args);
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
-      return client.eval(this.lua, keys.length, ...keys, ...args);
+      return this.send(client, 'eval', this.lua, keys, args);
     }
+  }
+
+  private async send(client: Client, command: 'evalsha' | 'eval', body: string, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<unknown> {
+    if (!client.isCluster) return client[command](body, keys.length, ...keys, ...args);
+    // Cluster: ioredis' auto-pipelining routes a command by its first argument, which for
+    // EVAL/EVALSHA is the script, not a key. An explicit one-command pipeline is routed by the
+    // command's declared keys instead.
+    const results = await client.pipeline()[command](body, keys.length, ...keys, ...args).exec();
+    const [error, value] = results?.[0] ?? [new Error('empty pipeline result'), undefined];
+    if (error) throw error;
+    return value;
   }
 }
 

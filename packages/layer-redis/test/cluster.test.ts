@@ -1,0 +1,61 @@
+import { computeKey, resolveScope } from '@strata-cache/core';
+import { runLayerComplianceSuite } from '@strata-cache/layer-test-suite';
+import { type RedisClusterHandle, startRedisCluster, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { Cluster } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisLayer } from '../src/index.js';
+
+// One 3-master cluster for the file, started by the test itself.
+let cluster: Promise<RedisClusterHandle> | undefined;
+const getCluster = () => (cluster ??= startRedisCluster(3));
+afterAll(async () => (await cluster)?.stop(), 30_000);
+
+const clusterLayer = async (slotsPerScope: number) => {
+  const c = await getCluster();
+  return new RedisLayer({ cluster: { nodes: [...c.nodes] }, prefix: uniqueKeyPrefix(`cluster${slotsPerScope}`), slotsPerScope, connectTimeoutMs: 5_000, breaker: { cooldownMs: 100 } });
+};
+
+runLayerComplianceSuite({
+  name: 'redis cluster (slotsPerScope 1)',
+  create: () => clusterLayer(1),
+  unavailable: {
+    make: async () => (await getCluster()).servers.forEach((s) => s.pause()),
+    restore: async () => (await getCluster()).servers.forEach((s) => s.resume()),
+  },
+  ttlMs: 300,
+  testTimeoutMs: 30_000,
+});
+
+runLayerComplianceSuite({
+  name: 'redis cluster (slotsPerScope 4)',
+  create: () => clusterLayer(4),
+  ttlMs: 300,
+  testTimeoutMs: 30_000,
+});
+
+describe('redis cluster key placement', () => {
+  it('keeps a scope in one slot with slotsPerScope 1, spreads it with 4; clear() reaches every master', async () => {
+    const c = await getCluster();
+    const probe = new Cluster([...c.nodes], { lazyConnect: true });
+    try {
+      await probe.connect();
+      for (const slots of [1, 4]) {
+        const layer = await clusterLayer(slots);
+        const scope = resolveScope({ tenant: `placement-${slots}`, namespace: 'n' });
+        const keys = Array.from({ length: 40 }, (_, i) => computeKey({ i }, scope));
+        await Promise.all(keys.map((k) => layer.set(k, { value: 1, createdAt: Date.now(), ttlMs: 60_000, tags: ['t'] })));
+        const slotsUsed = new Set(await Promise.all(keys.map((k) => probe.cluster('KEYSLOT', layer.keys.entry(k)) as Promise<number>)));
+        expect(slotsUsed.size).toBe(slots);
+        expect(await layer.deleteByTag('t', scope)).toBe(40);
+        // Scatter a second scope per slot count and wipe everything under the prefix.
+        await Promise.all(keys.map((k) => layer.set(k, { value: 2, createdAt: Date.now(), ttlMs: 60_000, tags: [] })));
+        await layer.clear();
+        const left = await Promise.all(keys.map((k) => layer.get(k)));
+        expect(left.every((e) => e === undefined)).toBe(true);
+        await layer.close();
+      }
+    } finally {
+      probe.disconnect();
+    }
+  }, 60_000);
+});
