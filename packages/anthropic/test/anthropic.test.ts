@@ -130,6 +130,20 @@ describe('streaming', () => {
     expect(server.count('/messages')).toBe(1);
     expect(hit).toEqual(live);
     expect(hit.texts.length).toBeGreaterThan(2);
+    const s = client.messages.stream(req);
+    await s.finalMessage();
+    expect(getCacheInfo(s)).toMatchObject({ hit: true, layer: 'l1' });
+  });
+
+  it('beta.messages is cached too, keyed by its anthropic-beta header', async () => {
+    const { client, cache } = setup();
+    const a = await client.beta.messages.create({ ...msg('beta hi'), betas: ['context-management-2025-06-27'] });
+    await cache.flush();
+    const b = await client.beta.messages.create({ ...msg('beta hi'), betas: ['context-management-2025-06-27'] });
+    expect(plain(b)).toEqual(plain(a));
+    expect(server.count('/messages')).toBe(1);
+    await client.beta.messages.create({ ...msg('beta hi'), betas: ['interleaved-thinking-2025-05-14'] });
+    expect(server.count('/messages')).toBe(2);
   });
 
   it('stream and non-stream requests are keyed apart', async () => {
