@@ -251,7 +251,8 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly coordinator: LoadCoordinator | undefined;
   private unsubscribe: Promise<() => Promise<void>> | undefined;
 
-  private readonly inflight = new Map<string, Promise<CacheResult<unknown>>>();
+  /** In-flight loads by key, with the invalidation epoch they started in. */
+  private readonly inflight = new Map<string, { readonly promise: Promise<CacheResult<unknown>>; readonly epoch: number }>();
   private readonly versions = new Map<string, number>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
   private epoch = 0;
@@ -420,19 +421,22 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const write = decision.write && !options.noStore;
     if (this.coalesceEnabled) {
       const flightId = (write ? 'w:' : 'n:') + key.id;
-      const existing = this.inflight.get(flightId) as Promise<CacheResult<T>> | undefined;
-      if (existing) {
+      const existing = this.inflight.get(flightId);
+      // A load that began before an invalidation may return what the invalidation removed
+      // (the old price, the old policy): a request arriving after it starts its own load.
+      if (existing && existing.epoch === this.epoch) {
         this.counters.coalesced++;
         this.counters.misses++;
-        const shared = await existing;
+        const shared = (await existing.promise) as CacheResult<T>;
         return { ...shared, coalesced: true };
       }
-      const p = this.loadCoordinated(request, loader, key, profile, scope, decision, write, options, started);
-      this.inflight.set(flightId, p as Promise<CacheResult<unknown>>);
+      const epoch = this.epoch;
+      const flight = { epoch, promise: this.loadCoordinated(request, loader, key, profile, scope, decision, write, options, started) as Promise<CacheResult<unknown>> };
+      this.inflight.set(flightId, flight);
       try {
-        return await p;
+        return (await flight.promise) as CacheResult<T>;
       } finally {
-        this.inflight.delete(flightId);
+        if (this.inflight.get(flightId) === flight) this.inflight.delete(flightId);
       }
     }
     return this.loadCoordinated(request, loader, key, profile, scope, decision, write, options, started);

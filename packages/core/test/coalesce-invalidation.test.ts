@@ -1,0 +1,39 @@
+import { describe, expect, it } from "vitest";
+import { MultiLayerCache, loaded } from "../src/index.js";
+
+describe("coalescing across an invalidation", () => {
+  it("a request arriving after an invalidation does not join a load that started before it", async () => {
+    const cache = new MultiLayerCache({ layers: [], policy: "always" });
+    let price = 1;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const request = { model: "m", messages: [{ role: "user", content: "price?" }] };
+    const slow = cache.getOrLoad(request, async () => {
+      const seen = price;
+      await gate;
+      return loaded(seen, { tags: ["pricing"] });
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    price = 2;
+    await cache.invalidateTag("pricing");
+    const after = cache.getOrLoad(request, async () => price);
+    release();
+    expect((await slow).value).toBe(1);
+    const r = await after;
+    expect(r.value).toBe(2);
+    expect(r.coalesced).toBeUndefined();
+  });
+
+  it("without an invalidation in between, identical misses still share one load", async () => {
+    const cache = new MultiLayerCache({ layers: [], policy: "always" });
+    let calls = 0;
+    const load = async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 10));
+      return calls;
+    };
+    const rs = await Promise.all([1, 2, 3].map(() => cache.getOrLoad({ q: 1 }, load)));
+    expect(calls).toBe(1);
+    expect(rs.filter((r) => r.coalesced)).toHaveLength(2);
+  });
+});
