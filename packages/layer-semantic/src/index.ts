@@ -1,0 +1,2 @@
+export { SemanticLayer } from './layer.js';
+export type { SemanticLayerOptions, SemanticLayerStats } from './layer.js';

@@ -1,0 +1,368 @@
+import type { HierarchicalNSW } from 'hnswlib-node';
+import type { HnswModule } from './hnsw.js';
+
+export interface HnswParams {
+  readonly m: number;
+  readonly efConstruction: number;
+  readonly ef: number;
+  readonly randomSeed: number;
+}
+
+export interface IndexEnv {
+  readonly hnsw: HnswModule;
+  readonly params: HnswParams;
+  readonly dims: number;
+  /** Partitions up to this size are searched exactly (flat); larger ones get an HNSW graph. */
+  readonly flatLimit: number;
+}
+
+export interface Candidate {
+  readonly label: number;
+  /** Cosine similarity (vectors are unit length, so the dot product). */
+  readonly similarity: number;
+}
+
+/** Points copied per event-loop turn while compacting. */
+const COMPACT_CHUNK = 64;
+
+/**
+ * The vectors of one exact partition. Small partitions are a packed Float32Array searched
+ * exactly (a 1,000 × 512 scan is a fraction of a millisecond, with no per-partition graph
+ * overhead, which is what keeps 1,000 partitions cheap); a partition that outgrows
+ * `flatLimit` moves into its own HNSW graph (hnswlib-node, inner-product space), and moves
+ * back when it shrinks. Labels are partition-local and never reused.
+ */
+export class Partition {
+  readonly key: string;
+  private readonly env: IndexEnv;
+  private nextLabel = 0;
+  /** Live points. */
+  size = 0;
+
+  // flat mode
+  private flat: Float32Array | undefined = new Float32Array(0);
+  private flatLabels: number[] = [];
+  private flatPos = new Map<number, number>();
+
+  // hnsw mode
+  private index: HierarchicalNSW | undefined;
+  private capacity = 0;
+  /** Marked-deleted slots in the graph; reused by the next inserts (allowReplaceDeleted). */
+  private deleted = 0;
+  private labels = new Set<number>();
+  private compacting: { log: Array<{ add: boolean; label: number; vec?: number[] }>; done: Promise<void> } | undefined;
+  private dropped = false;
+
+  constructor(key: string, env: IndexEnv) {
+    this.key = key;
+    this.env = env;
+  }
+
+  get mode(): 'flat' | 'hnsw' {
+    return this.index ? 'hnsw' : 'flat';
+  }
+
+  /** Bytes held by vectors and graph (hnswlib's own layout, estimated from its parameters). */
+  get indexBytes(): number {
+    const d = this.env.dims;
+    if (!this.index) return (this.flat?.byteLength ?? 0) + this.flatLabels.length * 24;
+    // Level-0 links (2M ids + count), the vector, the label; upper levels average 1/M of that.
+    const perSlot = d * 4 + (2 * this.env.params.m + 1) * 4 + 8 + Math.ceil(((this.env.params.m + 1) * 4) / this.env.params.m) + 16;
+    return this.capacity * perSlot + this.labels.size * 16;
+  }
+
+  add(vec: Float32Array): number {
+    const label = this.nextLabel++;
+    if (!this.index && this.size + 1 > this.env.flatLimit) this.promote();
+    if (this.index) this.graphAdd(vec, label);
+    else this.flatAdd(vec, label);
+    this.size++;
+    return label;
+  }
+
+  remove(label: number): boolean {
+    if (this.index) {
+      if (!this.labels.delete(label)) return false;
+      this.index.markDelete(label);
+      this.deleted++;
+      this.compacting?.log.push({ add: false, label });
+      this.size--;
+      if (!this.compacting && this.size <= this.env.flatLimit / 4) this.demote();
+      // Heavy deletion: more deleted slots than live points (and at least flatLimit) → rebuild.
+      else if (this.deleted > this.size && this.deleted >= this.env.flatLimit) void this.compact();
+      return true;
+    }
+    const pos = this.flatPos.get(label);
+    if (pos === undefined) return false;
+    const d = this.env.dims;
+    const last = this.flatLabels.length - 1;
+    const flat = this.flat!;
+    if (pos !== last) {
+      flat.copyWithin(pos * d, last * d, last * d + d);
+      const moved = this.flatLabels[last]!;
+      this.flatLabels[pos] = moved;
+      this.flatPos.set(moved, pos);
+    }
+    this.flatLabels.pop();
+    this.flatPos.delete(label);
+    this.size--;
+    // Give memory back when a flat partition shrinks to a quarter of its buffer.
+    if (flat.length > 64 * d && this.flatLabels.length * 4 * d < flat.length) this.flat = flat.slice(0, (flat.length / 2) | 0);
+    return true;
+  }
+
+  /** Best `k` candidates, most similar first. */
+  search(q: Float32Array, k: number): Candidate[] {
+    if (this.size === 0 || k <= 0) return [];
+    if (!this.index) return this.flatSearch(q, k);
+    const n = Math.min(k, this.size);
+    if (this.env.params.ef < n) this.index.setEf(n);
+    const r = this.index.searchKnn(toArray(q), n);
+    const out: Candidate[] = [];
+    for (let i = 0; i < r.neighbors.length; i++) out.push({ label: r.neighbors[i]!, similarity: 1 - r.distances[i]! });
+    return out;
+  }
+
+  /** Rebuilds a graph that has more deleted slots than live points (runs in slices; searches go on). */
+  compact(): Promise<void> {
+    if (!this.index) return Promise.resolve();
+    if (this.compacting) return this.compacting.done;
+    const log: Array<{ add: boolean; label: number; vec?: number[] }> = [];
+    const done = this.rebuildGraph(log).finally(() => {
+      this.compacting = undefined;
+    });
+    this.compacting = { log, done };
+    return done;
+  }
+
+  /** Pending compaction, if any. */
+  idle(): Promise<void> {
+    return this.compacting?.done ?? Promise.resolve();
+  }
+
+  drop(): void {
+    this.dropped = true;
+    this.index = undefined;
+    this.flat = undefined;
+    this.labels.clear();
+    this.flatLabels = [];
+    this.flatPos.clear();
+    this.size = 0;
+  }
+
+  /** Vector of a live point (copied out of the graph for hnsw partitions). */
+  vector(label: number): Float32Array | undefined {
+    if (this.index) return this.labels.has(label) ? Float32Array.from(this.index.getPoint(label)) : undefined;
+    const pos = this.flatPos.get(label);
+    if (pos === undefined) return undefined;
+    const d = this.env.dims;
+    return this.flat!.slice(pos * d, pos * d + d);
+  }
+
+  // ---- persistence ------------------------------------------------------------------
+
+  exportState(): PartitionState {
+    if (this.index) {
+      return { key: this.key, mode: 'hnsw', nextLabel: this.nextLabel, capacity: this.capacity, labels: [...this.labels] };
+    }
+    const d = this.env.dims;
+    return {
+      key: this.key,
+      mode: 'flat',
+      nextLabel: this.nextLabel,
+      labels: [...this.flatLabels],
+      vectors: this.flat!.subarray(0, this.flatLabels.length * d),
+    };
+  }
+
+  writeGraph(path: string): void {
+    this.index!.writeIndexSync(path);
+  }
+
+  static restore(state: PartitionState, env: IndexEnv, graphPath?: string): Partition {
+    const p = new Partition(state.key, env);
+    p.nextLabel = state.nextLabel;
+    if (state.mode === 'flat') {
+      const d = env.dims;
+      const n = state.labels.length;
+      if (!state.vectors || state.vectors.length !== n * d) throw new Error(`partition ${state.key}: vector count mismatch`);
+      p.flat = new Float32Array(Math.max(n, 4) * d);
+      p.flat.set(state.vectors);
+      p.flatLabels = [...state.labels];
+      state.labels.forEach((l, i) => p.flatPos.set(l, i));
+      p.size = n;
+      return p;
+    }
+    const index = new env.hnsw.HierarchicalNSW('ip', env.dims);
+    index.readIndexSync(graphPath!, true);
+    index.setEf(env.params.ef);
+    // The graph lists live and marked-deleted labels; every live label must be among them.
+    const ids = new Set(index.getIdsList());
+    const live = new Set(state.labels);
+    if (live.size > ids.size || state.labels.some((l) => !ids.has(l))) throw new Error(`partition ${state.key}: graph labels do not match the metadata`);
+    p.index = index;
+    p.capacity = index.getMaxElements();
+    p.labels = live;
+    p.deleted = index.getCurrentCount() - live.size;
+    p.size = live.size;
+    return p;
+  }
+
+  // ---- internals --------------------------------------------------------------------
+
+  private flatAdd(vec: Float32Array, label: number): void {
+    const d = this.env.dims;
+    const pos = this.flatLabels.length;
+    if ((pos + 1) * d > this.flat!.length) {
+      // Grow by a quarter (at least 4 slots): thousands of small partitions must not carry 2× slack.
+      const grown = new Float32Array((pos + Math.max(4, Math.ceil(pos / 4))) * d);
+      grown.set(this.flat!);
+      this.flat = grown;
+    }
+    this.flat!.set(vec, pos * d);
+    this.flatLabels.push(label);
+    this.flatPos.set(label, pos);
+  }
+
+  private flatSearch(q: Float32Array, k: number): Candidate[] {
+    const d = this.env.dims;
+    const flat = this.flat!;
+    const n = this.flatLabels.length;
+    const top: Candidate[] = [];
+    let floor = -Infinity;
+    for (let i = 0, off = 0; i < n; i++, off += d) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let j = 0;
+      for (; j + 3 < d; j += 4) {
+        s0 += flat[off + j]! * q[j]!;
+        s1 += flat[off + j + 1]! * q[j + 1]!;
+        s2 += flat[off + j + 2]! * q[j + 2]!;
+        s3 += flat[off + j + 3]! * q[j + 3]!;
+      }
+      for (; j < d; j++) s0 += flat[off + j]! * q[j]!;
+      const s = s0 + s1 + s2 + s3;
+      if (top.length < k || s > floor) {
+        let at = top.length;
+        while (at > 0 && top[at - 1]!.similarity < s) at--;
+        top.splice(at, 0, { label: this.flatLabels[i]!, similarity: s });
+        if (top.length > k) top.pop();
+        floor = top[top.length - 1]!.similarity;
+      }
+    }
+    return top;
+  }
+
+  private newGraph(capacity: number): HierarchicalNSW {
+    const { m, efConstruction, ef, randomSeed } = this.env.params;
+    const index = new this.env.hnsw.HierarchicalNSW('ip', this.env.dims);
+    index.initIndex({ maxElements: capacity, m, efConstruction, randomSeed, allowReplaceDeleted: true });
+    index.setEf(ef);
+    return index;
+  }
+
+  private graphAdd(vec: Float32Array, label: number, index = this.index!): void {
+    const arr = toArray(vec);
+    if (index === this.index && this.deleted > 0) {
+      index.addPoint(arr, label, true);
+      this.deleted--;
+    } else {
+      if (index.getCurrentCount() >= index.getMaxElements()) index.resizeIndex(index.getMaxElements() * 2);
+      index.addPoint(arr, label, false);
+    }
+    if (index === this.index) {
+      this.capacity = index.getMaxElements();
+      this.labels.add(label);
+      this.compacting?.log.push({ add: true, label, vec: arr });
+    }
+  }
+
+  private promote(): void {
+    const d = this.env.dims;
+    const labels = this.flatLabels;
+    const flat = this.flat!;
+    const index = this.newGraph(Math.max(this.env.flatLimit * 2, 64));
+    for (let i = 0; i < labels.length; i++) index.addPoint(toArray(flat.subarray(i * d, i * d + d)), labels[i]!, false);
+    this.index = index;
+    this.capacity = index.getMaxElements();
+    this.labels = new Set(labels);
+    this.deleted = 0;
+    this.flat = undefined;
+    this.flatLabels = [];
+    this.flatPos.clear();
+  }
+
+  private demote(): void {
+    const index = this.index!;
+    const labels = [...this.labels];
+    const d = this.env.dims;
+    this.flat = new Float32Array(Math.max(4, labels.length * 2) * d);
+    this.flatLabels = [];
+    this.flatPos.clear();
+    for (const label of labels) {
+      this.flat.set(index.getPoint(label), this.flatLabels.length * d);
+      this.flatPos.set(label, this.flatLabels.length);
+      this.flatLabels.push(label);
+    }
+    this.index = undefined;
+    this.labels = new Set();
+    this.capacity = 0;
+    this.deleted = 0;
+  }
+
+  private async rebuildGraph(log: Array<{ add: boolean; label: number; vec?: number[] }>): Promise<void> {
+    const old = this.index!;
+    const live = [...this.labels];
+    const next = this.newGraph(Math.max(this.env.flatLimit * 2, nextPow2(Math.ceil(live.length * 1.25))));
+    const copied = new Set<number>();
+    for (let i = 0; i < live.length; i++) {
+      const label = live[i]!;
+      if (this.labels.has(label)) {
+        this.graphAdd(Float32Array.from(old.getPoint(label)), label, next);
+        copied.add(label);
+      }
+      if (i % COMPACT_CHUNK === COMPACT_CHUNK - 1) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (this.dropped || this.index !== old) return;
+      }
+    }
+    let deleted = 0;
+    for (const op of log) {
+      if (op.add && this.labels.has(op.label) && !copied.has(op.label)) {
+        this.graphAdd(Float32Array.from(op.vec!), op.label, next);
+        copied.add(op.label);
+      } else if (!op.add && copied.delete(op.label)) {
+        next.markDelete(op.label);
+        deleted++;
+      }
+    }
+    if (this.dropped || this.index !== old) return;
+    this.index = next;
+    this.capacity = next.getMaxElements();
+    this.deleted = deleted;
+    if (this.size <= this.env.flatLimit / 4) this.demote();
+  }
+}
+
+export interface PartitionState {
+  key: string;
+  mode: 'flat' | 'hnsw';
+  nextLabel: number;
+  labels: number[];
+  capacity?: number;
+  vectors?: Float32Array;
+}
+
+function toArray(v: Float32Array): number[] {
+  const a = new Array<number>(v.length);
+  for (let i = 0; i < v.length; i++) a[i] = v[i]!;
+  return a;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}

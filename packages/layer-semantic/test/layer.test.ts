@@ -1,0 +1,269 @@
+import { type SemanticGuard, InvalidOptionError, StrataError, resolveScope } from '@strata-cache/core';
+import { describe, expect, it } from 'vitest';
+import { SemanticLayer } from '../src/index.js';
+import { HashEmbedder, TableEmbedder, chatItem, normalise, randomUnit } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('SemanticLayer: similarity lookups', () => {
+  it('finds a similar question in the same partition, with similarity and matched text', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder(), threshold: 0.6 });
+    const a = chatItem('how do I reset my password please');
+    await layer.set(a.key, a.entry);
+    const q = chatItem('how do I reset my password');
+    const r = await layer.search(q.query);
+    expect(r.hit?.key.id).toBe(a.key.id);
+    expect(r.hit?.entry.value).toBe('answer to: how do I reset my password please');
+    expect(r.hit?.text).toBe('how do I reset my password please');
+    expect(r.hit!.similarity).toBeGreaterThan(0.6);
+    expect(r.hit!.similarity).toBeLessThan(1);
+    await layer.close();
+  });
+
+  it('never answers across partitions: other system prompt, model, scope or embedder', async () => {
+    const emb = new HashEmbedder();
+    const layer = new SemanticLayer({ embedder: emb, threshold: 0.5 });
+    const a = chatItem('what is the refund policy');
+    await layer.set(a.key, a.entry);
+    expect((await layer.search(chatItem('what is the refund policy').query)).hit).toBeDefined();
+    expect((await layer.search(chatItem('what is the refund policy', { system: 'You are a pirate.' }).query)).hit).toBeUndefined();
+    expect((await layer.search(chatItem('what is the refund policy', { model: 'gpt-4o' }).query)).hit).toBeUndefined();
+    expect((await layer.search(chatItem('what is the refund policy', { scope: resolveScope('t2') }).query)).hit).toBeUndefined();
+    // A layer on another embedder never reads this one's vectors (the id is part of the partition).
+    const other = new SemanticLayer({ embedder: new HashEmbedder(64, 'other') });
+    expect((await other.search(chatItem('what is the refund policy').query)).hit).toBeUndefined();
+    await layer.close();
+    await other.close();
+  });
+
+  it('skips the embedding when the partition is empty, and embeds a text only once (LRU)', async () => {
+    const emb = new HashEmbedder();
+    const layer = new SemanticLayer({ embedder: emb });
+    await layer.search(chatItem('nothing stored here').query);
+    expect(emb.texts).toBe(0);
+    const a = chatItem('where is my parcel');
+    await layer.set(a.key, a.entry);
+    expect(emb.texts).toBe(1);
+    await layer.search(a.query);
+    await layer.search(a.query);
+    expect(emb.texts).toBe(1);
+    expect(layer.stats().embeddingCacheHits).toBeGreaterThanOrEqual(2);
+    await layer.close();
+  });
+
+  it('applies the threshold (default and per request) on cosine similarity', async () => {
+    const emb = new TableEmbedder(8);
+    const base = normalise(Float32Array.from([1, 0, 0, 0, 0, 0, 0, 0]));
+    const near = normalise(Float32Array.from([1, 0.5, 0, 0, 0, 0, 0, 0])); // cos ≈ 0.894
+    emb.table.set('stored', base);
+    emb.table.set('probe', near);
+    const layer = new SemanticLayer({ embedder: emb }); // default 0.9
+    const a = chatItem('stored');
+    await layer.set(a.key, a.entry);
+    const q = chatItem('probe').query;
+    expect((await layer.search(q)).hit).toBeUndefined();
+    const r = await layer.search({ ...q, threshold: 0.85 });
+    expect(r.hit?.similarity).toBeCloseTo(0.8944, 3);
+    await expect(layer.search({ ...q, threshold: 1.5 })).rejects.toBeInstanceOf(InvalidOptionError);
+    await layer.close();
+  });
+
+  it('runs guards on candidates above the threshold, reports rejections by guard name, returns the next accepted one', async () => {
+    const noDigits: SemanticGuard = {
+      name: 'numbers',
+      check: ({ query, candidate }) =>
+        (query.match(/\d+/g) ?? []).join() === (candidate.match(/\d+/g) ?? []).join() ? { accept: true } : { accept: false, reason: 'numbers differ' },
+    };
+    const emb = new TableEmbedder(4);
+    emb.table.set('price of plan 20 per month', normalise(Float32Array.from([1, 0, 0, 0])));
+    emb.table.set('price of plan 30 per month', normalise(Float32Array.from([1, 0, 0, 0])));
+    emb.table.set('price of plan 10 per month', normalise(Float32Array.from([1, 0.2, 0, 0]))); // cos 0.98
+    emb.table.set('what is the price of plan 20 per month in euros', normalise(Float32Array.from([1, 0, 0.5, 0]))); // cos 0.89
+    const layer = new SemanticLayer({ embedder: emb, threshold: 0.8, guards: [noDigits] });
+    const a = chatItem('price of plan 10 per month');
+    const b = chatItem('what is the price of plan 20 per month in euros');
+    await layer.set(a.key, a.entry);
+    await layer.set(b.key, b.entry);
+    const r = await layer.search(chatItem('price of plan 20 per month').query);
+    expect(r.hit?.text).toBe('what is the price of plan 20 per month in euros');
+    expect(r.rejected?.map((x) => [x.guard, x.text, x.reason])).toEqual([['numbers', 'price of plan 10 per month', 'numbers differ']]);
+    const none = await layer.search(chatItem('price of plan 30 per month').query);
+    expect(none.hit).toBeUndefined();
+    expect(none.rejected).toHaveLength(2);
+    await layer.close();
+  });
+
+  it('keeps long texts out of similarity matching (exact key only)', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder(), maxTextLength: 50, threshold: 0.1 });
+    const long = chatItem('tell me about '.repeat(10) + 'cats');
+    await layer.set(long.key, long.entry);
+    expect((await layer.get(long.key))?.value).toBe(long.entry.value);
+    expect((await layer.search(long.query)).hit).toBeUndefined();
+    expect(layer.stats().indexed).toBe(0);
+    await layer.close();
+  });
+});
+
+describe('SemanticLayer: removals are real', () => {
+  it('delete, deleteByTag, deleteOlderVersions and clear remove entries from search results', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder(), threshold: 0.99 });
+    const s0 = resolveScope({ tenant: 'rm', version: 0 });
+    const s1 = resolveScope({ tenant: 'rm', version: 1 });
+    const a = chatItem('alpha question', { scope: s0, tags: ['t:a'] });
+    const b = chatItem('beta question', { scope: s0 });
+    const c = chatItem('gamma question', { scope: s1 });
+    for (const x of [a, b, c]) await layer.set(x.key, x.entry);
+    expect((await layer.search(a.query)).hit).toBeDefined();
+    expect(await layer.deleteByTag('t:a')).toBe(1);
+    expect((await layer.search(a.query)).hit).toBeUndefined();
+    expect(await layer.deleteOlderVersions(s1)).toBe(1);
+    expect((await layer.search(b.query)).hit).toBeUndefined();
+    expect((await layer.search(c.query)).hit).toBeDefined();
+    expect(await layer.delete(c.key)).toBe(true);
+    expect((await layer.search(c.query)).hit).toBeUndefined();
+    expect(layer.stats()).toMatchObject({ entries: 0, indexed: 0, partitions: 0 });
+    await layer.set(a.key, a.entry);
+    await layer.clear(s0);
+    expect((await layer.search(a.query)).hit).toBeUndefined();
+    await layer.close();
+  });
+
+  it('respects TTL: an expired entry is never a hit and is removed (also by the sweep)', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder(), threshold: 0.99 });
+    const a = chatItem('short lived question', { ttlMs: 80 });
+    const b = chatItem('another short lived one', { ttlMs: 80 });
+    await layer.set(a.key, a.entry);
+    await layer.set(b.key, b.entry);
+    expect((await layer.search(a.query)).hit).toBeDefined();
+    await sleep(150);
+    expect((await layer.search(a.query)).hit).toBeUndefined();
+    expect(layer.stats().entries).toBe(1);
+    expect(layer.sweepExpired()).toBe(1);
+    expect(layer.stats()).toMatchObject({ entries: 0, indexed: 0 });
+    await layer.close();
+  });
+
+  it('a delete while the write is still embedding wins (the late write is dropped)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const inner = new HashEmbedder();
+    const slow = { id: inner.id, dimensions: inner.dimensions, embed: async (t: readonly string[]) => (await gate, inner.embed(t)) };
+    const layer = new SemanticLayer({ embedder: slow });
+    await layer.ready();
+    const a = chatItem('racing write');
+    const writing = layer.set(a.key, a.entry);
+    await layer.delete(a.key);
+    release();
+    await writing;
+    expect(await layer.get(a.key)).toBeUndefined();
+    expect(layer.stats().indexed).toBe(0);
+    await layer.close();
+  });
+
+  it('evicts the least recently used entries beyond maxEntries', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder(), maxEntries: 3 });
+    const items = ['one q', 'two q', 'three q', 'four q'].map((t) => chatItem(t));
+    for (const x of items.slice(0, 3)) await layer.set(x.key, x.entry);
+    await layer.get(items[0]!.key); // refresh
+    await layer.set(items[3]!.key, items[3]!.entry);
+    expect(await layer.get(items[1]!.key)).toBeUndefined();
+    expect(await layer.get(items[0]!.key)).toBeDefined();
+    expect(layer.stats()).toMatchObject({ entries: 3, indexed: 3 });
+    await layer.close();
+  });
+});
+
+describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () => {
+  const dims = 32;
+  function tableLayer(flatLimit: number) {
+    const emb = new TableEmbedder(dims);
+    const layer = new SemanticLayer({ embedder: emb, flatLimit, threshold: 0.95 });
+    return { emb, layer };
+  }
+
+  it('moves a growing partition from exact scan to an HNSW graph (growing its capacity) and back when it shrinks', async () => {
+    const { emb, layer } = tableLayer(16);
+    const items = Array.from({ length: 200 }, (_, i) => {
+      const text = `q${i}`;
+      emb.table.set(text, randomUnit(dims));
+      return chatItem(text);
+    });
+    for (const x of items.slice(0, 16)) await layer.set(x.key, x.entry);
+    expect(layer.stats().graphPartitions).toBe(0);
+    await layer.setMany(items.slice(16).map((x) => ({ key: x.key, entry: x.entry }))); // > initial capacity of 32
+    expect(layer.stats()).toMatchObject({ indexed: 200, graphPartitions: 1, partitions: 1 });
+    for (const i of [0, 50, 199]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
+    for (const x of items.slice(4)) await layer.delete(x.key);
+    await layer.compact(); // a heavy-deletion rebuild may be running; it demotes at the end
+    expect(layer.stats()).toMatchObject({ indexed: 4, graphPartitions: 0 });
+    for (const x of items.slice(0, 4)) expect((await layer.search(x.query)).hit?.key.id).toBe(x.key.id);
+    await layer.close();
+  });
+
+  it('compacts a graph after heavy deletion; deleted points never come back, live ones stay findable', async () => {
+    const { emb, layer } = tableLayer(8);
+    const items = Array.from({ length: 300 }, (_, i) => {
+      emb.table.set(`c${i}`, randomUnit(dims));
+      return chatItem(`c${i}`);
+    });
+    await layer.setMany(items.map((x) => ({ key: x.key, entry: x.entry })));
+    const before = layer.stats().indexBytes;
+    for (const x of items.slice(0, 200)) await layer.delete(x.key);
+    await layer.compact();
+    expect(layer.stats().indexed).toBe(100);
+    expect(layer.stats().indexBytes).toBeLessThan(before);
+    for (const x of items.slice(0, 200).filter((_, i) => i % 20 === 0)) {
+      expect((await layer.search(x.query)).hit).toBeUndefined();
+    }
+    let found = 0;
+    for (const x of items.slice(200)) if ((await layer.search(x.query)).hit?.key.id === x.key.id) found++;
+    expect(found).toBeGreaterThanOrEqual(99);
+    // New writes after compaction still land in the graph.
+    emb.table.set('late', randomUnit(dims));
+    const late = chatItem('late');
+    await layer.set(late.key, late.entry);
+    expect((await layer.search(late.query)).hit?.key.id).toBe(late.key.id);
+    await layer.close();
+  });
+
+  it('holds many small partitions as flat arrays (no per-partition graph)', async () => {
+    const d = 512;
+    const emb = new TableEmbedder(d);
+    const layer = new SemanticLayer({ embedder: emb });
+    const items = [];
+    for (let p = 0; p < 200; p++) {
+      for (let i = 0; i < 10; i++) {
+        const text = `p${p}-q${i}`;
+        emb.table.set(text, randomUnit(d));
+        items.push(chatItem(text, { system: `system prompt ${p}` }));
+      }
+    }
+    await layer.setMany(items.map((x) => ({ key: x.key, entry: x.entry })));
+    const s = layer.stats();
+    expect(s).toMatchObject({ entries: 2000, indexed: 2000, partitions: 200, graphPartitions: 0 });
+    expect(s.indexBytes / s.indexed).toBeLessThan(3 * 1024);
+    expect((await layer.search(items[1234]!.query)).hit?.key.id).toBe(items[1234]!.key.id);
+    await layer.close();
+  });
+});
+
+describe('SemanticLayer: options', () => {
+  it('validates options with InvalidOptionError naming the option', () => {
+    const embedder = new HashEmbedder();
+    expect(() => new SemanticLayer({ embedder, nope: 1 } as never)).toThrow(InvalidOptionError);
+    expect(() => new SemanticLayer({} as never)).toThrow(/embedder/);
+    expect(() => new SemanticLayer({ embedder, threshold: 2 })).toThrow(/threshold/);
+    expect(() => new SemanticLayer({ embedder, hnsw: { m: 0 } })).toThrow(/hnsw\.m/);
+    expect(() => new SemanticLayer({ embedder, hnsw: { M: 16 } as never })).toThrow(/hnsw\.M/);
+    expect(() => new SemanticLayer({ embedder, snapshotIntervalMs: 1000 })).toThrow(/persistDir/);
+    expect(() => new SemanticLayer({ embedder, guards: [{}] as never })).toThrow(/guards/);
+  });
+
+  it('refuses work after close with a StrataError', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder() });
+    await layer.close();
+    const a = chatItem('closed');
+    const err = await layer.set(a.key, a.entry).catch((e: unknown) => e);
+    expect(StrataError.isInstance(err)).toBe(true);
+  });
+});
