@@ -17,6 +17,8 @@ Options:
   --workload FILE      replay a JSONL file instead (see apps/demo/README.md for the format)
   --redis URL          add the L2 Redis layer (default: $REDIS_URL, else off)
   --provider P         auto | simulated | openai | anthropic (default auto: real when a key is set)
+  --api A              openai | anthropic: wire format and adapter of the simulated provider
+                       (default openai)
   --model NAME         model to ask (default gpt-4o simulated, gpt-4o-mini OpenAI)
   --latency-scale X    multiply the simulated provider's delays (default 1; 0 = instant)
   --daily-requests N   traffic for the monthly projection (default 50000)
@@ -51,6 +53,7 @@ async function main(): Promise<number> {
         redis: { type: 'string' },
         provider: { type: 'string' },
         model: { type: 'string' },
+        api: { type: 'string' },
         'latency-scale': { type: 'string' },
         'daily-requests': { type: 'string' },
         'no-semantic': { type: 'boolean' },
@@ -79,6 +82,10 @@ async function main(): Promise<number> {
     process.stderr.write(`strata demo: --fault must be no-invalidation or shared-scope\n`);
     return 2;
   }
+  if (values.api !== undefined && values.api !== 'openai' && values.api !== 'anthropic') {
+    process.stderr.write(`strata demo: --api must be openai or anthropic\n`);
+    return 2;
+  }
   const redisUrl = values.redis ?? process.env['REDIS_URL'];
   const options: DemoOptions = {
     provider: provider as DemoOptions['provider'],
@@ -93,6 +100,7 @@ async function main(): Promise<number> {
     ...(values.workload ? { workload: values.workload } : {}),
     ...(redisUrl ? { redisUrl } : {}),
     ...(values.model ? { model: values.model } : {}),
+    ...(values.api ? { api: values.api as 'openai' | 'anthropic' } : {}),
     ...(values.out ? { out: values.out } : {}),
     ...(values.json ? { json: values.json } : {}),
   };

@@ -1,5 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MultiLayerCache, RejectedCandidate, TokenUsage } from '@strata-cache/core';
+import { Anthropic } from '@anthropic-ai/sdk';
+import { getCacheInfo as getAnthropicCacheInfo, withCache as withAnthropicCache } from '@strata-cache/anthropic';
 import { getCacheInfo, withCache } from '@strata-cache/openai';
 import { OpenAI } from 'openai';
 import { projectOf } from './knowledge.js';
@@ -135,4 +137,112 @@ export class OpenAIAdapterClient implements ChatClient {
       };
     });
   }
+}
+
+export interface AnthropicClientOptions extends OpenAIClientOptions {
+  /** Send the tenant to the simulated provider (`x-sim-project`); real Anthropic has no per-project header. */
+  readonly simulated: boolean;
+}
+
+/**
+ * The official `@anthropic-ai/sdk` with Strata's caching fetch (`withCache` from
+ * @strata-cache/anthropic). The system prompt is sent as a block with `cache_control`, as an
+ * Anthropic user would, so the provider's own prompt cache shows up in the statistics.
+ */
+export class AnthropicAdapterClient implements ChatClient {
+  readonly description: string;
+  private readonly clients = new Map<string, Anthropic>();
+  private readonly traces = new AsyncLocalStorage<Trace>();
+
+  constructor(private readonly options: AnthropicClientOptions) {
+    this.description = `@strata-cache/anthropic withCache(new Anthropic()) → ${options.label}`;
+    options.cache.on('reject', (e) => this.traces.getStore()?.rejected.push(...e.rejected));
+    options.cache.on('miss', () => {
+      const t = this.traces.getStore();
+      if (t) t.missed = true;
+    });
+  }
+
+  private client(tenant: string): Anthropic {
+    let c = this.clients.get(tenant);
+    if (!c) {
+      const raw = new Anthropic({
+        baseURL: this.options.baseURL,
+        apiKey: this.options.apiKey,
+        maxRetries: 0,
+        timeout: 60_000,
+        ...(this.options.simulated ? { defaultHeaders: { 'x-sim-project': projectOf(tenant) } } : {}),
+      });
+      c = withAnthropicCache(raw, { cache: this.options.cache, scope: this.options.scopeOf(tenant) });
+      this.clients.set(tenant, c);
+    }
+    return c;
+  }
+
+  chat(call: ChatCall): Promise<ChatOutcome> {
+    const trace: Trace = { rejected: [], missed: false };
+    return this.traces.run(trace, async () => {
+      const client = this.client(call.tenant);
+      const systemText = call.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+      const body = {
+        model: call.model,
+        max_tokens: 512,
+        temperature: 0,
+        ...(systemText ? { system: [{ type: 'text' as const, text: systemText, cache_control: { type: 'ephemeral' as const } }] } : {}),
+        messages: call.messages.filter((m) => m.role !== 'system').map((m) => ({ role: m.role as 'user' | 'assistant', content: m.content })),
+      };
+      let text = '';
+      let id = '';
+      let usage: TokenUsage | undefined;
+      let chunks: number | undefined;
+      let response: Response;
+      if (call.stream) {
+        const r = await client.messages.create({ ...body, stream: true }).withResponse();
+        response = r.response;
+        chunks = 0;
+        let input: AnthropicUsage | undefined;
+        for await (const event of r.data) {
+          chunks++;
+          if (event.type === 'message_start') {
+            id = event.message.id;
+            input = event.message.usage;
+          } else if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') text += event.delta.text;
+          else if (event.type === 'message_delta' && input) usage = usageFromAnthropic({ ...input, output_tokens: event.usage.output_tokens });
+        }
+      } else {
+        const r = await client.messages.create(body).withResponse();
+        response = r.response;
+        id = r.data.id;
+        text = r.data.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
+        usage = usageFromAnthropic(r.data.usage);
+      }
+      const info = getAnthropicCacheInfo(response);
+      const hit = info?.hit === true;
+      return {
+        text,
+        id,
+        status: hit ? ('hit' as const) : ('miss' as const),
+        ...(hit && info?.layer ? { layer: info.layer } : {}),
+        ...(hit && info?.similarity !== undefined ? { similarity: info.similarity } : {}),
+        ...(trace.rejected.length ? { rejected: trace.rejected } : {}),
+        ...(!hit && !trace.missed ? { coalesced: true } : {}),
+        ...(!hit && usage ? { usage } : {}),
+        ...(chunks !== undefined ? { chunks } : {}),
+      };
+    });
+  }
+}
+
+interface AnthropicUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+}
+
+/** Anthropic's `input_tokens` excludes cached and cache-written tokens; core's `inputTokens` includes them. */
+export function usageFromAnthropic(u: AnthropicUsage): TokenUsage {
+  const read = u.cache_read_input_tokens ?? 0;
+  const write = u.cache_creation_input_tokens ?? 0;
+  return { inputTokens: u.input_tokens + read + write, outputTokens: u.output_tokens, cachedInputTokens: read, cacheWriteInputTokens: write };
 }

@@ -21,7 +21,9 @@ export interface DemoOptions {
   redisUrl?: string;
   /** `auto`: real OpenAI/Anthropic when their API key is set, else simulated. @default 'auto' */
   provider?: 'auto' | 'simulated' | 'openai' | 'anthropic';
-  /** @default 'gpt-4o' (simulated), 'gpt-4o-mini' (OpenAI), 'claude-3-5-haiku-latest' (Anthropic) */
+  /** Wire format and adapter for the simulated provider (real providers imply theirs). @default 'openai' */
+  api?: 'openai' | 'anthropic';
+  /** @default gpt-4o / claude-sonnet-4-20250514 (simulated), gpt-4o-mini (OpenAI), claude-3-5-haiku-latest (Anthropic) */
   model?: string;
   /** Multiplies the simulated provider's delays. @default 1 */
   latencyScale?: number;
@@ -63,6 +65,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
 
   let provider = options.provider ?? 'auto';
   if (provider === 'auto') provider = env['OPENAI_API_KEY'] ? 'openai' : env['ANTHROPIC_API_KEY'] ? 'anthropic' : 'simulated';
+  let api = options.api ?? 'openai';
   let sim: SimulatedProvider | undefined;
   let baseURL: string;
   let label: string;
@@ -70,20 +73,29 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   let apiKey: string | undefined;
   if (provider === 'simulated') {
     sim = new SimulatedProvider({ latencyScale: options.latencyScale ?? 1, seed });
-    baseURL = await sim.start();
-    label = `simulated provider at ${baseURL} (OpenAI chat-completions wire format)`;
-    model = options.model ?? 'gpt-4o';
+    const url = await sim.start();
+    baseURL = api === 'anthropic' ? url.replace(/\/v1$/, '') : url;
+    label = `simulated provider at ${url} (${api === 'anthropic' ? 'Anthropic Messages' : 'OpenAI chat-completions'} wire format)`;
+    model = options.model ?? (api === 'anthropic' ? 'claude-sonnet-4-20250514' : 'gpt-4o');
   } else if (provider === 'openai') {
+    api = 'openai';
     apiKey = env['OPENAI_API_KEY'];
     if (!apiKey) throw new Error('--provider openai needs OPENAI_API_KEY');
     baseURL = env['OPENAI_BASE_URL'] ?? 'https://api.openai.com/v1';
     label = `OpenAI API at ${baseURL}`;
     model = options.model ?? 'gpt-4o-mini';
   } else {
-    throw new Error('--provider anthropic needs @strata-cache/anthropic, which this build does not include yet');
+    api = 'anthropic';
+    apiKey = env['ANTHROPIC_API_KEY'];
+    if (!apiKey) throw new Error('--provider anthropic needs ANTHROPIC_API_KEY');
+    baseURL = env['ANTHROPIC_BASE_URL'] ?? 'https://api.anthropic.com';
+    label = `Anthropic API at ${baseURL}`;
+    model = options.model ?? 'claude-3-5-haiku-latest';
   }
 
   const stack = await buildStack({
+    api,
+    simulated: sim !== undefined,
     baseURL,
     providerLabel: sim ? 'simulated provider' : label,
     ...(apiKey ? { apiKey } : {}),
@@ -119,7 +131,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const dailyRequests = options.dailyRequests ?? 50_000;
   const projection = stack.cache.monthlyProjection(dailyRequests);
   const summary = summarize({
-    provider: { label: sim ? 'simulated provider (local HTTP server, OpenAI wire format)' : label, simulated: sim !== undefined, model },
+    provider: {
+      label: sim ? `simulated provider (local HTTP server, ${api === 'anthropic' ? 'Anthropic Messages' : 'OpenAI chat-completions'} wire format)` : label,
+      simulated: sim !== undefined,
+      model,
+    },
     workload: {
       name: workload.name,
       requests: workload.requests,

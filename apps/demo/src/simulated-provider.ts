@@ -132,6 +132,7 @@ export class SimulatedProvider {
     if (req.method === 'GET' && url.pathname === '/v1/models') {
       return json(res, 200, { object: 'list', data: [{ id: 'gpt-4o', object: 'model', created: 0, owned_by: 'simulated' }] });
     }
+    if (req.method === 'POST' && url.pathname === '/v1/messages') return this.handleMessages(req, res);
     if (req.method !== 'POST' || url.pathname !== '/v1/chat/completions') {
       return json(res, 404, { error: { message: `simulated provider: no route ${req.method} ${url.pathname}`, type: 'invalid_request_error' } });
     }
@@ -139,8 +140,7 @@ export class SimulatedProvider {
     if (!Array.isArray(body.messages) || typeof body.model !== 'string') {
       return json(res, 400, { error: { message: 'messages and model are required', type: 'invalid_request_error', param: 'messages' } });
     }
-    const project = header(req, 'openai-project');
-    const tenant = tenantByProject(project);
+    const tenant = tenantByProject(header(req, 'openai-project') ?? header(req, 'x-sim-project'));
     const { text, intent, generation } = this.answer(tenant, body.messages);
 
     const promptTokens = 3 + body.messages.reduce((n, m) => n + 4 + estimateTokens(contentText(m.content)), 0);
@@ -203,6 +203,72 @@ export class SimulatedProvider {
     res.end('data: [DONE]\n\n');
   }
 
+  /**
+   * Anthropic Messages API (`POST /v1/messages`), JSON and SSE, for `--api anthropic`. Prompt
+   * caching follows Anthropic's: explicit `cache_control` on the system blocks; the first call
+   * writes the cache (`cache_creation_input_tokens`), later ones read it (`cache_read_input_tokens`),
+   * and `input_tokens` counts only the rest.
+   */
+  private async handleMessages(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = JSON.parse(await readBody(req)) as MessagesBody;
+    if (!Array.isArray(body.messages) || typeof body.model !== 'string' || typeof body.max_tokens !== 'number') {
+      return json(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: 'model, max_tokens and messages are required' } });
+    }
+    const tenant = tenantByProject(header(req, 'x-sim-project'));
+    const systemBlocks = typeof body.system === 'string' ? [{ type: 'text', text: body.system }] : (body.system ?? []);
+    const systemText = systemBlocks.map((b) => b.text).join('\n');
+    const { text, intent, generation } = this.answer(tenant, [
+      ...(systemText ? [{ role: 'system', content: systemText }] : []),
+      ...body.messages.map((m) => ({ role: m.role, content: m.content })),
+    ]);
+    const total = 3 + estimateTokens(systemText) + body.messages.reduce((n, m) => n + 4 + estimateTokens(contentText(m.content)), 0);
+    let cacheRead = 0;
+    let cacheWrite = 0;
+    const cachedPrefix = systemBlocks.some((b) => b.cache_control) ? estimateTokens(systemText) : 0;
+    if (cachedPrefix >= 1024) {
+      const prefixKey = 'anthropic:' + tenant.id + ':' + createHash('sha256').update(systemText).digest('hex');
+      if (this.seenPrefixes.has(prefixKey)) cacheRead = cachedPrefix;
+      else {
+        this.seenPrefixes.add(prefixKey);
+        cacheWrite = cachedPrefix;
+      }
+    }
+    const outputTokens = estimateTokens(text);
+    const id = `msg_sim${(++this.counter).toString(36).padStart(5, '0')}${this.rng.hex(12)}`;
+    const usage = { input_tokens: total - cacheRead - cacheWrite, output_tokens: outputTokens, cache_creation_input_tokens: cacheWrite, cache_read_input_tokens: cacheRead };
+    const stream = body.stream === true;
+    this.calls.push({ id, tenant: tenant.id, intent, generation, stream, promptTokens: total, cachedTokens: cacheRead, completionTokens: outputTokens });
+    this.stats.calls++;
+    if (stream) this.stats.streamed++;
+    this.stats.promptTokens += total;
+    this.stats.cachedTokens += cacheRead;
+    this.stats.completionTokens += outputTokens;
+    const ttft = this.scale * this.ttftMs * this.rng.logNormal(0, 0.35);
+    const message = { id, type: 'message', role: 'assistant', model: body.model, content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage };
+    if (!stream) {
+      await sleep(ttft + this.scale * this.msPerToken * outputTokens);
+      res.setHeader('request-id', `req_sim_${id}`);
+      return json(res, 200, message);
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': `req_sim_${id}` });
+    const send = (event: string, payload: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`);
+    await sleep(ttft);
+    send('message_start', { type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
+    send('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+    send('ping', { type: 'ping' });
+    const pieces = text.match(/\S+\s*/g) ?? [text];
+    for (let i = 0; i < pieces.length; i += 3) {
+      const part = pieces.slice(i, i + 3).join('');
+      await sleep(this.scale * this.msPerToken * estimateTokens(part));
+      if (res.destroyed) return;
+      send('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: part } });
+    }
+    send('content_block_stop', { type: 'content_block_stop', index: 0 });
+    send('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: outputTokens } });
+    send('message_stop', { type: 'message_stop' });
+    res.end();
+  }
+
   private answer(tenant: TenantFacts, messages: ChatBody['messages']): { text: string; intent: string; generation: number } {
     const users = messages.filter((m) => m.role === 'user').map((m) => contentText(m.content));
     const last = users[users.length - 1] ?? '';
@@ -220,6 +286,14 @@ export class SimulatedProvider {
     }
     return { text: `${intent.answer(tenant, prices)}\n[simulated answer · ref ${tenant.id}/${intent.id}/p${generation}]`, intent: intent.id, generation };
   }
+}
+
+interface MessagesBody {
+  model: string;
+  max_tokens: number;
+  system?: string | Array<{ type: string; text: string; cache_control?: unknown }>;
+  messages: Array<{ role: string; content: unknown }>;
+  stream?: boolean;
 }
 
 interface ChatBody {

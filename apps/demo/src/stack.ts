@@ -1,15 +1,18 @@
 import { type Layer, type MultiLayerCache as Cache, type PriceTable, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
 import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, timeSensitivePrompts } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
-import { type ChatClient, OpenAIAdapterClient } from './client.js';
+import { AnthropicAdapterClient, type ChatClient, OpenAIAdapterClient } from './client.js';
 
 /** Prompts whose answers quote prices: tagged `topic:pricing` when stored, purged when prices change. */
 export const PRICING_PATTERN = /\b(price|prices|pricing|cost|costs|how much|discount|per month|per year|yearly|annually)\b/i;
 export const PRICING_TAG = 'topic:pricing';
 
 export interface StackOptions {
-  /** Base URL of an OpenAI-compatible endpoint (the simulated provider's). */
+  /** Wire format and adapter. */
+  readonly api: 'openai' | 'anthropic';
+  /** Base URL for the SDK (the simulated provider's, or the real API's). */
   readonly baseURL: string;
+  readonly simulated: boolean;
   readonly providerLabel: string;
   readonly apiKey?: string;
   readonly redisUrl?: string;
@@ -58,13 +61,15 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   components.push(
     `invalidation — @strata-cache/invalidation: tag ${PRICING_TAG} on ${PRICING_PATTERN}, event pricing_changed → purge the tag in the tenant's scope, 72 h max age, no caching of creative or time-sensitive prompts`,
   );
-  const client: ChatClient = new OpenAIAdapterClient({
+  const clientOptions = {
     cache,
     baseURL: options.baseURL,
     apiKey: options.apiKey ?? 'sk-simulated-no-key-needed',
     scopeOf,
     label: options.providerLabel,
-  });
+  };
+  const client: ChatClient =
+    options.api === 'anthropic' ? new AnthropicAdapterClient({ ...clientOptions, simulated: options.simulated }) : new OpenAIAdapterClient(clientOptions);
   return {
     cache,
     client,
