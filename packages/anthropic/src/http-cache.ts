@@ -220,7 +220,18 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
     if (typeof input !== 'string' && !(input instanceof URL)) return upstream(input, init);
     const prepared = prepare(config, String(input), init);
     if (!prepared) return upstream(input, init === undefined ? init : stripControl(init));
-    return prepared.stream ? fetchStream(config, prepared) : fetchJson(config, prepared);
+    if (prepared.stream) return fetchStream(config, prepared);
+    const signal = prepared.init.signal ?? undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await untilAborted(fetchJson(config, prepared), signal);
+      } catch (error) {
+        // Identical concurrent misses share one upstream call, made with the first caller's
+        // signal. If that caller gave up, the others were not aborted: they try again.
+        if (attempt < 3 && isAbortError(error) && !signal?.aborted) continue;
+        throw error;
+      }
+    }
   };
 
   async function fetchJson(cfg: CachingFetchConfig, p: Prepared): Promise<Response> {
@@ -284,6 +295,30 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
     });
     return new Response(body, { status: res.status, statusText: res.statusText, headers });
   }
+}
+
+function isAbortError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
+}
+
+/** Settles with `promise`, or rejects as soon as `signal` aborts (a caller waiting on a shared call must still be able to leave). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason ?? new DOMException('The operation was aborted.', 'AbortError'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new DOMException('The operation was aborted.', 'AbortError'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** Tees an SSE body: bytes go to the caller as they arrive; events are recorded; `onComplete` runs only for a complete stream. */

@@ -9,8 +9,10 @@ import {
   sse,
   startOpenAIServer,
   chatCompletionChunks,
+  chatCompletion,
+  json,
 } from '@strata-cache/provider-test-servers';
-import { APIConnectionError, InternalServerError, OpenAI, RateLimitError } from 'openai';
+import { APIConnectionError, APIUserAbortError, InternalServerError, OpenAI, RateLimitError } from 'openai';
 import { makeParseableResponseFormat } from 'openai/lib/parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '@strata-cache/core';
@@ -262,6 +264,28 @@ describe('failures are never stored', () => {
     await cache.flush();
     expect(stored(layer)).toHaveLength(1);
     expect(server.count('/chat/completions')).toBe(2);
+  });
+
+  it('identical concurrent misses share one upstream call; one caller aborting does not fail the others', async () => {
+    const { client, cache } = setup();
+    const req = chat('concurrent');
+    server.enqueue(json(chatCompletion(req, 0), { delayMs: 150 }));
+    const [a, b] = await Promise.all([client.chat.completions.create(req), client.chat.completions.create(req)]);
+    expect(server.count('/chat/completions')).toBe(1);
+    expect(plain(b)).toEqual(plain(a));
+
+    const req2 = chat('concurrent abort');
+    server.enqueue(json(chatCompletion(req2, 0), { delayMs: 150 }), json(chatCompletion(req2, 1), { delayMs: 10 }));
+    const ac = new AbortController();
+    const first = client.chat.completions.create(req2, { signal: ac.signal });
+    const second = client.chat.completions.create(req2);
+    setTimeout(() => ac.abort(), 40);
+    await expect(first).rejects.toBeInstanceOf(APIUserAbortError);
+    const r = await second;
+    expect(r.id).toBe('chatcmpl-1');
+    await cache.flush();
+    expect((await client.chat.completions.create(req2)).id).toBe('chatcmpl-1');
+    expect(server.count('/chat/completions')).toBe(3);
   });
 
   it('a network error passes through and stores nothing', async () => {
