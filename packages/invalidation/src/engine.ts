@@ -172,6 +172,8 @@ export class InvalidationEngine {
   private readonly fingerprints = new Map<string, { fingerprint: string; config: Record<string, unknown> }>();
   private readonly onCacheInvalidate: (e: InvalidationResult & { origin: 'local' | 'remote' }) => void;
   private readonly repairs = new Set<Promise<unknown>>();
+  /** Invalidations this engine is running (their tombstone is already down). */
+  private readonly ownPending = new Map<string, number>();
   private closed = false;
 
   constructor(options: InvalidationEngineOptions) {
@@ -448,7 +450,7 @@ export class InvalidationEngine {
       matched += matches.length;
       for (let i = 0; i < matches.length; i += pageSize) {
         const batch = matches.slice(i, i + pageSize);
-        const rs = await Promise.all(batch.map((k) => this.cache.invalidateCacheKey(k)));
+        const rs = await Promise.all(batch.map((k) => this.tombstoned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k))));
         results.push(...rs);
         purged += rs.filter((r) => Object.values(r.layers).some((n) => n > 0)).length;
         await yieldToLoop();
@@ -499,8 +501,14 @@ export class InvalidationEngine {
     const requested = safeModel(profile, request);
     if (requested) models.push(requested);
     if (entry?.model && entry.model !== requested) models.push(entry.model);
-    const prompt = (entry && storedText(entry)) ?? this.safePrompt(request, profile);
-    return { phase, request, profile, scope, prompt, models, tags: entry?.tags ?? [], ...(entry ? { entry } : {}) };
+    // The prompt text is computed only if a rule reads it (most L1 hits never need it).
+    let prompt: string | undefined | null = null;
+    const ctx = { phase, request, profile, scope, models, tags: entry?.tags ?? [], ...(entry ? { entry } : {}) } as unknown as RuleContext;
+    Object.defineProperty(ctx, 'prompt', {
+      enumerable: true,
+      get: () => (prompt === null ? (prompt = (entry && storedText(entry)) ?? this.safePrompt(request, profile)) : prompt),
+    });
+    return ctx;
   }
 
   private safePrompt(request: unknown, profile: RequestProfile): string | undefined {
@@ -532,7 +540,7 @@ export class InvalidationEngine {
         const tags = r.tags(ctx).filter((t) => !ctx.tags.includes(t));
         if (tags.length > 0) {
           added.push(...tags);
-          ctx = { ...ctx, tags: [...ctx.tags, ...tags] };
+          ctx = withTags(ctx, [...ctx.tags, ...tags]);
         }
       }
     }
@@ -566,7 +574,7 @@ export class InvalidationEngine {
         if (t.at > entry.createdAt && covers(t.message, h.key, entry)) return false;
       }
     }
-    if (this.rules.length === 0) return true;
+    if (!this.rules.some((r) => r.type !== 'tag')) return true;
     const ctx = this.context('read', h.request, h.profile, h.scope, entry);
     for (const r of this.rules) {
       switch (r.type) {
@@ -598,26 +606,58 @@ export class InvalidationEngine {
   ): Promise<InvalidationAudit> {
     const started = this.now();
     const t0 = performance.now();
-    const ops = dedupeTargets(targets).map((t) => this.apply(t));
-    const results = await Promise.all(ops);
+    const ops = dedupeTargets(targets).map((t) => this.prepare(t));
+    const results = await Promise.all(ops.map((op) => op()));
     return this.report(source, started, t0, results, extra);
   }
 
-  private apply(t: InvalidationTarget): Promise<InvalidationResult> {
+  /**
+   * Validates a target and returns the operation, without starting it (so a bad target in a
+   * list fails before anything is purged).
+   */
+  private prepare(t: InvalidationTarget): () => Promise<InvalidationResult> {
+    const base = (scope: ScopeInput) => scopeInputOf(this.cache.resolveScope(scope));
     if (typeof t === 'string') {
       if (t === '') throw new InvalidRequestError(`${PKG}: an empty tag cannot be invalidated`, { field: 'tag' });
-      return this.cache.invalidateTag(t);
+      return () => this.tombstoned({ type: 'tag', tag: t }, () => this.cache.invalidateTag(t));
     }
     if (typeof t !== 'object' || t === null) throw new InvalidRequestError(`${PKG}: invalidation target must be a tag string or { tag } / { key } / { scope }, got ${typeof t}`, { field: 'target' });
-    if ('tag' in t) return this.cache.invalidateTag(t.tag, t.scope === undefined ? {} : { scope: t.scope });
-    if ('key' in t) return this.cache.invalidateKey(t.key, { ...(t.scope !== undefined ? { scope: t.scope } : {}), ...(t.profile ? { profile: t.profile } : {}) });
+    if ('tag' in t) {
+      if (typeof t.tag !== 'string' || t.tag === '') throw new InvalidRequestError(`${PKG}: target.tag must be a non-empty string`, { field: 'tag' });
+      const message: InvalidationMessage = t.scope === undefined ? { type: 'tag', tag: t.tag } : { type: 'tag', tag: t.tag, scope: base(t.scope) };
+      return () => this.tombstoned(message, () => this.cache.invalidateTag(t.tag, t.scope === undefined ? {} : { scope: t.scope }));
+    }
+    if ('key' in t) {
+      const key = this.cache.keyFor(t.key, { ...(t.scope !== undefined ? { scope: t.scope } : {}), ...(t.profile ? { profile: t.profile } : {}) });
+      return () => this.tombstoned({ type: 'key', keyId: key.id, scope: key.scope }, () => this.cache.invalidateCacheKey(key));
+    }
     if ('scope' in t) {
       const mode = (t as { mode?: string }).mode ?? 'version';
-      if (mode === 'clear') return this.cache.clear(t.scope);
-      if (mode === 'version') return this.cache.bumpScopeVersion(t.scope).then((r) => r.result);
+      if (mode === 'clear') return () => this.tombstoned({ type: 'clear', scope: base(t.scope) }, () => this.cache.clear(t.scope));
+      // A version bump needs no tombstone: lookups after it compute keys of the new version.
+      if (mode === 'version') return () => this.cache.bumpScopeVersion(t.scope).then((r) => r.result);
       throw new InvalidRequestError(`${PKG}: scope target mode must be 'version' or 'clear', got ${JSON.stringify(mode)}`, { field: 'mode' });
     }
     throw new InvalidRequestError(`${PKG}: invalidation target must have one of tag, key, scope: ${safeCanon(t)}`, { field: 'target' });
+  }
+
+  /**
+   * Leaves the tombstone before the layers are touched: an L2 read already in flight that
+   * returns between the L1 delete and the end of the invalidation cannot be served or
+   * backfilled. (Without this, the tombstone would only appear with core's `invalidate` event.)
+   */
+  private async tombstoned(message: InvalidationMessage, fn: () => Promise<InvalidationResult>): Promise<InvalidationResult> {
+    if (this.raceWindowMs === 0) return fn();
+    const id = messageId(message);
+    this.tombstones.push({ at: this.now(), message });
+    this.ownPending.set(id, (this.ownPending.get(id) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const n = (this.ownPending.get(id) ?? 1) - 1;
+      if (n <= 0) this.ownPending.delete(id);
+      else this.ownPending.set(id, n);
+    }
   }
 
   private report(
@@ -660,7 +700,8 @@ export class InvalidationEngine {
       return;
     }
     const now = this.now();
-    this.tombstones.push({ at: now, message: e.message });
+    // Our own invalidations left their tombstone before touching the layers (see tombstoned()).
+    if (e.origin === 'remote' || !this.ownPending.has(messageId(e.message))) this.tombstones.push({ at: now, message: e.message });
     this.pruneTombstones();
     if (e.origin !== 'remote') return;
     this.report('remote', now, performance.now(), [e], { origin: 'remote' });
@@ -734,10 +775,30 @@ export function covers(m: InvalidationMessage, key: CacheKey, entry: Pick<CacheE
   }
 }
 
+/** The same context with other tags (keeps the lazy prompt getter, which a spread would run). */
+function withTags(ctx: RuleContext, tags: readonly string[]): RuleContext {
+  return Object.create(ctx, { tags: { value: tags, enumerable: true } }) as RuleContext;
+}
+
 export function storedText(entry: CacheEntry): string | undefined {
   if (typeof entry.semantic?.text === 'string') return entry.semantic.text;
   const t = entry.meta?.[PROMPT_META_KEY];
   return typeof t === 'string' ? t : undefined;
+}
+
+function messageId(m: InvalidationMessage): string {
+  switch (m.type) {
+    case 'key':
+      return 'key\n' + m.keyId;
+    case 'tag':
+      return 'tag\n' + m.tag + '\n' + (m.scope ? scopeBaseId(m.scope) : '');
+    case 'clear':
+      return 'clear\n' + (m.scope ? scopeBaseId(m.scope) : '');
+    case 'scope-version':
+      return 'version\n' + scopeBaseId(m.scope) + '\n' + m.scope.version;
+    default:
+      return safeCanon(m);
+  }
 }
 
 function dedupeTargets(targets: readonly InvalidationTarget[]): InvalidationTarget[] {

@@ -28,6 +28,7 @@ class SlowSharedLayer implements LayerV1 {
   readonly capabilities: LayerCapabilities = { nativeTtl: true, batch: false, semantic: false, shared: true, tags: true, remote: true };
   readonly inner = new MemoryLayer({ maxEntries: 10_000, freeze: false });
   getDelayMs = 0;
+  deleteDelayMs = 0;
   constructor(readonly name = 'shared') {}
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
     const entry = this.inner.get(key); // read now, answer later: an in-flight read
@@ -44,6 +45,7 @@ class SlowSharedLayer implements LayerV1 {
     this.inner.clear(scope);
   }
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>) {
+    if (this.deleteDelayMs > 0) await sleep(this.deleteDelayMs);
     return this.inner.deleteByTag(tag, scope);
   }
   async deleteOlderVersions(scope: Scope) {
@@ -107,6 +109,27 @@ describe('a write racing an invalidation cannot bring the purged answer back', (
     await inflight;
     await cache.flush();
     // after invalidate() resolved, no layer of this process serves the purged entry
+    expect(memory.size).toBe(0);
+    expect(await cache.lookup(chat('q'))).toBeUndefined();
+  });
+
+  it('in-process: an L2 read that returns while the purge is still running is refused too', async () => {
+    const shared = new SlowSharedLayer();
+    const memory = new MemoryLayer({ freeze: false });
+    const cache = new MultiLayerCache({ layers: [memory, { layer: shared, budgetMs: 2_000 }], defaultTtlMs: null });
+    const engine = createInvalidationEngine({ cache });
+    await cache.getOrLoad(chat('q'), () => loaded('stale', { tags: ['t'] }));
+    memory.clear();
+    shared.getDelayMs = 80;
+    shared.deleteDelayMs = 250; // L1 is purged at once, L2 takes a while
+    const inflight = cache.lookup(chat('q'));
+    await sleep(10);
+    const purge = engine.purgeTag('t');
+    const concurrent = await inflight; // returns mid-purge
+    expect(concurrent).toBeUndefined();
+    await purge;
+    shared.getDelayMs = shared.deleteDelayMs = 0;
+    await cache.flush();
     expect(memory.size).toBe(0);
     expect(await cache.lookup(chat('q'))).toBeUndefined();
   });
