@@ -1,6 +1,10 @@
-import { type Layer, type MultiLayerCache as Cache, type PriceTable, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
+import { performance } from 'node:perf_hooks';
+import { type LayerConfig, type MultiLayerCache as Cache, type PriceTable, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
+import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
 import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, timeSensitivePrompts } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
+import { SemanticLayer } from '@strata-cache/layer-semantic';
+import { defaultGuards } from '@strata-cache/semantic-guards';
 import { AnthropicAdapterClient, type ChatClient, OpenAIAdapterClient } from './client.js';
 
 /** Prompts whose answers quote prices: tagged `topic:pricing` when stored, purged when prices change. */
@@ -17,6 +21,8 @@ export interface StackOptions {
   readonly apiKey?: string;
   readonly redisUrl?: string;
   readonly semantic: boolean;
+  /** Similarity threshold of L3 (the layer's default when unset). */
+  readonly threshold?: number;
   /** Fault injection: every tenant in one cache scope. */
   readonly sharedScope?: boolean;
   readonly prices?: PriceTable;
@@ -39,13 +45,27 @@ export interface Stack {
 export async function buildStack(options: StackOptions): Promise<Stack> {
   const components: string[] = [];
   const missing: string[] = [];
-  const layers: Layer[] = [new MemoryLayer({ maxEntries: 50_000 })];
+  const layers: LayerConfig[] = [{ layer: new MemoryLayer({ maxEntries: 50_000 }) }];
   components.push('L1 memory — @strata-cache/layer-memory (in-process LRU)');
   if (options.redisUrl) missing.push('L2 redis — @strata-cache/layer-redis is not available in this build');
   else components.push('L2 redis — off (pass --redis URL or set REDIS_URL)');
-  if (options.semantic) missing.push('L3 semantic — @strata-cache/layer-semantic / embed-use are not available in this build');
+  let embedder: UseEmbedder | undefined;
+  if (options.semantic) {
+    const t0 = performance.now();
+    options.log('Loading the local sentence encoder (USE-lite, TF.js wasm) …');
+    embedder = await createUseEmbedder();
+    const guards = defaultGuards();
+    const semantic = new SemanticLayer({ embedder, guards, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
+    // One embedding on a busy 2-core machine can take tens of ms: give L3 room, it is still far below a provider call.
+    layers.push({ layer: semantic, budgetMs: 1_000 });
+    const i = embedder.info;
+    components.push(
+      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? 'default'}, guards ${guards.map((g) => g.name).join(', ')} (@strata-cache/semantic-guards); ` +
+        `embedder @strata-cache/embed-use ${i.id} on ${i.backend}${i.simd ? ' SIMD' : ''}, ${i.workers} workers, loaded in ${Math.round(performance.now() - t0)} ms`,
+    );
+  } else components.push('L3 semantic — off (--no-semantic)');
   const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
-  const cache = new MultiLayerCache({ layers, policy: 'deterministic', prices, budgetMs: 250 });
+  const cache = new MultiLayerCache({ layers, policy: 'deterministic', prices, budgetMs: 50 });
   const scopeOf = (tenant: string) => (options.sharedScope ? 'shared' : tenant);
   const engine = createInvalidationEngine({
     cache,
@@ -84,6 +104,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
       await client.close?.();
       await engine.close();
       await cache.close();
+      await embedder?.close();
     },
   };
 }
