@@ -35,7 +35,7 @@ export interface RedisLayerOptions {
   url?: string;
   /**
    * ioredis options for a client the layer creates (merged over the layer's fail-open defaults:
-   * lazyConnect, enableOfflineQueue false, maxRetriesPerRequest 1, enableAutoPipelining,
+   * lazyConnect, enableOfflineQueue false, maxRetriesPerRequest 0, enableAutoPipelining,
    * autoResendUnfulfilledCommands false, connectTimeout 2000, capped reconnect backoff).
    * With `url`, these are applied on top of the URL. @default {}
    */
@@ -629,7 +629,10 @@ export class RedisLayer implements LayerV1 {
       const base: RedisOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
+        // 0: commands in flight when the connection drops are rejected at once. (With
+        // autoResendUnfulfilledCommands false and retries > 0, ioredis drops them without
+        // settling them on reconnect, which wedges its auto-pipeline queue for good.)
+        maxRetriesPerRequest: 0,
         enableAutoPipelining: true,
         autoResendUnfulfilledCommands: false,
         connectTimeout: this.connectTimeoutMs,
@@ -644,7 +647,7 @@ export class RedisLayer implements LayerV1 {
           enableAutoPipelining: true,
           clusterRetryStrategy: (times: number) => Math.min(100 * times, 1_000),
           ...userCluster,
-          redisOptions: { connectTimeout: this.connectTimeoutMs, maxRetriesPerRequest: 1, autoResendUnfulfilledCommands: false, ...userRedis },
+          redisOptions: { connectTimeout: this.connectTimeoutMs, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false, ...userRedis },
         });
       } else {
         client = new mod.Redis(o.url ?? 'redis://127.0.0.1:6379', { ...base, ...(o.redisOptions ?? {}) });
