@@ -240,3 +240,19 @@ describe('semantic descriptor', () => {
     ).toBeUndefined();
   });
 });
+
+describe('canonical form edge cases', () => {
+  it('accepts very deep acyclic values and keys them consistently', () => {
+    const deep = (n: number, leaf: unknown): unknown => (n === 0 ? leaf : { z: 1, a: deep(n - 1, leaf) });
+    const a = computeKey(deep(200, 'x'), scope, genericProfile);
+    expect(computeKey(deep(200, 'x'), scope, genericProfile).id).toBe(a.id);
+    expect(computeKey(deep(200, 'y'), scope, genericProfile).id).not.toBe(a.id);
+    expect(computeKey(deep(199, 'x'), scope, genericProfile).id).not.toBe(a.id);
+  });
+
+  it('finds a cycle deep inside a value and names its path', () => {
+    const inner: Record<string, unknown> = { k: 1 };
+    inner['back'] = inner;
+    expect(() => computeKey({ a: [{ b: inner }] }, scope, genericProfile)).toThrow(/\$\.a\[0\]\.b\.back is a circular reference/);
+  });
+});
