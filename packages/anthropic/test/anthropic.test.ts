@@ -146,6 +146,20 @@ describe('streaming', () => {
     expect(server.count('/messages')).toBe(2);
   });
 
+  it("pacing 'recorded' keeps the original gaps between events", async () => {
+    const { client, cache } = setup({ replay: { pacing: 'recorded', maxGapMs: 500 } });
+    const req = msg('paced words for a paced stream', { stream: true as const });
+    const events = anthropicMessageEvents(req as never, 0);
+    server.enqueue(sse(events, { intervalMs: 25 }));
+    const live = await collect(await client.messages.create(req));
+    await cache.flush();
+    const t0 = performance.now();
+    const replay = await collect(await client.messages.create(req));
+    expect(replay).toEqual(live);
+    // Lower bound only (timers may fire late, never early by more than a tick).
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(25 * (events.length - 1) * 0.8);
+  });
+
   it('stream and non-stream requests are keyed apart', async () => {
     const { client, cache } = setup();
     await client.messages.create(msg('same'));

@@ -1,0 +1,57 @@
+// Semantic hits through the adapter, with the real local embedder (USE-lite via
+// @strata-cache/embed-use) and the real HNSW-backed semantic layer.
+import { MultiLayerCache } from '@strata-cache/core';
+import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
+import { MemoryLayer } from '@strata-cache/layer-memory';
+import { SemanticLayer } from '@strata-cache/layer-semantic';
+import { type ProviderServer, startAnthropicServer } from '@strata-cache/provider-test-servers';
+import { Anthropic } from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCacheInfo, withCache } from '../src/index.js';
+import { collect, plain } from './helpers.js';
+
+let server: ProviderServer;
+let embedder: UseEmbedder;
+beforeAll(async () => {
+  server = await startAnthropicServer();
+  embedder = await createUseEmbedder({ workers: 1 });
+}, 120_000);
+afterAll(async () => {
+  await embedder?.close();
+  await server?.close();
+});
+
+const msg = (content: string, system: unknown = 'You are a support bot.') => ({
+  model: 'claude-sonnet-4-20250514',
+  max_tokens: 256,
+  temperature: 0,
+  system: system as string,
+  messages: [{ role: 'user' as const, content }],
+});
+
+describe('semantic hits through the Anthropic adapter (real local embedder)', () => {
+  it('a paraphrase is served from the semantic layer (JSON and stream); other contexts are not', async () => {
+    const cache = new MultiLayerCache({
+      layers: [new MemoryLayer({ name: 'l1' }), { layer: new SemanticLayer({ embedder, threshold: 0.8 }), budgetMs: 10_000 }],
+      policy: 'always',
+    });
+    const client = withCache(new Anthropic({ apiKey: 'sk-ant-test', baseURL: server.baseURL, maxRetries: 0 }), { cache, scope: 'acme' });
+    const live = await client.messages.create(msg('How do I reset my password?'));
+    const liveStream = await collect(await client.messages.create({ ...msg('How do I reset my password?'), stream: true }));
+    await cache.flush();
+    server.reset();
+    const para = await client.messages.create(msg('How can I reset my password?'));
+    expect(plain(para)).toEqual(plain(live));
+    expect(getCacheInfo(para)).toMatchObject({ hit: true, layer: 'semantic', similarity: expect.any(Number) });
+    const s = client.messages.stream(msg('How can I reset my password?'));
+    const events: unknown[] = [];
+    s.on('streamEvent', (e) => events.push(plain(e))); // copied: the SDK mutates message_start into its snapshot
+    await s.finalMessage();
+    expect(events).toEqual(liveStream);
+    expect(server.count()).toBe(0);
+    await client.messages.create(msg('How can I reset my password?', [{ type: 'text', text: 'You are a support bot.' }]));
+    await client.messages.create(msg('Do you ship to Canada?'));
+    expect(server.count()).toBe(2);
+    await cache.close();
+  }, 60_000);
+});

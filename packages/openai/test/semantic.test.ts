@@ -1,0 +1,79 @@
+// Semantic hits through the adapter, with the real local embedder (USE-lite via
+// @strata-cache/embed-use) and the real HNSW-backed semantic layer.
+import { MultiLayerCache } from '@strata-cache/core';
+import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
+import { MemoryLayer } from '@strata-cache/layer-memory';
+import { SemanticLayer } from '@strata-cache/layer-semantic';
+import { type ProviderServer, startOpenAIServer } from '@strata-cache/provider-test-servers';
+import { OpenAI } from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getCacheInfo, withCache } from '../src/index.js';
+import { collect, plain } from './helpers.js';
+
+let server: ProviderServer;
+let embedder: UseEmbedder;
+beforeAll(async () => {
+  server = await startOpenAIServer();
+  embedder = await createUseEmbedder({ workers: 1 });
+}, 120_000);
+afterAll(async () => {
+  await embedder?.close();
+  await server?.close();
+});
+
+function setup() {
+  const cache = new MultiLayerCache({
+    layers: [new MemoryLayer({ name: 'l1' }), { layer: new SemanticLayer({ embedder, threshold: 0.8 }), budgetMs: 10_000 }],
+    policy: 'always',
+  });
+  const bare = new OpenAI({ apiKey: 'sk-test', baseURL: server.baseURL, maxRetries: 0 });
+  return { cache, bare, client: withCache(bare, { cache, scope: 'acme' }) };
+}
+
+const chat = (content: string, system = 'You are a support bot.') => ({
+  model: 'gpt-4o-mini',
+  temperature: 0,
+  messages: [
+    { role: 'system' as const, content: system },
+    { role: 'user' as const, content },
+  ],
+});
+
+describe('semantic hits through the OpenAI adapter (real local embedder)', () => {
+  it('a paraphrase is served from the semantic layer; other contexts and tenants are not', async () => {
+    const { cache, client, bare } = setup();
+    const live = await client.chat.completions.create(chat('How do I reset my password?'));
+    await cache.flush();
+    server.reset();
+    const para = await client.chat.completions.create(chat('How can I reset my password?'));
+    expect(server.count()).toBe(0);
+    expect(plain(para)).toEqual(plain(live));
+    const info = getCacheInfo(para)!;
+    expect(info).toMatchObject({ hit: true, layer: 'semantic' });
+    expect(info.similarity).toBeGreaterThan(0.8);
+    expect(info.similarity).toBeLessThan(1);
+
+    // Unrelated question, another system prompt, another tenant: all go upstream.
+    await client.chat.completions.create(chat('What are your opening hours on Sunday?'));
+    await client.chat.completions.create(chat('How can I reset my password?', 'You are a pirate.'));
+    await withCache(bare, { cache, scope: 'globex' }).chat.completions.create(chat('How can I reset my password?'));
+    expect(server.count()).toBe(3);
+    await cache.close();
+  }, 60_000);
+
+  it('streams match streams semantically and replay chunk for chunk', async () => {
+    const { cache, client } = setup();
+    const live = await collect(await client.chat.completions.create({ ...chat('How do I reset my password?'), stream: true }));
+    await cache.flush();
+    server.reset();
+    const { data, response } = await client.chat.completions.create({ ...chat('How can I reset my password?'), stream: true }).withResponse();
+    const replay = await collect(data);
+    expect(server.count()).toBe(0);
+    expect(replay).toEqual(live);
+    expect(getCacheInfo(response)).toMatchObject({ hit: true, layer: 'semantic' });
+    // A non-stream request is never answered from a stream entry.
+    await client.chat.completions.create(chat('How can I reset my password?'));
+    expect(server.count()).toBe(1);
+    await cache.close();
+  }, 60_000);
+});
