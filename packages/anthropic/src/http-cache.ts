@@ -246,11 +246,12 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
           const buf = await res.arrayBuffer();
           let body: unknown;
           try {
-            body = JSON.parse(new TextDecoder().decode(buf));
+            body = isJsonType(res.headers.get('content-type')) ? JSON.parse(new TextDecoder().decode(buf)) : undefined;
           } catch {
-            // Not JSON after all (a proxy page, an empty body): hand it over untouched, keep nothing.
-            throw new PassThrough(res.status, res.statusText, res.headers, buf);
+            body = undefined;
           }
+          // Not a JSON object after all (a proxy page, an empty body): hand it over untouched, keep nothing.
+          if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new PassThrough(res.status, res.statusText, res.headers, buf);
           if (p.spec.acceptBody && !p.spec.acceptBody(body)) throw new PassThrough(res.status, res.statusText, res.headers, buf);
           missHeaders = res.headers;
           missBytes = buf;
@@ -295,6 +296,11 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
     });
     return new Response(body, { status: res.status, statusText: res.statusText, headers });
   }
+}
+
+function isJsonType(contentType: string | null): boolean {
+  const media = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+  return media === 'application/json' || media.endsWith('+json');
 }
 
 function isAbortError(error: unknown): boolean {

@@ -446,6 +446,31 @@ describe('isolation, secrets, accounting, control', () => {
     }
   });
 
+  it('two OpenAI-compatible servers (baseURL) never share an entry; odd bodies pass through uncached', async () => {
+    const other = await startOpenAIServer({ answerPrefix: 'Local model says: ' });
+    try {
+      const { cache, layer } = memoryCache();
+      const remote = createCachedOpenAI({ cache, clientOptions: { apiKey: 'x', baseURL: server.baseURL } });
+      const local = createCachedOpenAI({ cache, clientOptions: { apiKey: 'x', baseURL: other.baseURL } });
+      const a = await remote.chat.completions.create(chat('Which server?'));
+      await cache.flush();
+      const b = await local.chat.completions.create(chat('Which server?'));
+      expect(b.choices[0]!.message.content).toBe('Local model says: Which server?');
+      expect(a.choices[0]!.message.content).toBe('Echo: Which server?');
+      await cache.flush();
+      expect(stored(layer)).toHaveLength(2);
+      // A 200 that is not JSON (a proxy page) reaches the SDK as is and is not stored.
+      other.setHandler(() => ({ kind: 'json', body: 'ignored' }));
+      other.enqueue({ kind: 'json', body: '<html>gateway</html>', headers: { 'content-type': 'text/html' } });
+      const page = await local.chat.completions.create(chat('html please')).catch((e: unknown) => e);
+      expect(page).toBe('"<html>gateway</html>"');
+      await cache.flush();
+      expect(stored(layer)).toHaveLength(2);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('withCache leaves the original client uncached; options are validated', async () => {
     const { client, bare, cache } = setup();
     await bare.chat.completions.create(chat('orig'));
