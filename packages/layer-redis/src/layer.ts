@@ -11,8 +11,8 @@ import {
   type ScanPage,
   type Scope,
   StrataError,
+  MissingDependencyError,
   isExpired,
-  lazyImport,
 } from '@strata-cache/core';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -624,7 +624,7 @@ export class RedisLayer implements LayerV1 {
   private createClient(): Promise<Client> {
     if (this.clientPromise) return this.clientPromise;
     this.clientPromise = (async () => {
-      const mod = await lazyImport<typeof import('ioredis')>('ioredis', PKG, 'ioredis is a peer dependency of @strata-cache/layer-redis');
+      const mod = await loadIoredis();
       const o = this.options;
       const base: RedisOptions = {
         lazyConnect: true,
@@ -731,6 +731,29 @@ export class RedisLayer implements LayerV1 {
       },
     };
   }
+}
+
+interface IoredisModule {
+  Redis: typeof Redis;
+  Cluster: typeof Cluster;
+}
+let ioredis: Promise<IoredisModule> | undefined;
+
+/**
+ * Loads the ioredis peer on first use. The import must be written here, not in core's
+ * lazyImport: a bare specifier resolves from the importing file, and ioredis is a peer of this
+ * package, not of core (strict pnpm layouts would not find it from core).
+ */
+function loadIoredis(): Promise<IoredisModule> {
+  ioredis ??= import('ioredis').then((m): IoredisModule => ({ Redis: m.Redis, Cluster: m.Cluster })).catch((cause: unknown) => {
+    ioredis = undefined;
+    throw new MissingDependencyError(
+      'ioredis',
+      `${PKG} needs its peer dependency "ioredis" (>=5) to create a client (${(cause as Error)?.message ?? cause}). Install it: pnpm add ioredis — or pass your own instance as option "client"`,
+      { cause },
+    );
+  });
+  return ioredis!;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
