@@ -77,7 +77,8 @@ export interface InvalidationAudit {
   readonly id: string;
   /** Epoch ms when it started. */
   readonly at: number;
-  readonly source: 'event' | 'purge' | 'prompt-purge' | 'version' | 'race-repair' | 'remote';
+  /** `cache`: the application called the cache's own invalidate methods; `remote`: another process. */
+  readonly source: 'event' | 'purge' | 'prompt-purge' | 'version' | 'race-repair' | 'remote' | 'cache';
   readonly origin: 'local' | 'remote';
   readonly reason?: string;
   readonly event?: string;
@@ -164,7 +165,10 @@ export class InvalidationEngine {
   private readonly versionPrefix: string;
   private readonly now: () => number;
   private readonly listeners = new Set<(record: InvalidationAudit) => void>();
+  /** Recent tag / clear / version invalidations, oldest first. */
   private tombstones: Tombstone[] = [];
+  /** Recent key invalidations by key id (a large prompt purge must not slow every hit down). */
+  private readonly keyTombstones = new Map<string, number>();
   /** keyId → last write of this process, in insertion (≈ time) order. */
   private readonly journal = new Map<string, JournalEntry>();
   /** scope base + requested model → newest answering model seen (staleAfterModelChange). */
@@ -330,7 +334,7 @@ export class InvalidationEngine {
     this.assertOpen();
     const started = this.now();
     const t0 = performance.now();
-    const { version, result } = await this.cache.bumpScopeVersion(scope);
+    const { version, result } = await this.bumpOwned(scope);
     const audit = this.report('version', started, t0, [result], reason ? { reason } : {});
     return { version, audit };
   }
@@ -492,6 +496,7 @@ export class InvalidationEngine {
     this.listeners.clear();
     this.journal.clear();
     this.tombstones = [];
+    this.keyTombstones.clear();
   }
 
   // ------------------------------------------------------------------ plugin
@@ -568,8 +573,10 @@ export class InvalidationEngine {
     if (this.closed) return true;
     const { entry } = h;
     const age = h.now - entry.createdAt;
-    if (this.tombstones.length > 0) {
+    if (this.tombstones.length > 0 || this.keyTombstones.size > 0) {
       this.pruneTombstones();
+      const k = this.keyTombstones.get(h.key.id);
+      if (k !== undefined && k > entry.createdAt) return false;
       for (const t of this.tombstones) {
         if (t.at > entry.createdAt && covers(t.message, h.key, entry)) return false;
       }
@@ -635,10 +642,18 @@ export class InvalidationEngine {
       const mode = (t as { mode?: string }).mode ?? 'version';
       if (mode === 'clear') return () => this.tombstoned({ type: 'clear', scope: base(t.scope) }, () => this.cache.clear(t.scope));
       // A version bump needs no tombstone: lookups after it compute keys of the new version.
-      if (mode === 'version') return () => this.cache.bumpScopeVersion(t.scope).then((r) => r.result);
+      if (mode === 'version') return () => this.bumpOwned(t.scope).then((r) => r.result);
       throw new InvalidRequestError(`${PKG}: scope target mode must be 'version' or 'clear', got ${JSON.stringify(mode)}`, { field: 'mode' });
     }
     throw new InvalidRequestError(`${PKG}: invalidation target must have one of tag, key, scope: ${safeCanon(t)}`, { field: 'target' });
+  }
+
+  /** A version bump run by the engine (so the `invalidate` event is not audited twice). */
+  private bumpOwned(scope: ScopeInput | undefined): Promise<{ version: number; result: InvalidationResult }> {
+    const current = this.cache.resolveScope(scope);
+    const predicted: InvalidationMessage = { type: 'scope-version', scope: { tenant: current.tenant, namespace: current.namespace, version: current.version + 1 } };
+    let out: { version: number; result: InvalidationResult } | undefined;
+    return this.tombstoned(predicted, async () => (out = await this.cache.bumpScopeVersion(scope)).result, false).then(() => out!);
   }
 
   /**
@@ -646,10 +661,9 @@ export class InvalidationEngine {
    * returns between the L1 delete and the end of the invalidation cannot be served or
    * backfilled. (Without this, the tombstone would only appear with core's `invalidate` event.)
    */
-  private async tombstoned(message: InvalidationMessage, fn: () => Promise<InvalidationResult>): Promise<InvalidationResult> {
-    if (this.raceWindowMs === 0) return fn();
+  private async tombstoned(message: InvalidationMessage, fn: () => Promise<InvalidationResult>, tombstone = true): Promise<InvalidationResult> {
     const id = messageId(message);
-    this.tombstones.push({ at: this.now(), message });
+    if (tombstone && this.raceWindowMs > 0) this.addTombstone(this.now(), message);
     this.ownPending.set(id, (this.ownPending.get(id) ?? 0) + 1);
     try {
       return await fn();
@@ -695,32 +709,42 @@ export class InvalidationEngine {
 
   /** Every invalidation the cache performs (ours, the app's own, remote ones) leaves a tombstone. */
   private observeInvalidation(e: InvalidationResult & { origin: 'local' | 'remote' }): void {
-    if (this.closed || this.raceWindowMs === 0) {
-      if (e.origin === 'remote' && !this.closed) this.report('remote', this.now(), performance.now(), [e], { origin: 'remote' });
-      return;
-    }
+    if (this.closed) return;
     const now = this.now();
-    // Our own invalidations left their tombstone before touching the layers (see tombstoned()).
-    if (e.origin === 'remote' || !this.ownPending.has(messageId(e.message))) this.tombstones.push({ at: now, message: e.message });
+    // Our own invalidations left their tombstone before touching the layers and are audited by
+    // the operation that ran them (see tombstoned()); the app's direct cache calls and other
+    // processes' messages are audited here.
+    const own = e.origin === 'local' && this.ownPending.has(messageId(e.message));
+    if (!own) this.report(e.origin === 'remote' ? 'remote' : 'cache', now, performance.now(), [e], { origin: e.origin });
+    if (this.raceWindowMs === 0) return;
+    if (!own) this.addTombstone(now, e.message);
     this.pruneTombstones();
     if (e.origin !== 'remote') return;
-    this.report('remote', now, performance.now(), [e], { origin: 'remote' });
     // Cross-process race: a load of ours that started before the remote invalidation may have
     // written its (now stale) answer to a shared layer after the sender purged it but before
     // the message reached us. Purge such recent writes again, everywhere.
     const suspects: CacheKey[] = [];
-    for (const [id, j] of this.journal) {
-      if (j.at < now - this.raceWindowMs) continue;
-      if (covers(e.message, j.key, { tags: [...j.tags] })) {
+    const since = now - this.raceWindowMs;
+    if (e.message.type === 'key') {
+      const j = this.journal.get(e.message.keyId);
+      if (j && j.at >= since) {
         suspects.push(j.key);
-        this.journal.delete(id);
+        this.journal.delete(e.message.keyId);
+      }
+    } else {
+      for (const [id, j] of this.journal) {
+        if (j.at < since) continue;
+        if (covers(e.message, j.key, j)) {
+          suspects.push(j.key);
+          this.journal.delete(id);
+        }
       }
     }
     if (suspects.length === 0) return;
     const t0 = performance.now();
     const p = this.cache
       .flush()
-      .then(() => Promise.all(suspects.map((k) => this.cache.invalidateCacheKey(k))))
+      .then(() => Promise.all(suspects.map((k) => this.tombstoned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k)))))
       .then((rs) => this.report('race-repair', now, t0, rs, { reason: 'write raced a remote invalidation' }))
       .catch(() => undefined)
       .finally(() => this.repairs.delete(p));
@@ -739,11 +763,25 @@ export class InvalidationEngine {
     }
   }
 
+  private addTombstone(at: number, message: InvalidationMessage): void {
+    if (message.type === 'key') {
+      // re-insert so the Map stays ordered by time
+      this.keyTombstones.delete(message.keyId);
+      this.keyTombstones.set(message.keyId, at);
+    } else {
+      this.tombstones.push({ at, message });
+    }
+  }
+
   private pruneTombstones(): void {
     const limit = this.now() - this.raceWindowMs;
     let i = 0;
     while (i < this.tombstones.length && this.tombstones[i]!.at < limit) i++;
     if (i > 0) this.tombstones = this.tombstones.slice(i);
+    for (const [id, at] of this.keyTombstones) {
+      if (at >= limit) break;
+      this.keyTombstones.delete(id);
+    }
   }
 
   private assertOpen(): void {
@@ -759,7 +797,7 @@ export function createInvalidationEngine(options: InvalidationEngineOptions): In
 // ------------------------------------------------------------------ helpers
 
 /** Does an invalidation message cover this entry? (Mirrors core's rule.) */
-export function covers(m: InvalidationMessage, key: CacheKey, entry: Pick<CacheEntry, 'tags'>): boolean {
+export function covers(m: InvalidationMessage, key: CacheKey, entry: { readonly tags: readonly string[] }): boolean {
   const sameBase = (s?: Pick<Scope, 'tenant' | 'namespace'>) => !s || (s.tenant === key.scope.tenant && s.namespace === key.scope.namespace);
   switch (m.type) {
     case 'key':

@@ -283,6 +283,22 @@ describe('ad-hoc purges', () => {
     ]);
   });
 
+  it('audits each engine operation once, and the application\'s direct cache invalidations too', async () => {
+    const { cache } = makeCache();
+    const audits: InvalidationAudit[] = [];
+    const engine = createInvalidationEngine({ cache, onInvalidate: (a) => audits.push(a) });
+    await cache.getOrLoad(chat('x'), () => loaded('x', { tags: ['direct'] }));
+    await cache.invalidateTag('direct');
+    await engine.bumpVersion('acme', 'new system prompt');
+    await engine.trackConfig('acme', { model: 'a' });
+    await engine.trackConfig('acme', { model: 'b' });
+    expect(audits.map((a) => [a.source, a.reason ?? '', a.targets[0]?.type, a.total])).toEqual([
+      ['cache', '', 'tag', 1],
+      ['version', 'new system prompt', 'scope-version', 0],
+      ['version', 'config changed: model', 'scope-version', 0],
+    ]);
+  });
+
   it('by RegExp over stored prompt text: bounded, incremental, resumable', async () => {
     const { cache, memory } = makeCache();
     const engine = createInvalidationEngine({ cache });
