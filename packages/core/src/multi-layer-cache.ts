@@ -473,7 +473,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
    * Write a result (e.g. a completed stream) to every layer. Returns false when it was not
    * stored (policy, incomplete, or an invalidation since `sinceEpoch` touched it).
    */
-  async store<T>(request: unknown, result: T | Loaded<T>, options: CallOptions & { sinceEpoch?: number } = {}): Promise<boolean> {
+  async store<T>(request: unknown, result: T | Loaded<T>, options: CallOptions & { sinceEpoch?: number; recordUsage?: boolean } = {}): Promise<boolean> {
     this.assertOpen();
     const profile = options.profile ?? this.profile;
     const scope = this.resolveScope(options.scope);
@@ -482,7 +482,9 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (options.bypass || !decision.write || options.noStore) return false;
     const out = isLoaded<T>(result) ? result : loaded(result);
     const usage = out.usage;
-    if (usage) this.recordUpstream(usage, out.model ?? profile.model?.(request));
+    // recordUsage: false stores a second copy of an answer (e.g. a stream also kept in its
+    // non-stream form) whose upstream call was already counted.
+    if (usage && options.recordUsage !== false) this.recordUpstream(usage, out.model ?? profile.model?.(request));
     return this.writeEntry(key, request, profile, scope, decision, out, options, options.sinceEpoch ?? this.epoch);
   }
 
