@@ -1,7 +1,7 @@
 // Runs every package's tests through Turborepo (one package at a time: the machine is small and
 // several suites start their own redis-server), streams the output, and ends with one plain
 // summary line summed over all vitest runs: "Tests: N passed, N failed[, N skipped]".
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 const args = ['run', 'test', '--concurrency=1', ...process.argv.slice(2)];
 const child = spawn('turbo', args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
@@ -33,7 +33,13 @@ child.on('close', (code) => {
     skipped += Number(/(\d+) skipped/.exec(m[1])?.[1] ?? 0);
   }
   if (code !== 0 && failed === 0) failed = 1; // a suite that crashed before reporting still fails the run
-  console.log(`\n${runs} vitest runs`);
+  // The built packages as users get them (dist import, package.json hygiene).
+  const check = spawnSync(process.execPath, [new URL('./check-packages.mjs', import.meta.url).pathname], { encoding: 'utf8' });
+  process.stdout.write(check.stdout + check.stderr);
+  const pk = /Packages: (\d+) passed, (\d+) failed/.exec(check.stdout);
+  passed += Number(pk?.[1] ?? 0);
+  failed += pk ? Number(pk[2]) : 1;
+  console.log(`\n${runs} vitest runs + package checks`);
   console.log(`Tests: ${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ''));
-  process.exit(code ?? 1);
+  process.exit(code === 0 && check.status === 0 ? 0 : 1);
 });
