@@ -3,7 +3,7 @@
 // summary line summed over all vitest runs: "Tests: N passed, N failed[, N skipped]".
 import { spawn, spawnSync } from 'node:child_process';
 
-const args = ['run', 'test', '--concurrency=1', ...process.argv.slice(2)];
+const args = ['run', 'build', 'test', '--concurrency=1', ...process.argv.slice(2)];
 const child = spawn('turbo', args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
 let log = '';
 const relay = (stream, out) =>
