@@ -113,6 +113,30 @@ describe('two processes sharing Redis', () => {
     expect(Object.values(mine).some(Boolean)).toBe(false);
   });
 
+  it('a prompt purge in one process reaches entries the other process wrote (via the shared L2 scan)', async () => {
+    const texts = ['How do refunds work for product 1?', 'refund window for product 2', 'product 3 colours'];
+    for (const text of texts) await child.call('load', { text, answer: 'a', tags: [] });
+    const report = await parent.engine.purgeByPrompt(/refund/i, { pageSize: 50 });
+    expect(report.complete).toBe(true);
+    expect(report.purged).toBe(2);
+    expect(report.layers.redis).toBe(2);
+    for (const text of texts.slice(0, 2)) {
+      await within(5_000, async () => {
+        const s = await child.call<Record<string, boolean>>('inspect', { text });
+        return !s.l1 && !s.l2 && !s.l3;
+      });
+    }
+    expect(await child.call<Record<string, boolean>>('inspect', { text: texts[2] })).toEqual({ l1: true, l2: true, l3: true });
+  });
+
+  it('a version bump from trackConfig reaches the other process', async () => {
+    expect(await child.call('scopeVersion', { scope: 'acme' })).toBe(0);
+    await parent.engine.trackConfig('acme', { systemPrompt: 'v1', model: 'gpt-4o' });
+    const r = await parent.engine.trackConfig('acme', { systemPrompt: 'v2', model: 'gpt-4o' });
+    expect(r).toMatchObject({ changed: true, version: 1 });
+    await within(5_000, async () => (await child.call('scopeVersion', { scope: 'acme' })) === 1);
+  });
+
   it('an event emitted in the child purges the parent too', async () => {
     const text = 'product 7 battery life';
     await parent.cache.getOrLoad({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'Shop assistant.' }, { role: 'user', content: text }] }, () => '10 h');
