@@ -1,0 +1,165 @@
+import { DecodeError, InvalidOptionError, MultiLayerCache, type StrataError, computeKey, resolveScope } from '@strata-cache/core';
+import { freePort, redisForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisLayer } from '../src/index.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let url: string;
+let raw: Redis;
+const layers: RedisLayer[] = [];
+const makeLayer = (options: ConstructorParameters<typeof RedisLayer>[0] = {}) => {
+  const layer = new RedisLayer({ url, prefix: uniqueKeyPrefix('unit'), ...options });
+  layers.push(layer);
+  return layer;
+};
+
+beforeAll(async () => {
+  url = (await redisForTests()).url;
+  raw = new Redis(url);
+});
+afterAll(async () => {
+  for (const l of layers) {
+    await l.clear().catch(() => undefined);
+    await l.close();
+  }
+  raw.disconnect();
+});
+
+const entry = (value: unknown, extra: Record<string, unknown> = {}) => ({ value, createdAt: Date.now(), ttlMs: 60_000, tags: [] as string[], ...extra });
+
+describe('RedisLayer: layout, TTL, envelope', () => {
+  it('uses <prefix>:<schema>:<scope>:<hash>, readable with SCAN, with the TTL set on the value', async () => {
+    const layer = makeLayer();
+    const scope = resolveScope({ tenant: 'acme corp', namespace: 'bot:1' });
+    const key = computeKey({ q: 'layout' }, scope);
+    await layer.set(key, entry('v', { ttlMs: 30_000, tags: ['topic:x'] }));
+    const [, keys] = await raw.scan('0', 'MATCH', `${layer.keys.prefix}:1:*`, 'COUNT', 1000);
+    expect(keys).toEqual([`${layer.keys.prefix}:1:{acme%20corp/bot%3A1}/v0:${key.hash}`]);
+    const pttl = await raw.pttl(keys[0]!);
+    expect(pttl).toBeGreaterThan(25_000);
+    expect(pttl).toBeLessThanOrEqual(30_000);
+    // Indexes live at least as long as the entry, and not forever.
+    for (const idx of [layer.keys.scopeIndex('acme%20corp/bot%3A1'), layer.keys.tagIndex('acme%20corp/bot%3A1', 'topic%3Ax')]) {
+      const t = await raw.pttl(idx);
+      expect(t).toBeGreaterThanOrEqual(pttl);
+      expect(t).toBeLessThan(40_000);
+    }
+  });
+
+  it('indexes do not outlive their entries', async () => {
+    const layer = makeLayer();
+    const scope = resolveScope({ tenant: uniqueKeyPrefix('short') });
+    await layer.set(computeKey({ q: 1 }, scope), entry(1, { ttlMs: 200, tags: ['gone-soon'] }));
+    const before = await raw.keys(`${layer.keys.prefix}:*`);
+    expect(before.length).toBeGreaterThanOrEqual(4);
+    await sleep(1_600); // entry TTL + the indexes' 1 s slack
+    expect(await raw.keys(`${layer.keys.prefix}:*`)).toEqual([]);
+  });
+
+  it('compresses values above the threshold (deflate and brotli) and round-trips them', async () => {
+    for (const compression of ['deflate', 'brotli'] as const) {
+      const layer = makeLayer({ compression, compressThreshold: 100 });
+      const key = computeKey({ q: 'big', compression }, resolveScope('t'));
+      const value = { text: 'the same sentence again. '.repeat(400) };
+      await layer.set(key, entry(value));
+      const stored = await raw.getBuffer(layer.keys.entry(key));
+      expect(stored![2]).toBe(compression === 'deflate' ? 1 : 2);
+      expect(stored!.length).toBeLessThan(JSON.stringify(value).length / 5);
+      expect((await layer.get(key))?.value).toEqual(value);
+    }
+    const small = makeLayer();
+    const k = computeKey({ q: 'small' }, resolveScope('t'));
+    await small.set(k, entry('tiny'));
+    expect((await raw.getBuffer(small.keys.entry(k)))![2]).toBe(0);
+  });
+
+  it('a value that fails to decode is a miss plus an error event, never a crash; corrupt values are removed', async () => {
+    const layer = makeLayer();
+    const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 1_000 }], policy: 'always' });
+    const errors: StrataError[] = [];
+    cache.on('error', (e) => errors.push(e.error));
+    const cases: Array<[string, Buffer]> = [
+      ['plain JSON', Buffer.from(JSON.stringify(entry('not enveloped')))],
+      ['truncated deflate', Buffer.from([0x9e, 1, 1, 0x78, 0x9c, 0x01])],
+      ['bad JSON', Buffer.from([0x9e, 1, 0, 0x7b, 0x7b])],
+      ['not an entry', Buffer.concat([Buffer.from([0x9e, 1, 0]), Buffer.from('{"hello":1}')])],
+    ];
+    for (const [label, bytes] of cases) {
+      const request = { q: 'corrupt', label };
+      const key = cache.keyFor(request);
+      await raw.set(layer.keys.entry(key), bytes, 'PX', 60_000);
+      await expect(layer.get(key)).rejects.toBeInstanceOf(DecodeError);
+      await sleep(50);
+      expect(await raw.exists(layer.keys.entry(key))).toBe(0); // removed, stops costing errors
+      await raw.set(layer.keys.entry(key), bytes, 'PX', 60_000);
+      const r = await cache.getOrLoad(request, async () => `fresh ${label}`);
+      expect(r).toMatchObject({ status: 'miss', value: `fresh ${label}` });
+    }
+    await cache.flush();
+    expect(errors.filter((e) => e.code === 'STRATA_DECODE')).toHaveLength(cases.length);
+    expect(layer.stats().decodeErrors).toBeGreaterThanOrEqual(cases.length * 2);
+  });
+
+  it('an envelope of a newer format is a miss and is left in place for the newer readers', async () => {
+    const layer = makeLayer();
+    const key = computeKey({ q: 'future' }, resolveScope('t'));
+    const rk = layer.keys.entry(key);
+    await raw.set(rk, Buffer.from([0x9e, 2, 0, 0x7b, 0x7d]), 'PX', 60_000);
+    await expect(layer.get(key)).rejects.toThrow(/format 2/);
+    await sleep(50);
+    expect(await raw.exists(rk)).toBe(1);
+  });
+
+  it('scan() without a scope walks every entry under the prefix', async () => {
+    const layer = makeLayer();
+    for (let i = 0; i < 12; i++) await layer.set(computeKey({ i }, resolveScope(`tenant-${i % 3}`)), entry(i));
+    const seen: unknown[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await layer.scan({ count: 5, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.items.map((x) => x.entry.value));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(new Set(seen)).toEqual(new Set(Array.from({ length: 12 }, (_, i) => i)));
+  });
+});
+
+describe('RedisLayer: construction and connections', () => {
+  it('validates options', () => {
+    expect(() => new RedisLayer({ nope: 1 } as never)).toThrow(InvalidOptionError);
+    expect(() => new RedisLayer({ prefix: 'a{b}' })).toThrow(/prefix/);
+    expect(() => new RedisLayer({ url: 'http://x' })).toThrow(/url/);
+    expect(() => new RedisLayer({ url, cluster: { nodes: [{ port: 1 }] } })).toThrow(/only one/);
+    expect(() => new RedisLayer({ timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => new RedisLayer({ breaker: { threshold: 1 } as never })).toThrow(/breaker.threshold/);
+    expect(() => new RedisLayer({ client: {} as never })).toThrow(/client/);
+  });
+
+  it('does no I/O until first use, then fails fast against an unreachable server', async () => {
+    const port = await freePort();
+    const layer = new RedisLayer({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 500, breaker: { cooldownMs: 60_000 } });
+    const errors: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const t0 = performance.now();
+      await expect(layer.get(computeKey({ i }, resolveScope('t')))).rejects.toThrow();
+      errors.push(performance.now() - t0);
+    }
+    expect(layer.state).toBe('open');
+    // After the breaker opened, a call costs (almost) nothing.
+    expect(errors.at(-1)!).toBeLessThan(5);
+    await layer.close();
+  });
+
+  it('works with a caller-supplied ioredis instance and leaves it open on close()', async () => {
+    const client = new Redis(url);
+    const layer = new RedisLayer({ client, prefix: uniqueKeyPrefix('own-client') });
+    const key = computeKey({ q: 'own' }, resolveScope('t'));
+    await layer.set(key, entry('mine'));
+    expect((await layer.get(key))?.value).toBe('mine');
+    await layer.clear();
+    await layer.close();
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+  });
+});
