@@ -112,6 +112,8 @@ export const messagesEndpoint: EndpointSpec = {
   path: '/messages',
   profile: anthropicMessagesProfile,
   streams: true,
+  // The message rebuilt from the events is the object a non-streaming call returns.
+  streamValueIsJsonBody: true,
   keyBody: withoutCacheControl,
   acceptBody: (body) => body?.type === 'message',
   usage: (body) => anthropicUsage(body?.usage),

@@ -160,12 +160,32 @@ describe('streaming', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(25 * (events.length - 1) * 0.8);
   });
 
-  it('stream and non-stream requests are keyed apart', async () => {
+  it('a completed stream also serves later non-streaming requests; a JSON answer never serves a stream', async () => {
     const { client, cache } = setup();
     await client.messages.create(msg('same'));
     await cache.flush();
     await collect(await client.messages.create(msg('same', { stream: true as const })));
     expect(server.count('/messages')).toBe(2);
+
+    const streamed = client.messages.stream(msg('streamed first'));
+    const final = await streamed.finalMessage();
+    await cache.flush();
+    const json = await client.messages.create(msg('streamed first'));
+    expect(server.count('/messages')).toBe(3);
+    expect(getCacheInfo(json)?.hit).toBe(true);
+    // Exactly what the API returns for the non-streaming request.
+    expect(plain(json)).toEqual(anthropicMessage(msg('streamed first') as never, 2));
+    expect(json.content).toEqual(final.content);
+    // The upstream call was counted once, although two entries were written.
+    const price = findPrice(DEFAULT_PRICES, 'claude-sonnet-4-20250514')!;
+    const s = cache.stats();
+    const usage = { inputTokens: final.usage.input_tokens, outputTokens: final.usage.output_tokens };
+    const first = anthropicMessage(msg('same') as never, 0).usage;
+    const second = anthropicMessage(msg('same') as never, 1).usage;
+    expect(s.upstreamUsd).toBeCloseTo(
+      costUsd(usage, price) + costUsd({ inputTokens: first.input_tokens, outputTokens: first.output_tokens }, price) + costUsd({ inputTokens: second.input_tokens, outputTokens: second.output_tokens }, price),
+      12,
+    );
   });
 });
 
@@ -199,7 +219,8 @@ describe('failures are never stored', () => {
     expect(stored(layer)).toHaveLength(0);
     await collect(await client.messages.create(req));
     await cache.flush();
-    expect(stored(layer)).toHaveLength(1);
+    // The stream entry, and its non-stream twin.
+    expect(stored(layer).map((x) => Array.isArray(x.entry.chunks)).sort()).toEqual([false, true]);
   });
 
   it('500, 429 and 529 pass through unchanged and are not stored', async () => {

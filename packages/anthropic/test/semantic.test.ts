@@ -36,9 +36,12 @@ describe('semantic hits through the Anthropic adapter (real local embedder)', ()
       policy: 'always',
     });
     const client = withCache(new Anthropic({ apiKey: 'sk-ant-test', baseURL: server.baseURL, maxRetries: 0 }), { cache, scope: 'acme' });
-    const live = await client.messages.create(msg('How do I reset my password?'));
     const liveStream = await collect(await client.messages.create({ ...msg('How do I reset my password?'), stream: true }));
     await cache.flush();
+    // The completed stream was also stored in its non-stream form.
+    const live = await client.messages.create(msg('How do I reset my password?'));
+    expect(getCacheInfo(live)).toMatchObject({ hit: true, layer: 'l1' });
+    expect(server.count()).toBe(1);
     server.reset();
     const para = await client.messages.create(msg('How can I reset my password?'));
     expect(plain(para)).toEqual(plain(live));

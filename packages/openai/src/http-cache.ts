@@ -42,6 +42,13 @@ export interface EndpointSpec {
   acceptBody?(body: any): boolean;
   /** Usage of a JSON response body. */
   usage(body: any): TokenUsage | undefined;
+  /**
+   * True when `fromEvents(...).value` is exactly the body a non-streaming request would have
+   * returned: a completed stream is then also stored in its non-stream form, so a later
+   * non-streaming request is a hit. (Never the other way round: a replayed stream would have
+   * to invent its chunking.)
+   */
+  readonly streamValueIsJsonBody?: boolean;
   /** Usage, model and the assembled provider-native value of a completed stream. */
   fromEvents(events: readonly RecordedEvent[]): { usage?: TokenUsage; model?: string; value: unknown };
   /** True when the events end the way a normally completed stream ends (and carry no error). */
@@ -205,6 +212,8 @@ class PassThrough {
 interface Prepared {
   readonly spec: EndpointSpec;
   readonly keyRequest: Record<string, unknown>;
+  /** The key request of the same call in its non-stream form. */
+  readonly jsonKeyRequest: Record<string, unknown>;
   readonly stream: boolean;
   readonly call: CallOptions;
   readonly init: RequestInit;
@@ -290,9 +299,11 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
     headers.set(STATUS_HEADER, 'miss');
     const body = record(res.body, p.spec, (recorded) => {
       const { value, usage, model } = p.spec.fromEvents(recorded);
-      cache
-        .store(p.keyRequest, loaded(value, { chunks: recorded, ...(usage ? { usage } : {}), ...(model ? { model } : {}) }), { ...p.call, sinceEpoch })
-        .catch(() => undefined);
+      const meta = { ...(usage ? { usage } : {}), ...(model ? { model } : {}) };
+      cache.store(p.keyRequest, loaded(value, { chunks: recorded, ...meta }), { ...p.call, sinceEpoch }).catch(() => undefined);
+      if (p.spec.streamValueIsJsonBody && typeof value === 'object' && value !== null) {
+        cache.store(p.jsonKeyRequest, loaded(value, meta), { ...p.call, sinceEpoch, recordUsage: false }).catch(() => undefined);
+      }
     });
     return new Response(body, { status: res.status, statusText: res.statusText, headers });
   }
@@ -522,7 +533,10 @@ function prepare(cfg: CachingFetchConfig, url: string, init: RequestInit | undef
   const http: Record<string, unknown> = { endpoint: parsed.origin + parsed.pathname, mode: stream ? 'sse' : 'json' };
   if (Object.keys(keyHeaders).length > 0) http['headers'] = keyHeaders;
   if (stream && b['stream_options'] !== undefined) http['streamOptions'] = b['stream_options'];
-  const keyRequest = { ...(spec.keyBody ? spec.keyBody(b) : b), strata_http: http };
+  const keyBody = spec.keyBody ? spec.keyBody(b) : b;
+  const keyRequest = { ...keyBody, strata_http: http };
+  const { streamOptions: _so, ...jsonHttp } = http;
+  const jsonKeyRequest = stream ? { ...keyBody, strata_http: { ...jsonHttp, mode: 'json' } } : keyRequest;
 
   let scope: ScopeInput | undefined = typeof cfg.scope === 'function' ? cfg.scope({ body: b, path: parsed.pathname }) : cfg.scope;
   if (control.tenant !== undefined || control.namespace !== undefined) {
@@ -540,7 +554,7 @@ function prepare(cfg: CachingFetchConfig, url: string, init: RequestInit | undef
     ...(tags.length > 0 ? { tags } : {}),
     ...(control.semantic === false ? { semantic: false } : {}),
   };
-  return { spec, keyRequest, stream, call, init: stripControl(init), url };
+  return { spec, keyRequest, jsonKeyRequest, stream, call, init: stripControl(init), url };
 }
 
 interface Control {

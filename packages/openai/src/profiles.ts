@@ -138,6 +138,8 @@ export const responsesEndpoint: EndpointSpec = {
   path: '/responses',
   profile: openaiResponsesProfile,
   streams: true,
+  // The response carried by response.completed is the object a non-streaming call returns.
+  streamValueIsJsonBody: true,
   usage: (body) => responsesUsage(body?.usage),
   acceptRequest: (body) => body['background'] !== true,
   acceptBody: (body) => body?.status === 'completed' || body?.status === 'incomplete',

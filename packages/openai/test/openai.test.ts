@@ -11,6 +11,7 @@ import {
   chatCompletionChunks,
   chatCompletion,
   json,
+  openAIResponse,
 } from '@strata-cache/provider-test-servers';
 import { APIConnectionError, APIUserAbortError, InternalServerError, OpenAI, RateLimitError } from 'openai';
 import { makeParseableResponseFormat } from 'openai/lib/parser';
@@ -328,6 +329,24 @@ describe('Responses API', () => {
     expect(server.count('/responses')).toBe(1);
     const entry = stored(layer)[0]!.entry;
     expect(entry.usage).toMatchObject({ inputTokens: expect.any(Number), outputTokens: expect.any(Number) });
+  });
+
+  it('a completed response stream also serves the non-streaming request (not the reverse)', async () => {
+    const { client, cache } = setup();
+    const events = await collect(await client.responses.create({ ...req, input: 'Streamed first', stream: true }));
+    await cache.flush();
+    const json = await client.responses.create({ ...req, input: 'Streamed first' });
+    expect(server.count('/responses')).toBe(1);
+    expect(getCacheInfo(json)?.hit).toBe(true);
+    // output_text is the SDK's own convenience field, added to every parsed response.
+    const { output_text: _t, ...body } = plain(json);
+    expect(body).toEqual(plain((events.at(-1) as { response: unknown }).response));
+    expect(body).toEqual(openAIResponse({ ...req, input: 'Streamed first' }, 0));
+    // Chat completion chunks do not rebuild the exact non-stream object, so chat keeps them apart.
+    await collect(await client.chat.completions.create(chat('chat stream first', { stream: true as const })));
+    await cache.flush();
+    await client.chat.completions.create(chat('chat stream first'));
+    expect(server.count('/chat/completions')).toBe(2);
   });
 
   it('background requests are never cached', async () => {
