@@ -15,7 +15,7 @@ import {
 } from '@strata-cache/provider-test-servers';
 import { APIConnectionError, APIUserAbortError, InternalServerError, OpenAI, RateLimitError } from 'openai';
 import { makeParseableResponseFormat } from 'openai/lib/parser';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '@strata-cache/core';
 import { OpenAIEmbedder, cacheControl, createCachedOpenAI, getCacheInfo, withCache } from '../src/index.js';
 import { SECRET_KEY, SECRET_ORG, SECRET_PROJECT, collect, memoryCache, plain, stored } from './helpers.js';
@@ -278,9 +278,12 @@ describe('failures are never stored', () => {
     const req2 = chat('concurrent abort');
     server.enqueue(json(chatCompletion(req2, 0), { delayMs: 150 }), json(chatCompletion(req2, 1), { delayMs: 10 }));
     const ac = new AbortController();
+    const before = server.count('/chat/completions');
     const first = client.chat.completions.create(req2, { signal: ac.signal });
     const second = client.chat.completions.create(req2);
-    setTimeout(() => ac.abort(), 40);
+    // Abort the first caller once its (slow) upstream call is in flight.
+    await vi.waitFor(() => expect(server.count('/chat/completions')).toBe(before + 1));
+    ac.abort();
     await expect(first).rejects.toBeInstanceOf(APIUserAbortError);
     const r = await second;
     expect(r.id).toBe('chatcmpl-1');
