@@ -410,7 +410,7 @@ export class SemanticLayer implements LayerV1 {
     const candidates = part.search(vec, this.topK);
     for (const c of candidates) {
       if (c.similarity < threshold) break; // most similar first
-      const id = this.byLabel(part, c.label);
+      const id = part.owner(c.label);
       const r = id === undefined ? undefined : this.records.get(id);
       if (!r || r.key.scopeId !== sid) continue;
       if (isExpired(r.entry, now)) {
@@ -553,8 +553,7 @@ export class SemanticLayer implements LayerV1 {
       let part = this.partitions.get(pk);
       if (!part) this.partitions.set(pk, (part = new Partition(pk, this.env!)));
       rec.part = part;
-      rec.label = part.add(vec);
-      this.labelIndex(part).set(rec.label, key.id);
+      rec.label = part.add(vec, key.id);
     }
     this.records.set(key.id, rec);
     for (const tag of entry.tags) addTo(this.tagIndex, tag, key.id);
@@ -572,26 +571,13 @@ export class SemanticLayer implements LayerV1 {
     removeFrom(this.scopeIndex, r.base, id);
     if (r.part) {
       r.part.remove(r.label);
-      this.labelIndex(r.part).delete(r.label);
       if (r.part.size === 0) {
         r.part.drop();
         this.partitions.delete(r.part.key);
-        this.labelMaps.delete(r.part);
       }
     }
     this.dirty = true;
     return true;
-  }
-
-  private readonly labelMaps = new WeakMap<Partition, Map<number, string>>();
-  private labelIndex(p: Partition): Map<number, string> {
-    let m = this.labelMaps.get(p);
-    if (!m) this.labelMaps.set(p, (m = new Map()));
-    return m;
-  }
-
-  private byLabel(p: Partition, label: number): string | undefined {
-    return this.labelMaps.get(p)?.get(label);
   }
 
   private touch(id: string, r: Rec): void {
@@ -660,38 +646,34 @@ export class SemanticLayer implements LayerV1 {
     if (vbuf.byteLength % 4 !== 0) throw new SnapshotRejected('vectors.f32 is not a whole number of floats');
     const floats = vbuf.byteOffset % 4 === 0 ? new Float32Array(vbuf.buffer, vbuf.byteOffset, vbuf.byteLength / 4) : new Float32Array(Uint8Array.from(vbuf).buffer);
     // Build everything aside; the layer's state is replaced only when all of it loaded.
-    const partitions = new Map<string, Partition>();
-    const byIndex: Partition[] = [];
-    const labelMaps = new Map<Partition, Map<number, string>>();
-    for (const m of meta) {
-      if (!m.key.startsWith(this.partitionPrefix)) throw new SnapshotRejected(`partition ${m.key.slice(0, 40)} belongs to another embedder`);
-      const state: PartitionState = { ...m, ...(m.mode === 'flat' ? { vectors: floats.subarray(m.vectorOffset!, m.vectorOffset! + m.labels.length * env.dims) } : {}) };
-      const p = Partition.restore(state, env, m.graph ? snap.file(m.graph) : undefined);
-      partitions.set(p.key, p);
-      byIndex.push(p);
-      labelMaps.set(p, new Map());
-    }
     const records = new Map<string, Rec>();
+    const owners = meta.map(() => new Map<number, string>());
+    const pending: Array<{ rec: Rec; p: number }> = [];
     const lines = (await snap.read('entries.jsonl')).toString('utf8').split('\n');
     for (const line of lines) {
       if (line === '') continue;
       const { k, e, p, l } = JSON.parse(line) as { k: CacheKey; e: CacheEntry; p?: number; l?: number };
       const rec: Rec = { key: k, entry: e, base: scopeBaseId(k.scope), label: l ?? -1 };
       if (p !== undefined) {
-        const part = byIndex[p];
-        if (!part) throw new SnapshotRejected(`entry ${k.id} names partition ${p}, which does not exist`);
-        rec.part = part;
-        labelMaps.get(part)!.set(rec.label, k.id);
+        if (!owners[p]) throw new SnapshotRejected(`entry ${k.id} names partition ${p}, which does not exist`);
+        owners[p].set(rec.label, k.id);
+        pending.push({ rec, p });
       }
       records.set(k.id, rec);
     }
-    for (const p of byIndex) {
-      if (labelMaps.get(p)!.size !== p.size) throw new SnapshotRejected(`partition ${p.key.slice(-12)} has ${p.size} vectors but ${labelMaps.get(p)!.size} entries`);
-    }
     if (records.size !== snap.manifest.records) throw new SnapshotRejected(`manifest says ${snap.manifest.records} entries, found ${records.size}`);
+    const partitions = new Map<string, Partition>();
+    const byIndex: Partition[] = [];
+    meta.forEach((m, i) => {
+      if (!m.key.startsWith(this.partitionPrefix)) throw new SnapshotRejected(`partition ${m.key.slice(0, 40)} belongs to another embedder`);
+      const state: PartitionState = { ...m, ...(m.mode === 'flat' ? { vectors: floats.subarray(m.vectorOffset!, m.vectorOffset! + m.labels.length * env.dims) } : {}) };
+      const p = Partition.restore(state, env, owners[i]!, m.graph ? snap.file(m.graph) : undefined);
+      partitions.set(p.key, p);
+      byIndex.push(p);
+    });
+    for (const { rec, p } of pending) rec.part = byIndex[p];
     this.partitions = partitions;
     this.records = records;
-    for (const [p, m] of labelMaps) this.labelMaps.set(p, m);
     for (const [id, r] of records) {
       for (const tag of r.entry.tags) addTo(this.tagIndex, tag, id);
       addTo(this.scopeIndex, r.base, id);

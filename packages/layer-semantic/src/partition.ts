@@ -49,7 +49,8 @@ export class Partition {
   private capacity = 0;
   /** Marked-deleted slots in the graph; reused by the next inserts (allowReplaceDeleted). */
   private deleted = 0;
-  private labels = new Set<number>();
+  /** Live labels (both modes) → the key id of the entry they belong to. */
+  private readonly owners = new Map<number, string>();
   private compacting: { log: Array<{ add: boolean; label: number; vec?: number[] }>; done: Promise<void> } | undefined;
   private dropped = false;
 
@@ -66,13 +67,21 @@ export class Partition {
   get indexBytes(): number {
     const d = this.env.dims;
     if (!this.index) return (this.flat?.byteLength ?? 0) + this.flatLabels.length * 24;
-    // Level-0 links (2M ids + count), the vector, the label; upper levels average 1/M of that.
-    const perSlot = d * 4 + (2 * this.env.params.m + 1) * 4 + 8 + Math.ceil(((this.env.params.m + 1) * 4) / this.env.params.m) + 16;
-    return this.capacity * perSlot + this.labels.size * 16;
+    // hnswlib per slot: vector + level-0 links (2M ids + count) + label, a mutex (40 B), level
+    // and link-list pointer (12 B), upper levels (~1/M of the nodes, M+1 ids each).
+    const m = this.env.params.m;
+    const perSlot = d * 4 + (2 * m + 1) * 4 + 8 + 40 + 12 + Math.ceil(((m + 1) * 4) / m);
+    return this.capacity * perSlot + this.owners.size * 48;
   }
 
-  add(vec: Float32Array): number {
+  /** Key id of the entry a live label belongs to. */
+  owner(label: number): string | undefined {
+    return this.owners.get(label);
+  }
+
+  add(vec: Float32Array, owner: string): number {
     const label = this.nextLabel++;
+    this.owners.set(label, owner);
     if (!this.index && this.size + 1 > this.env.flatLimit) this.promote();
     if (this.index) this.graphAdd(vec, label);
     else this.flatAdd(vec, label);
@@ -82,7 +91,7 @@ export class Partition {
 
   remove(label: number): boolean {
     if (this.index) {
-      if (!this.labels.delete(label)) return false;
+      if (!this.owners.delete(label)) return false;
       this.index.markDelete(label);
       this.deleted++;
       this.compacting?.log.push({ add: false, label });
@@ -94,6 +103,7 @@ export class Partition {
     }
     const pos = this.flatPos.get(label);
     if (pos === undefined) return false;
+    this.owners.delete(label);
     const d = this.env.dims;
     const last = this.flatLabels.length - 1;
     const flat = this.flat!;
@@ -144,7 +154,7 @@ export class Partition {
     this.dropped = true;
     this.index = undefined;
     this.flat = undefined;
-    this.labels.clear();
+    this.owners.clear();
     this.flatLabels = [];
     this.flatPos.clear();
     this.size = 0;
@@ -152,7 +162,7 @@ export class Partition {
 
   /** Vector of a live point (copied out of the graph for hnsw partitions). */
   vector(label: number): Float32Array | undefined {
-    if (this.index) return this.labels.has(label) ? Float32Array.from(this.index.getPoint(label)) : undefined;
+    if (this.index) return this.owners.has(label) ? Float32Array.from(this.index.getPoint(label)) : undefined;
     const pos = this.flatPos.get(label);
     if (pos === undefined) return undefined;
     const d = this.env.dims;
@@ -163,7 +173,7 @@ export class Partition {
 
   exportState(): PartitionState {
     if (this.index) {
-      return { key: this.key, mode: 'hnsw', nextLabel: this.nextLabel, capacity: this.capacity, labels: [...this.labels] };
+      return { key: this.key, mode: 'hnsw', nextLabel: this.nextLabel, capacity: this.capacity, labels: [...this.owners.keys()] };
     }
     const d = this.env.dims;
     return {
@@ -179,9 +189,13 @@ export class Partition {
     this.index!.writeIndexSync(path);
   }
 
-  static restore(state: PartitionState, env: IndexEnv, graphPath?: string): Partition {
+  static restore(state: PartitionState, env: IndexEnv, owners: ReadonlyMap<number, string>, graphPath?: string): Partition {
     const p = new Partition(state.key, env);
     p.nextLabel = state.nextLabel;
+    if (owners.size !== state.labels.length || state.labels.some((l) => !owners.has(l))) {
+      throw new Error(`partition ${state.key}: ${state.labels.length} vectors but ${owners.size} entries point at it`);
+    }
+    for (const [l, o] of owners) p.owners.set(l, o);
     if (state.mode === 'flat') {
       const d = env.dims;
       const n = state.labels.length;
@@ -198,13 +212,11 @@ export class Partition {
     index.setEf(env.params.ef);
     // The graph lists live and marked-deleted labels; every live label must be among them.
     const ids = new Set(index.getIdsList());
-    const live = new Set(state.labels);
-    if (live.size > ids.size || state.labels.some((l) => !ids.has(l))) throw new Error(`partition ${state.key}: graph labels do not match the metadata`);
+    if (state.labels.some((l) => !ids.has(l))) throw new Error(`partition ${state.key}: graph labels do not match the metadata`);
     p.index = index;
     p.capacity = index.getMaxElements();
-    p.labels = live;
-    p.deleted = index.getCurrentCount() - live.size;
-    p.size = live.size;
+    p.deleted = index.getCurrentCount() - state.labels.length;
+    p.size = state.labels.length;
     return p;
   }
 
@@ -269,12 +281,13 @@ export class Partition {
       index.addPoint(arr, label, true);
       this.deleted--;
     } else {
-      if (index.getCurrentCount() >= index.getMaxElements()) index.resizeIndex(index.getMaxElements() * 2);
+      // Grow by a quarter (at least 1,024 slots): every empty slot costs a full vector.
+      const cap = index.getMaxElements();
+      if (index.getCurrentCount() >= cap) index.resizeIndex(Math.max(cap + 1_024, Math.ceil(cap * 1.25)));
       index.addPoint(arr, label, false);
     }
     if (index === this.index) {
       this.capacity = index.getMaxElements();
-      this.labels.add(label);
       this.compacting?.log.push({ add: true, label, vec: arr });
     }
   }
@@ -287,7 +300,6 @@ export class Partition {
     for (let i = 0; i < labels.length; i++) index.addPoint(toArray(flat.subarray(i * d, i * d + d)), labels[i]!, false);
     this.index = index;
     this.capacity = index.getMaxElements();
-    this.labels = new Set(labels);
     this.deleted = 0;
     this.flat = undefined;
     this.flatLabels = [];
@@ -296,7 +308,7 @@ export class Partition {
 
   private demote(): void {
     const index = this.index!;
-    const labels = [...this.labels];
+    const labels = [...this.owners.keys()];
     const d = this.env.dims;
     this.flat = new Float32Array(Math.max(4, labels.length * 2) * d);
     this.flatLabels = [];
@@ -307,19 +319,18 @@ export class Partition {
       this.flatLabels.push(label);
     }
     this.index = undefined;
-    this.labels = new Set();
     this.capacity = 0;
     this.deleted = 0;
   }
 
   private async rebuildGraph(log: Array<{ add: boolean; label: number; vec?: number[] }>): Promise<void> {
     const old = this.index!;
-    const live = [...this.labels];
+    const live = [...this.owners.keys()];
     const next = this.newGraph(Math.max(this.env.flatLimit * 2, nextPow2(Math.ceil(live.length * 1.25))));
     const copied = new Set<number>();
     for (let i = 0; i < live.length; i++) {
       const label = live[i]!;
-      if (this.labels.has(label)) {
+      if (this.owners.has(label)) {
         this.graphAdd(Float32Array.from(old.getPoint(label)), label, next);
         copied.add(label);
       }
@@ -330,7 +341,7 @@ export class Partition {
     }
     let deleted = 0;
     for (const op of log) {
-      if (op.add && this.labels.has(op.label) && !copied.has(op.label)) {
+      if (op.add && this.owners.has(op.label) && !copied.has(op.label)) {
         this.graphAdd(Float32Array.from(op.vec!), op.label, next);
         copied.add(op.label);
       } else if (!op.add && copied.delete(op.label)) {
