@@ -68,6 +68,12 @@ export interface InvalidationEngineOptions {
   versionStorePrefix?: string;
   /** Audit listener, called once per engine invalidation (and per remote one). */
   onInvalidate?: (record: InvalidationAudit) => void;
+  /**
+   * Called when a rule's own function (`match.when`, a tags function) throws while the cache
+   * serves a request; the rule is then treated as not matching. A cache never fails a request
+   * because of a rule. @default process.emitWarning
+   */
+  onRuleError?: (error: unknown, rule: string) => void;
   /** Clock; use the cache's. @default Date.now */
   now?: () => number;
 }
@@ -141,7 +147,7 @@ type EventRuleCompiled = CompiledRule & { type: 'event' };
 
 const KNOWN_OPTIONS = [
   'cache', 'rules', 'events', 'promptText', 'storePromptText', 'raceWindowMs', 'journalMaxEntries',
-  'versionStore', 'versionStorePrefix', 'onInvalidate', 'now',
+  'versionStore', 'versionStorePrefix', 'onInvalidate', 'onRuleError', 'now',
 ];
 
 /**
@@ -164,6 +170,7 @@ export class InvalidationEngine {
   private readonly versionStore: VersionStore | undefined;
   private readonly versionPrefix: string;
   private readonly now: () => number;
+  private readonly onRuleError: (error: unknown, rule: string) => void;
   private readonly listeners = new Set<(record: InvalidationAudit) => void>();
   /** Recent tag / clear / version invalidations, oldest first. */
   private tombstones: Tombstone[] = [];
@@ -219,6 +226,10 @@ export class InvalidationEngine {
     this.versionStore = options.versionStore;
     this.versionPrefix = options.versionStorePrefix ?? 'strata:config:';
     this.now = options.now ?? Date.now;
+    if (options.onRuleError !== undefined && typeof options.onRuleError !== 'function') throw new InvalidOptionError(`${PKG}: option "onRuleError" must be a function`, { field: 'onRuleError' });
+    this.onRuleError =
+      options.onRuleError ??
+      ((error, rule) => process.emitWarning(`${PKG}: rule "${rule}" threw and was skipped: ${(error as Error)?.message ?? String(error)}`, { code: 'STRATA_RULE_ERROR' }));
     if (options.onInvalidate !== undefined) {
       if (typeof options.onInvalidate !== 'function') throw new InvalidOptionError(`${PKG}: option "onInvalidate" must be a function`, { field: 'onInvalidate' });
       this.listeners.add(options.onInvalidate);
@@ -300,7 +311,7 @@ export class InvalidationEngine {
     for (const r of rules) {
       if (r.templates) for (const t of r.templates) targets.push(t.fill(data, `emit(${JSON.stringify(event)})`));
       else if (r.fn) {
-        const out = r.fn(data);
+        const out = await r.fn(data);
         if (out === undefined || out === null) continue;
         targets.push(...(Array.isArray(out) ? (out as InvalidationTarget[]) : [out as InvalidationTarget]));
       }
@@ -524,13 +535,40 @@ export class InvalidationEngine {
     }
   }
 
+  /** A rule whose own code throws (a `when` or tags function) does not apply, and is reported. */
+  private test(r: CompiledRule & { match: { test(ctx: RuleContext): boolean } }, ctx: RuleContext): boolean {
+    try {
+      return r.match.test(ctx);
+    } catch (error) {
+      this.ruleFailed(r.name, error);
+      return false;
+    }
+  }
+
+  private tagsOf(r: CompiledRule & { type: 'tag' }, ctx: RuleContext): string[] {
+    try {
+      return r.tags(ctx);
+    } catch (error) {
+      this.ruleFailed(r.name, error);
+      return [];
+    }
+  }
+
+  private ruleFailed(rule: string, error: unknown): void {
+    try {
+      this.onRuleError(error, rule);
+    } catch {
+      // a failing error sink must not take the request down either
+    }
+  }
+
   private onRequest(p: PolicyContext): PolicyDecision | undefined {
     if (this.closed) return undefined;
     let ctx: RuleContext | undefined;
     for (const r of this.rules) {
       if (r.type !== 'noCache' || r.ttlMs !== undefined || r.match.needsTags) continue;
       ctx ??= this.context('request', p.request, p.profile, p.scope);
-      if (r.match.test(ctx)) return { read: false, write: false, reason: r.reason };
+      if (this.test(r, ctx)) return { read: false, write: false, reason: r.reason };
     }
     return undefined;
   }
@@ -541,8 +579,8 @@ export class InvalidationEngine {
     let ttlMs: number | undefined;
     const added: string[] = [];
     for (const r of this.rules) {
-      if (r.type === 'tag' && r.match.test(ctx)) {
-        const tags = r.tags(ctx).filter((t) => !ctx.tags.includes(t));
+      if (r.type === 'tag' && this.test(r, ctx)) {
+        const tags = this.tagsOf(r, ctx).filter((t) => !ctx.tags.includes(t));
         if (tags.length > 0) {
           added.push(...tags);
           ctx = withTags(ctx, [...ctx.tags, ...tags]);
@@ -550,12 +588,12 @@ export class InvalidationEngine {
       }
     }
     for (const r of this.rules) {
-      if (r.type === 'noCache' && r.match.test(ctx)) {
+      if (r.type === 'noCache' && this.test(r, ctx)) {
         if (r.ttlMs === undefined) return false;
         ttlMs = Math.min(ttlMs ?? Infinity, r.ttlMs);
-      } else if (r.type === 'maxAge' && r.match.test(ctx)) {
+      } else if (r.type === 'maxAge' && this.test(r, ctx)) {
         ttlMs = Math.min(ttlMs ?? Infinity, r.maxAgeMs);
-      } else if (r.type === 'staleAfterModelChange' && w.entry.model && r.match.test(ctx)) {
+      } else if (r.type === 'staleAfterModelChange' && w.entry.model && this.test(r, ctx)) {
         this.currentModels.set(modelSlot(w.scope, safeModel(w.profile, w.request)), w.entry.model);
       }
     }
@@ -586,15 +624,15 @@ export class InvalidationEngine {
     for (const r of this.rules) {
       switch (r.type) {
         case 'noCache':
-          if (r.match.test(ctx) && (r.ttlMs === undefined || age > r.ttlMs)) return false;
+          if (this.test(r, ctx) && (r.ttlMs === undefined || age > r.ttlMs)) return false;
           break;
         case 'maxAge':
-          if (age > r.maxAgeMs && r.match.test(ctx)) return false;
+          if (age > r.maxAgeMs && this.test(r, ctx)) return false;
           break;
         case 'staleAfterModelChange': {
           if (!entry.model) break;
           const current = this.currentModels.get(modelSlot(h.scope, safeModel(h.profile, h.request)));
-          if (current !== undefined && current !== entry.model && r.match.test(ctx)) return false;
+          if (current !== undefined && current !== entry.model && this.test(r, ctx)) return false;
           break;
         }
         default:

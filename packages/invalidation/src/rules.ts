@@ -78,7 +78,9 @@ export type InvalidationTarget =
  */
 export type EventTargets =
   | readonly string[]
-  | ((data: Record<string, unknown>) => InvalidationTarget | readonly InvalidationTarget[] | undefined);
+  | ((
+      data: Record<string, unknown>,
+    ) => InvalidationTarget | readonly InvalidationTarget[] | undefined | Promise<InvalidationTarget | readonly InvalidationTarget[] | undefined>);
 
 export interface EventRule {
   readonly type: 'event';

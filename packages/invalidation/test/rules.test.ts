@@ -154,6 +154,18 @@ describe('event rules', () => {
     expect((await ask(cache, chat('what is 2+2'), '4')).value).toBe('4');
   });
 
+  it('an async handler may look up what to purge', async () => {
+    const { cache, memory } = makeCache();
+    const engine = createInvalidationEngine({ cache });
+    const skusOfCategory = async (c: string) => (c === 'shoes' ? ['s1', 's2'] : []);
+    engine.on('category_repriced', async ({ category }) => (await skusOfCategory(String(category))).map((s) => 'sku:' + s));
+    await cache.getOrLoad(chat('s1 price'), () => loaded('10', { tags: ['sku:s1'] }));
+    await cache.getOrLoad(chat('s2 price'), () => loaded('20', { tags: ['sku:s2'] }));
+    await cache.getOrLoad(chat('s3 price'), () => loaded('30', { tags: ['sku:s3'] }));
+    expect((await engine.emit('category_repriced', { category: 'shoes' })).total).toBe(2);
+    expect(memory.size).toBe(1);
+  });
+
   it('missing template data is a clear error naming the field', async () => {
     const { cache } = makeCache();
     const engine = createInvalidationEngine({ cache, rules: [onEvent('product_updated', ['product:{id}'])] });
@@ -321,6 +333,27 @@ describe('ad-hoc purges', () => {
     const none = await engine.purgeByPrompt(/refund/i, { maxScanned: 10 });
     expect(none.scanned).toBe(10);
     expect(none.complete).toBe(false);
+  });
+});
+
+describe('a rule that throws', () => {
+  it('does not fail the request: the rule is skipped and reported', async () => {
+    const { cache } = makeCache();
+    const errors: string[] = [];
+    createInvalidationEngine({
+      cache,
+      onRuleError: (e, rule) => errors.push(`${rule}: ${(e as Error).message}`),
+      rules: [
+        noCache({ when: () => { throw new Error('boom'); } }, 'skip', 'flaky-skip'),
+        { type: 'tag', name: 'flaky-tags', tags: () => { throw new Error('bang'); } },
+        maxAge(1_000, { when: () => { throw new Error('pow'); } }, 'flaky-age'),
+      ],
+    });
+    expect((await ask(cache, chat('hello'), 'hi')).stored).toBe(true);
+    expect((await ask(cache, chat('hello'), 'other')).status).toBe('hit');
+    expect(errors).toContain('flaky-skip: boom');
+    expect(errors).toContain('flaky-tags: bang');
+    expect(errors).toContain('flaky-age: pow');
   });
 });
 
