@@ -113,6 +113,18 @@ describe('two processes sharing Redis', () => {
     expect(Object.values(mine).some(Boolean)).toBe(false);
   });
 
+  it("a slow load in one process that finishes after another process's event is not stored anywhere", async () => {
+    const text = 'product 5 stock level?';
+    await child.call('loadSlow', { text, answer: '12 (old)', tags: ['product:5'] });
+    const seen = child.invalidations.length;
+    await parent.engine.emit('product_updated', { id: 5 });
+    await within(5_000, async () => child.invalidations.slice(seen).some((i) => i.message.type === 'tag'));
+    const r = await child.call<{ status: string; stored: boolean; value: string }>('release', { text });
+    expect(r).toEqual({ status: 'miss', stored: false, value: '12 (old)' });
+    expect(await child.call('inspect', { text })).toEqual({ l1: false, l2: false, l3: false });
+    expect(await parent.cache.lookup({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'Shop assistant.' }, { role: 'user', content: text }] })).toBeUndefined();
+  });
+
   it('a prompt purge in one process reaches entries the other process wrote (via the shared L2 scan)', async () => {
     const texts = ['How do refunds work for product 1?', 'refund window for product 2', 'product 3 colours'];
     for (const text of texts) await child.call('load', { text, answer: 'a', tags: [] });
