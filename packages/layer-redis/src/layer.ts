@@ -18,6 +18,7 @@ import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from '
 import { randomUUID } from 'node:crypto';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { type Compression, NewerFormatError, decodeEntry, encodeEntry } from './envelope.js';
+import { DeadlineQueue } from './deadlines.js';
 import { KeySpace, encodeTag } from './keys.js';
 import { type Client, EXTEND_LOCK, PURGE_CHUNK, REGISTER_TAG, RELEASE_LOCK, SET_ENTRY } from './scripts.js';
 
@@ -166,6 +167,7 @@ export class RedisLayer implements LayerV1 {
   private readonly pollMaxMs: number;
   private readonly closeClient: boolean;
   private readonly breaker: CircuitBreaker;
+  private readonly readDeadlines: DeadlineQueue;
   private client: Client | undefined;
   private clientPromise: Promise<Client> | undefined;
   private connecting: Promise<void> | undefined;
@@ -199,6 +201,7 @@ export class RedisLayer implements LayerV1 {
       throw new InvalidOptionError(`${PKG}: option "prefix" must be a non-empty string without braces or whitespace`, { field: 'prefix' });
     }
     this.timeoutMs = positive(options.timeoutMs ?? 50, 'timeoutMs');
+    this.readDeadlines = new DeadlineQueue(this.timeoutMs);
     this.writeTimeoutMs = positive(options.writeTimeoutMs ?? 1_000, 'writeTimeoutMs');
     this.adminTimeoutMs = positive(options.adminTimeoutMs ?? 5_000, 'adminTimeoutMs');
     this.connectTimeoutMs = positive(options.connectTimeoutMs ?? 2_000, 'connectTimeoutMs');
@@ -283,10 +286,15 @@ export class RedisLayer implements LayerV1 {
 
   // ------------------------------------------------------------------------------ Layer v1
 
-  async get(key: CacheKey): Promise<CacheEntry | undefined> {
+  get(key: CacheKey): Promise<CacheEntry | undefined> {
     const rk = this.keys.entry(key);
-    const buf = await this.exec('get', this.timeoutMs, (c) => c.getBuffer(rk));
-    return buf === null ? undefined : this.decode(buf, rk);
+    const client = this.client;
+    // Hot path (connected, circuit closed): one GET under the shared read deadline queue.
+    const pending =
+      client !== undefined && client.status === 'ready' && !this.closed && this.breaker.allow()
+        ? this.timed(client.getBuffer(rk), this.readDeadlines, 'get')
+        : this.exec('get', this.timeoutMs, (c) => c.getBuffer(rk));
+    return pending.then((buf) => (buf === null ? undefined : this.decode(buf, rk)));
   }
 
   async set(key: CacheKey, entry: CacheEntry): Promise<void> {
@@ -538,6 +546,7 @@ export class RedisLayer implements LayerV1 {
       } else await this.waitReady(client, operation, timeoutMs);
     }
     this.everReady = true;
+    if (timeoutMs === this.timeoutMs && Date.now() === started) return this.timed(fn(client), this.readDeadlines, operation);
     const left = Math.max(1, timeoutMs - (Date.now() - started));
     try {
       const r = await withTimeout(fn(client), left, () => {
@@ -550,6 +559,32 @@ export class RedisLayer implements LayerV1 {
       if (isAvailabilityError(error)) this.breaker.failure(error);
       throw wrap(this.name, operation, error);
     }
+  }
+
+  /** Settles with `p`, or rejects when the queue's time limit passes first; feeds the breaker. */
+  private timed<T>(p: Promise<T>, queue: DeadlineQueue, operation: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const handle = queue.add(() => {
+        this.counters.timeouts++;
+        const error = new RedisTimeoutError(this.name, operation, `${PKG}: ${operation} did not finish within ${queue.ms} ms (option: ${optionFor(operation)})`);
+        this.breaker.failure(error);
+        reject(error);
+      });
+      p.then(
+        (v) => {
+          if (handle.done) return;
+          handle.done = true;
+          this.breaker.success();
+          resolve(v);
+        },
+        (error) => {
+          if (handle.done) return;
+          handle.done = true;
+          if (isAvailabilityError(error)) this.breaker.failure(error);
+          reject(wrap(this.name, operation, error));
+        },
+      );
+    });
   }
 
   /** Not ready: wait for the first connection within the time limit; fail fast when it was lost. */

@@ -157,7 +157,7 @@ describe('maxmemory + allkeys-lru: an evicted entry is just a miss', () => {
   afterAll(async () => server?.stop());
 
   it('writes far more than maxmemory; every read is the right value or a miss, never an error', async () => {
-    const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('lru'), compression: 'none', writeTimeoutMs: 5_000 });
+    const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('lru'), compression: 'none', timeoutMs: 2_000, writeTimeoutMs: 5_000 });
     const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 1_000 }], policy: 'always', throwOnLayerError: true });
     const N = 400; // × ~20 KB ≈ 8 MB of values into 3 MB
     const body = (i: number) => `${i}|`.padEnd(20_000, String.fromCharCode(97 + (i % 26)));
