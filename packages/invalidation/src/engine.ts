@@ -38,7 +38,7 @@ export interface VersionStore {
 export interface InvalidationEngineOptions {
   /** The cache to keep true. The engine installs itself as one of its plugins. */
   cache: MultiLayerCache;
-  /** Rules, checked now: a bad pattern, template or event name throws InvalidOptionError here. */
+  /** Rules, checked now: a bad pattern, template or event name throws InvalidOptionError here. @default [] */
   rules?: readonly InvalidationRule[];
   /**
    * Event names the application may emit, optionally with the data fields each carries
@@ -66,7 +66,11 @@ export interface InvalidationEngineOptions {
   versionStore?: VersionStore;
   /** Key prefix in `versionStore`. @default "strata:config:" */
   versionStorePrefix?: string;
-  /** Audit listener, called once per engine invalidation (and per remote one). */
+  /**
+   * Audit listener: once per engine operation (event, purge, version bump, prompt purge, race
+   * repair), per invalidation received from another process, and per direct cache call.
+   * @default none (see also `engine.onInvalidate(fn)`)
+   */
   onInvalidate?: (record: InvalidationAudit) => void;
   /**
    * Called when a rule's own function (`match.when`, a tags function) throws while the cache
@@ -98,7 +102,7 @@ export interface InvalidationAudit {
 }
 
 export interface PromptPurgeOptions {
-  /** Only this tenant+namespace. */
+  /** Only this tenant+namespace. @default every scope */
   scope?: ScopeInput;
   /** Entries read per scan page (and deleted per batch). @default 200 */
   pageSize?: number;
@@ -106,13 +110,15 @@ export interface PromptPurgeOptions {
   maxScanned?: number;
   /** Stop after purging this many entries. @default 10_000 */
   maxPurged?: number;
-  /** Only scan these layers. @default every layer with scan() */
+  /** Only scan these layers (by name). @default every layer with scan() */
   layers?: readonly string[];
-  /** Continue a purge that stopped early: pass its `resume`. */
+  /** Continue a purge that stopped early: pass its `resume`. @default start from the beginning */
   resume?: Readonly<Record<string, string>>;
+  /** Stops the purge between pages (the report then has `complete: false` and `resume`). @default none */
   signal?: AbortSignal;
-  /** Called after every page. */
+  /** Called after every page. @default none */
   onProgress?: (progress: { layer: string; scanned: number; matched: number; purged: number }) => void;
+  /** Shown in the audit record. @default "prompt matches <pattern>" */
   reason?: string;
 }
 
