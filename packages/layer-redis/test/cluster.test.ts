@@ -1,9 +1,10 @@
-import { computeKey, resolveScope } from '@strata-cache/core';
+import { MultiLayerCache, computeKey, resolveScope } from '@strata-cache/core';
+import { MemoryLayer } from '@strata-cache/layer-memory';
 import { runLayerComplianceSuite } from '@strata-cache/layer-test-suite';
 import { type RedisClusterHandle, startRedisCluster, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { Cluster } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RedisLayer } from '../src/index.js';
+import { RedisInvalidationBus, RedisLayer } from '../src/index.js';
 
 // One 3-master cluster for the file, started by the test itself.
 let cluster: Promise<RedisClusterHandle> | undefined;
@@ -57,5 +58,51 @@ describe('redis cluster key placement', () => {
     } finally {
       probe.disconnect();
     }
+  }, 60_000);
+});
+
+describe('redis cluster: invalidation bus and coordinator', () => {
+  it('fans an invalidation out to another cache\'s L1 and coalesces through the cluster lock', async () => {
+    const prefix = uniqueKeyPrefix('cluster-bus');
+    const c = await getCluster();
+    const make = () => {
+      const layer = new RedisLayer({ cluster: { nodes: [...c.nodes] }, prefix, connectTimeoutMs: 5_000 });
+      const memory = new MemoryLayer();
+      const cache = new MultiLayerCache({
+        layers: [memory, layer],
+        bus: new RedisInvalidationBus({ layer }),
+        coordinator: layer.coordinator,
+        policy: 'always',
+      });
+      return { layer, memory, cache };
+    };
+    const a = make();
+    const b = make();
+    await Promise.all([a.cache.ready(), b.cache.ready(), a.layer.connect(), b.layer.connect()]);
+
+    // Two caches (separate connections, like two processes) miss the same key at once.
+    let calls = 0;
+    const load = async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 300));
+      return 'once';
+    };
+    const req = { q: 'cluster shared' };
+    const [ra, rb] = await Promise.all([a.cache.getOrLoad(req, load), b.cache.getOrLoad(req, load)]);
+    expect(calls).toBe(1);
+    expect([ra.value, rb.value]).toEqual(['once', 'once']);
+    await Promise.all([a.cache.flush(), b.cache.flush()]);
+    expect(b.memory.get(b.cache.keyFor(req))).toBeDefined();
+
+    let received = false;
+    b.cache.on('invalidate', (e) => (received ||= e.origin === 'remote'));
+    await a.cache.invalidateKey(req);
+    const until = Date.now() + 5_000;
+    while (!received && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(received).toBe(true);
+    expect(b.memory.get(b.cache.keyFor(req))).toBeUndefined();
+    await a.layer.clear();
+    await a.cache.close();
+    await b.cache.close();
   }, 60_000);
 });
