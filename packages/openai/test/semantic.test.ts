@@ -7,7 +7,7 @@ import { SemanticLayer } from '@strata-cache/layer-semantic';
 import { type ProviderServer, startOpenAIServer } from '@strata-cache/provider-test-servers';
 import { OpenAI } from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCacheInfo, withCache } from '../src/index.js';
+import { OpenAIEmbedder, getCacheInfo, withCache } from '../src/index.js';
 import { collect, plain } from './helpers.js';
 
 let server: ProviderServer;
@@ -74,6 +74,25 @@ describe('semantic hits through the OpenAI adapter (real local embedder)', () =>
     // A non-stream request is never answered from a stream entry.
     await client.chat.completions.create(chat('How can I reset my password?'));
     expect(server.count()).toBe(1);
+    await cache.close();
+  }, 60_000);
+
+  it('OpenAIEmbedder drives the semantic layer (embeddings from the OpenAI-compatible server)', async () => {
+    const openaiEmbedder = new OpenAIEmbedder({ clientOptions: { apiKey: 'sk-test', baseURL: server.baseURL }, dimensions: 256 });
+    const cache = new MultiLayerCache({
+      layers: [new MemoryLayer({ name: 'l1' }), { layer: new SemanticLayer({ embedder: openaiEmbedder, threshold: 0.8 }), budgetMs: 10_000 }],
+      policy: 'always',
+    });
+    const client = withCache(new OpenAI({ apiKey: 'sk-test', baseURL: server.baseURL, maxRetries: 0 }), { cache });
+    const live = await client.chat.completions.create(chat('reset my account password now please'));
+    await cache.flush();
+    server.reset();
+    // The test server's embeddings are bag-of-words: the same words in another order are a near match.
+    const hit = await client.chat.completions.create(chat('please reset my account password now'));
+    expect(server.count('/chat/completions')).toBe(0);
+    expect(server.count('/embeddings')).toBeGreaterThan(0);
+    expect(plain(hit)).toEqual(plain(live));
+    expect(getCacheInfo(hit)).toMatchObject({ hit: true, layer: 'semantic' });
     await cache.close();
   }, 60_000);
 });
