@@ -454,15 +454,16 @@ export class SseParser {
   }
 
   private drain(t: number): void {
-    for (;;) {
-      const m = /\r\n|\r|\n/.exec(this.buffer);
-      if (!m) return;
+    const buf = this.buffer;
+    const eol = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let m = eol.exec(buf); m; m = eol.exec(buf)) {
       // A lone '\r' at the end may be the first half of '\r\n': wait for more bytes.
-      if (m[0] === '\r' && m.index === this.buffer.length - 1) return;
-      const line = this.buffer.slice(0, m.index);
-      this.buffer = this.buffer.slice(m.index + m[0].length);
-      this.line(line, t);
+      if (m[0] === '\r' && m.index === buf.length - 1) break;
+      this.line(buf.slice(start, m.index), t);
+      start = m.index + m[0].length;
     }
+    if (start > 0) this.buffer = buf.slice(start);
   }
 
   private line(line: string, t: number): void {
