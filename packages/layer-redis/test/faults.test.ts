@@ -48,6 +48,8 @@ describe('fail-open under Redis faults (own redis-server)', () => {
   it('zero failed requests, bounded latency, no wrong/stale values, automatic recovery', async () => {
     const KEYS = 60;
     const gen = new Array<number>(KEYS).fill(0);
+    // Generation whose invalidation has COMPLETED: a request starting after that must not see older.
+    const invalidated = new Array<number>(KEYS).fill(0);
     const samples: Sample[] = [];
     const failures: unknown[] = [];
     const wrong: unknown[] = [];
@@ -60,7 +62,7 @@ describe('fail-open under Redis faults (own redis-server)', () => {
       let n = w;
       while (running) {
         const i = n++ % KEYS;
-        const expectGen = gen[i]!;
+        const expectGen = invalidated[i]!;
         const started = performance.now();
         try {
           const r = await cache.getOrLoad(request(i), async () => {
@@ -118,6 +120,7 @@ describe('fail-open under Redis faults (own redis-server)', () => {
     for (let i = 0; i < KEYS; i++) {
       gen[i] = 1;
       await cache.invalidateKey(request(i));
+      invalidated[i] = 1;
     }
     await sleep(800);
     running = false;
