@@ -130,7 +130,6 @@ export interface RedisLayerStats {
 }
 
 const CHUNK = 500;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Fail-open timeout error raised by the layer itself (counted by the circuit breaker). */
 class RedisTimeoutError extends LayerError {}
@@ -172,6 +171,7 @@ export class RedisLayer implements LayerV1 {
   private clientPromise: Promise<Client> | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  private releases: { sub: Promise<Redis | Cluster>; waiters: Map<string, Set<() => void>> } | undefined;
   private everReady = false;
   private readonly connectTimeoutMs: number;
   private counters = { fastFails: 0, timeouts: 0, decodeErrors: 0 };
@@ -443,6 +443,12 @@ export class RedisLayer implements LayerV1 {
     if (this.closed) return;
     this.closed = true;
     this.breaker.dispose();
+    const releases = this.releases;
+    this.releases = undefined;
+    if (releases) {
+      for (const wake of releases.waiters.values()) for (const w of wake) w();
+      void releases.sub.then((sub) => sub.disconnect()).catch(() => undefined);
+    }
     const client = this.client ?? (this.clientPromise ? await this.clientPromise.catch(() => undefined) : undefined);
     if (client && this.closeClient) {
       if (client.status === 'ready') {
@@ -721,7 +727,8 @@ export class RedisLayer implements LayerV1 {
         for (;;) {
           const now = Date.now();
           if (now >= deadline) return noLock;
-          await sleep(Math.min(delay, deadline - now));
+          // Woken at once by the holder's "released" message; polling is the fallback.
+          await this.waitRelease(lockKey, Math.min(delay, deadline - now));
           delay = Math.min(delay * 2, this.pollMaxMs);
           const [entry, locked] = await Promise.all([
             this.readLive(entryKey),
@@ -749,6 +756,42 @@ export class RedisLayer implements LayerV1 {
     }
   }
 
+  private get releaseChannel(): string {
+    return `${this.keys.prefix}:lock-released`;
+  }
+
+  /** Resolves when `lockKey` is announced released, or after `ms`. */
+  private waitRelease(lockKey: string, ms: number): Promise<void> {
+    if (!this.releases) {
+      const waiters = new Map<string, Set<() => void>>();
+      // One subscriber connection per layer, created the first time this process waits.
+      const sub = this.duplicateClient({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true, enableAutoPipelining: false }).then(async (c) => {
+        c.on('error', () => undefined);
+        c.on('message', (_channel: string, key: string) => {
+          const wake = waiters.get(key);
+          if (wake) for (const w of [...wake]) w();
+        });
+        await c.subscribe(this.releaseChannel);
+        return c;
+      });
+      sub.catch(() => undefined);
+      this.releases = { sub, waiters };
+    }
+    const { waiters } = this.releases;
+    return new Promise<void>((resolve) => {
+      let set = waiters.get(lockKey);
+      if (!set) waiters.set(lockKey, (set = new Set()));
+      const wake = () => {
+        clearTimeout(timer);
+        set!.delete(wake);
+        if (set!.size === 0) waiters.delete(lockKey);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+    });
+  }
+
   private leaderTicket(lockKey: string, token: string): LoadTicket {
     const renew = setInterval(() => {
       void this.exec('lock', this.writeTimeoutMs, (c) => EXTEND_LOCK.run(c, [lockKey], [token, this.lockTtlMs])).catch(() => undefined);
@@ -763,6 +806,7 @@ export class RedisLayer implements LayerV1 {
         clearInterval(renew);
         // Best effort: if this fails the lock simply expires.
         await this.exec('unlock', this.writeTimeoutMs, (c) => RELEASE_LOCK.run(c, [lockKey], [token])).catch(() => undefined);
+        await this.exec('unlock', this.writeTimeoutMs, (c) => c.publish(this.releaseChannel, lockKey)).catch(() => undefined);
       },
     };
   }

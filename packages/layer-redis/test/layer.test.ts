@@ -175,3 +175,33 @@ describe('RedisLayer: construction and connections', () => {
     client.disconnect();
   });
 });
+
+describe('RedisLayer: coordinator wake-up', () => {
+  it('a waiting process is woken by the holder\'s release message, not by polling', async () => {
+    const prefix = uniqueKeyPrefix('wake');
+    // Polling alone would take 5 s per round: only the pub/sub release message can be faster.
+    const make = () => {
+      const layer = new RedisLayer({ url, prefix, lock: { pollMinMs: 5_000, pollMaxMs: 5_000 } });
+      layers.push(layer);
+      return { layer, cache: new MultiLayerCache({ layers: [layer], coordinator: layer.coordinator, policy: 'always' }) };
+    };
+    const a = make();
+    const b = make();
+    await Promise.all([a.layer.connect(), b.layer.connect()]);
+    let calls = 0;
+    const load = async () => {
+      calls++;
+      await sleep(300);
+      return 'loaded once';
+    };
+    const t0 = performance.now();
+    const first = a.cache.getOrLoad({ q: 'wake' }, load);
+    await sleep(50); // a holds the lock
+    const second = await b.cache.getOrLoad({ q: 'wake' }, load);
+    const waited = performance.now() - t0;
+    expect((await first).status).toBe('miss');
+    expect(second).toMatchObject({ status: 'hit', value: 'loaded once', coalesced: true });
+    expect(calls).toBe(1);
+    expect(waited).toBeLessThan(3_000);
+  });
+});
