@@ -171,7 +171,7 @@ export class RedisLayer implements LayerV1 {
   private clientPromise: Promise<Client> | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
-  private releases: { sub: Promise<Redis | Cluster>; waiters: Map<string, Set<() => void>> } | undefined;
+  private releases: { sub: Promise<Redis | Cluster>; client?: Redis | Cluster; waiters: Map<string, Set<() => void>> } | undefined;
   private everReady = false;
   private readonly connectTimeoutMs: number;
   private counters = { fastFails: 0, timeouts: 0, decodeErrors: 0 };
@@ -447,7 +447,8 @@ export class RedisLayer implements LayerV1 {
     this.releases = undefined;
     if (releases) {
       for (const wake of releases.waiters.values()) for (const w of wake) w();
-      void releases.sub.then((sub) => sub.disconnect()).catch(() => undefined);
+      // The SUBSCRIBE may never complete (Redis down): disconnect the connection itself.
+      releases.client?.disconnect();
     }
     const client = this.client ?? (this.clientPromise ? await this.clientPromise.catch(() => undefined) : undefined);
     if (client && this.closeClient) {
@@ -765,7 +766,10 @@ export class RedisLayer implements LayerV1 {
     if (!this.releases) {
       const waiters = new Map<string, Set<() => void>>();
       // One subscriber connection per layer, created the first time this process waits.
+      const state: { sub: Promise<Redis | Cluster>; client?: Redis | Cluster; waiters: typeof waiters } = { sub: undefined!, waiters };
       const sub = this.duplicateClient({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true, enableAutoPipelining: false }).then(async (c) => {
+        state.client = c;
+        if (this.closed) c.disconnect();
         c.on('error', () => undefined);
         c.on('message', (_channel: string, key: string) => {
           const wake = waiters.get(key);
@@ -775,7 +779,8 @@ export class RedisLayer implements LayerV1 {
         return c;
       });
       sub.catch(() => undefined);
-      this.releases = { sub, waiters };
+      state.sub = sub;
+      this.releases = state;
     }
     const { waiters } = this.releases;
     return new Promise<void>((resolve) => {
