@@ -620,9 +620,9 @@ export class InvalidationEngine {
     if (this.tombstones.length > 0 || this.keyTombstones.size > 0) {
       this.pruneTombstones();
       const k = this.keyTombstones.get(h.key.id);
-      if (k !== undefined && k > entry.createdAt) return false;
+      if (k !== undefined && k >= entry.createdAt) return false;
       for (const t of this.tombstones) {
-        if (t.at > entry.createdAt && covers(t.message, h.key, entry)) return false;
+        if (t.at >= entry.createdAt && covers(t.message, h.key, entry)) return false;
       }
     }
     if (!this.rules.some((r) => r.type !== 'tag')) return true;

@@ -1,0 +1,50 @@
+import {
+  type CacheEntry,
+  type CacheKey,
+  type LayerCapabilities,
+  type LayerV1,
+  LAYER_SPECIFICATION_VERSION,
+  type Scope,
+} from '@strata-cache/core';
+import { MemoryLayer } from '@strata-cache/layer-memory';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A real MemoryLayer behind an async boundary that answers after `delayMs`, declared shared
+ * and remote: what a Redis L2 looks like to core (slow, shared by processes). One instance
+ * passed to two caches plays "two processes sharing Redis".
+ */
+export class SlowSharedLayer implements LayerV1 {
+  readonly specificationVersion = LAYER_SPECIFICATION_VERSION;
+  readonly capabilities: LayerCapabilities = { nativeTtl: true, batch: false, semantic: false, shared: true, tags: true, remote: true };
+  readonly inner = new MemoryLayer({ maxEntries: 10_000, freeze: false });
+  getDelayMs = 0;
+  deleteDelayMs = 0;
+  constructor(readonly name = 'shared') {}
+  async get(key: CacheKey): Promise<CacheEntry | undefined> {
+    const entry = this.inner.get(key); // read now, answer later: an in-flight read
+    if (this.getDelayMs > 0) await sleep(this.getDelayMs);
+    return entry;
+  }
+  async set(key: CacheKey, entry: CacheEntry) {
+    this.inner.set(key, entry);
+  }
+  async delete(key: CacheKey) {
+    return this.inner.delete(key);
+  }
+  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>) {
+    this.inner.clear(scope);
+  }
+  async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>) {
+    if (this.deleteDelayMs > 0) await sleep(this.deleteDelayMs);
+    return this.inner.deleteByTag(tag, scope);
+  }
+  async deleteOlderVersions(scope: Scope) {
+    return this.inner.deleteOlderVersions(scope);
+  }
+  async scan(o: { scope?: Pick<Scope, 'tenant' | 'namespace'>; cursor?: string; count?: number }) {
+    return this.inner.scan(o);
+  }
+}
+
