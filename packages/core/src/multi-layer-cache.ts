@@ -426,8 +426,11 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       // (the old price, the old policy): a request arriving after it starts its own load.
       if (existing && existing.epoch === this.epoch) {
         this.counters.coalesced++;
-        this.counters.misses++;
         const shared = (await existing.promise) as CacheResult<T>;
+        // The flight may have ended as a hit (another process loaded it, see coordinator): count what this caller got.
+        if (shared.status === 'hit' && shared.entry) {
+          this.recordHit({ key: shared.key, entry: shared.entry, layer: shared.layer ?? '', ageMs: shared.ageMs ?? 0 }, started);
+        } else this.counters.misses++;
         return { ...shared, coalesced: true };
       }
       const epoch = this.epoch;

@@ -37,3 +37,22 @@ describe("coalescing across an invalidation", () => {
     expect(rs.filter((r) => r.coalesced)).toHaveLength(2);
   });
 });
+
+describe("coalescing onto a flight that another process answered", () => {
+  it("counts the joiner as a hit, like the caller it joined", async () => {
+    const entry = { value: "from another process", createdAt: Date.now(), tags: [], usage: { inputTokens: 10, outputTokens: 5 }, model: "gpt-4o" };
+    const cache = new MultiLayerCache({
+      layers: [],
+      policy: "always",
+      coordinator: { begin: () => new Promise((r) => setTimeout(() => r({ kind: "hit", entry, layer: "remote" }), 20)) },
+    });
+    let calls = 0;
+    const rs = await Promise.all([1, 2].map(() => cache.getOrLoad({ q: 1 }, () => ++calls)));
+    expect(calls).toBe(0);
+    expect(rs.map((r) => r.status)).toEqual(["hit", "hit"]);
+    const s = cache.stats();
+    expect(s.hits).toBe(2);
+    expect(s.misses).toBe(0);
+    expect(s.hits + s.misses).toBe(s.requests);
+  });
+});
