@@ -16,6 +16,7 @@ Options:
   --seed N             workload and latency seed (default 42)
   --workload FILE      replay a JSONL file instead (see apps/demo/README.md for the format)
   --redis URL          add the L2 Redis layer (default: $REDIS_URL, else off)
+  --instances N        app instances sharing L2 (default 2 with --redis, else 1)
   --provider P         auto | simulated | openai | anthropic (default auto: real when a key is set)
   --api A              openai | anthropic: wire format and adapter of the simulated provider
                        (default openai)
@@ -52,6 +53,7 @@ async function main(): Promise<number> {
         workload: { type: 'string' },
         redis: { type: 'string' },
         provider: { type: 'string' },
+        instances: { type: 'string' },
         model: { type: 'string' },
         api: { type: 'string' },
         'latency-scale': { type: 'string' },
@@ -92,6 +94,7 @@ async function main(): Promise<number> {
     semantic: !values['no-semantic'],
     print: !values.quiet,
     ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),
+    ...(values.instances !== undefined ? { instances: num(values.instances, 'instances', 1)! } : {}),
     ...(values.concurrency !== undefined ? { concurrency: num(values.concurrency, 'concurrency', 1)! } : {}),
     ...(values.seed !== undefined ? { seed: num(values.seed, 'seed', 0)! } : {}),
     ...(values['latency-scale'] !== undefined ? { latencyScale: num(values['latency-scale'], 'latency-scale', 0)! } : {}),

@@ -12,6 +12,8 @@ export interface ChatCall {
   readonly model: string;
   readonly messages: readonly ChatMessage[];
   readonly stream: boolean;
+  /** Which app instance serves it (a conversation stays on one). */
+  readonly route?: number;
 }
 
 /** What the run learns about one request: the answer, and where it came from. */

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { projectMonthlySavings } from '@strata-cache/core';
 import { dirname, resolve } from 'node:path';
 import { Progress } from './progress.js';
 import { renderHtml, renderText } from './render.js';
@@ -19,6 +20,8 @@ export interface DemoOptions {
   workload?: string;
   /** Redis URL: adds the L2 layer. */
   redisUrl?: string;
+  /** App instances sharing L2 (each its own L1 and L3). @default 2 with Redis, else 1 */
+  instances?: number;
   /** `auto`: real OpenAI/Anthropic when their API key is set, else simulated. @default 'auto' */
   provider?: 'auto' | 'simulated' | 'openai' | 'anthropic';
   /** Wire format and adapter for the simulated provider (real providers imply theirs). @default 'openai' */
@@ -100,6 +103,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     providerLabel: sim ? 'simulated provider' : label,
     ...(apiKey ? { apiKey } : {}),
     ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
+    ...(options.instances !== undefined ? { instances: options.instances } : {}),
     semantic: options.semantic ?? true,
     sharedScope: options.fault === 'shared-scope',
     log,
@@ -123,13 +127,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
         onProgress: (done, records) => progress.update(done, records),
       },
     });
-    await stack.cache.flush();
+    await stack.flush();
   } finally {
     progress.done();
   }
-  const stats = stack.cache.stats();
+  const stats = stack.stats();
   const dailyRequests = options.dailyRequests ?? 50_000;
-  const projection = stack.cache.monthlyProjection(dailyRequests);
+  // The seed formula with this run's observed hit rate, tokens per upstream call and blended price.
+  const calls = run.records.filter((r) => r.upstreamCall);
+  const upstreamTokens = calls.reduce((a, r) => a + r.tokens, 0);
+  const upstreamUsd = calls.reduce((a, r) => a + r.usd, 0);
+  const served = run.records.filter((r) => !r.error);
+  const hitRate = served.length ? served.filter((r) => r.path !== 'upstream').length / served.length : 0;
+  const tokensPerRequest = calls.length ? upstreamTokens / calls.length : 0;
+  const pricePerMillion = upstreamTokens ? (upstreamUsd / upstreamTokens) * 1e6 : 0;
+  const projection = { usd: projectMonthlySavings({ dailyRequests, hitRate, tokensPerRequest, pricePerMillion }), hitRate, tokensPerRequest, pricePerMillion };
   const summary = summarize({
     provider: {
       label: sim ? `simulated provider (local HTTP server, ${api === 'anthropic' ? 'Anthropic Messages' : 'OpenAI chat-completions'} wire format)` : label,

@@ -39,6 +39,12 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
     const label = p === 'upstream' && sim ? 'upstream (sim)' : PATH_LABEL[p]!;
     out.push(`  ${label.padEnd(14)} ${int(f.count).padStart(8)}   ${pct(f.share).padStart(6)}   ${ms(f.p50Ms).padStart(9)}   ${ms(f.p95Ms).padStart(9)}`);
   }
+  const faults = Object.entries(s.cacheStats.layers).filter(([, l]) => l.errors > 0);
+  if (faults.length > 0) {
+    out.push(
+      `  layer errors (fail-open: those lookups fell through to the next layer): ${faults.map(([n, l]) => `${n} ${l.errors}${l.timeouts ? ` (${l.timeouts} over budget)` : ''}`).join(', ')}`,
+    );
+  }
   out.push('');
   out.push('  by kind of request          count   hit rate    L1    L2    L3   upstream');
   for (const k of KIND_ORDER) {

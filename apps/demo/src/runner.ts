@@ -39,6 +39,8 @@ export interface RequestRecord {
   verdict: Verdict;
   /** USD: what the upstream call cost (miss) or what the hit avoided. */
   usd: number;
+  /** Tokens (input + output) of the upstream call this request made, or that its hit avoided. */
+  tokens: number;
   error?: string;
 }
 
@@ -102,14 +104,14 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
   let errors = 0;
   const priceOf = (model: string | undefined) => findPrice(options.prices, model ?? options.model);
 
-  const send = async (job: Extract<Job, { type: 'chat' }>, messages: ChatMessage[], turn: number, index: number): Promise<string> => {
+  const send = async (job: Extract<Job, { type: 'chat' }>, messages: ChatMessage[], turn: number, index: number, route: number): Promise<string> => {
     const spec = job.turns[turn]!;
     const startMs = performance.now() - t0;
     const genAtStart = generation.get(job.tenant) ?? 1;
     let outcome: ChatOutcome | undefined;
     let error: string | undefined;
     try {
-      outcome = await client.chat({ tenant: job.tenant, model: job.model ?? options.model, messages, stream: job.stream });
+      outcome = await client.chat({ tenant: job.tenant, model: job.model ?? options.model, messages, stream: job.stream, route });
     } catch (e) {
       error = (e as Error).message ?? String(e);
       errors++;
@@ -132,6 +134,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
       generationAtStart: genAtStart,
       verdict: 'unchecked',
       usd: 0,
+      tokens: 0,
       upstreamCall: false,
       ...(error ? { error } : {}),
     };
@@ -165,6 +168,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
       if (rec.path === 'L3' && rec.matchedText === undefined && known) rec.matchedText = known.text;
       // A hit saved what its answer's upstream call cost; a miss cost it once, whoever waited on it.
       rec.usd = outcome.status === 'hit' || rec.upstreamCall ? (known?.usd ?? 0) : 0;
+      rec.tokens = outcome.status === 'hit' || rec.upstreamCall ? (known?.usage ? known.usage.inputTokens + known.usage.outputTokens : 0) : 0;
       rec.verdict = judge(rec);
     }
     records.push(rec);
@@ -200,7 +204,7 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
       const messages: ChatMessage[] = [...job.preamble];
       for (let turn = 0; turn < job.turns.length; turn++) {
         messages.push({ role: 'user', content: job.turns[turn]!.text });
-        const answer = await send(job, [...messages], turn, index + turn);
+        const answer = await send(job, [...messages], turn, index + turn, j);
         messages.push({ role: 'assistant', content: answer });
       }
     }

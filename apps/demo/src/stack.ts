@@ -1,11 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import { type LayerConfig, type MultiLayerCache as Cache, type PriceTable, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
+import { randomUUID } from 'node:crypto';
+import { type LayerConfig, type LayerStatsSnapshot, type PriceTable, type StatsSnapshot, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
 import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
 import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, timeSensitivePrompts } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
+import { RedisInvalidationBus, RedisLayer } from '@strata-cache/layer-redis';
 import { SemanticLayer } from '@strata-cache/layer-semantic';
 import { defaultGuards } from '@strata-cache/semantic-guards';
-import { AnthropicAdapterClient, type ChatClient, OpenAIAdapterClient } from './client.js';
+import { AnthropicAdapterClient, type ChatCall, type ChatClient, type ChatOutcome, OpenAIAdapterClient } from './client.js';
 
 /** Prompts whose answers quote prices: tagged `topic:pricing` when stored, purged when prices change. */
 export const PRICING_PATTERN = /\b(price|prices|pricing|cost|costs|how much|discount|per month|per year|yearly|annually)\b/i;
@@ -19,7 +21,10 @@ export interface StackOptions {
   readonly simulated: boolean;
   readonly providerLabel: string;
   readonly apiKey?: string;
+  /** Adds the L2 Redis layer, shared by the instances. */
   readonly redisUrl?: string;
+  /** App instances (each its own L1 + L3, sharing L2 and the invalidation bus). @default 2 with Redis, else 1 */
+  readonly instances?: number;
   readonly semantic: boolean;
   /** Similarity threshold of L3 (the layer's default when unset). */
   readonly threshold?: number;
@@ -30,81 +35,202 @@ export interface StackOptions {
 }
 
 export interface Stack {
-  readonly cache: Cache;
+  /** Requests are spread over the instances by `ChatCall.route`, like a load balancer. */
   readonly client: ChatClient;
-  /** One line per component, for the summary ("L1 memory (@strata-cache/layer-memory)"). */
+  readonly instances: number;
+  /** One line per component, for the summary. */
   readonly components: string[];
   /** What is missing from the full stack and why. */
   readonly missing: string[];
   readonly prices: PriceTable;
-  /** Purges what a "pricing changed" event makes stale. */
+  /** The caches' counters, summed over the instances. */
+  stats(): StatsSnapshot;
+  flush(): Promise<void>;
+  /** Purges what a "pricing changed" event makes stale; resolves once every instance has applied it. */
   pricingChanged(tenant: string): Promise<{ purged: Record<string, number>; detail: string }>;
   close(): Promise<void>;
+}
+
+interface Instance {
+  readonly cache: MultiLayerCache;
+  readonly client: ChatClient;
+  readonly engine: ReturnType<typeof createInvalidationEngine>;
+  readonly redis?: RedisLayer;
 }
 
 export async function buildStack(options: StackOptions): Promise<Stack> {
   const components: string[] = [];
   const missing: string[] = [];
-  const layers: LayerConfig[] = [{ layer: new MemoryLayer({ maxEntries: 50_000 }) }];
-  components.push('L1 memory — @strata-cache/layer-memory (in-process LRU)');
-  if (options.redisUrl) missing.push('L2 redis — @strata-cache/layer-redis is not available in this build');
-  else components.push('L2 redis — off (pass --redis URL or set REDIS_URL)');
+  const n = Math.max(1, options.instances ?? (options.redisUrl ? 2 : 1));
+  const scopeOf = (tenant: string) => (options.sharedScope ? 'shared' : tenant);
+  const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
+  // A run-unique prefix: the demo never reads or clears anything it did not write, even on a shared Redis.
+  const prefix = `strata-demo:${randomUUID().slice(0, 8)}`;
+
   let embedder: UseEmbedder | undefined;
+  let guardNames = '';
   if (options.semantic) {
     const t0 = performance.now();
     options.log('Loading the local sentence encoder (USE-lite, TF.js wasm) …');
     embedder = await createUseEmbedder();
-    const guards = defaultGuards();
-    const semantic = new SemanticLayer({ embedder, guards, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
-    // One embedding on a busy 2-core machine can take tens of ms: give L3 room, it is still far below a provider call.
-    layers.push({ layer: semantic, budgetMs: 1_000 });
+    guardNames = defaultGuards().map((g) => g.name).join(', ');
     const i = embedder.info;
     components.push(
-      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? 'default'}, guards ${guards.map((g) => g.name).join(', ')} (@strata-cache/semantic-guards); ` +
+      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? 'default'}, guards ${guardNames} (@strata-cache/semantic-guards); ` +
         `embedder @strata-cache/embed-use ${i.id} on ${i.backend}${i.simd ? ' SIMD' : ''}, ${i.workers} workers, loaded in ${Math.round(performance.now() - t0)} ms`,
     );
   } else components.push('L3 semantic — off (--no-semantic)');
-  const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
-  const cache = new MultiLayerCache({ layers, policy: 'deterministic', prices, budgetMs: 50 });
-  const scopeOf = (tenant: string) => (options.sharedScope ? 'shared' : tenant);
-  const engine = createInvalidationEngine({
-    cache,
-    events: { pricing_changed: ['tenant'] },
-    rules: [
-      tagWhen({ prompt: PRICING_PATTERN }, [PRICING_TAG], 'pricing-answers'),
-      onEvent('pricing_changed', (d) => ({ tag: PRICING_TAG, scope: scopeOf(String(d['tenant'])) })),
-      maxAge(72 * 3_600_000, undefined, 'faq-72h'),
-      creativeRequests(),
-      timeSensitivePrompts(),
-    ],
-  });
+
+  const instances: Instance[] = [];
+  for (let k = 0; k < n; k++) {
+    const layers: LayerConfig[] = [{ layer: new MemoryLayer({ maxEntries: 50_000 }) }];
+    let redis: RedisLayer | undefined;
+    if (options.redisUrl) {
+      // 150 ms rather than the 50 ms default: this process also runs the embedder and up to
+      // --concurrency SDK calls, so its event loop can be late; a real service would keep 50.
+      redis = new RedisLayer({ url: options.redisUrl, prefix, maxTtlMs: 3_600_000, timeoutMs: 150 });
+      await redis.connect();
+      layers.push({ layer: redis, budgetMs: 150 });
+    }
+    if (embedder) {
+      const semantic = new SemanticLayer({ embedder, guards: defaultGuards(), ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
+      // One embedding on a busy 2-core machine can take tens of ms: give L3 room, still far below a provider call.
+      layers.push({ layer: semantic, budgetMs: 1_000 });
+    }
+    const cache = new MultiLayerCache({
+      layers,
+      policy: 'deterministic',
+      prices,
+      budgetMs: 50,
+      ...(redis ? { bus: new RedisInvalidationBus({ layer: redis }), coordinator: redis.coordinator } : {}),
+    });
+    await cache.ready();
+    const engine = createInvalidationEngine({
+      cache,
+      events: { pricing_changed: ['tenant'] },
+      rules: [
+        tagWhen({ prompt: PRICING_PATTERN }, [PRICING_TAG], 'pricing-answers'),
+        onEvent('pricing_changed', (d) => ({ tag: PRICING_TAG, scope: scopeOf(String(d['tenant'])) })),
+        maxAge(72 * 3_600_000, undefined, 'faq-72h'),
+        creativeRequests(),
+        timeSensitivePrompts(),
+      ],
+    });
+    const clientOptions = { cache, baseURL: options.baseURL, apiKey: options.apiKey ?? 'sk-simulated-no-key-needed', scopeOf, label: options.providerLabel };
+    const client: ChatClient =
+      options.api === 'anthropic' ? new AnthropicAdapterClient({ ...clientOptions, simulated: options.simulated }) : new OpenAIAdapterClient(clientOptions);
+    instances.push({ cache, client, engine, ...(redis ? { redis } : {}) });
+  }
+  components.unshift(
+    'L1 memory — @strata-cache/layer-memory (in-process LRU)',
+    options.redisUrl
+      ? `L2 redis — @strata-cache/layer-redis at ${redactUrl(options.redisUrl)} (keys under ${prefix}:), shared by ${n} app instances; RedisInvalidationBus fans purges out, the Redis lock coalesces misses across instances`
+      : 'L2 redis — off (pass --redis URL or set REDIS_URL)',
+  );
+  if (n > 1) components.push(`${n} app instances, each with its own L1${embedder ? ' and L3' : ''}; requests spread round-robin by conversation`);
   components.push(
     `invalidation — @strata-cache/invalidation: tag ${PRICING_TAG} on ${PRICING_PATTERN}, event pricing_changed → purge the tag in the tenant's scope, 72 h max age, no caching of creative or time-sensitive prompts`,
   );
-  const clientOptions = {
-    cache,
-    baseURL: options.baseURL,
-    apiKey: options.apiKey ?? 'sk-simulated-no-key-needed',
-    scopeOf,
-    label: options.providerLabel,
+
+  const router: ChatClient = {
+    description: instances[0]!.client.description,
+    chat(call: ChatCall): Promise<ChatOutcome> {
+      return instances[(call.route ?? 0) % n]!.client.chat(call);
+    },
   };
-  const client: ChatClient =
-    options.api === 'anthropic' ? new AnthropicAdapterClient({ ...clientOptions, simulated: options.simulated }) : new OpenAIAdapterClient(clientOptions);
+
   return {
-    cache,
-    client,
+    client: router,
+    instances: n,
     components,
     missing,
     prices,
+    stats: () => mergeStats(instances.map((i) => i.cache.stats())),
+    flush: async () => {
+      await Promise.all(instances.map((i) => i.cache.flush()));
+    },
     async pricingChanged(tenant) {
-      const audit = await engine.emit('pricing_changed', { tenant });
-      return { purged: { ...audit.layers }, detail: `engine.emit('pricing_changed', { tenant: '${tenant}' })` };
+      const [first, ...others] = instances;
+      // The event is applied once every instance has dropped the entries (the bus's fan-out delay).
+      const t0 = performance.now();
+      const remote = others.map(
+        (o, k) =>
+          new Promise<{ k: number; counts: Record<string, number>; ms: number }>((resolve) => {
+            const onInvalidate = (e: { origin: 'local' | 'remote'; layers: Readonly<Record<string, number>>; message: { type: string } }) => {
+              if (e.origin !== 'remote' || e.message.type !== 'tag') return;
+              o.cache.off('invalidate', onInvalidate);
+              clearTimeout(timer);
+              resolve({ k: k + 2, counts: { ...e.layers }, ms: performance.now() - t0 });
+            };
+            const timer = setTimeout(() => {
+              o.cache.off('invalidate', onInvalidate);
+              resolve({ k: k + 2, counts: {}, ms: Number.NaN });
+            }, 5_000);
+            o.cache.on('invalidate', onInvalidate);
+          }),
+      );
+      const audit = await first!.engine.emit('pricing_changed', { tenant });
+      const purged: Record<string, number> = { ...audit.layers };
+      const delays: string[] = [];
+      for (const r of await Promise.all(remote)) {
+        for (const [layer, count] of Object.entries(r.counts)) purged[`${layer} (instance ${r.k})`] = count;
+        delays.push(Number.isNaN(r.ms) ? `instance ${r.k}: not reached within 5 s` : `reached instance ${r.k} in ${r.ms.toFixed(1)} ms`);
+      }
+      return { purged, detail: `engine.emit('pricing_changed', { tenant: '${tenant}' })${delays.length ? ` (${delays.join(', ')})` : ''}` };
     },
     async close() {
-      await client.close?.();
-      await engine.close();
-      await cache.close();
+      await Promise.all(instances.map((i) => i.cache.flush()));
+      // Leave nothing behind on a shared Redis: everything this run wrote is under its prefix.
+      if (instances[0]!.redis) await instances[0]!.redis.clear().catch(() => undefined);
+      for (const i of instances) {
+        await i.engine.close();
+        await i.cache.close();
+      }
       await embedder?.close();
     },
+  };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the given URL';
+  }
+}
+
+/** Sums the instances' counters (latency quantiles are not summable: the run measures its own). */
+function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
+  if (all.length === 1) return all[0]!;
+  const layers: Record<string, LayerStatsSnapshot> = {};
+  for (const s of all) {
+    for (const [name, l] of Object.entries(s.layers)) {
+      const m = layers[name];
+      layers[name] = m
+        ? { hits: m.hits + l.hits, misses: m.misses + l.misses, errors: m.errors + l.errors, timeouts: m.timeouts + l.timeouts, writes: m.writes + l.writes, p50Ms: undefined, p95Ms: undefined }
+        : { ...l, p50Ms: undefined, p95Ms: undefined };
+    }
+  }
+  const sum = (f: (s: StatsSnapshot) => number) => all.reduce((a, s) => a + f(s), 0);
+  const hits = sum((s) => s.hits);
+  const misses = sum((s) => s.misses);
+  return {
+    requests: sum((s) => s.requests),
+    hits,
+    misses,
+    hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
+    bypassed: sum((s) => s.bypassed),
+    loaderCalls: sum((s) => s.loaderCalls),
+    loaderErrors: sum((s) => s.loaderErrors),
+    coalesced: sum((s) => s.coalesced),
+    layers,
+    tokensSaved: { input: sum((s) => s.tokensSaved.input), output: sum((s) => s.tokensSaved.output) },
+    usdSaved: sum((s) => s.usdSaved),
+    providerCacheUsdSaved: sum((s) => s.providerCacheUsdSaved),
+    providerCachedTokens: sum((s) => s.providerCachedTokens),
+    upstreamUsd: sum((s) => s.upstreamUsd),
+    unpricedHits: sum((s) => s.unpricedHits),
   };
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisForTests } from '@strata-cache/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type DemoResult, runDemo } from '../src/demo.js';
 
@@ -72,6 +73,25 @@ describe('demo, end to end on the simulated provider', () => {
     expect(m.usd).toBeCloseTo(m.dailyRequests * m.hitRate * (m.tokensPerRequest / 1e6) * m.pricePerMillion * 30, 6);
     expect(s.providerPromptCache.cachedTokens).toBeGreaterThan(0);
   });
+});
+
+describe('with L2 Redis and two app instances', () => {
+  it('serves L2 hits across instances and the pricing purge reaches the other instance', async () => {
+    const { url } = await redisForTests();
+    const r = await runDemo({ ...base, redisUrl: url, out: join(dir, 'redis.html') });
+    const s = r.summary;
+    expect(s.errors).toBe(0);
+    expect(s.hits + s.misses).toBe(s.requests);
+    expect(s.cacheStats.hits).toBe(s.hits);
+    expect(s.byPath.L2.count).toBeGreaterThan(0);
+    expect(s.checks.stale).toBe(0);
+    expect(s.checks.crossTenant).toBe(0);
+    const e = s.invalidation.events[0]!;
+    expect(Object.keys(e.purged).some((k) => k.includes('instance 2'))).toBe(true);
+    expect(e.detail).toMatch(/reached instance 2 in/);
+    expect(s.invalidation.after.current).toBe(s.invalidation.after.pricingRequests);
+    expect(s.exitCode).toBe(0);
+  }, 180_000);
 });
 
 describe('the checks catch a broken stack', () => {
