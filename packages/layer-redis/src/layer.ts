@@ -171,6 +171,7 @@ export class RedisLayer implements LayerV1 {
   private clientPromise: Promise<Client> | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
+  private readonly pendingSets = new Map<string, Promise<void>>();
   private releases: { sub: Promise<Redis | Cluster>; client?: Redis | Cluster; waiters: Map<string, Set<() => void>> } | undefined;
   private everReady = false;
   private readonly connectTimeoutMs: number;
@@ -297,11 +298,23 @@ export class RedisLayer implements LayerV1 {
     return pending.then((buf) => (buf === null ? undefined : this.decode(buf, rk)));
   }
 
-  async set(key: CacheKey, entry: CacheEntry): Promise<void> {
+  set(key: CacheKey, entry: CacheEntry): Promise<void> {
+    const rk = this.keys.entry(key);
+    const p = this.write(key, rk, entry);
+    // Remembered so a coordinator lock is released only after the value has landed, even when
+    // MultiLayerCache stopped waiting for the write (its budget) earlier.
+    this.pendingSets.set(rk, p);
+    const forget = () => {
+      if (this.pendingSets.get(rk) === p) this.pendingSets.delete(rk);
+    };
+    p.then(forget, forget);
+    return p;
+  }
+
+  private async write(key: CacheKey, rk: string, entry: CacheEntry): Promise<void> {
     const now = Date.now();
     let ttl = entry.ttlMs === undefined ? undefined : Math.ceil(entry.createdAt + entry.ttlMs - now);
     if (this.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, this.maxTtlMs);
-    const rk = this.keys.entry(key);
     if (ttl !== undefined && ttl <= 0) {
       // Already expired: make sure no older value stays behind.
       await this.exec('set', this.writeTimeoutMs, (c) => c.del(rk));
@@ -712,42 +725,49 @@ export class RedisLayer implements LayerV1 {
     const entryKey = this.keys.entry(key);
     const token = randomUUID();
     const deadline = Date.now() + this.lockMaxWaitMs;
+    // A miss is about to cost an upstream call (seconds): coordination may take longer than a
+    // read, so its commands use writeTimeoutMs. A transient error only skips a round; an open
+    // circuit (Redis really unavailable) or the deadline ends coordination: load right away.
+    const t = this.writeTimeoutMs;
     let delay = this.pollMinMs;
-    try {
-      for (;;) {
-        const acquired = (await this.exec('lock', this.timeoutMs, (c) => c.set(lockKey, token, 'PX', this.lockTtlMs, 'NX'))) === 'OK';
+    for (;;) {
+      if (this.closed || !this.breaker.allow() || Date.now() >= deadline) return noLock;
+      try {
+        const acquired = (await this.exec('lock', t, (c) => c.set(lockKey, token, 'PX', this.lockTtlMs, 'NX'))) === 'OK';
         if (acquired) {
           // The previous holder may have stored the value just before releasing.
-          const entry = await this.readLive(entryKey);
+          const entry = await this.readLive(entryKey, t).catch(() => undefined);
           if (entry) {
-            await this.exec('unlock', this.writeTimeoutMs, (c) => RELEASE_LOCK.run(c, [lockKey], [token])).catch(() => undefined);
+            await this.exec('unlock', t, (c) => RELEASE_LOCK.run(c, [lockKey], [token])).catch(() => undefined);
             return { kind: 'hit', entry, layer: this.name };
           }
-          return this.leaderTicket(lockKey, token);
+          return this.leaderTicket(lockKey, entryKey, token);
         }
-        for (;;) {
-          const now = Date.now();
-          if (now >= deadline) return noLock;
-          // Woken at once by the holder's "released" message; polling is the fallback.
-          await this.waitRelease(lockKey, Math.min(delay, deadline - now));
-          delay = Math.min(delay * 2, this.pollMaxMs);
-          const [entry, locked] = await Promise.all([
-            this.readLive(entryKey),
-            this.exec('lock', this.timeoutMs, (c) => c.exists(lockKey)),
-          ]);
-          if (entry) return { kind: 'hit', entry, layer: this.name };
-          // Holder finished without storing, failed, or died (its lock expired): try to take over.
-          if (locked === 0) break;
-        }
+      } catch {
+        // retry below
       }
-    } catch {
-      // Redis trouble while coordinating: never block the request on it.
-      return noLock;
+      for (;;) {
+        const now = Date.now();
+        if (this.closed || !this.breaker.allow() || now >= deadline) return noLock;
+        // Woken at once by the holder's "released" message; polling is the fallback.
+        await this.waitRelease(lockKey, Math.min(delay, deadline - now));
+        delay = Math.min(delay * 2, this.pollMaxMs);
+        let entry: CacheEntry | undefined;
+        let locked: number;
+        try {
+          [entry, locked] = await Promise.all([this.readLive(entryKey, t), this.exec('lock', t, (c) => c.exists(lockKey))]);
+        } catch {
+          continue;
+        }
+        if (entry) return { kind: 'hit', entry, layer: this.name };
+        // Holder finished without storing, failed, or died (its lock expired): try to take over.
+        if (locked === 0) break;
+      }
     }
   }
 
-  private async readLive(entryKey: string): Promise<CacheEntry | undefined> {
-    const buf = await this.exec('get', this.timeoutMs, (c) => c.getBuffer(entryKey));
+  private async readLive(entryKey: string, timeoutMs: number): Promise<CacheEntry | undefined> {
+    const buf = await this.exec('get', timeoutMs, (c) => c.getBuffer(entryKey));
     if (!buf) return undefined;
     try {
       const entry = decodeEntry(buf, entryKey);
@@ -797,7 +817,7 @@ export class RedisLayer implements LayerV1 {
     });
   }
 
-  private leaderTicket(lockKey: string, token: string): LoadTicket {
+  private leaderTicket(lockKey: string, entryKey: string, token: string): LoadTicket {
     const renew = setInterval(() => {
       void this.exec('lock', this.writeTimeoutMs, (c) => EXTEND_LOCK.run(c, [lockKey], [token, this.lockTtlMs])).catch(() => undefined);
     }, Math.max(10, Math.floor(this.lockTtlMs / 3)));
@@ -808,6 +828,8 @@ export class RedisLayer implements LayerV1 {
       done: async () => {
         if (released) return;
         released = true;
+        // Our own write of the value may still be in flight (bounded by writeTimeoutMs).
+        await this.pendingSets.get(entryKey)?.catch(() => undefined);
         clearInterval(renew);
         // Best effort: if this fails the lock simply expires.
         await this.exec('unlock', this.writeTimeoutMs, (c) => RELEASE_LOCK.run(c, [lockKey], [token])).catch(() => undefined);
