@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createInvalidationEngine, tagWhen } from '../src/index.js';
 import { chat, deferred } from './helpers.js';
-import { SlowSharedLayer } from './slow-layer.js';
+import { DelayedBus, SlowSharedLayer, sleep } from './slow-layer.js';
 
 const PROMPTS = ['q0', 'q1', 'q2', 'q3'];
 const tagOf = (i: number) => `t${i % 2}`;
@@ -111,6 +111,105 @@ describe('property: after a purge resolves, nothing loaded before it is served',
         expect(violations).toEqual([]);
       }),
       { numRuns: Number(process.env.PROPERTY_RUNS ?? 60) },
+    );
+  });
+
+  it('holds across two processes sharing L2 once the bus has delivered (delayed bus, race repair)', async () => {
+    type NodeOp = Op & { node: number };
+    const nodeOp: fc.Arbitrary<NodeOp> = fc.tuple(op, fc.nat(1)).map(([o, node]) => ({ ...o, node }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(nodeOp, { minLength: 5, maxLength: 30 }), fc.integer({ min: 0, max: 6 }), async (ops, delayMs) => {
+        const l2 = new SlowSharedLayer();
+        const bus = new DelayedBus(delayMs);
+        const nodes = [0, 1].map(() => {
+          const l1 = new MemoryLayer({ freeze: false });
+          const cache = new MultiLayerCache({ layers: [l1, { layer: l2, budgetMs: 5_000 }], defaultTtlMs: null, bus });
+          const engine = createInvalidationEngine({ cache, rules: [tagWhen({ prompt: /q[02]/ }, ['t0']), tagWhen({ prompt: /q[13]/ }, ['t1'])] });
+          return { l1, cache, engine };
+        });
+        await Promise.all(nodes.map((n) => n.cache.ready()));
+        let clock = 0;
+        const loads = new Map<string, { at: number; node: number }>();
+        const purges = new Map<string, Array<{ start: number; resolved: number; node: number }>>();
+        const pending: Array<{ release: () => void; done: Promise<unknown> }> = [];
+        const checks: Promise<void>[] = [];
+        const violations: string[] = [];
+        let seq = 0;
+        /** sameNodeOnly: mid-run, only the process's own loads and purges are bound (others: bounded delay). */
+        const check = (node: number, i: number, startedAt: number, value: unknown, sameNodeOnly: boolean) => {
+          const l = loads.get(String(value));
+          if (!l) return;
+          const p = (purges.get(tagOf(i)) ?? []).find(
+            (x) => x.start > l.at && x.resolved < startedAt && (!sameNodeOnly || (x.node === node && l.node === node)),
+          );
+          if (p) violations.push(`node ${node} lookup of ${PROMPTS[i]} at ${startedAt} served ${String(value)} (loader on node ${l.node} at ${l.at}) after node ${p.node} purged ${tagOf(i)} ${p.start}..${p.resolved}`);
+        };
+        for (const o of ops) {
+          const n = nodes[o.node]!;
+          switch (o.kind) {
+            case 'load': {
+              const gate = deferred();
+              const value = `${PROMPTS[o.i]}@${seq++}`;
+              const done = n.cache.getOrLoad(chat(PROMPTS[o.i]!), async () => {
+                loads.set(value, { at: clock++, node: o.node });
+                await gate.promise;
+                return loaded(value);
+              });
+              pending.push({ release: () => gate.resolve(), done });
+              break;
+            }
+            case 'release':
+              pending[o.j % Math.max(1, pending.length)]?.release();
+              await new Promise((r) => setImmediate(r));
+              break;
+            case 'purge': {
+              const tag = `t${o.t}`;
+              const start = clock++;
+              await n.engine.purgeTag(tag);
+              const list = purges.get(tag) ?? [];
+              list.push({ start, resolved: clock++, node: o.node });
+              purges.set(tag, list);
+              break;
+            }
+            case 'lookup': {
+              const startedAt = clock++;
+              l2.getDelayMs = o.slow ? 3 : 0;
+              const p = n.cache.lookup(chat(PROMPTS[o.i]!)).then((hit) => {
+                if (hit) check(o.node, o.i, startedAt, hit.entry.value, true);
+              });
+              if (o.slow) checks.push(p);
+              else await p;
+              break;
+            }
+            case 'dropL1':
+              n.l1.clear();
+              break;
+          }
+        }
+        for (const p of pending) p.release();
+        await Promise.all(pending.map((p) => p.done));
+        await Promise.all(checks);
+        // Let the bus deliver and the repairs (and their own messages) run.
+        for (let round = 0; round < 3; round++) {
+          await Promise.all(nodes.map((n) => n.cache.flush()));
+          await sleep(delayMs * 2 + 5);
+          await Promise.all(nodes.map((n) => n.engine.settled()));
+        }
+        await Promise.all(nodes.map((n) => n.cache.flush()));
+        for (const [node, n] of nodes.entries()) {
+          for (let i = 0; i < PROMPTS.length; i++) {
+            const startedAt = clock++;
+            const hit = await n.cache.lookup(chat(PROMPTS[i]!));
+            if (hit) check(node, i, startedAt, hit.entry.value, false);
+          }
+        }
+        for (const n of nodes) {
+          await n.engine.close();
+          await n.cache.close();
+        }
+        expect(violations).toEqual([]);
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 40) },
     );
   });
 });

@@ -1,22 +1,10 @@
-import { type InvalidationBus, type InvalidationEnvelope, LocalInvalidationBus, MultiLayerCache, loaded } from '@strata-cache/core';
+import { MultiLayerCache, loaded } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { describe, expect, it } from 'vitest';
 import { createInvalidationEngine, onEvent, tagWhen } from '../src/index.js';
 import { chat, deferred, makeCache } from './helpers.js';
-import { SlowSharedLayer, sleep } from './slow-layer.js';
+import { DelayedBus, SlowSharedLayer, sleep } from './slow-layer.js';
 
-
-/** A bus that delivers after `delayMs` (a slow network between processes). */
-class DelayedBus implements InvalidationBus {
-  private readonly inner = new LocalInvalidationBus();
-  constructor(private readonly delayMs: number) {}
-  async publish(envelope: InvalidationEnvelope): Promise<void> {
-    setTimeout(() => void this.inner.publish(envelope), this.delayMs);
-  }
-  subscribe(handler: (e: InvalidationEnvelope) => void) {
-    return this.inner.subscribe(handler);
-  }
-}
 
 describe('a write racing an invalidation cannot bring the purged answer back', () => {
   it('in-process: a slow loader that finishes after an event purge is not stored', async () => {

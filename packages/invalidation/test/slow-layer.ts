@@ -1,6 +1,9 @@
 import {
   type CacheEntry,
   type CacheKey,
+  type InvalidationBus,
+  type InvalidationEnvelope,
+  LocalInvalidationBus,
   type LayerCapabilities,
   type LayerV1,
   LAYER_SPECIFICATION_VERSION,
@@ -48,3 +51,15 @@ export class SlowSharedLayer implements LayerV1 {
   }
 }
 
+
+/** A bus that delivers after `delayMs` (a slow network between processes). */
+export class DelayedBus implements InvalidationBus {
+  private readonly inner = new LocalInvalidationBus();
+  constructor(public delayMs: number) {}
+  async publish(envelope: InvalidationEnvelope): Promise<void> {
+    setTimeout(() => void this.inner.publish(envelope), this.delayMs);
+  }
+  subscribe(handler: (e: InvalidationEnvelope) => void) {
+    return this.inner.subscribe(handler);
+  }
+}
