@@ -13,7 +13,7 @@ afterAll(async () => (await cluster)?.stop(), 30_000);
 
 const clusterLayer = async (slotsPerScope: number) => {
   const c = await getCluster();
-  return new RedisLayer({ cluster: { nodes: [...c.nodes] }, prefix: uniqueKeyPrefix(`cluster${slotsPerScope}`), slotsPerScope, connectTimeoutMs: 5_000, breaker: { cooldownMs: 100 } });
+  return new RedisLayer({ cluster: { nodes: [...c.nodes] }, prefix: uniqueKeyPrefix(`cluster${slotsPerScope}`), slotsPerScope, connectTimeoutMs: 5_000, timeoutMs: 1_000, breaker: { cooldownMs: 100 } });
 };
 
 runLayerComplianceSuite({
