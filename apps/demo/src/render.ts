@@ -59,6 +59,11 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
   out.push(
     `Ground truth: ${int(c.checked)} served answers checked${c.unchecked ? ` (${int(c.unchecked)} unchecked)` : ''} — wrong semantic hits ${c.wrongHits}, stale answers ${c.stale}, cross-tenant answers ${c.crossTenant}`,
   );
+  if (c.wrongHits > 0) {
+    const by = Object.entries(c.wrongHitsByPath).map(([p, k]) => `${k} from ${PATH_LABEL[p] ?? p}`).join(', ');
+    out.push(`  wrong semantic hits served: ${by}${c.wrongHitsByPath['L1'] || c.wrongHitsByPath['L2'] ? ' (a semantic hit is backfilled under the asker\'s exact key, so its repeats get it from L1/L2)' : ''}`);
+    for (const p of c.wrongPairs.slice(0, 4)) out.push(`    ${p.count}× asked ${p.asked}, got the answer to ${p.served} — e.g. "${p.example}"`);
+  }
   if (c.guardRejections > 0) {
     const by = Object.entries(c.rejectionsByGuard).sort((a, b) => b[1] - a[1]).map(([g, k]) => `${g} ${k}`).join(', ');
     out.push(`  guards turned down ${int(c.guardRejections)} look-alike candidates above the threshold (${by})`);
@@ -275,7 +280,8 @@ wrong semantic hits <b class="${c.wrongHits ? 'bad' : 'good'}">${c.wrongHits}</b
 Guards turned down ${int(c.guardRejections)} look-alike candidates${c.guardRejections ? ` (${esc(Object.entries(c.rejectionsByGuard).map(([g, k]) => `${g} ${k}`).join(', '))})` : ''};
 ${int(c.lookalikesServedRight)} of ${int(c.lookalikes)} look-alike questions got their own answer.</p>
 ${ev}
-${wrongRows ? `<h2>Answers that failed the check</h2><table><tr><th>question</th><th>matched</th><th>asked</th><th>served</th><th>verdict</th></tr>${wrongRows}</table>` : ''}
+${c.wrongPairs.length ? `<h2>Wrong semantic hits by pair</h2><table><tr><th>asked</th><th>got the answer to</th><th>times</th><th>example question</th></tr>${c.wrongPairs.map((p) => `<tr><td>${esc(p.asked)}</td><td>${esc(p.served)}</td><td>${p.count}</td><td>${esc(p.example)}</td></tr>`).join('')}</table>` : ''}
+${wrongRows ? `<h2>Answers that failed the check (first ${s.examples.wrong.length})</h2><table><tr><th>question</th><th>matched</th><th>asked</th><th>served</th><th>verdict</th></tr>${wrongRows}</table>` : ''}
 </section>
 <section><h2>By kind of request</h2><table><tr><th>kind</th><th>count</th><th>hit rate</th><th>L1</th><th>L2</th><th>L3</th><th>upstream</th></tr>${kindRows}</table></section>
 ${semRows ? `<section><h2>Semantic hits (sample)</h2><table><tr><th>question</th><th>answered from</th><th>similarity</th><th>check</th></tr>${semRows}</table></section>` : ''}

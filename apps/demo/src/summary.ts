@@ -31,6 +31,10 @@ export interface Summary {
     checked: number;
     unchecked: number;
     wrongHits: number;
+    /** Wrong hits by the path that served them (L1/L2 ones are wrong semantic answers backfilled under the asker's exact key). */
+    wrongHitsByPath: Record<string, number>;
+    /** Most frequent wrong pairs: asked intent ← served intent. */
+    wrongPairs: Array<{ asked: string; served: string; count: number; example: string }>;
     stale: number;
     crossTenant: number;
     /** Upstream answers whose reference disagrees with the request's label (a workload bug if > 0). */
@@ -125,6 +129,8 @@ export function summarize(input: SummaryInput): Summary {
     checked: ok.filter((r) => r.verdict !== 'unchecked').length,
     unchecked: ok.filter((r) => r.verdict === 'unchecked').length,
     wrongHits: ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r)).length,
+    wrongHitsByPath: countBy(ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r)), (r) => r.path),
+    wrongPairs: wrongPairs(ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r))),
     stale: ok.filter((r) => r.verdict === 'stale').length,
     crossTenant: ok.filter((r) => r.verdict === 'cross-tenant').length,
     labelMismatches: ok.filter((r) => r.verdict === 'wrong-hit' && !isHit(r)).length,
@@ -215,6 +221,25 @@ export function summarize(input: SummaryInput): Summary {
     wallMs: run.wallMs,
     exitCode,
   };
+}
+
+function countBy<T>(xs: readonly T[], key: (x: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[key(x)] = (out[key(x)] ?? 0) + 1;
+  return out;
+}
+
+function wrongPairs(rs: readonly RequestRecord[]): Summary['checks']['wrongPairs'] {
+  const m = new Map<string, { asked: string; served: string; count: number; example: string }>();
+  for (const r of rs) {
+    const asked = r.intent ?? '?';
+    const served = r.origin?.intent ?? '?';
+    const k = asked + '\n' + served;
+    const e = m.get(k) ?? { asked, served, count: 0, example: r.text };
+    e.count++;
+    m.set(k, e);
+  }
+  return [...m.values()].sort((a, b) => b.count - a.count).slice(0, 8);
 }
 
 export const KIND_ORDER: readonly RequestKind[] = ['first', 'repeat', 'paraphrase', 'reworded', 'lookalike', 'follow-up', 'long-tail', 'replayed'];
