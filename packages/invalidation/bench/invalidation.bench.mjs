@@ -18,7 +18,7 @@ import { MultiLayerCache, loaded } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { redisForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { Redis } from 'ioredis';
-import { createInvalidationEngine } from '../dist/index.js';
+import { createInvalidationEngine, creativeRequests, maxAge, staleAfterModelChange, tagWhen, timeSensitivePrompts } from '../dist/index.js';
 import { chat, createNode, nowAbs } from '../test/fixtures/process.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -188,6 +188,47 @@ async function tagPurgeScaling() {
   return out;
 }
 
+/** Cost of the engine's hooks on the L1 hit path and on a miss+write, against the same cache without it. */
+async function hookOverhead() {
+  const HITS = Number(process.env.BENCH_HITS ?? 200_000);
+  const make = (withEngine) => {
+    const cache = new MultiLayerCache({ layers: [new MemoryLayer({ maxEntries: 20_000 })], defaultTtlMs: null });
+    if (withEngine) {
+      createInvalidationEngine({
+        cache,
+        rules: [
+          tagWhen({ prompt: /product/i }, ['topic:product']),
+          tagWhen({ model: /^gpt-4o/ }, ['model:{model}']),
+          maxAge(72 * 3_600_000, { tag: 'faq' }),
+          maxAge(3_600_000, { prompt: /^rephrase:/ }),
+          creativeRequests(),
+          timeSensitivePrompts(),
+          staleAfterModelChange(),
+        ],
+      });
+    }
+    return cache;
+  };
+  const out = {};
+  for (const [label, withEngine] of [['withoutEngine', false], ['withEngine', true], ['withoutEngine2', false], ['withEngine2', true]]) {
+    const cache = make(withEngine);
+    const reqs = Array.from({ length: 1_000 }, (_, i) => chat(`what is the warranty of product ${i}?`));
+    let t = performance.now();
+    for (const r of reqs) await cache.getOrLoad(r, () => 'answer');
+    const missUs = ((performance.now() - t) * 1000) / reqs.length;
+    t = performance.now();
+    for (let i = 0; i < HITS; i++) await cache.getOrLoad(reqs[i % reqs.length], () => 'never');
+    const hitUs = ((performance.now() - t) * 1000) / HITS;
+    out[label] = { hitUs: Math.round(hitUs * 1000) / 1000, missAndWriteUs: Math.round(missUs * 10) / 10 };
+    await cache.close();
+  }
+  // two rounds each, interleaved, to damp noise on a shared machine; report the better of each
+  const best = (a, b, k) => Math.min(a[k], b[k]);
+  const w = { hitUs: best(out.withEngine, out.withEngine2, 'hitUs'), missAndWriteUs: best(out.withEngine, out.withEngine2, 'missAndWriteUs') };
+  const wo = { hitUs: best(out.withoutEngine, out.withoutEngine2, 'hitUs'), missAndWriteUs: best(out.withoutEngine, out.withoutEngine2, 'missAndWriteUs') };
+  return { rules: 7, hits: HITS, withEngine: w, withoutEngine: wo, hitRatio: Math.round((w.hitUs / wo.hitUs) * 100) / 100, missRatio: Math.round((w.missAndWriteUs / wo.missAndWriteUs) * 100) / 100 };
+}
+
 const started = Date.now();
 const redis = await redisForTests();
 const result = {
@@ -198,6 +239,7 @@ const result = {
   iterations: ITER,
   crossProcess: await crossProcess(redis.url),
   tagPurgeScaling: await tagPurgeScaling(),
+  hookOverhead: await hookOverhead(),
   durationS: 0,
 };
 result.durationS = Math.round((Date.now() - started) / 100) / 10;
@@ -231,6 +273,14 @@ const md = [
   '| cache entries | tag purge p50 ms | full-scan purge p50 ms | scan / tag |',
   '|---|---|---|---|',
   ...result.tagPurgeScaling.map((r) => `| ${r.cacheEntries} | ${r.tagPurgeMs.p50} | ${r.fullScanPurgeMs.p50} | ${r.scanOverTagP50}× |`),
+  '',
+  '## Engine overhead (L1 only, 7 rules, getOrLoad)',
+  '',
+  '| | L1 hit µs | miss + write µs |',
+  '|---|---|---|',
+  `| without engine | ${result.hookOverhead.withoutEngine.hitUs} | ${result.hookOverhead.withoutEngine.missAndWriteUs} |`,
+  `| with engine | ${result.hookOverhead.withEngine.hitUs} | ${result.hookOverhead.withEngine.missAndWriteUs} |`,
+  `| ratio | ${result.hookOverhead.hitRatio}× | ${result.hookOverhead.missRatio}× |`,
   '',
 ].join('\n');
 writeFileSync(join(dir, 'invalidation.md'), md);

@@ -523,15 +523,10 @@ export class InvalidationEngine {
     const requested = safeModel(profile, request);
     if (requested) models.push(requested);
     if (entry?.model && entry.model !== requested) models.push(entry.model);
-    // The prompt text is computed only if a rule reads it (most L1 hits never need it).
-    let prompt: string | undefined | null = null;
-    const ctx = { phase, request, profile, scope, models, tags: entry?.tags ?? [], ...(entry ? { entry } : {}) } as unknown as RuleContext;
-    Object.defineProperty(ctx, 'prompt', {
-      enumerable: true,
-      get: () => (prompt === null ? (prompt = (entry && storedText(entry)) ?? this.safePrompt(request, profile)) : prompt),
-    });
-    return ctx;
+    return new Ctx(phase, request, profile, scope, models, entry?.tags ?? [], entry, this.promptFor);
   }
+
+  private readonly promptFor = (request: unknown, profile: RequestProfile): string | undefined => this.safePrompt(request, profile);
 
   private safePrompt(request: unknown, profile: RequestProfile): string | undefined {
     try {
@@ -589,7 +584,7 @@ export class InvalidationEngine {
         const tags = this.tagsOf(r, ctx).filter((t) => !ctx.tags.includes(t));
         if (tags.length > 0) {
           added.push(...tags);
-          ctx = withTags(ctx, [...ctx.tags, ...tags]);
+          ctx = (ctx as Ctx).withTags([...ctx.tags, ...tags]);
         }
       }
     }
@@ -857,9 +852,33 @@ export function covers(m: InvalidationMessage, key: CacheKey, entry: { readonly 
   }
 }
 
-/** The same context with other tags (keeps the lazy prompt getter, which a spread would run). */
-function withTags(ctx: RuleContext, tags: readonly string[]): RuleContext {
-  return Object.create(ctx, { tags: { value: tags, enumerable: true } }) as RuleContext;
+/**
+ * What rules see. A class (not a literal with a getter) keeps the hit path monomorphic; the
+ * prompt text is computed only when a rule reads it (most L1 hits never need it).
+ */
+class Ctx implements RuleContext {
+  private promptMemo: string | undefined | null = null;
+  constructor(
+    readonly phase: RuleContext['phase'],
+    readonly request: unknown,
+    readonly profile: RequestProfile,
+    readonly scope: Scope,
+    readonly models: readonly string[],
+    readonly tags: readonly string[],
+    readonly entry: CacheEntry | undefined,
+    private readonly promptOf: (request: unknown, profile: RequestProfile) => string | undefined,
+  ) {}
+
+  get prompt(): string | undefined {
+    if (this.promptMemo === null) this.promptMemo = (this.entry && storedText(this.entry)) ?? this.promptOf(this.request, this.profile);
+    return this.promptMemo;
+  }
+
+  withTags(tags: readonly string[]): Ctx {
+    const c = new Ctx(this.phase, this.request, this.profile, this.scope, this.models, tags, this.entry, this.promptOf);
+    c.promptMemo = this.promptMemo;
+    return c;
+  }
 }
 
 export function storedText(entry: CacheEntry): string | undefined {

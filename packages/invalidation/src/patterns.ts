@@ -1,4 +1,4 @@
-import { InvalidOptionError, InvalidRequestError, messageText } from '@strata-cache/core';
+import { InvalidOptionError, InvalidRequestError, chatSemanticSplit, messageText } from '@strata-cache/core';
 import type { RequestProfile } from '@strata-cache/core';
 
 const PKG = '@strata-cache/invalidation';
@@ -113,6 +113,17 @@ export function readPath(data: unknown, path: string): unknown {
  * else the text of every message, else an `input` / `prompt` string.
  */
 export function defaultPromptText(request: unknown, profile: RequestProfile): string | undefined {
+  if (profile.semanticSplit === chatSemanticSplit) {
+    // Same text as chatSemanticSplit, without building the context object it also returns.
+    const messages = (request as { messages?: unknown } | null)?.messages;
+    if (Array.isArray(messages) && messages.length > 0) {
+      const last = messages[messages.length - 1] as { role?: unknown; content?: unknown } | null;
+      if (last && last.role === 'user') {
+        const text = messageText(last.content);
+        if (text !== undefined && text.trim() !== '') return text;
+      }
+    }
+  }
   try {
     const split = profile.semanticSplit?.(request);
     if (split) return split.text;
