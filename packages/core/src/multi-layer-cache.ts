@@ -218,6 +218,9 @@ interface ResolvedLayer {
   readonly stats: LayerStats;
 }
 
+/** Invalidation records kept beyond what in-flight loads need (for late `store(…, { sinceEpoch })` calls). */
+const INVALIDATION_LOG_KEEP = 1024;
+
 const FAILED = Symbol('failed');
 type Failed = typeof FAILED;
 
@@ -257,6 +260,8 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly pendingWrites = new Set<Promise<unknown>>();
   private epoch = 0;
   private invalidationLog: InvalidationRecord[] = [];
+  /** Epoch of the newest pruned invalidation record (0: nothing pruned yet). */
+  private invalidationLogFloor = 0;
   private readonly activeLoadEpochs = new Map<number, number>();
   private closed = false;
 
@@ -1039,22 +1044,29 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
 
   private logInvalidation(message: InvalidationMessage): void {
     this.epoch++;
-    if (this.activeLoadEpochs.size > 0) this.invalidationLog.push({ epoch: this.epoch, message });
+    // Logged even with no load in flight: `store(…, { sinceEpoch })` callers (streams recorded by
+    // the adapters) load outside core and are checked against this log too.
+    this.invalidationLog.push({ epoch: this.epoch, message });
+    if (this.invalidationLog.length > 2 * INVALIDATION_LOG_KEEP) this.pruneInvalidationLog();
   }
 
+  /** Keeps what in-flight loads need, plus the most recent INVALIDATION_LOG_KEEP records. */
   private pruneInvalidationLog(): void {
-    if (this.invalidationLog.length === 0) return;
-    if (this.activeLoadEpochs.size === 0) {
-      this.invalidationLog = [];
-      return;
-    }
-    const oldest = Math.min(...this.activeLoadEpochs.keys());
-    this.invalidationLog = this.invalidationLog.filter((r) => r.epoch > oldest);
+    const log = this.invalidationLog;
+    if (log.length <= INVALIDATION_LOG_KEEP) return;
+    const oldestActive = this.activeLoadEpochs.size > 0 ? Math.min(...this.activeLoadEpochs.keys()) : Number.POSITIVE_INFINITY;
+    let cut = log.length - INVALIDATION_LOG_KEEP;
+    while (cut > 0 && log[cut - 1]!.epoch > oldestActive) cut--;
+    if (cut === 0) return;
+    this.invalidationLogFloor = log[cut - 1]!.epoch;
+    this.invalidationLog = log.slice(cut);
   }
 
   /** Did an invalidation after `sinceEpoch` cover this key, its tags or its scope? */
   private invalidatedSince(sinceEpoch: number, key: CacheKey, entry: CacheEntry): boolean {
     if (this.epoch === sinceEpoch) return false;
+    // The records after `sinceEpoch` were pruned: it cannot be shown safe, so it is not written.
+    if (sinceEpoch < this.invalidationLogFloor) return true;
     for (const r of this.invalidationLog) {
       if (r.epoch <= sinceEpoch) continue;
       if (messageCovers(r.message, key, entry)) return true;

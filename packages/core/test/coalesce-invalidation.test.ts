@@ -56,3 +56,23 @@ describe("coalescing onto a flight that another process answered", () => {
     expect(s.hits + s.misses).toBe(s.requests);
   });
 });
+
+describe("store(…, { sinceEpoch }) after an invalidation", () => {
+  it("drops a result recorded before an invalidation even when no loader was in flight (a streamed answer)", async () => {
+    const cache = new MultiLayerCache({ layers: [], policy: "always" });
+    const request = { model: "m", messages: [{ role: "user", content: "price?" }] };
+    const since = cache.currentEpoch; // the adapter starts recording a stream
+    await cache.invalidateTag("pricing"); // prices change while it streams
+    expect(await cache.store(request, loaded("old price", { tags: ["pricing"] }), { sinceEpoch: since })).toBe(false);
+    expect(await cache.store(request, loaded("other topic", { tags: ["faq"] }), { sinceEpoch: since })).toBe(true);
+  });
+
+  it("drops it when the log no longer reaches back that far, and keeps the log bounded", async () => {
+    const cache = new MultiLayerCache({ layers: [], policy: "always" });
+    const since = cache.currentEpoch;
+    for (let i = 0; i < 5000; i++) await cache.invalidateTag("t" + i);
+    expect((cache as unknown as { invalidationLog: unknown[] }).invalidationLog.length).toBeLessThanOrEqual(2048);
+    expect(await cache.store({ q: 1 }, loaded(1, { tags: ["unrelated"] }), { sinceEpoch: since })).toBe(false);
+    expect(await cache.store({ q: 1 }, loaded(1, { tags: ["unrelated"] }), { sinceEpoch: cache.currentEpoch })).toBe(true);
+  });
+});
