@@ -1,7 +1,7 @@
 import { InvalidOptionError, type GuardInput, type GuardVerdict, type SemanticGuard } from '@strata-cache/core';
 import { KNOWN_NAMES } from './gazetteer.js';
 import { DIRECTION_GROUPS, OPPOSITE_GROUPS, PREFIX_EXCEPTIONS, REVERSING_PREFIXES, type PoleGroup } from './lexicon.js';
-import { extractMentions, type Mention } from './quantities.js';
+import { extractMentions, isQuantityWord, type Mention } from './quantities.js';
 import { analyze, multiset, STOPWORDS, stem, withinOneEdit, type Analysis, type Token } from './text.js';
 
 const ACCEPT: GuardVerdict = Object.freeze({ accept: true });
@@ -73,32 +73,55 @@ function unmatched(a: readonly Mention[], b: readonly Mention[]): Mention[] {
 
 const NEGATORS = new Set(['not', 'no', 'never', 'none', 'nobody', 'nothing', 'nowhere', 'neither', 'nor', 'without', 'cannot', 'noone']);
 
-/** Number of negations, skipping idioms that negate nothing ("not only", "no matter", "whether or not"). */
-export function negationCount(tokens: readonly Token[]): number {
-  let n = 0;
+/** Negations in `tokens`, each with the content words it negates (skipping "not only", "no matter", "why or why not"). */
+export function negations(tokens: readonly Token[]): Array<{ cue: string; scope: string[] }> {
+  const out: Array<{ cue: string; scope: string[] }> = [];
   for (let i = 0; i < tokens.length; i++) {
     const w = tokens[i]!.lower;
     if (!NEGATORS.has(w)) continue;
     const next = tokens[i + 1]?.lower;
     const prev = tokens[i - 1]?.lower;
-    if (w === 'not' && (next === 'only' || prev === 'or' || prev === 'if')) continue;
+    const prev2 = tokens[i - 2]?.lower;
+    if (w === 'not' && (next === 'only' || prev === 'or' || prev === 'if' || (prev === 'why' && prev2 === 'or'))) continue;
     if (w === 'no' && (next === 'matter' || next === 'doubt' || prev === 'or' || prev === 'yes')) continue;
-    if (w === 'no' && next === 'one') i++;
     if (w === 'nor' && tokens.slice(0, i).some((t) => t.lower === 'neither')) continue;
-    n++;
+    // What it negates: the next few content words ("not able to sleep" → able, sleep).
+    const scope: string[] = [];
+    for (let j = i + 1; j < Math.min(tokens.length, i + 5); j++) {
+      const t = tokens[j]!;
+      if (NEGATORS.has(t.lower)) break;
+      if ((t.kind === 'word' || t.kind === 'number') && !STOPWORDS.has(t.lower)) scope.push(t.stem);
+    }
+    out.push({ cue: w, scope });
+    if (w === 'no' && next === 'one') i++;
   }
-  return n;
+  return out;
 }
 
-/** Rejects when one text is negated and the other is not ("does it" / "doesn't it", "with" / "without"). */
+/** Number of negations in `tokens`. */
+export function negationCount(tokens: readonly Token[]): number {
+  return negations(tokens).length;
+}
+
+/**
+ * Rejects when one text is negated and the other is not at all ("does it" / "doesn't it", "with" / "without").
+ * A negation counts when what it negates also appears in the other text: that is a flipped statement.
+ * A negated clause about something the other text never mentions ("… without investment") is added
+ * detail, left to the other guards.
+ */
 export function negationGuard(): SemanticGuard {
   return {
     name: 'negation',
     check({ query, candidate }: GuardInput): GuardVerdict {
-      const nq = negationCount(analyze(query).tokens);
-      const nc = negationCount(analyze(candidate).tokens);
-      if (nq % 2 === nc % 2) return ACCEPT;
-      return reject(nq % 2 ? 'the query is negated and the candidate is not' : 'the candidate is negated and the query is not');
+      const aq = analyze(query);
+      const ac = analyze(candidate);
+      const counts = (a: Analysis, other: Analysis) => negations(a.tokens).filter((n) => n.scope.length === 0 || n.scope.some((w) => other.stems.has(w)));
+      // Both negated (even differently worded: "does not have" / "doesn't exist") is not a flip.
+      const nq = counts(aq, ac);
+      const nc = counts(ac, aq);
+      if (nq.length > 0 && negations(ac.tokens).length === 0) return reject(`the query is negated ("${nq[0]!.cue}") and the candidate is not`);
+      if (nc.length > 0 && negations(aq.tokens).length === 0) return reject(`the candidate is negated ("${nc[0]!.cue}") and the query is not`);
+      return ACCEPT;
     },
   };
 }
@@ -247,8 +270,12 @@ export function argumentOrderGuard(): SemanticGuard {
       const cueQ = aq.tokens.some((t) => SYMMETRIC_CUES.has(t.lower));
       const cueC = ac.tokens.some((t) => SYMMETRIC_CUES.has(t.lower));
       if (cueQ && cueC) return ACCEPT;
+      // A swap keeps the words and changes their order; a rewrite changes the words.
+      if (contentJaccard(aq, ac) < 0.75) return ACCEPT;
       const shared = [...pq.keys()].filter((k) => pc.has(k));
-      const args = shared.filter((k) => !STOPWORDS.has(k) && !SYMMETRIC.has(k));
+      const lowerQ = (k: string) => aq.tokens[pq.get(k)!]!.lower;
+      const lowerC = (k: string) => ac.tokens[pc.get(k)!]!.lower;
+      const args = shared.filter((k) => !STOPWORDS.has(lowerQ(k)) && !SYMMETRIC.has(lowerQ(k)));
       // Same order, swapped roles: "flight to Tokyo from London" / "flight from Tokyo to London".
       for (const x of args) {
         const rq = roleMarker(aq.tokens, pq.get(x)!);
@@ -272,7 +299,13 @@ export function argumentOrderGuard(): SemanticGuard {
           if (aq.tokens.slice(qlo + 1, qhi).some((t) => SYMMETRIC.has(t.lower))) continue;
           if (ac.tokens.slice(clo + 1, chi).some((t) => SYMMETRIC.has(t.lower))) continue;
           for (const r of shared) {
-            if (r === x || r === y || SYMMETRIC.has(r)) continue;
+            if (r === x || r === y) continue;
+            const w = lowerQ(r);
+            if (SYMMETRIC.has(w) || (STOPWORDS.has(w) && !PIVOT_PREPOSITIONS.has(w))) continue;
+            // A pivot that changes form or voice ("load" / "can be loaded", "covers" / "covered") marks a
+            // restructured sentence, where word order says nothing about roles.
+            if (w !== lowerC(r)) continue;
+            if (BE.has(aq.tokens[pq.get(r)! - 1]?.lower ?? '') !== BE.has(ac.tokens[pc.get(r)! - 1]?.lower ?? '')) continue;
             if (between(pq.get(r)!, qlo, qhi) && between(pc.get(r)!, clo, chi)) {
               const word = aq.tokens[pq.get(r)!]!.raw;
               return reject(`swapped arguments around ${q(word)}: ${q(aq.tokens[qlo]!.raw)} … ${q(aq.tokens[qhi]!.raw)} vs ${q(ac.tokens[clo]!.raw)} … ${q(ac.tokens[chi]!.raw)}`);
@@ -283,6 +316,19 @@ export function argumentOrderGuard(): SemanticGuard {
       return ACCEPT;
     },
   };
+}
+
+// Function words that can carry a relation between two arguments ("A to B", "A of B", "A over B").
+const PIVOT_PREPOSITIONS = new Set(['to', 'from', 'than', 'into', 'onto', 'over', 'under', 'against', 'for', 'of', 'in', 'on', 'after', 'before', 'by', 'at', 'own']);
+const BE = new Set(['be', 'is', 'are', 'was', 'were', 'been', 'being']);
+
+function contentJaccard(a: Analysis, b: Analysis): number {
+  const sa = contentStems(a);
+  const sb = contentStems(b);
+  let shared = 0;
+  for (const x of sa) if (sb.has(x)) shared++;
+  const union = sa.size + sb.size - shared;
+  return union === 0 ? 1 : shared / union;
 }
 
 const ROLE_MARKERS = new Set(['to', 'from', 'into', 'onto', 'than', 'towards', 'toward', 'via']);
@@ -318,7 +364,16 @@ export interface EntitiesGuardOptions {
    * @default false
    */
   rejectAdded?: boolean;
+  /**
+   * A swap changes a few names; when more than this many differ on each side the pair is treated as a
+   * rewrite (lists of capitalised headings, title-cased text) and left to the embedding.
+   * @default 3
+   */
+  maxSwapped?: number;
 }
+
+// Function words that are also names when capitalised mid-sentence ("learn Go", "Will Smith").
+const NAME_LIKE_STOPWORDS = new Set(['go', 'will', 'may']);
 
 /** Words that look like names: capitalised mid-sentence, ALL-CAPS, mixed case, letters+digits, or well-known names. */
 export function entityTokens(a: Analysis): Token[] {
@@ -330,7 +385,8 @@ export function entityTokens(a: Analysis): Token[] {
   return words.filter((t) => {
     const w = t.raw;
     // A function word only counts when written as a name mid-sentence ("learn Go"); never "I".
-    if (STOPWORDS.has(t.lower) && !KNOWN_NAMES.has(t.lower) && (titleCase || t.sentenceStart || !/^[A-Z][a-z]/.test(w) || w === 'I')) return false;
+    if (STOPWORDS.has(t.lower) && !KNOWN_NAMES.has(t.lower) && !(NAME_LIKE_STOPWORDS.has(t.lower) && !titleCase && !t.sentenceStart && /^[A-Z][a-z]/.test(w))) return false;
+    if (isQuantityWord(t.lower)) return false; // the numbers guard owns units, months, weekdays
     if (KNOWN_NAMES.has(t.lower)) return true;
     if (/\d/.test(w) && /[A-Za-z]/.test(w)) return true; // iPhone7, mp3, GPT-4
     if (w.length >= 2 && /^[A-Z0-9+#]+$/.test(w) && /[A-Z]{2}/.test(w)) return true; // USA, AWS
@@ -340,37 +396,79 @@ export function entityTokens(a: Analysis): Token[] {
   });
 }
 
-/** Is entity token `e` (from one text) present in the other text (same stem, a typo away, or as an acronym)? */
-function entityPresent(e: Token, other: Analysis): boolean {
+/** Is entity token `e` (from one text) present in the other text (same stem, a typo away, or joined/split)? */
+function entityPresent(e: Token, own: Analysis, other: Analysis): boolean {
   if (other.stems.has(e.stem) || other.lowers.has(e.lower)) return true;
-  if (e.lower.length >= 5) {
-    for (const t of other.tokens) if (t.lower.length >= 5 && withinOneEdit(t.lower, e.lower)) return true;
-  }
-  // Acronym in one text, spelled out in the other: "US" / "United States", "NYC" / "New York City".
-  if (/^[A-Z]{2,6}$/.test(e.raw)) {
-    const initials = other.tokens.filter((t) => /^[A-Z]/.test(t.raw) && t.lower !== 'of' && t.lower !== 'the').map((t) => t.raw[0]).join('');
-    if (initials.includes(e.raw)) return true;
-  }
-  // Spelled out here, acronym there.
-  for (const t of other.tokens) {
-    if (/^[A-Z]{2,6}$/.test(t.raw) && t.raw[0] === e.raw[0]?.toUpperCase()) {
-      return true;
-    }
+  // Written as one word on one side and two on the other: "TimesNow" / "Times Now".
+  const prev = own.tokens[e.index - 1];
+  const next = own.tokens[e.index + 1];
+  if ((next && other.lowers.has(e.lower + next.lower)) || (prev && other.lowers.has(prev.lower + e.lower))) return true;
+  const toks = other.tokens;
+  const eHumps = humps(e.raw);
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (e.lower.length >= 5 && t.lower.length >= 5 && withinOneEdit(t.lower, e.lower)) return true;
+    if (toks[i + 1] && t.lower + toks[i + 1]!.lower === e.lower) return true;
+    // "Python" / "Pythonic", "Iterable" / "IterableDataset", "JavaScript" / "JS".
+    if (e.lower.length >= 4 && DERIVED.some((suffix) => t.lower === e.lower + suffix || e.lower === t.lower + suffix)) return true;
+    if (humps(t.raw).some((h) => h === e.lower) || eHumps.some((h) => h === t.lower)) return true;
+    const initials = (raw: string) => (raw.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])/g) ?? []).map((h) => h[0]!.toUpperCase()).join('');
+    if (eHumps.length >= 2 && t.raw.length >= 2 && t.raw === initials(e.raw)) return true;
   }
   return false;
+}
+
+const DERIVED = ['ic', 'ian', 'ish', 'ese', 'ist', 'ism', 'ists', 'isms', 'ians', 'an', 'ans', 'i', 'is'];
+
+/** Parts of a CamelCase word: "IterableDataset" → iterable, dataset (empty for plain words). */
+function humps(raw: string): string[] {
+  const parts = raw.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])/g) ?? [];
+  return parts.length >= 2 ? parts.map((x) => x.toLowerCase()).filter((x) => x.length >= 3) : [];
+}
+
+const ACRONYM = /^[A-Z]{2,6}$/;
+const LINKERS = new Set(['of', 'the', 'and', 'for', '&']);
+
+/**
+ * Token indices of `a` spelled out by an acronym of `b` (and the acronyms of `a` spelled out in `b`):
+ * "United States" / "US", "New York City" / "NYC".
+ */
+function acronymCovered(a: Analysis, b: Analysis): Set<number> {
+  const covered = new Set<number>();
+  const caps = a.tokens.filter((t) => /^[A-Z]/.test(t.raw) && !LINKERS.has(t.lower));
+  for (const x of b.tokens) {
+    if (!ACRONYM.test(x.raw)) continue;
+    for (let i = 0; i + x.raw.length <= caps.length; i++) {
+      const run = caps.slice(i, i + x.raw.length);
+      if (run.map((t) => t.raw[0]).join('') !== x.raw) continue;
+      // The run must be consecutive apart from linking words.
+      const span = a.tokens.slice(run[0]!.index, run[run.length - 1]!.index + 1);
+      if (span.every((t) => run.includes(t) || LINKERS.has(t.lower))) run.forEach((t) => covered.add(t.index));
+    }
+  }
+  for (const t of a.tokens) {
+    if (!ACRONYM.test(t.raw)) continue;
+    const capsB = b.tokens.filter((u) => /^[A-Z]/.test(u.raw) && !LINKERS.has(u.lower)).map((u) => u.raw[0]).join('');
+    if (capsB.includes(t.raw)) covered.add(t.index);
+  }
+  return covered;
 }
 
 /** Rejects a swapped name or entity: Springfield, Illinois / Springfield, Missouri; Rust / Go; Visa / Mastercard. */
 export function entitiesGuard(options: EntitiesGuardOptions = {}): SemanticGuard {
   const rejectAdded = options.rejectAdded ?? false;
+  const maxSwap = options.maxSwapped ?? 3;
   return {
     name: 'entities',
     check({ query, candidate }: GuardInput): GuardVerdict {
       const aq = analyze(query);
       const ac = analyze(candidate);
-      const onlyQ = entityTokens(aq).filter((e) => !entityPresent(e, ac));
-      const onlyC = entityTokens(ac).filter((e) => !entityPresent(e, aq));
-      if (onlyQ.length > 0 && onlyC.length > 0) {
+      const coveredQ = acronymCovered(aq, ac);
+      const coveredC = acronymCovered(ac, aq);
+      const onlyQ = entityTokens(aq).filter((e) => !coveredQ.has(e.index) && !entityPresent(e, aq, ac));
+      const onlyC = entityTokens(ac).filter((e) => !coveredC.has(e.index) && !entityPresent(e, ac, aq));
+      // A swap changes a name or two; many differing capitalised words is a rewrite, not a swap.
+      if (onlyQ.length > 0 && onlyC.length > 0 && onlyQ.length <= maxSwap && onlyC.length <= maxSwap) {
         return reject(`different names: ${onlyQ.map((t) => q(t.raw)).join(', ')} vs ${onlyC.map((t) => q(t.raw)).join(', ')}`);
       }
       if (rejectAdded && onlyQ.length + onlyC.length > 0) {

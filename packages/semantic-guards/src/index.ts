@@ -81,7 +81,7 @@ const GUARD_OPTIONS: Record<keyof SemanticGuardsOptions, readonly string[] | nul
   direction: ['extraGroups'],
   opposites: ['extraGroups', 'prefixes'],
   argumentOrder: null,
-  entities: ['rejectAdded'],
+  entities: ['rejectAdded', 'maxSwapped'],
   contentOverlap: ['maxSubstitutions', 'minJaccard', 'trustAbove'],
 };
 
@@ -113,7 +113,7 @@ function validate(options: SemanticGuardsOptions): void {
         throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${key}.${sub}" (known: ${allowed.join(', ')})`, { field: `${key}.${sub}` });
       }
       const isBool = sub === 'rejectOneSided' || sub === 'rejectAdded' || sub === 'prefixes';
-      const isNum = sub === 'maxSubstitutions' || sub === 'minJaccard' || sub === 'trustAbove';
+      const isNum = sub === 'maxSwapped' || sub === 'maxSubstitutions' || sub === 'minJaccard' || sub === 'trustAbove';
       if ((isBool && v !== undefined && typeof v !== 'boolean') || (isNum && v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))) {
         throw new InvalidOptionError(`@strata-cache/semantic-guards: option "${key}.${sub}" must be ${isBool ? 'a boolean' : 'a non-negative number'}`, { field: `${key}.${sub}` });
       }

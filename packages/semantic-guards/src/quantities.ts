@@ -7,28 +7,28 @@ export interface Mention {
   readonly text: string;
   /** "one"/"first" as words: too common as plain words to count at all unless matched. */
   readonly weak?: boolean;
-  /** A unit or relative day with no number ("in km", "today"): counts against a different one, not on its own. */
+  /** A unit or relative day ("in km", "5 km", "today"): counts against a different one, not on its own. */
   readonly bare?: boolean;
 }
 
-const SMALL: Record<string, number> = {
+const SMALL: Record<string, number> = Object.assign(Object.create(null), {
   zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
   eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
   nineteen: 19, twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
-  dozen: 12, couple: 2, half: 0.5, twice: 2, thrice: 3, single: 1, double: 2, triple: 3,
-};
-const SCALE: Record<string, number> = { hundred: 100, thousand: 1e3, k: 1e3, million: 1e6, mn: 1e6, billion: 1e9, bn: 1e9, trillion: 1e12, lakh: 1e5, crore: 1e7 };
-const ORDINAL: Record<string, number> = {
+  dozen: 12, half: 0.5, twice: 2, thrice: 3,
+});
+const SCALE: Record<string, number> = Object.assign(Object.create(null), { hundred: 100, thousand: 1e3, k: 1e3, million: 1e6, mn: 1e6, billion: 1e9, bn: 1e9, trillion: 1e12, lakh: 1e5, crore: 1e7 });
+const ORDINAL: Record<string, number> = Object.assign(Object.create(null), {
   first: 1, second: 2, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10,
   eleventh: 11, twelfth: 12, thirteenth: 13, fourteenth: 14, fifteenth: 15, sixteenth: 16, seventeenth: 17,
   eighteenth: 18, nineteenth: 19, twentieth: 20, thirtieth: 30, fortieth: 40, fiftieth: 50, hundredth: 100,
   thousandth: 1000, millionth: 1e6,
-};
+});
 const ROMAN = /^(?:II|III|IV|VI|VII|VIII|IX|XI|XII|XIII|XIV|XV|XX)$/;
 const ROMAN_VALUE: Record<string, number> = { I: 1, V: 5, X: 10 };
 
 /** Unit spellings → canonical unit. Dimension is implied by the canonical name. */
-const UNITS: Record<string, string> = {};
+const UNITS: Record<string, string> = Object.create(null);
 const unit = (canon: string, ...names: string[]) => {
   for (const n of [canon, ...names]) UNITS[n] = canon;
 };
@@ -100,28 +100,26 @@ unit('core', 'cores');
 // Units that are also common words only count right after a number ("5 g", not "g-string").
 const NUMERIC_ONLY = new Set(['g', 'l', 'w', 'v', 'h', 'mi', 'min', 'mins', 'sec', 'secs', 'gal', 'yd', 'rs', 'cal', 'core', 'cores', 'seat', 'seats', 'people', 'persons', 'bit', 'bits', 'stone', 'stones', 'buck', 'bucks', 'gig', 'gigs', 'kilo', 'kilos', 'second', 'seconds', 'pound', 'pounds', 'day', 'week', 'month', 'year', 'hour', 'minute', 'decade', 'century']);
 
-const MONTHS: Record<string, number> = {
+const MONTHS: Record<string, number> = Object.assign(Object.create(null), {
   january: 1, jan: 1, february: 2, feb: 2, march: 3, mar: 3, april: 4, apr: 4, may: 5, june: 6, jun: 6, july: 7, jul: 7,
   august: 8, aug: 8, september: 9, sep: 9, sept: 9, october: 10, oct: 10, november: 11, nov: 11, december: 12, dec: 12,
-};
+});
 // Month names that are also ordinary words count only when capitalised mid-sentence or next to a number.
 const AMBIGUOUS_MONTHS = new Set(['may', 'march', 'mar', 'jan', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec', 'apr', 'feb', 'sept']);
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 const RELATIVE_DAYS = new Set(['today', 'tomorrow', 'yesterday', 'tonight', 'weekend', 'weekday', 'weekdays', 'morning', 'afternoon', 'evening', 'night', 'midnight', 'noon']);
 const SEASONS = new Set(['summer', 'winter', 'autumn']);
 
-function parseNumeral(s: string): { value: number; suffix: string } | undefined {
-  const m = /^(\d+(?:[.,]\d+)*)([A-Za-z°%]*)$/.exec(s);
-  if (!m) return undefined;
-  let digits = m[1]!;
-  // "1,000" / "1,000,000" thousands separators; "1,5" is rare enough to read as 1.5 only with one group of ≠3 digits.
-  if (/^\d{1,3}(?:,\d{3})+(?:\.\d+)?$/.test(digits)) digits = digits.replace(/,/g, '');
-  else digits = digits.replace(',', '.');
+/** Value and attached suffix of a numeral token; version-like "1.2.3" keeps its text as the value. */
+function parseNumeral(s: string): { value: number | string; suffix: string } {
+  const m = /^([\d.,]*\d)([A-Za-z°%]*)$/.exec(s);
+  if (!m) return { value: s, suffix: '' };
+  const digits = m[1]!.replace(/,/g, '');
   const value = Number(digits);
-  return Number.isFinite(value) ? { value, suffix: m[2]!.toLowerCase() } : undefined;
+  return { value: Number.isFinite(value) ? value : digits, suffix: m[2]!.toLowerCase() };
 }
 
-const fmt = (n: number) => String(Number(n.toPrecision(12)));
+const fmt = (n: number | string) => (typeof n === 'string' ? n : String(Number(n.toPrecision(12))));
 
 /**
  * Every quantity-like mention: numbers (digits or words, with scale words), ordinals, units
@@ -136,17 +134,19 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
     const lw = t.lower;
     // Digits with optional attached suffix.
     if (t.kind === 'number') {
-      const p = parseNumeral(t.raw)!;
+      const p = parseNumeral(t.raw);
       let value = p.value;
       let j = i + 1;
       let suffix = p.suffix;
-      if (suffix && SCALE[suffix] && suffix !== 'm') {
-        value *= SCALE[suffix]!;
-        suffix = '';
-      }
-      while (j < n && SCALE[tokens[j]!.lower] && tokens[j]!.lower !== 'k') {
-        value *= SCALE[tokens[j]!.lower]!;
-        j++;
+      if (typeof value === 'number') {
+        if (suffix && SCALE[suffix] && suffix !== 'm') {
+          value *= SCALE[suffix]!;
+          suffix = '';
+        }
+        while (j < n && SCALE[tokens[j]!.lower] && tokens[j]!.lower !== 'k') {
+          value *= SCALE[tokens[j]!.lower]!;
+          j++;
+        }
       }
       if (/^(?:st|nd|rd|th)$/.test(suffix)) out.push({ key: `ord:${fmt(value)}`, text: t.raw });
       else if (suffix === 'am' || suffix === 'pm') out.push({ key: `time:${fmt(value)}${suffix}`, text: t.raw });
@@ -154,13 +154,13 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
         out.push({ key: `n:${fmt(value)}`, text: tokens.slice(i, j).map((x) => x.raw).join(' ') });
         if (suffix) {
           const u = UNITS[suffix] ?? (suffix === 'm' ? 'meter' : suffix === 'x' ? 'times' : undefined);
-          if (u) out.push({ key: `unit:${u}`, text: suffix });
-          else if (suffix === 'd' || suffix === 'p' || suffix === 'g') out.push({ key: `unit:${suffix}`, text: suffix }); // 3d, 1080p, 4g/5g
+          if (u) out.push({ key: `unit:${u}`, text: suffix, bare: true });
+          else if (suffix === 'd' || suffix === 'p' || suffix === 'g') out.push({ key: `unit:${suffix}`, text: suffix, bare: true }); // 3d, 1080p, 4g/5g
         }
         // Unit written as the next word: "5 km", "30 seats", "10 seconds".
         const next = tokens[j];
         if (!suffix && next && UNITS[next.lower]) {
-          out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw });
+          out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw, bare: true });
           j++;
         }
       }
@@ -191,7 +191,7 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
       out.push({ key: `n:${fmt(value)}`, text, ...(value === 1 && words === 1 ? { weak: true } : {}) });
       const next = tokens[j];
       if (next && UNITS[next.lower]) {
-        out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw });
+        out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw, bare: true });
         j++;
       }
       i = j;
@@ -247,4 +247,12 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
     i++;
   }
   return out;
+}
+
+const CURRENCIES = new Set(['usd', 'eur', 'gbp', 'jpy', 'inr', 'cent', 'btc']);
+
+/** Currencies, months, weekdays and relative days: capitalised words the numbers guard already compares. */
+export function isQuantityWord(lower: string): boolean {
+  const u = UNITS[lower];
+  return (u !== undefined && CURRENCIES.has(u)) || MONTHS[lower] !== undefined || WEEKDAYS.includes(lower.replace(/s$/, '')) || RELATIVE_DAYS.has(lower);
 }

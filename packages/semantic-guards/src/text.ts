@@ -28,13 +28,19 @@ const CONTRACTIONS: Record<string, readonly string[]> = {
 };
 
 // Words, numbers (with separators, decimals and attached suffixes like 3rd, 10k, 5km), currency/percent symbols.
-const TOKEN_RE = /\d+(?:[.,]\d+)*[A-Za-z°]*|[A-Za-z][A-Za-z0-9]*(?:['’][A-Za-z]+)?(?:[-+#][A-Za-z0-9+#]+)*[+#]*|[$€£¥%]|[.?!;]/g;
+const TOKEN_RE = /\d{1,3}(?:,\d{3})+(?:\.\d+)?[A-Za-z°]*|\d+(?:\.\d+)*[A-Za-z°]*|[A-Za-z][A-Za-z0-9]*(?:['’][A-Za-z]+)?(?:[-+#][A-Za-z0-9+#]+)*[+#]*|[$€£¥%]|[.?!;]/g;
+
+const NUMBER_PARTS = /^(?:\d.*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|half|third|quarter|first|second|fourth|fifth|year|years|day|days|month|months|week|weeks)$/i;
 
 /** Splits into tokens; expands negative contractions so `doesn't` → `does not`. */
 export function tokenize(text: string): Token[] {
   const out: Token[] = [];
   let sentenceStart = true;
-  const s = text.normalize('NFKC').replace(/[’‘]/g, "'");
+  // "No, it doesn't exist." — an answer particle before a comma negates nothing by itself.
+  const s = text
+    .normalize('NFKC')
+    .replace(/[’‘]/g, "'")
+    .replace(/(^|[.!?]\s+)(?:no|yes)\s*,/gi, '$1');
   for (const m of s.matchAll(TOKEN_RE)) {
     let w = m[0];
     if (w === '.' || w === '?' || w === '!' || w === ';') {
@@ -43,23 +49,26 @@ export function tokenize(text: string): Token[] {
     }
     const pieces: string[] = [];
     const lw = w.toLowerCase();
-    if (CONTRACTIONS[lw]) pieces.push(...(lw === 'cannot' ? ['can', 'not'] : CONTRACTIONS[lw]!));
+    if (Object.hasOwn(CONTRACTIONS, lw)) pieces.push(...CONTRACTIONS[lw]!);
     else if (lw.endsWith("n't")) {
       pieces.push(w.slice(0, -3), 'not');
     } else {
       // Drop possessive / clitic endings: "Paris's" → "Paris", "I'm" → "I".
       const apo = w.indexOf("'");
       if (apo > 0) w = w.slice(0, apo);
-      // "e-mail" → "email", but keep "c++" / "c#" as they are.
-      if (/[A-Za-z]-[A-Za-z]/.test(w)) w = w.replace(/-/g, '');
-      pieces.push(w);
+      // "e-mail" → "email", but "one-third" / "18-year-old" → separate words; "c++" / "c#" stay.
+      if (/[A-Za-z0-9]-[A-Za-z0-9]/.test(w)) {
+        const parts = w.split('-').filter(Boolean);
+        if (parts.some((x) => NUMBER_PARTS.test(x))) pieces.push(...parts);
+        else pieces.push(parts.join(''));
+      } else pieces.push(w);
     }
     for (const p of pieces) {
       if (!p) continue;
       const lower = p.toLowerCase();
       const kind: Token['kind'] = /^\d/.test(p) ? 'number' : /^[$€£¥%]$/.test(p) ? 'symbol' : 'word';
       // Acronyms are not inflected: "HTTPS" is not the plural of "HTTP".
-      const acronym = /^[A-Z][A-Z0-9]+$/.test(p);
+      const acronym = /^[A-Z][A-Z0-9]{1,4}$/.test(p);
       out.push({ raw: p, lower, stem: acronym ? lower : stem(lower), index: out.length, sentenceStart, kind });
       sentenceStart = false;
     }
