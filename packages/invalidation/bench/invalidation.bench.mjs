@@ -212,7 +212,7 @@ async function hookOverhead() {
   const out = {};
   for (const [label, withEngine] of [['withoutEngine', false], ['withEngine', true], ['withoutEngine2', false], ['withEngine2', true]]) {
     const cache = make(withEngine);
-    const reqs = Array.from({ length: 1_000 }, (_, i) => chat(`what is the warranty of product ${i}?`));
+    const reqs = Array.from({ length: 10_000 }, (_, i) => chat(`what is the warranty of product ${i}?`));
     let t = performance.now();
     for (const r of reqs) await cache.getOrLoad(r, () => 'answer');
     const missUs = ((performance.now() - t) * 1000) / reqs.length;

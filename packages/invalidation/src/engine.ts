@@ -22,6 +22,7 @@ import {
   sha256,
 } from '@strata-cache/core';
 import { type PatternInput, compilePattern, defaultPromptText } from './patterns.js';
+import { TimedIndex } from './timed-index.js';
 import { type CompiledRule, type EventTargets, type InvalidationRule, type InvalidationTarget, type RuleContext, checkKnown, compileEventRule, compileRule } from './rules.js';
 
 const PKG = '@strata-cache/invalidation';
@@ -181,9 +182,9 @@ export class InvalidationEngine {
   /** Recent tag / clear / version invalidations, oldest first. */
   private tombstones: Tombstone[] = [];
   /** Recent key invalidations by key id (a large prompt purge must not slow every hit down). */
-  private readonly keyTombstones = new Map<string, number>();
+  private readonly keyTombstones = new TimedIndex<{ readonly at: number }>();
   /** keyId → last write of this process, in insertion (≈ time) order. */
-  private readonly journal = new Map<string, JournalEntry>();
+  private readonly journal = new TimedIndex<JournalEntry>();
   /** scope base + requested model → newest answering model seen (staleAfterModelChange). */
   private readonly currentModels = new Map<string, string>();
   private readonly fingerprints = new Map<string, { fingerprint: string; config: Record<string, unknown> }>();
@@ -615,7 +616,7 @@ export class InvalidationEngine {
     if (this.tombstones.length > 0 || this.keyTombstones.size > 0) {
       this.pruneTombstones();
       const k = this.keyTombstones.get(h.key.id);
-      if (k !== undefined && k >= entry.createdAt) return false;
+      if (k !== undefined && k.at >= entry.createdAt) return false;
       for (const t of this.tombstones) {
         if (t.at >= entry.createdAt && covers(t.message, h.key, entry)) return false;
       }
@@ -771,7 +772,7 @@ export class InvalidationEngine {
         this.journal.delete(e.message.keyId);
       }
     } else {
-      for (const [id, j] of this.journal) {
+      for (const [id, j] of [...this.journal.entries()]) {
         if (j.at < since) continue;
         if (covers(e.message, j.key, j)) {
           suspects.push(j.key);
@@ -793,20 +794,13 @@ export class InvalidationEngine {
   private remember(key: CacheKey, tags: readonly string[]): void {
     if (this.raceWindowMs === 0 || this.journalMax === 0) return;
     const now = this.now();
-    this.journal.delete(key.id);
     this.journal.set(key.id, { key, tags, at: now });
-    // Oldest first (Map keeps insertion order): drop what is out of the window or over the cap.
-    for (const [id, j] of this.journal) {
-      if (this.journal.size > this.journalMax || j.at < now - this.raceWindowMs) this.journal.delete(id);
-      else break;
-    }
+    this.journal.prune(now - this.raceWindowMs, this.journalMax);
   }
 
   private addTombstone(at: number, message: InvalidationMessage): void {
     if (message.type === 'key') {
-      // re-insert so the Map stays ordered by time
-      this.keyTombstones.delete(message.keyId);
-      this.keyTombstones.set(message.keyId, at);
+      this.keyTombstones.set(message.keyId, { at });
     } else {
       this.tombstones.push({ at, message });
     }
@@ -817,10 +811,7 @@ export class InvalidationEngine {
     let i = 0;
     while (i < this.tombstones.length && this.tombstones[i]!.at < limit) i++;
     if (i > 0) this.tombstones = this.tombstones.slice(i);
-    for (const [id, at] of this.keyTombstones) {
-      if (at >= limit) break;
-      this.keyTombstones.delete(id);
-    }
+    this.keyTombstones.prune(limit, Number.POSITIVE_INFINITY);
   }
 
   private assertOpen(): void {
