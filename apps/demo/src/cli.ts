@@ -24,6 +24,7 @@ Options:
   --latency-scale X    multiply the simulated provider's delays (default 1; 0 = instant)
   --daily-requests N   traffic for the monthly projection (default 50000)
   --no-semantic        leave the L3 semantic layer out
+  --threshold X        cosine similarity an L3 hit needs (default: the layer's)
   --out FILE           HTML report path (default reports/strata-demo-<time>.html)
   --json FILE          JSON summary path (default: the report path with .json)
   --fault F            break it on purpose to watch the checks fire: no-invalidation
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
         'latency-scale': { type: 'string' },
         'daily-requests': { type: 'string' },
         'no-semantic': { type: 'boolean' },
+        threshold: { type: 'string' },
         out: { type: 'string' },
         json: { type: 'string' },
         fault: { type: 'string' },
@@ -94,6 +96,7 @@ async function main(): Promise<number> {
     semantic: !values['no-semantic'],
     print: !values.quiet,
     ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),
+    ...(values.threshold !== undefined ? { threshold: num(values.threshold, 'threshold', -1)! } : {}),
     ...(values.instances !== undefined ? { instances: num(values.instances, 'instances', 1)! } : {}),
     ...(values.concurrency !== undefined ? { concurrency: num(values.concurrency, 'concurrency', 1)! } : {}),
     ...(values.seed !== undefined ? { seed: num(values.seed, 'seed', 0)! } : {}),

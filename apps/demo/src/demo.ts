@@ -34,6 +34,8 @@ export interface DemoOptions {
   dailyRequests?: number;
   /** Semantic layer (L3) on. @default true */
   semantic?: boolean;
+  /** Cosine similarity an L3 hit needs. @default the layer's default */
+  threshold?: number;
   /** HTML report path. @default reports/strata-demo-<time>.html (under the current directory) */
   out?: string;
   /** JSON summary path. @default the HTML path with .json */
@@ -105,6 +107,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     ...(options.instances !== undefined ? { instances: options.instances } : {}),
     semantic: options.semantic ?? true,
+    ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
     sharedScope: options.fault === 'shared-scope',
     log,
   });

@@ -221,7 +221,7 @@ export function renderHtml(s: Summary): string {
     .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(e.guards.join(', '))}</td><td>${esc(PATH_LABEL[e.servedFrom])}</td></tr>`)
     .join('');
   const wrongRows = s.examples.wrong
-    .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(e.matched ?? '')}</td><td>${esc(e.intent ?? '')}</td><td>${esc(e.servedIntent ?? '')}</td><td class="bad">${esc(e.verdict)}</td></tr>`)
+    .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(PATH_LABEL[e.path] ?? e.path)}</td><td>${esc(e.matched ?? '')}</td><td>${esc(e.intent ?? '')}</td><td>${esc(e.servedIntent ?? '')}</td><td class="bad">${esc(e.verdict)}</td></tr>`)
     .join('');
   const ev = s.invalidation.events
     .map((e) => {
@@ -281,7 +281,7 @@ Guards turned down ${int(c.guardRejections)} look-alike candidates${c.guardRejec
 ${int(c.lookalikesServedRight)} of ${int(c.lookalikes)} look-alike questions got their own answer.</p>
 ${ev}
 ${c.wrongPairs.length ? `<h2>Wrong semantic hits by pair</h2><table><tr><th>asked</th><th>got the answer to</th><th>times</th><th>example question</th></tr>${c.wrongPairs.map((p) => `<tr><td>${esc(p.asked)}</td><td>${esc(p.served)}</td><td>${p.count}</td><td>${esc(p.example)}</td></tr>`).join('')}</table>` : ''}
-${wrongRows ? `<h2>Answers that failed the check (first ${s.examples.wrong.length})</h2><table><tr><th>question</th><th>matched</th><th>asked</th><th>served</th><th>verdict</th></tr>${wrongRows}</table>` : ''}
+${wrongRows ? `<h2>Answers that failed the check (first ${s.examples.wrong.length})</h2><table><tr><th>question</th><th>served from</th><th>matched</th><th>asked</th><th>served</th><th>verdict</th></tr>${wrongRows}</table>` : ''}
 </section>
 <section><h2>By kind of request</h2><table><tr><th>kind</th><th>count</th><th>hit rate</th><th>L1</th><th>L2</th><th>L3</th><th>upstream</th></tr>${kindRows}</table></section>
 ${semRows ? `<section><h2>Semantic hits (sample)</h2><table><tr><th>question</th><th>answered from</th><th>similarity</th><th>check</th></tr>${semRows}</table></section>` : ''}

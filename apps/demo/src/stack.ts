@@ -69,17 +69,26 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
 
   let embedder: UseEmbedder | undefined;
   let guardNames = '';
+  let loadMs = 0;
   if (options.semantic) {
     const t0 = performance.now();
     options.log('Loading the local sentence encoder (USE-lite, TF.js wasm) …');
-    embedder = await createUseEmbedder();
+    try {
+      embedder = await createUseEmbedder();
+      loadMs = performance.now() - t0;
+    } catch (error) {
+      // The demo must still run (and say so) where the encoder cannot start.
+      missing.push(`L3 semantic — off: the local embedder could not start (${(error as Error).message})`);
+    }
+  }
+  if (embedder) {
     guardNames = defaultGuards().map((g) => g.name).join(', ');
     const i = embedder.info;
     components.push(
-      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? 'default'}, guards ${guardNames} (@strata-cache/semantic-guards); ` +
-        `embedder @strata-cache/embed-use ${i.id} on ${i.backend}${i.simd ? ' SIMD' : ''}, ${i.workers} workers, loaded in ${Math.round(performance.now() - t0)} ms`,
+      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? 'the layer default'}, guards ${guardNames} (@strata-cache/semantic-guards); ` +
+        `embedder @strata-cache/embed-use ${i.id} on ${i.backend}${i.simd ? ' SIMD' : ''}, ${i.workers} workers, loaded in ${Math.round(loadMs)} ms`,
     );
-  } else components.push('L3 semantic — off (--no-semantic)');
+  } else if (!options.semantic) components.push('L3 semantic — off (--no-semantic)');
 
   const instances: Instance[] = [];
   for (let k = 0; k < n; k++) {

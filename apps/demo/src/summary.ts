@@ -71,7 +71,7 @@ export interface Summary {
   examples: {
     semanticHits: Array<{ query: string; matched: string; similarity: number; verdict: string }>;
     rejected: Array<{ query: string; guards: string[]; servedFrom: Path }>;
-    wrong: Array<{ query: string; matched: string | null; servedIntent: string | null; intent: string | null; verdict: string }>;
+    wrong: Array<{ query: string; matched: string | null; servedIntent: string | null; intent: string | null; verdict: string; path: Path }>;
   };
   wallMs: number;
   exitCode: number;
@@ -184,8 +184,8 @@ export function summarize(input: SummaryInput): Summary {
     .map((r) => ({ query: r.text, guards: [...new Set(r.rejectedBy)], servedFrom: r.path }));
   const wrong = ok
     .filter((r) => r.verdict !== 'ok' && r.verdict !== 'unchecked')
-    .slice(0, 20)
-    .map((r) => ({ query: r.text, matched: r.matchedText ?? null, servedIntent: r.origin?.intent ?? null, intent: r.intent ?? null, verdict: r.verdict }));
+    .slice(0, 10)
+    .map((r) => ({ query: r.text, matched: r.matchedText ?? null, servedIntent: r.origin?.intent ?? null, intent: r.intent ?? null, verdict: r.verdict, path: r.path }));
 
   const s = input.stats;
   const exitCode = checks.stale > 0 || checks.crossTenant > 0 ? 1 : 0;
