@@ -62,18 +62,17 @@ export function decodeEntry(buf: Buffer, where: string): CacheEntry {
       `@strata-cache/layer-redis: value at ${where} has envelope format ${buf[1]}, this version reads ${FORMAT}; treated as a miss`,
     );
   }
-  let json: Buffer;
-  const payload = buf.subarray(3);
+  let text: string;
   try {
     switch (buf[2]) {
       case Codec.Json:
-        json = payload;
+        text = buf.toString('utf8', 3);
         break;
       case Codec.Zlib:
-        json = inflateSync(payload);
+        text = inflateSync(buf.subarray(3)).toString('utf8');
         break;
       case Codec.Brotli:
-        json = brotliDecompressSync(payload);
+        text = brotliDecompressSync(buf.subarray(3)).toString('utf8');
         break;
       default:
         throw new Error(`unknown codec ${buf[2]}`);
@@ -83,7 +82,7 @@ export function decodeEntry(buf: Buffer, where: string): CacheEntry {
   }
   let entry: unknown;
   try {
-    entry = JSON.parse(json.toString('utf8'));
+    entry = JSON.parse(text);
   } catch (cause) {
     throw new DecodeError(`@strata-cache/layer-redis: value at ${where} is not valid JSON; treated as a miss`, { cause });
   }

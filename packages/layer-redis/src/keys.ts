@@ -25,7 +25,10 @@ export class KeySpace {
 
   /** Shard id of a tenant+namespace (+ bucket): the content of the hash tag. */
   shardOf(key: CacheKey): string {
-    const base = scopeBaseId(key.scope);
+    // key.scopeId is `<enc tenant>/<enc namespace>/v<version>` (already encoded by core): its
+    // part before the last '/' is the scope base, without re-encoding on every request.
+    const sid = key.scopeId;
+    const base = sid.slice(0, sid.lastIndexOf('/'));
     if (this.slotsPerScope === 1) return base;
     return base + '#' + bucket(key.hash, this.slotsPerScope);
   }
