@@ -1,6 +1,7 @@
 import { DecodeError, InvalidOptionError, MultiLayerCache, type StrataError, computeKey, resolveScope } from '@strata-cache/core';
 import { freePort, redisForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { Redis } from 'ioredis';
+import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLayer } from '../src/index.js';
 
@@ -147,6 +148,23 @@ describe('RedisLayer: construction and connections', () => {
     expect(() => new RedisLayer({ timeoutMs: 0 })).toThrow(/timeoutMs/);
     expect(() => new RedisLayer({ breaker: { threshold: 1 } as never })).toThrow(/breaker.threshold/);
     expect(() => new RedisLayer({ client: {} as never })).toThrow(/client/);
+  });
+
+  it('opens no connection when constructed, only on first use', async () => {
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
+    const port = (listener.address() as { port: number }).port;
+    const layer = new RedisLayer({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300 });
+    await sleep(200);
+    expect(connections).toBe(0);
+    await expect(layer.get(computeKey({ q: 1 }, resolveScope('t')))).rejects.toThrow();
+    expect(connections).toBeGreaterThan(0);
+    await layer.close();
+    await new Promise((r) => listener.close(r));
   });
 
   it('does no I/O until first use, then fails fast against an unreachable server', async () => {
