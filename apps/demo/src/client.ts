@@ -66,6 +66,8 @@ export interface OpenAIClientOptions {
   readonly scopeOf: (tenant: string) => string;
   /** Where requests go, for the summary. */
   readonly label: string;
+  /** Tell the simulated provider the tenant (OpenAI project header); never sent to a real API. */
+  readonly simulated: boolean;
 }
 
 /**
@@ -90,7 +92,13 @@ export class OpenAIAdapterClient implements ChatClient {
   private client(tenant: string): OpenAI {
     let c = this.clients.get(tenant);
     if (!c) {
-      const raw = new OpenAI({ baseURL: this.options.baseURL, apiKey: this.options.apiKey, project: projectOf(tenant), maxRetries: 0, timeout: 60_000 });
+      const raw = new OpenAI({
+        baseURL: this.options.baseURL,
+        apiKey: this.options.apiKey,
+        maxRetries: 0,
+        timeout: 60_000,
+        ...(this.options.simulated ? { project: projectOf(tenant) } : {}),
+      });
       c = withCache(raw, { cache: this.options.cache, scope: this.options.scopeOf(tenant) });
       this.clients.set(tenant, c);
     }
@@ -141,10 +149,7 @@ export class OpenAIAdapterClient implements ChatClient {
   }
 }
 
-export interface AnthropicClientOptions extends OpenAIClientOptions {
-  /** Send the tenant to the simulated provider (`x-sim-project`); real Anthropic has no per-project header. */
-  readonly simulated: boolean;
-}
+export type AnthropicClientOptions = OpenAIClientOptions;
 
 /**
  * The official `@anthropic-ai/sdk` with Strata's caching fetch (`withCache` from

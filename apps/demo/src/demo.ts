@@ -98,6 +98,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     model = options.model ?? 'claude-3-5-haiku-latest';
   }
 
+  if (!sim) log(`Upstream: ${label}, model ${model} — real API calls at real prices (pass --provider simulated to stay local).`);
   const stack = await buildStack({
     api,
     simulated: sim !== undefined,

@@ -69,7 +69,6 @@ export interface RunOptions {
   readonly concurrency: number;
   readonly model: string;
   readonly prices: PriceTable;
-  /** True when a pricing answer's generation can be read from it (the simulated provider). */
   readonly hooks: RunHooks;
 }
 

@@ -125,9 +125,15 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
         timeSensitivePrompts(),
       ],
     });
-    const clientOptions = { cache, baseURL: options.baseURL, apiKey: options.apiKey ?? 'sk-simulated-no-key-needed', scopeOf, label: options.providerLabel };
-    const client: ChatClient =
-      options.api === 'anthropic' ? new AnthropicAdapterClient({ ...clientOptions, simulated: options.simulated }) : new OpenAIAdapterClient(clientOptions);
+    const clientOptions = {
+      cache,
+      baseURL: options.baseURL,
+      apiKey: options.apiKey ?? 'sk-simulated-no-key-needed',
+      scopeOf,
+      label: options.providerLabel,
+      simulated: options.simulated,
+    };
+    const client: ChatClient = options.api === 'anthropic' ? new AnthropicAdapterClient(clientOptions) : new OpenAIAdapterClient(clientOptions);
     instances.push({ cache, client, engine, ...(redis ? { redis } : {}) });
   }
   components.unshift(
