@@ -1,10 +1,14 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MultiLayerCache } from '@strata-cache/core';
+import { MemoryLayer } from '@strata-cache/layer-memory';
 import { redisUrlForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM fixture shared with the benchmark (no type declarations)
 import { createNode, inspect } from './fixtures/process.mjs';
+import { createInvalidationEngine } from '../src/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -157,5 +161,29 @@ describe('two processes sharing Redis', () => {
     await child.call('emit', { event: 'product_updated', data: { id: 7 } }); // topic:product covers it
     await within(5_000, async () => !(await inspect(parent, text)).l1);
     expect((await inspect(parent, text)).l2).toBe(false);
+  });
+});
+
+describe('versionStore on Redis (an ioredis client)', () => {
+  it('a restarted process with a changed config bumps past the stored version; an unchanged one adopts it', async () => {
+    const client = new Redis(await redisUrlForTests());
+    const versionStorePrefix = uniqueKeyPrefix('inv-version') + ':';
+    try {
+      const start = () => {
+        const cache = new MultiLayerCache({ layers: [new MemoryLayer()] });
+        return { cache, engine: createInvalidationEngine({ cache, versionStore: client, versionStorePrefix }) };
+      };
+      const p1 = start();
+      expect(await p1.engine.trackConfig('acme', { systemPrompt: 'v1' })).toMatchObject({ changed: false, version: 0 });
+      expect(await p1.engine.trackConfig('acme', { systemPrompt: 'v2' })).toMatchObject({ changed: true, version: 1 });
+      const p2 = start(); // "restart" with a new deployment
+      expect(await p2.engine.trackConfig('acme', { systemPrompt: 'v3' })).toMatchObject({ changed: true, version: 2, changedFields: ['systemPrompt'] });
+      const p3 = start(); // another replica of the same deployment
+      expect(await p3.engine.trackConfig('acme', { systemPrompt: 'v3' })).toMatchObject({ changed: false, version: 2 });
+      expect(p3.cache.resolveScope('acme').version).toBe(2);
+    } finally {
+      await client.del(versionStorePrefix + 'acme/default');
+      await client.quit();
+    }
   });
 });
