@@ -1,5 +1,6 @@
 import { MultiLayerCache } from '@strata-cache/core';
 import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLayer } from '../src/index.js';
 
@@ -187,5 +188,51 @@ describe('maxmemory + allkeys-lru: an evicted entry is just a miss', () => {
     // Tag/scope maintenance keeps working with indexes under eviction pressure.
     await expect(layer.clear()).resolves.toBeUndefined();
     await cache.close();
+  }, 60_000);
+});
+
+describe('fail-open with a caller-supplied ioredis client (default ioredis options)', () => {
+  it('kill -9 and SIGSTOP: requests still succeed within the bound, then the layer recovers', async () => {
+    const server = await startRedisServer();
+    // Default ioredis options: offline queue on, 20 retries per request, auto-resend.
+    const client = new Redis(server.url);
+    client.on('error', () => undefined);
+    const layer = new RedisLayer({ client, prefix: uniqueKeyPrefix('byo'), timeoutMs: BUDGET, breaker: { cooldownMs: 200 } });
+    const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: BUDGET }], policy: 'always' });
+    cache.on('error', () => undefined);
+    const worst: number[] = [];
+    const hitFromRedis = async (label: string) => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const r = await cache.getOrLoad({ q: 'byo' }, async () => 'value');
+        if (r.status === 'hit' && r.layer === 'redis') return;
+        if (Date.now() > deadline) throw new Error(`no recovery after ${label} (state ${layer.state}, client ${client.status})`);
+        await sleep(50);
+      }
+    };
+    const burst = async () => {
+      for (let i = 0; i < 40; i++) {
+        const t0 = performance.now();
+        const r = await cache.getOrLoad({ q: 'byo', i }, async () => `v${i}`);
+        worst.push(performance.now() - t0);
+        expect(r.value).toBe(`v${i}`);
+      }
+    };
+    try {
+      await hitFromRedis('start');
+      await server.kill9();
+      await burst();
+      await server.restart();
+      await hitFromRedis('restart');
+      server.pause();
+      await burst();
+      server.resume();
+      await hitFromRedis('resume');
+      expect(Math.max(...worst)).toBeLessThan(LATENCY_BOUND);
+    } finally {
+      await cache.close();
+      client.disconnect();
+      await server.stop();
+    }
   }, 60_000);
 });
