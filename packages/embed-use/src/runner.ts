@@ -89,7 +89,18 @@ export async function loadRunner(modelDir: string, wanted: UseBackend): Promise<
         const out = (await model.executeAsync({ indices: tIndices, values: tValues })) as import('@tensorflow/tfjs-core').Tensor;
         try {
           // A fresh copy: backends may hand out views of their own memory, and callers transfer the buffer.
-          return new Float32Array((await out.data()) as Float32Array);
+          const data = new Float32Array((await out.data()) as Float32Array);
+          // USE-lite already ends in l2_normalize; re-normalise anyway so a user-supplied model
+          // directory with another head still yields unit vectors (cosine = dot product).
+          for (let off = 0; off < data.length; off += DIMENSIONS) {
+            let n = 0;
+            for (let j = off; j < off + DIMENSIONS; j++) n += data[j]! * data[j]!;
+            if (n > 0 && Math.abs(n - 1) > 1e-6) {
+              const inv = 1 / Math.sqrt(n);
+              for (let j = off; j < off + DIMENSIONS; j++) data[j]! *= inv;
+            }
+          }
+          return data;
         } finally {
           out.dispose();
         }

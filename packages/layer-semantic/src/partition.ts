@@ -226,8 +226,9 @@ export class Partition {
     const d = this.env.dims;
     const pos = this.flatLabels.length;
     if ((pos + 1) * d > this.flat!.length) {
-      // Grow by a quarter (at least 4 slots): thousands of small partitions must not carry 2× slack.
-      const grown = new Float32Array((pos + Math.max(4, Math.ceil(pos / 4))) * d);
+      // Grow by an eighth (at least 4 slots): thousands of small partitions must not carry much
+      // slack, and copying a flat buffer (≤ flatLimit vectors) is cheap.
+      const grown = new Float32Array((pos + Math.max(4, Math.ceil(pos / 8))) * d);
       grown.set(this.flat!);
       this.flat = grown;
     }

@@ -50,9 +50,12 @@ export class TableEmbedder implements Embedder {
 }
 
 let seed = 12345;
+/** mulberry32: a deterministic PRNG with a full 2^32 period (Math.imul keeps it in int32). */
 export function rand(): number {
-  seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-  return seed / 0x7fffffff;
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 export function randomUnit(dims: number): Float32Array {
   const v = new Float32Array(dims);
