@@ -19,6 +19,12 @@ export class DeadlineQueue {
 
   /** Calls `fire` after `ms` unless the returned handle is marked done first. */
   add(fire: () => void): { done: boolean } {
+    // Operations mostly finish in the order they started: drop finished ones from the head now,
+    // so the list holds only what is in flight (no garbage kept alive until the next tick).
+    let h = this.head;
+    while (h && h.done) h = h.next;
+    this.head = h;
+    if (!h) this.tail = undefined;
     const node: Node = { deadline: Date.now() + this.ms, done: false, fire, next: undefined };
     if (this.tail) this.tail.next = node;
     else this.head = node;
