@@ -17,6 +17,7 @@ export class TestRedisError extends Error {
 // process bookkeeping: every redis-server we spawn dies with the test process.
 
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -32,6 +33,8 @@ function installExitHook(): void {
       }
     }
     live.clear();
+    for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+    tempDirs.clear();
   };
   process.once('exit', killAll);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -258,6 +261,7 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
   const startTimeoutMs = options.startTimeoutMs ?? 10_000;
   const explicitPort = options.port;
   const dir = mkdtempSync(join(tmpdir(), 'strata-redis-'));
+  tempDirs.add(dir);
   let output = '';
   const attach = (child: ChildProcess): void => {
     const append = (chunk: Buffer): void => {
@@ -314,6 +318,7 @@ export async function startRedisServer(options: StartRedisServerOptions = {}): P
       stopped = true;
       await terminate();
       rmSync(dir, { recursive: true, force: true });
+      tempDirs.delete(dir);
     },
     async kill9() {
       if (!isAlive()) return;
