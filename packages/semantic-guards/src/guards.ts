@@ -319,7 +319,7 @@ export function argumentOrderGuard(): SemanticGuard {
 }
 
 // Function words that can carry a relation between two arguments ("A to B", "A of B", "A over B").
-const PIVOT_PREPOSITIONS = new Set(['to', 'from', 'than', 'into', 'onto', 'over', 'under', 'against', 'for', 'of', 'in', 'on', 'after', 'before', 'by', 'at', 'own']);
+const PIVOT_PREPOSITIONS = new Set(['to', 'from', 'than', 'into', 'onto', 'over', 'under', 'against', 'for', 'of', 'in', 'on', 'after', 'before', 'by', 'at', 'own', 'but', 'not', 'instead', 'rather']);
 const BE = new Set(['be', 'is', 'are', 'was', 'were', 'been', 'being']);
 
 function contentJaccard(a: Analysis, b: Analysis): number {
@@ -379,9 +379,11 @@ const NAME_LIKE_STOPWORDS = new Set(['go', 'will', 'may']);
 export function entityTokens(a: Analysis): Token[] {
   const words = a.tokens.filter((t) => t.kind === 'word');
   // In Title Case Text every word is capitalised, so capitals say nothing there.
-  const capitalised = words.filter((t) => !t.sentenceStart && /^[A-Z]/.test(t.raw)).length;
-  const midWords = words.filter((t) => !t.sentenceStart).length;
-  const titleCase = midWords >= 3 && capitalised / midWords > 0.6;
+  // Title Case shows in function words too ("How To Learn Python"); capitalised names alone do not make it.
+  const mid = words.filter((t) => !t.sentenceStart);
+  const capitalised = mid.filter((t) => /^[A-Z]/.test(t.raw)).length;
+  const capitalisedFunctionWord = mid.some((t) => STOPWORDS.has(t.lower) && t.raw !== 'I' && /^[A-Z][a-z]/.test(t.raw));
+  const titleCase = mid.length >= 3 && capitalised / mid.length > 0.6 && capitalisedFunctionWord;
   return words.filter((t) => {
     const w = t.raw;
     // A function word only counts when written as a name mid-sentence ("learn Go"); never "I".

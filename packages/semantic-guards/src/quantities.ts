@@ -16,6 +16,7 @@ const SMALL: Record<string, number> = Object.assign(Object.create(null), {
   eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
   nineteen: 19, twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
   dozen: 12, half: 0.5, twice: 2, thrice: 3,
+  teens: 13, twenties: 20, thirties: 30, forties: 40, fifties: 50, sixties: 60, seventies: 70, eighties: 80, nineties: 90,
 });
 const SCALE: Record<string, number> = Object.assign(Object.create(null), { hundred: 100, thousand: 1e3, k: 1e3, million: 1e6, mn: 1e6, billion: 1e9, bn: 1e9, trillion: 1e12, lakh: 1e5, crore: 1e7 });
 const ORDINAL: Record<string, number> = Object.assign(Object.create(null), {

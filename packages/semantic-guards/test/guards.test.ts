@@ -52,7 +52,8 @@ describe('numbers guard', () => {
     rejects(g, 'What happened in 2008?', 'What happened in 2018?');
     rejects(g, 'Schedule it for 3pm', 'Schedule it for 5pm');
     rejects(g, 'Summarise it in two sentences', 'Summarise it in ten sentences');
-    rejects(g, 'World War II causes', 'World War I causes'.replace(' I ', ' III '));
+    rejects(g, 'World War II causes', 'World War III causes');
+    rejects(g, 'Struggles of a woman in her forties', 'Struggles of a woman in her fifties');
   });
   it('rejects a number only one side mentions unless rejectOneSided is off', () => {
     rejects(g, 'What are the best movies of all time?', 'What are the five best movies of all time?');
@@ -140,6 +141,7 @@ describe('argument-order guard', () => {
     rejects(g, 'Is Python slower than Java?', 'Is Java slower than Python?');
     rejects(g, 'How long is the flight to Tokyo from London?', 'How long is the flight from Tokyo to London?');
     rejects(g, 'Redirect HTTP to HTTPS', 'Redirect HTTPS to HTTP');
+    rejects(g, 'Which algorithm looks complex but is simple?', 'Which algorithm looks simple but is complex?');
   });
   it('accepts symmetric relations, moved phrases and voice changes', () => {
     accepts(g, 'What is the difference between TCP and UDP?', 'What is the difference between UDP and TCP?');
@@ -157,6 +159,8 @@ describe('entities guard', () => {
     rejects(g, 'Does the hotel accept Visa?', 'Does the hotel accept Mastercard?');
     rejects(g, 'should i learn python or javascript', 'should i learn python or java');
     rejects(g, 'How do I reset an iPhone 12?', 'How do I reset a Pixel 7?');
+    // Many capitalised words, but lower-case function words: not Title Case, so capitals still count.
+    rejects(g, 'Is there a Drug and Alcohol Rehab Center in Denali County AK?', 'Is there a Drug and Alcohol Rehab Center in Anchorage County AK?');
   });
   it('accepts case, typos, acronyms and joined/split spellings of the same name', () => {
     accepts(g, 'how do i install python on windows', 'How do I install Python on Windows?');
