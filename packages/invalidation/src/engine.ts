@@ -30,6 +30,9 @@ const PKG = '@strata-cache/invalidation';
 /** Key in `entry.meta` where the engine keeps the prompt text of entries that carry no `semantic.text`. */
 export const PROMPT_META_KEY = 'strata.prompt';
 
+/** Key in `entry.meta` where the engine keeps when the request that produced the entry began (epoch ms). */
+export const STARTED_META_KEY = 'strata.began';
+
 /** Where `trackConfig` remembers each scope's config fingerprint and version (an ioredis client fits). */
 export interface VersionStore {
   get(key: string): Promise<string | null | undefined> | string | null | undefined;
@@ -55,10 +58,11 @@ export interface InvalidationEngineOptions {
    */
   storePromptText?: boolean;
   /**
-   * How long (ms) to remember recent invalidations and this process's recent writes. Hits
-   * written before a remembered invalidation that covers them are refused, and a write of this
-   * process that a remote invalidation covers is purged again everywhere (the cross-process
-   * race). Should exceed the bus's worst delivery delay. 0 disables both. @default 5_000
+   * How long (ms) to remember recent invalidations and this process's recent writes. Hits whose
+   * request began before a remembered invalidation that covers them are refused (answers are
+   * stamped with `meta['strata.began']`), and a write of this process that a remote
+   * invalidation covers is purged again everywhere (the cross-process race). Should exceed the
+   * bus's worst delivery delay. 0 disables all of it. @default 5_000
    */
   raceWindowMs?: number;
   /** Most recent writes remembered for the race repair. @default 10_000 */
@@ -190,6 +194,8 @@ export class InvalidationEngine {
   private readonly fingerprints = new Map<string, { fingerprint: string; config: Record<string, unknown> }>();
   private readonly onCacheInvalidate: (e: InvalidationResult & { origin: 'local' | 'remote' }) => void;
   private readonly repairs = new Set<Promise<unknown>>();
+  /** request object → when its call began (onRequest), for STARTED_META_KEY. */
+  private readonly requestStarts = new WeakMap<object, number>();
   /** Invalidations this engine is running (their tombstone is already down). */
   private readonly ownPending = new Map<string, number>();
   private closed = false;
@@ -566,6 +572,9 @@ export class InvalidationEngine {
 
   private onRequest(p: PolicyContext): PolicyDecision | undefined {
     if (this.closed) return undefined;
+    // When this request began: stored with its answer so every process that knows of a later
+    // invalidation refuses an answer whose load began before it (see acceptHit).
+    if (this.raceWindowMs > 0 && typeof p.request === 'object' && p.request !== null) this.requestStarts.set(p.request, this.now());
     let ctx: RuleContext | undefined;
     for (const r of this.rules) {
       if (r.type !== 'noCache' || r.ttlMs !== undefined || r.match.needsTags) continue;
@@ -604,6 +613,8 @@ export class InvalidationEngine {
       const text = this.safePrompt(w.request, w.profile);
       if (text !== undefined) meta = { [PROMPT_META_KEY]: text };
     }
+    const began = typeof w.request === 'object' && w.request !== null ? this.requestStarts.get(w.request) : undefined;
+    if (began !== undefined && began <= w.entry.createdAt) (meta ??= {})[STARTED_META_KEY] = began;
     this.remember(w.key, ctx.tags);
     if (ttlMs === undefined && added.length === 0 && !meta) return undefined;
     return { ...(ttlMs !== undefined ? { ttlMs } : {}), ...(added.length > 0 ? { tags: added } : {}), ...(meta ? { meta } : {}) };
@@ -615,10 +626,13 @@ export class InvalidationEngine {
     const age = h.now - entry.createdAt;
     if (this.tombstones.length > 0 || this.keyTombstones.size > 0) {
       this.pruneTombstones();
+      // An answer whose request began before a covering invalidation may hold what that
+      // invalidation removed (a load racing it, in any process): refuse it.
+      const began = entryBegan(entry);
       const k = this.keyTombstones.get(h.key.id);
-      if (k !== undefined && k.at >= entry.createdAt) return false;
+      if (k !== undefined && k.at >= began) return false;
       for (const t of this.tombstones) {
-        if (t.at >= entry.createdAt && covers(t.message, h.key, entry)) return false;
+        if (t.at >= began && covers(t.message, h.key, entry)) return false;
       }
     }
     if (!this.rules.some((r) => r.type !== 'tag')) return true;
@@ -870,6 +884,12 @@ class Ctx implements RuleContext {
     c.promptMemo = this.promptMemo;
     return c;
   }
+}
+
+/** When the request behind an entry began: the engine's stamp, else the write time. */
+function entryBegan(entry: CacheEntry): number {
+  const b = entry.meta?.[STARTED_META_KEY];
+  return typeof b === 'number' && b <= entry.createdAt ? b : entry.createdAt;
 }
 
 export function storedText(entry: CacheEntry): string | undefined {

@@ -1,4 +1,4 @@
-export { InvalidationEngine, createInvalidationEngine, covers, storedText, PROMPT_META_KEY } from './engine.js';
+export { InvalidationEngine, createInvalidationEngine, covers, storedText, PROMPT_META_KEY, STARTED_META_KEY } from './engine.js';
 export type { InvalidationEngineOptions, InvalidationAudit, PromptPurgeOptions, PromptPurgeReport, VersionStore } from './engine.js';
 export {
   maxAge,

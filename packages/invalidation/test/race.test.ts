@@ -128,6 +128,38 @@ describe('a write racing an invalidation cannot bring the purged answer back', (
     await Promise.all([a.engine.close(), b.engine.close(), a.cache.close(), b.cache.close()]);
   });
 
+  it('cross-process: the emitter refuses a racing write it reads from L2 before the writer has heard (answers carry when their request began)', async () => {
+    const shared = new SlowSharedLayer();
+    const bus = new DelayedBus(150);
+    const mk = () => {
+      const cache = new MultiLayerCache({ layers: [new MemoryLayer({ freeze: false }), { layer: shared, budgetMs: 2_000 }], defaultTtlMs: null, bus });
+      return { cache, engine: createInvalidationEngine({ cache, rules: [onEvent('product_updated', ['product:{id}'])] }) };
+    };
+    const a = mk();
+    const b = mk();
+    await Promise.all([a.cache.ready(), b.cache.ready()]);
+    const release = deferred();
+    const started = deferred();
+    const slow = a.cache.getOrLoad(chat('product 9 stock?'), async () => {
+      started.resolve();
+      await release.promise;
+      return loaded('12 in stock (old)', { tags: ['product:9'] });
+    });
+    await started.promise;
+    await sleep(5);
+    await b.engine.emit('product_updated', { id: 9 });
+    await sleep(5); // A's answer is written in a later millisecond than the purge
+    release.resolve();
+    expect((await slow).stored).toBe(true); // A has not heard yet
+    await a.cache.flush();
+    expect(shared.inner.size).toBe(1); // the racing write is in L2 ...
+    expect(await b.cache.lookup(chat('product 9 stock?'))).toBeUndefined(); // ... but the emitter does not serve it
+    await sleep(250);
+    await a.engine.settled();
+    expect(shared.inner.size).toBe(0); // and once A hears, it is gone
+    await Promise.all([a.cache.close(), b.cache.close()]);
+  });
+
   it('cross-process with the repair disabled (raceWindowMs 0): the stale answer survives in L2 — the documented limit', async () => {
     const shared = new SlowSharedLayer();
     const bus = new DelayedBus(120);
