@@ -133,7 +133,10 @@ function hitsChart(s: Summary): string {
   const n = s.requests || 1;
   for (const e of s.timeline.eventSeq) {
     const x = L + (e / n) * plotW;
-    parts.push(`<line x1="${x}" x2="${x}" y1="${T}" y2="${T + plotH}" stroke="#000" stroke-width="2" stroke-dasharray="5 4"/><text x="${x + 4}" y="${T + 14}" class="ev">pricing changed</text>`);
+    parts.push(
+      `<line x1="${x}" x2="${x}" y1="${T}" y2="${T + plotH}" stroke="#000" stroke-width="2" stroke-dasharray="5 4"/>` +
+        `<rect x="${x + 3}" y="${T + 3}" width="96" height="16" rx="3" fill="#fff" opacity="0.9"/><text x="${x + 7}" y="${T + 15}" class="ev">pricing changed</text>`,
+    );
   }
   parts.push(`<text x="${L + plotW / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests through the day (${bs.length} buckets of ${bs[0] ? bs[0].upTo : 0})</text>`);
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="hits by layer over time">${parts.join('')}</svg>`;
