@@ -1,6 +1,14 @@
 import { KIND_LABEL, KIND_ORDER, PATHS, type Summary } from './summary.js';
 
 const PATH_LABEL: Record<string, string> = { L1: 'L1 memory', L2: 'L2 redis', L3: 'L3 semantic', upstream: 'upstream' };
+const PATH_LAYER: Record<string, string> = { L1: 'memory', L2: 'redis', L3: 'semantic' };
+
+/** Of the lookups that reached the layer, the share it answered (from the cache's own counters). */
+function layerHitRate(s: Summary, path: string): string {
+  const l = s.cacheStats.layers[PATH_LAYER[path] ?? ''];
+  if (!l || l.hits + l.misses === 0) return '—';
+  return pct(l.hits / (l.hits + l.misses));
+}
 const COLORS: Record<string, string> = { L1: '#2f7d32', L2: '#1565c0', L3: '#8e44ad', upstream: '#c0392b' };
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -29,7 +37,7 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
   for (const m of s.missing) out.push(`  ! ${m}`);
   out.push('');
   out.push(`Hits ${int(s.hits)} / ${int(s.requests)} (${pct(s.hitRate)})   misses ${int(s.misses)}${s.errors ? `   errors ${s.errors}` : ''}   in ${(s.wallMs / 1000).toFixed(1)} s`);
-  out.push('  path           requests   share      p50         p95');
+  out.push('  path           requests   share      p50         p95   layer hit rate');
   for (const p of PATHS) {
     const f = s.byPath[p];
     if (p === 'L2' && f.count === 0 && !s.components.some((c) => c.startsWith('L2 redis —') && !c.includes('off'))) {
@@ -37,7 +45,8 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
       continue;
     }
     const label = p === 'upstream' && sim ? 'upstream (sim)' : PATH_LABEL[p]!;
-    out.push(`  ${label.padEnd(14)} ${int(f.count).padStart(8)}   ${pct(f.share).padStart(6)}   ${ms(f.p50Ms).padStart(9)}   ${ms(f.p95Ms).padStart(9)}`);
+    const lhr = p === 'upstream' ? '' : `   ${layerHitRate(s, p).padStart(6)}`;
+    out.push(`  ${label.padEnd(14)} ${int(f.count).padStart(8)}   ${pct(f.share).padStart(6)}   ${ms(f.p50Ms).padStart(9)}   ${ms(f.p95Ms).padStart(9)}${lhr}`);
   }
   const faults = Object.entries(s.cacheStats.layers).filter(([, l]) => l.errors > 0);
   if (faults.length > 0) {
@@ -215,7 +224,7 @@ export function renderHtml(s: Summary): string {
     .join('');
   const pathRows = PATHS.map((p) => {
     const f = s.byPath[p];
-    return `<tr><td><i class="sw" style="background:${COLORS[p]}"></i>${esc(PATH_LABEL[p])}${p === 'upstream' && sim ? ' (simulated)' : ''}</td><td>${int(f.count)}</td><td>${pct(f.share)}</td><td>${esc(ms(f.p50Ms))}</td><td>${esc(ms(f.p95Ms))}</td></tr>`;
+    return `<tr><td><i class="sw" style="background:${COLORS[p]}"></i>${esc(PATH_LABEL[p])}${p === 'upstream' && sim ? ' (simulated)' : ''}</td><td>${int(f.count)}</td><td>${pct(f.share)}</td><td>${esc(ms(f.p50Ms))}</td><td>${esc(ms(f.p95Ms))}</td><td>${p === 'upstream' ? '' : layerHitRate(s, p)}</td></tr>`;
   }).join('');
   const semRows = s.examples.semanticHits
     .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(e.matched)}</td><td>${e.similarity.toFixed(3)}</td><td class="${e.verdict === 'ok' ? 'good' : 'bad'}">${esc(e.verdict)}</td></tr>`)
@@ -272,7 +281,8 @@ upstream: ${sim ? '<span class="sim">SIMULATED provider</span> ' : ''}${esc(s.pr
 ${status}
 <section><h2>Hits by layer over time</h2><div>${legend}</div>${hitsChart(s)}</section>
 <section><h2>Latency by path</h2><p class="sub">Bars: p50 (solid) and p95 (light), log scale. Upstream latency is ${sim ? 'the simulated provider’s (time to first token + per-token pacing)' : 'the real provider’s'}.</p>${latencyChart(s)}
-<table><tr><th>path</th><th>requests</th><th>share</th><th>p50</th><th>p95</th></tr>${pathRows}</table></section>
+<table><tr><th>path</th><th>requests</th><th>share of requests</th><th>p50</th><th>p95</th><th>layer hit rate<sup>*</sup></th></tr>${pathRows}</table>
+<p class="sub"><sup>*</sup> of the lookups that reached the layer (missed every layer above it), the share it answered.</p></section>
 <section><h2>Cumulative savings</h2>${savingsChart(s)}
 <p>Tokens avoided: ${int(s.upstream.tokensAvoided.input)} input + ${int(s.upstream.tokensAvoided.output)} output.
 Monthly projection (seed formula): ${int(m.dailyRequests)} requests/day × hit rate ${pct(m.hitRate)} × ${int(m.tokensPerRequest)} tokens/1e6 × $${m.pricePerMillion.toFixed(2)} per 1M tokens × 30 = <b>${esc(usd(m.usd))}</b>.</p>
