@@ -966,5 +966,9 @@ function isCacheLike(c: unknown): c is MultiLayerCache {
 }
 
 function layersOf(cache: MultiLayerCache): Layer[] {
-  return [...cache.layerInstances];
+  const layers = (cache as { layerInstances?: Layer[] }).layerInstances;
+  if (!Array.isArray(layers)) {
+    throw new InvalidOptionError(`${PKG}: purgeByPrompt() needs MultiLayerCache.layerInstances (@strata-cache/core with it); upgrade core`, { field: 'cache' });
+  }
+  return [...layers];
 }
