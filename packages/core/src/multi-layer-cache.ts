@@ -100,6 +100,14 @@ export interface MultiLayerCacheOptions {
   coalesce?: boolean;
   /** On a lower-layer hit, copy the entry into the layers above it. @default true */
   backfill?: boolean;
+  /**
+   * Also copy semantic hits into the layers above, under the asking request's exact key.
+   * Off by default: a semantic hit is a judgement (threshold + guards); copying it freezes that
+   * judgement — right or wrong — for the entry's whole TTL, beyond the reach of later guard or
+   * threshold changes. Repeats still hit the semantic layer cheaply (its embedding cache).
+   * @default false
+   */
+  backfillSemanticHits?: boolean;
   /** Similarity threshold passed to semantic layers (their own default when unset). */
   semanticThreshold?: number;
   /** USD per 1M tokens, merged over DEFAULT_PRICES. */
@@ -245,6 +253,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly policy: CachePolicy;
   private readonly coalesceEnabled: boolean;
   private readonly backfillEnabled: boolean;
+  private readonly backfillSemanticHits: boolean;
   private readonly semanticThreshold: number | undefined;
   private readonly prices: PriceTable;
   private readonly throwOnLayerError: boolean;
@@ -288,7 +297,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('MultiLayerCache needs an options object with `layers`');
     const known = new Set([
-      'layers', 'defaultTtlMs', 'budgetMs', 'scope', 'profile', 'policy', 'coalesce', 'backfill',
+      'layers', 'defaultTtlMs', 'budgetMs', 'scope', 'profile', 'policy', 'coalesce', 'backfill', 'backfillSemanticHits',
       'semanticThreshold', 'prices', 'throwOnLayerError', 'bus', 'coordinator', 'plugins', 'now',
     ]);
     for (const k of Object.keys(options)) {
@@ -336,6 +345,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     this.policy = policy;
     this.coalesceEnabled = options.coalesce ?? true;
     this.backfillEnabled = options.backfill ?? true;
+    this.backfillSemanticHits = options.backfillSemanticHits ?? false;
     if (options.semanticThreshold !== undefined && !(options.semanticThreshold > -1 && options.semanticThreshold <= 1)) {
       throw new InvalidOptionError('@strata-cache/core: option "semanticThreshold" is a cosine similarity in (-1, 1]', { field: 'semanticThreshold' });
     }
@@ -745,7 +755,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
         continue;
       }
       l.stats.hits++;
-      if (this.backfillEnabled && i > 0) this.backfill(i, key, entry);
+      if (this.backfillEnabled && i > 0 && (similarity === undefined || this.backfillSemanticHits)) this.backfill(i, key, entry);
       return {
         key: hitKey,
         entry: entry as CacheEntry<T>,

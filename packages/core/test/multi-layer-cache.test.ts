@@ -311,3 +311,34 @@ describe('statistics', () => {
     expect(s.providerCachedTokens).toBe(800);
   });
 });
+
+describe('semantic hits and backfill', () => {
+  /** A fake semantic layer: answers any search in the scope with its one stored entry. */
+  const semanticLayer = () => {
+    const l = new TestLayer('sem', { semantic: true, remote: false });
+    const stored: Array<{ key: import('../src/index.js').CacheKey; entry: import('../src/index.js').CacheEntry }> = [];
+    const orig = l.set.bind(l);
+    l.set = async (key, entry) => {
+      stored.push({ key, entry });
+      return orig(key, entry);
+    };
+    (l as unknown as { search: unknown }).search = async () =>
+      stored.length ? { hit: { ...stored[0]!, similarity: 0.97, text: 'stored question' } } : {};
+    return l;
+  };
+
+  it('does not copy a semantic hit into upper layers by default; opt in with backfillSemanticHits', async () => {
+    for (const opt of [false, true]) {
+      const l1 = new TestLayer('l1', { remote: false });
+      const sem = semanticLayer();
+      const cache = new MultiLayerCache({ layers: [l1, sem], backfillSemanticHits: opt });
+      await cache.getOrLoad(req('How do I reset my password?'), async () => 'reset answer');
+      await cache.flush();
+      l1.map.clear();
+      const r = await cache.getOrLoad(req('password reset, how?'), async () => 'not called');
+      await cache.flush();
+      expect(r).toMatchObject({ status: 'hit', layer: 'sem', similarity: 0.97, value: 'reset answer' });
+      expect(l1.map.size).toBe(opt ? 1 : 0);
+    }
+  });
+});
