@@ -22,6 +22,8 @@ export interface Candidate {
   readonly similarity: number;
 }
 
+/** Vectors per flat-storage chunk (32 KB at 512-d). */
+const CHUNK = 16;
 /** Points copied per event-loop turn while compacting. */
 const COMPACT_CHUNK = 64;
 
@@ -39,8 +41,8 @@ export class Partition {
   /** Live points. */
   size = 0;
 
-  // flat mode
-  private flat: Float32Array | undefined = new Float32Array(0);
+  // flat mode: vectors in fixed chunks of CHUNK, so growing never copies or churns memory
+  private chunks: Float32Array[] = [];
   private flatLabels: number[] = [];
   private flatPos = new Map<number, number>();
 
@@ -66,7 +68,7 @@ export class Partition {
   /** Bytes held by vectors and graph (hnswlib's own layout, estimated from its parameters). */
   get indexBytes(): number {
     const d = this.env.dims;
-    if (!this.index) return (this.flat?.byteLength ?? 0) + this.flatLabels.length * 24;
+    if (!this.index) return this.chunks.reduce((n, c) => n + c.byteLength, 0) + this.flatLabels.length * 24;
     // hnswlib per slot: vector + level-0 links (2M ids + count) + label, a mutex (40 B), level
     // and link-list pointer (12 B), upper levels (~1/M of the nodes, M+1 ids each).
     const m = this.env.params.m;
@@ -106,9 +108,9 @@ export class Partition {
     this.owners.delete(label);
     const d = this.env.dims;
     const last = this.flatLabels.length - 1;
-    const flat = this.flat!;
     if (pos !== last) {
-      flat.copyWithin(pos * d, last * d, last * d + d);
+      const from = (last % CHUNK) * d;
+      this.chunks[Math.floor(pos / CHUNK)]!.set(this.chunks[Math.floor(last / CHUNK)]!.subarray(from, from + d), (pos % CHUNK) * d);
       const moved = this.flatLabels[last]!;
       this.flatLabels[pos] = moved;
       this.flatPos.set(moved, pos);
@@ -116,8 +118,8 @@ export class Partition {
     this.flatLabels.pop();
     this.flatPos.delete(label);
     this.size--;
-    // Give memory back when a flat partition shrinks to a quarter of its buffer.
-    if (flat.length > 64 * d && this.flatLabels.length * 4 * d < flat.length) this.flat = flat.slice(0, (flat.length / 2) | 0);
+    // An emptied last chunk goes back at once.
+    if (this.chunks.length * CHUNK - this.flatLabels.length >= CHUNK) this.chunks.pop();
     return true;
   }
 
@@ -153,7 +155,7 @@ export class Partition {
   drop(): void {
     this.dropped = true;
     this.index = undefined;
-    this.flat = undefined;
+    this.chunks = [];
     this.owners.clear();
     this.flatLabels = [];
     this.flatPos.clear();
@@ -166,7 +168,8 @@ export class Partition {
     const pos = this.flatPos.get(label);
     if (pos === undefined) return undefined;
     const d = this.env.dims;
-    return this.flat!.slice(pos * d, pos * d + d);
+    const off = (pos % CHUNK) * d;
+    return this.chunks[Math.floor(pos / CHUNK)]!.slice(off, off + d);
   }
 
   // ---- persistence ------------------------------------------------------------------
@@ -181,7 +184,7 @@ export class Partition {
       mode: 'flat',
       nextLabel: this.nextLabel,
       labels: [...this.flatLabels],
-      vectors: this.flat!.subarray(0, this.flatLabels.length * d),
+      vectors: this.packedVectors(),
     };
   }
 
@@ -200,10 +203,7 @@ export class Partition {
       const d = env.dims;
       const n = state.labels.length;
       if (!state.vectors || state.vectors.length !== n * d) throw new Error(`partition ${state.key}: vector count mismatch`);
-      p.flat = new Float32Array(Math.max(n, 4) * d);
-      p.flat.set(state.vectors);
-      p.flatLabels = [...state.labels];
-      state.labels.forEach((l, i) => p.flatPos.set(l, i));
+      state.labels.forEach((l, i) => p.flatAdd(state.vectors!.subarray(i * d, i * d + d), l));
       p.size = n;
       return p;
     }
@@ -225,25 +225,39 @@ export class Partition {
   private flatAdd(vec: Float32Array, label: number): void {
     const d = this.env.dims;
     const pos = this.flatLabels.length;
-    if ((pos + 1) * d > this.flat!.length) {
-      // Grow by an eighth (at least 4 slots): thousands of small partitions must not carry much
-      // slack, and copying a flat buffer (≤ flatLimit vectors) is cheap.
-      const grown = new Float32Array((pos + Math.max(4, Math.ceil(pos / 8))) * d);
-      grown.set(this.flat!);
-      this.flat = grown;
+    const c = Math.floor(pos / CHUNK);
+    if (c === this.chunks.length) {
+      this.chunks.push(new Float32Array((c === 0 ? 2 : CHUNK) * d));
+    } else if (c === 0 && (pos + 1) * d > this.chunks[0]!.length) {
+      // The first chunk grows two rows at a time, so tiny partitions carry almost no slack.
+      const grown = new Float32Array(Math.min(CHUNK, pos + 2) * d);
+      grown.set(this.chunks[0]!);
+      this.chunks[0] = grown;
     }
-    this.flat!.set(vec, pos * d);
+    this.chunks[c]!.set(vec, (pos % CHUNK) * d);
     this.flatLabels.push(label);
     this.flatPos.set(label, pos);
   }
 
+  private packedVectors(): Float32Array {
+    const d = this.env.dims;
+    const n = this.flatLabels.length;
+    const out = new Float32Array(n * d);
+    for (let c = 0; c < this.chunks.length; c++) {
+      const rows = Math.min(CHUNK, n - c * CHUNK);
+      if (rows > 0) out.set(this.chunks[c]!.subarray(0, rows * d), c * CHUNK * d);
+    }
+    return out;
+  }
+
   private flatSearch(q: Float32Array, k: number): Candidate[] {
     const d = this.env.dims;
-    const flat = this.flat!;
     const n = this.flatLabels.length;
     const top: Candidate[] = [];
     let floor = -Infinity;
-    for (let i = 0, off = 0; i < n; i++, off += d) {
+    for (let i = 0; i < n; i++) {
+      const flat = this.chunks[Math.floor(i / CHUNK)]!;
+      const off = (i % CHUNK) * d;
       let s0 = 0;
       let s1 = 0;
       let s2 = 0;
@@ -296,13 +310,15 @@ export class Partition {
   private promote(): void {
     const d = this.env.dims;
     const labels = this.flatLabels;
-    const flat = this.flat!;
     const index = this.newGraph(Math.max(this.env.flatLimit * 2, 64));
-    for (let i = 0; i < labels.length; i++) index.addPoint(toArray(flat.subarray(i * d, i * d + d)), labels[i]!, false);
+    for (let i = 0; i < labels.length; i++) {
+      const off = (i % CHUNK) * d;
+      index.addPoint(toArray(this.chunks[Math.floor(i / CHUNK)]!.subarray(off, off + d)), labels[i]!, false);
+    }
     this.index = index;
     this.capacity = index.getMaxElements();
     this.deleted = 0;
-    this.flat = undefined;
+    this.chunks = [];
     this.flatLabels = [];
     this.flatPos.clear();
   }
@@ -311,14 +327,10 @@ export class Partition {
     const index = this.index!;
     const labels = [...this.owners.keys()];
     const d = this.env.dims;
-    this.flat = new Float32Array(Math.max(4, labels.length * 2) * d);
+    this.chunks = [];
     this.flatLabels = [];
     this.flatPos.clear();
-    for (const label of labels) {
-      this.flat.set(index.getPoint(label), this.flatLabels.length * d);
-      this.flatPos.set(label, this.flatLabels.length);
-      this.flatLabels.push(label);
-    }
+    for (const label of labels) this.flatAdd(Float32Array.from(index.getPoint(label)), label);
     this.index = undefined;
     this.capacity = 0;
     this.deleted = 0;

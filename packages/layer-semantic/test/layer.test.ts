@@ -226,6 +226,24 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     await layer.close();
   });
 
+  it('flat storage across several chunks: swap-removals keep every remaining vector findable', async () => {
+    const { emb, layer } = tableLayer(1_024);
+    const items = Array.from({ length: 70 }, (_, i) => {
+      emb.table.set(`f${i}`, randomUnit(dims));
+      return chatItem(`f${i}`);
+    });
+    for (const x of items) await layer.set(x.key, x.entry);
+    const gone = new Set([0, 3, 15, 16, 17, 31, 40, 63, 69, 68, 50]);
+    for (const i of gone) await layer.delete(items[i]!.key);
+    expect(layer.stats()).toMatchObject({ indexed: 70 - gone.size, graphPartitions: 0 });
+    for (let i = 0; i < items.length; i++) {
+      const hit = (await layer.search(items[i]!.query)).hit;
+      if (gone.has(i)) expect(hit).toBeUndefined();
+      else expect(hit?.key.id).toBe(items[i]!.key.id);
+    }
+    await layer.close();
+  });
+
   it('holds many small partitions as flat arrays (no per-partition graph)', async () => {
     const d = 512;
     const emb = new TableEmbedder(d);
