@@ -24,7 +24,7 @@ const arg = (name) => {
 const root = dataDir(arg('data-dir'));
 const outDir = arg('out') ?? join(repoDir, 'bench', 'results');
 const TOPK = Number(process.env.STRATA_BENCH_TOPK ?? 4);
-const THRESHOLDS = [0.7, 0.75, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.98];
+const THRESHOLDS = [0.7, 0.75, 0.8, 0.82, 0.84, 0.86, 0.88, 0.9, 0.92, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.98, 0.985, 0.99];
 const MIN_T = Math.min(...THRESHOLDS);
 const log = (...a) => console.error('[bench:semantic]', ...a);
 

@@ -231,18 +231,24 @@ export function oppositesGuard(options: OppositesGuardOptions = {}): SemanticGua
 
 /** A word of `a` (absent from `b`) whose prefixed form appears only in `b`: lock → unlock. */
 function prefixPair(a: Analysis, b: Analysis): [string, string] | undefined {
+  // Index b's prefixed words by what remains after the prefix: one pass over b, one lookup per word of a.
+  const roots = new Map<string, string>();
+  for (const u of b.tokens) {
+    if (u.kind !== 'word' || a.stems.has(u.stem) || PREFIX_EXCEPTIONS.has(u.lower) || PREFIX_EXCEPTIONS.has(u.stem)) continue;
+    for (const p of REVERSING_PREFIXES) {
+      if (!u.lower.startsWith(p)) continue;
+      const rest = u.lower.slice(p.length);
+      if (rest.length < (p.length <= 2 ? 4 : 3)) continue;
+      if (!roots.has(rest)) roots.set(rest, u.raw);
+      const rs = stem(rest);
+      if (!roots.has(rs)) roots.set(rs, u.raw);
+    }
+  }
+  if (roots.size === 0) return undefined;
   for (const t of a.tokens) {
     if (t.kind !== 'word' || t.lower.length < 3 || b.stems.has(t.stem)) continue;
-    for (const u of b.tokens) {
-      if (u.kind !== 'word' || a.stems.has(u.stem) || PREFIX_EXCEPTIONS.has(u.lower) || PREFIX_EXCEPTIONS.has(u.stem)) continue;
-      for (const p of REVERSING_PREFIXES) {
-        if (!u.lower.startsWith(p)) continue;
-        const rest = u.lower.slice(p.length);
-        const minRoot = p.length <= 2 ? 4 : 3;
-        if (rest.length < minRoot) continue;
-        if (stem(rest) === t.stem || rest === t.lower) return [t.raw, u.raw];
-      }
-    }
+    const hit = roots.get(t.stem) ?? roots.get(t.lower);
+    if (hit !== undefined) return [t.raw, hit];
   }
   return undefined;
 }
