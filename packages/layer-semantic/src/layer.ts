@@ -160,8 +160,8 @@ export class SemanticLayer implements LayerV1 {
   private readonly scopeIndex = new Map<string, Set<string>>();
   private readonly vectors: Lru<string, Float32Array>;
   private readonly inflight = new Map<string, Promise<Float32Array>>();
-  /** Bumped by every set/delete of a key while a write of it waits for its embedding. */
-  private readonly writeSeq = new Map<string, number>();
+  /** Writes waiting for their embedding, per key: set/delete bump `seq`, so only the latest lands. */
+  private readonly writes = new Map<string, { seq: number; pending: number }>();
   /** Bumped by clear / deleteByTag / deleteOlderVersions: writes that started before are dropped. */
   private purgeEpoch = 0;
   private env: IndexEnv | undefined;
@@ -298,33 +298,34 @@ export class SemanticLayer implements LayerV1 {
     const epoch = this.purgeEpoch;
     const now = Date.now();
     const plan = items.map(({ key, entry }) => {
-      const seq = (this.writeSeq.get(key.id) ?? 0) + 1;
-      this.writeSeq.set(key.id, seq);
-      const text = this.indexableText(entry);
-      return { key, entry, seq, text };
+      let w = this.writes.get(key.id);
+      if (!w) this.writes.set(key.id, (w = { seq: 0, pending: 0 }));
+      w.seq++;
+      w.pending++;
+      const live = !isExpired(entry, now);
+      return { key, entry, w, seq: w.seq, text: live ? this.indexableText(entry) : undefined };
     });
-    let vecs: Array<Float32Array | undefined> = [];
+    let vecs: Array<Float32Array | undefined>;
     try {
-      const texts = plan.filter((p) => p.text !== undefined && !isExpired(p.entry, now)).map((p) => p.text!);
+      const texts = plan.filter((p) => p.text !== undefined).map((p) => p.text!);
       const got = texts.length > 0 ? await this.embedTexts(texts) : [];
       let k = 0;
-      vecs = plan.map((p) => (p.text !== undefined && !isExpired(p.entry, now) ? got[k++] : undefined));
+      vecs = plan.map((p) => (p.text !== undefined ? got[k++] : undefined));
     } finally {
-      for (const p of plan) if (this.writeSeq.get(p.key.id) === p.seq && vecs.length === 0) this.writeSeq.delete(p.key.id);
+      for (const p of plan) if (--p.w.pending === 0 && this.writes.get(p.key.id) === p.w) this.writes.delete(p.key.id);
     }
     if (this.closed) return;
     plan.forEach((p, i) => {
-      const current = this.writeSeq.get(p.key.id) === p.seq;
-      if (current) this.writeSeq.delete(p.key.id);
       // A newer write or a delete of this key, or a purge, happened while embedding: drop this one.
-      if (!current || this.purgeEpoch !== epoch) return;
+      if (p.w.seq !== p.seq || this.purgeEpoch !== epoch) return;
       this.put(p.key, p.entry, vecs[i]);
     });
   }
 
   async delete(key: CacheKey): Promise<boolean> {
     await this.ready();
-    if (this.writeSeq.has(key.id)) this.writeSeq.set(key.id, this.writeSeq.get(key.id)! + 1);
+    const w = this.writes.get(key.id);
+    if (w) w.seq++; // a write of this key still embedding must not land after the delete
     return this.remove(key.id);
   }
 
