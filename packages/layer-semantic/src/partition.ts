@@ -339,7 +339,7 @@ export class Partition {
   private async rebuildGraph(log: Array<{ add: boolean; label: number; vec?: number[] }>): Promise<void> {
     const old = this.index!;
     const live = [...this.owners.keys()];
-    const next = this.newGraph(Math.max(this.env.flatLimit * 2, nextPow2(Math.ceil(live.length * 1.25))));
+    const next = this.newGraph(Math.max(this.env.flatLimit * 2, Math.ceil(live.length * 1.25)));
     const copied = new Set<number>();
     for (let i = 0; i < live.length; i++) {
       const label = live[i]!;
@@ -383,10 +383,4 @@ function toArray(v: Float32Array): number[] {
   const a = new Array<number>(v.length);
   for (let i = 0; i < v.length; i++) a[i] = v[i]!;
   return a;
-}
-
-function nextPow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
 }
