@@ -51,4 +51,5 @@ for (const cat of Object.keys(out.plain)) {
   const g = out.guards[cat];
   lines.push(`| ${cat} | ${g.pairs} | ${out.plain[cat].hits} | ${g.hits} | ${Object.entries(g.rejectedBy).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
 }
+writeFileSync(join(repoDir, 'bench', 'results', 'semantic-guards-e2e.md'), lines.join('\n') + '\n');
 console.log(lines.join('\n'));
