@@ -34,11 +34,9 @@ const log = (...a) => console.error('[bench:semantic]', ...a);
 async function loadEmbedder() {
   const which = process.env.STRATA_BENCH_EMBEDDER ?? 'use-lite';
   if (which === 'embed-use') {
-    const mod = await import('@strata-cache/embed-use');
-    const factory = mod.createUseEmbedder ?? mod.UseEmbedder ?? mod.useEmbedder;
-    if (!factory) throw new Error('@strata-cache/embed-use: no embedder factory export found');
-    const e = typeof factory === 'function' && /^class/.test(factory.toString()) ? new factory() : await factory();
-    return e;
+    // The sibling workspace package (built), same weights; its id also names its truncation policy.
+    const { createUseEmbedder } = await import(join(pkgDir, '..', 'embed-use', 'dist', 'index.js'));
+    return createUseEmbedder({ modelDir: join(root, 'models', 'universal-sentence-encoder-lite'), workers: 2 });
   }
   const { loadUseLite } = await import('./use-lite.mjs');
   return loadUseLite(join(root, 'models', 'universal-sentence-encoder-lite'));
@@ -447,3 +445,4 @@ function markdown(r) {
   L.push('', `Guard chain cost (default guards, fresh texts): ${r.guardCostMicros.meanPerCandidate} µs per candidate on average; during the run p50 ${r.guardCostMicros.duringRun.p50} µs, p99 ${r.guardCostMicros.duringRun.p99} µs over ${r.guardCostMicros.duringRun.checks} checks (machine shared and loaded).`, '');
   return L.join('\n') + '\n';
 }
+await embedder.close?.();
