@@ -11,6 +11,13 @@ export interface GuardInput {
   readonly similarity: number;
   /** Threshold in force for this lookup. */
   readonly threshold: number;
+  /**
+   * The query's embedding. Supplied by semantic layers to guards that set `needsVectors`
+   * (fetching a stored vector back out of an index is not free, so others do without).
+   */
+  readonly queryVector?: Float32Array;
+  /** The candidate's stored embedding (see `queryVector`). */
+  readonly candidateVector?: Float32Array;
 }
 
 export type GuardVerdict = { readonly accept: true } | { readonly accept: false; readonly reason: string };
@@ -18,5 +25,13 @@ export type GuardVerdict = { readonly accept: true } | { readonly accept: false;
 export interface SemanticGuard {
   /** Stable name, reported with every rejection (`numbers`, `negation`, ...). */
   readonly name: string;
+  /** Set when `check` needs `queryVector` and `candidateVector`. */
+  readonly needsVectors?: boolean;
+  /**
+   * The embedder this guard's judgement is only valid for (a learned model, say): a semantic layer
+   * refuses, at construction, an embedder whose id does not start with `family` or whose
+   * dimensions differ.
+   */
+  readonly embedder?: { readonly family: string; readonly dimensions: number };
   check(input: GuardInput): GuardVerdict;
 }

@@ -144,6 +144,7 @@ export class SemanticLayer implements LayerV1 {
   private readonly threshold: number;
   private readonly topK: number;
   private readonly guards: readonly SemanticGuard[];
+  private readonly guardsNeedVectors: boolean;
   private readonly maxEntries: number;
   private readonly maxTextLength: number;
   private readonly params: HnswParams;
@@ -187,7 +188,15 @@ export class SemanticLayer implements LayerV1 {
     this.guards = [...(options.guards ?? [])];
     for (const g of this.guards) {
       if (!g || typeof g.name !== 'string' || typeof g.check !== 'function') throw new InvalidOptionError(`${PKG}: every entry of option "guards" must be a SemanticGuard { name, check }`, { field: 'guards' });
+      // A learned guard judges vectors of one embedder only: another's would be scored as noise.
+      if (g.embedder && (!e.id.startsWith(g.embedder.family) || e.dimensions !== g.embedder.dimensions)) {
+        throw new InvalidOptionError(
+          `${PKG}: guard "${g.name}" was trained for ${g.embedder.family} (${g.embedder.dimensions}-d) vectors, but the embedder is "${e.id}" (${e.dimensions}-d); leave that guard out or use its embedder`,
+          { field: 'guards' },
+        );
+      }
     }
+    this.guardsNeedVectors = this.guards.some((g) => g.needsVectors === true);
     this.maxEntries = posInt(options.maxEntries ?? 100_000, 'maxEntries');
     this.maxTextLength = posInt(options.maxTextLength ?? 1_000, 'maxTextLength');
     const cacheSize = options.embeddingCacheSize ?? 10_000;
@@ -420,8 +429,11 @@ export class SemanticLayer implements LayerV1 {
       }
       const text = r.entry.semantic!.text;
       let verdict: { guard: string; reason: string } | undefined;
+      const input = this.guardsNeedVectors
+        ? { query: query.text, candidate: text, similarity: c.similarity, threshold, queryVector: vec, candidateVector: part.vector(c.label) }
+        : { query: query.text, candidate: text, similarity: c.similarity, threshold };
       for (const g of this.guards) {
-        const v = g.check({ query: query.text, candidate: text, similarity: c.similarity, threshold });
+        const v = g.check(input);
         if (!v.accept) {
           verdict = { guard: g.name, reason: v.reason };
           break;

@@ -93,6 +93,55 @@ describe('SemanticLayer: similarity lookups', () => {
     await layer.close();
   });
 
+  it('hands both vectors to guards that need them (flat and graph partitions), and only to those', async () => {
+    for (const flatLimit of [1_000, 1]) {
+      const emb = new TableEmbedder(4, 'vec-test');
+      const stored = normalise(Float32Array.from([1, 0.1, 0, 0]));
+      const probe = normalise(Float32Array.from([1, 0, 0.1, 0]));
+      emb.table.set('stored question', stored);
+      emb.table.set('probe question', probe);
+      const seen: Array<[Float32Array | undefined, Float32Array | undefined]> = [];
+      const plainSeen: Array<Float32Array | undefined> = [];
+      const vectorGuard: SemanticGuard = {
+        name: 'vectors',
+        needsVectors: true,
+        check: ({ queryVector, candidateVector }) => {
+          seen.push([queryVector, candidateVector]);
+          return { accept: false, reason: 'looked' };
+        },
+      };
+      const plain: SemanticGuard = { name: 'plain', check: ({ candidateVector }) => (plainSeen.push(candidateVector), { accept: true }) };
+      const layer = new SemanticLayer({ embedder: emb, threshold: 0.5, guards: [plain, vectorGuard], flatLimit });
+      emb.table.set('unrelated', Float32Array.from([0, 0, 0, 1]));
+      const other = chatItem('unrelated');
+      await layer.set(other.key, other.entry); // a second entry: with flatLimit 1 the partition is a graph
+      const a = chatItem('stored question');
+      await layer.set(a.key, a.entry);
+      const r = await layer.search(chatItem('probe question').query);
+      expect(r.hit).toBeUndefined();
+      expect(r.rejected?.[0]?.guard).toBe('vectors');
+      expect(seen).toHaveLength(1);
+      expect(Array.from(seen[0]![0]!)).toEqual(Array.from(probe));
+      // HNSW stores float32 too: the stored vector comes back as written.
+      expect(Array.from(seen[0]![1]!)).toEqual(Array.from(stored));
+      await layer.close();
+      // A layer whose guards need no vectors does not fetch them.
+      const layer2 = new SemanticLayer({ embedder: emb, threshold: 0.5, guards: [plain], flatLimit });
+      await layer2.set(a.key, a.entry);
+      await layer2.search(chatItem('probe question').query);
+      expect(plainSeen.at(-1)).toBeUndefined();
+      await layer2.close();
+    }
+  });
+
+  it('refuses a guard bound to another embedder family or dimension, naming both', () => {
+    const bound = (family: string, dimensions: number): SemanticGuard => ({ name: 'learned', embedder: { family, dimensions }, check: () => ({ accept: true }) });
+    const emb = new HashEmbedder(64, 'hash-test');
+    expect(() => new SemanticLayer({ embedder: emb, guards: [bound('use-lite', 512)] })).toThrow(/learned.*use-lite \(512-d\).*hash-test\/64/);
+    expect(() => new SemanticLayer({ embedder: emb, guards: [bound('hash-test', 32)] })).toThrow(InvalidOptionError);
+    expect(() => new SemanticLayer({ embedder: emb, guards: [bound('hash-test', 64)] })).not.toThrow();
+  });
+
   it('keeps long texts out of similarity matching (exact key only)', async () => {
     const layer = new SemanticLayer({ embedder: new HashEmbedder(), maxTextLength: 50, threshold: 0.1 });
     const long = chatItem('tell me about '.repeat(10) + 'cats');
