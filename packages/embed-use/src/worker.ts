@@ -17,7 +17,7 @@ const init = workerData as Init;
 
 loadRunner(init.modelDir, init.backend).then(
   (runner) => {
-    port.postMessage({ type: 'ready', backend: runner.backend, simd: runner.simd });
+    port.postMessage({ type: 'ready', backend: runner.backend, simd: runner.simd, sync: runner.sync, maxSequenceLength: runner.maxSequenceLength });
     let queue = Promise.resolve();
     port.on('message', (job: Job) => {
       queue = queue.then(async () => {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { InvalidOptionError, LayerError, MissingDependencyError, StrataError } from '@strata-cache/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type UseEmbedder, UseTokenizer, type Vocabulary, createUseEmbedder, defaultModelDir } from '../src/index.js';
+import { loadRunner } from '../src/runner.js';
 
 const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 const norm = (a: Float32Array) => Math.sqrt(dot(a, a));
@@ -48,7 +49,9 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
     expect(e.info.simd).toBe(true);
     expect(e.info.workers).toBe(2);
     expect(e.dimensions).toBe(512);
-    expect(e.id).toMatch(/^use-lite@1\/[0-9a-f]{12}\/t256$/);
+    expect(e.id).toMatch(/^use-lite@1\/[0-9a-f]{12}\/t128$/);
+    expect(e.info.maxTokens).toBe(128);
+    expect(e.info.executor).toBe('sync');
   });
 
   it('embeds into L2-normalised 512-d vectors with the reference similarities', async () => {
@@ -89,12 +92,18 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
   it('truncates long prompts to maxTokens (head + tail) and still embeds them', async () => {
     const long = 'alpha beta gamma delta '.repeat(200) + 'the very end';
     const ids = e.tokenize(long);
-    expect(ids).toHaveLength(256);
+    expect(ids).toHaveLength(128);
     const full = new UseTokenizer(JSON.parse(readFileSync(join(e.info.modelDir, 'vocab.json'), 'utf8')) as Vocabulary).encode(long);
-    expect(ids.slice(0, 128)).toEqual(full.slice(0, 128));
-    expect(ids.slice(128)).toEqual(full.slice(full.length - 128));
+    expect(ids.slice(0, 64)).toEqual(full.slice(0, 64));
+    expect(ids.slice(64)).toEqual(full.slice(full.length - 64));
     const [v] = await e.embed([long]);
     expect(norm(v!)).toBeCloseTo(1, 4);
+  });
+
+  it('sees the tail of a long prompt (the graph itself drops tokens from position 128 on)', async () => {
+    const body = 'We are writing about the delivery schedule for the spring catalogue and the printing costs. '.repeat(12);
+    const [a, b] = await e.embed([body + 'Please cancel the order.', body + 'Please double the order.']);
+    expect(dot(a!, b!)).toBeLessThan(0.9999);
   });
 
   it('embeds an empty text and an empty list', async () => {
@@ -117,6 +126,8 @@ describe('options and failures', () => {
     await expect(createUseEmbedder({ backend: 'webgl' as never })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createUseEmbedder({ workers: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createUseEmbedder({ maxTokens: 0 })).rejects.toBeInstanceOf(InvalidOptionError);
+    // USE-lite's graph keeps 128 tokens; more would silently drop the tail.
+    await expect(createUseEmbedder({ maxTokens: 129 })).rejects.toBeInstanceOf(InvalidOptionError);
   });
 
   it('names option modelDir when the directory has no model', async () => {
@@ -152,6 +163,29 @@ describe('options and failures', () => {
       expect(dot(a!, b!)).toBeCloseTo(0.916, 2);
     } finally {
       await own.close();
+    }
+    // The limit is read from the loaded graph for a user-supplied directory.
+    await expect(createUseEmbedder({ modelDir: dir, workers: 1, maxTokens: 129 })).rejects.toBeInstanceOf(InvalidOptionError);
+  });
+
+  it('the synchronous Where gives the same vectors as TF.js\'s async executor', async () => {
+    const texts = ['How do I reset my password?', '', 'a much longer sentence about something else entirely, with many words in it', 'Is the museum open on Sundays?'];
+    const tok = new UseTokenizer(JSON.parse(readFileSync(join(defaultModelDir(), 'vocab.json'), 'utf8')) as Vocabulary);
+    const batch = texts.map((t) => (t ? tok.encode(t) : [0]));
+    const fast = await loadRunner(defaultModelDir(), 'wasm');
+    const reference = await loadRunner(defaultModelDir(), 'wasm', { syncWhere: false });
+    try {
+      expect(fast.sync).toBe(true);
+      expect(reference.sync).toBe(false);
+      const x = await fast.run(batch);
+      const y = await reference.run(batch);
+      expect(x.length).toBe(4 * 512);
+      let diff = 0;
+      for (let i = 0; i < x.length; i++) diff = Math.max(diff, Math.abs(x[i]! - y[i]!));
+      expect(diff).toBeLessThan(1e-6);
+    } finally {
+      fast.dispose();
+      reference.dispose();
     }
   });
 
