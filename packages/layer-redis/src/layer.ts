@@ -130,6 +130,32 @@ export interface RedisLayerStats {
 }
 
 const CHUNK = 500;
+/** Most keys in one MGET: larger batches are split (a reply of ~100 KB values stays short). */
+const MAX_BATCH = 128;
+
+/** Reads of one tick for one hash tag (hence one Cluster slot): sent as one GET or MGET. */
+interface ReadGroup {
+  readonly keys: string[];
+  readonly resolves: Array<(entry: CacheEntry | undefined) => void>;
+  readonly rejects: Array<(error: unknown) => void>;
+  /** Settled (answered, failed or timed out). */
+  done: boolean;
+}
+
+/** The reads queued in one tick: one deadline for all of them, one group per MGET. */
+interface ReadBatch {
+  readonly client: Client;
+  readonly groups: ReadGroup[];
+  /** Cluster: the group being filled per hash tag. */
+  readonly byTag: Map<string, ReadGroup> | undefined;
+  /** Standalone: the group being filled. */
+  open: ReadGroup | undefined;
+  /** Groups sent and not yet settled. */
+  pending: number;
+  deadline: { done: boolean };
+}
+
+const newGroup = (): ReadGroup => ({ keys: [], resolves: [], rejects: [], done: false });
 
 /** Fail-open timeout error raised by the layer itself (counted by the circuit breaker). */
 class RedisTimeoutError extends LayerError {}
@@ -167,6 +193,8 @@ export class RedisLayer implements LayerV1 {
   private readonly closeClient: boolean;
   private readonly breaker: CircuitBreaker;
   private readonly readDeadlines: DeadlineQueue;
+  /** Reads queued in the current tick (see enqueueRead). */
+  private batch: ReadBatch | undefined;
   private client: Client | undefined;
   private clientPromise: Promise<Client> | undefined;
   private connecting: Promise<void> | undefined;
@@ -290,9 +318,10 @@ export class RedisLayer implements LayerV1 {
   get(key: CacheKey): Promise<CacheEntry | undefined> {
     const rk = this.keys.entry(key);
     const client = this.client;
-    // Hot path (connected, circuit closed): one GET under the shared read deadline queue.
+    // Hot path (connected, circuit closed): queued with the other reads of this tick and sent as
+    // one MGET per hash tag on the next tick (see flushReads).
     if (client !== undefined && client.status === 'ready' && !this.closed && this.breaker.allow()) {
-      return this.timed(client.getBuffer(rk), this.readDeadlines, 'get', (buf) => (buf === null ? undefined : this.decode(buf, rk)));
+      return new Promise<CacheEntry | undefined>((resolve, reject) => this.enqueueRead(client, rk, resolve, reject));
     }
     return this.exec('get', this.timeoutMs, (c) => c.getBuffer(rk)).then((buf) => (buf === null ? undefined : this.decode(buf, rk)));
   }
@@ -340,8 +369,7 @@ export class RedisLayer implements LayerV1 {
   }
 
   async getMany(keys: readonly CacheKey[]): Promise<Array<CacheEntry | undefined>> {
-    // Separate GETs (auto-pipelined into one round trip per node): keys of different scopes
-    // live in different Cluster slots, so MGET is not an option.
+    // Reads issued together are coalesced by get(): one MGET per hash tag (Cluster slot).
     return Promise.all(keys.map((k) => this.get(k)));
   }
 
@@ -471,6 +499,118 @@ export class RedisLayer implements LayerV1 {
   }
 
   // ------------------------------------------------------------------------------ internals
+
+  /**
+   * Adds a read to this tick's batch. The first read of a tick opens the batch, starts its one
+   * deadline (so every read in it keeps its full `timeoutMs` from the moment it was asked) and
+   * schedules flushReads with process.nextTick: that runs after the current callback and all
+   * promise reactions it set off, i.e. after every other request that continues in the same
+   * tick has queued its read too.
+   */
+  private enqueueRead(client: Client, rk: string, resolve: (e: CacheEntry | undefined) => void, reject: (error: unknown) => void): void {
+    let b = this.batch;
+    if (b === undefined) {
+      const batch: ReadBatch = { client, groups: [], byTag: client.isCluster ? new Map() : undefined, open: undefined, pending: 0, deadline: undefined! };
+      batch.deadline = this.readDeadlines.add(() => this.expireBatch(batch));
+      this.batch = b = batch;
+      process.nextTick(this.flushReads);
+    }
+    let g: ReadGroup | undefined;
+    if (b.byTag === undefined) {
+      g = b.open;
+      if (g === undefined || g.keys.length >= MAX_BATCH) b.groups.push((g = b.open = newGroup()));
+    } else {
+      // Cluster: an MGET must stay within one slot. Every entry key carries a hash tag, and keys
+      // with the same tag are in the same slot (by definition), so grouping by tag suffices.
+      const open = rk.indexOf('{');
+      const tag = rk.slice(open + 1, rk.indexOf('}', open));
+      g = b.byTag.get(tag);
+      if (g === undefined || g.keys.length >= MAX_BATCH) {
+        b.byTag.set(tag, (g = newGroup()));
+        b.groups.push(g);
+      }
+    }
+    g.keys.push(rk);
+    g.resolves.push(resolve);
+    g.rejects.push(reject);
+  }
+
+  /** Sends this tick's reads: one GET (a lone read) or MGET per group, auto-pipelined together. */
+  private readonly flushReads = (): void => {
+    const b = this.batch!;
+    this.batch = undefined;
+    const client = b.client;
+    if (this.closed || client.status !== 'ready' || !this.breaker.allow()) {
+      // The state changed within the tick the reads were queued in (e.g. the connection
+      // dropped): each read takes the ordinary path, which fails fast or waits as it should.
+      b.deadline.done = true;
+      for (const g of b.groups) {
+        g.done = true;
+        for (let i = 0; i < g.keys.length; i++) {
+          const rk = g.keys[i]!;
+          this.exec('get', this.timeoutMs, (c) => c.getBuffer(rk)).then((buf) => (buf === null ? undefined : this.decode(buf, rk))).then(g.resolves[i], g.rejects[i]);
+        }
+      }
+      return;
+    }
+    b.pending = b.groups.length;
+    for (const g of b.groups) {
+      const settle = (bufs: ReadonlyArray<Buffer | null>) => this.settleGroup(b, g, bufs);
+      const fail = (error: unknown) => this.failGroup(b, g, error);
+      if (g.keys.length === 1) client.getBuffer(g.keys[0]!).then((buf) => settle([buf]), fail);
+      else client.mgetBuffer(g.keys).then(settle, fail);
+    }
+  };
+
+  /** One group's reply: each read gets its own value; a value that fails to decode only fails its own read. */
+  private settleGroup(b: ReadBatch, g: ReadGroup, bufs: ReadonlyArray<Buffer | null>): void {
+    if (g.done) return; // timed out already
+    g.done = true;
+    if (--b.pending === 0) b.deadline.done = true;
+    this.breaker.success();
+    for (let i = 0; i < g.keys.length; i++) {
+      const buf = bufs[i];
+      if (buf === null || buf === undefined) {
+        g.resolves[i]!(undefined);
+        continue;
+      }
+      let entry: CacheEntry;
+      try {
+        entry = this.decode(buf, g.keys[i]!);
+      } catch (error) {
+        g.rejects[i]!(error);
+        continue;
+      }
+      g.resolves[i]!(entry);
+    }
+  }
+
+  /** A failed command fails each of its reads, and counts against the breaker once per read (as separate GETs would). */
+  private failGroup(b: ReadBatch, g: ReadGroup, error: unknown): void {
+    if (g.done) return;
+    g.done = true;
+    if (--b.pending === 0) b.deadline.done = true;
+    const availability = isAvailabilityError(error);
+    for (let i = 0; i < g.keys.length; i++) {
+      if (availability) this.breaker.failure(error);
+      g.rejects[i]!(wrap(this.name, 'get', error));
+    }
+  }
+
+  /** The batch's deadline passed: every read still waiting times out (each one a breaker failure). */
+  private expireBatch(b: ReadBatch): void {
+    for (const g of b.groups) {
+      if (g.done) continue;
+      g.done = true;
+      for (let i = 0; i < g.keys.length; i++) {
+        this.counters.timeouts++;
+        const error = new RedisTimeoutError(this.name, 'get', `${PKG}: get did not finish within ${this.timeoutMs} ms (option: timeoutMs)`);
+        this.breaker.failure(error);
+        g.rejects[i]!(error);
+      }
+    }
+  }
+
 
   private decode(buf: Buffer, where: string): CacheEntry {
     try {

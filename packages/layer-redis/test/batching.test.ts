@@ -1,0 +1,117 @@
+import { type CacheEntry, DecodeError, computeKey, resolveScope } from '@strata-cache/core';
+import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisLayer } from '../src/index.js';
+
+// Own redis-server: the checks read INFO commandstats and run SCRIPT FLUSH, which must not
+// touch (or be disturbed by) a shared server.
+let server: RedisServerHandle;
+let raw: Redis;
+const layers: RedisLayer[] = [];
+const makeLayer = (options: ConstructorParameters<typeof RedisLayer>[0] = {}) => {
+  const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('batch'), timeoutMs: 1_000, ...options });
+  layers.push(layer);
+  return layer;
+};
+const entry = (value: unknown, extra: Partial<CacheEntry> = {}): CacheEntry => ({ value, createdAt: Date.now(), ttlMs: 60_000, tags: [], ...extra });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Calls of each command since the server started. */
+async function calls(...commands: string[]): Promise<Record<string, number>> {
+  const info = await raw.info('commandstats');
+  return Object.fromEntries(commands.map((c) => [c, Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(info)?.[1] ?? 0)]));
+}
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+}, 30_000);
+afterAll(async () => {
+  for (const l of layers) await l.close();
+  raw.disconnect();
+  await server.stop();
+});
+
+describe('RedisLayer: reads of one tick are coalesced into MGETs', () => {
+  it('gives each caller its own value (misses included), in batches of at most 128 keys', async () => {
+    const layer = makeLayer();
+    await layer.connect();
+    const scopes = [resolveScope('a'), resolveScope({ tenant: 'b', namespace: 'n' })];
+    const keys = Array.from({ length: 300 }, (_, i) => computeKey({ i }, scopes[i % 2]!));
+    // Every third key is never written: a miss in the middle of a batch.
+    await Promise.all(keys.map((k, i) => (i % 3 === 0 ? undefined : layer.set(k, entry({ i })))));
+    const before = await calls('get', 'mget');
+    const got = await Promise.all(keys.map((k) => layer.get(k)));
+    const after = await calls('get', 'mget');
+    got.forEach((e, i) => expect(e?.value).toEqual(i % 3 === 0 ? undefined : { i }));
+    // 300 reads in one tick: ceil(300 / 128) = 3 MGETs (standalone: hash tags do not split them).
+    expect(after.mget! - before.mget!).toBe(3);
+    expect(after.get! - before.get!).toBe(0);
+    // getMany is the same path.
+    expect((await layer.getMany(keys.slice(0, 6))).map((e) => e?.value)).toEqual([undefined, { i: 1 }, { i: 2 }, undefined, { i: 4 }, { i: 5 }]);
+  });
+
+  it('sends a lone read as a plain GET', async () => {
+    const layer = makeLayer();
+    await layer.connect();
+    const key = computeKey({ q: 'alone' }, resolveScope('t'));
+    await layer.set(key, entry('single'));
+    const before = await calls('get', 'mget');
+    expect((await layer.get(key))?.value).toBe('single');
+    const after = await calls('get', 'mget');
+    expect([after.get! - before.get!, after.mget! - before.mget!]).toEqual([1, 0]);
+  });
+
+  it('a corrupt value in a batch fails only its own read (DecodeError) and is removed', async () => {
+    const layer = makeLayer();
+    await layer.connect();
+    const keys = Array.from({ length: 20 }, (_, i) => computeKey({ corrupt: i }, resolveScope('t')));
+    await Promise.all(keys.map((k, i) => layer.set(k, entry(i))));
+    await raw.set(layer.keys.entry(keys[7]!), Buffer.from([0x9e, 1, 0, 0x7b, 0x7b]), 'PX', 60_000);
+    await raw.set(layer.keys.entry(keys[13]!), Buffer.from('{"plain":"json"}'), 'PX', 60_000);
+    const results = await Promise.allSettled(keys.map((k) => layer.get(k)));
+    results.forEach((r, i) => {
+      if (i === 7 || i === 13) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toBeInstanceOf(DecodeError);
+      } else expect(r).toEqual({ status: 'fulfilled', value: expect.objectContaining({ value: i }) });
+    });
+    expect(layer.stats().decodeErrors).toBe(2);
+    await sleep(50);
+    expect(await raw.exists(layer.keys.entry(keys[7]!), layer.keys.entry(keys[13]!))).toBe(0);
+    expect(await raw.exists(layer.keys.entry(keys[8]!))).toBe(1);
+  });
+});
+
+describe('RedisLayer: a batch while Redis is hung (SIGSTOP)', () => {
+  it('every read of the batch fails within the time limit, each counts for the breaker, then it recovers', async () => {
+    const TIMEOUT = 50;
+    const layer = makeLayer({ timeoutMs: TIMEOUT, breaker: { cooldownMs: 100 } });
+    await layer.connect();
+    const keys = Array.from({ length: 64 }, (_, i) => computeKey({ hung: i }, resolveScope('t')));
+    await Promise.all(keys.map((k, i) => layer.set(k, entry(i))));
+    server.pause();
+    const elapsed: number[] = [];
+    let results: PromiseSettledResult<unknown>[] = [];
+    try {
+      const t0 = performance.now();
+      results = await Promise.allSettled(keys.map((k) => layer.get(k).finally(() => elapsed.push(performance.now() - t0))));
+      // After the batch, the circuit is open: the next read costs ~nothing.
+      const t1 = performance.now();
+      await expect(layer.get(keys[0]!)).rejects.toThrow(/circuit/);
+      expect(performance.now() - t1).toBeLessThan(5);
+    } finally {
+      server.resume();
+    }
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/within 50 ms/);
+    // Bounded by the time limit (generous slack for a loaded machine), not by the hang.
+    expect(Math.max(...elapsed)).toBeLessThan(TIMEOUT + 250);
+    expect(layer.stats()).toMatchObject({ state: 'open', opens: 1, timeouts: 64 });
+    const until = Date.now() + 5_000;
+    while (layer.state !== 'closed' && Date.now() < until) await sleep(20);
+    expect(layer.state).toBe('closed');
+    expect((await Promise.all(keys.map((k) => layer.get(k)))).map((e) => e?.value)).toEqual(keys.map((_, i) => i));
+  });
+});
