@@ -13,6 +13,7 @@ import {
   StrataError,
   MissingDependencyError,
   isExpired,
+  scopeBaseId,
 } from '@strata-cache/core';
 import type { Cluster, ClusterNode, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -155,6 +156,14 @@ interface ReadBatch {
   deadline: { done: boolean };
 }
 
+/** A set() in flight; `cancelled` once a delete / invalidation of this process covers it. */
+interface PendingWrite {
+  readonly rk: string;
+  readonly key: CacheKey;
+  readonly tags: readonly string[];
+  cancelled: boolean;
+}
+
 const newGroup = (): ReadGroup => ({ keys: [], resolves: [], rejects: [], done: false });
 
 /** Fail-open timeout error raised by the layer itself (counted by the circuit breaker). */
@@ -200,6 +209,8 @@ export class RedisLayer implements LayerV1 {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private readonly pendingSets = new Map<string, Promise<void>>();
+  /** Writes in flight (see cancelWrites). */
+  private readonly writes = new Set<PendingWrite>();
   private releases: { sub: Promise<Redis | Cluster>; client?: Redis | Cluster; waiters: Map<string, Set<() => void>> } | undefined;
   private everReady = false;
   private readonly connectTimeoutMs: number;
@@ -328,18 +339,21 @@ export class RedisLayer implements LayerV1 {
 
   set(key: CacheKey, entry: CacheEntry): Promise<void> {
     const rk = this.keys.entry(key);
-    const p = this.write(key, rk, entry);
+    const w: PendingWrite = { rk, key, tags: entry.tags, cancelled: false };
+    this.writes.add(w);
+    const p = this.write(key, rk, entry, w);
     // Remembered so a coordinator lock is released only after the value has landed, even when
     // MultiLayerCache stopped waiting for the write (its budget) earlier.
     this.pendingSets.set(rk, p);
     const forget = () => {
+      this.writes.delete(w);
       if (this.pendingSets.get(rk) === p) this.pendingSets.delete(rk);
     };
     p.then(forget, forget);
     return p;
   }
 
-  private async write(key: CacheKey, rk: string, entry: CacheEntry): Promise<void> {
+  private async write(key: CacheKey, rk: string, entry: CacheEntry, w: PendingWrite): Promise<void> {
     const now = Date.now();
     let ttl = entry.ttlMs === undefined ? undefined : Math.ceil(entry.createdAt + entry.ttlMs - now);
     if (this.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, this.maxTtlMs);
@@ -349,22 +363,28 @@ export class RedisLayer implements LayerV1 {
       return;
     }
     const value = await encodeEntry(entry, this.compression, this.compressThreshold);
+    if (w.cancelled) return;
     const shard = this.keys.shardOf(key);
     const score = ttl === undefined ? '+inf' : String(now + ttl);
     const tags = [...new Set(entry.tags.map(encodeTag))];
     await this.exec('set', this.writeTimeoutMs, async (c) => {
       // Register the shard under each tag first: a tagged entry is never reachable without it.
       if (tags.length > 0) await Promise.all(tags.map((t) => REGISTER_TAG.run(c, [this.keys.tagScopes(t)], [shard, score, String(now)])));
+      // Checked right before the command is handed to the client: a delete issued after this
+      // point is sent after it on the same connection, so it wins.
+      if (w.cancelled) return;
       await SET_ENTRY.run(
         c,
         [rk, this.keys.scopeIndex(shard), this.keys.scopeTags(shard), ...tags.map((t) => this.keys.tagIndex(shard, t))],
         [value, ttl === undefined ? '0' : String(ttl), score, String(now), ...tags],
+        () => !w.cancelled,
       );
     });
   }
 
   async delete(key: CacheKey): Promise<boolean> {
     const rk = this.keys.entry(key);
+    this.cancelWrites((w) => w.rk === rk);
     return (await this.exec('delete', this.writeTimeoutMs, (c) => c.del(rk))) > 0;
   }
 
@@ -383,6 +403,8 @@ export class RedisLayer implements LayerV1 {
   }
 
   async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<void> {
+    const base = scope && scopeBaseId(scope);
+    this.cancelWrites((w) => base === undefined || scopeBaseId(w.key.scope) === base);
     if (!scope) {
       await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
         await Promise.all(batch.map((k) => this.admin('clear', (c) => c.unlink(k))));
@@ -403,6 +425,8 @@ export class RedisLayer implements LayerV1 {
   }
 
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
+    const base = scope && scopeBaseId(scope);
+    this.cancelWrites((w) => w.tags.includes(tag) && (base === undefined || scopeBaseId(w.key.scope) === base));
     const t = encodeTag(tag);
     let shards: string[];
     if (scope) shards = this.keys.shardsOf(scope);
@@ -423,6 +447,8 @@ export class RedisLayer implements LayerV1 {
   }
 
   async deleteOlderVersions(scope: Scope): Promise<number> {
+    const base = scopeBaseId(scope);
+    this.cancelWrites((w) => w.key.scope.version < scope.version && scopeBaseId(w.key.scope) === base);
     let n = 0;
     for (const shard of this.keys.shardsOf(scope)) {
       const idx = this.keys.scopeIndex(shard);
@@ -499,6 +525,15 @@ export class RedisLayer implements LayerV1 {
   }
 
   // ------------------------------------------------------------------------------ internals
+
+  /**
+   * A delete or invalidation must not be undone by a write of this process that started before
+   * it but is still encoding (or waiting for a NOSCRIPT round trip): such writes are dropped.
+   * Writes already handed to the client were sent first, and Redis applies them in order.
+   */
+  private cancelWrites(covers: (w: PendingWrite) => boolean): void {
+    for (const w of this.writes) if (!w.cancelled && covers(w)) w.cancelled = true;
+  }
 
   /**
    * Adds a read to this tick's batch. The first read of a tick opens the batch, starts its one

@@ -10,11 +10,16 @@ export class Script {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  async run(client: Client, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<unknown> {
+  /**
+   * `stillWanted`, when given, is asked again before the EVAL fallback (a round trip later): a
+   * write that was superseded meanwhile (e.g. its key was deleted) is then not sent at all.
+   */
+  async run(client: Client, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>, stillWanted?: () => boolean): Promise<unknown> {
     try {
       return await this.send(client, 'evalsha', this.sha, keys, args);
     } catch (error) {
       if (!String((error as Error)?.message).startsWith('NOSCRIPT')) throw error;
+      if (stillWanted && !stillWanted()) return undefined;
       return this.send(client, 'eval', this.lua, keys, args);
     }
   }

@@ -84,6 +84,58 @@ describe('RedisLayer: reads of one tick are coalesced into MGETs', () => {
   });
 });
 
+describe('RedisLayer: a delete is not undone by a write that started before it', () => {
+  it('a set still compressing when its key is deleted is dropped', async () => {
+    const layer = makeLayer({ compressThreshold: 10 });
+    const key = computeKey({ q: 'set then delete' }, resolveScope('t'));
+    for (let round = 0; round < 5; round++) {
+      // Not awaited: compression runs on the thread pool, the DEL is sent meanwhile.
+      const write = layer.set(key, entry({ text: 'x'.repeat(5_000), round }));
+      expect(await layer.delete(key)).toBe(false);
+      await write;
+      expect(await layer.get(key)).toBeUndefined();
+    }
+  });
+
+  it('...and one whose script was flushed is not re-sent after the delete (NOSCRIPT fallback)', async () => {
+    const layer = makeLayer();
+    await layer.connect();
+    const key = computeKey({ q: 'noscript' }, resolveScope('t'));
+    await raw.script('FLUSH');
+    const write = layer.set(key, entry('old'));
+    // Let the EVALSHA go out; the NOSCRIPT answer arrives after the delete below.
+    await new Promise((r) => setImmediate(r));
+    const deleted = layer.delete(key);
+    await write;
+    await deleted;
+    expect(await raw.exists(layer.keys.entry(key))).toBe(0);
+    // The script is loaded again by the next write that needs it.
+    await layer.set(key, entry('new'));
+    expect((await layer.get(key))?.value).toBe('new');
+  });
+
+  it('deleteByTag and clear(scope) drop writes they cover that are still in flight', async () => {
+    const layer = makeLayer({ compressThreshold: 10 });
+    const scope = resolveScope({ tenant: 'inflight', namespace: 'n' });
+    const other = resolveScope({ tenant: 'other', namespace: 'n' });
+    const big = { text: 'y'.repeat(5_000) };
+    const tagged = computeKey({ q: 'tagged' }, scope);
+    const kept = computeKey({ q: 'untagged' }, scope);
+    let writes = [layer.set(tagged, entry(big, { tags: ['gone'] })), layer.set(kept, entry(big))];
+    await layer.deleteByTag('gone');
+    await Promise.all(writes);
+    expect(await layer.get(tagged)).toBeUndefined();
+    expect((await layer.get(kept))?.value).toEqual(big);
+
+    const elsewhere = computeKey({ q: 'elsewhere' }, other);
+    writes = [layer.set(kept, entry(big)), layer.set(elsewhere, entry(big))];
+    await layer.clear(scope);
+    await Promise.all(writes);
+    expect(await layer.get(kept)).toBeUndefined();
+    expect((await layer.get(elsewhere))?.value).toEqual(big);
+  });
+});
+
 describe('RedisLayer: a batch while Redis is hung (SIGSTOP)', () => {
   it('every read of the batch fails within the time limit, each counts for the breaker, then it recovers', async () => {
     const TIMEOUT = 50;
