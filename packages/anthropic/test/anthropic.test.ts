@@ -12,7 +12,7 @@ import {
 import { APIConnectionError, Anthropic, InternalServerError, RateLimitError } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cacheControl, createCachedAnthropic, getCacheInfo, withCache } from '../src/index.js';
-import { SECRET_KEY, collect, memoryCache, plain, stored } from './helpers.js';
+import { SECRET_KEY, collect, memoryCache, plain, stored, watchOutput } from './helpers.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -263,17 +263,32 @@ describe('isolation, secrets, accounting', () => {
     expect(server.count('/messages')).toBe(2);
   });
 
-  it('no API key or auth header is written to a layer or key; control headers never leave', async () => {
+  it('no API key or auth header is written to a layer, key, event or log; control headers never leave', async () => {
     const { client, cache, layer } = setup();
-    await client.messages.create(msg('secret check'), { headers: cacheControl({ tags: ['t1'] }) });
-    await collect(await client.messages.create(msg('secret check', { stream: true as const })));
-    const bearer = withCache(new Anthropic({ authToken: 'tok-SECRET-bearer', apiKey: null, baseURL: server.baseURL }), { cache });
-    await bearer.messages.create(msg('bearer check'));
-    await cache.flush();
+    const out = watchOutput(cache);
+    try {
+      for (let round = 0; round < 2; round++) {
+        await client.messages.create(msg('secret check'), { headers: cacheControl({ tags: ['t1'] }) });
+        await collect(await client.messages.create(msg('secret check', { stream: true as const })));
+        const bearer = withCache(new Anthropic({ authToken: 'tok-SECRET-bearer', apiKey: null, baseURL: server.baseURL }), { cache });
+        await bearer.messages.create(msg('bearer check'));
+        await cache.flush();
+      }
+    } finally {
+      out.restore();
+    }
     const all = stored(layer);
     expect(all).toHaveLength(3);
     const dump = JSON.stringify(all).toLowerCase();
-    for (const secret of [SECRET_KEY, 'tok-SECRET-bearer', 'x-api-key', 'authorization', 'org-server-side']) expect(dump).not.toContain(secret.toLowerCase());
+    const logs = out.dump();
+    // Not vacuous: the record holds writes and hits with their keys.
+    expect(out.events.filter((e) => e.name === 'hit')).toHaveLength(3);
+    expect(out.events.filter((e) => e.name === 'set').length).toBeGreaterThanOrEqual(3);
+    expect(logs).toContain(all[0]!.key.hash.toLowerCase());
+    for (const secret of [SECRET_KEY, 'tok-SECRET-bearer', 'x-api-key', 'authorization', 'org-server-side']) {
+      expect(dump).not.toContain(secret.toLowerCase());
+      expect(logs).not.toContain(secret.toLowerCase());
+    }
     // The upstream did receive the credentials (x-api-key or Bearer, depending on the SDK version).
     expect(JSON.stringify(server.requests[0]!.headers)).toContain(SECRET_KEY);
     expect(server.requests[2]!.headers['authorization']).toBe('Bearer tok-SECRET-bearer');

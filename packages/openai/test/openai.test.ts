@@ -18,7 +18,7 @@ import { makeParseableResponseFormat } from 'openai/lib/parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '@strata-cache/core';
 import { OpenAIEmbedder, cacheControl, createCachedOpenAI, getCacheInfo, withCache } from '../src/index.js';
-import { SECRET_KEY, SECRET_ORG, SECRET_PROJECT, collect, memoryCache, plain, stored } from './helpers.js';
+import { SECRET_KEY, SECRET_ORG, SECRET_PROJECT, collect, memoryCache, plain, stored, watchOutput } from './helpers.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -412,18 +412,34 @@ describe('isolation, secrets, accounting, control', () => {
     expect(server.count('/chat/completions')).toBe(2);
   });
 
-  it('no API key, auth header, organisation or project id is written to a layer or key', async () => {
+  it('no API key, auth header, organisation or project id is written to a layer, key, event or log', async () => {
     const { client, cache, layer } = setup();
-    await client.chat.completions.create(chat('secret check'));
-    await collect(await client.chat.completions.create(chat('secret check', { stream: true as const })));
-    await client.responses.create({ model: 'gpt-4o-mini', temperature: 0, input: 'secret check' });
-    await client.embeddings.create({ model: 'text-embedding-3-small', input: 'secret check' });
-    await cache.flush();
+    const out = watchOutput(cache);
+    try {
+      for (let round = 0; round < 2; round++) {
+        await client.chat.completions.create(chat('secret check'));
+        await collect(await client.chat.completions.create(chat('secret check', { stream: true as const })));
+        await client.responses.create({ model: 'gpt-4o-mini', temperature: 0, input: 'secret check' });
+        await client.embeddings.create({ model: 'text-embedding-3-small', input: 'secret check' });
+        await cache.flush();
+      }
+      // An upstream error on the way too (its response carries the organisation header back).
+      server.enqueue(httpError(500, openAIError('boom', 'server_error')));
+      await expect(client.chat.completions.create(chat('secret check: error'))).rejects.toBeInstanceOf(InternalServerError);
+    } finally {
+      out.restore();
+    }
     const all = stored(layer);
     expect(all).toHaveLength(4);
-    const dump = JSON.stringify(all);
+    const dump = JSON.stringify(all).toLowerCase();
+    const logs = out.dump();
+    // Not vacuous: the record holds misses, writes and hits with their keys.
+    expect(out.events.filter((e) => e.name === 'hit')).toHaveLength(4);
+    expect(out.events.filter((e) => e.name === 'set').length).toBeGreaterThanOrEqual(4);
+    expect(logs).toContain(all[0]!.key.hash.toLowerCase());
     for (const secret of [SECRET_KEY, SECRET_ORG, SECRET_PROJECT, 'Bearer', 'org-server-side', 'authorization']) {
-      expect(dump.toLowerCase()).not.toContain(secret.toLowerCase());
+      expect(dump).not.toContain(secret.toLowerCase());
+      expect(logs).not.toContain(secret.toLowerCase());
     }
     // The upstream did receive them (the test would be vacuous otherwise).
     expect(server.requests[0]!.headers['authorization']).toBe(`Bearer ${SECRET_KEY}`);
