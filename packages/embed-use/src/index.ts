@@ -46,7 +46,11 @@ export interface UseEmbedderOptions {
    * @default 128
    */
   maxTokens?: number;
-  /** Most texts in one model call (texts are sorted by length before they are batched). @default 16 */
+  /**
+   * Most texts in one model call (texts are sorted by length before they are batched). Short
+   * queries cost about 9 ms of CPU each alone and under 4 ms each in batches of 16–32.
+   * @default 32
+   */
   maxBatchSize?: number;
   /**
    * TF.js silently falls back to another backend when the one asked for cannot start. `false`
@@ -74,6 +78,8 @@ export interface UseEmbedderInfo {
   readonly maxTokens: number;
   /** `sync`: the graph runs through TF.js's synchronous executor (see README, "How it runs"). */
   readonly executor: 'sync' | 'async';
+  /** Versions of the TF.js packages that run the model. */
+  readonly tfjs: { readonly core: string; readonly converter: string; readonly backend: string };
 }
 
 interface QueuedText {
@@ -127,6 +133,7 @@ export class UseEmbedder implements Embedder {
   private queue: QueuedText[] = [];
   private nextJob = 1;
   private inFlight = 0;
+  private scheduled = false;
   private closed = false;
 
   /** @internal use createUseEmbedder() */
@@ -201,7 +208,7 @@ export class UseEmbedder implements Embedder {
           this.queue.push({ tokens: tokens[i]!, resolve: (v) => resolve(void (vectors[i] = v)), reject });
         }),
     );
-    this.schedule();
+    this.requestSchedule();
     await Promise.all(done);
     options.signal?.throwIfAborted();
     return slot.map((i) => vectors[i]!);
@@ -223,7 +230,24 @@ export class UseEmbedder implements Embedder {
     );
   }
 
-  /** Hands queued texts to every idle model instance, as batches of like-length texts. */
+  /**
+   * Schedules after the current synchronous code: callers that arrive in the same tick (a burst
+   * of requests, `Promise.all` of single embeds) share batches from the first dispatch on.
+   */
+  private requestSchedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.schedule();
+    });
+  }
+
+  /**
+   * Hands queued texts to every idle model instance, as batches of like-length texts. An
+   * instance pulls work only when it is idle, so work always goes to the least-loaded one and a
+   * slow (or preempted) worker never holds a backlog of its own.
+   */
   private schedule(): void {
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
@@ -319,7 +343,7 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   if (options.modelDir === undefined && maxTokens > USE_LITE_MAX_TOKENS) {
     throw new InvalidOptionError(`${PKG}: option "maxTokens" must be at most ${USE_LITE_MAX_TOKENS}, the token limit of USE-lite's graph (it drops the rest)`, { field: 'maxTokens' });
   }
-  const maxBatchSize = options.maxBatchSize ?? 16;
+  const maxBatchSize = options.maxBatchSize ?? 32;
   if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new InvalidOptionError(`${PKG}: option "maxBatchSize" must be a positive integer`, { field: 'maxBatchSize' });
   }
@@ -345,7 +369,7 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   const running: Loaded[] = [];
   if (workers === 0) {
     inline = await loadRunner(modelDir, backend);
-    running.push({ backend: inline.backend, simd: inline.simd, sync: inline.sync, maxSequenceLength: inline.maxSequenceLength });
+    running.push({ backend: inline.backend, simd: inline.simd, sync: inline.sync, maxSequenceLength: inline.maxSequenceLength, versions: inline.versions });
   } else {
     const url = workerUrl();
     try {
@@ -382,7 +406,11 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   const simd = running.every((r) => r.simd);
   if (actual === 'wasm' && !simd) warn(`${PKG}: the wasm backend runs without SIMD (about 2× slower)`);
   const executor = running.every((r) => r.sync) ? 'sync' : 'async';
-  const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens, executor };
+  const tfjs = running[0]!.versions;
+  if (tfjs.core !== tfjs.converter || tfjs.core !== tfjs.backend) {
+    warn(`${PKG}: TF.js versions differ (tfjs-core ${tfjs.core}, tfjs-converter ${tfjs.converter}, tfjs-backend-${actual} ${tfjs.backend}); install one version of all three`);
+  }
+  const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens, executor, tfjs };
   return new UseEmbedder({ id, info, tokenizer, maxTokens, maxBatchSize, pool, inline });
 }
 
@@ -401,6 +429,7 @@ interface Loaded {
   simd: boolean;
   sync: boolean;
   maxSequenceLength: number | undefined;
+  versions: { core: string; converter: string; backend: string };
 }
 
 function startWorker(url: URL, modelDir: string, backend: UseBackend): Promise<Loaded & { worker: Worker }> {
@@ -412,7 +441,7 @@ function startWorker(url: URL, modelDir: string, backend: UseBackend): Promise<L
     worker.once('message', (msg: Partial<Loaded> & { type: string; message?: string; code?: string; dependency?: string }) => {
       worker.off('error', reject);
       worker.off('exit', onExit);
-      if (msg.type === 'ready') return resolve({ worker, backend: msg.backend!, simd: msg.simd!, sync: msg.sync!, maxSequenceLength: msg.maxSequenceLength });
+      if (msg.type === 'ready') return resolve({ worker, backend: msg.backend!, simd: msg.simd!, sync: msg.sync!, maxSequenceLength: msg.maxSequenceLength, versions: msg.versions! });
       void worker.terminate();
       if (msg.code === 'STRATA_MISSING_DEPENDENCY') reject(new MissingDependencyError(msg.dependency ?? 'unknown', msg.message ?? 'missing dependency'));
       else reject(new LayerError('embed-use', 'load', `${PKG}: loading the model failed: ${msg.message}`));

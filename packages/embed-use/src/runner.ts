@@ -19,6 +19,8 @@ export interface ModelRunner {
    * position 128 on); `undefined` when the graph has no such clip.
    */
   readonly maxSequenceLength: number | undefined;
+  /** Versions of the TF.js packages loaded (a mismatch is a classic cause of a silent backend fallback). */
+  readonly versions: { core: string; converter: string; backend: string };
   /** True when the graph runs through the synchronous executor (no dynamic op left). */
   readonly sync: boolean;
   /** Row-major [rows × 512] float32, one row per token-id list, L2-normalised by the model. */
@@ -101,14 +103,15 @@ export async function loadRunner(modelDir: string, wanted: UseBackend, { syncWhe
   const converter = await importPeer<Converter>('@tensorflow/tfjs-converter', TF_PEERS);
   // Production mode: no debug checks, and no "install tfjs-node" banner on stderr.
   tf.env().set('PROD', true);
+  let backendVersion: string;
   if (wanted === 'wasm') {
     // Threaded wasm cannot start in Node (its workers come from blob: URLs) and TF.js would then
     // fall back to cpu without a word: ask for the single-threaded SIMD build instead and use
     // one model per worker_thread for parallelism.
-    await importPeer('@tensorflow/tfjs-backend-wasm', TF_PEERS);
+    backendVersion = (await importPeer<{ version_wasm: string }>('@tensorflow/tfjs-backend-wasm', TF_PEERS)).version_wasm;
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
   } else {
-    await importPeer('@tensorflow/tfjs-backend-cpu', TF_PEERS);
+    backendVersion = (await importPeer<{ version_cpu: string }>('@tensorflow/tfjs-backend-cpu', TF_PEERS)).version_cpu;
   }
   try {
     await tf.setBackend(wanted);
@@ -167,6 +170,7 @@ export async function loadRunner(modelDir: string, wanted: UseBackend, { syncWhe
     backend,
     simd,
     maxSequenceLength,
+    versions: { core: tf.version_core, converter: converter.version_converter, backend: backendVersion },
     get sync() {
       return sync;
     },

@@ -52,6 +52,8 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
     expect(e.id).toMatch(/^use-lite@1\/[0-9a-f]{12}\/t128$/);
     expect(e.info.maxTokens).toBe(128);
     expect(e.info.executor).toBe('sync');
+    expect(e.info.tfjs.backend).toBe(e.info.tfjs.core);
+    expect(e.info.tfjs.converter).toBe(e.info.tfjs.core);
   });
 
   it('embeds into L2-normalised 512-d vectors with the reference similarities', async () => {

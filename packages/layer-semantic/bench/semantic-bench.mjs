@@ -2,6 +2,7 @@
 //
 //   pnpm --filter @strata-cache/layer-semantic bench            (100,000 entries, a few minutes)
 //   STRATA_BENCH_N=20000 pnpm --filter ... bench                  (smaller / bigger)
+//   BENCH_ONLY=embed pnpm --filter ... bench                      (embedder part only; prints, writes no results file)
 //
 // Writes <repo>/bench/results/layer-semantic.json (+ .md). Baselines are measured in the same
 // run: a JS linear scan over every stored vector (the seed's approach) at the same size, and
@@ -23,6 +24,8 @@ const BASE_TEXTS = Number(process.env.STRATA_BENCH_BASE_TEXTS ?? 2_000);
 const QUERIES = Number(process.env.STRATA_BENCH_QUERIES ?? 500);
 const LINEAR_QUERIES = Number(process.env.STRATA_BENCH_LINEAR_QUERIES ?? 30);
 const DIMS = 512;
+const ONLY = process.env.BENCH_ONLY ?? '';
+if (ONLY && ONLY !== 'embed') throw new Error(`BENCH_ONLY must be "embed" or unset, not "${ONLY}"`);
 const gc = globalThis.gc ?? (() => {});
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -91,6 +94,7 @@ function loadTexts() {
 
 // ---------- embedding benchmark ----------
 async function benchEmbedder(label, options, shortQueries, { singles, throughput }) {
+  const load1 = round(loadavg()[0], 2);
   const t0 = performance.now();
   const e = await createUseEmbedder(options);
   const loadMs = performance.now() - t0;
@@ -108,7 +112,7 @@ async function benchEmbedder(label, options, shortQueries, { singles, throughput
   const qps = throughput / ((performance.now() - s) / 1000);
   const info = e.info;
   await e.close();
-  const r = { label, backend: info.backend, simd: info.simd, workers: info.workers, loadMs: round(loadMs, 0), singleQueryP50Ms: round(pct(lat, 50), 2), singleQueryP99Ms: round(pct(lat, 99), 2), singles, queriesPerSecond: round(qps, 1), throughputQueries: throughput };
+  const r = { label, backend: info.backend, simd: info.simd, workers: info.workers, executor: info.executor, loadavg1mAtStart: load1, loadMs: round(loadMs, 0), singleQueryP50Ms: round(pct(lat, 50), 2), singleQueryP99Ms: round(pct(lat, 99), 2), singles, queriesPerSecond: round(qps, 1), throughputQueries: throughput };
   log(label, r);
   return r;
 }
@@ -241,6 +245,13 @@ embedding.push(await benchEmbedder('wasm SIMD, 2 worker threads (default)', { wo
 embedding.push(await benchEmbedder('wasm SIMD, single thread', { workers: 1 }, shortQueries, { singles: 100, throughput: 300 }));
 embedding.push(await benchEmbedder('pure-JS cpu backend, single thread', { workers: 1, backend: 'cpu' }, shortQueries, { singles: 8, throughput: 16 }));
 
+if (ONLY === 'embed') {
+  const table = ['| embedder | backend | SIMD | workers | executor | short query p50 ms | p99 ms | queries/s |', '|---|---|---|---:|---|---:|---:|---:|', ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.executor} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} |`)];
+  console.log(table.join('\n'));
+  console.log(`loadavg ${loadavg().map((x) => x.toFixed(2)).join(' ')}; pool/single-thread throughput ${round(embedding[0].queriesPerSecond / embedding[1].queriesPerSecond, 2)}×; wasm/cpu p50 ${round(embedding[2].singleQueryP50Ms / embedding[1].singleQueryP50Ms, 1)}×`);
+  process.exit(0);
+}
+
 // 2) Real USE vectors for the index: embed the base texts once, then synthetic variants.
 log(`embedding ${Math.min(BASE_TEXTS, texts.length)} base texts (${source})`);
 const embedder = await createUseEmbedder({ workers: 2 });
@@ -323,9 +334,9 @@ const md = [
   '',
   `HNSW vs linear scan (p50): **${result.index.speedupVsLinearScan}×**.`,
   '',
-  '| embedder | backend | SIMD | workers | short query p50 ms | p99 ms | queries/s |',
-  '|---|---|---|---:|---:|---:|---:|',
-  ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} |`),
+  '| embedder | backend | SIMD | workers | executor | load avg (1 min) at start | short query p50 ms | p99 ms | queries/s |',
+  '|---|---|---|---:|---|---:|---:|---:|---:|',
+  ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.executor} | ${r.loadavg1mAtStart} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} |`),
   '',
   'Targets: ' + Object.entries(result.targets).map(([k, v]) => `${k}: ${v ? 'met' : 'NOT met'}`).join('; ') + '.',
   '',
