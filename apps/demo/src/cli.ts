@@ -1,119 +1,21 @@
 #!/usr/bin/env node
 // Strata demo: the whole cache stack on a support bot's day, with a savings report.
-import { parseArgs } from 'node:util';
-import { type DemoOptions, runDemo } from './demo.js';
-
-const HELP = `Usage: pnpm demo [-- options]      (or: node apps/demo/dist/cli.js [options])
-
-Runs a support bot's day of requests through Strata (L1 memory + L3 semantic with a local
-embedder + invalidation rules, L2 Redis when given) against a SIMULATED OpenAI-compatible
-provider, or the real OpenAI / Anthropic API when OPENAI_API_KEY / ANTHROPIC_API_KEY is set.
-Prints a summary, writes an HTML report, exits 1 if a stale or cross-tenant answer was served.
-
-Options:
-  --requests N         requests in the generated workload (default 1500)
-  --concurrency N      requests in flight at once (default 16)
-  --seed N             workload and latency seed (default 42)
-  --workload FILE      replay a JSONL file instead (see apps/demo/README.md for the format)
-  --redis URL          add the L2 Redis layer (default: $REDIS_URL, else off)
-  --instances N        app instances sharing L2 (default 2 with --redis, else 1)
-  --provider P         auto | simulated | openai | anthropic (default auto: real when a key is set)
-  --api A              openai | anthropic: wire format and adapter of the simulated provider
-                       (default openai)
-  --model NAME         model to ask (default gpt-4o simulated, gpt-4o-mini OpenAI)
-  --latency-scale X    multiply the simulated provider's delays (default 1; 0 = instant)
-  --daily-requests N   traffic for the monthly projection (default 50000)
-  --no-semantic        leave the L3 semantic layer out
-  --threshold X        cosine similarity an L3 hit needs (default: the layer's)
-  --out FILE           HTML report path (default reports/strata-demo-<time>.html)
-  --json FILE          JSON summary path (default: the report path with .json)
-  --fault F            break it on purpose to watch the checks fire: no-invalidation
-                       (stale answers) or shared-scope (cross-tenant answers)
-  --quiet              no progress bar and no summary (files are still written)
-  -h, --help           this text
-`;
-
-function num(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) {
-    process.stderr.write(`strata demo: --${name} must be a number ≥ ${min} (got ${JSON.stringify(v)})\n`);
-    process.exit(2);
-  }
-  return n;
-}
+import { parseDemoArgs } from './args.js';
+import { runDemo } from './demo.js';
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        requests: { type: 'string' },
-        concurrency: { type: 'string' },
-        seed: { type: 'string' },
-        workload: { type: 'string' },
-        redis: { type: 'string' },
-        provider: { type: 'string' },
-        instances: { type: 'string' },
-        model: { type: 'string' },
-        api: { type: 'string' },
-        'latency-scale': { type: 'string' },
-        'daily-requests': { type: 'string' },
-        'no-semantic': { type: 'boolean' },
-        threshold: { type: 'string' },
-        out: { type: 'string' },
-        json: { type: 'string' },
-        fault: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    process.stderr.write(`strata demo: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(HELP);
+  const parsed = parseDemoArgs(process.argv.slice(2));
+  if ('help' in parsed) {
+    process.stdout.write(parsed.help);
     return 0;
   }
-  const provider = values.provider ?? 'auto';
-  if (!['auto', 'simulated', 'openai', 'anthropic'].includes(provider)) {
-    process.stderr.write(`strata demo: --provider must be auto, simulated, openai or anthropic\n`);
+  if ('error' in parsed) {
+    process.stderr.write(`strata demo: ${parsed.error}\n`);
     return 2;
   }
-  if (values.fault !== undefined && values.fault !== 'no-invalidation' && values.fault !== 'shared-scope') {
-    process.stderr.write(`strata demo: --fault must be no-invalidation or shared-scope\n`);
-    return 2;
-  }
-  if (values.api !== undefined && values.api !== 'openai' && values.api !== 'anthropic') {
-    process.stderr.write(`strata demo: --api must be openai or anthropic\n`);
-    return 2;
-  }
-  const redisUrl = values.redis ?? process.env['REDIS_URL'];
-  const options: DemoOptions = {
-    provider: provider as DemoOptions['provider'],
-    semantic: !values['no-semantic'],
-    print: !values.quiet,
-    ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),
-    ...(values.threshold !== undefined ? { threshold: num(values.threshold, 'threshold', -1)! } : {}),
-    ...(values.instances !== undefined ? { instances: num(values.instances, 'instances', 1)! } : {}),
-    ...(values.concurrency !== undefined ? { concurrency: num(values.concurrency, 'concurrency', 1)! } : {}),
-    ...(values.seed !== undefined ? { seed: num(values.seed, 'seed', 0)! } : {}),
-    ...(values['latency-scale'] !== undefined ? { latencyScale: num(values['latency-scale'], 'latency-scale', 0)! } : {}),
-    ...(values['daily-requests'] !== undefined ? { dailyRequests: num(values['daily-requests'], 'daily-requests', 1)! } : {}),
-    ...(values.fault ? { fault: values.fault as 'no-invalidation' | 'shared-scope' } : {}),
-    ...(values.workload ? { workload: values.workload } : {}),
-    ...(redisUrl ? { redisUrl } : {}),
-    ...(values.model ? { model: values.model } : {}),
-    ...(values.api ? { api: values.api as 'openai' | 'anthropic' } : {}),
-    ...(values.out ? { out: values.out } : {}),
-    ...(values.json ? { json: values.json } : {}),
-  };
-  const { summary } = await runDemo(options);
+  const { summary } = await runDemo(parsed.options);
   return summary.exitCode;
 }
-
 main().then(
   (code) => {
     process.exitCode = code;
