@@ -9,7 +9,7 @@ function layerHitRate(s: Summary, path: string): string {
   if (!l || l.hits + l.misses === 0) return '—';
   return pct(l.hits / (l.hits + l.misses));
 }
-const COLORS: Record<string, string> = { L1: '#2f7d32', L2: '#1565c0', L3: '#8e44ad', upstream: '#c0392b' };
+export const COLORS: Record<string, string> = { L1: '#2f7d32', L2: '#1565c0', L3: '#8e44ad', upstream: '#c0392b' };
 
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
@@ -70,7 +70,7 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
   );
   if (c.wrongHits > 0) {
     const by = Object.entries(c.wrongHitsByPath).map(([p, k]) => `${k} from ${PATH_LABEL[p] ?? p}`).join(', ');
-    out.push(`  wrong semantic hits served: ${by}${c.wrongHitsByPath['L1'] || c.wrongHitsByPath['L2'] ? ' (a semantic hit is backfilled under the asker\'s exact key, so its repeats get it from L1/L2)' : ''}`);
+    out.push(`  wrong semantic hits served: ${by}${c.wrongHitsByPath['L1'] || c.wrongHitsByPath['L2'] ? ' (L1/L2 replay a semantic answer only when backfillSemanticHits copies it under the asker\'s exact key)' : ''}`);
     for (const p of c.wrongPairs.slice(0, 4)) out.push(`    ${p.count}× asked ${p.asked}, got the answer to ${p.served} — e.g. "${p.example}"`);
   }
   if (c.guardRejections > 0) {
@@ -264,7 +264,7 @@ table{border-collapse:collapse;width:100%;font-size:14px}td,th{padding:4px 8px;b
 th{color:#555;font-weight:600}.sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
 .key{margin-right:14px;font-size:13px}.key i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 .ax{font-size:11px;fill:#555}.lb{font-size:12px;fill:#1d2330}.ev{font-size:11px;font-weight:600}
-.good{color:#2f7d32;font-weight:600}.bad{color:#c0392b;font-weight:600}
+.good{color:#2f7d32;font-weight:600}.bad{color:#c0392b;font-weight:600}td.good,td.bad{white-space:nowrap}
 .ok{background:#e8f5e9;border:1px solid #a5d6a7;padding:8px 12px;border-radius:6px;margin-top:12px}
 .fail{background:#fdecea;border:1px solid #f5a9a0;padding:8px 12px;border-radius:6px;margin-top:12px}
 ul{margin:4px 0;padding-left:20px}code{background:#f0f0f0;padding:0 3px;border-radius:3px}

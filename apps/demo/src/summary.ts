@@ -31,7 +31,7 @@ export interface Summary {
     checked: number;
     unchecked: number;
     wrongHits: number;
-    /** Wrong hits by the path that served them (L1/L2 ones are wrong semantic answers backfilled under the asker's exact key). */
+    /** Wrong hits by the path that served them (L1/L2 ones only with backfillSemanticHits, which copies a semantic answer under the asker's exact key). */
     wrongHitsByPath: Record<string, number>;
     /** Most frequent wrong pairs: asked intent ← served intent. */
     wrongPairs: Array<{ asked: string; served: string; count: number; example: string }>;
