@@ -9,7 +9,7 @@ import {
   sse,
   startAnthropicServer,
 } from '@strata-cache/provider-test-servers';
-import { APIConnectionError, Anthropic, InternalServerError, RateLimitError } from '@anthropic-ai/sdk';
+import { APIConnectionError, Anthropic, BadRequestError, InternalServerError, RateLimitError } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cacheControl, createCachedAnthropic, getCacheInfo, withCache } from '../src/index.js';
 import { SECRET_KEY, collect, memoryCache, plain, stored, watchOutput } from './helpers.js';
@@ -223,9 +223,9 @@ describe('failures are never stored', () => {
     expect(stored(layer).map((x) => Array.isArray(x.entry.chunks)).sort()).toEqual([false, true]);
   });
 
-  it('500, 429 and 529 pass through unchanged and are not stored', async () => {
+  it('500, 429, 529 and 400 pass through unchanged and are not stored', async () => {
     const { client, cache, layer, bare } = setup();
-    for (const [status, type] of [[500, 'api_error'], [429, 'rate_limit_error'], [529, 'overloaded_error']] as const) {
+    for (const [status, type] of [[500, 'api_error'], [429, 'rate_limit_error'], [529, 'overloaded_error'], [400, 'invalid_request_error']] as const) {
       const body = anthropicError(type, `upstream says ${status}`);
       server.enqueue(httpError(status, body, { 'request-id': `req_err_${status}`, 'retry-after': '3' }));
       const a = (await client.messages.create(msg('fail')).catch((e: unknown) => e)) as InstanceType<typeof InternalServerError>;
@@ -233,6 +233,7 @@ describe('failures are never stored', () => {
       const b = (await bare.messages.create(msg('fail')).catch((e: unknown) => e)) as InstanceType<typeof InternalServerError>;
       expect(a.constructor).toBe(b.constructor);
       if (status === 429) expect(a).toBeInstanceOf(RateLimitError);
+      if (status === 400) expect(a).toBeInstanceOf(BadRequestError);
       expect(a.status).toBe(status);
       expect(a.message).toBe(b.message);
       expect(a.error).toEqual(b.error);

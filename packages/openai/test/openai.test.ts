@@ -13,7 +13,7 @@ import {
   json,
   openAIResponse,
 } from '@strata-cache/provider-test-servers';
-import { APIConnectionError, APIUserAbortError, InternalServerError, OpenAI, RateLimitError } from 'openai';
+import { APIConnectionError, APIUserAbortError, BadRequestError, InternalServerError, OpenAI, RateLimitError } from 'openai';
 import { makeParseableResponseFormat } from 'openai/lib/parser';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InvalidOptionError } from '@strata-cache/core';
@@ -230,10 +230,10 @@ describe('failures are never stored', () => {
     expect(stored(layer)).toHaveLength(0);
   });
 
-  it('500 and 429 pass through unchanged (status, body, headers) and are not stored', async () => {
+  it('500, 429 and 400 pass through unchanged (status, body, headers) and are not stored', async () => {
     const { client, cache, layer, bare } = setup();
-    for (const [status, Err] of [[500, InternalServerError], [429, RateLimitError]] as const) {
-      const body = openAIError(`upstream says ${status}`, status === 429 ? 'rate_limit_error' : 'server_error');
+    for (const [status, Err] of [[500, InternalServerError], [429, RateLimitError], [400, BadRequestError]] as const) {
+      const body = openAIError(`upstream says ${status}`, status === 429 ? 'rate_limit_error' : status === 400 ? 'invalid_request_error' : 'server_error');
       server.enqueue(httpError(status, body, { 'retry-after': '7', 'x-request-id': `req_err_${status}` }));
       const viaCache = await client.chat.completions.create(chat('fail')).catch((e: unknown) => e);
       server.enqueue(httpError(status, body, { 'retry-after': '7', 'x-request-id': `req_err_${status}` }));
@@ -253,7 +253,7 @@ describe('failures are never stored', () => {
     await cache.flush();
     expect(stored(layer)).toHaveLength(0);
     await client.chat.completions.create(chat('fail'));
-    expect(server.count('/chat/completions')).toBe(7);
+    expect(server.count('/chat/completions')).toBe(10);
   });
 
   it('SDK retries still work: a 429 then a success stores only the success', async () => {
