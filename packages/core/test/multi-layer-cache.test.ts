@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   InvalidOptionError,
+  LatencyRecorder,
   LayerTimeoutError,
   LocalInvalidationBus,
   MultiLayerCache,
@@ -295,6 +296,40 @@ describe('statistics', () => {
     expect(s.layers['l1']!.p50Ms).toBeTypeOf('number');
     const p = cache.monthlyProjection(10_000);
     expect(p.usd).toBeCloseTo(projectMonthlySavings({ dailyRequests: 10_000, hitRate: 0.75, tokensPerRequest: 1_500, pricePerMillion: (2_000 / 1_500) }), 9);
+    // The seed formula with the figures written out: 10,000 × 0.75 × 1,500/1e6 × $1.333/M × 30 days.
+    expect(p).toMatchObject({ hitRate: 0.75, tokensPerRequest: 1_500 });
+    expect(p.pricePerMillion).toBeCloseTo(2_000 / 1_500, 12);
+    expect(p.usd).toBeCloseTo(450, 9);
+    expect(projectMonthlySavings({ dailyRequests: 50_000, hitRate: 0.4, tokensPerRequest: 1_000, pricePerMillion: 2.5 })).toBeCloseTo(1_500, 9);
+  });
+
+  it('reports per-layer latency p50 and p95 from what each lookup took', async () => {
+    const layer = new TestLayer('l1');
+    const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 1_000 }], policy: 'always' });
+    await cache.getOrLoad(req('q'), async () => 'a');
+    await cache.flush();
+    // 21 lookups (the miss, then 20 hits), two of them slow: p50 stays fast, p95 sees a slow read.
+    layer.slowMs = 60;
+    for (let i = 0; i < 20; i++) {
+      layer.mode = i === 5 || i === 15 ? 'slow' : 'ok';
+      expect((await cache.getOrLoad(req('q'), async () => 'b')).status).toBe('hit');
+    }
+    const l = cache.stats().layers['l1']!;
+    expect(l.p50Ms!).toBeLessThan(20);
+    expect(l.p95Ms!).toBeGreaterThanOrEqual(55);
+    expect(l.p95Ms!).toBeGreaterThan(l.p50Ms!);
+  });
+
+  it('LatencyRecorder: nearest-rank quantiles over a bounded ring of recent samples', () => {
+    const r = new LatencyRecorder(100);
+    expect(r.quantile(0.5)).toBeUndefined();
+    for (let i = 100; i >= 1; i--) r.record(i);
+    expect(r.quantile(0.5)).toBe(50);
+    expect(r.quantile(0.95)).toBe(95);
+    expect(r.quantile(1)).toBe(100);
+    for (let i = 0; i < 100; i++) r.record(1_000 + i); // the old samples roll out
+    expect(r.size).toBe(100);
+    expect(r.quantile(0.5)).toBe(1_049);
   });
 
   it('accounts provider prompt caching separately and never double-counts it', async () => {
