@@ -107,6 +107,25 @@ describe('with L2 Redis and two app instances', () => {
   }, 180_000);
 });
 
+describe('with the Anthropic adapter (--api anthropic)', () => {
+  it('runs the day through @strata-cache/anthropic against the simulated Messages API', async () => {
+    const r = await runDemo({ ...base, api: 'anthropic', semantic: false, out: join(dir, 'anthropic.html') });
+    const s = r.summary;
+    expect(s.provider.label).toMatch(/Anthropic Messages/);
+    expect(s.components.join('\n')).toMatch(/@strata-cache\/anthropic/);
+    expect(s.errors).toBe(0);
+    expect(s.hits + s.misses).toBe(s.requests);
+    expect(s.hits).toBeGreaterThan(0);
+    expect(s.upstream.providerCalls).toBe(s.upstream.calls);
+    expect(s.checks.checked).toBe(s.requests);
+    expect(s.checks.stale).toBe(0);
+    expect(s.checks.crossTenant).toBe(0);
+    expect(s.invalidation.after.current).toBe(s.invalidation.after.pricingRequests);
+    expect(s.providerPromptCache.cachedTokens).toBeGreaterThan(0);
+    expect(s.exitCode).toBe(0);
+  }, 120_000);
+});
+
 describe('the checks catch a broken stack', () => {
   it('without the purge, stale pricing answers are served and the exit code is 1', async () => {
     const r = await runDemo({ ...base, semantic: false, fault: 'no-invalidation', out: join(dir, 'stale.html') });
