@@ -202,6 +202,8 @@ export class RedisLayer implements LayerV1 {
   private readonly closeClient: boolean;
   private readonly breaker: CircuitBreaker;
   private readonly readDeadlines: DeadlineQueue;
+  /** A read was sent in the current tick (see get / endTick). */
+  private tickOpen = false;
   /** Reads queued in the current tick (see enqueueRead). */
   private batch: ReadBatch | undefined;
   private client: Client | undefined;
@@ -329,10 +331,17 @@ export class RedisLayer implements LayerV1 {
   get(key: CacheKey): Promise<CacheEntry | undefined> {
     const rk = this.keys.entry(key);
     const client = this.client;
-    // Hot path (connected, circuit closed): queued with the other reads of this tick and sent as
-    // one MGET per hash tag on the next tick (see flushReads).
+    // Hot path (connected, circuit closed).
     if (client !== undefined && client.status === 'ready' && !this.closed && this.breaker.allow()) {
-      return new Promise<CacheEntry | undefined>((resolve, reject) => this.enqueueRead(client, rk, resolve, reject));
+      if (this.tickOpen) {
+        // Not the first read of this tick: queued and sent with the others as one MGET per hash tag.
+        return new Promise<CacheEntry | undefined>((resolve, reject) => this.enqueueRead(client, rk, resolve, reject));
+      }
+      // The first read of a tick goes out at once as a plain GET: a lone read pays nothing for
+      // coalescing, and under load a tick costs one GET plus the MGET(s) of the rest.
+      this.tickOpen = true;
+      process.nextTick(this.endTick);
+      return this.timed(client.getBuffer(rk), this.readDeadlines, 'get', (buf) => (buf === null ? undefined : this.decode(buf, rk)));
     }
     return this.exec('get', this.timeoutMs, (c) => c.getBuffer(rk)).then((buf) => (buf === null ? undefined : this.decode(buf, rk)));
   }
@@ -536,11 +545,18 @@ export class RedisLayer implements LayerV1 {
   }
 
   /**
-   * Adds a read to this tick's batch. The first read of a tick opens the batch, starts its one
-   * deadline (so every read in it keeps its full `timeoutMs` from the moment it was asked) and
-   * schedules flushReads with process.nextTick: that runs after the current callback and all
-   * promise reactions it set off, i.e. after every other request that continues in the same
-   * tick has queued its read too.
+   * Runs (process.nextTick, scheduled by the first read of a tick) after the current callback
+   * and every promise reaction it set off, i.e. after every request that continues in the same
+   * tick has asked for its read; then sends the reads queued meanwhile.
+   */
+  private readonly endTick = (): void => {
+    this.tickOpen = false;
+    if (this.batch !== undefined) this.flushReads();
+  };
+
+  /**
+   * Adds a read to this tick's batch. The first one opens the batch and starts its one deadline
+   * (so every read in it keeps its full `timeoutMs` from the moment it was asked).
    */
   private enqueueRead(client: Client, rk: string, resolve: (e: CacheEntry | undefined) => void, reject: (error: unknown) => void): void {
     let b = this.batch;
@@ -548,7 +564,6 @@ export class RedisLayer implements LayerV1 {
       const batch: ReadBatch = { client, groups: [], byTag: client.isCluster ? new Map() : undefined, open: undefined, pending: 0, deadline: undefined! };
       batch.deadline = this.readDeadlines.add(() => this.expireBatch(batch));
       this.batch = b = batch;
-      process.nextTick(this.flushReads);
     }
     let g: ReadGroup | undefined;
     if (b.byTag === undefined) {
@@ -571,7 +586,7 @@ export class RedisLayer implements LayerV1 {
   }
 
   /** Sends this tick's reads: one GET (a lone read) or MGET per group, auto-pipelined together. */
-  private readonly flushReads = (): void => {
+  private flushReads(): void {
     const b = this.batch!;
     this.batch = undefined;
     const client = b.client;
@@ -595,7 +610,7 @@ export class RedisLayer implements LayerV1 {
       if (g.keys.length === 1) client.getBuffer(g.keys[0]!).then((buf) => settle([buf]), fail);
       else client.mgetBuffer(g.keys).then(settle, fail);
     }
-  };
+  }
 
   /** One group's reply: each read gets its own value; a value that fails to decode only fails its own read. */
   private settleGroup(b: ReadBatch, g: ReadGroup, bufs: ReadonlyArray<Buffer | null>): void {
