@@ -35,3 +35,24 @@ export interface SemanticGuard {
   readonly embedder?: { readonly family: string; readonly dimensions: number };
   check(input: GuardInput): GuardVerdict;
 }
+
+/** A candidate that passed the threshold and every guard, offered to a `CandidateSelector`. */
+export interface SelectorCandidate {
+  /** The stored entry's compared text. */
+  readonly text: string;
+  /** Cosine similarity to the query. */
+  readonly similarity: number;
+}
+
+export type SelectorVerdict = { readonly pick: number } | { readonly pick: undefined; readonly reason: string };
+
+/**
+ * Chooses among the candidates that passed the threshold and the guards (most similar first),
+ * or declines them all — e.g. when two different stored prompts match about equally well, so
+ * the nearest one is a coin toss. Without a selector the most similar accepted candidate wins.
+ */
+export interface CandidateSelector {
+  /** Stable name, reported with a declined lookup. */
+  readonly name: string;
+  select(query: string, candidates: readonly SelectorCandidate[]): SelectorVerdict;
+}

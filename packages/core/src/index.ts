@@ -61,4 +61,4 @@ export type {
   CacheEvents,
 } from './multi-layer-cache.js';
 export { lazyImport } from './lazy.js';
-export type { GuardInput, GuardVerdict, SemanticGuard } from './guard.js';
+export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorVerdict, SemanticGuard } from './guard.js';

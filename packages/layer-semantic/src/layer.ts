@@ -11,6 +11,7 @@ import {
   type RejectedCandidate,
   type ScanPage,
   type Scope,
+  type CandidateSelector,
   type SemanticGuard,
   type SemanticQuery,
   type SemanticSearchResult,
@@ -45,6 +46,14 @@ export interface SemanticLayerOptions {
    * @default []
    */
   guards?: readonly SemanticGuard[];
+  /**
+   * Chooses among the candidates that passed the threshold and the guards, or declines them
+   * all (reported in `rejected` under the selector's name) — e.g. `lexicalSelector()` from
+   * `@strata-cache/semantic-guards`, which declines when two stored prompts match about equally.
+   * Without one, the most similar accepted candidate is the hit.
+   * @default undefined
+   */
+  selector?: CandidateSelector;
   /** Most entries held; the least recently used (written or hit) go first. @default 100_000 */
   maxEntries?: number;
   /**
@@ -94,7 +103,7 @@ export interface SemanticLayerOptions {
 }
 
 const OPTION_NAMES = new Set([
-  'embedder', 'threshold', 'topK', 'guards', 'maxEntries', 'maxTextLength', 'embeddingCacheSize', 'hnsw', 'flatLimit',
+  'embedder', 'threshold', 'topK', 'guards', 'selector', 'maxEntries', 'maxTextLength', 'embeddingCacheSize', 'hnsw', 'flatLimit',
   'persistDir', 'snapshotIntervalMs', 'rebuildFrom', 'sweepIntervalMs', 'onWarning', 'name',
 ]);
 
@@ -145,6 +154,7 @@ export class SemanticLayer implements LayerV1 {
   private readonly topK: number;
   private readonly guards: readonly SemanticGuard[];
   private readonly guardsNeedVectors: boolean;
+  private readonly selector: CandidateSelector | undefined;
   private readonly maxEntries: number;
   private readonly maxTextLength: number;
   private readonly params: HnswParams;
@@ -197,6 +207,11 @@ export class SemanticLayer implements LayerV1 {
       }
     }
     this.guardsNeedVectors = this.guards.some((g) => g.needsVectors === true);
+    const sel = options.selector;
+    if (sel !== undefined && (!sel || typeof sel.name !== 'string' || typeof sel.select !== 'function')) {
+      throw new InvalidOptionError(`${PKG}: option "selector" must be a CandidateSelector { name, select }`, { field: 'selector' });
+    }
+    this.selector = sel;
     this.maxEntries = posInt(options.maxEntries ?? 100_000, 'maxEntries');
     this.maxTextLength = posInt(options.maxTextLength ?? 1_000, 'maxTextLength');
     const cacheSize = options.embeddingCacheSize ?? 10_000;
@@ -418,6 +433,8 @@ export class SemanticLayer implements LayerV1 {
     const now = Date.now();
     const rejected: RejectedCandidate[] = [];
     const candidates = part.search(vec, this.topK);
+    // Candidates that pass the threshold and every guard; without a selector the first one wins.
+    const accepted: Array<{ id: string; r: Rec; similarity: number; text: string }> = [];
     for (const c of candidates) {
       if (c.similarity < threshold) break; // most similar first
       const id = part.owner(c.label);
@@ -443,8 +460,22 @@ export class SemanticLayer implements LayerV1 {
         rejected.push({ similarity: c.similarity, text, guard: verdict.guard, reason: verdict.reason });
         continue;
       }
-      this.touch(id!, r);
-      return { hit: { key: r.key, entry: r.entry, similarity: c.similarity, text }, ...(rejected.length ? { rejected } : {}) };
+      accepted.push({ id: id!, r, similarity: c.similarity, text });
+      if (!this.selector) break;
+    }
+    let chosen = accepted[0];
+    if (this.selector && accepted.length > 0) {
+      const v = this.selector.select(query.text, accepted);
+      chosen = v.pick === undefined ? undefined : accepted[v.pick];
+      if (v.pick === undefined) {
+        for (const a of accepted) rejected.push({ similarity: a.similarity, text: a.text, guard: this.selector.name, reason: v.reason });
+      } else if (!chosen) {
+        throw new StrataError('STRATA_LAYER', `${PKG}: selector "${this.selector.name}" picked candidate ${v.pick} of ${accepted.length}`);
+      }
+    }
+    if (chosen) {
+      this.touch(chosen.id, chosen.r);
+      return { hit: { key: chosen.r.key, entry: chosen.r.entry, similarity: chosen.similarity, text: chosen.text }, ...(rejected.length ? { rejected } : {}) };
     }
     return rejected.length ? { rejected } : {};
   }

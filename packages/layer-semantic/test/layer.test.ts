@@ -1,4 +1,4 @@
-import { type SemanticGuard, InvalidOptionError, StrataError, resolveScope } from '@strata-cache/core';
+import { type CandidateSelector, type SemanticGuard, InvalidOptionError, StrataError, resolveScope } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
 import { SemanticLayer } from '../src/index.js';
 import { HashEmbedder, TableEmbedder, chatItem, normalise, randomUnit } from './helpers.js';
@@ -132,6 +132,42 @@ describe('SemanticLayer: similarity lookups', () => {
       expect(plainSeen.at(-1)).toBeUndefined();
       await layer2.close();
     }
+  });
+
+  it('hands every accepted candidate to a selector, which may pick any of them or decline all', async () => {
+    const emb = new TableEmbedder(4, 'sel');
+    emb.table.set('plan price per month', normalise(Float32Array.from([1, 0.1, 0, 0])));
+    emb.table.set('plan price per year', normalise(Float32Array.from([1, 0.12, 0, 0])));
+    emb.table.set('plan price 30', normalise(Float32Array.from([1, 0.11, 0, 0])));
+    emb.table.set('plan price', normalise(Float32Array.from([1, 0.1, 0.01, 0])));
+    const no30: SemanticGuard = { name: 'numbers', check: ({ candidate }) => (/\d/.test(candidate) ? { accept: false, reason: 'number' } : { accept: true }) };
+    const seen: string[][] = [];
+    const pickLast: CandidateSelector = { name: 'last', select: (_q, cs) => (seen.push(cs.map((c) => c.text)), { pick: cs.length - 1 }) };
+    const decline: CandidateSelector = { name: 'ambiguous', select: () => ({ pick: undefined, reason: 'too close' }) };
+    const items = ['plan price per month', 'plan price per year', 'plan price 30'].map((t) => chatItem(t));
+    for (const [selector, expectHit] of [[undefined, 'first'], [pickLast, 'last'], [decline, 'none']] as const) {
+      const layer = new SemanticLayer({ embedder: emb, threshold: 0.9, guards: [no30], ...(selector ? { selector } : {}) });
+      for (const it of items) await layer.set(it.key, it.entry);
+      const r = await layer.search(chatItem('plan price').query);
+      if (expectHit === 'none') {
+        expect(r.hit).toBeUndefined();
+        // the guard's rejection and the selector's, each named
+        expect(r.rejected?.map((x) => x.guard).sort()).toEqual(['ambiguous', 'ambiguous', 'numbers']);
+        expect(r.rejected?.find((x) => x.guard === 'ambiguous')?.reason).toBe('too close');
+      } else {
+        expect(r.hit).toBeDefined();
+        if (expectHit === 'last') {
+          // guards ran first: the selector only saw the two accepted candidates, most similar first
+          expect(seen.at(-1)).toHaveLength(2);
+          expect(seen.at(-1)).toEqual(['plan price per month', 'plan price per year']);
+          expect(r.hit!.text).toBe('plan price per year');
+        } else {
+          expect(r.hit!.text).toBe('plan price per month'); // the most similar accepted candidate
+        }
+      }
+      await layer.close();
+    }
+    expect(() => new SemanticLayer({ embedder: emb, selector: { name: 'x' } as never })).toThrow(/selector/);
   });
 
   it('refuses a guard bound to another embedder family or dimension, naming both', () => {
