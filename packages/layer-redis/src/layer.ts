@@ -661,7 +661,6 @@ export class RedisLayer implements LayerV1 {
     }
   }
 
-
   private decode(buf: Buffer, where: string): CacheEntry {
     try {
       return decodeEntry(buf, where);
