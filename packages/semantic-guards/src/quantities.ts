@@ -110,6 +110,15 @@ const AMBIGUOUS_MONTHS = new Set(['may', 'march', 'mar', 'jan', 'jun', 'jul', 'a
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 const RELATIVE_DAYS = new Set(['today', 'tomorrow', 'yesterday', 'tonight', 'weekend', 'weekday', 'weekdays', 'morning', 'afternoon', 'evening', 'night', 'midnight', 'noon']);
 const SEASONS = new Set(['summer', 'winter', 'autumn']);
+// Rates and billing periods: "monthly" = "per month" = "a month"; "per year" ≠ "per month".
+const PERIOD_WORDS: Record<string, string> = Object.assign(Object.create(null), {
+  hourly: 'hour', daily: 'day', nightly: 'night', weekly: 'week', biweekly: 'fortnight', fortnightly: 'fortnight', monthly: 'month',
+  quarterly: 'quarter', yearly: 'year', annually: 'year', annual: 'year', annum: 'year', biannual: 'half-year', semiannual: 'half-year',
+});
+const PERIOD_NOUNS: Record<string, string> = Object.assign(Object.create(null), {
+  hour: 'hour', day: 'day', night: 'night', week: 'week', fortnight: 'fortnight', month: 'month', quarter: 'quarter', year: 'year',
+});
+const PERIOD_CUES = new Set(['per', 'a', 'an', 'each', 'every']);
 
 /** Value and attached suffix of a numeral token; version-like "1.2.3" keeps its text as the value. */
 function parseNumeral(s: string): { value: number | string; suffix: string } {
@@ -233,6 +242,16 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
     if (WEEKDAYS.includes(lw.replace(/s$/, ''))) {
       out.push({ key: `day:${lw.replace(/s$/, '')}`, text: t.raw });
       i++;
+      continue;
+    }
+    if (PERIOD_WORDS[lw] !== undefined) {
+      out.push({ key: `per:${PERIOD_WORDS[lw]}`, text: t.raw, bare: true });
+      i++;
+      continue;
+    }
+    if (PERIOD_CUES.has(lw) && i + 1 < n && PERIOD_NOUNS[tokens[i + 1]!.lower] !== undefined) {
+      out.push({ key: `per:${PERIOD_NOUNS[tokens[i + 1]!.lower]}`, text: `${t.raw} ${tokens[i + 1]!.raw}`, bare: true });
+      i += 2;
       continue;
     }
     if (RELATIVE_DAYS.has(lw) || SEASONS.has(lw)) {

@@ -68,6 +68,16 @@ describe('numbers guard', () => {
     accepts(g, 'How long does it take to boil an egg?', 'How many minutes to boil an egg?');
     accepts(g, 'Which one is better?', 'Which is better?');
   });
+  it('compares billing periods and rates: per year ≠ per month, monthly = per month', () => {
+    rejects(g, 'How much does the Pro plan cost per year?', 'How much does the Pro plan cost per month?');
+    rejects(g, 'What is the annual price of the Pro plan?', 'What is the monthly price of the Pro plan?');
+    rejects(g, "What's the price of Pro if I pay yearly?", "What's the price of Pro if I pay monthly?");
+    rejects(g, 'How often should I water it, once a week?', 'How often should I water it, once a day?');
+    accepts(g, 'What does Pro cost per month?', 'What is the monthly cost of Pro?');
+    accepts(g, 'How much is the plan per year?', 'How much is the plan annually?');
+    // a period only one side names is wording, not a different question, on its own
+    accepts(g, 'How much does the Pro plan cost per month?', 'How much does the Pro plan cost?');
+  });
   it('reports what differs', () => {
     const v = check(g, 'Book 3 seats', 'Book 30 seats');
     expect(v).toEqual({ accept: false, reason: 'different quantities: "3" vs "30"' });
