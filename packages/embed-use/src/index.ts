@@ -270,22 +270,34 @@ export class UseEmbedder implements Embedder {
     }
   }
 
-  /** The oldest queued text plus up to maxBatchSize-1 others of similar token length. */
+  /**
+   * The oldest queued text plus the up to maxBatchSize-1 others (among the next 511) closest to
+   * it in token length. The model pads each batch to its longest row for attention and the
+   * query/key/value projections, so like lengths waste the least work; starting from the oldest
+   * keeps the queue fair.
+   */
   private takeBatch(): QueuedText[] {
-    const first = this.queue[0]!;
-    const len = first.tokens.length;
+    const queue = this.queue;
+    const window = Math.min(queue.length, 512);
+    const len = queue[0]!.tokens.length;
     const lo = len / 2 - 8;
     const hi = len * 2 + 8;
-    const batch = [first];
-    const rest: QueuedText[] = [];
-    let k = 1;
-    for (; k < this.queue.length && batch.length < this.maxBatchSize && k < 512; k++) {
-      const it = this.queue[k]!;
-      const l = it.tokens.length;
-      if (l >= lo && l <= hi) batch.push(it);
-      else rest.push(it);
+    const candidates: number[] = [];
+    for (let k = 1; k < window; k++) {
+      const l = queue[k]!.tokens.length;
+      if (l >= lo && l <= hi) candidates.push(k);
     }
-    this.queue = rest.concat(this.queue.slice(k));
+    if (candidates.length > this.maxBatchSize - 1) {
+      const distance = (k: number) => Math.abs(queue[k]!.tokens.length - len);
+      candidates.sort((a, b) => distance(a) - distance(b) || a - b);
+      candidates.length = this.maxBatchSize - 1;
+    }
+    const taken = new Set(candidates);
+    taken.add(0);
+    const batch: QueuedText[] = [];
+    const rest: QueuedText[] = [];
+    for (let k = 0; k < window; k++) (taken.has(k) ? batch : rest).push(queue[k]!);
+    this.queue = window < queue.length ? rest.concat(queue.slice(window)) : rest;
     return batch;
   }
 
