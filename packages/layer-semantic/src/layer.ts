@@ -20,6 +20,7 @@ import {
   scopeBaseId,
   scopeId,
 } from '@strata-cache/core';
+import { recommendedSetting } from '@strata-cache/semantic-guards';
 import { type HnswModule, loadHnsw } from './hnsw.js';
 import { Lru } from './lru.js';
 import { type HnswParams, type IndexEnv, Partition, type PartitionState } from './partition.js';
@@ -34,8 +35,9 @@ export interface SemanticLayerOptions {
    * Cosine similarity (−1…1; 1 = same direction) a candidate needs to be a hit. The one scale
    * used everywhere; a request overrides it with `query.threshold`
    * (MultiLayerCache: `semanticThreshold`, or `{ semantic: { threshold } }` per call).
-   * Conservative placeholder until tuned on a labelled benchmark.
-   * @default 0.9
+   * @default the measured setting's: `recommendedSetting(embedder).threshold` from
+   * `@strata-cache/semantic-guards` (0.7 with USE-lite and its verifier, which then does most of the work; 0.965 with the guards alone;
+   * tuned on USE-lite — with another embedder, measure and set your own)
    */
   threshold?: number;
   /** Nearest candidates fetched per lookup; each above the threshold is run through the guards in turn. @default 4 */
@@ -43,17 +45,19 @@ export interface SemanticLayerOptions {
   /**
    * Checks a candidate must pass after the threshold (numbers, negation, ...). The first
    * candidate every guard accepts is the hit; turned-down ones are reported in `rejected`.
-   * @default []
+   * Pass `[]` for none.
+   * @default `recommendedSetting(embedder).guards`: `defaultGuards()` from `@strata-cache/semantic-guards`,
+   * plus its learned verifier when the embedder is USE-lite (512-d)
    */
   guards?: readonly SemanticGuard[];
   /**
    * Chooses among the candidates that passed the threshold and the guards, or declines them
    * all (reported in `rejected` under the selector's name) — e.g. `lexicalSelector()` from
    * `@strata-cache/semantic-guards`, which declines when two stored prompts match about equally.
-   * Without one, the most similar accepted candidate is the hit.
-   * @default undefined
+   * `false`: none — the most similar accepted candidate is the hit.
+   * @default `lexicalSelector()` from `@strata-cache/semantic-guards`
    */
-  selector?: CandidateSelector;
+  selector?: CandidateSelector | false;
   /** Most entries held; the least recently used (written or hit) go first. @default 100_000 */
   maxEntries?: number;
   /**
@@ -193,9 +197,11 @@ export class SemanticLayer implements LayerV1 {
       throw new InvalidOptionError(`${PKG}: option "embedder" must be an Embedder { id, dimensions, embed(texts) }`, { field: 'embedder' });
     }
     this.embedder = e;
-    this.threshold = checkThreshold(options.threshold ?? 0.9, 'threshold');
+    // Omitted matching options take the setting the quality benchmark measured (semantic-guards).
+    const recommended = options.threshold === undefined || options.guards === undefined || options.selector === undefined ? recommendedSetting(e) : undefined;
+    this.threshold = checkThreshold(options.threshold ?? recommended!.threshold, 'threshold');
     this.topK = posInt(options.topK ?? 4, 'topK');
-    this.guards = [...(options.guards ?? [])];
+    this.guards = [...(options.guards ?? recommended!.guards)];
     for (const g of this.guards) {
       if (!g || typeof g.name !== 'string' || typeof g.check !== 'function') throw new InvalidOptionError(`${PKG}: every entry of option "guards" must be a SemanticGuard { name, check }`, { field: 'guards' });
       // A learned guard judges vectors of one embedder only: another's would be scored as noise.
@@ -207,11 +213,11 @@ export class SemanticLayer implements LayerV1 {
       }
     }
     this.guardsNeedVectors = this.guards.some((g) => g.needsVectors === true);
-    const sel = options.selector;
-    if (sel !== undefined && (!sel || typeof sel.name !== 'string' || typeof sel.select !== 'function')) {
-      throw new InvalidOptionError(`${PKG}: option "selector" must be a CandidateSelector { name, select }`, { field: 'selector' });
+    const sel = options.selector === undefined ? recommended!.selector : options.selector;
+    if (sel !== false && (!sel || typeof sel.name !== 'string' || typeof sel.select !== 'function')) {
+      throw new InvalidOptionError(`${PKG}: option "selector" must be a CandidateSelector { name, select } or false`, { field: 'selector' });
     }
-    this.selector = sel;
+    this.selector = sel === false ? undefined : sel;
     this.maxEntries = posInt(options.maxEntries ?? 100_000, 'maxEntries');
     this.maxTextLength = posInt(options.maxTextLength ?? 1_000, 'maxTextLength');
     const cacheSize = options.embeddingCacheSize ?? 10_000;
@@ -265,6 +271,11 @@ export class SemanticLayer implements LayerV1 {
 
   get size(): number {
     return this.records.size;
+  }
+
+  /** The matching setting in force: default threshold, guard names in order, selector name. */
+  get matching(): { readonly threshold: number; readonly guards: readonly string[]; readonly selector: string | undefined } {
+    return { threshold: this.threshold, guards: this.guards.map((g) => g.name), selector: this.selector?.name };
   }
 
   stats(): SemanticLayerStats {

@@ -145,8 +145,8 @@ describe('SemanticLayer: similarity lookups', () => {
     const pickLast: CandidateSelector = { name: 'last', select: (_q, cs) => (seen.push(cs.map((c) => c.text)), { pick: cs.length - 1 }) };
     const decline: CandidateSelector = { name: 'ambiguous', select: () => ({ pick: undefined, reason: 'too close' }) };
     const items = ['plan price per month', 'plan price per year', 'plan price 30'].map((t) => chatItem(t));
-    for (const [selector, expectHit] of [[undefined, 'first'], [pickLast, 'last'], [decline, 'none']] as const) {
-      const layer = new SemanticLayer({ embedder: emb, threshold: 0.9, guards: [no30], ...(selector ? { selector } : {}) });
+    for (const [selector, expectHit] of [[false, 'first'], [pickLast, 'last'], [decline, 'none']] as const) {
+      const layer = new SemanticLayer({ embedder: emb, threshold: 0.9, guards: [no30], selector });
       for (const it of items) await layer.set(it.key, it.entry);
       const r = await layer.search(chatItem('plan price').query);
       if (expectHit === 'none') {
@@ -368,5 +368,41 @@ describe('SemanticLayer: options', () => {
     const a = chatItem('closed');
     const err = await layer.set(a.key, a.entry).catch((e: unknown) => e);
     expect(StrataError.isInstance(err)).toBe(true);
+  });
+});
+
+describe('SemanticLayer: the measured default setting', () => {
+  it('defaults to the guards, the selector and the threshold from @strata-cache/semantic-guards; the verifier only for USE-lite', async () => {
+    const { RECOMMENDED_THRESHOLD } = await import('@strata-cache/semantic-guards');
+    const plain = new SemanticLayer({ embedder: new HashEmbedder(64) });
+    expect(plain.matching).toEqual({
+      threshold: RECOMMENDED_THRESHOLD.guardsOnly,
+      guards: ['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities'],
+      selector: 'ambiguous',
+    });
+    const use = new SemanticLayer({ embedder: new TableEmbedder(512, 'use-lite@test') });
+    expect(use.matching.threshold).toBe(RECOMMENDED_THRESHOLD.withVerifier);
+    expect(use.matching.guards.at(-1)).toBe('verifier');
+    // Opting out, and explicit values, win over the defaults.
+    const none = new SemanticLayer({ embedder: new HashEmbedder(64), guards: [], selector: false, threshold: 0.5 });
+    expect(none.matching).toEqual({ threshold: 0.5, guards: [], selector: undefined });
+    await Promise.all([plain.close(), use.close(), none.close()]);
+  });
+
+  it('a look-alike is turned down by default, and hits once the guards are switched off', async () => {
+    const emb = new TableEmbedder(4, 'defaults');
+    emb.table.set('Book 3 seats for Friday', normalise(Float32Array.from([1, 0.05, 0, 0])));
+    emb.table.set('Book 30 seats for Friday', normalise(Float32Array.from([1, 0.04, 0, 0])));
+    const a = chatItem('Book 3 seats for Friday');
+    const q = chatItem('Book 30 seats for Friday').query;
+    const guarded = new SemanticLayer({ embedder: emb });
+    await guarded.set(a.key, a.entry);
+    const r = await guarded.search(q);
+    expect(r.hit).toBeUndefined();
+    expect(r.rejected?.[0]?.guard).toBe('numbers');
+    const open = new SemanticLayer({ embedder: emb, guards: [] });
+    await open.set(a.key, a.entry);
+    expect((await open.search(q)).hit?.text).toBe('Book 3 seats for Friday');
+    await Promise.all([guarded.close(), open.close()]);
   });
 });

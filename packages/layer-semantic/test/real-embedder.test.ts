@@ -18,7 +18,9 @@ describe('SemanticLayer + USE-lite through MultiLayerCache', () => {
   let layer: SemanticLayer;
   beforeAll(async () => {
     embedder = await shared;
-    layer = new SemanticLayer({ embedder, threshold: 0.8 });
+    // The mechanics (partitions, metadata, overrides) on an open setting: a plain threshold, no
+    // guards or selector. The strict default setting is measured in default-setting.test.ts.
+    layer = new SemanticLayer({ embedder, threshold: 0.8, guards: [], selector: false });
   });
   afterAll(async () => {
     await layer?.close();

@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { defaultGuards, runGuards } from '../dist/index.js';
+import { defaultGuards, lexicalSelector, pairVerifierGuard, runGuards, useLiteVerifierModel } from '../dist/index.js';
 import { EmbeddingCache } from './embedding-cache.mjs';
 import { QQP_TUNE, dataDir, loadLookalikes, loadMock, loadQqp, permutation, pkgDir, repoDir } from './data.mjs';
 
@@ -72,20 +72,33 @@ const dot = (a, b) => {
 // ------------------------------------------------------------------------------------------------
 // Guard configurations compared everywhere
 
+// The learned pair verifier (trained on the QQP tuning split by train-verifier.mjs) after the guards,
+// at several probability cut-offs; the default is chosen among all of these on the tuning split.
+// Each cut-off also with the embedding trusted on its own above a similarity (trustAbove).
+const VERIFIER_PS = (process.env.STRATA_BENCH_VERIFIER_P ?? '0.85,0.9,0.92,0.95').split(',').map(Number);
+const VERIFIER_TRUST = (process.env.STRATA_BENCH_VERIFIER_TRUST ?? '1,0.97,0.975,0.98').split(',').map(Number);
+const verifierModel = useLiteVerifierModel();
+const verifierName = (p, trust) => `guards+verifier@${p}${trust < 1 ? `/trust${trust}` : ''}`;
+const verifierOf = (name) => {
+  const m = /^guards\+verifier@([\d.]+)(?:\/trust([\d.]+))?$/.exec(name);
+  return m ? { minProbability: Number(m[1]), trustAbove: m[2] ? Number(m[2]) : 1 } : undefined;
+};
 const CONFIGS = {
   none: null,
   guards: defaultGuards(),
   'guards+strict': defaultGuards({ entities: { rejectAdded: true }, contentOverlap: true }),
+  ...Object.fromEntries(
+    VERIFIER_PS.flatMap((p) => VERIFIER_TRUST.map((trust) => [verifierName(p, trust), [...defaultGuards(), pairVerifierGuard({ model: verifierModel, minProbability: p, trustAbove: trust })]])),
+  ),
 };
 // Protocols with a store (mock_data, cache-shaped) also run each guarded setting checking only the
 // best candidate ("best only"): walking on to the next candidate after a rejection can turn a
 // refused right answer into a wrong hit.
-const WALKS = [['', TOPK], [' best-only', 1]];
 const guardTimes = [];
-function verdict(guards, query, candidate, similarity, threshold) {
+function verdict(guards, query, candidate, similarity, threshold, queryVector, candidateVector) {
   if (!guards) return { accept: true };
   const t0 = performance.now();
-  const v = runGuards(guards, { query, candidate, similarity, threshold });
+  const v = runGuards(guards, { query, candidate, similarity, threshold, queryVector, candidateVector });
   guardTimes.push(performance.now() - t0);
   return v;
 }
@@ -108,20 +121,27 @@ const t0 = performance.now();
 const va = await vectorsFor(qqp.map((p) => p.text_a));
 const vb = await vectorsFor(qqp.map((p) => p.text_b));
 log(`QQP vectors ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-for (let k = 0; k < qqp.length; k++) qqp[k].sim = dot(va[k], vb[k]);
+for (let k = 0; k < qqp.length; k++) {
+  qqp[k].sim = dot(va[k], vb[k]);
+  qqp[k].k = k;
+}
 
 // Per pair and configuration: does the guard chain accept it (only pairs above the lowest threshold matter)?
 const qqpVerdicts = {};
 for (const [name, guards] of Object.entries(CONFIGS)) {
-  qqpVerdicts[name] = qqp.map((p) => (p.sim >= MIN_T ? verdict(guards, p.text_b, p.text_a, p.sim, MIN_T) : { accept: false, reason: 'below' }));
+  qqpVerdicts[name] = qqp.map((p) => (p.sim >= MIN_T ? verdict(guards, p.text_b, p.text_a, p.sim, MIN_T, vb[p.k], va[p.k]) : { accept: false, reason: 'below' }));
 }
 
+// tune: pairs 0..59,999; calibration: 50,000..59,999 (the part of the tuning split the verifier is not
+// trained on: train-verifier.mjs fits on 0..49,999), where the default is chosen; heldout: 60,000.. .
+const CALIBRATION_FROM = 50_000;
+const inSplit = (split, i) => (split === 'heldout' ? i >= QQP_TUNE : split === 'calibration' ? i >= CALIBRATION_FROM && i < QQP_TUNE : i < QQP_TUNE);
 function qqpRates(split, config, threshold) {
   let dup = 0, nondup = 0, dupHit = 0, falseHit = 0;
   const v = qqpVerdicts[config];
   for (let k = 0; k < qqp.length; k++) {
     const p = qqp[k];
-    if ((split === 'tune') !== p.i < QQP_TUNE) continue;
+    if (!inSplit(split, p.i)) continue;
     const hit = p.sim >= threshold && v[k].accept;
     if (p.label === 1) { dup++; if (hit) dupHit++; } else { nondup++; if (hit) falseHit++; }
   }
@@ -136,23 +156,26 @@ function qqpRates(split, config, threshold) {
 }
 
 const qqpSweep = {};
-for (const split of ['tune', 'heldout']) {
+for (const split of ['tune', 'calibration', 'heldout']) {
   qqpSweep[split] = {};
   for (const config of Object.keys(CONFIGS)) qqpSweep[split][config] = THRESHOLDS.map((t) => ({ threshold: t, ...qqpRates(split, config, t) }));
 }
 
-// Choose the default on the tuning split only: the most duplicate hits with false hits ≤ 1% of non-duplicates.
+// Choose the default on the calibration part of the tuning split: the most duplicate hits with false
+// hits ≤ 1% of non-duplicates.
 const FALSE_HIT_BUDGET = 1;
 let chosen;
 for (const config of Object.keys(CONFIGS)) {
-  for (const row of qqpSweep.tune[config]) {
+  for (const row of qqpSweep.calibration[config]) {
     if (row.falseHitRate > FALSE_HIT_BUDGET) continue;
     if (!chosen || row.duplicateHitRate > chosen.duplicateHitRate) chosen = { config, ...row };
   }
 }
+// The rule-based guards alone (no learned verifier: what an embedder other than USE-lite gets) at the same budget.
+const guardsOnlyAtBudget = qqpSweep.calibration.guards.filter((r) => r.falseHitRate <= FALSE_HIT_BUDGET).sort((a, b) => b.duplicateHitRate - a.duplicateHitRate)[0];
 // Plain cosine at the same false-hit budget, for comparison.
-const plainAtBudget = qqpSweep.tune.none.filter((r) => r.falseHitRate <= FALSE_HIT_BUDGET).sort((a, b) => b.duplicateHitRate - a.duplicateHitRate)[0];
-log(`chosen on QQP tune: ${chosen.config} @ ${chosen.threshold} → dup ${chosen.duplicateHitRate}% / false ${chosen.falseHitRate}%`);
+const plainAtBudget = qqpSweep.calibration.none.filter((r) => r.falseHitRate <= FALSE_HIT_BUDGET).sort((a, b) => b.duplicateHitRate - a.duplicateHitRate)[0];
+log(`chosen on QQP calibration: ${chosen.config} @ ${chosen.threshold} → dup ${chosen.duplicateHitRate}% / false ${chosen.falseHitRate}%`);
 
 // Which guard turns down what, at the chosen threshold (tuning split, default guards, first rejecting guard).
 function rejectionsByGuard(config, threshold) {
@@ -169,19 +192,22 @@ function rejectionsByGuard(config, threshold) {
 // Ablation: each guard switched off in turn (tuning split, chosen threshold).
 const ablation = [];
 {
-  const names = ['numbers', 'negation', 'direction', 'opposites', 'argumentOrder', 'entities', 'contentOverlap'];
+  const names = ['numbers', 'negation', 'direction', 'opposites', 'argumentOrder', 'entities', 'contentOverlap', 'verifier'];
   const baseOpts = chosen.config === 'guards+strict' ? { entities: { rejectAdded: true }, contentOverlap: true } : {};
+  const chosenV = verifierOf(chosen.config);
   for (const off of [null, ...names]) {
     const opts = { ...baseOpts };
-    if (off) opts[off] = off === 'contentOverlap' ? false : false;
+    if (off && off !== 'verifier') opts[off] = false;
     if (off === 'contentOverlap' && !baseOpts.contentOverlap) continue;
+    if (off === 'verifier' && chosenV === undefined) continue;
     const guards = defaultGuards(opts);
+    if (chosenV !== undefined && off !== 'verifier') guards.push(pairVerifierGuard({ model: verifierModel, ...chosenV }));
     let dup = 0, nondup = 0, dupHit = 0, falseHit = 0;
     for (const p of qqp) {
       if (p.i >= QQP_TUNE) continue;
       if (p.label === 1) dup++; else nondup++;
       if (p.sim < chosen.threshold) continue;
-      if (!runGuards(guards, { query: p.text_b, candidate: p.text_a, similarity: p.sim, threshold: chosen.threshold }).accept) continue;
+      if (!runGuards(guards, { query: p.text_b, candidate: p.text_a, similarity: p.sim, threshold: chosen.threshold, queryVector: vb[p.k], candidateVector: va[p.k] }).accept) continue;
       if (p.label === 1) dupHit++; else falseHit++;
     }
     ablation.push({ switchedOff: off ?? '(none)', duplicateHitRate: r2(pct(dupHit, dup)), falseHitRate: r2(pct(falseHit, nondup)) });
@@ -202,21 +228,44 @@ const mockCandidates = mock.map((m, k) => {
   return sims.slice(0, 20);
 });
 
-/** First candidate above the threshold (walking at most TOPK) that the guards accept. */
-function pick(cands, threshold, guards, queryText, textOf, k = TOPK) {
+/**
+ * As layer-semantic does: candidates above the threshold (at most k), each through the guards;
+ * without a selector the first accepted one is the hit, with one it chooses among all accepted.
+ */
+function pick(cands, threshold, guards, queryText, textOf, k = TOPK, queryVec, vecOf, selector) {
   let walked = 0;
+  const accepted = [];
   for (const c of cands) {
     if (c.sim < threshold || walked >= k) break;
     walked++;
-    if (verdict(guards, queryText, textOf(c.i), c.sim, threshold).accept) return c;
+    if (!verdict(guards, queryText, textOf(c.i), c.sim, threshold, queryVec, vecOf?.(c.i)).accept) continue;
+    if (!selector) return c;
+    accepted.push(c);
   }
-  return undefined;
+  if (!selector || accepted.length === 0) return undefined;
+  const v = selector.select(queryText, accepted.map((c) => ({ text: textOf(c.i), similarity: c.sim })));
+  return v.pick === undefined ? undefined : accepted[v.pick];
 }
 
-function mockRun(config, threshold, walk = TOPK) {
+// Store-shaped protocols (mock_data, cache-shaped QQP) run each setting as a variant list:
+// guards walking TOPK candidates, best-only, and with the lexical selector (defaults and a small grid).
+const SELECTOR = lexicalSelector();
+const SELECTOR_GRID = [0, 0.3, 0.5].flatMap((weight) => [0.01, 0.02, 0.03].map((margin) => ({ weight, margin })));
+function storeVariants() {
+  const out = [];
+  const configs = ['none', 'guards', 'guards+strict', ...(chosen.config.startsWith('guards+verifier') ? [chosen.config] : [])];
+  for (const config of configs) {
+    out.push({ name: config, config, walk: TOPK });
+    if (config !== 'none') out.push({ name: `${config} best-only`, config, walk: 1 });
+    out.push({ name: `${config} +selector`, config, walk: TOPK, selector: SELECTOR });
+  }
+  return out;
+}
+
+function mockRun(config, threshold, walk = TOPK, selector) {
   let correct = 0, wrong = 0, miss = 0;
   mock.forEach((m, k) => {
-    const hit = pick(mockCandidates[k], threshold, CONFIGS[config], m.similar, (i) => origins[i], walk);
+    const hit = pick(mockCandidates[k], threshold, CONFIGS[config], m.similar, (i) => origins[i], walk, vs[k], (i) => vo[i], selector);
     if (!hit) miss++;
     else if (hit.i === originIndex.get(m.origin)) correct++;
     else wrong++;
@@ -224,10 +273,13 @@ function mockRun(config, threshold, walk = TOPK) {
   return { threshold, correct, wrong, miss, wrongShareOfHits: r2(pct(wrong, correct + wrong)) };
 }
 const mockSweep = {};
-for (const config of Object.keys(CONFIGS)) {
-  for (const [suffix, walk] of WALKS) {
-    if (config === 'none' && walk !== TOPK) continue;
-    mockSweep[config + suffix] = THRESHOLDS.map((t) => mockRun(config, t, walk));
+for (const v of storeVariants()) mockSweep[v.name] = THRESHOLDS.map((t) => mockRun(v.config, t, v.walk, v.selector));
+// The selector's two parameters on a small grid (plain cosine and default guards, a few thresholds).
+const mockSelectorGrid = [];
+for (const config of ['none', 'guards']) {
+  for (const g of SELECTOR_GRID) {
+    const sel = lexicalSelector(g);
+    for (const t of [0.7, 0.75, 0.8, 0.85]) mockSelectorGrid.push({ config, ...g, ...mockRun(config, t, TOPK, sel) });
   }
 }
 const GPTCACHE = [
@@ -237,6 +289,7 @@ const GPTCACHE = [
 // Settings that beat both published points at once: ≥ 904 correct and wrong ≤ 2.5 % of hits.
 const mockTargetMet = [];
 for (const config of Object.keys(mockSweep)) for (const r of mockSweep[config]) if (r.correct >= 904 && r.wrongShareOfHits <= 2.5) mockTargetMet.push({ config, ...r });
+for (const r of mockSelectorGrid) if (r.correct >= 904 && r.wrongShareOfHits <= 2.5) mockTargetMet.push({ ...r, config: `${r.config} +selector(weight ${r.weight}, margin ${r.margin})` });
 
 // ------------------------------------------------------------------------------------------------
 // 3. Cache-shaped QQP: store every held-out text_a, then query held-out text_b; any hit on a stored
@@ -273,8 +326,10 @@ const csQueries = (() => {
 })();
 log(`cache-shaped: ${stored.length} stored questions, ${csQueries.length} queries (brute-force exact search)`);
 const csCandidates = [];
+let csQueryVecs;
 {
   const qv = await vectorsFor(csQueries.map((p) => p.text_b));
+  csQueryVecs = qv;
   const t1 = performance.now();
   for (let k = 0; k < csQueries.length; k++) {
     const v = qv[k];
@@ -291,10 +346,10 @@ const csCandidates = [];
   }
   log(`cache-shaped search done in ${((performance.now() - t1) / 1000).toFixed(0)} s`);
 }
-function cacheShaped(config, threshold, walk = TOPK) {
+function cacheShaped(config, threshold, walk = TOPK, selector) {
   let dupQ = 0, nonDupQ = 0, correct = 0, wrongOnDup = 0, wrongOnNonDup = 0, rightOnNonDup = 0;
   csQueries.forEach((p, k) => {
-    const hit = pick(csCandidates[k], threshold, CONFIGS[config], p.text_b, (i) => stored[i], walk);
+    const hit = pick(csCandidates[k], threshold, CONFIGS[config], p.text_b, (i) => stored[i], walk, csQueryVecs[k], (i) => storedVecs[i], selector);
     const ok = hit && (stored[hit.i] === p.text_b || cluster(stored[hit.i]) === cluster(p.text_b));
     if (p.label === 1) {
       dupQ++;
@@ -318,12 +373,7 @@ function cacheShaped(config, threshold, walk = TOPK) {
 }
 const csThresholds = [...new Set([0.8, 0.85, 0.9, chosen.threshold, 0.95])].sort();
 const cacheShapedSweep = {};
-for (const config of Object.keys(CONFIGS)) {
-  for (const [suffix, walk] of WALKS) {
-    if (config === 'none' && walk !== TOPK) continue;
-    cacheShapedSweep[config + suffix] = csThresholds.map((t) => cacheShaped(config, t, walk));
-  }
-}
+for (const v of storeVariants()) cacheShapedSweep[v.name] = csThresholds.map((t) => cacheShaped(v.config, t, v.walk, v.selector));
 
 // ------------------------------------------------------------------------------------------------
 // 4. The project's look-alike set, per category.
@@ -331,7 +381,10 @@ for (const config of Object.keys(CONFIGS)) {
 const looks = loadLookalikes();
 const la = await vectorsFor(looks.map((r) => r.a));
 const lb = await vectorsFor(looks.map((r) => r.b));
-looks.forEach((r, k) => (r.sim = dot(la[k], lb[k])));
+looks.forEach((r, k) => {
+  r.sim = dot(la[k], lb[k]);
+  r.k = k;
+});
 const lookThresholds = [...new Set([0.8, 0.9, chosen.threshold])].sort();
 const lookalikeTable = [];
 for (const cat of [...new Set(looks.map((r) => r.category))]) {
@@ -341,9 +394,9 @@ for (const cat of [...new Set(looks.map((r) => r.category))]) {
   for (const t of lookThresholds) {
     const e = {};
     for (const config of Object.keys(CONFIGS)) {
-      e[config] = rows.filter((r) => r.sim >= t && verdict(CONFIGS[config], r.b, r.a, r.sim, t).accept).length;
+      e[config] = rows.filter((r) => r.sim >= t && verdict(CONFIGS[config], r.b, r.a, r.sim, t, lb[r.k], la[r.k]).accept).length;
     }
-    e.guardsAlone = rows.filter((r) => verdict(CONFIGS[chosen.config === 'none' ? 'guards' : chosen.config], r.b, r.a, 1, t).accept).length;
+    e.guardsAlone = rows.filter((r) => verdict(CONFIGS[chosen.config === 'none' ? 'guards' : chosen.config], r.b, r.a, 1, t, lb[r.k], la[r.k]).accept).length;
     entry.byThreshold[t] = e;
   }
   lookalikeTable.push(entry);
@@ -373,23 +426,26 @@ const result = {
   protocol: {
     similarity: 'cosine of L2-normalised embeddings (exact, no ANN)',
     guardsWalkTopK: TOPK,
-    defaultChosenOn: `QQP pairs ${QQP_TUNE} first (tuning split): max duplicate hit rate with false hits ≤ ${FALSE_HIT_BUDGET}% of non-duplicates`,
+    defaultChosenOn: `QQP pairs ${CALIBRATION_FROM}..${QQP_TUNE - 1} (the calibration part of the tuning split, unseen by the verifier, which trains on pairs 0..${CALIBRATION_FROM - 1}): max duplicate hit rate with false hits ≤ ${FALSE_HIT_BUDGET}% of non-duplicates`,
   },
   recommendedDefault: {
     threshold: chosen.threshold,
     guards: chosen.config,
     qqpTune: qqpRates('tune', chosen.config, chosen.threshold),
+    qqpCalibration: qqpRates('calibration', chosen.config, chosen.threshold),
     qqpHeldout: qqpRates('heldout', chosen.config, chosen.threshold),
-    mock: mockRun(chosen.config, chosen.threshold),
-    mockBestOnly: mockRun(chosen.config, chosen.threshold, 1),
-    cacheShaped: cacheShaped(chosen.config, chosen.threshold),
-    cacheShapedBestOnly: cacheShaped(chosen.config, chosen.threshold, 1),
+    selector: 'lexicalSelector() (weight 0.3, margin 0.02)',
+    mock: mockRun(chosen.config, chosen.threshold, TOPK, SELECTOR),
+    mockWithoutSelector: mockRun(chosen.config, chosen.threshold),
+    cacheShaped: cacheShaped(chosen.config, chosen.threshold, TOPK, SELECTOR),
+    cacheShapedWithoutSelector: cacheShaped(chosen.config, chosen.threshold),
   },
-  plainCosineAtSameBudget: plainAtBudget ? { threshold: plainAtBudget.threshold, qqpTune: plainAtBudget, qqpHeldout: qqpRates('heldout', 'none', plainAtBudget.threshold) } : null,
+  guardsOnlyAtSameBudget: guardsOnlyAtBudget ? { threshold: guardsOnlyAtBudget.threshold, qqpCalibration: guardsOnlyAtBudget, qqpHeldout: qqpRates('heldout', 'guards', guardsOnlyAtBudget.threshold) } : null,
+  plainCosineAtSameBudget: plainAtBudget ? { threshold: plainAtBudget.threshold, qqpCalibration: plainAtBudget, qqpHeldout: qqpRates('heldout', 'none', plainAtBudget.threshold) } : null,
   qqp: qqpSweep,
   qqpRejectionsByGuardAtDefault: rejectionsByGuard(chosen.config === 'none' ? 'guards' : chosen.config, chosen.threshold),
   qqpAblationAtDefault: ablation,
-  mock: { sweep: mockSweep, gptcachePublished: GPTCACHE, settingsMeetingTarget: mockTargetMet },
+  mock: { sweep: mockSweep, selectorGrid: mockSelectorGrid, gptcachePublished: GPTCACHE, settingsMeetingTarget: mockTargetMet },
   cacheShaped: cacheShapedSweep,
   lookalikes: lookalikeTable,
   guardCostMicros: { meanPerCandidate: timing, duringRun: { checks: guardTimes.length, p50: r2(guardTimes[Math.floor(guardTimes.length / 2)] * 1000), p99: r2(guardTimes[Math.floor(guardTimes.length * 0.99)] * 1000) } },
@@ -406,37 +462,48 @@ function markdown(r) {
   const L = [];
   L.push(`# Semantic quality (${r.embedder.id}, ${r.data.sampled ? `sample of ${r.data.qqpPairs} QQP pairs` : `all ${r.data.qqpPairs} QQP pairs`})`, '');
   L.push(`Recommended default: **threshold ${d.threshold}, guards \`${d.guards}\`** (chosen on the QQP tuning split: ${r.protocol.defaultChosenOn}).`, '');
-  L.push('| measure | tune (first 60,000) | held-out (last 20,854) |', '|---|---:|---:|');
-  L.push(`| duplicates hit | ${d.qqpTune.duplicateHitRate}% | ${d.qqpHeldout.duplicateHitRate}% |`);
-  L.push(`| non-duplicates hit (false hits) | ${d.qqpTune.falseHitRate}% | ${d.qqpHeldout.falseHitRate}% |`);
-  L.push(`| precision | ${d.qqpTune.precision}% | ${d.qqpHeldout.precision}% |`, '');
+  L.push('| measure | tune (0–59,999; the verifier trained on 0–49,999) | calibration (50,000–59,999; chosen here) | held-out (60,000–80,853) |', '|---|---:|---:|---:|');
+  L.push(`| duplicates hit | ${d.qqpTune.duplicateHitRate}% | ${d.qqpCalibration.duplicateHitRate}% | **${d.qqpHeldout.duplicateHitRate}%** |`);
+  L.push(`| non-duplicates hit (false hits) | ${d.qqpTune.falseHitRate}% | ${d.qqpCalibration.falseHitRate}% | **${d.qqpHeldout.falseHitRate}%** |`);
+  L.push(`| precision | ${d.qqpTune.precision}% | ${d.qqpCalibration.precision}% | ${d.qqpHeldout.precision}% |`, '');
+  L.push(`With the selector: GPTCache mock_data ${d.mock.correct} correct / ${d.mock.wrong} wrong (${d.mock.wrongShareOfHits}% of hits); cache-shaped QQP ${d.cacheShaped.correctHitRateOnDuplicates}% of duplicates answered correctly, ${d.cacheShaped.wrongHitRateOnNonDuplicates}% of non-duplicates answered wrongly.`, '');
+  if (r.guardsOnlyAtSameBudget) {
+    const g = r.guardsOnlyAtSameBudget;
+    L.push(`The rule-based guards alone (no verifier) at the same ≤1% budget: threshold ${g.threshold} → held-out duplicates hit ${g.qqpHeldout.duplicateHitRate}%, false hits ${g.qqpHeldout.falseHitRate}%.`, '');
+  }
   if (r.plainCosineAtSameBudget) {
     const p = r.plainCosineAtSameBudget;
     L.push(`Plain cosine at the same ≤1% false-hit budget: threshold ${p.threshold} → held-out duplicates hit ${p.qqpHeldout.duplicateHitRate}%, false hits ${p.qqpHeldout.falseHitRate}%.`, '');
   }
-  L.push('## QQP held-out pairs (insert text_a, query text_b)', '', '| threshold | plain dup hit | plain false hit | guards dup hit | guards false hit | guards+strict dup hit | guards+strict false hit |', '|---:|---:|---:|---:|---:|---:|---:|');
+  const qcols = Object.keys(r.qqp.heldout);
+  L.push('## QQP held-out pairs (insert text_a, query text_b): duplicates hit / non-duplicates hit (false hits)', '', `| threshold | ${qcols.join(' | ')} |`, `|---:|${qcols.map(() => '---:').join('|')}|`);
   r.qqp.heldout.none.forEach((row, i) => {
-    const g = r.qqp.heldout.guards[i], o = r.qqp.heldout['guards+strict'][i];
-    L.push(`| ${row.threshold} | ${row.duplicateHitRate}% | ${row.falseHitRate}% | ${g.duplicateHitRate}% | ${g.falseHitRate}% | ${o.duplicateHitRate}% | ${o.falseHitRate}% |`);
+    L.push(`| ${row.threshold} | ${qcols.map((c) => `${r.qqp.heldout[c][i].duplicateHitRate}% / ${r.qqp.heldout[c][i].falseHitRate}%`).join(' | ')} |`);
   });
   L.push('', '(tuning split: see JSON `qqp.tune`)');
   const mockCols = Object.keys(r.mock.sweep);
   L.push('', `## GPTCache mock_data protocol (${r.data.mockPairs} queries, ${r.data.mockDistinctOrigins} distinct origins; correct / wrong (wrong share of hits))`, '');
-  L.push(`GPTCache published: 425 / 25 (5.6%) at 0.95 and 904 / 92 (9.2%) at 0.80. Target: ≥ 904 correct with ≤ 2.5% wrong. Guarded columns walk up to ${r.protocol.guardsWalkTopK} candidates; "best-only" checks just the nearest.`, '');
+  L.push(`GPTCache published: 425 / 25 (5.6%) at 0.95 and 904 / 92 (9.2%) at 0.80. Target: ≥ 904 correct with ≤ 2.5% wrong. Guarded columns walk up to ${r.protocol.guardsWalkTopK} candidates; "best-only" checks just the nearest; "+selector" adds \`lexicalSelector()\` (rank by cosine + 0.3 × word overlap, decline when the runner-up is within 0.02).`, '');
   L.push(`| threshold | ${mockCols.join(' | ')} |`, `|---:|${mockCols.map(() => '---:').join('|')}|`);
   r.mock.sweep.none.forEach((row, i) => {
     const f = (x) => `${x.correct} / ${x.wrong} (${x.wrongShareOfHits}%)`;
     L.push(`| ${row.threshold} | ${mockCols.map((c) => f(r.mock.sweep[c][i])).join(' | ')} |`);
   });
   L.push('', `Settings meeting the target: ${r.mock.settingsMeetingTarget.length ? r.mock.settingsMeetingTarget.map((s) => `${s.config}@${s.threshold} (${s.correct}/${s.wrong})`).join(', ') : 'none'}.`);
+  L.push('', 'Selector grid (weight × margin; correct / wrong (wrong share)):', '', '| config | threshold | weight | margin 0.01 | margin 0.02 | margin 0.03 |', '|---|---:|---:|---:|---:|---:|');
+  for (const config of ['none', 'guards']) for (const t of [0.75, 0.8]) for (const w of [0, 0.3, 0.5]) {
+    const cell = (m) => { const x = r.mock.selectorGrid.find((g) => g.config === config && g.threshold === t && g.weight === w && g.margin === m); return x ? `${x.correct} / ${x.wrong} (${x.wrongShareOfHits}%)` : '–'; };
+    L.push(`| ${config} | ${t} | ${w} | ${cell(0.01)} | ${cell(0.02)} | ${cell(0.03)} |`);
+  }
   L.push('', `## Cache-shaped QQP (held-out: ${r.cacheShaped.none[0].queries} queries against every held-out text_a)`, '');
   L.push('| threshold | config | duplicates answered correctly | non-duplicates answered wrongly | wrong share of hits |', '|---:|---|---:|---:|---:|');
   for (const config of Object.keys(r.cacheShaped)) for (const row of r.cacheShaped[config]) L.push(`| ${row.threshold} | ${config} | ${row.correctHitRateOnDuplicates}% | ${row.wrongHitRateOnNonDuplicates}% | ${row.wrongShareOfHits}% |`);
   L.push('', `## Look-alike set (${r.data.lookalikePairs} pairs; hits at threshold ${d.threshold}: plain → guards; "guards alone" = guards at similarity 1)`, '');
-  L.push('| category | pairs | median cosine | plain hits | guards hits | guards+strict hits | guards alone accept |', '|---|---:|---:|---:|---:|---:|---:|');
+  const lcols = [...new Set(['none', 'guards', 'guards+strict', d.guards])];
+  L.push(`| category | pairs | median cosine | ${lcols.map((c) => `${c} hits`).join(' | ')} | ${d.guards === 'none' ? 'guards' : d.guards} alone accept |`, `|---|---:|---:|${lcols.map(() => '---:').join('|')}|---:|`);
   for (const c of r.lookalikes) {
     const e = c.byThreshold[d.threshold];
-    L.push(`| ${c.category} (${c.label}) | ${c.pairs} | ${c.medianSimilarity} | ${e.none} | ${e.guards} | ${e['guards+strict']} | ${e.guardsAlone} |`);
+    L.push(`| ${c.category} (${c.label}) | ${c.pairs} | ${c.medianSimilarity} | ${lcols.map((k) => e[k]).join(' | ')} | ${e.guardsAlone} |`);
   }
   L.push('', `## Which guard rejects what (QQP tuning split, threshold ${d.threshold})`, '', '| guard | duplicates rejected | non-duplicates rejected |', '|---|---:|---:|');
   for (const [g, v] of Object.entries(r.qqpRejectionsByGuardAtDefault)) L.push(`| ${g} | ${v.duplicates} | ${v.nonDuplicates} |`);

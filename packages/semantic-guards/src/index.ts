@@ -163,3 +163,21 @@ export function explainGuards(guards: readonly SemanticGuard[], input: GuardInpu
     return v.accept ? { guard: g.name, accept: true } : { guard: g.name, accept: false, reason: v.reason };
   });
 }
+
+export {
+  SCALAR_FEATURES,
+  decodeWeights,
+  encodeWeights,
+  pairInput,
+  pairInputSize,
+  pairLogit,
+  pairProbability,
+  pairVerifierGuard,
+  scalarFeatures,
+} from './verifier.js';
+export type { PairModel, PairVerifierOptions } from './verifier.js';
+export { USE_LITE_VERIFIER_MIN_PROBABILITY, USE_LITE_VERIFIER_TRUST_ABOVE, useLiteVerifier, useLiteVerifierModel } from './use-lite-verifier.js';
+export { lexicalSelector, wordOverlap } from './selector.js';
+export type { LexicalSelectorOptions } from './selector.js';
+export { RECOMMENDED_THRESHOLD, recommendedSetting, verifierFits } from './recommended.js';
+export type { SemanticSetting } from './recommended.js';
