@@ -6,7 +6,7 @@ import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, t
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisInvalidationBus, RedisLayer } from '@strata-cache/layer-redis';
 import { SemanticLayer } from '@strata-cache/layer-semantic';
-import { defaultGuards } from '@strata-cache/semantic-guards';
+import { recommendedSetting } from '@strata-cache/semantic-guards';
 import { AnthropicAdapterClient, type ChatCall, type ChatClient, type ChatOutcome, OpenAIAdapterClient } from './client.js';
 
 /** Prompts whose answers quote prices: tagged `topic:pricing` when stored, purged when prices change. */
@@ -82,10 +82,12 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     }
   }
   if (embedder) {
-    guardNames = defaultGuards().map((g) => g.name).join(', ');
+    // The layer's measured default setting (guards, the learned verifier for USE-lite, the selector, the threshold).
+    const m = recommendedSetting(embedder);
+    guardNames = m.guards.map((g) => g.name).join(', ');
     const i = embedder.info;
     components.push(
-      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? 'the layer default'}, guards ${guardNames} (@strata-cache/semantic-guards); ` +
+      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? m.threshold}, guards ${guardNames}, selector ${m.selector.name} (@strata-cache/semantic-guards defaults); ` +
         `embedder @strata-cache/embed-use ${i.id} on ${i.backend}${i.simd ? ' SIMD' : ''}, ${i.workers} workers, loaded in ${Math.round(loadMs)} ms`,
     );
   } else if (!options.semantic) components.push('L3 semantic — off (--no-semantic)');
@@ -102,7 +104,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
       layers.push({ layer: redis, budgetMs: 150 });
     }
     if (embedder) {
-      const semantic = new SemanticLayer({ embedder, guards: defaultGuards(), ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
+      const semantic = new SemanticLayer({ embedder, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
       // One embedding on a busy 2-core machine can take tens of ms: give L3 room, still far below a provider call.
       layers.push({ layer: semantic, budgetMs: 1_000 });
     }
