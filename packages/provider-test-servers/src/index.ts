@@ -15,3 +15,5 @@ export type { OpenAIServerOptions } from './openai.js';
 export { startAnthropicServer, anthropicHandler, anthropicError, message as anthropicMessage, messageEvents as anthropicMessageEvents } from './anthropic.js';
 export type { AnthropicServerOptions } from './anthropic.js';
 export { lastUserText, words, fakeTokens } from './text.js';
+export { watchOutput } from './watch.js';
+export type { WatchedCache } from './watch.js';
