@@ -189,7 +189,7 @@ async function benchIndex(label, vectors, partitionOf, queries) {
   await new Promise((r) => setTimeout(r, 50));
   gc();
   const rssBefore = rssMb();
-  const layer = new SemanticLayer({ embedder: new TableEmbedder('bench-table', table), threshold: -1, topK: 1, embeddingCacheSize: 0, maxEntries: vectors.length + 1 });
+  const layer = new SemanticLayer({ embedder: new TableEmbedder('bench-table', table), threshold: -1, topK: 1, guards: [], selector: false, embeddingCacheSize: 0, maxEntries: vectors.length + 1 });
   await layer.ready();
   const chunk = 1_000;
   const t0 = performance.now();
@@ -312,7 +312,7 @@ const result = {
     dimensions: DIMS,
     source: `real USE-lite vectors of ${base.length} texts (${source}), embedded in ${round(baseEmbedMs / 1000, 1)} s; the other ${N - base.length} entries are random mixes of two real vectors (weights 0.5–1 / 0–0.5) plus isotropic noise (norm 0.1); queries are stored vectors plus isotropic noise (norm 0.25, cosine ≈ 0.97)`,
   },
-  config: { hnsw: { m: 16, efConstruction: 100, ef: 64 }, flatLimit: 1024, topK: 1, embeddingCache: 'off (index measured alone)', searchTimed: 'SemanticLayer.search() end to end with a table-lookup embedder (no model): partition lookup, HNSW/flat search, record and scope checks', rss: 'process RSS growth while inserting (after GC) / entries: layer records + index; the entries themselves were allocated before' },
+  config: { hnsw: { m: 16, efConstruction: 100, ef: 64 }, flatLimit: 1024, topK: 1, embeddingCache: 'off (index measured alone)', guards: 'none (guards: [], selector: false — the index measured alone)', searchTimed: 'SemanticLayer.search() end to end with a table-lookup embedder (no model): partition lookup, HNSW/flat search, record and scope checks', rss: 'process RSS growth while inserting (after GC) / entries: layer records + index; the entries themselves were allocated before' },
   index: {
     onePartition: single,
     manyPartitions: many,
