@@ -478,7 +478,7 @@ function markdown(r) {
   const d = r.recommendedDefault;
   const L = [];
   L.push(`# Semantic quality (${r.embedder.id}, ${r.data.sampled ? `sample of ${r.data.qqpPairs} QQP pairs` : `all ${r.data.qqpPairs} QQP pairs`})`, '');
-  L.push(`Recommended default: **threshold ${d.threshold}, guards \`${d.guards}\`** (chosen on the QQP tuning split: ${r.protocol.defaultChosenOn}).`, '');
+  L.push(`Recommended default: **threshold ${d.threshold}, guards \`${d.guards}\`** (chosen on ${r.protocol.defaultChosenOn}).`, '');
   L.push('| measure | tune (0–59,999; the verifier trained on 0–49,999) | calibration (50,000–59,999; chosen here) | held-out (60,000–80,853) |', '|---|---:|---:|---:|');
   L.push(`| duplicates hit | ${d.qqpTune.duplicateHitRate}% | ${d.qqpCalibration.duplicateHitRate}% | **${d.qqpHeldout.duplicateHitRate}%** |`);
   L.push(`| non-duplicates hit (false hits) | ${d.qqpTune.falseHitRate}% | ${d.qqpCalibration.falseHitRate}% | **${d.qqpHeldout.falseHitRate}%** |`);

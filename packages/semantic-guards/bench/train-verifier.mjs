@@ -61,6 +61,17 @@ function standardise(train) {
   return { mu, sd };
 }
 
+/** The set's features standardised with its own mean and deviation. */
+function standardised(set) {
+  const { mu, sd } = standardise(set);
+  const Z = set.map((r) => {
+    const z = new Float32Array(NF);
+    for (let j = 0; j < NF; j++) z[j] = (r.x[j] - mu[j]) / sd[j];
+    return z;
+  });
+  return { mu, sd, Z };
+}
+
 // Seeded shuffle so a run is reproducible.
 function shuffled(n, seed) {
   const p = Array.from({ length: n }, (_, i) => i);
@@ -75,12 +86,7 @@ function shuffled(n, seed) {
 
 /** Mini-batch Adam on the logistic loss with L2; returns weights in standardised space. */
 function train(set, l2, epochs, onEpoch) {
-  const { mu, sd } = standardise(set);
-  const Z = set.map((r) => {
-    const z = new Float32Array(NF);
-    for (let j = 0; j < NF; j++) z[j] = (r.x[j] - mu[j]) / sd[j];
-    return z;
-  });
+  const { mu, sd, Z } = standardised(set);
   const w = new Float64Array(NF), m = new Float64Array(NF + 1), v = new Float64Array(NF + 1), g = new Float64Array(NF + 1);
   let b = 0, t = 0;
   const lr = Number(arg('lr', '0.002')), b1 = 0.9, b2 = 0.999, eps = 1e-8, BATCH = 256;
@@ -117,12 +123,7 @@ function train(set, l2, epochs, onEpoch) {
  * Mini-batch Adam with L2 on W and o. Returns a scorer over raw features plus its parameters.
  */
 function trainMlp(set, l2, epochs, H, onEpoch) {
-  const { mu, sd } = standardise(set);
-  const Z = set.map((r) => {
-    const z = new Float32Array(NF);
-    for (let j = 0; j < NF; j++) z[j] = (r.x[j] - mu[j]) / sd[j];
-    return z;
-  });
+  const { mu, sd, Z } = standardised(set);
   const P = H * NF + H + H + 1; // W, c, o, b
   const th = new Float64Array(P), m = new Float64Array(P), v = new Float64Array(P), g = new Float64Array(P);
   let seed = 42;
