@@ -20,9 +20,13 @@ const embedder = await createUseEmbedder({ modelDir: join(dataDir(arg('data-dir'
 const chat = (text) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: text }] });
 
 const pairs = loadLookalikes();
+let defaultMatching;
 const out = {};
-for (const [label, guards] of [['plain', []], ['guards', defaultGuards()]]) {
-  const layer = new SemanticLayer({ embedder, threshold, guards });
+// plain: threshold only; guards: the rule-based guards at the same threshold; default: the layer's
+// own measured default (its threshold, guards + verifier, selector) — no options but the embedder.
+for (const [label, options] of [['plain', { threshold, guards: [], selector: false }], ['guards', { threshold, guards: defaultGuards(), selector: false }], ['default', {}]]) {
+  const layer = new SemanticLayer({ embedder, ...options });
+  if (label === 'default') defaultMatching = layer.matching;
   const stats = {};
   let n = 0;
   for (const p of pairs) {
@@ -43,13 +47,20 @@ for (const [label, guards] of [['plain', []], ['guards', defaultGuards()]]) {
   out[label] = stats;
 }
 await embedder.close?.();
-const result = { name: 'semantic-guards-e2e', date: new Date().toISOString(), embedder: embedder.id, threshold, byCategory: out };
+const result = { name: 'semantic-guards-e2e', date: new Date().toISOString(), embedder: embedder.id, threshold, defaultMatching, byCategory: out };
 mkdirSync(join(repoDir, 'bench', 'results'), { recursive: true });
 writeFileSync(join(repoDir, 'bench', 'results', 'semantic-guards-e2e.json'), JSON.stringify(result, null, 2) + '\n');
-const lines = [`Look-alike set through MultiLayerCache → SemanticLayer (${embedder.id}, threshold ${threshold}):`, '', '| category | pairs | hits, no guards | hits, guards | rejections reported (guard: count) |', '|---|---:|---:|---:|---|'];
+const reasons = (x) => Object.entries(x.rejectedBy).map(([k, v]) => `${k}: ${v}`).join(', ');
+const lines = [
+  `Look-alike set through MultiLayerCache → SemanticLayer (${embedder.id}). "no guards" and "guards": threshold ${threshold}; "default": the layer's default setting (threshold ${defaultMatching.threshold}, ${defaultMatching.guards.join(', ')}, selector ${defaultMatching.selector}).`,
+  '',
+  '| category | pairs | hits, no guards | hits, guards | rejections (guards) | hits, default | rejections (default) |',
+  '|---|---:|---:|---:|---|---:|---|',
+];
 for (const cat of Object.keys(out.plain)) {
   const g = out.guards[cat];
-  lines.push(`| ${cat} | ${g.pairs} | ${out.plain[cat].hits} | ${g.hits} | ${Object.entries(g.rejectedBy).map(([k, v]) => `${k}: ${v}`).join(', ')} |`);
+  const d = out.default[cat];
+  lines.push(`| ${cat} | ${g.pairs} | ${out.plain[cat].hits} | ${g.hits} | ${reasons(g)} | ${d.hits} | ${reasons(d)} |`);
 }
 writeFileSync(join(repoDir, 'bench', 'results', 'semantic-guards-e2e.md'), lines.join('\n') + '\n');
 console.log(lines.join('\n'));
