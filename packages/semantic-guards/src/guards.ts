@@ -2,7 +2,7 @@ import { InvalidOptionError, type GuardInput, type GuardVerdict, type SemanticGu
 import { KNOWN_NAMES } from './gazetteer.js';
 import { DIRECTION_GROUPS, OPPOSITE_GROUPS, PREFIX_EXCEPTIONS, REVERSING_PREFIXES, type PoleGroup } from './lexicon.js';
 import { extractMentions, isQuantityWord, type Mention } from './quantities.js';
-import { analyze, multiset, STOPWORDS, stem, withinOneEdit, type Analysis, type Token } from './text.js';
+import { analyze, contentStems, fuzzyHas, multiset, STOPWORDS, stem, withinOneEdit, type Analysis, type Token } from './text.js';
 
 const ACCEPT: GuardVerdict = Object.freeze({ accept: true });
 const reject = (reason: string): GuardVerdict => ({ accept: false, reason });
@@ -509,16 +509,6 @@ export interface ContentOverlapOptions {
   trustAbove?: number;
 }
 
-function contentStems(a: Analysis): Set<string> {
-  return new Set(a.tokens.filter((t) => (t.kind === 'word' || t.kind === 'number') && !STOPWORDS.has(t.lower) && t.lower.length > 1).map((t) => t.stem));
-}
-
-function fuzzyHas(set: ReadonlySet<string>, s: string): boolean {
-  if (set.has(s)) return true;
-  if (s.length < 5) return false;
-  for (const x of set) if (x.length >= 5 && withinOneEdit(x, s)) return true;
-  return false;
-}
 
 /** Rejects when the pair shares too few content words (different topic words in the same frame). */
 export function contentOverlapGuard(options: ContentOverlapOptions = {}): SemanticGuard {

@@ -126,6 +126,21 @@ export function withinOneEdit(a: string, b: string): boolean {
   return la > lb ? a.slice(i + 1) === b.slice(i) : a.slice(i) === b.slice(i + 1);
 }
 
+/** Stems of the content words (no function words, no one-letter words) of a text. */
+export function contentStems(a: Analysis): Set<string> {
+  const out = new Set<string>();
+  for (const t of a.tokens) if ((t.kind === 'word' || t.kind === 'number') && t.lower.length > 1 && !STOPWORDS.has(t.lower)) out.add(t.stem);
+  return out;
+}
+
+/** `set` has `s`, or (for words of 5+ letters) a word one edit away from it. */
+export function fuzzyHas(set: ReadonlySet<string>, s: string): boolean {
+  if (set.has(s)) return true;
+  if (s.length < 5) return false;
+  for (const x of set) if (x.length >= 5 && withinOneEdit(x, s)) return true;
+  return false;
+}
+
 /** Analysis of one text, memoised because every guard looks at the same two texts. */
 export interface Analysis {
   readonly text: string;

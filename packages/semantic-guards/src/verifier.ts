@@ -9,7 +9,7 @@
  * ("how" vs "why"). The model is tied to the embedder it was trained on (family + dimensions).
  */
 import { InvalidOptionError, type GuardInput, type GuardVerdict, type SemanticGuard } from '@strata-cache/core';
-import { analyze, STOPWORDS, withinOneEdit, type Analysis } from './text.js';
+import { analyze, contentStems, fuzzyHas, type Analysis } from './text.js';
 
 /** Names of the scalar (non-embedding) features, in model order. */
 export const SCALAR_FEATURES = ['cosine', 'jaccard', 'queryOnly', 'candidateOnly', 'lengthRatio', 'questionWordDiffers', 'identifierDiffers'] as const;
@@ -46,19 +46,6 @@ export interface PairModel {
 export const pairInputSize = (dimensions: number): number => 2 * dimensions + SCALAR_FEATURES.length;
 
 const QUESTION_WORDS = new Set(['what', 'why', 'how', 'when', 'where', 'who', 'whom', 'which', 'whose']);
-
-function contentStems(a: Analysis): Set<string> {
-  const out = new Set<string>();
-  for (const t of a.tokens) if ((t.kind === 'word' || t.kind === 'number') && t.lower.length > 1 && !STOPWORDS.has(t.lower)) out.add(t.stem);
-  return out;
-}
-
-function fuzzyHas(set: ReadonlySet<string>, s: string): boolean {
-  if (set.has(s)) return true;
-  if (s.length < 5) return false;
-  for (const x of set) if (x.length >= 5 && withinOneEdit(x, s)) return true;
-  return false;
-}
 
 function questionWords(a: Analysis): Set<string> {
   const out = new Set<string>();
