@@ -36,6 +36,17 @@ export interface SemanticGuard {
   check(input: GuardInput): GuardVerdict;
 }
 
+/**
+ * True when an embedder matches a guard's binding (`SemanticGuard.embedder`): its id starts with
+ * the family and its dimensions agree. No binding fits every embedder.
+ */
+export function embedderFits(
+  binding: { readonly family: string; readonly dimensions: number } | undefined,
+  embedder: { readonly id: string; readonly dimensions: number },
+): boolean {
+  return binding === undefined || (embedder.id.startsWith(binding.family) && embedder.dimensions === binding.dimensions);
+}
+
 /** A candidate that passed the threshold and every guard, offered to a `CandidateSelector`. */
 export interface SelectorCandidate {
   /** The stored entry's compared text. */

@@ -62,3 +62,4 @@ export type {
 } from './multi-layer-cache.js';
 export { lazyImport } from './lazy.js';
 export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorVerdict, SemanticGuard } from './guard.js';
+export { embedderFits } from './guard.js';

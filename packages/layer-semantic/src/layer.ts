@@ -16,6 +16,7 @@ import {
   type SemanticQuery,
   type SemanticSearchResult,
   StrataError,
+  embedderFits,
   isExpired,
   scopeBaseId,
   scopeId,
@@ -205,7 +206,7 @@ export class SemanticLayer implements LayerV1 {
     for (const g of this.guards) {
       if (!g || typeof g.name !== 'string' || typeof g.check !== 'function') throw new InvalidOptionError(`${PKG}: every entry of option "guards" must be a SemanticGuard { name, check }`, { field: 'guards' });
       // A learned guard judges vectors of one embedder only: another's would be scored as noise.
-      if (g.embedder && (!e.id.startsWith(g.embedder.family) || e.dimensions !== g.embedder.dimensions)) {
+      if (g.embedder && !embedderFits(g.embedder, e)) {
         throw new InvalidOptionError(
           `${PKG}: guard "${g.name}" was trained for ${g.embedder.family} (${g.embedder.dimensions}-d) vectors, but the embedder is "${e.id}" (${e.dimensions}-d); leave that guard out or use its embedder`,
           { field: 'guards' },

@@ -1,4 +1,4 @@
-import type { CandidateSelector, SemanticGuard } from '@strata-cache/core';
+import { embedderFits, type CandidateSelector, type SemanticGuard } from '@strata-cache/core';
 import { defaultGuards } from './index.js';
 import { lexicalSelector } from './selector.js';
 import { useLiteVerifier, useLiteVerifierModel } from './use-lite-verifier.js';
@@ -19,7 +19,7 @@ export const RECOMMENDED_THRESHOLD = Object.freeze({ withVerifier: 0.7, guardsOn
 /** True when the bundled verifier was trained on this embedder's vectors. */
 export function verifierFits(embedder: { readonly id: string; readonly dimensions: number }): boolean {
   const m = useLiteVerifierModel();
-  return embedder.id.startsWith(m.embedderFamily) && embedder.dimensions === m.dimensions;
+  return embedderFits({ family: m.embedderFamily, dimensions: m.dimensions }, embedder);
 }
 
 /**
