@@ -53,6 +53,11 @@ export interface SelectorCandidate {
   readonly text: string;
   /** Cosine similarity to the query. */
   readonly similarity: number;
+  /**
+   * The answer stored with the candidate (the entry's value), when the layer has it: two
+   * candidates holding the same answer are not ambiguous.
+   */
+  readonly value?: unknown;
 }
 
 export type SelectorVerdict = { readonly pick: number } | { readonly pick: undefined; readonly reason: string };

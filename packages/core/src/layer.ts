@@ -27,6 +27,11 @@ export interface LayerCapabilities {
 export interface LayerContext {
   /** Epoch ms after which core stops waiting; layers may abandon work past it. */
   readonly deadline?: number;
+  /**
+   * Aborted when core stops waiting for this operation (its budget ran out, or the caller gave
+   * up): a layer drops queued work for it (an embedding nobody will read, a command not yet sent).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface SemanticQuery extends SemanticDescriptor {
