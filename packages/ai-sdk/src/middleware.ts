@@ -4,10 +4,10 @@ import type {
   LanguageModelV4GenerateResult,
   LanguageModelV4Middleware,
 } from '@ai-sdk/provider';
-import { type CallOptions, type MultiLayerCache, type ScopeInput, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
+import { type CacheResult, type CallOptions, type MultiLayerCache, type ScopeInput, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
 import { decode, encode } from './codec.js';
 import { type AiSdkKeyRequest, type CallKind, DEFAULT_KEY_HEADERS, IGNORED_PROVIDER_OPTIONS, PROVIDER_OPTIONS_KEY, aiSdkProfile, keyRequestOf } from './key.js';
-import { type CacheInfo, isAbortError, toTokenUsage, untilAborted, withCacheInfo } from './result.js';
+import { type CacheInfo, isAbortError, reportError, toTokenUsage, untilAborted, withCacheInfo } from './result.js';
 import { streamThroughCache } from './stream.js';
 
 const PKG = '@strata-cache/ai-sdk';
@@ -134,14 +134,6 @@ export function strataCache(options: StrataCacheOptions): LanguageModelV4Middlew
       ...(perCall.forceRefresh ? { forceRefresh: true } : {}),
       ...(perCall.noStore ? { noStore: true } : {}),
     };
-    try {
-      // Fingerprinting rejects what cannot be keyed (a class instance in provider options):
-      // such a call goes straight to the model, and the reason is reported as an error event.
-      cache.keyFor(keyRequest, call);
-    } catch (error) {
-      reportError(cache, error);
-      return undefined;
-    }
     return { cache, keyRequest, call, signal: params.abortSignal, cacheInfo: settings.cacheInfo, modelId: model.modelId };
   }
 
@@ -179,17 +171,30 @@ async function generateThroughCache(p: PreparedCall, doGenerate: () => PromiseLi
 
 async function generateOnce(p: PreparedCall, doGenerate: () => PromiseLike<LanguageModelV4GenerateResult>): Promise<LanguageModelV4GenerateResult> {
   let fresh: LanguageModelV4GenerateResult | undefined;
-  const r = await p.cache.getOrLoad<unknown>(
-    p.keyRequest,
-    async () => {
-      fresh = await doGenerate();
-      const usage = toTokenUsage(fresh.usage);
-      const model = fresh.response?.modelId ?? p.modelId;
-      const reason = fresh.finishReason?.unified;
-      return loaded(storedGenerate(fresh), { model, ...(usage ? { usage } : {}), complete: reason !== 'error' && reason !== 'interrupted' });
-    },
-    p.call,
-  );
+  let called = false;
+  let r: CacheResult<unknown>;
+  try {
+    r = await p.cache.getOrLoad<unknown>(
+      p.keyRequest,
+      async () => {
+        called = true;
+        fresh = await doGenerate();
+        const usage = toTokenUsage(fresh.usage);
+        const model = fresh.response?.modelId ?? p.modelId;
+        const reason = fresh.finishReason?.unified;
+        return loaded(storedGenerate(fresh), { model, ...(usage ? { usage } : {}), complete: reason !== 'error' && reason !== 'interrupted' });
+      },
+      p.call,
+    );
+  } catch (error) {
+    // The cache refused the call before any model call (a request it cannot fingerprint, a
+    // closed cache): the call goes to the model as if there were no cache.
+    if (!called && StrataError.isInstance(error)) {
+      reportError(p.cache, error, 'getOrLoad');
+      return doGenerate();
+    }
+    throw error;
+  }
   if (r.status === 'hit') {
     const result = decode(r.value) as LanguageModelV4GenerateResult;
     return p.cacheInfo ? withCacheInfo(result, infoOf(r)) : result;
@@ -285,11 +290,3 @@ function checkSemantic(v: unknown, field: string): void {
     throw new InvalidOptionError(`${PKG}: ${field} must be a boolean or { threshold } with a cosine similarity in (-1, 1]`, { field });
   }
 }
-
-function reportError(cache: MultiLayerCache, error: unknown): void {
-  // Like core: an 'error' event with no listener is dropped, never thrown.
-  if (cache.listenerCount('error') === 0) return;
-  const e = StrataError.isInstance(error) ? error : new StrataError('STRATA_INVALID_REQUEST', `${PKG}: the call could not be fingerprinted`, { cause: error });
-  cache.emit('error', { error: e, operation: 'key' });
-}
-

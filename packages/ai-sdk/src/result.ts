@@ -1,5 +1,5 @@
 import type { LanguageModelV4Usage, SharedV4ProviderMetadata } from '@ai-sdk/provider';
-import type { TokenUsage } from '@strata-cache/core';
+import type { MultiLayerCache, StrataError, TokenUsage } from '@strata-cache/core';
 
 /** How a hit was answered; found under `providerMetadata.strata` of a result that came from the cache. */
 export interface CacheInfo {
@@ -78,4 +78,10 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undef
       },
     );
   });
+}
+
+/** Like core: an 'error' event with no listener is dropped, never thrown. */
+export function reportError(cache: MultiLayerCache, error: StrataError, operation: string): void {
+  if (cache.listenerCount('error') === 0) return;
+  cache.emit('error', { error, operation });
 }

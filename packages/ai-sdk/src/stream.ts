@@ -1,8 +1,8 @@
 import type { LanguageModelV4StreamPart, LanguageModelV4StreamResult } from '@ai-sdk/provider';
-import { type LookupHit, loaded } from '@strata-cache/core';
+import { type LookupHit, StrataError, loaded } from '@strata-cache/core';
 import { decode, encode } from './codec.js';
 import type { PreparedCall } from './middleware.js';
-import { type CacheInfo, toTokenUsage } from './result.js';
+import { type CacheInfo, reportError, toTokenUsage } from './result.js';
 
 type FinishPart = Extract<LanguageModelV4StreamPart, { type: 'finish' }>;
 
@@ -23,7 +23,15 @@ export interface StoredStreamSummary {
  * function is to switch to (the one place that does lookup + record + store).
  */
 export async function streamThroughCache(p: PreparedCall, doStream: () => PromiseLike<LanguageModelV4StreamResult>): Promise<LanguageModelV4StreamResult> {
-  const hit = await p.cache.lookup(p.keyRequest, p.call);
+  let hit: LookupHit | undefined;
+  try {
+    hit = await p.cache.lookup(p.keyRequest, p.call);
+  } catch (error) {
+    // A request the cache cannot fingerprint, or a closed cache: straight to the model.
+    if (!StrataError.isInstance(error)) throw error;
+    reportError(p.cache, error, 'lookup');
+    return doStream();
+  }
   if (hit && Array.isArray(hit.entry.chunks)) return replay(hit, p.cacheInfo, p.signal);
   // Taken before the model call: an invalidation while the stream runs drops its recording.
   const sinceEpoch = p.cache.currentEpoch;

@@ -464,6 +464,25 @@ describe('keys and scopes', () => {
     await cache.close();
   });
 
+  it('a call the cache cannot key, or a closed cache, goes straight to the model', async () => {
+    const { cache, openai, wrap } = setup();
+    const errors: Array<{ operation: string; error: StrataError }> = [];
+    cache.on('error', (e) => errors.push(e));
+    const model = wrap(openai.chat('gpt-4o-mini'));
+    class Opaque {}
+    const odd = { myapp: { marker: new Opaque() } } as never;
+    const a = await generateText({ model, prompt: 'Odd options', temperature: 0, providerOptions: odd });
+    expect(a.text).toBe('Echo: Odd options');
+    expect(errors[0]).toMatchObject({ operation: 'getOrLoad' });
+    expect(errors[0]!.error.code).toBe('STRATA_INVALID_REQUEST');
+    await cache.close();
+    const b = await generateText({ model, prompt: 'After close', temperature: 0 });
+    expect(b.text).toBe('Echo: After close');
+    const s = streamText({ model, prompt: 'After close', temperature: 0 });
+    expect(await s.text).toBe('Echo: After close');
+    expect(errors.map((e) => e.error.code)).toContain('STRATA_CLOSED');
+  });
+
   it('rejects bad options with a StrataError naming the option', () => {
     const cache = new MultiLayerCache({ layers: [new MemoryLayer()] });
     expect(() => strataCache({ cache, ttl: 5 } as never)).toThrow(/unknown option "ttl"/);
