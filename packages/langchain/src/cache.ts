@@ -110,18 +110,9 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
   }
 
   override async lookup(prompt: string, llmString: string): Promise<Generation[] | null> {
-    if (hasUnrenderedContent(prompt)) return null;
-    let request: LangChainKeyRequest;
-    let call: CallOptions;
-    let id: string;
-    try {
-      request = keyRequestOf(prompt, llmString, this.ignored);
-      call = this.callOptions(prompt);
-      id = this.cache.keyFor(request, call).id;
-    } catch (error) {
-      this.report(error, 'key');
-      return null;
-    }
+    const k = this.keyOf(prompt, llmString);
+    if (!k) return null;
+    const { request, call, id } = k;
     const epoch = this.cache.currentEpoch;
     if (this.waitMs === undefined) {
       const hit = await this.cache.lookup<StoredGenerations>(request, call).catch((error: unknown) => void this.report(error, 'lookup'));
@@ -159,18 +150,9 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
   }
 
   override async update(prompt: string, llmString: string, value: Generation[]): Promise<void> {
-    if (hasUnrenderedContent(prompt)) return;
-    let request: LangChainKeyRequest;
-    let call: CallOptions;
-    let id: string;
-    try {
-      request = keyRequestOf(prompt, llmString, this.ignored);
-      call = this.callOptions(prompt);
-      id = this.cache.keyFor(request, call).id;
-    } catch (error) {
-      this.report(error, 'key');
-      return;
-    }
+    const k = this.keyOf(prompt, llmString);
+    if (!k) return;
+    const { request, call, id } = k;
     const out = toLoaded(value);
     const p = this.pending.get(id);
     if (p) this.forget(id, p.lease);
@@ -183,6 +165,19 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
       await this.cache.store(request, out, { ...call, sinceEpoch: p?.epoch ?? this.cache.currentEpoch });
     } catch (error) {
       this.report(error, 'store');
+    }
+  }
+
+  /** What one lookup/update is keyed on; undefined when it is not to be cached (or cannot be keyed). */
+  private keyOf(prompt: string, llmString: string): { request: LangChainKeyRequest; call: CallOptions; id: string } | undefined {
+    if (hasUnrenderedContent(prompt)) return undefined;
+    try {
+      const request = keyRequestOf(prompt, llmString, this.ignored);
+      const call = this.callOptions(prompt);
+      return { request, call, id: this.cache.keyFor(request, call).id };
+    } catch (error) {
+      this.report(error, 'key');
+      return undefined;
     }
   }
 
