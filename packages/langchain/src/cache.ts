@@ -203,8 +203,13 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
     if (previous) clearTimeout(previous.timer);
     const wait = this.waitMs ?? DEFAULT_WAIT_MS;
     const timer = setTimeout(() => {
-      if (this.pending.get(id)?.timer === timer) this.pending.delete(id);
-      if (p.lease && !p.lease.settled) p.lease.reject(new LeaseTimeout(`${PKG}: no update within ${wait} ms`));
+      const mine = this.pending.get(id)?.timer === timer;
+      if (mine) this.pending.delete(id);
+      if (p.lease && !p.lease.settled) {
+        p.lease.reject(new LeaseTimeout(`${PKG}: no update within ${wait} ms`));
+        // A slow model call may still update: it keeps its epoch for one more period.
+        if (mine) this.remember(id, { epoch: p.epoch });
+      }
     }, wait);
     timer.unref?.();
     this.pending.set(id, { ...p, timer });
