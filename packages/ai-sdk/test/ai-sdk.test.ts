@@ -188,6 +188,22 @@ describe('generateText', () => {
     expect(b.text).toBe(a.text);
     await cache.close();
   });
+
+  it('recorded streams survive a layer that stores JSON too', async () => {
+    const json = new JsonLayer();
+    const { cache, openai, wrap, probe } = setup({ cacheInfo: false }, { layers: [json] });
+    const model = wrap(openai.chat('gpt-4o-mini'));
+    for (let i = 0; i < 2; i++) {
+      const s = streamText({ model, prompt: 'Round trip stream', temperature: 0 });
+      for await (const _ of s.fullStream);
+      await cache.flush();
+    }
+    expect(oa.count()).toBe(1);
+    const [live, replayed] = probe.streams;
+    expect(live!.find((p) => p.type === 'response-metadata')).toMatchObject({ timestamp: expect.any(Date) });
+    expect(replayed).toEqual(live);
+    await cache.close();
+  });
 });
 
 describe('streamText', () => {
