@@ -2,6 +2,7 @@
 // servers speaking the OpenAI and Anthropic wire formats.
 import { ChatAnthropic } from '@langchain/anthropic';
 import { AIMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { FakeLLM } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
 import { MultiLayerCache, type MultiLayerCacheOptions, StrataError } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
@@ -186,6 +187,25 @@ describe('StrataLangChainCache with ChatOpenAI and ChatAnthropic', () => {
     await model.invoke(withImage('https://example.test/dog.png'));
     expect(oa.count()).toBe(2);
     expect(cache.stats().requests).toBe(0);
+    await cache.close();
+  });
+
+  it('text LLMs (BaseLLM) are cached too, generations without messages', async () => {
+    class CountingLLM extends FakeLLM {
+      calls = 0;
+      override async _call(prompt: string, options: this['ParsedCallOptions']): Promise<string> {
+        this.calls++;
+        return super._call(prompt, options);
+      }
+    }
+    const { cache, lc } = setup({}, { policy: 'always' });
+    const llm = new CountingLLM({ cache: lc });
+    const a = await llm.invoke('Complete this sentence');
+    await cache.flush();
+    const b = await llm.invoke('Complete this sentence');
+    expect(llm.calls).toBe(1);
+    expect(b).toBe(a);
+    expect(cache.stats().hits).toBe(1);
     await cache.close();
   });
 
