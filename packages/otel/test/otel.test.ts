@@ -7,7 +7,7 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { type CacheKey, type Layer, type LayerCapabilities, LAYER_SPECIFICATION_VERSION, type MultiLayerCacheOptions, MultiLayerCache, loaded } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisLayer } from '@strata-cache/layer-redis';
-import { redisUrlForTests } from '@strata-cache/test-utils';
+import { redisUrlForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 
@@ -175,11 +175,12 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
 
   it('reports the circuit breaker state of a Redis layer', async () => {
     const url = await redisUrlForTests();
-    const live = new RedisLayer({ url, name: 'redis' });
+    const live = new RedisLayer({ url, name: 'redis', prefix: uniqueKeyPrefix('otel') });
     await live.connect();
     const dead = new RedisLayer({ url: 'redis://127.0.0.1:1', name: 'redis-down', connectTimeoutMs: 50, timeoutMs: 20, breaker: { failureThreshold: 2, cooldownMs: 60_000 } });
     const { prom, cache } = await setup({ layers: [new MemoryLayer(), live, dead] });
-    for (let i = 0; i < 4; i++) await cache.getOrLoad(request(`q${i}`), answer);
+    // Short TTL: on a shared server (REDIS_URL) these test entries go away on their own.
+    for (let i = 0; i < 4; i++) await cache.getOrLoad(request(`q${i}`), answer, { ttlMs: 5_000 });
     await cache.flush();
     const s = await prom.scrape();
     expect(s.value('strata_layer_breaker_state', { layer: 'redis', state: 'closed' })).toBe(1);
