@@ -1,0 +1,292 @@
+import type {
+  LanguageModelV4,
+  LanguageModelV4CallOptions,
+  LanguageModelV4GenerateResult,
+  LanguageModelV4Middleware,
+} from '@ai-sdk/provider';
+import { type CacheResult, type CallOptions, type MultiLayerCache, type ScopeInput, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
+import { decode, encode } from './codec.js';
+import { type AiSdkKeyRequest, type CallKind, DEFAULT_KEY_HEADERS, IGNORED_PROVIDER_OPTIONS, PROVIDER_OPTIONS_KEY, aiSdkProfile, keyRequestOf } from './key.js';
+import { type CacheInfo, isAbortError, reportError, toTokenUsage, untilAborted, withCacheInfo } from './result.js';
+import { streamThroughCache } from './stream.js';
+
+const PKG = '@strata-cache/ai-sdk';
+
+/** What a `scope` function is given. */
+export interface ScopeContext {
+  readonly params: LanguageModelV4CallOptions;
+  readonly model: LanguageModelV4;
+}
+
+/** Options of `strataCache`. */
+export interface StrataCacheOptions {
+  /** The cache that stores answers (a `MultiLayerCache` from @strata-cache/core). */
+  cache: MultiLayerCache;
+  /**
+   * Tenant / namespace of every call, or a function of the call returning it (e.g. reading an
+   * AsyncLocalStorage). Tenants never share entries. A call's `providerOptions.strata.scope` wins.
+   * @default the cache's default scope
+   */
+  scope?: ScopeInput | ((ctx: ScopeContext) => ScopeInput | undefined);
+  /** TTL of stored answers, ms. @default the cache's `defaultTtlMs` */
+  ttlMs?: number;
+  /** Tags added to every stored answer (for `cache.invalidateTag`). @default [] */
+  tags?: readonly string[];
+  /**
+   * Semantic matching of the last user message through the cache's semantic layers; a number
+   * in `{ threshold }` overrides their similarity threshold. `false` = exact keys only.
+   * @default true
+   */
+  semantic?: boolean | { threshold?: number };
+  /**
+   * Request headers that change the answer and therefore enter the key (case-insensitive).
+   * Every other header (the SDK's user agent, tracing ids, auth) is left out.
+   * @default ['anthropic-beta', 'openai-beta']
+   */
+  keyHeaders?: readonly string[];
+  /**
+   * More provider-option fields that cannot change the answer, removed from the key in every
+   * `providerOptions` object, added to the built-in list (`user`, `metadata`,
+   * `safetyIdentifier`, `promptCacheKey`, `promptCacheRetention`, `cacheControl`).
+   * @default []
+   */
+  ignoreProviderOptions?: readonly string[];
+  /** Cache `doStream` calls (`streamText`, `streamObject`). @default true */
+  streams?: boolean;
+  /**
+   * On a hit, add `providerMetadata.strata = { hit: true, layer, ageMs, similarity? }` to the
+   * result (and to the replayed stream's `finish` part); read it with `getCacheInfo`.
+   * `false` replays hits exactly as recorded.
+   * @default true
+   */
+  cacheInfo?: boolean;
+}
+
+const OPTION_KEYS = ['cache', 'scope', 'ttlMs', 'tags', 'semantic', 'keyHeaders', 'ignoreProviderOptions', 'streams', 'cacheInfo'] as const satisfies ReadonlyArray<keyof StrataCacheOptions>;
+
+/**
+ * Per-call settings, passed as `providerOptions: { strata: { ... } }` to `generateText`,
+ * `streamText`, `generateObject` (never part of the key, ignored by providers).
+ */
+export interface StrataCallOptions {
+  /** No read, no write. */
+  bypass?: boolean;
+  /** Skip the read, call the model, store the fresh answer. */
+  forceRefresh?: boolean;
+  /** Read, but do not store this call's answer. */
+  noStore?: boolean;
+  /** TTL of this call's stored answer, ms. */
+  ttlMs?: number;
+  /** Tags of this call's stored answer (added to the middleware's). */
+  tags?: string[];
+  /** `false`: exact keys only for this call; `{ threshold }`: another similarity threshold. */
+  semantic?: boolean | { threshold?: number };
+  /** The tenant (a string) or `{ tenant, namespace? }` of this call. */
+  scope?: string | { tenant: string; namespace?: string };
+}
+
+const CALL_KEYS = ['bypass', 'forceRefresh', 'noStore', 'ttlMs', 'tags', 'semantic', 'scope'] as const satisfies ReadonlyArray<keyof StrataCallOptions>;
+
+/** One call, prepared once and handed to the generate or stream path. */
+export interface PreparedCall {
+  readonly cache: MultiLayerCache;
+  readonly keyRequest: AiSdkKeyRequest;
+  readonly call: CallOptions;
+  readonly signal: AbortSignal | undefined;
+  readonly cacheInfo: boolean;
+  readonly modelId: string;
+}
+
+/**
+ * The Strata language-model middleware:
+ * `wrapLanguageModel({ model, middleware: strataCache({ cache }) })`.
+ *
+ * `doGenerate` calls (`generateText`, `generateObject`, each step of a tool loop) read through
+ * the cache; concurrent identical misses share one model call. `doStream` calls replay a hit
+ * as the AI SDK's own stream parts, in order; a stream is stored only when it finished
+ * cleanly (no `error` part, a `finish` part whose reason is not `error`/`interrupted`, not
+ * cancelled). A failing cache layer is a miss, never a failed call.
+ */
+export function strataCache(options: StrataCacheOptions): LanguageModelV4Middleware {
+  const settings = checkOptions(options);
+  const { cache } = options;
+  const keySettings = {
+    keyHeaders: new Set((options.keyHeaders ?? DEFAULT_KEY_HEADERS).map((h) => h.toLowerCase())),
+    ignoredProviderOptions: new Set([...IGNORED_PROVIDER_OPTIONS, ...(options.ignoreProviderOptions ?? [])]),
+  };
+
+  function prepare(params: LanguageModelV4CallOptions, model: LanguageModelV4, kind: CallKind): PreparedCall | undefined {
+    const perCall = readCallOptions(params);
+    if (perCall.bypass) return undefined;
+    // Server-side conversation state is not in the request: the same request can mean another answer.
+    if (hasServerState(params)) return undefined;
+    const keyRequest = keyRequestOf(params, model, kind, keySettings);
+    const scope = perCall.scope ?? (typeof options.scope === 'function' ? options.scope({ params, model }) : options.scope);
+    const semantic = perCall.semantic ?? settings.semantic;
+    const tags = [...(options.tags ?? []), ...(perCall.tags ?? [])];
+    const ttlMs = perCall.ttlMs ?? options.ttlMs;
+    const call: CallOptions = {
+      profile: aiSdkProfile,
+      ...(scope !== undefined ? { scope } : {}),
+      ...(semantic !== true ? { semantic } : {}),
+      ...(tags.length ? { tags } : {}),
+      ...(ttlMs !== undefined ? { ttlMs } : {}),
+      ...(perCall.forceRefresh ? { forceRefresh: true } : {}),
+      ...(perCall.noStore ? { noStore: true } : {}),
+    };
+    return { cache, keyRequest, call, signal: params.abortSignal, cacheInfo: settings.cacheInfo, modelId: model.modelId };
+  }
+
+  return {
+    specificationVersion: 'v4',
+    async wrapGenerate({ doGenerate, params, model }) {
+      const p = prepare(params, model, 'generate');
+      if (!p) return doGenerate();
+      return generateThroughCache(p, doGenerate);
+    },
+    async wrapStream({ doStream, params, model }) {
+      if (!settings.streams) return doStream();
+      const p = prepare(params, model, 'stream');
+      if (!p) return doStream();
+      return streamThroughCache(p, doStream);
+    },
+  };
+}
+
+/**
+ * Read-through for one `doGenerate`. Identical concurrent misses share one model call made
+ * with the first caller's abort signal; when that caller gives up, the others try again with
+ * their own, and every caller can leave as soon as its own signal aborts.
+ */
+async function generateThroughCache(p: PreparedCall, doGenerate: () => PromiseLike<LanguageModelV4GenerateResult>): Promise<LanguageModelV4GenerateResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await untilAborted(generateOnce(p, doGenerate), p.signal);
+    } catch (error) {
+      if (attempt < 3 && isAbortError(error) && !p.signal?.aborted) continue;
+      throw error;
+    }
+  }
+}
+
+async function generateOnce(p: PreparedCall, doGenerate: () => PromiseLike<LanguageModelV4GenerateResult>): Promise<LanguageModelV4GenerateResult> {
+  let fresh: LanguageModelV4GenerateResult | undefined;
+  let called = false;
+  let r: CacheResult<unknown>;
+  try {
+    r = await p.cache.getOrLoad<unknown>(
+      p.keyRequest,
+      async () => {
+        called = true;
+        fresh = await doGenerate();
+        const usage = toTokenUsage(fresh.usage);
+        const model = fresh.response?.modelId ?? p.modelId;
+        const reason = fresh.finishReason?.unified;
+        return loaded(storedGenerate(fresh), { model, ...(usage ? { usage } : {}), complete: reason !== 'error' && reason !== 'interrupted' });
+      },
+      p.call,
+    );
+  } catch (error) {
+    // The cache refused the call before any model call (a request it cannot fingerprint, a
+    // closed cache): the call goes to the model as if there were no cache.
+    if (!called && StrataError.isInstance(error)) {
+      reportError(p.cache, error, 'getOrLoad');
+      return doGenerate();
+    }
+    throw error;
+  }
+  if (r.status === 'hit') {
+    const result = decode(r.value) as LanguageModelV4GenerateResult;
+    return p.cacheInfo ? withCacheInfo(result, infoOf(r)) : result;
+  }
+  // The caller whose loader ran gets the provider's own object; coalesced callers get a copy.
+  if (fresh && !r.coalesced) return fresh;
+  return decode(r.value) as LanguageModelV4GenerateResult;
+}
+
+/**
+ * What is kept of a generate result: the answer and what describes it. Dropped: the request
+ * (its body is the prompt again) and the response headers (per-call transport details such as
+ * request ids and organisation ids, never part of an answer).
+ */
+function storedGenerate(r: LanguageModelV4GenerateResult): unknown {
+  const { request: _request, response, ...rest } = r;
+  const kept = response ? (({ headers: _h, ...meta }) => meta)(response) : undefined;
+  return encode({ ...rest, ...(kept ? { response: kept } : {}) });
+}
+
+function infoOf(r: { layer?: string; ageMs?: number; similarity?: number }): CacheInfo {
+  return { hit: true, layer: r.layer ?? '', ageMs: r.ageMs ?? 0, ...(r.similarity !== undefined ? { similarity: r.similarity } : {}) };
+}
+
+function hasServerState(params: LanguageModelV4CallOptions): boolean {
+  const openai = params.providerOptions?.['openai'] as Record<string, unknown> | undefined;
+  return openai?.['conversation'] !== undefined && openai?.['conversation'] !== null;
+}
+
+function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOptions, 'scope'> & { scope?: ScopeInput } {
+  const raw = params.providerOptions?.[PROVIDER_OPTIONS_KEY] as Record<string, unknown> | undefined;
+  if (raw === undefined) return {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new InvalidOptionError(`${PKG}: providerOptions.strata must be an object`, { field: 'providerOptions.strata' });
+  }
+  for (const k of Object.keys(raw)) {
+    if (!(CALL_KEYS as readonly string[]).includes(k)) {
+      throw new InvalidOptionError(`${PKG}: unknown option providerOptions.strata.${k} (known: ${CALL_KEYS.join(', ')})`, { field: `providerOptions.strata.${k}` });
+    }
+  }
+  const o = raw as StrataCallOptions;
+  for (const k of ['bypass', 'forceRefresh', 'noStore'] as const) {
+    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new InvalidOptionError(`${PKG}: providerOptions.strata.${k} must be a boolean`, { field: `providerOptions.strata.${k}` });
+  }
+  if (o.ttlMs !== undefined) checkTtl(o.ttlMs, 'providerOptions.strata.ttlMs');
+  if (o.tags !== undefined) checkTags(o.tags, 'providerOptions.strata.tags');
+  if (o.semantic !== undefined) checkSemantic(o.semantic, 'providerOptions.strata.semantic');
+  if (o.scope !== undefined && typeof o.scope !== 'string' && (typeof o.scope !== 'object' || o.scope === null || typeof o.scope.tenant !== 'string')) {
+    throw new InvalidOptionError(`${PKG}: providerOptions.strata.scope must be a tenant string or { tenant, namespace? }`, { field: 'providerOptions.strata.scope' });
+  }
+  return o;
+}
+
+function checkOptions(options: StrataCacheOptions): { semantic: boolean | { threshold?: number }; streams: boolean; cacheInfo: boolean } {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: strataCache needs an options object with "cache"`);
+  for (const k of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+  }
+  const cache = options.cache as Partial<MultiLayerCache> | undefined;
+  if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function') {
+    throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
+  }
+  if (options.scope !== undefined && typeof options.scope !== 'function' && typeof options.scope !== 'string' && (typeof options.scope !== 'object' || options.scope === null)) {
+    throw new InvalidOptionError(`${PKG}: option "scope" must be a tenant string, a scope object or a function`, { field: 'scope' });
+  }
+  if (options.ttlMs !== undefined) checkTtl(options.ttlMs, 'ttlMs');
+  if (options.tags !== undefined) checkTags(options.tags, 'tags');
+  if (options.semantic !== undefined) checkSemantic(options.semantic, 'semantic');
+  for (const k of ['keyHeaders', 'ignoreProviderOptions'] as const) {
+    const v = options[k];
+    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) {
+      throw new InvalidOptionError(`${PKG}: option "${k}" must be an array of non-empty strings`, { field: k });
+    }
+  }
+  for (const k of ['streams', 'cacheInfo'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new InvalidOptionError(`${PKG}: option "${k}" must be a boolean`, { field: k });
+  }
+  return { semantic: options.semantic ?? true, streams: options.streams ?? true, cacheInfo: options.cacheInfo ?? true };
+}
+
+function checkTtl(v: unknown, field: string): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidOptionError(`${PKG}: ${field} must be a positive number of ms`, { field });
+}
+
+function checkTags(v: unknown, field: string): void {
+  if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t === '')) throw new InvalidOptionError(`${PKG}: ${field} must be an array of non-empty strings`, { field });
+}
+
+function checkSemantic(v: unknown, field: string): void {
+  if (typeof v === 'boolean') return;
+  const t = (v as { threshold?: unknown } | null)?.threshold;
+  if (typeof v !== 'object' || v === null || (t !== undefined && (typeof t !== 'number' || !(t > -1 && t <= 1)))) {
+    throw new InvalidOptionError(`${PKG}: ${field} must be a boolean or { threshold } with a cosine similarity in (-1, 1]`, { field });
+  }
+}

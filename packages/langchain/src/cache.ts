@@ -1,0 +1,396 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { BaseCache, deserializeStoredGeneration } from '@langchain/core/caches';
+import type { StoredMessage } from '@langchain/core/messages';
+import type { Generation } from '@langchain/core/outputs';
+import { type CallOptions, type Loaded, type MultiLayerCache, type ScopeInput, type TokenUsage, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
+import { type LangChainKeyRequest, hasUnrenderedContent, keyRequestOf, langChainProfile } from './key.js';
+
+const PKG = '@strata-cache/langchain';
+
+/**
+ * llmString fields that cannot change the answer: whether the client streamed internally,
+ * transport settings, monitoring ids, the provider's prompt-cache hint.
+ */
+export const IGNORED_LLM_FIELDS: readonly string[] = Object.freeze([
+  'stream',
+  'streaming',
+  'streamUsage',
+  'dangerouslyAllowBrowser',
+  'timeout',
+  'maxRetries',
+  'user',
+  'metadata',
+  'promptCacheKey',
+  'prompt_cache_key',
+]);
+
+/** Options of `StrataLangChainCache`. */
+export interface StrataLangChainCacheOptions {
+  /** The cache that stores answers (a `MultiLayerCache` from @strata-cache/core). */
+  cache: MultiLayerCache;
+  /**
+   * Tenant / namespace of every lookup, or a function returning it (e.g. reading an
+   * AsyncLocalStorage: LangChain calls the cache inside your `invoke`). Tenants never share entries.
+   * @default the cache's default scope
+   */
+  scope?: ScopeInput | ((ctx: { readonly prompt: string }) => ScopeInput | undefined);
+  /** TTL of stored answers, ms. @default the cache's `defaultTtlMs` */
+  ttlMs?: number;
+  /** Tags added to every stored answer (for `cache.invalidateTag`). @default [] */
+  tags?: readonly string[];
+  /**
+   * Semantic matching (the last human turn) through the cache's semantic layers; `{ threshold }`
+   * overrides their similarity threshold; `false` = exact keys only.
+   * @default true
+   */
+  semantic?: boolean | { threshold?: number };
+  /**
+   * Identical lookups arriving while the first one's model call runs wait for its answer instead
+   * of calling the model too. LangChain tells a cache nothing when that call fails, so waiters
+   * give up after `waitMs` and call the model themselves. `false` turns waiting off.
+   * @default { waitMs: 30_000 }
+   */
+  coalesce?: boolean | { waitMs?: number };
+  /** More llmString fields to leave out of the key (added to `IGNORED_LLM_FIELDS`). @default [] */
+  ignoreLlmFields?: readonly string[];
+}
+
+const OPTION_KEYS = ['cache', 'scope', 'ttlMs', 'tags', 'semantic', 'coalesce', 'ignoreLlmFields'] as const satisfies ReadonlyArray<keyof StrataLangChainCacheOptions>;
+
+const DEFAULT_WAIT_MS = 30_000;
+
+/** What is stored for one lookup: LangChain's generations in their serialised form. */
+export interface StoredGenerations {
+  readonly kind: 'langchain.generations';
+  readonly generations: ReadonlyArray<{ text: string; message?: StoredMessage; generationInfo?: Record<string, unknown> }>;
+}
+
+interface Lease {
+  settled: boolean;
+  resolve(value: Loaded<StoredGenerations>): void;
+  reject(error: unknown): void;
+  readonly promise: Promise<Loaded<StoredGenerations>>;
+}
+
+/** A lookup that missed and whose `update` has not come yet. */
+interface Pending {
+  /** Invalidation epoch before the model call: an invalidation since then drops the write. */
+  readonly epoch: number;
+  /** Present when this lookup owns a coalesced load that `update` completes. */
+  readonly lease?: Lease;
+  /** The batch the lookup belongs to (see `batchOf`). */
+  readonly batch?: object;
+  readonly timer: NodeJS.Timeout;
+}
+
+class LeaseTimeout extends Error {}
+
+/**
+ * A LangChain.js cache (`new ChatOpenAI({ cache: new StrataLangChainCache({ cache }) })`) backed
+ * by Strata's layers: exact hits on the prompt and the model's settings, semantic hits on the
+ * last human turn, identical concurrent calls answered by one model call, a failing layer a
+ * miss. Every hit is a new, mutable copy (LangChain writes to the generations it is given).
+ */
+export class StrataLangChainCache extends BaseCache<Generation[]> {
+  readonly cache: MultiLayerCache;
+  private readonly options: StrataLangChainCacheOptions;
+  private readonly waitMs: number | undefined;
+  private readonly ignored: ReadonlySet<string>;
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(options: StrataLangChainCacheOptions) {
+    super();
+    checkOptions(options);
+    this.options = options;
+    this.cache = options.cache;
+    const c = options.coalesce ?? true;
+    this.waitMs = c === false ? undefined : c === true ? DEFAULT_WAIT_MS : (c.waitMs ?? DEFAULT_WAIT_MS);
+    this.ignored = new Set([...IGNORED_LLM_FIELDS, ...(options.ignoreLlmFields ?? [])]);
+    if (this.waitMs !== undefined) trackBatches();
+  }
+
+  override async lookup(prompt: string, llmString: string): Promise<Generation[] | null> {
+    const k = this.keyOf(prompt, llmString);
+    if (!k) return null;
+    const { request, call, id } = k;
+    const epoch = this.cache.currentEpoch;
+    if (this.waitMs === undefined) {
+      const hit = await this.cache.lookup<StoredGenerations>(request, call).catch((error: unknown) => void this.report(error, 'lookup'));
+      if (hit) return toGenerations(hit.entry.value);
+      this.remember(id, { epoch });
+      return null;
+    }
+    const batch = batchOf();
+    const current = this.pending.get(id);
+    // The same prompt twice in one batch: LangChain sends the update only after every lookup of
+    // the batch has returned, so waiting here would wait for ourselves.
+    if (current?.lease && current.batch === batch) return null;
+    if (current?.lease) return this.join(request, call, id, epoch);
+    const lease = makeLease();
+    this.remember(id, { epoch, lease, batch });
+    let missed!: () => void;
+    const loaderCalled = new Promise<'miss'>((resolve) => (missed = () => resolve('miss')));
+    const flight = this.cache.getOrLoad<StoredGenerations>(
+      request,
+      () => {
+        missed();
+        return lease.promise;
+      },
+      call,
+    );
+    const first = await Promise.race([flight.then((r) => ({ r }), (error: unknown) => ({ error })), loaderCalled]);
+    if (first === 'miss') return null; // LangChain calls the model, then `update` completes the lease
+    this.forget(id, lease);
+    if ('error' in first) {
+      if (!(first.error instanceof LeaseTimeout)) this.report(first.error, 'lookup');
+      this.remember(id, { epoch });
+      return null;
+    }
+    return toGenerations(first.r.value);
+  }
+
+  override async update(prompt: string, llmString: string, value: Generation[]): Promise<void> {
+    const k = this.keyOf(prompt, llmString);
+    if (!k) return;
+    const { request, call, id } = k;
+    const out = toLoaded(value);
+    const p = this.pending.get(id);
+    if (p) this.forget(id, p.lease);
+    if (p?.lease && !p.lease.settled) {
+      // The lookup's read-through stores it (and hands it to every caller waiting on it).
+      p.lease.resolve(out);
+      return;
+    }
+    try {
+      await this.cache.store(request, out, { ...call, sinceEpoch: p?.epoch ?? this.cache.currentEpoch });
+    } catch (error) {
+      this.report(error, 'store');
+    }
+  }
+
+  /** What one lookup/update is keyed on; undefined when it is not to be cached (or cannot be keyed). */
+  private keyOf(prompt: string, llmString: string): { request: LangChainKeyRequest; call: CallOptions; id: string } | undefined {
+    if (hasUnrenderedContent(prompt)) return undefined;
+    try {
+      const request = keyRequestOf(prompt, llmString, this.ignored);
+      const call = this.callOptions(prompt);
+      return { request, call, id: this.cache.keyFor(request, call).id };
+    } catch (error) {
+      this.report(error, 'key');
+      return undefined;
+    }
+  }
+
+  /** A lookup arriving while another context's identical lookup is loading: wait for its answer. */
+  private async join(request: LangChainKeyRequest, call: CallOptions, id: string, epoch: number): Promise<Generation[] | null> {
+    try {
+      const r = await this.cache.getOrLoad<StoredGenerations>(
+        request,
+        // Reached only if that load ended meanwhile (a race): this caller then loads itself.
+        () => Promise.reject(new LeaseTimeout()),
+        call,
+      );
+      return toGenerations(r.value);
+    } catch (error) {
+      if (!(error instanceof LeaseTimeout)) this.report(error, 'lookup');
+      if (!this.pending.has(id)) this.remember(id, { epoch });
+      return null;
+    }
+  }
+
+  private remember(id: string, p: { epoch: number; lease?: Lease; batch?: object }): void {
+    const previous = this.pending.get(id);
+    if (previous) clearTimeout(previous.timer);
+    const wait = this.waitMs ?? DEFAULT_WAIT_MS;
+    const timer = setTimeout(() => {
+      const mine = this.pending.get(id)?.timer === timer;
+      if (mine) this.pending.delete(id);
+      if (p.lease && !p.lease.settled) {
+        p.lease.reject(new LeaseTimeout(`${PKG}: no update within ${wait} ms`));
+        // A slow model call may still update: it keeps its epoch for one more period.
+        if (mine) this.remember(id, { epoch: p.epoch });
+      }
+    }, wait);
+    timer.unref?.();
+    this.pending.set(id, { ...p, timer });
+  }
+
+  private forget(id: string, lease: Lease | undefined): void {
+    const p = this.pending.get(id);
+    if (!p || p.lease !== lease) return;
+    clearTimeout(p.timer);
+    this.pending.delete(id);
+  }
+
+  private callOptions(prompt: string): CallOptions {
+    const o = this.options;
+    const scope = typeof o.scope === 'function' ? o.scope({ prompt }) : o.scope;
+    return {
+      profile: langChainProfile,
+      ...(scope !== undefined ? { scope } : {}),
+      ...(o.semantic !== undefined && o.semantic !== true ? { semantic: o.semantic } : {}),
+      ...(o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : {}),
+      ...(o.tags?.length ? { tags: o.tags } : {}),
+    };
+  }
+
+  private report(error: unknown, operation: string): void {
+    // Like core: a cache problem never fails the LangChain call, and an 'error' event with no listener is dropped.
+    if (this.cache.listenerCount('error') === 0) return;
+    const e = StrataError.isInstance(error) ? error : new StrataError('STRATA_LAYER', `${PKG}: ${operation} failed`, { cause: error });
+    this.cache.emit('error', { error: e, operation });
+  }
+}
+
+const batches = new AsyncLocalStorage<object>();
+let tracking = false;
+
+/**
+ * Starts async-context tracking (a no-op `run` enables it on Node 20/22; Node 24 always tracks).
+ * Done when a coalescing cache is built, before the calls it serves: contexts created before
+ * tracking starts cannot be told apart, and their lookups would all look like one batch.
+ */
+function trackBatches(): void {
+  if (tracking) return;
+  tracking = true;
+  batches.run({}, () => undefined);
+}
+
+/**
+ * A token shared by the lookups LangChain makes for one `generate` call. LangChain looks up
+ * every prompt of a batch from one synchronous pass; the first lookup enters a new token into
+ * that async context, so its siblings see it, while lookups of other calls (other contexts)
+ * do not.
+ */
+function batchOf(): object {
+  trackBatches();
+  let token = batches.getStore();
+  if (!token) {
+    token = {};
+    batches.enterWith(token);
+  }
+  return token;
+}
+
+function makeLease(): Lease {
+  let resolve!: (v: Loaded<StoredGenerations>) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<Loaded<StoredGenerations>>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  const lease: Lease = {
+    settled: false,
+    promise,
+    resolve: (v) => {
+      lease.settled = true;
+      resolve(v);
+    },
+    reject: (e) => {
+      lease.settled = true;
+      reject(e);
+    },
+  };
+  return lease;
+}
+
+/** LangChain's generations → what is stored (JSON only), with the usage and model for statistics. */
+function toLoaded(generations: Generation[]): Loaded<StoredGenerations> {
+  let stored: StoredGenerations;
+  try {
+    stored = JSON.parse(
+      JSON.stringify({
+        kind: 'langchain.generations',
+        generations: generations.map((g) => {
+          const message = (g as { message?: { toDict?: () => StoredMessage } }).message;
+          return {
+            text: g.text,
+            ...(typeof message?.toDict === 'function' ? { message: message.toDict() } : {}),
+            ...(g.generationInfo ? { generationInfo: g.generationInfo } : {}),
+          };
+        }),
+      }),
+    ) as StoredGenerations;
+  } catch {
+    // Not JSON-serialisable: handed to waiting callers, never stored.
+    return loaded({ kind: 'langchain.generations', generations: [] }, { complete: false });
+  }
+  const usage = usageOf(generations);
+  const model = modelOf(generations);
+  return loaded(stored, { ...(usage ? { usage } : {}), ...(model ? { model } : {}) });
+}
+
+/** A fresh, mutable copy of stored generations (the memory layer's entries are frozen; LangChain writes to hits). */
+function toGenerations(value: StoredGenerations): Generation[] | null {
+  if (!value || value.kind !== 'langchain.generations' || !Array.isArray(value.generations) || value.generations.length === 0) return null;
+  const copy = structuredClone(value.generations) as Array<{ text: string; message?: StoredMessage; generationInfo?: Record<string, unknown> }>;
+  return copy.map((g) => {
+    const base = g.message ? deserializeStoredGeneration({ text: g.text, message: g.message }) : { text: g.text };
+    return g.generationInfo ? { ...base, generationInfo: g.generationInfo } : base;
+  });
+}
+
+function usageOf(generations: Generation[]): TokenUsage | undefined {
+  let input = 0;
+  let output = 0;
+  let cached = 0;
+  let written = 0;
+  let seen = false;
+  for (const g of generations) {
+    const u = (g as { message?: { usage_metadata?: Record<string, unknown> } }).message?.usage_metadata;
+    if (!u) continue;
+    seen = true;
+    input += num(u['input_tokens']);
+    output += num(u['output_tokens']);
+    const details = u['input_token_details'] as Record<string, unknown> | undefined;
+    cached += num(details?.['cache_read']);
+    written += num(details?.['cache_creation']);
+  }
+  if (!seen) return undefined;
+  return { inputTokens: input, outputTokens: output, ...(cached ? { cachedInputTokens: cached } : {}), ...(written ? { cacheWriteInputTokens: written } : {}) };
+}
+
+function modelOf(generations: Generation[]): string | undefined {
+  const meta = (generations[0] as { message?: { response_metadata?: Record<string, unknown> } } | undefined)?.message?.response_metadata;
+  const m = meta?.['model_name'] ?? meta?.['model'];
+  return typeof m === 'string' ? m : undefined;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+function checkOptions(options: StrataLangChainCacheOptions): void {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: StrataLangChainCache needs an options object with "cache"`);
+  for (const k of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+  }
+  const cache = options.cache as Partial<MultiLayerCache> | undefined;
+  if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function' || typeof cache.keyFor !== 'function') {
+    throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
+  }
+  if (options.scope !== undefined && typeof options.scope !== 'function' && typeof options.scope !== 'string' && (typeof options.scope !== 'object' || options.scope === null)) {
+    throw new InvalidOptionError(`${PKG}: option "scope" must be a tenant string, a scope object or a function`, { field: 'scope' });
+  }
+  if (options.ttlMs !== undefined && (typeof options.ttlMs !== 'number' || !Number.isFinite(options.ttlMs) || options.ttlMs <= 0)) {
+    throw new InvalidOptionError(`${PKG}: option "ttlMs" must be a positive number of ms`, { field: 'ttlMs' });
+  }
+  for (const k of ['tags', 'ignoreLlmFields'] as const) {
+    const v = options[k];
+    if (v !== undefined && (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t === ''))) {
+      throw new InvalidOptionError(`${PKG}: option "${k}" must be an array of non-empty strings`, { field: k });
+    }
+  }
+  const s = options.semantic;
+  if (s !== undefined && typeof s !== 'boolean') {
+    const t = (s as { threshold?: unknown } | null)?.threshold;
+    if (typeof s !== 'object' || s === null || (t !== undefined && (typeof t !== 'number' || !(t > -1 && t <= 1)))) {
+      throw new InvalidOptionError(`${PKG}: option "semantic" must be a boolean or { threshold } with a cosine similarity in (-1, 1]`, { field: 'semantic' });
+    }
+  }
+  const c = options.coalesce;
+  if (c !== undefined && typeof c !== 'boolean') {
+    const w = (c as { waitMs?: unknown } | null)?.waitMs;
+    if (typeof c !== 'object' || c === null || (w !== undefined && (typeof w !== 'number' || !Number.isFinite(w) || w <= 0))) {
+      throw new InvalidOptionError(`${PKG}: option "coalesce" must be a boolean or { waitMs } with a positive number of ms`, { field: 'coalesce' });
+    }
+  }
+}
