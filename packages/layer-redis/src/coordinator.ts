@@ -18,9 +18,9 @@ const NO_LOCK: LoadTicket = Object.freeze({ kind: 'load', done: () => undefined 
  * read the entry as a coalesced hit, or take over when the lock is gone without an entry.
  *
  * One deadline bounds it all: a miss spends at most `lock.maxWaitMs` here, every lock command
- * is limited to `timeoutMs` and to what is left of that deadline, and an open circuit ends it
- * at once (the request then loads by itself). So on a hung Redis a miss pays at most one lock
- * command's `timeoutMs` here, and nothing once the breaker has opened.
+ * is limited to `timeoutMs` and to what is left of that deadline, and a failed command or an
+ * open circuit ends it at once (the request then loads by itself). So on a hung Redis a miss
+ * pays at most one lock command's `timeoutMs` here, and nothing once the breaker has opened.
  */
 export class LockCoordinator implements LoadCoordinator {
   /** Set by the layer once it is closing. */
@@ -48,16 +48,16 @@ export class LockCoordinator implements LoadCoordinator {
     const entryKey = this.keys.entry(key);
     const token = randomUUID();
     const deadline = Date.now() + this.o.lockMaxWaitMs;
-    // Each command: timeoutMs, or what is left before the deadline. A transient error only
-    // skips a round; an open circuit (Redis really unavailable) or the deadline ends
-    // coordination: load right away.
+    // Each command: timeoutMs, or what is left before the deadline. A failed command ends
+    // coordination (the request loads by itself: one extra upstream call at worst), so a
+    // failing Redis costs a miss at most one command's time limit here.
     const limit = () => Math.min(this.o.timeoutMs, deadline - Date.now());
     const usable = () => !this.closed && this.conn.breaker.allow() && limit() > 0;
     let delay = this.o.pollMinMs;
-    for (;;) {
-      if (!usable()) return NO_LOCK;
-      this.listen();
-      try {
+    this.listen();
+    try {
+      for (;;) {
+        if (!usable()) return NO_LOCK;
         const acquired = (await this.conn.exec('lock', limit(), (c) => c.set(lockKey, token, 'PX', this.o.lockTtlMs, 'NX'))) === 'OK';
         if (acquired) {
           // The previous holder may have stored the value just before releasing.
@@ -68,26 +68,20 @@ export class LockCoordinator implements LoadCoordinator {
           }
           return this.leaderTicket(lockKey, entryKey, token);
         }
-      } catch {
-        // retry below
-      }
-      for (;;) {
-        if (!usable()) return NO_LOCK;
-        // Woken at once by the holder's "released" message; polling is the fallback.
-        await this.waitRelease(lockKey, Math.min(delay, deadline - Date.now()));
-        delay = Math.min(delay * 2, this.o.pollMaxMs);
-        if (!usable()) return NO_LOCK;
-        let entry: CacheEntry | undefined;
-        let locked: number;
-        try {
-          [entry, locked] = await Promise.all([this.readLive(entryKey, key.id, limit()), this.conn.exec('lock', limit(), (c) => c.exists(lockKey))]);
-        } catch {
-          continue;
+        for (;;) {
+          if (!usable()) return NO_LOCK;
+          // Woken at once by the holder's "released" message; polling is the fallback.
+          await this.waitRelease(lockKey, Math.min(delay, deadline - Date.now()));
+          delay = Math.min(delay * 2, this.o.pollMaxMs);
+          if (!usable()) return NO_LOCK;
+          const [entry, locked] = await Promise.all([this.readLive(entryKey, key.id, limit()), this.conn.exec('lock', limit(), (c) => c.exists(lockKey))]);
+          if (entry) return { kind: 'hit', entry, layer: this.conn.name };
+          // Holder finished without storing, failed, or died (its lock expired): try to take over.
+          if (locked === 0) break;
         }
-        if (entry) return { kind: 'hit', entry, layer: this.conn.name };
-        // Holder finished without storing, failed, or died (its lock expired): try to take over.
-        if (locked === 0) break;
       }
+    } catch {
+      return NO_LOCK;
     }
   }
 
