@@ -228,3 +228,26 @@ describe('RedisLayer: bursts and connections', () => {
     await cb.close();
   });
 });
+
+describe('RedisLayer: writes', () => {
+  it('writes ready in one tick share one MULTI per slot (no Lua per write), each with its own index memberships', async () => {
+    const layer = makeLayer();
+    await layer.connect();
+    const scope = resolveScope({ tenant: 'batched-writes' });
+    const keys = Array.from({ length: 30 }, (_, i) => computeKey({ w: i }, scope));
+    const before = await calls('exec', 'evalsha', 'eval', 'set');
+    await Promise.all(keys.map((k, i) => layer.set(k, entry(i, { tags: i % 3 === 0 ? ['third'] : i % 2 === 0 ? ['even'] : [], ...(i === 29 ? { ttlMs: undefined } : {}) }))));
+    const after = await calls('exec', 'evalsha', 'eval', 'set');
+    expect([after.exec! - before.exec!, after.evalsha! - before.evalsha!, after.eval! - before.eval!, after.set! - before.set!]).toEqual([1, 0, 0, 30]);
+    const shard = layer.keys.shardOf(keys[0]!);
+    expect(await raw.zcard(layer.keys.scopeIndex(shard))).toBe(30);
+    // Entries without TTL keep their index alive (a century out), and scores say +inf.
+    expect(await raw.zscore(layer.keys.scopeIndex(shard), layer.keys.entry(keys[29]!))).toBe('inf');
+    expect(await raw.pttl(layer.keys.scopeIndex(shard))).toBeGreaterThan(50 * 365 * 24 * 3_600_000);
+    expect(await layer.deleteByTag('third')).toBe(10);
+    expect(await layer.deleteByTag('even', scope)).toBe(10);
+    const left = await layer.getMany(keys);
+    expect(left.map((e, i) => (e === undefined ? null : i)).filter((x) => x !== null)).toEqual(keys.map((_, i) => i).filter((i) => i % 3 !== 0 && i % 2 !== 0));
+    expect(await layer.clear(scope)).toBe(10);
+  });
+});
