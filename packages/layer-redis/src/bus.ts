@@ -63,8 +63,19 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   async subscribe(handler: (envelope: InvalidationEnvelope) => void): Promise<() => Promise<void>> {
     this.handlers.add(handler);
-    this.unsubscribe ??= this.layer.subscribe(this.channel, (text) => this.deliver(text), (error) => this.onError?.(error));
-    await this.unsubscribe;
+    if (!this.unsubscribe) {
+      const pending = this.layer.subscribe(this.channel, (text) => this.deliver(text), (error) => this.onError?.(error));
+      this.unsubscribe = pending;
+      pending.catch(() => {
+        if (this.unsubscribe === pending) this.unsubscribe = undefined;
+      });
+    }
+    try {
+      await this.unsubscribe;
+    } catch (error) {
+      this.handlers.delete(handler);
+      throw error;
+    }
     return async () => {
       this.handlers.delete(handler);
       if (this.handlers.size > 0 || this.unsubscribe === undefined) return;

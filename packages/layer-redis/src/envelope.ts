@@ -129,12 +129,18 @@ export function unpack(buf: Buffer, keyId: string, where: string, maxValueBytes:
   const start = HEAD + h;
   if (start > buf.length) throw new DecodeError(`${PKG}: value at ${where} has a header longer than the value; treated as a miss`);
   const idEnd = HEAD + keyId.length;
-  if (idEnd >= start || buf[idEnd] !== 0x0a || buf.toString('latin1', HEAD, idEnd) !== keyId) {
+  if (idEnd >= start || buf[idEnd] !== 0x0a || !sameAscii(buf, HEAD, keyId)) {
     const nl = buf.indexOf(0x0a, HEAD);
     const found = buf.toString('latin1', HEAD, nl < 0 || nl > start ? Math.min(start, HEAD + 200) : nl);
     throw new DecodeError(`${PKG}: value at ${where} was written for key ${JSON.stringify(found)}, not for this key (copied or restored onto it?); treated as a miss`);
   }
   return payloadText(buf[2]!, buf.subarray(start), where, maxValueBytes);
+}
+
+/** `buf` holds `text` (ASCII) at `at` — compared in place, without building a string per read. */
+function sameAscii(buf: Buffer, at: number, text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (buf[at + i] !== text.charCodeAt(i)) return false;
+  return true;
 }
 
 function legacy(buf: Buffer, where: string, maxValueBytes: number): string | Promise<string> {

@@ -36,7 +36,15 @@ export class Subscriber {
     if (!handlers) this.channels.set(channel, (handlers = new Set()));
     handlers.add(onMessage);
     if (onError) this.errorHandlers.add(onError);
-    const conn = await this.connect();
+    let conn: Client;
+    try {
+      conn = await this.connect();
+    } catch (error) {
+      handlers.delete(onMessage);
+      if (handlers.size === 0) this.channels.delete(channel);
+      if (onError) this.errorHandlers.delete(onError);
+      throw error;
+    }
     if (first) {
       await Promise.race([conn.subscribe(channel).catch((e: Error) => this.error(e)), new Promise((r) => setTimeout(r, 2_000).unref())]);
     }
