@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CacheKey } from '@strata-cache/core';
-import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { type RedisServerHandle, spawnTaggedChild, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLayer } from '../src/index.js';
 
@@ -11,30 +11,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const pkg = join(here, '..');
 const child = join(here, 'fixtures', 'child.mjs');
 
-interface Line {
-  tag: string;
-  data: Record<string, unknown>;
-}
-
-function runChild(args: string[]): Promise<{ code: number | null; lines: Line[]; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [child, ...args], { cwd: pkg, stdio: ['ignore', 'pipe', 'pipe'] });
-    const lines: Line[] = [];
-    let buf = '';
-    let stderr = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      buf += c.toString();
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        const sp = line.indexOf(' ');
-        if (sp > 0) lines.push({ tag: line.slice(0, sp), data: JSON.parse(line.slice(sp + 1)) as Record<string, unknown> });
-      }
-    });
-    proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    proc.on('exit', (code) => resolve({ code, lines, stderr }));
-  });
+async function runChild(args: string[]) {
+  const c = spawnTaggedChild(child, args, { cwd: pkg });
+  const code = await c.exited;
+  return { code, lines: c.lines, stderr: c.stderr() };
 }
 
 let server: RedisServerHandle;

@@ -78,6 +78,21 @@ describe('a stored value is bound to its key', () => {
   });
 });
 
+describe('malformed entries bound to their key', () => {
+  it('non-string tags, an infinite createdAt or a negative TTL are a miss plus DecodeError, and deleted', async () => {
+    const layer = makeLayer();
+    const cases = ['{"value":1,"createdAt":1,"tags":[1]}', '{"value":1,"createdAt":1e400,"tags":[]}', '{"value":1,"createdAt":1,"ttlMs":-5,"tags":[]}', '{"value":1,"createdAt":1,"tags":"abc"}'];
+    for (const [i, json] of cases.entries()) {
+      const key = computeKey({ q: 'malformed', i }, resolveScope('t'));
+      const rk = layer.keys.entry(key);
+      await raw.set(rk, envelope(key.id, 0, Buffer.from(json)), 'PX', 60_000);
+      await expect(layer.get(key), json).rejects.toBeInstanceOf(DecodeError);
+      await sleep(30);
+      expect(await raw.exists(rk)).toBe(0);
+    }
+  });
+});
+
 describe('decompression bombs and oversized values', () => {
   const measure = async (read: () => Promise<unknown>) => {
     const delay = monitorEventLoopDelay({ resolution: 5 });
