@@ -1,35 +1,12 @@
-import { type CacheEntry, MultiLayerCache, StrataError, computeKey, resolveScope } from '@strata-cache/core';
-import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisInvalidationBus, RedisLayer } from '../src/index.js';
+import { MultiLayerCache, StrataError, computeKey, resolveScope } from '@strata-cache/core';
+import { uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { describe, expect, it } from 'vitest';
+import { RedisInvalidationBus, type RedisLayer } from '../src/index.js';
+import { entry, ownRedis, sleep } from './own-redis.js';
 
 // Own redis-server: these checks count commands (INFO commandstats) and connections (CLIENT LIST).
-let server: RedisServerHandle;
-let raw: Redis;
-const layers: RedisLayer[] = [];
-const makeLayer = (options: ConstructorParameters<typeof RedisLayer>[0] = {}) => {
-  const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('contract'), timeoutMs: 1_000, ...options });
-  layers.push(layer);
-  return layer;
-};
-const entry = (value: unknown, extra: Partial<CacheEntry> = {}): CacheEntry => ({ value, createdAt: Date.now(), ttlMs: 60_000, tags: [], ...extra });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function calls(...commands: string[]): Promise<Record<string, number>> {
-  const info = await raw.info('commandstats');
-  return Object.fromEntries(commands.map((c) => [c, Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(info)?.[1] ?? 0)]));
-}
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-}, 30_000);
-afterAll(async () => {
-  for (const l of layers) await l.close();
-  raw.disconnect();
-  await server.stop();
-});
+const own = ownRedis('contract');
+const { makeLayer, calls } = own;
 
 describe('RedisLayer: shared contract rules', () => {
   it('clear() resolves the number of entries removed, with and without a scope (rule 3)', async () => {
@@ -54,7 +31,7 @@ describe('RedisLayer: shared contract rules', () => {
     expect(await layer.deleteByTag('a', scope)).toBe(0);
     expect((await layer.get(k))?.value).toBe('second');
     // The stale membership is gone from the old tag's index.
-    expect(await raw.zcard(layer.keys.tagIndex(layer.keys.shardOf(k), 'a'))).toBe(0);
+    expect(await own.raw.zcard(layer.keys.tagIndex(layer.keys.shardOf(k), 'a'))).toBe(0);
     expect(await layer.deleteByTag('b')).toBe(1);
     expect(await layer.get(k)).toBeUndefined();
   });
@@ -115,7 +92,7 @@ describe('RedisLayer: shared contract rules', () => {
     const layer = makeLayer();
     const keys = Array.from({ length: 6 }, (_, i) => computeKey({ order: i }, resolveScope('t')));
     await Promise.all(keys.map((k, i) => (i === 1 || i === 4 ? undefined : layer.set(k, entry(i)))));
-    await raw.set(layer.keys.entry(keys[3]!), Buffer.from('not an envelope'), 'PX', 60_000);
+    await own.raw.set(layer.keys.entry(keys[3]!), Buffer.from('not an envelope'), 'PX', 60_000);
     expect((await layer.getMany([...keys].reverse())).map((e) => e?.value)).toEqual([5, undefined, undefined, 2, undefined, 0]);
     expect((await layer.getMany([keys[0]!, keys[0]!, keys[2]!])).map((e) => e?.value)).toEqual([0, 0, 2]);
   });
@@ -147,7 +124,7 @@ describe('RedisLayer: LayerContext.signal', () => {
     const write = layer.set(k, entry({ text: 'z'.repeat(200_000) }), { signal: c.signal });
     c.abort(); // compression runs on the thread pool: the MULTI has not been sent yet
     await expect(write).rejects.toThrow(/abandoned/);
-    expect(await raw.exists(layer.keys.entry(k))).toBe(0);
+    expect(await own.raw.exists(layer.keys.entry(k))).toBe(0);
   });
 });
 
@@ -220,7 +197,7 @@ describe('RedisLayer: bursts and connections', () => {
     expect(await cb.getOrLoad({ q: 'shared sub' }, load)).toMatchObject({ status: 'hit', coalesced: true });
     expect(performance.now() - t0).toBeLessThan(3_000);
     await first;
-    const list = String(await raw.client('LIST'));
+    const list = String(await own.raw.client('LIST'));
     const subscribers = list.split('\n').filter((l) => /cmd=(subscribe|ssubscribe|psubscribe|unsubscribe)/.test(l) || / sub=[1-9]/.test(l));
     // One per layer (two layers), not one for the bus and another for the lock.
     expect(subscribers).toHaveLength(2);
@@ -240,10 +217,10 @@ describe('RedisLayer: writes', () => {
     const after = await calls('exec', 'evalsha', 'eval', 'set');
     expect([after.exec! - before.exec!, after.evalsha! - before.evalsha!, after.eval! - before.eval!, after.set! - before.set!]).toEqual([1, 0, 0, 30]);
     const shard = layer.keys.shardOf(keys[0]!);
-    expect(await raw.zcard(layer.keys.scopeIndex(shard))).toBe(30);
+    expect(await own.raw.zcard(layer.keys.scopeIndex(shard))).toBe(30);
     // Entries without TTL keep their index alive (a century out), and scores say +inf.
-    expect(await raw.zscore(layer.keys.scopeIndex(shard), layer.keys.entry(keys[29]!))).toBe('inf');
-    expect(await raw.pttl(layer.keys.scopeIndex(shard))).toBeGreaterThan(50 * 365 * 24 * 3_600_000);
+    expect(await own.raw.zscore(layer.keys.scopeIndex(shard), layer.keys.entry(keys[29]!))).toBe('inf');
+    expect(await own.raw.pttl(layer.keys.scopeIndex(shard))).toBeGreaterThan(50 * 365 * 24 * 3_600_000);
     expect(await layer.deleteByTag('third')).toBe(10);
     expect(await layer.deleteByTag('even', scope)).toBe(10);
     const left = await layer.getMany(keys);

@@ -1,32 +1,13 @@
 import { type CacheEntry, DecodeError, MultiLayerCache, type StrataError, computeKey, resolveScope } from '@strata-cache/core';
-import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
-import { Redis } from 'ioredis';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { deflateSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisLayer } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { entry as shortLived, ownRedis, sleep } from './own-redis.js';
 
 // Own redis-server: these tests store hostile values (hundreds of KB to 64 MB).
-let server: RedisServerHandle;
-let raw: Redis;
-const layers: RedisLayer[] = [];
-const makeLayer = (options: ConstructorParameters<typeof RedisLayer>[0] = {}) => {
-  const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('hostile'), timeoutMs: 5_000, ...options });
-  layers.push(layer);
-  return layer;
-};
-const entry = (value: unknown, extra: Partial<CacheEntry> = {}): CacheEntry => ({ value, createdAt: Date.now(), ttlMs: 600_000, tags: [], ...extra });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-beforeAll(async () => {
-  server = await startRedisServer({ args: ['--proto-max-bulk-len', '1gb'] });
-  raw = new Redis(server.url);
-}, 30_000);
-afterAll(async () => {
-  for (const l of layers) await l.close();
-  raw.disconnect();
-  await server.stop();
-});
+const own = ownRedis('hostile', { timeoutMs: 5_000 }, ['--proto-max-bulk-len', '1gb']);
+const { makeLayer } = own;
+const entry = (value: unknown, extra: Partial<CacheEntry> = {}): CacheEntry => shortLived(value, { ttlMs: 600_000, ...extra });
 
 /** A format-3 envelope around `payload`, bound to `keyId` (what a hostile writer with the key would store). */
 function envelope(keyId: string, codec: number, payload: Buffer): Buffer {
@@ -47,18 +28,18 @@ describe('a stored value is bound to its key', () => {
     await cache.flush();
     const acmeKey = layer.keys.entry(cache.keyFor(request, { scope: 'acme' }));
     const globexKey = layer.keys.entry(cache.keyFor(request, { scope: 'globex' }));
-    expect(await raw.copy(acmeKey, globexKey)).toBe(1);
-    expect(await raw.exists(globexKey)).toBe(1);
+    expect(await own.raw.copy(acmeKey, globexKey)).toBe(1);
+    expect(await own.raw.exists(globexKey)).toBe(1);
 
     const r = await cache.getOrLoad(request, async () => 'globex: store credit only', { scope: 'globex', noStore: true });
     expect(r).toMatchObject({ status: 'miss', value: 'globex: store credit only' });
     expect(errors.filter((e) => e.code === 'STRATA_DECODE').map((e) => e.message)).toEqual([expect.stringMatching(/written for key .*acme.*not for this key/)]);
     await sleep(50);
-    expect(await raw.exists(globexKey)).toBe(0);
+    expect(await own.raw.exists(globexKey)).toBe(0);
     // The same within a tenant: an entry copied onto another request's key.
     const other = { ...request, messages: [{ role: 'user', content: 'something else' }] };
     const otherKey = layer.keys.entry(cache.keyFor(other, { scope: 'acme' }));
-    await raw.copy(acmeKey, otherKey);
+    await own.raw.copy(acmeKey, otherKey);
     expect((await cache.getOrLoad(other, async () => 'right answer', { scope: 'acme', noStore: true })).value).toBe('right answer');
     // The original still serves its own key.
     expect((await cache.lookup(request, { scope: 'acme' }))?.entry.value).toBe('acme: 30 days, no questions asked');
@@ -69,10 +50,10 @@ describe('a stored value is bound to its key', () => {
     const layer = makeLayer();
     const key = computeKey({ q: 'legacy' }, resolveScope('t'));
     const rk = layer.keys.entry(key);
-    await raw.set(rk, Buffer.concat([Buffer.from([0x9e, 1, 0]), Buffer.from(JSON.stringify(entry('old')))]), 'PX', 60_000);
+    await own.raw.set(rk, Buffer.concat([Buffer.from([0x9e, 1, 0]), Buffer.from(JSON.stringify(entry('old')))]), 'PX', 60_000);
     await expect(layer.get(key)).rejects.toThrow(/earlier version/);
     await sleep(50);
-    expect(await raw.exists(rk)).toBe(1);
+    expect(await own.raw.exists(rk)).toBe(1);
     await layer.set(key, entry('new'));
     expect((await layer.get(key))?.value).toBe('new');
   });
@@ -85,10 +66,10 @@ describe('malformed entries bound to their key', () => {
     for (const [i, json] of cases.entries()) {
       const key = computeKey({ q: 'malformed', i }, resolveScope('t'));
       const rk = layer.keys.entry(key);
-      await raw.set(rk, envelope(key.id, 0, Buffer.from(json)), 'PX', 60_000);
+      await own.raw.set(rk, envelope(key.id, 0, Buffer.from(json)), 'PX', 60_000);
       await expect(layer.get(key), json).rejects.toBeInstanceOf(DecodeError);
       await sleep(30);
-      expect(await raw.exists(rk)).toBe(0);
+      expect(await own.raw.exists(rk)).toBe(0);
     }
   });
 });
@@ -121,7 +102,7 @@ describe('decompression bombs and oversized values', () => {
     inner.write('{"value":"', 0);
     inner.write('","createdAt":1,"tags":[]}', inner.length - 26);
     const bomb = envelope(key.id, 1, deflateSync(inner, { level: 9 }));
-    await raw.set(rk, bomb, 'PX', 60_000);
+    await own.raw.set(rk, bomb, 'PX', 60_000);
     const m = await measure(() => layer.get(key));
     console.log('bomb', JSON.stringify({ storedBytes: bomb.length, ms: Math.round(m.ms), rssGrowthMb: Math.round(m.rssGrowthMb), maxLoopDelayMs: Math.round(m.maxLoopDelayMs) }));
     expect('error' in m.outcome && m.outcome.error).toBeInstanceOf(DecodeError);
@@ -129,7 +110,7 @@ describe('decompression bombs and oversized values', () => {
     // Bounded by maxValueBytes (32 MiB), not by the bomb (512 MB).
     expect(m.rssGrowthMb).toBeLessThan(256);
     await sleep(50);
-    expect(await raw.exists(rk)).toBe(0);
+    expect(await own.raw.exists(rk)).toBe(0);
     expect(layer.stats().decodeErrors).toBe(1);
   }, 60_000);
 
@@ -140,7 +121,7 @@ describe('decompression bombs and oversized values', () => {
       const rk = layer.keys.entry(key);
       const garbage = Buffer.alloc(64 * 2 ** 20);
       for (let i = 0; i < garbage.length; i += 4) garbage.writeUInt32LE((i * 2654435761) >>> 0, i);
-      await raw.set(rk, envelope(key.id, codec, garbage), 'PX', 60_000);
+      await own.raw.set(rk, envelope(key.id, codec, garbage), 'PX', 60_000);
       const m = await measure(() => layer.get(key));
       console.log('garbage', JSON.stringify({ codec, ms: Math.round(m.ms), rssGrowthMb: Math.round(m.rssGrowthMb), maxLoopDelayMs: Math.round(m.maxLoopDelayMs) }));
       expect('error' in m.outcome && m.outcome.error).toBeInstanceOf(DecodeError);
@@ -161,7 +142,7 @@ describe('decompression bombs and oversized values', () => {
     const key = computeKey({ q: 'large' }, resolveScope('t'));
     const text = Array.from({ length: 60_000 }, (_, i) => `line ${i} of a long answer`).join('\n');
     await layer.set(key, entry({ text }));
-    expect((await raw.getBuffer(layer.keys.entry(key)))![2]).toBe(1);
+    expect((await own.raw.getBuffer(layer.keys.entry(key)))![2]).toBe(1);
     expect(((await layer.get(key))?.value as { text: string }).text).toBe(text);
   });
 });
