@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import {
   type CacheEntry,
   type CacheKey,
@@ -9,7 +8,6 @@ import {
   type InvalidationResult,
   InvalidOptionError,
   InvalidRequestError,
-  type Layer,
   MultiLayerCache,
   type PolicyContext,
   type PolicyDecision,
@@ -17,149 +15,34 @@ import {
   type Scope,
   type ScopeInput,
   type WriteContext,
-  canonicalize,
-  scopeBaseId,
-  sha256,
 } from '@strata-cache/core';
-import { type PatternInput, compilePattern, defaultPromptText } from './patterns.js';
-import { TimedIndex } from './timed-index.js';
+import { ConfigVersions } from './config-versions.js';
+import {
+  Ctx,
+  ENGINE_OPTIONS,
+  type EventRuleCompiled,
+  type JournalEntry,
+  PKG,
+  PROMPT_META_KEY,
+  STARTED_META_KEY,
+  countEventRules,
+  covers,
+  dedupeTargets,
+  entryBegan,
+  isCacheLike,
+  messageId,
+  modelSlot,
+  parseEvents,
+  safeCanon,
+  safeModel,
+  scopeInputOf,
+  type Tombstone,
+} from './internals.js';
+import { type PatternInput, defaultPromptText } from './patterns.js';
+import { purgeByPrompt } from './prompt-purge.js';
 import { type CompiledRule, type EventTargets, type InvalidationRule, type InvalidationTarget, type RuleContext, checkKnown, compileEventRule, compileRule } from './rules.js';
-
-const PKG = '@strata-cache/invalidation';
-
-/** Key in `entry.meta` where the engine keeps the prompt text of entries that carry no `semantic.text`. */
-export const PROMPT_META_KEY = 'strata.prompt';
-
-/** Key in `entry.meta` where the engine keeps when the request that produced the entry began (epoch ms). */
-export const STARTED_META_KEY = 'strata.began';
-
-/** Where `trackConfig` remembers each scope's config fingerprint and version (an ioredis client fits). */
-export interface VersionStore {
-  get(key: string): Promise<string | null | undefined> | string | null | undefined;
-  set(key: string, value: string): Promise<unknown> | unknown;
-}
-
-export interface InvalidationEngineOptions {
-  /** The cache to keep true. The engine installs itself as one of its plugins. */
-  cache: MultiLayerCache;
-  /** Rules, checked now: a bad pattern, template or event name throws InvalidOptionError here. @default [] */
-  rules?: readonly InvalidationRule[];
-  /**
-   * Event names the application may emit, optionally with the data fields each carries
-   * (`{ product_updated: ['id'] }`). When set, a rule for another name, or a template reading
-   * an undeclared field, is an error at registration. @default any name may be registered
-   */
-  events?: readonly string[] | Readonly<Record<string, readonly string[]>>;
-  /** Text that `prompt` patterns match. @default the last user turn, else all message text, else `input`/`prompt` */
-  promptText?: (request: unknown, profile: RequestProfile) => string | undefined;
-  /**
-   * Store the prompt text in `entry.meta['strata.prompt']` when the entry carries no
-   * `semantic.text`, so `purgeByPrompt` can match it later. @default true
-   */
-  storePromptText?: boolean;
-  /**
-   * How long (ms) to remember recent invalidations and this process's recent writes. Hits whose
-   * request began before a remembered invalidation that covers them are refused (answers are
-   * stamped with `meta['strata.began']`), and a write of this process that a remote
-   * invalidation covers is purged again everywhere (the cross-process race). Should exceed the
-   * bus's worst delivery delay. 0 disables all of it. @default 5_000
-   */
-  raceWindowMs?: number;
-  /** Most recent writes remembered for the race repair. @default 10_000 */
-  journalMaxEntries?: number;
-  /** Persists `trackConfig` fingerprints and versions across restarts and processes. @default in-process only */
-  versionStore?: VersionStore;
-  /** Key prefix in `versionStore`. @default "strata:config:" */
-  versionStorePrefix?: string;
-  /**
-   * Audit listener: once per engine operation (event, purge, version bump, prompt purge, race
-   * repair), per invalidation received from another process, and per direct cache call.
-   * @default none (see also `engine.onInvalidate(fn)`)
-   */
-  onInvalidate?: (record: InvalidationAudit) => void;
-  /**
-   * Called when a rule's own function (`match.when`, a tags function) throws while the cache
-   * serves a request; the rule is then treated as not matching. A cache never fails a request
-   * because of a rule. @default process.emitWarning
-   */
-  onRuleError?: (error: unknown, rule: string) => void;
-  /** Clock; use the cache's. @default Date.now */
-  now?: () => number;
-}
-
-/** One invalidation, for audit logs. */
-export interface InvalidationAudit {
-  readonly id: string;
-  /** Epoch ms when it started. */
-  readonly at: number;
-  /** `cache`: the application called the cache's own invalidate methods; `remote`: another process. */
-  readonly source: 'event' | 'purge' | 'prompt-purge' | 'version' | 'race-repair' | 'remote' | 'cache';
-  readonly origin: 'local' | 'remote';
-  readonly reason?: string;
-  readonly event?: string;
-  readonly data?: unknown;
-  /** What was asked: `{ type: 'tag', tag }`, `{ type: 'key', keyId }`, ... */
-  readonly targets: readonly InvalidationMessage[];
-  /** Entries removed per layer, summed over the targets. */
-  readonly layers: Readonly<Record<string, number>>;
-  readonly total: number;
-  readonly durationMs: number;
-}
-
-export interface PromptPurgeOptions {
-  /** Only this tenant+namespace. @default every scope */
-  scope?: ScopeInput;
-  /** Entries read per scan page (and deleted per batch). @default 200 */
-  pageSize?: number;
-  /** Stop after reading this many entries (over all layers). @default 100_000 */
-  maxScanned?: number;
-  /** Stop after purging this many entries. @default 10_000 */
-  maxPurged?: number;
-  /** Only scan these layers (by name). @default every layer with scan() */
-  layers?: readonly string[];
-  /** Continue a purge that stopped early: pass its `resume`. @default start from the beginning */
-  resume?: Readonly<Record<string, string>>;
-  /** Stops the purge between pages (the report then has `complete: false` and `resume`). @default none */
-  signal?: AbortSignal;
-  /** Called after every page. @default none */
-  onProgress?: (progress: { layer: string; scanned: number; matched: number; purged: number }) => void;
-  /** Shown in the audit record. @default "prompt matches <pattern>" */
-  reason?: string;
-}
-
-export interface PromptPurgeReport {
-  readonly scanned: number;
-  readonly matched: number;
-  readonly purged: number;
-  /** Entries removed per layer (a key found in L2 is removed from every layer). */
-  readonly layers: Readonly<Record<string, number>>;
-  /** Entries that carry no prompt text to match (written without `storePromptText` or semantic text). */
-  readonly withoutText: number;
-  /** Layers that cannot be scanned (no scan()). */
-  readonly unscannable: readonly string[];
-  /** False when a bound or the signal stopped it; pass `resume` to continue. */
-  readonly complete: boolean;
-  readonly resume?: Readonly<Record<string, string>>;
-  readonly audit: InvalidationAudit;
-}
-
-interface Tombstone {
-  readonly at: number;
-  readonly message: InvalidationMessage;
-}
-
-interface JournalEntry {
-  readonly key: CacheKey;
-  readonly tags: readonly string[];
-  readonly at: number;
-}
-
-type EventRuleCompiled = CompiledRule & { type: 'event' };
-
-const KNOWN_OPTIONS = [
-  'cache', 'rules', 'events', 'promptText', 'storePromptText', 'raceWindowMs', 'journalMaxEntries',
-  'versionStore', 'versionStorePrefix', 'onInvalidate', 'onRuleError', 'now',
-];
+import { TimedIndex } from './timed-index.js';
+import type { InvalidationAudit, InvalidationEngineOptions, PromptPurgeOptions, PromptPurgeReport } from './types.js';
 
 /**
  * Rules that keep cached answers true, installed as a plugin of a MultiLayerCache:
@@ -178,8 +61,7 @@ export class InvalidationEngine {
   private readonly storePromptText: boolean;
   private readonly raceWindowMs: number;
   private readonly journalMax: number;
-  private readonly versionStore: VersionStore | undefined;
-  private readonly versionPrefix: string;
+  private readonly configs: ConfigVersions;
   private readonly now: () => number;
   private readonly onRuleError: (error: unknown, rule: string) => void;
   private readonly listeners = new Set<(record: InvalidationAudit) => void>();
@@ -191,7 +73,6 @@ export class InvalidationEngine {
   private readonly journal = new TimedIndex<JournalEntry>();
   /** scope base + requested model → newest answering model seen (staleAfterModelChange). */
   private readonly currentModels = new Map<string, string>();
-  private readonly fingerprints = new Map<string, { fingerprint: string; config: Record<string, unknown> }>();
   private readonly onCacheInvalidate: (e: InvalidationResult & { origin: 'local' | 'remote' }) => void;
   private readonly repairs = new Set<Promise<unknown>>();
   /** request object → when its call began (onRequest), for STARTED_META_KEY. */
@@ -201,29 +82,12 @@ export class InvalidationEngine {
   private closed = false;
 
   constructor(options: InvalidationEngineOptions) {
-    checkKnown(options, KNOWN_OPTIONS, 'createInvalidationEngine()');
+    checkKnown(options, ENGINE_OPTIONS, 'createInvalidationEngine()');
     if (!(options.cache instanceof MultiLayerCache) && !isCacheLike(options.cache)) {
       throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
     }
     this.cache = options.cache;
-    if (options.events !== undefined) {
-      const ev = options.events;
-      if (Array.isArray(ev)) {
-        for (const [i, e] of ev.entries()) if (typeof e !== 'string' || e === '') throw new InvalidOptionError(`${PKG}: option "events"[${i}] must be a non-empty event name`, { field: 'events' });
-        this.knownEvents = new Map(ev.map((e: string) => [e, undefined]));
-      } else if (typeof ev === 'object' && ev !== null) {
-        const m = new Map<string, readonly string[]>();
-        for (const [name, fields] of Object.entries(ev as Record<string, readonly string[]>)) {
-          if (!Array.isArray(fields) || fields.some((f) => typeof f !== 'string' || f === '')) {
-            throw new InvalidOptionError(`${PKG}: option "events.${name}" must list the event's data fields (strings)`, { field: `events.${name}` });
-          }
-          m.set(name, [...fields]);
-        }
-        this.knownEvents = m;
-      } else {
-        throw new InvalidOptionError(`${PKG}: option "events" must be a list of event names or { name: [dataFields] }`, { field: 'events' });
-      }
-    }
+    this.knownEvents = parseEvents(options.events);
     if (options.promptText !== undefined && typeof options.promptText !== 'function') throw new InvalidOptionError(`${PKG}: option "promptText" must be a function`, { field: 'promptText' });
     this.promptTextOf = options.promptText ?? defaultPromptText;
     this.storePromptText = options.storePromptText ?? true;
@@ -236,8 +100,7 @@ export class InvalidationEngine {
     if (options.versionStore !== undefined && (typeof options.versionStore?.get !== 'function' || typeof options.versionStore?.set !== 'function')) {
       throw new InvalidOptionError(`${PKG}: option "versionStore" needs get(key) and set(key, value) (an ioredis client works)`, { field: 'versionStore' });
     }
-    this.versionStore = options.versionStore;
-    this.versionPrefix = options.versionStorePrefix ?? 'strata:config:';
+    this.configs = new ConfigVersions(this.cache, options.versionStore, options.versionStorePrefix ?? 'strata:config:', (scope, reason) => this.bumpVersion(scope, reason));
     this.now = options.now ?? Date.now;
     if (options.onRuleError !== undefined && typeof options.onRuleError !== 'function') throw new InvalidOptionError(`${PKG}: option "onRuleError" must be a function`, { field: 'onRuleError' });
     this.onRuleError =
@@ -266,7 +129,7 @@ export class InvalidationEngine {
   addRule(rule: InvalidationRule): this {
     this.assertOpen();
     const compiled = compileRule(rule, this.rules.length + countEventRules(this.eventRules), this.knownEvents);
-    if (compiled.type === 'event') this.addEventRule(compiled);
+    if (compiled.type === 'event') this.registerEventRule(compiled);
     else this.rules.push(compiled);
     return this;
   }
@@ -284,13 +147,19 @@ export class InvalidationEngine {
   }
 
   /**
-   * An event rule: `on('product_updated', ['product:{id}', 'topic:product'])` or
-   * `on('product_updated', ({ id }) => ['product:' + id, 'topic:product'])`.
+   * Registers an event rule (same as `addRule(onEvent(event, targets))`):
+   * `addEventRule('product_updated', ['product:{id}', 'topic:product'])` or
+   * `addEventRule('product_updated', ({ id }) => ['product:' + id, 'topic:product'])`.
    */
-  on(event: string, targets: EventTargets): this {
+  addEventRule(event: string, targets: EventTargets): this {
     this.assertOpen();
-    this.addEventRule(compileEventRule(event, targets, `on(${JSON.stringify(event)})`, this.knownEvents));
+    this.registerEventRule(compileEventRule(event, targets, `addEventRule(${JSON.stringify(event)})`, this.knownEvents));
     return this;
+  }
+
+  /** @deprecated Use {@link addEventRule} (this registers a rule; it is not an event listener). */
+  on(event: string, targets: EventTargets): this {
+    return this.addEventRule(event, targets);
   }
 
   /** Audit listener; returns a function that removes it. */
@@ -299,7 +168,7 @@ export class InvalidationEngine {
     return () => void this.listeners.delete(listener);
   }
 
-  private addEventRule(rule: EventRuleCompiled): void {
+  private registerEventRule(rule: EventRuleCompiled): void {
     const list = this.eventRules.get(rule.event) ?? [];
     list.push(rule);
     this.eventRules.set(rule.event, list);
@@ -312,17 +181,17 @@ export class InvalidationEngine {
    * layer of this process and, via the cache's bus, every other process. Resolves when this
    * process's layers are done. An event without rules is an InvalidOptionError (a typo).
    */
-  async emit(event: string, data: Record<string, unknown> = {}): Promise<InvalidationAudit> {
+  async applyEvent(event: string, data: Record<string, unknown> = {}): Promise<InvalidationAudit> {
     this.assertOpen();
     const rules = this.eventRules.get(event);
     if (!rules) {
       const known = [...this.eventRules.keys()].map((e) => JSON.stringify(e)).join(', ') || '(none)';
-      throw new InvalidOptionError(`${PKG}: emit(${JSON.stringify(event)}): no rule is registered for this event; registered: ${known}`, { field: 'event' });
+      throw new InvalidOptionError(`${PKG}: applyEvent(${JSON.stringify(event)}): no rule is registered for this event; registered: ${known}`, { field: 'event' });
     }
-    if (typeof data !== 'object' || data === null) throw new InvalidRequestError(`${PKG}: emit(${JSON.stringify(event)}) data must be an object`, { field: 'data' });
+    if (typeof data !== 'object' || data === null) throw new InvalidRequestError(`${PKG}: applyEvent(${JSON.stringify(event)}) data must be an object`, { field: 'data' });
     const targets: InvalidationTarget[] = [];
     for (const r of rules) {
-      if (r.templates) for (const t of r.templates) targets.push(t.fill(data, `emit(${JSON.stringify(event)})`));
+      if (r.templates) for (const t of r.templates) targets.push(t.fill(data, `applyEvent(${JSON.stringify(event)})`));
       else if (r.fn) {
         const out = await r.fn(data);
         if (out === undefined || out === null) continue;
@@ -330,6 +199,11 @@ export class InvalidationEngine {
       }
     }
     return this.run('event', targets, { event, data, reason: `event ${event}` });
+  }
+
+  /** @deprecated Use {@link applyEvent} (this runs purges; it is not an event emitter). */
+  emit(event: string, data: Record<string, unknown> = {}): Promise<InvalidationAudit> {
+    return this.applyEvent(event, data);
   }
 
   /** Ad-hoc purge of tags, keys or scopes (see InvalidationTarget). */
@@ -368,47 +242,9 @@ export class InvalidationEngine {
    * retrieval settings, ...). When it differs from the last one known for the scope (in this
    * process, or in `versionStore`), the scope's version is bumped. The first call records it.
    */
-  async trackConfig(scope: ScopeInput | undefined, config: Record<string, unknown>): Promise<{ changed: boolean; version: number; changedFields: string[] }> {
+  trackConfig(scope: ScopeInput | undefined, config: Record<string, unknown>): Promise<{ changed: boolean; version: number; changedFields: string[] }> {
     this.assertOpen();
-    if (typeof config !== 'object' || config === null) throw new InvalidRequestError(`${PKG}: trackConfig() needs a config object`, { field: 'config' });
-    const resolved = this.cache.resolveScope(scope);
-    const base = scopeBaseId(resolved);
-    const fingerprint = sha256(canonicalize(config));
-    let previous = this.fingerprints.get(base);
-    let version = resolved.version;
-    if (this.versionStore) {
-      const raw = await this.versionStore.get(this.versionPrefix + base);
-      if (raw) {
-        try {
-          const rec = JSON.parse(raw) as { fingerprint: string; version: number; config?: Record<string, unknown> };
-          if (Number.isSafeInteger(rec.version) && rec.version >= 0) {
-            this.cache.setScopeVersion(scopeInputOf(resolved), rec.version);
-            version = Math.max(version, rec.version);
-          }
-          previous = { fingerprint: rec.fingerprint, config: rec.config ?? {} };
-        } catch {
-          // unreadable record: treat as unknown and overwrite below
-        }
-      }
-    }
-    const save = async (v: number) => {
-      this.fingerprints.set(base, { fingerprint, config });
-      if (this.versionStore) await this.versionStore.set(this.versionPrefix + base, JSON.stringify({ fingerprint, version: v, config }));
-    };
-    if (!previous) {
-      await save(version);
-      return { changed: false, version, changedFields: [] };
-    }
-    if (previous.fingerprint === fingerprint) {
-      this.fingerprints.set(base, { fingerprint, config });
-      return { changed: false, version, changedFields: [] };
-    }
-    const changedFields = [...new Set([...Object.keys(previous.config), ...Object.keys(config)])]
-      .filter((k) => safeCanon(previous!.config[k]) !== safeCanon(config[k]))
-      .sort();
-    const bumped = await this.bumpVersion(scopeInputOf(resolved), `config changed: ${changedFields.join(', ') || 'fingerprint'}`);
-    await save(bumped.version);
-    return { changed: true, version: bumped.version, changedFields };
+    return this.configs.track(scope, config);
   }
 
   /**
@@ -416,94 +252,18 @@ export class InvalidationEngine {
    * layers page by page (bounded by `maxScanned` / `maxPurged`, yielding between pages).
    * Matches are removed from every layer and, via the bus, every process.
    */
-  async purgeByPrompt(pattern: PatternInput, options: PromptPurgeOptions = {}): Promise<PromptPurgeReport> {
+  purgeByPrompt(pattern: PatternInput, options: PromptPurgeOptions = {}): Promise<PromptPurgeReport> {
     this.assertOpen();
-    checkKnown(options, ['scope', 'pageSize', 'maxScanned', 'maxPurged', 'layers', 'resume', 'signal', 'onProgress', 'reason'], 'purgeByPrompt()');
-    const regex = compilePattern(pattern, 'purgeByPrompt() pattern');
-    const pageSize = positiveInt(options.pageSize ?? 200, 'pageSize');
-    const maxScanned = positiveInt(options.maxScanned ?? 100_000, 'maxScanned');
-    const maxPurged = positiveInt(options.maxPurged ?? 10_000, 'maxPurged');
-    const scope = options.scope === undefined ? undefined : (({ tenant, namespace }) => ({ tenant, namespace }))(this.cache.resolveScope(options.scope));
-    const layers = layersOf(this.cache);
-    if (options.layers) {
-      for (const n of options.layers) if (!layers.some((l) => l.name === n)) throw new InvalidOptionError(`${PKG}: purgeByPrompt() layer "${n}" is not in this cache (${layers.map((l) => l.name).join(', ')})`, { field: 'layers' });
-    }
-    const chosen = layers.filter((l) => !options.layers || options.layers.includes(l.name));
-    const unscannable = chosen.filter((l) => typeof l.scan !== 'function').map((l) => l.name);
-    const started = this.now();
-    const t0 = performance.now();
-    const seen = new Set<string>();
-    const results: InvalidationResult[] = [];
-    let scanned = 0;
-    let matched = 0;
-    let purged = 0;
-    let withoutText = 0;
-    const resume: Record<string, string> = {};
-    let stopped = false;
-
-    const resumeFrom = options.resume && Object.keys(options.resume).length > 0 ? options.resume : undefined;
-    for (const [index, l] of chosen.entries()) {
-      if (typeof l.scan !== 'function') continue;
-      // A resumed purge skips the layers it had finished (they are absent from `resume`).
-      if (resumeFrom && !(l.name in resumeFrom)) continue;
-      let cursor: string | undefined = resumeFrom?.[l.name] || undefined;
-      // Collect first, delete after: some layers' cursors are offsets that deletes would shift.
-      const matches: CacheKey[] = [];
-      do {
-        if (options.signal?.aborted || scanned >= maxScanned || purged + matches.length >= maxPurged) {
-          stopped = true;
-          break;
-        }
-        const page = await l.scan({ ...(scope ? { scope } : {}), ...(cursor !== undefined ? { cursor } : {}), count: Math.min(pageSize, maxScanned - scanned) });
-        scanned += page.items.length;
-        for (const { key, entry } of page.items) {
-          const text = storedText(entry);
-          if (text === undefined) {
-            withoutText++;
-            continue;
-          }
-          if (!regex.test(text) || seen.has(key.id)) continue;
-          seen.add(key.id);
-          matches.push(key);
-          if (purged + matches.length >= maxPurged) {
-            stopped = true;
-            break;
-          }
-        }
-        cursor = page.cursor;
-        options.onProgress?.({ layer: l.name, scanned, matched: matched + matches.length, purged });
-        if (stopped) break;
-        await yieldToLoop();
-      } while (cursor !== undefined);
-      matched += matches.length;
-      for (let i = 0; i < matches.length; i += pageSize) {
-        const batch = matches.slice(i, i + pageSize);
-        const rs = await Promise.all(batch.map((k) => this.tombstoned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k))));
-        results.push(...rs);
-        purged += rs.filter((r) => Object.values(r.layers).some((n) => n > 0)).length;
-        await yieldToLoop();
-      }
-      if (stopped) {
-        // Deletes can shift offset-style cursors (L1 pages by position), so a layer we purged
-        // from is resumed from its start: purged entries are gone, the rest is found again.
-        resume[l.name] = matches.length > 0 ? '' : (cursor ?? '');
-        for (const rest of chosen.slice(index + 1)) if (typeof rest.scan === 'function') resume[rest.name] = '';
-        break;
-      }
-    }
-    const audit = this.report('prompt-purge', started, t0, results, { reason: options.reason ?? `prompt matches ${String(regex)}` });
-    const complete = !stopped;
-    return {
-      scanned,
-      matched,
-      purged,
-      layers: audit.layers,
-      withoutText,
-      unscannable,
-      complete,
-      ...(complete ? {} : { resume }),
-      audit,
-    };
+    return purgeByPrompt(
+      {
+        cache: this.cache,
+        now: this.now,
+        purgeKey: (k) => this.tombstoned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k)),
+        report: (started, t0, results, reason) => this.report('prompt-purge', started, t0, results, { reason }),
+      },
+      pattern,
+      options,
+    );
   }
 
   /** Waits for race repairs started by remote invalidations. */
@@ -838,137 +598,3 @@ export function createInvalidationEngine(options: InvalidationEngineOptions): In
   return new InvalidationEngine(options);
 }
 
-// ------------------------------------------------------------------ helpers
-
-/** Does an invalidation message cover this entry? (Mirrors core's rule.) */
-export function covers(m: InvalidationMessage, key: CacheKey, entry: { readonly tags: readonly string[] }): boolean {
-  const sameBase = (s?: Pick<Scope, 'tenant' | 'namespace'>) => !s || (s.tenant === key.scope.tenant && s.namespace === key.scope.namespace);
-  switch (m.type) {
-    case 'key':
-      return m.keyId === key.id;
-    case 'tag':
-      return entry.tags.includes(m.tag) && sameBase(m.scope);
-    case 'scope-version':
-      return sameBase(m.scope) && key.scope.version < m.scope.version;
-    case 'clear':
-      return sameBase(m.scope);
-    default:
-      return false;
-  }
-}
-
-/**
- * What rules see. A class (not a literal with a getter) keeps the hit path monomorphic; the
- * prompt text is computed only when a rule reads it (most L1 hits never need it).
- */
-class Ctx implements RuleContext {
-  private promptMemo: string | undefined | null = null;
-  constructor(
-    readonly phase: RuleContext['phase'],
-    readonly request: unknown,
-    readonly profile: RequestProfile,
-    readonly scope: Scope,
-    readonly models: readonly string[],
-    readonly tags: readonly string[],
-    readonly entry: CacheEntry | undefined,
-    private readonly promptOf: (request: unknown, profile: RequestProfile) => string | undefined,
-  ) {}
-
-  get prompt(): string | undefined {
-    if (this.promptMemo === null) this.promptMemo = (this.entry && storedText(this.entry)) ?? this.promptOf(this.request, this.profile);
-    return this.promptMemo;
-  }
-
-  withTags(tags: readonly string[]): Ctx {
-    const c = new Ctx(this.phase, this.request, this.profile, this.scope, this.models, tags, this.entry, this.promptOf);
-    c.promptMemo = this.promptMemo;
-    return c;
-  }
-}
-
-/** When the request behind an entry began: the engine's stamp, else the write time. */
-function entryBegan(entry: CacheEntry): number {
-  const b = entry.meta?.[STARTED_META_KEY];
-  return typeof b === 'number' && b <= entry.createdAt ? b : entry.createdAt;
-}
-
-export function storedText(entry: CacheEntry): string | undefined {
-  if (typeof entry.semantic?.text === 'string') return entry.semantic.text;
-  const t = entry.meta?.[PROMPT_META_KEY];
-  return typeof t === 'string' ? t : undefined;
-}
-
-function messageId(m: InvalidationMessage): string {
-  switch (m.type) {
-    case 'key':
-      return 'key\n' + m.keyId;
-    case 'tag':
-      return 'tag\n' + m.tag + '\n' + (m.scope ? scopeBaseId(m.scope) : '');
-    case 'clear':
-      return 'clear\n' + (m.scope ? scopeBaseId(m.scope) : '');
-    case 'scope-version':
-      return 'version\n' + scopeBaseId(m.scope) + '\n' + m.scope.version;
-    default:
-      return safeCanon(m);
-  }
-}
-
-function dedupeTargets(targets: readonly InvalidationTarget[]): InvalidationTarget[] {
-  const seen = new Set<string>();
-  const out: InvalidationTarget[] = [];
-  for (const t of targets) {
-    const id = typeof t === 'string' ? 'tag:' + t : safeCanon(t);
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push(t);
-  }
-  return out;
-}
-
-function safeCanon(v: unknown): string {
-  try {
-    return canonicalize(v);
-  } catch {
-    return String(v);
-  }
-}
-
-function safeModel(profile: RequestProfile, request: unknown): string | undefined {
-  try {
-    return profile.model?.(request);
-  } catch {
-    return undefined;
-  }
-}
-
-function modelSlot(scope: Scope, requested: string | undefined): string {
-  return scopeBaseId(scope) + '\n' + (requested ?? '');
-}
-
-function scopeInputOf(s: Scope): { tenant: string; namespace: string } {
-  return { tenant: s.tenant, namespace: s.namespace };
-}
-
-function positiveInt(v: unknown, field: string): number {
-  if (!Number.isSafeInteger(v) || (v as number) < 1) throw new InvalidOptionError(`${PKG}: purgeByPrompt() option "${field}" must be a positive integer`, { field });
-  return v as number;
-}
-
-function countEventRules(m: Map<string, EventRuleCompiled[]>): number {
-  let n = 0;
-  for (const l of m.values()) n += l.length;
-  return n;
-}
-
-function isCacheLike(c: unknown): c is MultiLayerCache {
-  const x = c as MultiLayerCache;
-  return typeof x === 'object' && x !== null && typeof x.use === 'function' && typeof x.invalidateTag === 'function' && typeof x.on === 'function';
-}
-
-function layersOf(cache: MultiLayerCache): Layer[] {
-  const layers = (cache as { layerInstances?: Layer[] }).layerInstances;
-  if (!Array.isArray(layers)) {
-    throw new InvalidOptionError(`${PKG}: purgeByPrompt() needs MultiLayerCache.layerInstances (@strata-cache/core with it); upgrade core`, { field: 'cache' });
-  }
-  return [...layers];
-}

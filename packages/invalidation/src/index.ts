@@ -1,5 +1,6 @@
-export { InvalidationEngine, createInvalidationEngine, covers, storedText, PROMPT_META_KEY, STARTED_META_KEY } from './engine.js';
-export type { InvalidationEngineOptions, InvalidationAudit, PromptPurgeOptions, PromptPurgeReport, VersionStore } from './engine.js';
+export { InvalidationEngine, createInvalidationEngine } from './engine.js';
+export { covers, storedText, PROMPT_META_KEY, STARTED_META_KEY } from './internals.js';
+export type { InvalidationEngineOptions, InvalidationAudit, PromptPurgeOptions, PromptPurgeReport, VersionStore } from './types.js';
 export {
   maxAge,
   tagWhen,

@@ -5,7 +5,6 @@ import {
   InvalidOptionError,
   LayerError,
 } from '@strata-cache/core';
-import type { Cluster, Redis } from 'ioredis';
 import { RedisLayer } from './layer.js';
 
 const PKG = '@strata-cache/layer-redis';
@@ -28,8 +27,8 @@ const TYPES = new Set(['key', 'tag', 'scope-version', 'clear']);
  * process, and an invalidation in one empties the in-process layers (L1, L3) of all others.
  *
  * Publishing goes through the layer's own client (fail-fast, within `publishTimeoutMs`);
- * receiving uses a separate subscriber connection (a connection in subscribe mode can run
- * nothing else) that ioredis re-subscribes after every reconnect.
+ * receiving uses the layer's one subscriber connection (shared with the coordinator), which
+ * ioredis re-subscribes after every reconnect.
  * Delivery is at-most-once: a process that is disconnected while a message is published misses
  * it, so keep L1 TTLs short (e.g. MemoryLayer `maxTtlMs`) where that matters.
  */
@@ -39,7 +38,7 @@ export class RedisInvalidationBus implements InvalidationBus {
   private readonly publishTimeoutMs: number;
   private readonly onError: ((error: Error) => void) | undefined;
   private readonly handlers = new Set<(e: InvalidationEnvelope) => void>();
-  private subscriber: Promise<Redis | Cluster> | undefined;
+  private unsubscribe: Promise<() => Promise<void>> | undefined;
 
   constructor(options: RedisInvalidationBusOptions) {
     const known = new Set(['layer', 'channel', 'publishTimeoutMs', 'onError']);
@@ -64,52 +63,41 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   async subscribe(handler: (envelope: InvalidationEnvelope) => void): Promise<() => Promise<void>> {
     this.handlers.add(handler);
-    const sub = await this.ensureSubscriber();
+    if (!this.unsubscribe) {
+      const pending = this.layer.subscribe(this.channel, (text) => this.deliver(text), (error) => this.onError?.(error));
+      this.unsubscribe = pending;
+      pending.catch(() => {
+        if (this.unsubscribe === pending) this.unsubscribe = undefined;
+      });
+    }
+    try {
+      await this.unsubscribe;
+    } catch (error) {
+      this.handlers.delete(handler);
+      throw error;
+    }
     return async () => {
       this.handlers.delete(handler);
-      if (this.handlers.size > 0 || this.subscriber === undefined) return;
-      this.subscriber = undefined;
-      if (sub.status === 'ready') {
-        await Promise.race([sub.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 1_000).unref())]);
-      }
-      sub.disconnect();
+      if (this.handlers.size > 0 || this.unsubscribe === undefined) return;
+      const stop = this.unsubscribe;
+      this.unsubscribe = undefined;
+      await (await stop)();
     };
   }
 
-  private ensureSubscriber(): Promise<Redis | Cluster> {
-    if (this.subscriber) return this.subscriber;
-    this.subscriber = (async () => {
-      // Subscriber: queue while offline (SUBSCRIBE is issued as soon as it connects), never give
-      // up reconnecting, re-subscribe after every reconnect.
-      const sub = await this.layer.duplicateClient({
-        lazyConnect: false,
-        enableOfflineQueue: true,
-        maxRetriesPerRequest: null,
-        autoResubscribe: true,
-        enableAutoPipelining: false,
-      });
-      sub.on('error', (error: Error) => this.onError?.(error));
-      sub.on('message', (channel: string, text: string) => {
-        if (channel !== this.channel) return;
-        const envelope = parseEnvelope(text);
-        if (!envelope) {
-          this.onError?.(new LayerError(this.layer.name, 'bus', `${PKG}: ignored a message on ${this.channel} that is not a Strata invalidation`));
-          return;
-        }
-        for (const h of [...this.handlers]) {
-          try {
-            h(envelope);
-          } catch (error) {
-            this.onError?.(error as Error);
-          }
-        }
-      });
-      // Wait for the subscription briefly; if Redis is down it completes on connect, and we
-      // must not block a MultiLayerCache (its close() awaits this) on an outage.
-      await Promise.race([sub.subscribe(this.channel).catch((e: Error) => this.onError?.(e)), new Promise((r) => setTimeout(r, 2_000).unref())]);
-      return sub;
-    })();
-    return this.subscriber;
+  private deliver(text: string): void {
+    const envelope = parseEnvelope(text);
+    if (!envelope) {
+      this.onError?.(new LayerError(this.layer.name, 'bus', `${PKG}: ignored a message on ${this.channel} that is not a Strata invalidation`));
+      return;
+    }
+    for (const h of [...this.handlers]) {
+      try {
+        h(envelope);
+      } catch (error) {
+        this.onError?.(error as Error);
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 export { RedisLayer } from './layer.js';
 export type { RedisLayerOptions, RedisLayerStats } from './layer.js';
+export { REDIS_LAYER_DEFAULTS } from './options.js';
 export { RedisInvalidationBus } from './bus.js';
 export type { RedisInvalidationBusOptions } from './bus.js';
 export type { BreakerState } from './breaker.js';

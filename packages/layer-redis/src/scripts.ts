@@ -36,57 +36,37 @@ export class Script {
   }
 }
 
-// Shared helper: add a member to an expiry-scored ZSET, drop expired members, and make the
-// ZSET itself expire with its longest-lived member (+1 s), so an index never outlives its entries.
-const INDEX_FN = `
-local function index(k, score, member, gt, now)
-  if gt then redis.call('ZADD', k, 'GT', score, member) else redis.call('ZADD', k, score, member) end
-  redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. now)
-  local top = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
-  if top[2] == 'inf' then
-    redis.call('PERSIST', k)
-  elseif top[2] then
-    redis.call('PEXPIREAT', k, math.floor(tonumber(top[2])) + 1000)
-  end
-end
-`;
-
 /**
- * KEYS: [1] entry, [2] scope index, [3] scope tags, [4..] tag indexes
- * ARGV: [1] value, [2] ttl ms ('0' = none), [3] expiry score ('+inf' or ms), [4] now ms, [5..] encoded tags
- * SET ... PX is one command: value and TTL land together.
- */
-export const SET_ENTRY = new Script(`${INDEX_FN}
-local ttl = tonumber(ARGV[2])
-if ttl > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl) else redis.call('SET', KEYS[1], ARGV[1]) end
-local score = ARGV[3]
-local now = ARGV[4]
-index(KEYS[2], score, KEYS[1], false, now)
-for i = 4, #KEYS do
-  index(KEYS[i], score, KEYS[1], false, now)
-  index(KEYS[3], score, ARGV[i + 1], true, now)
-end
-return 1
-`);
-
-/**
- * KEYS: [1] tag → shards registry.  ARGV: [1] shard, [2] expiry score, [3] now.
- */
-export const REGISTER_TAG = new Script(`${INDEX_FN}
-index(KEYS[1], ARGV[2], ARGV[1], true, ARGV[3])
-return 1
-`);
-
-/**
- * Deletes up to ARGV[1] entries listed in the ZSET KEYS[1] (and removes them from KEYS[2..]).
+ * Deletes up to ARGV[1] entries listed in the ZSET KEYS[1] and removes them from KEYS[2..].
+ * ARGV[2], when not empty, is a tag as `,<encoded tag>,`: an entry whose envelope header no
+ * longer lists it (it was re-written with other tags) is kept, and only leaves KEYS[1].
  * Returns { entries deleted, members left }. Member keys share KEYS[1]'s hash tag (same slot).
  */
 export const PURGE_CHUNK = new Script(`
+local function carries(m, tag)
+  local head = redis.call('GETRANGE', m, 0, 6)
+  -- Missing, not ours, or an older format without a header: delete as before.
+  if #head < 7 or string.byte(head, 1) ~= 158 or string.byte(head, 2) ~= 3 then return true end
+  local b1, b2, b3, b4 = string.byte(head, 4, 7)
+  local h = ((b1 * 256 + b2) * 256 + b3) * 256 + b4
+  if h == 0 then return true end
+  local header = redis.call('GETRANGE', m, 7, 6 + h)
+  local nl = string.find(header, '\\n', 1, true)
+  if not nl then return true end
+  return string.find(header, tag, nl, true) ~= nil
+end
 local members = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local n = 0
-for _, m in ipairs(members) do n = n + redis.call('DEL', m) end
-if #members > 0 then
-  for i = 1, #KEYS do redis.call('ZREM', KEYS[i], unpack(members)) end
+local gone = {}
+for _, m in ipairs(members) do
+  if ARGV[2] == '' or carries(m, ARGV[2]) then
+    n = n + redis.call('DEL', m)
+    gone[#gone + 1] = m
+  end
+end
+if #members > 0 then redis.call('ZREM', KEYS[1], unpack(members)) end
+if #gone > 0 then
+  for i = 2, #KEYS do redis.call('ZREM', KEYS[i], unpack(gone)) end
 end
 return { n, redis.call('ZCARD', KEYS[1]) }
 `);

@@ -1,37 +1,11 @@
-import { type CacheEntry, DecodeError, computeKey, resolveScope } from '@strata-cache/core';
-import { type RedisServerHandle, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisLayer } from '../src/index.js';
+import { DecodeError, computeKey, resolveScope } from '@strata-cache/core';
+import { describe, expect, it } from 'vitest';
+import { entry, ownRedis, sleep } from './own-redis.js';
 
 // Own redis-server: the checks read INFO commandstats and run SCRIPT FLUSH, which must not
 // touch (or be disturbed by) a shared server.
-let server: RedisServerHandle;
-let raw: Redis;
-const layers: RedisLayer[] = [];
-const makeLayer = (options: ConstructorParameters<typeof RedisLayer>[0] = {}) => {
-  const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('batch'), timeoutMs: 1_000, ...options });
-  layers.push(layer);
-  return layer;
-};
-const entry = (value: unknown, extra: Partial<CacheEntry> = {}): CacheEntry => ({ value, createdAt: Date.now(), ttlMs: 60_000, tags: [], ...extra });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Calls of each command since the server started. */
-async function calls(...commands: string[]): Promise<Record<string, number>> {
-  const info = await raw.info('commandstats');
-  return Object.fromEntries(commands.map((c) => [c, Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(info)?.[1] ?? 0)]));
-}
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-}, 30_000);
-afterAll(async () => {
-  for (const l of layers) await l.close();
-  raw.disconnect();
-  await server.stop();
-});
+const own = ownRedis('batch');
+const { makeLayer, calls } = own;
 
 describe('RedisLayer: reads of one tick are coalesced into MGETs', () => {
   it('gives each caller its own value (misses included): first read a GET, the rest MGETs of at most 128 keys', async () => {
@@ -69,8 +43,8 @@ describe('RedisLayer: reads of one tick are coalesced into MGETs', () => {
     await layer.connect();
     const keys = Array.from({ length: 20 }, (_, i) => computeKey({ corrupt: i }, resolveScope('t')));
     await Promise.all(keys.map((k, i) => layer.set(k, entry(i))));
-    await raw.set(layer.keys.entry(keys[7]!), Buffer.from([0x9e, 1, 0, 0x7b, 0x7b]), 'PX', 60_000);
-    await raw.set(layer.keys.entry(keys[13]!), Buffer.from('{"plain":"json"}'), 'PX', 60_000);
+    await own.raw.set(layer.keys.entry(keys[7]!), Buffer.from([0x9e, 1, 0, 0x7b, 0x7b]), 'PX', 60_000);
+    await own.raw.set(layer.keys.entry(keys[13]!), Buffer.from('{"plain":"json"}'), 'PX', 60_000);
     const results = await Promise.allSettled(keys.map((k) => layer.get(k)));
     results.forEach((r, i) => {
       if (i === 7 || i === 13) {
@@ -80,8 +54,8 @@ describe('RedisLayer: reads of one tick are coalesced into MGETs', () => {
     });
     expect(layer.stats().decodeErrors).toBe(2);
     await sleep(50);
-    expect(await raw.exists(layer.keys.entry(keys[7]!), layer.keys.entry(keys[13]!))).toBe(0);
-    expect(await raw.exists(layer.keys.entry(keys[8]!))).toBe(1);
+    expect(await own.raw.exists(layer.keys.entry(keys[7]!), layer.keys.entry(keys[13]!))).toBe(0);
+    expect(await own.raw.exists(layer.keys.entry(keys[8]!))).toBe(1);
   });
 });
 
@@ -102,14 +76,14 @@ describe('RedisLayer: a delete is not undone by a write that started before it',
     const layer = makeLayer();
     await layer.connect();
     const key = computeKey({ q: 'noscript' }, resolveScope('t'));
-    await raw.script('FLUSH');
+    await own.raw.script('FLUSH');
     const write = layer.set(key, entry('old'));
     // Let the EVALSHA go out; the NOSCRIPT answer arrives after the delete below.
     await new Promise((r) => setImmediate(r));
     const deleted = layer.delete(key);
     await write;
     await deleted;
-    expect(await raw.exists(layer.keys.entry(key))).toBe(0);
+    expect(await own.raw.exists(layer.keys.entry(key))).toBe(0);
     // The script is loaded again by the next write that needs it.
     await layer.set(key, entry('new'));
     expect((await layer.get(key))?.value).toBe('new');
@@ -144,7 +118,7 @@ describe('RedisLayer: a batch while Redis is hung (SIGSTOP)', () => {
     await layer.connect();
     const keys = Array.from({ length: 64 }, (_, i) => computeKey({ hung: i }, resolveScope('t')));
     await Promise.all(keys.map((k, i) => layer.set(k, entry(i))));
-    server.pause();
+    own.server.pause();
     const elapsed: number[] = [];
     let results: PromiseSettledResult<unknown>[] = [];
     try {
@@ -155,7 +129,7 @@ describe('RedisLayer: a batch while Redis is hung (SIGSTOP)', () => {
       await expect(layer.get(keys[0]!)).rejects.toThrow(/circuit/);
       expect(performance.now() - t1).toBeLessThan(5);
     } finally {
-      server.resume();
+      own.server.resume();
     }
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     expect((results[0] as PromiseRejectedResult).reason.message).toMatch(/within 50 ms/);

@@ -1,10 +1,10 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiLayerCache } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
-import { rawRedisCommand, redisForTests, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { rawRedisCommand, redisForTests, spawnTaggedChild, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisInvalidationBus, RedisLayer } from '../src/index.js';
 
@@ -13,41 +13,8 @@ const pkg = join(here, '..');
 const child = join(here, 'fixtures', 'child.mjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Line {
-  tag: string;
-  data: Record<string, unknown>;
-}
-
 /** Spawns the child script and collects its tagged JSON lines. */
-function run(args: string[]): { proc: ChildProcess; lines: Line[]; exited: Promise<number | null>; waitFor: (tag: string, n?: number) => Promise<Line[]> } {
-  const proc = spawn(process.execPath, [child, ...args], { cwd: pkg, stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: Line[] = [];
-  let buf = '';
-  let err = '';
-  proc.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const sp = line.indexOf(' ');
-      if (sp > 0) lines.push({ tag: line.slice(0, sp), data: JSON.parse(line.slice(sp + 1)) as Record<string, unknown> });
-    }
-  });
-  proc.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
-  const waitFor = async (tag: string, n = 1) => {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const got = lines.filter((l) => l.tag === tag);
-      if (got.length >= n) return got;
-      if (proc.exitCode !== null && proc.exitCode !== 0) break;
-      await sleep(20);
-    }
-    throw new Error(`child did not print ${n}× ${tag}; lines ${JSON.stringify(lines)}; stderr ${err}`);
-  };
-  return { proc, lines, exited, waitFor };
-}
+const run = (args: string[]) => spawnTaggedChild(child, args, { cwd: pkg });
 
 beforeAll(() => {
   // The children import the built package, so build it from the current sources.

@@ -16,3 +16,5 @@ export type {
 } from './redis.js';
 export { startTcpProxy } from './proxy.js';
 export type { TcpProxyHandle } from './proxy.js';
+export { spawnTaggedChild } from './child.js';
+export type { TaggedChild, TaggedLine } from './child.js';

@@ -1,0 +1,61 @@
+import { InvalidRequestError, type MultiLayerCache, type ScopeInput, canonicalize, scopeBaseId, sha256 } from '@strata-cache/core';
+import { PKG, safeCanon, scopeInputOf } from './internals.js';
+import type { VersionStore } from './types.js';
+
+/**
+ * Config fingerprints per tenant+namespace, behind `engine.trackConfig`: a changed
+ * configuration (system prompt, model, retrieval settings) bumps the scope's version. With a
+ * `VersionStore` the fingerprint and version survive restarts and are shared by processes.
+ */
+export class ConfigVersions {
+  private readonly fingerprints = new Map<string, { fingerprint: string; config: Record<string, unknown> }>();
+
+  constructor(
+    private readonly cache: MultiLayerCache,
+    private readonly store: VersionStore | undefined,
+    private readonly prefix: string,
+    private readonly bump: (scope: ScopeInput, reason: string) => Promise<{ version: number }>,
+  ) {}
+
+  async track(scope: ScopeInput | undefined, config: Record<string, unknown>): Promise<{ changed: boolean; version: number; changedFields: string[] }> {
+    if (typeof config !== 'object' || config === null) throw new InvalidRequestError(`${PKG}: trackConfig() needs a config object`, { field: 'config' });
+    const resolved = this.cache.resolveScope(scope);
+    const base = scopeBaseId(resolved);
+    const fingerprint = sha256(canonicalize(config));
+    let previous = this.fingerprints.get(base);
+    let version = resolved.version;
+    if (this.store) {
+      const raw = await this.store.get(this.prefix + base);
+      if (raw) {
+        try {
+          const rec = JSON.parse(raw) as { fingerprint: string; version: number; config?: Record<string, unknown> };
+          if (Number.isSafeInteger(rec.version) && rec.version >= 0) {
+            this.cache.setScopeVersion(scopeInputOf(resolved), rec.version);
+            version = Math.max(version, rec.version);
+          }
+          previous = { fingerprint: rec.fingerprint, config: rec.config ?? {} };
+        } catch {
+          // unreadable record: treat as unknown and overwrite below
+        }
+      }
+    }
+    const save = async (v: number) => {
+      this.fingerprints.set(base, { fingerprint, config });
+      if (this.store) await this.store.set(this.prefix + base, JSON.stringify({ fingerprint, version: v, config }));
+    };
+    if (!previous) {
+      await save(version);
+      return { changed: false, version, changedFields: [] };
+    }
+    if (previous.fingerprint === fingerprint) {
+      this.fingerprints.set(base, { fingerprint, config });
+      return { changed: false, version, changedFields: [] };
+    }
+    const changedFields = [...new Set([...Object.keys(previous.config), ...Object.keys(config)])]
+      .filter((k) => safeCanon(previous!.config[k]) !== safeCanon(config[k]))
+      .sort();
+    const bumped = await this.bump(scopeInputOf(resolved), `config changed: ${changedFields.join(', ') || 'fingerprint'}`);
+    await save(bumped.version);
+    return { changed: true, version: bumped.version, changedFields };
+  }
+}

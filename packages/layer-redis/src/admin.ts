@@ -1,0 +1,191 @@
+import { type CacheEntry, type CacheKey, InvalidOptionError, type ScanPage, type Scope, scopeBaseId } from '@strata-cache/core';
+import type { Connection } from './connection.js';
+import { PKG } from './errors.js';
+import { type KeySpace, encodeTag } from './keys.js';
+import type { ReadBatcher } from './read-batcher.js';
+import { type Client, PURGE_CHUNK } from './scripts.js';
+import type { Writer } from './writes.js';
+
+const CHUNK = 500;
+
+/**
+ * Invalidation and iteration: clear, deleteByTag, deleteOlderVersions, scan. They walk the
+ * expiry-scored indexes (ZRANGE / ZSCAN in chunks of 500) — never KEYS; only an unscoped clear
+ * SCANs every master for the prefix. Each first drops this process's writes it covers that
+ * are not sent yet (see Writer.cancel).
+ */
+export class Admin {
+  constructor(
+    private readonly conn: Connection,
+    private readonly keys: KeySpace,
+    private readonly writer: Writer,
+    private readonly reads: ReadBatcher,
+  ) {}
+
+  /** Removes every entry of the scope (all versions), or every key under the prefix; resolves the number of entries removed. */
+  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
+    const base = scope && scopeBaseId(scope);
+    this.writer.cancel((w) => base === undefined || scopeBaseId(w.key.scope) === base);
+    let n = 0;
+    if (!scope) {
+      const entry = new RegExp(`^${escapeRegExp(this.keys.prefix)}:\\d+:\\{`);
+      await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
+        const entries = batch.filter((k) => entry.test(k));
+        const others = batch.filter((k) => !entry.test(k));
+        // One key per UNLINK: on a Cluster the keys of one SCAN page span many slots.
+        const removed = await Promise.all(entries.map((k) => this.admin('clear', (c) => c.unlink(k))));
+        for (const r of removed) n += r;
+        await Promise.all(others.map((k) => this.admin('clear', (c) => c.unlink(k))));
+      });
+      this.writer.forgetScopeTags();
+      return n;
+    }
+    for (const shard of this.keys.shardsOf(scope)) {
+      n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
+      const tagsKey = this.keys.scopeTags(shard);
+      const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, -1))) as string[];
+      for (let i = 0; i < tags.length; i += CHUNK) {
+        const batch = tags.slice(i, i + CHUNK).map((t) => this.keys.tagIndex(shard, t));
+        // Same hash tag: one multi-key UNLINK is valid on Cluster too.
+        await this.admin('clear', (c) => c.unlink(...batch));
+      }
+      await this.admin('clear', (c) => c.unlink(tagsKey, this.keys.scopeIndex(shard)));
+    }
+    this.writer.forgetScopeTags();
+    return n;
+  }
+
+  /**
+   * Removes the entries that carry `tag` now (an entry re-written with other tags stays: the
+   * purge checks each entry's tags inside Redis), optionally only in one tenant+namespace.
+   */
+  async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
+    const base = scope && scopeBaseId(scope);
+    this.writer.cancel((w) => w.tags.includes(tag) && (base === undefined || scopeBaseId(w.key.scope) === base));
+    const t = encodeTag(tag);
+    let shards: string[];
+    if (scope) shards = this.keys.shardsOf(scope);
+    else {
+      shards = [];
+      const reg = this.keys.tagScopes(t);
+      let cursor = '0';
+      do {
+        const [next, flat] = (await this.admin('deleteByTag', (c) => c.zscan(reg, cursor, 'COUNT', CHUNK))) as [string, string[]];
+        for (let i = 0; i < flat.length; i += 2) shards.push(flat[i]!);
+        cursor = next;
+      } while (cursor !== '0');
+      shards = [...new Set(shards)];
+    }
+    let n = 0;
+    for (const shard of shards) n += await this.purgeIndex(this.keys.tagIndex(shard, t), [this.keys.scopeIndex(shard)], `,${t},`);
+    return n;
+  }
+
+  async deleteOlderVersions(scope: Scope): Promise<number> {
+    const base = scopeBaseId(scope);
+    this.writer.cancel((w) => w.key.scope.version < scope.version && scopeBaseId(w.key.scope) === base);
+    let n = 0;
+    for (const shard of this.keys.shardsOf(scope)) {
+      const idx = this.keys.scopeIndex(shard);
+      let cursor = '0';
+      do {
+        const [next, flat] = (await this.admin('deleteOlderVersions', (c) => c.zscan(idx, cursor, 'COUNT', CHUNK))) as [string, string[]];
+        const old: string[] = [];
+        for (let i = 0; i < flat.length; i += 2) {
+          const m = flat[i]!;
+          const v = this.keys.versionOf(m);
+          if (v >= 0 && v < scope.version) old.push(m);
+        }
+        if (old.length > 0) {
+          // Same slot as the index: multi-key DEL/ZREM are valid on Cluster.
+          n += (await this.admin('deleteOlderVersions', (c) => c.del(...old))) as number;
+          await this.admin('deleteOlderVersions', (c) => c.zrem(idx, ...old));
+        }
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return n;
+  }
+
+  async scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; cursor?: string; count?: number }): Promise<ScanPage> {
+    const count = Math.max(1, Math.min(options.count ?? 100, 10_000));
+    const [partText, redisCursor] = (options.cursor ?? '0:0').split(':');
+    const part = Number(partText);
+    const cursor = redisCursor ?? '0';
+    if (!Number.isSafeInteger(part) || part < 0) throw new InvalidOptionError(`${PKG}: scan cursor ${JSON.stringify(options.cursor)} is not one this layer returned`, { field: 'cursor' });
+    if (options.scope) {
+      const shards = this.keys.shardsOf(options.scope);
+      if (part >= shards.length) return { items: [] };
+      const idx = this.keys.scopeIndex(shards[part]!);
+      const [next, flat] = (await this.admin('scan', (c) => c.zscan(idx, cursor, 'COUNT', count))) as [string, string[]];
+      const members = flat.filter((_, i) => i % 2 === 0);
+      const found = await this.readEntries(members);
+      const missing = members.filter((_, i) => found[i] === undefined);
+      // Clean the index on read: members whose entry expired or was evicted.
+      if (missing.length > 0) await this.admin('scan', (c) => c.zrem(idx, ...missing)).catch(() => 0);
+      return page(members, found, next, part, shards.length, this.keys);
+    }
+    const nodes = await this.conn.masters('scan');
+    if (part >= nodes.length) return { items: [] };
+    const pattern = `${this.keys.allPattern().slice(0, -1)}[0-9]*`;
+    const [next, keys] = (await this.admin('scan', () => nodes[part]!.scan(cursor, 'MATCH', pattern, 'COUNT', count))) as [string, string[]];
+    return page(keys, await this.readEntries(keys), next, part, nodes.length, this.keys);
+  }
+
+  private async readEntries(members: string[]): Promise<Array<CacheEntry | undefined>> {
+    const bufs = await Promise.all(members.map((m) => this.admin('scan', (c) => c.getBuffer(m)) as Promise<Buffer | null>));
+    return Promise.all(
+      bufs.map(async (b, i) => {
+        const key = this.keys.parseEntry(members[i]!);
+        if (!b || !key) return undefined;
+        try {
+          return (await this.reads.decodeFor(members[i]!, key.id, b, 1))[0];
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+  }
+
+  /** Deletes every entry listed in `index` in chunks (one atomic script per chunk). */
+  private async purgeIndex(index: string, alsoFrom: string[], tagMarker: string): Promise<number> {
+    let n = 0;
+    // Bounded: concurrent writers could otherwise keep the loop alive forever.
+    for (let round = 0; round < 100_000; round++) {
+      const [deleted, left] = (await this.admin('purge', (c) => PURGE_CHUNK.run(c, [index, ...alsoFrom], [CHUNK, tagMarker]))) as [number, number];
+      n += deleted;
+      if (left === 0) break;
+    }
+    return n;
+  }
+
+  private async forEachNodeKey(pattern: string, fn: (keys: string[]) => Promise<void>): Promise<void> {
+    for (const node of await this.conn.masters('scan')) {
+      let cursor = '0';
+      do {
+        const [next, keys] = (await this.admin('scan', () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1_000))) as [string, string[]];
+        if (keys.length > 0) await fn(keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
+  }
+
+  private admin<T>(operation: string, fn: (c: Client) => Promise<T>): Promise<T> {
+    return this.conn.exec(operation, this.conn.o.adminTimeoutMs, fn);
+  }
+}
+
+function page(members: string[], found: Array<CacheEntry | undefined>, next: string, part: number, parts: number, keys: KeySpace): ScanPage {
+  const items: Array<{ key: CacheKey; entry: CacheEntry }> = [];
+  members.forEach((m, i) => {
+    const entry = found[i];
+    const key = keys.parseEntry(m);
+    if (entry && key) items.push({ key, entry });
+  });
+  const cursor = next !== '0' ? `${part}:${next}` : part + 1 < parts ? `${part + 1}:0` : undefined;
+  return cursor === undefined ? { items } : { items, cursor };
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
