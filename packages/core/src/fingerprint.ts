@@ -1,12 +1,14 @@
-import { canonicalize, sha256 } from './canonical.js';
+import { canonicalHash, canonicalize, sha256 } from './canonical.js';
 import { type RequestProfile, chatProfile } from './profile.js';
 import { type Scope, type ScopeInput, resolveScope, scopeId } from './scope.js';
 
 /**
  * Version of the key schema (canonical form + hash input). Bump it whenever the same request
  * would hash differently, so old entries become misses instead of wrong answers.
+ * 2: the canonical form is hashed as WTF-8 bytes while it is encoded (1 hashed text with
+ *    surrogates as UTF-16LE).
  */
-export const KEY_SCHEMA_VERSION = 1;
+export const KEY_SCHEMA_VERSION = 2;
 
 export interface CacheKey {
   /** Key schema version the hash was computed with. */
@@ -40,14 +42,31 @@ function ignoreSet(profile: RequestProfile): ReadonlySet<string> {
   return set;
 }
 
-export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey {
-  const sid = scopeId(scope);
-  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: sid, profile: profileId, hash, id: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':' + hash };
+/** `v<schema>:<scopeId>:` per scope object: scopes are immutable and reused across calls. */
+const idPrefixes = new WeakMap<Scope, { readonly sid: string; readonly prefix: string }>();
+function idPrefix(scope: Scope): { readonly sid: string; readonly prefix: string } {
+  let p = idPrefixes.get(scope);
+  if (!p) {
+    const sid = scopeId(scope);
+    p = { sid, prefix: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':' };
+    idPrefixes.set(scope, p);
+  }
+  return p;
 }
 
-/** The exact cache key of a request: canonical JSON of the answer-changing fields, SHA-256. */
+/** Per profile: the hash prefix (`<profile id>\n`). */
+const hashPrefixes = new WeakMap<RequestProfile, string>();
+
+export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey {
+  const { sid, prefix } = idPrefix(scope);
+  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: sid, profile: profileId, hash, id: prefix + hash };
+}
+
+/** The exact cache key of a request: canonical form of the answer-changing fields, SHA-256. */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
-  return makeKey(scope, profile.id, sha256(canonicalize(request, ignoreSet(profile), profile.id + '\n')));
+  let prefix = hashPrefixes.get(profile);
+  if (prefix === undefined) hashPrefixes.set(profile, (prefix = profile.id + '\n'));
+  return makeKey(scope, profile.id, canonicalHash(request, ignoreSet(profile), prefix));
 }
 
 /** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */
