@@ -1,6 +1,15 @@
-export { StrataError, InvalidRequestError, InvalidOptionError, LayerError, LayerTimeoutError, MissingDependencyError, DecodeError } from './errors.js';
+export {
+  StrataError,
+  InvalidRequestError,
+  InvalidOptionError,
+  LayerError,
+  LayerTimeoutError,
+  MissingDependencyError,
+  DecodeError,
+  LoadAbandonedError,
+} from './errors.js';
 export type { StrataErrorCode, StrataErrorOptions } from './errors.js';
-export { canonicalize, sha256 } from './canonical.js';
+export { canonicalize, canonicalHash, sha256, MAX_REQUEST_DEPTH } from './canonical.js';
 export { resolveScope, scopeId, scopeBaseId, parseScopeId, sameScopeBase, DEFAULT_TENANT, DEFAULT_NAMESPACE } from './scope.js';
 export type { Scope, ScopeInput } from './scope.js';
 export {
@@ -15,7 +24,7 @@ export {
 export type { RequestProfile, SemanticSplit } from './profile.js';
 export { KEY_SCHEMA_VERSION, computeKey, computeSemantic, makeKey, fingerprint, explainKeyDifference } from './fingerprint.js';
 export type { CacheKey, SemanticDescriptor, FingerprintOptions, FieldDifference, KeyExplanation } from './fingerprint.js';
-export { expiresAt, remainingTtl, isExpired } from './entry.js';
+export { expiresAt, remainingTtl, isExpired, isCacheEntry } from './entry.js';
 export type { CacheEntry, TokenUsage } from './entry.js';
 export { LAYER_SPECIFICATION_VERSION, isPromiseLike } from './layer.js';
 export type {
@@ -42,8 +51,14 @@ export {
   LatencyRecorder,
 } from './stats.js';
 export type { ModelPrice, PriceTable, StatsSnapshot, LayerStatsSnapshot } from './stats.js';
-export { MultiLayerCache, loaded } from './multi-layer-cache.js';
+export { MultiLayerCache } from './multi-layer-cache.js';
+export { loaded } from './types.js';
+export { CACHE_DEFAULTS } from './options.js';
+export type { Begun, BegunHit, JoinedLoad, PendingLoad } from './load-path.js';
 export type {
+  Call,
+  StoreOptions,
+  WrapOptions,
   MultiLayerCacheOptions,
   LayerConfig,
   CachePolicy,
@@ -59,7 +74,7 @@ export type {
   LookupHit,
   InvalidationResult,
   CacheEvents,
-} from './multi-layer-cache.js';
+} from './types.js';
 export { lazyImport } from './lazy.js';
 export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorVerdict, SemanticGuard } from './guard.js';
 export { embedderFits } from './guard.js';
