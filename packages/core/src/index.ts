@@ -1,3 +1,8 @@
+/**
+ * `@strata-cache/core`: what an application uses (MultiLayerCache, keys, scopes, profiles, errors).
+ * Layer, embedder and coordinator implementers import `@strata-cache/core/layer-kit`; the Layer
+ * contract types, entry helpers and `lazyImport` stay exported here too for existing code.
+ */
 export {
   StrataError,
   InvalidRequestError,
@@ -9,7 +14,7 @@ export {
   LoadAbandonedError,
 } from './errors.js';
 export type { StrataErrorCode, StrataErrorOptions } from './errors.js';
-export { canonicalize, canonicalHash, sha256, MAX_REQUEST_DEPTH } from './canonical.js';
+export { canonicalize, sha256 } from './canonical.js';
 export { resolveScope, scopeId, scopeBaseId, parseScopeId, sameScopeBase, DEFAULT_TENANT, DEFAULT_NAMESPACE } from './scope.js';
 export type { Scope, ScopeInput } from './scope.js';
 export {
@@ -24,7 +29,7 @@ export {
 export type { RequestProfile, SemanticSplit } from './profile.js';
 export { KEY_SCHEMA_VERSION, computeKey, computeSemantic, makeKey, fingerprint, explainKeyDifference } from './fingerprint.js';
 export type { CacheKey, SemanticDescriptor, FingerprintOptions, FieldDifference, KeyExplanation } from './fingerprint.js';
-export { expiresAt, remainingTtl, isExpired, isCacheEntry } from './entry.js';
+export { expiresAt, remainingTtl, isExpired } from './entry.js';
 export type { CacheEntry, TokenUsage } from './entry.js';
 export { LAYER_SPECIFICATION_VERSION, isPromiseLike } from './layer.js';
 export type {

@@ -11,9 +11,9 @@ import {
   MissingDependencyError,
   MultiLayerCache,
   StrataError,
-  isCacheEntry,
   loaded,
 } from '../src/index.js';
+import { TagScopeIndex, isCacheEntry } from '../src/layer-kit.js';
 import { TestLayer } from './helpers.js';
 
 const req = (content: string) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content }] });
@@ -313,5 +313,27 @@ describe('typed errors for requests that cannot be keyed', () => {
     const cache = new MultiLayerCache({ layers: [new TestLayer('l1')], policy: 'always' });
     await expect(cache.getOrLoad(deep, async () => 1)).rejects.toBeInstanceOf(InvalidRequestError);
     await sleep(0);
+  });
+});
+
+describe('TagScopeIndex (implementer API)', () => {
+  it('holds current tags only, answers by tag and scope, and forgets removed entries', () => {
+    const idx = new TagScopeIndex();
+    const a = { tenant: 'a', namespace: 'n' };
+    const b = { tenant: 'b', namespace: 'n' };
+    idx.add('k1', a, ['old', 'shared']);
+    idx.add('k2', b, ['shared']);
+    idx.add('k1', a, ['new', 'shared']); // re-tag
+    expect(idx.withTag('old')).toEqual([]);
+    expect(idx.withTag('new')).toEqual(['k1']);
+    expect(idx.withTag('shared').sort()).toEqual(['k1', 'k2']);
+    expect(idx.withTag('shared', b)).toEqual(['k2']);
+    expect(idx.inScope(a)).toEqual(['k1']);
+    expect(idx.tagsOf('k1')).toEqual(['new', 'shared']);
+    expect(idx.remove('k1')).toBe(true);
+    expect(idx.remove('k1')).toBe(false);
+    idx.remove('k2');
+    expect(idx.counts).toEqual({ tags: 0, scopes: 0 });
+    expect(idx.size).toBe(0);
   });
 });
