@@ -68,9 +68,13 @@ const SETS: Record<OptionSet, Readonly<Record<string, true>>> = {
 
 const PKG = '@strata-cache/core';
 
-export function checkUnknownKeys(options: object, known: Readonly<Record<string, true>>, where: string): void {
+/**
+ * Refuses option names that are not in `known` (a typo is an error, not a silently ignored
+ * setting). Message: `<pkg>: unknown <where> option "<name>"`, naming the field.
+ */
+export function checkUnknownKeys(options: object, known: Readonly<Record<string, true>>, where: string, pkg: string = PKG): void {
   for (const k in options) {
-    if (!Object.hasOwn(known, k)) throw new InvalidOptionError(`${PKG}: unknown ${where} option "${k}"`, { field: k });
+    if (!Object.hasOwn(known, k)) throw new InvalidOptionError(`${pkg}: unknown ${where ? where + ' ' : ''}option "${k}"`, { field: k });
   }
 }
 
