@@ -59,13 +59,29 @@ function writeByte(c: number): void {
   buf[pos++] = c;
 }
 
-/** Writes `n` in decimal (n is a non-negative integer). */
+/** Writes `n` in decimal (n is a non-negative integer below 1e21). */
 function writeUint(n: number): void {
-  if (n < 10) writeByte(48 + n);
-  else writeAscii(String(n));
+  if (n < 10) {
+    writeByte(48 + n);
+    return;
+  }
+  if (n < 10_000) {
+    if (pos + 4 > buf.length) grow(pos + 4);
+    const b = buf;
+    if (n >= 1000) b[pos++] = 48 + ((n / 1000) | 0);
+    if (n >= 100) b[pos++] = 48 + (((n / 100) | 0) % 10);
+    b[pos++] = 48 + (((n / 10) | 0) % 10);
+    b[pos++] = 48 + (n % 10);
+    return;
+  }
+  writeAscii(String(n));
 }
 
 const SURROGATE = /[\ud800-\udfff]/;
+/** Buffer's own UTF-8 writer (what `buf.write(s, offset, 'utf8')` dispatches to, without the argument parsing). */
+type NativeWriters = Buffer & { utf8Write(s: string, offset: number): number };
+/** ES2024 `String.prototype.isWellFormed` (Node >= 20). */
+type WellFormed = string & { isWellFormed(): boolean };
 /** Strings at least this long are written by the native UTF-8 writer when they hold no surrogate. */
 const NATIVE_WRITE = 48;
 
@@ -82,8 +98,10 @@ function writeChars(s: string): void {
   if (pos + n * 3 > buf.length) grow(pos + n * 3);
   const b = buf;
   let p = pos;
-  if (n >= NATIVE_WRITE && !SURROGATE.test(s)) {
-    pos = p + b.write(s, p, 'utf8');
+  // Well-formed text (no lone surrogate) has the same bytes in UTF-8 as in WTF-8: let the native
+  // writer copy it. isWellFormed is O(1) for one-byte strings, which most request text is.
+  if (n >= NATIVE_WRITE && (s as WellFormed).isWellFormed()) {
+    pos = p + (b as NativeWriters).utf8Write(s, p);
     return;
   }
   for (let i = 0; i < n; i++) {
@@ -166,36 +184,61 @@ function encode(value: unknown, depth: number): void {
   encodeObject(value as Record<string, unknown>, depth, EMPTY_SET);
 }
 
-/** In-place code-unit order (as Array#sort); insertion sort beats the builtin's setup cost on the few keys requests have. */
-function sortKeys(keys: string[]): void {
-  const n = keys.length;
-  if (n > 24) {
-    keys.sort();
-    return;
-  }
-  for (let i = 1; i < n; i++) {
-    const k = keys[i]!;
-    let j = i - 1;
-    while (j >= 0 && keys[j]! > k) {
-      keys[j + 1] = keys[j]!;
-      j--;
-    }
-    keys[j + 1] = k;
-  }
-}
+// Scratch arrays for one object's keys and values, one pair per nesting depth, reused: no
+// allocation per object once warm. A nested encode (a getter fingerprinting another request)
+// gets its own set.
+let keysAt: string[][] = [];
+let valuesAt: unknown[][] = [];
 
 function encodeObject(obj: Record<string, unknown>, depth: number, skip: ReadonlySet<string>): void {
-  const keys = Object.keys(obj);
-  sortKeys(keys);
-  writeByte(123); // {
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
+  const keys = (keysAt[depth] ??= []);
+  const values = (valuesAt[depth] ??= []);
+  let n = 0;
+  // for-in reads each value through the enum cache (fast), where obj[k] over Object.keys() is a
+  // megamorphic keyed load; plain objects (checked by the caller) have no enumerable inherited keys.
+  for (const k in obj) {
     const v = obj[k];
     if (v === undefined || (skip.size > 0 && skip.has(k))) continue;
-    writeString(k);
+    keys[n] = k;
+    values[n] = v;
+    n++;
+  }
+  sortPairs(keys, values, n);
+  writeByte(123); // {
+  for (let i = 0; i < n; i++) {
+    writeString(keys[i]!);
+    const v = values[i];
+    values[i] = undefined; // do not keep the request alive
     encode(v, depth + 1);
   }
   writeByte(125); // }
+}
+
+/** Sorts the first n keys by code unit (as Array#sort), moving their values along. */
+function sortPairs(keys: string[], values: unknown[], n: number): void {
+  if (n <= 24) {
+    // Insertion sort: requests have few keys per object, often nearly sorted.
+    for (let i = 1; i < n; i++) {
+      const k = keys[i]!;
+      const v = values[i];
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        values[j + 1] = values[j];
+        j--;
+      }
+      keys[j + 1] = k;
+      values[j + 1] = v;
+    }
+    return;
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+  const k2 = order.map((i) => keys[i]!);
+  const v2 = order.map((i) => values[i]);
+  for (let i = 0; i < n; i++) {
+    keys[i] = k2[i]!;
+    values[i] = v2[i];
+  }
 }
 
 /**
@@ -207,7 +250,13 @@ function withCanonicalBytes<R>(value: unknown, skip: ReadonlySet<string>, prefix
   const savedBuf = buf;
   const savedPos = pos;
   const savedFlag = sawLoneSurrogate;
-  if (nested) buf = Buffer.allocUnsafe(INITIAL_BYTES);
+  const savedKeys = keysAt;
+  const savedValues = valuesAt;
+  if (nested) {
+    buf = Buffer.allocUnsafe(INITIAL_BYTES);
+    keysAt = [];
+    valuesAt = [];
+  }
   busy = true;
   pos = 0;
   sawLoneSurrogate = false;
@@ -218,6 +267,8 @@ function withCanonicalBytes<R>(value: unknown, skip: ReadonlySet<string>, prefix
     } else encode(value, 0);
     return use(buf.subarray(0, pos), sawLoneSurrogate);
   } catch (error) {
+    // An encode that failed half-way leaves values behind: let the request go.
+    for (const vs of valuesAt) vs?.fill(undefined);
     if (error !== BAD) throw error;
     describeProblem(value, skip, '$', []);
     throw new InvalidRequestError('request cannot be part of a cache key', { field: '$' });
@@ -226,6 +277,8 @@ function withCanonicalBytes<R>(value: unknown, skip: ReadonlySet<string>, prefix
       buf = savedBuf;
       pos = savedPos;
       sawLoneSurrogate = savedFlag;
+      keysAt = savedKeys;
+      valuesAt = savedValues;
     } else {
       if (buf.length > KEEP_BYTES) buf = shared;
       else shared = buf;
