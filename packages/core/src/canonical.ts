@@ -83,7 +83,7 @@ type NativeWriters = Buffer & { utf8Write(s: string, offset: number): number };
 /** ES2024 `String.prototype.isWellFormed` (Node >= 20). */
 type WellFormed = string & { isWellFormed(): boolean };
 /** Strings at least this long are written by the native UTF-8 writer when they hold no surrogate. */
-const NATIVE_WRITE = 48;
+const NATIVE_WRITE = 32;
 
 /** `<utf16-length>"<chars>` */
 function writeString(s: string): void {

@@ -7,7 +7,6 @@ import {
   closedError,
   copyEntry,
   copyValue,
-  isExpired,
 } from '@strata-cache/core/layer-kit';
 import { LRUCache } from 'lru-cache';
 
@@ -37,6 +36,8 @@ const OPTION_KEYS = { maxEntries: true, maxBytes: true, maxTtlMs: true, freeze: 
 interface Record_ {
   readonly key: CacheKey;
   readonly entry: CacheEntry;
+  /** Epoch ms after which this layer no longer serves it: the entry's expiry, capped by maxTtlMs. */
+  readonly expiresAt: number;
 }
 
 const CAPABILITIES: LayerCapabilities = Object.freeze({
@@ -88,9 +89,8 @@ export class MemoryLayer implements LayerV1 {
       ...(options.maxBytes !== undefined
         ? { maxSize: options.maxBytes, sizeCalculation: (r: Record_) => Math.max(1, approxBytes(r.entry)) }
         : {}),
-      // Entries carry their own expiry (createdAt + ttlMs); lru-cache's TTL only bounds memory.
-      ttlAutopurge: false,
-      allowStale: false,
+      // Entries carry their own expiry (createdAt + ttlMs, capped by maxTtlMs), checked on every
+      // read; lru-cache's own TTL tracking would check a second clock on every get.
       // On replacement set() re-indexes the new entry itself (its current tags are the truth).
       dispose: (_r, keyId, reason) => {
         if (reason !== 'set') this.index.remove(keyId);
@@ -106,7 +106,7 @@ export class MemoryLayer implements LayerV1 {
     if (this.closed) throw this.closedError();
     const r = this.lru.get(key.id);
     if (r === undefined) return undefined;
-    if (isExpired(r.entry, Date.now())) {
+    if (r.expiresAt <= Date.now()) {
       this.lru.delete(key.id);
       return undefined;
     }
@@ -115,15 +115,15 @@ export class MemoryLayer implements LayerV1 {
 
   set(key: CacheKey, entry: CacheEntry): void {
     if (this.closed) throw this.closedError();
-    const remaining = entry.ttlMs === undefined ? undefined : entry.createdAt + entry.ttlMs - Date.now();
-    if (remaining !== undefined && remaining <= 0) {
+    const now = Date.now();
+    const expiresAt = Math.min(expiryOf(entry), this.maxTtlMs === undefined ? Number.POSITIVE_INFINITY : now + this.maxTtlMs);
+    if (expiresAt <= now) {
       this.lru.delete(key.id);
       return;
     }
     // A copy: the caller keeps its object, and nothing it does to it reaches the cache.
     const stored = copyEntry(entry, { freeze: this.freeze });
-    const ttl = minDefined(remaining, this.maxTtlMs);
-    this.lru.set(key.id, { key, entry: stored }, ttl === undefined ? {} : { ttl: Math.ceil(ttl) });
+    this.lru.set(key.id, { key, entry: stored, expiresAt });
     if (!this.lru.has(key.id)) {
       this.index.remove(key.id); // too large for maxBytes: lru-cache refused it
       return;
@@ -173,7 +173,7 @@ export class MemoryLayer implements LayerV1 {
     if (this.closed) throw this.closedError();
     let n = 0;
     for (const id of this.index.inScope(scope)) {
-      const r = this.lru.peek(id, { allowStale: true });
+      const r = this.lru.peek(id);
       if (r && r.key.scope.version < scope.version && this.lru.delete(id)) n++;
     }
     return n;
@@ -189,7 +189,7 @@ export class MemoryLayer implements LayerV1 {
     let i = start;
     for (; i < ids.length && items.length < count; i++) {
       const r = this.lru.peek(ids[i]!);
-      if (r) items.push({ key: r.key, entry: this.freeze ? r.entry : copyValue(r.entry) });
+      if (r && r.expiresAt > Date.now()) items.push({ key: r.key, entry: this.freeze ? r.entry : copyValue(r.entry) });
     }
     return i < ids.length ? { items, cursor: String(i) } : { items };
   }
@@ -207,10 +207,8 @@ export class MemoryLayer implements LayerV1 {
   }
 }
 
-function minDefined(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
+function expiryOf(entry: CacheEntry): number {
+  return entry.ttlMs === undefined ? Number.POSITIVE_INFINITY : entry.createdAt + entry.ttlMs;
 }
 
 function approxBytes(entry: CacheEntry): number {
