@@ -411,17 +411,21 @@ export class RedisLayer implements LayerV1 {
     return rs.filter(Boolean).length;
   }
 
-  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<void> {
+  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
     const base = scope && scopeBaseId(scope);
     this.cancelWrites((w) => base === undefined || scopeBaseId(w.key.scope) === base);
+    let n = 0;
     if (!scope) {
       await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
-        await Promise.all(batch.map((k) => this.admin('clear', (c) => c.unlink(k))));
+        const removed = await Promise.all(batch.map((k) => this.admin('clear', (c) => c.unlink(k))));
+        batch.forEach((k, i) => {
+          if (this.keys.parseEntry(k) && Number(removed[i]) > 0) n++;
+        });
       });
-      return;
+      return n;
     }
     for (const shard of this.keys.shardsOf(scope)) {
-      await this.purgeIndex(this.keys.scopeIndex(shard), []);
+      n += await this.purgeIndex(this.keys.scopeIndex(shard), []);
       const tagsKey = this.keys.scopeTags(shard);
       const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, -1))) as string[];
       for (let i = 0; i < tags.length; i += CHUNK) {
@@ -431,6 +435,7 @@ export class RedisLayer implements LayerV1 {
       }
       await this.admin('clear', (c) => c.unlink(tagsKey, this.keys.scopeIndex(shard)));
     }
+    return n;
   }
 
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
