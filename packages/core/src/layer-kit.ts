@@ -32,6 +32,7 @@ export {
 export type { StrataErrorCode, StrataErrorOptions } from './errors.js';
 export { TagScopeIndex } from './tag-scope-index.js';
 export { lazyImport } from './lazy.js';
+export type { LazyImportOptions } from './lazy.js';
 export { invalidationCovers } from './invalidation-log.js';
 export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';

@@ -1,4 +1,6 @@
+import type { CacheEntry } from './entry.js';
 import { InvalidOptionError, LayerTimeoutError } from './errors.js';
+import type { CacheKey } from './fingerprint.js';
 import { type Layer, type LayerContext, LAYER_SPECIFICATION_VERSION, type MaybePromise, isPromiseLike } from './layer.js';
 import { checkPositiveMs } from './options.js';
 import { LayerStats } from './stats.js';
@@ -99,6 +101,18 @@ export class LayerRunner {
       return this.failed(l, operation, error);
     }
     return isPromiseLike(r) ? this.withinBudget(l, operation, r, controller) : r;
+  }
+
+  /** `get` of one key: what `read(l, 'get', …)` does, without a closure per call on the hit path. */
+  get(l: ResolvedLayer, key: CacheKey): CacheEntry | undefined | Failed | Promise<CacheEntry | undefined | Failed> {
+    if (l.contextual) return this.read(l, 'get', (c) => l.layer.get(key, c));
+    let r: MaybePromise<CacheEntry | undefined>;
+    try {
+      r = l.layer.get(key);
+    } catch (error) {
+      return this.failed(l, 'get', error);
+    }
+    return isPromiseLike(r) ? this.withinBudget(l, 'get', r, undefined) : r;
   }
 
   write<T>(l: ResolvedLayer, operation: string, fn: (ctx: LayerContext | undefined) => MaybePromise<T>): T | Failed | Promise<T | Failed> {

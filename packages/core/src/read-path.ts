@@ -31,7 +31,7 @@ export class ReadPath {
       if (!l.read) continue;
       const t0 = performance.now();
       if (l.semantic) return this.readAsync(call, i, this.readSemantic(call, l), t0, since);
-      const r = this.ctx.runner.read(l, 'get', (c) => l.layer.get(call.key, c));
+      const r = this.ctx.runner.get(l, call.key);
       if (isPromiseLike(r)) return this.readAsync(call, i, r, t0, since);
       const hit = this.settle(call, i, r === FAILED || r === undefined ? r : { entry: r, key: call.key }, t0, since);
       if (hit) return hit;
@@ -85,7 +85,7 @@ export class ReadPath {
       if (i >= layers.length) return undefined;
       const l = layers[i]!;
       t0 = performance.now();
-      r = l.semantic ? await this.readSemantic(call, l) : await this.ctx.runner.read(l, 'get', (c) => l.layer.get(call.key, c));
+      r = l.semantic ? await this.readSemantic(call, l) : await this.ctx.runner.get(l, call.key);
     }
   }
 
