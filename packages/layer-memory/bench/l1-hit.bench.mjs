@@ -43,10 +43,15 @@ function loadTexts() {
   return { source: 'generated prose (data directory not found)', texts };
 }
 const { source: textSource, texts } = loadTexts();
+/** `len` characters of real text (joining answers when one is shorter). */
 const slice = (len) => {
-  const t = pick(texts);
-  const start = Math.floor(rand() * Math.max(1, t.length - len));
-  return t.slice(start, start + len);
+  let out = '';
+  while (out.length < len) {
+    const t = pick(texts);
+    const start = Math.floor(rand() * Math.max(1, t.length - (len - out.length)));
+    out += (out ? ' ' : '') + t.slice(start, start + len - out.length);
+  }
+  return out;
 };
 
 const SYSTEMS = [
