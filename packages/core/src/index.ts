@@ -1,7 +1,7 @@
 /**
  * `@strata-cache/core`: what an application uses (MultiLayerCache, keys, scopes, profiles, errors).
  * Layer, embedder and coordinator implementers import `@strata-cache/core/layer-kit`; the Layer
- * contract types, entry helpers and `lazyImport` stay exported here too for existing code.
+ * contract types, entry functions and `lazyImport` stay exported here too for existing code.
  */
 export {
   StrataError,
