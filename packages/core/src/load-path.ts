@@ -143,6 +143,13 @@ class Flight {
 
 type Lease = Extract<LoadTicket, { kind: 'load' }>;
 
+/** What is left to release when a pending load is dropped without being settled. */
+interface Orphan {
+  readonly flight: Flight;
+  readonly status: 'miss' | 'bypass';
+  readonly lease: Lease | undefined;
+}
+
 class Lead<T> implements PendingLoad<T> {
   readonly kind = 'load' as const;
   settled = false;
@@ -176,12 +183,14 @@ class Lead<T> implements PendingLoad<T> {
   commit(result: T | Loaded<T>): Promise<CacheResult<T>> {
     if (this.settled) return Promise.reject(new InvalidRequestError('@strata-cache/core: commit() after the load was committed or abandoned'));
     this.settled = true;
+    this.path.settled(this);
     return this.path.commit(this, result);
   }
 
   abandon(reason?: unknown): void {
     if (this.settled) return;
     this.settled = true;
+    this.path.settled(this);
     this.path.abandon(this, reason);
   }
 }
@@ -196,6 +205,12 @@ function flightId(call: CallRecord): string {
  */
 export class LoadPath {
   private readonly flights = new Map<string, Flight>();
+  /**
+   * A pending load dropped without commit() or abandon() (a bug in the caller) would make every
+   * identical request wait forever: once it is garbage-collected, its joiners get a
+   * LoadAbandonedError (and begin again) and an `error` event says what happened.
+   */
+  private readonly orphans = new FinalizationRegistry<Orphan>((o) => this.orphaned(o));
 
   constructor(
     private readonly ctx: CacheContext,
@@ -206,7 +221,7 @@ export class LoadPath {
   /** A load for a request the cache skips: nothing is stored and nobody joins. */
   bypass<T>(call: CallRecord): PendingLoad<T> {
     this.ctx.stats.loaderCalls++;
-    return new Lead<T>(this, call, 'bypass', this.ctx.invalidations.epoch, new Flight('', this.ctx.invalidations.epoch), undefined);
+    return this.lead<T>(call, 'bypass', new Flight('', this.ctx.invalidations.epoch), undefined);
   }
 
   /** After a read miss: join an identical load in flight, or become the one that loads. */
@@ -246,7 +261,29 @@ export class LoadPath {
         ...(call.rejected ? { rejected: call.rejected } : {}),
       });
     }
-    return new Lead<T>(this, call, 'miss', flight.epoch, flight, lease);
+    return this.lead<T>(call, 'miss', flight, lease);
+  }
+
+  private lead<T>(call: CallRecord, status: 'miss' | 'bypass', flight: Flight, lease: Lease | undefined): Lead<T> {
+    const lead = new Lead<T>(this, call, status, flight.epoch, flight, lease);
+    this.orphans.register(lead, { flight, status, lease }, lead);
+    return lead;
+  }
+
+  /** A pending load was settled: it can no longer be orphaned. */
+  settled(lead: Lead<unknown>): void {
+    this.orphans.unregister(lead);
+  }
+
+  private orphaned(o: Orphan): void {
+    const error = new LoadAbandonedError(
+      '@strata-cache/core: a pending load from begin() was dropped without commit() or abandon(); settle every pending load (try/finally)',
+      o.flight.chunks.length > 0,
+    );
+    emitError(this.ctx, error, undefined, 'begin');
+    o.flight.fail(error);
+    if (o.status === 'miss') this.end(o.flight);
+    if (o.lease) this.release(o.lease, false, undefined);
   }
 
   /** Runs `loader` as the pending load's body: commit its result, abandon on its error. */
@@ -341,8 +378,10 @@ export class LoadPath {
 
   private finish(lead: Lead<unknown>, stored: boolean, allLanded: Promise<void> | undefined): void {
     if (lead.status === 'miss') this.end(lead.flight);
-    const lease = lead.lease;
-    if (!lease) return;
+    if (lead.lease) this.release(lead.lease, stored, allLanded);
+  }
+
+  private release(lease: Lease, stored: boolean, allLanded: Promise<void> | undefined): void {
     // Release other processes once the writes have landed (bounded by the layers' budgets),
     // without delaying this caller.
     this.ctx.runner.track(

@@ -212,3 +212,36 @@ describe('begin(): two-phase read-through for streams', () => {
     expect(done).toEqual([true]);
   });
 });
+
+describe('begin(): a pending load dropped without being settled', () => {
+  it('is released once garbage-collected: joiners get LoadAbandonedError and can load, with an error event', async () => {
+    const { setFlagsFromString } = await import('node:v8');
+    const { runInNewContext } = await import('node:vm');
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const cache = new MultiLayerCache({ layers: [new TestLayer('l1')] });
+    const errors: string[] = [];
+    cache.on('error', (e) => errors.push(e.error.code));
+    await (async () => {
+      const dropped = await cache.begin(req('forgotten'));
+      expect(dropped.kind).toBe('load'); // ...and never committed nor abandoned
+    })();
+    const joiner = await cache.begin(req('forgotten'));
+    if (joiner.kind !== 'join') throw new Error('expected to join');
+    const outcome = joiner.result.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
+    for (let i = 0; i < 50 && errors.length === 0; i++) {
+      gc();
+      await sleep(10);
+    }
+    const error = await outcome;
+    expect(error).toBeInstanceOf(LoadAbandonedError);
+    expect((error as LoadAbandonedError).started).toBe(false);
+    expect(errors).toContain('STRATA_ABANDONED');
+    const again = await cache.begin(req('forgotten'));
+    expect(again.kind).toBe('load');
+    if (again.kind === 'load') await again.commit('finally');
+  });
+});
