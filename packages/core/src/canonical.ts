@@ -83,12 +83,29 @@ type NativeWriters = Buffer & { utf8Write(s: string, offset: number): number };
 /** ES2024 `String.prototype.isWellFormed` (Node >= 20). */
 type WellFormed = string & { isWellFormed(): boolean };
 /** Strings at least this long are written by the native UTF-8 writer when they hold no surrogate. */
-const NATIVE_WRITE = 32;
+const NATIVE_WRITE = 48;
 
-/** `<utf16-length>"<chars>` */
+/** `<utf16-length>"<chars>`, with one capacity check and the position kept local. */
 function writeString(s: string): void {
-  writeUint(s.length);
-  writeByte(34); // "
+  const n = s.length;
+  if (pos + 8 + n * 3 > buf.length) grow(pos + 8 + n * 3);
+  const b = buf;
+  let p = pos;
+  if (n < 10) b[p++] = 48 + n;
+  else if (n < 100) {
+    b[p++] = 48 + ((n / 10) | 0);
+    b[p++] = 48 + (n % 10);
+  } else if (n < 1000) {
+    b[p++] = 48 + ((n / 100) | 0);
+    b[p++] = 48 + (((n / 10) | 0) % 10);
+    b[p++] = 48 + (n % 10);
+  } else {
+    pos = p;
+    writeAscii(String(n));
+    p = pos;
+  }
+  b[p++] = 34; // "
+  pos = p;
   writeChars(s);
 }
 
@@ -104,7 +121,14 @@ function writeChars(s: string): void {
     pos = p + (b as NativeWriters).utf8Write(s, p);
     return;
   }
-  for (let i = 0; i < n; i++) {
+  let i = 0;
+  // ASCII run first (nearly all short strings: keys, roles, names).
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    b[p++] = c;
+  }
+  for (; i < n; i++) {
     const c = s.charCodeAt(i);
     if (c < 0x80) b[p++] = c;
     else if (c < 0x800) {

@@ -8,7 +8,15 @@ import { isPromiseLike, type SemanticQuery, type SemanticSearchResult } from './
 import { FAILED, type Failed, type ResolvedLayer } from './layer-runner.js';
 import type { LookupHit } from './types.js';
 
-type Found = { readonly entry: CacheEntry; readonly key: CacheKey; readonly similarity?: number; readonly text?: string };
+/** A semantic layer's answer: an entry under its own key (exact answers are plain entries under the call's key). */
+class Found {
+  constructor(
+    readonly entry: CacheEntry,
+    readonly key: CacheKey,
+    readonly similarity?: number,
+    readonly text?: string,
+  ) {}
+}
 
 /**
  * The read side of the cache: layers in order, the first live, accepted entry wins and is
@@ -33,7 +41,7 @@ export class ReadPath {
       if (l.semantic) return this.readAsync(call, i, this.readSemantic(call, l), t0, since);
       const r = this.ctx.runner.get(l, call.key);
       if (isPromiseLike(r)) return this.readAsync(call, i, r, t0, since);
-      const hit = this.settle(call, i, r === FAILED || r === undefined ? r : { entry: r, key: call.key }, t0, since);
+      const hit = this.settle(call, i, r, t0, since);
       if (hit) return hit;
     }
     return undefined;
@@ -54,7 +62,7 @@ export class ReadPath {
         const stale: CacheKey[] = [];
         open.forEach((ci, j) => {
           const e = got === FAILED ? FAILED : Array.isArray(got) ? got[j] : undefined;
-          out[ci] = this.settle(calls[ci]!, li, e === FAILED || e === undefined ? e : { entry: e, key: calls[ci]!.key }, t0, since, stale);
+          out[ci] = this.settle(calls[ci]!, li, e, t0, since, stale);
         });
         // Expired or malformed entries found by one batched read leave in one batched delete.
         if (stale.length > 0) this.ctx.runner.background(l, 'deleteMany', (c) => l.layer.deleteMany!(stale, c));
@@ -63,7 +71,7 @@ export class ReadPath {
           open.map(async (ci) => {
             const call = calls[ci]!;
             const r = l.semantic ? await this.readSemantic(call, l) : await this.ctx.runner.read(l, 'get', (c) => l.layer.get(call.key, c));
-            out[ci] = this.settle(call, li, r === FAILED || r === undefined ? r : 'entry' in r ? r : { entry: r, key: call.key }, t0, since, null);
+            out[ci] = this.settle(call, li, r, t0, since, null);
           }),
         );
       }
@@ -77,8 +85,7 @@ export class ReadPath {
     const layers = this.ctx.layers;
     let r = (await pending) as CacheEntry | Found | undefined | Failed;
     for (let i = at; ; ) {
-      const found = r === FAILED || r === undefined ? r : layers[i]!.semantic ? (r as Found) : { entry: r as CacheEntry, key: call.key };
-      const hit = this.settle(call, i, found, t0, since);
+      const hit = this.settle(call, i, r, t0, since);
       if (hit) return hit;
       do i++;
       while (i < layers.length && !layers[i]!.read);
@@ -95,7 +102,7 @@ export class ReadPath {
    */
   private async readSemantic(call: CallRecord, l: ResolvedLayer): Promise<Found | undefined | Failed> {
     const exact = await this.ctx.runner.read(l, 'get', (c) => l.layer.get(call.key, c));
-    if (exact !== FAILED && exact && !isExpired(exact, this.ctx.now())) return { entry: exact, key: call.key };
+    if (exact !== FAILED && exact && !isExpired(exact, this.ctx.now())) return new Found(exact, call.key);
     const semantic = call.options.semantic === false ? undefined : call.semantic;
     if (!semantic) return undefined;
     const threshold = typeof call.options.semantic === 'object' ? call.options.semantic.threshold : this.ctx.semanticThreshold;
@@ -111,50 +118,52 @@ export class ReadPath {
       emitError(this.ctx, new LayerError(l.name, 'search', `layer "${l.name}" returned an entry of another scope; discarded`), l.name, 'search');
       return undefined;
     }
-    return { entry: r.hit.entry, key: r.hit.key, similarity: r.hit.similarity, text: r.hit.text };
+    return new Found(r.hit.entry, r.hit.key, r.hit.similarity, r.hit.text);
   }
 
   /**
    * Turns one layer's answer into a hit, or counts the miss (and why). `batch` is set by
    * `readMany`: backfill is left to it, and entries to delete are collected in the array.
    */
-  private settle(call: CallRecord, i: number, found: Found | undefined | Failed, t0: number, since: number, batch?: CacheKey[] | null): LookupHit | undefined {
-    if (found === FAILED) return undefined;
+  private settle(call: CallRecord, i: number, answer: CacheEntry | Found | undefined | Failed, t0: number, since: number, batch?: CacheKey[] | null): LookupHit | undefined {
+    if (answer === FAILED) return undefined;
     const ctx = this.ctx;
     const l = ctx.layers[i]!;
     l.stats.latency.record(performance.now() - t0);
-    if (found === undefined) {
+    if (answer === undefined || answer === null) {
       l.stats.misses++;
       return undefined;
     }
-    const entry = found.entry;
+    const found = answer instanceof Found ? answer : undefined;
+    const entry = found ? found.entry : (answer as CacheEntry);
+    const key = found ? found.key : call.key;
     const now = ctx.now();
     if (!isCacheEntry(entry)) {
       l.stats.misses++;
       emitError(ctx, new DecodeError(`@strata-cache/core: layer "${l.name}" returned a malformed entry (createdAt, tags or ttlMs); treated as a miss`), l.name, 'get');
-      if (!l.semantic) this.remove(l, found.key, batch);
+      if (!l.semantic) this.remove(l, key, batch);
       return undefined;
     }
     if (isExpired(entry, now)) {
       l.stats.misses++;
-      if (!l.semantic && !l.layer.capabilities.nativeTtl) this.remove(l, found.key, batch);
+      if (!l.semantic && !l.layer.capabilities.nativeTtl) this.remove(l, key, batch);
       return undefined;
     }
-    if (ctx.invalidations.epoch !== since && ctx.invalidations.invalidatedSince(since, found.key, entry)) {
+    if (ctx.invalidations.epoch !== since && ctx.invalidations.invalidatedSince(since, key, entry)) {
       l.stats.misses++;
       return undefined;
     }
-    if (!acceptHit(ctx, call, found.key, entry, l.name, now)) {
+    if (!acceptHit(ctx, call, key, entry, l.name, now)) {
       l.stats.misses++;
       return undefined;
     }
     l.stats.hits++;
-    const semanticHit = found.similarity !== undefined;
+    const semanticHit = found?.similarity !== undefined;
     if (batch === undefined && ctx.backfill && i > 0 && (!semanticHit || ctx.backfillSemanticHits)) this.backfill(i, call.key, entry);
-    const hit: { -readonly [K in keyof LookupHit]: LookupHit[K] } = { key: found.key, entry, layer: l.name, ageMs: now - entry.createdAt };
+    const hit: { -readonly [K in keyof LookupHit]: LookupHit[K] } = { key, entry, layer: l.name, ageMs: now - entry.createdAt };
     if (semanticHit) {
-      hit.similarity = found.similarity;
-      hit.matchedText = found.text;
+      hit.similarity = found!.similarity;
+      hit.matchedText = found!.text;
     }
     if (call.rejected) hit.rejected = call.rejected;
     return hit;
