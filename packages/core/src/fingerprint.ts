@@ -5,8 +5,8 @@ import { type Scope, type ScopeInput, resolveScope, scopeId } from './scope.js';
 /**
  * Version of the key schema (canonical form + hash input). Bump it whenever the same request
  * would hash differently, so old entries become misses instead of wrong answers.
- * 2: the canonical form is hashed as WTF-8 bytes while it is encoded (1 hashed text with
- *    surrogates as UTF-16LE).
+ * 2: the canonical form is hashed as WTF-8 bytes while it is encoded, after the scope id and the
+ *    profile id (1 hashed text with surrogates as UTF-16LE, and no scope).
  */
 export const KEY_SCHEMA_VERSION = 2;
 
@@ -18,7 +18,7 @@ export interface CacheKey {
   readonly scopeId: string;
   /** Profile that produced the hash (`openai.chat`, `generic`, ...). */
   readonly profile: string;
-  /** SHA-256 (base64url) of the profile id and the canonical request. */
+  /** SHA-256 (base64url) of the scope id, the profile id and the canonical request: unique per entry within a schema. */
   readonly hash: string;
   /** `v<schema>:<scopeId>:<hash>`: unique across scopes and schema versions. */
   readonly id: string;
@@ -42,31 +42,45 @@ function ignoreSet(profile: RequestProfile): ReadonlySet<string> {
   return set;
 }
 
-/** `v<schema>:<scopeId>:` per scope object: scopes are immutable and reused across calls. */
-const idPrefixes = new WeakMap<Scope, { readonly sid: string; readonly prefix: string }>();
-function idPrefix(scope: Scope): { readonly sid: string; readonly prefix: string } {
-  let p = idPrefixes.get(scope);
+interface ScopePrefixes {
+  readonly sid: string;
+  /** `v<schema>:<scopeId>:` */
+  readonly id: string;
+  /** Per profile id: `<scopeId>\n<profile id>\n`, the hash input's prefix. */
+  readonly hash: Map<string, string>;
+}
+
+/** Per scope object (scopes are immutable and reused across calls): strings built once. */
+const prefixes = new WeakMap<Scope, ScopePrefixes>();
+function prefixesOf(scope: Scope): ScopePrefixes {
+  let p = prefixes.get(scope);
   if (!p) {
     const sid = scopeId(scope);
-    p = { sid, prefix: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':' };
-    idPrefixes.set(scope, p);
+    p = { sid, id: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':', hash: new Map() };
+    prefixes.set(scope, p);
   }
   return p;
 }
 
-/** Per profile: the hash prefix (`<profile id>\n`). */
-const hashPrefixes = new WeakMap<RequestProfile, string>();
-
 export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey {
-  const { sid, prefix } = idPrefix(scope);
-  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: sid, profile: profileId, hash, id: prefix + hash };
+  const p = prefixesOf(scope);
+  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: p.sid, profile: profileId, hash, id: p.id + hash };
 }
 
-/** The exact cache key of a request: canonical form of the answer-changing fields, SHA-256. */
+/**
+ * The exact cache key of a request: SHA-256 of the scope id, the profile id and the canonical
+ * form of the answer-changing fields. The hash alone identifies the entry within a key schema
+ * (two scopes never share one), so an in-process layer can index by it.
+ */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
-  let prefix = hashPrefixes.get(profile);
-  if (prefix === undefined) hashPrefixes.set(profile, (prefix = profile.id + '\n'));
-  return makeKey(scope, profile.id, canonicalHash(request, ignoreSet(profile), prefix));
+  const p = prefixesOf(scope);
+  let prefix = p.hash.get(profile.id);
+  if (prefix === undefined) {
+    prefix = p.sid + '\n' + profile.id + '\n';
+    if (p.hash.size < 64) p.hash.set(profile.id, prefix);
+  }
+  const hash = canonicalHash(request, ignoreSet(profile), prefix);
+  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: p.sid, profile: profile.id, hash, id: p.id + hash };
 }
 
 /** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */

@@ -285,7 +285,9 @@ describe('canonical form edge cases', () => {
     const text = canonicalize(request);
     expect(text).toBe('{1"a{1"dD5;1"é1"ü}1"b[n1;3"twoNT]}');
     expect(canonicalize({ x: '\ud800' }, new Set(), 'p\n')).toBe('p\n{1"x1"\ud800}');
-    expect(computeKey(request, scope, genericProfile).hash).toBe(createHash('sha256').update('generic\n' + text).digest('base64url'));
+    expect(computeKey(request, scope, genericProfile).hash).toBe(createHash('sha256').update('acme/default/v0\ngeneric\n' + text).digest('base64url'));
+    // The scope is inside the hash: the same request in two scopes never shares a hash.
+    expect(computeKey(request, resolveScope('globex'), genericProfile).hash).not.toBe(computeKey(request, scope, genericProfile).hash);
   });
 
   it('finds a cycle deep inside a value and names its path', () => {

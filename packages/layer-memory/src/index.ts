@@ -56,6 +56,11 @@ export class MemoryLayer implements LayerV1 {
   readonly specificationVersion = LAYER_SPECIFICATION_VERSION;
   readonly name: string;
   readonly capabilities = CAPABILITIES;
+  /**
+   * Entries are held under their key's hash: it covers scope, profile and request (a flat string
+   * straight from the hash function, cheaper to look up than the composed id). The stored key is
+   * compared on every read, so a hand-made key reusing a hash in another scope can never match.
+   */
   private readonly lru: LRUCache<string, Record_>;
   private readonly freeze: boolean;
   private readonly maxTtlMs: number | undefined;
@@ -104,10 +109,10 @@ export class MemoryLayer implements LayerV1 {
 
   get(key: CacheKey): CacheEntry | undefined {
     if (this.closed) throw this.closedError();
-    const r = this.lru.get(key.id);
-    if (r === undefined) return undefined;
+    const r = this.lru.get(key.hash);
+    if (r === undefined || !sameEntryKey(r.key, key)) return undefined;
     if (r.expiresAt <= Date.now()) {
-      this.lru.delete(key.id);
+      this.lru.delete(key.hash);
       return undefined;
     }
     return this.freeze ? r.entry : copyValue(r.entry);
@@ -118,22 +123,23 @@ export class MemoryLayer implements LayerV1 {
     const now = Date.now();
     const expiresAt = Math.min(expiryOf(entry), this.maxTtlMs === undefined ? Number.POSITIVE_INFINITY : now + this.maxTtlMs);
     if (expiresAt <= now) {
-      this.lru.delete(key.id);
+      this.delete(key);
       return;
     }
     // A copy: the caller keeps its object, and nothing it does to it reaches the cache.
     const stored = copyEntry(entry, { freeze: this.freeze });
-    this.lru.set(key.id, { key, entry: stored, expiresAt });
-    if (!this.lru.has(key.id)) {
-      this.index.remove(key.id); // too large for maxBytes: lru-cache refused it
+    this.lru.set(key.hash, { key, entry: stored, expiresAt });
+    if (!this.lru.has(key.hash)) {
+      this.index.remove(key.hash); // too large for maxBytes: lru-cache refused it
       return;
     }
-    this.index.add(key.id, key.scope, stored.tags);
+    this.index.add(key.hash, key.scope, stored.tags);
   }
 
   delete(key: CacheKey): boolean {
     if (this.closed) throw this.closedError();
-    return this.lru.delete(key.id);
+    const r = this.lru.peek(key.hash, { allowStale: true });
+    return r !== undefined && sameEntryKey(r.key, key) && this.lru.delete(key.hash);
   }
 
   getMany(keys: readonly CacheKey[]): Array<CacheEntry | undefined> {
@@ -205,6 +211,10 @@ export class MemoryLayer implements LayerV1 {
   private closedError() {
     return closedError(`${PKG}: MemoryLayer "${this.name}"`);
   }
+}
+
+function sameEntryKey(a: CacheKey, b: CacheKey): boolean {
+  return a.scopeId === b.scopeId && a.schema === b.schema;
 }
 
 function expiryOf(entry: CacheEntry): number {
