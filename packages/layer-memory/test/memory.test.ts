@@ -1,4 +1,4 @@
-import { InvalidOptionError, computeKey, resolveScope } from '@strata-cache/core';
+import { InvalidOptionError, computeKey, makeKey, resolveScope } from '@strata-cache/core';
 import { makeEntry } from '@strata-cache/layer-test-suite';
 import { describe, expect, it } from 'vitest';
 import type { TagScopeIndex } from '@strata-cache/core/layer-kit';
@@ -84,6 +84,16 @@ describe('MemoryLayer', () => {
     expect(layer.clear(scope)).toBe(3);
     layer.set(k(1), makeEntry(1, { ttlMs: 60_000 }));
     expect(layer.clear()).toBe(1);
+  });
+
+  it('a hand-made key reusing another scope\'s hash never reads, or deletes, that entry', () => {
+    const layer = new MemoryLayer();
+    const real = k(1);
+    layer.set(real, makeEntry('acme answer', { ttlMs: 60_000 }));
+    const forged = makeKey(resolveScope('globex'), real.profile, real.hash);
+    expect(layer.get(forged)).toBeUndefined();
+    expect(layer.delete(forged)).toBe(false);
+    expect(layer.get(real)?.value).toBe('acme answer');
   });
 
   it('rejects bad options', () => {
