@@ -214,13 +214,23 @@ function encode(value: unknown, depth: number): void {
 let keysAt: string[][] = [];
 let valuesAt: unknown[][] = [];
 
+/** Set per encode: someone added an enumerable property to Object.prototype (for-in would see it). */
+let prototypePolluted = false;
+const PROBE: Record<string, unknown> = {};
+function inheritsEnumerable(): boolean {
+  for (const _ in PROBE) return true;
+  return false;
+}
+
 function encodeObject(obj: Record<string, unknown>, depth: number, skip: ReadonlySet<string>): void {
   const keys = (keysAt[depth] ??= []);
   const values = (valuesAt[depth] ??= []);
   let n = 0;
   // for-in reads each value through the enum cache (fast), where obj[k] over Object.keys() is a
-  // megamorphic keyed load; plain objects (checked by the caller) have no enumerable inherited keys.
+  // megamorphic keyed load. Plain objects inherit no enumerable keys — unless Object.prototype was
+  // polluted, and then only own keys count (as JSON.stringify would).
   for (const k in obj) {
+    if (prototypePolluted && !Object.hasOwn(obj, k)) continue;
     const v = obj[k];
     if (v === undefined || (skip.size > 0 && skip.has(k))) continue;
     keys[n] = k;
@@ -284,6 +294,7 @@ function withCanonicalBytes<R>(value: unknown, skip: ReadonlySet<string>, prefix
   busy = true;
   pos = 0;
   sawLoneSurrogate = false;
+  prototypePolluted = inheritsEnumerable();
   try {
     writeChars(prefix);
     if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype) {

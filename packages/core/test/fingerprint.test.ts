@@ -290,6 +290,17 @@ describe('canonical form edge cases', () => {
     expect(computeKey(request, resolveScope('globex'), genericProfile).hash).not.toBe(computeKey(request, scope, genericProfile).hash);
   });
 
+  it('a polluted Object.prototype does not change keys (only own properties count)', () => {
+    const before = computeKey(base, scope).id;
+    const proto = Object.prototype as Record<string, unknown>;
+    proto['injected'] = 'x';
+    try {
+      expect(computeKey(base, scope).id).toBe(before);
+    } finally {
+      delete proto['injected'];
+    }
+  });
+
   it('finds a cycle deep inside a value and names its path', () => {
     const inner: Record<string, unknown> = { k: 1 };
     inner['back'] = inner;
