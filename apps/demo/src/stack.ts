@@ -239,6 +239,10 @@ function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
     misses,
     hitRate: hits + misses === 0 ? 0 : hits / (hits + misses),
     bypassed: sum((s) => s.bypassed),
+    policySkips: all.reduce<Record<string, number>>((acc, s) => {
+      for (const [reason, n] of Object.entries(s.policySkips ?? {})) acc[reason] = (acc[reason] ?? 0) + n;
+      return acc;
+    }, {}),
     loaderCalls: sum((s) => s.loaderCalls),
     loaderErrors: sum((s) => s.loaderErrors),
     coalesced: sum((s) => s.coalesced),

@@ -10,8 +10,11 @@ import { InvalidRequestError } from './errors.js';
  *   Date    D<epoch ms>;                             bytes   B<base64>;
  * Object properties whose value is undefined are omitted, as JSON does.
  *
- * Parts are collected in an array and joined once: building the string by `+=` makes a
- * deep rope that costs more to flatten (when hashed) than everything else together.
+ * The encoder writes that form straight into one reused byte buffer as WTF-8 (UTF-8, with a lone
+ * surrogate written as its own 3-byte sequence, which valid UTF-8 never contains), and the buffer
+ * is hashed in one shot: no string of the whole request, no join, no per-part allocation. WTF-8
+ * is injective over JS strings, and the length prefixes count UTF-16 units, so the code stays
+ * prefix-free.
  */
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
@@ -19,38 +22,154 @@ const EMPTY_SET: ReadonlySet<string> = new Set();
 /** Thrown by the fast encoder; the slow walker then finds the path and the real reason. */
 const BAD = Symbol('bad');
 
-/**
- * Deeper than this is treated as a cycle by the fast encoder (it keeps no ancestor list);
- * the slow walker then tells a real cycle from a merely deep value, which it accepts.
- */
-const MAX_FAST_DEPTH = 64;
+/** Nesting deeper than this is refused with an InvalidRequestError (it is a cycle, or an attack). */
+export const MAX_REQUEST_DEPTH = 1000;
 
-// `<length>"` prefixes for short strings, and whole `<length>"<key>` prefixes for object keys:
-// both are the same few strings over and over, so make them once.
-const LENGTH_PREFIX: string[] = Array.from({ length: 1024 }, (_, n) => n + '"');
-const KEY_PREFIX = new Map<string, string>();
-const KEY_PREFIX_LIMIT = 10_000;
+const INITIAL_BYTES = 16 * 1024;
+/** Beyond this the shared buffer is not kept after use (one huge request must not pin memory). */
+const KEEP_BYTES = 1024 * 1024;
 
-function keyPrefix(k: string): string {
-  let p = KEY_PREFIX.get(k);
-  if (p === undefined) {
-    p = k.length + '"' + k;
-    if (KEY_PREFIX.size < KEY_PREFIX_LIMIT && k.length <= 64) KEY_PREFIX.set(k, p);
-  }
-  return p;
+let shared = Buffer.allocUnsafe(INITIAL_BYTES);
+let buf = shared;
+let pos = 0;
+/** A getter inside a request could fingerprint another request while this one is being encoded. */
+let busy = false;
+/** Whether the value just encoded held a lone surrogate (then it has no UTF-8 text form). */
+let sawLoneSurrogate = false;
+
+function grow(need: number): void {
+  let size = buf.length * 2;
+  while (size < need) size *= 2;
+  const next = Buffer.allocUnsafe(size);
+  buf.copy(next, 0, 0, pos);
+  buf = next;
 }
 
-function encode(value: unknown, parts: string[], depth: number): void {
+function writeAscii(s: string): void {
+  const n = s.length;
+  if (pos + n > buf.length) grow(pos + n);
+  const b = buf;
+  let p = pos;
+  for (let i = 0; i < n; i++) b[p++] = s.charCodeAt(i);
+  pos = p;
+}
+
+function writeByte(c: number): void {
+  if (pos >= buf.length) grow(pos + 1);
+  buf[pos++] = c;
+}
+
+/** Writes `n` in decimal (n is a non-negative integer below 1e21). */
+function writeUint(n: number): void {
+  if (n < 10) {
+    writeByte(48 + n);
+    return;
+  }
+  if (n < 10_000) {
+    if (pos + 4 > buf.length) grow(pos + 4);
+    const b = buf;
+    if (n >= 1000) b[pos++] = 48 + ((n / 1000) | 0);
+    if (n >= 100) b[pos++] = 48 + (((n / 100) | 0) % 10);
+    b[pos++] = 48 + (((n / 10) | 0) % 10);
+    b[pos++] = 48 + (n % 10);
+    return;
+  }
+  writeAscii(String(n));
+}
+
+const SURROGATE = /[\ud800-\udfff]/;
+/** Buffer's own UTF-8 writer (what `buf.write(s, offset, 'utf8')` dispatches to, without the argument parsing). */
+type NativeWriters = Buffer & { utf8Write(s: string, offset: number): number };
+/** ES2024 `String.prototype.isWellFormed` (Node >= 20). */
+type WellFormed = string & { isWellFormed(): boolean };
+/** Strings at least this long are written by the native UTF-8 writer when they hold no surrogate. */
+const NATIVE_WRITE = 48;
+
+/** `<utf16-length>"<chars>`, with one capacity check and the position kept local. */
+function writeString(s: string): void {
+  const n = s.length;
+  if (pos + 8 + n * 3 > buf.length) grow(pos + 8 + n * 3);
+  const b = buf;
+  let p = pos;
+  if (n < 10) b[p++] = 48 + n;
+  else if (n < 100) {
+    b[p++] = 48 + ((n / 10) | 0);
+    b[p++] = 48 + (n % 10);
+  } else if (n < 1000) {
+    b[p++] = 48 + ((n / 100) | 0);
+    b[p++] = 48 + (((n / 10) | 0) % 10);
+    b[p++] = 48 + (n % 10);
+  } else {
+    pos = p;
+    writeAscii(String(n));
+    p = pos;
+  }
+  b[p++] = 34; // "
+  pos = p;
+  writeChars(s);
+}
+
+/** The characters of `s` as WTF-8. */
+function writeChars(s: string): void {
+  const n = s.length;
+  if (pos + n * 3 > buf.length) grow(pos + n * 3);
+  const b = buf;
+  let p = pos;
+  // Well-formed text (no lone surrogate) has the same bytes in UTF-8 as in WTF-8: let the native
+  // writer copy it. isWellFormed is O(1) for one-byte strings, which most request text is.
+  if (n >= NATIVE_WRITE && (s as WellFormed).isWellFormed()) {
+    pos = p + (b as NativeWriters).utf8Write(s, p);
+    return;
+  }
+  let i = 0;
+  // ASCII run first (nearly all short strings: keys, roles, names).
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) break;
+    b[p++] = c;
+  }
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) b[p++] = c;
+    else if (c < 0x800) {
+      b[p++] = 0xc0 | (c >> 6);
+      b[p++] = 0x80 | (c & 63);
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          const cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+          b[p++] = 0xf0 | (cp >> 18);
+          b[p++] = 0x80 | ((cp >> 12) & 63);
+          b[p++] = 0x80 | ((cp >> 6) & 63);
+          b[p++] = 0x80 | (cp & 63);
+          i++;
+          continue;
+        }
+        sawLoneSurrogate = true;
+      }
+      b[p++] = 0xe0 | (c >> 12);
+      b[p++] = 0x80 | ((c >> 6) & 63);
+      b[p++] = 0x80 | (c & 63);
+    }
+  }
+  pos = p;
+}
+
+function encode(value: unknown, depth: number): void {
   switch (typeof value) {
     case 'string':
-      parts.push(value.length < 1024 ? LENGTH_PREFIX[value.length]! : value.length + '"', value);
+      writeString(value);
       return;
     case 'number':
       if (!Number.isFinite(value)) throw BAD;
-      parts.push('n' + value + ';');
+      writeByte(110); // n
+      if (Number.isInteger(value) && value >= 0 && value < 1e21) writeUint(value);
+      else writeAscii(String(value));
+      writeByte(59); // ;
       return;
     case 'boolean':
-      parts.push(value ? 'T' : 'F');
+      writeByte(value ? 84 : 70); // T F
       return;
     case 'object':
       break;
@@ -58,18 +177,18 @@ function encode(value: unknown, parts: string[], depth: number): void {
       throw BAD;
   }
   if (value === null) {
-    parts.push('N');
+    writeByte(78); // N
     return;
   }
-  if (depth > MAX_FAST_DEPTH) throw BAD;
+  if (depth >= MAX_REQUEST_DEPTH) throw BAD;
   if (Array.isArray(value)) {
-    parts.push('[');
+    writeByte(91); // [
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
-      if (item === undefined) parts.push('u');
-      else encode(item, parts, depth + 1);
+      if (item === undefined) writeByte(117); // u
+      else encode(item, depth + 1);
     }
-    parts.push(']');
+    writeByte(93); // ]
     return;
   }
   const proto = Object.getPrototypeOf(value);
@@ -77,99 +196,176 @@ function encode(value: unknown, parts: string[], depth: number): void {
     if (value instanceof Date) {
       const t = value.getTime();
       if (Number.isNaN(t)) throw BAD;
-      parts.push('D' + t + ';');
+      writeAscii('D' + t + ';');
       return;
     }
     if (ArrayBuffer.isView(value)) {
-      parts.push('B' + Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') + ';');
+      writeAscii('B' + Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') + ';');
       return;
     }
     throw BAD;
   }
-  encodeObject(value as Record<string, unknown>, parts, depth, EMPTY_SET);
+  encodeObject(value as Record<string, unknown>, depth, EMPTY_SET);
 }
 
-/** In-place code-unit order (as Array#sort); insertion sort beats the builtin's setup cost on the few keys requests have. */
-function sortKeys(keys: string[]): void {
-  const n = keys.length;
-  if (n > 24) {
-    keys.sort();
-    return;
-  }
-  for (let i = 1; i < n; i++) {
-    const k = keys[i]!;
-    let j = i - 1;
-    while (j >= 0 && keys[j]! > k) {
-      keys[j + 1] = keys[j]!;
-      j--;
-    }
-    keys[j + 1] = k;
-  }
+// Scratch arrays for one object's keys and values, one pair per nesting depth, reused: no
+// allocation per object once warm. A nested encode (a getter fingerprinting another request)
+// gets its own set.
+let keysAt: string[][] = [];
+let valuesAt: unknown[][] = [];
+
+/** Set per encode: someone added an enumerable property to Object.prototype (for-in would see it). */
+let prototypePolluted = false;
+const PROBE: Record<string, unknown> = {};
+function inheritsEnumerable(): boolean {
+  for (const _ in PROBE) return true;
+  return false;
 }
 
-function encodeObject(obj: Record<string, unknown>, parts: string[], depth: number, skip: ReadonlySet<string>): void {
-  const keys = Object.keys(obj);
-  sortKeys(keys);
-  parts.push('{');
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
+function encodeObject(obj: Record<string, unknown>, depth: number, skip: ReadonlySet<string>): void {
+  const keys = (keysAt[depth] ??= []);
+  const values = (valuesAt[depth] ??= []);
+  let n = 0;
+  // for-in reads each value through the enum cache (fast), where obj[k] over Object.keys() is a
+  // megamorphic keyed load. Plain objects inherit no enumerable keys — unless Object.prototype was
+  // polluted, and then only own keys count (as JSON.stringify would).
+  for (const k in obj) {
+    if (prototypePolluted && !Object.hasOwn(obj, k)) continue;
     const v = obj[k];
     if (v === undefined || (skip.size > 0 && skip.has(k))) continue;
-    parts.push(keyPrefix(k));
-    encode(v, parts, depth + 1);
+    keys[n] = k;
+    values[n] = v;
+    n++;
   }
-  parts.push('}');
+  sortPairs(keys, values, n);
+  writeByte(123); // {
+  for (let i = 0; i < n; i++) {
+    writeString(keys[i]!);
+    const v = values[i];
+    values[i] = undefined; // do not keep the request alive
+    encode(v, depth + 1);
+  }
+  writeByte(125); // }
+}
+
+/** Sorts the first n keys by code unit (as Array#sort), moving their values along. */
+function sortPairs(keys: string[], values: unknown[], n: number): void {
+  if (n <= 24) {
+    // Insertion sort: requests have few keys per object, often nearly sorted.
+    for (let i = 1; i < n; i++) {
+      const k = keys[i]!;
+      const v = values[i];
+      let j = i - 1;
+      while (j >= 0 && keys[j]! > k) {
+        keys[j + 1] = keys[j]!;
+        values[j + 1] = values[j];
+        j--;
+      }
+      keys[j + 1] = k;
+      values[j + 1] = v;
+    }
+    return;
+  }
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
+  const k2 = order.map((i) => keys[i]!);
+  const v2 = order.map((i) => values[i]);
+  for (let i = 0; i < n; i++) {
+    keys[i] = k2[i]!;
+    values[i] = v2[i];
+  }
+}
+
+/**
+ * Encodes `prefix` + the canonical form of `value` into the shared buffer and hands the bytes to
+ * `use` (they are only valid during the call). Rejections name the path of the bad field.
+ */
+function withCanonicalBytes<R>(value: unknown, skip: ReadonlySet<string>, prefix: string, use: (bytes: Buffer, loneSurrogate: boolean) => R): R {
+  const nested = busy;
+  const savedBuf = buf;
+  const savedPos = pos;
+  const savedFlag = sawLoneSurrogate;
+  const savedKeys = keysAt;
+  const savedValues = valuesAt;
+  if (nested) {
+    buf = Buffer.allocUnsafe(INITIAL_BYTES);
+    keysAt = [];
+    valuesAt = [];
+  }
+  busy = true;
+  pos = 0;
+  sawLoneSurrogate = false;
+  prototypePolluted = inheritsEnumerable();
+  try {
+    writeChars(prefix);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype) {
+      encodeObject(value as Record<string, unknown>, 0, skip);
+    } else encode(value, 0);
+    return use(buf.subarray(0, pos), sawLoneSurrogate);
+  } catch (error) {
+    // An encode that failed half-way leaves values behind: let the request go.
+    for (const vs of valuesAt) vs?.fill(undefined);
+    if (error !== BAD) throw error;
+    describeProblem(value, skip, '$', []);
+    throw new InvalidRequestError('request cannot be part of a cache key', { field: '$' });
+  } finally {
+    if (nested) {
+      buf = savedBuf;
+      pos = savedPos;
+      sawLoneSurrogate = savedFlag;
+      keysAt = savedKeys;
+      valuesAt = savedValues;
+    } else {
+      if (buf.length > KEEP_BYTES) buf = shared;
+      else shared = buf;
+      busy = false;
+    }
+  }
+}
+
+const toDigest = (bytes: Buffer): string => oneShotHash('sha256', bytes, 'base64url');
+
+/**
+ * SHA-256 (base64url, 43 characters) of `prefix` and the canonical form of `value`, hashed while
+ * encoding: the fingerprint behind every cache key. Throws an InvalidRequestError naming the path
+ * of a field without a faithful form.
+ */
+export function canonicalHash(value: unknown, skipTopLevel: ReadonlySet<string> = EMPTY_SET, prefix = ''): string {
+  return withCanonicalBytes(value, skipTopLevel, prefix, toDigest);
 }
 
 /**
  * Canonical, injective text form of a JSON-like value: object keys sorted, `undefined`
  * properties omitted, anything without a faithful form (functions, symbols, BigInt, NaN,
- * class instances, cycles) rejected with an InvalidRequestError naming the path.
- * `skipTopLevel` drops top-level keys (fields that cannot change the answer) without a copy.
+ * class instances, cycles, nesting deeper than MAX_REQUEST_DEPTH) rejected with an
+ * InvalidRequestError naming the path. `skipTopLevel` drops top-level keys without a copy.
+ * (Keys hash the same form as bytes, without building this string: see `canonicalHash`.)
  */
 export function canonicalize(value: unknown, skipTopLevel: ReadonlySet<string> = EMPTY_SET, prefix = ''): string {
-  const parts: string[] = prefix ? [prefix] : [];
-  try {
-    if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype) {
-      encodeObject(value as Record<string, unknown>, parts, 0, skipTopLevel);
-    } else encode(value, parts, 0);
-  } catch (error) {
-    if (error !== BAD) throw error;
-    describeProblem(value, skipTopLevel, '$', []);
-    // Only depth made the fast encoder give up: a deep but acyclic value is fine.
-    return canonicalizeDeep(value, skipTopLevel, prefix);
-  }
-  return parts.join('');
+  return withCanonicalBytes(value, skipTopLevel, prefix, (bytes, lone) => (lone ? decodeWtf8(bytes) : bytes.toString('utf8')));
 }
 
-function canonicalizeDeep(value: unknown, skip: ReadonlySet<string>, prefix: string): string {
-  const parts: string[] = prefix ? [prefix] : [];
-  const walk = (v: unknown, top: boolean): void => {
-    if (typeof v !== 'object' || v === null || v instanceof Date || ArrayBuffer.isView(v)) {
-      encode(v, parts, 0);
-      return;
+/** Decodes WTF-8 (UTF-8 plus lone surrogates as 3-byte sequences) back to the JS string. */
+function decodeWtf8(b: Buffer): string {
+  let out = '';
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    let cp: number;
+    if (c < 0x80) {
+      cp = c;
+      i += 1;
+    } else if (c < 0xe0) {
+      cp = ((c & 31) << 6) | (b[i + 1]! & 63);
+      i += 2;
+    } else if (c < 0xf0) {
+      cp = ((c & 15) << 12) | ((b[i + 1]! & 63) << 6) | (b[i + 2]! & 63);
+      i += 3;
+    } else {
+      cp = ((c & 7) << 18) | ((b[i + 1]! & 63) << 12) | ((b[i + 2]! & 63) << 6) | (b[i + 3]! & 63);
+      i += 4;
     }
-    if (Array.isArray(v)) {
-      parts.push('[');
-      for (const item of v) {
-        if (item === undefined) parts.push('u');
-        else walk(item, false);
-      }
-      parts.push(']');
-      return;
-    }
-    const keys = Object.keys(v).sort();
-    parts.push('{');
-    for (const k of keys) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x === undefined || (top && skip.has(k))) continue;
-      parts.push(keyPrefix(k));
-      walk(x, false);
-    }
-    parts.push('}');
-  };
-  walk(value, true);
-  return parts.join('');
+    out += String.fromCodePoint(cp);
+  }
+  return out;
 }
 
 /** Slow twin of `encode` that knows where it is; only runs to explain a rejection. */
@@ -191,6 +387,7 @@ function describeProblem(value: unknown, skip: ReadonlySet<string>, path: string
   }
   if (value === null) return;
   if (stack.includes(value)) fail('is a circular reference');
+  if (stack.length >= MAX_REQUEST_DEPTH) fail(`is nested more than ${MAX_REQUEST_DEPTH} levels deep`);
   if (Array.isArray(value)) {
     stack.push(value);
     value.forEach((item, i) => item !== undefined && describeProblem(item, EMPTY_SET, `${path}[${i}]`, stack));
@@ -219,8 +416,6 @@ function describeProblem(value: unknown, skip: ReadonlySet<string>, path: string
 // Hashing text as UTF-8 would turn every lone surrogate into U+FFFD (a collision). Text with
 // surrogates is hashed as UTF-16LE instead, and its digest gets a 'u' in front: 44 characters
 // against 43, so a digest of one encoding can never equal a digest of the other.
-const SURROGATE = /[\ud800-\udfff]/;
-
 /** SHA-256 of text, base64url: 43 chars, or 'u' + 43 for text containing UTF-16 surrogates. */
 export function sha256(text: string): string {
   return SURROGATE.test(text)

@@ -46,3 +46,60 @@ export function remainingTtl(entry: Pick<CacheEntry, 'createdAt' | 'ttlMs'>, now
 export function isExpired(entry: Pick<CacheEntry, 'createdAt' | 'ttlMs'>, now: number): boolean {
   return entry.ttlMs !== undefined && entry.createdAt + entry.ttlMs <= now;
 }
+
+/**
+ * The shape check every layer (and core, on every hit) applies to an entry it did not build
+ * itself: a finite `createdAt`, tags that are strings, a TTL that is a positive finite number or
+ * absent, chunks and meta of the right kind. A stored value that fails it is a miss.
+ */
+export function isCacheEntry(x: unknown): x is CacheEntry {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
+  const e = x as Record<string, unknown>;
+  const createdAt = e['createdAt'];
+  if (typeof createdAt !== 'number' || !Number.isFinite(createdAt) || !('value' in e)) return false;
+  const tags = e['tags'];
+  if (!Array.isArray(tags)) return false;
+  for (let i = 0; i < tags.length; i++) if (typeof tags[i] !== 'string') return false;
+  const ttl = e['ttlMs'];
+  if (ttl !== undefined && !(typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl))) return false;
+  if (e['chunks'] !== undefined && !Array.isArray(e['chunks'])) return false;
+  const meta = e['meta'];
+  if (meta !== undefined && (typeof meta !== 'object' || meta === null || Array.isArray(meta))) return false;
+  return true;
+}
+
+/**
+ * A deep copy of a JSON-like value (plain objects, arrays, primitives; typed arrays and Dates are
+ * copied too), so a layer keeps no reference its caller holds.
+ */
+export function copyValue<V>(value: V): V {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const out = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyValue(value[i]);
+    return out as V;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return structuredClone(value);
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(value)) out[k] = copyValue((value as Record<string, unknown>)[k]);
+  return out as V;
+}
+
+/** Freezes a value and everything it holds (typed arrays cannot be frozen and are left as they are). */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  if (ArrayBuffer.isView(value)) return value;
+  Object.freeze(value);
+  for (const k of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[k]);
+  return value;
+}
+
+/**
+ * The copy a layer stores (rule: no entry handed out by reference): deep-copied, and frozen when
+ * `freeze` is set (then it can be handed out as it is, since nobody can change it).
+ */
+export function copyEntry<V>(entry: CacheEntry<V>, options: { freeze?: boolean } = {}): CacheEntry<V> {
+  const copy = copyValue(entry);
+  return options.freeze ? deepFreeze(copy) : copy;
+}

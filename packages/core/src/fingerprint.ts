@@ -1,12 +1,14 @@
-import { canonicalize, sha256 } from './canonical.js';
+import { canonicalHash, canonicalize, sha256 } from './canonical.js';
 import { type RequestProfile, chatProfile } from './profile.js';
 import { type Scope, type ScopeInput, resolveScope, scopeId } from './scope.js';
 
 /**
  * Version of the key schema (canonical form + hash input). Bump it whenever the same request
  * would hash differently, so old entries become misses instead of wrong answers.
+ * 2: the canonical form is hashed as WTF-8 bytes while it is encoded, after the scope id and the
+ *    profile id (1 hashed text with surrogates as UTF-16LE, and no scope).
  */
-export const KEY_SCHEMA_VERSION = 1;
+export const KEY_SCHEMA_VERSION = 2;
 
 export interface CacheKey {
   /** Key schema version the hash was computed with. */
@@ -16,7 +18,7 @@ export interface CacheKey {
   readonly scopeId: string;
   /** Profile that produced the hash (`openai.chat`, `generic`, ...). */
   readonly profile: string;
-  /** SHA-256 (base64url) of the profile id and the canonical request. */
+  /** SHA-256 (base64url) of the scope id, the profile id and the canonical request: unique per entry within a schema. */
   readonly hash: string;
   /** `v<schema>:<scopeId>:<hash>`: unique across scopes and schema versions. */
   readonly id: string;
@@ -40,14 +42,45 @@ function ignoreSet(profile: RequestProfile): ReadonlySet<string> {
   return set;
 }
 
-export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey {
-  const sid = scopeId(scope);
-  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: sid, profile: profileId, hash, id: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':' + hash };
+interface ScopePrefixes {
+  readonly sid: string;
+  /** `v<schema>:<scopeId>:` */
+  readonly id: string;
+  /** Per profile id: `<scopeId>\n<profile id>\n`, the hash input's prefix. */
+  readonly hash: Map<string, string>;
 }
 
-/** The exact cache key of a request: canonical JSON of the answer-changing fields, SHA-256. */
+/** Per scope object (scopes are immutable and reused across calls): strings built once. */
+const prefixes = new WeakMap<Scope, ScopePrefixes>();
+function prefixesOf(scope: Scope): ScopePrefixes {
+  let p = prefixes.get(scope);
+  if (!p) {
+    const sid = scopeId(scope);
+    p = { sid, id: 'v' + KEY_SCHEMA_VERSION + ':' + sid + ':', hash: new Map() };
+    prefixes.set(scope, p);
+  }
+  return p;
+}
+
+export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey {
+  const p = prefixesOf(scope);
+  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: p.sid, profile: profileId, hash, id: p.id + hash };
+}
+
+/**
+ * The exact cache key of a request: SHA-256 of the scope id, the profile id and the canonical
+ * form of the answer-changing fields. The hash alone identifies the entry within a key schema
+ * (two scopes never share one), so an in-process layer can index by it.
+ */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
-  return makeKey(scope, profile.id, sha256(canonicalize(request, ignoreSet(profile), profile.id + '\n')));
+  const p = prefixesOf(scope);
+  let prefix = p.hash.get(profile.id);
+  if (prefix === undefined) {
+    prefix = p.sid + '\n' + profile.id + '\n';
+    if (p.hash.size < 64) p.hash.set(profile.id, prefix);
+  }
+  const hash = canonicalHash(request, ignoreSet(profile), prefix);
+  return { schema: KEY_SCHEMA_VERSION, scope, scopeId: p.sid, profile: profile.id, hash, id: p.id + hash };
 }
 
 /** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */

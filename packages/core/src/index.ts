@@ -1,4 +1,18 @@
-export { StrataError, InvalidRequestError, InvalidOptionError, LayerError, LayerTimeoutError, MissingDependencyError, DecodeError } from './errors.js';
+/**
+ * `@strata-cache/core`: what an application uses (MultiLayerCache, keys, scopes, profiles, errors).
+ * Layer, embedder and coordinator implementers import `@strata-cache/core/layer-kit`; the Layer
+ * contract types, entry functions and `lazyImport` stay exported here too for existing code.
+ */
+export {
+  StrataError,
+  InvalidRequestError,
+  InvalidOptionError,
+  LayerError,
+  LayerTimeoutError,
+  MissingDependencyError,
+  DecodeError,
+  LoadAbandonedError,
+} from './errors.js';
 export type { StrataErrorCode, StrataErrorOptions } from './errors.js';
 export { canonicalize, sha256 } from './canonical.js';
 export { resolveScope, scopeId, scopeBaseId, parseScopeId, sameScopeBase, DEFAULT_TENANT, DEFAULT_NAMESPACE } from './scope.js';
@@ -42,8 +56,14 @@ export {
   LatencyRecorder,
 } from './stats.js';
 export type { ModelPrice, PriceTable, StatsSnapshot, LayerStatsSnapshot } from './stats.js';
-export { MultiLayerCache, loaded } from './multi-layer-cache.js';
+export { MultiLayerCache } from './multi-layer-cache.js';
+export { loaded } from './types.js';
+export { CACHE_DEFAULTS } from './options.js';
+export type { Begun, BegunHit, JoinedLoad, PendingLoad } from './load-path.js';
 export type {
+  Call,
+  StoreOptions,
+  WrapOptions,
   MultiLayerCacheOptions,
   LayerConfig,
   CachePolicy,
@@ -59,7 +79,7 @@ export type {
   LookupHit,
   InvalidationResult,
   CacheEvents,
-} from './multi-layer-cache.js';
+} from './types.js';
 export { lazyImport } from './lazy.js';
 export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorVerdict, SemanticGuard } from './guard.js';
 export { embedderFits } from './guard.js';

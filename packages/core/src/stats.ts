@@ -117,6 +117,11 @@ export interface StatsSnapshot {
   /** hits / (hits + misses); bypassed requests excluded. */
   readonly hitRate: number;
   readonly bypassed: number;
+  /**
+   * Requests the policy skipped (no read, no write), by the decision's reason — e.g.
+   * `non-deterministic` for chat requests without temperature 0 or a seed. Part of `bypassed`.
+   */
+  readonly policySkips: Readonly<Record<string, number>>;
   readonly loaderCalls: number;
   readonly loaderErrors: number;
   /** Requests that joined an in-flight identical miss instead of calling the loader. */
@@ -141,6 +146,10 @@ export class LayerStats {
   timeouts = 0;
   writes = 0;
   readonly latency = new LatencyRecorder();
+  reset(): void {
+    this.hits = this.misses = this.errors = this.timeouts = this.writes = 0;
+    this.latency.reset();
+  }
   snapshot(): LayerStatsSnapshot {
     return {
       hits: this.hits,

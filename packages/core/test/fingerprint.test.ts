@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   InvalidRequestError,
   KEY_SCHEMA_VERSION,
   StrataError,
+  canonicalize,
   chatProfile,
   computeKey,
   computeSemantic,
@@ -63,7 +65,11 @@ describe('request fingerprint', () => {
     const k = computeKey(base, scope);
     expect(k.schema).toBe(KEY_SCHEMA_VERSION);
     expect(k.hash).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
-    expect(computeKey({ q: '🚀' }, scope).hash).toMatch(/^u[A-Za-z0-9_-]{43}$/);
+    // Schema 2 hashes every request as WTF-8 bytes: text with surrogates (emoji, lone halves)
+    // has the same 43-character digest form, still distinct from its U+FFFD look-alike.
+    expect(KEY_SCHEMA_VERSION).toBe(2);
+    expect(computeKey({ q: '🚀' }, scope).hash).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(computeKey({ q: '\ud83d' }, scope).hash).not.toBe(computeKey({ q: '\ufffd' }, scope).hash);
     expect(k.id).toBe(`v${KEY_SCHEMA_VERSION}:${k.scopeId}:${k.hash}`);
   });
 
@@ -248,6 +254,51 @@ describe('canonical form edge cases', () => {
     expect(computeKey(deep(200, 'x'), scope, genericProfile).id).toBe(a.id);
     expect(computeKey(deep(200, 'y'), scope, genericProfile).id).not.toBe(a.id);
     expect(computeKey(deep(199, 'x'), scope, genericProfile).id).not.toBe(a.id);
+  });
+
+  it('refuses a request nested 5,000 levels deep with a typed error, not a RangeError', () => {
+    const deep = (n: number): unknown => {
+      let v: unknown = 'leaf';
+      for (let i = 0; i < n; i++) v = { a: v };
+      return v;
+    };
+    const arrays = (n: number): unknown => {
+      let v: unknown = 'leaf';
+      for (let i = 0; i < n; i++) v = [v];
+      return v;
+    };
+    for (const request of [deep(5_000), arrays(5_000), { messages: [{ content: deep(5_000) }] }]) {
+      let error: unknown;
+      try {
+        computeKey(request, scope, genericProfile);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(InvalidRequestError);
+      expect((error as Error).message).toMatch(/nested more than 1000 levels deep/);
+    }
+    expect(() => canonicalize(deep(5_000))).toThrow(InvalidRequestError);
+  });
+
+  it('canonicalize() keeps its text form (the hash of a surrogate-free request is the hash of that text)', () => {
+    const request = { b: [1, 'two', null, true], a: { 'é': 'ü', d: new Date(5) } };
+    const text = canonicalize(request);
+    expect(text).toBe('{1"a{1"dD5;1"é1"ü}1"b[n1;3"twoNT]}');
+    expect(canonicalize({ x: '\ud800' }, new Set(), 'p\n')).toBe('p\n{1"x1"\ud800}');
+    expect(computeKey(request, scope, genericProfile).hash).toBe(createHash('sha256').update('acme/default/v0\ngeneric\n' + text).digest('base64url'));
+    // The scope is inside the hash: the same request in two scopes never shares a hash.
+    expect(computeKey(request, resolveScope('globex'), genericProfile).hash).not.toBe(computeKey(request, scope, genericProfile).hash);
+  });
+
+  it('a polluted Object.prototype does not change keys (only own properties count)', () => {
+    const before = computeKey(base, scope).id;
+    const proto = Object.prototype as Record<string, unknown>;
+    proto['injected'] = 'x';
+    try {
+      expect(computeKey(base, scope).id).toBe(before);
+    } finally {
+      delete proto['injected'];
+    }
   });
 
   it('finds a cycle deep inside a value and names its path', () => {

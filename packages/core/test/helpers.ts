@@ -43,10 +43,11 @@ export class TestLayer implements LayerV1 {
     await this.fault();
     return this.map.delete(key.id);
   }
-  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<void> {
+  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
     await this.fault();
-    if (!scope) return this.map.clear();
-    for (const [id, r] of this.map) if (scopeBaseId(r.key.scope) === scopeBaseId(scope)) this.map.delete(id);
+    let n = 0;
+    for (const [id, r] of this.map) if ((!scope || scopeBaseId(r.key.scope) === scopeBaseId(scope)) && this.map.delete(id)) n++;
+    return n;
   }
   async deleteByTag(tag: string): Promise<number> {
     let n = 0;

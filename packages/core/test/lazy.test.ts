@@ -28,3 +28,21 @@ describe('lazyImport', () => {
     await expect(lazyImport('flaky-peer', '@strata-cache/x', '', flaky)).resolves.toBe(42);
   });
 });
+
+describe('lazyImport with options', () => {
+  it('prepares the module once; a prepare that throws is a MissingDependencyError and is retried', async () => {
+    let attempts = 0;
+    const prepare = (m: { Ctor?: unknown }) => {
+      attempts++;
+      if (attempts === 1) throw new Error('native addon not built');
+      return m.Ctor;
+    };
+    const importer = async () => ({ Ctor: 'the constructor' });
+    const first = await lazyImport('native-peer', '@strata-cache/y', { importer, prepare, hint: 'Run pnpm rebuild native-peer' }).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(MissingDependencyError);
+    expect((first as Error).message).toMatch(/native addon not built.*npm install native-peer.*pnpm rebuild native-peer/);
+    expect(await lazyImport('native-peer', '@strata-cache/y', { importer, prepare })).toBe('the constructor');
+    expect(await lazyImport('native-peer', '@strata-cache/y', { importer, prepare })).toBe('the constructor');
+    expect(attempts).toBe(2);
+  });
+});

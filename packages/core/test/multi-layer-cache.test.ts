@@ -114,7 +114,8 @@ describe('fail-open and time budgets', () => {
       const bad = new TestLayer('bad');
       bad.mode = mode;
       const good = new TestLayer('good');
-      const cache = new MultiLayerCache({ layers: [{ layer: bad, budgetMs: 40 }, good] });
+      // flush() waits for writes still in flight up to closeTimeoutMs: a hung layer holds it that long.
+      const cache = new MultiLayerCache({ layers: [{ layer: bad, budgetMs: 40 }, good], closeTimeoutMs: 200 });
       const errors: Array<{ error: StrataError; layer?: string }> = [];
       cache.on('error', (e) => errors.push(e));
       const t0 = performance.now();

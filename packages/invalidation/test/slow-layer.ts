@@ -37,7 +37,7 @@ export class SlowSharedLayer implements LayerV1 {
     return this.inner.delete(key);
   }
   async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>) {
-    this.inner.clear(scope);
+    return this.inner.clear(scope);
   }
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>) {
     if (this.deleteDelayMs > 0) await sleep(this.deleteDelayMs);

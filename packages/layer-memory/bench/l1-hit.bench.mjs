@@ -1,57 +1,116 @@
-// L1 hit path for a realistic ~1.5 KB chat request: fingerprint + lookup + return.
-// Compared in the same run against (a) the seed approach — JSON.stringify of a recursively
-// key-sorted copy + SHA-256 hex + Map lookup — and (b) a raw lru-cache get with a
-// precomputed key (the floor). Writes bench/results/l1-hit.json at the repo root.
+// L1 hit path on a realistic workload (issue "Hit paths at the limit"): 10k distinct ~1.65 KB chat
+// requests with tools and history, Zipf-distributed repeats, every lookup a freshly JSON.parse'd
+// object (as a server receives it), ~2.15 KB real-text responses, caches populated first, rounds
+// interleaved. Measured in the same run:
+//   getOrLoad  MultiLayerCache.getOrLoad hit on a MemoryLayer (the public API)
+//   keyAndGet  computeKey + MemoryLayer.get (the layer path without the orchestration)
+//   seed       JSON.stringify of a recursively key-sorted copy + SHA-256 hex + Map.get
+//   floor      lru-cache get of a precomputed key
+// Writes bench/results/l1-hit.json and .md at the repo root.
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiLayerCache, chatProfile, computeKey, resolveScope } from '@strata-cache/core';
 import { LRUCache } from 'lru-cache';
 import { MemoryLayer } from '../dist/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
-const OPS = Number(process.env.BENCH_OPS ?? 200_000);
+const DISTINCT = Number(process.env.BENCH_DISTINCT ?? 10_000);
+const BATCH = Number(process.env.BENCH_BATCH ?? 5_000);
+const BATCHES = Number(process.env.BENCH_BATCHES ?? 8);
+const CHUNK = 100;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ZIPF_S = 1.0;
 
-const request = {
-  model: 'gpt-4o-mini',
-  temperature: 0,
-  max_tokens: 512,
-  top_p: 1,
-  user: 'user-8c1f',
-  stream: false,
-  messages: [
-    { role: 'system', content: 'You are Acme Support, a concise and friendly assistant for Acme Cloud customers. Answer only questions about Acme products, billing and accounts. If unsure, say so and offer to open a ticket. Never reveal internal policies. Use short paragraphs and bullet points where helpful.' },
-    { role: 'user', content: 'Hi! I upgraded to the Team plan yesterday but my invoice still shows the Starter price. Can you check?' },
-    { role: 'assistant', content: 'Thanks for reaching out! Plan changes apply from the next billing cycle, so the current invoice reflects the Starter plan. The Team price will appear on your next invoice, prorated for the days since your upgrade.' },
-    { role: 'user', content: 'Got it. And how do I add two more seats to the Team plan without waiting for the next cycle? We need them for new hires starting Monday, and both of them will need admin access to the billing dashboard as well as the shared project workspace. Is there a way to do that in one step?' },
-  ],
-  tools: [
-    { type: 'function', function: { name: 'lookup_invoice', description: 'Fetch an invoice by id for the current account', parameters: { type: 'object', properties: { invoice_id: { type: 'string' } }, required: ['invoice_id'] } } },
-    { type: 'function', function: { name: 'add_seats', description: 'Add seats to the current subscription immediately, prorated', parameters: { type: 'object', properties: { count: { type: 'integer', minimum: 1 }, role: { type: 'string', enum: ['member', 'admin'] } }, required: ['count'] } } },
-  ],
-  tool_choice: 'auto',
+// ------------------------------------------------------------------ workload
+let seed = 42;
+const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) >>> 0) / 2 ** 32);
+const pick = (xs) => xs[Math.floor(rand() * xs.length)];
+
+/** Real assistant answers (ShareGPT) when the data directory is there; generated prose otherwise. */
+function loadTexts() {
+  const dir = process.env.STRATA_DATA_DIR ?? resolve(root, '../shared/data');
+  const file = join(dir, 'datasets/sharegpt-first-turn/ShareGPT_V3_filtered_1000.json');
+  if (existsSync(file)) {
+    const convs = JSON.parse(readFileSync(file, 'utf8'));
+    const texts = [];
+    for (const c of convs) for (const t of c.conversations ?? []) if (typeof t.value === 'string' && t.value.length > 400) texts.push(t.value);
+    if (texts.length > 100) return { source: 'ShareGPT_V3_filtered_1000 (real text)', texts };
+  }
+  const words = 'the account plan billing seat invoice team admin project workspace upgrade cycle price support ticket customer order refund shipping delivery password reset login profile settings data export report usage limit api key token model answer question policy'.split(' ');
+  const texts = Array.from({ length: 500 }, () => Array.from({ length: 400 }, () => pick(words)).join(' ') + '.');
+  return { source: 'generated prose (data directory not found)', texts };
+}
+const { source: textSource, texts } = loadTexts();
+/** `len` characters of real text (joining answers when one is shorter). */
+const slice = (len) => {
+  let out = '';
+  while (out.length < len) {
+    const t = pick(texts);
+    const start = Math.floor(rand() * Math.max(1, t.length - (len - out.length)));
+    out += (out ? ' ' : '') + t.slice(start, start + len - out.length);
+  }
+  return out;
 };
-const requestBytes = Buffer.byteLength(JSON.stringify(request));
-// Every call gets its own object, parsed from JSON as a server receiving request bodies would.
-const POOL = 1024;
-const pool = Array.from({ length: POOL }, () => JSON.parse(JSON.stringify(request)));
-const response = { id: 'chatcmpl-1', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'Go to Settings → Billing → Seats.' }, finish_reason: 'stop' }], usage: { prompt_tokens: 310, completion_tokens: 60, total_tokens: 370 } };
 
-// --- Strata: computeKey + MemoryLayer.get (what MultiLayerCache does on an L1 hit)
+const SYSTEMS = [
+  'You are Acme Support, a concise and friendly assistant for Acme Cloud customers. Answer only questions about Acme products, billing and accounts. If unsure, say so and offer to open a ticket.',
+  'You are a retail assistant for a bookshop. Recommend books, check orders and explain return policies politely. Keep answers short and never invent stock levels.',
+  'You are an internal IT helpdesk bot. Help employees with laptops, VPN, passwords and software licences. Escalate hardware faults to a human.',
+];
+const TOOLS = [
+  { type: 'function', function: { name: 'lookup_invoice', description: 'Fetch an invoice by id for the current account', parameters: { type: 'object', properties: { invoice_id: { type: 'string' } }, required: ['invoice_id'] } } },
+  { type: 'function', function: { name: 'add_seats', description: 'Add seats to the current subscription immediately, prorated', parameters: { type: 'object', properties: { count: { type: 'integer', minimum: 1 }, role: { type: 'string', enum: ['member', 'admin'] } }, required: ['count'] } } },
+  { type: 'function', function: { name: 'open_ticket', description: 'Open a support ticket for a human agent', parameters: { type: 'object', properties: { summary: { type: 'string' }, priority: { type: 'string', enum: ['low', 'normal', 'high'] } }, required: ['summary'] } } },
+];
+
+function makeRequest(i) {
+  const turns = 1 + Math.floor(rand() * 2);
+  const messages = [{ role: 'system', content: pick(SYSTEMS) }];
+  for (let t = 0; t < turns; t++) {
+    messages.push({ role: 'user', content: slice(80 + Math.floor(rand() * 50)) });
+    messages.push({ role: 'assistant', content: slice(130 + Math.floor(rand() * 70)) });
+  }
+  messages.push({ role: 'user', content: `#${i} ` + slice(140 + Math.floor(rand() * 60)) });
+  return { model: 'gpt-4o-mini', temperature: 0, max_tokens: 512, top_p: 1, user: `user-${i % 97}`, stream: false, messages, tools: TOOLS.slice(0, 2 + (i % 2)), tool_choice: 'auto' };
+}
+const bodies = Array.from({ length: DISTINCT }, (_, i) => JSON.stringify(makeRequest(i)));
+const responses = bodies.map((_, i) => ({
+  id: `chatcmpl-${i}`,
+  object: 'chat.completion',
+  model: 'gpt-4o-mini',
+  choices: [{ index: 0, message: { role: 'assistant', content: slice(2_000) }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 410, completion_tokens: 480, total_tokens: 890 },
+}));
+const avg = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const requestBytes = Math.round(avg(bodies.map((b) => Buffer.byteLength(b))));
+const responseBytes = Math.round(avg(responses.map((r) => Buffer.byteLength(JSON.stringify(r)))));
+
+// Zipf(s) over the distinct requests: a few are very popular, most are rare.
+const cdf = new Float64Array(DISTINCT);
+{
+  let sum = 0;
+  for (let r = 0; r < DISTINCT; r++) cdf[r] = sum += 1 / (r + 1) ** ZIPF_S;
+  for (let r = 0; r < DISTINCT; r++) cdf[r] /= sum;
+}
+const rankToRequest = Array.from({ length: DISTINCT }, (_, i) => i).sort(() => rand() - 0.5);
+function zipf() {
+  const u = rand();
+  let lo = 0;
+  let hi = DISTINCT - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cdf[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return rankToRequest[lo];
+}
+
+// ------------------------------------------------------------------ contenders, populated first
 const scope = resolveScope('acme');
-const layer = new MemoryLayer();
-const key = computeKey(request, scope, chatProfile);
-layer.set(key, { value: response, createdAt: Date.now(), ttlMs: 3_600_000, tags: [] });
-const strata = (r) => layer.get(computeKey(r, scope, chatProfile)).value;
-
-// --- Strata full API: MultiLayerCache.getOrLoad (async) on an L1 hit
-const cache = new MultiLayerCache({ layers: [new MemoryLayer()], scope: 'acme' });
-await cache.getOrLoad(request, async () => response);
-await cache.flush();
-
-// --- Seed approach
+const cache = new MultiLayerCache({ layers: [new MemoryLayer({ maxEntries: DISTINCT * 2 })], scope: 'acme', warnOnPolicySkip: false });
+const layer = new MemoryLayer({ maxEntries: DISTINCT * 2 });
 const sortKeys = (v) => {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
@@ -61,93 +120,148 @@ const sortKeys = (v) => {
   }
   return v;
 };
-const seedMap = new Map();
 const seedKey = (r) => createHash('sha256').update(JSON.stringify(sortKeys(r))).digest('hex');
-seedMap.set(seedKey(request), response);
-const seed = (r) => seedMap.get(seedKey(r));
-
-// --- Floor: raw lru-cache get with a precomputed key
-const lru = new LRUCache({ max: 10_000 });
-lru.set(key.id, response);
-const floorKey = key.id;
-const floor = () => lru.get(floorKey);
-
-for (const [name, fn] of [['strata', strata], ['seed', seed], ['floor', floor]]) {
-  if (fn(pool[0]) !== response) throw new Error(`${name} did not return the cached response`);
+const seedMap = new Map();
+const lru = new LRUCache({ max: DISTINCT * 2 });
+const keyIds = new Array(DISTINCT);
+for (let i = 0; i < DISTINCT; i++) {
+  const r = JSON.parse(bodies[i]);
+  await cache.getOrLoad(r, async () => responses[i]);
+  const key = computeKey(r, scope, chatProfile);
+  layer.set(key, { value: responses[i], createdAt: Date.now(), ttlMs: 3_600_000, tags: [] });
+  seedMap.set(seedKey(r), responses[i]);
+  lru.set(key.id, responses[i]);
+  keyIds[i] = key.id;
 }
-if ((await cache.getOrLoad(pool[0], async () => null)).value !== response) throw new Error('getOrLoad missed');
+await cache.flush();
 
-// Throughput is measured in this process's CPU time (user + system), not wall time: on a
-// shared machine, time spent descheduled would otherwise land on whichever variant ran then.
-const cpuMicros = () => {
+const variants = {
+  getOrLoad: { description: 'MultiLayerCache.getOrLoad hit on MemoryLayer (async public API, stats, events)', async: true, run: (r) => cache.getOrLoad(r, async () => null) },
+  keyAndGet: { description: 'computeKey (canonical form hashed while encoding) + MemoryLayer.get', run: (r) => layer.get(computeKey(r, scope, chatProfile))?.value },
+  seed: { description: 'JSON.stringify(recursively key-sorted copy) + SHA-256 hex + Map.get', run: (r) => seedMap.get(seedKey(r)) },
+  floor: { description: 'lru-cache get of a precomputed key (no key computation)', run: (_r, i) => lru.get(keyIds[i]) },
+};
+
+// Sanity: every contender answers every request with its response.
+for (let i = 0; i < 50; i++) {
+  const r = JSON.parse(bodies[i]);
+  if ((await cache.getOrLoad(r, async () => null)).value.id !== responses[i].id) throw new Error('getOrLoad missed');
+  for (const [name, v] of Object.entries(variants)) {
+    if (v.async) continue;
+    if (v.run(JSON.parse(bodies[i]), i)?.id !== responses[i].id) throw new Error(`${name} missed`);
+  }
+}
+
+// ------------------------------------------------------------------ measurement
+// Throughput in this process's CPU time (user + system): time spent descheduled on a shared
+// machine would otherwise land on whichever variant ran then. The fresh objects of a batch are
+// parsed before its clock starts; GC caused by the lookups is inside it.
+const cpu = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
-function throughput(fn) {
-  let sink = 0;
-  const c0 = cpuMicros();
-  for (let i = 0; i < OPS; i++) if (fn(pool[i & (POOL - 1)]) === undefined) sink++;
-  const us = cpuMicros() - c0;
-  if (sink) throw new Error('miss during benchmark');
-  return (OPS / us) * 1e6;
-}
-async function throughputAsync() {
-  const c0 = cpuMicros();
-  for (let i = 0; i < OPS; i++) await cache.getOrLoad(pool[i & (POOL - 1)], async () => null);
-  return (OPS / (cpuMicros() - c0)) * 1e6;
-}
-function latencyP50(fn, n = 20_000) {
-  const samples = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = pool[i & (POOL - 1)];
-    const t0 = process.hrtime.bigint();
-    fn(r);
-    samples[i] = Number(process.hrtime.bigint() - t0);
+async function measure(v) {
+  let ops = 0;
+  let us = 0;
+  const lat = [];
+  for (let b = 0; b < BATCHES; b++) {
+    // A few fresh objects at a time, as requests arrive at a server: parsing (and the garbage it
+    // makes) stays outside the clock; the lookups' own allocations and their GC are inside it.
+    for (let c = 0; c < BATCH; c += CHUNK) {
+      const ids = Array.from({ length: CHUNK }, zipf);
+      const objs = ids.map((i) => JSON.parse(bodies[i]));
+      const c0 = cpu();
+      if (v.async) for (let j = 0; j < CHUNK; j++) await v.run(objs[j], ids[j]);
+      else for (let j = 0; j < CHUNK; j++) if (v.run(objs[j], ids[j]) === undefined) throw new Error('miss during benchmark');
+      us += cpu() - c0;
+      ops += CHUNK;
+    }
+    // Latency per call (wall time) on a small sample of fresh objects.
+    for (let j = 0; j < 200; j++) {
+      const i = zipf();
+      const o = JSON.parse(bodies[i]);
+      const t0 = process.hrtime.bigint();
+      if (v.async) await v.run(o, i);
+      else v.run(o, i);
+      lat.push(Number(process.hrtime.bigint() - t0) / 1e3);
+    }
   }
-  samples.sort();
-  return { p50: samples[n >> 1] / 1e3, p99: samples[Math.floor(n * 0.99)] / 1e3 };
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: (ops / us) * 1e6, p50Us: lat[lat.length >> 1], p99Us: lat[Math.floor(lat.length * 0.99)] };
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-// Warm up, then interleave rounds so machine noise hits every variant alike.
-for (const fn of [strata, seed, floor]) throughput(fn);
-await throughputAsync();
-const runs = { strata: [], seed: [], floor: [], strataGetOrLoad: [] };
-const lat = { strata: [], seed: [], floor: [] };
-for (let r = 0; r < ROUNDS; r++) {
-  runs.strata.push(throughput(strata));
-  runs.seed.push(throughput(seed));
-  runs.floor.push(throughput(floor));
-  runs.strataGetOrLoad.push(await throughputAsync());
-  lat.strata.push(latencyP50(strata));
-  lat.seed.push(latencyP50(seed));
-  lat.floor.push(latencyP50(floor));
+for (const v of Object.values(variants)) await measure(v); // warm-up
+const runs = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? Object.keys(variants) : Object.keys(variants).reverse();
+  for (const name of order) runs[name].push(await measure(variants[name]));
 }
-const summary = (name) => ({
-  opsPerSec: Math.round(median(runs[name])),
-  p50Us: lat[name] ? +median(lat[name].map((x) => x.p50)).toFixed(3) : undefined,
-  p99Us: lat[name] ? +median(lat[name].map((x) => x.p99)).toFixed(3) : undefined,
-});
+
+const summary = {};
+for (const [name, v] of Object.entries(variants)) {
+  const rs = runs[name];
+  summary[name] = {
+    description: v.description,
+    opsPerSec: Math.round(median(rs.map((r) => r.opsPerSec))),
+    opsPerSecRange: [Math.round(Math.min(...rs.map((r) => r.opsPerSec))), Math.round(Math.max(...rs.map((r) => r.opsPerSec)))],
+    p50Us: +median(rs.map((r) => r.p50Us)).toFixed(2),
+    p99Us: +median(rs.map((r) => r.p99Us)).toFixed(2),
+  };
+}
+const ratio = (a, b) => +(summary[a].opsPerSec / summary[b].opsPerSec).toFixed(2);
+// Per-round ratios (same round, interleaved) show the spread.
+const perRound = (a, b) => runs[a].map((r, i) => +(r.opsPerSec / runs[b][i].opsPerSec).toFixed(2));
 const result = {
   benchmark: 'l1-hit-path',
   date: new Date().toISOString(),
   node: process.version,
-  requestBytes,
-  opsPerRound: OPS,
-  clock: 'ops/s in process CPU time (median of rounds); p50/p99 in wall time per call',
-  rounds: ROUNDS,
-  variants: {
-    strata: { description: 'computeKey (canonical JSON + SHA-256) + MemoryLayer.get', ...summary('strata') },
-    strataGetOrLoad: { description: 'MultiLayerCache.getOrLoad hit on L1 (async API, stats)', opsPerSec: Math.round(median(runs.strataGetOrLoad)) },
-    seed: { description: 'JSON.stringify(recursively key-sorted copy) + SHA-256 hex + Map.get', ...summary('seed') },
-    floor: { description: 'lru-cache get with a precomputed key', ...summary('floor') },
+  workload: {
+    distinctRequests: DISTINCT,
+    requestBytesAvg: requestBytes,
+    responseBytesAvg: responseBytes,
+    responseText: textSource,
+    repeats: `Zipf s=${ZIPF_S} over the distinct requests`,
+    freshObjects: `every lookup gets its own JSON.parse of the request body, parsed ${CHUNK} at a time before the clock starts`,
+    populated: 'every contender holds all distinct requests before measuring',
   },
+  clock: 'ops/s in process CPU time, median of interleaved rounds; p50/p99 in wall time per call',
+  rounds: ROUNDS,
+  opsPerRound: BATCH * BATCHES,
+  variants: summary,
+  ratios: {
+    getOrLoadVsSeed: ratio('getOrLoad', 'seed'),
+    getOrLoadVsSeedPerRound: perRound('getOrLoad', 'seed'),
+    keyAndGetVsSeed: ratio('keyAndGet', 'seed'),
+    getOrLoadVsFloor: ratio('getOrLoad', 'floor'),
+    keyAndGetVsFloor: ratio('keyAndGet', 'floor'),
+  },
+  target: 'getOrLoad L1 hit >= 2.5x seed',
 };
-result.speedupVsSeed = +(result.variants.strata.opsPerSec / result.variants.seed.opsPerSec).toFixed(2);
-result.getOrLoadSpeedupVsSeed = +(result.variants.strataGetOrLoad.opsPerSec / result.variants.seed.opsPerSec).toFixed(2);
-result.target = 'strata >= 1.5x seed';
-result.targetMet = result.speedupVsSeed >= 1.5;
+result.targetMet = result.ratios.getOrLoadVsSeed >= 2.5;
+
+const md = `# L1 hit path (\`packages/layer-memory/bench/l1-hit.bench.mjs\`)
+
+${result.date} · Node ${result.node} · ${ROUNDS} interleaved rounds × ${result.opsPerRound.toLocaleString('en')} lookups per contender
+
+Workload: ${DISTINCT.toLocaleString('en')} distinct chat requests (avg ${requestBytes} B: system prompt, 1–2 turns of history, tools) with Zipf
+(s = ${ZIPF_S}) repeats; every lookup is a fresh \`JSON.parse\` of the request body; responses avg ${responseBytes} B of
+${textSource}; every contender populated first. Throughput in process CPU time (median of rounds).
+
+| contender | what | ops/s (median) | range | p50 µs | p99 µs |
+| --- | --- | ---: | --- | ---: | ---: |
+${Object.entries(summary)
+  .map(([n, s]) => `| ${n} | ${s.description} | ${s.opsPerSec.toLocaleString('en')} | ${s.opsPerSecRange.map((x) => x.toLocaleString('en')).join('–')} | ${s.p50Us} | ${s.p99Us} |`)
+  .join('\n')}
+
+- \`getOrLoad\` ÷ seed: **${result.ratios.getOrLoadVsSeed}×** (per round: ${result.ratios.getOrLoadVsSeedPerRound.join(', ')}); target ≥ 2.5× — ${result.targetMet ? 'met' : 'not met'}
+- \`keyAndGet\` ÷ seed: ${result.ratios.keyAndGetVsSeed}×
+- \`getOrLoad\` ÷ floor: ${result.ratios.getOrLoadVsFloor}× · \`keyAndGet\` ÷ floor: ${result.ratios.keyAndGetVsFloor}×
+
+Run: \`pnpm --filter @strata-cache/layer-memory bench\` (env: \`BENCH_ROUNDS\`, \`BENCH_BATCHES\`, \`BENCH_BATCH\`, \`BENCH_DISTINCT\`).
+`;
 mkdirSync(join(root, 'bench/results'), { recursive: true });
 writeFileSync(join(root, 'bench/results/l1-hit.json'), JSON.stringify(result, null, 2) + '\n');
-console.log(JSON.stringify(result, null, 2));
+writeFileSync(join(root, 'bench/results/l1-hit.md'), md);
+console.log(md);
 await cache.close();

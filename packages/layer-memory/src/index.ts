@@ -1,88 +1,105 @@
+import type { CacheEntry, CacheKey, LayerCapabilities, LayerV1, ScanPage, Scope } from '@strata-cache/core/layer-kit';
 import {
-  type CacheEntry,
-  type CacheKey,
   InvalidOptionError,
   LAYER_SPECIFICATION_VERSION,
-  type LayerCapabilities,
-  type LayerV1,
-  type ScanPage,
-  type Scope,
-  isExpired,
-  scopeBaseId,
-} from '@strata-cache/core';
+  TagScopeIndex,
+  checkUnknownKeys,
+  closedError,
+  copyEntry,
+  copyValue,
+} from '@strata-cache/core/layer-kit';
 import { LRUCache } from 'lru-cache';
 
 export interface MemoryLayerOptions {
   /** Most entries held; the least recently used go first. @default 10_000 */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /** Most bytes held (approximate: UTF-16 length of the entry's JSON × 2). Unset = count-bounded only. */
-  maxBytes?: number;
+  maxBytes?: number | undefined;
   /** Upper bound on any entry's lifetime in this layer, ms (entries also keep their own TTL). */
-  maxTtlMs?: number;
+  maxTtlMs?: number | undefined;
   /**
-   * Deep-freeze entries when they are stored, so a caller that mutates a returned value gets
-   * a TypeError instead of silently corrupting the cache for everyone else. @default true
+   * Store a deep-frozen copy of each entry and hand that copy out on every hit (no copy per hit);
+   * a caller that mutates a returned value gets a TypeError instead of corrupting the cache.
+   * With `false` the stored copy stays mutable and every `get` returns a fresh deep copy of it
+   * (for consumers that must receive mutable objects; costs a copy per hit). @default true
    */
-  freeze?: boolean;
+  freeze?: boolean | undefined;
   /** Layer name in stats and events. @default "memory" */
-  name?: string;
+  name?: string | undefined;
 }
+
+/** Every default of `MemoryLayer`, in one place. */
+export const MEMORY_LAYER_DEFAULTS = Object.freeze({ maxEntries: 10_000, freeze: true, name: 'memory' });
+
+const OPTION_KEYS = { maxEntries: true, maxBytes: true, maxTtlMs: true, freeze: true, name: true } as const satisfies Record<keyof MemoryLayerOptions, true>;
 
 interface Record_ {
   readonly key: CacheKey;
   readonly entry: CacheEntry;
-  readonly base: string;
+  /** Epoch ms after which this layer no longer serves it: the entry's expiry, capped by maxTtlMs. */
+  readonly expiresAt: number;
 }
 
 const CAPABILITIES: LayerCapabilities = Object.freeze({
   nativeTtl: true,
-  batch: false,
+  batch: true,
   semantic: false,
   shared: false,
   tags: true,
   remote: false,
 });
 
+const PKG = '@strata-cache/layer-memory';
+
 /** L1: an in-process LRU (lru-cache). Synchronous, so a hit costs no promise round-trip. */
 export class MemoryLayer implements LayerV1 {
   readonly specificationVersion = LAYER_SPECIFICATION_VERSION;
   readonly name: string;
   readonly capabilities = CAPABILITIES;
+  /**
+   * Entries are held under their key's hash: it covers scope, profile and request (a flat string
+   * straight from the hash function, cheaper to look up than the composed id). The stored key is
+   * compared on every read, so a hand-made key reusing a hash in another scope can never match.
+   */
   private readonly lru: LRUCache<string, Record_>;
   private readonly freeze: boolean;
   private readonly maxTtlMs: number | undefined;
-  /** tag → key ids; cleaned whenever an entry leaves the LRU, so it never outlives its entries. */
-  private readonly tagIndex = new Map<string, Set<string>>();
-  /** tenant/namespace → key ids, for clear(scope) and version purges without a full scan. */
-  private readonly scopeIndex = new Map<string, Set<string>>();
+  /** Current tags and scope of every entry; cleaned whenever an entry leaves the LRU. */
+  private readonly index = new TagScopeIndex();
+  private closed = false;
 
   constructor(options: MemoryLayerOptions = {}) {
-    const known = new Set(['maxEntries', 'maxBytes', 'maxTtlMs', 'freeze', 'name']);
-    for (const k of Object.keys(options)) {
-      if (!known.has(k)) throw new InvalidOptionError(`@strata-cache/layer-memory: unknown option "${k}"`, { field: k });
-    }
-    const maxEntries = options.maxEntries ?? 10_000;
+    checkUnknownKeys(options, OPTION_KEYS, '', PKG);
+    const maxEntries = options.maxEntries ?? MEMORY_LAYER_DEFAULTS.maxEntries;
     if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-      throw new InvalidOptionError('@strata-cache/layer-memory: option "maxEntries" must be a positive integer', { field: 'maxEntries' });
+      throw new InvalidOptionError(`${PKG}: option "maxEntries" must be a positive integer`, { field: 'maxEntries' });
     }
     if (options.maxBytes !== undefined && !(Number.isSafeInteger(options.maxBytes) && options.maxBytes > 0)) {
-      throw new InvalidOptionError('@strata-cache/layer-memory: option "maxBytes" must be a positive integer', { field: 'maxBytes' });
+      throw new InvalidOptionError(`${PKG}: option "maxBytes" must be a positive integer`, { field: 'maxBytes' });
     }
-    if (options.maxTtlMs !== undefined && !(options.maxTtlMs > 0)) {
-      throw new InvalidOptionError('@strata-cache/layer-memory: option "maxTtlMs" must be a positive number', { field: 'maxTtlMs' });
+    if (options.maxTtlMs !== undefined && !(typeof options.maxTtlMs === 'number' && options.maxTtlMs > 0 && Number.isFinite(options.maxTtlMs))) {
+      throw new InvalidOptionError(`${PKG}: option "maxTtlMs" must be a positive finite number`, { field: 'maxTtlMs' });
     }
-    this.name = options.name ?? 'memory';
-    this.freeze = options.freeze ?? true;
+    if (options.freeze !== undefined && typeof options.freeze !== 'boolean') {
+      throw new InvalidOptionError(`${PKG}: option "freeze" must be a boolean`, { field: 'freeze' });
+    }
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
+      throw new InvalidOptionError(`${PKG}: option "name" must be a non-empty string`, { field: 'name' });
+    }
+    this.name = options.name ?? MEMORY_LAYER_DEFAULTS.name;
+    this.freeze = options.freeze ?? MEMORY_LAYER_DEFAULTS.freeze;
     this.maxTtlMs = options.maxTtlMs;
     this.lru = new LRUCache<string, Record_>({
       max: maxEntries,
       ...(options.maxBytes !== undefined
         ? { maxSize: options.maxBytes, sizeCalculation: (r: Record_) => Math.max(1, approxBytes(r.entry)) }
         : {}),
-      // Entries carry their own expiry (createdAt + ttlMs); lru-cache's TTL only bounds memory.
-      ttlAutopurge: false,
-      allowStale: false,
-      dispose: (r, keyId, reason) => this.unindex(keyId, r, reason === 'set'),
+      // Entries carry their own expiry (createdAt + ttlMs, capped by maxTtlMs), checked on every
+      // read; lru-cache's own TTL tracking would check a second clock on every get.
+      // On replacement set() re-indexes the new entry itself (its current tags are the truth).
+      dispose: (_r, keyId, reason) => {
+        if (reason !== 'set') this.index.remove(keyId);
+      },
     });
   }
 
@@ -91,112 +108,117 @@ export class MemoryLayer implements LayerV1 {
   }
 
   get(key: CacheKey): CacheEntry | undefined {
-    const r = this.lru.get(key.id);
-    if (r === undefined) return undefined;
-    if (isExpired(r.entry, Date.now())) {
-      this.lru.delete(key.id);
+    if (this.closed) throw this.closedError();
+    const r = this.lru.get(key.hash);
+    if (r === undefined || !sameEntryKey(r.key, key)) return undefined;
+    if (r.expiresAt <= Date.now()) {
+      this.lru.delete(key.hash);
       return undefined;
     }
-    return r.entry;
+    return this.freeze ? r.entry : copyValue(r.entry);
   }
 
   set(key: CacheKey, entry: CacheEntry): void {
-    const stored = this.freeze ? deepFreeze(entry) : entry;
-    const remaining = entry.ttlMs === undefined ? undefined : entry.createdAt + entry.ttlMs - Date.now();
-    if (remaining !== undefined && remaining <= 0) {
-      this.lru.delete(key.id);
+    if (this.closed) throw this.closedError();
+    const now = Date.now();
+    const expiresAt = Math.min(expiryOf(entry), this.maxTtlMs === undefined ? Number.POSITIVE_INFINITY : now + this.maxTtlMs);
+    if (expiresAt <= now) {
+      this.delete(key);
       return;
     }
-    const ttl = minDefined(remaining, this.maxTtlMs);
-    const base = scopeBaseId(key.scope);
-    this.lru.set(key.id, { key, entry: stored, base }, ttl === undefined ? {} : { ttl: Math.ceil(ttl) });
-    if (!this.lru.has(key.id)) return; // too large for maxBytes: lru-cache refused it
-    for (const tag of stored.tags) addTo(this.tagIndex, tag, key.id);
-    addTo(this.scopeIndex, base, key.id);
+    // A copy: the caller keeps its object, and nothing it does to it reaches the cache.
+    const stored = copyEntry(entry, { freeze: this.freeze });
+    this.lru.set(key.hash, { key, entry: stored, expiresAt });
+    if (!this.lru.has(key.hash)) {
+      this.index.remove(key.hash); // too large for maxBytes: lru-cache refused it
+      return;
+    }
+    this.index.add(key.hash, key.scope, stored.tags);
   }
 
   delete(key: CacheKey): boolean {
-    return this.lru.delete(key.id);
+    if (this.closed) throw this.closedError();
+    const r = this.lru.peek(key.hash, { allowStale: true });
+    return r !== undefined && sameEntryKey(r.key, key) && this.lru.delete(key.hash);
   }
 
-  clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): void {
+  getMany(keys: readonly CacheKey[]): Array<CacheEntry | undefined> {
+    return keys.map((k) => this.get(k));
+  }
+
+  setMany(items: ReadonlyArray<{ key: CacheKey; entry: CacheEntry }>): void {
+    for (const it of items) this.set(it.key, it.entry);
+  }
+
+  deleteMany(keys: readonly CacheKey[]): number {
+    let n = 0;
+    for (const k of keys) if (this.delete(k)) n++;
+    return n;
+  }
+
+  clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): number {
+    if (this.closed) throw this.closedError();
     if (!scope) {
+      const n = this.lru.size;
       this.lru.clear();
-      return;
+      return n;
     }
-    const ids = this.scopeIndex.get(scopeBaseId(scope));
-    if (ids) for (const id of [...ids]) this.lru.delete(id);
+    let n = 0;
+    for (const id of this.index.inScope(scope)) if (this.lru.delete(id)) n++;
+    return n;
   }
 
   deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>): number {
-    const ids = this.tagIndex.get(tag);
-    if (!ids) return 0;
-    const base = scope ? scopeBaseId(scope) : undefined;
+    if (this.closed) throw this.closedError();
     let n = 0;
-    for (const id of [...ids]) {
-      const r = this.lru.peek(id, { allowStale: true });
-      if (base !== undefined && r && r.base !== base) continue;
-      if (this.lru.delete(id)) n++;
-    }
+    for (const id of this.index.withTag(tag, scope)) if (this.lru.delete(id)) n++;
     return n;
   }
 
   deleteOlderVersions(scope: Scope): number {
-    const ids = this.scopeIndex.get(scopeBaseId(scope));
-    if (!ids) return 0;
+    if (this.closed) throw this.closedError();
     let n = 0;
-    for (const id of [...ids]) {
-      const r = this.lru.peek(id, { allowStale: true });
+    for (const id of this.index.inScope(scope)) {
+      const r = this.lru.peek(id);
       if (r && r.key.scope.version < scope.version && this.lru.delete(id)) n++;
     }
     return n;
   }
 
   /** Pages through live entries; the cursor is an offset into a snapshot of key ids. */
-  scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; cursor?: string; count?: number } = {}): ScanPage {
+  scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'> | undefined; cursor?: string | undefined; count?: number | undefined } = {}): ScanPage {
+    if (this.closed) throw this.closedError();
     const count = options.count ?? 100;
-    const ids = options.scope ? [...(this.scopeIndex.get(scopeBaseId(options.scope)) ?? [])] : [...this.lru.keys()];
+    const ids = options.scope ? this.index.inScope(options.scope) : [...this.lru.keys()];
     const start = options.cursor ? Number(options.cursor) : 0;
     const items: Array<{ key: CacheKey; entry: CacheEntry }> = [];
     let i = start;
     for (; i < ids.length && items.length < count; i++) {
       const r = this.lru.peek(ids[i]!);
-      if (r) items.push({ key: r.key, entry: r.entry });
+      if (r && r.expiresAt > Date.now()) items.push({ key: r.key, entry: this.freeze ? r.entry : copyValue(r.entry) });
     }
     return i < ids.length ? { items, cursor: String(i) } : { items };
   }
 
+  /** Drops every entry; afterwards every operation throws `STRATA_CLOSED`. A second call is a no-op. */
   close(): void {
+    if (this.closed) return;
     this.lru.clear();
+    this.index.clear();
+    this.closed = true;
   }
 
-  /**
-   * lru-cache calls dispose before the key leaves its map, and on replacement before the new
-   * value is in place: `replaced` tells the two apart. set() indexes the new value's tags.
-   */
-  private unindex(keyId: string, r: Record_, replaced: boolean): void {
-    for (const tag of r.entry.tags) removeFrom(this.tagIndex, tag, keyId);
-    if (!replaced) removeFrom(this.scopeIndex, r.base, keyId);
+  private closedError() {
+    return closedError(`${PKG}: MemoryLayer "${this.name}"`);
   }
 }
 
-function addTo(index: Map<string, Set<string>>, k: string, id: string): void {
-  let s = index.get(k);
-  if (!s) index.set(k, (s = new Set()));
-  s.add(id);
+function sameEntryKey(a: CacheKey, b: CacheKey): boolean {
+  return a.scopeId === b.scopeId && a.schema === b.schema;
 }
 
-function removeFrom(index: Map<string, Set<string>>, k: string, id: string): void {
-  const s = index.get(k);
-  if (!s) return;
-  s.delete(id);
-  if (s.size === 0) index.delete(k);
-}
-
-function minDefined(a: number | undefined, b: number | undefined): number | undefined {
-  if (a === undefined) return b;
-  if (b === undefined) return a;
-  return Math.min(a, b);
+function expiryOf(entry: CacheEntry): number {
+  return entry.ttlMs === undefined ? Number.POSITIVE_INFINITY : entry.createdAt + entry.ttlMs;
 }
 
 function approxBytes(entry: CacheEntry): number {
@@ -205,12 +227,4 @@ function approxBytes(entry: CacheEntry): number {
   } catch {
     return 1024;
   }
-}
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  if (ArrayBuffer.isView(value)) return value; // typed arrays cannot be frozen
-  Object.freeze(value);
-  for (const k of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[k]);
-  return value;
 }

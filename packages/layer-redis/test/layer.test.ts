@@ -48,8 +48,8 @@ describe('RedisLayer: layout, TTL, envelope', () => {
     const scope = resolveScope({ tenant: 'acme corp', namespace: 'bot:1' });
     const key = computeKey({ q: 'layout' }, scope);
     await layer.set(key, entry('v', { ttlMs: 30_000, tags: ['topic:x'] }));
-    const [, keys] = await raw.scan('0', 'MATCH', `${layer.keys.prefix}:1:*`, 'COUNT', 1000);
-    expect(keys).toEqual([`${layer.keys.prefix}:1:{acme%20corp/bot%3A1}/v0:${key.hash}`]);
+    const [, keys] = await raw.scan('0', 'MATCH', `${layer.keys.prefix}:${key.schema}:*`, 'COUNT', 1000);
+    expect(keys).toEqual([`${layer.keys.prefix}:${key.schema}:{acme%20corp/bot%3A1}/v0:${key.hash}`]);
     const pttl = await raw.pttl(keys[0]!);
     expect(pttl).toBeGreaterThan(25_000);
     expect(pttl).toBeLessThanOrEqual(30_000);

@@ -371,19 +371,22 @@ export class SemanticLayer implements LayerV1 {
     return n;
   }
 
-  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<void> {
+  async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
     await this.ready();
     this.purgeEpoch++;
     if (!scope) {
+      const n = this.records.size;
       for (const p of this.partitions.values()) p.drop();
       this.partitions.clear();
       this.records.clear();
       this.tagIndex.clear();
       this.scopeIndex.clear();
       this.dirty = true;
-      return;
+      return n;
     }
-    for (const id of [...(this.scopeIndex.get(scopeBaseId(scope)) ?? [])]) this.remove(id);
+    const ids = [...(this.scopeIndex.get(scopeBaseId(scope)) ?? [])];
+    for (const id of ids) this.remove(id);
+    return ids.length;
   }
 
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {

@@ -1,0 +1,108 @@
+import type { TokenUsage } from './entry.js';
+import type { LookupHit } from './types.js';
+import {
+  DEFAULT_PRICES,
+  type LayerStats,
+  type PriceTable,
+  type StatsSnapshot,
+  costUsd,
+  findPrice,
+  projectMonthlySavings,
+  providerCacheSavingsUsd,
+} from './stats.js';
+
+/** The counters behind `stats()`: one object per cache, plain fields, no allocation per request. */
+export class CacheStats {
+  requests = 0;
+  hits = 0;
+  misses = 0;
+  bypassed = 0;
+  loaderCalls = 0;
+  loaderErrors = 0;
+  coalesced = 0;
+  private tokensSavedIn = 0;
+  private tokensSavedOut = 0;
+  private usdSaved = 0;
+  private providerCacheUsdSaved = 0;
+  private providerCachedTokens = 0;
+  private upstreamUsd = 0;
+  private upstreamTokens = 0;
+  private upstreamCallsWithUsage = 0;
+  private unpricedHits = 0;
+  /** Requests the policy skipped (no read, no write), by reason. */
+  private readonly policySkips = new Map<string, number>();
+  readonly prices: PriceTable;
+
+  constructor(prices: PriceTable | undefined) {
+    this.prices = { ...DEFAULT_PRICES, ...(prices ?? {}) };
+  }
+
+  recordHit(hit: LookupHit<unknown>): void {
+    this.hits++;
+    const usage = hit.entry.usage;
+    if (!usage) return;
+    this.tokensSavedIn += usage.inputTokens;
+    this.tokensSavedOut += usage.outputTokens;
+    const price = findPrice(this.prices, hit.entry.model);
+    if (price) this.usdSaved += costUsd(usage, price);
+    else this.unpricedHits++;
+  }
+
+  recordUpstream(usage: TokenUsage, model: string | undefined): void {
+    this.upstreamCallsWithUsage++;
+    this.upstreamTokens += usage.inputTokens + usage.outputTokens;
+    this.providerCachedTokens += usage.cachedInputTokens ?? 0;
+    const price = findPrice(this.prices, model);
+    if (price) {
+      this.upstreamUsd += costUsd(usage, price);
+      this.providerCacheUsdSaved += providerCacheSavingsUsd(usage, price);
+    }
+  }
+
+  /** Counts a policy skip; true the first time this reason is seen (since the last reset). */
+  recordPolicySkip(reason: string): boolean {
+    const n = this.policySkips.get(reason) ?? 0;
+    this.policySkips.set(reason, n + 1);
+    return n === 0;
+  }
+
+  snapshot(layers: ReadonlyArray<{ readonly name: string; readonly stats: LayerStats }>): StatsSnapshot {
+    const perLayer: Record<string, ReturnType<LayerStats['snapshot']>> = {};
+    for (const l of layers) perLayer[l.name] = l.stats.snapshot();
+    const looked = this.hits + this.misses;
+    return {
+      requests: this.requests,
+      hits: this.hits,
+      misses: this.misses,
+      hitRate: looked === 0 ? 0 : this.hits / looked,
+      bypassed: this.bypassed,
+      policySkips: Object.fromEntries(this.policySkips),
+      loaderCalls: this.loaderCalls,
+      loaderErrors: this.loaderErrors,
+      coalesced: this.coalesced,
+      layers: perLayer,
+      tokensSaved: { input: this.tokensSavedIn, output: this.tokensSavedOut },
+      usdSaved: this.usdSaved,
+      providerCacheUsdSaved: this.providerCacheUsdSaved,
+      providerCachedTokens: this.providerCachedTokens,
+      upstreamUsd: this.upstreamUsd,
+      unpricedHits: this.unpricedHits,
+    };
+  }
+
+  /** The seed formula with hit rate, tokens per request and blended price as observed. */
+  monthlyProjection(dailyRequests: number): { usd: number; hitRate: number; tokensPerRequest: number; pricePerMillion: number } {
+    const looked = this.hits + this.misses;
+    const hitRate = looked === 0 ? 0 : this.hits / looked;
+    const tokensPerRequest = this.upstreamCallsWithUsage === 0 ? 0 : this.upstreamTokens / this.upstreamCallsWithUsage;
+    const pricePerMillion = this.upstreamTokens === 0 ? 0 : (this.upstreamUsd / this.upstreamTokens) * 1e6;
+    return { usd: projectMonthlySavings({ dailyRequests, hitRate, tokensPerRequest, pricePerMillion }), hitRate, tokensPerRequest, pricePerMillion };
+  }
+
+  reset(): void {
+    this.requests = this.hits = this.misses = this.bypassed = this.loaderCalls = this.loaderErrors = this.coalesced = 0;
+    this.tokensSavedIn = this.tokensSavedOut = this.usdSaved = this.providerCacheUsdSaved = this.providerCachedTokens = 0;
+    this.upstreamUsd = this.upstreamTokens = this.upstreamCallsWithUsage = this.unpricedHits = 0;
+    this.policySkips.clear();
+  }
+}

@@ -1,0 +1,38 @@
+import type { CacheKey, SemanticDescriptor } from './fingerprint.js';
+import { computeSemantic } from './fingerprint.js';
+import type { RejectedCandidate } from './layer.js';
+import type { RequestProfile } from './profile.js';
+import type { Scope } from './scope.js';
+import type { Call, CallOptions, ResolvedDecision } from './types.js';
+
+const NOT_YET = Symbol('not yet');
+
+/**
+ * One call's record, built once by `MultiLayerCache` and handed to every step (read, load,
+ * write, events), so each step reads what it needs instead of taking ten parameters, and
+ * nothing is fingerprinted twice: the key is computed once, the semantic descriptor on first use.
+ */
+export class CallRecord implements Call {
+  rejected: RejectedCandidate[] | undefined = undefined;
+  private descriptor: SemanticDescriptor | undefined | typeof NOT_YET = NOT_YET;
+
+  constructor(
+    readonly request: unknown,
+    readonly profile: RequestProfile,
+    readonly scope: Scope,
+    readonly key: CacheKey,
+    readonly decision: ResolvedDecision,
+    readonly options: CallOptions,
+    readonly started: number,
+    readonly write: boolean,
+  ) {}
+
+  get semantic(): SemanticDescriptor | undefined {
+    if (this.descriptor === NOT_YET) this.descriptor = computeSemantic(this.request, this.scope, this.profile);
+    return this.descriptor;
+  }
+
+  addRejected(candidates: readonly RejectedCandidate[]): void {
+    (this.rejected ??= []).push(...candidates);
+  }
+}

@@ -1,0 +1,212 @@
+import type { CacheEntry } from './entry.js';
+import { InvalidOptionError, LayerTimeoutError } from './errors.js';
+import type { CacheKey } from './fingerprint.js';
+import { type Layer, type LayerContext, LAYER_SPECIFICATION_VERSION, type MaybePromise, isPromiseLike } from './layer.js';
+import { checkPositiveMs } from './options.js';
+import { LayerStats } from './stats.js';
+import type { LayerConfig } from './types.js';
+
+/** A layer operation that failed (threw, rejected, or ran out of budget): a miss, never an exception. */
+export const FAILED = Symbol('failed');
+export type Failed = typeof FAILED;
+
+/** A layer with its settings resolved, as the cache runs it. */
+export interface ResolvedLayer {
+  readonly layer: Layer;
+  readonly name: string;
+  readonly budgetMs: number;
+  readonly read: boolean;
+  readonly write: boolean;
+  /** Implements `search` and declares `capabilities.semantic`. */
+  readonly semantic: boolean;
+  /** Gets a deadline and an abort signal with each operation (`remote` or `semantic`). */
+  readonly contextual: boolean;
+  /** Implements getMany/setMany/deleteMany and declares `capabilities.batch`. */
+  readonly batch: boolean;
+  /** Implements deleteByTag / deleteOlderVersions and declares `capabilities.tags`. */
+  readonly tags: boolean;
+  readonly stats: LayerStats;
+}
+
+function isLayer(x: unknown): x is Layer {
+  const l = x as Layer;
+  return (
+    typeof l === 'object' && l !== null &&
+    typeof l.get === 'function' && typeof l.set === 'function' && typeof l.delete === 'function' && typeof l.clear === 'function'
+  );
+}
+
+/** Checks the `layers` option and resolves each entry's settings. */
+export function resolveLayers(items: unknown, defaultBudgetMs: number): ResolvedLayer[] {
+  if (!Array.isArray(items)) throw new InvalidOptionError('@strata-cache/core: option "layers" must be an array of layers', { field: 'layers' });
+  if (items.length === 0) {
+    throw new InvalidOptionError('@strata-cache/core: option "layers" is empty; give at least one layer (e.g. new MemoryLayer())', { field: 'layers' });
+  }
+  const names = new Set<string>();
+  return items.map((item: unknown, i: number) => {
+    const cfg: LayerConfig = isLayer(item) ? { layer: item } : (item as LayerConfig);
+    const layer = cfg?.layer;
+    if (!isLayer(layer)) throw new InvalidOptionError(`@strata-cache/core: layers[${i}] is not a Strata layer (needs get/set/delete/clear)`, { field: `layers[${i}]` });
+    if (layer.specificationVersion !== LAYER_SPECIFICATION_VERSION) {
+      throw new InvalidOptionError(
+        `@strata-cache/core: layer "${layer.name}" implements contract ${String(layer.specificationVersion)}, this core speaks ${LAYER_SPECIFICATION_VERSION}; upgrade the layer or core`,
+        { field: `layers[${i}]` },
+      );
+    }
+    if (names.has(layer.name)) throw new InvalidOptionError(`@strata-cache/core: two layers are named "${layer.name}"; give each a distinct name`, { field: `layers[${i}]` });
+    names.add(layer.name);
+    if (cfg.budgetMs !== undefined) checkPositiveMs(cfg.budgetMs, `layers[${i}].budgetMs`);
+    const caps = layer.capabilities;
+    const semantic = caps.semantic === true && typeof layer.search === 'function';
+    return {
+      layer,
+      name: layer.name,
+      budgetMs: cfg.budgetMs ?? defaultBudgetMs,
+      read: cfg.read ?? true,
+      write: cfg.write ?? true,
+      semantic,
+      contextual: caps.remote === true || semantic,
+      batch: caps.batch === true && typeof layer.getMany === 'function' && typeof layer.setMany === 'function' && typeof layer.deleteMany === 'function',
+      tags: caps.tags === true,
+      stats: new LayerStats(),
+    };
+  });
+}
+
+/**
+ * Runs layer operations inside their time budgets. A synchronous layer's answer is returned as
+ * it is — no promise, no timer, no context object — so an L1 hit costs only the layer's own work.
+ * An asynchronous operation gets a budget timer; `remote`/`semantic` layers also get a deadline
+ * and an abort signal:
+ * - reads and searches: the signal aborts when the budget runs out (the caller has moved on);
+ * - writes: the budget only decides when core stops waiting; the write itself may still land,
+ *   and is tracked until it settles, so `settle()` (flush/close) can wait for it. Its signal
+ *   aborts only when `close()` gives up waiting.
+ */
+export class LayerRunner {
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly closing = new AbortController();
+
+  constructor(private readonly onFailure: (l: ResolvedLayer, operation: string, error: unknown) => void) {}
+
+  read<T>(l: ResolvedLayer, operation: string, fn: (ctx: LayerContext | undefined) => MaybePromise<T>): T | Failed | Promise<T | Failed> {
+    let controller: AbortController | undefined;
+    let r: MaybePromise<T>;
+    try {
+      if (l.contextual) {
+        controller = new AbortController();
+        r = fn({ deadline: Date.now() + l.budgetMs, signal: controller.signal });
+      } else r = fn(undefined);
+    } catch (error) {
+      return this.failed(l, operation, error);
+    }
+    return isPromiseLike(r) ? this.withinBudget(l, operation, r, controller) : r;
+  }
+
+  /** `get` of one key: what `read(l, 'get', …)` does, without a closure per call on the hit path. */
+  get(l: ResolvedLayer, key: CacheKey): CacheEntry | undefined | Failed | Promise<CacheEntry | undefined | Failed> {
+    if (l.contextual) return this.read(l, 'get', (c) => l.layer.get(key, c));
+    let r: MaybePromise<CacheEntry | undefined>;
+    try {
+      r = l.layer.get(key);
+    } catch (error) {
+      return this.failed(l, 'get', error);
+    }
+    return isPromiseLike(r) ? this.withinBudget(l, 'get', r, undefined) : r;
+  }
+
+  write<T>(l: ResolvedLayer, operation: string, fn: (ctx: LayerContext | undefined) => MaybePromise<T>): T | Failed | Promise<T | Failed> {
+    let r: MaybePromise<T>;
+    try {
+      r = fn(l.contextual ? { deadline: Date.now() + l.budgetMs, signal: this.closing.signal } : undefined);
+    } catch (error) {
+      return this.failed(l, operation, error);
+    }
+    if (!isPromiseLike(r)) return r;
+    this.track(r);
+    return this.withinBudget(l, operation, r, undefined);
+  }
+
+  /** A write nobody waits for (backfill, removing an expired entry): failures are events. */
+  background(l: ResolvedLayer, operation: string, fn: (ctx: LayerContext | undefined) => MaybePromise<unknown>): void {
+    const r = this.write(l, operation, fn);
+    if (isPromiseLike(r)) this.track(r);
+  }
+
+  /** Keeps `p` in the set `settle()` waits for. */
+  track(p: Promise<unknown>): void {
+    const t: Promise<unknown> = p.then(
+      () => this.inflight.delete(t),
+      () => this.inflight.delete(t),
+    );
+    this.inflight.add(t);
+  }
+
+  /**
+   * Waits until everything tracked so far (and whatever it started) has settled, at most
+   * `timeoutMs`. Resolves false when it gave up with work still in flight.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    if (this.inflight.size === 0) return true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let expired = false;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        expired = true;
+        resolve();
+      }, timeoutMs);
+    });
+    try {
+      while (this.inflight.size > 0 && !expired) await Promise.race([Promise.allSettled([...this.inflight]), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return this.inflight.size === 0;
+  }
+
+  /** Tells the layers to drop writes still queued: `close()` stopped waiting for them. */
+  abortWrites(reason: unknown): void {
+    this.closing.abort(reason);
+  }
+
+  private failed(l: ResolvedLayer, operation: string, error: unknown): Failed {
+    this.onFailure(l, operation, error);
+    return FAILED;
+  }
+
+  private withinBudget<T>(l: ResolvedLayer, operation: string, r: Promise<T>, controller: AbortController | undefined): Promise<T | Failed> {
+    return new Promise<T | Failed>((resolve, reject) => {
+      const fail = (error: unknown) => {
+        try {
+          resolve(this.failed(l, operation, error));
+        } catch (rethrown) {
+          reject(rethrown);
+        }
+      };
+      let done = false;
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        l.stats.timeouts++;
+        const error = new LayerTimeoutError(l.name, operation, l.budgetMs);
+        controller?.abort(error);
+        fail(error);
+      }, l.budgetMs);
+      timer.unref?.();
+      r.then(
+        (v) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (error) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          fail(error);
+        },
+      );
+    });
+  }
+}
