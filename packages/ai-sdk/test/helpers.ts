@@ -60,8 +60,10 @@ export class JsonLayer implements Layer {
   delete(key: CacheKey): boolean {
     return this.map.delete(key.id);
   }
-  clear(): void {
+  clear(): number {
+    const n = this.map.size;
     this.map.clear();
+    return n;
   }
 }
 

@@ -68,7 +68,9 @@ class RejectingSemanticLayer implements Layer {
   delete() {
     return false;
   }
-  clear() {}
+  clear() {
+    return 0;
+  }
   search() {
     return { rejected: [{ similarity: 0.93, text: SECRET_PROMPT, guard: 'numbers', reason: `numbers differ in "${SECRET_PROMPT}"` }] };
   }
