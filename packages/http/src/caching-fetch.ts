@@ -21,7 +21,8 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
   const uncached = new Map<string, number>();
 
   const strataFetch: FetchLike = async (input, init) => {
-    const call = await prepareCall(config, input, init);
+    const prepared = prepareCall(config, input, init);
+    const call = prepared instanceof Promise ? await prepared : prepared;
     if (!isCall(call)) {
       if (call.reason !== undefined) uncached.set(call.reason, (uncached.get(call.reason) ?? 0) + 1);
       return upstream(stripRequest(call.input, call.init), call.init === undefined ? undefined : stripControl(call.init));

@@ -1,5 +1,5 @@
 import type { CallOptions, MultiLayerCache, ScopeInput } from '@strata-cache/core';
-import { type Control, readControl, stripControl } from './control.js';
+import { type Control, readControl, withoutControl } from './control.js';
 import { type ReadRequest, readRequest, requestMethod, requestUrl } from './request-body.js';
 import { propertyOrder } from './schema-order.js';
 import type { EndpointSpec, FetchLike, ReplayPacing, ScopeOption } from './types.js';
@@ -49,12 +49,16 @@ export interface PassThrough {
  * Builds the call for a request, or says how to pass it through. Requests that are not a POST
  * to a cached endpoint pass through without a reason (they were never candidates).
  */
-export async function prepareCall(config: CachingFetchConfig, input: string | URL | Request, init: RequestInit | undefined): Promise<HttpCall | PassThrough> {
+export function prepareCall(config: CachingFetchConfig, input: string | URL | Request, init: RequestInit | undefined): HttpCall | PassThrough | Promise<HttpCall | PassThrough> {
   if (requestMethod(input, init) !== 'POST') return passThrough(input, init);
   const url = requestUrl(input);
   const spec = url && config.endpoints.find((e) => url.pathname.endsWith(e.path));
   if (!url || !spec) return passThrough(input, init);
-  const read = await readRequest(url, input, init);
+  const read = readRequest(url, input, init);
+  return read instanceof Promise ? read.then((r) => fromRead(config, spec, input, init, r)) : fromRead(config, spec, input, init, read);
+}
+
+function fromRead(config: CachingFetchConfig, spec: EndpointSpec, input: string | URL | Request, init: RequestInit | undefined, read: Awaited<ReturnType<typeof readRequest>>): HttpCall | PassThrough {
   if (!('request' in read)) return passThrough(input, read.replay ?? init, read.reason);
   const { request } = read;
   let body: unknown;
@@ -90,7 +94,9 @@ function buildCall(config: CachingFetchConfig, spec: EndpointSpec, request: Read
   const keyBody = spec.keyBody ? spec.keyBody(b) : b;
   const keyRequest = { ...keyBody, strata_http: http };
   const jsonKeyRequest = stream ? { ...keyBody, strata_http: jsonHttp } : keyRequest;
-  const upstreamInit = stripControl(request.init);
+  // Control headers never leave; `headers` are the request's own, already parsed.
+  const stripped = withoutControl(headers);
+  const upstreamInit = stripped ? { ...request.init, headers: stripped } : request.init;
   return {
     config,
     spec,

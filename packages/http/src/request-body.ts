@@ -37,14 +37,18 @@ export function requestMethod(input: string | URL | Request, init: RequestInit |
  * form (form data is never JSON). `replay` is what must be sent upstream instead of the
  * original when the body was a one-shot stream that reading consumed.
  */
-export async function readRequest(
-  url: URL,
-  input: string | URL | Request,
-  init: RequestInit | undefined,
-): Promise<{ request: ReadRequest } | { reason: UnreadableBody; replay?: RequestInit }> {
+export function readRequest(url: URL, input: string | URL | Request, init: RequestInit | undefined): ReadResult | Promise<ReadResult> {
+  const body = init?.body ?? undefined;
+  // What the SDKs send, answered without a promise (this is every cached call's hot path).
+  if (typeof body === 'string' && (typeof input === 'string' || input instanceof URL)) return { request: { url, headers: new Headers(init!.headers), text: body, init: init! } };
+  return readAnyBody(url, input, init);
+}
+
+type ReadResult = { request: ReadRequest } | { reason: UnreadableBody; replay?: RequestInit };
+
+async function readAnyBody(url: URL, input: string | URL | Request, init: RequestInit | undefined): Promise<ReadResult> {
   const isRequest = typeof input === 'object' && !(input instanceof URL);
   const body = init?.body ?? undefined;
-  // Fast path: what the SDKs send.
   if (typeof body === 'string') return { request: { url, headers: headersOf(input, init, isRequest), text: body, init: isRequest ? fromRequest(input, init, body) : init! } };
   let bytes: Uint8Array | undefined;
   if (body === undefined && isRequest) {

@@ -86,7 +86,9 @@ export async function benchAdapter<C>(setup: AdapterBenchSetup<C>): Promise<Reco
     'stream.miss': async () => drain(await setup.stream(cached, `${HOT} #${n++}`)),
     'stream.hit': async () => drain(await setup.stream(cached, HOT)),
   });
-  await writeSection(setup.name, { sdk: setup.sdk, endpoint: setup.endpoint, iterations: setup.iterations, results });
+  // The repo's Node (20) writes the provider's section; a run on a newer Node writes its own beside it.
+  const node = Number(process.versions.node.split('.')[0]);
+  await writeSection(node > 20 ? `${setup.name}@node${node}` : setup.name, { sdk: setup.sdk, endpoint: setup.endpoint, iterations: setup.iterations, results });
   return results;
 }
 
