@@ -42,13 +42,20 @@ export function withReasoningRule(profile: RequestProfile, rule: ReasoningRule):
       const key = `${rule.packageName}\n${name}`;
       if (!warned.has(key)) {
         warned.add(key);
-        process.emitWarning(
+        warn(
           `${rule.packageName}: reasoning requests to ${name} are not cached under the 'deterministic' policy (they cannot pin their sampling). ` +
             `Opt the model family in with withCache(client, { reasoningModels: ['${name}'] }) if a repeat may get the first answer.`,
-          { code: 'STRATA_REASONING_NOT_CACHED' },
+          'STRATA_REASONING_NOT_CACHED',
         );
       }
       return false;
     },
   });
+}
+
+/** A process warning where there is a Node process (a console warning elsewhere, e.g. an edge runtime). */
+function warn(message: string, code: string): void {
+  const p = (globalThis as { process?: { emitWarning?: (m: string, o: { code: string }) => void } }).process;
+  if (typeof p?.emitWarning === 'function') p.emitWarning(message, { code });
+  else console.warn(`[${code}] ${message}`);
 }
