@@ -47,8 +47,14 @@ export function withCachingFetch<C, O extends CachingOptions>(client: C, options
   }
   const upstream = (typeof c?.fetch === 'function' ? c.fetch : globalThis.fetch) as FetchLike;
   const fetch = createProviderFetch(options, spec, upstream);
-  if (spec.copyWithFetch) return spec.copyWithFetch(client, fetch);
-  return (c as { withOptions(o: { fetch: FetchLike }): C }).withOptions({ fetch });
+  const copy = spec.copyWithFetch ? spec.copyWithFetch(client, fetch) : (c as { withOptions(o: { fetch: FetchLike }): C }).withOptions({ fetch });
+  // A client that keeps a fetch of its own (openai 7 with an X.509 workload identity sends every
+  // request through its mTLS fetch) would never reach the cache: say so instead of not caching.
+  const used = (copy as { fetch?: unknown } | null)?.fetch;
+  if (used !== undefined && used !== fetch) {
+    throw new InvalidOptionError(`${spec.packageName}: this client sends its requests through a fetch of its own (e.g. an mTLS / X.509 workload-identity client), not the one withCache gives it, so its requests cannot be cached`, { field: 'client' });
+  }
+  return copy;
 }
 
 /** The caching fetch alone for a provider, in front of `upstream` (for clients other than the official SDK). */

@@ -161,6 +161,13 @@ describe('withCachingFetch', () => {
     expect(uncachedRequests(original)).toEqual({});
   });
 
+  it('refuses a client that would keep sending its requests through a fetch of its own', () => {
+    const { cache } = memoryCache();
+    const own = (async () => new Response('{}')) as FetchLike;
+    const stubborn = { fetch: own, withOptions: () => ({ fetch: own }) };
+    expect(() => withCachingFetch(stubborn, { cache }, SPEC)).toThrow(/sends its requests through a fetch of its own/);
+  });
+
   it('validates the client and every option, naming the package and the option', () => {
     const { cache } = memoryCache();
     expect(() => withCachingFetch({}, { cache }, SPEC)).toThrow(/@strata-cache\/test: withCache needs a client instance \(new Client\(\)\)/);
