@@ -85,7 +85,7 @@ function buildCall(config: CachingFetchConfig, spec: EndpointSpec, request: Read
   const http: Record<string, unknown> = { endpoint: url.origin + url.pathname, mode: stream ? 'sse' : 'json' };
   const keyHeaders = pick(config.keyHeaders, (name) => headers.get(name));
   if (keyHeaders) http['headers'] = keyHeaders;
-  const keyQuery = config.keyQuery?.length ? pick(config.keyQuery, (name) => url.searchParams.get(name)) : undefined;
+  const keyQuery = config.keyQuery?.length && url.search !== '' ? pick(config.keyQuery, (name) => url.searchParams.get(name)) : undefined;
   if (keyQuery) http['query'] = keyQuery;
   const order = spec.schemas ? propertyOrder(spec.schemas(b)) : undefined;
   if (order) http['propertyOrder'] = order;
