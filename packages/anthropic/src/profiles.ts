@@ -1,21 +1,41 @@
 import { type RequestProfile, type TokenUsage, chatSemanticSplit, defineProfile } from '@strata-cache/core';
-import type { EndpointSpec, RecordedEvent } from './http-cache.js';
+import { withReasoningRule } from '@strata-cache/http';
+
+const PKG = '@strata-cache/anthropic';
+
+/**
+ * A reasoning request: extended thinking is on (`thinking.type` `enabled` or `adaptive`).
+ * Thinking requires temperature 1 and Anthropic has no seed, so it cannot pin its sampling.
+ */
+export function isAnthropicReasoningRequest(request: Record<string, unknown>): boolean {
+  const thinking = request['thinking'] as { type?: unknown } | null | undefined;
+  return typeof thinking === 'object' && thinking !== null && thinking.type !== undefined && thinking.type !== 'disabled';
+}
+
+/** The Messages profile with the reasoning rule for the given opted-in model families. */
+export function anthropicProfile(reasoningModels: readonly string[]): RequestProfile {
+  return withReasoningRule(
+    defineProfile({
+      id: 'anthropic.messages',
+      ignoredFields: ['service_tier'],
+      semanticSplit: chatSemanticSplit,
+      // Anthropic has no seed: only temperature 0 is a repeatable request.
+      isDeterministic: (r) => (r as { temperature?: unknown })?.temperature === 0,
+      model: (r) => (typeof (r as { model?: unknown })?.model === 'string' ? (r as { model: string }).model : undefined),
+    }),
+    { packageName: PKG, isReasoning: isAnthropicReasoningRequest, families: reasoningModels },
+  );
+}
 
 /**
  * `messages.create` / `messages.stream()`. Ignored (cannot change the answer): `stream`,
  * `metadata` (user id), `service_tier`. `system` (string or blocks), tools, `thinking`,
  * `tool_choice`, stop sequences and sampling parameters all count. The semantic text is the
  * last user turn when it is plain text; `system` and earlier turns must match exactly.
+ * Repeatable: `temperature: 0`; extended-thinking requests only for model families opted in
+ * with `reasoningModels`.
  */
-export const anthropicMessagesProfile: RequestProfile = defineProfile({
-  id: 'anthropic.messages',
-  ignoredFields: ['service_tier'],
-  semanticSplit: chatSemanticSplit,
-  // Anthropic has no seed: only temperature 0 is a repeatable request. (Extended thinking
-  // requires temperature 1, so cache those with policy 'always' if you want them cached.)
-  isDeterministic: (r) => (r as { temperature?: unknown })?.temperature === 0,
-  model: (r) => (typeof (r as { model?: unknown })?.model === 'string' ? (r as { model: string }).model : undefined),
-});
+export const anthropicMessagesProfile: RequestProfile = anthropicProfile([]);
 
 /**
  * `cache_control` markers steer Anthropic's prompt cache, not the answer: drop them from the
@@ -53,82 +73,3 @@ export function anthropicUsage(u: any): TokenUsage | undefined {
     ...(write > 0 ? { cacheWriteInputTokens: write } : {}),
   };
 }
-
-function parse(e: RecordedEvent): any {
-  try {
-    return JSON.parse(e.data);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Rebuilds the `message` object a non-streaming call would have returned from the stream's events. */
-export function assembleMessage(events: readonly any[]): any {
-  let message: any = null;
-  const partialJson = new Map<number, string>();
-  for (const e of events) {
-    if (!e || typeof e !== 'object') continue;
-    switch (e.type) {
-      case 'message_start':
-        message = { ...e.message, content: [...(e.message?.content ?? [])], usage: { ...(e.message?.usage ?? {}) } };
-        break;
-      case 'content_block_start':
-        if (message) message.content[e.index] = structuredClone(e.content_block);
-        break;
-      case 'content_block_delta': {
-        const block = message?.content[e.index];
-        const d = e.delta ?? {};
-        if (!block) break;
-        if (d.type === 'text_delta') block.text = (block.text ?? '') + d.text;
-        else if (d.type === 'thinking_delta') block.thinking = (block.thinking ?? '') + d.thinking;
-        else if (d.type === 'signature_delta') block.signature = d.signature;
-        else if (d.type === 'citations_delta') (block.citations ??= []).push(d.citation);
-        else if (d.type === 'input_json_delta') partialJson.set(e.index, (partialJson.get(e.index) ?? '') + d.partial_json);
-        break;
-      }
-      case 'content_block_stop': {
-        const block = message?.content[e.index];
-        const json = partialJson.get(e.index);
-        if (block && json !== undefined) {
-          try {
-            block.input = json === '' ? {} : JSON.parse(json);
-          } catch {
-            block.input = json;
-          }
-        }
-        break;
-      }
-      case 'message_delta':
-        if (!message) break;
-        Object.assign(message, e.delta ?? {});
-        for (const [k, v] of Object.entries(e.usage ?? {})) if (v !== null && v !== undefined) message.usage[k] = v;
-        break;
-    }
-  }
-  return message;
-}
-
-export const messagesEndpoint: EndpointSpec = {
-  path: '/messages',
-  profile: anthropicMessagesProfile,
-  streams: true,
-  // The message rebuilt from the events is the object a non-streaming call returns.
-  streamValueIsJsonBody: true,
-  keyBody: withoutCacheControl,
-  acceptBody: (body) => body?.type === 'message',
-  usage: (body) => anthropicUsage(body?.usage),
-  complete(events) {
-    let stopped = false;
-    for (const e of events) {
-      const type = e.event ?? parse(e)?.type;
-      if (type === 'error') return false;
-      if (type === 'message_stop') stopped = true;
-    }
-    return stopped;
-  },
-  fromEvents(events) {
-    const value = assembleMessage(events.map(parse));
-    const usage = anthropicUsage(value?.usage);
-    return { value, ...(usage ? { usage } : {}), ...(value?.model ? { model: value.model } : {}) };
-  },
-};

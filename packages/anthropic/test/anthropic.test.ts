@@ -1,4 +1,4 @@
-import { DEFAULT_PRICES, InvalidOptionError, costUsd, findPrice } from '@strata-cache/core';
+import { InvalidOptionError, costUsd, findPrice } from '@strata-cache/core';
 import {
   type ProviderServer,
   anthropicError,
@@ -8,11 +8,16 @@ import {
   httpError,
   sse,
   startAnthropicServer,
+  SECRET_KEY,
+  collect,
+  memoryCache,
+  plain,
+  stored,
+  watchOutput,
 } from '@strata-cache/provider-test-servers';
 import { APIConnectionError, Anthropic, BadRequestError, InternalServerError, RateLimitError } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cacheControl, createCachedAnthropic, getCacheInfo, withCache } from '../src/index.js';
-import { SECRET_KEY, collect, memoryCache, plain, stored, watchOutput } from './helpers.js';
+import { ANTHROPIC_PRICES, cacheControl, createCachedAnthropic, getCacheInfo, withCache } from '../src/index.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -24,7 +29,7 @@ afterAll(async () => {
 beforeEach(() => server.reset());
 
 function setup(extra: Partial<Parameters<typeof createCachedAnthropic>[0]> = {}, cacheOptions = {}) {
-  const { cache, layer } = memoryCache(cacheOptions);
+  const { cache, layer } = memoryCache({ prices: ANTHROPIC_PRICES, ...cacheOptions });
   const bare = new Anthropic({ apiKey: SECRET_KEY, baseURL: server.baseURL, maxRetries: 0 });
   const client = withCache(bare, { cache, ...extra });
   return { cache, layer, bare, client };
@@ -177,7 +182,7 @@ describe('streaming', () => {
     expect(plain(json)).toEqual(anthropicMessage(msg('streamed first') as never, 2));
     expect(json.content).toEqual(final.content);
     // The upstream call was counted once, although two entries were written.
-    const price = findPrice(DEFAULT_PRICES, 'claude-sonnet-4-20250514')!;
+    const price = findPrice(ANTHROPIC_PRICES, 'claude-sonnet-4-20250514')!;
     const s = cache.stats();
     const usage = { inputTokens: final.usage.input_tokens, outputTokens: final.usage.output_tokens };
     const first = anthropicMessage(msg('same') as never, 0).usage;
@@ -299,7 +304,7 @@ describe('isolation, secrets, accounting', () => {
   it('prompt-cache reads and writes feed the statistics at their own prices', async () => {
     const pc = await startAnthropicServer({ cacheReadTokens: 10, cacheCreationTokens: 5 });
     try {
-      const { cache, layer } = memoryCache();
+      const { cache, layer } = memoryCache({ prices: ANTHROPIC_PRICES });
       const client = createCachedAnthropic({ cache, clientOptions: { apiKey: SECRET_KEY, baseURL: pc.baseURL } });
       const req = msg('y'.repeat(200), { model: 'claude-sonnet-4-20250514' });
       const live = await client.messages.create(req);
@@ -313,7 +318,7 @@ describe('isolation, secrets, accounting', () => {
       });
       await client.messages.create(req);
       const s = cache.stats();
-      const price = findPrice(DEFAULT_PRICES, 'claude-sonnet-4-20250514')!;
+      const price = findPrice(ANTHROPIC_PRICES, 'claude-sonnet-4-20250514')!;
       expect(s.providerCachedTokens).toBe(10);
       expect(s.usdSaved).toBeCloseTo(costUsd(usage, price), 12);
       expect(s.tokensSaved.input).toBe(usage.inputTokens);

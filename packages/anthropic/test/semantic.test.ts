@@ -4,11 +4,10 @@ import { MultiLayerCache } from '@strata-cache/core';
 import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { SemanticLayer } from '@strata-cache/layer-semantic';
-import { type ProviderServer, startAnthropicServer } from '@strata-cache/provider-test-servers';
+import { type ProviderServer, collect, plain, startAnthropicServer } from '@strata-cache/provider-test-servers';
 import { Anthropic } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getCacheInfo, withCache } from '../src/index.js';
-import { collect, plain } from './helpers.js';
 
 let server: ProviderServer;
 let embedder: UseEmbedder;

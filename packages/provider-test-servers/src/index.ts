@@ -7,6 +7,7 @@ export {
   chatCompletion,
   chatCompletionChunks,
   response as openAIResponse,
+  responseBody as openAIResponseBody,
   responseEvents as openAIResponseEvents,
   embeddings as openAIEmbeddings,
   fakeEmbedding,
@@ -17,3 +18,6 @@ export type { AnthropicServerOptions } from './anthropic.js';
 export { lastUserText, words, fakeTokens } from './text.js';
 export { watchOutput } from './watch.js';
 export type { WatchedCache } from './watch.js';
+export { SECRET_KEY, SECRET_ORG, SECRET_PROJECT, memoryCache, stored, collect, plain, sdkChoice, warningsDuring } from './adapter-testing.js';
+export { benchAdapter, runScenarios, writeSection, renderMarkdown } from './adapter-bench.js';
+export type { AdapterBenchSetup, ScenarioResult } from './adapter-bench.js';

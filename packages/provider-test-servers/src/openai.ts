@@ -146,6 +146,14 @@ export function response(req: ResponsesRequest, index: number, o: OpenAIServerOp
   };
 }
 
+/**
+ * The body of a non-streaming `responses.create`: the response object plus the fields the API
+ * adds only to non-stream bodies (`billing`), which the `response.completed` event does not carry.
+ */
+export function responseBody(req: ResponsesRequest, index: number, o: OpenAIServerOptions = {}) {
+  return { ...response(req, index, o), billing: { payer: 'developer' } };
+}
+
 /** The Responses API SSE stream: response.created … response.output_text.delta … response.completed. */
 export function responseEvents(req: ResponsesRequest, index: number, o: OpenAIServerOptions = {}): SseEvent[] {
   const text = responsesText(req, o);
@@ -220,7 +228,7 @@ export function openAIHandler(o: OpenAIServerOptions = {}): Handler {
       return body['stream'] ? sse(chatCompletionChunks(body, index, o), { headers, ...timing }) : json(chatCompletion(body, index, o), { headers, ...timing });
     }
     if (req.path.endsWith('/responses')) {
-      return body['stream'] ? sse(responseEvents(body, index, o), { headers, ...timing }) : json(response(body, index, o), { headers, ...timing });
+      return body['stream'] ? sse(responseEvents(body, index, o), { headers, ...timing }) : json(responseBody(body, index, o), { headers, ...timing });
     }
     if (req.path.endsWith('/embeddings')) return json(embeddings(body), { headers, ...timing });
     return json({ error: { message: `no route ${req.path}`, type: 'invalid_request_error', code: null, param: null } }, { status: 404, headers });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseParser, serializeEvent } from '../src/http-cache.js';
+import { SseParser, serializeEvent } from '../src/sse.js';
 
 const enc = new TextEncoder();
 

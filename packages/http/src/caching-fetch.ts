@@ -1,0 +1,89 @@
+// A caching `fetch` for JSON-over-HTTP LLM APIs. Each provider adapter supplies the provider's
+// endpoints, their request profiles and how to read usage off its responses.
+//
+// Why a fetch and not method wrappers: the SDKs parse and type whatever fetch returns, so
+// replaying the provider's own response body (or its SSE events) keeps every SDK method, helper
+// and stream class working unchanged, with the SDK's own types.
+import { type CachingFetchConfig, isCall, prepareCall } from './call.js';
+import { stripControl, withoutControl } from './control.js';
+import { jsonThrough } from './json-path.js';
+import { streamThrough } from './stream-path.js';
+import type { FetchLike } from './types.js';
+
+const UNCACHED = Symbol.for('strata-cache.http.uncached');
+
+/**
+ * Builds the caching fetch. JSON requests go through `jsonThrough` (core's `getOrLoad`),
+ * streamed ones through `streamThrough`; everything else passes through untouched.
+ */
+export function createCachingFetch(config: CachingFetchConfig): FetchLike {
+  const { upstream } = config;
+  const uncached = new Map<string, number>();
+
+  const strataFetch: FetchLike = async (input, init) => {
+    const prepared = prepareCall(config, input, init);
+    const call = prepared instanceof Promise ? await prepared : prepared;
+    if (!isCall(call)) {
+      if (call.reason !== undefined) uncached.set(call.reason, (uncached.get(call.reason) ?? 0) + 1);
+      return upstream(stripRequest(call.input, call.init), call.init === undefined ? undefined : stripControl(call.init));
+    }
+    if (call.stream) return streamThrough(call);
+    const signal = call.signal;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await untilAborted(jsonThrough(call), signal);
+      } catch (error) {
+        // Identical concurrent misses share one upstream call, made with the first caller's
+        // signal. If that caller gave up, the others were not aborted: they try again.
+        if (attempt < 3 && isAbortError(error) && !signal?.aborted) continue;
+        throw error;
+      }
+    }
+  };
+  Object.defineProperty(strataFetch, UNCACHED, { value: uncached });
+  return strataFetch;
+}
+
+/**
+ * Requests to a cached endpoint that a caching fetch sent to the provider uncached, by reason:
+ * `body-form` (form data), `body-not-utf8`, `body-not-json`, `stream-not-cached` (an endpoint
+ * without stream caching), or the endpoint's own (`background`, `conversation`, ...). Requests
+ * the cache policy declined are counted by the cache (`stats().bypassed`), not here.
+ * Pass the caching fetch, or a client built by `withCachingFetch` (or an adapter's `withCache`).
+ */
+export function uncachedRequests(target: unknown): Readonly<Record<string, number>> {
+  const fetch = typeof target === 'function' ? target : (target as { fetch?: unknown } | null)?.fetch;
+  const counts = typeof fetch === 'function' ? (fetch as unknown as Record<symbol, unknown>)[UNCACHED] : undefined;
+  return counts instanceof Map ? Object.freeze(Object.fromEntries(counts)) : Object.freeze({});
+}
+
+/** A Request input carries its own headers: strip control headers there too (when `init` does not replace them). */
+function stripRequest(input: string | URL | Request, init: RequestInit | undefined): string | URL | Request {
+  if (typeof input !== 'object' || input instanceof URL || init?.headers !== undefined) return input;
+  const headers = withoutControl(input.headers);
+  return headers ? new Request(input, { headers }) : input;
+}
+
+function isAbortError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
+}
+
+/** Settles with `promise`, or rejects as soon as `signal` aborts (a caller waiting on a shared call must still be able to leave). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason ?? new DOMException('The operation was aborted.', 'AbortError'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new DOMException('The operation was aborted.', 'AbortError'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,148 @@
+import type { CallOptions, MultiLayerCache, ScopeInput } from '@strata-cache/core';
+import { type Control, readControl, withoutControl } from './control.js';
+import { type ReadRequest, readRequest, requestMethod, requestUrl } from './request-body.js';
+import { propertyOrder } from './schema-order.js';
+import type { EndpointSpec, FetchLike, ReplayPacing, ScopeOption } from './types.js';
+
+/** Everything the caching fetch of one client knows. */
+export interface CachingFetchConfig {
+  readonly packageName: string;
+  readonly cache: MultiLayerCache;
+  readonly scope: ScopeOption | undefined;
+  readonly endpoints: readonly EndpointSpec[];
+  /** Request headers that change the answer (API version, beta flags); lower-case. */
+  readonly keyHeaders: readonly string[];
+  /** Query parameters that change the answer (Azure's `api-version`). @default [] */
+  readonly keyQuery?: readonly string[];
+  /** Response header the SDK reads into `_request_id`. */
+  readonly requestIdHeader: string;
+  readonly upstream: FetchLike;
+  readonly pacing: ReplayPacing;
+  readonly ttlMs: number | undefined;
+  readonly tags: readonly string[];
+}
+
+/** One request through the caching fetch, built once and handed to the JSON or the stream path. */
+export interface HttpCall {
+  readonly config: CachingFetchConfig;
+  readonly spec: EndpointSpec;
+  /** What is fingerprinted: the key body plus `strata_http` (server, mode, key headers). */
+  readonly keyRequest: Record<string, unknown>;
+  /** The key request of the same call in its non-stream form. */
+  readonly jsonKeyRequest: Record<string, unknown>;
+  readonly stream: boolean;
+  readonly options: CallOptions;
+  /** What goes upstream: the URL and the init without control headers. */
+  readonly url: string;
+  readonly init: RequestInit;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** A request the caching fetch passes through, and why (counted when `reason` is set). */
+export interface PassThrough {
+  readonly reason?: string;
+  readonly input: string | URL | Request;
+  readonly init: RequestInit | undefined;
+}
+
+/**
+ * Builds the call for a request, or says how to pass it through. Requests that are not a POST
+ * to a cached endpoint pass through without a reason (they were never candidates).
+ */
+export function prepareCall(config: CachingFetchConfig, input: string | URL | Request, init: RequestInit | undefined): HttpCall | PassThrough | Promise<HttpCall | PassThrough> {
+  if (requestMethod(input, init) !== 'POST') return passThrough(input, init);
+  const url = requestUrl(input);
+  const spec = url && config.endpoints.find((e) => url.pathname.endsWith(e.path));
+  if (!url || !spec) return passThrough(input, init);
+  const read = readRequest(url, input, init);
+  return read instanceof Promise ? read.then((r) => fromRead(config, spec, input, init, r)) : fromRead(config, spec, input, init, read);
+}
+
+function fromRead(config: CachingFetchConfig, spec: EndpointSpec, input: string | URL | Request, init: RequestInit | undefined, read: Awaited<ReturnType<typeof readRequest>>): HttpCall | PassThrough {
+  if (!('request' in read)) return passThrough(input, read.replay ?? init, read.reason);
+  const { request } = read;
+  let body: unknown;
+  try {
+    body = JSON.parse(request.text);
+  } catch {
+    body = undefined;
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return passThrough(request.url.href, request.init, 'body-not-json');
+  const b = body as Record<string, unknown>;
+  const stream = b['stream'] === true;
+  if (stream && !spec.streams) return passThrough(request.url.href, request.init, 'stream-not-cached');
+  const why = spec.uncachedReason?.(b);
+  if (why !== undefined) return passThrough(request.url.href, request.init, why);
+  return buildCall(config, spec, request, b, stream);
+}
+
+function buildCall(config: CachingFetchConfig, spec: EndpointSpec, request: ReadRequest, b: Record<string, unknown>, stream: boolean): HttpCall {
+  const { url, headers } = request;
+  const control = readControl(config.packageName, headers);
+  // What shapes the answer besides the body: which server (a local model behind an
+  // OpenAI-compatible baseURL is not api.openai.com), API version headers and parameters, and
+  // the wire form of the answer (JSON vs SSE, with or without a usage chunk). Never auth headers.
+  const http: Record<string, unknown> = { endpoint: url.origin + url.pathname, mode: stream ? 'sse' : 'json' };
+  const keyHeaders = pick(config.keyHeaders, (name) => headers.get(name));
+  if (keyHeaders) http['headers'] = keyHeaders;
+  const keyQuery = config.keyQuery?.length && url.search !== '' ? pick(config.keyQuery, (name) => url.searchParams.get(name)) : undefined;
+  if (keyQuery) http['query'] = keyQuery;
+  const order = spec.schemas ? propertyOrder(spec.schemas(b)) : undefined;
+  if (order) http['propertyOrder'] = order;
+  const jsonHttp = stream ? { ...http, mode: 'json' } : http;
+  if (stream && b['stream_options'] !== undefined) http['streamOptions'] = b['stream_options'];
+  const keyBody = spec.keyBody ? spec.keyBody(b) : b;
+  const keyRequest = { ...keyBody, strata_http: http };
+  const jsonKeyRequest = stream ? { ...keyBody, strata_http: jsonHttp } : keyRequest;
+  // Control headers never leave; `headers` are the request's own, already parsed.
+  const stripped = withoutControl(headers);
+  const upstreamInit = stripped ? { ...request.init, headers: stripped } : request.init;
+  return {
+    config,
+    spec,
+    keyRequest,
+    jsonKeyRequest,
+    stream,
+    options: callOptions(config, spec, b, url.pathname, control),
+    url: url.href,
+    init: upstreamInit,
+    signal: upstreamInit.signal ?? undefined,
+  };
+}
+
+function pick(names: readonly string[], get: (name: string) => string | null): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const name of names) {
+    const v = get(name);
+    if (v !== null) (out ??= {})[name] = v;
+  }
+  return out;
+}
+
+function callOptions(config: CachingFetchConfig, spec: EndpointSpec, body: Record<string, unknown>, path: string, control: Control): CallOptions {
+  let scope: ScopeInput | undefined = typeof config.scope === 'function' ? config.scope({ body, path }) : config.scope;
+  if (control.tenant !== undefined || control.namespace !== undefined) {
+    const base = config.cache.resolveScope(scope);
+    scope = { tenant: control.tenant ?? base.tenant, namespace: control.namespace ?? base.namespace };
+  }
+  const tags = control.tags ? [...config.tags, ...control.tags] : config.tags;
+  const ttlMs = control.ttlMs ?? config.ttlMs;
+  return {
+    profile: spec.profile,
+    ...(scope !== undefined ? { scope } : {}),
+    ...(control.mode === 'bypass' ? { bypass: true } : {}),
+    ...(control.mode === 'refresh' ? { forceRefresh: true } : {}),
+    ...(control.mode === 'no-store' ? { noStore: true } : {}),
+    ...(ttlMs !== undefined ? { ttlMs } : {}),
+    ...(tags.length > 0 ? { tags } : {}),
+    ...(control.semantic === false ? { semantic: false } : {}),
+  };
+}
+
+function passThrough(input: string | URL | Request, init: RequestInit | undefined, reason?: string): PassThrough {
+  return reason === undefined ? { input, init } : { input, init, reason };
+}
+
+export function isCall(x: HttpCall | PassThrough): x is HttpCall {
+  return 'spec' in x;
+}

@@ -1,0 +1,108 @@
+import type { CacheKey } from '@strata-cache/core';
+
+/** Hit information, read back with `getCacheInfo`. */
+export interface CacheInfo {
+  /** True when the response was served from the cache (no upstream call). */
+  readonly hit: boolean;
+  /**
+   * `hit`; `miss` (the provider answered and the answer may be stored); `bypass` (the provider
+   * answered and the cache was not consulted: the policy declined the request, or `cacheControl({ bypass })`).
+   * Read from response headers, so `getCacheInfo(parsedObject)` of a provider answer is undefined.
+   */
+  readonly status: 'hit' | 'miss' | 'bypass';
+  /** Layer that answered a hit. */
+  readonly layer?: string;
+  /** Age of the entry that answered, ms. */
+  readonly ageMs?: number;
+  /** Cosine similarity, for semantic hits. */
+  readonly similarity?: number;
+  /** Hash part of the entry's cache key (never contains request content). */
+  readonly key?: string;
+}
+
+/** What a hit says about itself (a `LookupHit` or a `CacheResult` that hit). */
+export interface HitDescription {
+  readonly key: CacheKey;
+  readonly layer: string;
+  readonly ageMs: number;
+  readonly similarity?: number;
+}
+
+/** Response header with the cache status of a cached endpoint's successful answer. */
+export const STATUS_HEADER = 'x-strata-cache';
+const HIT_PREFIX = 'strata-hit.';
+const REQUEST_ID_HEADERS = ['x-request-id', 'request-id'];
+
+/**
+ * Cache information of an SDK result: the parsed object (reads its `_request_id`), the
+ * `{ data, response }` of `.withResponse()`, a `Response`, `Headers`, or a stream object with
+ * `request_id`. Undefined when the value was not served by a Strata caching client.
+ */
+export function getCacheInfo(value: unknown): CacheInfo | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  if (typeof Headers !== 'undefined' && value instanceof Headers) return fromHeaders(value);
+  if (typeof Response !== 'undefined' && value instanceof Response) return fromHeaders(value.headers);
+  if (v['response'] instanceof Response) return fromHeaders(v['response'].headers);
+  for (const field of ['_request_id', 'request_id']) {
+    let id: unknown;
+    try {
+      id = v[field];
+    } catch {
+      id = undefined;
+    }
+    if (typeof id === 'string') return decodeHitId(id);
+  }
+  return undefined;
+}
+
+function fromHeaders(h: Headers): CacheInfo | undefined {
+  const status = h.get(STATUS_HEADER);
+  if (status === 'hit') {
+    for (const name of REQUEST_ID_HEADERS) {
+      const info = decodeHitId(h.get(name) ?? '');
+      if (info) return info;
+    }
+    return { hit: true, status: 'hit' };
+  }
+  return status === 'miss' || status === 'bypass' ? { hit: false, status } : undefined;
+}
+
+/** The request id a hit carries instead of a provider's: `strata-hit.<base64url info>`. */
+export function encodeHitId(hit: HitDescription): string {
+  const info: Record<string, unknown> = { l: hit.layer, a: Math.max(0, Math.round(hit.ageMs)), k: hit.key.hash };
+  if (hit.similarity !== undefined) info['s'] = hit.similarity;
+  return HIT_PREFIX + Buffer.from(JSON.stringify(info)).toString('base64url');
+}
+
+function decodeHitId(id: string): CacheInfo | undefined {
+  if (!id.startsWith(HIT_PREFIX)) return undefined;
+  try {
+    const o = JSON.parse(Buffer.from(id.slice(HIT_PREFIX.length), 'base64url').toString('utf8')) as Record<string, unknown>;
+    return {
+      hit: true,
+      status: 'hit',
+      ...(typeof o['l'] === 'string' ? { layer: o['l'] } : {}),
+      ...(typeof o['a'] === 'number' ? { ageMs: o['a'] } : {}),
+      ...(typeof o['s'] === 'number' ? { similarity: o['s'] } : {}),
+      ...(typeof o['k'] === 'string' ? { key: o['k'] } : {}),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Headers of a response served from the cache. */
+export function hitHeaders(requestIdHeader: string, hit: HitDescription, contentType: string): Headers {
+  return new Headers({ 'content-type': contentType, [requestIdHeader]: encodeHitId(hit), [STATUS_HEADER]: 'hit' });
+}
+
+/** Headers of a provider answer passed on: the provider's own, minus what no longer describes the body, plus the status. */
+export function upstreamHeaders(source: Headers | undefined, status: 'miss' | 'bypass', fallbackType: string): Headers {
+  const headers = new Headers(source ?? { 'content-type': fallbackType });
+  // The body handed on is decoded (and may be re-encoded): length and encoding no longer hold.
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  headers.set(STATUS_HEADER, status);
+  return headers;
+}

@@ -1,0 +1,15 @@
+export { withCachingFetch, createProviderFetch, optionNames } from './with-caching-fetch.js';
+export type { ProviderSpec } from './with-caching-fetch.js';
+export { createCachingFetch, uncachedRequests } from './caching-fetch.js';
+export type { CachingFetchConfig } from './call.js';
+export { CACHING_DEFAULTS, CACHING_OPTION_NAMES, checkCachingOptions, checkPacing } from './options.js';
+export type { CachingOptions } from './options.js';
+export { cacheControl } from './control.js';
+export type { RequestCacheControl } from './control.js';
+export { getCacheInfo } from './hit-info.js';
+export type { CacheInfo } from './hit-info.js';
+export { SseParser, serializeEvent } from './sse.js';
+export { propertyOrder, valuesAt } from './schema-order.js';
+export { inModelFamilies, withReasoningRule } from './reasoning.js';
+export type { ReasoningRule } from './reasoning.js';
+export type { EndpointSpec, FetchLike, RecordedEvent, ReplayPacing, ScopeContext, ScopeOption } from './types.js';

@@ -1,0 +1,68 @@
+import { loaded } from '@strata-cache/core';
+import type { HttpCall } from './call.js';
+import { hitHeaders, upstreamHeaders } from './hit-info.js';
+
+/** An upstream answer that must reach the caller unchanged and never be stored. */
+class PassThroughAnswer {
+  constructor(
+    readonly status: number,
+    readonly statusText: string,
+    readonly headers: Headers,
+    readonly body: ArrayBuffer,
+  ) {}
+  toResponse(): Response {
+    return new Response(this.status === 204 || this.status === 304 ? null : this.body.slice(0), { status: this.status, statusText: this.statusText, headers: this.headers });
+  }
+}
+
+/**
+ * The read path of JSON requests: core's read-through (`getOrLoad`), so identical concurrent
+ * misses share one upstream call and the coordinator applies. Only a 200 JSON object the
+ * endpoint accepts is stored; anything else reaches the caller as the provider sent it.
+ */
+export async function jsonThrough(call: HttpCall): Promise<Response> {
+  const { config, spec } = call;
+  let missHeaders: Headers | undefined;
+  let missBytes: ArrayBuffer | undefined;
+  try {
+    const r = await config.cache.getOrLoad<unknown>(
+      call.keyRequest,
+      async () => {
+        const res = await config.upstream(call.url, call.init);
+        const buf = await res.arrayBuffer();
+        if (res.status !== 200) throw new PassThroughAnswer(res.status, res.statusText, res.headers, buf);
+        const body = parseJsonObject(res.headers.get('content-type'), buf);
+        // Not a JSON object after all (a proxy page, an empty body), or an answer the endpoint
+        // does not keep (a queued job): hand it over untouched, keep nothing.
+        if (body === undefined || (spec.acceptBody && !spec.acceptBody(body))) throw new PassThroughAnswer(res.status, res.statusText, res.headers, buf);
+        missHeaders = res.headers;
+        missBytes = buf;
+        const usage = spec.usage(body);
+        const model = typeof body['model'] === 'string' ? body['model'] : undefined;
+        return loaded<unknown>(body, { ...(usage ? { usage } : {}), ...(model ? { model } : {}) });
+      },
+      call.options,
+    );
+    if (r.status === 'hit') {
+      const hit = { key: r.key, layer: r.layer ?? '', ageMs: r.ageMs ?? 0, ...(r.similarity !== undefined ? { similarity: r.similarity } : {}) };
+      return new Response(JSON.stringify(r.value), { status: 200, headers: hitHeaders(config.requestIdHeader, hit, 'application/json') });
+    }
+    const headers = upstreamHeaders(missHeaders, r.status === 'bypass' ? 'bypass' : 'miss', 'application/json');
+    // The caller whose loader ran gets the provider's bytes; callers coalesced onto it get the same value re-encoded.
+    return new Response(missBytes && !r.coalesced ? missBytes : JSON.stringify(r.value), { status: 200, headers });
+  } catch (error) {
+    if (error instanceof PassThroughAnswer) return error.toResponse();
+    throw error;
+  }
+}
+
+function parseJsonObject(contentType: string | null, buf: ArrayBuffer): Record<string, unknown> | undefined {
+  const media = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (media !== 'application/json' && !media.endsWith('+json')) return undefined;
+  try {
+    const body: unknown = JSON.parse(new TextDecoder().decode(buf));
+    return typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

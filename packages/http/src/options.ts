@@ -1,0 +1,81 @@
+import { type MultiLayerCache, InvalidOptionError } from '@strata-cache/core';
+import type { ReplayPacing, ScopeOption } from './types.js';
+
+/** Options every provider adapter's `withCache` takes (adapters may add their own). */
+export interface CachingOptions {
+  /** The cache that stores answers (build it with `MultiLayerCache` from @strata-cache/core). */
+  cache: MultiLayerCache;
+  /**
+   * Tenant / namespace of every request, or a function of the request body returning it
+   * (e.g. reading an AsyncLocalStorage). Tenants never share entries.
+   * @default the cache's default scope
+   */
+  scope?: ScopeOption;
+  /**
+   * How cached streams are replayed. `pacing: 'none'` sends events as fast as they are read;
+   * `'recorded'` keeps the original gaps (each at most `maxGapMs`); a number is a fixed gap in ms.
+   * @default { pacing: 'none', maxGapMs: 1000 }
+   */
+  replay?: { pacing?: 'none' | 'recorded' | number; maxGapMs?: number };
+  /** TTL of stored answers, ms. @default the cache's defaultTtlMs */
+  ttlMs?: number;
+  /** Tags added to every stored answer. @default [] */
+  tags?: readonly string[];
+  /**
+   * Model families (name prefixes such as `'gpt-5'`, `'o4-mini'`, `'claude-sonnet-4'`; `'*'` for
+   * every model) whose reasoning requests the core `'deterministic'` policy caches. Reasoning
+   * requests cannot pin their sampling (OpenAI reasoning models take no `temperature` and no
+   * `seed`; Anthropic extended thinking requires temperature 1), so by default they are never
+   * cached; listing a family says "a repeat may get the first answer". Each adapter's README
+   * states exactly which requests count as reasoning requests.
+   * @default []
+   */
+  reasoningModels?: readonly string[];
+}
+
+/** Defaults of the options above, in one place. */
+export const CACHING_DEFAULTS = Object.freeze({
+  replay: Object.freeze({ pacing: 'none' as const, maxGapMs: 1000 }),
+  tags: Object.freeze([]) as readonly string[],
+  reasoningModels: Object.freeze([]) as readonly string[],
+});
+
+/** Every option name of `CachingOptions` (complete at compile time). */
+export const CACHING_OPTION_NAMES = Object.freeze(
+  Object.keys({ cache: true, scope: true, replay: true, ttlMs: true, tags: true, reasoningModels: true } satisfies Record<keyof CachingOptions, true>),
+) as readonly (keyof CachingOptions)[];
+
+/** Checks the shared options (and rejects names outside `known`). */
+export function checkCachingOptions(packageName: string, options: unknown, known: readonly string[]): asserts options is CachingOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${packageName}: options must be an object with at least "cache"`);
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) throw new InvalidOptionError(`${packageName}: unknown option "${k}"`, { field: k });
+  }
+  const o = options as Partial<CachingOptions>;
+  const cache = o.cache as Partial<MultiLayerCache> | undefined;
+  if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function') {
+    throw new InvalidOptionError(`${packageName}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
+  }
+  if (o.ttlMs !== undefined && !(typeof o.ttlMs === 'number' && o.ttlMs > 0)) throw new InvalidOptionError(`${packageName}: option "ttlMs" must be a positive number of ms`, { field: 'ttlMs' });
+  for (const field of ['tags', 'reasoningModels'] as const) {
+    const list = o[field];
+    if (list !== undefined && (!Array.isArray(list) || list.some((x: unknown) => typeof x !== 'string' || x === ''))) {
+      throw new InvalidOptionError(`${packageName}: option "${field}" must be an array of non-empty strings`, { field });
+    }
+  }
+  checkPacing(packageName, o.replay);
+}
+
+/** The replay pacing of validated options. */
+export function checkPacing(packageName: string, replay: unknown): ReplayPacing {
+  if (replay === undefined) return { mode: CACHING_DEFAULTS.replay.pacing, maxGapMs: CACHING_DEFAULTS.replay.maxGapMs };
+  if (typeof replay !== 'object' || replay === null) throw new InvalidOptionError(`${packageName}: option "replay" must be an object`, { field: 'replay' });
+  const r = replay as { pacing?: unknown; maxGapMs?: unknown };
+  const mode = r.pacing ?? CACHING_DEFAULTS.replay.pacing;
+  if (mode !== 'none' && mode !== 'recorded' && !(typeof mode === 'number' && mode >= 0 && Number.isFinite(mode))) {
+    throw new InvalidOptionError(`${packageName}: option "replay.pacing" must be 'none', 'recorded' or a number of ms`, { field: 'replay.pacing' });
+  }
+  const maxGapMs = r.maxGapMs ?? CACHING_DEFAULTS.replay.maxGapMs;
+  if (typeof maxGapMs !== 'number' || !(maxGapMs >= 0)) throw new InvalidOptionError(`${packageName}: option "replay.maxGapMs" must be a non-negative number`, { field: 'replay.maxGapMs' });
+  return { mode: mode as ReplayPacing['mode'], maxGapMs };
+}

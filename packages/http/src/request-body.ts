@@ -1,0 +1,103 @@
+// Reads what a fetch call sends, in whichever form the caller used: `fetch(url, init)` with a
+// string, bytes, a Blob or a stream as the body, or `fetch(request)`. The body is read once and
+// what goes upstream is rebuilt from those bytes, so the request the provider receives is the
+// one that was fingerprinted.
+
+/** A POST with its body read, ready to be fingerprinted and sent. */
+export interface ReadRequest {
+  readonly url: URL;
+  readonly headers: Headers;
+  /** The body as text (UTF-8). */
+  readonly text: string;
+  /** What to send upstream (control headers still in; the caller strips them). */
+  readonly init: RequestInit;
+}
+
+/** Why a request to a cached endpoint could not be read as JSON text. */
+export type UnreadableBody = 'body-form' | 'body-not-utf8';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The request's URL, or undefined when it does not parse. */
+export function requestUrl(input: string | URL | Request): URL | undefined {
+  if (input instanceof URL) return input;
+  try {
+    return new URL(typeof input === 'string' ? input : input.url);
+  } catch {
+    return undefined;
+  }
+}
+
+export function requestMethod(input: string | URL | Request, init: RequestInit | undefined): string {
+  return (init?.method ?? (typeof input === 'object' && !(input instanceof URL) ? input.method : 'GET')).toUpperCase();
+}
+
+/**
+ * Reads the body of a POST. Returns the request with its body as text, or why it has no text
+ * form (form data is never JSON). `replay` is what must be sent upstream instead of the
+ * original when the body was a one-shot stream that reading consumed.
+ */
+export function readRequest(url: URL, input: string | URL | Request, init: RequestInit | undefined): ReadResult | Promise<ReadResult> {
+  const body = init?.body ?? undefined;
+  // What the SDKs send, answered without a promise (this is every cached call's hot path).
+  if (typeof body === 'string' && (typeof input === 'string' || input instanceof URL)) return { request: { url, headers: new Headers(init!.headers), text: body, init: init! } };
+  return readAnyBody(url, input, init);
+}
+
+type ReadResult = { request: ReadRequest } | { reason: UnreadableBody; replay?: RequestInit };
+
+async function readAnyBody(url: URL, input: string | URL | Request, init: RequestInit | undefined): Promise<ReadResult> {
+  const isRequest = typeof input === 'object' && !(input instanceof URL);
+  const body = init?.body ?? undefined;
+  if (typeof body === 'string') return { request: { url, headers: headersOf(input, init, isRequest), text: body, init: isRequest ? fromRequest(input, init, body) : init! } };
+  let bytes: Uint8Array | undefined;
+  if (body === undefined && isRequest) {
+    if (input.body === null) return { request: { url, headers: headersOf(input, init, true), text: '', init: fromRequest(input, init, '') } };
+    // A clone, so the original stays readable for a pass-through.
+    bytes = new Uint8Array(await input.clone().arrayBuffer());
+  } else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body);
+  else if (ArrayBuffer.isView(body)) bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  else if (typeof Blob !== 'undefined' && body instanceof Blob) bytes = new Uint8Array(await body.arrayBuffer());
+  else if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) {
+    bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    const replay: RequestInit = { ...withoutStreamOptions(init!), body: bytes };
+    const text = decode(bytes);
+    return text === undefined ? { reason: 'body-not-utf8', replay } : { request: { url, headers: headersOf(input, init, isRequest), text, init: isRequest ? fromRequest(input, init, bytes) : replay } };
+  } else if (body === undefined || body === null) bytes = new Uint8Array(0);
+  else return { reason: 'body-form' }; // FormData, URLSearchParams: never a JSON body
+  const text = decode(bytes);
+  if (text === undefined) return { reason: 'body-not-utf8' };
+  return { request: { url, headers: headersOf(input, init, isRequest), text, init: isRequest ? fromRequest(input, init, bytes) : init! } };
+}
+
+function decode(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Headers as fetch sees them: `init.headers` replaces a Request's own. */
+function headersOf(input: string | URL | Request, init: RequestInit | undefined, isRequest: boolean): Headers {
+  if (init?.headers !== undefined) return new Headers(init.headers);
+  return isRequest ? new Headers((input as Request).headers) : new Headers();
+}
+
+/** `fetch(request, init)` as url + init, with the body already read. */
+function fromRequest(request: Request, init: RequestInit | undefined, body: string | Uint8Array): RequestInit {
+  return {
+    method: init?.method ?? request.method,
+    headers: init?.headers ?? request.headers,
+    body: body as NonNullable<RequestInit['body']>,
+    signal: init?.signal ?? request.signal,
+    redirect: init?.redirect ?? request.redirect,
+    ...(init?.keepalive !== undefined ? { keepalive: init.keepalive } : {}),
+  };
+}
+
+/** A stream body needs `duplex: 'half'`; the bytes that replace it must not carry it. */
+function withoutStreamOptions(init: RequestInit): RequestInit {
+  const { duplex: _d, ...rest } = init as RequestInit & { duplex?: unknown };
+  return rest;
+}

@@ -1,0 +1,188 @@
+// The caching fetch on its own, as any fetch caller (not an SDK) uses it: every body form, a
+// Request as input, control headers, pass-through counting and option checks.
+import { InvalidOptionError, chatProfile } from '@strata-cache/core';
+import { type ProviderServer, memoryCache, startOpenAIServer, stored } from '@strata-cache/provider-test-servers';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type CachingOptions, type EndpointSpec, type FetchLike, type ProviderSpec, cacheControl, createProviderFetch, getCacheInfo, uncachedRequests, withCachingFetch } from '../src/index.js';
+
+let server: ProviderServer;
+beforeAll(async () => {
+  server = await startOpenAIServer();
+});
+afterAll(async () => {
+  await server.close();
+});
+beforeEach(() => server.reset());
+
+const chat: EndpointSpec = {
+  path: '/chat/completions',
+  profile: chatProfile,
+  streams: true,
+  usage: () => undefined,
+  complete: (events) => events.at(-1)?.data === '[DONE]',
+  fromEvents: () => ({ value: null }),
+};
+
+const SPEC: ProviderSpec<any> = {
+  packageName: '@strata-cache/test',
+  clientHint: 'new Client()',
+  isClient: () => false,
+  endpoints: () => [chat],
+  keyHeaders: ['openai-beta'],
+  requestIdHeader: 'x-request-id',
+};
+
+function setup(options: Partial<CachingOptions> = {}) {
+  const { cache, layer } = memoryCache();
+  const fetch = createProviderFetch({ cache, ...options }, SPEC, globalThis.fetch as FetchLike);
+  return { cache, layer, fetch };
+}
+
+const url = () => `${server.baseURL}/chat/completions`;
+const body = (content: string) => JSON.stringify({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content }] });
+const headers = { 'content-type': 'application/json' };
+
+describe('request forms the caching fetch caches', () => {
+  it('a string body, a Uint8Array, an ArrayBuffer, a Blob and a stream body all share one entry', async () => {
+    const { fetch, cache } = setup();
+    const text = body('every body form');
+    const first = await fetch(url(), { method: 'POST', headers, body: text });
+    expect(getCacheInfo(first)).toEqual({ hit: false, status: 'miss' });
+    const live = await first.json();
+    await cache.flush();
+    const bytes = new TextEncoder().encode(text);
+    const forms: Array<NonNullable<RequestInit['body']>> = [
+      bytes,
+      bytes.buffer.slice(0),
+      new DataView(bytes.buffer.slice(0)),
+      new Blob([text]),
+      new ReadableStream({ start: (c) => (c.enqueue(bytes), c.close()) }),
+    ];
+    for (const form of forms) {
+      const init = { method: 'POST', headers, body: form, ...(form instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit;
+      const r = await fetch(url(), init);
+      expect(getCacheInfo(r)?.hit).toBe(true);
+      expect(await r.json()).toEqual(live);
+    }
+    expect(server.count('/chat/completions')).toBe(1);
+  });
+
+  it('a Request object is cached like url + init; the provider receives the same request', async () => {
+    const { fetch, cache, layer } = setup();
+    const live = await (await fetch(new Request(url(), { method: 'POST', headers: { ...headers, 'openai-beta': 'assistants=v2' }, body: body('as a Request') }))).json();
+    expect(server.requests[0]!.body).toEqual(JSON.parse(body('as a Request')));
+    expect(server.requests[0]!.headers['openai-beta']).toBe('assistants=v2');
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(1);
+    const hit = await fetch(url(), { method: 'POST', headers: { 'openai-beta': 'assistants=v2' }, body: body('as a Request') });
+    expect(getCacheInfo(hit)?.hit).toBe(true);
+    expect(await hit.json()).toEqual(live);
+    // Its key headers count: without the beta header it is another request.
+    await fetch(new Request(url(), { method: 'POST', headers, body: body('as a Request') }));
+    expect(server.count()).toBe(2);
+    // init given with a Request replaces the Request's own fields, as fetch does.
+    const r = await fetch(new Request(url(), { method: 'POST', body: body('ignored') }), { method: 'POST', headers: { 'openai-beta': 'assistants=v2' }, body: body('as a Request') });
+    expect(getCacheInfo(r)?.hit).toBe(true);
+  });
+
+  it('control headers steer a Request too and never reach the provider', async () => {
+    const { fetch, cache, layer } = setup();
+    await fetch(new Request(url(), { method: 'POST', headers: { ...cacheControl({ bypass: true }), ...headers }, body: body('control') }));
+    await fetch(new Request(url(), { method: 'GET', headers: cacheControl({ ttlMs: 5 }) }));
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    for (const r of server.requests) expect(Object.keys(r.headers).filter((h) => h.startsWith('x-strata-'))).toEqual([]);
+  });
+
+  it('what cannot be cached passes through unchanged and is counted by reason', async () => {
+    const { fetch, cache, layer } = setup();
+    const form = new FormData();
+    form.set('model', 'gpt-4o-mini');
+    await fetch(url(), { method: 'POST', body: form });
+    await fetch(url(), { method: 'POST', body: new URLSearchParams({ model: 'gpt-4o-mini' }) });
+    await fetch(url(), { method: 'POST', headers, body: new Uint8Array([0x7b, 0xff, 0x7d]) });
+    await fetch(url(), { method: 'POST', headers, body: '[1, 2]' });
+    await fetch(url(), { method: 'POST', headers, body: '{"model":' });
+    // A stream body that is not JSON still reaches the provider in full.
+    await fetch(url(), { method: 'POST', headers, body: new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('not json')), c.close()) }), duplex: 'half' } as RequestInit);
+    // Not candidates at all, so not counted: another path, another method.
+    await fetch(`${server.baseURL}/models`, { method: 'POST', headers, body: body('x') });
+    await fetch(url(), { method: 'GET' });
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    expect(server.count()).toBe(8);
+    expect(server.requests[0]!.headers['content-type']).toMatch(/^multipart\/form-data/);
+    expect(server.requests[5]!.raw).toBe('not json');
+    expect(uncachedRequests(fetch)).toEqual({ 'body-form': 2, 'body-not-utf8': 1, 'body-not-json': 3 });
+  });
+});
+
+describe('status of a streamed request', () => {
+  it('miss, then hit; a stream asked to bypass the cache says so and is not recorded', async () => {
+    const { fetch, cache, layer } = setup();
+    const stream = JSON.stringify({ ...JSON.parse(body('streamed')), stream: true });
+    const first = await fetch(url(), { method: 'POST', headers, body: stream });
+    expect(getCacheInfo(first)).toEqual({ hit: false, status: 'miss' });
+    const live = await first.text();
+    await cache.flush();
+    const second = await fetch(url(), { method: 'POST', headers, body: stream });
+    expect(getCacheInfo(second)).toMatchObject({ hit: true, status: 'hit', layer: 'l1' });
+    expect(await second.text()).toBe(live);
+    const bypassed = await fetch(url(), { method: 'POST', headers: { ...headers, ...cacheControl({ bypass: true }) }, body: JSON.stringify({ ...JSON.parse(body('other')), stream: true }) });
+    expect(getCacheInfo(bypassed)).toEqual({ hit: false, status: 'bypass' });
+    await bypassed.text();
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(1);
+    expect(server.count()).toBe(2);
+  });
+});
+
+describe('withCachingFetch', () => {
+  class Client {
+    constructor(readonly fetch: FetchLike = globalThis.fetch as FetchLike) {}
+    withOptions(o: { fetch: FetchLike }) {
+      return new Client(o.fetch);
+    }
+  }
+
+  it('returns a copy whose fetch caches; the original is left alone; counts are read off the copy', async () => {
+    const { cache } = memoryCache();
+    const original = new Client();
+    const copy = withCachingFetch(original, { cache }, SPEC);
+    expect(copy).not.toBe(original);
+    expect(original.fetch).toBe(globalThis.fetch);
+    for (let i = 0; i < 2; i++) {
+      await copy.fetch(url(), { method: 'POST', headers, body: body('copy') });
+      await cache.flush();
+    }
+    expect(server.count()).toBe(1);
+    await copy.fetch(url(), { method: 'POST', body: new URLSearchParams() });
+    expect(uncachedRequests(copy)).toEqual({ 'body-form': 1 });
+    expect(uncachedRequests(original)).toEqual({});
+  });
+
+  it('refuses a client that would keep sending its requests through a fetch of its own', () => {
+    const { cache } = memoryCache();
+    const own = (async () => new Response('{}')) as FetchLike;
+    const stubborn = { fetch: own, withOptions: () => ({ fetch: own }) };
+    expect(() => withCachingFetch(stubborn, { cache }, SPEC)).toThrow(/sends its requests through a fetch of its own/);
+  });
+
+  it('validates the client and every option, naming the package and the option', () => {
+    const { cache } = memoryCache();
+    expect(() => withCachingFetch({}, { cache }, SPEC)).toThrow(/@strata-cache\/test: withCache needs a client instance \(new Client\(\)\)/);
+    const bad: Array<[object, RegExp]> = [
+      [{}, /option "cache"/],
+      [{ cache, ttl: 5 }, /unknown option "ttl"/],
+      [{ cache, ttlMs: 0 }, /option "ttlMs"/],
+      [{ cache, tags: 'a' }, /option "tags"/],
+      [{ cache, reasoningModels: [''] }, /option "reasoningModels"/],
+      [{ cache, replay: { pacing: 'fast' } }, /replay.pacing/],
+      [{ cache, replay: { maxGapMs: -1 } }, /replay.maxGapMs/],
+    ];
+    for (const [options, message] of bad) {
+      expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(InvalidOptionError);
+      expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(message);
+    }
+  });
+});
