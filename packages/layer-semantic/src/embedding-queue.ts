@@ -46,7 +46,9 @@ const PRIORITY = { lookup: 0, write: 1, bulk: 2 } as const;
 interface Job {
   readonly texts: readonly string[];
   readonly chars: number;
-  readonly priority: 0 | 1 | 2;
+  priority: 0 | 1 | 2;
+  /** Arrival order (an expedited write keeps its place among the lookups). */
+  readonly seq: number;
   readonly deadline: number | undefined;
   readonly signal: AbortSignal | undefined;
   readonly resolve: (v: Float32Array[]) => void;
@@ -127,6 +129,9 @@ export class EmbeddingQueue implements Embedder {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
   private closed = false;
+  private seq = 0;
+  /** Texts a lookup waits for that were not queued yet: they go in at lookup priority. */
+  private readonly expedited = new Set<string>();
   private idleWaiters: Array<() => void> = [];
   private counters = { calls: 0, texts: 0, cancelled: 0, expired: 0, skipped: { 'queue-full': 0, 'queue-delay': 0, deadline: 0 } as Record<BusyReason, number> };
 
@@ -171,7 +176,8 @@ export class EmbeddingQueue implements Embedder {
     if (this.closed) return Promise.reject(new StrataError('STRATA_CLOSED', `${PKG}: the embedding queue is closed`));
     if (options.signal?.aborted) return Promise.reject(options.signal.reason ?? abortError());
     if (texts.length === 0) return Promise.resolve([]);
-    const priority = PRIORITY[options.priority ?? 'lookup'];
+    let priority: 0 | 1 | 2 = PRIORITY[options.priority ?? 'lookup'];
+    if (priority > 0 && this.expedited.size > 0 && texts.some((t) => this.expedited.delete(t))) priority = 0;
     let chars = 0;
     for (const t of texts) chars += t.length;
     // Admission control for callers with a deadline (core passes its budget); one without a
@@ -184,7 +190,7 @@ export class EmbeddingQueue implements Embedder {
       }
     }
     return new Promise<Float32Array[]>((resolve, reject) => {
-      const job: Job = { texts, chars, priority, deadline: options.deadline, signal: options.signal, resolve, reject, state: 'queued' };
+      const job: Job = { texts, chars, priority, seq: this.seq++, deadline: options.deadline, signal: options.signal, resolve, reject, state: 'queued' };
       if (job.signal) {
         job.onAbort = () => this.abandon(job);
         job.signal.addEventListener('abort', job.onAbort, { once: true });
@@ -194,6 +200,41 @@ export class EmbeddingQueue implements Embedder {
       if (job.deadline !== undefined && job.deadline < this.timerAt) this.armTimer(job.deadline);
       this.requestDispatch();
     });
+  }
+
+  /**
+   * Moves queued writes carrying `text` to lookup priority: a lookup is waiting for that write
+   * (it must see the entry), so it must not wait behind later lookups.
+   */
+  expedite(text: string): void {
+    let found = false;
+    for (const job of this.queues[0]) if (job.state === 'queued' && job.texts.includes(text)) found = true;
+    for (let p = 1; p <= 2; p++) {
+      const q = this.queues[p]!;
+      for (let i = 0; i < q.length; i++) {
+        const job = q[i]!;
+        if (job.state !== 'queued' || !job.texts.includes(text)) continue;
+        found = true;
+        q.splice(i--, 1);
+        this.waiting[p]! -= job.texts.length;
+        this.waiting[0]! += job.texts.length;
+        job.priority = 0;
+        // Its place among the lookups is its arrival: it came before the lookups queued after it.
+        const lookups = this.queues[0];
+        let at = lookups.length;
+        while (at > 0 && lookups[at - 1]!.seq > job.seq) at--;
+        lookups.splice(at, 0, job);
+      }
+    }
+    if (!found && !this.running(text)) {
+      if (this.expedited.size >= 1_024) this.expedited.clear();
+      this.expedited.add(text);
+    }
+  }
+
+  private running(text: string): boolean {
+    for (const c of this.calls) for (const j of c.jobs) if (j.texts.includes(text)) return true;
+    return false;
   }
 
   /** Rejects everything still queued; calls in flight finish on their own. */

@@ -6,7 +6,6 @@ import {
   LAYER_SPECIFICATION_VERSION,
   type LayerCapabilities,
   type LayerContext,
-  LayerError,
   type LayerV1,
   type ScanPage,
   type Scope,
@@ -18,6 +17,7 @@ import {
   scopeId,
 } from '@strata-cache/core';
 import { CachingEmbedder, isCancellation } from './caching-embedder.js';
+import { WritePath, settleBy } from './write-path.js';
 import { EmbedderBusyError, EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
 import { type MatchCandidate, matchCandidates } from './match.js';
@@ -66,11 +66,6 @@ export interface SemanticLayerStats {
   replication: { applied: number; skipped: number; offset: string | undefined } | undefined;
 }
 
-interface Pending {
-  readonly rec: Rec;
-  readonly text: string;
-}
-
 /**
  * L3: an in-process semantic cache. Exact partitions (scope, model, system prompt, history,
  * tools, sampling — everything but the last user turn — plus the embedder's id and dimension),
@@ -91,14 +86,14 @@ export class SemanticLayer implements LayerV1 {
   private readonly queue: EmbeddingQueue;
   private readonly vectors: CachingEmbedder;
   private readonly replicator: Replicator | undefined;
-  private readonly pendingWrites = new Set<Promise<void>>();
+  private readonly writes: WritePath;
   private opening: Promise<void> | undefined;
   private dirty = false;
   private closing = false;
   private closed = false;
   private snapshotting: Promise<string | undefined> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  private counters = { skippedOverload: 0, cancelledLookups: 0, writesNotIndexed: 0 };
+  private counters = { skippedOverload: 0, cancelledLookups: 0 };
 
   constructor(options: SemanticLayerOptions) {
     const o = resolveOptions(options);
@@ -110,12 +105,20 @@ export class SemanticLayer implements LayerV1 {
     this.store = new RecordStore(o.maxEntries, `${o.embedder.id}\u0000${o.embedder.dimensions}\u0000`, {
       removed: (rec, reason) => this.removed(rec, reason),
     });
+    this.writes = new WritePath(this.store, this.vectors, this.queue, {
+      name: o.name,
+      indexable: (entry) => this.indexableText(entry),
+      published: (rec, vec) => this.publishPut(rec, vec),
+      changed: () => {
+        this.dirty = true;
+      },
+    });
     this.replicator = o.replication
       ? new Replicator(o.replication, this.store, {
           embedder: { id: o.embedder.id, dimensions: o.embedder.dimensions },
           indexable: (entry) => this.indexableText(entry),
           put: (key, entry, vector) => this.applyPut(key, entry, vector),
-          index: (rec, vector) => this.indexed(rec, rec.entry.semantic!.text, vector),
+          index: (rec, vector) => this.writes.index(rec, rec.entry.semantic!.text, vector),
           resync: () => this.resync(),
           warn: o.warn,
         })
@@ -174,6 +177,7 @@ export class SemanticLayer implements LayerV1 {
       embeddings: v.embedded,
       embeddingCacheHits: v.hits,
       ...this.counters,
+      writesNotIndexed: this.writes.notIndexed,
       queue: this.queue.stats(),
       replication: this.replicator?.stats(),
     };
@@ -300,11 +304,22 @@ export class SemanticLayer implements LayerV1 {
     const threshold = query.threshold === undefined ? this.o.threshold : checkThreshold(query.threshold, 'query.threshold');
     if (typeof query.text !== 'string' || query.text.length > this.o.maxTextLength) return {};
     const pk = this.store.partitionPrefix + query.partition;
+    const writing = this.writes.pendingIn(pk);
     // Nothing stored in this exact partition: no candidate can exist, skip the embedding.
-    if (!this.store.partitions.get(pk)?.size) return {};
+    if (!this.store.partitions.get(pk)?.size && !writing) return {};
     let vec: Float32Array | undefined;
     try {
-      [vec] = await this.vectors.embed([query.text], { priority: 'lookup', ...(ctx?.deadline !== undefined ? { deadline: ctx.deadline } : {}), ...(ctx?.signal ? { signal: ctx.signal } : {}) });
+      const embedding = this.vectors.embed([query.text], { priority: 'lookup', ...(ctx?.deadline !== undefined ? { deadline: ctx.deadline } : {}), ...(ctx?.signal ? { signal: ctx.signal } : {}) });
+      if (writing) {
+        embedding.catch(() => undefined); // handled below, after the wait
+        // Entries of this partition still embedding were stored before this lookup: it must
+        // see them (a lookup right after store() finds the entry), so wait for them, ahead of
+        // other lookups, within this lookup's own deadline.
+        const writes = [...writing];
+        this.writes.expedite(writes);
+        await settleBy(Promise.all(writes.map((w) => w.done)), ctx?.deadline, ctx?.signal);
+      }
+      [vec] = await embedding;
     } catch (e) {
       if (e instanceof EmbedderBusyError) {
         this.counters.skippedOverload++;
@@ -389,7 +404,7 @@ export class SemanticLayer implements LayerV1 {
     for (const t of this.timers) clearInterval(t);
     if (this.opening) {
       await this.opening.catch(() => undefined);
-      await settleWithin([...this.pendingWrites], this.o.closeTimeoutMs);
+      await this.writes.settle(this.o.closeTimeoutMs);
       await this.replicator?.stop();
       if (this.o.persistDir && this.dirty && this.store.env) {
         try {
@@ -475,61 +490,10 @@ export class SemanticLayer implements LayerV1 {
     return s.text.length <= this.o.maxTextLength ? s.text : undefined;
   }
 
-  /**
-   * Stores the entries synchronously (exact lookups find them from this moment), indexes those
-   * whose vector is cached, and embeds the rest — within the write's budget unless `bulk`.
-   */
   private write(items: ReadonlyArray<{ key: CacheKey; entry: CacheEntry }>, ctx: LayerContext | undefined, priority: 'write' | 'bulk'): Promise<void> {
     if (this.closing) return Promise.reject(this.closedError());
     if (!this.store.env) return this.ready().then(() => this.write(items, ctx, priority));
-    const pending: Pending[] = [];
-    const now = Date.now();
-    for (const { key, entry } of items) {
-      if (isExpired(entry, now)) {
-        const old = this.store.get(key.id);
-        if (old) this.store.remove(old, 'replaced');
-        continue;
-      }
-      const rec = this.store.put(key, entry);
-      this.dirty = true;
-      const text = this.indexableText(rec.entry);
-      const vec = text === undefined ? undefined : this.vectors.peek(text);
-      if (text === undefined || vec) {
-        if (vec) this.indexed(rec, text!, vec);
-        this.publishPut(rec, vec);
-      } else pending.push({ rec, text });
-    }
-    if (pending.length === 0) return Promise.resolve();
-    const p = this.embedPending(pending, ctx, priority);
-    this.pendingWrites.add(p);
-    void p.catch(() => undefined).finally(() => this.pendingWrites.delete(p));
-    return p;
-  }
-
-  private async embedPending(pending: Pending[], ctx: LayerContext | undefined, priority: 'write' | 'bulk'): Promise<void> {
-    const deadline = ctx?.deadline;
-    let vecs: Float32Array[];
-    try {
-      vecs = await this.vectors.embed(
-        pending.map((p) => p.text),
-        { priority, ...(deadline !== undefined ? { deadline } : {}), ...(ctx?.signal ? { signal: ctx.signal } : {}) },
-      );
-    } catch (e) {
-      const skipped = e instanceof EmbedderBusyError || isCancellation(e) || ctx?.signal?.aborted || (StrataError.isInstance(e) && e.code === 'STRATA_CLOSED');
-      const current = pending.filter((p) => this.store.isCurrent(p.rec));
-      for (const p of current) this.publishPut(p.rec, undefined);
-      if (skipped) {
-        this.counters.writesNotIndexed += current.length;
-        return;
-      }
-      throw new LayerError(this.name, 'set', `${PKG}: the embedder failed, so ${current.length} entr${current.length === 1 ? 'y is' : 'ies are'} stored for exact lookups only: ${(e as Error)?.message ?? String(e)}`, { cause: e });
-    }
-    pending.forEach((p, i) => {
-      // A newer write, a delete or a purge of this key while it was embedding: nothing to index.
-      if (!this.store.isCurrent(p.rec) || p.rec.part) return;
-      this.indexed(p.rec, p.text, vecs[i]!);
-      this.publishPut(p.rec, vecs[i]);
-    });
+    return this.writes.write(items, ctx, priority);
   }
 
   /** A replicated entry: stored, and indexed with the vector it came with (never re-embedded). */
@@ -537,13 +501,7 @@ export class SemanticLayer implements LayerV1 {
     if (isExpired(entry, Date.now())) return;
     const rec = this.store.put(key, entry);
     this.dirty = true;
-    if (vector) this.indexed(rec, rec.entry.semantic!.text, vector);
-  }
-
-  private indexed(rec: Rec, text: string, vec: Float32Array): void {
-    this.store.index(rec, vec);
-    // The cache slot now points at the indexed vector: no second copy of it is kept.
-    if (rec.part) this.vectors.alias(text, rec);
+    if (vector) this.writes.index(rec, rec.entry.semantic!.text, vector);
   }
 
   /** Store callback: an entry left (evicted, expired, deleted, purged, replaced). */
@@ -586,17 +544,4 @@ export class SemanticLayer implements LayerV1 {
   private closedError(): StrataError {
     return new StrataError('STRATA_CLOSED', `${PKG}: layer "${this.name}" is closed`);
   }
-}
-
-/** Resolves when every promise settled, or after `ms`, whichever comes first. */
-function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
-  if (promises.length === 0) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    t.unref?.();
-    void Promise.allSettled(promises).then(() => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
 }

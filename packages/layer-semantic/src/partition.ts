@@ -186,7 +186,6 @@ export class Partition<O = string> {
     if (this.index) {
       return { key: this.key, mode: 'hnsw', nextLabel: this.nextLabel, capacity: this.capacity, labels: [...this.owners.keys()] };
     }
-    const d = this.env.dims;
     return {
       key: this.key,
       mode: 'flat',
@@ -337,7 +336,6 @@ export class Partition<O = string> {
   private demote(): void {
     const index = this.index!;
     const labels = [...this.owners.keys()];
-    const d = this.env.dims;
     this.chunks = [];
     this.flatLabels = [];
     this.flatPos.clear();
