@@ -22,6 +22,8 @@ export interface Candidate {
   readonly similarity: number;
 }
 
+/** hnswlib allocates 65,536 label-operation mutexes (40 B each) per graph, whatever its size. */
+const HNSW_FIXED_BYTES = 65_536 * 40;
 /** Vectors per flat-storage chunk (32 KB at 512-d). */
 const CHUNK = 16;
 /** A flat chunk grows this many rows at a time, so a partition carries at most this much slack. */
@@ -68,15 +70,20 @@ export class Partition<O = string> {
     return this.index ? 'hnsw' : 'flat';
   }
 
-  /** Bytes held by vectors and graph (hnswlib's own layout, estimated from its parameters). */
+  /**
+   * Resident bytes of vectors and graph (hnswlib's own layout, estimated from its parameters):
+   * per used slot (live or deleted) the vector, level-0 links (2M ids + count), label and upper
+   * levels (~1/M of the nodes, M+1 ids each) and its label-map node; per slot of capacity a mutex
+   * and level (44 B — the rest of an unused slot is never touched, so never resident); per graph
+   * 65,536 label-operation mutexes (2.6 MB, a constant of hnswlib).
+   */
   get indexBytes(): number {
     const d = this.env.dims;
     if (!this.index) return this.chunks.reduce((n, c) => n + c.byteLength, 0) + this.flatLabels.length * 24;
-    // hnswlib per slot: vector + level-0 links (2M ids + count) + label, a mutex (40 B), level
-    // and link-list pointer (12 B), upper levels (~1/M of the nodes, M+1 ids each).
     const m = this.env.params.m;
-    const perSlot = d * 4 + (2 * m + 1) * 4 + 8 + 40 + 12 + Math.ceil(((m + 1) * 4) / m);
-    return this.capacity * perSlot + this.owners.size * 48;
+    const used = this.size + this.deleted;
+    const perUsed = d * 4 + (2 * m + 1) * 4 + 8 + 8 + Math.ceil(((m + 1) * 4) / m) + 48;
+    return used * perUsed + this.capacity * 44 + HNSW_FIXED_BYTES;
   }
 
   /** The record a live label belongs to. */
@@ -301,6 +308,7 @@ export class Partition<O = string> {
 
   private graphAdd(vec: Float32Array, label: number, index = this.index!): void {
     const arr = toArray(vec);
+    if (index === this.index && this.compacting) this.compacting.log.push({ add: true, label, vec: arr.slice() });
     if (index === this.index && this.deleted > 0) {
       index.addPoint(arr, label, true);
       this.deleted--;
@@ -311,10 +319,7 @@ export class Partition<O = string> {
       if (index.getCurrentCount() >= cap) index.resizeIndex(growCapacity(cap));
       index.addPoint(arr, label, false);
     }
-    if (index === this.index) {
-      this.capacity = index.getMaxElements();
-      this.compacting?.log.push({ add: true, label, vec: arr });
-    }
+    if (index === this.index) this.capacity = index.getMaxElements();
   }
 
   private promote(): void {
@@ -393,8 +398,16 @@ function growCapacity(n: number): number {
   return n + Math.max(256, Math.ceil(n / 8));
 }
 
+/** One reusable array per dimension: hnswlib-node takes number[] and copies it at once. */
+const scratch = new Map<number, number[]>();
+
+/**
+ * The vector as the number[] hnswlib-node wants, in a reused array (a fresh one per insert or
+ * search would be 4 KB of garbage each at 512-d). Valid until the next call.
+ */
 function toArray(v: Float32Array): number[] {
-  const a = new Array<number>(v.length);
+  let a = scratch.get(v.length);
+  if (!a) scratch.set(v.length, (a = new Array<number>(v.length).fill(0)));
   for (let i = 0; i < v.length; i++) a[i] = v[i]!;
   return a;
 }

@@ -168,6 +168,7 @@ export class RecordStore {
   private intern(s: string): string {
     const known = this.strings.get(s);
     if (known !== undefined) return known;
+    s = flat(s);
     // Interned strings are few (partitions, scopes, tags, profiles); drop the table if it balloons.
     if (this.strings.size > 100_000) this.strings.clear();
     this.strings.set(s, s);
@@ -182,7 +183,11 @@ export class RecordStore {
       scope = Object.freeze({ tenant: key.scope.tenant, namespace: key.scope.namespace, version: key.scope.version });
       this.scopes.set(scopeId, scope);
     }
-    return Object.freeze({ schema: key.schema, scope, scopeId, profile: this.intern(key.profile), hash: key.hash, id: key.id });
+    // Ids are built by concatenation: a tree of a dozen string pieces per key, several times the
+    // size of the flat string. Stored flat; the hash is its tail (a slice shares the characters).
+    const id = flat(key.id);
+    const hash = id.endsWith(key.hash) ? id.slice(id.length - key.hash.length) : key.hash;
+    return Object.freeze({ schema: key.schema, scope, scopeId, profile: this.intern(key.profile), hash, id });
   }
 
   /**
@@ -190,21 +195,37 @@ export class RecordStore {
    * never changes what is stored. Tags and the partition id are shared strings.
    */
   private freezeEntry(entry: CacheEntry): CacheEntry {
-    const copy = structuredClone(entry) as { -readonly [K in keyof CacheEntry]: CacheEntry[K] };
-    copy.tags = copy.tags.length === 0 ? NO_TAGS : (Object.freeze(copy.tags.map((t) => this.intern(t))) as string[]);
-    if (copy.semantic) copy.semantic = Object.freeze({ partition: this.intern(copy.semantic.partition), text: copy.semantic.text });
-    return deepFreeze(copy);
+    const copy: Record<string, unknown> = {};
+    for (const k of Object.keys(entry)) {
+      const v = (entry as unknown as Record<string, unknown>)[k];
+      if (k === 'tags') copy.tags = entry.tags.length === 0 ? NO_TAGS : Object.freeze(entry.tags.map((t) => this.intern(t)));
+      else if (k === 'semantic' && entry.semantic) copy.semantic = Object.freeze({ partition: this.intern(entry.semantic.partition), text: flat(entry.semantic.text) });
+      else if (v !== undefined) copy[k] = frozenCopy(v);
+    }
+    return Object.freeze(copy) as unknown as CacheEntry;
   }
 }
 
 const NO_TAGS = Object.freeze([]) as unknown as string[];
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
-  if (ArrayBuffer.isView(value)) return value; // typed arrays cannot be frozen
-  Object.freeze(value);
-  for (const k of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[k]);
-  return value;
+/** A string as one flat sequence of characters (V8 keeps a concatenation as a tree of pieces). */
+function flat(s: string): string {
+  return JSON.parse(JSON.stringify(s)) as string;
+}
+
+/**
+ * A deep copy, frozen as it is built (entries are JSON-like by contract; typed arrays are copied
+ * but cannot be frozen). Plain recursion: cheaper than structuredClone for entries, and it
+ * leaves no serializer buffers behind.
+ */
+function frozenCopy(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return Object.freeze(v.map(frozenCopy));
+  if (ArrayBuffer.isView(v)) return (v as unknown as { slice(): unknown }).slice();
+  if (v instanceof Date) return new Date(v.getTime());
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(v)) out[k] = frozenCopy((v as Record<string, unknown>)[k]);
+  return Object.freeze(out);
 }
 
 function addTo<T>(index: Map<string, Set<T>>, k: string, v: T): void {
