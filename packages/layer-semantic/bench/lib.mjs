@@ -119,9 +119,25 @@ export function chatTexts() {
   return { source: 'synthetic chat turns of ≈ 300 characters (shared data not present)', texts };
 }
 
-/** `n` distinct texts cycled from `base`, made distinct with a short suffix after the first round. */
-export function distinct(base, n, tag) {
-  return Array.from({ length: n }, (_, i) => (i < base.length ? base[i] : `${base[i % base.length]} (${tag} ${Math.floor(i / base.length)})`));
+/**
+ * `n` distinct chat-length texts made of two real turns: the first half of one and the second
+ * half of another (cut at a word), so no two are near-copies the way a numbered suffix would
+ * make them. `offset` picks another set of pairs.
+ */
+export function recombined(base, n, offset = 0) {
+  const halves = base.map((t) => {
+    const cut = t.indexOf(' ', Math.floor(t.length / 2));
+    return cut < 0 ? [t, ''] : [t.slice(0, cut), t.slice(cut + 1)];
+  });
+  const out = [];
+  const m = base.length;
+  for (let k = 0; out.length < n && k < m * (m - 1); k++) {
+    const i = (k + offset) % m;
+    const j = (i + 1 + Math.floor((k + offset * 7) / m)) % m;
+    if (i === j) continue;
+    out.push(`${halves[i][0]} ${halves[j][1]}`.trim());
+  }
+  return out;
 }
 
 // ---------- the "before" build ----------

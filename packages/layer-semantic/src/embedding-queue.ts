@@ -42,6 +42,8 @@ export interface EmbeddingQueueStats {
 }
 
 const PRIORITY = { lookup: 0, write: 1, bulk: 2 } as const;
+/** After this long without a measured call, an idle embedder is tried again whatever the model predicts. */
+const STALE_MODEL_MS = 2_000;
 
 interface Job {
   readonly texts: readonly string[];
@@ -79,7 +81,11 @@ class CallModel {
   private mxy = 0;
   private static readonly ALPHA = 0.1;
 
+  /** performance.now() of the last observation. */
+  lastObserved = -Infinity;
+
   observe(chars: number, ms: number): void {
+    this.lastObserved = performance.now();
     const a = this.n === 0 ? 1 : CallModel.ALPHA;
     this.n++;
     this.mx += a * (chars - this.mx);
@@ -260,6 +266,10 @@ export class EmbeddingQueue implements Embedder {
     const service = this.model.predict(chars);
     if (service === undefined) return undefined; // nothing measured yet: admit
     const now = performance.now();
+    // An idle embedder whose cost was last measured a while ago gets a try: the model only
+    // learns from calls it lets through, so a slow spell (a busy machine) must not turn every
+    // later lookup away once the embedder is fast again.
+    if (this.idle && now - this.model.lastObserved > STALE_MODEL_MS) return undefined;
     const wait = this.predictStart(priority, now) - now;
     const wallNow = Date.now();
     if (wallNow + wait + service > deadline) {
