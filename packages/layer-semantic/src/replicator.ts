@@ -134,7 +134,7 @@ export class Replicator {
     const have = this.store.get(m.key.id);
     if (have) {
       if (have.entry.createdAt > m.entry.createdAt) return false; // a newer write is here already
-      if (have.entry.createdAt === m.entry.createdAt) {
+      if (have.entry.createdAt === m.entry.createdAt && sameEntry(have.entry, m.entry)) {
         // The same write again (a replay): at most fill in a vector it lacked.
         if (!have.part && vector) {
           this.host.index(have, vector);
@@ -150,5 +150,14 @@ export class Replicator {
   private forgetOldMarks(now: number): void {
     if (this.marks.length === 0 || this.marks[0]!.at >= now - PURGE_MEMORY_MS) return;
     this.marks = this.marks.filter((k) => k.at >= now - PURGE_MEMORY_MS);
+  }
+}
+
+/** Two entries with the same content (a replayed write), as their JSON says. */
+function sameEntry(a: CacheEntry, b: CacheEntry): boolean {
+  try {
+    return JSON.stringify(a.value) === JSON.stringify(b.value) && JSON.stringify(a.tags) === JSON.stringify(b.tags) && a.ttlMs === b.ttlMs;
+  } catch {
+    return false;
   }
 }
