@@ -1,6 +1,7 @@
 import { type CacheEntry, type CacheKey, type Scope, isExpired, scopeBaseId } from '@strata-cache/core';
 import type { VectorRef } from './caching-embedder.js';
 import { type IndexEnv, Partition } from './partition.js';
+import { addTo, removeFrom } from './multimap.js';
 
 /** Why an entry left the store (replication and stats tell them apart). */
 export type RemovalReason = 'delete' | 'replaced' | 'expired' | 'evicted' | 'purge';
@@ -226,17 +227,4 @@ function frozenCopy(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(v)) out[k] = frozenCopy((v as Record<string, unknown>)[k]);
   return Object.freeze(out);
-}
-
-function addTo<T>(index: Map<string, Set<T>>, k: string, v: T): void {
-  let s = index.get(k);
-  if (!s) index.set(k, (s = new Set()));
-  s.add(v);
-}
-
-function removeFrom<T>(index: Map<string, Set<T>>, k: string, v: T): void {
-  const s = index.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (s.size === 0) index.delete(k);
 }

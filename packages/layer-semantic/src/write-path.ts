@@ -2,6 +2,7 @@ import { type CacheEntry, type CacheKey, type LayerContext, LayerError, StrataEr
 import { type CachingEmbedder, isCancellation } from './caching-embedder.js';
 import { EmbedderBusyError, type EmbeddingQueue } from './embedding-queue.js';
 import type { Rec, RecordStore } from './records.js';
+import { addTo, removeFrom } from './multimap.js';
 
 const PKG = '@strata-cache/layer-semantic';
 
@@ -164,17 +165,4 @@ export function settleBy(p: Promise<unknown>, deadline: number | undefined, sign
     signal?.addEventListener('abort', done, { once: true });
     p.then(done, done);
   });
-}
-
-function addTo<T>(index: Map<string, Set<T>>, k: string, v: T): void {
-  let s = index.get(k);
-  if (!s) index.set(k, (s = new Set()));
-  s.add(v);
-}
-
-function removeFrom<T>(index: Map<string, Set<T>>, k: string, v: T): void {
-  const s = index.get(k);
-  if (!s) return;
-  s.delete(v);
-  if (s.size === 0) index.delete(k);
 }

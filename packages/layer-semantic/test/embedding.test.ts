@@ -1,7 +1,7 @@
 import type { Embedder } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
 import { CachingEmbedder, SemanticLayer } from '../src/index.js';
-import { HashEmbedder, chatItem } from './helpers.js';
+import { HashEmbedder, SlowEmbedder, chatItem } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -24,20 +24,6 @@ class GatedEmbedder implements Embedder {
   }
   get texts(): string[] {
     return this.calls.flatMap((c) => c.texts);
-  }
-}
-
-/** An embedder that takes `ms` per call. */
-class TimedEmbedder implements Embedder {
-  readonly inner = new HashEmbedder(32);
-  readonly id = this.inner.id;
-  readonly dimensions = this.inner.dimensions;
-  texts: string[] = [];
-  constructor(private readonly ms: number) {}
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    this.texts.push(...texts);
-    await sleep(this.ms);
-    return this.inner.embed(texts);
   }
 }
 
@@ -96,7 +82,7 @@ describe('SemanticLayer: lookups never queue behind the embedder', () => {
   });
 
   it('admission control: a lookup the embedder cannot answer before its deadline skips at once, without reaching the embedder', async () => {
-    const emb = new TimedEmbedder(40);
+    const emb = new SlowEmbedder(40, 32);
     const layer = await populated(emb, ['s'], { embedding: { concurrency: 1 } });
     // Teach the cost model what a call costs.
     for (let i = 0; i < 4; i++) await layer.search(chatItem(`warm up ${i}`, { system: 's' }).query);
@@ -110,6 +96,20 @@ describe('SemanticLayer: lookups never queue behind the embedder', () => {
     expect(emb.texts.length - sent).toBeLessThanOrEqual(2);
     await layer.embeddingIdle();
     expect(layer.stats().queue.queued).toBe(0);
+    await layer.close();
+  });
+
+  it('tries an idle embedder again once its cost model is stale (a slow spell does not shut L3 off for good)', async () => {
+    const emb = new SlowEmbedder(80, 32);
+    const layer = await populated(emb, ['s'], { embedding: { concurrency: 1 } });
+    for (let i = 0; i < 3; i++) await layer.search(chatItem(`slow ${i}`, { system: 's' }).query);
+    const tight = () => layer.search(chatItem(`tight ${Math.random()}`, { system: 's' }).query, { deadline: Date.now() + 30 });
+    await tight(); // 80 ms calls cannot answer within 30 ms: skipped at once
+    expect(layer.stats().skippedOverload).toBe(1);
+    await sleep(2_100); // the model is now stale and the embedder idle
+    const sent = emb.texts.length;
+    await tight();
+    expect(emb.texts.length).toBe(sent + 1);
     await layer.close();
   });
 
@@ -157,7 +157,7 @@ describe('SemanticLayer: lookups never queue behind the embedder', () => {
   });
 
   it('close() waits for writes still embedding (up to closeTimeoutMs)', async () => {
-    const emb = new TimedEmbedder(30);
+    const emb = new SlowEmbedder(30, 32);
     const layer = new SemanticLayer({ embedder: emb, ...open });
     await layer.ready();
     const a = chatItem('written just before close');

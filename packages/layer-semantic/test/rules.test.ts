@@ -2,23 +2,8 @@ import { type CandidateSelector, type Embedder, MultiLayerCache, StrataError, re
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { describe, expect, it } from 'vitest';
 import { SemanticLayer } from '../src/index.js';
-import { HashEmbedder, TableEmbedder, chat, chatItem, normalise } from './helpers.js';
+import { HashEmbedder, SlowEmbedder, TableEmbedder, chat, chatItem, normalise } from './helpers.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A HashEmbedder whose calls take `ms` (so a write is still embedding when the next line runs). */
-class SlowEmbedder implements Embedder {
-  readonly inner = new HashEmbedder(64);
-  readonly id = this.inner.id;
-  readonly dimensions = this.inner.dimensions;
-  texts: string[] = [];
-  constructor(private readonly ms: number) {}
-  async embed(texts: readonly string[]): Promise<Float32Array[]> {
-    this.texts.push(...texts);
-    await sleep(this.ms);
-    return this.inner.embed(texts);
-  }
-}
 
 describe('SemanticLayer: the rules every layer keeps', () => {
   it('clear() resolves the number of entries removed, with and without a scope', async () => {
