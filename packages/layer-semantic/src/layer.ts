@@ -88,6 +88,8 @@ export class SemanticLayer implements LayerV1 {
   private readonly replicator: Replicator | undefined;
   private readonly writes: WritePath;
   private opening: Promise<void> | undefined;
+  /** Set once start-up (snapshot, rebuild, feed) finished: operations wait for it. */
+  private started = false;
   private dirty = false;
   private closing = false;
   private closed = false;
@@ -362,7 +364,7 @@ export class SemanticLayer implements LayerV1 {
 
   /** Removes expired entries now (also runs every `sweepIntervalMs`). Resolves the count. */
   sweepExpired(): number {
-    if (!this.store.env || this.closed) return 0;
+    if (!this.started || this.closed) return 0;
     return this.store.sweepExpired(Date.now());
   }
 
@@ -426,7 +428,7 @@ export class SemanticLayer implements LayerV1 {
   /** Rejects after close; waits for start-up otherwise (no extra tick once open). */
   private opened(): Promise<void> | void {
     this.assertOpen();
-    if (this.store.env) return;
+    if (this.started) return;
     return this.ready().then(() => this.assertOpen());
   }
 
@@ -438,7 +440,7 @@ export class SemanticLayer implements LayerV1 {
     if (dir) {
       try {
         loaded = await loadSnapshot(dir, this.store, { embedderId: this.embedder.id, dimensions: this.embedder.dimensions });
-        if (loaded) this.sweepExpired();
+        if (loaded) this.store.sweepExpired(Date.now());
       } catch (e) {
         const why = e instanceof SnapshotRejected ? e.message : `unreadable (${(e as Error).message})`;
         this.o.warn(`${PKG}: discarded the snapshot in ${dir}: ${why}; ${this.o.rebuildFrom ? 'rebuilding from option "rebuildFrom"' : 'starting empty'}`);
@@ -450,9 +452,10 @@ export class SemanticLayer implements LayerV1 {
     if (this.replicator) {
       // Joins the feed where the snapshot left off; without a snapshot, from the feed's end after
       // a rebuild from L2 (entries replicated meanwhile arrive through the feed).
-      await this.replicator.start(loaded ? loaded.feedOffset : undefined, !loaded);
-      if (!loaded && this.o.rebuildFrom) await this.importFrom(this.o.rebuildFrom, {});
-    } else if (!loaded && this.o.rebuildFrom) await this.importFrom(this.o.rebuildFrom, {});
+      await this.replicator.start(loaded ? loaded.feedOffset : undefined);
+    }
+    if (!loaded && this.o.rebuildFrom) await this.importFrom(this.o.rebuildFrom, {});
+    this.started = true;
   }
 
   /** The feed lost our place: rebuild from `rebuildFrom` (without it, keep what we have). */
@@ -476,7 +479,7 @@ export class SemanticLayer implements LayerV1 {
         return !have || (replace && have.entry.createdAt < it.entry.createdAt);
       });
       if (items.length > 0) {
-        await this.write(items, undefined, 'bulk');
+        await this.writes.write(items, undefined, 'bulk');
         n += items.length;
       }
       cursor = page.cursor;
@@ -492,7 +495,7 @@ export class SemanticLayer implements LayerV1 {
 
   private write(items: ReadonlyArray<{ key: CacheKey; entry: CacheEntry }>, ctx: LayerContext | undefined, priority: 'write' | 'bulk'): Promise<void> {
     if (this.closing) return Promise.reject(this.closedError());
-    if (!this.store.env) return this.ready().then(() => this.write(items, ctx, priority));
+    if (!this.started) return this.ready().then(() => this.write(items, ctx, priority));
     return this.writes.write(items, ctx, priority);
   }
 

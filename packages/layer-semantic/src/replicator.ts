@@ -63,7 +63,7 @@ export class Replicator {
   }
 
   /** Subscribes from `from` (the snapshot's offset) or, without one, from the feed's end. */
-  async start(from: string | undefined, _fresh: boolean): Promise<void> {
+  async start(from: string | undefined): Promise<void> {
     this.offset = from;
     this.subscription = await this.options.feed.subscribe(from, {
       apply: (records) => this.applyAll(records),
