@@ -312,16 +312,17 @@ export class SemanticLayer implements LayerV1 {
     let vec: Float32Array | undefined;
     try {
       const embedding = this.vectors.embed([query.text], { priority: 'lookup', ...(ctx?.deadline !== undefined ? { deadline: ctx.deadline } : {}), ...(ctx?.signal ? { signal: ctx.signal } : {}) });
-      if (writing) {
-        embedding.catch(() => undefined); // handled below, after the wait
-        // Entries of this partition still embedding were stored before this lookup: it must
-        // see them (a lookup right after store() finds the entry), so wait for them, ahead of
-        // other lookups, within this lookup's own deadline.
+      if (!writing) [vec] = await embedding;
+      else {
+        // Entries of this partition still embedding were stored before this lookup: it must see
+        // them (a lookup right after store() finds the entry). Their embeddings move ahead of it,
+        // so once its own vector is here they are done or running: wait for those, within its
+        // deadline. A lookup that skips the layer (embedder busy) does not wait at all.
         const writes = [...writing];
         this.writes.expedite(writes);
+        [vec] = await embedding;
         await settleBy(Promise.all(writes.map((w) => w.done)), ctx?.deadline, ctx?.signal);
       }
-      [vec] = await embedding;
     } catch (e) {
       if (e instanceof EmbedderBusyError) {
         this.counters.skippedOverload++;
