@@ -189,14 +189,16 @@ export async function benchMiss({ impl, chatQueries, seedTexts, budgetMs, client
       single.push(performance.now() - s);
     }
     out.push({ stack: 'one embedding (alone, sequential)', embedMs: summary(single) });
-    if (includeL1L2) {
+    if (includeL1L2 && process.env.STRATA_BENCH_SKIP_L12 !== '1') {
       out.push(await runStack({ name: 'L1', layers: [{ layer: new MemoryLayer() }], queries: slice(per), seed: [], clients, perClient, loaderMs, burst, budgetMs }));
       const l2 = await redisLayer(`strata-bench-miss-${process.pid}-a`);
       if (l2) out.push(await runStack({ name: 'L1+L2', layers: [{ layer: new MemoryLayer() }, { layer: l2, budgetMs: 50 }], queries: slice(per), seed: [], clients, perClient, loaderMs, burst, budgetMs }));
     }
-    for (const withL2 of [false, true]) {
+    for (const withL2 of process.env.STRATA_BENCH_SKIP_L12 === '1' ? [false] : [false, true]) {
       const embedder = new TrackedEmbedder(raw);
-      const semantic = new SemanticLayer({ embedder });
+      // STRATA_BENCH_LAYER_OPTIONS: JSON merged into the current layer's options (experiments).
+      const extra = impl.name === 'current' ? JSON.parse(process.env.STRATA_BENCH_LAYER_OPTIONS ?? '{}') : {};
+      const semantic = new SemanticLayer({ embedder, ...extra });
       await semantic.ready();
       const l2 = withL2 ? await redisLayer(`strata-bench-miss-${process.pid}-${impl.name}`) : undefined;
       if (withL2 && !l2) continue;

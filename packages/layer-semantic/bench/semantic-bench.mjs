@@ -78,7 +78,7 @@ if (run('miss')) {
   const chatQueries = texts.slice(300);
   const common = { chatQueries, seedTexts, budgetMs: BUDGET_MS, clients: 16, perClient: QUICK ? 4 : 30, loaderMs: Number(process.env.STRATA_BENCH_LOADER_MS ?? 100), burst: QUICK ? 32 : 128 };
   const now = await benchMiss({ impl: current, includeL1L2: true, ...common });
-  const was = before.layer && before.embedUse ? await benchMiss({ impl: before, includeL1L2: false, ...common, chatQueries: chatQueries.slice(4_000) }) : [];
+  const was = before.layer && before.embedUse && process.env.STRATA_BENCH_SKIP_BEFORE !== '1' ? await benchMiss({ impl: before, includeL1L2: false, ...common, chatQueries: chatQueries.slice(4_000) }) : [];
   const oneEmbed = now[0].embedMs.p50;
   const l3 = now.find((r) => r.stack === 'L1+L2+L3 (current)') ?? now.find((r) => r.stack === 'L1+L3 (current)');
   const l12 = now.find((r) => r.stack === 'L1+L2');

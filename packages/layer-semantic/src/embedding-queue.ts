@@ -42,6 +42,8 @@ export interface EmbeddingQueueStats {
 }
 
 const PRIORITY = { lookup: 0, write: 1, bulk: 2 } as const;
+/** Most characters in one call of writes or re-indexing (≈ one chat turn, or a batch of short questions). */
+const BACKGROUND_CALL_CHARS = 512;
 /** After this long without a measured call, an idle embedder is tried again whatever the model predicts. */
 const STALE_MODEL_MS = 2_000;
 
@@ -67,6 +69,8 @@ interface Call {
   readonly controller: AbortController;
   readonly started: number;
   readonly chars: number;
+  /** Priority of its jobs (0: lookups). */
+  readonly priority: number;
 }
 
 /**
@@ -315,13 +319,20 @@ export class EmbeddingQueue implements Embedder {
 
   private dispatch(): void {
     const { concurrency, maxBatch } = this.options;
+    // Writes and re-indexing never hold every slot: one is always left to lookups, which have a
+    // caller waiting (and whose vector makes the write that follows them free).
+    const backgroundSlots = Math.max(1, concurrency - 1);
     while (this.calls.size < concurrency && this.queuedTexts > 0) {
       // Spread what waits over the free slots, at most maxBatch texts per call.
       const free = concurrency - this.calls.size;
       const share = Math.min(maxBatch, Math.max(1, Math.ceil(this.queuedTexts / free)));
+      let background = 0;
+      for (const c of this.calls) if (c.priority > 0) background++;
       const jobs: Job[] = [];
       let count = 0;
+      let chars = 0;
       for (const q of this.queues) {
+        if (q !== this.queues[0] && background >= backgroundSlots) break;
         while (q.length > 0) {
           const job = q[0]!;
           if (job.state !== 'queued') {
@@ -329,9 +340,13 @@ export class EmbeddingQueue implements Embedder {
             continue;
           }
           if (count > 0 && (count + job.texts.length > share || job.priority !== jobs[0]!.priority)) break;
+          // A background call stays small: the embedder may spread one call over all its workers
+          // (embed-use does), and a lookup must not wait behind a large batch of writes.
+          if (count > 0 && q !== this.queues[0] && chars + job.chars > BACKGROUND_CALL_CHARS) break;
           q.shift();
           jobs.push(job);
           count += job.texts.length;
+          chars += job.chars;
           if (count >= share) break;
         }
         if (jobs.length > 0) break;
@@ -350,7 +365,7 @@ export class EmbeddingQueue implements Embedder {
       for (const t of job.texts) texts.push(t);
       chars += job.chars;
     }
-    const call: Call = { jobs, live: jobs.length, controller: new AbortController(), started: performance.now(), chars };
+    const call: Call = { jobs, live: jobs.length, controller: new AbortController(), started: performance.now(), chars, priority: jobs[0]!.priority };
     for (const job of jobs) job.call = call;
     this.calls.add(call);
     this.counters.calls++;
