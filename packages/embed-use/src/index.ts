@@ -53,6 +53,14 @@ export interface UseEmbedderOptions {
    */
   maxBatchSize?: number;
   /**
+   * Most padded tokens in one model call (texts × the longest text's tokens): a batch of long
+   * texts costs time in proportion to its tokens, and gains almost nothing from batching, so
+   * long texts go in small batches (spread over the workers) and a text that arrives meanwhile
+   * does not wait behind one huge call. A text longer than the budget goes alone.
+   * @default 512
+   */
+  maxBatchTokens?: number;
+  /**
    * TF.js silently falls back to another backend when the one asked for cannot start. `false`
    * throws a MissingDependencyError naming the running backend; `true` warns and carries on.
    * @default false
@@ -62,7 +70,7 @@ export interface UseEmbedderOptions {
   onWarning?: (message: string) => void;
 }
 
-const OPTION_NAMES = new Set(['modelDir', 'backend', 'workers', 'maxTokens', 'maxBatchSize', 'allowBackendFallback', 'onWarning']);
+const OPTION_NAMES = new Set(['modelDir', 'backend', 'workers', 'maxTokens', 'maxBatchSize', 'maxBatchTokens', 'allowBackendFallback', 'onWarning']);
 
 /** What is actually running, for logs, benchmarks and health checks. */
 export interface UseEmbedderInfo {
@@ -84,6 +92,8 @@ export interface UseEmbedderInfo {
 
 interface QueuedText {
   readonly tokens: number[];
+  /** The embed() call it belongs to; an aborted call's texts leave the queue. */
+  readonly call: { aborted: boolean };
   resolve: (v: Float32Array) => void;
   reject: (e: unknown) => void;
 }
@@ -126,6 +136,7 @@ export class UseEmbedder implements Embedder {
   private readonly tokenizer: UseTokenizer;
   private readonly maxTokens: number;
   private readonly maxBatchSize: number;
+  private readonly maxBatchTokens: number;
   private readonly pool: PoolWorker[];
   private readonly inline: ModelRunner | undefined;
   private readonly slots: Slot[] = [];
@@ -135,6 +146,7 @@ export class UseEmbedder implements Embedder {
   private inFlight = 0;
   private scheduled = false;
   private closed = false;
+  private dropped = 0;
 
   /** @internal use createUseEmbedder() */
   constructor(parts: {
@@ -143,6 +155,7 @@ export class UseEmbedder implements Embedder {
     tokenizer: UseTokenizer;
     maxTokens: number;
     maxBatchSize: number;
+    maxBatchTokens: number;
     pool: PoolWorker[];
     inline: ModelRunner | undefined;
   }) {
@@ -151,6 +164,7 @@ export class UseEmbedder implements Embedder {
     this.tokenizer = parts.tokenizer;
     this.maxTokens = parts.maxTokens;
     this.maxBatchSize = parts.maxBatchSize;
+    this.maxBatchTokens = parts.maxBatchTokens;
     this.pool = parts.pool;
     this.inline = parts.inline;
     if (this.inline) {
@@ -182,9 +196,14 @@ export class UseEmbedder implements Embedder {
     return ids;
   }
 
+  /**
+   * One vector per text, in order. An aborted `signal` rejects the call at once and takes its
+   * texts that have not reached a model instance yet out of the queue (work nobody will read).
+   */
   async embed(texts: readonly string[], options: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
     if (this.closed) throw new LayerError('embed-use', 'embed', `${PKG}: embedder is closed`);
-    options.signal?.throwIfAborted();
+    const signal = options.signal;
+    signal?.throwIfAborted();
     if (texts.length === 0) return [];
     // Same text twice in one call is embedded once.
     const uniqueIndex = new Map<string, number>();
@@ -202,16 +221,36 @@ export class UseEmbedder implements Embedder {
     // Length-sorted: a batch is padded to its longest row, so rows of like length go together.
     const order = tokens.map((_, i) => i).sort((a, b) => tokens[a]!.length - tokens[b]!.length);
     const vectors: Float32Array[] = new Array(uniques.length);
+    const call = { aborted: false };
     const done = order.map(
       (i) =>
         new Promise<void>((resolve, reject) => {
-          this.queue.push({ tokens: tokens[i]!, resolve: (v) => resolve(void (vectors[i] = v)), reject });
+          this.queue.push({ tokens: tokens[i]!, call, resolve: (v) => resolve(void (vectors[i] = v)), reject });
         }),
     );
     this.requestSchedule();
-    await Promise.all(done);
-    options.signal?.throwIfAborted();
+    if (!signal) await Promise.all(done);
+    else {
+      const onAbort = () => {
+        call.aborted = true;
+        const before = this.queue.length;
+        this.queue = this.queue.filter((it) => it.call !== call);
+        this.dropped += before - this.queue.length;
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await Promise.race([Promise.all(done), new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+      signal.throwIfAborted();
+    }
     return slot.map((i) => vectors[i]!);
+  }
+
+  /** Texts taken out of the queue because their call was aborted (never embedded). */
+  get abandonedTexts(): number {
+    return this.dropped;
   }
 
   async close(): Promise<void> {
@@ -249,10 +288,13 @@ export class UseEmbedder implements Embedder {
    * slow (or preempted) worker never holds a backlog of its own.
    */
   private schedule(): void {
+    let idle = 0;
+    for (const slot of this.slots) if (!slot.busy && slot.alive) idle++;
     for (const slot of this.slots) {
       if (this.queue.length === 0) return;
       if (slot.busy || !slot.alive) continue;
-      const items = this.takeBatch();
+      // A burst is shared among the idle instances instead of going whole to the first one.
+      const items = this.takeBatch(Math.ceil(this.queue.length / idle--));
       slot.busy = true;
       if (this.inFlight++ === 0) for (const w of this.pool) w.worker.ref();
       slot.run(items.map((it) => it.tokens)).then(
@@ -271,12 +313,12 @@ export class UseEmbedder implements Embedder {
   }
 
   /**
-   * The oldest queued text plus the up to maxBatchSize-1 others (among the next 511) closest to
-   * it in token length. The model pads each batch to its longest row for attention and the
-   * query/key/value projections, so like lengths waste the least work; starting from the oldest
-   * keeps the queue fair.
+   * The oldest queued text plus up to `share - 1` others (among the next 511, at most
+   * maxBatchSize in all) closest to it in token length, within maxBatchTokens padded tokens. The
+   * model pads each batch to its longest row, so like lengths waste the least work; starting
+   * from the oldest keeps the queue fair.
    */
-  private takeBatch(): QueuedText[] {
+  private takeBatch(share: number): QueuedText[] {
     const queue = this.queue;
     const window = Math.min(queue.length, 512);
     const len = queue[0]!.tokens.length;
@@ -287,12 +329,19 @@ export class UseEmbedder implements Embedder {
       const l = queue[k]!.tokens.length;
       if (l >= lo && l <= hi) candidates.push(k);
     }
-    if (candidates.length > this.maxBatchSize - 1) {
-      const distance = (k: number) => Math.abs(queue[k]!.tokens.length - len);
-      candidates.sort((a, b) => distance(a) - distance(b) || a - b);
-      candidates.length = this.maxBatchSize - 1;
+    const distance = (k: number) => Math.abs(queue[k]!.tokens.length - len);
+    candidates.sort((a, b) => distance(a) - distance(b) || a - b);
+    const room = Math.max(1, Math.min(this.maxBatchSize, share));
+    const chosen: number[] = [];
+    let longest = len;
+    for (const k of candidates) {
+      if (chosen.length + 1 >= room) break;
+      const l = Math.max(longest, queue[k]!.tokens.length);
+      if (l * (chosen.length + 2) > this.maxBatchTokens) break;
+      longest = l;
+      chosen.push(k);
     }
-    const taken = new Set(candidates);
+    const taken = new Set(chosen);
     taken.add(0);
     const batch: QueuedText[] = [];
     const rest: QueuedText[] = [];
@@ -359,6 +408,10 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
     throw new InvalidOptionError(`${PKG}: option "maxBatchSize" must be a positive integer`, { field: 'maxBatchSize' });
   }
+  const maxBatchTokens = options.maxBatchTokens ?? 512;
+  if (!Number.isSafeInteger(maxBatchTokens) || maxBatchTokens < 1) {
+    throw new InvalidOptionError(`${PKG}: option "maxBatchTokens" must be a positive integer`, { field: 'maxBatchTokens' });
+  }
   const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, { code: 'STRATA_EMBED_USE' }));
   const modelDir = options.modelDir ?? defaultModelDir();
   for (const f of ['model.json', 'vocab.json']) {
@@ -423,7 +476,7 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
     warn(`${PKG}: TF.js versions differ (tfjs-core ${tfjs.core}, tfjs-converter ${tfjs.converter}, tfjs-backend-${actual} ${tfjs.backend}); install one version of all three`);
   }
   const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens, executor, tfjs };
-  return new UseEmbedder({ id, info, tokenizer, maxTokens, maxBatchSize, pool, inline });
+  return new UseEmbedder({ id, info, tokenizer, maxTokens, maxBatchSize, maxBatchTokens, pool, inline });
 }
 
 function workerUrl(): URL {

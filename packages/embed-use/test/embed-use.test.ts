@@ -120,6 +120,31 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
     ac.abort();
     await expect(e.embed(['x'], { signal: ac.signal })).rejects.toThrow();
   });
+
+  it('takes the queued texts of a call aborted meanwhile out of the queue: they are never embedded', async () => {
+    const busy = e.embed(Array.from({ length: 40 }, (_, i) => `filler text number ${i} ` + 'with a few more words '.repeat(8)));
+    const before = e.abandonedTexts;
+    const ac = new AbortController();
+    const p = e.embed(['never embedded one', 'never embedded two'], { signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toThrow();
+    expect(e.abandonedTexts - before).toBe(2);
+    expect(await busy).toHaveLength(40);
+  });
+
+  it('spreads long texts over small batches (maxBatchTokens) with the same vectors as one by one', async () => {
+    const small = await createUseEmbedder({ workers: 2, maxBatchTokens: 64 });
+    try {
+      const texts = Array.from({ length: 12 }, (_, i) => `turn ${i}: ` + 'the meeting moved to thursday afternoon because of the holiday '.repeat(1 + (i % 3)));
+      const all = await small.embed(texts);
+      for (const i of [0, 5, 11]) {
+        const [one] = await e.embed([texts[i]!]);
+        expect(dot(all[i]!, one!)).toBeGreaterThan(0.9999);
+      }
+    } finally {
+      await small.close();
+    }
+  });
 });
 
 describe('options and failures', () => {
@@ -128,6 +153,7 @@ describe('options and failures', () => {
     await expect(createUseEmbedder({ backend: 'webgl' as never })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createUseEmbedder({ workers: -1 })).rejects.toBeInstanceOf(InvalidOptionError);
     await expect(createUseEmbedder({ maxTokens: 0 })).rejects.toBeInstanceOf(InvalidOptionError);
+    await expect(createUseEmbedder({ maxBatchTokens: 0 })).rejects.toBeInstanceOf(InvalidOptionError);
     // USE-lite's graph keeps 128 tokens; more would silently drop the tail.
     await expect(createUseEmbedder({ maxTokens: 129 })).rejects.toBeInstanceOf(InvalidOptionError);
   });

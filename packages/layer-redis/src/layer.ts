@@ -25,12 +25,6 @@ import { Writer } from './writes.js';
 
 export type { RedisLayerOptions } from './options.js';
 
-/**
- * A promise of the number of entries removed, typed so it also satisfies a contract whose
- * `clear()` resolves `void` (the contract moves to counting).
- */
-export type RemovedCount = Promise<number> & Promise<void>;
-
 const CAPABILITIES: LayerCapabilities = Object.freeze({
   nativeTtl: true,
   batch: true,
@@ -197,9 +191,9 @@ export class RedisLayer implements LayerV1 {
   }
 
   /** Removes every entry of the tenant+namespace, or every key under the prefix; resolves the number of entries removed. */
-  clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): RemovedCount {
-    if (this.closing) return Promise.reject(closedError(this.name)) as RemovedCount;
-    return this.admin.clear(scope) as RemovedCount;
+  clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
+    if (this.closing) return Promise.reject(closedError(this.name));
+    return this.admin.clear(scope);
   }
 
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {

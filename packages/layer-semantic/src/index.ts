@@ -1,2 +1,10 @@
 export { SemanticLayer } from './layer.js';
-export type { SemanticLayerOptions, SemanticLayerStats } from './layer.js';
+export type { SemanticLayerOptions, SemanticLayerStats, EmbeddingQueueOptions } from './layer.js';
+export { DEFAULTS } from './options.js';
+export { matchCandidates } from './match.js';
+export type { MatchCandidate, MatchOutcome, MatchSetting } from './match.js';
+export { CachingEmbedder } from './caching-embedder.js';
+export type { CachingEmbedderOptions, CachingEmbedderStats, EmbedCallOptions, VectorRef } from './caching-embedder.js';
+export type { EmbeddingQueueStats, BusyReason } from './embedding-queue.js';
+export { MemoryFeed } from './replication.js';
+export type { FeedRecord, FeedSink, FeedSubscription, SemanticFeed, SemanticMutation, SemanticReplicationOptions } from './replication.js';

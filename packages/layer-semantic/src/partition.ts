@@ -22,8 +22,12 @@ export interface Candidate {
   readonly similarity: number;
 }
 
+/** hnswlib allocates 65,536 label-operation mutexes (40 B each) per graph, whatever its size. */
+const HNSW_FIXED_BYTES = 65_536 * 40;
 /** Vectors per flat-storage chunk (32 KB at 512-d). */
 const CHUNK = 16;
+/** A flat chunk grows this many rows at a time, so a partition carries at most this much slack. */
+const CHUNK_STEP = 2;
 /** Points copied per event-loop turn while compacting. */
 const COMPACT_CHUNK = 64;
 
@@ -32,9 +36,10 @@ const COMPACT_CHUNK = 64;
  * exactly (a 1,000 × 512 scan is a fraction of a millisecond, with no per-partition graph
  * overhead, which is what keeps 1,000 partitions cheap); a partition that outgrows
  * `flatLimit` moves into its own HNSW graph (hnswlib-node, inner-product space), and moves
- * back when it shrinks. Labels are partition-local and never reused.
+ * back when it shrinks. Labels are partition-local and never reused. `O` is what a label
+ * belongs to (the layer's record).
  */
-export class Partition {
+export class Partition<O = string> {
   readonly key: string;
   private readonly env: IndexEnv;
   private nextLabel = 0;
@@ -51,8 +56,8 @@ export class Partition {
   private capacity = 0;
   /** Marked-deleted slots in the graph; reused by the next inserts (allowReplaceDeleted). */
   private deleted = 0;
-  /** Live labels (both modes) → the key id of the entry they belong to. */
-  private readonly owners = new Map<number, string>();
+  /** Live labels (both modes) → the record they belong to. */
+  private readonly owners = new Map<number, O>();
   private compacting: { log: Array<{ add: boolean; label: number; vec?: number[] }>; done: Promise<void> } | undefined;
   private dropped = false;
 
@@ -65,23 +70,28 @@ export class Partition {
     return this.index ? 'hnsw' : 'flat';
   }
 
-  /** Bytes held by vectors and graph (hnswlib's own layout, estimated from its parameters). */
+  /**
+   * Resident bytes of vectors and graph (hnswlib's own layout, estimated from its parameters):
+   * per used slot (live or deleted) the vector, level-0 links (2M ids + count), label and upper
+   * levels (~1/M of the nodes, M+1 ids each) and its label-map node; per slot of capacity a mutex
+   * and level (44 B — the rest of an unused slot is never touched, so never resident); per graph
+   * 65,536 label-operation mutexes (2.6 MB, a constant of hnswlib).
+   */
   get indexBytes(): number {
     const d = this.env.dims;
     if (!this.index) return this.chunks.reduce((n, c) => n + c.byteLength, 0) + this.flatLabels.length * 24;
-    // hnswlib per slot: vector + level-0 links (2M ids + count) + label, a mutex (40 B), level
-    // and link-list pointer (12 B), upper levels (~1/M of the nodes, M+1 ids each).
     const m = this.env.params.m;
-    const perSlot = d * 4 + (2 * m + 1) * 4 + 8 + 40 + 12 + Math.ceil(((m + 1) * 4) / m);
-    return this.capacity * perSlot + this.owners.size * 48;
+    const used = this.size + this.deleted;
+    const perUsed = d * 4 + (2 * m + 1) * 4 + 8 + 8 + Math.ceil(((m + 1) * 4) / m) + 48;
+    return used * perUsed + this.capacity * 44 + HNSW_FIXED_BYTES;
   }
 
-  /** Key id of the entry a live label belongs to. */
-  owner(label: number): string | undefined {
+  /** The record a live label belongs to. */
+  owner(label: number): O | undefined {
     return this.owners.get(label);
   }
 
-  add(vec: Float32Array, owner: string): number {
+  add(vec: Float32Array, owner: O): number {
     const label = this.nextLabel++;
     this.owners.set(label, owner);
     if (!this.index && this.size + 1 > this.env.flatLimit) this.promote();
@@ -118,8 +128,13 @@ export class Partition {
     this.flatLabels.pop();
     this.flatPos.delete(label);
     this.size--;
-    // An emptied last chunk goes back at once.
-    if (this.chunks.length * CHUNK - this.flatLabels.length >= CHUNK) this.chunks.pop();
+    // An emptied last chunk goes back at once; a half-empty one is trimmed.
+    const lastChunk = this.chunks.length - 1;
+    const rowsInLast = this.flatLabels.length - lastChunk * CHUNK;
+    if (rowsInLast <= 0) this.chunks.pop();
+    else if (this.chunks[lastChunk]!.length / d - rowsInLast >= 2 * CHUNK_STEP) {
+      this.chunks[lastChunk] = this.chunks[lastChunk]!.slice(0, (rowsInLast + CHUNK_STEP) * d);
+    }
     return true;
   }
 
@@ -178,7 +193,6 @@ export class Partition {
     if (this.index) {
       return { key: this.key, mode: 'hnsw', nextLabel: this.nextLabel, capacity: this.capacity, labels: [...this.owners.keys()] };
     }
-    const d = this.env.dims;
     return {
       key: this.key,
       mode: 'flat',
@@ -192,8 +206,8 @@ export class Partition {
     this.index!.writeIndexSync(path);
   }
 
-  static restore(state: PartitionState, env: IndexEnv, owners: ReadonlyMap<number, string>, graphPath?: string): Partition {
-    const p = new Partition(state.key, env);
+  static restore<O>(state: PartitionState, env: IndexEnv, owners: ReadonlyMap<number, O>, graphPath?: string): Partition<O> {
+    const p = new Partition<O>(state.key, env);
     p.nextLabel = state.nextLabel;
     if (owners.size !== state.labels.length || state.labels.some((l) => !owners.has(l))) {
       throw new Error(`partition ${state.key}: ${state.labels.length} vectors but ${owners.size} entries point at it`);
@@ -226,13 +240,15 @@ export class Partition {
     const d = this.env.dims;
     const pos = this.flatLabels.length;
     const c = Math.floor(pos / CHUNK);
+    const row = pos % CHUNK;
     if (c === this.chunks.length) {
-      this.chunks.push(new Float32Array((c === 0 ? 2 : CHUNK) * d));
-    } else if (c === 0 && (pos + 1) * d > this.chunks[0]!.length) {
-      // The first chunk grows two rows at a time, so tiny partitions carry almost no slack.
-      const grown = new Float32Array(Math.min(CHUNK, pos + 2) * d);
-      grown.set(this.chunks[0]!);
-      this.chunks[0] = grown;
+      this.chunks.push(new Float32Array(CHUNK_STEP * d));
+    } else if ((row + 1) * d > this.chunks[c]!.length) {
+      // The last chunk grows a few rows at a time (copying at most one chunk), so a partition
+      // carries almost no empty rows.
+      const grown = new Float32Array(Math.min(CHUNK, row + CHUNK_STEP) * d);
+      grown.set(this.chunks[c]!);
+      this.chunks[c] = grown;
     }
     this.chunks[c]!.set(vec, (pos % CHUNK) * d);
     this.flatLabels.push(label);
@@ -292,25 +308,24 @@ export class Partition {
 
   private graphAdd(vec: Float32Array, label: number, index = this.index!): void {
     const arr = toArray(vec);
+    if (index === this.index && this.compacting) this.compacting.log.push({ add: true, label, vec: arr.slice() });
     if (index === this.index && this.deleted > 0) {
       index.addPoint(arr, label, true);
       this.deleted--;
     } else {
-      // Grow by a quarter (at least 1,024 slots): every empty slot costs a full vector.
+      // Grow by an eighth (at least 256 slots): every empty slot costs a whole vector and its
+      // links, so slack is memory; hnswlib reallocates in place, so growing often is cheap.
       const cap = index.getMaxElements();
-      if (index.getCurrentCount() >= cap) index.resizeIndex(Math.max(cap + 1_024, Math.ceil(cap * 1.25)));
+      if (index.getCurrentCount() >= cap) index.resizeIndex(growCapacity(cap));
       index.addPoint(arr, label, false);
     }
-    if (index === this.index) {
-      this.capacity = index.getMaxElements();
-      this.compacting?.log.push({ add: true, label, vec: arr });
-    }
+    if (index === this.index) this.capacity = index.getMaxElements();
   }
 
   private promote(): void {
     const d = this.env.dims;
     const labels = this.flatLabels;
-    const index = this.newGraph(Math.max(this.env.flatLimit * 2, 64));
+    const index = this.newGraph(growCapacity(labels.length));
     for (let i = 0; i < labels.length; i++) {
       const off = (i % CHUNK) * d;
       index.addPoint(toArray(this.chunks[Math.floor(i / CHUNK)]!.subarray(off, off + d)), labels[i]!, false);
@@ -326,7 +341,6 @@ export class Partition {
   private demote(): void {
     const index = this.index!;
     const labels = [...this.owners.keys()];
-    const d = this.env.dims;
     this.chunks = [];
     this.flatLabels = [];
     this.flatPos.clear();
@@ -339,7 +353,7 @@ export class Partition {
   private async rebuildGraph(log: Array<{ add: boolean; label: number; vec?: number[] }>): Promise<void> {
     const old = this.index!;
     const live = [...this.owners.keys()];
-    const next = this.newGraph(Math.max(this.env.flatLimit * 2, Math.ceil(live.length * 1.25)));
+    const next = this.newGraph(growCapacity(live.length));
     const copied = new Set<number>();
     for (let i = 0; i < live.length; i++) {
       const label = live[i]!;
@@ -379,8 +393,21 @@ export interface PartitionState {
   vectors?: Float32Array;
 }
 
+/** The next graph capacity after `n` slots are full. */
+function growCapacity(n: number): number {
+  return n + Math.max(256, Math.ceil(n / 8));
+}
+
+/** One reusable array per dimension: hnswlib-node takes number[] and copies it at once. */
+const scratch = new Map<number, number[]>();
+
+/**
+ * The vector as the number[] hnswlib-node wants, in a reused array (a fresh one per insert or
+ * search would be 4 KB of garbage each at 512-d). Valid until the next call.
+ */
 function toArray(v: Float32Array): number[] {
-  const a = new Array<number>(v.length);
+  let a = scratch.get(v.length);
+  if (!a) scratch.set(v.length, (a = new Array<number>(v.length).fill(0)));
   for (let i = 0; i < v.length; i++) a[i] = v[i]!;
   return a;
 }

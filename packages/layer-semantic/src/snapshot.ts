@@ -26,6 +26,8 @@ export interface Manifest {
   embedderId: string;
   dimensions: number;
   records: number;
+  /** Offset in the replication feed that the snapshot's state includes (absent without a feed). */
+  feedOffset?: string;
   files: Record<string, { bytes: number; sha256: string }>;
 }
 

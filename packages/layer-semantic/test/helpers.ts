@@ -37,6 +37,27 @@ export function normalise(v: Float32Array): Float32Array {
   return v;
 }
 
+/** A HashEmbedder whose calls take `ms` (so a write is still embedding when the next line runs). */
+export class SlowEmbedder implements Embedder {
+  readonly inner: HashEmbedder;
+  readonly id: string;
+  readonly dimensions: number;
+  texts: string[] = [];
+  constructor(
+    private readonly ms: number,
+    dims = 64,
+  ) {
+    this.inner = new HashEmbedder(dims);
+    this.id = this.inner.id;
+    this.dimensions = dims;
+  }
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    this.texts.push(...texts);
+    await new Promise((r) => setTimeout(r, this.ms));
+    return this.inner.embed(texts);
+  }
+}
+
 /** Maps texts to given vectors (for index tests with exact control); unknown texts → random. */
 export class TableEmbedder implements Embedder {
   readonly id: string;
