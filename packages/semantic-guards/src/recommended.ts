@@ -1,5 +1,5 @@
 import { embedderFits, type CandidateSelector, type SemanticGuard } from '@strata-cache/core';
-import { defaultGuards } from './index.js';
+import { defaultGuards } from './default-guards.js';
 import { lexicalSelector } from './selector.js';
 import { useLiteVerifier, useLiteVerifierModel } from './use-lite-verifier.js';
 
