@@ -29,149 +29,20 @@
  * observations can be exchanged between processes (`takeDelta()` / `applyDelta()`).
  */
 import { InvalidOptionError } from '@strata-cache/core';
-import { isotonic, wilson, type Interval } from './stats.js';
-
-/** One candidate of a lookup, most similar first. */
-export interface CalibrationCandidate {
-  /** Stable id of the stored entry (e.g. the semantic layer's entry key). */
-  readonly id: string;
-  /** Cosine similarity of the query to the candidate's stored prompt. */
-  readonly similarity: number;
-  /**
-   * False when a guard (or the selector) turned the candidate down: it is never served, but it
-   * still counts as a neighbour. @default true
-   */
-  readonly accepted?: boolean;
-  /**
-   * The embedding of the candidate's stored answer, unit length. Lets candidates that hold the
-   * same answer pool their evidence, and flags a contested match (a nearly-as-similar candidate
-   * holding a different answer). Optional: without it each entry learns alone.
-   */
-  readonly answerVector?: Float32Array;
-}
-
-/** What `decide` needs: the lookup's candidates, most similar first. */
-export interface DecideInput {
-  readonly candidates: readonly CalibrationCandidate[];
-}
-
-/**
- * Everything `observe` / `feedback` need to attribute an outcome; plain JSON so it can travel
- * with a result (or to another process).
- */
-export interface DecisionToken {
-  /** Monotonic per-calibrator lookup number. */
-  readonly seq: number;
-  /** Entry whose answer was (or would have been) served. */
-  readonly id: string;
-  readonly similarity: number;
-  /** Entries holding the same answer among the candidates (they share this outcome). */
-  readonly allies: readonly string[];
-  /**
-   * How contested the match is: the margin between this candidate and the most similar candidate
-   * holding a different answer, as a class from 0 (a rival within 0.01) to 4 (none within 0.1).
-   */
-  readonly context: number;
-}
-
-export type CalibrationAction = 'serve' | 'shadow' | 'miss';
-
-export interface CalibrationDecision {
-  /**
-   * - `serve`: answer from the cache (candidate `candidate`).
-   * - `shadow`: ask upstream and serve the fresh answer, then judge it against the candidate's
-   *   stored answer and call `observe` (a shadow check).
-   * - `miss`: ask upstream; when `token` is set, judge the fresh answer against that candidate's
-   *   stored answer and call `observe` (a near miss: free evidence).
-   */
-  readonly action: CalibrationAction;
-  /** Index into `candidates` of the candidate served, shadowed or observed. */
-  readonly candidate?: number;
-  /** Estimated probability that serving it would be wrong. */
-  readonly pWrong?: number;
-  /** The serving cut-off on `pWrong` in force. */
-  readonly cutoff: number;
-  /** Pass back to `observe` / `feedback`; absent when there is nothing to learn from. */
-  readonly token?: DecisionToken;
-  /** Why (for `rejected` metadata and logs). */
-  readonly reason: string;
-}
-
-/** An answer judge's verdict on a (cached, fresh) answer pair. */
-export interface JudgedOutcome {
-  /** Agreement score in [0, 1] (higher = more alike); a binary judge gives 0 or 1. */
-  readonly score: number;
-  /**
-   * The judge is certain the two answers say the same (e.g. near-verbatim text): the stored
-   * answer was right, whatever the model thinks of the score.
-   */
-  readonly certain?: boolean;
-}
-
-export interface SemanticCalibratorOptions {
-  /**
-   * Share of lookups the cache may answer wrongly (wrong cached answers ÷ all lookups the
-   * calibrator decided). 0.01 = one wrong answer per 100 requests.
-   * @default 0.01
-   */
-  maxWrongRate?: number;
-  /**
-   * At most this share of would-be hits is re-asked upstream as a shadow check.
-   * @default 0.05
-   */
-  shadowRate?: number;
-  /**
-   * Candidates below this similarity are never served, whatever the evidence.
-   * @default 0.6
-   */
-  minSimilarity?: number;
-  /**
-   * Near misses below this similarity are not worth judging (`decide` returns no token).
-   * @default 0.4
-   */
-  evidenceFloor?: number;
-  /**
-   * Weight of the global curve in each neighbourhood's estimate, in pseudo-observations.
-   * @default 3
-   */
-  priorStrength?: number;
-  /**
-   * Two stored answers with embeddings at least this similar are "the same answer": their entries
-   * pool evidence, and a candidate holding one is no rival to the other (the margin to the most
-   * similar rival is what the calibrator learns separately).
-   * @default 0.9
-   */
-  allyAnswerSimilarity?: number;
-  /**
-   * Share of `maxWrongRate` held back against estimation error when choosing the cut-off.
-   * @default 0.2
-   */
-  safetyMargin?: number;
-  /**
-   * Standard deviations added to each estimate before it is compared with the cut-off: the price
-   * of thin evidence.
-   * @default 1
-   */
-  caution?: number;
-  /**
-   * Lookups over which the serving cut-off is chosen (the expected wrong answers among them stay in budget).
-   * @default 2000
-   */
-  window?: number;
-  /**
-   * Observations kept per entry (oldest dropped first).
-   * @default 24
-   */
-  maxEvidencePerEntry?: number;
-  /**
-   * Prior right-rate curve before any evidence: logistic in similarity with this midpoint and scale.
-   * Conservative by design: traffic moves it within a few dozen judged lookups.
-   * @default { midpoint: 0.88, scale: 0.025, strength: 2 }
-   */
-  prior?: { midpoint?: number; scale?: number; strength?: number };
-  /** Random source in [0, 1) for shadow sampling (tests and simulations pass a seeded one). @default Math.random */
-  random?: () => number;
-}
+import { AB, BANDWIDTH, CONTEXTS, JudgeMixture, NEIGHBOURHOOD_SD, NO_RIVAL_BONUS, RECUT_EVERY, REFIT_EVERY, SB, clampClass, logit, marginClass, round4, round6, sBinCentre, sigmoid, type Observation } from './mixture.js';
+import { wilson } from './stats.js';
+import type {
+  CalibrationCandidate,
+  CalibrationCounters,
+  CalibrationDecision,
+  CalibrationDelta,
+  CalibrationSnapshot,
+  CalibrationStats,
+  DecideInput,
+  DecisionToken,
+  JudgedOutcome,
+  SemanticCalibratorOptions,
+} from './types.js';
 
 const PKG = '@strata-cache/semantic-calibration';
 
@@ -190,97 +61,6 @@ const DEFAULTS = {
 } as const;
 
 const OPTION_KEYS: readonly (keyof SemanticCalibratorOptions)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'random'];
-
-// Similarity bins: bin 0 holds s < 0.4, then 0.02-wide bins up to 1.
-const S_LOW = 0.4;
-const S_STEP = 0.02;
-const SB = 1 + Math.round((1 - S_LOW) / S_STEP);
-// Judge-score bins over [0, 1].
-const AB = 20;
-// Margin classes: similarity lead over the most similar candidate holding a different answer.
-const MARGIN_EDGES = [0.01, 0.025, 0.05, 0.1];
-const CONTEXTS = MARGIN_EDGES.length + 1;
-const marginClass = (m: number) => {
-  let c = 0;
-  while (c < MARGIN_EDGES.length && m >= MARGIN_EDGES[c]!) c++;
-  return c;
-};
-const BANDWIDTH = 0.02;
-// Lead credited when no fetched candidate holds a different answer (beyond the least similar one).
-const NO_RIVAL_BONUS = 0.05;
-const REFIT_EVERY = 32;
-const ANCHOR_SIMILARITY = 0.97;
-// Prior spread of a neighbourhood's shift of the global curve, in log-odds.
-const NEIGHBOURHOOD_SD = 1;
-const ANCHOR_RIGHT_RATE = 0.98;
-const RECUT_EVERY = 25;
-
-const sBin = (s: number) => (s < S_LOW ? 0 : Math.min(SB - 1, 1 + Math.floor((s - S_LOW) / S_STEP)));
-const sBinCentre = (b: number) => (b === 0 ? S_LOW - S_STEP : S_LOW + (b - 0.5) * S_STEP);
-const aBin = (a: number) => Math.min(AB - 1, Math.max(0, Math.floor(a * AB)));
-
-/** One judged observation attached to an entry: similarity, judge score or label, weight. */
-interface Observation {
-  s: number;
-  /** Judge score (0..1), or -1 when `y` holds a definitive label. */
-  a: number;
-  /** Definitive label (feedback): 1 right, 0 wrong; -1 when judged. */
-  y: number;
-  w: number;
-  k: number;
-}
-
-/** Observations exchanged between processes (`takeDelta` / `applyDelta`). */
-export interface CalibrationDelta {
-  readonly format: 'strata-calibration-delta';
-  readonly version: 1;
-  readonly observations: ReadonlyArray<{ readonly ids: readonly string[]; readonly s: number; readonly a: number; readonly y: number; readonly w: number; readonly k: number }>;
-  readonly evicted: readonly string[];
-}
-
-/** Serialisable calibrator state (`snapshot()` / `restore()`), plain JSON. */
-export interface CalibrationSnapshot {
-  readonly format: 'strata-calibration';
-  readonly version: 1;
-  readonly judged: number[];
-  readonly labelled: number[];
-  readonly entries: Array<[string, number[]]>;
-  readonly recent: number[];
-  /** The fitted model, so a restored calibrator decides exactly as the saved one did. */
-  readonly model: { readonly pi: number[][]; readonly fR: number[]; readonly fW: number[]; readonly binWeight: number[][] };
-  readonly cutoff: number;
-  readonly tokens: number;
-  readonly counters: CalibrationCounters;
-}
-
-export interface CalibrationCounters {
-  lookups: number;
-  served: number;
-  shadowed: number;
-  missed: number;
-  observedShadows: number;
-  observedNearMisses: number;
-  feedbackWrong: number;
-  feedbackRight: number;
-  /** Shadow checks whose judged score the model reads as a wrong answer (posterior-weighted). */
-  shadowWrongMass: number;
-}
-
-export interface CalibrationStats {
-  readonly counters: Readonly<CalibrationCounters>;
-  /** Serving cut-off on the estimated probability of a wrong answer. */
-  readonly cutoff: number;
-  /** Expected wrong answers per lookup over the recent window, at the current cut-off. */
-  readonly expectedWrongRate: number;
-  /** Wrong answers among shadow checks (posterior-weighted), per shadowed would-be hit, with a 95% interval. */
-  readonly auditedWrongShareOfHits: Interval;
-  /** Shadow checks spent ÷ would-be hits. */
-  readonly shadowShare: number;
-  /** Learned right-rate by similarity (bin centres): clear matches (no rival within 0.1) and contested ones (a rival within 0.01). */
-  readonly curve: ReadonlyArray<{ readonly similarity: number; readonly clear: number; readonly contested: number }>;
-  /** Entries with evidence of their own. */
-  readonly entriesWithEvidence: number;
-}
 
 function num(options: SemanticCalibratorOptions, key: keyof typeof DEFAULTS, min: number, max: number, def: number): number {
   const v = (options as Record<string, unknown>)[key];
@@ -311,18 +91,7 @@ export class SemanticCalibrator {
   private readonly windowSize: number;
   private readonly maxEvidence: number;
   private readonly random: () => number;
-  private readonly priorPi: Float64Array;
-  private readonly priorStrengthPerBin: number;
-
-  // Judged counts [context][sBin][aBin]; labelled counts [context][sBin][right, wrong].
-  private judged: Float64Array = new Float64Array(CONTEXTS * SB * AB);
-  private labelled: Float64Array = new Float64Array(CONTEXTS * SB * 2);
-  // Fitted model.
-  private pi: Float64Array[] = [];
-  // Observations (judged + labelled, no prior) per class and bin, from the last refit.
-  private binWeight: Float64Array[] = Array.from({ length: CONTEXTS }, () => new Float64Array(SB));
-  private fR: Float64Array = new Float64Array(AB);
-  private fW: Float64Array = new Float64Array(AB);
+  private readonly mix: JudgeMixture;
   private sinceRefit = 0;
 
   private readonly entries = new Map<string, Observation[]>();
@@ -374,22 +143,7 @@ export class SemanticCalibrator {
     for (const [k, v, lo, hi] of [['midpoint', mid, -1, 1], ['scale', scale, 1e-4, 1], ['strength', strength, 0, 1e6]] as const) {
       if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) throw new InvalidOptionError(`${PKG}: option "prior.${k}" must be a number from ${lo} to ${hi}`, { field: `prior.${k}` });
     }
-    this.priorPi = new Float64Array(SB);
-    for (let b = 0; b < SB; b++) this.priorPi[b] = 1 / (1 + Math.exp(-(sBinCentre(b) - mid) / scale));
-    this.priorStrengthPerBin = strength;
-    this.resetModel();
-  }
-
-  private resetModel(): void {
-    this.pi = Array.from({ length: CONTEXTS }, () => Float64Array.from(this.priorPi));
-    // Judge-score densities before evidence: right answers score high, wrong ones low.
-    for (let i = 0; i < AB; i++) {
-      const a = (i + 0.5) / AB;
-      this.fR[i] = Math.exp(4 * a);
-      this.fW[i] = Math.exp(-4 * a);
-    }
-    normalise(this.fR);
-    normalise(this.fW);
+    this.mix = new JudgeMixture({ midpoint: mid, scale }, strength);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -478,8 +232,8 @@ export class SemanticCalibrator {
     }
     // (1) Log-odds shift, two Newton steps from 0 under a N(0, 1) prior.
     let delta = 0;
-    const rs = obs.map(([o]) => (o.y >= 0 ? o.y : this.posterior(o.k, o.s, o.a)));
-    const ls = obs.map(([o]) => logit(this.piAt(o.k, o.s)));
+    const rs = obs.map(([o]) => (o.y >= 0 ? o.y : this.mix.posterior(o.k, o.s, o.a)));
+    const ls = obs.map(([o]) => logit(this.mix.piAt(o.k, o.s)));
     for (let step = 0; step < 2 && obs.length > 0; step++) {
       let g = -delta / NEIGHBOURHOOD_SD ** 2;
       let h = 1 / NEIGHBOURHOOD_SD ** 2;
@@ -491,7 +245,7 @@ export class SemanticCalibrator {
       }
       delta += g / h;
     }
-    const piS = sigmoid(logit(this.piAt(token.context, s)) + delta);
+    const piS = sigmoid(logit(this.mix.piAt(token.context, s)) + delta);
     // (2) Monotone local counts around s, with the shifted curve as their prior.
     let wrong = 0;
     let right = 0;
@@ -504,33 +258,9 @@ export class SemanticCalibrator {
     const mean = (wrong + m * (1 - piS)) / (wrong + right + m);
     // Serve on an upper estimate: thin evidence (few judged lookups in this similarity bin and this
     // neighbourhood) costs more of the budget than the same estimate backed by many.
-    const nEff = this.binCount(token.context, s) + wrong + right;
+    const nEff = this.mix.binCount(token.context, s) + wrong + right;
     const pWrong = Math.min(1, mean + this.caution * Math.sqrt((mean * (1 - mean)) / (nEff + 1)));
     return { pWrong, n: wrong + right };
-  }
-
-  /** Observations behind the global curve at this similarity (the bin and its two neighbours). */
-  private binCount(k: number, s: number): number {
-    const b = sBin(s);
-    const w = this.binWeight[k]!;
-    return w[b]! + 0.5 * ((w[b - 1] ?? 0) + (w[b + 1] ?? 0));
-  }
-
-  private piAt(k: number, s: number): number {
-    const pi = this.pi[k]!;
-    // Linear interpolation between bin centres.
-    if (s < S_LOW) return pi[0]!;
-    const x = (s - S_LOW) / S_STEP + 0.5;
-    const i = Math.min(SB - 2, Math.max(1, Math.floor(x)));
-    const t = Math.min(1, Math.max(0, x - i));
-    return pi[i]! * (1 - t) + pi[i + 1]! * t;
-  }
-
-  private posterior(k: number, s: number, a: number): number {
-    const p = this.piAt(k, s);
-    const b = aBin(a);
-    const r = p * this.fR[b]!;
-    return r / (r + (1 - p) * this.fW[b]!);
   }
 
   private record(pWrong: number): void {
@@ -584,7 +314,7 @@ export class SemanticCalibrator {
     const obs: Observation = outcome.certain === true ? { s: token.similarity, a: -1, y: 1, w: 1, k: token.context } : { s: token.similarity, a, y: -1, w: 1, k: token.context };
     if (kind === 'shadow') {
       this.counters.observedShadows++;
-      this.counters.shadowWrongMass += obs.y >= 0 ? 1 - obs.y : 1 - this.posterior(obs.k, obs.s, a);
+      this.counters.shadowWrongMass += obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
     } else this.counters.observedNearMisses++;
     this.addObservation([token.id], obs, true);
   }
@@ -619,80 +349,15 @@ export class SemanticCalibrator {
       list.push(obs);
       if (list.length > this.maxEvidence) list.shift();
     }
-    const sb = sBin(obs.s);
-    if (obs.y >= 0) this.labelled[(obs.k * SB + sb) * 2 + (obs.y === 1 ? 0 : 1)]! += obs.w;
-    else this.judged[(obs.k * SB + sb) * AB + aBin(obs.a)]! += obs.w;
+    this.mix.add(obs);
     if (local) this.delta.observations.push({ ids: [...ids], s: obs.s, a: obs.a, y: obs.y, w: obs.w, k: obs.k });
     if (++this.sinceRefit >= REFIT_EVERY) this.refit();
   }
 
-  /**
-   * Refits the mixture by EM: right-rate per similarity bin and margin class (non-decreasing in
-   * both: a closer match or a clearer lead is never less reliable), and the
-   * judge-score densities of right and wrong answers (shared), from the judged and labelled counts.
-   */
+  /** Refits the global model now (it also refits itself every few dozen observations). */
   refit(iterations = 25): void {
     this.sinceRefit = 0;
-    const num = new Float64Array(SB);
-    const den = new Float64Array(SB);
-    const nR = new Float64Array(AB);
-    const nW = new Float64Array(AB);
-    for (let it = 0; it < iterations; it++) {
-      nR.fill(0.5);
-      nW.fill(0.5);
-      // The densities' weak prior keeps them ordered before evidence: a bit of mass where each class usually scores.
-      for (let i = 0; i < AB; i++) {
-        const a = (i + 0.5) / AB;
-        nR[i]! += 2 * a;
-        nW[i]! += 2 * (1 - a);
-      }
-      const raw: Float64Array[] = [];
-      const wts: Float64Array[] = [];
-      for (let k = 0; k < CONTEXTS; k++) {
-        num.fill(0);
-        den.fill(0);
-        for (let b = 0; b < SB; b++) {
-          const p = this.pi[k]![b]!;
-          for (let j = 0; j < AB; j++) {
-            const c = this.judged[(k * SB + b) * AB + j]!;
-            if (c === 0) continue;
-            const rr = p * this.fR[j]!;
-            const r = rr / (rr + (1 - p) * this.fW[j]!);
-            num[b]! += c * r;
-            den[b]! += c;
-            nR[j]! += c * r;
-            nW[j]! += c * (1 - r);
-          }
-          const lr = this.labelled[(k * SB + b) * 2]!;
-          const lw = this.labelled[(k * SB + b) * 2 + 1]!;
-          num[b]! += lr;
-          den[b]! += lr + lw;
-          num[b]! += this.priorStrengthPerBin * this.priorPi[b]!;
-          den[b]! += this.priorStrengthPerBin;
-        }
-        raw.push(Float64Array.from(num, (x, b) => x / den[b]!));
-        wts.push(Float64Array.from(den));
-        if (it === iterations - 1) this.binWeight[k] = Float64Array.from(den, (d) => Math.max(0, d - this.priorStrengthPerBin));
-      }
-      const newPi = monotone2d(raw, wts);
-      // Near-identical prompts with a clear lead get the same answer: this anchors which judge
-      // scores right answers get (the judge's misses included), so a judge that calls some right
-      // answers different is not read as a cache that serves wrong ones.
-      for (let k = 2; k < CONTEXTS; k++) for (let b = sBin(ANCHOR_SIMILARITY); b < SB; b++) newPi[k]![b] = Math.max(newPi[k]![b]!, ANCHOR_RIGHT_RATE);
-      this.pi = newPi;
-      // Monotone likelihood ratio: a higher judge score never makes a right answer less likely.
-      const fR = normalise(Float64Array.from(nR));
-      // Wrong answers' scores form one bump: a second bump at high scores is right answers the
-      // mixture has not told apart yet (the least similar matches still hold some right ones).
-      const fW = normalise(unimodal(Float64Array.from(nW)));
-      const logLr = isotonic(
-        Array.from(fR, (r, j) => Math.log(r / fW[j]!)),
-        Array.from(nR, (r, j) => r + nW[j]!),
-      );
-      for (let j = 0; j < AB; j++) fR[j] = fW[j]! * Math.exp(logLr[j]!);
-      this.fR = normalise(fR);
-      this.fW = fW;
-    }
+    this.mix.refit(iterations);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -702,7 +367,7 @@ export class SemanticCalibrator {
   stats(): CalibrationStats {
     const c = this.counters;
     const curve = [];
-    for (let b = 1; b < SB; b++) curve.push({ similarity: Math.round(sBinCentre(b) * 1000) / 1000, clear: round4(this.pi[CONTEXTS - 1]![b]!), contested: round4(this.pi[0]![b]!) });
+    for (let b = 1; b < SB; b++) curve.push({ similarity: Math.round(sBinCentre(b) * 1000) / 1000, clear: round4(this.mix.pi[CONTEXTS - 1]![b]!), contested: round4(this.mix.pi[0]![b]!) });
     const wouldBe = c.served + c.shadowed;
     return {
       counters: { ...c },
@@ -719,9 +384,9 @@ export class SemanticCalibrator {
   model(): { readonly similarityBins: number[]; readonly rightRate: number[][]; readonly scoreDensityRight: number[]; readonly scoreDensityWrong: number[] } {
     return {
       similarityBins: Array.from({ length: SB }, (_, b) => Math.round(sBinCentre(b) * 1000) / 1000),
-      rightRate: this.pi.map((r) => Array.from(r, round4)),
-      scoreDensityRight: Array.from(this.fR, round4),
-      scoreDensityWrong: Array.from(this.fW, round4),
+      rightRate: this.mix.pi.map((r) => Array.from(r, round4)),
+      scoreDensityRight: Array.from(this.mix.fR, round4),
+      scoreDensityWrong: Array.from(this.mix.fW, round4),
     };
   }
 
@@ -737,11 +402,11 @@ export class SemanticCalibrator {
     return {
       format: 'strata-calibration',
       version: 1,
-      judged: Array.from(this.judged),
-      labelled: Array.from(this.labelled),
+      judged: Array.from(this.mix.judged),
+      labelled: Array.from(this.mix.labelled),
       entries,
       recent: recent.map(round6),
-      model: { pi: this.pi.map((r) => Array.from(r)), fR: Array.from(this.fR), fW: Array.from(this.fW), binWeight: this.binWeight.map((r) => Array.from(r)) },
+      model: { pi: this.mix.pi.map((r) => Array.from(r)), fR: Array.from(this.mix.fR), fW: Array.from(this.mix.fW), binWeight: this.mix.binWeight.map((r) => Array.from(r)) },
       cutoff: this.cutoff,
       tokens: this.tokens,
       counters: { ...this.counters },
@@ -755,8 +420,8 @@ export class SemanticCalibrator {
     if (!s || typeof s !== 'object' || s.format !== 'strata-calibration') throw bad('format');
     if (s.version !== 1) throw bad(`version ${String(s.version)}`);
     const finiteArray = (x: unknown, n: number) => Array.isArray(x) && x.length === n && x.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
-    if (!finiteArray(s.judged, this.judged.length)) throw bad('judged counts');
-    if (!finiteArray(s.labelled, this.labelled.length)) throw bad('labelled counts');
+    if (!finiteArray(s.judged, CONTEXTS * SB * AB)) throw bad('judged counts');
+    if (!finiteArray(s.labelled, CONTEXTS * SB * 2)) throw bad('labelled counts');
     if (!Array.isArray(s.entries) || !s.entries.every((e) => Array.isArray(e) && typeof e[0] === 'string' && Array.isArray(e[1]) && e[1].length % 5 === 0 && e[1].every((v) => typeof v === 'number' && Number.isFinite(v)))) throw bad('entries');
     if (!Array.isArray(s.recent) || !s.recent.every((v) => typeof v === 'number' && v >= 0 && v <= 1)) throw bad('recent');
     if (typeof s.cutoff !== 'number' || !(s.cutoff >= 0 && s.cutoff <= 1) || typeof s.tokens !== 'number' || !Number.isFinite(s.tokens)) throw bad('cut-off');
@@ -764,8 +429,8 @@ export class SemanticCalibrator {
     const m = s.model;
     const rows = (x: unknown, n: number) => Array.isArray(x) && x.length === CONTEXTS && x.every((r) => finiteArray(r, n));
     if (!m || !rows(m.pi, SB) || !rows(m.binWeight, SB) || !finiteArray(m.fR, AB) || !finiteArray(m.fW, AB)) throw bad('model');
-    this.judged = Float64Array.from(s.judged!);
-    this.labelled = Float64Array.from(s.labelled!);
+    this.mix.judged = Float64Array.from(s.judged!);
+    this.mix.labelled = Float64Array.from(s.labelled!);
     this.entries.clear();
     for (const [id, flat] of s.entries!) {
       const list: Observation[] = [];
@@ -778,10 +443,10 @@ export class SemanticCalibrator {
     this.tokens = s.tokens;
     this.counters = { ...this.counters, ...s.counters };
     this.delta = { observations: [], evicted: [] };
-    this.pi = m.pi.map((r) => Float64Array.from(r));
-    this.binWeight = m.binWeight.map((r) => Float64Array.from(r));
-    this.fR = Float64Array.from(m.fR);
-    this.fW = Float64Array.from(m.fW);
+    this.mix.pi = m.pi.map((r) => Float64Array.from(r));
+    this.mix.binWeight = m.binWeight.map((r) => Float64Array.from(r));
+    this.mix.fR = Float64Array.from(m.fR);
+    this.mix.fW = Float64Array.from(m.fW);
     this.sinceRefit = 0;
   }
 
@@ -809,59 +474,3 @@ export class SemanticCalibrator {
   }
 }
 
-const clampClass = (k: number) => (Number.isInteger(k) && k >= 0 && k < CONTEXTS ? k : 0);
-
-/** Least-squares unimodal fit (rises to one mode, then falls) of a non-negative histogram. */
-function unimodal(h: Float64Array): Float64Array {
-  const n = h.length;
-  const ones = new Float64Array(n).fill(1);
-  let best: Float64Array = h;
-  let bestErr = Infinity;
-  for (let m = 0; m < n; m++) {
-    const up = isotonic(h.subarray(0, m + 1), ones.subarray(0, m + 1));
-    const downRev = isotonic(Float64Array.from(h.subarray(m)).reverse(), ones.subarray(m));
-    const fit = new Float64Array(n);
-    fit.set(up, 0);
-    const down = downRev.reverse();
-    // The mode belongs to both halves: keep the larger fit there.
-    for (let i = m; i < n; i++) fit[i] = i === m ? Math.max(up[m]!, down[0]!) : down[i - m]!;
-    let err = 0;
-    for (let i = 0; i < n; i++) err += (fit[i]! - h[i]!) ** 2;
-    if (err < bestErr) {
-      bestErr = err;
-      best = fit;
-    }
-  }
-  return best;
-}
-
-/** Non-decreasing in both indices (class, similarity bin): alternating weighted isotonic fits. */
-function monotone2d(raw: Float64Array[], wts: Float64Array[]): Float64Array[] {
-  let fit: Float64Array[] = raw.map((r) => Float64Array.from(r));
-  for (let round = 0; round < 4; round++) {
-    fit = fit.map((r, k) => isotonic(r, wts[k]!));
-    for (let b = 0; b < SB; b++) {
-      const col = isotonic(
-        fit.map((r) => r[b]!),
-        wts.map((w) => w[b]!),
-      );
-      for (let k = 0; k < fit.length; k++) fit[k]![b] = col[k]!;
-    }
-  }
-  return fit;
-}
-
-function normalise(f: Float64Array): Float64Array {
-  let t = 0;
-  for (const x of f) t += x;
-  for (let i = 0; i < f.length; i++) f[i] = f[i]! / t;
-  return f;
-}
-
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-const logit = (p: number) => {
-  const q = Math.min(1 - 1e-6, Math.max(1e-6, p));
-  return Math.log(q / (1 - q));
-};
-const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
-const round6 = (x: number) => Math.round(x * 1e6) / 1e6;

@@ -11,8 +11,10 @@ export type {
   DecisionToken,
   JudgedOutcome,
   SemanticCalibratorOptions,
-} from './calibrator.js';
+} from './types.js';
 export { embeddingAnswerJudge, llmAnswerJudge, LexicalAgreement } from './judge.js';
 export type { AnswerJudge, AnswerJudgeInput, AnswerVerdict, EmbeddingAnswerJudgeOptions, LlmAnswerJudgeOptions } from './judge.js';
 export { betaQuantile, clopperPearson, incompleteBeta, isotonic, normalQuantile, wilson } from './stats.js';
 export type { Interval } from './stats.js';
+export { byDomain, chooseSetting, frontier, leaveOneDomainOut } from './frontier.js';
+export type { CalibrationRow, ChosenSetting, DomainFrontier, FalseHitRate, FrontierOptions, FrontierPoint } from './frontier.js';

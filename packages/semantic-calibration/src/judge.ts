@@ -5,7 +5,7 @@
  */
 import { InvalidOptionError, type Embedder, type SemanticGuard } from '@strata-cache/core';
 import { analyze, runGuards } from '@strata-cache/semantic-guards';
-import type { JudgedOutcome } from './calibrator.js';
+import type { JudgedOutcome } from './types.js';
 
 export interface AnswerJudgeInput {
   /** The new request's compared text. */
