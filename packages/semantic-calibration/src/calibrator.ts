@@ -54,7 +54,7 @@ const DEFAULTS = {
   priorStrength: 3,
   allyAnswerSimilarity: 0.9,
   safetyMargin: 0.2,
-  caution: 1,
+  caution: 2,
   window: 2000,
   maxEvidencePerEntry: 24,
   prior: { midpoint: 0.88, scale: 0.025, strength: 2 },
@@ -173,6 +173,13 @@ export class SemanticCalibrator {
       return { action: 'miss', ...(at >= 0 ? { candidate: at } : {}), cutoff: this.cutoff, ...(token ? { token } : {}), reason: best < 0 ? (cands.length ? 'no candidate passed the guards' : 'no candidate') : `similarity ${cands[best]!.similarity.toFixed(3)} is below the calibrator's floor ${this.minSimilarity}` };
     }
     const token = this.tokenFor(seq, cands, best);
+    if (cands[best]!.sameText === true) {
+      // The same words as the stored prompt (case, punctuation, contractions, number formatting
+      // aside): nothing to estimate, and nothing a look-alike could slip through.
+      this.record(0);
+      this.counters.served++;
+      return { action: 'serve', candidate: best, pWrong: 0, cutoff: this.cutoff, token, reason: 'the same text as the stored prompt' };
+    }
     const { pWrong, n } = this.estimate(token);
     this.record(pWrong);
     if (pWrong > this.cutoff) {

@@ -18,6 +18,11 @@ export interface CalibrationCandidate {
    * holding a different answer). Optional: without it each entry learns alone.
    */
   readonly answerVector?: Float32Array;
+  /**
+   * The query is the stored prompt in other case, punctuation, contractions or number formatting
+   * (`sameText` from `@strata-cache/semantic-guards`): served without estimating. @default false
+   */
+  readonly sameText?: boolean;
 }
 
 /** What `decide` needs: the lookup's candidates, most similar first. */
@@ -120,7 +125,7 @@ export interface SemanticCalibratorOptions {
   /**
    * Standard deviations added to each estimate before it is compared with the cut-off: the price
    * of thin evidence.
-   * @default 1
+   * @default 2
    */
   caution?: number;
   /**

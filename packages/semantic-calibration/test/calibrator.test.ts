@@ -103,6 +103,14 @@ describe('SemanticCalibrator decisions', () => {
     expect(cal.decide({ candidates: [] }).action).toBe('miss');
   });
 
+  it('serves the same text at once (guards still apply), and says why', () => {
+    const cal = new SemanticCalibrator({ random: rng(20) });
+    const d = cal.decide({ candidates: [{ id: 'a', similarity: 0.91, sameText: true }] });
+    expect(d.action).toBe('serve');
+    expect(d.reason).toMatch(/same text/);
+    expect(cal.decide({ candidates: [{ id: 'a', similarity: 0.91, sameText: true, accepted: false }] }).action).toBe('miss');
+  });
+
   it('starts strict, then loosens where near misses show the answers agree', () => {
     const cal = new SemanticCalibrator({ maxWrongRate: 0.01, shadowRate: 0, random: rng(3) });
     // Right above 0.75, wrong below: the prior (midpoint 0.88) is far stricter than the traffic needs.

@@ -159,6 +159,9 @@ describe('argument-order guard', () => {
     rejects(g, 'Convert USD to EUR', 'Convert EUR to USD');
     rejects(g, 'Is Python slower than Java?', 'Is Java slower than Python?');
     rejects(g, 'How long is the flight to Tokyo from London?', 'How long is the flight from Tokyo to London?');
+    // Around a copula, when the two words sit right beside it; a reordered clause is not a swap.
+    rejects(g, 'What percentage of students are athletes?', 'What percentage of athletes are students?');
+    accepts(g, 'Which cars are the best in winter?', 'In winter, which are the best cars?');
     rejects(g, 'Redirect HTTP to HTTPS', 'Redirect HTTPS to HTTP');
     rejects(g, 'Which algorithm looks complex but is simple?', 'Which algorithm looks simple but is complex?');
   });
