@@ -8,7 +8,7 @@
 // fresh answer texts (and their embeddings), the judge's scores. The intents only score the run.
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { defaultGuards, lexicalSelector, runGuards } from '../dist/index.js';
+import { defaultGuards, lexicalSelector, runGuards, sameText } from '../dist/index.js';
 import { pkgDir } from './data.mjs';
 import { rng } from './banking77-sim.mjs';
 
@@ -93,7 +93,7 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
     const found = store.search(qv, topK, 0.3);
     const cands = found.map((c) => {
       const e = store.items[c.i];
-      const accepted = !guards || guards.length === 0 || runGuards(guards, { query: q.text, candidate: e.text, similarity: c.sim, threshold: 0 }).accept;
+      const accepted = !guards || guards.length === 0 || runGuards(guards, { query: q.text, candidate: e.text, similarity: c.sim, threshold: 0, queryVector: qv, candidateVector: e.vec }).accept;
       return { e, sim: c.sim, accepted };
     });
     let served;
@@ -115,7 +115,7 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
       }
       if (served) upstream = false;
     } else {
-      const input = { candidates: cands.map((c) => ({ id: c.e.id, similarity: c.sim, accepted: c.accepted, answerVector: vec(c.e.answer) })) };
+      const input = { candidates: cands.map((c) => ({ id: c.e.id, similarity: c.sim, accepted: c.accepted, answerVector: vec(c.e.answer), sameText: sameText(q.text, c.e.text) })) };
       const t0 = performance.now();
       const d = calibrator.decide(input);
       decideTimes.push(performance.now() - t0);
