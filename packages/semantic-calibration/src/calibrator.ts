@@ -16,9 +16,10 @@
  *   right-rate in similarity. An embedding judge that calls 30% of right answers "different" does
  *   not make the calibrator think 30% of its hits are wrong.
  * - **Neighbourhoods share evidence.** Each stored entry keeps its own observations; candidates
- *   whose stored answers agree (answer vectors) pool theirs, and the global curve is the prior.
- *   Monotone pooling: a wrong answer seen at similarity s counts against every lower similarity,
- *   a right one for every higher similarity.
+ *   whose stored answers agree (answer vectors) pool theirs. The neighbourhood shifts the global
+ *   curve in log-odds (partial pooling across similarities), and its outcomes count monotonically
+ *   around the query's similarity: a wrong answer at s counts against every lower similarity, a
+ *   right one for every higher similarity.
  * - **The budget is spent where it buys most.** The serving cut-off on the estimated probability
  *   of a wrong answer is chosen so the expected wrong answers over recent lookups stay within
  *   `maxWrongRate` of all lookups: confident matches are served first.
