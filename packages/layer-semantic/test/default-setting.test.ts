@@ -20,7 +20,7 @@ const pairs: Pair[] = readFileSync(new URL('../../semantic-guards/data/lookalike
 
 /**
  * The whole look-alike set through the layer with the real USE-lite embedder and the layer's
- * default matching setting (guards + learned verifier + selector + measured threshold), against
+ * default matching setting (guards + selector + measured threshold), against
  * the same layer with no guards, no selector and the same threshold. Each pair lives in its own
  * scope: store `a`, ask `b`.
  */
@@ -48,16 +48,14 @@ describe('default setting + real USE-lite: the look-alike set', () => {
     await embedder?.close();
   });
 
-  it('uses the verifier by default with USE-lite', () => {
-    expect(new SemanticLayer({ embedder }).matching.guards).toContain('verifier');
+  it('uses the rule-based guards by default with USE-lite (no learned verifier)', () => {
+    expect(new SemanticLayer({ embedder }).matching.guards).not.toContain('verifier');
   });
 
   it('serves no look-alike by default, and reports which check turned each one down', () => {
     const looks = pairs.filter((p) => p.label === 'lookalike');
     const served = looks.filter((p) => results.defaults.get(p.id)!.hit).map((p) => p.id);
-    // The one look-alike no check catches ("percentage of students are athletes" / "… of athletes
-    // are students": a swap around a copula, see semantic-guards' look-alike tests) may still hit.
-    expect(served.filter((id) => id !== 'swapped-arguments-026')).toEqual([]);
+    expect(served).toEqual([]);
     // Without guards the same threshold would have served most of them: the guards do the work.
     expect(looks.filter((p) => results.open.get(p.id)!.hit).length).toBeGreaterThan(looks.length / 2);
     for (const p of looks) {
@@ -74,7 +72,7 @@ describe('default setting + real USE-lite: the look-alike set', () => {
   });
 });
 
-// The default setting is strict (≤ 1% false hits on QQP): measured 10 of the set's 60 paraphrases
-// hit (59 with no guards at the same threshold); the floor leaves room for a vector or two that
+// The default setting is strict (≤ 1% false hits on QQP): measured 8 of the set's 60 paraphrases
+// hit by the quality benchmark's USE-lite vectors; the floor leaves room for a vector or two that
 // differ across TF.js builds. See @strata-cache/semantic-guards' README.
-const PARAPHRASE_FLOOR = 8 / 60;
+const PARAPHRASE_FLOOR = 6 / 60;

@@ -372,7 +372,7 @@ describe('SemanticLayer: options', () => {
 });
 
 describe('SemanticLayer: the measured default setting', () => {
-  it('defaults to the guards, the selector and the threshold from @strata-cache/semantic-guards; the verifier only for USE-lite', async () => {
+  it('defaults to the guards, the selector and the threshold from @strata-cache/semantic-guards, for every embedder', async () => {
     const { RECOMMENDED_THRESHOLD } = await import('@strata-cache/semantic-guards');
     const plain = new SemanticLayer({ embedder: new HashEmbedder(64) });
     expect(plain.matching).toEqual({
@@ -381,8 +381,7 @@ describe('SemanticLayer: the measured default setting', () => {
       selector: 'ambiguous',
     });
     const use = new SemanticLayer({ embedder: new TableEmbedder(512, 'use-lite@test') });
-    expect(use.matching.threshold).toBe(RECOMMENDED_THRESHOLD.withVerifier);
-    expect(use.matching.guards.at(-1)).toBe('verifier');
+    expect(use.matching).toEqual(plain.matching);
     // Opting out, and explicit values, win over the defaults.
     const none = new SemanticLayer({ embedder: new HashEmbedder(64), guards: [], selector: false, threshold: 0.5 });
     expect(none.matching).toEqual({ threshold: 0.5, guards: [], selector: undefined });

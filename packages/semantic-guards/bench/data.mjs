@@ -49,3 +49,41 @@ export function permutation(n, seed = 0x5eed) {
 }
 
 export const QQP_TUNE = 60000;
+
+/** Minimal RFC 4180 CSV parser (quoted fields, doubled quotes, commas and newlines inside quotes). */
+export function parseCsv(text) {
+  const rows = [];
+  let row = [], field = '', q = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (q) {
+      if (c === '"') {
+        if (text[i + 1] === '"') { field += '"'; i++; } else q = false;
+      } else field += c;
+    } else if (c === '"') q = true;
+    else if (c === ',') { row.push(field); field = ''; }
+    else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field); field = '';
+      if (row.length > 1 || row[0] !== '') rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  return rows;
+}
+
+/** BANKING77 (PolyAI, CC BY 4.0): { train, test, intents } with rows { text, intent }. */
+export function loadBanking77(root) {
+  const dir = join(root, 'datasets', 'banking77');
+  if (!existsSync(join(dir, 'train.csv'))) {
+    throw new Error(`semantic-guards bench: banking77 not found in ${dir} (set STRATA_DATA_DIR or --data-dir)`);
+  }
+  const read = (f) => {
+    const [head, ...rows] = parseCsv(readFileSync(join(dir, f), 'utf8'));
+    if (head[0] !== 'text' || head[1] !== 'category') throw new Error(`banking77 ${f}: unexpected header ${head}`);
+    return rows.map(([text, intent]) => ({ text, intent }));
+  };
+  const intents = JSON.parse(readFileSync(join(dir, 'categories.json'), 'utf8'));
+  return { train: read('train.csv'), test: read('test.csv'), intents };
+}

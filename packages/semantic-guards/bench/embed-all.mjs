@@ -1,9 +1,9 @@
 // Fills the embedding cache. Usage: node bench/embed-all.mjs [--worker w --workers W] [--only mock|lookalikes|qqp]
-// Order: look-alike set, mock_data, then QQP pairs in a fixed permutation (both texts of a pair together),
+// Order: look-alike set, mock_data, banking77 (train + test), then QQP pairs in a fixed permutation (both texts of a pair together),
 // so if the run is cut short the cached QQP pairs are a deterministic prefix sample.
 import { join } from 'node:path';
 import { EmbeddingCache } from './embedding-cache.mjs';
-import { dataDir, loadLookalikes, loadMock, loadQqp, permutation, pkgDir } from './data.mjs';
+import { dataDir, loadBanking77, loadLookalikes, loadMock, loadQqp, permutation, pkgDir } from './data.mjs';
 import { loadUseLite } from './use-lite.mjs';
 
 const arg = (name, def) => {
@@ -20,6 +20,10 @@ const seen = new Set();
 const push = (t) => { if (!seen.has(t)) { seen.add(t); texts.push(t); } };
 if (only === 'all' || only === 'lookalikes') for (const p of loadLookalikes()) { push(p.a); push(p.b); }
 if (only === 'all' || only === 'mock') for (const p of loadMock(root)) { push(p.origin); push(p.similar); }
+if (only === 'all' || only === 'banking77') {
+  const b = loadBanking77(root);
+  for (const r of [...b.train, ...b.test]) push(r.text);
+}
 if (only === 'all' || only === 'qqp') {
   const qqp = loadQqp(root);
   for (const i of permutation(qqp.length)) { push(qqp[i].text_a); push(qqp[i].text_b); }

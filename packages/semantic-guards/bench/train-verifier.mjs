@@ -9,7 +9,7 @@
 // and writes src/models/use-lite-qqp.ts. Uses the embedding cache filled by embed-all.mjs / the quality bench.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SCALAR_FEATURES, encodeWeights, pairInput } from '../dist/index.js';
+import { SCALAR_FEATURES, encodeWeights, pairInput } from '../dist/training.js';
 import { EmbeddingCache } from './embedding-cache.mjs';
 import { QQP_TUNE, dataDir, loadQqp, pkgDir } from './data.mjs';
 

@@ -307,11 +307,15 @@ export function argumentOrderGuard(): SemanticGuard {
           for (const r of shared) {
             if (r === x || r === y) continue;
             const w = lowerQ(r);
-            if (SYMMETRIC.has(w) || (STOPWORDS.has(w) && !PIVOT_PREPOSITIONS.has(w))) continue;
+            // A copula between the two is a relation too: "students are athletes" / "athletes are students".
+            if (SYMMETRIC.has(w) || (STOPWORDS.has(w) && !PIVOT_PREPOSITIONS.has(w) && !BE.has(w))) continue;
             // A pivot that changes form or voice ("load" / "can be loaded", "covers" / "covered") marks a
             // restructured sentence, where word order says nothing about roles.
             if (w !== lowerC(r)) continue;
             if (BE.has(aq.tokens[pq.get(r)! - 1]?.lower ?? '') !== BE.has(ac.tokens[pc.get(r)! - 1]?.lower ?? '')) continue;
+            // A copula only relates the words right beside it ("students are athletes"), not a
+            // reordered clause ("cars are the best in winter" / "in winter, which are the best cars").
+            if (BE.has(w) && !(flanks(aq.tokens, pq.get(r)!, qlo, qhi) && flanks(ac.tokens, pc.get(r)!, clo, chi))) continue;
             if (between(pq.get(r)!, qlo, qhi) && between(pc.get(r)!, clo, chi)) {
               const word = aq.tokens[pq.get(r)!]!.raw;
               return reject(`swapped arguments around ${q(word)}: ${q(aq.tokens[qlo]!.raw)} … ${q(aq.tokens[qhi]!.raw)} vs ${q(ac.tokens[clo]!.raw)} … ${q(ac.tokens[chi]!.raw)}`);
@@ -327,6 +331,14 @@ export function argumentOrderGuard(): SemanticGuard {
 // Function words that can carry a relation between two arguments ("A to B", "A of B", "A over B").
 const PIVOT_PREPOSITIONS = new Set(['to', 'from', 'than', 'into', 'onto', 'over', 'under', 'against', 'for', 'of', 'in', 'on', 'after', 'before', 'by', 'at', 'own', 'but', 'not', 'instead', 'rather']);
 const BE = new Set(['be', 'is', 'are', 'was', 'were', 'been', 'being']);
+
+/** The pivot at `p` sits right between `lo` and `hi` (determiners after it allowed): "A are (the) B". */
+function flanks(tokens: readonly Token[], p: number, lo: number, hi: number): boolean {
+  if (p - 1 !== lo) return false;
+  let j = p + 1;
+  while (j < hi && DETERMINERS.has(tokens[j]!.lower)) j++;
+  return j === hi;
+}
 
 function contentJaccard(a: Analysis, b: Analysis): number {
   const sa = contentStems(a);

@@ -35,7 +35,7 @@ export const DIRECTION_GROUPS: readonly PoleGroup[] = [
   [['more', 'greater', 'larger', 'bigger', 'higher', 'longer', 'older', 'taller', 'heavier', 'above', 'over', 'exceed', 'exceeding', 'most', 'maximum', 'max', 'highest', 'largest', 'biggest'],
     ['less', 'fewer', 'smaller', 'lower', 'shorter', 'younger', 'lighter', 'below', 'under', 'minimum', 'min', 'lowest', 'smallest', 'fewest', 'least']],
   [['increase', 'raise', 'rise', 'grow', 'boost', 'gain', 'maximize', 'maximise'], ['decrease', 'reduce', 'lower', 'drop', 'fall', 'shrink', 'cut', 'lose', 'minimize', 'minimise']],
-  [['before', 'prior', 'earlier', 'pre'], ['after', 'later', 'post']],
+  [['before', 'prior', 'earlier', 'pre', 'within'], ['after', 'later', 'post', 'beyond']],
   [['since', 'from'], ['until', 'till', 'til', 'to', 'by']],
   [['past', 'previous', 'last'], ['future', 'next', 'upcoming', 'coming']],
   [['first', 'earliest'], ['last', 'latest', 'final']],

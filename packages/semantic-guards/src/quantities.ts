@@ -11,6 +11,52 @@ export interface Mention {
   readonly bare?: boolean;
 }
 
+/**
+ * Units of measure a quantity can be restated in, as (dimension, factor to a base unit): "8,000
+ * hectares (20,000 acres)" restates one area, "5 km (3.1 miles)" one length.
+ */
+const CONVERSIONS: Record<string, readonly [string, number]> = Object.assign(Object.create(null), {
+  km: ['length', 1000], mile: ['length', 1609.344], meter: ['length', 1], cm: ['length', 0.01], mm: ['length', 0.001],
+  foot: ['length', 0.3048], inch: ['length', 0.0254], yard: ['length', 0.9144],
+  hectare: ['area', 1e4], acre: ['area', 4046.856], km2: ['area', 1e6],
+  kg: ['mass', 1], gram: ['mass', 0.001], mg: ['mass', 1e-6], pound: ['mass', 0.45359237], ounce: ['mass', 0.028349523], stone: ['mass', 6.350293], ton: ['mass', 1000],
+  liter: ['volume', 1], ml: ['volume', 0.001], gallon: ['volume', 3.785412],
+  mph: ['speed', 0.44704], kph: ['speed', 1 / 3.6],
+  celsius: ['temperature', 1], fahrenheit: ['temperature', 1], kelvin: ['temperature', 1],
+});
+
+/** A value in a dimension's base unit (temperatures in kelvin). */
+function toBase(value: number, unit: string): [string, number] | undefined {
+  const c = CONVERSIONS[unit];
+  if (!c) return undefined;
+  if (c[0] === 'temperature') return ['temperature', unit === 'celsius' ? value + 273.15 : unit === 'fahrenheit' ? ((value - 32) * 5) / 9 + 273.15 : value];
+  return [c[0], value * c[1]];
+}
+
+/**
+ * Drops restatements: a quantity written right after another of the same dimension that converts
+ * to about the same amount (within 10%) says nothing new — "8,000 hectares (20,000 acres)",
+ * "5 km (3.1 miles)", "100°F / 38°C". Two different amounts ("3 km 5 miles") both stay.
+ */
+function dropRestatements(out: Array<Mention & { at?: number; end?: number }>): Mention[] {
+  const drop = new Set<number>();
+  for (let i = 0; i + 3 < out.length; i++) {
+    const [n1, u1, n2, u2] = [out[i]!, out[i + 1]!, out[i + 2]!, out[i + 3]!];
+    if (!n1.key.startsWith('n:') || !u1.key.startsWith('unit:') || !n2.key.startsWith('n:') || !u2.key.startsWith('unit:')) continue;
+    // Adjacent: the second quantity starts where the first one's unit ends.
+    if (u1.end === undefined || n2.at === undefined || n2.at !== u1.end) continue;
+    const a = toBase(Number(n1.key.slice(2)), u1.key.slice(5));
+    const b = toBase(Number(n2.key.slice(2)), u2.key.slice(5));
+    if (!a || !b || a[0] !== b[0] || u1.key === u2.key || !(a[1] > 0) || !(b[1] > 0)) continue;
+    if (Math.abs(a[1] - b[1]) <= 0.1 * Math.max(a[1], b[1])) {
+      drop.add(i + 2);
+      drop.add(i + 3);
+      i += 3;
+    }
+  }
+  return out.filter((_, i) => !drop.has(i)).map(({ at: _at, end: _end, ...m }) => m);
+}
+
 const SMALL: Record<string, number> = Object.assign(Object.create(null), {
   zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
   eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
@@ -41,6 +87,9 @@ unit('mm', 'millimeter', 'millimeters', 'millimetre', 'millimetres');
 unit('foot', 'feet', 'ft');
 unit('inch', 'inches');
 unit('yard', 'yards', 'yd');
+unit('hectare', 'hectares', 'ha');
+unit('acre', 'acres');
+unit('km2', 'sqkm');
 unit('kg', 'kgs', 'kilo', 'kilos', 'kilogram', 'kilograms');
 unit('gram', 'grams', 'g');
 unit('pound', 'pounds', 'lb', 'lbs');
@@ -99,7 +148,7 @@ unit('rpm');
 unit('bit', 'bits');
 unit('core', 'cores');
 // Units that are also common words only count right after a number ("5 g", not "g-string").
-const NUMERIC_ONLY = new Set(['g', 'l', 'w', 'v', 'h', 'mi', 'min', 'mins', 'sec', 'secs', 'gal', 'yd', 'rs', 'cal', 'core', 'cores', 'seat', 'seats', 'people', 'persons', 'bit', 'bits', 'stone', 'stones', 'buck', 'bucks', 'gig', 'gigs', 'kilo', 'kilos', 'second', 'seconds', 'pound', 'pounds', 'day', 'week', 'month', 'year', 'hour', 'minute', 'decade', 'century']);
+const NUMERIC_ONLY = new Set(['ha', 'g', 'l', 'w', 'v', 'h', 'mi', 'min', 'mins', 'sec', 'secs', 'gal', 'yd', 'rs', 'cal', 'core', 'cores', 'seat', 'seats', 'people', 'persons', 'bit', 'bits', 'stone', 'stones', 'buck', 'bucks', 'gig', 'gigs', 'kilo', 'kilos', 'second', 'seconds', 'pound', 'pounds', 'day', 'week', 'month', 'year', 'hour', 'minute', 'decade', 'century']);
 
 const MONTHS: Record<string, number> = Object.assign(Object.create(null), {
   january: 1, jan: 1, february: 2, feb: 2, march: 3, mar: 3, april: 4, apr: 4, may: 5, june: 6, jun: 6, july: 7, jul: 7,
@@ -136,7 +185,7 @@ const fmt = (n: number | string) => (typeof n === 'string' ? n : String(Number(n
  * (with or without a number: "in km" vs "in miles"), months, weekdays and relative days, roman numerals.
  */
 export function extractMentions(tokens: readonly Token[]): Mention[] {
-  const out: Mention[] = [];
+  const out: Array<Mention & { at?: number; end?: number }> = [];
   const n = tokens.length;
   let i = 0;
   while (i < n) {
@@ -161,16 +210,16 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
       if (/^(?:st|nd|rd|th)$/.test(suffix)) out.push({ key: `ord:${fmt(value)}`, text: t.raw });
       else if (suffix === 'am' || suffix === 'pm') out.push({ key: `time:${fmt(value)}${suffix}`, text: t.raw });
       else {
-        out.push({ key: `n:${fmt(value)}`, text: tokens.slice(i, j).map((x) => x.raw).join(' ') });
+        out.push({ key: `n:${fmt(value)}`, text: tokens.slice(i, j).map((x) => x.raw).join(' '), at: i });
         if (suffix) {
           const u = UNITS[suffix] ?? (suffix === 'm' ? 'meter' : suffix === 'x' ? 'times' : undefined);
-          if (u) out.push({ key: `unit:${u}`, text: suffix, bare: true });
+          if (u) out.push({ key: `unit:${u}`, text: suffix, bare: true, end: j });
           else if (suffix === 'd' || suffix === 'p' || suffix === 'g') out.push({ key: `unit:${suffix}`, text: suffix, bare: true }); // 3d, 1080p, 4g/5g
         }
         // Unit written as the next word: "5 km", "30 seats", "10 seconds".
         const next = tokens[j];
         if (!suffix && next && UNITS[next.lower]) {
-          out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw, bare: true });
+          out.push({ key: `unit:${UNITS[next.lower]}`, text: next.raw, bare: true, end: j + 1 });
           j++;
         }
       }
@@ -266,7 +315,7 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
     }
     i++;
   }
-  return out;
+  return dropRestatements(out);
 }
 
 const CURRENCIES = new Set(['usd', 'eur', 'gbp', 'jpy', 'inr', 'cent', 'btc']);
@@ -275,4 +324,40 @@ const CURRENCIES = new Set(['usd', 'eur', 'gbp', 'jpy', 'inr', 'cent', 'btc']);
 export function isQuantityWord(lower: string): boolean {
   const u = UNITS[lower];
   return (u !== undefined && CURRENCIES.has(u)) || MONTHS[lower] !== undefined || WEEKDAYS.includes(lower.replace(/s$/, '')) || RELATIVE_DAYS.has(lower);
+}
+
+// Contractions other than the negative ones (which the tokenizer expands): "it's" = "it is".
+const CONTRACTION_RE = /\b(it|that|what|there|here|where|who|how|he|she|this|when|why)['’]s\b|\b(i)['’]m\b|\b(you|we|they|who|what)['’]re\b|\b(i|you|we|they|would|could|should|might|must)['’]ve\b|\b(i|you|we|they|he|she|it|that|there)['’]ll\b|\b(i|you|we|they|he|she|it|that|there)['’]d\b|\blet['’]s\b/gi;
+const expandContraction = (m: string, ...g: Array<string | undefined>): string => {
+  const [is, am, are, have, will, would] = g;
+  if (is) return `${is} is`;
+  if (am) return `${am} am`;
+  if (are) return `${are} are`;
+  if (have) return `${have} have`;
+  if (will) return `${will} will`;
+  if (would) return `${would} would`;
+  return /^let/i.test(m) ? 'let us' : m;
+};
+
+/**
+ * A canonical form of a text for identity: lower-case words in order (contractions expanded,
+ * punctuation and spacing ignored) plus the quantities it mentions in canonical form (so "8,000" =
+ * "8000" = "eight thousand", and a restatement in other units is dropped). Two texts with the same
+ * canonical form ask the same thing in the same words: "Where is my order?" / "where is my order",
+ * "It's not a good idea." / "It is not a good idea.".
+ */
+export function canonicalForm(text: string, tokenize: (t: string) => readonly Token[]): string {
+  const tokens = tokenize(text.normalize('NFKC').replace(CONTRACTION_RE, expandContraction as (m: string, ...g: string[]) => string));
+  const words: string[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.kind !== 'word') continue;
+    const lw = t.lower;
+    if (SMALL[lw] !== undefined || SCALE[lw] !== undefined || ORDINAL[lw] !== undefined) continue;
+    const prev = tokens[i - 1];
+    if (UNITS[lw] !== undefined && prev && (prev.kind === 'number' || SMALL[prev.lower] !== undefined || SCALE[prev.lower] !== undefined)) continue;
+    words.push(lw);
+  }
+  const keys = extractMentions(tokens).map((m) => m.key).sort();
+  return `${words.join(' ')} | ${keys.join(' ')}`;
 }

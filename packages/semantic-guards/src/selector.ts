@@ -1,4 +1,4 @@
-import { InvalidOptionError, type CandidateSelector, type SelectorCandidate, type SelectorVerdict } from '@strata-cache/core';
+import { canonicalize, InvalidOptionError, type CandidateSelector, type SelectorCandidate, type SelectorVerdict } from '@strata-cache/core';
 import { analyze } from './text.js';
 
 export interface LexicalSelectorOptions {
@@ -15,6 +15,24 @@ export interface LexicalSelectorOptions {
    * @default 0.02
    */
   margin?: number;
+  /**
+   * Whether two candidates hold the same answer (then they are not rivals: serving either is the
+   * same). Receives the candidates' `value`s as the semantic layer supplies them.
+   * @default structural equality of the values (canonical JSON); candidates without a value never match
+   */
+  sameAnswer?: (a: unknown, b: unknown) => boolean;
+}
+
+/** Structural equality of two stored answers (canonical JSON); values that cannot be serialised compare by identity. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (a === b) return true;
+  if (typeof a !== typeof b) return false;
+  try {
+    return canonicalize(a) === canonicalize(b);
+  } catch {
+    return false;
+  }
 }
 
 function stems(text: string): Set<string> {
@@ -36,14 +54,20 @@ export function wordOverlap(a: string, b: string): number {
 const clip = (s: string) => JSON.stringify(s.length > 60 ? s.slice(0, 57) + '…' : s);
 
 /**
- * Ranks candidates by similarity + weight × word overlap and declines an ambiguous best match.
+ * Ranks candidates by similarity + weight × word overlap and declines an ambiguous best match: a
+ * runner-up within `margin` that holds a different answer. Candidates holding the same answer
+ * (`SelectorCandidate.value`, compared by `sameAnswer`) are never ambiguous with each other.
  * Only meaningful with several stored prompts per partition; with one candidate it always picks it.
  */
 export function lexicalSelector(options: LexicalSelectorOptions = {}): CandidateSelector {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('@strata-cache/semantic-guards: lexicalSelector(options) expects an object');
   for (const k of Object.keys(options)) {
-    if (k !== 'weight' && k !== 'margin') throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${k}" of lexicalSelector (known: weight, margin)`, { field: k });
+    if (k !== 'weight' && k !== 'margin' && k !== 'sameAnswer') throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${k}" of lexicalSelector (known: weight, margin, sameAnswer)`, { field: k });
   }
+  if (options.sameAnswer !== undefined && typeof options.sameAnswer !== 'function') {
+    throw new InvalidOptionError('@strata-cache/semantic-guards: option "sameAnswer" of lexicalSelector must be a function (a, b) => boolean', { field: 'sameAnswer' });
+  }
+  const same = options.sameAnswer ?? sameValue;
   const weight = options.weight ?? 0.3;
   const margin = options.margin ?? 0.02;
   for (const [k, v] of [['weight', weight], ['margin', margin]] as const) {
@@ -54,24 +78,22 @@ export function lexicalSelector(options: LexicalSelectorOptions = {}): Candidate
     select(query: string, candidates: readonly SelectorCandidate[]): SelectorVerdict {
       if (candidates.length === 0) return { pick: undefined, reason: 'no candidate' };
       if (candidates.length === 1) return { pick: 0 };
-      let best = -1;
-      let bestScore = -Infinity;
-      let second = -Infinity;
-      let secondAt = -1;
-      candidates.forEach((c, i) => {
-        const score = c.similarity + (weight > 0 ? weight * wordOverlap(query, c.text) : 0);
-        if (score > bestScore) {
-          second = bestScore;
-          secondAt = best;
-          bestScore = score;
-          best = i;
-        } else if (score > second) {
-          second = score;
-          secondAt = i;
+      const scores = candidates.map((c) => c.similarity + (weight > 0 ? weight * wordOverlap(query, c.text) : 0));
+      let best = 0;
+      for (let i = 1; i < scores.length; i++) if (scores[i]! > scores[best]!) best = i;
+      if (margin > 0) {
+        // The best rival is the best-scoring candidate holding a different answer: candidates with
+        // the same answer as the best are not a coin toss, whichever is served.
+        let rival = -1;
+        for (let i = 0; i < scores.length; i++) {
+          if (i === best || (rival >= 0 && scores[i]! <= scores[rival]!)) continue;
+          if (scores[best]! - scores[i]! >= margin) continue;
+          if (same(candidates[best]!.value, candidates[i]!.value)) continue;
+          rival = i;
         }
-      });
-      if (margin > 0 && bestScore - second < margin) {
-        return { pick: undefined, reason: `ambiguous: ${clip(candidates[best]!.text)} and ${clip(candidates[secondAt]!.text)} score within ${margin}` };
+        if (rival >= 0) {
+          return { pick: undefined, reason: `ambiguous: ${clip(candidates[best]!.text)} and ${clip(candidates[rival]!.text)} score within ${margin}` };
+        }
       }
       return { pick: best };
     },

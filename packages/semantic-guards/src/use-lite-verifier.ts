@@ -8,8 +8,11 @@ import { decodeWeights, pairInputSize, pairVerifierGuard, type PairModel, type P
  */
 export const USE_LITE_VERIFIER_MIN_PROBABILITY = 0.92;
 
-/** Similarity at or above which the bundled model is not asked (chosen with the cut-off). */
-export const USE_LITE_VERIFIER_TRUST_ABOVE = 0.975;
+/**
+ * Similarity at or above which the bundled model is not asked: 1, always ask. (It used to trust
+ * the embedding from 0.975, which let "…after 30 days?" / "…within 30 days?" at 0.985 through.)
+ */
+export const USE_LITE_VERIFIER_TRUST_ABOVE = 1;
 
 let model: PairModel | undefined;
 

@@ -9,7 +9,8 @@
  * ("how" vs "why"). The model is tied to the embedder it was trained on (family + dimensions).
  */
 import { InvalidOptionError, type GuardInput, type GuardVerdict, type SemanticGuard } from '@strata-cache/core';
-import { analyze, contentStems, fuzzyHas, type Analysis } from './text.js';
+import { canonicalForm } from './quantities.js';
+import { analyze, contentStems, fuzzyHas, tokenize, type Analysis } from './text.js';
 
 /** Names of the scalar (non-embedding) features, in model order. */
 export const SCALAR_FEATURES = ['cosine', 'jaccard', 'queryOnly', 'candidateOnly', 'lengthRatio', 'questionWordDiffers', 'identifierDiffers'] as const;
@@ -151,6 +152,11 @@ export interface PairVerifierOptions {
   trustAbove?: number;
 }
 
+/** True when two texts have the same canonical form (`canonicalForm`): identical but for case, punctuation, contractions and number formatting. */
+export function sameText(a: string, b: string): boolean {
+  return a === b || canonicalForm(a, tokenize) === canonicalForm(b, tokenize);
+}
+
 /** Base64 of little-endian float32 → Float32Array (weights ship as text). */
 export function decodeWeights(b64: string, length: number): Float32Array {
   const buf = Buffer.from(b64, 'base64');
@@ -193,6 +199,9 @@ export function pairVerifierGuard(options: PairVerifierOptions & { model: PairMo
     embedder: { family: model.embedderFamily, dimensions: model.dimensions },
     check(input: GuardInput): GuardVerdict {
       if (input.similarity >= trustAbove) return { accept: true };
+      // The same words in the same order (case, punctuation, contractions, number formatting and a
+      // quantity restated in other units aside) ask the same thing, whatever the model would say.
+      if (sameText(input.query, input.candidate)) return { accept: true };
       const { queryVector: u, candidateVector: v } = input;
       if (!u || !v || u.length !== model.dimensions || v.length !== model.dimensions) {
         // Without vectors the model cannot judge; the layer validated the embedder at construction,

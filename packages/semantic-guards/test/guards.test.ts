@@ -68,6 +68,13 @@ describe('numbers guard', () => {
     accepts(g, 'How long does it take to boil an egg?', 'How many minutes to boil an egg?');
     accepts(g, 'Which one is better?', 'Which is better?');
   });
+  it('ignores a quantity restated in other units, but not a different second quantity', () => {
+    accepts(g, 'The park covers 8,000 hectares (20,000 acres)', 'The park covers 8000 hectares');
+    accepts(g, 'A 5 km (3.1 miles) run', 'A 5 km run');
+    accepts(g, 'It was 100°F (38°C) outside', 'It was 100°F outside');
+    rejects(g, 'The park covers 8,000 hectares (50,000 acres)', 'The park covers 8000 hectares');
+    rejects(g, 'Run 3 km then 5 miles', 'Run 3 km');
+  });
   it('compares billing periods and rates: per year ≠ per month, monthly = per month', () => {
     rejects(g, 'How much does the Pro plan cost per year?', 'How much does the Pro plan cost per month?');
     rejects(g, 'What is the annual price of the Pro plan?', 'What is the monthly price of the Pro plan?');
@@ -110,6 +117,8 @@ describe('direction guard', () => {
     rejects(g, 'Orders of more than 50 dollars', 'Orders of less than 50 dollars');
     rejects(g, 'Sales since March', 'Sales until March');
     rejects(g, 'What should I eat before a workout?', 'What should I eat after a workout?');
+    // "within" a period is before its end: not the same as after it (scored 0.985 by USE-lite).
+    rejects(g, 'Can I return an item after 30 days?', 'Can I return an item within 30 days?');
     rejects(g, 'Is it a good time to buy a house?', 'Is it a good time to sell a house?');
     rejects(g, 'How do I transfer files to my phone?', 'How do I transfer files from my phone?');
   });
@@ -150,6 +159,9 @@ describe('argument-order guard', () => {
     rejects(g, 'Convert USD to EUR', 'Convert EUR to USD');
     rejects(g, 'Is Python slower than Java?', 'Is Java slower than Python?');
     rejects(g, 'How long is the flight to Tokyo from London?', 'How long is the flight from Tokyo to London?');
+    // Around a copula, when the two words sit right beside it; a reordered clause is not a swap.
+    rejects(g, 'What percentage of students are athletes?', 'What percentage of athletes are students?');
+    accepts(g, 'Which cars are the best in winter?', 'In winter, which are the best cars?');
     rejects(g, 'Redirect HTTP to HTTPS', 'Redirect HTTPS to HTTP');
     rejects(g, 'Which algorithm looks complex but is simple?', 'Which algorithm looks simple but is complex?');
   });

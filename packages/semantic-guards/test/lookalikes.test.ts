@@ -20,7 +20,7 @@ const CATEGORIES = ['numbers', 'negation', 'direction', 'opposite-action', 'swap
 /**
  * The whole look-alike set through the guards alone, at a fixed similarity above any threshold
  * (as if the embedding had called every pair a match). Measured with the default guards:
- * 156 of 157 look-alikes rejected (the miss: "percentage of students are athletes" vs
+ * 157 of 157 look-alikes rejected (the last one to go: "percentage of students are athletes" vs
  * "… of athletes are students", a swap around a copula), 60 of 60 paraphrases accepted.
  * The floors below are those measurements, so a regression in any guard fails here.
  */
@@ -36,15 +36,11 @@ describe('look-alike set', () => {
     for (const p of pairs) expect(p.a.trim() !== p.b.trim(), p.id).toBe(true);
   });
 
-  it('rejects the look-alikes: ≥ 99% overall and every category ≥ 96%', () => {
+  it('rejects every look-alike', () => {
     const looks = pairs.filter((p) => p.label === 'lookalike');
     const rejected = looks.filter((p) => !verdict(p).accept);
-    expect(rejected.length / looks.length).toBeGreaterThanOrEqual(0.99);
-    for (const c of CATEGORIES) {
-      const inCat = looks.filter((p) => p.category === c);
-      const r = inCat.filter((p) => !verdict(p).accept).length;
-      expect(r / inCat.length, `${c}: ${r}/${inCat.length} rejected`).toBeGreaterThanOrEqual(0.96);
-    }
+    expect(looks.filter((p) => verdict(p).accept).map((p) => p.id)).toEqual([]);
+    expect(rejected.length).toBe(looks.length);
   });
 
   it('accepts the true paraphrases: 60 of 60', () => {

@@ -1,6 +1,6 @@
 import { InvalidOptionError } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
-import { lexicalSelector, wordOverlap } from '../src/index.js';
+import { lexicalSelector, sameValue, wordOverlap } from '../src/index.js';
 
 describe('wordOverlap', () => {
   it('is the Jaccard overlap of word stems (function words included)', () => {
@@ -50,5 +50,55 @@ describe('lexicalSelector', () => {
     expect(() => lexicalSelector({ weight: -1 })).toThrow(InvalidOptionError);
     expect(() => lexicalSelector({ margin: Number.NaN })).toThrow(/margin/);
     expect(() => lexicalSelector({ wieght: 1 } as never)).toThrow(/unknown option "wieght"/);
+  });
+
+  it('does not call two candidates holding the same answer ambiguous (SelectorCandidate.value)', () => {
+    const answer = { choices: [{ message: { role: 'assistant', content: 'Tap Settings, then Reset password.' } }] };
+    const same = structuredClone(answer);
+    const other = { choices: [{ message: { role: 'assistant', content: 'Go to Billing.' } }] };
+    const near = (value: unknown, value2: unknown) =>
+      sel.select('how do I reset my password', [
+        { text: 'how can I reset my password', similarity: 0.93, value },
+        { text: 'how do I reset the password', similarity: 0.929, value: value2 },
+      ]);
+    // Same answer (structurally equal, not the same object): serve the better match.
+    expect(near(answer, same).pick).toBeDefined();
+    // Different answers within the margin: a coin toss, declined.
+    expect(near(answer, other).pick).toBeUndefined();
+    // No values (a layer that does not supply them): as before, declined.
+    expect(near(undefined, undefined).pick).toBeUndefined();
+  });
+
+  it('looks past same-answer candidates for the real rival', () => {
+    const v = sel.select('q', [
+      { text: 'first', similarity: 0.95, value: 'A' },
+      { text: 'second', similarity: 0.949, value: 'A' },
+      { text: 'third', similarity: 0.948, value: 'B' },
+    ]);
+    expect(v.pick).toBeUndefined();
+    expect(v.pick === undefined && v.reason).toMatch(/"third"/);
+  });
+
+  it('takes a sameAnswer of your own (e.g. answers judged equivalent)', () => {
+    const byIntent = lexicalSelector({ sameAnswer: (a, b) => (a as { intent: string }).intent === (b as { intent: string }).intent });
+    const v = byIntent.select('card arrival', [
+      { text: 'when does my card arrive', similarity: 0.9, value: { intent: 'card_arrival', text: 'Cards arrive in 3-5 days.' } },
+      { text: 'when will the card arrive', similarity: 0.899, value: { intent: 'card_arrival', text: 'It takes 3 to 5 working days.' } },
+    ]);
+    expect(v.pick).toBeDefined();
+    expect(() => lexicalSelector({ sameAnswer: 3 as never })).toThrow(InvalidOptionError);
+  });
+});
+
+describe('sameValue', () => {
+  it('compares stored answers structurally, never equal without a value', () => {
+    expect(sameValue({ a: 1, b: [2, 3] }, { b: [2, 3], a: 1 })).toBe(true);
+    expect(sameValue('x', 'x')).toBe(true);
+    expect(sameValue('x', 'y')).toBe(false);
+    expect(sameValue(undefined, undefined)).toBe(false);
+    expect(sameValue(1, '1')).toBe(false);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(sameValue(cyclic, { self: {} })).toBe(false);
   });
 });

@@ -1,21 +1,7 @@
 import { InvalidOptionError } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
-import {
-  SCALAR_FEATURES,
-  USE_LITE_VERIFIER_MIN_PROBABILITY,
-  USE_LITE_VERIFIER_TRUST_ABOVE,
-  decodeWeights,
-  encodeWeights,
-  pairInput,
-  pairInputSize,
-  pairLogit,
-  pairProbability,
-  pairVerifierGuard,
-  scalarFeatures,
-  useLiteVerifier,
-  useLiteVerifierModel,
-  type PairModel,
-} from '../src/index.js';
+import { USE_LITE_VERIFIER_MIN_PROBABILITY, USE_LITE_VERIFIER_TRUST_ABOVE, pairVerifierGuard, sameText, useLiteVerifier, useLiteVerifierModel, type PairModel } from '../src/index.js';
+import { SCALAR_FEATURES, decodeWeights, encodeWeights, pairInput, pairInputSize, pairLogit, pairProbability, scalarFeatures } from '../src/training.js';
 
 const unit = (xs: number[]) => {
   const n = Math.hypot(...xs) || 1;
@@ -96,7 +82,7 @@ describe('pairVerifierGuard', () => {
     expect(g.needsVectors).toBe(true);
     expect(g.embedder).toEqual({ family: 'toy', dimensions: 4 });
     const u = unit([1, 0, 0, 0]);
-    const input = { query: 'reset password', candidate: 'reset password', threshold: 0.5 };
+    const input = { query: 'reset password', candidate: 'reset my password', threshold: 0.5 };
     expect(g.check({ ...input, similarity: 1, queryVector: u, candidateVector: u })).toEqual({ accept: true });
     const far = unit([0.2, 1, 0, 0]);
     const v = g.check({ ...input, similarity: 0.2, queryVector: u, candidateVector: far });
@@ -106,7 +92,7 @@ describe('pairVerifierGuard', () => {
 
   it('trusts the embedding alone at or above trustAbove (no vectors needed there)', () => {
     const g = pairVerifierGuard({ model: toyModel(), trustAbove: 0.97 });
-    const input = { query: 'reset password', candidate: 'reset password', threshold: 0.5 };
+    const input = { query: 'reset password', candidate: 'reset my password', threshold: 0.5 };
     expect(g.check({ ...input, similarity: 0.97 })).toEqual({ accept: true });
     expect(g.check({ ...input, similarity: 0.969 }).accept).toBe(false); // below: the model is asked, and has no vectors
     expect(() => pairVerifierGuard({ model: toyModel(), trustAbove: Number.NaN })).toThrow(/trustAbove/);
@@ -114,9 +100,23 @@ describe('pairVerifierGuard', () => {
 
   it('rejects (never guesses) without both vectors of the right size', () => {
     const g = pairVerifierGuard({ model: toyModel() });
-    const input = { query: 'a', candidate: 'a', similarity: 0.9, threshold: 0.5 };
+    const input = { query: 'a cat', candidate: 'a dog', similarity: 0.9, threshold: 0.5 };
     expect(g.check(input).accept).toBe(false);
     expect(g.check({ ...input, queryVector: unit([1, 0, 0, 0]), candidateVector: unit([1, 0, 0]) }).accept).toBe(false);
+  });
+
+  it('accepts the same text in other case, punctuation, contractions or number formatting without asking the model', () => {
+    const g = pairVerifierGuard({ model: toyModel(), minProbability: 0.99 });
+    const far = { similarity: 0.8, threshold: 0.5, queryVector: unit([1, 0, 0, 0]), candidateVector: unit([0, 1, 0, 0]) };
+    expect(g.check({ ...far, query: 'Where is my order?', candidate: 'where is my order' })).toEqual({ accept: true });
+    expect(g.check({ ...far, query: "It's not a good idea.", candidate: 'It is not a good idea.' })).toEqual({ accept: true });
+    expect(g.check({ ...far, query: '8,000 hectares (20,000 acres)', candidate: '8000 hectares' })).toEqual({ accept: true });
+    expect(g.check({ ...far, query: 'Can I book three seats?', candidate: 'Can I book 3 seats?' })).toEqual({ accept: true });
+    // Different words, numbers or order are not the same text.
+    expect(sameText('Book 3 seats', 'Book 30 seats')).toBe(false);
+    expect(sameText('Is it safe?', 'It is safe?')).toBe(false);
+    expect(sameText('5 km (3.1 miles)', '5 km (8 miles)')).toBe(false);
+    expect(g.check({ ...far, query: 'Where is my order?', candidate: 'Where is my parcel?' }).accept).toBe(false);
   });
 
   it('validates its options and the model shape', () => {

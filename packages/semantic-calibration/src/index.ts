@@ -1,0 +1,20 @@
+export { SemanticCalibrator } from './calibrator.js';
+export type {
+  CalibrationAction,
+  CalibrationCandidate,
+  CalibrationCounters,
+  CalibrationDecision,
+  CalibrationDelta,
+  CalibrationSnapshot,
+  CalibrationStats,
+  DecideInput,
+  DecisionToken,
+  JudgedOutcome,
+  SemanticCalibratorOptions,
+} from './types.js';
+export { embeddingAnswerJudge, llmAnswerJudge, LexicalAgreement } from './judge.js';
+export type { AnswerJudge, AnswerJudgeInput, AnswerVerdict, EmbeddingAnswerJudgeOptions, LlmAnswerJudgeOptions } from './judge.js';
+export { betaQuantile, clopperPearson, incompleteBeta, isotonic, normalQuantile, wilson } from './stats.js';
+export type { Interval } from './stats.js';
+export { byDomain, chooseSetting, frontier, leaveOneDomainOut } from './frontier.js';
+export type { CalibrationRow, ChosenSetting, DomainFrontier, FalseHitRate, FrontierOptions, FrontierPoint } from './frontier.js';

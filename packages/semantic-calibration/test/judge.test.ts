@@ -1,0 +1,102 @@
+import { InvalidOptionError, type Embedder } from '@strata-cache/core';
+import { numbersGuard } from '@strata-cache/semantic-guards';
+import { describe, expect, it } from 'vitest';
+import { embeddingAnswerJudge, LexicalAgreement, llmAnswerJudge } from '../src/index.js';
+
+/** Bag-of-words embedder: one dimension per hashed word, unit length. Counts its calls. */
+function bagEmbedder(): Embedder & { calls: number } {
+  const dim = 64;
+  const e = {
+    id: 'bag',
+    dimensions: dim,
+    calls: 0,
+    async embed(texts: readonly string[]) {
+      e.calls++;
+      return texts.map((t) => {
+        const v = new Float32Array(dim);
+        for (const w of t.toLowerCase().match(/[a-z0-9]+/g) ?? []) {
+          let h = 0;
+          for (const c of w) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+          v[h % dim]! += 1;
+        }
+        const n = Math.hypot(...v) || 1;
+        return v.map((x) => x / n);
+      });
+    },
+  };
+  return e;
+}
+
+const card = 'Cards usually arrive within 3 to 5 working days. Track it in the app under Card.';
+const card2 = 'Your card should arrive in 3 to 5 working days; you can track it under Card in the app.';
+const pin = 'You can change your PIN at any ATM that offers PIN services, using your current PIN.';
+
+describe('embeddingAnswerJudge', () => {
+  it('scores the same answer high (certain when verbatim), another answer low', async () => {
+    const judge = embeddingAnswerJudge({ embedder: bagEmbedder() });
+    // Teach the word statistics a few answers, as a running cache would.
+    for (const a of [card, card2, pin, 'Transfers arrive in one working day.', 'Top-ups are free by bank transfer.']) await judge.judge({ query: 'q', cachedAnswer: a, freshAnswer: a });
+    const same = await judge.judge({ query: 'when will my card come', cachedAnswer: card, freshAnswer: card });
+    expect(same.certain).toBe(true);
+    expect(same.score).toBeGreaterThan(0.9);
+    const reworded = await judge.judge({ query: 'when will my card come', cachedAnswer: card, freshAnswer: card2 });
+    const other = await judge.judge({ query: 'when will my card come', cachedAnswer: pin, freshAnswer: card2 });
+    expect(reworded.certain).toBe(false);
+    expect(reworded.score).toBeGreaterThan(other.score + 0.2);
+  });
+
+  it('uses answer vectors it is given instead of embedding again', async () => {
+    const e = bagEmbedder();
+    const judge = embeddingAnswerJudge({ embedder: e });
+    const [u, v] = await e.embed([card, pin]);
+    e.calls = 0;
+    await judge.judge({ query: 'q', cachedAnswer: card, freshAnswer: pin, cachedAnswerVector: u, freshAnswerVector: v });
+    expect(e.calls).toBe(0);
+    await judge.judge({ query: 'q', cachedAnswer: card, freshAnswer: pin, cachedAnswerVector: u });
+    expect(e.calls).toBe(1);
+  });
+
+  it('halves the score when a guard on the answers objects (opt-in)', async () => {
+    const plain = embeddingAnswerJudge({ embedder: bagEmbedder() });
+    const guarded = embeddingAnswerJudge({ embedder: bagEmbedder(), guards: [numbersGuard({ rejectOneSided: false })] });
+    const a = 'Delivery takes 3 working days.';
+    const b = 'Delivery takes 10 working days.';
+    const p = await plain.judge({ query: 'q', cachedAnswer: a, freshAnswer: b });
+    const g = await guarded.judge({ query: 'q', cachedAnswer: a, freshAnswer: b });
+    expect(g.score).toBeCloseTo(p.score / 2, 6);
+    expect(g.reason).toMatch(/numbers/);
+  });
+
+  it('validates its options', () => {
+    expect(() => embeddingAnswerJudge({} as never)).toThrow(InvalidOptionError);
+    expect(() => embeddingAnswerJudge({ embedder: bagEmbedder(), lexicalWeight: 2 })).toThrow(/lexicalWeight/);
+    expect(() => embeddingAnswerJudge({ embedder: bagEmbedder(), other: 1 } as never)).toThrow(/unknown option "other"/);
+  });
+});
+
+describe('LexicalAgreement', () => {
+  it('weighs words every answer shares less than the distinctive ones', () => {
+    const lex = new LexicalAgreement();
+    const boiler = 'Thanks for reaching out. Let me know if there is anything else.';
+    for (let i = 0; i < 20; i++) lex.score(`${boiler} Topic ${i} answer text.`, `Other ${i}`);
+    const sharedBoilerplate = lex.score(`${boiler} Your PIN is in the app.`, `${boiler} Refunds take five days.`);
+    const sharedSubstance = lex.score('Your PIN is in the app.', 'You will find the PIN in the app.');
+    expect(sharedSubstance).toBeGreaterThan(sharedBoilerplate);
+  });
+});
+
+describe('llmAnswerJudge', () => {
+  it('asks the model one question and reads SAME / DIFFERENT', async () => {
+    const prompts: string[] = [];
+    const judge = llmAnswerJudge({
+      ask: async (p) => {
+        prompts.push(p);
+        return p.includes('PIN') ? 'DIFFERENT' : ' same ';
+      },
+    });
+    expect((await judge.judge({ query: 'when does my card arrive', cachedAnswer: card, freshAnswer: card2 })).score).toBe(1);
+    expect((await judge.judge({ query: 'when does my card arrive', cachedAnswer: pin, freshAnswer: card2 })).score).toBe(0);
+    expect(prompts[0]).toMatch(/Question: when does my card arrive/);
+    expect(() => llmAnswerJudge({} as never)).toThrow(/ask/);
+  });
+});

@@ -1,0 +1,206 @@
+// The kinds of traffic the quality benchmark scores settings on, each with a tuning split (where
+// settings are chosen) and a held-out split (reported only), a false-hit measure with a budget and a
+// recall measure:
+//
+//   qqp        QQP labelled pairs (insert text_a, query text_b): false hits = % of non-duplicates hit
+//              (budget 1%), recall = % of duplicates hit. Tune: pairs 50,000–59,999 (the part of the
+//              tuning split the verifier never trained on); held-out: 60,000–80,853.
+//   banking77  the support-bot cache (k cached utterances per intent, out-of-scope intents left out):
+//              false hits = wrong answers per 100 queries (budget 0.3), recall = right answers per 100.
+//              Tune: the 'dev' simulation (train.csv only); held-out: 'test' (queries from test.csv).
+//   mock       GPTCache's mock_data protocol (insert every origin, query every paraphrase): false
+//              hits = wrong share of hits (budget 2.5%), recall = % of queries answered with their own
+//              origin. Tune: queries 0–498; held-out: 499–998.
+//
+// A setting is { threshold, config, selector }: config 'none' (plain cosine), 'guards' (the rule-based
+// guards), or 'verifier@p' (guards + the learned verifier at probability cut-off p; '/trust' suffix:
+// the embedding trusted without the verifier at or above that similarity).
+import { defaultGuards, lexicalSelector, runGuards, sameText, useLiteVerifierModel } from '../dist/index.js';
+import { pairProbability } from '../dist/training.js';
+import { buildSim } from './banking77-sim.mjs';
+import { QQP_TUNE, loadMock } from './data.mjs';
+
+export const BUDGETS = { qqp: 1, banking77: 0.3, mock: 2.5 };
+export const DOMAINS = ['qqp', 'banking77', 'mock'];
+const MIN_T = 0.7;
+const GUARDS = defaultGuards();
+const MODEL = useLiteVerifierModel();
+
+const dot = (a, b) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/** Per-pair features every setting is decided from: similarity, guard verdict, verifier probability. */
+function features(query, candidate, sim, qv, cv) {
+  if (sim < MIN_T) return { sim, g: false, p: 0 };
+  const g = runGuards(GUARDS, { query, candidate, similarity: sim, threshold: MIN_T }).accept;
+  const p = !g ? 0 : sameText(query, candidate) ? 1 : pairProbability(MODEL, query, candidate, qv, cv, sim);
+  return { sim, g, p };
+}
+
+export function parseConfig(config) {
+  if (config === 'none' || config === 'guards') return { kind: config };
+  const m = /^verifier@([\d.]+)(?:\/trust([\d.]+))?$/.exec(config);
+  if (!m) throw new Error(`unknown config ${config}`);
+  return { kind: 'verifier', p: Number(m[1]), trust: m[2] ? Number(m[2]) : Infinity };
+}
+
+export function accepts(setting, f) {
+  if (f.sim < setting.threshold) return false;
+  const c = (setting.parsed ??= parseConfig(setting.config));
+  if (c.kind === 'none') return true;
+  if (!f.g) return false;
+  if (c.kind === 'guards') return true;
+  return f.sim >= c.trust || f.p >= c.p;
+}
+
+// ------------------------------------------------------------------------------------------------
+
+/** QQP pairs with features, split by index. */
+export function qqpDomain(qqp, vec) {
+  const rows = [];
+  for (const p of qqp) {
+    const u = vec(p.text_b);
+    const v = vec(p.text_a);
+    const sim = dot(u, v);
+    rows.push({ i: p.i, y: p.label, f: features(p.text_b, p.text_a, sim, u, v) });
+  }
+  const inSplit = (split, i) => (split === 'held-out' ? i >= QQP_TUNE : i >= 50_000 && i < QQP_TUNE);
+  return {
+    name: 'qqp',
+    evaluate(setting, split) {
+      let dup = 0, non = 0, dupHit = 0, falseHit = 0;
+      for (const r of rows) {
+        if (!inSplit(split, r.i)) continue;
+        const hit = accepts(setting, r.f);
+        if (r.y === 1) {
+          dup++;
+          if (hit) dupHit++;
+        } else {
+          non++;
+          if (hit) falseHit++;
+        }
+      }
+      return { recall: pct(dupHit, dup), falseHits: pct(falseHit, non), duplicates: dup, nonDuplicates: non, duplicateHits: dupHit, falseHitCount: falseHit };
+    },
+  };
+}
+
+/**
+ * A store-shaped domain: queries with their top candidates (most similar first). A lookup walks up to
+ * 4 candidates above the threshold through the setting, then the selector chooses among the accepted.
+ */
+function storeLookup(setting, q, cands, selector) {
+  const accepted = [];
+  let walked = 0;
+  for (const c of cands) {
+    if (c.f.sim < setting.threshold || walked >= 4) break;
+    walked++;
+    if (accepts(setting, c.f)) accepted.push(c);
+  }
+  if (accepted.length === 0) return undefined;
+  if (!setting.selector) return accepted[0];
+  const v = selector.select(q, accepted.map((c) => ({ text: c.text, similarity: c.f.sim, value: c.value })));
+  return v.pick === undefined ? undefined : accepted[v.pick];
+}
+
+/** The BANKING77 support-bot cache (static: the k cached utterances only). */
+export function banking77Domain(root, vec, k) {
+  const splits = {};
+  for (const [name, simSplit] of [['tune', 'dev'], ['held-out', 'test']]) {
+    const sim = buildSim({ root, split: simSplit, k });
+    const ev = sim.entries.map((e) => vec(e.text));
+    const queries = sim.queries.map((q) => {
+      const u = vec(q.text);
+      const top = ev.map((v, i) => ({ i, s: dot(u, v) })).sort((a, b) => b.s - a.s).slice(0, 8);
+      return {
+        q,
+        cands: top.map((c) => {
+          const e = sim.entries[c.i];
+          return { text: e.text, value: e.answer, intent: e.intent, f: features(q.text, e.text, c.s, u, ev[c.i]) };
+        }),
+      };
+    });
+    splits[name] = { sim, queries };
+  }
+  const selector = lexicalSelector();
+  return {
+    name: 'banking77',
+    splits,
+    evaluate(setting, split) {
+      const { queries } = splits[split];
+      let right = 0, wrong = 0, wrongOos = 0;
+      for (const { q, cands } of queries) {
+        const hit = storeLookup(setting, q.text, cands, selector);
+        if (!hit) continue;
+        if (hit.intent === q.intent) right++;
+        else {
+          wrong++;
+          if (!q.inScope) wrongOos++;
+        }
+      }
+      const n = queries.length;
+      return { recall: per100(right, n), falseHits: per100(wrong, n), queries: n, outOfScope: queries.filter((x) => !x.q.inScope).length, right, wrong, wrongOutOfScope: wrongOos };
+    },
+  };
+}
+
+/** GPTCache's mock_data protocol: every distinct origin stored, each paraphrase asked. */
+export function mockDomain(root, vec) {
+  const mock = loadMock(root);
+  const origins = [...new Set(mock.map((m) => m.origin))];
+  const ov = origins.map(vec);
+  const queries = mock.map((m, idx) => {
+    const u = vec(m.similar);
+    const top = ov.map((v, i) => ({ i, s: dot(u, v) })).sort((a, b) => b.s - a.s).slice(0, 8);
+    return { idx, q: m.similar, own: origins.indexOf(m.origin), cands: top.map((c) => ({ i: c.i, text: origins[c.i], value: origins[c.i], f: features(m.similar, origins[c.i], c.s, u, ov[c.i]) })) };
+  });
+  const HALF = Math.ceil(mock.length / 2);
+  const selector = lexicalSelector();
+  return {
+    name: 'mock',
+    origins: origins.length,
+    evaluate(setting, split) {
+      let right = 0, wrong = 0, n = 0;
+      for (const x of queries) {
+        if (split === 'tune' ? x.idx >= HALF : split === 'held-out' ? x.idx < HALF : false) continue;
+        n++;
+        const hit = storeLookup(setting, x.q, x.cands, selector);
+        if (!hit) continue;
+        if (hit.i === x.own) right++;
+        else wrong++;
+      }
+      return { recall: pct(right, n), falseHits: pct(wrong, right + wrong), queries: n, right, wrong };
+    },
+  };
+}
+
+/** The project's look-alike set: pairs (store a, ask b); per category. */
+export function lookalikeDomain(looks, vec) {
+  const rows = looks.map((r) => {
+    const u = vec(r.b);
+    const v = vec(r.a);
+    return { ...r, f: features(r.b, r.a, dot(u, v), u, v) };
+  });
+  return {
+    name: 'lookalikes',
+    rows,
+    evaluate(setting) {
+      const byCat = {};
+      for (const r of rows) {
+        const c = (byCat[r.category] ??= { category: r.category, label: r.label, pairs: 0, hit: 0 });
+        c.pairs++;
+        if (accepts(setting, r.f)) c.hit++;
+      }
+      const cats = Object.values(byCat);
+      const looksServed = cats.filter((c) => c.label === 'lookalike').reduce((a, c) => a + c.hit, 0);
+      const para = cats.find((c) => c.label === 'paraphrase');
+      return { lookalikesServed: looksServed, lookalikes: rows.filter((r) => r.label === 'lookalike').length, paraphrasesHit: para?.hit ?? 0, paraphrases: para?.pairs ?? 0, byCategory: cats };
+    },
+  };
+}
+
+const pct = (n, d) => (d === 0 ? 0 : Math.round((10000 * n) / d) / 100);
+const per100 = pct;
