@@ -263,13 +263,13 @@ export class Connection {
     return [...nodes].sort((a, b) => nodeId(a).localeCompare(nodeId(b)));
   }
 
-  /** Stops the breaker and QUITs the client when the layer owns it. */
-  async close(): Promise<void> {
+  /** Stops the breaker and QUITs (or, when not `graceful`, drops) the client when the layer owns it. */
+  async close(options: { graceful: boolean } = { graceful: true }): Promise<void> {
     this.closed = true;
     this.breaker.dispose();
     const client = this.client ?? (this.clientPromise ? await this.clientPromise.catch(() => undefined) : undefined);
     if (client && this.o.closeClient) {
-      if (client.status === 'ready') {
+      if (client.status === 'ready' && options.graceful) {
         await withTimeout(client.quit(), 1_000, () => new Error('quit timed out')).catch(() => client.disconnect());
       } else client.disconnect();
     }

@@ -46,7 +46,9 @@ describe('nothing lost at shutdown', () => {
   it('close() gives up on writes after closeTimeoutMs when Redis hangs', async () => {
     const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('close-hung'), closeTimeoutMs: 300, writeTimeoutMs: 10_000 });
     await layer.connect();
-    const cache = new MultiLayerCache({ layers: [layer], policy: 'always' });
+    // Core waits for its own writes in flight up to its closeTimeoutMs before closing the layers:
+    // the same bound on both sides.
+    const cache = new MultiLayerCache({ layers: [layer], policy: 'always', closeTimeoutMs: 300 });
     cache.on('error', () => undefined);
     server.pause();
     try {
