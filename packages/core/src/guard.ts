@@ -62,6 +62,27 @@ export interface SelectorCandidate {
 
 export type SelectorVerdict = { readonly pick: number } | { readonly pick: undefined; readonly reason: string };
 
+/** One of the nearest stored prompts a lookup fetched, whether or not it became a candidate. */
+export interface SelectorNeighbour extends SelectorCandidate {
+  /**
+   * `true`: passed every guard (it is among the candidates); `false`: a guard turned it down (a
+   * different question); `undefined`: too far below the threshold for the guards to run on it.
+   */
+  readonly accepted: boolean | undefined;
+}
+
+/**
+ * What a semantic layer knows around the candidates: every neighbour it fetched (most similar
+ * first, the candidates among them), and the threshold in force (candidates below it were offered
+ * only because the selector's `reach` asked for them). A selector reads the
+ * neighbourhood for evidence the candidates alone do not carry — e.g. how many stored prompts
+ * near the query hold the same answer, and how close the nearest one holding another answer is.
+ */
+export interface SelectorContext {
+  readonly neighbours: readonly SelectorNeighbour[];
+  readonly threshold: number;
+}
+
 /**
  * Chooses among the candidates that passed the threshold and the guards (most similar first),
  * or declines them all — e.g. when two different stored prompts match about equally well, so
@@ -70,5 +91,13 @@ export type SelectorVerdict = { readonly pick: number } | { readonly pick: undef
 export interface CandidateSelector {
   /** Stable name, reported with a declined lookup. */
   readonly name: string;
-  select(query: string, candidates: readonly SelectorCandidate[]): SelectorVerdict;
+  /**
+   * How far below the similarity threshold this selector may serve a candidate, on evidence from
+   * its neighbourhood: a semantic layer runs the guards on, and offers, candidates down to
+   * `threshold − reach`, and the selector decides which of those below the threshold to serve.
+   * @default 0 (only candidates at or above the threshold are offered)
+   */
+  readonly reach?: number;
+  /** `context` is supplied by semantic layers that fetch a neighbourhood (layer-semantic does). */
+  select(query: string, candidates: readonly SelectorCandidate[], context?: SelectorContext): SelectorVerdict;
 }

@@ -38,5 +38,5 @@ export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from 
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export type { Embedder } from './embedder.js';
 export { embedderFits } from './guard.js';
-export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorVerdict, SemanticGuard } from './guard.js';
+export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorContext, SelectorNeighbour, SelectorVerdict, SemanticGuard } from './guard.js';
 export { checkUnknownKeys } from './options.js';

@@ -1,4 +1,4 @@
-import { type CandidateSelector, type GuardInput, type RejectedCandidate, type SemanticGuard, StrataError } from '@strata-cache/core';
+import { type CandidateSelector, type GuardInput, type RejectedCandidate, type SelectorNeighbour, type SemanticGuard, StrataError } from '@strata-cache/core';
 
 /** One nearest neighbour of a query, as `matchCandidates` judges it. */
 export interface MatchCandidate {
@@ -43,13 +43,15 @@ export function matchCandidates(
   setting: MatchSetting,
 ): MatchOutcome {
   const { threshold, guards, selector } = setting;
+  // A selector that weighs the neighbourhood may serve candidates somewhat below the threshold.
+  const floor = threshold - (selector?.reach ?? 0);
   const needsVectors = guards.some((g) => g.needsVectors === true);
   const rejected: RejectedCandidate[] = [];
   const accepted: number[] = [];
   let below: MatchCandidate | undefined;
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!;
-    if (c.similarity < threshold) {
+    if (c.similarity < floor) {
       below = c; // most similar first: every later one is below too
       break;
     }
@@ -71,11 +73,16 @@ export function matchCandidates(
   }
   let pick = accepted[0];
   if (selector && accepted.length > 0) {
-    const offered = accepted.map((i) => {
-      const c = candidates[i]!;
-      return c.value === undefined ? { text: c.text, similarity: c.similarity } : { text: c.text, similarity: c.similarity, value: c.value };
-    });
-    const v = selector.select(query.text, offered);
+    const offer = (c: MatchCandidate) => (c.value === undefined ? { text: c.text, similarity: c.similarity } : { text: c.text, similarity: c.similarity, value: c.value });
+    const offered = accepted.map((i) => offer(candidates[i]!));
+    // The whole neighbourhood, for selectors that weigh evidence around the candidates.
+    const verdicts = new Map<number, boolean>();
+    for (const i of accepted) verdicts.set(i, true);
+    const neighbours: SelectorNeighbour[] = candidates.map((c, i) => ({
+      ...offer(c),
+      accepted: verdicts.get(i) ?? (c.similarity >= floor ? false : undefined),
+    }));
+    const v = selector.select(query.text, offered, { neighbours, threshold });
     if (v.pick === undefined) {
       pick = undefined;
       for (const i of accepted) rejected.push({ similarity: candidates[i]!.similarity, text: candidates[i]!.text, guard: selector.name, reason: v.reason });
@@ -85,7 +92,7 @@ export function matchCandidates(
     }
   }
   if (pick === undefined && below) {
-    rejected.push({ similarity: below.similarity, text: below.text, guard: 'threshold', reason: `similarity ${below.similarity.toFixed(4)} is below the threshold ${threshold}` });
+    rejected.push({ similarity: below.similarity, text: below.text, guard: 'threshold', reason: `similarity ${below.similarity.toFixed(4)} is below the threshold ${threshold}${floor < threshold ? ` (and the selector's reach, down to ${floor.toFixed(4)})` : ''}` });
   }
   return { pick, rejected };
 }

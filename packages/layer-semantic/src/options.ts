@@ -23,7 +23,12 @@ export interface SemanticLayerOptions {
    * `@strata-cache/semantic-guards` (tuned on USE-lite — with another embedder, measure and set your own)
    */
   threshold?: number;
-  /** Nearest candidates fetched per lookup; each above the threshold is run through the guards in turn. @default 4 */
+  /**
+   * Nearest stored prompts fetched per lookup: each above the threshold is run through the guards
+   * in turn, and all of them are the neighbourhood a selector weighs (how many near prompts hold
+   * the same answer, how close the nearest one holding another answer is).
+   * @default 8
+   */
   topK?: number;
   /**
    * Checks a candidate must pass after the threshold (numbers, negation, ...). Turned-down
@@ -163,7 +168,7 @@ const HNSW_OPTION_NAMES = { m: true, efConstruction: true, ef: true, randomSeed:
 
 /** Defaults of every option that has one, in one place. */
 export const DEFAULTS = Object.freeze({
-  topK: 4,
+  topK: 8,
   maxEntries: 100_000,
   maxTextLength: 1_000,
   embeddingCacheSize: 10_000,

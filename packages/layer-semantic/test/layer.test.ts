@@ -378,7 +378,7 @@ describe('SemanticLayer: the measured default setting', () => {
     expect(plain.matching).toEqual({
       threshold: RECOMMENDED_THRESHOLD.guardsOnly,
       guards: ['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities'],
-      selector: 'ambiguous',
+      selector: 'consensus',
     });
     const use = new SemanticLayer({ embedder: new TableEmbedder(512, 'use-lite@test') });
     expect(use.matching).toEqual(plain.matching);
@@ -386,6 +386,39 @@ describe('SemanticLayer: the measured default setting', () => {
     const none = new SemanticLayer({ embedder: new HashEmbedder(64), guards: [], selector: false, threshold: 0.5 });
     expect(none.matching).toEqual({ threshold: 0.5, guards: [], selector: undefined });
     await Promise.all([plain.close(), use.close(), none.close()]);
+  });
+
+  it('by default a match below the threshold is served only on consensus: other stored prompts near the query with the same answer, no close rival', async () => {
+    // Unit vectors at chosen cosines to the query q = e0: x·e0 = c.
+    const at = (c: number, axis: number) => {
+      const v = new Float32Array(8);
+      v[0] = c;
+      v[axis] = Math.sqrt(1 - c * c);
+      return v;
+    };
+    const emb = new TableEmbedder(8, 'consensus');
+    emb.table.set('how can I get a new card', at(1, 1));
+    emb.table.set('I need a replacement card', at(0.92, 1));
+    emb.table.set('my card broke, can I get another one', at(0.85, 2));
+    emb.table.set('when will my new card arrive', at(0.84, 3));
+    const q = chatItem('how can I get a new card').query;
+    const lone = new SemanticLayer({ embedder: emb });
+    const best = chatItem('I need a replacement card', { value: 'card-replacement' });
+    await lone.set(best.key, best.entry);
+    const alone = await lone.search(q);
+    expect(alone.hit).toBeUndefined(); // 0.92 < 0.965 with nothing around it
+    expect(alone.rejected?.[0]).toMatchObject({ guard: 'consensus', similarity: expect.closeTo(0.92, 3) });
+    // A second stored prompt holding the same answer: served.
+    const support = chatItem('my card broke, can I get another one', { value: 'card-replacement' });
+    await lone.set(support.key, support.entry);
+    expect((await lone.search(q)).hit?.text).toBe('I need a replacement card');
+    // A stored prompt holding another answer within the margin: the query sits between two answers.
+    const rival = chatItem('when will my new card arrive', { value: 'card-arrival' });
+    await lone.set(rival.key, rival.entry);
+    const contested = await lone.search(q);
+    expect(contested.hit).toBeUndefined();
+    expect(contested.rejected?.some((r) => r.guard === 'consensus' && /contested/.test(r.reason ?? ''))).toBe(true);
+    await lone.close();
   });
 
   it('a look-alike is turned down by default, and hits once the guards are switched off', async () => {

@@ -12,17 +12,24 @@
 //              hits = wrong share of hits (budget 2.5%), recall = % of queries answered with their own
 //              origin. Tune: queries 0–498; held-out: 499–998.
 //
-// A setting is { threshold, config, selector }: config 'none' (plain cosine), 'guards' (the rule-based
-// guards), or 'verifier@p' (guards + the learned verifier at probability cut-off p; '/trust' suffix:
-// the embedding trusted without the verifier at or above that similarity).
-import { defaultGuards, lexicalSelector, runGuards, sameText, useLiteVerifierModel } from '../dist/index.js';
+// A setting is { threshold, config }: config 'none' (plain cosine), 'guards' (the rule-based guards),
+// 'consensus' (the rule-based guards with consensusSelector(): a lone match needs the threshold, one
+// in its reach below it needs neighbourhood evidence), or 'verifier@p' (guards + the learned verifier
+// at probability cut-off p; '/trust' suffix: the embedding trusted without the verifier at or above
+// that similarity). Every setting but 'consensus' uses lexicalSelector() in store protocols.
+import { join } from 'node:path';
+import { consensusSelector, defaultGuards, lexicalSelector, runGuards, sameText, useLiteVerifierModel } from '../dist/index.js';
 import { pairProbability } from '../dist/training.js';
 import { buildSim } from './banking77-sim.mjs';
-import { QQP_TUNE, loadMock } from './data.mjs';
+import { QQP_TUNE, loadMock, pkgDir } from './data.mjs';
+
+// The semantic layer's own matching loop (threshold → guards → selector with the neighbourhood):
+// every setting below is judged by the very function the layer serves with.
+const { matchCandidates } = await import(join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js'));
 
 export const BUDGETS = { qqp: 1, banking77: 0.3, mock: 2.5 };
 export const DOMAINS = ['qqp', 'banking77', 'mock'];
-const MIN_T = 0.7;
+const MIN_T = 0.6;
 const GUARDS = defaultGuards();
 const MODEL = useLiteVerifierModel();
 
@@ -34,14 +41,15 @@ const dot = (a, b) => {
 
 /** Per-pair features every setting is decided from: similarity, guard verdict, verifier probability. */
 function features(query, candidate, sim, qv, cv) {
-  if (sim < MIN_T) return { sim, g: false, p: 0 };
+  if (sim < MIN_T) return remember(query, candidate, { sim, g: false, p: 0 });
   const g = runGuards(GUARDS, { query, candidate, similarity: sim, threshold: MIN_T }).accept;
   const p = !g ? 0 : sameText(query, candidate) ? 1 : pairProbability(MODEL, query, candidate, qv, cv, sim);
-  return { sim, g, p };
+  return remember(query, candidate, { sim, g, p });
 }
 
 export function parseConfig(config) {
   if (config === 'none' || config === 'guards') return { kind: config };
+  if (config === 'consensus') return { kind: 'guards' };
   const m = /^verifier@([\d.]+)(?:\/trust([\d.]+))?$/.exec(config);
   if (!m) throw new Error(`unknown config ${config}`);
   return { kind: 'verifier', p: Number(m[1]), trust: m[2] ? Number(m[2]) : Infinity };
@@ -65,7 +73,7 @@ export function qqpDomain(qqp, vec) {
     const u = vec(p.text_b);
     const v = vec(p.text_a);
     const sim = dot(u, v);
-    rows.push({ i: p.i, y: p.label, f: features(p.text_b, p.text_a, sim, u, v) });
+    rows.push({ i: p.i, y: p.label, q: p.text_b, c: p.text_a, f: features(p.text_b, p.text_a, sim, u, v) });
   }
   const inSplit = (split, i) => (split === 'held-out' ? i >= QQP_TUNE : i >= 50_000 && i < QQP_TUNE);
   return {
@@ -74,7 +82,7 @@ export function qqpDomain(qqp, vec) {
       let dup = 0, non = 0, dupHit = 0, falseHit = 0;
       for (const r of rows) {
         if (!inSplit(split, r.i)) continue;
-        const hit = accepts(setting, r.f);
+        const hit = pairHit(setting, r.q, r.c, r.f);
         if (r.y === 1) {
           dup++;
           if (hit) dupHit++;
@@ -88,26 +96,66 @@ export function qqpDomain(qqp, vec) {
   };
 }
 
-/**
- * A store-shaped domain: queries with their top candidates (most similar first). A lookup walks up to
- * 4 candidates above the threshold through the setting, then the selector chooses among the accepted.
- */
-function storeLookup(setting, q, cands, selector) {
-  const accepted = [];
-  let walked = 0;
-  for (const c of cands) {
-    if (c.f.sim < setting.threshold || walked >= 4) break;
-    walked++;
-    if (accepts(setting, c.f)) accepted.push(c);
-  }
-  if (accepted.length === 0) return undefined;
-  if (!setting.selector) return accepted[0];
-  const v = selector.select(q, accepted.map((c) => ({ text: c.text, similarity: c.f.sim, value: c.value })));
-  return v.pick === undefined ? undefined : accepted[v.pick];
+/** Per-pair features, found by the texts a guard sees. */
+const FEATURES = new Map();
+const pairKey = (query, candidate) => query + '\u0001' + candidate;
+function remember(query, candidate, f) {
+  FEATURES.set(pairKey(query, candidate), f);
+  return f;
 }
 
-/** The BANKING77 support-bot cache (static: the k cached utterances only). */
-export function banking77Domain(root, vec, k) {
+// A setting's guard verdict, as one guard over the precomputed features (the rule guards and the
+// verifier are deterministic: computing them once per pair keeps hundreds of settings affordable).
+const guardCache = new Map();
+function settingGuards(config) {
+  const c = parseConfig(config);
+  if (c.kind === 'none') return [];
+  let g = guardCache.get(config);
+  if (!g) {
+    g = {
+      name: c.kind === 'verifier' ? 'guards+verifier' : 'guards',
+      check: ({ query, candidate }) => {
+        const f = FEATURES.get(pairKey(query, candidate));
+        return f && accepts({ threshold: -1, config }, f) ? { accept: true } : { accept: false, reason: 'turned down' };
+      },
+    };
+    guardCache.set(config, g);
+  }
+  return [g];
+}
+const LEXICAL = lexicalSelector();
+const CONSENSUS = consensusSelector();
+const settingSelector = (setting) => (setting.config === 'consensus' ? CONSENSUS : LEXICAL);
+
+/**
+ * One lookup through the layer's loop: candidates most similar first (each { text, value, f }).
+ * Returns the served candidate, or undefined.
+ */
+function lookup(setting, query, cands) {
+  const r = matchCandidates(
+    { text: query },
+    cands.map((c) => ({ text: c.text, similarity: c.f.sim, value: c.value })),
+    { threshold: setting.threshold, guards: settingGuards(setting.config), selector: settingSelector(setting) },
+  );
+  return r.pick === undefined ? undefined : cands[r.pick];
+}
+const storeLookup = (setting, q, cands) => lookup(setting, q, cands);
+
+/** The layer's loop with a real setting ({ threshold, guards, selector }), for the listed cases. */
+export const lookupWith = (query, candidates, setting) => matchCandidates(query, candidates, setting);
+
+/** A pair (store `candidate`, ask `query`) through the layer's loop: the only stored prompt in its partition. */
+export function pairHit(setting, query, candidate, f) {
+  return lookup(setting, query, [{ text: candidate, value: candidate, f }]) !== undefined;
+}
+
+/**
+ * The BANKING77 support-bot cache (static: the k cached utterances only). `values`: what each
+ * cached entry holds — 'intent' (one answer per intent, as a support bot with one written answer per
+ * intent has, and as the project's held-out protocol stores it) or 'answer' (an answer worded afresh
+ * for every cached utterance, as an LLM would: same-intent entries then hold different texts).
+ */
+export function banking77Domain(root, vec, k, values = 'intent') {
   const splits = {};
   for (const [name, simSplit] of [['tune', 'dev'], ['held-out', 'test']]) {
     const sim = buildSim({ root, split: simSplit, k });
@@ -119,13 +167,12 @@ export function banking77Domain(root, vec, k) {
         q,
         cands: top.map((c) => {
           const e = sim.entries[c.i];
-          return { text: e.text, value: e.answer, intent: e.intent, f: features(q.text, e.text, c.s, u, ev[c.i]) };
+          return { text: e.text, value: values === 'intent' ? `answer for ${e.intent}` : e.answer, intent: e.intent, f: features(q.text, e.text, c.s, u, ev[c.i]) };
         }),
       };
     });
     splits[name] = { sim, queries };
   }
-  const selector = lexicalSelector();
   return {
     name: 'banking77',
     splits,
@@ -133,7 +180,7 @@ export function banking77Domain(root, vec, k) {
       const { queries } = splits[split];
       let right = 0, wrong = 0, wrongOos = 0;
       for (const { q, cands } of queries) {
-        const hit = storeLookup(setting, q.text, cands, selector);
+        const hit = storeLookup(setting, q.text, cands);
         if (!hit) continue;
         if (hit.intent === q.intent) right++;
         else {
@@ -158,7 +205,6 @@ export function mockDomain(root, vec) {
     return { idx, q: m.similar, own: origins.indexOf(m.origin), cands: top.map((c) => ({ i: c.i, text: origins[c.i], value: origins[c.i], f: features(m.similar, origins[c.i], c.s, u, ov[c.i]) })) };
   });
   const HALF = Math.ceil(mock.length / 2);
-  const selector = lexicalSelector();
   return {
     name: 'mock',
     origins: origins.length,
@@ -167,7 +213,7 @@ export function mockDomain(root, vec) {
       for (const x of queries) {
         if (split === 'tune' ? x.idx >= HALF : split === 'held-out' ? x.idx < HALF : false) continue;
         n++;
-        const hit = storeLookup(setting, x.q, x.cands, selector);
+        const hit = storeLookup(setting, x.q, x.cands);
         if (!hit) continue;
         if (hit.i === x.own) right++;
         else wrong++;
@@ -192,7 +238,7 @@ export function lookalikeDomain(looks, vec) {
       for (const r of rows) {
         const c = (byCat[r.category] ??= { category: r.category, label: r.label, pairs: 0, hit: 0 });
         c.pairs++;
-        if (accepts(setting, r.f)) c.hit++;
+        if (pairHit(setting, r.b, r.a, r.f)) c.hit++;
       }
       const cats = Object.values(byCat);
       const looksServed = cats.filter((c) => c.label === 'lookalike').reduce((a, c) => a + c.hit, 0);

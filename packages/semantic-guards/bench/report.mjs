@@ -22,6 +22,10 @@ export function markdownQuality(r) {
   L.push(`| QQP: duplicates hit / non-duplicates hit | **${d.qqp.recall}% / ${d.qqp.falseHits}%** | ${p.qqp.recall}% / ${p.qqp.falseHits}% | ${r.plainAtDefaultRate.qqp}% |`);
   L.push(`| BANKING77 k = 5: right / wrong per 100 queries | **${d.banking77.recall} / ${d.banking77.falseHits}** | ${p.banking77.recall} / ${p.banking77.falseHits} | ${r.plainAtDefaultRate.banking77} |`);
   L.push(`| BANKING77 k = 20: right / wrong per 100 queries | ${d.banking77k20.recall} / ${d.banking77k20.falseHits} | ${p.banking77k20.recall} / ${p.banking77k20.falseHits} | |`);
+  if (d.banking77varied) {
+    L.push(`| BANKING77 k = 5, every cached answer worded afresh: right / wrong per 100 | ${d.banking77varied.recall} / ${d.banking77varied.falseHits} | ${p.banking77varied.recall} / ${p.banking77varied.falseHits} | |`);
+    L.push(`| BANKING77 k = 20, every cached answer worded afresh: right / wrong per 100 | ${d.banking77k20varied.recall} / ${d.banking77k20varied.falseHits} | ${p.banking77k20varied.recall} / ${p.banking77k20varied.falseHits} | |`);
+  }
   L.push(`| mock_data held-out half: answered right / wrong share of hits | **${d.mock.recall}% / ${d.mock.falseHits}%** | ${p.mock.recall}% / ${p.mock.falseHits}% | ${r.plainAtDefaultRate.mock}% |`);
   L.push(`| look-alike set: look-alikes served / paraphrases hit | **${d.lookalikes.lookalikesServed} of ${d.lookalikes.lookalikes} / ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}** | ${p.lookalikes.lookalikesServed} / ${p.lookalikes.paraphrasesHit} | |`, '');
   {
@@ -33,7 +37,7 @@ export function markdownQuality(r) {
     const yes = (b) => (b ? 'met' : '**not met**');
     L.push('### Targets', '', '| target | measured | |', '|---|---|---|');
     L.push(`| BANKING77 k = 5: right answers ≥ plain cosine's at the default's own wrong rate | ${d.banking77.recall} vs ${r.plainAtDefaultRate.banking77} | ${yes(d.banking77.recall >= r.plainAtDefaultRate.banking77)} |`);
-    L.push(`| BANKING77 k = 5: ≥ 10 × the previous default's right answers (${p.banking77.recall} → ${tenX}) | ${d.banking77.recall} | ${yes(d.banking77.recall >= tenX)} — no static setting measured here reaches it within the budget: the most right answers at ≤ ${r.protocol.budgets.banking77} wrong per 100 is ${bestStaticB77} (plain cosine's curve: ${plainB77.filter((x) => x.falseHits <= r.protocol.budgets.banking77).sort((a, b) => b.recall - a.recall)[0]?.recall ?? 0}) |`);
+    L.push(`| BANKING77 k = 5: ≥ 10 × the previous default's right answers (${p.banking77.recall} → ${tenX}) | ${d.banking77.recall} | ${yes(d.banking77.recall >= tenX)} (the most right answers of any setting measured at ≤ ${r.protocol.budgets.banking77} wrong per 100: ${bestStaticB77}; plain cosine's: ${plainB77.filter((x) => x.falseHits <= r.protocol.budgets.banking77).sort((a, b) => b.recall - a.recall)[0]?.recall ?? 0}) |`);
     L.push(`| BANKING77 k = 5: wrong answers ≤ ${r.protocol.budgets.banking77} per 100 queries | ${d.banking77.falseHits} | ${yes(d.banking77.falseHits <= r.protocol.budgets.banking77)} |`);
     L.push(`| QQP held-out: false hits ≤ 1% (duplicates hit reported beside the previous default's 17.99%) | ${d.qqp.falseHits}% (duplicates ${d.qqp.recall}%) | ${yes(d.qqp.falseHits <= 1)} |`);
     L.push(`| look-alike set: 0 look-alikes served | ${d.lookalikes.lookalikesServed} (paraphrases hit ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}) | ${yes(d.lookalikes.lookalikesServed === 0)} |`);

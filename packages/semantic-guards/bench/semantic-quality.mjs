@@ -18,7 +18,7 @@ import { RECOMMENDED_THRESHOLD, recommendedSetting, runGuards, USE_LITE_VERIFIER
 import { buildSim } from './banking77-sim.mjs';
 import { EmbeddingCache } from './embedding-cache.mjs';
 import { dataDir, loadLookalikes, loadMock, loadQqp, permutation, pkgDir, repoDir } from './data.mjs';
-import { BUDGETS, DOMAINS, banking77Domain, lookalikeDomain, mockDomain, qqpDomain } from './domains.mjs';
+import { BUDGETS, DOMAINS, banking77Domain, lookalikeDomain, lookupWith, mockDomain, qqpDomain } from './domains.mjs';
 import { loadCalibration, replay, staticPolicies } from './support-bot.mjs';
 import { markdownCalibration, markdownQuality, summariseCalibration } from './report.mjs';
 
@@ -114,6 +114,10 @@ const domains = {
   mock: mockDomain(root, vec),
 };
 const banking20 = banking77Domain(root, vec, 20);
+// The same caches with an answer worded afresh for every cached utterance (as an LLM would): entries of
+// one intent then hold different texts, so no two agree unless told how to compare answers.
+const bankingVaried = banking77Domain(root, vec, 5, 'answer');
+const banking20Varied = banking77Domain(root, vec, 20, 'answer');
 const lookalikes = lookalikeDomain(looks, vec);
 log(`features ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
@@ -122,13 +126,13 @@ log(`features ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
 const THRESHOLDS = [0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98, 0.985, 0.99];
 const VERIFIER_PS = [0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95];
-const CONFIGS = ['none', 'guards', ...VERIFIER_PS.map((p) => `verifier@${p}`)];
-// Every setting uses the selector (store protocols; pairs have one candidate and are unaffected).
+const CONFIGS = ['none', 'guards', 'consensus', ...VERIFIER_PS.map((p) => `verifier@${p}`)];
+// Store protocols: 'consensus' uses consensusSelector(), every other setting lexicalSelector() (pairs have one candidate).
 const settings = CONFIGS.flatMap((config) => THRESHOLDS.map((threshold) => ({ config, threshold, selector: true })));
 // The previous default, for reference: threshold 0.7, verifier at 0.92 trusted the embedding from 0.975.
 const PREVIOUS = { config: 'verifier@0.92/trust0.975', threshold: 0.7, selector: true, name: 'previous default' };
 
-const name = (s) => s.name ?? `${s.config === 'none' ? 'plain cosine' : s.config === 'guards' ? 'guards' : `guards + ${s.config.replace('@', ' p≥')}`} @ ${s.threshold}`;
+const name = (s) => s.name ?? `${s.config === 'none' ? 'plain cosine' : s.config === 'guards' ? 'guards' : s.config === 'consensus' ? 'guards + consensus' : `guards + ${s.config.replace('@', ' p≥')}`} @ ${s.threshold}`;
 const evalAll = (s, split) => Object.fromEntries(DOMAINS.map((d) => [d, domains[d].evaluate(s, split)]));
 const table = settings.map((s) => ({ setting: s, tune: evalAll(s, 'tune'), heldOut: evalAll(s, 'held-out') }));
 
@@ -168,7 +172,8 @@ const ranked = (() => {
 log(`chosen on all tuning splits: ${name(chosen.setting)}`);
 const shipped = recommendedSetting({ id: 'use-lite-512', dimensions: 512 });
 const shippedHasVerifier = shipped.guards.some((g) => g.name === 'verifier');
-const shippedMatches = chosen.setting.threshold === shipped.threshold && (chosen.setting.config === 'guards' ? !shippedHasVerifier : shippedHasVerifier && chosen.setting.config === `verifier@${USE_LITE_VERIFIER_MIN_PROBABILITY}`);
+const shippedConfig = shippedHasVerifier ? `verifier@${USE_LITE_VERIFIER_MIN_PROBABILITY}` : shipped.selector.name === 'consensus' ? 'consensus' : 'guards';
+const shippedMatches = chosen.setting.threshold === shipped.threshold && chosen.setting.config === shippedConfig;
 
 // Leave one domain out: choose without it, score it on its held-out split.
 const lodo = DOMAINS.map((d) => {
@@ -180,25 +185,27 @@ const lodo = DOMAINS.map((d) => {
 // Frontiers (held-out splits): plain cosine, guards, the default's family (its verifier cut-off, any threshold).
 const defaultConfig = chosen.setting.config;
 const frontier = (config, domain, split = 'heldOut') => table.filter((r) => r.setting.config === config).map((r) => ({ threshold: r.setting.threshold, falseHits: r[split][domain].falseHits, recall: r[split][domain].recall }));
-const frontiers = Object.fromEntries(DOMAINS.map((d) => [d, { 'plain cosine': frontier('none', d), guards: frontier('guards', d), [`guards + verifier p≥${defaultConfig.split('@')[1]}`]: frontier(defaultConfig, d) }]));
+const familyName = (config) => name({ config, threshold: 0 }).replace(/ @ 0$/, '');
+const frontiers = Object.fromEntries(DOMAINS.map((d) => [d, Object.fromEntries([...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => [familyName(c), frontier(c, d)]))]));
 
 /** Plain cosine's recall at a false-hit level (the best plain point at or under it). */
 const plainAt = (domain, split, level) => Math.max(0, ...table.filter((r) => r.setting.config === 'none' && r[split][domain].falseHits <= level).map((r) => r[split][domain].recall));
 
-const heldOut = (s) => ({ ...evalAll(s, 'held-out'), banking77k20: banking20.evaluate(s, 'held-out'), lookalikes: lookalikes.evaluate(s) });
+const heldOut = (s) => ({ ...evalAll(s, 'held-out'), banking77k20: banking20.evaluate(s, 'held-out'), banking77varied: bankingVaried.evaluate(s, 'held-out'), banking77k20varied: banking20Varied.evaluate(s, 'held-out'), lookalikes: lookalikes.evaluate(s) });
 const defaultHeld = heldOut(chosen.setting);
 const previousHeld = heldOut(PREVIOUS);
 const guardsAtQqpBudget = table.filter((r) => r.setting.config === 'guards' && r.tune.qqp.falseHits <= BUDGETS.qqp).sort((a, b) => b.tune.qqp.recall - a.tune.qqp.recall)[0];
 
-// The listed misses (and the look-alike) through the default setting, as the layer would check them.
+// The listed misses (and the look-alike) through the default setting, as the layer judges them: the
+// stored prompt alone in its partition (a pair has no neighbourhood).
 const listed = LISTED.map((p) => {
   const u = vec(p.b);
   const v = vec(p.a);
   let s = 0;
   for (let i = 0; i < u.length; i++) s += u[i] * v[i];
-  const g = runGuards(shipped.guards, { query: p.b, candidate: p.a, similarity: s, threshold: shipped.threshold, queryVector: u, candidateVector: v });
-  const hit = s >= shipped.threshold && g.accept;
-  return { stored: p.a, asked: p.b, label: p.label, similarity: Math.round(s * 1e4) / 1e4, hit, ...(g.accept ? {} : { guard: g.guard, reason: g.reason }) };
+  const r = lookupWith({ text: p.b, vector: u }, [{ text: p.a, similarity: s, value: p.a, vector: () => v }], shipped);
+  const why = r.rejected[0];
+  return { stored: p.a, asked: p.b, label: p.label, similarity: Math.round(s * 1e4) / 1e4, hit: r.pick !== undefined, ...(r.pick === undefined && why ? { guard: why.guard, reason: why.reason } : {}) };
 });
 
 // GPTCache's own protocol on all 999 queries (their published points: 425 / 25 at 0.95, 904 / 92 at 0.8).
@@ -223,8 +230,8 @@ const quality = {
       mock: 'tune: queries 500–998; held-out: queries 0–499 (all 964 distinct origins stored)',
     },
     choice: 'every tuning budget kept, then the largest mean log-ratio of recall to plain cosine at the same budget',
-    selector: 'lexicalSelector() in every store protocol',
-    walk: 'up to 4 candidates above the threshold, as layer-semantic',
+    selector: "lexicalSelector() in every store protocol; consensusSelector() for 'consensus'",
+    walk: "the 8 nearest stored prompts through layer-semantic's matchCandidates (the layer's own loop)",
   },
   chosen: { setting: chosen.setting, name: name(chosen.setting), tune: chosen.tune, shippedAsRecommended: shippedMatches, recommended: { threshold: shipped.threshold, guards: shipped.guards.map((g) => g.name) } },
   default: defaultHeld,

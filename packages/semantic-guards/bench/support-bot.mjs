@@ -13,6 +13,7 @@ import { pkgDir } from './data.mjs';
 import { rng } from './banking77-sim.mjs';
 
 const calibrationDist = join(pkgDir, '..', 'semantic-calibration', 'dist', 'index.js');
+const { matchCandidates } = await import(join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js'));
 export const loadCalibration = () => import(calibrationDist);
 
 const dot = (a, b) => {
@@ -99,20 +100,14 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
     let served;
     let upstream = true;
     if (policy.kind === 'static') {
-      const accepted = [];
-      let walked = 0;
-      for (const c of cands) {
-        if (c.sim < policy.threshold || walked >= 4) break;
-        walked++;
-        if (c.accepted) accepted.push(c);
-      }
-      if (accepted.length) {
-        if (!policy.selector) served = accepted[0];
-        else {
-          const v = policy.selector.select(q.text, accepted.map((c) => ({ text: c.e.text, similarity: c.sim, value: c.e.answer })));
-          served = v.pick === undefined ? undefined : accepted[v.pick];
-        }
-      }
+      // The layer's own loop, over the guard verdicts computed above.
+      const verdict = new Map(cands.map((c) => [c.e.text, c.accepted]));
+      const r = matchCandidates(
+        { text: q.text },
+        cands.map((c) => ({ text: c.e.text, similarity: c.sim, value: c.e.answer })),
+        { threshold: policy.threshold, guards: [{ name: 'guards', check: ({ candidate }) => (verdict.get(candidate) ? { accept: true } : { accept: false, reason: 'turned down' }) }], selector: policy.selector || undefined },
+      );
+      served = r.pick === undefined ? undefined : cands[r.pick];
       if (served) upstream = false;
     } else {
       const input = { candidates: cands.map((c) => ({ id: c.e.id, similarity: c.sim, accepted: c.accepted, answerVector: vec(c.e.answer), sameText: sameText(q.text, c.e.text) })) };

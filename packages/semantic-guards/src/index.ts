@@ -22,6 +22,8 @@ export { pairVerifierGuard, sameText } from './verifier.js';
 export type { PairModel, PairVerifierOptions } from './verifier.js';
 export { USE_LITE_VERIFIER_MIN_PROBABILITY, USE_LITE_VERIFIER_TRUST_ABOVE, useLiteVerifier, useLiteVerifierModel } from './use-lite-verifier.js';
 export { lexicalSelector, sameValue, wordOverlap } from './selector.js';
+export { CONSENSUS_DEFAULTS, consensusSelector } from './consensus.js';
+export type { ConsensusSelectorOptions } from './consensus.js';
 export type { LexicalSelectorOptions } from './selector.js';
 export { RECOMMENDED_THRESHOLD, recommendedSetting, verifierFits } from './recommended.js';
 export type { SemanticSetting } from './recommended.js';

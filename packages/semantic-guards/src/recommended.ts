@@ -1,6 +1,6 @@
 import { embedderFits, type CandidateSelector, type SemanticGuard } from '@strata-cache/core';
+import { consensusSelector, CONSENSUS_DEFAULTS } from './consensus.js';
 import { defaultGuards } from './default-guards.js';
-import { lexicalSelector } from './selector.js';
 import { useLiteVerifierModel } from './use-lite-verifier.js';
 
 /** A semantic layer's matching setting: threshold, guards and selector. */
@@ -11,12 +11,20 @@ export interface SemanticSetting {
 }
 
 /**
- * Thresholds the quality benchmark measured (USE-lite cosine): `guardsOnly` is the default setting's
- * (the rule-based guards and the selector, chosen across QQP, BANKING77 and mock_data with every
- * budget kept); `withVerifier` is where to start if you add the QQP-trained `useLiteVerifier()`
- * yourself (it no longer is in the default: it did not carry over to other traffic).
+ * Thresholds the quality benchmark measured (USE-lite cosine):
+ * - `guardsOnly`: the default setting's threshold — a candidate that passed the guards is served on
+ *   its own from here (a lone pair of texts); the default's `consensusSelector()` also serves
+ *   matches down to `consensusFloor` (its `reach` below the threshold), only on neighbourhood
+ *   evidence (other stored prompts near the query holding the same answer, none holding another
+ *   answer close by);
+ * - `withVerifier`: where to start if you add the QQP-trained `useLiteVerifier()` yourself (it is
+ *   not in the default: it did not carry over to other traffic).
  */
-export const RECOMMENDED_THRESHOLD = Object.freeze({ guardsOnly: 0.965, withVerifier: 0.7 });
+export const RECOMMENDED_THRESHOLD = Object.freeze({
+  guardsOnly: 0.965,
+  consensusFloor: Math.round((0.965 - CONSENSUS_DEFAULTS.reach) * 1000) / 1000,
+  withVerifier: 0.7,
+});
 
 /** True when the bundled verifier was trained on this embedder's vectors. */
 export function verifierFits(embedder: { readonly id: string; readonly dimensions: number }): boolean {
@@ -25,17 +33,19 @@ export function verifierFits(embedder: { readonly id: string; readonly dimension
 }
 
 /**
- * The measured default setting for an embedder: `defaultGuards()` + `lexicalSelector()` at the
- * threshold the quality benchmark chose across kinds of traffic (see the package README). The same
- * for every embedder today; the threshold was measured on USE-lite's similarity scale, so with
- * another embedder measure your own (`strata-calibrate`) or let `@strata-cache/semantic-calibration`
- * learn it from your traffic.
+ * The measured default setting for an embedder: `defaultGuards()` + `consensusSelector()` at the
+ * threshold the quality benchmark chose across kinds of traffic (see the package README): a lone
+ * match needs similarity 0.965; from 0.87 a match is served when other stored prompts near the
+ * query hold the same answer and none holding another answer comes close. The same for every
+ * embedder today; the figures were measured on USE-lite's similarity scale, so with another
+ * embedder measure your own (`strata-calibrate`) or let `@strata-cache/semantic-calibration` learn
+ * from your traffic.
  */
 export function recommendedSetting(embedder: { readonly id: string; readonly dimensions: number }): SemanticSetting {
   void embedder;
   return {
     threshold: RECOMMENDED_THRESHOLD.guardsOnly,
     guards: defaultGuards(),
-    selector: lexicalSelector(),
+    selector: consensusSelector(),
   };
 }

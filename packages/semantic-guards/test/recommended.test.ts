@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { RECOMMENDED_THRESHOLD, recommendedSetting, runGuards, verifierFits } from '../src/index.js';
 
 describe('recommendedSetting', () => {
-  it('is the rule-based guards and the selector at the measured threshold, for every embedder', () => {
+  it('is the rule-based guards and the consensus selector at the measured threshold, for every embedder', () => {
     for (const embedder of [{ id: 'use-lite-512/t128', dimensions: 512 }, { id: 'openai:text-embedding-3-small', dimensions: 1536 }]) {
       const s = recommendedSetting(embedder);
       expect(s.threshold).toBe(RECOMMENDED_THRESHOLD.guardsOnly);
+      expect(s.selector.reach).toBeCloseTo(RECOMMENDED_THRESHOLD.guardsOnly - RECOMMENDED_THRESHOLD.consensusFloor, 6);
       expect(s.guards.map((g) => g.name)).toEqual(['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities']);
-      expect(s.selector.name).toBe('ambiguous');
+      expect(s.selector.name).toBe('consensus');
     }
     // The verifier still fits USE-lite, for those who add it themselves.
     expect(verifierFits({ id: 'use-lite-512/t128', dimensions: 512 })).toBe(true);
