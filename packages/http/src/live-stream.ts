@@ -51,8 +51,45 @@ const isIncomplete = (e: unknown): boolean => typeof e === 'object' && e !== nul
 
 const noop = () => undefined;
 
-/** Loads being led in this process, per cache and key: joiners register as readers here. */
-const leading = new WeakMap<MultiLayerCache, Map<string, LiveLoad<unknown, unknown>>>();
+/**
+ * Who reads a stream led in this process, per cache and key: the callers following it, and the
+ * load that leads it. A caller may join before the leading caller has even been handed its load
+ * (both come out of `begin()` in the same tick), so followers are counted by key, not by load.
+ */
+interface Readers {
+  followers: number;
+  live: LiveLoad<unknown, unknown> | undefined;
+}
+
+const readersByCache = new WeakMap<MultiLayerCache, Map<string, Readers>>();
+
+function readersOf(cache: MultiLayerCache, id: string): Readers {
+  let byKey = readersByCache.get(cache);
+  if (!byKey) readersByCache.set(cache, (byKey = new Map()));
+  let r = byKey.get(id);
+  if (!r) byKey.set(id, (r = { followers: 0, live: undefined }));
+  return r;
+}
+
+function forgetIfUnused(cache: MultiLayerCache, id: string, r: Readers): void {
+  if (r.followers > 0 || r.live) return;
+  const byKey = readersByCache.get(cache);
+  if (byKey?.get(id) === r) byKey.delete(id);
+}
+
+/** Counts a follower of `id` until the returned function is called (once). */
+function follow(cache: MultiLayerCache, id: string): () => void {
+  const r = readersOf(cache, id);
+  r.followers++;
+  let left = false;
+  return () => {
+    if (left) return;
+    left = true;
+    r.followers--;
+    if (r.followers === 0) r.live?.nobodyFollows();
+    forgetIfUnused(cache, id, r);
+  };
+}
 
 /**
  * Runs `load` (this caller leads it) on the stream `spec.open` starts. Resolves once the stream
@@ -73,7 +110,7 @@ export function leadStream<S, M>(cache: MultiLayerCache, load: PendingLoad<unkno
  * alive even if the leading caller leaves.
  */
 export async function followStream(cache: MultiLayerCache, join: JoinedLoad<unknown>, signal: AbortSignal | undefined): Promise<ReadableStream<unknown> | undefined> {
-  const leave = leading.get(cache)?.get(join.key.id)?.attach() ?? noop;
+  const leave = follow(cache, join.key.id);
   const it = join.chunks();
   let first: IteratorResult<unknown>;
   try {
@@ -130,11 +167,11 @@ export async function followStream(cache: MultiLayerCache, join: JoinedLoad<unkn
   });
 }
 
-/** One load led by this process: the upstream stream, who still reads it, and what it recorded. */
+/** One load led by this process: the upstream stream, whether its caller still reads it, and what it recorded. */
 class LiveLoad<S, M> {
-  /** The leading caller and every joiner still reading. The upstream stream stops when none is left. */
-  private readers = 1;
+  /** The upstream stream stops once this caller left and no follower is left. */
   private leaderReading = true;
+  private readers: Readers | undefined;
   private readonly upstream = new AbortController();
   private readonly chunks: unknown[] = [];
   private source: ReadableStreamDefaultReader<S> | undefined;
@@ -157,22 +194,16 @@ class LiveLoad<S, M> {
     });
   }
 
-  attach(): () => void {
-    if (this.ended || this.readers === 0) return noop;
-    this.readers++;
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      this.leave();
-    };
+  /** The last follower left. */
+  nobodyFollows(): void {
+    if (!this.leaderReading) this.stop();
   }
 
   async start(signal: AbortSignal | undefined): Promise<LedStream<S, M>> {
+    // A bypassed load has no followers.
     if (this.load.status === 'miss') {
-      let byKey = leading.get(this.cache);
-      if (!byKey) leading.set(this.cache, (byKey = new Map()));
-      byKey.set(this.load.key.id, this as LiveLoad<unknown, unknown>);
+      this.readers = readersOf(this.cache, this.load.key.id);
+      this.readers.live = this as LiveLoad<unknown, unknown>;
     }
     if (signal) {
       // While this caller reads, its abort errors its own stream and makes it leave.
@@ -211,11 +242,11 @@ class LiveLoad<S, M> {
     if (!this.leaderReading) return;
     this.leaderReading = false;
     this.unlisten();
-    this.leave();
+    if (!this.readers || this.readers.followers === 0) this.stop();
   }
 
-  private leave(): void {
-    if (--this.readers > 0 || this.ended) return;
+  private stop(): void {
+    if (this.ended) return;
     // Nobody reads any more: stop the provider's stream (and the tokens it costs).
     this.upstream.abort(new DOMException('Every reader of the stream left.', 'AbortError'));
     void this.source?.cancel().catch(noop);
@@ -230,7 +261,7 @@ class LiveLoad<S, M> {
 
   private async pump(stream: ReadableStream<S>): Promise<void> {
     const source = (this.source = stream.getReader());
-    if (this.readers === 0) void source.cancel().catch(noop);
+    if (this.upstream.signal.aborted) void source.cancel().catch(noop);
     for (;;) {
       let r: Awaited<ReturnType<ReadableStreamDefaultReader<S>['read']>>;
       try {
@@ -275,7 +306,10 @@ class LiveLoad<S, M> {
   private end(): void {
     this.ended = true;
     this.unlisten();
-    const byKey = leading.get(this.cache);
-    if (byKey?.get(this.load.key.id) === this) byKey.delete(this.load.key.id);
+    const r = this.readers;
+    if (r?.live === this) {
+      r.live = undefined;
+      forgetIfUnused(this.cache, this.load.key.id, r);
+    }
   }
 }
