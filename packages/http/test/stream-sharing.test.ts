@@ -197,3 +197,17 @@ describe('identical concurrent streams share one upstream stream', () => {
     expect(stored(layer)).toHaveLength(1);
   });
 });
+
+describe('streams the cache is not consulted for', () => {
+  it('a stream the policy declines says bypass, is not shared and not stored', async () => {
+    const { cache, layer } = memoryCache({ policy: 'deterministic', warnOnPolicySkip: false });
+    const fetch = createProviderFetch({ cache }, SPEC, globalThis.fetch as FetchLike);
+    const body = (s: RequestInit) => ({ ...s, body: JSON.stringify({ ...JSON.parse(s.body as string), temperature: 1 }) });
+    const responses = await Promise.all([fetch(url(), body(request('warm'))), fetch(url(), body(request('warm')))]);
+    expect(responses.map((r) => getCacheInfo(r)?.status)).toEqual(['bypass', 'bypass']);
+    await Promise.all(responses.map((r) => events(r)));
+    expect(server.count('/chat/completions')).toBe(2);
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+  });
+});
