@@ -16,3 +16,5 @@ export type { EndpointSpec, FetchLike, RecordedEvent, ReplayPacing, ScopeContext
 export { untilAborted, abortReason, isAbortError } from './abort.js';
 export { leadStream, followStream } from './live-stream.js';
 export type { LeadSpec, LedStream } from './live-stream.js';
+export { checkPromptParts, staticPrefixKey, textsOf } from './prompt-layout.js';
+export type { PromptParts } from './prompt-layout.js';
