@@ -26,6 +26,9 @@ Options:
   --threshold X        cosine similarity an L3 hit needs (default: the layer's)
   --out FILE           HTML report path (default reports/strata-demo-<time>.html)
   --json FILE          JSON summary path (default: the report path with .json)
+  --metrics PORT       serve the caches' metrics (OpenTelemetry via @strata-cache/otel, Prometheus
+                       format) at http://127.0.0.1:PORT/metrics; 0 picks a free port; kept up
+                       after the run until Ctrl+C
   --fault F            break it on purpose to watch the checks fire: no-invalidation
                        (stale answers) or shared-scope (cross-tenant answers)
   --quiet              no progress bar and no summary (files are still written)
@@ -77,6 +80,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
         out: { type: 'string' },
         json: { type: 'string' },
         fault: { type: 'string' },
+        metrics: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -111,6 +115,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
     ...(values['latency-scale'] !== undefined ? { latencyScale: num(values['latency-scale'], 'latency-scale', 0)! } : {}),
     ...(values['daily-requests'] !== undefined ? { dailyRequests: num(values['daily-requests'], 'daily-requests', 1)! } : {}),
     ...(values.fault ? { fault: values.fault as 'no-invalidation' | 'shared-scope' } : {}),
+    ...(values.metrics !== undefined ? { metricsPort: num(values.metrics, 'metrics', 0)! } : {}),
     ...(values.workload ? { workload: values.workload } : {}),
     ...(redisUrl ? { redisUrl } : {}),
     ...(values.model ? { model: values.model } : {}),

@@ -13,7 +13,16 @@ async function main(): Promise<number> {
     process.stderr.write(`strata demo: ${parsed.error}\n`);
     return 2;
   }
-  const { summary } = await runDemo(parsed.options);
+  const { summary, metrics } = await runDemo(parsed.options);
+  if (metrics) {
+    // The run is over; the final figures stay up for scraping until the user stops the demo.
+    process.stderr.write(`Metrics still served at ${metrics.url} — Ctrl+C to stop.\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await metrics.close();
+  }
   return summary.exitCode;
 }
 main().then(

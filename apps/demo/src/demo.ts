@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { projectMonthlySavings } from '@strata-cache/core';
 import { dirname, resolve } from 'node:path';
 import { Progress } from './progress.js';
+import { type MetricsEndpoint, serveMetrics } from './metrics.js';
 import { renderHtml, renderText } from './render.js';
 import { runWorkload } from './runner.js';
 import { SimulatedProvider } from './simulated-provider.js';
@@ -48,6 +49,12 @@ export interface DemoOptions {
    * (cross-tenant answers).
    */
   fault?: 'no-invalidation' | 'shared-scope';
+  /**
+   * Serve the caches' metrics (OpenTelemetry through @strata-cache/otel, Prometheus format) at
+   * `http://127.0.0.1:<port>/metrics` (0: a free port) from the start of the run. The endpoint
+   * stays open after the run: close it with `result.metrics.close()`.
+   */
+  metricsPort?: number;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -56,6 +63,8 @@ export interface DemoResult {
   text: string;
   htmlPath: string;
   jsonPath: string;
+  /** The metrics endpoint, when `metricsPort` was given (still serving). */
+  metrics?: MetricsEndpoint;
 }
 
 export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
@@ -112,6 +121,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     sharedScope: options.fault === 'shared-scope',
     log,
   });
+  let metrics: MetricsEndpoint | undefined;
+  if (options.metricsPort !== undefined) {
+    metrics = await serveMetrics(stack.caches, options.metricsPort);
+    log(`Metrics (Prometheus, via @strata-cache/otel): ${metrics.url}`);
+  }
   const progress = new Progress(workload.requests, print);
   let run;
   try {
@@ -179,5 +193,5 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   writeFileSync(jsonPath, JSON.stringify({ ...summary, records: run.records }, null, 2));
   const text = renderText(summary, htmlPath);
   if (print) process.stdout.write(text + '\n');
-  return { summary, text, htmlPath, jsonPath };
+  return { summary, text, htmlPath, jsonPath, ...(metrics ? { metrics } : {}) };
 }

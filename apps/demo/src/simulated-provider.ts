@@ -1,14 +1,15 @@
-import { createHash } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type TenantFacts, TENANTS, classify, intentById, questionId, tenantByProject } from './knowledge.js';
+import { PrefixCache } from './prefix-cache.js';
 import { Rng } from './rng.js';
 
 /**
  * A local stand-in for the OpenAI API: `POST /v1/chat/completions`, JSON and SSE streaming, in
  * the documented wire format, with realistic latency (time to first token + per-token pacing),
  * token counts and provider-side prompt caching (`usage.prompt_tokens_details.cached_tokens`
- * for prompts of 1,024+ tokens whose prefix it has seen, in 128-token steps, like OpenAI).
+ * for prompts of 1,024+ tokens whose prefix it has seen, in 128-token steps, like OpenAI; see
+ * prefix-cache.ts).
  *
  * It plays a per-tenant deployment: the `OpenAI-Project` header picks the tenant whose facts it
  * answers from, and each answer ends with a reference line naming what it was written for
@@ -35,6 +36,8 @@ export interface SimulatedCall {
   readonly stream: boolean;
   readonly promptTokens: number;
   readonly cachedTokens: number;
+  /** Prompt tokens written to the provider's cache (Anthropic breakpoints). */
+  readonly cacheWriteTokens?: number;
   readonly completionTokens: number;
 }
 
@@ -70,7 +73,7 @@ export class SimulatedProvider {
   readonly stats: SimulatedProviderStats = { calls: 0, streamed: 0, promptTokens: 0, cachedTokens: 0, completionTokens: 0 };
   private server: Server | undefined;
   private readonly generations = new Map<string, number>();
-  private readonly seenPrefixes = new Set<string>();
+  private readonly prefixes = new PrefixCache();
   private readonly rng: Rng;
   private readonly scale: number;
   private readonly ttftMs: number;
@@ -143,15 +146,11 @@ export class SimulatedProvider {
     const tenant = tenantByProject(header(req, 'openai-project') ?? header(req, 'x-sim-project'));
     const { text, intent, generation } = this.answer(tenant, body.messages);
 
-    const promptTokens = 3 + body.messages.reduce((n, m) => n + 4 + estimateTokens(contentText(m.content)), 0);
-    const system = body.messages.find((m) => m.role === 'system');
-    const prefixTokens = system ? estimateTokens(contentText(system.content)) : 0;
-    let cachedTokens = 0;
-    if (prefixTokens + 4 >= 1024) {
-      const prefixKey = tenant.project + ':' + createHash('sha256').update(contentText(system!.content)).digest('hex');
-      if (this.seenPrefixes.has(prefixKey)) cachedTokens = Math.floor((prefixTokens + 4) / 128) * 128;
-      else this.seenPrefixes.add(prefixKey);
-    }
+    const toolTokens = body.tools?.length ? estimateTokens(JSON.stringify(body.tools)) : 0;
+    const promptTokens = 3 + toolTokens + body.messages.reduce((n, m) => n + 4 + estimateTokens(contentText(m.content)), 0);
+    // The API puts the tools first, then the messages in order.
+    const parts = [...(body.tools?.length ? [JSON.stringify(body.tools)] : []), ...body.messages.map((m) => `${m.role}: ${contentText(m.content)}`)];
+    const cachedTokens = Math.min(promptTokens, this.prefixes.automatic(tenant.project, parts));
     const completionTokens = estimateTokens(text);
     const id = `chatcmpl-sim${(++this.counter).toString(36).padStart(5, '0')}${this.rng.hex(8)}`;
     const created = Math.floor(Date.now() / 1000);
@@ -205,9 +204,9 @@ export class SimulatedProvider {
 
   /**
    * Anthropic Messages API (`POST /v1/messages`), JSON and SSE, for `--api anthropic`. Prompt
-   * caching follows Anthropic's: explicit `cache_control` on the system blocks; the first call
-   * writes the cache (`cache_creation_input_tokens`), later ones read it (`cache_read_input_tokens`),
-   * and `input_tokens` counts only the rest.
+   * caching follows Anthropic's: explicit `cache_control` breakpoints on tools, system blocks and
+   * message blocks; a new prefix is written (`cache_creation_input_tokens`), one seen before is
+   * read (`cache_read_input_tokens`), and `input_tokens` counts only the rest.
    */
   private async handleMessages(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = JSON.parse(await readBody(req)) as MessagesBody;
@@ -221,23 +220,26 @@ export class SimulatedProvider {
       ...(systemText ? [{ role: 'system', content: systemText }] : []),
       ...body.messages.map((m) => ({ role: m.role, content: m.content })),
     ]);
-    const total = 3 + estimateTokens(systemText) + body.messages.reduce((n, m) => n + 4 + estimateTokens(contentText(m.content)), 0);
-    let cacheRead = 0;
-    let cacheWrite = 0;
-    const cachedPrefix = systemBlocks.some((b) => b.cache_control) ? estimateTokens(systemText) : 0;
-    if (cachedPrefix >= 1024) {
-      const prefixKey = 'anthropic:' + tenant.id + ':' + createHash('sha256').update(systemText).digest('hex');
-      if (this.seenPrefixes.has(prefixKey)) cacheRead = cachedPrefix;
-      else {
-        this.seenPrefixes.add(prefixKey);
-        cacheWrite = cachedPrefix;
-      }
-    }
+    const toolTokens = body.tools?.length ? estimateTokens(JSON.stringify(body.tools)) : 0;
+    const total = 3 + toolTokens + estimateTokens(systemText) + body.messages.reduce((n, m) => n + 4 + estimateTokens(contentText(m.content)), 0);
+    // Anthropic caches tools, then system, then messages, up to the blocks marked `cache_control`.
+    const blocks = [
+      ...(body.tools ?? []).map((t) => ({ text: JSON.stringify(t), breakpoint: t.cache_control != null })),
+      ...systemBlocks.map((b) => ({ text: b.text, breakpoint: b.cache_control != null })),
+      ...body.messages.flatMap((m) =>
+        Array.isArray(m.content)
+          ? (m.content as Array<{ text?: unknown; cache_control?: unknown }>).map((b) => ({ text: `${m.role}: ${typeof b.text === 'string' ? b.text : JSON.stringify(b)}`, breakpoint: b.cache_control != null }))
+          : [{ text: `${m.role}: ${contentText(m.content)}`, breakpoint: false }],
+      ),
+    ];
+    const cached = this.prefixes.breakpoints(`anthropic:${tenant.id}`, blocks);
+    const cacheRead = Math.min(total, cached.read);
+    const cacheWrite = Math.min(total - cacheRead, cached.write);
     const outputTokens = estimateTokens(text);
     const id = `msg_sim${(++this.counter).toString(36).padStart(5, '0')}${this.rng.hex(12)}`;
     const usage = { input_tokens: total - cacheRead - cacheWrite, output_tokens: outputTokens, cache_creation_input_tokens: cacheWrite, cache_read_input_tokens: cacheRead };
     const stream = body.stream === true;
-    this.calls.push({ id, tenant: tenant.id, intent, generation, stream, promptTokens: total, cachedTokens: cacheRead, completionTokens: outputTokens });
+    this.calls.push({ id, tenant: tenant.id, intent, generation, stream, promptTokens: total, cachedTokens: cacheRead, cacheWriteTokens: cacheWrite, completionTokens: outputTokens });
     this.stats.calls++;
     if (stream) this.stats.streamed++;
     this.stats.promptTokens += total;
@@ -292,6 +294,7 @@ interface MessagesBody {
   model: string;
   max_tokens: number;
   system?: string | Array<{ type: string; text: string; cache_control?: unknown }>;
+  tools?: Array<{ cache_control?: unknown }>;
   messages: Array<{ role: string; content: unknown }>;
   stream?: boolean;
 }
@@ -299,6 +302,7 @@ interface MessagesBody {
 interface ChatBody {
   model: string;
   messages: Array<{ role: string; content: unknown }>;
+  tools?: unknown[];
   stream?: boolean;
   stream_options?: { include_usage?: boolean } | null;
 }

@@ -43,6 +43,8 @@ export interface Stack {
   /** What is missing from the full stack and why. */
   readonly missing: string[];
   readonly prices: PriceTable;
+  /** Each instance's cache (for `--metrics`). */
+  readonly caches: readonly MultiLayerCache[];
   /** The caches' counters, summed over the instances. */
   stats(): StatsSnapshot;
   flush(): Promise<void>;
@@ -162,6 +164,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     components,
     missing,
     prices,
+    caches: instances.map((i) => i.cache),
     stats: () => mergeStats(instances.map((i) => i.cache.stats())),
     flush: async () => {
       await Promise.all(instances.map((i) => i.cache.flush()));

@@ -7,7 +7,8 @@ import type {
 import { type CacheResult, type CallOptions, type MultiLayerCache, type ScopeInput, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
 import { decode, encode } from './codec.js';
 import { type AiSdkKeyRequest, type CallKind, DEFAULT_KEY_HEADERS, IGNORED_PROVIDER_OPTIONS, PROVIDER_OPTIONS_KEY, aiSdkProfile, keyRequestOf } from './key.js';
-import { type CacheInfo, isAbortError, reportError, toTokenUsage, untilAborted, withCacheInfo } from './result.js';
+import { isAbortError, untilAborted } from '@strata-cache/http';
+import { type CacheInfo, reportError, toTokenUsage, withCacheInfo } from './result.js';
 import { streamThroughCache } from './stream.js';
 
 const PKG = '@strata-cache/ai-sdk';
@@ -103,7 +104,8 @@ export interface PreparedCall {
  *
  * `doGenerate` calls (`generateText`, `generateObject`, each step of a tool loop) read through
  * the cache; concurrent identical misses share one model call. `doStream` calls replay a hit
- * as the AI SDK's own stream parts, in order; a stream is stored only when it finished
+ * as the AI SDK's own stream parts, in order; concurrent identical stream misses share one
+ * model stream, each receiving its parts live; a stream is stored only when it finished
  * cleanly (no `error` part, a `finish` part whose reason is not `error`/`interrupted`, not
  * cancelled). A failing cache layer is a miss, never a failed call.
  */
@@ -148,7 +150,8 @@ export function strataCache(options: StrataCacheOptions): LanguageModelV4Middlew
       if (!settings.streams) return doStream();
       const p = prepare(params, model, 'stream');
       if (!p) return doStream();
-      return streamThroughCache(p, doStream);
+      // What doStream() does, with the abort signal the shared stream needs.
+      return streamThroughCache(p, (signal) => model.doStream(signal ? { ...params, abortSignal: signal } : params));
     },
   };
 }

@@ -49,37 +49,6 @@ export function toTokenUsage(usage: LanguageModelV4Usage | undefined): TokenUsag
   };
 }
 
-export function isAbortError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && ((error as { name?: unknown }).name === 'AbortError' || (error as { name?: unknown }).name === 'TimeoutError');
-}
-
-function abortReason(signal: AbortSignal): unknown {
-  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
-}
-
-/** Settles with `promise`, or rejects as soon as `signal` aborts (a caller waiting on a shared call must still be able to leave). */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(abortReason(signal));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 /** Like core: an 'error' event with no listener is dropped, never thrown. */
 export function reportError(cache: MultiLayerCache, error: StrataError, operation: string): void {
   if (cache.listenerCount('error') === 0) return;

@@ -359,10 +359,7 @@ describe('streamText', () => {
     }
   });
 
-  // Waits for core's two-phase read-through, `cache.begin(request, options)`: with it, the
-  // first miss owns the upstream stream and identical concurrent misses replay its parts as
-  // they arrive. Until it lands each concurrent miss streams from the model on its own.
-  it.skip('concurrent identical streams make one upstream call (needs core MultiLayerCache#begin)', async () => {
+  it('concurrent identical streams make one upstream call; every caller gets the same parts, live', async () => {
     const slow = await startOpenAIServer({ intervalMs: 20 });
     try {
       const { cache, wrap, probe } = setup({ cacheInfo: false });
@@ -370,7 +367,38 @@ describe('streamText', () => {
       const results = await Promise.all(Array.from({ length: 4 }, () => streamText({ model, prompt: 'Shared stream here', temperature: 0 })).map(async (r) => (await drain(r), r.text)));
       expect(slow.count('/chat/completions')).toBe(1);
       expect(new Set(results)).toEqual(new Set(['Echo: Shared stream here']));
+      expect(probe.streams).toHaveLength(4);
+      expect(probe.streams[0]!.filter((p) => p.type === 'text-delta').length).toBeGreaterThan(2);
       for (const s of probe.streams.slice(1)) expect(s).toEqual(probe.streams[0]);
+      expect(cache.stats().coalesced).toBe(3);
+      await cache.flush();
+      await drain(streamText({ model, prompt: 'Shared stream here', temperature: 0 }));
+      expect(slow.count('/chat/completions')).toBe(1);
+      await cache.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('the first caller aborting does not cut the others: the model stream goes on for them and is stored', async () => {
+    const slow = await startOpenAIServer({ intervalMs: 20 });
+    try {
+      const { cache, wrap } = setup({ cacheInfo: false });
+      const model = wrap(createOpenAI({ apiKey: 'k', baseURL: slow.baseURL }).chat('gpt-4o-mini'));
+      const prompt = 'one two three four five six seven';
+      const ac = new AbortController();
+      const first = streamText({ model, prompt, temperature: 0, abortSignal: ac.signal, onError: () => undefined });
+      const others = Array.from({ length: 2 }, () => streamText({ model, prompt, temperature: 0 }));
+      let seen = 0;
+      for await (const p of first.fullStream) {
+        if (p.type === 'text-delta' && ++seen === 2) ac.abort();
+      }
+      for (const o of others) await drain(o);
+      expect(await Promise.all(others.map((o) => o.text))).toEqual([`Echo: ${prompt}`, `Echo: ${prompt}`]);
+      expect(slow.count('/chat/completions')).toBe(1);
+      await cache.flush();
+      await drain(streamText({ model, prompt, temperature: 0 }));
+      expect(slow.count('/chat/completions')).toBe(1);
       await cache.close();
     } finally {
       await slow.close();

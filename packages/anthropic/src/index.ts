@@ -5,3 +5,6 @@ export type { CacheInfo, RequestCacheControl, ScopeContext, FetchLike, RecordedE
 export { anthropicMessagesProfile, anthropicProfile, anthropicUsage, isAnthropicReasoningRequest, withoutCacheControl } from './profiles.js';
 export { assembleMessage, messagesEndpoint } from './endpoints.js';
 export { ANTHROPIC_PRICES } from './prices.js';
+export { layoutMessagesPrompt } from './prompt-layout.js';
+export type { AnthropicPromptLayoutOptions, CacheControl, MessagesPromptLayout } from './prompt-layout.js';
+export type { PromptParts } from '@strata-cache/http';

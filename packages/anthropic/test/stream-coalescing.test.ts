@@ -1,7 +1,12 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ProviderServer, SECRET_KEY, collect, memoryCache, plain, startAnthropicServer } from '@strata-cache/provider-test-servers';
+import { type RedisServerHandle, acrossProcesses, startRedisServer } from '@strata-cache/provider-test-servers/processes';
 import { Anthropic } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { withCache } from '../src/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -13,12 +18,10 @@ afterAll(async () => {
 });
 beforeEach(() => server.reset());
 
-// Waits for core's two-phase read-through: MultiLayerCache.begin(request, options) → a hit, or a
-// pending load that is committed or abandoned and whose live chunks identical concurrent callers
-// follow. Until @strata-cache/http's streamThrough is switched to it, each of these streams is its
-// own upstream call (lookup + store). Switch this on with that change.
+// Streamed misses go through core's two-phase read-through (begin): the first leads the one
+// upstream stream, identical concurrent ones follow its events live.
 describe('identical concurrent streaming misses share one upstream stream', () => {
-  it.skip('messages: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
+  it('messages: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
     const { cache } = memoryCache();
     const client = withCache(new Anthropic({ apiKey: SECRET_KEY, baseURL: server.baseURL, maxRetries: 0 }), { cache });
     const req = { model: 'claude-sonnet-4-5', max_tokens: 256, temperature: 0, messages: [{ role: 'user' as const, content: 'ten at once, please' }], stream: true as const };
@@ -27,4 +30,26 @@ describe('identical concurrent streaming misses share one upstream stream', () =
     expect(streams[0]!.at(-1)!.type).toBe('message_stop');
     for (const s of streams) expect(s).toEqual(streams[0]);
   });
+});
+
+// The children import the built package (the test task builds it first).
+describe('across 2 processes with the Redis coordinator', () => {
+  let redis: RedisServerHandle;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  }, 20_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('messages: 2 processes × 5 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
+    const children = await acrossProcesses(join(here, 'fixtures', 'stream-child.mjs'), { redisUrl: redis.url, prefix: 'streams-messages', baseURL: server.baseURL, task: 'messages' });
+    expect(server.count('/messages')).toBe(1);
+    const streams = children.flatMap((c) => c.results) as any[][];
+    expect(streams).toHaveLength(10);
+    expect(streams[0]!.at(-1).type).toBe('message_stop');
+    for (const s of streams) expect(s).toEqual(streams[0]);
+    // One process led (1 miss, 4 joined it live); the other waited on the lock and replayed the entry.
+    expect(children.map((c) => c.stats.misses).sort()).toEqual([0, 5]);
+  }, 60_000);
 });

@@ -4,6 +4,7 @@
 // Why a fetch and not method wrappers: the SDKs parse and type whatever fetch returns, so
 // replaying the provider's own response body (or its SSE events) keeps every SDK method, helper
 // and stream class working unchanged, with the SDK's own types.
+import { isAbortError, untilAborted } from './abort.js';
 import { type CachingFetchConfig, isCall, prepareCall } from './call.js';
 import { stripControl, withoutControl } from './control.js';
 import { jsonThrough } from './json-path.js';
@@ -62,28 +63,4 @@ function stripRequest(input: string | URL | Request, init: RequestInit | undefin
   if (typeof input !== 'object' || input instanceof URL || init?.headers !== undefined) return input;
   const headers = withoutControl(input.headers);
   return headers ? new Request(input, { headers }) : input;
-}
-
-function isAbortError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'AbortError';
-}
-
-/** Settles with `promise`, or rejects as soon as `signal` aborts (a caller waiting on a shared call must still be able to leave). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason ?? new DOMException('The operation was aborted.', 'AbortError'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason ?? new DOMException('The operation was aborted.', 'AbortError'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }

@@ -1,4 +1,4 @@
-import type { CacheKey } from '@strata-cache/core';
+import type { CacheKey, CacheResult } from '@strata-cache/core';
 
 /** Hit information, read back with `getCacheInfo`. */
 export interface CacheInfo {
@@ -26,6 +26,11 @@ export interface HitDescription {
   readonly layer: string;
   readonly ageMs: number;
   readonly similarity?: number;
+}
+
+/** The hit description of a result that hit. */
+export function describeHit(r: CacheResult<unknown>): HitDescription {
+  return { key: r.key, layer: r.layer ?? '', ageMs: r.ageMs ?? 0, ...(r.similarity !== undefined ? { similarity: r.similarity } : {}) };
 }
 
 /** Response header with the cache status of a cached endpoint's successful answer. */

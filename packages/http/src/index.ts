@@ -13,3 +13,8 @@ export { propertyOrder, valuesAt } from './schema-order.js';
 export { inModelFamilies, withReasoningRule } from './reasoning.js';
 export type { ReasoningRule } from './reasoning.js';
 export type { EndpointSpec, FetchLike, RecordedEvent, ReplayPacing, ScopeContext, ScopeOption } from './types.js';
+export { untilAborted, abortReason, isAbortError } from './abort.js';
+export { leadStream, followStream } from './live-stream.js';
+export type { LeadSpec, LedStream } from './live-stream.js';
+export { checkPromptParts, staticPrefixKey, textsOf } from './prompt-layout.js';
+export type { PromptParts } from './prompt-layout.js';

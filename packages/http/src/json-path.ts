@@ -1,9 +1,13 @@
 import { loaded } from '@strata-cache/core';
 import type { HttpCall } from './call.js';
-import { hitHeaders, upstreamHeaders } from './hit-info.js';
+import { describeHit, hitHeaders, upstreamHeaders } from './hit-info.js';
 
-/** An upstream answer that must reach the caller unchanged and never be stored. */
-class PassThroughAnswer {
+/**
+ * An upstream answer that must reach the caller unchanged and never be stored (an error status,
+ * a body that is not what the endpoint caches). Thrown out of a load, so callers that joined it
+ * receive the same answer.
+ */
+export class PassThroughAnswer {
   constructor(
     readonly status: number,
     readonly statusText: string,
@@ -44,8 +48,7 @@ export async function jsonThrough(call: HttpCall): Promise<Response> {
       call.options,
     );
     if (r.status === 'hit') {
-      const hit = { key: r.key, layer: r.layer ?? '', ageMs: r.ageMs ?? 0, ...(r.similarity !== undefined ? { similarity: r.similarity } : {}) };
-      return new Response(JSON.stringify(r.value), { status: 200, headers: hitHeaders(config.requestIdHeader, hit, 'application/json') });
+      return new Response(JSON.stringify(r.value), { status: 200, headers: hitHeaders(config.requestIdHeader, describeHit(r), 'application/json') });
     }
     const headers = upstreamHeaders(missHeaders, r.status === 'bypass' ? 'bypass' : 'miss', 'application/json');
     // The caller whose loader ran gets the provider's bytes; callers coalesced onto it get the same value re-encoded.

@@ -17,9 +17,12 @@ export class SseParser {
   private data: string[] = [];
   private readonly events: RecordedEvent[] = [];
 
-  push(bytes: Uint8Array, t: number): void {
+  /** Parses the next bytes; returns the events they completed (every event so far is in `end()`'s result). */
+  push(bytes: Uint8Array, t: number): RecordedEvent[] {
+    const before = this.events.length;
     this.buffer += this.decoder.decode(bytes, { stream: true });
     this.drain(t);
+    return this.events.slice(before);
   }
 
   end(t: number): RecordedEvent[] {
@@ -59,49 +62,6 @@ export class SseParser {
     if (field === 'event') this.event = value;
     else if (field === 'data') this.data.push(value);
   }
-}
-
-/**
- * Tees an SSE body: bytes go to the caller as they arrive while the events are recorded.
- * `onEnd` runs exactly once: with the recorded events when the stream ended or the consumer
- * stopped reading, with undefined after an upstream error (a recording cut by an error is
- * discarded). Whether the events make a complete answer is the caller's call.
- */
-export function recordSse(source: ReadableStream<Uint8Array>, onEnd: (events: RecordedEvent[] | undefined) => void): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  const parser = new SseParser();
-  const started = performance.now();
-  let finished = false;
-  const finish = (failed = false) => {
-    if (finished) return;
-    finished = true;
-    onEnd(failed ? undefined : parser.end(performance.now() - started));
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      let r: { done: boolean; value?: Uint8Array };
-      try {
-        r = await reader.read();
-      } catch (error) {
-        finish(true);
-        controller.error(error);
-        return;
-      }
-      if (r.done) {
-        controller.close();
-        finish();
-        return;
-      }
-      parser.push(r.value!, performance.now() - started);
-      controller.enqueue(r.value!);
-    },
-    async cancel(reason) {
-      // The consumer stopped reading: what was recorded so far is judged like a finished
-      // stream (kept only if the provider had already sent the final event).
-      finish();
-      await reader.cancel(reason).catch(() => undefined);
-    },
-  });
 }
 
 /** A stream of recorded events in wire form, paced as asked; errors when `signal` aborts. */

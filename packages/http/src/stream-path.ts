@@ -1,40 +1,64 @@
-import { type Loaded, loaded } from '@strata-cache/core';
+import { type Begun, type CallOptions, type Loaded, type PendingLoad, loaded } from '@strata-cache/core';
+import { untilAborted } from './abort.js';
 import type { HttpCall } from './call.js';
-import { type HitDescription, hitHeaders, upstreamHeaders } from './hit-info.js';
-import { recordSse, replaySse } from './sse.js';
+import { type HitDescription, describeHit, hitHeaders, upstreamHeaders } from './hit-info.js';
+import { PassThroughAnswer } from './json-path.js';
+import { followStream, leadStream } from './live-stream.js';
+import { SseParser, replaySse, serializeEvent } from './sse.js';
 import type { RecordedEvent } from './types.js';
+
+const enc = new TextEncoder();
 
 /**
  * The read path of streamed requests: every `stream: true` request the caching fetch caches
- * goes through here, and only here.
+ * goes through here, and only here — core's two-phase read-through, `cache.begin()`:
  *
- * Today it is `lookup`, then on a miss the provider's stream is teed to the caller while it is
- * recorded, and a complete recording is `store`d with the invalidation epoch taken before the
- * upstream call (a write that raced an invalidation is dropped). Identical concurrent misses
- * therefore each call the provider.
- *
- * When core's two-phase read-through (`cache.begin(request, options)`) lands, this function is
- * what switches to it: a hit replays (`replay`, unchanged); a pending load that this caller
- * leads runs `fromProvider`, whose `onEnd` then commits `streamEntry(...)` for a complete
- * recording and abandons the load otherwise (it is called exactly once, also for an error
- * status, a thrown fetch or a cut stream); a caller that joins someone else's pending load
- * replays its live chunks. Nothing outside this function needs to change.
+ * - a hit replays the recorded events (paced as configured);
+ * - the first identical miss leads: it calls the provider, hands the provider's bytes to its
+ *   caller as they arrive and pushes each completed event into the pending load; the load is
+ *   committed (stream entry, and its non-stream twin where the endpoint has one) when the stream
+ *   ends as a complete answer, abandoned otherwise — an error status (handed, as sent, to every
+ *   identical caller waiting), a thrown fetch, a cut or an error event;
+ * - identical misses meanwhile join: they replay the leader's events live, event for event,
+ *   and keep the provider's stream going if the leader's caller leaves (it stops when nobody
+ *   reads any more). Across processes the coordinator applies: another process's identical
+ *   miss waits for this one's entry and replays it.
  */
 export async function streamThrough(call: HttpCall): Promise<Response> {
-  const { cache } = call.config;
-  const hit = await cache.lookup(call.keyRequest, call.options);
-  const events = hit?.entry.chunks;
-  if (hit && Array.isArray(events)) return replay(call, hit, events as RecordedEvent[]);
-  // Asked to skip the cache (the lookup above counted it): nothing to record.
-  if (call.options.bypass) return fromProvider(call, 'bypass', () => undefined);
-  const sinceEpoch = cache.currentEpoch;
-  return fromProvider(call, 'miss', (recorded) => {
-    if (!recorded) return;
-    const { stream, json } = streamEntry(call, recorded);
-    cache.store(call.keyRequest, stream, { ...call.options, sinceEpoch }).catch(() => undefined);
-    // The same answer in non-stream form: its upstream call is already counted above.
-    if (json) cache.store(call.jsonKeyRequest, json, { ...call.options, sinceEpoch, recordUsage: false }).catch(() => undefined);
-  });
+  let options: CallOptions = call.options;
+  for (let attempt = 0; ; attempt++) {
+    const b = await beginUntilAborted(call, options);
+    if (b.kind === 'hit') {
+      const events = b.result.entry?.chunks;
+      if (Array.isArray(events)) return replay(call, describeHit(b.result), events as RecordedEvent[]);
+      // An entry without a recording (only a non-stream form can answer this key: a semantic
+      // neighbour stored by a JSON request, say). Stream from the provider and record it.
+      options = { ...call.options, forceRefresh: true };
+      continue;
+    }
+    if (b.kind === 'load') return lead(call, b);
+    try {
+      const stream = await followStream(call.config.cache, b, call.signal);
+      if (stream) return joined(stream as ReadableStream<RecordedEvent>);
+    } catch (error) {
+      if (error instanceof PassThroughAnswer) return error.toResponse();
+      throw error;
+    }
+    // The load we joined was given up before it produced anything: begin again (one of the
+    // callers that waited on it leads the next one).
+    if (attempt >= 3) options = { ...call.options, bypass: true };
+  }
+}
+
+/** `begin()`, left as soon as the caller aborts (a load it was handed meanwhile is abandoned). */
+async function beginUntilAborted(call: HttpCall, options: CallOptions): Promise<Begun<unknown>> {
+  const begun = call.config.cache.begin<unknown>(call.keyRequest, options);
+  try {
+    return await untilAborted(begun, call.signal);
+  } catch (error) {
+    begun.then((b) => (b.kind === 'load' ? b.abandon() : undefined), () => undefined);
+    throw error;
+  }
 }
 
 /** A stored stream replayed event for event, as the SDK's own stream class will parse it. */
@@ -43,33 +67,56 @@ function replay(call: HttpCall, hit: HitDescription, events: readonly RecordedEv
   return new Response(body, { status: 200, headers: hitHeaders(call.config.requestIdHeader, hit, 'text/event-stream; charset=utf-8') });
 }
 
-/**
- * Calls the provider and hands its stream to the caller as it arrives. `onEnd` runs exactly
- * once: with the recorded events when the stream ended the way a complete answer ends, with
- * undefined for anything else — an error status or a body that is not an event stream (both
- * returned untouched), a fetch that threw (rethrown), an error or a cut mid-stream.
- */
-async function fromProvider(call: HttpCall, status: 'miss' | 'bypass', onEnd: (complete: RecordedEvent[] | undefined) => void): Promise<Response> {
-  let res: Response;
-  try {
-    res = await call.config.upstream(call.url, call.init);
-  } catch (error) {
-    onEnd(undefined);
-    throw error;
-  }
-  const type = res.headers.get('content-type') ?? '';
-  if (res.status !== 200 || !res.body || !type.includes('text/event-stream')) {
-    onEnd(undefined);
-    return res;
-  }
-  const body = recordSse(res.body, (events) => onEnd(events && call.spec.complete(events) ? events : undefined));
-  return new Response(body, { status: res.status, statusText: res.statusText, headers: upstreamHeaders(res.headers, status, 'text/event-stream') });
+/** Another caller's live stream, event for event as it recorded them. */
+function joined(events: ReadableStream<RecordedEvent>): Response {
+  const body = events.pipeThrough(
+    new TransformStream<RecordedEvent, Uint8Array>({
+      transform: (e, controller) => controller.enqueue(enc.encode(serializeEvent(e))),
+    }),
+  );
+  return new Response(body, { status: 200, headers: upstreamHeaders(undefined, 'miss', 'text/event-stream; charset=utf-8') });
 }
 
-/** The entry of a complete stream (its events in `chunks`), and its non-stream twin where the endpoint has one. */
-function streamEntry(call: HttpCall, events: RecordedEvent[]): { stream: Loaded<unknown>; json?: Loaded<unknown> } {
+/** This caller loads: the provider's stream reaches it as sent, recorded on the way. */
+async function lead(call: HttpCall, load: PendingLoad<unknown>): Promise<Response> {
+  const { config } = call;
+  const parser = new SseParser();
+  const started = performance.now();
+  try {
+    const { stream, meta } = await leadStream<Uint8Array, Response>(config.cache, load, call.signal, {
+      open: async (signal) => {
+        const res = await config.upstream(call.url, { ...call.init, signal });
+        const type = res.headers.get('content-type') ?? '';
+        if (res.status !== 200 || !res.body || !type.includes('text/event-stream')) {
+          // An error status, or a body that is not an event stream: handed over as sent.
+          throw new PassThroughAnswer(res.status, res.statusText, res.headers, await res.arrayBuffer());
+        }
+        return { stream: res.body, meta: res };
+      },
+      record: (bytes) => parser.push(bytes, performance.now() - started),
+      finish: (events) => (call.spec.complete(events as RecordedEvent[]) ? streamEntry(call, events as RecordedEvent[]) : undefined),
+      committed: (result, answer) => {
+        // The same answer in non-stream form, under the same race check: its upstream call is counted already.
+        const json = result.stored ? jsonTwin(call, answer) : undefined;
+        if (json) config.cache.store(call.jsonKeyRequest, json, { ...call.options, sinceEpoch: load.epoch, recordUsage: false }).catch(() => undefined);
+      },
+    });
+    return new Response(stream, { status: meta.status, statusText: meta.statusText, headers: upstreamHeaders(meta.headers, load.status, 'text/event-stream') });
+  } catch (error) {
+    if (error instanceof PassThroughAnswer) return error.toResponse();
+    throw error;
+  }
+}
+
+/** The entry of a complete stream: the assembled value, with its events as `chunks` (pushed on the way). */
+function streamEntry(call: HttpCall, events: RecordedEvent[]): Loaded<unknown> {
   const { value, usage, model } = call.spec.fromEvents(events);
-  const meta = { ...(usage ? { usage } : {}), ...(model ? { model } : {}) };
-  const stream = loaded(value, { chunks: events, ...meta });
-  return call.spec.streamValueIsJsonBody && typeof value === 'object' && value !== null ? { stream, json: loaded(value, meta) } : { stream };
+  return loaded(value, { ...(usage ? { usage } : {}), ...(model ? { model } : {}) });
+}
+
+/** The non-stream twin of a complete stream's answer, where the endpoint has one. */
+function jsonTwin(call: HttpCall, answer: Loaded<unknown>): Loaded<unknown> | undefined {
+  const value = answer.value;
+  if (!call.spec.streamValueIsJsonBody || typeof value !== 'object' || value === null) return undefined;
+  return loaded(value, { ...(answer.usage ? { usage: answer.usage } : {}), ...(answer.model ? { model: answer.model } : {}) });
 }

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { BaseCache, deserializeStoredGeneration } from '@langchain/core/caches';
 import type { StoredMessage } from '@langchain/core/messages';
 import type { Generation } from '@langchain/core/outputs';
-import { type CallOptions, type Loaded, type MultiLayerCache, type ScopeInput, type TokenUsage, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
+import { type Begun, type CallOptions, type Loaded, type MultiLayerCache, type PendingLoad, type ScopeInput, type TokenUsage, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
 import { type LangChainKeyRequest, hasUnrenderedContent, keyRequestOf, langChainProfile } from './key.js';
 
 const PKG = '@strata-cache/langchain';
@@ -46,8 +46,9 @@ export interface StrataLangChainCacheOptions {
   semantic?: boolean | { threshold?: number };
   /**
    * Identical lookups arriving while the first one's model call runs wait for its answer instead
-   * of calling the model too. LangChain tells a cache nothing when that call fails, so waiters
-   * give up after `waitMs` and call the model themselves. `false` turns waiting off.
+   * of calling the model too. LangChain tells a cache nothing when that call fails, so a load
+   * without an answer after `waitMs` is given up: one of the waiting lookups calls the model
+   * next, and the others wait on it. `false` turns waiting off.
    * @default { waitMs: 30_000 }
    */
   coalesce?: boolean | { waitMs?: number };
@@ -65,25 +66,19 @@ export interface StoredGenerations {
   readonly generations: ReadonlyArray<{ text: string; message?: StoredMessage; generationInfo?: Record<string, unknown> }>;
 }
 
-interface Lease {
-  settled: boolean;
-  resolve(value: Loaded<StoredGenerations>): void;
-  reject(error: unknown): void;
-  readonly promise: Promise<Loaded<StoredGenerations>>;
-}
-
 /** A lookup that missed and whose `update` has not come yet. */
 interface Pending {
   /** Invalidation epoch before the model call: an invalidation since then drops the write. */
   readonly epoch: number;
-  /** Present when this lookup owns a coalesced load that `update` completes. */
-  readonly lease?: Lease;
+  /** Present when this lookup leads a load (core's `begin()`) that `update` commits. */
+  readonly load?: PendingLoad<StoredGenerations>;
   /** The batch the lookup belongs to (see `batchOf`). */
   readonly batch?: object;
   readonly timer: NodeJS.Timeout;
 }
 
-class LeaseTimeout extends Error {}
+/** A joined load that did not answer within `waitMs`. */
+class WaitTimeout extends Error {}
 
 /**
  * A LangChain.js cache (`new ChatOpenAI({ cache: new StrataLangChainCache({ cache }) })`) backed
@@ -97,6 +92,8 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
   private readonly waitMs: number | undefined;
   private readonly ignored: ReadonlySet<string>;
   private readonly pending = new Map<string, Pending>();
+  /** Lookups whose `begin()` has not resolved yet, by key id. */
+  private readonly beginning = new Map<string, { readonly batch: object; readonly begun: Promise<Begun<StoredGenerations>> }>();
 
   constructor(options: StrataLangChainCacheOptions) {
     super();
@@ -121,32 +118,47 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
       return null;
     }
     const batch = batchOf();
-    const current = this.pending.get(id);
-    // The same prompt twice in one batch: LangChain sends the update only after every lookup of
-    // the batch has returned, so waiting here would wait for ourselves.
-    if (current?.lease && current.batch === batch) return null;
-    if (current?.lease) return this.join(request, call, id, epoch);
-    const lease = makeLease();
-    this.remember(id, { epoch, lease, batch });
-    let missed!: () => void;
-    const loaderCalled = new Promise<'miss'>((resolve) => (missed = () => resolve('miss')));
-    const flight = this.cache.getOrLoad<StoredGenerations>(
-      request,
-      () => {
-        missed();
-        return lease.promise;
-      },
-      call,
-    );
-    const first = await Promise.race([flight.then((r) => ({ r }), (error: unknown) => ({ error })), loaderCalled]);
-    if (first === 'miss') return null; // LangChain calls the model, then `update` completes the lease
-    this.forget(id, lease);
-    if ('error' in first) {
-      if (!(first.error instanceof LeaseTimeout)) this.report(first.error, 'lookup');
-      this.remember(id, { epoch });
-      return null;
+    // The same prompt twice in one batch: LangChain sends the updates only after every lookup of
+    // the batch has returned, so waiting on the first one's load would wait for ourselves. This
+    // one takes the first one's hit, or calls the model too.
+    const sibling = this.pending.get(id)?.batch === batch ? this.pending.get(id) : this.beginning.get(id)?.batch === batch ? this.beginning.get(id) : undefined;
+    if (sibling) {
+      const b = 'begun' in sibling ? await sibling.begun.catch(() => undefined) : undefined;
+      return b?.kind === 'hit' ? toGenerations(b.result.value) : null;
     }
-    return toGenerations(first.r.value);
+    for (let attempt = 0; ; attempt++) {
+      let b: Begun<StoredGenerations>;
+      const begun = this.cache.begin<StoredGenerations>(request, call);
+      const beginning = { batch, begun };
+      this.beginning.set(id, beginning);
+      try {
+        b = await begun;
+      } catch (error) {
+        this.report(error, 'lookup');
+        this.remember(id, { epoch });
+        return null;
+      } finally {
+        if (this.beginning.get(id) === beginning) this.beginning.delete(id);
+      }
+      if (b.kind === 'hit') return toGenerations(b.result.value);
+      if (b.kind === 'load') {
+        // LangChain calls the model now; its `update` commits this load (and answers every
+        // identical lookup waiting on it).
+        this.remember(id, { epoch: b.epoch, load: b, batch });
+        return null;
+      }
+      try {
+        return toGenerations((await this.waitFor(b.result)).value);
+      } catch (error) {
+        // The lookup we waited on gave up before answering (its model call failed or never
+        // updated): begin again, one of the waiting lookups leads the next attempt.
+        const again = StrataError.isInstance(error) && error.code === 'STRATA_ABANDONED' && (error as { started?: unknown }).started === false;
+        if (again && attempt < 2) continue;
+        if (!again && !(error instanceof WaitTimeout)) this.report(error, 'lookup');
+        if (!this.pending.has(id)) this.remember(id, { epoch });
+        return null;
+      }
+    }
   }
 
   override async update(prompt: string, llmString: string, value: Generation[]): Promise<void> {
@@ -155,14 +167,11 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
     const { request, call, id } = k;
     const out = toLoaded(value);
     const p = this.pending.get(id);
-    if (p) this.forget(id, p.lease);
-    if (p?.lease && !p.lease.settled) {
-      // The lookup's read-through stores it (and hands it to every caller waiting on it).
-      p.lease.resolve(out);
-      return;
-    }
+    if (p) this.forget(id, p.load);
     try {
-      await this.cache.store(request, out, { ...call, sinceEpoch: p?.epoch ?? this.cache.currentEpoch });
+      // The lookup's load stores it (and hands it to every lookup waiting on it).
+      if (p?.load && !p.load.settled) await p.load.commit(out);
+      else await this.cache.store(request, out, { ...call, sinceEpoch: p?.epoch ?? this.cache.currentEpoch });
     } catch (error) {
       this.report(error, 'store');
     }
@@ -181,32 +190,26 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
     }
   }
 
-  /** A lookup arriving while another context's identical lookup is loading: wait for its answer. */
-  private async join(request: LangChainKeyRequest, call: CallOptions, id: string, epoch: number): Promise<Generation[] | null> {
-    try {
-      const r = await this.cache.getOrLoad<StoredGenerations>(
-        request,
-        // Reached only if that load ended meanwhile (a race): this caller then loads itself.
-        () => Promise.reject(new LeaseTimeout()),
-        call,
-      );
-      return toGenerations(r.value);
-    } catch (error) {
-      if (!(error instanceof LeaseTimeout)) this.report(error, 'lookup');
-      if (!this.pending.has(id)) this.remember(id, { epoch });
-      return null;
-    }
+  /** A joined load's result, or a `WaitTimeout` after `waitMs`. */
+  private waitFor<T>(result: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new WaitTimeout(`${PKG}: no answer within ${this.waitMs} ms`)), this.waitMs);
+      timer.unref?.();
+    });
+    return Promise.race([result, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private remember(id: string, p: { epoch: number; lease?: Lease; batch?: object }): void {
+  private remember(id: string, p: { epoch: number; load?: PendingLoad<StoredGenerations>; batch?: object }): void {
     const previous = this.pending.get(id);
     if (previous) clearTimeout(previous.timer);
     const wait = this.waitMs ?? DEFAULT_WAIT_MS;
     const timer = setTimeout(() => {
       const mine = this.pending.get(id)?.timer === timer;
       if (mine) this.pending.delete(id);
-      if (p.lease && !p.lease.settled) {
-        p.lease.reject(new LeaseTimeout(`${PKG}: no update within ${wait} ms`));
+      if (p.load && !p.load.settled) {
+        // No update in time (the model call failed, or is slow): the lookups waiting on it begin again.
+        p.load.abandon();
         // A slow model call may still update: it keeps its epoch for one more period.
         if (mine) this.remember(id, { epoch: p.epoch });
       }
@@ -215,9 +218,9 @@ export class StrataLangChainCache extends BaseCache<Generation[]> {
     this.pending.set(id, { ...p, timer });
   }
 
-  private forget(id: string, lease: Lease | undefined): void {
+  private forget(id: string, load: PendingLoad<StoredGenerations> | undefined): void {
     const p = this.pending.get(id);
-    if (!p || p.lease !== lease) return;
+    if (!p || p.load !== load) return;
     clearTimeout(p.timer);
     this.pending.delete(id);
   }
@@ -270,28 +273,6 @@ function batchOf(): object {
     batches.enterWith(token);
   }
   return token;
-}
-
-function makeLease(): Lease {
-  let resolve!: (v: Loaded<StoredGenerations>) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<Loaded<StoredGenerations>>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  const lease: Lease = {
-    settled: false,
-    promise,
-    resolve: (v) => {
-      lease.settled = true;
-      resolve(v);
-    },
-    reject: (e) => {
-      lease.settled = true;
-      reject(e);
-    },
-  };
-  return lease;
 }
 
 /** LangChain's generations → what is stored (JSON only), with the usage and model for statistics. */

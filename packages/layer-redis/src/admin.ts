@@ -43,7 +43,7 @@ export class Admin {
     for (const shard of this.keys.shardsOf(scope)) {
       n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
       const tagsKey = this.keys.scopeTags(shard);
-      const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, -1))) as string[];
+      const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, '-1'))) as string[];
       for (let i = 0; i < tags.length; i += CHUNK) {
         const batch = tags.slice(i, i + CHUNK).map((t) => this.keys.tagIndex(shard, t));
         // Same hash tag: one multi-key UNLINK is valid on Cluster too.

@@ -19,3 +19,6 @@ export {
 export { OPENAI_PRICES } from './prices.js';
 export { OpenAIEmbedder } from './embedder.js';
 export type { OpenAIEmbedderOptions } from './embedder.js';
+export { layoutChatPrompt, layoutResponsesPrompt } from './prompt-layout.js';
+export type { OpenAIPromptLayoutOptions, ChatPromptLayout, ResponsesPromptLayout } from './prompt-layout.js';
+export type { PromptParts } from '@strata-cache/http';

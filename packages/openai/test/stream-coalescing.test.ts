@@ -1,7 +1,12 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type ProviderServer, SECRET_KEY, collect, memoryCache, plain, startOpenAIServer } from '@strata-cache/provider-test-servers';
+import { type RedisServerHandle, acrossProcesses, startRedisServer } from '@strata-cache/provider-test-servers/processes';
 import { OpenAI } from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { withCache } from '../src/index.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -18,12 +23,10 @@ function setup() {
   return withCache(new OpenAI({ apiKey: SECRET_KEY, baseURL: server.baseURL, maxRetries: 0 }), { cache });
 }
 
-// Waits for core's two-phase read-through: MultiLayerCache.begin(request, options) → a hit, or a
-// pending load that is committed or abandoned and whose live chunks identical concurrent callers
-// follow. Until @strata-cache/http's streamThrough is switched to it, each of these streams is its
-// own upstream call (lookup + store). Switch these on with that change.
+// Streamed misses go through core's two-phase read-through (begin): the first leads the one
+// upstream stream, identical concurrent ones follow its events live.
 describe('identical concurrent streaming misses share one upstream stream', () => {
-  it.skip('chat.completions: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
+  it('chat.completions: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
     const client = setup();
     const req = { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content: 'ten at once, please' }], stream: true as const };
     const streams = await Promise.all(Array.from({ length: 10 }, async () => plain(await collect(await client.chat.completions.create(req)))));
@@ -32,7 +35,7 @@ describe('identical concurrent streaming misses share one upstream stream', () =
     for (const s of streams) expect(s).toEqual(streams[0]);
   });
 
-  it.skip('responses: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
+  it('responses: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
     const client = setup();
     const req = { model: 'gpt-4o-mini', temperature: 0, input: 'ten at once, please', stream: true as const };
     const streams = await Promise.all(Array.from({ length: 10 }, async () => plain(await collect(await client.responses.create(req)))));
@@ -40,4 +43,31 @@ describe('identical concurrent streaming misses share one upstream stream', () =
     expect(streams[0]!.at(-1)!.type).toBe('response.completed');
     for (const s of streams) expect(s).toEqual(streams[0]);
   });
+});
+
+// The children import the built package (the test task builds it first).
+describe('across 2 processes with the Redis coordinator', () => {
+  let redis: RedisServerHandle;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  }, 20_000);
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  for (const [task, path, last] of [
+    ['chat', '/chat/completions', (s: any[]) => s.at(-1).choices[0].finish_reason === 'stop'],
+    ['responses', '/responses', (s: any[]) => s.at(-1).type === 'response.completed'],
+  ] as const) {
+    it(`${task}: 2 processes × 5 concurrent identical streams → 1 upstream call, 10 identical complete streams`, async () => {
+      const children = await acrossProcesses(join(here, 'fixtures', 'stream-child.mjs'), { redisUrl: redis.url, prefix: `streams-${task}`, baseURL: server.baseURL, task });
+      expect(server.count(path)).toBe(1);
+      const streams = children.flatMap((c) => c.results) as any[][];
+      expect(streams).toHaveLength(10);
+      expect(last(streams[0]!)).toBe(true);
+      for (const s of streams) expect(s).toEqual(streams[0]);
+      // One process led (1 miss, 4 joined it live); the other waited on the lock and replayed the entry.
+      expect(children.map((c) => c.stats.misses).sort()).toEqual([0, 5]);
+    }, 60_000);
+  }
 });

@@ -289,7 +289,21 @@ if (process.argv.includes('--write')) {
 // Pair model for USE-lite (512-d) vectors: ${kind}, trained on part of the QQP tuning split
 // (pairs 0..49,999 of GPTCache's labelled QQP file with cosine >= ${MIN_COS}: ${trainSet.length} pairs),
 // l2 ${best.l2}, ${best.epochs} epochs (chosen on pairs 50,000..59,999). Weights only: no text ships.
-export const USE_LITE_QQP = {
+
+/** A pair model as shipped: its weights as base64 little-endian float32 (decoded once, when first used). */
+export interface EncodedPairModel {
+  readonly embedderFamily: string;
+  readonly dimensions: number;
+  readonly trainedOn: string;
+  readonly hidden: number;
+  readonly bias: number;
+  readonly weights: string;
+  readonly biases: string;
+  readonly out: string;
+}
+
+// Typed, not \`as const\`: the declaration file then says \`EncodedPairModel\` instead of repeating the weights.
+export const USE_LITE_QQP: EncodedPairModel = {
   embedderFamily: 'use-lite',
   dimensions: ${DIM},
   trainedOn: 'QQP tuning split, pairs 0-49999 with cosine >= ${MIN_COS} (${trainSet.length} pairs); ${kind}',
@@ -298,7 +312,7 @@ export const USE_LITE_QQP = {
   weights: '${encodeWeights(weights)}',
   biases: '${encodeWeights(biases)}',
   out: '${encodeWeights(out)}',
-} as const;
+};
 `;
   writeFileSync(file, text);
   log(`wrote ${file} (${(text.length / 1024).toFixed(0)} KiB)`);
