@@ -158,7 +158,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     requestTimeout: s.requestTimeoutMs,
     keepAliveTimeout: s.keepAliveTimeoutMs,
   });
-  installJsonParser(app);
+  installJsonParser(app, true);
   app.decorateRequest('gw', null as unknown as RequestState);
 
   app.addHook('onRequest', async (req) => {
@@ -235,7 +235,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (config.admin.port !== false) {
     const a: FastifyInstance = fastify({ loggerInstance: log.child({ listener: 'admin' }) as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024, forceCloseConnections: true });
     admin = a;
-    installJsonParser(a);
+    installJsonParser(a, false);
     a.decorateRequest('gw', null as unknown as RequestState);
     a.addHook('onRequest', async (req) => {
       req.gw = { route: 'ops' };
@@ -342,10 +342,17 @@ function origin(app: FastifyInstance): string {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** JSON bodies only: checked to be UTF-8 and a JSON object; the text is kept to be sent upstream as it came. */
-function installJsonParser(app: FastifyInstance): void {
+/**
+ * JSON bodies only: checked to be UTF-8 and a JSON object. The public API keeps the text, to send
+ * upstream as it came (`JsonBody`); the admin API takes the object.
+ */
+function installJsonParser(app: FastifyInstance, keepText: boolean): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, raw, done) => {
+    if ((raw as Buffer).length === 0) {
+      done(new GatewayError(400, 'invalid_request_error', 'the request body is empty'), undefined);
+      return;
+    }
     let text: string;
     try {
       text = utf8.decode(raw as Buffer);
@@ -364,7 +371,7 @@ function installJsonParser(app: FastifyInstance): void {
       done(new GatewayError(400, 'invalid_request_error', 'the request body must be a JSON object'), undefined);
       return;
     }
-    done(null, { text, json: json as Record<string, unknown> } satisfies JsonBody);
+    done(null, keepText ? ({ text, json: json as Record<string, unknown> } satisfies JsonBody) : json);
   });
 }
 
