@@ -37,9 +37,14 @@ export interface Harness {
 
 type ConfigPatch = Omit<Partial<GatewayConfigInput>, 'cache'> & { cache?: Partial<NonNullable<GatewayConfigInput['cache']>> };
 
-export async function harness(patch: ConfigPatch = {}, upstreamPatch: { openai?: Record<string, unknown>; anthropic?: Record<string, unknown> } = {}): Promise<Harness> {
-  const openai = await startOpenAIServer();
-  const anthropic = await startAnthropicServer();
+export async function harness(
+  patch: ConfigPatch = {},
+  upstreamPatch: { openai?: Record<string, unknown>; anthropic?: Record<string, unknown> } = {},
+  /** Upstream servers of another harness, to run a second instance against the same upstreams (not closed by this one). */
+  shared?: Pick<Harness, 'openai' | 'anthropic'>,
+): Promise<Harness> {
+  const openai = shared?.openai ?? (await startOpenAIServer());
+  const anthropic = shared?.anthropic ?? (await startAnthropicServer());
   const logs: string[] = [];
   const config: GatewayConfigInput = {
     server: { port: 0 },
@@ -72,8 +77,10 @@ export async function harness(patch: ConfigPatch = {}, upstreamPatch: { openai?:
       }),
     async close() {
       await gw.close();
-      await openai.close();
-      await anthropic.close();
+      if (!shared) {
+        await openai.close();
+        await anthropic.close();
+      }
     },
   };
   return h;
