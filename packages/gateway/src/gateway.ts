@@ -30,6 +30,12 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** Where the JSON log lines go. @default standard output */
   logStream?: { write(line: string): unknown };
+  /**
+   * Adds routes or hooks of your own to the public server before it listens (a route of your
+   * own, a plugin). They share its body parser (JSON only), limits, error format and hooks.
+   * @default none
+   */
+  extend?: (app: FastifyInstance) => void;
 }
 
 /** A running gateway. */
@@ -213,6 +219,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
   app.get('/v1/models', { config: { auth: true, route: 'models' } }, (req, reply) => serveModels(proxy, req, reply, req.gw));
   app.get('/v1/models/:model', { config: { auth: true, route: 'models' } }, (req, reply) => serveModels(proxy, req, reply, req.gw));
+  options.extend?.(app);
 
   const ops = (instance: FastifyInstance, withMetrics: boolean) => {
     instance.get('/healthz', { config: { route: 'ops' } }, async () => ({ status: 'ok' }));

@@ -2,7 +2,7 @@
 // stored or sent upstream, and the gateway keeps serving.
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, KEYS, chat, harness } from './helpers.js';
+import { type Harness, KEYS, chat, harness, json } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -16,7 +16,7 @@ const auth = { authorization: `Bearer ${KEYS.acme}` };
 async function expectError(res: Response, status: number, message: RegExp) {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
-  const body = await res.json();
+  const body = await json(res);
   expect(body.error.message).toMatch(message);
   return body;
 }
@@ -50,7 +50,7 @@ describe('bad input', () => {
     // The Anthropic route answers in Anthropic's error format.
     const r = await h.post('/v1/messages', '{oops');
     expect(r.status).toBe(400);
-    expect(await r.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'the request body is not valid JSON' } });
+    expect(await json(r)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'the request body is not valid JSON' } });
   });
 
   it('wrong content types: 415', async () => {

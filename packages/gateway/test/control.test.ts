@@ -2,7 +2,7 @@
 // credentials (the key's hash in the scope), key reloads, and headers a caller may not send.
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashKey } from '../src/index.js';
-import { type Harness, KEYS, chat, harness, keyTable } from './helpers.js';
+import { type Harness, KEYS, chat, harness, keyTable, json } from './helpers.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -22,7 +22,7 @@ describe('control headers', () => {
     expect(refreshed.headers.get('x-strata-cache')).toBe('miss');
     const after = await h.post('/v1/chat/completions', body);
     expect(after.headers.get('x-strata-cache')).toBe('hit');
-    expect((await after.json()).id).toBe((await refreshed.json()).id); // the refreshed answer replaced the old one
+    expect((await json(after)).id).toBe((await json(refreshed)).id); // the refreshed answer replaced the old one
     expect(h.openai.count('/chat/completions')).toBe(4);
     // Control headers never reach the upstream.
     expect(h.openai.requests.every((r) => Object.keys(r.headers).every((k) => !k.startsWith('x-strata-')))).toBe(true);
@@ -32,9 +32,9 @@ describe('control headers', () => {
     h = await harness();
     const body = chat('ttl and tags');
     await h.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-ttl': '120', 'x-strata-tags': 'pricing,doc:42' });
-    const inspect = await (await h.admin('POST', '/admin/inspect', { body, tenant: 'acme' })).json();
+    const inspect = await json(h.admin('POST', '/admin/inspect', { body, tenant: 'acme' }));
     expect(inspect.layers.l1).toMatchObject({ present: true, ttlMs: 120_000, tags: ['pricing', 'doc:42'] });
-    const purge = await (await h.admin('POST', '/admin/purge', { tag: 'pricing', tenant: 'acme' })).json();
+    const purge = await json(h.admin('POST', '/admin/purge', { tag: 'pricing', tenant: 'acme' }));
     expect(purge.total).toBe(1);
     expect((await h.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('miss');
   });
@@ -53,7 +53,7 @@ describe('control headers', () => {
     for (const [headers, message] of cases) {
       const r = await h.post('/v1/chat/completions', chat('bad control'), KEYS.acme, headers);
       expect(r.status).toBe(400);
-      expect((await r.json()).error.message).toMatch(message);
+      expect((await json(r)).error.message).toMatch(message);
     }
     expect(h.openai.count()).toBe(0);
     expect(h.gw.cache.stats().requests).toBe(0);
@@ -79,7 +79,7 @@ describe('credentials', () => {
     expect((await h.post('/v1/chat/completions', body, KEYS.acme2)).headers.get('x-strata-cache')).toBe('miss');
     expect(h.openai.requests.map((r) => r.headers['authorization'])).toEqual([`Bearer ${KEYS.acme}`, `Bearer ${KEYS.acme2}`]);
     // The held-credential upstream (anthropic here) keeps one cache per tenant.
-    const explain = await (await h.admin('POST', '/admin/explain', { a: { body, key: 'acme-one' }, b: { body, key: 'acme-two' } })).json();
+    const explain = await json(h.admin('POST', '/admin/explain', { a: { body, key: 'acme-one' }, b: { body, key: 'acme-two' } }));
     expect(explain.sameKey).toBe(false);
     expect(explain.scope.a).not.toBe(explain.scope.b);
     expect(JSON.stringify(explain)).not.toContain(KEYS.acme);
@@ -95,7 +95,7 @@ describe('credentials', () => {
     expect(reloaded.notes).toEqual([]);
     const r = await h.post('/v1/chat/completions', chat('reload'), KEYS.globex);
     expect(r.status).toBe(401);
-    expect((await r.json()).error.code).toBe('invalid_api_key');
+    expect((await json(r)).error.code).toBe('invalid_api_key');
     // A new key added by reload works.
     await h.gw.reload({ ...config, keys: [...keys, { id: 'new', tenant: 'globex', hash: hashKey('sgw_new-SECRET') }] });
     expect((await h.post('/v1/chat/completions', chat('reload'), 'sgw_new-SECRET')).headers.get('x-strata-cache')).toBe('hit');

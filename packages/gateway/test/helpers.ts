@@ -86,8 +86,13 @@ export async function harness(
   return h;
 }
 
-export const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content }], ...extra });
-export const message = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'claude-sonnet-4-5', max_tokens: 64, temperature: 0, messages: [{ role: 'user', content }], ...extra });
+export const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
+export const message = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'claude-sonnet-4-5', max_tokens: 64, temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
+
+/** A response's JSON body, loosely typed for assertions. */
+export async function json(r: Response | Promise<Response>): Promise<any> {
+  return (await r).json();
+}
 
 /** The official openai SDK this Node runs (7 on Node >= 22, 6 below; see provider-test-servers' sdkChoice). */
 export async function openaiSdk(): Promise<typeof import('openai').OpenAI> {

@@ -2,7 +2,7 @@
 // killed (-9) and restarted while requests keep coming — every request still answered.
 import { type RedisServerHandle, startRedisServer } from '@strata-cache/test-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, KEYS, chat, harness } from './helpers.js';
+import { type Harness, KEYS, chat, harness, json } from './helpers.js';
 
 let redis: RedisServerHandle;
 beforeAll(async () => {
@@ -33,14 +33,14 @@ describe('several instances share L2', () => {
       expect((await b.post('/v1/chat/completions', body, KEYS.globex)).headers.get('x-strata-cache')).toBe('miss');
 
       // A tag purge on a reaches b's L1 through the bus.
-      const purged = await (await a.admin('POST', '/admin/purge', { tag: 'faq', tenant: 'acme' })).json();
+      const purged = await json(a.admin('POST', '/admin/purge', { tag: 'faq', tenant: 'acme' }));
       expect(purged.total).toBeGreaterThanOrEqual(1);
       await waitFor(async () => (await b.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-cache': 'no-store' })).headers.get('x-strata-cache') === 'miss');
 
       // A version bump: kept in Redis, so an instance started later uses it too.
       await a.post('/v1/chat/completions', body);
       await a.gw.cache.flush();
-      const bumped = await (await a.admin('POST', '/admin/bump', { tenant: 'acme' })).json();
+      const bumped = await json(a.admin('POST', '/admin/bump', { tenant: 'acme' }));
       expect(bumped.bumped[0]).toMatchObject({ tenant: 'acme', namespace: 'default', version: 1, persisted: true });
       c = await harness({ cache: { ...l2('shared-a') } }, {}, a);
       expect((await c.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('miss');

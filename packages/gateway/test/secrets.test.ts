@@ -3,7 +3,7 @@
 import { Redis } from 'ioredis';
 import { type RedisServerHandle, startRedisServer } from '@strata-cache/test-utils';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Harness, KEYS, SECRETS, chat, harness, message } from './helpers.js';
+import { type Harness, KEYS, SECRETS, chat, harness, message, json } from './helpers.js';
 
 let redis: RedisServerHandle;
 let h: Harness;

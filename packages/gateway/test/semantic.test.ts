@@ -1,6 +1,6 @@
 // L3 from the config: the semantic layer with the local embedder, loaded only when configured.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Harness, KEYS, chat, harness } from './helpers.js';
+import { type Harness, KEYS, chat, harness, json } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -20,6 +20,6 @@ it('a paraphrase is answered by the semantic layer, with its similarity; other t
   expect(await para.text()).toBe(answer);
   expect((await h.post('/v1/chat/completions', chat('How can I reset my password?'), KEYS.globex)).headers.get('x-strata-cache')).toBe('miss');
   expect((await h.post('/v1/chat/completions', chat('How do I reset my password, please?'), KEYS.acme, { 'x-strata-semantic': 'off' })).headers.get('x-strata-cache')).toBe('miss');
-  const stats = await (await h.admin('GET', '/admin/stats')).json();
+  const stats = await json(h.admin('GET', '/admin/stats'));
   expect(stats.layers.l3.entries).toBeGreaterThanOrEqual(1);
 }, 60_000);
