@@ -5,12 +5,13 @@
 // headers }) and keyed by the same caching fetch that serves them, so what it explains is what
 // the gateway does.
 import { type CacheEntry, type Scope, explainKeyDifference, isExpired } from '@strata-cache/core';
-import { type FetchLike, type RequestDescription, describeRequest, uncachedRequests } from '@strata-cache/http';
+import { type RequestDescription, describeRequest } from '@strata-cache/http';
 import type { InvalidationAudit } from '@strata-cache/invalidation';
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from './errors.js';
 import { type KeyTable, scopeOf } from './keys.js';
-import { CACHED_ROUTES, scopeStore } from './proxy.js';
+import type { ScopedFetches } from './fetches.js';
+import { CACHED_ROUTES } from './proxy.js';
 import type { Stack } from './stack.js';
 import type { Upstream } from './upstream.js';
 
@@ -18,7 +19,7 @@ export interface AdminContext {
   readonly stack: Stack;
   keys(): KeyTable;
   readonly upstreams: { readonly openai?: Upstream | undefined; readonly anthropic?: Upstream | undefined };
-  readonly fetches: { readonly openai?: FetchLike | undefined; readonly anthropic?: FetchLike | undefined };
+  readonly fetches: ScopedFetches;
   gatewayStats(): Record<string, unknown>;
   reload(): Promise<{ keys: number; notes: string[] }>;
 }
@@ -52,8 +53,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
         ...(l3 ? { l3: l3.stats() } : {}),
       },
       uncached: {
-        ...(ctx.fetches.openai ? { openai: uncachedRequests(ctx.fetches.openai) } : {}),
-        ...(ctx.fetches.anthropic ? { anthropic: uncachedRequests(ctx.fetches.anthropic) } : {}),
+        ...(ctx.upstreams.openai ? { openai: ctx.fetches.uncached('openai') } : {}),
+        ...(ctx.upstreams.anthropic ? { anthropic: ctx.fetches.uncached('anthropic') } : {}),
       },
       gateway: ctx.gatewayStats(),
     };
@@ -202,8 +203,7 @@ function requestSpec(v: unknown, field: string): RequestSpec {
 async function describe(ctx: AdminContext, spec: RequestSpec): Promise<{ description: RequestDescription; route: string }> {
   const route = CACHED_ROUTES.find((r) => r.path === (spec.path ?? '/v1/chat/completions'))!;
   const upstream = ctx.upstreams[route.upstream];
-  const fetch = ctx.fetches[route.upstream];
-  if (!upstream || !fetch) throw bad(`${route.path} is not served: no "${route.upstream}" upstream`, 'path');
+  if (!upstream) throw bad(`${route.path} is not served: no "${route.upstream}" upstream`, 'path');
   const who: Who = {
     ...(spec.key !== undefined ? { key: spec.key } : {}),
     ...(spec.tenant !== undefined ? { tenant: spec.tenant } : {}),
@@ -218,7 +218,7 @@ async function describe(ctx: AdminContext, spec: RequestSpec): Promise<{ descrip
   }
   // Control headers in the caller's form are not interpreted here: only what shapes the key is.
   for (const name of Object.keys(headers)) if (name.startsWith('x-strata-')) delete headers[name];
-  const description = await scopeStore.run(scope, () => describeRequest(fetch, upstream.baseUrl + route.suffix, { method: 'POST', headers, body: JSON.stringify(spec.body) }));
+  const description = await describeRequest(ctx.fetches.get(route.upstream, scope), upstream.baseUrl + route.suffix, { method: 'POST', headers, body: JSON.stringify(spec.body) });
   return { description, route: route.path };
 }
 

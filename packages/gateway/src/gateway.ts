@@ -3,7 +3,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidOptionError, type MultiLayerCache, type StrataError } from '@strata-cache/core';
-import { type FetchLike } from '@strata-cache/http';
 import { type InvalidationEngine } from '@strata-cache/invalidation';
 import { createAnthropicCachingFetch } from '@strata-cache/anthropic';
 import { createOpenAICachingFetch } from '@strata-cache/openai';
@@ -13,8 +12,9 @@ import { registerAdminRoutes } from './admin.js';
 import { type GatewayConfig, type GatewayConfigInput, loadConfig, parseConfig, readSecret } from './config.js';
 import { GatewayError, errorBody, typeOfStatus } from './errors.js';
 import { KeyTable, tokenMatches } from './keys.js';
+import { ScopedFetches } from './fetches.js';
 import { GatewayMetrics } from './metrics.js';
-import { CACHED_ROUTES, type JsonBody, type ProxyContext, type RequestState, currentScope, serveCached, serveModels } from './proxy.js';
+import { CACHED_ROUTES, type JsonBody, type ProxyContext, type RequestState, serveCached, serveModels } from './proxy.js';
 import { type Stack, buildStack } from './stack.js';
 import { type Upstream, createUpstream } from './upstream.js';
 
@@ -119,14 +119,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const cachingOptions = {
     cache,
-    scope: currentScope,
     tags: config.cache.tags,
     reasoningModels: config.cache.reasoningModels,
     ...(config.cache.replay ? { replay: config.cache.replay } : {}),
   };
-  const fetches: { openai?: FetchLike; anthropic?: FetchLike } = {};
-  if (upstreams.openai) fetches.openai = createOpenAICachingFetch({ ...cachingOptions, fetch: upstreams.openai.fetch });
-  if (upstreams.anthropic) fetches.anthropic = createAnthropicCachingFetch({ ...cachingOptions, fetch: upstreams.anthropic.fetch });
+  const fetches = new ScopedFetches((name, scope) =>
+    name === 'openai' ? createOpenAICachingFetch({ ...cachingOptions, scope, fetch: upstreams.openai!.fetch }) : createAnthropicCachingFetch({ ...cachingOptions, scope, fetch: upstreams.anthropic!.fetch }),
+  );
 
   const counters = { requests: 0, errors: 0, authFailures: 0, activeStreams: 0, byCache: {} as Record<string, number> };
   const proxy: ProxyContext = {

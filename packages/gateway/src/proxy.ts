@@ -2,14 +2,14 @@
 // through the provider's caching fetch (@strata-cache/openai / @strata-cache/anthropic, i.e. the
 // one caching fetch of @strata-cache/http) to the upstream; its answer — from the cache or the
 // upstream — is relayed as it came: JSON bytes, or the event stream chunk by chunk.
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { InvalidOptionError, type ScopeInput, StrataError } from '@strata-cache/core';
-import { type FetchLike, getCacheInfo } from '@strata-cache/http';
+import { InvalidOptionError } from '@strata-cache/core';
+import { getCacheInfo } from '@strata-cache/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheStatus, controlHeaders, readControl, responseHeaders, statusOf } from './control.js';
 import { GatewayError } from './errors.js';
+import type { ScopedFetches } from './fetches.js';
 import { type Caller, type PresentedKey, scopeOf } from './keys.js';
 import { type Upstream, credentialHeader } from './upstream.js';
 
@@ -45,17 +45,6 @@ export interface RequestState {
 export interface JsonBody {
   readonly text: string;
   readonly json: Record<string, unknown>;
-}
-
-/** The scope of the request being served, read by the caching fetch's `scope` function. */
-export const scopeStore = new AsyncLocalStorage<ScopeInput>();
-
-/** The caching fetch's `scope` option: the authenticated caller's scope, and nothing else. */
-export function currentScope(): ScopeInput {
-  const scope = scopeStore.getStore();
-  // Every cached call runs inside scopeStore.run(); one outside it is a bug, never the default tenant.
-  if (scope === undefined) throw new StrataError('STRATA_INVALID_REQUEST', '@strata-cache/gateway: a cached call ran without an authenticated scope');
-  return scope;
 }
 
 // Request headers never sent upstream: hop-by-hop, the caller's credentials (the upstream gets its
@@ -100,7 +89,7 @@ export function upstreamRequestHeaders(src: FastifyRequest['headers'], upstream:
 
 export interface ProxyContext {
   readonly upstreams: { readonly openai?: Upstream | undefined; readonly anthropic?: Upstream | undefined };
-  readonly fetches: { readonly openai?: FetchLike | undefined; readonly anthropic?: FetchLike | undefined };
+  readonly fetches: ScopedFetches;
   readonly maxRequestTtlMs: number;
   onUpstreamError(upstream: string, kind: string): void;
   onStream(started: boolean): void;
@@ -109,18 +98,18 @@ export interface ProxyContext {
 /** Serves one cached route. */
 export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: FastifyRequest, reply: FastifyReply, state: RequestState): Promise<void> {
   const upstream = ctx.upstreams[route.upstream];
-  const fetch = ctx.fetches[route.upstream];
-  if (!upstream || !fetch) throw new GatewayError(404, 'not_found_error', `${route.path} is not served: this gateway has no "${route.upstream}" upstream (config upstreams.${route.upstream})`);
+  if (!upstream) throw new GatewayError(404, 'not_found_error', `${route.path} is not served: this gateway has no "${route.upstream}" upstream (config upstreams.${route.upstream})`);
   const body = req.body as JsonBody | undefined;
   if (body === undefined) throw new GatewayError(400, 'invalid_request_error', 'a JSON body is required (content-type: application/json)');
   const control = readControl(req.headers, ctx.maxRequestTtlMs);
   const headers = upstreamRequestHeaders(req.headers, upstream, state.presented!, controlHeaders(control));
-  const scope = scopeOf(state.caller!, upstream.passthrough);
+  // The tenant is chosen here, by which caching fetch serves the call: the caller's scope's.
+  const fetch = ctx.fetches.get(route.upstream, scopeOf(state.caller!, upstream.passthrough));
   const signal = callerSignal(reply);
   const started = performance.now();
   let res: Response;
   try {
-    res = await scopeStore.run(scope, () => fetch(upstream.baseUrl + route.suffix, { method: 'POST', headers, body: body.text, signal }));
+    res = await fetch(upstream.baseUrl + route.suffix, { method: 'POST', headers, body: body.text, signal });
   } catch (error) {
     throw upstreamFailure(ctx, upstream, error, signal);
   }
@@ -180,13 +169,15 @@ async function relay(ctx: ProxyContext, res: Response, reply: FastifyReply, extr
     await reply.send(stream);
     return;
   }
-  let bytes: ArrayBuffer;
+  let text: string;
   try {
-    bytes = await res.arrayBuffer();
+    // Bodies here are JSON (or a provider's error page): text. Node writes a string body together
+    // with the headers in one write, where a Buffer takes a second, gathered one.
+    text = await res.text();
   } catch (error) {
     throw upstreamFailure(ctx, upstream, error, signal);
   }
-  await reply.send(Buffer.from(bytes));
+  await reply.send(text);
 }
 
 /** The HTTP error for an upstream call that failed before its answer (timeouts 504, the rest 502). */
