@@ -264,7 +264,7 @@ Baseline: \`POST /bench/echo\` on the same Fastify server of the same gateway pr
 ${h.rounds.map((r, i) => `| ${i + 1} | ${Math.round(r.echo.rps)} | ${Math.round(r.hit.rps)} | ${r.ratio}× | ${Math.round(r.streamHit.rps)} | ${r.streamRatio}× |`).join('\n')}
 | **median** | **${h.median.echoRps}** | **${h.median.hitRps}** | **${h.median.ratio}×** | **${h.median.streamHitRps}** | **${h.median.streamRatio}×** |
 
-p50 / p99 latency of the median round's JSON hits: ${h.rounds[0].hit.p50Ms} / ${h.rounds[0].hit.p99Ms} ms (round 1). Failed requests over all runs: ${h.failedRequests}.
+JSON hits, round 1: latency p50 ${h.rounds[0].hit.p50Ms} ms, p99 ${h.rounds[0].hit.p99Ms} ms at concurrency 64. Failed requests over all runs: ${h.failedRequests}.
 
 ## 2. What a miss adds
 
