@@ -138,7 +138,7 @@ describe('strata-gateway process', () => {
     expect((await post(chat('hup'), KEYS.globex)).status).toBe(401);
   });
 
-  it('SIGTERM drains a stream in flight, refuses new work, then exits 0', async () => {
+  it('SIGTERM drains a stream in flight, then exits 0 and stops listening', async () => {
     // A slow stream: 8 events 150 ms apart.
     upstream.enqueue(sse(chatCompletionChunks({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one two three four five six' }] } as never, 99), { intervalMs: 150 }));
     const streaming = fetch(url + '/v1/chat/completions', {
