@@ -4,6 +4,7 @@
 // Why a fetch and not method wrappers: the SDKs parse and type whatever fetch returns, so
 // replaying the provider's own response body (or its SSE events) keeps every SDK method, helper
 // and stream class working unchanged, with the SDK's own types.
+import { type CallOptions, InvalidOptionError } from '@strata-cache/core';
 import { isAbortError, untilAborted } from './abort.js';
 import { type CachingFetchConfig, isCall, prepareCall } from './call.js';
 import { stripControl, withoutControl } from './control.js';
@@ -12,6 +13,7 @@ import { streamThrough } from './stream-path.js';
 import type { FetchLike } from './types.js';
 
 const UNCACHED = Symbol.for('strata-cache.http.uncached');
+const DESCRIBE = Symbol.for('strata-cache.http.describe');
 
 /**
  * Builds the caching fetch. JSON requests go through `jsonThrough` (core's `getOrLoad`),
@@ -42,7 +44,33 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
     }
   };
   Object.defineProperty(strataFetch, UNCACHED, { value: uncached });
+  Object.defineProperty(strataFetch, DESCRIBE, { value: (input: string | URL | Request, init?: RequestInit) => describe(config, input, init) });
   return strataFetch;
+}
+
+/** What a caching fetch would do with a request, without doing it (see `describeRequest`). */
+export type RequestDescription =
+  | { readonly cached: true; readonly stream: boolean; readonly keyRequest: Record<string, unknown>; readonly options: CallOptions }
+  | { readonly cached: false; readonly reason?: string };
+
+async function describe(config: CachingFetchConfig, input: string | URL | Request, init: RequestInit | undefined): Promise<RequestDescription> {
+  const call = await prepareCall(config, input, init);
+  if (!isCall(call)) return call.reason === undefined ? { cached: false } : { cached: false, reason: call.reason };
+  return { cached: true, stream: call.stream, keyRequest: call.keyRequest, options: call.options };
+}
+
+/**
+ * The request a caching fetch would fingerprint for `fetch(input, init)` — the key request (the
+ * key body plus what the HTTP request adds: server, JSON/SSE, key headers) and the call options
+ * (scope, profile, control headers) — or why it would pass the request through. Nothing is sent
+ * and the cache is not touched: for tools that explain or inspect keys (`explainKeyDifference`,
+ * `cache.keyFor`). Pass a caching fetch, or a client built by `withCachingFetch`.
+ */
+export function describeRequest(target: unknown, input: string | URL | Request, init?: RequestInit): Promise<RequestDescription> {
+  const fetch = typeof target === 'function' ? target : (target as { fetch?: unknown } | null)?.fetch;
+  const fn = typeof fetch === 'function' ? (fetch as unknown as Record<symbol, unknown>)[DESCRIBE] : undefined;
+  if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('@strata-cache/http: describeRequest needs a caching fetch (or a client built by withCachingFetch)', { field: 'target' }));
+  return (fn as (i: string | URL | Request, n?: RequestInit) => Promise<RequestDescription>)(input, init);
 }
 
 /**

@@ -3,7 +3,7 @@
 import { InvalidOptionError, chatProfile } from '@strata-cache/core';
 import { type ProviderServer, memoryCache, startOpenAIServer, stored } from '@strata-cache/provider-test-servers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CachingOptions, type EndpointSpec, type FetchLike, type ProviderSpec, cacheControl, createProviderFetch, getCacheInfo, uncachedRequests, withCachingFetch } from '../src/index.js';
+import { type CachingOptions, type EndpointSpec, type FetchLike, type ProviderSpec, cacheControl, createProviderFetch, describeRequest, getCacheInfo, uncachedRequests, withCachingFetch } from '../src/index.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -184,5 +184,31 @@ describe('withCachingFetch', () => {
       expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(InvalidOptionError);
       expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(message);
     }
+  });
+});
+
+describe('describeRequest', () => {
+  it('gives the key a call would have, without calling the provider or the cache', async () => {
+    const { fetch, cache } = setup({ scope: { tenant: 'acme' } });
+    const init = { method: 'POST', headers: { ...headers, 'openai-beta': 'x', ...cacheControl({ ttlMs: 5000 }) }, body: body('describe me') };
+    const d = await describeRequest(fetch, url(), init);
+    expect(d.cached).toBe(true);
+    if (!d.cached) throw new Error('unreachable');
+    expect(d.keyRequest['strata_http']).toEqual({ endpoint: url(), mode: 'json', headers: { 'openai-beta': 'x' } });
+    expect(d.options).toMatchObject({ scope: { tenant: 'acme' }, ttlMs: 5000 });
+    expect(server.requests).toHaveLength(0);
+    expect(cache.stats().requests).toBe(0);
+    // The key it describes is the key the call then uses.
+    const res = await fetch(url(), init);
+    await res.json();
+    await cache.flush();
+    expect(getCacheInfo(await fetch(url(), init))?.key).toBe(cache.keyFor(d.keyRequest, { scope: d.options.scope, profile: d.options.profile }).hash);
+  });
+
+  it('says why a request would pass through, and refuses what is not a caching fetch', async () => {
+    const { fetch } = setup();
+    await expect(describeRequest(fetch, url(), { method: 'POST', headers, body: 'not json' })).resolves.toEqual({ cached: false, reason: 'body-not-json' });
+    await expect(describeRequest(fetch, url(), { method: 'GET' })).resolves.toEqual({ cached: false });
+    await expect(describeRequest(globalThis.fetch, url())).rejects.toBeInstanceOf(InvalidOptionError);
   });
 });

@@ -1,0 +1,290 @@
+// The gateway benchmark (`pnpm --filter @strata-cache/gateway bench`), three parts, each against a
+// baseline measured in the same run:
+//
+// 1. Cache hits/s at concurrency 64 (autocannon), beside a bare echo route of the same server
+//    (same process, Fastify instance, JSON parser and hooks; no auth, no cache). Rounds interleaved.
+// 2. What a miss adds: one request at a time, a fresh request each time, straight to the upstream
+//    vs through the gateway (to the same upstream), interleaved in blocks; p50/p90/p99 of each.
+// 3. Redis paused (SIGSTOP), resumed, killed (-9) and restarted under load at concurrency 64 on a
+//    gateway whose only layer is Redis: failed requests, and throughput per phase.
+//
+// Processes: the upstream and the gateway each run in their own child process; autocannon and the
+// latency client run here. Knobs: BENCH_DURATION_S (per autocannon run, default 10), BENCH_ROUNDS
+// (default 3), BENCH_MISS_N (requests per side, default 2000). Writes bench/results/gateway.{json,md}.
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { hashKey } from '@strata-cache/gateway';
+import { startRedisServer } from '@strata-cache/test-utils';
+
+const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MISS_N = Number(process.env.BENCH_MISS_N ?? 2000);
+const KEY = 'sgw_bench-key';
+const UPSTREAM_KEY = 'sk-bench-upstream';
+const here = fileURLToPath(new URL('.', import.meta.url));
+const resultsDir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
+
+/** A realistic chat request: a system prompt, a short history, a question (~1.3 KB). */
+function chatBody(question) {
+  return {
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      { role: 'system', content: 'You are the support assistant of an online shop. Answer briefly and politely, cite the policy section you rely on, and never invent order details. '.repeat(4) },
+      { role: 'user', content: 'Hi, I ordered a pair of running shoes last week.' },
+      { role: 'assistant', content: 'Thanks for reaching out! How can I help with your order?' },
+      { role: 'user', content: question },
+    ],
+  };
+}
+
+function child(role, env = {}) {
+  const proc = spawn(process.execPath, [here + 'child.mjs', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: proc.stdout });
+    lines.on('line', (line) => {
+      if (line.startsWith('READY ')) resolve({ proc, ...JSON.parse(line.slice(6)) });
+    });
+    proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+}
+
+async function stop(c) {
+  if (c.proc.exitCode !== null) return;
+  c.proc.kill('SIGTERM');
+  await new Promise((r) => c.proc.once('exit', r));
+}
+
+function gatewayConfig(upstreamURL, cache) {
+  return JSON.stringify({
+    server: { port: 0, host: '127.0.0.1' },
+    upstreams: { openai: { baseUrl: upstreamURL, apiKey: { env: 'UPSTREAM_KEY' } } },
+    keys: [{ id: 'bench', tenant: 'bench', hash: hashKey(KEY) }],
+    cache: { policy: 'always', ...cache },
+    log: { level: 'warn' },
+  });
+}
+
+const headers = { 'content-type': 'application/json', authorization: `Bearer ${KEY}` };
+
+async function cannon(opts) {
+  const r = await autocannon({ connections: 64, duration: DURATION, method: 'POST', headers, ...opts });
+  return { rps: r.requests.average, total: r.requests.total, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const r2 = (x) => Math.round(x * 100) / 100;
+const r3 = (x) => Math.round(x * 1000) / 1000;
+
+// ------------------------------------------------------------------------------------ 1. hits
+async function hits(upstream) {
+  const gw = await child('gateway', { BENCH_GATEWAY_CONFIG: gatewayConfig(upstream.baseURL, { l1: { maxEntries: 10_000 } }), UPSTREAM_KEY });
+  const json = JSON.stringify(chatBody('Can I return them if they do not fit?'));
+  const stream = JSON.stringify({ ...chatBody('Can I return them if they do not fit?'), stream: true });
+  for (const body of [json, stream]) {
+    const r = await fetch(gw.url + '/v1/chat/completions', { method: 'POST', headers, body });
+    await r.text();
+    const again = await fetch(gw.url + '/v1/chat/completions', { method: 'POST', headers, body });
+    await again.text();
+    if (again.headers.get('x-strata-cache') !== 'hit') throw new Error('warm-up did not produce a hit');
+  }
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const echo = await cannon({ url: gw.url + '/bench/echo', body: json });
+    const hit = await cannon({ url: gw.url + '/v1/chat/completions', body: json });
+    const streamHit = await cannon({ url: gw.url + '/v1/chat/completions', body: stream });
+    rounds.push({ echo, hit, streamHit, ratio: r3(hit.rps / echo.rps), streamRatio: r3(streamHit.rps / echo.rps) });
+    console.log(`round ${i + 1}: echo ${Math.round(echo.rps)}/s, JSON hit ${Math.round(hit.rps)}/s (${r3(hit.rps / echo.rps)}x), stream hit ${Math.round(streamHit.rps)}/s (${r3(streamHit.rps / echo.rps)}x)`);
+  }
+  await stop(gw);
+  const bad = rounds.flatMap((r) => [r.echo, r.hit, r.streamHit]).reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0);
+  return {
+    connections: 64,
+    durationS: DURATION,
+    rounds,
+    median: {
+      echoRps: Math.round(median(rounds.map((r) => r.echo.rps))),
+      hitRps: Math.round(median(rounds.map((r) => r.hit.rps))),
+      streamHitRps: Math.round(median(rounds.map((r) => r.streamHit.rps))),
+      ratio: r3(median(rounds.map((r) => r.ratio))),
+      streamRatio: r3(median(rounds.map((r) => r.streamRatio))),
+    },
+    failedRequests: bad,
+  };
+}
+
+// ------------------------------------------------------------------------------------ 2. miss latency
+async function missLatency(upstream) {
+  const gw = await child('gateway', { BENCH_GATEWAY_CONFIG: gatewayConfig(upstream.baseURL, { l1: { maxEntries: 100_000 } }), UPSTREAM_KEY });
+  const direct = new Pool(new URL(upstream.baseURL).origin, { connections: 1 });
+  const through = new Pool(gw.url, { connections: 1 });
+  const upstreamPath = new URL(upstream.baseURL).pathname + '/chat/completions';
+  let n = 0;
+  const one = async (pool, path, auth) => {
+    const body = JSON.stringify(chatBody(`Question number ${n++}: where is my order?`));
+    const t = performance.now();
+    const res = await pool.request({ method: 'POST', path, headers: { 'content-type': 'application/json', authorization: auth }, body });
+    await res.body.text();
+    const ms = performance.now() - t;
+    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+    return { ms, cache: res.headers['x-strata-cache'] };
+  };
+  const d = [];
+  const g = [];
+  // Warm both paths (connections, JIT).
+  for (let i = 0; i < 200; i++) {
+    await one(direct, upstreamPath, `Bearer ${UPSTREAM_KEY}`);
+    await one(through, '/v1/chat/completions', `Bearer ${KEY}`);
+  }
+  for (let block = 0; block < MISS_N / 100; block++) {
+    for (let i = 0; i < 100; i++) d.push((await one(direct, upstreamPath, `Bearer ${UPSTREAM_KEY}`)).ms);
+    for (let i = 0; i < 100; i++) {
+      const r = await one(through, '/v1/chat/completions', `Bearer ${KEY}`);
+      if (r.cache !== 'miss') throw new Error(`expected a miss, got ${r.cache}`);
+      g.push(r.ms);
+    }
+  }
+  await direct.close();
+  await through.close();
+  await stop(gw);
+  const summary = (xs) => ({ p50Ms: r3(pct(xs, 50)), p90Ms: r3(pct(xs, 90)), p99Ms: r3(pct(xs, 99)) });
+  const out = { requestsPerSide: d.length, direct: summary(d), gateway: summary(g), addedP50Ms: r3(pct(g, 50) - pct(d, 50)), addedP90Ms: r3(pct(g, 90) - pct(d, 90)) };
+  console.log(`miss: direct p50 ${out.direct.p50Ms} ms, through the gateway p50 ${out.gateway.p50Ms} ms, added ${out.addedP50Ms} ms`);
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ 3. Redis faults
+async function redisFaults(upstream) {
+  const redis = await startRedisServer();
+  const gw = await child('gateway', {
+    BENCH_GATEWAY_CONFIG: gatewayConfig(upstream.baseURL, { l1: false, l2: { url: redis.url, prefix: 'bench-faults', timeoutMs: 50, budgetMs: 60 } }),
+    UPSTREAM_KEY,
+  });
+  let i = 0;
+  const phases = [];
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const instance = autocannon({
+    url: gw.url + '/v1/chat/completions',
+    connections: 64,
+    duration: 12,
+    method: 'POST',
+    headers,
+    // Half repeated questions (hits once stored), half new ones (misses that write).
+    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify(chatBody(i++ % 2 ? `repeat ${i % 50}` : `fresh ${i}`)) }) }],
+  });
+  let last = 0;
+  let counted = 0;
+  instance.on('response', () => counted++);
+  const mark = (phase) => {
+    phases.push({ phase, requests: counted - last });
+    last = counted;
+  };
+  await sleep(2000);
+  mark('healthy (2 s)');
+  redis.pause();
+  await sleep(2000);
+  mark('paused, SIGSTOP (2 s)');
+  redis.resume();
+  await sleep(2000);
+  mark('resumed (2 s)');
+  await redis.kill9();
+  await sleep(2000);
+  mark('killed -9 (2 s)');
+  await redis.restart();
+  const result = await instance;
+  mark('restarted (~4 s)');
+  await stop(gw);
+  await redis.stop();
+  const out = {
+    connections: 64,
+    total: result.requests.total,
+    ok2xx: result['2xx'],
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    failedRequests: result.errors + result.timeouts + result.non2xx,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    phases,
+  };
+  console.log(`redis faults: ${out.total} requests, ${out.failedRequests} failed; p99 ${out.p99Ms} ms, max ${out.maxMs} ms`);
+  return out;
+}
+
+const upstream = await child('upstream');
+let results;
+try {
+  const hit = await hits(upstream);
+  const miss = await missLatency(upstream);
+  const faults = await redisFaults(upstream);
+  results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    loadAverage: os.loadavg().map(r2),
+    hits: hit,
+    miss,
+    redisFaults: faults,
+  };
+} finally {
+  await stop(upstream);
+}
+
+mkdirSync(resultsDir, { recursive: true });
+writeFileSync(resultsDir + 'gateway.json', JSON.stringify(results, null, 2) + '\n');
+const h = results.hits;
+const m = results.miss;
+const f = results.redisFaults;
+const md = `# Gateway benchmark
+
+\`pnpm --filter @strata-cache/gateway bench\` — ${results.date}, Node ${results.node}, ${results.cpus} × ${results.cpuModel}, load average at the end ${results.loadAverage.join(' / ')} (a shared machine: other work ran meanwhile).
+
+The upstream (a local OpenAI wire-format server, no model latency) and the gateway each run in a child process; autocannon and the latency client run in the benchmark's process. Request: a ~1.3 KB chat completion (system prompt, history, question).
+
+## 1. Cache hits per second at concurrency 64
+
+Baseline: \`POST /bench/echo\` on the same Fastify server of the same gateway process (same JSON body parser and hooks, answers with the request body; no authentication, no cache). ${ROUNDS} interleaved rounds of ${DURATION} s each; target: JSON hits ≥ 0.7× the echo route.
+
+| round | echo req/s | JSON hit req/s | ratio | stream hit req/s | ratio |
+| ---: | ---: | ---: | ---: | ---: | ---: |
+${h.rounds.map((r, i) => `| ${i + 1} | ${Math.round(r.echo.rps)} | ${Math.round(r.hit.rps)} | ${r.ratio}× | ${Math.round(r.streamHit.rps)} | ${r.streamRatio}× |`).join('\n')}
+| **median** | **${h.median.echoRps}** | **${h.median.hitRps}** | **${h.median.ratio}×** | **${h.median.streamHitRps}** | **${h.median.streamRatio}×** |
+
+JSON hits, round 1: latency p50 ${h.rounds[0].hit.p50Ms} ms, p99 ${h.rounds[0].hit.p99Ms} ms at concurrency 64. Failed requests over all runs: ${h.failedRequests}.
+
+## 2. What a miss adds
+
+One request at a time, each a new question (a miss), ${m.requestsPerSide} per side in interleaved blocks of 100: straight to the upstream vs through the gateway (auth, key, L1 lookup, upstream call over undici, store). Target: ≤ 1 ms added at p50.
+
+| | p50 ms | p90 ms | p99 ms |
+| --- | ---: | ---: | ---: |
+| upstream directly | ${m.direct.p50Ms} | ${m.direct.p90Ms} | ${m.direct.p99Ms} |
+| through the gateway | ${m.gateway.p50Ms} | ${m.gateway.p90Ms} | ${m.gateway.p99Ms} |
+| **added** | **${m.addedP50Ms}** | **${m.addedP90Ms}** | |
+
+## 3. Redis failing under load
+
+A gateway whose only layer is Redis (L2, \`timeoutMs\` 50, budget 60 ms), autocannon at concurrency 64 for 12 s, half repeated questions and half new ones; Redis (its own redis-server) is paused with SIGSTOP, resumed, killed with SIGKILL and restarted empty.
+
+**${f.failedRequests} failed requests** of ${f.total} (errors ${f.errors}, timeouts ${f.timeouts}, non-2xx ${f.non2xx}); latency p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, max ${f.maxMs} ms.
+
+| phase | requests answered |
+| --- | ---: |
+${f.phases.map((p) => `| ${p.phase} | ${p.requests} |`).join('\n')}
+`;
+writeFileSync(resultsDir + 'gateway.md', md);
+console.log(md);

@@ -1,0 +1,92 @@
+// Who is calling: the caller's key, hashed, looked up in the key table from the config. The
+// tenant (and with pass-through credentials, the key's own hash) comes from here and from
+// nowhere else — no request header can choose a tenant.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Scope } from '@strata-cache/core';
+import type { KeyConfig } from './config.js';
+
+/** SHA-256 of a key in the config's form: `sha256:<hex>`. */
+export function hashKey(key: string): string {
+  return 'sha256:' + createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** A new random gateway key (`sgw_` + 32 bytes of base64url). */
+export function generateKey(): string {
+  return 'sgw_' + randomBytes(32).toString('base64url');
+}
+
+/** The credential a request carries: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key` (Anthropic SDKs). */
+export interface PresentedKey {
+  readonly key: string;
+  /** Which header carried it. */
+  readonly header: 'authorization' | 'x-api-key';
+}
+
+export function presentedKey(headers: Record<string, string | string[] | undefined>): PresentedKey | undefined {
+  const auth = headers['authorization'];
+  if (typeof auth === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    if (m) return { key: m[1]!, header: 'authorization' };
+  }
+  const x = headers['x-api-key'];
+  if (typeof x === 'string' && x.trim() !== '') return { key: x.trim(), header: 'x-api-key' };
+  return undefined;
+}
+
+/** An authenticated caller. */
+export interface Caller {
+  /** The key's id from the config (safe to log). */
+  readonly keyId: string;
+  readonly tenant: string;
+  readonly namespace: string;
+  /** The key's SHA-256 hex digest (for pass-through scopes; never logged). */
+  readonly keyHash: string;
+}
+
+export type AuthResult = { ok: true; caller: Caller; presented: PresentedKey } | { ok: false; reason: 'missing' | 'unknown' | 'revoked' };
+
+/** The key table: hash → key entry. Replaced whole on reload, so a revoked key stops working at once. */
+export class KeyTable {
+  private readonly byHash: Map<string, KeyConfig>;
+
+  constructor(readonly keys: readonly KeyConfig[]) {
+    this.byHash = new Map(keys.map((k) => [k.hash.slice('sha256:'.length), k]));
+  }
+
+  authenticate(headers: Record<string, string | string[] | undefined>): AuthResult {
+    const presented = presentedKey(headers);
+    if (!presented) return { ok: false, reason: 'missing' };
+    const hex = createHash('sha256').update(presented.key, 'utf8').digest('hex');
+    const entry = this.byHash.get(hex);
+    if (!entry) return { ok: false, reason: 'unknown' };
+    if (entry.revoked) return { ok: false, reason: 'revoked' };
+    return { ok: true, presented, caller: { keyId: entry.id, tenant: entry.tenant, namespace: entry.namespace ?? 'default', keyHash: hex } };
+  }
+
+  /** The key entry with this id. */
+  byId(id: string): KeyConfig | undefined {
+    return this.keys.find((k) => k.id === id);
+  }
+
+  /** Tenants named in the table. */
+  tenants(): string[] {
+    return [...new Set(this.keys.map((k) => k.tenant))].sort();
+  }
+}
+
+/**
+ * The cache scope of a caller on an upstream. With pass-through credentials the caller's own key
+ * is what the upstream authorises, so two keys of one tenant must not read each other's answers
+ * (one may be revoked upstream, or entitled to other models): the key's hash joins the namespace.
+ */
+export function scopeOf(caller: Pick<Caller, 'tenant' | 'namespace' | 'keyHash'>, passthrough: boolean): Pick<Scope, 'tenant' | 'namespace'> {
+  return { tenant: caller.tenant, namespace: passthrough ? `${caller.namespace}~key-${caller.keyHash.slice(0, 32)}` : caller.namespace };
+}
+
+/** Constant-time comparison of a presented admin token with the expected SHA-256. */
+export function tokenMatches(presented: string | undefined, expectedHashHex: string): boolean {
+  if (presented === undefined) return false;
+  const a = createHash('sha256').update(presented, 'utf8').digest();
+  const b = Buffer.from(expectedHashHex, 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,203 @@
+// The public routes: each request is authenticated, its control headers checked, and then sent
+// through the provider's caching fetch (@strata-cache/openai / @strata-cache/anthropic, i.e. the
+// one caching fetch of @strata-cache/http) to the upstream; its answer — from the cache or the
+// upstream — is relayed as it came: JSON bytes, or the event stream chunk by chunk.
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import { InvalidOptionError } from '@strata-cache/core';
+import { getCacheInfo } from '@strata-cache/http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type CacheStatus, controlHeaders, readControl, responseHeaders, statusOf } from './control.js';
+import { GatewayError } from './errors.js';
+import type { ScopedFetches } from './fetches.js';
+import { type Caller, type PresentedKey, scopeOf } from './keys.js';
+import { type Upstream, credentialHeader } from './upstream.js';
+
+/** A route the gateway caches. */
+export interface CachedRoute {
+  /** Path the caller uses. */
+  readonly path: string;
+  /** Name in metrics and logs. */
+  readonly name: string;
+  readonly upstream: 'openai' | 'anthropic';
+  /** Path appended to the upstream's base URL. */
+  readonly suffix: string;
+}
+
+export const CACHED_ROUTES: readonly CachedRoute[] = Object.freeze([
+  { path: '/v1/chat/completions', name: 'chat.completions', upstream: 'openai', suffix: '/chat/completions' },
+  { path: '/v1/responses', name: 'responses', upstream: 'openai', suffix: '/responses' },
+  { path: '/v1/embeddings', name: 'embeddings', upstream: 'openai', suffix: '/embeddings' },
+  { path: '/v1/messages', name: 'messages', upstream: 'anthropic', suffix: '/v1/messages' },
+]);
+
+/** What the gateway knows about a request while it serves it (logged and counted at the end). */
+export interface RequestState {
+  route: string;
+  caller?: Caller;
+  presented?: PresentedKey;
+  cache?: CacheStatus | 'error';
+  layer?: string;
+  upstreamMs?: number;
+}
+
+/** A parsed JSON request body: the text as received (sent upstream unchanged) and its object form. */
+export interface JsonBody {
+  readonly text: string;
+  readonly json: Record<string, unknown>;
+}
+
+// Request headers never sent upstream: hop-by-hop, the caller's credentials (the upstream gets its
+// own, or the caller's in pass-through mode, set explicitly), cookies, and Strata control headers
+// (re-added in the caching fetch's form, which strips them before the request leaves).
+const DROP_REQUEST = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'expect',
+  'authorization',
+  'x-api-key',
+  'api-key',
+  'cookie',
+  'accept-encoding',
+]);
+
+// Response headers not relayed: hop-by-hop, framing (the body is relayed decoded), cookies of the
+// upstream's session, and anything the upstream calls x-strata-* (only the gateway says those).
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'set-cookie', 'trailer', 'upgrade', 'date', 'proxy-authenticate']);
+
+export function upstreamRequestHeaders(src: FastifyRequest['headers'], upstream: Upstream, presented: PresentedKey, extra?: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in src) {
+    if (DROP_REQUEST.has(name) || name.startsWith('x-strata-')) continue;
+    const v = src[name];
+    if (v === undefined) continue;
+    out[name] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  const [h, v] = credentialHeader(upstream, presented.key);
+  out[h] = v;
+  if (extra) Object.assign(out, extra);
+  return out;
+}
+
+export interface ProxyContext {
+  readonly upstreams: { readonly openai?: Upstream | undefined; readonly anthropic?: Upstream | undefined };
+  readonly fetches: ScopedFetches;
+  readonly maxRequestTtlMs: number;
+  onUpstreamError(upstream: string, kind: string): void;
+  onStream(started: boolean): void;
+}
+
+/** Serves one cached route. */
+export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: FastifyRequest, reply: FastifyReply, state: RequestState): Promise<void> {
+  const upstream = ctx.upstreams[route.upstream];
+  if (!upstream) throw new GatewayError(404, 'not_found_error', `${route.path} is not served: this gateway has no "${route.upstream}" upstream (config upstreams.${route.upstream})`);
+  const body = req.body as JsonBody | undefined;
+  if (body === undefined) throw new GatewayError(400, 'invalid_request_error', 'a JSON body is required (content-type: application/json)');
+  const control = readControl(req.headers, ctx.maxRequestTtlMs);
+  const headers = upstreamRequestHeaders(req.headers, upstream, state.presented!, controlHeaders(control));
+  // The tenant is chosen here, by which caching fetch serves the call: the caller's scope's.
+  const fetch = ctx.fetches.get(route.upstream, scopeOf(state.caller!, upstream.passthrough));
+  const signal = callerSignal(reply);
+  const started = performance.now();
+  let res: Response;
+  try {
+    res = await fetch(upstream.baseUrl + route.suffix, { method: 'POST', headers, body: body.text, signal });
+  } catch (error) {
+    throw upstreamFailure(ctx, upstream, error, signal);
+  }
+  const info = getCacheInfo(res);
+  state.cache = statusOf(info);
+  if (info?.layer) state.layer = info.layer;
+  if (!info?.hit) state.upstreamMs = performance.now() - started;
+  await relay(ctx, res, reply, responseHeaders(info), upstream, signal);
+}
+
+/** `GET /v1/models` (and `/v1/models/:id`): passed through, authenticated, never cached. */
+export async function serveModels(ctx: ProxyContext, req: FastifyRequest, reply: FastifyReply, state: RequestState): Promise<void> {
+  // The Anthropic SDK always sends anthropic-version; everyone else gets the OpenAI-compatible upstream.
+  const wantsAnthropic = req.headers['anthropic-version'] !== undefined && ctx.upstreams.anthropic !== undefined;
+  const upstream = wantsAnthropic ? ctx.upstreams.anthropic : (ctx.upstreams.openai ?? ctx.upstreams.anthropic);
+  if (!upstream) throw new GatewayError(404, 'not_found_error', '/v1/models is not served: no upstream configured');
+  const rest = req.url.slice('/v1/models'.length); // '' | '/<id>' | '?query'
+  const url = upstream.baseUrl + (upstream.name === 'anthropic' ? '/v1/models' : '/models') + rest;
+  const signal = callerSignal(reply);
+  let res: Response;
+  try {
+    res = await upstream.fetch(url, { method: 'GET', headers: upstreamRequestHeaders(req.headers, upstream, state.presented!), signal });
+  } catch (error) {
+    throw upstreamFailure(ctx, upstream, error, signal);
+  }
+  state.cache = 'bypass';
+  await relay(ctx, res, reply, { 'x-strata-cache': 'bypass' }, upstream, signal);
+}
+
+/** Aborts when the caller goes away before its answer is complete. */
+function callerSignal(reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort(new GatewayError(499, 'client_closed', 'the caller closed the connection'));
+  });
+  return ac.signal;
+}
+
+async function relay(ctx: ProxyContext, res: Response, reply: FastifyReply, extra: Record<string, string>, upstream: Upstream, signal: AbortSignal): Promise<void> {
+  reply.code(res.status);
+  let contentType = '';
+  for (const [name, value] of res.headers) {
+    if (DROP_RESPONSE.has(name) || name.startsWith('x-strata-')) continue;
+    if (name === 'content-type') contentType = value;
+    reply.header(name, value);
+  }
+  reply.headers(extra);
+  if (res.body && contentType.includes('text/event-stream')) {
+    ctx.onStream(true);
+    const stream = Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>);
+    stream.once('close', () => ctx.onStream(false));
+    // A stream that breaks after its headers were sent can only be cut: the caller sees a
+    // truncated stream (and nothing incomplete is stored, the caching fetch sees to that).
+    stream.once('error', () => {
+      if (!signal.aborted) ctx.onUpstreamError(upstream.name, 'stream');
+    });
+    await reply.send(stream);
+    return;
+  }
+  let text: string;
+  try {
+    // Bodies here are JSON (or a provider's error page): text. Node writes a string body together
+    // with the headers in one write, where a Buffer takes a second, gathered one.
+    text = await res.text();
+  } catch (error) {
+    throw upstreamFailure(ctx, upstream, error, signal);
+  }
+  await reply.send(text);
+}
+
+/** The HTTP error for an upstream call that failed before its answer (timeouts 504, the rest 502). */
+function upstreamFailure(ctx: ProxyContext, upstream: Upstream, error: unknown, signal: AbortSignal): unknown {
+  if (error instanceof GatewayError) return error;
+  if (signal.aborted) return signal.reason;
+  if (InvalidOptionError.isInstance(error)) return new GatewayError(400, 'invalid_request_error', error.message, { cause: error });
+  const code = errorCode(error);
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    ctx.onUpstreamError(upstream.name, 'timeout');
+    return new GatewayError(504, 'timeout_error', `the ${upstream.name} upstream did not answer in time (${code})`, { cause: error });
+  }
+  ctx.onUpstreamError(upstream.name, code && /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ECONNRESET|UND_ERR_SOCKET|EHOSTUNREACH/.test(code) ? 'connect' : 'other');
+  return new GatewayError(502, 'api_error', `the ${upstream.name} upstream could not be reached${code ? ` (${code})` : ''}`, { cause: error });
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}

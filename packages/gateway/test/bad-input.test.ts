@@ -1,0 +1,128 @@
+// Hostile or broken input: every case gets a clear 4xx in the caller's error format, nothing is
+// stored or sent upstream, and the gateway keeps serving.
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, KEYS, chat, harness, json } from './helpers.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await harness({ server: { port: 0, bodyLimitBytes: 64 * 1024, requestTimeoutMs: 800, headersTimeoutMs: 800 } });
+});
+afterAll(() => h.close());
+
+const url = (path: string) => h.gw.url + path;
+const auth = { authorization: `Bearer ${KEYS.acme}` };
+
+async function expectError(res: Response, status: number, message: RegExp) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/application\/json/);
+  const body = await json(res);
+  expect(body.error.message).toMatch(message);
+  return body;
+}
+
+/** A raw HTTP exchange: writes `parts` with `gapMs` between them, resolves what the server sent before closing. */
+function raw(parts: string[], gapMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(h.gw.url);
+    const socket = connect(Number(u.port), u.hostname);
+    let got = '';
+    socket.on('data', (d) => (got += d.toString()));
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+    let i = 0;
+    const next = () => {
+      if (i < parts.length && !socket.destroyed) socket.write(parts[i++]!);
+      if (i < parts.length) setTimeout(next, gapMs);
+    };
+    next();
+  });
+}
+
+describe('bad input', () => {
+  it('malformed JSON, non-objects, non-UTF-8 and empty bodies: 400', async () => {
+    await expectError(await h.post('/v1/chat/completions', '{"model": "gpt-4o-mini", "messages": ['), 400, /not valid JSON/);
+    await expectError(await h.post('/v1/chat/completions', '[1,2,3]'), 400, /must be a JSON object/);
+    await expectError(await h.post('/v1/chat/completions', '"just a string"'), 400, /must be a JSON object/);
+    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) }), 400, /not UTF-8/);
+    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '' }), 400, /empty/);
+    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: auth }), 400, /JSON body is required/);
+    // The Anthropic route answers in Anthropic's error format.
+    const r = await h.post('/v1/messages', '{oops');
+    expect(r.status).toBe(400);
+    expect(await json(r)).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'the request body is not valid JSON' } });
+  });
+
+  it('wrong content types: 415', async () => {
+    for (const [type, body] of [
+      ['text/plain', JSON.stringify(chat('x'))],
+      ['application/x-www-form-urlencoded', 'model=gpt-4o-mini'],
+      ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--'],
+    ] as const) {
+      await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': type }, body }), 415, /must be JSON/);
+    }
+  });
+
+  it('huge bodies: 413, with a content-length or chunked', async () => {
+    const big = JSON.stringify(chat('x'.repeat(100 * 1024)));
+    await expectError(await h.post('/v1/chat/completions', big), 413, /larger than this gateway accepts \(65536 bytes\)/);
+    const chunks = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 10; i++) c.enqueue(new TextEncoder().encode(big.slice(i * 10_240, (i + 1) * 10_240)));
+        c.enqueue(new TextEncoder().encode(big.slice(102_400)));
+        c.close();
+      },
+    });
+    const res = await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: chunks, duplex: 'half' } as RequestInit).catch((e: unknown) => e);
+    // The server may close the connection while the body is still being sent: then the client sees a reset instead of the 413.
+    if (res instanceof Response) await expectError(res, 413, /larger/);
+    else expect(String((res as Error).cause ?? res)).toMatch(/socket|closed|reset|EPIPE/i);
+  });
+
+  it('slow bodies: 408 once server.requestTimeoutMs is spent', async () => {
+    const started = Date.now();
+    const body = JSON.stringify(chat('slow'));
+    const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEYS.acme}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const answer = await raw([head, body.slice(0, 5), body.slice(5, 10), body.slice(10, 15), body.slice(15, 20)], 400);
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(Date.now() - started).toBeLessThan(5000);
+    // Slow headers too.
+    const slowHead = await raw(['POST /v1/chat/completions HTTP/1.1\r\n', 'host: x\r\n', 'x-a: 1\r\n', 'x-b: 2\r\n', 'x-c: 3\r\n'], 400);
+    expect(slowHead).toMatch(/^HTTP\/1\.1 408/);
+  });
+
+  it('unknown routes and methods: 404 naming what is served', async () => {
+    await expectError(await h.post('/v1/completions', chat('x')), 404, /no route POST \/v1\/completions.*POST \/v1\/chat\/completions/);
+    await expectError(await fetch(url('/v1/chat/completions'), { headers: auth }), 404, /GET \/v1\/chat\/completions is not supported \(use POST\)/);
+    await expectError(await fetch(url('/v2/anything'), { method: 'DELETE' }), 404, /no route/);
+    await expectError(await fetch(url('/admin/stats'), { headers: auth }), 404, /no route/); // admin is not on the public port
+  });
+
+  it('missing and wrong keys: 401 before the body is read', async () => {
+    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 401, /no API key/);
+    await expectError(await h.post('/v1/chat/completions', chat('x'), 'sgw_wrong'), 401, /invalid or revoked/);
+    await expectError(await h.post('/v1/chat/completions', 'x'.repeat(200_000), 'sgw_wrong'), 401, /invalid or revoked/);
+  });
+
+  it('bad admin tokens: 401; unknown admin routes 404; bad admin bodies 400', async () => {
+    await expectError(await fetch(h.gw.adminUrl + '/admin/stats'), 401, /needs "Authorization: Bearer <admin token>"/);
+    await expectError(await h.admin('GET', '/admin/stats', undefined, 'not-the-token'), 401, /wrong admin token/);
+    await expectError(await h.admin('POST', '/admin/purge', {}, KEYS.acme), 401, /wrong admin token/);
+    await expectError(await h.admin('GET', '/admin/nothing'), 404, /no admin route/);
+    await expectError(await h.admin('POST', '/admin/purge', {}), 400, /say what to purge/);
+    await expectError(await h.admin('POST', '/admin/purge', { tag: 'a', prompt: '/b/' }), 400, /one of/);
+    await expectError(await h.admin('POST', '/admin/explain', { a: 1, b: {} }), 400, /a must be a JSON object/);
+    await expectError(await h.admin('POST', '/admin/inspect', { body: chat('x'), key: 'no-such-key' }), 400, /no key with id/);
+  });
+
+  it('after all of it: nothing was stored or sent upstream, and the gateway still serves', async () => {
+    expect(h.openai.count()).toBe(0);
+    expect(h.gw.cache.stats().requests).toBe(0);
+    expect(h.gw.stack.l1!.size ?? 0).toBe(0);
+    const ok = await h.post('/v1/chat/completions', chat('still serving'));
+    expect(ok.status).toBe(200);
+    expect((await h.post('/v1/chat/completions', chat('still serving'))).headers.get('x-strata-cache')).toBe('hit');
+    const health = await fetch(url('/healthz'));
+    expect(health.status).toBe(200);
+  });
+});

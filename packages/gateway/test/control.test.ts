@@ -1,0 +1,103 @@
+// Per-request control headers, the response headers that report the cache's part, pass-through
+// credentials (the key's hash in the scope), key reloads, and headers a caller may not send.
+import { afterEach, describe, expect, it } from 'vitest';
+import { hashKey } from '../src/index.js';
+import { type Harness, KEYS, chat, harness, keyTable, json } from './helpers.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe('control headers', () => {
+  it('bypass, refresh and no-store do what they say', async () => {
+    h = await harness();
+    const body = chat('control');
+    expect((await h.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-cache': 'no-store' })).headers.get('x-strata-cache')).toBe('miss');
+    expect((await h.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('miss'); // nothing was stored
+    expect((await h.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('hit');
+    expect((await h.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-cache': 'bypass' })).headers.get('x-strata-cache')).toBe('bypass');
+    const refreshed = await h.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-cache': 'refresh' });
+    expect(refreshed.headers.get('x-strata-cache')).toBe('miss');
+    const after = await h.post('/v1/chat/completions', body);
+    expect(after.headers.get('x-strata-cache')).toBe('hit');
+    expect((await json(after)).id).toBe((await json(refreshed)).id); // the refreshed answer replaced the old one
+    expect(h.openai.count('/chat/completions')).toBe(4);
+    // Control headers never reach the upstream.
+    expect(h.openai.requests.every((r) => Object.keys(r.headers).every((k) => !k.startsWith('x-strata-')))).toBe(true);
+  });
+
+  it('x-strata-ttl and x-strata-tags are applied to the stored entry (and tags can be purged)', async () => {
+    h = await harness();
+    const body = chat('ttl and tags');
+    await h.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-ttl': '120', 'x-strata-tags': 'pricing,doc:42' });
+    const inspect = await json(h.admin('POST', '/admin/inspect', { body, tenant: 'acme' }));
+    expect(inspect.layers.l1).toMatchObject({ present: true, ttlMs: 120_000, tags: ['pricing', 'doc:42'] });
+    const purge = await json(h.admin('POST', '/admin/purge', { tag: 'pricing', tenant: 'acme' }));
+    expect(purge.total).toBe(1);
+    expect((await h.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('miss');
+  });
+
+  it('malformed control headers and tenant headers are refused with 400, nothing stored', async () => {
+    h = await harness();
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ 'x-strata-cache': 'sometimes' }, /bypass, refresh or no-store/],
+      [{ 'x-strata-ttl': '-3' }, /positive number of seconds/],
+      [{ 'x-strata-ttl': '99999999999' }, /largest TTL/],
+      [{ 'x-strata-tags': 'a b' }, /tags/],
+      [{ 'x-strata-tenant': 'globex' }, /tenant from the API key/],
+      [{ 'x-strata-namespace': 'x' }, /tenant from the API key/],
+      [{ 'x-strata-tll': '5' }, /unknown control header x-strata-tll/],
+    ];
+    for (const [headers, message] of cases) {
+      const r = await h.post('/v1/chat/completions', chat('bad control'), KEYS.acme, headers);
+      expect(r.status).toBe(400);
+      expect((await json(r)).error.message).toMatch(message);
+    }
+    expect(h.openai.count()).toBe(0);
+    expect(h.gw.cache.stats().requests).toBe(0);
+  });
+
+  it('reports the layer and age of a hit', async () => {
+    h = await harness();
+    await h.post('/v1/chat/completions', chat('age'));
+    await new Promise((r) => setTimeout(r, 30));
+    const r = await h.post('/v1/chat/completions', chat('age'));
+    expect(r.headers.get('x-strata-layer')).toBe('l1');
+    expect(Number(r.headers.get('x-strata-age-ms'))).toBeGreaterThanOrEqual(25);
+  });
+});
+
+describe('credentials', () => {
+  it('pass-through: the caller key goes upstream and is part of the scope', async () => {
+    h = await harness({}, { openai: { apiKey: undefined, credentials: 'passthrough' } });
+    const body = chat('passthrough');
+    expect((await h.post('/v1/chat/completions', body, KEYS.acme)).headers.get('x-strata-cache')).toBe('miss');
+    expect((await h.post('/v1/chat/completions', body, KEYS.acme)).headers.get('x-strata-cache')).toBe('hit');
+    // Another key of the same tenant cannot read the first key's answers.
+    expect((await h.post('/v1/chat/completions', body, KEYS.acme2)).headers.get('x-strata-cache')).toBe('miss');
+    expect(h.openai.requests.map((r) => r.headers['authorization'])).toEqual([`Bearer ${KEYS.acme}`, `Bearer ${KEYS.acme2}`]);
+    // The held-credential upstream (anthropic here) keeps one cache per tenant.
+    const explain = await json(h.admin('POST', '/admin/explain', { a: { body, key: 'acme-one' }, b: { body, key: 'acme-two' } }));
+    expect(explain.sameKey).toBe(false);
+    expect(explain.scope.a).not.toBe(explain.scope.b);
+    expect(JSON.stringify(explain)).not.toContain(KEYS.acme);
+  });
+
+  it('a key revoked by reloading the config stops working at once', async () => {
+    h = await harness();
+    await h.post('/v1/chat/completions', chat('reload'), KEYS.globex);
+    expect((await h.post('/v1/chat/completions', chat('reload'), KEYS.globex)).status).toBe(200);
+    const keys = keyTable().map((k) => (k.id === 'globex' ? { ...k, revoked: true } : k));
+    const config = { ...structuredClone(h.gw.config), keys };
+    const reloaded = await h.gw.reload(config);
+    expect(reloaded.notes).toEqual([]);
+    const r = await h.post('/v1/chat/completions', chat('reload'), KEYS.globex);
+    expect(r.status).toBe(401);
+    expect((await json(r)).error.code).toBe('invalid_api_key');
+    // A new key added by reload works.
+    await h.gw.reload({ ...config, keys: [...keys, { id: 'new', tenant: 'globex', hash: hashKey('sgw_new-SECRET') }] });
+    expect((await h.post('/v1/chat/completions', chat('reload'), 'sgw_new-SECRET')).headers.get('x-strata-cache')).toBe('hit');
+  });
+});
