@@ -219,6 +219,20 @@ describe('SemanticLayer replication seam', () => {
     await b.layer.close();
   });
 
+  it('entries imported from rebuildFrom are not published again (every process can read them there)', async () => {
+    const feed = new MemoryFeed();
+    const l2 = new MemoryLayer();
+    for (const t of ['one in l2', 'two in l2', 'three in l2']) {
+      const x = chatItem(t);
+      await l2.set(x.key, x.entry);
+    }
+    const b = await replica(feed, { rebuildFrom: l2 });
+    expect(b.layer.size).toBe(3);
+    await b.layer.rebuildFrom(l2);
+    expect(feed.length).toBe(0);
+    await b.layer.close();
+  });
+
   it('close() lets the feed send what it still holds', async () => {
     const sent: string[] = [];
     let flushed = 0;
