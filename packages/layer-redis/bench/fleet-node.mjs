@@ -16,11 +16,10 @@ const DIMS = Number(dimsText);
 const now = () => performance.timeOrigin + performance.now();
 const send = (m) => process.send(m);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const TENANTS = 8;
 const ANSWER = 'To reset your password, open Settings, choose Security, then Reset password. '.repeat(8);
 
-function item(i, phase) {
-  const scope = resolveScope(`tenant-${i % TENANTS}`);
+function item(i, phase, tenants, group) {
+  const scope = resolveScope(`${group}-tenant-${i % tenants}`);
   const text = `question ${phase} ${i}: how do I configure feature ${i % 97} for team ${Math.floor(i / 97)} with option ${i % 13}?`;
   const req = { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are the support assistant.' }, { role: 'user', content: text }] };
   return { key: computeKey(req, scope), entry: { value: { t: 0, answer: ANSWER }, createdAt: Date.now(), tags: [], ttlMs: 3_600_000, semantic: computeSemantic(req, scope) } };
@@ -120,7 +119,7 @@ if (role === 'bare') {
       // Paced (rate) or as fast as the layer takes them (rate 0); each value carries its send time.
       const t0 = now();
       const c0 = process.cpuUsage();
-      const items = Array.from({ length: m.count }, (_, i) => item(m.offset + i, m.phase));
+      const items = Array.from({ length: m.count }, (_, i) => item(m.offset + i, m.phase, m.tenants, m.group ?? m.phase));
       const pending = [];
       for (let i = 0; i < m.count; i++) {
         if (m.rate > 0) {

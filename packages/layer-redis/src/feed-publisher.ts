@@ -158,15 +158,13 @@ export class FeedPublisher {
       n++;
     }
     this.inFlight[i] = n;
+    let used: Client | undefined;
     void this.host
       .connect()
-      .then((client) =>
-        withTimeout(APPEND.run(client, [this.s.keys[i]!], args), this.s.publishTimeoutMs, () => {
-          // A hung server: the next attempt uses a fresh connection rather than queueing behind this one.
-          this.host.discard(client);
-          return new Error(`appending to ${this.s.keys[i]} did not finish within ${this.s.publishTimeoutMs} ms (option: publishTimeoutMs)`);
-        }),
-      )
+      .then((client) => {
+        used = client;
+        return withTimeout(APPEND.run(client, [this.s.keys[i]!], args), this.s.publishTimeoutMs, () => new Error(`appending to ${this.s.keys[i]} did not finish within ${this.s.publishTimeoutMs} ms (option: publishTimeoutMs)`));
+      })
       .then(
         () => {
           q.splice(0, n);
@@ -181,6 +179,9 @@ export class FeedPublisher {
         (error: unknown) => {
           this.inFlight[i] = 0;
           this.stats.publishErrors++;
+          // A failed or hung connection is not used again: the next attempt opens a fresh one
+          // (rather than queueing behind a stopped server, or on a client that gave up reconnecting).
+          if (used) this.host.discard(used);
           // One report per outage, not one per retry.
           if (this.failures++ === 0) this.host.report(new Error(`could not append to the semantic feed (${(error as Error)?.message ?? String(error)}); retrying`));
           if (!this.retry && !this.stopped) {

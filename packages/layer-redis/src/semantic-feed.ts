@@ -116,6 +116,8 @@ export class RedisSemanticFeed implements SemanticFeed {
   private readonly publisher: FeedPublisher;
   private readonly followers = new Set<FeedFollower>();
   private client: Promise<Client> | undefined;
+  /** `client` once it resolved (so a failed connection is dropped at once, not a turn later). */
+  private current: Client | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(options: RedisSemanticFeedOptions) {
@@ -238,7 +240,10 @@ export class RedisSemanticFeed implements SemanticFeed {
   /** The connection for appends and position checks (one, reopened after a failure). */
   private commandClient(): Promise<Client> {
     if (!this.client) {
-      const p = this.open(true);
+      const p = this.open(true).then((c) => {
+        if (this.client === p) this.current = c;
+        return c;
+      });
       p.catch(() => {
         if (this.client === p) this.client = undefined;
       });
@@ -248,12 +253,10 @@ export class RedisSemanticFeed implements SemanticFeed {
   }
 
   private discard(c: Client): void {
-    void this.client?.then(
-      (mine) => {
-        if (mine === c) this.client = undefined;
-      },
-      () => undefined,
-    );
+    if (this.current === c) {
+      this.current = undefined;
+      this.client = undefined;
+    }
     c.disconnect();
   }
 

@@ -58,13 +58,16 @@ interface Node {
   close(): Promise<void>;
 }
 
-async function node(prefix: string, extra: { semantic?: Partial<SemanticLayerOptions>; feed?: Partial<RedisSemanticFeedOptions>; url?: string } = {}): Promise<Node> {
+async function node(
+  prefix: string,
+  extra: { semantic?: Partial<SemanticLayerOptions>; feed?: Partial<RedisSemanticFeedOptions>; url?: string; accept?: (scope: Pick<Scope, 'tenant' | 'namespace'>) => boolean } = {},
+): Promise<Node> {
   const redis = new RedisLayer({ url: extra.url ?? server.url, prefix, timeoutMs: 1_000 });
   const errors: string[] = [];
   const warnings: string[] = [];
   const feed = new RedisSemanticFeed({ layer: redis, blockMs: 200, readTimeoutMs: 500, onError: (e) => errors.push(e.message), ...extra.feed });
   const embedder = new WordEmbedder(64);
-  const semantic = new SemanticLayer({ embedder, ...open, rebuildFrom: redis, onWarning: (m) => warnings.push(m), ...extra.semantic, replication: { feed, ...(extra.semantic?.replication ?? {}) } });
+  const semantic = new SemanticLayer({ embedder, ...open, rebuildFrom: redis, onWarning: (m) => warnings.push(m), ...extra.semantic, replication: { feed, ...(extra.accept ? { accept: extra.accept } : {}) } });
   await semantic.ready();
   let closed = false;
   const n: Node = {
@@ -129,6 +132,22 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     const more = ['one', 'two', 'three', 'four', 'five'].map((t) => chat(`${t} more`, s1));
     for (const x of more) await write(a, x);
     await eventually(async () => b.semantic.size === 5 && (await b.semantic.get(xs[4]!.key)) === undefined, 5_000, 'eviction applied');
+  });
+
+  it('a TTL expires everywhere at once (it travels with the entry); a partition filter keeps other tenants out', async () => {
+    const prefix = uniqueKeyPrefix('feed-ttl');
+    const a = await node(prefix);
+    const b = await node(prefix, { accept: (scope) => scope.tenant === 'mine' });
+    const short = chat('a short-lived answer', resolveScope('mine'), { ttlMs: 400 });
+    const theirs = chat('another tenant question', resolveScope('theirs'));
+    await write(a, short);
+    await write(a, theirs);
+    await eventually(async () => (await b.semantic.get(short.key)) !== undefined, 5_000, 'replicated');
+    expect(await b.semantic.get(theirs.key)).toBeUndefined(); // not a tenant b serves
+    expect(b.semantic.size).toBe(1);
+    await sleep(500);
+    expect(await b.semantic.get(short.key)).toBeUndefined();
+    expect((await b.semantic.search(short.query)).hit).toBeUndefined();
   });
 
   it('restarts from its snapshot plus the stream after the snapshot: no duplicates, nothing lost', async () => {
