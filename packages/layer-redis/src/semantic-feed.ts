@@ -131,8 +131,9 @@ export class RedisSemanticFeed implements SemanticFeed {
     for (const k of Object.keys(SEMANTIC_FEED_DEFAULTS) as Array<keyof typeof SEMANTIC_FEED_DEFAULTS>) {
       const v = options[k];
       if (v === undefined) continue;
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (k === 'blockMs' ? 0 : 1)) {
-        throw new InvalidOptionError(`${PKG}: RedisSemanticFeed option "${k}" must be a ${k === 'blockMs' ? 'non-negative' : 'positive'} integer (got ${String(v)})`, { field: k });
+      // (blockMs 0 would be XREAD's "block for ever", which the read time limit would then cut.)
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
+        throw new InvalidOptionError(`${PKG}: RedisSemanticFeed option "${k}" must be a positive integer (got ${String(v)})`, { field: k });
       }
       o[k] = v;
     }

@@ -328,6 +328,7 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     cleanups.push(() => layer.close());
     expect(() => new RedisSemanticFeed({ layer, streams: 0 })).toThrow(/streams/);
     expect(() => new RedisSemanticFeed({ layer, maxLength: 1.5 })).toThrow(/maxLength/);
+    expect(() => new RedisSemanticFeed({ layer, blockMs: 0 })).toThrow(/blockMs/);
     expect(() => new RedisSemanticFeed({ layer, bogus: 1 } as never)).toThrow(/unknown RedisSemanticFeed option "bogus"/);
     expect(() => new RedisSemanticFeed({ layer: {} as never })).toThrow(/RedisLayer/);
     expect(new RedisSemanticFeed({ layer, streams: 3 }).keys).toHaveLength(3);
