@@ -72,7 +72,13 @@ export class Replicator {
   offset: string | undefined;
   private subscription: FeedSubscription | undefined;
   private applying = false;
+  /** Purges (tag, versions, scope) remembered, oldest first. */
   private marks: PurgeMark[] = [];
+  /**
+   * Deletes remembered per key (key id → time, oldest first): one per delete, expiry or eviction,
+   * which at full capacity is one per write — a map, so checking a put costs the same at any rate.
+   */
+  private readonly keyMarks = new Map<string, number>();
   private readonly counters = { applied: 0, skipped: 0, rejected: 0, resyncs: 0, resyncDropped: 0 };
   private readonly lags = new Float64Array(LAG_WINDOW);
   private lagCount = 0;
@@ -99,9 +105,14 @@ export class Replicator {
     return !this.options.accept || this.options.accept(scope) === true;
   }
 
-  /** Publishes a local mutation (not those made while applying the feed's). */
+  /**
+   * Publishes a local mutation (not those made while applying the feed's). A local delete or
+   * purge is remembered like an applied one: an entry it removed that comes back from elsewhere
+   * (a re-import from an L2 restored from an older snapshot, a late record) stays out.
+   */
   publish(m: SemanticMutation): void {
     if (this.applying) return;
+    this.remember(m);
     try {
       this.options.feed.publish(this.origin, m);
     } catch (e) {
@@ -141,6 +152,8 @@ export class Replicator {
 
   /** True when a mutation already applied here removed what `entry` (written before it) would bring back. */
   purged(key: CacheKey, entry: CacheEntry): boolean {
+    const deleted = this.keyMarks.get(key.id);
+    if (deleted !== undefined && entry.createdAt <= deleted) return true;
     for (const m of this.marks) if (entry.createdAt <= m.at && m.matches(key, entry)) return true;
     return false;
   }
@@ -204,10 +217,12 @@ export class Replicator {
   private apply(m: SemanticMutation): boolean {
     const scope = mutationScope(m);
     if (scope && !this.accepts(scope)) return false;
-    this.forgetOldMarks(m.at);
-    if (m.type === 'put') return this.applyPut(m);
+    if (m.type === 'put') {
+      this.forgetOldMarks(m.at);
+      return this.applyPut(m);
+    }
+    this.remember(m);
     if (m.type === 'delete') {
-      this.marks.push({ at: m.at, matches: (key) => key.id === m.key.id });
       const r = this.store.get(m.key.id);
       if (!r) return false;
       // An expiry or an eviction removes the version it saw; a delete, whatever was written before it.
@@ -215,7 +230,6 @@ export class Replicator {
       return covered && this.store.remove(r, m.reason);
     }
     const matches = purgeMatcher(m)!;
-    this.marks.push({ at: m.at, matches });
     let n = 0;
     const recs = m.type === 'purge-tag' ? this.store.withTag(m.tag) : m.scope ? this.store.inScope(m.scope) : [...this.store.records.values()];
     for (const r of recs) if (r.entry.createdAt <= m.at && matches(r.key, r.entry) && this.store.remove(r, 'purge')) n++;
@@ -256,9 +270,25 @@ export class Replicator {
     return v;
   }
 
+  /** Keeps a delete or purge (as a predicate) for PURGE_MEMORY_MS against entries written before it. */
+  private remember(m: SemanticMutation): void {
+    if (m.type === 'put') return;
+    this.forgetOldMarks(m.at);
+    if (m.type === 'delete') {
+      const had = this.keyMarks.get(m.key.id);
+      if (had !== undefined) this.keyMarks.delete(m.key.id); // re-inserted: the map stays oldest first
+      this.keyMarks.set(m.key.id, Math.max(m.at, had ?? m.at));
+    } else this.marks.push({ at: m.at, matches: purgeMatcher(m)! });
+  }
+
   private forgetOldMarks(now: number): void {
-    if (this.marks.length === 0 || this.marks[0]!.at >= now - PURGE_MEMORY_MS) return;
-    this.marks = this.marks.filter((k) => k.at >= now - PURGE_MEMORY_MS);
+    const horizon = now - PURGE_MEMORY_MS;
+    for (const [id, at] of this.keyMarks) {
+      if (at >= horizon) break;
+      this.keyMarks.delete(id);
+    }
+    if (this.marks.length === 0 || this.marks[0]!.at >= horizon) return;
+    this.marks = this.marks.filter((k) => k.at >= horizon);
   }
 }
 

@@ -219,6 +219,23 @@ describe('SemanticLayer replication seam', () => {
     await b.layer.close();
   });
 
+  it('its own deletes are remembered too: a deleted entry that comes back from L2 (restored from an older snapshot) stays out', async () => {
+    const l2 = new MemoryLayer();
+    const x = chatItem('deleted here, still in an old copy of L2');
+    await l2.set(x.key, x.entry);
+    const a = await replica(new MemoryFeed(), { rebuildFrom: l2 });
+    expect(await a.layer.get(x.key)).toBeDefined();
+    await a.layer.delete(x.key);
+    await a.layer.rebuildFrom(l2);
+    expect(await a.layer.get(x.key)).toBeUndefined();
+    // A newer write of the key is not held back.
+    const newer = { ...x.entry, createdAt: Date.now() + 1 };
+    await l2.set(x.key, newer);
+    await a.layer.rebuildFrom(l2);
+    expect(await a.layer.get(x.key)).toBeDefined();
+    await a.layer.close();
+  });
+
   it('entries imported from rebuildFrom are not published again (every process can read them there)', async () => {
     const feed = new MemoryFeed();
     const l2 = new MemoryLayer();
