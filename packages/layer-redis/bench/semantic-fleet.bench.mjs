@@ -262,11 +262,16 @@ Followers' lag while catching up with that burst: p50 ${u.lagMs.p50} ms, p99 ${u
 
 ## Memory per entry per process
 
-| | small partitions (${m.flat.entries} entries) | large partitions (${m.graph.entries} entries) |
+| | small partitions (${m.flat.entries} entries) | large partitions (${m.graph.entries} more entries) |
 |---|---:|---:|
-| follower, live (V8 heap + vectors + graphs) | ${m.flat.liveBytesPerEntry} B | ${m.graph.liveBytesPerEntry} B |
+| follower, live (V8 heap + vectors + graphs) | ${m.flat.liveBytesPerEntry} B | — |
 | follower, RSS growth | ${m.flat.rssBytesPerEntry} B | ${m.graph.rssBytesPerEntry} B |
-| of which the index (vector, graph links) | ${m.flat.indexBytesPerEntry} B | ${m.graph.indexBytesPerEntry} B |
+| of which the index (vector, graph links; estimated from the layout) | ${m.flat.indexBytesPerEntry} B | ${m.graph.indexBytesPerEntry} B |
+
+(Large partitions: the graphs live outside the V8 heap, and a heap difference over a few thousand
+entries written after others is dominated by garbage collection timing — RSS growth and the
+index estimate are the figures to use; \`@strata-cache/layer-semantic\`'s own benchmark measures
+memory per entry in one process in detail.)
 
 Every process holds every entry it replicates (the writer too); a partition filter (\`replication.accept\`)
 lets a process hold only the tenants it serves. Redis: ${m.redisStreamBytesPerRecord} B per stream record (${m.redisStreamRecords} kept);
