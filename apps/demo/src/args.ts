@@ -16,6 +16,10 @@ Options:
   --workload FILE      replay a JSONL file instead (see apps/demo/README.md for the format)
   --redis URL          add the L2 Redis layer (default: $REDIS_URL, else off)
   --instances N        app instances sharing L2 (default 2 with --redis, else 1)
+  --workers N          run the day across N worker processes sharing the Redis of --redis
+                       (each its own L1, L3 and embedder; the L3s replicate through Redis);
+                       with N > 1 the same day also runs on 1 worker and the report shows both
+  --no-compare         with --workers: skip the 1-worker run
   --provider P         auto | simulated | openai | anthropic (default auto: real when a key is set)
   --api A              openai | anthropic: wire format and adapter of the simulated provider
                        (default openai)
@@ -41,6 +45,12 @@ function num(v: string | undefined, name: string, min: number): number | undefin
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw new ArgError(`--${name} must be a number ≥ ${min} (got ${JSON.stringify(v)})`);
+  return n;
+}
+
+function integer(v: string, name: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new ArgError(`--${name} must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
   return n;
 }
 
@@ -71,6 +81,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
         redis: { type: 'string' },
         provider: { type: 'string' },
         instances: { type: 'string' },
+        workers: { type: 'string' },
+        'no-compare': { type: 'boolean' },
         model: { type: 'string' },
         api: { type: 'string' },
         'latency-scale': { type: 'string' },
@@ -103,6 +115,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
     return { error: `--api must be openai or anthropic` };
   }
   const redisUrl = values.redis ?? env['REDIS_URL'];
+  if (values.workers !== undefined && !redisUrl) return { error: '--workers needs --redis URL (or REDIS_URL): the workers share one Redis' };
+  if (values.workers !== undefined && values.instances !== undefined) return { error: '--workers and --instances do not combine (each worker is one instance)' };
   const options: DemoOptions = {
     provider: provider as DemoOptions['provider'],
     semantic: !values['no-semantic'],
@@ -110,6 +124,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
     ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),
     ...(values.threshold !== undefined ? { threshold: num(values.threshold, 'threshold', -1)! } : {}),
     ...(values.instances !== undefined ? { instances: num(values.instances, 'instances', 1)! } : {}),
+    ...(values.workers !== undefined ? { workers: integer(values.workers, 'workers', 1, 32) } : {}),
+    ...(values['no-compare'] ? { compare: false } : {}),
     ...(values.concurrency !== undefined ? { concurrency: num(values.concurrency, 'concurrency', 1)! } : {}),
     ...(values.seed !== undefined ? { seed: num(values.seed, 'seed', 0)! } : {}),
     ...(values['latency-scale'] !== undefined ? { latencyScale: num(values['latency-scale'], 'latency-scale', 0)! } : {}),

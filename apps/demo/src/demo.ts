@@ -6,8 +6,9 @@ import { type MetricsEndpoint, serveMetrics } from './metrics.js';
 import { renderHtml, renderText } from './render.js';
 import { runWorkload } from './runner.js';
 import { SimulatedProvider } from './simulated-provider.js';
-import { buildStack } from './stack.js';
-import { type Summary, summarize } from './summary.js';
+import { buildFleet } from './fleet.js';
+import { type Stack, buildStack } from './stack.js';
+import { type Summary, runFigures, summarize } from './summary.js';
 import { type Workload, generateWorkload, loadWorkload } from './workload.js';
 
 export interface DemoOptions {
@@ -23,6 +24,13 @@ export interface DemoOptions {
   redisUrl?: string;
   /** App instances sharing L2 (each its own L1 and L3). @default 2 with Redis, else 1 */
   instances?: number;
+  /**
+   * Run the day across this many worker processes sharing one Redis (needs `redisUrl`): each its
+   * own L1, L3 and embedder, the L3s following each other through the semantic feed.
+   */
+  workers?: number;
+  /** With `workers` > 1: also run the same day on one worker process and report both. @default true */
+  compare?: boolean;
   /** `auto`: real OpenAI/Anthropic when their API key is set, else simulated. @default 'auto' */
   provider?: 'auto' | 'simulated' | 'openai' | 'anthropic';
   /** Wire format and adapter for the simulated provider (real providers imply theirs). @default 'openai' */
@@ -75,6 +83,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   };
   const seed = options.seed ?? 42;
   const concurrency = options.concurrency ?? 16;
+  const started = new Date().toISOString().replace(/[:.]/g, '-');
+  let single: DemoResult | undefined;
+  if (options.workers !== undefined && options.workers > 1 && options.compare !== false) {
+    // The baseline the fleet is compared with: the same day (same seed), one worker process.
+    log(`The same day on 1 worker process first, the baseline for ${options.workers} workers …`);
+    const base = (options.out ?? `reports/strata-demo-${started}.html`).replace(/\.html?$/i, '');
+    single = await runDemo({ ...options, workers: 1, compare: false, print: false, out: `${base}-workers-1.html`, json: `${base}-workers-1.json` });
+  }
   const workload: Workload = options.workload ? loadWorkload(options.workload) : generateWorkload({ requests: options.requests ?? 1500, seed });
 
   let provider = options.provider ?? 'auto';
@@ -108,7 +124,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   }
 
   if (!sim) log(`Upstream: ${label}, model ${model} — real API calls at real prices (pass --provider simulated to stay local).`);
-  const stack = await buildStack({
+  const stackOptions = {
     api,
     simulated: sim !== undefined,
     baseURL,
@@ -120,7 +136,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
     sharedScope: options.fault === 'shared-scope',
     log,
-  });
+  };
+  const fleet = options.workers !== undefined ? await buildFleet({ ...stackOptions, workers: options.workers }) : undefined;
+  const stack: Stack = fleet ?? (await buildStack(stackOptions));
   let metrics: MetricsEndpoint | undefined;
   if (options.metricsPort !== undefined) {
     metrics = await serveMetrics(stack.caches, options.metricsPort);
@@ -181,11 +199,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     monthly: { dailyRequests, ...projection },
     providerCalls: sim ? sim.stats.calls : null,
   });
+  if (fleet) {
+    summary.fleet = {
+      ...fleet.report(),
+      run: runFigures(summary, options.workers!),
+      ...(single ? { single: { ...runFigures(single.summary, 1), reportPath: single.htmlPath } } : {}),
+    };
+  }
   await stack.close();
   await sim?.close();
 
-  const stamp = summary.generatedAt.replace(/[:.]/g, '-');
-  const htmlPath = resolve(options.out ?? `reports/strata-demo-${stamp}.html`);
+  const htmlPath = resolve(options.out ?? `reports/strata-demo-${started}.html`);
   const jsonPath = resolve(options.json ?? htmlPath.replace(/\.html?$/i, '') + '.json');
   mkdirSync(dirname(htmlPath), { recursive: true });
   mkdirSync(dirname(jsonPath), { recursive: true });

@@ -1,3 +1,4 @@
+import { fleetHtml, fleetText } from './fleet-report.js';
 import { KIND_LABEL, KIND_ORDER, PATHS, type Summary } from './summary.js';
 
 const PATH_LABEL: Record<string, string> = { L1: 'L1 memory', L2: 'L2 redis', L3: 'L3 semantic', upstream: 'upstream' };
@@ -99,6 +100,7 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
     `  monthly projection at ${int(m.dailyRequests)} requests/day: ${usd(m.usd)}  (= daily × hit rate ${pct(m.hitRate)} × ${int(m.tokensPerRequest)} tokens/1e6 × $${m.pricePerMillion.toFixed(2)}/M × 30)`,
   );
   out.push(`Provider prompt cache (the provider's discount, not Strata's; counted apart): ${tokens(s.providerPromptCache.cachedTokens)} cached prompt tokens, ${usd(s.providerPromptCache.usdSaved)}`);
+  out.push(...fleetText(s));
   if (reportPath) out.push(`\nReport: ${reportPath}`);
   const verdict =
     s.exitCode === 0
@@ -279,6 +281,7 @@ upstream: ${sim ? '<span class="sim">SIMULATED provider</span> ' : ''}${esc(s.pr
 <div class="card"><b>${esc(usd(m.usd))}</b><span>monthly projection at ${int(m.dailyRequests)} requests/day</span></div>
 </div>
 ${status}
+${fleetHtml(s)}
 <section><h2>Hits by layer over time</h2><div>${legend}</div>${hitsChart(s)}</section>
 <section><h2>Latency by path</h2><p class="sub">Bars: p50 (solid) and p95 (light), log scale. Upstream latency is ${sim ? 'the simulated provider’s (time to first token + per-token pacing)' : 'the real provider’s'}.</p>${latencyChart(s)}
 <table><tr><th>path</th><th>requests</th><th>share of requests</th><th>p50</th><th>p95</th><th>layer hit rate<sup>*</sup></th></tr>${pathRows}</table>

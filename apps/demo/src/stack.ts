@@ -5,6 +5,7 @@ import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
 import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, timeSensitivePrompts } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisInvalidationBus, RedisLayer } from '@strata-cache/layer-redis';
+import { RedisSemanticFeed } from '@strata-cache/layer-redis/semantic-feed';
 import { SemanticLayer } from '@strata-cache/layer-semantic';
 import { recommendedSetting } from '@strata-cache/semantic-guards';
 import { AnthropicAdapterClient, type ChatCall, type ChatClient, type ChatOutcome, OpenAIAdapterClient } from './client.js';
@@ -30,6 +31,17 @@ export interface StackOptions {
   readonly threshold?: number;
   /** Fault injection: every tenant in one cache scope. */
   readonly sharedScope?: boolean;
+  /** Redis key prefix; processes of one fleet pass the same. @default a run-unique one */
+  readonly prefix?: string;
+  /**
+   * Fleet mode (needs `redisUrl`): L3 follows every other process's writes, deletes and purges
+   * through a RedisSemanticFeed (vectors included), and rebuilds from L2. @default false
+   */
+  readonly replicate?: boolean;
+  /** Worker threads of the local embedder. @default embed-use's (2 on this machine) */
+  readonly embedderWorkers?: number;
+  /** Remove everything under the prefix on close (off in fleet workers: the fleet's parent does it). @default true */
+  readonly clearOnClose?: boolean;
   readonly prices?: PriceTable;
   readonly log: (line: string) => void;
 }
@@ -47,6 +59,9 @@ export interface Stack {
   readonly caches: readonly MultiLayerCache[];
   /** The caches' counters, summed over the instances. */
   stats(): StatsSnapshot;
+  /** The instances' caches and semantic layers (for a fleet worker's reports). */
+  readonly caches: readonly MultiLayerCache[];
+  readonly semanticLayers: readonly SemanticLayer[];
   flush(): Promise<void>;
   /** Purges what a "pricing changed" event makes stale; resolves once every instance has applied it. */
   pricingChanged(tenant: string): Promise<{ purged: Record<string, number>; detail: string }>;
@@ -67,7 +82,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   const scopeOf = (tenant: string) => (options.sharedScope ? 'shared' : tenant);
   const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
   // A run-unique prefix: the demo never reads or clears anything it did not write, even on a shared Redis.
-  const prefix = `strata-demo:${randomUUID().slice(0, 8)}`;
+  const prefix = options.prefix ?? `strata-demo:${randomUUID().slice(0, 8)}`;
 
   let embedder: UseEmbedder | undefined;
   let guardNames = '';
@@ -76,7 +91,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     const t0 = performance.now();
     options.log('Loading the local sentence encoder (USE-lite, TF.js wasm) …');
     try {
-      embedder = await createUseEmbedder();
+      embedder = await createUseEmbedder(options.embedderWorkers !== undefined ? { workers: options.embedderWorkers } : {});
       loadMs = performance.now() - t0;
     } catch (error) {
       // The demo must still run (and say so) where the encoder cannot start.
@@ -95,6 +110,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   } else if (!options.semantic) components.push('L3 semantic — off (--no-semantic)');
 
   const instances: Instance[] = [];
+  const semanticLayers: SemanticLayer[] = [];
   for (let k = 0; k < n; k++) {
     const layers: LayerConfig[] = [{ layer: new MemoryLayer({ maxEntries: 50_000 }) }];
     let redis: RedisLayer | undefined;
@@ -106,7 +122,11 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
       layers.push({ layer: redis, budgetMs: 150 });
     }
     if (embedder) {
-      const semantic = new SemanticLayer({ embedder, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
+      const replication = options.replicate && redis ? { replication: { feed: new RedisSemanticFeed({ layer: redis }) }, rebuildFrom: redis } : {};
+      const semantic = new SemanticLayer({ embedder, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}), ...replication });
+      // Open now: a replicating layer joins the feed at start-up, not at its first request.
+      await semantic.ready();
+      semanticLayers.push(semantic);
       // One embedding on a busy 2-core machine can take tens of ms: give L3 room, still far below a provider call.
       layers.push({ layer: semantic, budgetMs: 1_000 });
     }
@@ -147,6 +167,9 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
       : 'L2 redis — off (pass --redis URL or set REDIS_URL)',
   );
   if (n > 1) components.push(`${n} app instances, each with its own L1${embedder ? ' and L3' : ''}; requests spread round-robin by conversation`);
+  if (semanticLayers.length > 0 && options.replicate && options.redisUrl) {
+    components.push('L3 replication — @strata-cache/layer-redis/semantic-feed: each process\'s semantic index follows every other\'s writes, deletes and purges through Redis Streams (vectors included: nothing is embedded twice); rebuilds from L2 when it lost its place');
+  }
   components.push(
     `invalidation — @strata-cache/invalidation: tag ${PRICING_TAG} on ${PRICING_PATTERN}, event pricing_changed → purge the tag in the tenant's scope, 72 h max age, no caching of creative or time-sensitive prompts`,
   );
@@ -166,6 +189,8 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     prices,
     caches: instances.map((i) => i.cache),
     stats: () => mergeStats(instances.map((i) => i.cache.stats())),
+    caches: instances.map((i) => i.cache),
+    semanticLayers,
     flush: async () => {
       await Promise.all(instances.map((i) => i.cache.flush()));
     },
@@ -201,7 +226,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     async close() {
       await Promise.all(instances.map((i) => i.cache.flush()));
       // Leave nothing behind on a shared Redis: everything this run wrote is under its prefix.
-      if (instances[0]!.redis) await instances[0]!.redis.clear().catch(() => undefined);
+      if (instances[0]!.redis && options.clearOnClose !== false) await instances[0]!.redis.clear().catch(() => undefined);
       for (const i of instances) {
         await i.engine.close();
         await i.cache.close();
@@ -222,7 +247,7 @@ function redactUrl(url: string): string {
 }
 
 /** Sums the instances' counters (latency quantiles are not summable: the run measures its own). */
-function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
+export function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
   if (all.length === 1) return all[0]!;
   const layers: Record<string, LayerStatsSnapshot> = {};
   for (const s of all) {

@@ -2,6 +2,7 @@ import type { StatsSnapshot } from '@strata-cache/core';
 import { intentById } from './knowledge.js';
 import type { EventRecord, Path, RequestRecord, RunResult } from './runner.js';
 import type { RequestKind } from './workload.js';
+import type { FleetReport } from './fleet.js';
 
 export const PATHS: readonly Path[] = ['L1', 'L2', 'L3', 'upstream'];
 
@@ -75,6 +76,47 @@ export interface Summary {
   };
   wallMs: number;
   exitCode: number;
+  /** `--workers N`: the fleet's processes, and the same day on one worker process beside it. */
+  fleet?: FleetSummary;
+}
+
+/** The headline figures of one run, for the fleet-vs-one-process comparison. */
+export interface RunFigures {
+  workers: number;
+  requests: number;
+  hitRate: number;
+  L1: number;
+  L2: number;
+  L3: number;
+  upstream: number;
+  wrongHits: number;
+  stale: number;
+  crossTenant: number;
+  errors: number;
+}
+
+export interface FleetSummary extends FleetReport {
+  /** This run's figures. */
+  run: RunFigures;
+  /** The same day on one worker process (absent with --no-compare, or when this is that run). */
+  single?: RunFigures & { reportPath: string };
+}
+
+/** The headline figures of a summary. */
+export function runFigures(s: Summary, workers: number): RunFigures {
+  return {
+    workers,
+    requests: s.requests,
+    hitRate: s.hitRate,
+    L1: s.byPath.L1.count,
+    L2: s.byPath.L2.count,
+    L3: s.byPath.L3.count,
+    upstream: s.byPath.upstream.count,
+    wrongHits: s.checks.wrongHits,
+    stale: s.checks.stale,
+    crossTenant: s.checks.crossTenant,
+    errors: s.errors,
+  };
 }
 
 export interface SummaryInput {

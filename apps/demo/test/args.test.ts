@@ -19,6 +19,14 @@ describe('demo command line', () => {
     expect(parseDemoArgs([], {})).toEqual({ options: expect.not.objectContaining({ redisUrl: expect.anything() }) });
   });
 
+  it('--workers needs a Redis, a whole number, and does not combine with --instances', () => {
+    expect(parseDemoArgs(['--workers', '4', '--redis', 'redis://a:1'], {})).toEqual({ options: expect.objectContaining({ workers: 4, redisUrl: 'redis://a:1' }) });
+    expect(parseDemoArgs(['--workers', '4', '--no-compare'], { REDIS_URL: 'redis://a:1' })).toEqual({ options: expect.objectContaining({ workers: 4, compare: false }) });
+    expect(parseDemoArgs(['--workers', '4'], {})).toEqual({ error: expect.stringMatching(/--workers needs --redis/) });
+    expect(parseDemoArgs(['--workers', '2.5', '--redis', 'redis://a:1'], {})).toEqual({ error: expect.stringMatching(/--workers must be a whole number/) });
+    expect(parseDemoArgs(['--workers', '2', '--instances', '2', '--redis', 'redis://a:1'], {})).toEqual({ error: expect.stringMatching(/do not combine/) });
+  });
+
   it('returns help and errors instead of exiting', () => {
     expect(parseDemoArgs(['--', '-h'], {})).toEqual({ help: expect.stringContaining('--requests N') });
     expect(parseDemoArgs(['--requests', 'many'], {})).toEqual({ error: expect.stringMatching(/--requests must be a number/) });

@@ -8,3 +8,4 @@ export type { CachingEmbedderOptions, CachingEmbedderStats, EmbedCallOptions, Ve
 export type { EmbeddingQueueStats, BusyReason } from './embedding-queue.js';
 export { MemoryFeed } from './replication.js';
 export type { FeedRecord, FeedSink, FeedSubscription, SemanticFeed, SemanticMutation, SemanticReplicationOptions } from './replication.js';
+export type { ReplicationStats } from './replicator.js';

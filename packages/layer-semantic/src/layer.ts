@@ -25,7 +25,7 @@ import { PKG, type ResolvedOptions, type SemanticLayerOptions, checkThreshold, r
 import { loadSnapshot, writeStoreSnapshot } from './persist.js';
 import { type Rec, RecordStore, type RemovalReason } from './records.js';
 import type { SemanticMutation } from './replication.js';
-import { Replicator } from './replicator.js';
+import { type ReplicationStats, Replicator } from './replicator.js';
 import { SnapshotRejected, discardSnapshot } from './snapshot.js';
 
 export type { SemanticLayerOptions, EmbeddingQueueOptions } from './options.js';
@@ -62,8 +62,8 @@ export interface SemanticLayerStats {
   writesNotIndexed: number;
   /** The embedding queue: waiting texts, calls in flight, admission and cancellation counts. */
   queue: EmbeddingQueueStats;
-  /** Mutations applied from the replication feed, and the feed offset reached. */
-  replication: { applied: number; skipped: number; offset: string | undefined } | undefined;
+  /** Mutations applied from the replication feed, re-synchronisations, lag, and the feed offset reached. */
+  replication: ReplicationStats | undefined;
 }
 
 /**
@@ -121,7 +121,7 @@ export class SemanticLayer implements LayerV1 {
           indexable: (entry) => this.indexableText(entry),
           put: (key, entry, vector) => this.applyPut(key, entry, vector),
           index: (rec, vector) => this.writes.index(rec, rec.entry.semantic!.text, vector),
-          resync: () => this.resync(),
+          reimport: () => this.reimport(),
           warn: o.warn,
         })
       : undefined;
@@ -405,7 +405,7 @@ export class SemanticLayer implements LayerV1 {
     if (this.opening) {
       await this.opening.catch(() => undefined);
       await this.writes.settle(this.o.closeTimeoutMs);
-      await this.replicator?.stop();
+      await this.replicator?.stop(this.o.closeTimeoutMs);
       if (this.o.persistDir && this.dirty && this.store.env) {
         try {
           await this.snapshotNow();
@@ -452,29 +452,41 @@ export class SemanticLayer implements LayerV1 {
       // a rebuild from L2 (entries replicated meanwhile arrive through the feed).
       await this.replicator.start(loaded ? loaded.feedOffset : undefined);
     }
-    if (!loaded && this.o.rebuildFrom) await this.importFrom(this.o.rebuildFrom, {});
+    if (!loaded && this.o.rebuildFrom) {
+      try {
+        await this.importFrom(this.o.rebuildFrom, {});
+      } catch (e) {
+        // An unreachable L2 must not keep the layer from starting: it starts with what it has.
+        this.o.warn(`${PKG}: could not rebuild from option "rebuildFrom" (${(e as Error)?.message ?? String(e)}); starting without those entries`);
+      }
+    }
     this.started = true;
   }
 
-  /** The feed lost our place: rebuild from `rebuildFrom` (without it, keep what we have). */
-  private async resync(): Promise<void> {
-    if (!this.o.rebuildFrom) {
-      this.o.warn(`${PKG}: the replication feed could not resume from this layer's offset and option "rebuildFrom" is not set; entries replicated meanwhile are missing here until they are written again`);
-      return;
-    }
-    await this.importFrom(this.o.rebuildFrom, {}, true);
+  /** The feed lost our place: re-import `rebuildFrom` (newer entries replace ours); resolves the ids it holds. */
+  private async reimport(): Promise<ReadonlySet<string> | undefined> {
+    if (!this.o.rebuildFrom) return undefined;
+    const seen = new Set<string>();
+    await this.importFrom(this.o.rebuildFrom, {}, seen);
+    return seen;
   }
 
-  private async importFrom(source: LayerV1, options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; pageSize?: number }, replace = false): Promise<number> {
+  /** Imports `source`'s entries this layer lacks (with `seen`: also newer versions of those it has, noting every id). */
+  private async importFrom(source: LayerV1, options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; pageSize?: number }, seen?: Set<string>): Promise<number> {
     let cursor: string | undefined;
     let n = 0;
+    const rep = this.replicator;
     do {
       const page = await source.scan!({ ...(options.scope ? { scope: options.scope } : {}), count: options.pageSize ?? 256, ...(cursor ? { cursor } : {}) });
       const now = Date.now();
       const items = page.items.filter((it) => {
-        if (isExpired(it.entry, now) || this.replicator?.purged(it.key, it.entry)) return false;
+        // Entries from elsewhere pass the same checks as replicated ones (scopes this process
+        // replicates, key bound to its scope, not expired, not covered by a purge applied here).
+        if (rep ? !rep.admit(it.key, it.entry, now) : isExpired(it.entry, now)) return false;
+        seen?.add(it.key.id);
         const have = this.store.get(it.key.id);
-        return !have || (replace && have.entry.createdAt < it.entry.createdAt);
+        if (!have && rep && !rep.accepts(it.key.scope)) return false;
+        return !have || (seen !== undefined && have.entry.createdAt < it.entry.createdAt);
       });
       if (items.length > 0) {
         await this.writes.write(items, undefined, 'bulk');
@@ -510,7 +522,7 @@ export class SemanticLayer implements LayerV1 {
     this.dirty = true;
     const text = rec.entry.semantic?.text;
     if (text !== undefined) this.vectors.forget(text, rec);
-    if (reason === 'delete' || reason === 'expired' || reason === 'evicted') this.mutated({ type: 'delete', at: Date.now(), key: rec.key, reason });
+    if (reason === 'delete' || reason === 'expired' || reason === 'evicted') this.mutated({ type: 'delete', at: Date.now(), key: rec.key, reason, createdAt: rec.entry.createdAt });
   }
 
   private publishPut(rec: Rec, vec: Float32Array | undefined): void {

@@ -17,14 +17,29 @@ export type SemanticMutation =
       /** The embedder that made `vector`: a follower with another embedder keeps the entry for exact lookups only. */
       readonly embedder: { readonly id: string; readonly dimensions: number };
     }
-  | { readonly type: 'delete'; readonly at: number; readonly key: CacheKey; readonly reason: 'delete' | 'expired' | 'evicted' }
+  | {
+      readonly type: 'delete';
+      readonly at: number;
+      readonly key: CacheKey;
+      readonly reason: 'delete' | 'expired' | 'evicted';
+      /**
+       * `createdAt` of the entry that was removed. An expiry or eviction removes that version only
+       * (a follower holding a newer write of the key keeps it); a delete (an invalidation) removes
+       * whatever the follower holds.
+       */
+      readonly createdAt?: number;
+    }
   | { readonly type: 'purge-tag'; readonly at: number; readonly tag: string; readonly scope?: Pick<Scope, 'tenant' | 'namespace'> }
   | { readonly type: 'purge-versions'; readonly at: number; readonly scope: Scope }
   | { readonly type: 'clear'; readonly at: number; readonly scope?: Pick<Scope, 'tenant' | 'namespace'> };
 
 /** A mutation as a feed delivers it. */
 export interface FeedRecord {
-  /** Opaque, increasing position in the feed; the layer snapshots the last one it applied. */
+  /**
+   * Opaque, increasing position in the feed; the layer snapshots the last one it applied.
+   * Records delivered in one `apply` call may share one offset: the position after the whole
+   * batch (the layer applies a batch in one synchronous step, so no snapshot falls inside it).
+   */
   readonly offset: string;
   /** The publishing layer instance (`SemanticLayer.replicaId`): a layer skips its own mutations. */
   readonly origin: string;
@@ -48,15 +63,23 @@ export interface SemanticFeed {
    * Resolves once the subscription is live.
    */
   subscribe(from: string | undefined, sink: FeedSink): Promise<FeedSubscription>;
+  /**
+   * Sends what `publish` buffered, within `timeoutMs`. The layer calls it on `close()` so its last
+   * mutations (final deletes, purges) reach the other processes. Optional: a feed that sends
+   * synchronously has nothing to flush.
+   */
+  flush?(timeoutMs: number): Promise<void>;
 }
 
 export interface FeedSink {
   /** Applies delivered mutations (their own included: they are skipped but advance the offset). */
   apply(records: readonly FeedRecord[]): void;
   /**
-   * The feed cannot deliver from the offset asked for (it was trimmed, or the feed restarted
-   * empty): the layer re-synchronises from its `rebuildFrom` layer and the feed continues after
-   * `resumeFrom`.
+   * The feed cannot deliver everything after the offset asked for (records were trimmed, the
+   * transport restarted empty or from an older snapshot, or its position was never known): the
+   * layer re-derives its index from its `rebuildFrom` layer — imports what it lacks, drops what
+   * that layer no longer holds — and the feed continues after `resumeFrom`, delivering nothing
+   * before `gap()` resolved.
    */
   gap(resumeFrom: string | undefined): Promise<void>;
 }

@@ -18,7 +18,10 @@ export interface WritePathHost {
   readonly name: string;
   /** The text an entry is matched by here (undefined: exact lookups only). */
   indexable(entry: CacheEntry): string | undefined;
-  /** A record is complete (indexed, or exact-only for good): publish it. */
+  /**
+   * A record written here is complete (indexed, or exact-only for good): publish it. Not called
+   * for bulk imports (`rebuildFrom`): those entries came from a shared layer every process reads.
+   */
   published(rec: Rec, vector: Float32Array | undefined): void;
   /** Something changed (for the snapshot's dirty flag). */
   changed(): void;
@@ -73,7 +76,7 @@ export class WritePath {
       const vec = text === undefined ? undefined : this.vectors.peek(text);
       if (text === undefined || vec) {
         if (vec) this.index(rec, text!, vec);
-        this.host.published(rec, vec);
+        if (priority !== 'bulk') this.host.published(rec, vec);
       } else waiting.push({ rec, text });
     }
     if (waiting.length === 0) return Promise.resolve();
@@ -108,7 +111,7 @@ export class WritePath {
     } catch (e) {
       const skipped = e instanceof EmbedderBusyError || isCancellation(e) || ctx?.signal?.aborted || (StrataError.isInstance(e) && e.code === 'STRATA_CLOSED');
       const current = waiting.filter((p) => this.store.isCurrent(p.rec));
-      for (const p of current) this.host.published(p.rec, undefined);
+      if (priority !== 'bulk') for (const p of current) this.host.published(p.rec, undefined);
       if (skipped) {
         this.notIndexed += current.length;
         return;
@@ -124,7 +127,7 @@ export class WritePath {
       // A newer write, a delete or a purge of this key while it was embedding: nothing to index.
       if (!this.store.isCurrent(p.rec) || p.rec.part) return;
       this.index(p.rec, p.text, vecs[i]!);
-      this.host.published(p.rec, vecs[i]);
+      if (priority !== 'bulk') this.host.published(p.rec, vecs[i]);
     });
   }
 }

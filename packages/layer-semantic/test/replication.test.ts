@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { resolveScope } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type FeedSink, MemoryFeed, type SemanticFeed, SemanticLayer, type SemanticLayerOptions } from '../src/index.js';
+import { type FeedSink, MemoryFeed, type SemanticFeed, SemanticLayer, type SemanticLayerOptions, type SemanticMutation } from '../src/index.js';
 import { HashEmbedder, chatItem } from './helpers.js';
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -139,6 +139,132 @@ describe('SemanticLayer replication seam', () => {
     await settle();
     expect(await b2.layer.get(z.key)).toBeDefined();
     await Promise.all([a.layer.close(), b2.layer.close()]);
+  });
+
+  it('after a gap the index is re-derived from L2: what L2 no longer holds is dropped, what it holds newer replaces ours', async () => {
+    const feed = new MemoryFeed();
+    const l2 = new MemoryLayer();
+    const a = await replica(feed);
+    const b = await replica(feed, { rebuildFrom: l2 });
+    const kept = chatItem('kept question');
+    const gone = chatItem('purged while b was not following', { tags: ['p'] });
+    for (const x of [kept, gone]) for (const l of [a.layer, l2]) await l.set(x.key, x.entry);
+    await settle();
+    expect(b.layer.size).toBe(2);
+    // b loses its place (e.g. a Redis restart): meanwhile the entry is purged and the other rewritten.
+    let gap!: (resumeFrom: string | undefined) => Promise<void>;
+    const lossy: SemanticFeed = { publish: () => undefined, subscribe: async (_from, sink) => ((gap = sink.gap), { close: () => undefined }) };
+    const c = await replica(lossy, { rebuildFrom: l2 });
+    for (const x of [kept, gone]) await c.layer.set(x.key, x.entry);
+    await l2.deleteByTag('p');
+    const newer = chatItem('kept question', { value: 'a newer answer' });
+    newer.entry.createdAt = kept.entry.createdAt + 1;
+    await l2.set(newer.key, newer.entry);
+    await gap('42');
+    expect(await c.layer.get(gone.key)).toBeUndefined();
+    expect((await c.layer.get(kept.key))?.value).toBe('a newer answer');
+    expect(c.layer.stats().replication).toMatchObject({ resyncs: 1, resyncDropped: 1, offset: '42' });
+    // Without rebuildFrom nothing can be verified: everything from before the gap is dropped.
+    const d = await replica(lossy);
+    await d.layer.set(kept.key, kept.entry);
+    const warnings: string[] = [];
+    const e = await replica(lossy, { onWarning: (m) => warnings.push(m) });
+    await e.layer.set(kept.key, kept.entry);
+    await gap(undefined);
+    expect(e.layer.size).toBe(0);
+    expect(warnings.join()).toMatch(/rebuildFrom/);
+    await Promise.all([a.layer.close(), b.layer.close(), c.layer.close(), d.layer.close(), e.layer.close()]);
+  });
+
+  it('refuses malformed mutations and keys that do not belong to their scope, without stopping', async () => {
+    const feed = new MemoryFeed();
+    const warnings: string[] = [];
+    const b = await replica(feed, { onWarning: (m) => warnings.push(m) });
+    const x = chatItem('victim tenant question', { scope: resolveScope('victim') });
+    const embedder = { id: b.layer.embedder.id, dimensions: b.layer.embedder.dimensions };
+    const vector = (await new HashEmbedder(64).embed([x.entry.semantic!.text]))[0]!;
+    const at = Date.now();
+    const publish = (m: unknown) => feed.publish('intruder', m as SemanticMutation);
+    publish({ type: 'put', at, key: { ...x.key, scope: resolveScope('attacker') }, entry: x.entry, vector, embedder });
+    publish({ type: 'put', at, key: x.key, entry: { ...x.entry, createdAt: 'yesterday' }, vector, embedder });
+    publish({ type: 'nonsense', at });
+    publish(null);
+    publish({ type: 'put', at, key: x.key, entry: x.entry, vector: vector.map((v) => v * 3), embedder }); // not unit length: exact only
+    await settle();
+    expect(b.layer.stats()).toMatchObject({ entries: 1, indexed: 0 });
+    expect(b.layer.stats().replication?.rejected).toBe(5);
+    expect(warnings).toHaveLength(1); // the first refusal is reported, not every one
+    publish({ type: 'put', at: at + 1, key: x.key, entry: { ...x.entry, createdAt: x.entry.createdAt + 1 }, vector, embedder });
+    await settle();
+    expect(b.layer.stats()).toMatchObject({ entries: 1, indexed: 1 });
+    await b.layer.close();
+  });
+
+  it('an expiry or eviction elsewhere removes that version only; a delete removes what was written before it', async () => {
+    const feed = new MemoryFeed();
+    const b = await replica(feed);
+    const x = chatItem('versioned question');
+    await b.layer.set(x.key, x.entry);
+    const at = Date.now() + 10;
+    feed.publish('other', { type: 'delete', at, key: x.key, reason: 'evicted', createdAt: x.entry.createdAt - 5 });
+    await settle();
+    expect(await b.layer.get(x.key)).toBeDefined();
+    feed.publish('other', { type: 'delete', at, key: x.key, reason: 'evicted', createdAt: x.entry.createdAt });
+    await settle();
+    expect(await b.layer.get(x.key)).toBeUndefined();
+    await b.layer.set(x.key, x.entry);
+    feed.publish('other', { type: 'delete', at, key: x.key, reason: 'delete' });
+    await settle();
+    expect(await b.layer.get(x.key)).toBeUndefined();
+    await b.layer.close();
+  });
+
+  it('its own deletes are remembered too: a deleted entry that comes back from L2 (restored from an older snapshot) stays out', async () => {
+    const l2 = new MemoryLayer();
+    const x = chatItem('deleted here, still in an old copy of L2');
+    await l2.set(x.key, x.entry);
+    const a = await replica(new MemoryFeed(), { rebuildFrom: l2 });
+    expect(await a.layer.get(x.key)).toBeDefined();
+    await a.layer.delete(x.key);
+    await a.layer.rebuildFrom(l2);
+    expect(await a.layer.get(x.key)).toBeUndefined();
+    // A newer write of the key is not held back.
+    const newer = { ...x.entry, createdAt: Date.now() + 1 };
+    await l2.set(x.key, newer);
+    await a.layer.rebuildFrom(l2);
+    expect(await a.layer.get(x.key)).toBeDefined();
+    await a.layer.close();
+  });
+
+  it('entries imported from rebuildFrom are not published again (every process can read them there)', async () => {
+    const feed = new MemoryFeed();
+    const l2 = new MemoryLayer();
+    for (const t of ['one in l2', 'two in l2', 'three in l2']) {
+      const x = chatItem(t);
+      await l2.set(x.key, x.entry);
+    }
+    const b = await replica(feed, { rebuildFrom: l2 });
+    expect(b.layer.size).toBe(3);
+    await b.layer.rebuildFrom(l2);
+    expect(feed.length).toBe(0);
+    await b.layer.close();
+  });
+
+  it('close() lets the feed send what it still holds', async () => {
+    const sent: string[] = [];
+    let flushed = 0;
+    const feed: SemanticFeed = {
+      publish: (_o, m) => void sent.push(m.type),
+      subscribe: async () => ({ close: () => undefined }),
+      flush: async (ms) => void (flushed = ms),
+    };
+    const a = await replica(feed, { closeTimeoutMs: 1_234 });
+    const x = chatItem('last words');
+    await a.layer.set(x.key, x.entry);
+    await a.layer.delete(x.key);
+    await a.layer.close();
+    expect(sent).toEqual(['put', 'delete']);
+    expect(flushed).toBe(1_234);
   });
 
   it('drops a put that happened before a purge it arrives after (the race guarantee across processes)', async () => {
