@@ -55,11 +55,9 @@ export interface Stack {
   /** What is missing from the full stack and why. */
   readonly missing: string[];
   readonly prices: PriceTable;
-  /** Each instance's cache (for `--metrics`). */
-  readonly caches: readonly MultiLayerCache[];
   /** The caches' counters, summed over the instances. */
   stats(): StatsSnapshot;
-  /** The instances' caches and semantic layers (for a fleet worker's reports). */
+  /** Each instance's cache (for `--metrics` and a fleet worker's reports) and semantic layers. */
   readonly caches: readonly MultiLayerCache[];
   readonly semanticLayers: readonly SemanticLayer[];
   flush(): Promise<void>;
@@ -187,7 +185,6 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     components,
     missing,
     prices,
-    caches: instances.map((i) => i.cache),
     stats: () => mergeStats(instances.map((i) => i.cache.stats())),
     caches: instances.map((i) => i.cache),
     semanticLayers,
