@@ -35,6 +35,7 @@ export { lazyImport } from './lazy.js';
 export type { LazyImportOptions } from './lazy.js';
 export { invalidationCovers } from './invalidation-log.js';
 export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+export { DeadlineQueue, withTimeout } from './deadline-queue.js';
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export type { Embedder } from './embedder.js';
 export { embedderFits } from './guard.js';
