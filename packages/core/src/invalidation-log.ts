@@ -1,13 +1,16 @@
 import type { InvalidationMessage } from './bus.js';
-import type { CacheEntry } from './entry.js';
 import type { CacheKey } from './fingerprint.js';
 
 /** Invalidation records kept beyond what in-flight loads need (for late `store(…, { sinceEpoch })` calls). */
 const KEEP = 1024;
+/** The smallest step the bus clock takes (1 µs: well above a double's resolution at epoch-ms magnitudes). */
+export const STAMP_STEP = 0.001;
 
 interface InvalidationRecord {
   readonly epoch: number;
   readonly message: InvalidationMessage;
+  /** Its watermark (bus clock). */
+  readonly at: number;
 }
 
 /**
@@ -15,7 +18,7 @@ interface InvalidationRecord {
  * an older version of it)? The one statement of that rule: core's race checks use it, and so can
  * anything else that reasons about invalidations (it is in the implementer API).
  */
-export function invalidationCovers(m: InvalidationMessage, key: CacheKey, entry: Pick<CacheEntry, 'tags'>): boolean {
+export function invalidationCovers(m: InvalidationMessage, key: CacheKey, entry: { readonly tags: readonly string[] }): boolean {
   switch (m.type) {
     case 'key':
       return m.keyId === key.id;
@@ -39,6 +42,9 @@ export function invalidationCovers(m: InvalidationMessage, key: CacheKey, entry:
  * as invalidated (a miss, never a stale answer).
  */
 export class InvalidationLog {
+  /** @param started a stamp taken when the log was created (epoch 0 began then). */
+  constructor(private readonly started: number) {}
+
   private current = 0;
   private records: InvalidationRecord[] = [];
   /** Epoch of the newest pruned record (0: nothing pruned yet). */
@@ -50,10 +56,10 @@ export class InvalidationLog {
     return this.current;
   }
 
-  record(message: InvalidationMessage): void {
+  record(message: InvalidationMessage, at: number): void {
     this.current++;
     // Logged even with no load in flight: `store(…, { sinceEpoch })` callers load outside core.
-    this.records.push({ epoch: this.current, message });
+    this.records.push({ epoch: this.current, message, at });
     if (this.records.length > 2 * KEEP) this.prune();
   }
 
@@ -72,13 +78,28 @@ export class InvalidationLog {
   }
 
   /** Did an invalidation after `since` cover this key, its tags or its scope? */
-  invalidatedSince(since: number, key: CacheKey, entry: Pick<CacheEntry, 'tags'>): boolean {
+  invalidatedSince(since: number, key: CacheKey, entry: { readonly tags: readonly string[] }): boolean {
     if (this.current === since) return false;
     if (since < this.floor) return true;
     for (const r of this.records) {
       if (r.epoch > since && invalidationCovers(r.message, key, entry)) return true;
     }
     return false;
+  }
+
+  /**
+   * A stamp for an answer whose load began in `epoch` (read from `currentEpoch` before it began):
+   * just after the watermark that opened the epoch — the load began after this process knew of
+   * it — or undefined when that record was pruned (the write is then refused anyway).
+   */
+  stampOf(epoch: number): number | undefined {
+    if (epoch === 0) return this.started;
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const r = this.records[i]!;
+      if (r.epoch === epoch) return r.at + STAMP_STEP;
+      if (r.epoch < epoch) break;
+    }
+    return undefined;
   }
 
   /** Number of records held (for tests of the bound). */

@@ -26,6 +26,11 @@ export interface ResolvedLayer {
   readonly batch: boolean;
   /** Implements deleteByTag / deleteOlderVersions and declares `capabilities.tags`. */
   readonly tags: boolean;
+  /**
+   * Can hold entries from before this process started (`shared` or `semantic`): not read until
+   * the bus's stored watermarks have been loaded.
+   */
+  readonly gated: boolean;
   readonly stats: LayerStats;
   /** The budget timer of this layer's operations. */
   readonly deadlines: DeadlineQueue;
@@ -71,6 +76,7 @@ export function resolveLayers(items: unknown, defaultBudgetMs: number): Resolved
       contextual: caps.remote === true || semantic,
       batch: caps.batch === true && typeof layer.getMany === 'function' && typeof layer.setMany === 'function' && typeof layer.deleteMany === 'function',
       tags: caps.tags === true,
+      gated: caps.shared === true || semantic,
       stats: new LayerStats(),
       deadlines: new DeadlineQueue(cfg.budgetMs ?? defaultBudgetMs),
     };
