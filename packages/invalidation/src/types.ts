@@ -68,9 +68,15 @@ export interface InvalidationAudit {
   readonly data?: unknown;
   /** What was asked: `{ type: 'tag', tag }`, `{ type: 'key', keyId }`, ... */
   readonly targets: readonly InvalidationMessage[];
-  /** Entries removed per layer, summed over the targets. */
+  /** Entries removed per layer reached, summed over the targets (a layer not reached counts nothing here: see `unreached`). */
   readonly layers: Readonly<Record<string, number>>;
   readonly total: number;
+  /** Layers some target could not reach (core retries them; the watermark refuses what they hold meanwhile). */
+  readonly unreached: readonly string[];
+  /** Every target's watermark was acknowledged by the bus's durable store. */
+  readonly durable: boolean;
+  /** Some of it is still being retried by core: a layer, the bus message or the watermark's storage. */
+  readonly pending: boolean;
   readonly durationMs: number;
 }
 
