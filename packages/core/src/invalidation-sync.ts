@@ -13,6 +13,14 @@ const RETRY_MAX_MS = 2_000;
 const PRUNE_EVERY_MS = 60_000;
 /** Layer operations and bus messages kept for a retry; beyond, the oldest are dropped (the watermark still refuses what they would have removed). */
 const MAX_RETRIES = 10_000;
+/** Loads of the store's watermarks start at most this often (a flapping connection asks for many). */
+const RESYNC_MIN_INTERVAL_MS = 500;
+/**
+ * A watermark from another process further ahead of this process's clock than this (plus the
+ * clock's error) is taken as this far ahead: a sender with a broken clock must not make a tag
+ * uncacheable for years.
+ */
+const MAX_AHEAD_MS = 60_000;
 
 /** What the cache does with invalidations learned from the store (as if received on the bus). */
 export interface SyncHost {
@@ -74,6 +82,9 @@ export class InvalidationSync {
   private delay = RETRY_MIN_MS;
   private stopWatching: (() => void) | undefined;
   private closed = false;
+  private lastResync = Number.NEGATIVE_INFINITY;
+  /** Watermarks to save at the end of this tick, in one call. */
+  private batch: { readonly marks: InvalidationWatermark[]; readonly saved: Promise<void> } | undefined;
 
   constructor(
     private readonly bus: InvalidationBus | undefined,
@@ -105,6 +116,15 @@ export class InvalidationSync {
     return this.now() - e;
   }
 
+  /**
+   * A watermark another process set (bus message, store): its time, unless it is implausibly far
+   * ahead of this clock (see MAX_AHEAD_MS).
+   */
+  plausible(at: number): number {
+    const limit = this.clock.now() + this.clock.errorMs() + MAX_AHEAD_MS;
+    return at > limit ? limit : at;
+  }
+
   /** Sets the watermark of an invalidation of this process, in the table at once; resolves its time. */
   set(message: InvalidationMessage): number {
     const at = this.markTime();
@@ -113,12 +133,27 @@ export class InvalidationSync {
     return at;
   }
 
-  /** Stores a watermark; false when the store could not take it now (it is retried) or there is none. */
+  /**
+   * Stores a watermark; false when the store could not take it now (it is retried) or there is
+   * none. Watermarks set in one tick (a prompt purge's keys, an event's tags) go in one save.
+   */
   async persist(w: InvalidationWatermark): Promise<boolean> {
-    if (!this.store) return false;
+    const store = this.store;
+    if (!store) return false;
     const id = watermarkId(w.message);
+    let b = this.batch;
+    if (b === undefined) {
+      const marks: InvalidationWatermark[] = [];
+      const saved = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+        if (this.batch?.marks === marks) this.batch = undefined;
+        return store.save(marks);
+      });
+      saved.catch(() => undefined);
+      this.batch = b = { marks, saved };
+    }
+    b.marks.push(w);
     try {
-      await this.store.save([w]);
+      await b.saved;
     } catch (error) {
       this.unsaved.add(id);
       emitError(this.ctx(), error, 'bus', 'saveWatermark');
@@ -183,14 +218,12 @@ export class InvalidationSync {
     await this.runNow();
   }
 
-  /** Retries what is pending until nothing is, or `timeoutMs` passed; true when nothing is left. */
+  /** Waits (at most `timeoutMs`) for the retries to finish what is pending; true when nothing is left. */
   async settle(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
-    while (!this.closed && (this.pendingCount > 0 || this.resyncWanted)) {
-      const left = until - Date.now();
-      if (left <= 0) break;
-      await Promise.race([this.runNow(), new Promise((r) => setTimeout(r, Math.min(left, RETRY_MAX_MS)).unref?.())]);
-      if (this.pendingCount > 0) await new Promise((r) => setTimeout(r, Math.min(Math.max(0, until - Date.now()), RETRY_MIN_MS)));
+    this.kick(0);
+    while (!this.closed && this.pendingCount > 0 && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, Math.min(RETRY_MIN_MS, Math.max(1, until - Date.now()))));
     }
     return this.pendingCount === 0;
   }
@@ -257,7 +290,12 @@ export class InvalidationSync {
   /** One round: load the store's watermarks when asked, then save, publish and purge what is pending. */
   private async run(): Promise<void> {
     let progress = false;
-    if (this.resyncWanted && this.store) {
+    const sinceResync = Date.now() - this.lastResync;
+    if (this.resyncWanted && this.store && sinceResync < RESYNC_MIN_INTERVAL_MS) {
+      // Asked again right after one: later (runNow's ending reschedules while it is wanted).
+      this.delay = Math.max(this.delay, RESYNC_MIN_INTERVAL_MS - sinceResync);
+    } else if (this.resyncWanted && this.store) {
+      this.lastResync = Date.now();
       try {
         await this.resync();
         progress = true;
@@ -286,7 +324,8 @@ export class InvalidationSync {
       const id = watermarkId(w.message);
       const s = watermarkScore(w);
       if (!((inStore.get(id) ?? Number.NEGATIVE_INFINITY) >= s)) inStore.set(id, s);
-      if (this.table.add(w.message, w.at)) learned.push(w);
+      const at = this.plausible(w.at);
+      if (this.table.add(w.message, at)) learned.push(at === w.at ? w : { message: w.message, at });
     }
     // Re-assert what the store lacks: it restarted empty, was restored from an older snapshot,
     // failed over to a replica that had not received it, or never got it.

@@ -598,7 +598,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private onRemoteInvalidation(envelope: InvalidationEnvelope): void {
     if (envelope.origin === this.instanceId || this.closed) return;
     // A sender of an earlier version sends no watermark: the time it arrived is later, so safe.
-    const at = typeof envelope.at === 'number' && Number.isFinite(envelope.at) ? envelope.at : this.sync.markTime();
+    const at = typeof envelope.at === 'number' && Number.isFinite(envelope.at) ? this.sync.plausible(envelope.at) : this.sync.markTime();
     this.applyRemote(envelope.message, at);
   }
 

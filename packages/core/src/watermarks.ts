@@ -82,6 +82,12 @@ export const localClock: FleetClock = Object.freeze({
 interface ScopeMarks {
   clear: number;
   version: number;
+  /**
+   * Key watermarks of this tenant+namespace by key hash (the hash covers the rest of the key id):
+   * looked up only for scopes that have any, with a flat string — a key id is built by
+   * concatenation, and hashing one as a Map key first copies it.
+   */
+  keys: Map<string, number> | undefined;
 }
 
 interface TagMarks {
@@ -102,7 +108,6 @@ const NONE = Number.NEGATIVE_INFINITY;
 export class WatermarkTable {
   private global = NONE;
   private readonly scopes = new Map<string, Map<string, ScopeMarks>>();
-  private readonly keys = new Map<string, number>();
   private readonly tags = new Map<string, TagMarks>();
   private readonly all = new Map<string, InvalidationWatermark>();
 
@@ -128,7 +133,7 @@ export class WatermarkTable {
     this.all.set(id, w);
     switch (message.type) {
       case 'key':
-        this.keys.set(message.keyId, at);
+        (this.scope(message.scope).keys ??= new Map()).set(hashOf(message.keyId), at);
         break;
       case 'tag': {
         let t = this.tags.get(message.tag);
@@ -158,10 +163,12 @@ export class WatermarkTable {
     if (stamp <= this.global) return true;
     const scope = key.scope;
     const s = this.scopes.get(scope.tenant)?.get(scope.namespace);
-    if (s !== undefined && (stamp <= s.clear || scope.version < s.version)) return true;
-    if (this.keys.size > 0) {
-      const k = this.keys.get(key.id);
-      if (k !== undefined && stamp <= k) return true;
+    if (s !== undefined) {
+      if (stamp <= s.clear || scope.version < s.version) return true;
+      if (s.keys !== undefined) {
+        const k = s.keys.get(key.hash);
+        if (k !== undefined && stamp <= k) return true;
+      }
     }
     if (this.tags.size > 0) {
       const tags = entry.tags;
@@ -213,7 +220,7 @@ export class WatermarkTable {
     let byNs = this.scopes.get(s.tenant);
     if (!byNs) this.scopes.set(s.tenant, (byNs = new Map()));
     let m = byNs.get(s.namespace);
-    if (!m) byNs.set(s.namespace, (m = { clear: NONE, version: 0 }));
+    if (!m) byNs.set(s.namespace, (m = { clear: NONE, version: 0, keys: undefined }));
     return m;
   }
 
@@ -221,9 +228,12 @@ export class WatermarkTable {
     this.all.delete(id);
     const m = w.message;
     switch (m.type) {
-      case 'key':
-        this.keys.delete(m.keyId);
+      case 'key': {
+        const s = this.scopes.get(m.scope.tenant)?.get(m.scope.namespace);
+        s?.keys?.delete(hashOf(m.keyId));
+        if (s?.keys?.size === 0) s.keys = undefined;
         break;
+      }
       case 'tag': {
         const t = this.tags.get(m.tag);
         if (!t) break;
@@ -247,6 +257,11 @@ export class WatermarkTable {
         break;
     }
   }
+}
+
+/** The hash part of a key id (`v<schema>:<scope id>:<hash>`). */
+function hashOf(keyId: string): string {
+  return keyId.slice(keyId.lastIndexOf(':') + 1);
 }
 
 function setNested(map: Map<string, Map<string, number>>, s: Pick<Scope, 'tenant' | 'namespace'>, at: number): void {

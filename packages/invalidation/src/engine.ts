@@ -470,9 +470,10 @@ export class InvalidationEngine {
     extra: { event?: string; data?: unknown; reason?: string; origin?: 'local' | 'remote' },
   ): InvalidationAudit {
     const layers: Record<string, number> = {};
-    for (const name of this.cache.layerNames) layers[name] = 0;
-    for (const r of results) for (const [name, n] of Object.entries(r.layers)) layers[name] = (layers[name] ?? 0) + n;
     const unreached = [...new Set(results.flatMap((r) => r.unreached ?? []))];
+    // A layer no target reached is listed in `unreached`, not counted as 0 removed.
+    for (const name of this.cache.layerNames) if (!unreached.includes(name)) layers[name] = 0;
+    for (const r of results) for (const [name, n] of Object.entries(r.layers)) layers[name] = (layers[name] ?? 0) + n;
     const audit: InvalidationAudit = {
       id: randomUUID(),
       at,

@@ -26,11 +26,11 @@ export interface InvalidationEngineOptions {
    */
   storePromptText?: boolean;
   /**
-   * How long (ms) to remember recent invalidations and this process's recent writes. Hits whose
-   * request began before a remembered invalidation that covers them are refused (answers are
-   * stamped with `meta['strata.began']`), and a write of this process that a remote
-   * invalidation covers is purged again everywhere (the cross-process race). Should exceed the
-   * bus's worst delivery delay. 0 disables all of it. @default 5_000
+   * How long (ms) this process remembers its recent writes for the race repair: a write whose
+   * load began before a remote invalidation that covers it (it reached a shared layer before the
+   * message reached us) is purged again everywhere. No process serves such a write either way
+   * (core refuses answers whose load began before a purge it knows of); the repair frees the room
+   * it takes. Should exceed the bus's worst delivery delay. 0 disables the repair. @default 5_000
    */
   raceWindowMs?: number;
   /** Most recent writes remembered for the race repair. @default 10_000 */
