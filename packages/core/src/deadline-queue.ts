@@ -41,6 +41,10 @@ export class DeadlineQueue {
   /** Calls `fire` `ms` after the operation started running unless the returned handle is marked done first. */
   add(fire: () => void): { done: boolean } {
     const node: Node = { deadline: 0, done: false, fire, next: undefined };
+    // Operations that settle in microtasks (a fast failure, a sync answer behind a promise) can
+    // run for a long stretch without the loop reaching the next turn: drop the settled ones as
+    // they pile up, so the list stays as long as what is really in flight.
+    if (this.starting.length >= 1_024 && (this.starting.length & 1_023) === 0) this.starting = this.starting.filter((n) => !n.done);
     this.starting.push(node);
     if (!this.startQueued) {
       this.startQueued = true;
