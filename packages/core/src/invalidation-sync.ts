@@ -287,9 +287,12 @@ export class InvalidationSync {
     return p;
   }
 
-  /** One round: load the store's watermarks when asked, then save, publish and purge what is pending. */
+  /** One round: publish what is pending, load the store's watermarks when asked, save, and purge the layers not reached. */
   private async run(): Promise<void> {
     let progress = false;
+    // Messages first: the other processes are waiting for them (the shared layers are guarded by
+    // the watermark meanwhile, and so is this process).
+    if (this.unpublished.size > 0) progress = (await this.republish()) || progress;
     const sinceResync = Date.now() - this.lastResync;
     if (this.resyncWanted && this.store && sinceResync < RESYNC_MIN_INTERVAL_MS) {
       // Asked again right after one: later (runNow's ending reschedules while it is wanted).
@@ -304,7 +307,6 @@ export class InvalidationSync {
       }
     }
     if (this.unsaved.size > 0 && this.store) progress = (await this.saveUnsaved()) || progress;
-    if (this.unpublished.size > 0) progress = (await this.republish()) || progress;
     if (this.unapplied.length > 0) progress = (await this.reapply()) || progress;
     if (progress) this.delay = RETRY_MIN_MS;
   }

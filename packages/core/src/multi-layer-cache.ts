@@ -568,20 +568,20 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
 
   /**
    * One invalidation: its watermark goes into this process's table at once (every read from here
-   * on refuses what it covers, wherever it sits); the watermark is stored while the layers are
-   * purged, and the message is published once they are. What fails is retried until done and
+   * on refuses what it covers, wherever it sits); once the layers are purged, the message is
+   * published and the watermark stored. What fails is retried until done and
    * reported (`unreached`, `pending`), never counted as 0.
    */
   private async invalidate(message: InvalidationMessage, key?: CacheKey): Promise<InvalidationResult> {
     const at = this.sync.set(message);
     this.invalidations.record(message, at);
     const w: InvalidationWatermark = { message, at };
-    const stored = this.sync.persist(w);
     const applied = await applyInvalidation(this.ctx, message, false, key);
     // Published once this process's layers are done (the shared ones included), so a receiver
-    // never finds in a shared layer what the sender is still removing from it.
-    const published = this.bus ? await this.sync.publish(w, this.instanceId) : true;
-    const durable = await stored;
+    // never finds in a shared layer what the sender is still removing from it; the watermark is
+    // stored alongside, sent after the message (the other processes need not wait for it).
+    const publishing = this.bus ? this.sync.publish(w, this.instanceId) : Promise.resolve(true);
+    const [published, durable] = await Promise.all([publishing, this.sync.persist(w)]);
     this.sync.retryLayers(message, applied.unreached, key);
     const result: InvalidationResult = {
       layers: applied.counts,

@@ -394,7 +394,7 @@ async function faultRun(kind) {
 
 async function faultRuns() {
   const out = [];
-  for (const kind of (process.env.BENCH_FAULTS ?? 'sigstop,kill9,failover,restore').split(',')) out.push(await faultRun(kind));
+  for (const kind of (process.env.BENCH_FAULTS ?? 'sigstop,kill9,failover,restore').split(',').filter(Boolean)) out.push(await faultRun(kind));
   return out;
 }
 
