@@ -11,6 +11,8 @@ const DRIFT = 1e-4;
 const SAMPLES = 8;
 /** How long a jump of the Redis clock (a failover to a server with another clock) widens the error. */
 const JUMP_MEMORY_MS = 600_000;
+/** When the clock is sampled after the checks start, before the regular interval (ms). */
+const EARLY_SAMPLES_MS = [0, 25, 100, 250];
 /** Members handled per prune call (the script runs inside Redis: keep it short). */
 const PRUNE_LIMIT = 2_000;
 
@@ -174,11 +176,16 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   }
 
   async load(): Promise<InvalidationWatermark[]> {
-    const [marks, versions, seq] = await this.layer.runCommand('loadWatermarks', this.s.timeoutMs, async (c) => {
-      const results = await c.multi().zrange(this.keys.marks, 0, -1, 'WITHSCORES').zrange(this.keys.versions, 0, -1, 'WITHSCORES').get(this.keys.seq).exec();
+    let t0 = 0;
+    const [marks, versions, seq, time] = await this.layer.runCommand('loadWatermarks', this.s.timeoutMs, async (c) => {
+      t0 = local();
+      // The clock is read in the same round trip: a process that has just started (its first
+      // load is part of cache.ready()) stamps and purges on the Redis clock from then on.
+      const results = await c.multi().zrange(this.keys.marks, 0, -1, 'WITHSCORES').zrange(this.keys.versions, 0, -1, 'WITHSCORES').get(this.keys.seq).time().exec();
       for (const [error] of results ?? []) if (error) throw error;
-      return (results ?? []).map((r) => r[1]) as [string[], string[], string | null];
+      return (results ?? []).map((r) => r[1]) as [string[], string[], string | null, [string, string]];
     });
+    this.sample(Number(time[0]) * 1_000 + Number(time[1]) / 1_000, t0, local());
     // What was just loaded is what this process has seen (a lower counter later means a loss).
     this.seen = Math.max(this.seen, Number(seq ?? 0));
     const out: InvalidationWatermark[] = [];
@@ -255,7 +262,9 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       void this.check().catch(() => undefined);
       this.resync();
     });
-    void this.check().catch(() => undefined);
+    // A few samples right away: the first round trips of a process are slow (cold code, a new
+    // connection), and the error of the clock is half the best one.
+    for (const ms of EARLY_SAMPLES_MS) setTimeout(() => void this.check().catch(() => undefined), ms).unref?.();
   }
 
   /** A counter read from the store: lower than one seen means the store lost saves. */
