@@ -32,10 +32,13 @@ export function invalidationCovers(m: InvalidationMessage, key: CacheKey, entry:
 }
 
 /**
- * Race protection, in one place: every invalidation this process performs or receives advances
- * the epoch and is logged. A load (or a read) records the epoch it began in; before its answer is
- * stored, served or backfilled, `invalidatedSince` tells whether an invalidation since then
- * covered it — then the answer is returned to the caller who asked before, but never kept.
+ * The exact, in-process half of race protection (the watermarks in watermarks.ts are the other:
+ * they compare times, across processes and restarts): every invalidation this process performs or
+ * receives advances the epoch and is logged. A load (or a read) records the epoch it began in;
+ * before its answer is stored, served or backfilled, `invalidatedSince` tells whether an
+ * invalidation since then covered it — then the answer is returned to the caller who asked
+ * before, but never kept. Epochs also keep a request that arrives after an invalidation from
+ * joining a load that began before it.
  *
  * The log is bounded: it keeps what loads still in flight need plus the newest KEEP records.
  * When a record an operation needs was pruned, the operation cannot be shown safe and is treated
