@@ -5,6 +5,7 @@ import type { CacheEntry } from './entry.js';
 import { LayerError, StrataError } from './errors.js';
 import type { CacheKey } from './fingerprint.js';
 import type { InvalidationLog } from './invalidation-log.js';
+import type { InvalidationSync } from './invalidation-sync.js';
 import type { LayerRunner, ResolvedLayer } from './layer-runner.js';
 import type { Call, CacheEvents, CachePlugin } from './types.js';
 
@@ -13,6 +14,8 @@ export interface CacheContext {
   readonly layers: readonly ResolvedLayer[];
   readonly runner: LayerRunner;
   readonly invalidations: InvalidationLog;
+  /** Watermarks (`sync.table`), the bus clock, and invalidation work retried until done. */
+  readonly sync: InvalidationSync;
   readonly stats: CacheStats;
   readonly plugins: CachePlugin[];
   readonly events: EventEmitter<CacheEvents>;

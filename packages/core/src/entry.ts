@@ -22,6 +22,14 @@ export interface CacheEntry<V = unknown> {
   chunks?: unknown[];
   /** Epoch ms at which the entry was written. */
   createdAt: number;
+  /**
+   * Invalidation stamp: when the load that produced this answer began, on the clock the processes
+   * sharing the cache agree on (the bus's `clock`, e.g. the Redis server's), in ms. An
+   * invalidation whose watermark is at or after it covers the entry wherever it sits (see
+   * `InvalidationWatermark`). Set by core on every write; copies (backfills) keep it. Entries
+   * written without one (older versions) are judged by `createdAt`.
+   */
+  stamp?: number;
   /** Lifetime in ms from createdAt; undefined = no expiry. */
   ttlMs?: number;
   /** Tags for invalidation (`topic:pricing`, `product:42`). */
@@ -32,6 +40,12 @@ export interface CacheEntry<V = unknown> {
   semantic?: SemanticDescriptor;
   /** Free-form, JSON-serialisable metadata written by adapters. */
   meta?: Record<string, unknown>;
+}
+
+/** The entry's invalidation stamp: `stamp`, or `createdAt` for entries written without one. */
+export function entryStamp(entry: Pick<CacheEntry, 'createdAt' | 'stamp'>): number {
+  const s = entry.stamp;
+  return typeof s === 'number' ? s : entry.createdAt;
 }
 
 export function expiresAt(entry: Pick<CacheEntry, 'createdAt' | 'ttlMs'>): number {
@@ -49,7 +63,7 @@ export function isExpired(entry: Pick<CacheEntry, 'createdAt' | 'ttlMs'>, now: n
 
 /**
  * The shape check every layer (and core, on every hit) applies to an entry it did not build
- * itself: a finite `createdAt`, tags that are strings, a TTL that is a positive finite number or
+ * itself: a finite `createdAt` (and `stamp`, when present), tags that are strings, a TTL that is a positive finite number or
  * absent, chunks and meta of the right kind. A stored value that fails it is a miss.
  */
 export function isCacheEntry(x: unknown): x is CacheEntry {
@@ -57,6 +71,8 @@ export function isCacheEntry(x: unknown): x is CacheEntry {
   const e = x as Record<string, unknown>;
   const createdAt = e['createdAt'];
   if (typeof createdAt !== 'number' || !Number.isFinite(createdAt) || !('value' in e)) return false;
+  const stamp = e['stamp'];
+  if (stamp !== undefined && !(typeof stamp === 'number' && Number.isFinite(stamp))) return false;
   const tags = e['tags'];
   if (!Array.isArray(tags)) return false;
   for (let i = 0; i < tags.length; i++) if (typeof tags[i] !== 'string') return false;

@@ -29,7 +29,7 @@ export {
 export type { RequestProfile, SemanticSplit } from './profile.js';
 export { KEY_SCHEMA_VERSION, computeKey, computeSemantic, makeKey, fingerprint, explainKeyDifference } from './fingerprint.js';
 export type { CacheKey, SemanticDescriptor, FingerprintOptions, FieldDifference, KeyExplanation } from './fingerprint.js';
-export { expiresAt, remainingTtl, isExpired } from './entry.js';
+export { expiresAt, remainingTtl, isExpired, entryStamp } from './entry.js';
 export type { CacheEntry, TokenUsage } from './entry.js';
 export { LAYER_SPECIFICATION_VERSION, isPromiseLike } from './layer.js';
 export type {
@@ -45,7 +45,8 @@ export type {
 } from './layer.js';
 export type { Embedder } from './embedder.js';
 export { LocalInvalidationBus } from './bus.js';
-export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+export type { FleetClock, InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark, WatermarkStore } from './bus.js';
+export type { InvalidationStatus } from './invalidation-sync.js';
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export {
   DEFAULT_PRICES,

@@ -14,7 +14,7 @@ export type {
   RejectedCandidate,
   ScanPage,
 } from './layer.js';
-export { expiresAt, remainingTtl, isExpired, isCacheEntry, copyEntry, copyValue, deepFreeze } from './entry.js';
+export { expiresAt, remainingTtl, isExpired, isCacheEntry, copyEntry, copyValue, deepFreeze, entryStamp } from './entry.js';
 export type { CacheEntry, TokenUsage } from './entry.js';
 export type { CacheKey, SemanticDescriptor } from './fingerprint.js';
 export { scopeId, scopeBaseId, parseScopeId, sameScopeBase } from './scope.js';
@@ -34,7 +34,9 @@ export { TagScopeIndex } from './tag-scope-index.js';
 export { lazyImport } from './lazy.js';
 export type { LazyImportOptions } from './lazy.js';
 export { invalidationCovers } from './invalidation-log.js';
-export type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+export { watermarkId, watermarkFromId, watermarkScore } from './watermarks.js';
+export type { FleetClock, InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark, WatermarkStore } from './bus.js';
+export { DeadlineQueue, withTimeout } from './deadline-queue.js';
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export type { Embedder } from './embedder.js';
 export { embedderFits } from './guard.js';

@@ -1,3 +1,4 @@
+import { DeadlineQueue } from './deadline-queue.js';
 import type { CacheEntry } from './entry.js';
 import { InvalidOptionError, LayerTimeoutError } from './errors.js';
 import type { CacheKey } from './fingerprint.js';
@@ -25,7 +26,14 @@ export interface ResolvedLayer {
   readonly batch: boolean;
   /** Implements deleteByTag / deleteOlderVersions and declares `capabilities.tags`. */
   readonly tags: boolean;
+  /**
+   * Can hold entries from before this process started (`shared` or `semantic`): not read until
+   * the bus's stored watermarks have been loaded.
+   */
+  readonly gated: boolean;
   readonly stats: LayerStats;
+  /** The budget timer of this layer's operations. */
+  readonly deadlines: DeadlineQueue;
 }
 
 function isLayer(x: unknown): x is Layer {
@@ -68,7 +76,9 @@ export function resolveLayers(items: unknown, defaultBudgetMs: number): Resolved
       contextual: caps.remote === true || semantic,
       batch: caps.batch === true && typeof layer.getMany === 'function' && typeof layer.setMany === 'function' && typeof layer.deleteMany === 'function',
       tags: caps.tags === true,
+      gated: caps.shared === true || semantic,
       stats: new LayerStats(),
+      deadlines: new DeadlineQueue(cfg.budgetMs ?? defaultBudgetMs),
     };
   });
 }
@@ -76,7 +86,8 @@ export function resolveLayers(items: unknown, defaultBudgetMs: number): Resolved
 /**
  * Runs layer operations inside their time budgets. A synchronous layer's answer is returned as
  * it is — no promise, no timer, no context object — so an L1 hit costs only the layer's own work.
- * An asynchronous operation gets a budget timer; `remote`/`semantic` layers also get a deadline
+ * An asynchronous operation gets a budget (one timer per layer, counted from when the operation
+ * started running, see DeadlineQueue); `remote`/`semantic` layers also get a deadline
  * and an abort signal:
  * - reads and searches: the signal aborts when the budget runs out (the caller has moved on);
  * - writes: the budget only decides when core stops waiting; the write itself may still land,
@@ -174,6 +185,12 @@ export class LayerRunner {
     return FAILED;
   }
 
+  /**
+   * Settles with `r`, or FAILED once the layer's budget has passed. The budget is counted from
+   * when the operation started running (the next loop turn: a burst's synchronous part is not
+   * the layer's time), and a budget that ran out is confirmed one loop turn later, so an answer
+   * that arrived while the loop was busy is taken (see DeadlineQueue). One timer per layer.
+   */
   private withinBudget<T>(l: ResolvedLayer, operation: string, r: Promise<T>, controller: AbortController | undefined): Promise<T | Failed> {
     return new Promise<T | Failed>((resolve, reject) => {
       const fail = (error: unknown) => {
@@ -183,27 +200,21 @@ export class LayerRunner {
           reject(rethrown);
         }
       };
-      let done = false;
-      const timer = setTimeout(() => {
-        if (done) return;
-        done = true;
+      const handle = l.deadlines.add(() => {
         l.stats.timeouts++;
         const error = new LayerTimeoutError(l.name, operation, l.budgetMs);
         controller?.abort(error);
         fail(error);
-      }, l.budgetMs);
-      timer.unref?.();
+      });
       r.then(
         (v) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
+          if (handle.done) return;
+          handle.done = true;
           resolve(v);
         },
         (error) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
+          if (handle.done) return;
+          handle.done = true;
           fail(error);
         },
       );

@@ -93,6 +93,8 @@ class Flight {
   constructor(
     readonly id: string,
     readonly epoch: number,
+    /** When the load began, on the bus clock: the stamp of the entry it writes. */
+    readonly stamp: number,
   ) {
     this.result = new Promise((resolve, reject) => {
       this.resolveResult = resolve;
@@ -221,7 +223,7 @@ export class LoadPath {
   /** A load for a request the cache skips: nothing is stored and nobody joins. */
   bypass<T>(call: CallRecord): PendingLoad<T> {
     this.ctx.stats.loaderCalls++;
-    return this.lead<T>(call, 'bypass', new Flight('', this.ctx.invalidations.epoch), undefined);
+    return this.lead<T>(call, 'bypass', new Flight('', this.ctx.invalidations.epoch, 0), undefined);
   }
 
   /** After a read miss: join an identical load in flight, or become the one that loads. */
@@ -229,7 +231,7 @@ export class LoadPath {
     const joined = this.join<T>(call);
     if (joined) return joined;
     const ctx = this.ctx;
-    const flight = new Flight(flightId(call), ctx.invalidations.beginLoad());
+    const flight = new Flight(flightId(call), ctx.invalidations.beginLoad(), ctx.sync.stampTime());
     // A load that began before an invalidation may return what it removed: a request arriving
     // after it never joins it (see join()), and replaces it here.
     if (ctx.coalesce) this.flights.set(flight.id, flight);
@@ -309,7 +311,7 @@ export class LoadPath {
       const pushed = lead.flight.chunks;
       const toStore: Loaded<T> = out.chunks === undefined && pushed.length > 0 ? { ...out, chunks: pushed } : out;
       if (lead.willStore) {
-        const w = this.writes.write(call, toStore, lead.epoch, (p) => (allLanded = p));
+        const w = this.writes.write(call, toStore, lead.epoch, lead.flight.stamp, (p) => (allLanded = p));
         stored = typeof w === 'boolean' ? w : await w;
       }
       const r: CacheResult<T> = call.rejected
@@ -359,7 +361,7 @@ export class LoadPath {
   private fromOtherProcess<T>(call: CallRecord, entry: CacheEntry<T>, layer: string): BegunHit<T> | undefined {
     const ctx = this.ctx;
     const now = ctx.now();
-    if (!isCacheEntry(entry) || isExpired(entry, now) || !acceptHit(ctx, call, call.key, entry, layer, now)) return undefined;
+    if (!isCacheEntry(entry) || isExpired(entry, now) || ctx.sync.table.refuses(call.key, entry) || !acceptHit(ctx, call, call.key, entry, layer, now)) return undefined;
     ctx.stats.coalesced++;
     const ageMs = now - entry.createdAt;
     ctx.stats.recordHit({ key: call.key, entry, layer, ageMs });

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { InvalidationBus, InvalidationEnvelope, InvalidationMessage } from './bus.js';
+import type { InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark } from './bus.js';
 import { CacheStats } from './cache-stats.js';
 import { CallRecord } from './call.js';
 import { type CacheContext, emitError } from './context.js';
@@ -10,6 +10,7 @@ import { InvalidOptionError, StrataError, closedError } from './errors.js';
 import { type CacheKey, computeKey } from './fingerprint.js';
 import { applyInvalidation } from './invalidation-apply.js';
 import { InvalidationLog } from './invalidation-log.js';
+import { type InvalidationStatus, InvalidationSync } from './invalidation-sync.js';
 import { type Layer, isPromiseLike } from './layer.js';
 import { LayerRunner, type ResolvedLayer, resolveLayers } from './layer-runner.js';
 import { type Begun, LoadPath, type PendingLoad } from './load-path.js';
@@ -48,6 +49,8 @@ import {
 import { WritePath } from './write-path.js';
 
 const NO_OPTIONS: CallOptions = Object.freeze({});
+/** Watermarks learned from the store at once beyond which layers are not purged one by one. */
+const LEARNED_PURGE_MAX = 1_000;
 const CACHE_EVERYTHING: ResolvedDecision = Object.freeze({ read: true, write: true });
 const NON_DETERMINISTIC = 'non-deterministic';
 const SKIP_HINTS: Record<string, string> = {
@@ -73,7 +76,8 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly writes: WritePath;
   private readonly loads: LoadPath;
   private readonly runner: LayerRunner;
-  private readonly invalidations = new InvalidationLog();
+  private readonly invalidations: InvalidationLog;
+  private readonly sync: InvalidationSync;
   private readonly counters: CacheStats;
   private readonly defaultScope: Scope;
   private readonly profile: RequestProfile;
@@ -85,6 +89,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly warnOnPolicySkip: boolean;
   private readonly bus: InvalidationBus | undefined;
   private unsubscribe: Promise<() => Promise<void>> | undefined;
+  private started: Promise<void> | undefined;
   private readonly versions = new Map<string, number>();
   private closed = false;
 
@@ -118,6 +123,20 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     this.warnOnPolicySkip = options.warnOnPolicySkip ?? CACHE_DEFAULTS.warnOnPolicySkip;
     this.plugins = [...(options.plugins ?? [])];
     this.now = options.now ?? Date.now;
+    const retentionMs = options.watermarkRetentionMs ?? CACHE_DEFAULTS.watermarkRetentionMs;
+    checkPositiveMs(retentionMs, 'watermarkRetentionMs');
+    const maxWatermarks = options.maxWatermarks ?? CACHE_DEFAULTS.maxWatermarks;
+    if (!Number.isSafeInteger(maxWatermarks) || maxWatermarks < 1) {
+      throw new InvalidOptionError('@strata-cache/core: option "maxWatermarks" must be a positive integer', { field: 'maxWatermarks' });
+    }
+    if (options.bus !== undefined && (typeof options.bus?.publish !== 'function' || typeof options.bus?.subscribe !== 'function')) {
+      throw new InvalidOptionError('@strata-cache/core: option "bus" must have publish(envelope) and subscribe(handler) methods', { field: 'bus' });
+    }
+    this.sync = new InvalidationSync(options.bus, { retentionMs, maxWatermarks }, () => this.ctx, {
+      instanceId: this.instanceId,
+      learned: (marks, first) => this.onLearned(marks, first),
+    });
+    this.invalidations = new InvalidationLog(this.sync.stampTime());
     this.counters = new CacheStats(options.prices);
     this.runner = new LayerRunner((l, operation, error) => {
       l.stats.errors++;
@@ -128,6 +147,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       layers: this.layers,
       runner: this.runner,
       invalidations: this.invalidations,
+      sync: this.sync,
       stats: this.counters,
       plugins: this.plugins,
       events: this,
@@ -147,6 +167,12 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.bus) {
       this.unsubscribe = this.bus.subscribe((e) => this.onRemoteInvalidation(e));
       this.unsubscribe.catch((error) => emitError(this.ctx, error, 'bus', 'subscribe'));
+      // Stored watermarks are loaded once the subscription is up: a message published meanwhile
+      // arrives on it, one published before is in the store.
+      this.started = this.unsubscribe.then(
+        () => this.sync.start(),
+        () => this.sync.start(),
+      );
     }
   }
 
@@ -160,9 +186,19 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     return this.layers.map((l) => l.layer);
   }
 
-  /** Resolves once the invalidation bus (if any) is subscribed. */
+  /**
+   * Resolves once the invalidation bus (if any) is subscribed and the watermarks its store holds
+   * were loaded — or the store could not be reached: then they are loaded when it can be, and
+   * until then shared and semantic layers are not read (their entries may predate a purge).
+   */
   async ready(): Promise<void> {
     if (this.unsubscribe) await this.unsubscribe;
+    if (this.started) await this.started;
+  }
+
+  /** Where this process's invalidations stand: watermarks held, work still retried, the bus clock's error. */
+  invalidationStatus(): InvalidationStatus {
+    return this.sync.status();
   }
 
   use(plugin: CachePlugin): this {
@@ -292,7 +328,11 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const out = isLoaded<T>(result) ? result : loaded(result);
     // recordUsage: false stores a second copy of an answer whose upstream call was already counted.
     if (out.usage && options.recordUsage !== false) this.counters.recordUpstream(out.usage, out.model ?? call.profile.model?.(request));
-    return this.writes.write(call, out, options.sinceEpoch ?? this.invalidations.epoch);
+    // The answer's stamp: when the epoch it was loaded in began (the load began after this process
+    // knew of every invalidation before it), or now.
+    const since = options.sinceEpoch ?? this.invalidations.epoch;
+    const stamp = options.sinceEpoch !== undefined ? this.invalidations.stampOf(since) : this.sync.stampTime();
+    return this.writes.write(call, out, since, stamp ?? Number.NEGATIVE_INFINITY);
   }
 
   /**
@@ -369,7 +409,9 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
    * (including writes that outlived their budget), waiting at most `closeTimeoutMs`.
    */
   async flush(): Promise<void> {
+    const until = Date.now() + this.closeTimeoutMs;
     await this.runner.settle(this.closeTimeoutMs);
+    if (this.sync.pendingCount > 0) await this.sync.settle(Math.max(0, until - Date.now()));
   }
 
   /**
@@ -380,11 +422,22 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const until = Date.now() + this.closeTimeoutMs;
     const settled = await this.runner.settle(this.closeTimeoutMs);
     if (!settled) {
       this.runner.abortWrites(closedError('@strata-cache/core: MultiLayerCache'));
       emitError(this.ctx, new StrataError('STRATA_LAYER_TIMEOUT', `@strata-cache/core: writes still in flight after closeTimeoutMs (${this.closeTimeoutMs} ms) were abandoned`), undefined, 'close');
     }
+    if (this.sync.pendingCount > 0 && !(await this.sync.settle(Math.max(0, until - Date.now())))) {
+      const p = this.sync.status().pending;
+      emitError(
+        this.ctx,
+        new StrataError('STRATA_LAYER_TIMEOUT', `@strata-cache/core: closed with invalidation work not done after closeTimeoutMs (${this.closeTimeoutMs} ms): ${p.watermarks} watermark(s) not stored, ${p.messages} message(s) not published, ${p.layerPurges} layer purge(s) not done`),
+        'bus',
+        'close',
+      );
+    }
+    this.sync.close();
     if (this.unsubscribe) {
       try {
         await (await this.unsubscribe)();
@@ -513,29 +566,66 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     }
   }
 
+  /**
+   * One invalidation: its watermark goes into this process's table at once (every read from here
+   * on refuses what it covers, wherever it sits); once the layers are purged, the message is
+   * published and the watermark stored. What fails is retried until done and
+   * reported (`unreached`, `pending`), never counted as 0.
+   */
   private async invalidate(message: InvalidationMessage, key?: CacheKey): Promise<InvalidationResult> {
-    this.invalidations.record(message);
-    const counts = await applyInvalidation(this.ctx, message, false, key);
-    const result: InvalidationResult = { layers: counts, message };
+    const at = this.sync.set(message);
+    this.invalidations.record(message, at);
+    const w: InvalidationWatermark = { message, at };
+    const applied = await applyInvalidation(this.ctx, message, false, key);
+    // Published once this process's layers are done (the shared ones included), so a receiver
+    // never finds in a shared layer what the sender is still removing from it; the watermark is
+    // stored alongside, sent after the message (the other processes need not wait for it).
+    const publishing = this.bus ? this.sync.publish(w, this.instanceId) : Promise.resolve(true);
+    const [published, durable] = await Promise.all([publishing, this.sync.persist(w)]);
+    this.sync.retryLayers(message, applied.unreached, key);
+    const result: InvalidationResult = {
+      layers: applied.counts,
+      unreached: applied.unreached.map((l) => l.name),
+      message,
+      at,
+      durable,
+      pending: applied.unreached.length > 0 || !published || (!durable && this.sync.status().durableStore),
+    };
     this.emit('invalidate', { ...result, origin: 'local' });
-    if (this.bus) {
-      try {
-        await this.bus.publish({ origin: this.instanceId, sentAt: this.now(), message });
-      } catch (error) {
-        emitError(this.ctx, error, 'bus', 'publish');
-      }
-    }
     return result;
   }
 
   private onRemoteInvalidation(envelope: InvalidationEnvelope): void {
     if (envelope.origin === this.instanceId || this.closed) return;
-    const message = envelope.message;
+    // A sender of an earlier version sends no watermark: the time it arrived is later, so safe.
+    const at = typeof envelope.at === 'number' && Number.isFinite(envelope.at) ? this.sync.plausible(envelope.at) : this.sync.markTime();
+    this.applyRemote(envelope.message, at);
+  }
+
+  /** Watermarks another process set, learned from the store (at start-up, or after being cut off). */
+  private onLearned(marks: readonly InvalidationWatermark[], first: boolean): void {
+    if (this.closed) return;
+    // At start-up, or after a long cut-off, the layers are not purged one watermark at a time:
+    // the read path refuses what they cover (and removes it when it finds it).
+    const purge = !first && marks.length <= LEARNED_PURGE_MAX;
+    for (const w of marks) {
+      if (purge) this.applyRemote(w.message, w.at);
+      else {
+        if (w.message.type === 'scope-version') this.setScopeVersion(w.message.scope, w.message.scope.version);
+        this.invalidations.record(w.message, w.at);
+      }
+    }
+  }
+
+  private applyRemote(message: InvalidationMessage, at: number): void {
     if (message.type === 'scope-version') this.setScopeVersion(message.scope, message.scope.version);
-    this.invalidations.record(message);
+    this.sync.table.add(message, at);
+    this.invalidations.record(message, at);
     this.runner.track(
-      applyInvalidation(this.ctx, message, true).then((counts) => {
-        this.emit('invalidate', { layers: counts, message, origin: 'remote' });
+      applyInvalidation(this.ctx, message, true).then(({ counts, unreached }) => {
+        this.sync.retryLayers(message, unreached, undefined);
+        const pending = unreached.length > 0;
+        this.emit('invalidate', { layers: counts, unreached: unreached.map((l) => l.name), message, at, durable: false, pending, origin: 'remote' });
       }),
     );
   }

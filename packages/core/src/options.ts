@@ -13,6 +13,8 @@ export const CACHE_DEFAULTS = Object.freeze({
   backfill: true,
   backfillSemanticHits: false,
   throwOnLayerError: false,
+  watermarkRetentionMs: 86_400_000,
+  maxWatermarks: 100_000,
 });
 
 /** The constructor's option names; `satisfies` makes a new option a compile error until listed. */
@@ -34,6 +36,8 @@ export const CACHE_OPTION_KEYS = {
   bus: true,
   coordinator: true,
   plugins: true,
+  watermarkRetentionMs: true,
+  maxWatermarks: true,
   now: true,
 } as const satisfies Record<keyof MultiLayerCacheOptions, true>;
 

@@ -24,9 +24,14 @@ class Found {
  * allocates no promise — and the path turns asynchronous only at the first layer that answers
  * with one.
  *
- * Race protection for reads: the invalidation epoch is taken when the read begins; an entry that
- * an invalidation since then covered is neither served nor backfilled (an L2 read in flight while
- * a purge runs cannot bring the purged answer back into L1).
+ * Race protection for reads: an entry a watermark covers (an invalidation this process knows of
+ * that came after the entry's load began) is never served nor backfilled, and is removed; and the
+ * invalidation epoch is taken when the read begins, so an entry that an invalidation since then
+ * covered is not either (an L2 read in flight while a purge runs cannot bring the purged answer
+ * back into L1). Backfills copy the entry as found: it keeps its stamp.
+ *
+ * Until the bus's stored watermarks have been loaded, layers that can hold entries older than
+ * this process (shared, semantic) are skipped.
  */
 export class ReadPath {
   constructor(private readonly ctx: CacheContext) {}
@@ -36,7 +41,7 @@ export class ReadPath {
     const layers = this.ctx.layers;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
-      if (!l.read) continue;
+      if (!l.read || (l.gated && !this.ctx.sync.loaded)) continue;
       const t0 = performance.now();
       if (l.semantic) return this.readAsync(call, i, this.readSemantic(call, l), t0, since);
       const r = this.ctx.runner.get(l, call.key);
@@ -54,7 +59,7 @@ export class ReadPath {
     let open = calls.map((_, i) => i);
     for (let li = 0; li < this.ctx.layers.length && open.length > 0; li++) {
       const l = this.ctx.layers[li]!;
-      if (!l.read) continue;
+      if (!l.read || (l.gated && !this.ctx.sync.loaded)) continue;
       const t0 = performance.now();
       if (l.batch && !l.semantic) {
         const keys = open.map((i) => calls[i]!.key);
@@ -88,7 +93,7 @@ export class ReadPath {
       const hit = this.settle(call, i, r, t0, since);
       if (hit) return hit;
       do i++;
-      while (i < layers.length && !layers[i]!.read);
+      while (i < layers.length && (!layers[i]!.read || (layers[i]!.gated && !this.ctx.sync.loaded)));
       if (i >= layers.length) return undefined;
       const l = layers[i]!;
       t0 = performance.now();
@@ -147,6 +152,14 @@ export class ReadPath {
     if (isExpired(entry, now)) {
       l.stats.misses++;
       if (!l.semantic && !l.layer.capabilities.nativeTtl) this.remove(l, key, batch);
+      return undefined;
+    }
+    // A watermark covers it: a purge this process knows of (made here, heard on the bus, or
+    // loaded from the store) happened after its load began. Wherever it was found — a delete that
+    // failed, a racing write, a restored snapshot — it is a miss, and it is removed.
+    if (ctx.sync.table.refuses(key, entry)) {
+      l.stats.misses++;
+      this.remove(l, key, batch);
       return undefined;
     }
     if (ctx.invalidations.epoch !== since && ctx.invalidations.invalidatedSince(since, key, entry)) {

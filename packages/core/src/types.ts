@@ -128,6 +128,19 @@ export interface MultiLayerCacheOptions {
    */
   coordinator?: LoadCoordinator | undefined;
   plugins?: readonly CachePlugin[] | undefined;
+  /**
+   * How long an invalidation's watermark is kept precisely, ms. Past it, a key or tag watermark is
+   * folded into a watermark of its whole tenant+namespace (unscoped tags: of everything), which
+   * refuses every entry of the scope stamped before it — so keep it above your longest TTL: an
+   * entry older than it is refused once a purge of its scope has aged out.
+   * @default 86_400_000 (24 hours)
+   */
+  watermarkRetentionMs?: number | undefined;
+  /**
+   * Most watermarks held per process (and in the bus's store): beyond it, the oldest are folded
+   * as above. About 150 bytes each. @default 100_000
+   */
+  maxWatermarks?: number | undefined;
   /** Clock, for tests. @default Date.now */
   now?: (() => number) | undefined;
 }
@@ -251,9 +264,37 @@ export interface LookupHit<T = unknown> {
 }
 
 export interface InvalidationResult {
-  /** Entries removed per layer (a layer that cannot count reports what it can). */
+  /**
+   * Entries removed per layer that was reached (a layer that cannot count reports what it can;
+   * layers a tag or version purge does not concern report 0). A layer that could not be reached
+   * is not here: it is in `unreached`.
+   */
   readonly layers: Readonly<Record<string, number>>;
+  /**
+   * Layers the purge could not reach (an error, or over budget: e.g. `['redis']` while Redis is
+   * down). Core retries them until done; meanwhile the watermark keeps what they hold from being
+   * served. Empty when every layer was reached.
+   */
+  readonly unreached: readonly string[];
   readonly message: InvalidationMessage;
+  /**
+   * The invalidation's watermark, on the bus clock: every entry the message covers whose stamp
+   * (when its load began) is at or below it is refused, in any layer, by every process that knows
+   * the watermark.
+   */
+  readonly at: number;
+  /**
+   * The bus's store acknowledged the watermark: the purge now holds across restarts and snapshot
+   * restores, and processes that missed the message load it. False without a durable bus, for
+   * remote invalidations, and while the store cannot be reached.
+   */
+  readonly durable: boolean;
+  /**
+   * Part of this invalidation is not done yet — a layer not reached, the bus message not
+   * published, or the watermark not stored — and core keeps retrying it (see
+   * `cache.invalidationStatus()`; `flush()` waits for it within `closeTimeoutMs`).
+   */
+  readonly pending: boolean;
 }
 
 /**

@@ -10,8 +10,9 @@ function uniq(xs: readonly string[]): string[] {
 }
 
 /**
- * The write side: builds the entry from a loaded result, lets plugins adjust or veto it, drops it
- * when an invalidation since the load began covered it, and writes it to every writable layer.
+ * The write side: builds the entry from a loaded result (stamped with when its load began), lets
+ * plugins adjust or veto it, drops it when an invalidation since the load began covered it, and
+ * writes it to every writable layer.
  *
  * Resolves whether the entry is in a layer: at once when an in-process (synchronous) layer took
  * it; otherwise after the first remote write was acknowledged (or all failed). Writes nobody
@@ -20,8 +21,11 @@ function uniq(xs: readonly string[]): string[] {
 export class WritePath {
   constructor(private readonly ctx: CacheContext) {}
 
-  /** `allLanded`, when given, receives a promise that settles once every layer's write has. */
-  write<T>(call: CallRecord, out: Loaded<T>, sinceEpoch: number, allLanded?: (p: Promise<void>) => void): boolean | Promise<boolean> {
+  /**
+   * `stamp`: when the answer's load began (bus clock), stored with the entry. `allLanded`, when
+   * given, receives a promise that settles once every layer's write has.
+   */
+  write<T>(call: CallRecord, out: Loaded<T>, sinceEpoch: number, stamp: number, allLanded?: (p: Promise<void>) => void): boolean | Promise<boolean> {
     const ctx = this.ctx;
     const key = call.key;
     if (out.complete === false) {
@@ -36,6 +40,7 @@ export class WritePath {
     let entry: CacheEntry<T> = {
       value: out.value,
       createdAt: ctx.now(),
+      stamp,
       tags,
       ...(ttlMs !== undefined ? { ttlMs } : {}),
       ...(out.chunks ? { chunks: out.chunks } : {}),
@@ -57,7 +62,9 @@ export class WritePath {
         entry = { ...entry, tags, ...(ttlMs !== undefined ? { ttlMs } : {}), ...(r.meta ? { meta: { ...(entry.meta ?? {}), ...r.meta } } : {}) };
       }
     }
-    if (ctx.invalidations.invalidatedSince(sinceEpoch, key, entry)) {
+    // An invalidation since the load began — in this process (the epoch), or anywhere this
+    // process has heard of (a watermark at or after the stamp) — covers the answer.
+    if (ctx.invalidations.invalidatedSince(sinceEpoch, key, entry) || ctx.sync.table.refuses(key, entry)) {
       ctx.events.emit('skipWrite', { key, reason: 'invalidated while loading' });
       return false;
     }

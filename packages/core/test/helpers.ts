@@ -50,6 +50,7 @@ export class TestLayer implements LayerV1 {
     return n;
   }
   async deleteByTag(tag: string): Promise<number> {
+    await this.fault();
     let n = 0;
     for (const [id, r] of this.map) if (r.entry.tags.includes(tag) && this.map.delete(id)) n++;
     return n;

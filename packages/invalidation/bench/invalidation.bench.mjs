@@ -6,20 +6,26 @@
 //    Baseline measured in the same run: a raw Redis PUBLISH → message round trip.
 // 2. Tag purge cost vs cache size (L1): purging 10 tagged entries from caches of growing size,
 //    against a full-scan purge (purgeByPrompt) of the same 10 entries.
+// 3. Engine overhead on the L1 hit path, and the cost of watermarks on it (10,000 watermarks of
+//    other keys and 1,000 of other tags vs none, same cache).
+// 4. Purges under faults (own redis-servers, two processes under load, engine.purgeTag while
+//    Redis is SIGSTOPped, killed and restarted from its RDB, failing over (Cluster), and later
+//    restored from an older snapshot): stale reads afterwards, how long until the purge was
+//    stored and published, and until the other process knew.
 //
 // Env: REDIS_URL (else a throwaway redis-server is started), BENCH_ITERATIONS (default 300),
 // BENCH_SIZES (default "1000,10000,100000").
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiLayerCache, loaded } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
-import { redisForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { redisForTests, startRedisCluster, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { Redis } from 'ioredis';
 import { createInvalidationEngine, creativeRequests, maxAge, staleAfterModelChange, tagWhen, timeSensitivePrompts } from '../dist/index.js';
-import { chat, createNode, nowAbs } from '../test/fixtures/process.mjs';
+import { chat, createNode, nowAbs, versionedLoad } from '../test/fixtures/process.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..', '..');
@@ -229,6 +235,169 @@ async function hookOverhead() {
   return { rules: 7, hits: HITS, withEngine: w, withoutEngine: wo, hitRatio: Math.round((w.hitUs / wo.hitUs) * 100) / 100, missRatio: Math.round((w.missAndWriteUs / wo.missAndWriteUs) * 100) / 100 };
 }
 
+/**
+ * Hit cost with watermarks in the table (none covering the entries read) vs none: process CPU
+ * time per hit, median of interleaved rounds (the machine is shared).
+ */
+async function watermarkHitCost() {
+  const HITS = Number(process.env.BENCH_HITS ?? 200_000) / 2;
+  const reqs = Array.from({ length: 10_000 }, (_, i) => chat(`what is the warranty of product ${i}?`));
+  const make = async (keys, tags) => {
+    const cache = new MultiLayerCache({ layers: [new MemoryLayer({ maxEntries: 20_000 })], defaultTtlMs: null });
+    for (const [i, r] of reqs.entries()) await cache.getOrLoad(r, () => loaded('answer', { tags: [`product:${i}`, 'topic:warranty'] }));
+    for (let i = 0; i < keys; i++) await cache.invalidateKey(chat(`another question ${i}`));
+    for (let i = 0; i < tags; i++) await cache.invalidateTag(`other:${i}`);
+    return cache;
+  };
+  const configs = { none: await make(0, 0), '200 (100 keys, 100 tags)': await make(100, 100), '11000 (10000 keys, 1000 tags)': await make(10_000, 1_000) };
+  const rounds = Object.fromEntries(Object.keys(configs).map((k) => [k, []]));
+  for (let round = 0; round < 8; round++) {
+    const order = Object.keys(configs);
+    if (round % 2) order.reverse();
+    for (const k of order) {
+      const t = process.cpuUsage();
+      for (let i = 0; i < HITS; i++) await configs[k].getOrLoad(reqs[i % reqs.length], () => 'never');
+      const u = process.cpuUsage(t);
+      rounds[k].push((u.user + u.system) / HITS);
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  const base = median(rounds.none);
+  const out = { hitsPerRound: HITS, rounds: 8, cpuUsPerHit: {} };
+  for (const k of Object.keys(configs)) out.cpuUsPerHit[k] = { us: Math.round(median(rounds[k]) * 1000) / 1000, ratio: Math.round((median(rounds[k]) / base) * 100) / 100 };
+  for (const c of Object.values(configs)) await c.close();
+  return out;
+}
+
+// ---------------------------------------------------------------- 4. purges under faults
+
+const FAULT_KEYS = 40;
+const PROBE_DELAYS = (process.env.BENCH_PROBE_DELAYS ?? '100,6000,12000').split(',').map(Number);
+
+async function waitUntil(check, ms) {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) return -1;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return Date.now() - t0;
+}
+
+/** One fault run: A (this process) and B (a child) under load; the data changes; A purges during the fault. */
+async function faultRun(kind) {
+  let server;
+  let cluster;
+  let nodeConfig;
+  let masterOfScope;
+  const prefix = uniqueKeyPrefix(`inv-fault-${kind}`);
+  if (kind === 'failover') {
+    cluster = await startRedisCluster(3, { replicas: 1, args: ['--cluster-node-timeout', '1000'] });
+    const probe = new (await import('ioredis')).Cluster([...cluster.nodes]);
+    let slots = [];
+    await waitUntil(async () => (slots = await probe.cluster('SLOTS')).length > 0 && slots.every((r) => r.length >= 4), 30_000);
+    const slot = await probe.cluster('KEYSLOT', '{default/default}');
+    const range = slots.find(([a, b]) => slot >= a && slot <= b);
+    masterOfScope = { master: cluster.servers.find((x) => x.port === range[2][1]), replica: range[3][1] };
+    probe.disconnect();
+    for (const r of cluster.servers.slice(3)) {
+      const c = new Redis(r.port);
+      await waitUntil(async () => /master_link_status:up/.test(await c.info('replication')), 30_000);
+      c.disconnect();
+    }
+    nodeConfig = { cluster: cluster.nodes.map((n) => ({ host: n.host, port: n.port })) };
+  } else {
+    server = await startRedisServer();
+    nodeConfig = { redisUrl: server.url };
+  }
+  const common = { ...nodeConfig, prefix, withSemantic: false, l1MaxEntries: FAULT_KEYS / 4, redisOptions: { breaker: { cooldownMs: 200 } }, keys: FAULT_KEYS };
+  const a = await createNode(common);
+  a.cache.on('error', () => undefined);
+  const la = versionedLoad(a, FAULT_KEYS);
+  const b = await spawnChild(common);
+  const lb = (action, arg) => b.call('versioned', { action, arg });
+  const raw = server ? new Redis(server.url) : undefined;
+  const result = { kind };
+  try {
+    await la.fill();
+    await lb('fill');
+    la.start();
+    await lb('start');
+    await new Promise((r) => setTimeout(r, 500));
+    if (kind === 'sigstop') {
+      server.pause();
+      await new Promise((r) => setTimeout(r, 1_500));
+    } else if (kind === 'kill9') {
+      await raw.save();
+      await server.kill9();
+      await new Promise((r) => setTimeout(r, 1_000));
+    } else if (kind === 'restore') {
+      await raw.save();
+      copyFileSync(join(server.dir, 'dump.rdb'), join(server.dir, 'before-purge.rdb'));
+    } else {
+      masterOfScope.master.pause();
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    la.source(2);
+    await lb('source', 2);
+    la.require();
+    const t0 = performance.now();
+    const audit = await a.engine.purgeTag('topic:product');
+    result.purge = { ms: Math.round(performance.now() - t0), unreached: audit.unreached, durable: audit.durable, pending: audit.pending };
+    if (kind === 'restore') {
+      await waitUntil(async () => (await lb('report')).knownAt > 0, 10_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      await server.kill9();
+      copyFileSync(join(server.dir, 'before-purge.rdb'), join(server.dir, 'dump.rdb'));
+      await server.restart();
+    } else {
+      await new Promise((r) => setTimeout(r, 2_000));
+      if (kind === 'sigstop') server.resume();
+      else if (kind === 'kill9') await server.restart();
+      else {
+        const other = new Redis(masterOfScope.replica);
+        await waitUntil(async () => /role:master/.test(await other.info('replication')), 30_000);
+        other.disconnect();
+        masterOfScope.master.resume();
+      }
+    }
+    const back = Date.now();
+    const pendingZero = () => Object.values(a.cache.invalidationStatus().pending).every((n) => n === 0);
+    result.purgeDoneAfterRecoveryMs = await waitUntil(async () => pendingZero(), 30_000);
+    result.otherProcessKnewAfterRecoveryMs = kind === 'restore' ? 'before the fault' : await waitUntil(async () => (await lb('report')).knownAt > 0, 30_000);
+    const done = Date.now();
+    result.probes = [];
+    for (const d of PROBE_DELAYS) {
+      await new Promise((r) => setTimeout(r, Math.max(0, done + d - Date.now())));
+      const pa = await la.probe();
+      const pb = await lb('probe');
+      result.probes.push({ afterDoneMs: d, staleA: pa.stale, staleB: pb.stale, versionsA: pa.versions, versionsB: pb.versions });
+    }
+    await la.stop();
+    await lb('stop');
+    const ra = la.report();
+    const rb = await lb('report');
+    result.staleReads = { purgingProcess: ra.stale, otherProcess: rb.stale };
+    result.reads = { purgingProcess: ra.reads, otherProcess: rb.reads, fromRedis: ra.fromRedis + rb.fromRedis, failed: ra.failed + rb.failed };
+    result.oldVersionServedByOtherBeforeItKnew = { reads: rb.oldBeforeKnown, sinceRecovery: (await lb('report', back)).oldBeforeKnown };
+  } finally {
+    server?.resume();
+    masterOfScope?.master.resume();
+    raw?.disconnect();
+    await b.kill();
+    await a.engine.close();
+    await a.cache.close();
+    await server?.stop();
+    await cluster?.stop();
+  }
+  return result;
+}
+
+async function faultRuns() {
+  const out = [];
+  for (const kind of (process.env.BENCH_FAULTS ?? 'sigstop,kill9,failover,restore').split(',').filter(Boolean)) out.push(await faultRun(kind));
+  return out;
+}
+
 const started = Date.now();
 const redis = await redisForTests();
 const result = {
@@ -240,6 +409,8 @@ const result = {
   crossProcess: await crossProcess(redis.url),
   tagPurgeScaling: await tagPurgeScaling(),
   hookOverhead: await hookOverhead(),
+  watermarkHitCost: await watermarkHitCost(),
+  faults: await faultRuns(),
   durationS: 0,
 };
 result.durationS = Math.round((Date.now() - started) / 100) / 10;
@@ -281,6 +452,22 @@ const md = [
   `| without engine | ${result.hookOverhead.withoutEngine.hitUs} | ${result.hookOverhead.withoutEngine.missAndWriteUs} |`,
   `| with engine | ${result.hookOverhead.withEngine.hitUs} | ${result.hookOverhead.withEngine.missAndWriteUs} |`,
   `| ratio | ${result.hookOverhead.hitRatio}× | ${result.hookOverhead.missRatio}× |`,
+  '',
+  `## Watermarks on the hit path (L1 only, getOrLoad, entries with 2 tags; process CPU per hit, median of ${result.watermarkHitCost.rounds} interleaved rounds of ${result.watermarkHitCost.hitsPerRound})`,
+  '',
+  'Watermarks held by the process, none covering the entries read (the cost of checking).',
+  '',
+  '| watermarks | CPU µs per hit | × none |',
+  '|---|---|---|',
+  ...Object.entries(result.watermarkHitCost.cpuUsPerHit).map(([k, v]) => `| ${k} | ${v.us} | ${v.ratio}× |`),
+  '',
+  '## Purges under faults (two processes, [MemoryLayer(10 of 40 keys), RedisLayer] + Redis bus + engine, load running)',
+  '',
+  'A read is stale when it returns data older than what its process knew was current when the read began: the purging process from its `purgeTag()` call, the other from when the purge reached it. Probes read every key in both processes after the purge was done (stored and published).',
+  '',
+  '| fault | purge result | done after Redis back | other process knew after | stale reads (purging / other) | probes at ' + PROBE_DELAYS.map((d) => d / 1000 + ' s').join(', ') + ' (stale A/B) | reads (from Redis) | failed | old data the other process served before it knew (since Redis back) |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...result.faults.map((f) => `| ${f.kind} | unreached [${f.purge.unreached.join(', ')}], durable ${f.purge.durable}, pending ${f.purge.pending}, ${f.purge.ms} ms | ${f.purgeDoneAfterRecoveryMs} ms | ${typeof f.otherProcessKnewAfterRecoveryMs === 'number' ? f.otherProcessKnewAfterRecoveryMs + ' ms' : f.otherProcessKnewAfterRecoveryMs} | ${f.staleReads.purgingProcess} / ${f.staleReads.otherProcess} | ${f.probes.map((p) => `${p.staleA}/${p.staleB}`).join(', ')} | ${f.reads.purgingProcess + f.reads.otherProcess} (${f.reads.fromRedis}) | ${f.reads.failed} | ${f.oldVersionServedByOtherBeforeItKnew.reads} (${f.oldVersionServedByOtherBeforeItKnew.sinceRecovery}) |`),
   '',
 ].join('\n');
 writeFileSync(join(dir, 'invalidation.md'), md);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type CacheEntry,
   type CacheKey,
+  entryStamp,
   type CachePlugin,
   type HitContext,
   type InvalidationMessage,
@@ -24,11 +25,9 @@ import {
   type JournalEntry,
   PKG,
   PROMPT_META_KEY,
-  STARTED_META_KEY,
   countEventRules,
   covers,
   dedupeTargets,
-  entryBegan,
   isCacheLike,
   messageId,
   modelSlot,
@@ -36,7 +35,6 @@ import {
   safeCanon,
   safeModel,
   scopeInputOf,
-  type Tombstone,
 } from './internals.js';
 import { type PatternInput, defaultPromptText } from './patterns.js';
 import { purgeByPrompt } from './prompt-purge.js';
@@ -65,19 +63,13 @@ export class InvalidationEngine {
   private readonly now: () => number;
   private readonly onRuleError: (error: unknown, rule: string) => void;
   private readonly listeners = new Set<(record: InvalidationAudit) => void>();
-  /** Recent tag / clear / version invalidations, oldest first. */
-  private tombstones: Tombstone[] = [];
-  /** Recent key invalidations by key id (a large prompt purge must not slow every hit down). */
-  private readonly keyTombstones = new TimedIndex<{ readonly at: number }>();
   /** keyId → last write of this process, in insertion (≈ time) order. */
   private readonly journal = new TimedIndex<JournalEntry>();
   /** scope base + requested model → newest answering model seen (staleAfterModelChange). */
   private readonly currentModels = new Map<string, string>();
   private readonly onCacheInvalidate: (e: InvalidationResult & { origin: 'local' | 'remote' }) => void;
   private readonly repairs = new Set<Promise<unknown>>();
-  /** request object → when its call began (onRequest), for STARTED_META_KEY. */
-  private readonly requestStarts = new WeakMap<object, number>();
-  /** Invalidations this engine is running (their tombstone is already down). */
+  /** Invalidations this engine is running (audited by the operation, not by the cache's event). */
   private readonly ownPending = new Map<string, number>();
   private closed = false;
 
@@ -258,7 +250,7 @@ export class InvalidationEngine {
       {
         cache: this.cache,
         now: this.now,
-        purgeKey: (k) => this.tombstoned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k)),
+        purgeKey: (k) => this.owned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k)),
         report: (started, t0, results, reason) => this.report('prompt-purge', started, t0, results, { reason }),
       },
       pattern,
@@ -279,8 +271,6 @@ export class InvalidationEngine {
     this.cache.off('invalidate', this.onCacheInvalidate);
     this.listeners.clear();
     this.journal.clear();
-    this.tombstones = [];
-    this.keyTombstones.clear();
   }
 
   // ------------------------------------------------------------------ plugin
@@ -332,9 +322,6 @@ export class InvalidationEngine {
 
   private onRequest(p: PolicyContext): PolicyDecision | undefined {
     if (this.closed) return undefined;
-    // When this request began: stored with its answer so every process that knows of a later
-    // invalidation refuses an answer whose load began before it (see acceptHit).
-    if (this.raceWindowMs > 0 && typeof p.request === 'object' && p.request !== null) this.requestStarts.set(p.request, this.now());
     let ctx: RuleContext | undefined;
     for (const r of this.rules) {
       if (r.type !== 'noCache' || r.ttlMs !== undefined || r.match.needsTags) continue;
@@ -373,9 +360,7 @@ export class InvalidationEngine {
       const text = this.safePrompt(w.request, w.profile);
       if (text !== undefined) meta = { [PROMPT_META_KEY]: text };
     }
-    const began = typeof w.request === 'object' && w.request !== null ? this.requestStarts.get(w.request) : undefined;
-    if (began !== undefined && began <= w.entry.createdAt) (meta ??= {})[STARTED_META_KEY] = began;
-    this.remember(w.key, ctx.tags);
+    this.remember(w.key, ctx.tags, entryStamp(w.entry));
     if (ttlMs === undefined && added.length === 0 && !meta) return undefined;
     return { ...(ttlMs !== undefined ? { ttlMs } : {}), ...(added.length > 0 ? { tags: added } : {}), ...(meta ? { meta } : {}) };
   }
@@ -384,17 +369,8 @@ export class InvalidationEngine {
     if (this.closed) return true;
     const { entry } = h;
     const age = h.now - entry.createdAt;
-    if (this.tombstones.length > 0 || this.keyTombstones.size > 0) {
-      this.pruneTombstones();
-      // An answer whose request began before a covering invalidation may hold what that
-      // invalidation removed (a load racing it, in any process): refuse it.
-      const began = entryBegan(entry);
-      const k = this.keyTombstones.get(h.key.id);
-      if (k !== undefined && k.at >= began) return false;
-      for (const t of this.tombstones) {
-        if (t.at >= began && covers(t.message, h.key, entry)) return false;
-      }
-    }
+    // (An answer whose load began before a purge that covers it is refused by core, before any
+    // plugin sees it: every entry carries its stamp and every purge leaves a watermark.)
     if (!this.rules.some((r) => r.type !== 'tag')) return true;
     const ctx = this.context('read', h.request, h.profile, h.scope, entry);
     for (const r of this.rules) {
@@ -440,22 +416,21 @@ export class InvalidationEngine {
     const base = (scope: ScopeInput) => scopeInputOf(this.cache.resolveScope(scope));
     if (typeof t === 'string') {
       if (t === '') throw new InvalidRequestError(`${PKG}: an empty tag cannot be invalidated`, { field: 'tag' });
-      return () => this.tombstoned({ type: 'tag', tag: t }, () => this.cache.invalidateTag(t));
+      return () => this.owned({ type: 'tag', tag: t }, () => this.cache.invalidateTag(t));
     }
     if (typeof t !== 'object' || t === null) throw new InvalidRequestError(`${PKG}: invalidation target must be a tag string or { tag } / { key } / { scope }, got ${typeof t}`, { field: 'target' });
     if ('tag' in t) {
       if (typeof t.tag !== 'string' || t.tag === '') throw new InvalidRequestError(`${PKG}: target.tag must be a non-empty string`, { field: 'tag' });
       const message: InvalidationMessage = t.scope === undefined ? { type: 'tag', tag: t.tag } : { type: 'tag', tag: t.tag, scope: base(t.scope) };
-      return () => this.tombstoned(message, () => this.cache.invalidateTag(t.tag, t.scope === undefined ? {} : { scope: t.scope }));
+      return () => this.owned(message, () => this.cache.invalidateTag(t.tag, t.scope === undefined ? {} : { scope: t.scope }));
     }
     if ('key' in t) {
       const key = this.cache.keyFor(t.key, { ...(t.scope !== undefined ? { scope: t.scope } : {}), ...(t.profile ? { profile: t.profile } : {}) });
-      return () => this.tombstoned({ type: 'key', keyId: key.id, scope: key.scope }, () => this.cache.invalidateCacheKey(key));
+      return () => this.owned({ type: 'key', keyId: key.id, scope: key.scope }, () => this.cache.invalidateCacheKey(key));
     }
     if ('scope' in t) {
       const mode = (t as { mode?: string }).mode ?? 'version';
-      if (mode === 'clear') return () => this.tombstoned({ type: 'clear', scope: base(t.scope) }, () => this.cache.clear(t.scope));
-      // A version bump needs no tombstone: lookups after it compute keys of the new version.
+      if (mode === 'clear') return () => this.owned({ type: 'clear', scope: base(t.scope) }, () => this.cache.clear(t.scope));
       if (mode === 'version') return () => this.bumpOwned(t.scope).then((r) => r.result);
       throw new InvalidRequestError(`${PKG}: scope target mode must be 'version' or 'clear', got ${JSON.stringify(mode)}`, { field: 'mode' });
     }
@@ -467,17 +442,16 @@ export class InvalidationEngine {
     const current = this.cache.resolveScope(scope);
     const predicted: InvalidationMessage = { type: 'scope-version', scope: { tenant: current.tenant, namespace: current.namespace, version: current.version + 1 } };
     let out: { version: number; result: InvalidationResult } | undefined;
-    return this.tombstoned(predicted, async () => (out = await this.cache.bumpScopeVersion(scope)).result, false).then(() => out!);
+    return this.owned(predicted, async () => (out = await this.cache.bumpScopeVersion(scope)).result).then(() => out!);
   }
 
   /**
-   * Leaves the tombstone before the layers are touched: an L2 read already in flight that
-   * returns between the L1 delete and the end of the invalidation cannot be served or
-   * backfilled. (Without this, the tombstone would only appear with core's `invalidate` event.)
+   * Runs an invalidation of the engine's own through the cache (core sets its watermark before
+   * touching any layer: that is the race protection), marked as ours so the cache's `invalidate`
+   * event is not audited a second time.
    */
-  private async tombstoned(message: InvalidationMessage, fn: () => Promise<InvalidationResult>, tombstone = true): Promise<InvalidationResult> {
+  private async owned(message: InvalidationMessage, fn: () => Promise<InvalidationResult>): Promise<InvalidationResult> {
     const id = messageId(message);
-    if (tombstone && this.raceWindowMs > 0) this.addTombstone(this.now(), message);
     this.ownPending.set(id, (this.ownPending.get(id) ?? 0) + 1);
     try {
       return await fn();
@@ -496,7 +470,9 @@ export class InvalidationEngine {
     extra: { event?: string; data?: unknown; reason?: string; origin?: 'local' | 'remote' },
   ): InvalidationAudit {
     const layers: Record<string, number> = {};
-    for (const name of this.cache.layerNames) layers[name] = 0;
+    const unreached = [...new Set(results.flatMap((r) => r.unreached ?? []))];
+    // A layer no target reached is listed in `unreached`, not counted as 0 removed.
+    for (const name of this.cache.layerNames) if (!unreached.includes(name)) layers[name] = 0;
     for (const r of results) for (const [name, n] of Object.entries(r.layers)) layers[name] = (layers[name] ?? 0) + n;
     const audit: InvalidationAudit = {
       id: randomUUID(),
@@ -509,6 +485,9 @@ export class InvalidationEngine {
       targets: results.map((r) => r.message),
       layers,
       total: Object.values(layers).reduce((a, b) => a + b, 0),
+      unreached,
+      durable: results.length > 0 && results.every((r) => r.durable === true),
+      pending: results.some((r) => r.pending === true),
       durationMs: performance.now() - t0,
     };
     for (const l of [...this.listeners]) {
@@ -521,34 +500,32 @@ export class InvalidationEngine {
     return audit;
   }
 
-  /** Every invalidation the cache performs (ours, the app's own, remote ones) leaves a tombstone. */
+  /**
+   * Audits the invalidations the engine did not run itself (the app's direct cache calls, other
+   * processes' messages) and repairs this process's writes that raced a remote one.
+   */
   private observeInvalidation(e: InvalidationResult & { origin: 'local' | 'remote' }): void {
     if (this.closed) return;
     const now = this.now();
-    // Our own invalidations left their tombstone before touching the layers and are audited by
-    // the operation that ran them (see tombstoned()); the app's direct cache calls and other
-    // processes' messages are audited here.
     const own = e.origin === 'local' && this.ownPending.has(messageId(e.message));
     if (!own) this.report(e.origin === 'remote' ? 'remote' : 'cache', now, performance.now(), [e], { origin: e.origin });
-    if (this.raceWindowMs === 0) return;
-    if (!own) this.addTombstone(now, e.message);
-    this.pruneTombstones();
-    if (e.origin !== 'remote') return;
-    // Cross-process race: a load of ours that started before the remote invalidation may have
-    // written its (now stale) answer to a shared layer after the sender purged it but before
-    // the message reached us. Purge such recent writes again, everywhere.
+    if (e.origin !== 'remote' || this.raceWindowMs === 0) return;
+    // Cross-process race: a load of ours that began before the remote invalidation may have
+    // written its answer to a shared layer after the sender purged it, before the message reached
+    // us. No process that knows the watermark serves it (its stamp is older), but it takes room
+    // and a process that has not heard yet could: purge such recent writes again, everywhere.
     const suspects: CacheKey[] = [];
     const since = now - this.raceWindowMs;
+    const raced = (j: JournalEntry) => j.at >= since && j.stamp <= e.at;
     if (e.message.type === 'key') {
       const j = this.journal.get(e.message.keyId);
-      if (j && j.at >= since) {
+      if (j && raced(j)) {
         suspects.push(j.key);
         this.journal.delete(e.message.keyId);
       }
     } else {
       for (const [id, j] of [...this.journal.entries()]) {
-        if (j.at < since) continue;
-        if (covers(e.message, j.key, j)) {
+        if (raced(j) && covers(e.message, j.key, j)) {
           suspects.push(j.key);
           this.journal.delete(id);
         }
@@ -558,34 +535,18 @@ export class InvalidationEngine {
     const t0 = performance.now();
     const p = this.cache
       .flush()
-      .then(() => Promise.all(suspects.map((k) => this.tombstoned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k)))))
+      .then(() => Promise.all(suspects.map((k) => this.owned({ type: 'key', keyId: k.id, scope: k.scope }, () => this.cache.invalidateCacheKey(k)))))
       .then((rs) => this.report('race-repair', now, t0, rs, { reason: 'write raced a remote invalidation' }))
       .catch(() => undefined)
       .finally(() => this.repairs.delete(p));
     this.repairs.add(p);
   }
 
-  private remember(key: CacheKey, tags: readonly string[]): void {
+  private remember(key: CacheKey, tags: readonly string[], stamp: number): void {
     if (this.raceWindowMs === 0 || this.journalMax === 0) return;
     const now = this.now();
-    this.journal.set(key.id, { key, tags, at: now });
+    this.journal.set(key.id, { key, tags, at: now, stamp });
     this.journal.prune(now - this.raceWindowMs, this.journalMax);
-  }
-
-  private addTombstone(at: number, message: InvalidationMessage): void {
-    if (message.type === 'key') {
-      this.keyTombstones.set(message.keyId, { at });
-    } else {
-      this.tombstones.push({ at, message });
-    }
-  }
-
-  private pruneTombstones(): void {
-    const limit = this.now() - this.raceWindowMs;
-    let i = 0;
-    while (i < this.tombstones.length && this.tombstones[i]!.at < limit) i++;
-    if (i > 0) this.tombstones = this.tombstones.slice(i);
-    this.keyTombstones.prune(limit, Number.POSITIVE_INFINITY);
   }
 
   private assertOpen(): void {

@@ -1,3 +1,4 @@
+import { invalidationCovers } from '@strata-cache/core/layer-kit';
 import {
   type CacheEntry,
   type CacheKey,
@@ -17,7 +18,11 @@ export const PKG = '@strata-cache/invalidation';
 /** Key in `entry.meta` where the engine keeps the prompt text of entries that carry no `semantic.text`. */
 export const PROMPT_META_KEY = 'strata.prompt';
 
-/** Key in `entry.meta` where the engine keeps when the request that produced the entry began (epoch ms). */
+/**
+ * @deprecated No longer written: core stamps every entry with when its load began
+ * (`entry.stamp`) and refuses answers that began before a purge covering them, in every process.
+ * Entries written by earlier versions may still carry it; nothing reads it.
+ */
 export const STARTED_META_KEY = 'strata.began';
 
 export type EventRuleCompiled = CompiledRule & { type: 'event' };
@@ -27,17 +32,14 @@ export const ENGINE_OPTIONS = Object.keys({
   versionStore: true, versionStorePrefix: true, onInvalidate: true, onRuleError: true, now: true,
 } satisfies Record<keyof InvalidationEngineOptions, true>);
 
-/** A recent tag / clear / version invalidation. */
-export interface Tombstone {
-  readonly at: number;
-  readonly message: InvalidationMessage;
-}
-
 /** A recent write of this process (for the cross-process race repair). */
 export interface JournalEntry {
   readonly key: CacheKey;
   readonly tags: readonly string[];
+  /** When it was written (the engine's clock). */
   readonly at: number;
+  /** When its load began (the entry's stamp, on the bus clock). */
+  readonly stamp: number;
 }
 
 /** Option `events`: declared event names, optionally with the data fields each carries. */
@@ -60,22 +62,11 @@ export function parseEvents(ev: InvalidationEngineOptions['events']): ReadonlyMa
   return m;
 }
 
-/** Does an invalidation message cover this entry? (Mirrors core's rule.) */
-export function covers(m: InvalidationMessage, key: CacheKey, entry: { readonly tags: readonly string[] }): boolean {
-  const sameBase = (s?: Pick<Scope, 'tenant' | 'namespace'>) => !s || (s.tenant === key.scope.tenant && s.namespace === key.scope.namespace);
-  switch (m.type) {
-    case 'key':
-      return m.keyId === key.id;
-    case 'tag':
-      return entry.tags.includes(m.tag) && sameBase(m.scope);
-    case 'scope-version':
-      return sameBase(m.scope) && key.scope.version < m.scope.version;
-    case 'clear':
-      return sameBase(m.scope);
-    default:
-      return false;
-  }
-}
+/**
+ * Does an invalidation message cover this entry (its key, one of its tags, its scope or an older
+ * version)? Core's rule, re-exported under the name this package has always used.
+ */
+export const covers: (m: InvalidationMessage, key: CacheKey, entry: { readonly tags: readonly string[] }) => boolean = invalidationCovers;
 
 /**
  * What rules see. A class (not a literal with a getter) keeps the hit path monomorphic; the
@@ -104,12 +95,6 @@ export class Ctx implements RuleContext {
     c.promptMemo = this.promptMemo;
     return c;
   }
-}
-
-/** When the request behind an entry began: the engine's stamp, else the write time. */
-export function entryBegan(entry: CacheEntry): number {
-  const b = entry.meta?.[STARTED_META_KEY];
-  return typeof b === 'number' && b <= entry.createdAt ? b : entry.createdAt;
 }
 
 export function storedText(entry: CacheEntry): string | undefined {

@@ -26,11 +26,11 @@ export interface InvalidationEngineOptions {
    */
   storePromptText?: boolean;
   /**
-   * How long (ms) to remember recent invalidations and this process's recent writes. Hits whose
-   * request began before a remembered invalidation that covers them are refused (answers are
-   * stamped with `meta['strata.began']`), and a write of this process that a remote
-   * invalidation covers is purged again everywhere (the cross-process race). Should exceed the
-   * bus's worst delivery delay. 0 disables all of it. @default 5_000
+   * How long (ms) this process remembers its recent writes for the race repair: a write whose
+   * load began before a remote invalidation that covers it (it reached a shared layer before the
+   * message reached us) is purged again everywhere. No process serves such a write either way
+   * (core refuses answers whose load began before a purge it knows of); the repair frees the room
+   * it takes. Should exceed the bus's worst delivery delay. 0 disables the repair. @default 5_000
    */
   raceWindowMs?: number;
   /** Most recent writes remembered for the race repair. @default 10_000 */
@@ -68,9 +68,15 @@ export interface InvalidationAudit {
   readonly data?: unknown;
   /** What was asked: `{ type: 'tag', tag }`, `{ type: 'key', keyId }`, ... */
   readonly targets: readonly InvalidationMessage[];
-  /** Entries removed per layer, summed over the targets. */
+  /** Entries removed per layer reached, summed over the targets (a layer not reached counts nothing here: see `unreached`). */
   readonly layers: Readonly<Record<string, number>>;
   readonly total: number;
+  /** Layers some target could not reach (core retries them; the watermark refuses what they hold meanwhile). */
+  readonly unreached: readonly string[];
+  /** Every target's watermark was acknowledged by the bus's durable store. */
+  readonly durable: boolean;
+  /** Some of it is still being retried by core: a layer, the bus message or the watermark's storage. */
+  readonly pending: boolean;
   readonly durationMs: number;
 }
 

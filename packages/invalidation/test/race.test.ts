@@ -161,7 +161,9 @@ describe('a write racing an invalidation cannot bring the purged answer back', (
     await Promise.all([a.cache.close(), b.cache.close()]);
   });
 
-  it('cross-process with the repair disabled (raceWindowMs 0): the stale answer survives in L2 — the documented limit', async () => {
+  it('cross-process with the repair disabled (raceWindowMs 0): the racing write stays in L2, but no process that knows the purge serves it (core watermarks)', async () => {
+    // Before core stamped entries, this was the documented limit: the stale answer survived in L2
+    // and was served. Now it only takes room until it expires or is read.
     const shared = new SlowSharedLayer();
     const bus = new DelayedBus(120);
     const mk = () => {
@@ -181,9 +183,15 @@ describe('a write racing an invalidation cannot bring the purged answer back', (
     await started.promise;
     await b.engine.emit('product_updated', { id: 9 });
     release.resolve();
-    await slow;
+    expect((await slow).stored).toBe(true); // A had not heard yet: its write reached L2
+    await a.cache.flush();
+    expect(shared.inner.size).toBe(1);
+    expect(await b.cache.lookup(chat('product 9 stock?'))).toBeUndefined(); // the emitter refuses it at once
     await sleep(300);
-    expect((await b.cache.lookup(chat('product 9 stock?')))?.entry.value).toBe('12 in stock (old)');
+    expect(await a.cache.lookup(chat('product 9 stock?'))).toBeUndefined(); // and A, once it has heard
+    expect(await b.cache.lookup(chat('product 9 stock?'))).toBeUndefined();
+    await a.cache.flush();
+    expect(shared.inner.size).toBe(0); // a read that refuses it removes it
     await Promise.all([a.cache.close(), b.cache.close()]);
   });
 

@@ -24,22 +24,32 @@ export class SlowSharedLayer implements LayerV1 {
   readonly inner = new MemoryLayer({ maxEntries: 10_000, freeze: false });
   getDelayMs = 0;
   deleteDelayMs = 0;
+  /** Every operation rejects (Redis down). */
+  down = false;
   constructor(readonly name = 'shared') {}
+  private check(): void {
+    if (this.down) throw new Error(`${this.name} is down`);
+  }
   async get(key: CacheKey): Promise<CacheEntry | undefined> {
+    this.check();
     const entry = this.inner.get(key); // read now, answer later: an in-flight read
     if (this.getDelayMs > 0) await sleep(this.getDelayMs);
     return entry;
   }
   async set(key: CacheKey, entry: CacheEntry) {
+    this.check();
     this.inner.set(key, entry);
   }
   async delete(key: CacheKey) {
+    this.check();
     return this.inner.delete(key);
   }
   async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>) {
+    this.check();
     return this.inner.clear(scope);
   }
   async deleteByTag(tag: string, scope?: Pick<Scope, 'tenant' | 'namespace'>) {
+    this.check();
     if (this.deleteDelayMs > 0) await sleep(this.deleteDelayMs);
     return this.inner.deleteByTag(tag, scope);
   }

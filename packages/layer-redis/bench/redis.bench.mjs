@@ -9,6 +9,8 @@
 //
 //   pnpm --filter @strata-cache/layer-redis bench        (writes <repo>/bench/results/layer-redis.json + .md)
 //   BENCH_SECONDS=1 BENCH_ROUNDS=12 ...                   (longer run; defaults 0.4 s × 6 interleaved slices)
+//   BENCH_PARTS=faults ...                                (some parts only: hits, writes, compression, faults;
+//                                                          the others are kept from the last results file)
 //
 // Values are ~2 KB chat completions whose text is real GPT-4 answers (arena-hard, from
 // STRATA_DATA_DIR or ../shared/data); without the data set, generated prose of the same size.
@@ -32,6 +34,7 @@ const CONCURRENCIES = [1, 16, 64];
 const KEYS = 1_000;
 const BUDGET = 50;
 
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'hits,writes,compression,faults').split(','));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -122,7 +125,10 @@ async function redisInfo(client) {
 }
 
 const server = await startRedisServer({ args: ['--maxmemory', '512mb', '--maxmemory-policy', 'allkeys-lru'] });
+const outDir = join(repo, 'bench', 'results');
+const previous = PARTS.size < 4 && existsSync(join(outDir, 'layer-redis.json')) ? JSON.parse(readFileSync(join(outDir, 'layer-redis.json'), 'utf8')) : {};
 const result = {
+  ...previous,
   name: 'layer-redis',
   date: new Date().toISOString(),
   machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadAvgAtStart: os.loadavg().map((x) => round(x, 2)) },
@@ -133,7 +139,7 @@ try {
   const scope = resolveScope({ tenant: 'bench', namespace: 'l2' });
 
   // ---------------------------------------------------------------- 1. hits
-  {
+  if (PARTS.has('hits')) {
     const layer = new RedisLayer({ url: server.url, prefix: 'bench' });
     await layer.connect();
     // Core with its defaults, L2 only (an L1 would answer these): key + policy + L2 hit.
@@ -202,7 +208,7 @@ try {
   }
 
   // ---------------------------------------------------------------- 2. writes
-  {
+  if (PARTS.has('writes')) {
     const N = Number(process.env.BENCH_WRITES ?? 20_000);
     const layer = new RedisLayer({ url: server.url, prefix: 'wbench', writeTimeoutMs: 5_000 });
     await layer.connect();
@@ -289,7 +295,7 @@ return 1`;
   }
 
   // ---------------------------------------------------------------- 3. compression
-  {
+  if (PARTS.has('compression')) {
     const rows = [];
     for (const size of [2_150, 8_192, 16_384, 65_536]) {
       const vals = Array.from({ length: 40 }, (_, i) => Buffer.from(JSON.stringify({ value: completion(i * 11, size), createdAt: 1, ttlMs: 1, tags: [] })));
@@ -315,7 +321,7 @@ return 1`;
   }
 
   // ---------------------------------------------------------------- 4. faults
-  {
+  if (PARTS.has('faults')) {
     const layer = new RedisLayer({ url: server.url, prefix: 'fbench', timeoutMs: BUDGET, breaker: { cooldownMs: 500 } });
     await layer.connect();
     const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: BUDGET }], policy: 'always', defaultTtlMs: 3_600_000 });
@@ -408,7 +414,10 @@ return 1`;
 }
 
 result.machine.loadAvgAtEnd = os.loadavg().map((x) => round(x, 2));
-const outDir = join(repo, 'bench', 'results');
+if (PARTS.size < 4) {
+  result.partsRun = [...PARTS];
+  result.otherPartsFrom = previous.otherPartsFrom ?? previous.date;
+}
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'layer-redis.json'), JSON.stringify(result, null, 2) + '\n');
 
@@ -416,6 +425,7 @@ const md = [
   `# layer-redis benchmark (${result.date})`,
   '',
   `One local redis-server (started by the bench), ${result.machine.cpus} CPUs shared with other work, Node ${result.machine.node}. Load average (1/5/15 min) ${result.machine.loadAvgAtStart.join(' / ')} at start, ${result.machine.loadAvgAtEnd.join(' / ')} at end: compare ratios (measured in the same run, interleaved), not absolutes.`,
+  ...(result.partsRun ? ['', `This run measured ${result.partsRun.join(', ')} only; the other sections are from the run of ${result.otherPartsFrom}.`] : []),
   '',
   `## Hits: ${result.valueBytes}-byte values (${result.valueCodec}; ${TEXT.source}), medians of ${ROUNDS} interleaved slices × ${SECONDS} s per path`,
   '',

@@ -4,6 +4,7 @@ import { PKG } from './errors.js';
 import { type KeySpace, encodeTag } from './keys.js';
 import type { ReadBatcher } from './read-batcher.js';
 import { type Client, PURGE_CHUNK } from './scripts.js';
+import { isWatermarkKey } from './watermarks.js';
 import type { Writer } from './writes.js';
 
 const CHUNK = 500;
@@ -31,7 +32,9 @@ export class Admin {
       const entry = new RegExp(`^${escapeRegExp(this.keys.prefix)}:\\d+:\\{`);
       await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
         const entries = batch.filter((k) => entry.test(k));
-        const others = batch.filter((k) => !entry.test(k));
+        // Invalidation watermarks stay: the clear's own watermark covers what they did, and a
+        // process that reads them later must still find it.
+        const others = batch.filter((k) => !entry.test(k) && !isWatermarkKey(this.keys.prefix, k));
         // One key per UNLINK: on a Cluster the keys of one SCAN page span many slots.
         const removed = await Promise.all(entries.map((k) => this.admin('clear', (c) => c.unlink(k))));
         for (const r of removed) n += r;

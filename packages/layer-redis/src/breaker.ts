@@ -47,6 +47,17 @@ export class CircuitBreaker {
     if (this.current === 'closed') this.open(cause);
   }
 
+  /**
+   * Probe now instead of at the end of the cooldown (the connection was just re-established):
+   * the circuit closes as soon as Redis answers, not up to `cooldownMs` later.
+   */
+  probeSoon(): void {
+    if (this.current !== 'open' || this.disposed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    void this.probe();
+  }
+
   dispose(): void {
     this.disposed = true;
     if (this.timer) clearTimeout(this.timer);

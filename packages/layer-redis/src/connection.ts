@@ -31,19 +31,60 @@ export class Connection {
   /** One readiness wait shared by every operation (no listener per waiting request). */
   private ready: Promise<void> | undefined;
   private everReady = false;
+  private readonly availability = new Set<() => void>();
+  private readonly watched = new WeakSet<object>();
 
   constructor(
     readonly o: ResolvedOptions,
     readonly name: string,
   ) {
     if (o.source.client) this.client = o.source.client;
+    const userListener = o.source.onStateChange;
     this.breaker = new CircuitBreaker({
       failureThreshold: o.failureThreshold,
       cooldownMs: o.cooldownMs,
       probe: () => this.probe(),
-      ...(o.source.onStateChange ? { onStateChange: o.source.onStateChange } : {}),
+      onStateChange: (state, cause) => {
+        userListener?.(state, cause);
+        if (state === 'closed') this.available();
+      },
     });
+    if (this.client) this.watch(this.client);
     for (const ms of [o.timeoutMs, o.writeTimeoutMs, o.adminTimeoutMs]) if (!this.queues.has(ms)) this.queues.set(ms, new DeadlineQueue(ms));
+  }
+
+  /**
+   * Calls `listener` whenever Redis becomes usable again after it was not: the circuit closed
+   * after being open, or the connection was re-established (a restarted server, a failover).
+   * Returns a function that removes it.
+   */
+  onAvailable(listener: () => void): () => void {
+    this.availability.add(listener);
+    return () => void this.availability.delete(listener);
+  }
+
+  private available(): void {
+    for (const l of [...this.availability]) {
+      try {
+        l();
+      } catch {
+        // a listener must not break the connection's bookkeeping
+      }
+    }
+  }
+
+  /** Reconnects ('ready' after the first) count as recovery: probe at once, tell listeners. */
+  private watch(client: Client): void {
+    if (this.watched.has(client)) return;
+    this.watched.add(client);
+    let readyBefore = client.status === 'ready';
+    client.on('ready', () => {
+      const again = readyBefore;
+      readyBefore = true;
+      if (!again || this.closed) return;
+      if (this.breaker.state === 'closed') this.available();
+      else this.breaker.probeSoon();
+    });
   }
 
   /** The client when a command can be sent right now (connected, circuit closed, layer open). */
@@ -248,6 +289,7 @@ export class Connection {
       // The layer reports failures through its operations; without a listener ioredis would log
       // every reconnect attempt as an unhandled error.
       client.on('error', () => undefined);
+      this.watch(client);
       this.client = client;
       return client;
     })();

@@ -146,11 +146,20 @@ export class RedisLayer implements LayerV1 {
   /**
    * Listens to a pub/sub channel on the layer's one subscriber connection (shared with the
    * coordinator's wake-ups and every other subscription of this layer). Resolves with the
-   * function that stops listening.
+   * function that stops listening. `onResubscribed` is called each time the subscription is
+   * back after the connection was lost (messages published meanwhile were missed).
    */
-  async subscribe(channel: string, onMessage: (message: string) => void, onError?: (error: Error) => void): Promise<() => Promise<void>> {
+  async subscribe(channel: string, onMessage: (message: string) => void, onError?: (error: Error) => void, onResubscribed?: () => void): Promise<() => Promise<void>> {
     this.assertOpen();
-    return this.subscriber.subscribe(channel, onMessage, onError);
+    return this.subscriber.subscribe(channel, onMessage, onError, onResubscribed);
+  }
+
+  /**
+   * Calls `listener` whenever Redis becomes usable again after it was not (the connection was
+   * re-established, or the circuit breaker closed). Returns a function that removes it.
+   */
+  onAvailable(listener: () => void): () => void {
+    return this.conn.onAvailable(listener);
   }
 
   // ------------------------------------------------------------------------------ Layer v1

@@ -2,6 +2,7 @@ import type { Client } from './scripts.js';
 
 type Handler = (message: string) => void;
 type ErrorHandler = (error: Error) => void;
+type ReadyHandler = () => void;
 
 /**
  * One pub/sub connection per layer, shared by everything that listens (the invalidation bus,
@@ -14,6 +15,7 @@ type ErrorHandler = (error: Error) => void;
 export class Subscriber {
   private readonly channels = new Map<string, Set<Handler>>();
   private readonly errorHandlers = new Set<ErrorHandler>();
+  private readonly readyHandlers = new Set<ReadyHandler>();
   private connection: Promise<Client> | undefined;
   private closed = false;
 
@@ -28,14 +30,17 @@ export class Subscriber {
    * Calls `onMessage` for every message on `channel` until the returned function is called.
    * Resolves once Redis confirmed the subscription, or after 2 s when it is unreachable (the
    * subscription then completes when it connects): a cache must not block on an outage.
+   * `onResubscribed` is called each time the subscriptions are back after the connection was
+   * lost (messages published meanwhile were missed).
    */
-  async subscribe(channel: string, onMessage: Handler, onError?: ErrorHandler): Promise<() => Promise<void>> {
+  async subscribe(channel: string, onMessage: Handler, onError?: ErrorHandler, onResubscribed?: ReadyHandler): Promise<() => Promise<void>> {
     if (this.closed) throw new Error('subscriber is closed');
     let handlers = this.channels.get(channel);
     const first = handlers === undefined;
     if (!handlers) this.channels.set(channel, (handlers = new Set()));
     handlers.add(onMessage);
     if (onError) this.errorHandlers.add(onError);
+    if (onResubscribed) this.readyHandlers.add(onResubscribed);
     let conn: Client;
     try {
       conn = await this.connect();
@@ -43,6 +48,7 @@ export class Subscriber {
       handlers.delete(onMessage);
       if (handlers.size === 0) this.channels.delete(channel);
       if (onError) this.errorHandlers.delete(onError);
+      if (onResubscribed) this.readyHandlers.delete(onResubscribed);
       throw error;
     }
     if (first) {
@@ -53,6 +59,7 @@ export class Subscriber {
       if (done) return;
       done = true;
       if (onError) this.errorHandlers.delete(onError);
+      if (onResubscribed) this.readyHandlers.delete(onResubscribed);
       const set = this.channels.get(channel);
       if (!set?.delete(onMessage) || set.size > 0) return;
       this.channels.delete(channel);
@@ -73,6 +80,7 @@ export class Subscriber {
     this.closed = true;
     this.channels.clear();
     this.errorHandlers.clear();
+    this.readyHandlers.clear();
     const conn = this.connection;
     this.connection = undefined;
     // The SUBSCRIBE may never complete (Redis down): disconnect the connection itself.
@@ -87,6 +95,12 @@ export class Subscriber {
         return c;
       }
       c.on('error', (e: Error) => this.error(e));
+      let readyBefore = c.status === 'ready';
+      c.on('ready', () => {
+        const again = readyBefore;
+        readyBefore = true;
+        if (again) this.resubscribed(c);
+      });
       c.on('message', (channel: string, message: string) => {
         const handlers = this.channels.get(channel);
         if (!handlers) return;
@@ -105,6 +119,27 @@ export class Subscriber {
     });
     this.connection = p;
     return p;
+  }
+
+  /**
+   * After a reconnect ioredis sends SUBSCRIBE again; once Redis confirms it, listeners learn that
+   * they may have missed messages (and can catch up from where they keep state).
+   */
+  private resubscribed(c: Client): void {
+    const channels = [...this.channels.keys()];
+    if (channels.length === 0 || this.closed) return;
+    c.subscribe(...channels).then(
+      () => {
+        for (const h of [...this.readyHandlers]) {
+          try {
+            h();
+          } catch (error) {
+            this.error(error as Error);
+          }
+        }
+      },
+      (e: Error) => this.error(e),
+    );
   }
 
   private error(e: Error): void {

@@ -404,8 +404,9 @@ export function uniqueKeyPrefix(label = 'test'): string {
 // cluster
 
 export interface RedisClusterHandle {
-  /** Master nodes, e.g. for `new Cluster(handle.nodes)`. */
+  /** Start-up nodes (the masters at creation), e.g. for `new Cluster(handle.nodes)`. */
   readonly nodes: ReadonlyArray<{ host: string; port: number }>;
+  /** Every node: the masters first, then their replicas. */
   readonly servers: readonly RedisServerHandle[];
   /** Stop every node. Idempotent. */
   stop(): Promise<void>;
@@ -432,21 +433,23 @@ function runRedisCli(args: readonly string[], timeoutMs: number): Promise<string
 }
 
 /**
- * Start an `masters`-node Redis Cluster (no replicas) of throwaway servers on free ports and
- * wait until every node reports `cluster_state:ok`.
+ * Start an `masters`-node Redis Cluster of throwaway servers on free ports (with `replicas`
+ * replicas per master: `servers` then lists masters first, in the order `redis-cli --cluster
+ * create` pairs them) and wait until every node reports `cluster_state:ok`.
  */
 export async function startRedisCluster(
   masters = 3,
-  options: { args?: readonly string[]; timeoutMs?: number } = {},
+  options: { args?: readonly string[]; timeoutMs?: number; replicas?: number } = {},
 ): Promise<RedisClusterHandle> {
   if (masters < 3) throw new TestRedisError('startRedisCluster: Redis Cluster needs at least 3 masters');
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const replicas = options.replicas ?? 0;
   const servers: RedisServerHandle[] = [];
   const stopAll = async (): Promise<void> => {
     await Promise.all(servers.map((s) => s.stop()));
   };
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freePort({ busOffset: 10_000 });
       servers.push(
         await startRedisServer({
@@ -461,7 +464,7 @@ export async function startRedisCluster(
       );
     }
     await runRedisCli(
-      ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes'],
+      ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'],
       timeoutMs,
     );
     const deadline = Date.now() + timeoutMs;
@@ -479,7 +482,7 @@ export async function startRedisCluster(
   }
   let stopped = false;
   return {
-    nodes: servers.map((s) => ({ host: s.host, port: s.port })),
+    nodes: servers.slice(0, masters).map((s) => ({ host: s.host, port: s.port })),
     servers,
     async stop() {
       if (stopped) return;

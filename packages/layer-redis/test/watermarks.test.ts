@@ -1,0 +1,131 @@
+import { type InvalidationWatermark, MultiLayerCache, computeKey, resolveScope } from '@strata-cache/core';
+import { watermarkId } from '@strata-cache/core/layer-kit';
+import { MemoryLayer } from '@strata-cache/layer-memory';
+import { describe, expect, it } from 'vitest';
+import { RedisInvalidationBus, RedisWatermarks } from '../src/index.js';
+import { entry, ownRedis, sleep } from './own-redis.js';
+
+// Own redis-server: these checks flush it, read its keys and its clock.
+const own = ownRedis('watermarks');
+
+const until = async (check: () => boolean | Promise<boolean>, ms = 10_000) => {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) throw new Error('condition not met in time');
+    await sleep(20);
+  }
+};
+
+const tag = (t: string, at: number): InvalidationWatermark => ({ message: { type: 'tag', tag: t }, at });
+
+describe('RedisWatermarks: watermarks in Redis', () => {
+  it('saves max-merged (a lower watermark or version never replaces a higher one) and loads them back', async () => {
+    const layer = own.makeLayer();
+    const store = new RedisWatermarks(layer, { checkEveryMs: 1_000, clockMarginMs: 1, unsyncedErrorMs: 1_000, timeoutMs: 1_000 });
+    const scope = resolveScope({ tenant: 'acme', namespace: 'bot' });
+    const key = computeKey({ q: 1 }, scope);
+    await store.save([tag('a', 100), tag('b|c', 200), { message: { type: 'key', keyId: key.id, scope: key.scope }, at: 300 }]);
+    await store.save([tag('a', 50), { message: { type: 'scope-version', scope: { ...scope, version: 3 } }, at: 1 }]);
+    await store.save([{ message: { type: 'scope-version', scope: { ...scope, version: 2 } }, at: 2 }, { message: { type: 'clear', scope }, at: 400 }]);
+    const loaded = await store.load();
+    const byId = new Map(loaded.map((w) => [watermarkId(w.message), w]));
+    expect(byId.get('tag|*|a')?.at).toBe(100);
+    expect(byId.get(watermarkId({ type: 'tag', tag: 'b|c' }))?.message).toEqual({ type: 'tag', tag: 'b|c' });
+    expect(byId.get(watermarkId({ type: 'key', keyId: key.id, scope: key.scope }))).toEqual({ message: { type: 'key', keyId: key.id, scope: key.scope }, at: 300 });
+    expect(byId.get('version|acme/bot|')?.message).toEqual({ type: 'scope-version', scope: { tenant: 'acme', namespace: 'bot', version: 3 } });
+    expect(byId.get('clear|acme/bot|')?.at).toBe(400);
+    // Every key shares one hash tag, under the layer's prefix.
+    expect(Object.values(store.keys).every((k) => k.startsWith(`${layer.keys.prefix}:wm:{${layer.keys.prefix}}:`))).toBe(true);
+  });
+
+  it('reads the Redis clock: its estimate is within the reported error of TIME', async () => {
+    const layer = own.makeLayer();
+    const store = new RedisWatermarks(layer, { checkEveryMs: 50, clockMarginMs: 0, unsyncedErrorMs: 1_000, timeoutMs: 1_000 });
+    expect(store.errorMs()).toBe(1_000); // not sampled yet
+    const stop = store.onResync(() => undefined);
+    try {
+      await until(() => store.errorMs() < 1_000);
+      for (let i = 0; i < 5; i++) {
+        const [s, us] = await own.raw.time();
+        const server = Number(s) * 1_000 + Number(us) / 1_000;
+        const mine = store.now();
+        // The raw client's own round trip adds to the difference: allow it.
+        expect(Math.abs(mine - server)).toBeLessThan(store.errorMs() + 20);
+        await sleep(60);
+      }
+      expect(store.errorMs()).toBeLessThan(20);
+    } finally {
+      stop();
+    }
+  });
+
+  it('tells its listeners when Redis lost what it held (flushed, restored, evicted), and the cache writes it back', async () => {
+    const layer = own.makeLayer();
+    const bus = new RedisInvalidationBus({ layer, watermarkCheckMs: 100 });
+    const cache = new MultiLayerCache({ layers: [new MemoryLayer(), layer], bus });
+    await cache.ready();
+    await cache.invalidateTag('gone-with-the-flush');
+    await cache.bumpScopeVersion('acme');
+    const keys = (bus.watermarks as RedisWatermarks).keys;
+    expect(await own.raw.zscore(keys.marks, 'tag|*|gone-with-the-flush')).not.toBeNull();
+    await own.raw.del(keys.marks, keys.versions, keys.seq); // what a restart with an empty data set looks like
+    await until(async () => (await own.raw.zscore(keys.marks, 'tag|*|gone-with-the-flush')) !== null);
+    expect(await own.raw.zscore(keys.versions, 'version|acme/default|')).toBe('1');
+    // An older snapshot: the counter went back.
+    await own.raw.zrem(keys.marks, 'tag|*|gone-with-the-flush');
+    await own.raw.decrby(keys.seq, 5);
+    await until(async () => (await own.raw.zscore(keys.marks, 'tag|*|gone-with-the-flush')) !== null);
+    await cache.close();
+  });
+
+  it('prune folds old key and tag watermarks into their scope (clear watermarks stay), and bounds the count', async () => {
+    const layer = own.makeLayer();
+    const store = new RedisWatermarks(layer, { checkEveryMs: 1_000, clockMarginMs: 1, unsyncedErrorMs: 1_000, timeoutMs: 1_000 });
+    const a = resolveScope({ tenant: 'a' });
+    const b = resolveScope({ tenant: 'b' });
+    const key = (i: number, s = a) => {
+      const k = computeKey({ i }, s);
+      return { message: { type: 'key' as const, keyId: k.id, scope: k.scope }, at: 1_000 + i };
+    };
+    await store.save([key(1), key(2), key(3, b), tag('old', 10), tag('new', 5_000), { message: { type: 'tag', tag: 'x', scope: a }, at: 20 }]);
+    await store.prune(1_500, 100);
+    const ids = (await store.load()).map((w) => [watermarkId(w.message), w.at]);
+    expect(new Map(ids as Array<[string, number]>)).toEqual(
+      new Map([
+        ['clear|a/default|', 1_002],
+        ['clear|b/default|', 1_003],
+        ['clear|*|', 10],
+        ['tag|*|new', 5_000],
+      ]),
+    );
+    // By count: 30 keys in one scope with a bound of 10 → folded into that scope's watermark.
+    await store.save(Array.from({ length: 30 }, (_, i) => key(100 + i, b)));
+    await store.prune(0, 10);
+    const left = await store.load();
+    expect(left.length).toBeLessThanOrEqual(10);
+    expect(left.find((w) => watermarkId(w.message) === 'clear|b/default|')!.at).toBeGreaterThanOrEqual(1_100);
+    expect(left.find((w) => watermarkId(w.message) === 'clear|a/default|')?.at).toBe(1_002); // untouched
+  });
+
+  it("an unscoped clear() leaves the watermarks: the clear's own watermark must still be found", async () => {
+    const layer = own.makeLayer();
+    const bus = new RedisInvalidationBus({ layer });
+    const cache = new MultiLayerCache({ layers: [layer], bus });
+    await cache.ready();
+    await layer.set(computeKey({ q: 1 }, resolveScope('t')), entry('v'));
+    await cache.invalidateTag('t1');
+    const r = await cache.clear();
+    expect(r.durable).toBe(true);
+    const keys = (bus.watermarks as RedisWatermarks).keys;
+    expect(await own.raw.zscore(keys.marks, 'clear|*|')).not.toBeNull();
+    await cache.close();
+  });
+
+  it('the bus validates its options', () => {
+    const layer = own.makeLayer();
+    expect(() => new RedisInvalidationBus({ layer, durable: 'yes' as unknown as boolean })).toThrow(/durable/);
+    expect(() => new RedisInvalidationBus({ layer, watermarkCheckMs: 0 })).toThrow(/watermarkCheckMs/);
+    expect(() => new RedisInvalidationBus({ layer, clockMarginMs: -1 })).toThrow(/clockMarginMs/);
+    expect(new RedisInvalidationBus({ layer, durable: false }).watermarks).toBeUndefined();
+  });
+});
