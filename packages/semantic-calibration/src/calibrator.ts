@@ -61,6 +61,9 @@ const DEFAULTS = {
   prior: { midpoint: 0.88, scale: 0.025, strength: 2 },
 } as const;
 
+// Rival candidates named in a token (their answers sharpen the judge's contrast).
+const MAX_RIVALS = 3;
+
 const OPTION_KEYS: readonly (keyof SemanticCalibratorOptions)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'random'];
 
 function num(options: SemanticCalibratorOptions, key: keyof typeof DEFAULTS, min: number, max: number, def: number): number {
@@ -83,8 +86,10 @@ function dot(a: Float32Array, b: Float32Array): number {
 export class SemanticCalibrator {
   readonly maxWrongRate: number;
   readonly shadowRate: number;
-  private readonly minSimilarity: number;
-  private readonly evidenceFloor: number;
+  /** Never served below this similarity. */
+  readonly minSimilarity: number;
+  /** Near misses below this similarity are not judged. */
+  readonly evidenceFloor: number;
   private readonly priorStrength: number;
   private readonly allyAnswerSimilarity: number;
   private readonly safetyMargin: number;
@@ -202,6 +207,7 @@ export class SemanticCalibrator {
   private tokenFor(seq: number, cands: readonly CalibrationCandidate[], at: number): DecisionToken {
     const c = cands[at]!;
     const allies: string[] = [];
+    const rivals: string[] = [];
     // The most similar candidate holding a different answer (without answer vectors, any other candidate).
     let rival = -Infinity;
     let lowest = c.similarity;
@@ -211,11 +217,14 @@ export class SemanticCalibrator {
       lowest = Math.min(lowest, o.similarity);
       const same = c.answerVector !== undefined && o.answerVector !== undefined && dot(c.answerVector, o.answerVector) >= this.allyAnswerSimilarity;
       if (same) allies.push(o.id);
-      else rival = Math.max(rival, o.similarity);
+      else {
+        rival = Math.max(rival, o.similarity);
+        if (rivals.length < MAX_RIVALS && o.answerVector !== undefined) rivals.push(o.id);
+      }
     }
     // No rival among the candidates: the lead is at least over the least similar one fetched.
     const margin = rival > -Infinity ? c.similarity - rival : c.similarity - lowest + NO_RIVAL_BONUS;
-    return { seq, id: c.id, similarity: c.similarity, allies, context: marginClass(margin) };
+    return { seq, id: c.id, similarity: c.similarity, allies, rivals, context: marginClass(margin) };
   }
 
   /**
@@ -230,7 +239,40 @@ export class SemanticCalibrator {
    *    wrong answer at similarity s' ≥ s counts against s, a right one at s' ≤ s for it.
    */
   estimate(token: DecisionToken): { pWrong: number; n: number } {
-    const s = token.similarity;
+    return this.estimateAt(this.neighbourhood(token), token.context, token.similarity);
+  }
+
+  /**
+   * The lowest similarity at which the token's neighbourhood would be served now (estimated
+   * wrong-answer probability within the cut-off), or undefined when no similarity up to 1 is.
+   * The neighbourhood's learned boundary, for results and reports.
+   */
+  boundary(token: DecisionToken): number | undefined {
+    const nb = this.neighbourhood(token);
+    const ok = (s: number) => this.estimateAt(nb, token.context, s).pWrong <= this.cutoff;
+    if (!ok(1)) return undefined;
+    let lo = this.minSimilarity;
+    if (ok(lo)) return round4(lo);
+    let hi = 1;
+    for (let i = 0; i < 12; i++) {
+      const mid = (lo + hi) / 2;
+      if (ok(mid)) hi = mid;
+      else lo = mid;
+    }
+    return round4(hi);
+  }
+
+  /**
+   * The similarity from which a clear match (no rival answer within 0.1 of it) without evidence
+   * of its own is served now: the boundary the global curve and the cut-off give. Undefined when
+   * none is (early on, or a budget too small for the traffic).
+   */
+  clearBoundary(): number | undefined {
+    return this.boundary({ seq: 0, id: '', similarity: 1, allies: [], context: CONTEXTS - 1 });
+  }
+
+  /** The evidence of a token's neighbourhood and its log-odds shift of the global curve. */
+  private neighbourhood(token: DecisionToken): { obs: Array<[Observation, number]>; rs: number[]; delta: number } {
     const obs: Array<[Observation, number]> = [];
     const own = this.entries.get(token.id);
     if (own) for (const o of own) obs.push([o, 1]);
@@ -253,7 +295,12 @@ export class SemanticCalibrator {
       }
       delta += g / h;
     }
-    const piS = sigmoid(logit(this.mix.piAt(token.context, s)) + delta);
+    return { obs, rs, delta };
+  }
+
+  private estimateAt(nb: { obs: Array<[Observation, number]>; rs: number[]; delta: number }, context: number, s: number): { pWrong: number; n: number } {
+    const { obs, rs, delta } = nb;
+    const piS = sigmoid(logit(this.mix.piAt(context, s)) + delta);
     // (2) Monotone local counts around s, with the shifted curve as their prior.
     let wrong = 0;
     let right = 0;
@@ -266,7 +313,7 @@ export class SemanticCalibrator {
     const mean = (wrong + m * (1 - piS)) / (wrong + right + m);
     // Serve on an upper estimate: thin evidence (few judged lookups in this similarity bin and this
     // neighbourhood) costs more of the budget than the same estimate backed by many.
-    const nEff = this.mix.binCount(token.context, s) + wrong + right;
+    const nEff = this.mix.binCount(context, s) + wrong + right;
     const pWrong = Math.min(1, mean + this.caution * Math.sqrt((mean * (1 - mean)) / (nEff + 1)));
     return { pWrong, n: wrong + right };
   }

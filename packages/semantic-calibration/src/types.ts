@@ -43,6 +43,11 @@ export interface DecisionToken {
   /** Entries holding the same answer among the candidates (they share this outcome). */
   readonly allies: readonly string[];
   /**
+   * The most similar candidates holding a different answer (up to 3, with answer vectors): the
+   * judge compares the fresh answer with theirs too. Optional in tokens built elsewhere.
+   */
+  readonly rivals?: readonly string[];
+  /**
    * How contested the match is: the margin between this candidate and the most similar candidate
    * holding a different answer, as a class from 0 (a rival within 0.01) to 4 (none within 0.1).
    */
