@@ -6,7 +6,9 @@ import {
   type SemanticGuard,
   embedderFits,
 } from '@strata-cache/core';
+import type { AnswerJudge } from '@strata-cache/semantic-calibration';
 import { recommendedSetting } from '@strata-cache/semantic-guards';
+import { type ResolvedCalibration, type SemanticCalibrationOptions, resolveCalibration } from './calibration-options.js';
 import type { HnswParams } from './partition.js';
 import type { SemanticReplicationOptions } from './replication.js';
 
@@ -23,8 +25,32 @@ export interface SemanticLayerOptions {
    * `@strata-cache/semantic-guards` (tuned on USE-lite — with another embedder, measure and set your own)
    */
   threshold?: number;
-  /** Nearest candidates fetched per lookup; each above the threshold is run through the guards in turn. @default 4 */
+  /**
+   * Nearest candidates fetched per lookup; each above the threshold is run through the guards in turn.
+   * @default 4; 8 with `calibration` (the calibrator also learns from the neighbours)
+   */
   topK?: number;
+  /**
+   * Calibrating mode: instead of a fixed threshold, serve a match when its estimated probability
+   * of being the wrong answer fits your error budget, learned from this layer's own traffic
+   * (`@strata-cache/semantic-calibration`; see the README, "Calibration"). `true` for the
+   * defaults (`maxWrongRate: 0.01`, `shadowRate: 0.05`), or the calibrator's options plus how the
+   * layer runs it (`perTenant`, `maxTenants`, `maxPendingJudgements`, `share`). With it, the
+   * guards still turn look-alikes down; the selector is not used (the calibrator learns contested
+   * matches itself); `threshold`, when set (here or per request), is a floor below which nothing
+   * is served. @default off
+   */
+  calibration?: boolean | SemanticCalibrationOptions;
+  /**
+   * Compares a stored answer with a fresh upstream answer, for calibration.
+   * @default `embeddingAnswerJudge({ embedder })` (answer embeddings + word agreement, contrasted with the rival candidates' answers)
+   */
+  answerJudge?: AnswerJudge;
+  /**
+   * The readable text of a stored value, for the answer judge (undefined: not judged).
+   * @default `answerTextOf` from `@strata-cache/semantic-calibration` (OpenAI and Anthropic response shapes, strings, JSON)
+   */
+  answerText?: (value: unknown) => string | undefined;
   /**
    * Checks a candidate must pass after the threshold (numbers, negation, ...). Turned-down
    * candidates are reported in `rejected`. Pass `[]` for none.
@@ -134,6 +160,9 @@ const OPTION_NAMES = {
   embedder: true,
   threshold: true,
   topK: true,
+  calibration: true,
+  answerJudge: true,
+  answerText: true,
   guards: true,
   selector: true,
   maxEntries: true,
@@ -164,6 +193,7 @@ const HNSW_OPTION_NAMES = { m: true, efConstruction: true, ef: true, randomSeed:
 /** Defaults of every option that has one, in one place. */
 export const DEFAULTS = Object.freeze({
   topK: 4,
+  calibratedTopK: 8,
   maxEntries: 100_000,
   maxTextLength: 1_000,
   embeddingCacheSize: 10_000,
@@ -186,7 +216,10 @@ export interface ResolvedEmbeddingOptions {
 export interface ResolvedOptions {
   readonly embedder: Embedder;
   readonly threshold: number;
+  /** The threshold was given (with calibration it is a floor; otherwise the calibrator alone decides). */
+  readonly thresholdGiven: boolean;
   readonly topK: number;
+  readonly calibration: ResolvedCalibration | undefined;
   readonly guards: readonly SemanticGuard[];
   readonly selector: CandidateSelector | undefined;
   readonly maxEntries: number;
@@ -275,10 +308,13 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
     throw new InvalidOptionError(`${PKG}: option "name" must be a non-empty string`, { field: 'name' });
   }
+  const calibration = resolveCalibration(options.calibration, options.answerJudge, options.answerText);
   return {
     embedder: e,
     threshold,
-    topK: posInt(options.topK ?? DEFAULTS.topK, 'topK'),
+    thresholdGiven: options.threshold !== undefined,
+    topK: posInt(options.topK ?? (calibration ? DEFAULTS.calibratedTopK : DEFAULTS.topK), 'topK'),
+    calibration,
     guards,
     selector: sel === false ? undefined : sel,
     maxEntries: posInt(options.maxEntries ?? DEFAULTS.maxEntries, 'maxEntries'),
