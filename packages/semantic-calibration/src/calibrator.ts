@@ -55,11 +55,18 @@ const DEFAULTS = {
   priorStrength: 3,
   allyAnswerSimilarity: 0.9,
   safetyMargin: 0.2,
+  maxWrongPerAnswer: 0.25,
   caution: 2,
   window: 2000,
   maxEvidencePerEntry: 24,
   prior: { midpoint: 0.88, scale: 0.025, strength: 2 },
 } as const;
+
+// The audit's pseudo-counts (a few shadow checks cannot move it much) and its largest factor.
+const AUDIT_PSEUDO = 1;
+const AUDIT_MAX = 10;
+// Each shadow check's weight in the audit decays by this factor per later check (memory ≈ 100 checks).
+const AUDIT_DECAY = 0.99;
 
 // Rival candidates named in a token (their answers sharpen the judge's contrast).
 const MAX_RIVALS = 3;
@@ -93,6 +100,7 @@ export class SemanticCalibrator {
   private readonly priorStrength: number;
   private readonly allyAnswerSimilarity: number;
   private readonly safetyMargin: number;
+  private readonly maxWrongPerAnswer: number;
   private readonly caution: number;
   private readonly windowSize: number;
   private readonly maxEvidence: number;
@@ -108,6 +116,8 @@ export class SemanticCalibrator {
   private cutoff = 0;
   private tokens = 1;
   private seq = 0;
+  /** The audit of served estimates by shadow checks: wrong answers found, and expected. */
+  private audit = { found: 0, expected: 0 };
   private delta: { observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>; evicted: string[] } = { observations: [], evicted: [] };
   private counters: CalibrationCounters = {
     lookups: 0,
@@ -133,6 +143,7 @@ export class SemanticCalibrator {
     this.priorStrength = num(options, 'priorStrength', 0, 1e6, DEFAULTS.priorStrength);
     this.allyAnswerSimilarity = num(options, 'allyAnswerSimilarity', -1, 1, DEFAULTS.allyAnswerSimilarity);
     this.safetyMargin = num(options, 'safetyMargin', 0, 0.99, DEFAULTS.safetyMargin);
+    this.maxWrongPerAnswer = num(options, 'maxWrongPerAnswer', 0, 1, DEFAULTS.maxWrongPerAnswer);
     this.caution = num(options, 'caution', 0, 10, DEFAULTS.caution);
     this.windowSize = Math.round(num(options, 'window', 10, 1e7, DEFAULTS.window));
     this.maxEvidence = Math.round(num(options, 'maxEvidencePerEntry', 1, 1e4, DEFAULTS.maxEvidencePerEntry));
@@ -186,11 +197,16 @@ export class SemanticCalibrator {
       this.counters.served++;
       return { action: 'serve', candidate: best, pWrong: 0, cutoff: this.cutoff, token, reason: 'the same text as the stored prompt' };
     }
-    const { pWrong, n } = this.estimate(token);
-    this.record(pWrong);
-    if (pWrong > this.cutoff) {
+    const { pWrong, mean, n } = this.estimate(token);
+    // An answer too likely wrong is never served, however much of the budget is left.
+    const servable = mean <= this.maxWrongPerAnswer;
+    this.record(servable ? pWrong : 1);
+    if (!servable || pWrong > this.cutoff) {
       this.counters.missed++;
-      return { action: 'miss', candidate: best, pWrong, cutoff: this.cutoff, token, reason: `estimated wrong-answer probability ${pWrong.toFixed(3)} is above the cut-off ${this.cutoff.toFixed(3)}` };
+      const reason = servable
+        ? `estimated wrong-answer probability ${pWrong.toFixed(3)} is above the cut-off ${this.cutoff.toFixed(3)}`
+        : `estimated wrong-answer probability ${mean.toFixed(3)} is above maxWrongPerAnswer ${this.maxWrongPerAnswer}`;
+      return { action: 'miss', candidate: best, pWrong, cutoff: this.cutoff, token, reason };
     }
     // A would-be hit: audit a share of them, more where the neighbourhood's own evidence is thin.
     this.tokens = Math.min(this.tokens + this.shadowRate, 2 + 20 * this.shadowRate);
@@ -238,8 +254,19 @@ export class SemanticCalibrator {
    * 2. Around this similarity, the neighbourhood's own outcomes count directly, monotonically: a
    *    wrong answer at similarity s' ≥ s counts against s, a right one at s' ≤ s for it.
    */
-  estimate(token: DecisionToken): { pWrong: number; n: number } {
-    return this.estimateAt(this.neighbourhood(token), token.context, token.similarity);
+  estimate(token: DecisionToken): { pWrong: number; mean: number; n: number } {
+    const e = this.estimateAt(this.neighbourhood(token), token.context, token.similarity);
+    const k = this.auditFactor();
+    return { pWrong: Math.min(1, e.pWrong * k), mean: Math.min(1, e.mean * k), n: e.n };
+  }
+
+  /**
+   * How many times more wrong answers the audit found among shadow checks (the judge's posterior
+   * wrong mass) than the estimates they were served on expected; at least 1. Every estimate is
+   * scaled by it: the audit only ever tightens.
+   */
+  private auditFactor(): number {
+    return Math.min(AUDIT_MAX, Math.max(1, (this.audit.found + AUDIT_PSEUDO) / (this.audit.expected + AUDIT_PSEUDO)));
   }
 
   /**
@@ -249,7 +276,8 @@ export class SemanticCalibrator {
    */
   boundary(token: DecisionToken): number | undefined {
     const nb = this.neighbourhood(token);
-    const ok = (s: number) => this.estimateAt(nb, token.context, s).pWrong <= this.cutoff;
+    const k = this.auditFactor();
+    const ok = (s: number) => k * this.estimateAt(nb, token.context, s).pWrong <= this.cutoff;
     if (!ok(1)) return undefined;
     let lo = this.minSimilarity;
     if (ok(lo)) return round4(lo);
@@ -298,7 +326,7 @@ export class SemanticCalibrator {
     return { obs, rs, delta };
   }
 
-  private estimateAt(nb: { obs: Array<[Observation, number]>; rs: number[]; delta: number }, context: number, s: number): { pWrong: number; n: number } {
+  private estimateAt(nb: { obs: Array<[Observation, number]>; rs: number[]; delta: number }, context: number, s: number): { pWrong: number; mean: number; n: number } {
     const { obs, rs, delta } = nb;
     const piS = sigmoid(logit(this.mix.piAt(context, s)) + delta);
     // (2) Monotone local counts around s, with the shifted curve as their prior.
@@ -315,7 +343,7 @@ export class SemanticCalibrator {
     // neighbourhood) costs more of the budget than the same estimate backed by many.
     const nEff = this.mix.binCount(context, s) + wrong + right;
     const pWrong = Math.min(1, mean + this.caution * Math.sqrt((mean * (1 - mean)) / (nEff + 1)));
-    return { pWrong, n: wrong + right };
+    return { pWrong, mean, n: wrong + right };
   }
 
   private record(pWrong: number): void {
@@ -368,8 +396,12 @@ export class SemanticCalibrator {
     const a = Math.min(1, Math.max(0, score));
     const obs: Observation = outcome.certain === true ? { s: token.similarity, a: -1, y: 1, w: 1, k: token.context } : { s: token.similarity, a, y: -1, w: 1, k: token.context };
     if (kind === 'shadow') {
+      const wrong = obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
       this.counters.observedShadows++;
-      this.counters.shadowWrongMass += obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
+      this.counters.shadowWrongMass += wrong;
+      // Recent shadow checks count most (the traffic may change under a calibrated cache).
+      this.audit.found = AUDIT_DECAY * this.audit.found + wrong;
+      this.audit.expected = AUDIT_DECAY * this.audit.expected + this.estimateAt(this.neighbourhood(token), token.context, token.similarity).pWrong;
     } else this.counters.observedNearMisses++;
     this.addObservation([token.id], obs, true);
   }
@@ -432,6 +464,7 @@ export class SemanticCalibrator {
       shadowShare: wouldBe === 0 ? 0 : c.shadowed / wouldBe,
       curve,
       entriesWithEvidence: this.entries.size,
+      auditFactor: round4(this.auditFactor()),
     };
   }
 
@@ -465,6 +498,7 @@ export class SemanticCalibrator {
       cutoff: this.cutoff,
       tokens: this.tokens,
       counters: { ...this.counters },
+      audit: { ...this.audit },
     };
   }
 
@@ -481,6 +515,7 @@ export class SemanticCalibrator {
     if (!Array.isArray(s.recent) || !s.recent.every((v) => typeof v === 'number' && v >= 0 && v <= 1)) throw bad('recent');
     if (typeof s.cutoff !== 'number' || !(s.cutoff >= 0 && s.cutoff <= 1) || typeof s.tokens !== 'number' || !Number.isFinite(s.tokens)) throw bad('cut-off');
     if (!s.counters || typeof s.counters !== 'object') throw bad('counters');
+    if (s.audit !== undefined && !(typeof s.audit === 'object' && s.audit !== null && s.audit.found >= 0 && s.audit.expected >= 0)) throw bad('audit');
     const m = s.model;
     const rows = (x: unknown, n: number) => Array.isArray(x) && x.length === CONTEXTS && x.every((r) => finiteArray(r, n));
     if (!m || !rows(m.pi, SB) || !rows(m.binWeight, SB) || !finiteArray(m.fR, AB) || !finiteArray(m.fW, AB)) throw bad('model');
@@ -497,6 +532,7 @@ export class SemanticCalibrator {
     this.cutoff = s.cutoff;
     this.tokens = s.tokens;
     this.counters = { ...this.counters, ...s.counters };
+    this.audit = s.audit ? { found: s.audit.found, expected: s.audit.expected } : { found: 0, expected: 0 };
     this.delta = { observations: [], evicted: [] };
     this.mix.pi = m.pi.map((r) => Float64Array.from(r));
     this.mix.binWeight = m.binWeight.map((r) => Float64Array.from(r));

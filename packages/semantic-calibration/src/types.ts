@@ -128,6 +128,13 @@ export interface SemanticCalibratorOptions {
    */
   safetyMargin?: number;
   /**
+   * The most an individual answer's estimated probability of being wrong may be: beyond it a
+   * match is never served, however much of the budget is left (the budget is an average; no
+   * single user should get a near coin-flip answer to make it).
+   * @default 0.25
+   */
+  maxWrongPerAnswer?: number;
+  /**
    * Standard deviations added to each estimate before it is compared with the cut-off: the price
    * of thin evidence.
    * @default 2
@@ -174,6 +181,8 @@ export interface CalibrationSnapshot {
   readonly cutoff: number;
   readonly tokens: number;
   readonly counters: CalibrationCounters;
+  /** The audit: wrong answers the shadow checks found, and the wrong answers their estimates expected. Absent in older snapshots. */
+  readonly audit?: { readonly found: number; readonly expected: number };
 }
 
 export interface CalibrationCounters {
@@ -203,4 +212,9 @@ export interface CalibrationStats {
   readonly curve: ReadonlyArray<{ readonly similarity: number; readonly clear: number; readonly contested: number }>;
   /** Entries with evidence of their own. */
   readonly entriesWithEvidence: number;
+  /**
+   * How many times more wrong answers the shadow checks found than the estimates they were
+   * served on expected (at least 1): every estimate is scaled up by it.
+   */
+  readonly auditFactor: number;
 }
