@@ -13,6 +13,7 @@
  * - state: persisted with the index snapshot, shared across processes as additive deltas.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { type CalibrationNote, type FeedbackVerdict, type GuardInput, type LayerContext, type RejectedCandidate, type SemanticGuard } from '@strata-cache/core';
 import {
   type AnswerJudge,
@@ -138,6 +139,8 @@ export class LayerCalibration {
     readonly o: ResolvedCalibration,
     private readonly host: CalibrationHost,
   ) {
+    // Every background judgement and answer embedding listens to it (bounded by maxPendingJudgements and the queue).
+    setMaxListeners(0, this.closing.signal);
     this.answers = new AnswerVectors(host.embedder.dimensions);
     this.answerText = (v) => {
       const t = (o.answerText ?? answerTextOf)(v);
@@ -230,12 +233,13 @@ export class LayerCalibration {
     const rec = this.host.store.get(token.d.id);
     const cachedAnswer = rec ? this.answerText(rec.entry.value) : undefined;
     const freshAnswer = this.answerText(value);
-    if (!cal || !rec || cachedAnswer === undefined || freshAnswer === undefined || this.pendingJudgements >= this.o.maxPendingJudgements || this.closing.signal.aborted) {
+    if (!cal || !rec || cachedAnswer === undefined || freshAnswer === undefined || this.pendingJudgements >= this.o.maxPendingJudgements || this.closing.signal.aborted || ctx?.signal?.aborted) {
       this.counters.dropped++;
       return;
     }
     this.pendingJudgements++;
-    const signal = ctx?.signal ? AbortSignal.any([ctx.signal, this.closing.signal]) : this.closing.signal;
+    // The layer's own close() stops judgements still running (core's signal is shared by every call: no listener on it).
+    const signal = this.closing.signal;
     const p = this.judgeAndLearn(cal, token, rec, cachedAnswer, freshAnswer, signal).finally(() => {
       this.pendingJudgements--;
     });
