@@ -118,7 +118,7 @@ export class SemanticCalibrator {
   private seq = 0;
   /** The audit of served estimates by shadow checks: wrong answers found, and expected. */
   private audit = { found: 0, expected: 0 };
-  private delta: { observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>; evicted: string[] } = { observations: [], evicted: [] };
+  private delta: { observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>; evicted: string[]; audit: Array<[number, number]> } = { observations: [], evicted: [], audit: [] };
   private counters: CalibrationCounters = {
     lookups: 0,
     served: 0,
@@ -399,9 +399,9 @@ export class SemanticCalibrator {
       const wrong = obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
       this.counters.observedShadows++;
       this.counters.shadowWrongMass += wrong;
-      // Recent shadow checks count most (the traffic may change under a calibrated cache).
-      this.audit.found = AUDIT_DECAY * this.audit.found + wrong;
-      this.audit.expected = AUDIT_DECAY * this.audit.expected + this.estimateAt(this.neighbourhood(token), token.context, token.similarity).pWrong;
+      const expected = this.estimateAt(this.neighbourhood(token), token.context, token.similarity).pWrong;
+      this.audited(wrong, expected);
+      this.delta.audit.push([round6(wrong), round6(expected)]);
     } else this.counters.observedNearMisses++;
     this.addObservation([token.id], obs, true);
   }
@@ -422,6 +422,12 @@ export class SemanticCalibrator {
     this.addObservation(ids, obs, true);
     if (y === 0) this.evict(token.id);
     return { evict: y === 0 };
+  }
+
+  /** One shadow check's audit: recent checks count most (the traffic may change under a calibrated cache). */
+  private audited(wrong: number, expected: number): void {
+    this.audit.found = AUDIT_DECAY * this.audit.found + wrong;
+    this.audit.expected = AUDIT_DECAY * this.audit.expected + expected;
   }
 
   /** Drop an entry's own evidence (the layer evicted or invalidated it). */
@@ -533,7 +539,7 @@ export class SemanticCalibrator {
     this.tokens = s.tokens;
     this.counters = { ...this.counters, ...s.counters };
     this.audit = s.audit ? { found: s.audit.found, expected: s.audit.expected } : { found: 0, expected: 0 };
-    this.delta = { observations: [], evicted: [] };
+    this.delta = { observations: [], evicted: [], audit: [] };
     this.mix.pi = m.pi.map((r) => Float64Array.from(r));
     this.mix.binWeight = m.binWeight.map((r) => Float64Array.from(r));
     this.mix.fR = Float64Array.from(m.fR);
@@ -548,8 +554,8 @@ export class SemanticCalibrator {
    */
   takeDelta(): CalibrationDelta {
     const d = this.delta;
-    this.delta = { observations: [], evicted: [] };
-    return { format: 'strata-calibration-delta', version: 1, observations: d.observations, evicted: d.evicted };
+    this.delta = { observations: [], evicted: [], audit: [] };
+    return { format: 'strata-calibration-delta', version: 1, observations: d.observations, evicted: d.evicted, audit: d.audit };
   }
 
   /** Adds another process's observations (never this process's own: they are already counted). */
@@ -562,6 +568,12 @@ export class SemanticCalibrator {
       this.addObservation(o.ids, { s: o.s, a: o.a, y: o.y, w: o.w, k: clampClass(o.k) }, false);
     }
     for (const id of delta.evicted) this.entries.delete(id);
+    // The fleet's audits add up like its observations (absent in deltas of older versions).
+    if (Array.isArray(delta.audit)) {
+      for (const x of delta.audit) {
+        if (Array.isArray(x) && x.length === 2 && x.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1)) this.audited(x[0]!, x[1]!);
+      }
+    }
   }
 }
 

@@ -136,7 +136,7 @@ export interface SemanticCalibratorOptions {
   maxWrongPerAnswer?: number;
   /**
    * Standard deviations added to each estimate before it is compared with the cut-off: the price
-   * of thin evidence.
+   * of thin evidence (chosen on the support-bot simulation's dev split).
    * @default 2
    */
   caution?: number;
@@ -166,6 +166,8 @@ export interface CalibrationDelta {
   readonly version: 1;
   readonly observations: ReadonlyArray<{ readonly ids: readonly string[]; readonly s: number; readonly a: number; readonly y: number; readonly w: number; readonly k: number }>;
   readonly evicted: readonly string[];
+  /** Shadow checks' audits: [wrong mass found, wrong probability expected] each. Optional (older deltas). */
+  readonly audit?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** Serialisable calibrator state (`snapshot()` / `restore()`), plain JSON. */
