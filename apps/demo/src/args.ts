@@ -26,7 +26,7 @@ Options:
   --threshold X        cosine similarity an L3 hit needs (default: the layer's; with
                        calibration, a floor below which nothing is served)
   --max-wrong-rate X   the calibrating L3's error budget: wrong cached answers per lookup
-                       (default 0.01)
+                       (default 0.005)
   --shadow-rate X      share of would-be L3 hits re-asked upstream to audit them (default 0.1)
   --no-calibration     L3 with the static default setting instead of calibration
   --out FILE           HTML report path (default reports/strata-demo-<time>.html)
@@ -118,7 +118,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const calibration = values['no-calibration']
     ? false
     : values['max-wrong-rate'] !== undefined || values['shadow-rate'] !== undefined
-      ? { maxWrongRate: rate(values['max-wrong-rate'], 'max-wrong-rate', 0.01), shadowRate: rate(values['shadow-rate'], 'shadow-rate', 0.1) }
+      ? { maxWrongRate: rate(values['max-wrong-rate'], 'max-wrong-rate', 0.005), shadowRate: rate(values['shadow-rate'], 'shadow-rate', 0.1) }
       : undefined;
   const options: DemoOptions = {
     provider: provider as DemoOptions['provider'],

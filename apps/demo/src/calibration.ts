@@ -6,8 +6,8 @@
 import type { SemanticCalibrationStats } from '@strata-cache/layer-semantic';
 import { answerTextOf, wilson } from '@strata-cache/semantic-calibration';
 
-/** The budget the demo states: at most 1 wrong cached answer per 100 L3 lookups; 10% of would-be hits audited. */
-export const DEMO_CALIBRATION = Object.freeze({ maxWrongRate: 0.01, shadowRate: 0.1 });
+/** The budget the demo states: at most 1 wrong cached answer per 200 L3 lookups; 10% of would-be hits audited. */
+export const DEMO_CALIBRATION = Object.freeze({ maxWrongRate: 0.005, shadowRate: 0.1 });
 
 /** The simulated provider's reference line names what an answer was written for: the ground truth. */
 const REF_LINE = /\n?\[simulated answer · ref [^\]]*\]/g;

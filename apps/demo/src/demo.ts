@@ -36,7 +36,7 @@ export interface DemoOptions {
   semantic?: boolean;
   /** Cosine similarity an L3 hit needs (with calibration: a floor). @default the layer's default */
   threshold?: number;
-  /** L3 calibrates to this error budget (`false`: the static default setting). @default { maxWrongRate: 0.01, shadowRate: 0.1 } */
+  /** L3 calibrates to this error budget (`false`: the static default setting). @default { maxWrongRate: 0.005, shadowRate: 0.1 } */
   calibration?: false | { maxWrongRate: number; shadowRate: number };
   /** HTML report path. @default reports/strata-demo-<time>.html (under the current directory) */
   out?: string;

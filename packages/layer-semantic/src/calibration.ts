@@ -450,8 +450,12 @@ export class LayerCalibration {
     return this.o.share?.channel ?? `strata:semantic-calibration:${this.host.name}`;
   }
 
-  /** Publishes the evidence gathered since the last time (resolves once sent, or failed). */
-  async publish(): Promise<void> {
+  /**
+   * Publishes the evidence gathered since the last time (resolves once sent, or failed). `final`:
+   * the layer is closing — the transport may already be closed (core closes L2 before L3), so a
+   * failure is counted without a warning.
+   */
+  async publish(final = false): Promise<void> {
     const share = this.o.share;
     if (!share) return;
     const messages: string[] = [];
@@ -472,7 +476,8 @@ export class LayerCalibration {
         }
         this.counters.published++;
       } catch (e) {
-        this.shareFailed(e);
+        if (final) this.counters.shareErrors++;
+        else this.shareFailed(e);
       }
     }
   }
@@ -515,7 +520,7 @@ export class LayerCalibration {
     clearTimeout(timer);
     this.closing.abort();
     if (this.o.share) {
-      await this.publish();
+      await this.publish(true);
       try {
         await this.unsubscribe?.();
       } catch {
