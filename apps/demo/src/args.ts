@@ -27,7 +27,12 @@ Options:
   --latency-scale X    multiply the simulated provider's delays (default 1; 0 = instant)
   --daily-requests N   traffic for the monthly projection (default 50000)
   --no-semantic        leave the L3 semantic layer out
-  --threshold X        cosine similarity an L3 hit needs (default: the layer's)
+  --threshold X        cosine similarity an L3 hit needs (default: the layer's; with
+                       calibration, a floor below which nothing is served)
+  --max-wrong-rate X   the calibrating L3's error budget: wrong cached answers per lookup
+                       (default 0.005)
+  --shadow-rate X      share of would-be L3 hits re-asked upstream to audit them (default 0.1)
+  --no-calibration     L3 with the static default setting instead of calibration
   --out FILE           HTML report path (default reports/strata-demo-<time>.html)
   --json FILE          JSON summary path (default: the report path with .json)
   --metrics PORT       serve the caches' metrics (OpenTelemetry via @strata-cache/otel, Prometheus
@@ -89,6 +94,9 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
         'daily-requests': { type: 'string' },
         'no-semantic': { type: 'boolean' },
         threshold: { type: 'string' },
+        'max-wrong-rate': { type: 'string' },
+        'shadow-rate': { type: 'string' },
+        'no-calibration': { type: 'boolean' },
         out: { type: 'string' },
         json: { type: 'string' },
         fault: { type: 'string' },
@@ -117,12 +125,26 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   const redisUrl = values.redis ?? env['REDIS_URL'];
   if (values.workers !== undefined && !redisUrl) return { error: '--workers needs --redis URL (or REDIS_URL): the workers share one Redis' };
   if (values.workers !== undefined && values.instances !== undefined) return { error: '--workers and --instances do not combine (each worker is one instance)' };
+  const rate = (v: string | undefined, name: string, def: number) => {
+    const n = num(v, name, 0);
+    if (n !== undefined && n > 1) throw new ArgError(`--${name} must be a share from 0 to 1 (got ${JSON.stringify(v)})`);
+    return n ?? def;
+  };
+  if (values['no-calibration'] && (values['max-wrong-rate'] !== undefined || values['shadow-rate'] !== undefined)) {
+    return { error: '--no-calibration cannot be combined with --max-wrong-rate or --shadow-rate' };
+  }
+  const calibration = values['no-calibration']
+    ? false
+    : values['max-wrong-rate'] !== undefined || values['shadow-rate'] !== undefined
+      ? { maxWrongRate: rate(values['max-wrong-rate'], 'max-wrong-rate', 0.005), shadowRate: rate(values['shadow-rate'], 'shadow-rate', 0.1) }
+      : undefined;
   const options: DemoOptions = {
     provider: provider as DemoOptions['provider'],
     semantic: !values['no-semantic'],
     print: !values.quiet,
     ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),
     ...(values.threshold !== undefined ? { threshold: num(values.threshold, 'threshold', -1)! } : {}),
+    ...(calibration !== undefined ? { calibration } : {}),
     ...(values.instances !== undefined ? { instances: num(values.instances, 'instances', 1)! } : {}),
     ...(values.workers !== undefined ? { workers: integer(values.workers, 'workers', 1, 32) } : {}),
     ...(values['no-compare'] ? { compare: false } : {}),

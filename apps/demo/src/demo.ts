@@ -43,8 +43,10 @@ export interface DemoOptions {
   dailyRequests?: number;
   /** Semantic layer (L3) on. @default true */
   semantic?: boolean;
-  /** Cosine similarity an L3 hit needs. @default the layer's default */
+  /** Cosine similarity an L3 hit needs (with calibration: a floor). @default the layer's default */
   threshold?: number;
+  /** L3 calibrates to this error budget (`false`: the static default setting). @default { maxWrongRate: 0.005, shadowRate: 0.1 } */
+  calibration?: false | { maxWrongRate: number; shadowRate: number };
   /** HTML report path. @default reports/strata-demo-<time>.html (under the current directory) */
   out?: string;
   /** JSON summary path. @default the HTML path with .json */
@@ -134,6 +136,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     ...(options.instances !== undefined ? { instances: options.instances } : {}),
     semantic: options.semantic ?? true,
     ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
+    ...(options.calibration !== undefined ? { calibration: options.calibration } : {}),
     sharedScope: options.fault === 'shared-scope',
     log,
   };
@@ -196,6 +199,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     missing: [...stack.missing, ...(options.fault ? [`fault injected on purpose: ${options.fault}`] : [])],
     run,
     stats,
+    calibration: stack.calibration(),
     monthly: { dailyRequests, ...projection },
     providerCalls: sim ? sim.stats.calls : null,
   });

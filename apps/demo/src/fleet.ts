@@ -6,6 +6,8 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { PriceTable, StatsSnapshot } from '@strata-cache/core';
 import { RedisLayer } from '@strata-cache/layer-redis';
+import type { SemanticCalibrationStats } from '@strata-cache/layer-semantic';
+import { type CalibrationFigures, DEMO_CALIBRATION, calibrationFigures } from './calibration.js';
 import type { ChatCall, ChatClient, ChatOutcome } from './client.js';
 import { type Stack, type StackOptions, mergeStats } from './stack.js';
 
@@ -23,6 +25,8 @@ export interface WorkerSemanticStats {
   /** Texts this worker's embedder embedded (its own lookups and writes; replicated entries need none). */
   embeddings: number;
   replication: { applied: number; resyncs: number; lagMs: { p50: number; p99: number; max: number } | undefined } | undefined;
+  /** The worker's L3 calibration (undefined when off). */
+  calibration: SemanticCalibrationStats | undefined;
 }
 
 export type FromWorker =
@@ -162,7 +166,9 @@ export async function buildFleet(options: StackOptions & { workers: number }): P
   components.push(`${options.workers} worker process${options.workers === 1 ? '' : 'es'} (node child processes), requests spread over them round-robin by conversation; each its own L1, L3 and embedder`);
   let nextId = 0;
   let merged: StatsSnapshot | undefined;
+  let calibration: CalibrationFigures | undefined;
   let perWorker: FleetReport['perWorker'] = [];
+  const budget = options.calibration === false ? undefined : (options.calibration ?? DEMO_CALIBRATION);
 
   const client: ChatClient = {
     description: `${first.client} in ${options.workers} worker process${options.workers === 1 ? '' : 'es'}`,
@@ -180,6 +186,7 @@ export async function buildFleet(options: StackOptions & { workers: number }): P
     caches: [],
     semanticLayers: [],
     stats: () => merged ?? mergeStats([]),
+    calibration: () => calibration,
     report: () => ({ workers: options.workers, perWorker }),
     async flush() {
       for (const w of workers) w.send({ type: 'flush' });
@@ -187,6 +194,7 @@ export async function buildFleet(options: StackOptions & { workers: number }): P
       for (const w of workers) w.send({ type: 'stats' });
       const all = await Promise.all(workers.map((w) => w.next('stats')));
       merged = mergeStats(all.map((a) => a.stats));
+      if (budget) calibration = calibrationFigures(all.flatMap((a) => a.semantic.map((x) => x.calibration)), budget);
       perWorker = all.map((a, i) => {
         const s = a.semantic[0];
         return {

@@ -1,4 +1,5 @@
 import { fleetHtml, fleetText } from './fleet-report.js';
+import { calibrationHtml, calibrationText } from './calibration.js';
 import { KIND_LABEL, KIND_ORDER, PATHS, type Summary } from './summary.js';
 
 const PATH_LABEL: Record<string, string> = { L1: 'L1 memory', L2: 'L2 redis', L3: 'L3 semantic', upstream: 'upstream' };
@@ -64,7 +65,8 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
       `  ${KIND_LABEL[k].padEnd(27)} ${int(f.count).padStart(6)}   ${pct(f.hits / f.count).padStart(7)}  ${int(f.L1).padStart(5)} ${int(f.L2).padStart(5)} ${int(f.L3).padStart(5)}   ${int(f.upstream).padStart(7)}`,
     );
   }
-  out.push('');
+  if (s.calibration) out.push(...calibrationText(s.calibration), '');
+  else out.push('');
   const c = s.checks;
   out.push(
     `Ground truth: ${int(c.checked)} served answers checked${c.unchecked ? ` (${int(c.unchecked)} unchecked)` : ''} — wrong semantic hits ${c.wrongHits}, stale answers ${c.stale}, cross-tenant answers ${c.crossTenant}`,
@@ -299,6 +301,7 @@ ${ev}
 ${c.wrongPairs.length ? `<h2>Wrong semantic hits by pair</h2><table><tr><th>asked</th><th>got the answer to</th><th>times</th><th>example question</th></tr>${c.wrongPairs.map((p) => `<tr><td>${esc(p.asked)}</td><td>${esc(p.served)}</td><td>${p.count}</td><td>${esc(p.example)}</td></tr>`).join('')}</table>` : ''}
 ${wrongRows ? `<h2>Answers that failed the check (first ${s.examples.wrong.length})</h2><table><tr><th>question</th><th>served from</th><th>matched</th><th>asked</th><th>served</th><th>verdict</th></tr>${wrongRows}</table>` : ''}
 </section>
+${s.calibration ? `<section>${calibrationHtml(s.calibration, esc)}</section>` : ''}
 <section><h2>By kind of request</h2><table><tr><th>kind</th><th>count</th><th>hit rate</th><th>L1</th><th>L2</th><th>L3</th><th>upstream</th></tr>${kindRows}</table></section>
 ${semRows ? `<section><h2>Semantic hits (sample)</h2><table><tr><th>question</th><th>answered from</th><th>similarity</th><th>check</th></tr>${semRows}</table></section>` : ''}
 ${rejRows ? `<section><h2>Look-alikes the guards kept apart (sample)</h2><table><tr><th>question</th><th>guards</th><th>served from</th></tr>${rejRows}</table></section>` : ''}

@@ -8,6 +8,7 @@ import { RedisInvalidationBus, RedisLayer } from '@strata-cache/layer-redis';
 import { RedisSemanticFeed } from '@strata-cache/layer-redis/semantic-feed';
 import { SemanticLayer } from '@strata-cache/layer-semantic';
 import { recommendedSetting } from '@strata-cache/semantic-guards';
+import { type CalibrationFigures, DEMO_CALIBRATION, calibrationFigures, demoAnswerText } from './calibration.js';
 import { AnthropicAdapterClient, type ChatCall, type ChatClient, type ChatOutcome, OpenAIAdapterClient } from './client.js';
 
 /** Prompts whose answers quote prices: tagged `topic:pricing` when stored, purged when prices change. */
@@ -27,8 +28,10 @@ export interface StackOptions {
   /** App instances (each its own L1 + L3, sharing L2 and the invalidation bus). @default 2 with Redis, else 1 */
   readonly instances?: number;
   readonly semantic: boolean;
-  /** Similarity threshold of L3 (the layer's default when unset). */
+  /** Similarity threshold of L3 (the layer's default when unset; with calibration, a floor). */
   readonly threshold?: number;
+  /** L3 learns from the traffic where matches can be trusted within this budget (`false`: the static default). @default DEMO_CALIBRATION */
+  readonly calibration?: false | { readonly maxWrongRate: number; readonly shadowRate: number };
   /** Fault injection: every tenant in one cache scope. */
   readonly sharedScope?: boolean;
   /** Redis key prefix; processes of one fleet pass the same. @default a run-unique one */
@@ -60,6 +63,8 @@ export interface Stack {
   /** Each instance's cache (for `--metrics` and a fleet worker's reports) and semantic layers. */
   readonly caches: readonly MultiLayerCache[];
   readonly semanticLayers: readonly SemanticLayer[];
+  /** The L3 layers' calibration, summed over the instances (undefined when it is off). */
+  calibration(): CalibrationFigures | undefined;
   flush(): Promise<void>;
   /** Purges what a "pricing changed" event makes stale; resolves once every instance has applied it. */
   pricingChanged(tenant: string): Promise<{ purged: Record<string, number>; detail: string }>;
@@ -102,13 +107,16 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     guardNames = m.guards.map((g) => g.name).join(', ');
     const i = embedder.info;
     components.push(
-      `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? m.threshold}, guards ${guardNames}, selector ${m.selector.name} (@strata-cache/semantic-guards defaults); ` +
+      (options.calibration === false
+        ? `L3 semantic — @strata-cache/layer-semantic, threshold ${options.threshold ?? m.threshold}, guards ${guardNames}, selector ${m.selector.name} (@strata-cache/semantic-guards defaults); `
+        : `L3 semantic — @strata-cache/layer-semantic, calibrated (maxWrongRate ${(options.calibration ?? DEMO_CALIBRATION).maxWrongRate}, shadowRate ${(options.calibration ?? DEMO_CALIBRATION).shadowRate}${options.threshold !== undefined ? `, floor ${options.threshold}` : ''}; @strata-cache/semantic-calibration), guards ${guardNames}; `) +
         `embedder @strata-cache/embed-use ${i.id} on ${i.backend}${i.simd ? ' SIMD' : ''}, ${i.workers} workers, loaded in ${Math.round(loadMs)} ms`,
     );
   } else if (!options.semantic) components.push('L3 semantic — off (--no-semantic)');
 
   const instances: Instance[] = [];
   const semanticLayers: SemanticLayer[] = [];
+  const calibration = options.calibration === false ? undefined : (options.calibration ?? DEMO_CALIBRATION);
   for (let k = 0; k < n; k++) {
     const layers: LayerConfig[] = [{ layer: new MemoryLayer({ maxEntries: 50_000 }) }];
     let redis: RedisLayer | undefined;
@@ -121,7 +129,13 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     }
     if (embedder) {
       const replication = options.replicate && redis ? { replication: { feed: new RedisSemanticFeed({ layer: redis }) }, rebuildFrom: redis } : {};
-      const semantic = new SemanticLayer({ embedder, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}), ...replication });
+      const semantic = new SemanticLayer({
+        embedder,
+        ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
+        // Calibrated L3: the instances share what they learn over the L2 Redis when there is one.
+        ...(calibration ? { calibration: { ...calibration, ...(redis ? { share: { via: redis, channel: `${prefix}:calibration` } } : {}) }, answerText: demoAnswerText } : {}),
+        ...replication,
+      });
       // Open now: a replicating layer joins the feed at start-up, not at its first request.
       await semantic.ready();
       semanticLayers.push(semantic);
@@ -188,6 +202,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     stats: () => mergeStats(instances.map((i) => i.cache.stats())),
     caches: instances.map((i) => i.cache),
     semanticLayers,
+    calibration: () => (calibration ? calibrationFigures(semanticLayers.map((l) => l.stats().calibration), calibration) : undefined),
     flush: async () => {
       await Promise.all(instances.map((i) => i.cache.flush()));
     },
@@ -278,5 +293,10 @@ export function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
     providerCachedTokens: sum((s) => s.providerCachedTokens),
     upstreamUsd: sum((s) => s.upstreamUsd),
     unpricedHits: sum((s) => s.unpricedHits),
+    calibration: {
+      shadowChecks: sum((s) => s.calibration.shadowChecks),
+      observed: sum((s) => s.calibration.observed),
+      feedback: { wrong: sum((s) => s.calibration.feedback.wrong), right: sum((s) => s.calibration.feedback.right) },
+    },
   };
 }

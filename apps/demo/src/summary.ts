@@ -1,4 +1,5 @@
 import type { StatsSnapshot } from '@strata-cache/core';
+import type { CalibrationFigures } from './calibration.js';
 import { intentById } from './knowledge.js';
 import type { EventRecord, Path, RequestRecord, RunResult } from './runner.js';
 import type { RequestKind } from './workload.js';
@@ -26,6 +27,8 @@ export interface Summary {
   errors: number;
   /** The cache's own counters, side by side with the run's. */
   cacheStats: StatsSnapshot;
+  /** The calibrating L3 at work (undefined when L3 ran with the static default). */
+  calibration?: CalibrationFigures | undefined;
   byPath: Record<Path, PathFigures>;
   byKind: Record<string, { count: number; hits: number; L1: number; L2: number; L3: number; upstream: number }>;
   checks: {
@@ -126,6 +129,7 @@ export interface SummaryInput {
   missing: string[];
   run: RunResult;
   stats: StatsSnapshot;
+  calibration?: CalibrationFigures | undefined;
   monthly: Summary['usd']['monthly'];
   providerCalls: number | null;
 }
@@ -232,6 +236,7 @@ export function summarize(input: SummaryInput): Summary {
   const s = input.stats;
   const exitCode = checks.stale > 0 || checks.crossTenant > 0 ? 1 : 0;
   return {
+    ...(input.calibration ? { calibration: input.calibration } : {}),
     generatedAt: new Date().toISOString(),
     provider: input.provider,
     workload: input.workload,

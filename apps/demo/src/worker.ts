@@ -55,7 +55,13 @@ async function handle(m: ToWorker): Promise<void> {
         stats: stack!.stats(),
         semantic: stack!.semanticLayers.map((l) => {
           const s = l.stats();
-          return { entries: s.entries, indexed: s.indexed, embeddings: s.embeddings, replication: s.replication ? { applied: s.replication.applied, resyncs: s.replication.resyncs, lagMs: s.replication.lagMs } : undefined };
+          return {
+            entries: s.entries,
+            indexed: s.indexed,
+            embeddings: s.embeddings,
+            replication: s.replication ? { applied: s.replication.applied, resyncs: s.replication.resyncs, lagMs: s.replication.lagMs } : undefined,
+            calibration: s.calibration,
+          };
         }),
       });
       return;

@@ -66,6 +66,21 @@ describe('demo, end to end on the simulated provider', () => {
     expect(run.summary.examples.semanticHits.length).toBeGreaterThan(0);
   });
 
+  it('the L3 calibrates by default, and the report shows it at work', () => {
+    const c = run.summary.calibration!;
+    expect(c).toBeDefined();
+    expect(c.budget).toEqual({ maxWrongRate: 0.005, shadowRate: 0.1 });
+    expect(c.lookups).toBeGreaterThan(0);
+    expect(c.nearMissesJudged).toBeGreaterThan(0);
+    expect(c.boundariesLearned).toBeGreaterThan(0);
+    // Never more shadow checks than the share allowed (the first one aside).
+    expect(c.shadowChecks).toBeLessThanOrEqual(Math.ceil(0.1 * (c.served + c.shadowChecks)) + 1);
+    expect(run.text).toMatch(/Calibration \(L3, budget 0\.5%/);
+    expect(readFileSync(run.htmlPath, 'utf8')).toContain('Calibration (L3)');
+    // Every L3 hit on trust is counted by the layer (the run counts L3 exact hits too).
+    expect(c.served).toBeLessThanOrEqual(run.summary.byPath.L3.count);
+  });
+
   it('the pricing event purged entries and later pricing answers quote the new prices', () => {
     const inv = run.summary.invalidation;
     expect(inv.events).toHaveLength(1);

@@ -20,6 +20,10 @@ export class CacheStats {
   loaderCalls = 0;
   loaderErrors = 0;
   coalesced = 0;
+  shadowChecks = 0;
+  calibrationObserved = 0;
+  feedbackWrong = 0;
+  feedbackRight = 0;
   private tokensSavedIn = 0;
   private tokensSavedOut = 0;
   private usdSaved = 0;
@@ -87,6 +91,7 @@ export class CacheStats {
       providerCachedTokens: this.providerCachedTokens,
       upstreamUsd: this.upstreamUsd,
       unpricedHits: this.unpricedHits,
+      calibration: { shadowChecks: this.shadowChecks, observed: this.calibrationObserved, feedback: { wrong: this.feedbackWrong, right: this.feedbackRight } },
     };
   }
 
@@ -103,6 +108,7 @@ export class CacheStats {
     this.requests = this.hits = this.misses = this.bypassed = this.loaderCalls = this.loaderErrors = this.coalesced = 0;
     this.tokensSavedIn = this.tokensSavedOut = this.usdSaved = this.providerCacheUsdSaved = this.providerCachedTokens = 0;
     this.upstreamUsd = this.upstreamTokens = this.upstreamCallsWithUsage = this.unpricedHits = 0;
+    this.shadowChecks = this.calibrationObserved = this.feedbackWrong = this.feedbackRight = 0;
     this.policySkips.clear();
   }
 }

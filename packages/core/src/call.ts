@@ -3,7 +3,7 @@ import { computeSemantic } from './fingerprint.js';
 import type { RejectedCandidate } from './layer.js';
 import type { RequestProfile } from './profile.js';
 import type { Scope } from './scope.js';
-import type { Call, CallOptions, ResolvedDecision } from './types.js';
+import type { Call, CallOptions, CalibrationInfo, ResolvedDecision } from './types.js';
 
 const NOT_YET = Symbol('not yet');
 
@@ -14,6 +14,7 @@ const NOT_YET = Symbol('not yet');
  */
 export class CallRecord implements Call {
   rejected: RejectedCandidate[] | undefined = undefined;
+  calibrations: CalibrationInfo[] | undefined = undefined;
   private descriptor: SemanticDescriptor | undefined | typeof NOT_YET = NOT_YET;
 
   constructor(
@@ -34,5 +35,9 @@ export class CallRecord implements Call {
 
   addRejected(candidates: readonly RejectedCandidate[]): void {
     (this.rejected ??= []).push(...candidates);
+  }
+
+  addCalibration(info: CalibrationInfo): void {
+    (this.calibrations ??= []).push(info);
   }
 }

@@ -42,6 +42,8 @@ export type {
   SemanticSearchResult,
   RejectedCandidate,
   ScanPage,
+  CalibrationNote,
+  FeedbackVerdict,
 } from './layer.js';
 export type { Embedder } from './embedder.js';
 export { LocalInvalidationBus } from './bus.js';
@@ -77,6 +79,8 @@ export type {
   Loaded,
   Loader,
   CacheResult,
+  CalibrationInfo,
+  FeedbackResult,
   LookupHit,
   InvalidationResult,
   CacheEvents,

@@ -13,6 +13,8 @@ export type {
   SemanticSearchResult,
   RejectedCandidate,
   ScanPage,
+  CalibrationNote,
+  FeedbackVerdict,
 } from './layer.js';
 export { expiresAt, remainingTtl, isExpired, isCacheEntry, copyEntry, copyValue, deepFreeze, entryStamp } from './entry.js';
 export type { CacheEntry, TokenUsage } from './entry.js';

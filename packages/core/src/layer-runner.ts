@@ -144,6 +144,22 @@ export class LayerRunner {
     if (isPromiseLike(r)) this.track(r);
   }
 
+  /**
+   * Work a layer does for itself after the caller was answered (a calibrating layer judging an
+   * upstream answer): no budget timer — the layer bounds its own work — and the abort signal
+   * fires only when `close()` stops waiting. Tracked like a write; failures are events.
+   */
+  untimed(l: ResolvedLayer, operation: string, fn: (ctx: LayerContext) => MaybePromise<unknown>): void {
+    let r: MaybePromise<unknown>;
+    try {
+      r = fn({ signal: this.closing.signal });
+    } catch (error) {
+      this.failed(l, operation, error);
+      return;
+    }
+    if (isPromiseLike(r)) this.track(r.then(undefined, (error: unknown) => this.failed(l, operation, error)));
+  }
+
   /** Keeps `p` in the set `settle()` waits for. */
   track(p: Promise<unknown>): void {
     const t: Promise<unknown> = p.then(

@@ -68,7 +68,42 @@ export interface SemanticSearchResult {
    * below the threshold (`guard: 'threshold'`). Core copies them onto miss results.
    */
   readonly rejected?: readonly RejectedCandidate[] | undefined;
+  /**
+   * What a calibrating layer decided (see `CalibrationNote`). Core copies it onto the result and,
+   * when it carries a `token`, hands the upstream answer of a miss back to the layer's `observe`.
+   */
+  readonly calibration?: CalibrationNote | undefined;
 }
+
+/**
+ * A calibrating semantic layer's decision for one lookup (`@strata-cache/semantic-calibration`):
+ * instead of a fixed threshold, it serves a candidate when its estimated probability of being the
+ * wrong answer is within the user's error budget, and audits a share of would-be hits.
+ */
+export interface CalibrationNote {
+  /**
+   * - `serve`: the hit was served because the calibrator trusts it;
+   * - `shadow`: a would-be hit re-asked upstream to audit it (a miss: the caller gets the fresh answer);
+   * - `miss`: not trusted, or no candidate (a near miss with a `token` still teaches the layer).
+   */
+  readonly action: 'serve' | 'shadow' | 'miss';
+  /** Similarity of the candidate served, shadowed or observed. */
+  readonly similarity?: number | undefined;
+  /** Estimated probability that the candidate's stored answer is wrong for this request. */
+  readonly pWrong?: number | undefined;
+  /** The serving cut-off on `pWrong` in force (the error budget's boundary). */
+  readonly cutoff?: number | undefined;
+  /** The lowest similarity at which the candidate's neighbourhood is served now (its learned boundary). */
+  readonly boundary?: number | undefined;
+  /**
+   * Opaque, plain JSON: what the layer needs to learn from this lookup. Core passes it back to the
+   * layer's `observe` (with the upstream answer) and `feedback` (with a user's verdict).
+   */
+  readonly token?: unknown;
+}
+
+/** A user's verdict on an answer the cache served (`MultiLayerCache.feedback`). */
+export type FeedbackVerdict = 'wrong' | 'right';
 
 export interface ScanPage {
   readonly items: ReadonlyArray<{ readonly key: CacheKey; readonly entry: CacheEntry }>;
@@ -119,6 +154,18 @@ export interface LayerV1 {
   search?(query: SemanticQuery, ctx?: LayerContext): MaybePromise<SemanticSearchResult>;
   /** Incremental iteration over stored entries, for admin purges. */
   scan?(options: { scope?: Pick<Scope, 'tenant' | 'namespace'> | undefined; cursor?: string | undefined; count?: number | undefined }): MaybePromise<ScanPage>;
+  /**
+   * Calibrating semantic layers: the upstream answer of a lookup whose search returned a
+   * `calibration.token` (a shadow check or a near miss). The layer judges it against the stored
+   * candidate's answer and learns; nothing is returned. Core calls it off the caller's path.
+   */
+  observe?(token: unknown, value: unknown, ctx?: LayerContext): MaybePromise<void>;
+  /**
+   * Calibrating semantic layers: a user's verdict on a hit this layer served (`token` from its
+   * `calibration`). Resolves whether the entry should be evicted; core then invalidates it in
+   * every layer.
+   */
+  feedback?(token: unknown, verdict: FeedbackVerdict, ctx?: LayerContext): MaybePromise<{ readonly evict: boolean }>;
   /** Releases resources after settling the writes it accepted (see rule 5). */
   close?(): MaybePromise<void>;
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { isShadowCheck, observeUpstream, shownCalibration } from './calibration.js';
 import type { CallRecord } from './call.js';
 import { type CacheContext, acceptHit, emitError } from './context.js';
 import type { LoadTicket } from './coordinator.js';
@@ -254,6 +255,8 @@ export class LoadPath {
     }
     ctx.stats.misses++;
     ctx.stats.loaderCalls++;
+    const shadowCheck = isShadowCheck(call.calibrations);
+    if (shadowCheck) ctx.stats.shadowChecks++;
     if (ctx.events.listenerCount('miss') > 0) {
       const reason = call.decision.reason;
       ctx.events.emit('miss', {
@@ -261,6 +264,7 @@ export class LoadPath {
         latencyMs: performance.now() - call.started,
         ...(reason ? { reason } : {}),
         ...(call.rejected ? { rejected: call.rejected } : {}),
+        ...(shadowCheck ? { shadowCheck } : {}),
       });
     }
     return this.lead<T>(call, 'miss', flight, lease);
@@ -314,9 +318,17 @@ export class LoadPath {
         const w = this.writes.write(call, toStore, lead.epoch, lead.flight.stamp, (p) => (allLanded = p));
         stored = typeof w === 'boolean' ? w : await w;
       }
-      const r: CacheResult<T> = call.rejected
-        ? { value: out.value, status: lead.status, key: call.key, stored, rejected: call.rejected }
-        : { value: out.value, status: lead.status, key: call.key, stored };
+      // A calibrating semantic layer learns from the upstream answer (shadow checks, near misses).
+      if (lead.status === 'miss' && out.complete !== false) observeUpstream(ctx, call.calibrations, out.value);
+      const calibration = shownCalibration(call.calibrations);
+      const r: CacheResult<T> = {
+        value: out.value,
+        status: lead.status,
+        key: call.key,
+        stored,
+        ...(call.rejected ? { rejected: call.rejected } : {}),
+        ...(calibration ? { calibration } : {}),
+      };
       lead.flight.finish(r as CacheResult<unknown>, toStore.chunks);
       return r;
     } catch (error) {

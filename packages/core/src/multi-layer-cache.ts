@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark } from './bus.js';
 import { CacheStats } from './cache-stats.js';
+import { PendingObservations, applyFeedback, observeUpstream } from './calibration.js';
 import { CallRecord } from './call.js';
 import { type CacheContext, emitError } from './context.js';
 import type { LoadCoordinator } from './coordinator.js';
@@ -11,7 +12,7 @@ import { type CacheKey, computeKey } from './fingerprint.js';
 import { applyInvalidation } from './invalidation-apply.js';
 import { InvalidationLog } from './invalidation-log.js';
 import { type InvalidationStatus, InvalidationSync } from './invalidation-sync.js';
-import { type Layer, isPromiseLike } from './layer.js';
+import { type FeedbackVerdict, type Layer, isPromiseLike } from './layer.js';
 import { LayerRunner, type ResolvedLayer, resolveLayers } from './layer-runner.js';
 import { type Begun, LoadPath, type PendingLoad } from './load-path.js';
 import {
@@ -34,6 +35,7 @@ import {
   type CacheEvents,
   type CacheResult,
   type CallOptions,
+  type FeedbackResult,
   type InvalidationResult,
   type Loaded,
   type Loader,
@@ -91,6 +93,8 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private unsubscribe: Promise<() => Promise<void>> | undefined;
   private started: Promise<void> | undefined;
   private readonly versions = new Map<string, number>();
+  /** Calibration notes of lookups that missed, until their answer is stored (lookup() then store()). */
+  private readonly pendingObservations = new PendingObservations();
   private closed = false;
 
   constructor(options: MultiLayerCacheOptions) {
@@ -285,7 +289,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const r = this.reads.read(call);
     const hit = isPromiseLike(r) ? await r : r;
     if (hit) this.recordHit(call, hit);
-    else this.recordMiss(call);
+    else {
+      this.recordMiss(call);
+      this.pendingObservations.remember(call.key, call.calibrations, this.now());
+    }
     return hit as LookupHit<T> | undefined;
   }
 
@@ -307,7 +314,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       if (!c.decision.read) return undefined;
       const hit = byCall.get(c);
       if (hit) this.recordHit(c, hit);
-      else this.recordMiss(c);
+      else {
+        this.recordMiss(c);
+        this.pendingObservations.remember(c.key, c.calibrations, this.now());
+      }
       return hit as LookupHit<T> | undefined;
     });
   }
@@ -328,11 +338,26 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const out = isLoaded<T>(result) ? result : loaded(result);
     // recordUsage: false stores a second copy of an answer whose upstream call was already counted.
     if (out.usage && options.recordUsage !== false) this.counters.recordUpstream(out.usage, out.model ?? call.profile.model?.(request));
+    // The answer to a lookup that missed: a calibrating semantic layer learns from it.
+    if (out.complete !== false) observeUpstream(this.ctx, this.pendingObservations.take(call.key, this.now()), out.value);
     // The answer's stamp: when the epoch it was loaded in began (the load began after this process
     // knew of every invalidation before it), or now.
     const since = options.sinceEpoch ?? this.invalidations.epoch;
     const stamp = options.sinceEpoch !== undefined ? this.invalidations.stampOf(since) : this.sync.stampTime();
     return this.writes.write(call, out, since, stamp ?? Number.NEGATIVE_INFINITY);
+  }
+
+  /**
+   * A user's verdict on an answer this cache served (a thumbs-down or -up): pass the result of
+   * `getOrLoad`, `begin` or `lookup`. `'wrong'` removes the entry that answered from every layer
+   * — for a semantic hit the stored entry that matched — in this and (via the bus) every process,
+   * and a calibrating semantic layer counts it against the entry's neighbourhood; `'right'` is
+   * evidence for the calibrating layer that served it. A miss (the answer came from upstream) is
+   * `ignored`.
+   */
+  async feedback(result: CacheResult<unknown> | LookupHit<unknown>, verdict: FeedbackVerdict): Promise<FeedbackResult> {
+    if (this.closed) throw closedError('@strata-cache/core: this MultiLayerCache');
+    return applyFeedback(this.ctx, result, verdict, (key) => this.invalidateCacheKey(key));
   }
 
   /**
@@ -423,6 +448,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.closed) return;
     this.closed = true;
     const until = Date.now() + this.closeTimeoutMs;
+    this.pendingObservations.clear();
     const settled = await this.runner.settle(this.closeTimeoutMs);
     if (!settled) {
       this.runner.abortWrites(closedError('@strata-cache/core: MultiLayerCache'));
@@ -541,6 +567,11 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (hit.similarity !== undefined) {
       r.similarity = hit.similarity;
       r.matchedText = hit.matchedText;
+      r.matchedKey = hit.key;
+    }
+    if (hit.calibration) {
+      r.calibrated = true;
+      r.calibration = hit.calibration;
     }
     if (hit.rejected) r.rejected = hit.rejected;
     return r;
@@ -549,12 +580,14 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private recordHit(call: CallRecord, hit: LookupHit): void {
     this.counters.recordHit(hit);
     if (this.listenerCount('hit') > 0) {
+      const c = hit.calibration;
       this.emit('hit', {
         key: hit.key,
         layer: hit.layer,
         latencyMs: performance.now() - call.started,
         ageMs: hit.ageMs,
         ...(hit.similarity !== undefined ? { similarity: hit.similarity } : {}),
+        ...(c ? { calibrated: true, ...(c.boundary !== undefined ? { boundary: c.boundary } : {}) } : {}),
       });
     }
   }

@@ -6,7 +6,8 @@ import { DecodeError, LayerError } from './errors.js';
 import type { CacheKey } from './fingerprint.js';
 import { isPromiseLike, type SemanticQuery, type SemanticSearchResult } from './layer.js';
 import { FAILED, type Failed, type ResolvedLayer } from './layer-runner.js';
-import type { LookupHit } from './types.js';
+import { calibrationOf } from './calibration.js';
+import type { CalibrationInfo, LookupHit } from './types.js';
 
 /** A semantic layer's answer: an entry under its own key (exact answers are plain entries under the call's key). */
 class Found {
@@ -15,6 +16,7 @@ class Found {
     readonly key: CacheKey,
     readonly similarity?: number,
     readonly text?: string,
+    readonly calibration?: CalibrationInfo,
   ) {}
 }
 
@@ -118,12 +120,14 @@ export class ReadPath {
       call.addRejected(r.rejected);
       this.ctx.events.emit('reject', { key: call.key, layer: l.name, rejected: r.rejected });
     }
+    const calibration = calibrationOf(r, l.name);
+    if (calibration) call.addCalibration(calibration);
     if (!r.hit) return undefined;
     if (r.hit.key.scopeId !== call.key.scopeId) {
       emitError(this.ctx, new LayerError(l.name, 'search', `layer "${l.name}" returned an entry of another scope; discarded`), l.name, 'search');
       return undefined;
     }
-    return new Found(r.hit.entry, r.hit.key, r.hit.similarity, r.hit.text);
+    return new Found(r.hit.entry, r.hit.key, r.hit.similarity, r.hit.text, calibration?.action === 'serve' ? calibration : undefined);
   }
 
   /**
@@ -177,6 +181,7 @@ export class ReadPath {
     if (semanticHit) {
       hit.similarity = found!.similarity;
       hit.matchedText = found!.text;
+      if (found!.calibration) hit.calibration = found!.calibration;
     }
     if (call.rejected) hit.rejected = call.rejected;
     return hit;

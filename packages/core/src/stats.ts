@@ -137,6 +137,13 @@ export interface StatsSnapshot {
   readonly upstreamUsd: number;
   /** Requests whose model had no price: their savings are not in usdSaved. */
   readonly unpricedHits: number;
+  /**
+   * Calibrating semantic layers, as core saw them: `shadowChecks` are would-be hits re-asked
+   * upstream to audit them (upstream calls spent on calibration; part of `misses`), `observed`
+   * the upstream answers handed back to a layer to learn from (shadow checks and near misses),
+   * `feedback` the users' verdicts (`cache.feedback`). The layers' own figures are in their `stats()`.
+   */
+  readonly calibration: { readonly shadowChecks: number; readonly observed: number; readonly feedback: { readonly wrong: number; readonly right: number } };
 }
 
 export class LayerStats {

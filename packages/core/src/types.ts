@@ -3,7 +3,7 @@ import type { LoadCoordinator } from './coordinator.js';
 import type { CacheEntry, TokenUsage } from './entry.js';
 import { InvalidOptionError, type StrataError } from './errors.js';
 import type { CacheKey, SemanticDescriptor } from './fingerprint.js';
-import type { Layer, RejectedCandidate } from './layer.js';
+import type { CalibrationNote, Layer, RejectedCandidate } from './layer.js';
 import type { RequestProfile } from './profile.js';
 import type { Scope, ScopeInput } from './scope.js';
 import type { PriceTable } from './stats.js';
@@ -244,6 +244,16 @@ export interface CacheResult<T> {
    */
   readonly rejected?: readonly RejectedCandidate[] | undefined;
   readonly entry?: CacheEntry<T> | undefined;
+  /** For semantic hits: the key of the stored entry that answered (`key` is the request's own). */
+  readonly matchedKey?: CacheKey | undefined;
+  /** True when a calibrating semantic layer served this hit (its decision is in `calibration`). */
+  readonly calibrated?: boolean | undefined;
+  /**
+   * A calibrating semantic layer's decision for this request: on a hit, the trust it served with;
+   * on a miss, `shadow` (a would-be hit audited: the fresh answer was served) or `miss`.
+   * Pass the result to `cache.feedback()` to report a wrong answer.
+   */
+  readonly calibration?: CalibrationInfo | undefined;
   /**
    * Whether a miss's result is in a layer: true once a write landed (an in-process layer's at
    * once; otherwise core waited for the first remote write to be acknowledged).
@@ -254,6 +264,7 @@ export interface CacheResult<T> {
 }
 
 export interface LookupHit<T = unknown> {
+  /** The key of the entry that answered (for a semantic hit, the stored entry's, not the request's). */
   readonly key: CacheKey;
   readonly entry: CacheEntry<T>;
   readonly layer: string;
@@ -261,6 +272,25 @@ export interface LookupHit<T = unknown> {
   readonly matchedText?: string | undefined;
   readonly ageMs: number;
   readonly rejected?: readonly RejectedCandidate[] | undefined;
+  /** Set when a calibrating semantic layer served it. */
+  readonly calibration?: CalibrationInfo | undefined;
+}
+
+/** A calibrating layer's decision, with the layer that made it. */
+export interface CalibrationInfo extends CalibrationNote {
+  readonly layer: string;
+}
+
+/** What `cache.feedback()` did. */
+export interface FeedbackResult {
+  /**
+   * - `evicted`: a wrong answer was removed from every layer (and, with a bus, every process);
+   * - `recorded`: a right answer counted as evidence by the calibrating layer that served it;
+   * - `ignored`: nothing to do (a miss — the answer came from upstream — or a right exact hit).
+   */
+  readonly action: 'evicted' | 'recorded' | 'ignored';
+  /** Entries removed per layer (for `evicted`). */
+  readonly layers?: Readonly<Record<string, number>> | undefined;
 }
 
 export interface InvalidationResult {
@@ -302,8 +332,10 @@ export interface InvalidationResult {
  * it. An `error` event without a listener is dropped, never thrown.
  */
 export interface CacheEvents {
-  hit: [{ key: CacheKey; layer: string; latencyMs: number; similarity?: number; ageMs: number }];
-  miss: [{ key: CacheKey; latencyMs: number; reason?: string; rejected?: readonly RejectedCandidate[] }];
+  /** `calibrated`: a calibrating semantic layer served it; `boundary`: that neighbourhood's learned similarity boundary. */
+  hit: [{ key: CacheKey; layer: string; latencyMs: number; similarity?: number; ageMs: number; calibrated?: boolean; boundary?: number }];
+  /** `shadowCheck`: a would-be semantic hit re-asked upstream to audit the calibration. */
+  miss: [{ key: CacheKey; latencyMs: number; reason?: string; rejected?: readonly RejectedCandidate[]; shadowCheck?: boolean }];
   set: [{ key: CacheKey; layers: string[] }];
   error: [{ error: StrataError; layer?: string; operation: string }];
   /** Semantic candidates a layer turned down (the same list the miss result's `rejected` carries). */
@@ -330,4 +362,6 @@ export interface Call {
   readonly semantic: SemanticDescriptor | undefined;
   /** Candidates the semantic layers turned down while this call read them. */
   rejected: RejectedCandidate[] | undefined;
+  /** Decisions of calibrating semantic layers while this call read them. */
+  calibrations: CalibrationInfo[] | undefined;
 }

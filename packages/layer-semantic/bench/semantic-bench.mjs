@@ -1,16 +1,18 @@
 // Benchmark of @strata-cache/layer-semantic and @strata-cache/embed-use, one run.
 //
 //   pnpm --filter @strata-cache/layer-semantic bench        (everything, ≈ 15 minutes on 2 cores)
-//   BENCH_ONLY=miss,memory pnpm --filter ... bench           (some parts: embed, index, miss, memory, startup;
+//   BENCH_ONLY=miss,memory pnpm --filter ... bench           (some parts: embed, index, miss, memory, startup, calibration;
 //                                                             prints them, writes no results file)
 //   STRATA_BENCH_N=20000 ...                                 (index size; default 100,000)
+//   BENCH_ONLY=calibration STRATA_BENCH_MERGE=1 ...          (re-measure some parts and merge them into the
+//                                                             results file of the last full run)
 //
 // Writes <repo>/bench/results/layer-semantic.json (+ .md). Baselines are measured in the same run:
 // a JS linear scan (the seed's index), the wasm single-thread and pure-JS cpu TF.js backends, and
 // the layer and embedder as they were before this version ("before": their sources at
 // STRATA_BENCH_BASELINE_REV, built into bench/.baseline/).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,8 +21,9 @@ import { benchEmbedder, meanTokens } from './embed.mjs';
 import { benchIndexes } from './index-part.mjs';
 import { BASELINE_REV, buildAtRevision, chatTexts, here, loadAvg, log, recombined, repo, round, shortTexts } from './lib.mjs';
 import { benchMiss } from './miss.mjs';
+import { benchCalibration } from './calibration-part.mjs';
 
-const PARTS = ['embed', 'index', 'miss', 'memory', 'startup'];
+const PARTS = ['embed', 'index', 'miss', 'memory', 'startup', 'calibration'];
 const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 for (const p of only) if (!PARTS.includes(p)) throw new Error(`BENCH_ONLY takes a comma list of ${PARTS.join(', ')}; got "${p}"`);
 const run = (p) => only.length === 0 || only.includes(p);
@@ -137,15 +140,33 @@ if (run('startup')) {
   result.startup = { method: 'a fresh Node process: import the packages, createUseEmbedder (model loaded and warmed in its worker threads), SemanticLayer.ready() (hnswlib-node), one write and one lookup; times from process start; memory: the process (main thread + workers) after that', rows };
 }
 
+// 6) What calibration adds to a lookup (embedding excluded), against the default setting in the same run.
+if (run('calibration')) {
+  const e = await createUseEmbedder({ workers: 2 });
+  result.calibration = await benchCalibration(e, short, QUICK ? { entries: 300, warm: 200, queries: 100 } : undefined);
+  await e.close();
+}
+
 result.durationS = round((Date.now() - started) / 1000, 1);
 result.machine.loadavgAtEnd = loadAvg();
 result.machine.note = 'shared 2-core machine: other sessions ran builds, tests and benchmarks at the same time (see the load averages), so latencies and throughput are pessimistic and vary from run to run; ratios to baselines measured in the same run are the stable figures';
-const md = renderMarkdown(result);
+let md = renderMarkdown(result);
+const resultsDir = join(repo, 'bench/results');
 if (only.length === 0 && !QUICK) {
-  const out = join(repo, 'bench/results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'layer-semantic.json'), JSON.stringify(result, null, 2) + '\n');
-  writeFileSync(join(out, 'layer-semantic.md'), md);
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, 'layer-semantic.json'), JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'layer-semantic.md'), md);
+} else if (process.env.STRATA_BENCH_MERGE === '1' && !QUICK && existsSync(join(resultsDir, 'layer-semantic.json'))) {
+  // The parts measured now replace theirs in the last full run's results; the rest stays as measured then.
+  const merged = JSON.parse(readFileSync(join(resultsDir, 'layer-semantic.json'), 'utf8'));
+  for (const p of only) {
+    const key = { embed: 'embedding', index: 'index', miss: 'miss', memory: 'memory', startup: 'startup', calibration: 'calibration' }[p];
+    merged[key] = result[key];
+    (merged.partsMeasuredLater ??= {})[key] = { date: result.date, loadavgAtStart: loadAtStart, loadavgAtEnd: result.machine.loadavgAtEnd };
+  }
+  md = renderMarkdown(merged);
+  writeFileSync(join(resultsDir, 'layer-semantic.json'), JSON.stringify(merged, null, 2) + '\n');
+  writeFileSync(join(resultsDir, 'layer-semantic.md'), md);
 }
 console.log(md);
 
@@ -192,6 +213,14 @@ function renderMarkdown(r) {
     for (const x of [i.onePartition, i.manyPartitions]) L.push(`| ${x.label} | ${x.entries} | ${x.partitions} | ${x.searchP50Ms} | ${x.searchP99Ms} | ${x.recallAt1} | ${x.insertMsPerEntry} | ${x.rssBytesPerEntry} | ${x.indexBytesPerEntryEstimated} |`);
     L.push(`| JS linear scan (baseline) | ${i.onePartition.entries} | 1 | ${i.linearScanBaseline.searchP50Ms} | ${i.linearScanBaseline.searchP99Ms} | 1 | – | – | – |`, '', `HNSW vs linear scan (p50): **${i.speedupVsLinearScan}×**.`, '');
   }
+  if (r.calibration) {
+    const c = r.calibration;
+    L.push('## What calibration adds to a lookup (embedding excluded)', '', c.method, '', `Warmed calibrator: ${c.warmedCalibrator.lookups} lookups, ${c.warmedCalibrator.nearMissesJudged} near misses judged, ${c.warmedCalibrator.boundariesLearned} neighbourhoods with evidence, ${c.warmedCalibrator.answerVectors} answer vectors.`, '');
+    L.push('| operation | static p50 ms | p90 | p99 | calibrated p50 ms | p90 | p99 | added p50 ms |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const op of ['search', 'lookup']) L.push(`| ${op === 'search' ? 'layer.search()' : 'cache.lookup() (core + layer)'} | ${c[op].static.p50} | ${c[op].static.p90} | ${c[op].static.p99} | ${c[op].calibrated.p50} | ${c[op].calibrated.p90} | ${c[op].calibrated.p99} | **${c.addedP50Ms[op]}** |`);
+    L.push('', `Target "calibration adds ≤ 1 ms p50 to a lookup": ${c.targets['calibration adds <= 1 ms p50 to a lookup (embedding excluded)'] ? 'met' : '**not met**'}.`, '');
+  }
+  for (const [k, v] of Object.entries(r.partsMeasuredLater ?? {})) L.push(`Part "${k}" measured later, on ${v.date} (load average ${v.loadavgAtStart.join(' ')} → ${v.loadavgAtEnd.join(' ')}), and merged in.`, '');
   L.push(`Duration ${r.durationS} s.`, '');
   return L.join('\n');
 }

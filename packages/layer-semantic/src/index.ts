@@ -1,5 +1,7 @@
 export { SemanticLayer } from './layer.js';
-export type { SemanticLayerOptions, SemanticLayerStats, EmbeddingQueueOptions } from './layer.js';
+export type { SemanticLayerOptions, SemanticLayerStats, EmbeddingQueueOptions, SemanticCalibrationStats } from './layer.js';
+export { MemoryCalibrationChannel } from './calibration-options.js';
+export type { CalibrationChannel, CalibrationShareOptions, RedisPubSub, SemanticCalibrationOptions } from './calibration-options.js';
 export { DEFAULTS } from './options.js';
 export { matchCandidates } from './match.js';
 export type { MatchCandidate, MatchOutcome, MatchSetting } from './match.js';

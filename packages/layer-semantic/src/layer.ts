@@ -2,6 +2,7 @@ import {
   type CacheEntry,
   type CacheKey,
   type Embedder,
+  type FeedbackVerdict,
   InvalidOptionError,
   LAYER_SPECIFICATION_VERSION,
   type LayerCapabilities,
@@ -17,6 +18,7 @@ import {
   scopeId,
 } from '@strata-cache/core';
 import { CachingEmbedder, isCancellation } from './caching-embedder.js';
+import { type FoundCandidate, LayerCalibration, type SemanticCalibrationStats } from './calibration.js';
 import { WritePath, settleBy } from './write-path.js';
 import { EmbedderBusyError, EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
@@ -29,6 +31,7 @@ import { type ReplicationStats, Replicator } from './replicator.js';
 import { SnapshotRejected, discardSnapshot } from './snapshot.js';
 
 export type { SemanticLayerOptions, EmbeddingQueueOptions } from './options.js';
+export type { SemanticCalibrationStats } from './calibration.js';
 
 const CAPABILITIES: LayerCapabilities = Object.freeze({
   nativeTtl: true,
@@ -64,6 +67,8 @@ export interface SemanticLayerStats {
   queue: EmbeddingQueueStats;
   /** Mutations applied from the replication feed, re-synchronisations, lag, and the feed offset reached. */
   replication: ReplicationStats | undefined;
+  /** The calibrating mode's figures (option `calibration`); undefined when it is off. */
+  calibration: SemanticCalibrationStats | undefined;
 }
 
 /**
@@ -87,6 +92,7 @@ export class SemanticLayer implements LayerV1 {
   private readonly vectors: CachingEmbedder;
   private readonly replicator: Replicator | undefined;
   private readonly writes: WritePath;
+  private readonly calibration: LayerCalibration | undefined;
   private opening: Promise<void> | undefined;
   /** Set once start-up (snapshot, rebuild, feed) finished: operations wait for it. */
   private started = false;
@@ -110,11 +116,27 @@ export class SemanticLayer implements LayerV1 {
     this.writes = new WritePath(this.store, this.vectors, this.queue, {
       name: o.name,
       indexable: (entry) => this.indexableText(entry),
-      published: (rec, vec) => this.publishPut(rec, vec),
+      published: (rec, vec) => {
+        this.calibration?.written(rec);
+        this.publishPut(rec, vec);
+      },
       changed: () => {
         this.dirty = true;
       },
     });
+    this.calibration = o.calibration
+      ? new LayerCalibration(o.calibration, {
+          name: o.name,
+          store: this.store,
+          vectors: this.vectors,
+          guards: o.guards,
+          embedder: { id: o.embedder.id, dimensions: o.embedder.dimensions },
+          warn: o.warn,
+          changed: () => {
+            this.dirty = true;
+          },
+        })
+      : undefined;
     this.replicator = o.replication
       ? new Replicator(o.replication, this.store, {
           embedder: { id: o.embedder.id, dimensions: o.embedder.dimensions },
@@ -182,12 +204,19 @@ export class SemanticLayer implements LayerV1 {
       writesNotIndexed: this.writes.notIndexed,
       queue: this.queue.stats(),
       replication: this.replicator?.stats(),
+      calibration: this.calibration?.stats(),
     };
   }
 
-  /** Resolves when no text waits for the embedder and no embedder call runs (benchmarks, tests). */
-  embeddingIdle(): Promise<void> {
-    return this.queue.whenIdle();
+  /**
+   * Resolves when no text waits for the embedder, no embedder call runs and (with calibration) no
+   * answer is being judged (benchmarks, tests).
+   */
+  async embeddingIdle(): Promise<void> {
+    do {
+      await this.calibration?.idle();
+      await this.queue.whenIdle();
+    } while (this.calibration && this.calibration.stats().pendingJudgements > 0);
   }
 
   // ---- exact operations -------------------------------------------------------------
@@ -249,6 +278,7 @@ export class SemanticLayer implements LayerV1 {
     if (!scope) {
       n = this.store.clearAll();
       this.vectors.clear(); // its references pointed into the index
+      this.calibration?.cleared();
     } else {
       for (const r of this.store.inScope(scope)) if (this.store.remove(r, 'purge')) n++;
     }
@@ -301,6 +331,8 @@ export class SemanticLayer implements LayerV1 {
   async search(query: SemanticQuery, ctx?: LayerContext): Promise<SemanticSearchResult> {
     await this.opened();
     const threshold = query.threshold === undefined ? this.o.threshold : checkThreshold(query.threshold, 'query.threshold');
+    // With calibration, a threshold is a floor only when one was given (here or by the request).
+    const floor = query.threshold !== undefined ? threshold : this.o.thresholdGiven ? this.o.threshold : undefined;
     if (typeof query.text !== 'string' || query.text.length > this.o.maxTextLength) return {};
     const pk = this.store.partitionPrefix + query.partition;
     const writing = this.writes.pendingIn(pk);
@@ -343,12 +375,13 @@ export class SemanticLayer implements LayerV1 {
       if (!r || r.key.scopeId !== sid) continue;
       if (isExpired(r.entry, now)) {
         // Skipped either way; removed here only when it would have been judged (the sweep gets the rest).
-        if (c.similarity >= threshold) this.store.remove(r, 'expired');
+        if (c.similarity >= (this.calibration ? -1 : threshold)) this.store.remove(r, 'expired');
         continue;
       }
       recs.push(r);
       candidates.push({ text: r.entry.semantic!.text, similarity: c.similarity, value: r.entry.value, vector: () => r.vector() });
     }
+    if (this.calibration) return this.calibratedSearch(query, vec, recs, candidates, floor);
     const { pick, rejected } = matchCandidates({ text: query.text, vector: vec }, candidates, { threshold, guards: this.o.guards, selector: this.o.selector });
     if (pick !== undefined) {
       const r = recs[pick]!;
@@ -356,6 +389,48 @@ export class SemanticLayer implements LayerV1 {
       return { hit: { key: r.key, entry: r.entry, similarity: candidates[pick]!.similarity, text: candidates[pick]!.text }, ...(rejected.length ? { rejected } : {}) };
     }
     return rejected.length ? { rejected } : {};
+  }
+
+  /** The calibrating mode's search: the calibrator decides over the candidates (see calibration.ts). */
+  private calibratedSearch(query: SemanticQuery, vec: Float32Array, recs: Rec[], candidates: MatchCandidate[], floor: number | undefined): SemanticSearchResult {
+    const found: FoundCandidate[] = recs.map((rec, i) => ({ rec, similarity: candidates[i]!.similarity, text: candidates[i]!.text }));
+    const { pick, note, rejected } = this.calibration!.decide({ text: query.text, vector: vec, tenant: query.scope.tenant }, found, floor);
+    const out: { -readonly [K in keyof SemanticSearchResult]: SemanticSearchResult[K] } = { calibration: note };
+    if (rejected.length) out.rejected = rejected;
+    if (pick !== undefined) {
+      const r = recs[pick]!;
+      this.store.touch(r);
+      out.hit = { key: r.key, entry: r.entry, similarity: found[pick]!.similarity, text: found[pick]!.text };
+    }
+    return out;
+  }
+
+  /**
+   * Calibrating mode: the upstream answer of a lookup whose search returned a calibration token
+   * (a shadow check or a near miss). Judged against the stored candidate's answer in the
+   * background; resolves when the judgement is done (`MultiLayerCache` calls it, off the
+   * caller's path). A no-op without calibration.
+   */
+  async observe(token: unknown, value: unknown, ctx?: LayerContext): Promise<void> {
+    await this.opened();
+    await this.calibration?.observe(token, value, ctx);
+  }
+
+  /**
+   * Calibrating mode: a user's verdict on a hit this layer served (`MultiLayerCache.feedback`
+   * routes it here). A `'wrong'` counts against the entry's neighbourhood and removes the entry;
+   * resolves `{ evict }` (core then removes it from every layer).
+   */
+  async feedback(token: unknown, verdict: FeedbackVerdict, _ctx?: LayerContext): Promise<{ evict: boolean }> {
+    await this.opened();
+    if (verdict !== 'wrong' && verdict !== 'right') throw new InvalidOptionError(`${PKG}: feedback verdict must be 'wrong' or 'right'`, { field: 'verdict' });
+    const r = this.calibration ? this.calibration.feedback(token, verdict) : { evict: verdict === 'wrong' };
+    const id = (token as { d?: { id?: unknown } } | null)?.d?.id;
+    if (r.evict && typeof id === 'string') {
+      const rec = this.store.get(id);
+      if (rec) this.store.remove(rec, 'delete');
+    }
+    return r;
   }
 
   // ---- lifecycle --------------------------------------------------------------------
@@ -405,6 +480,7 @@ export class SemanticLayer implements LayerV1 {
     if (this.opening) {
       await this.opening.catch(() => undefined);
       await this.writes.settle(this.o.closeTimeoutMs);
+      await this.calibration?.close(this.o.closeTimeoutMs);
       await this.replicator?.stop(this.o.closeTimeoutMs);
       if (this.o.persistDir && this.dirty && this.store.env) {
         try {
@@ -433,7 +509,7 @@ export class SemanticLayer implements LayerV1 {
   private async open(): Promise<void> {
     const hnsw = await loadHnsw();
     this.store.env = { hnsw, params: this.o.hnsw, dims: this.embedder.dimensions, flatLimit: this.o.flatLimit };
-    let loaded: { feedOffset: string | undefined } | false = false;
+    let loaded: Awaited<ReturnType<typeof loadSnapshot>> = false;
     const dir = this.o.persistDir;
     if (dir) {
       try {
@@ -445,6 +521,7 @@ export class SemanticLayer implements LayerV1 {
         await discardSnapshot(dir).catch(() => undefined);
         this.store.clearAll();
       }
+      if (loaded && this.calibration) await this.restoreCalibration(loaded);
     }
     this.dirty = false;
     if (this.replicator) {
@@ -460,7 +537,17 @@ export class SemanticLayer implements LayerV1 {
         this.o.warn(`${PKG}: could not rebuild from option "rebuildFrom" (${(e as Error)?.message ?? String(e)}); starting without those entries`);
       }
     }
+    await this.calibration?.start();
     this.started = true;
+  }
+
+  /** The calibration state a loaded snapshot carried (refused on its own, the index stays). */
+  private async restoreCalibration(loaded: Exclude<Awaited<ReturnType<typeof loadSnapshot>>, false>): Promise<void> {
+    try {
+      this.calibration!.restore({ calibration: await loaded.extra('calibration.json'), answers: await loaded.extra('answer-vectors.bin') });
+    } catch (e) {
+      this.o.warn(`${PKG}: could not read the calibration state of the snapshot (${(e as Error).message}); calibration starts afresh`);
+    }
   }
 
   /** The feed lost our place: re-import `rebuildFrom` (newer entries replace ours); resolves the ids it holds. */
@@ -520,6 +607,7 @@ export class SemanticLayer implements LayerV1 {
   /** Store callback: an entry left (evicted, expired, deleted, purged, replaced). */
   private removed(rec: Rec, reason: RemovalReason): void {
     this.dirty = true;
+    this.calibration?.removed(rec, reason);
     const text = rec.entry.semantic?.text;
     if (text !== undefined) this.vectors.forget(text, rec);
     if (reason === 'delete' || reason === 'expired' || reason === 'evicted') this.mutated({ type: 'delete', at: Date.now(), key: rec.key, reason, createdAt: rec.entry.createdAt });
@@ -538,7 +626,13 @@ export class SemanticLayer implements LayerV1 {
   private async snapshotNow(): Promise<string | undefined> {
     while (this.snapshotting) await this.snapshotting.catch(() => undefined);
     this.dirty = false;
-    const p = writeStoreSnapshot(this.o.persistDir!, this.store, { embedderId: this.embedder.id, dimensions: this.embedder.dimensions }, () => this.replicator?.offset);
+    const p = writeStoreSnapshot(
+      this.o.persistDir!,
+      this.store,
+      { embedderId: this.embedder.id, dimensions: this.embedder.dimensions },
+      () => this.replicator?.offset,
+      () => this.calibration?.snapshotFiles() ?? [],
+    );
     this.snapshotting = p;
     try {
       return await p;

@@ -6,7 +6,9 @@ import {
   type SemanticGuard,
   embedderFits,
 } from '@strata-cache/core';
+import type { AnswerJudge } from '@strata-cache/semantic-calibration';
 import { recommendedSetting } from '@strata-cache/semantic-guards';
+import { type ResolvedCalibration, type SemanticCalibrationOptions, resolveCalibration } from './calibration-options.js';
 import type { HnswParams } from './partition.js';
 import type { SemanticReplicationOptions } from './replication.js';
 
@@ -25,11 +27,32 @@ export interface SemanticLayerOptions {
   threshold?: number;
   /**
    * Nearest stored prompts fetched per lookup: each above the threshold is run through the guards
-   * in turn, and all of them are the neighbourhood a selector weighs (how many near prompts hold
-   * the same answer, how close the nearest one holding another answer is).
+   * in turn, and all of them are the neighbourhood a selector (or the calibrator) weighs — how many
+   * near prompts hold the same answer, how close the nearest one holding another answer is.
    * @default 8
    */
   topK?: number;
+  /**
+   * Calibrating mode: instead of a fixed threshold, serve a match when its estimated probability
+   * of being the wrong answer fits your error budget, learned from this layer's own traffic
+   * (`@strata-cache/semantic-calibration`; see the README, "Calibration"). `true` for the
+   * defaults (`maxWrongRate: 0.01`, `shadowRate: 0.05`), or the calibrator's options plus how the
+   * layer runs it (`perTenant`, `maxTenants`, `maxPendingJudgements`, `share`). With it, the
+   * guards still turn look-alikes down; the selector is not used (the calibrator learns contested
+   * matches itself); `threshold`, when set (here or per request), is a floor below which nothing
+   * is served. @default off
+   */
+  calibration?: boolean | SemanticCalibrationOptions;
+  /**
+   * Compares a stored answer with a fresh upstream answer, for calibration.
+   * @default `embeddingAnswerJudge({ embedder })` (answer embeddings + word agreement, contrasted with the rival candidates' answers)
+   */
+  answerJudge?: AnswerJudge;
+  /**
+   * The readable text of a stored value, for the answer judge (undefined: not judged).
+   * @default `answerTextOf` from `@strata-cache/semantic-calibration` (OpenAI and Anthropic response shapes, strings, JSON)
+   */
+  answerText?: (value: unknown) => string | undefined;
   /**
    * Checks a candidate must pass after the threshold (numbers, negation, ...). Turned-down
    * candidates are reported in `rejected`. Pass `[]` for none.
@@ -139,6 +162,9 @@ const OPTION_NAMES = {
   embedder: true,
   threshold: true,
   topK: true,
+  calibration: true,
+  answerJudge: true,
+  answerText: true,
   guards: true,
   selector: true,
   maxEntries: true,
@@ -191,7 +217,10 @@ export interface ResolvedEmbeddingOptions {
 export interface ResolvedOptions {
   readonly embedder: Embedder;
   readonly threshold: number;
+  /** The threshold was given (with calibration it is a floor; otherwise the calibrator alone decides). */
+  readonly thresholdGiven: boolean;
   readonly topK: number;
+  readonly calibration: ResolvedCalibration | undefined;
   readonly guards: readonly SemanticGuard[];
   readonly selector: CandidateSelector | undefined;
   readonly maxEntries: number;
@@ -280,10 +309,13 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
   if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) {
     throw new InvalidOptionError(`${PKG}: option "name" must be a non-empty string`, { field: 'name' });
   }
+  const calibration = resolveCalibration(options.calibration, options.answerJudge, options.answerText);
   return {
     embedder: e,
     threshold,
+    thresholdGiven: options.threshold !== undefined,
     topK: posInt(options.topK ?? DEFAULTS.topK, 'topK'),
+    calibration,
     guards,
     selector: sel === false ? undefined : sel,
     maxEntries: posInt(options.maxEntries ?? DEFAULTS.maxEntries, 'maxEntries'),

@@ -18,7 +18,7 @@ export interface SnapshotIdentity {
  * throws SnapshotRejected when it is torn or belongs to another embedder. The store is replaced
  * only once everything loaded.
  */
-export async function loadSnapshot(dir: string, store: RecordStore, identity: SnapshotIdentity): Promise<{ feedOffset: string | undefined } | false> {
+export async function loadSnapshot(dir: string, store: RecordStore, identity: SnapshotIdentity): Promise<{ feedOffset: string | undefined; extra: (name: string) => Promise<Buffer | undefined> } | false> {
   const snap = await openSnapshot(dir, identity);
   if (!snap) return false;
   const env = store.env!;
@@ -55,14 +55,22 @@ export async function loadSnapshot(dir: string, store: RecordStore, identity: Sn
     rec.label = label;
   }
   store.load(records, byIndex);
-  return { feedOffset: snap.manifest.feedOffset };
+  // Files other parts of the layer added (verified with the rest): absent in older snapshots.
+  const extra = async (name: string) => (Object.hasOwn(snap.manifest.files ?? {}, name) ? snap.read(name) : undefined);
+  return { feedOffset: snap.manifest.feedOffset, extra };
 }
 
 /**
  * Writes the store as an atomic snapshot. The capture runs synchronously (one event-loop turn),
  * so metadata, flat vectors, graphs and the feed offset all describe the same moment.
  */
-export function writeStoreSnapshot(dir: string, store: RecordStore, identity: SnapshotIdentity, feedOffset: () => string | undefined): Promise<string> {
+export function writeStoreSnapshot(
+  dir: string,
+  store: RecordStore,
+  identity: SnapshotIdentity,
+  feedOffset: () => string | undefined,
+  extra: () => ReadonlyArray<{ readonly name: string; readonly data: Buffer | string }> = () => [],
+): Promise<string> {
   return writeSnapshot(dir, (tmp) => {
     const parts = [...store.partitions.values()];
     const partIndex = new Map(parts.map((p, i) => [p, i]));
@@ -101,6 +109,7 @@ export function writeStoreSnapshot(dir: string, store: RecordStore, identity: Sn
         { name: 'entries.jsonl', data: lines.join('\n') + '\n' },
         { name: 'vectors.f32', data: vecBuf },
         ...files,
+        ...extra(),
       ],
       manifest: { createdAt: Date.now(), embedderId: identity.embedderId, dimensions: identity.dimensions, records: store.records.size, ...(fo !== undefined ? { feedOffset: fo } : {}) },
     };

@@ -55,11 +55,21 @@ const DEFAULTS = {
   priorStrength: 3,
   allyAnswerSimilarity: 0.9,
   safetyMargin: 0.2,
+  maxWrongPerAnswer: 0.25,
   caution: 2,
   window: 2000,
   maxEvidencePerEntry: 24,
   prior: { midpoint: 0.88, scale: 0.025, strength: 2 },
 } as const;
+
+// The audit's pseudo-counts (a few shadow checks cannot move it much) and its largest factor.
+const AUDIT_PSEUDO = 1;
+const AUDIT_MAX = 10;
+// Each shadow check's weight in the audit decays by this factor per later check (memory ≈ 100 checks).
+const AUDIT_DECAY = 0.99;
+
+// Rival candidates named in a token (their answers sharpen the judge's contrast).
+const MAX_RIVALS = 3;
 
 const OPTION_KEYS: readonly (keyof SemanticCalibratorOptions)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'random'];
 
@@ -83,11 +93,14 @@ function dot(a: Float32Array, b: Float32Array): number {
 export class SemanticCalibrator {
   readonly maxWrongRate: number;
   readonly shadowRate: number;
-  private readonly minSimilarity: number;
-  private readonly evidenceFloor: number;
+  /** Never served below this similarity. */
+  readonly minSimilarity: number;
+  /** Near misses below this similarity are not judged. */
+  readonly evidenceFloor: number;
   private readonly priorStrength: number;
   private readonly allyAnswerSimilarity: number;
   private readonly safetyMargin: number;
+  private readonly maxWrongPerAnswer: number;
   private readonly caution: number;
   private readonly windowSize: number;
   private readonly maxEvidence: number;
@@ -103,7 +116,9 @@ export class SemanticCalibrator {
   private cutoff = 0;
   private tokens = 1;
   private seq = 0;
-  private delta: { observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>; evicted: string[] } = { observations: [], evicted: [] };
+  /** The audit of served estimates by shadow checks: wrong answers found, and expected. */
+  private audit = { found: 0, expected: 0 };
+  private delta: { observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>; evicted: string[]; audit: Array<[number, number]> } = { observations: [], evicted: [], audit: [] };
   private counters: CalibrationCounters = {
     lookups: 0,
     served: 0,
@@ -128,6 +143,7 @@ export class SemanticCalibrator {
     this.priorStrength = num(options, 'priorStrength', 0, 1e6, DEFAULTS.priorStrength);
     this.allyAnswerSimilarity = num(options, 'allyAnswerSimilarity', -1, 1, DEFAULTS.allyAnswerSimilarity);
     this.safetyMargin = num(options, 'safetyMargin', 0, 0.99, DEFAULTS.safetyMargin);
+    this.maxWrongPerAnswer = num(options, 'maxWrongPerAnswer', 0, 1, DEFAULTS.maxWrongPerAnswer);
     this.caution = num(options, 'caution', 0, 10, DEFAULTS.caution);
     this.windowSize = Math.round(num(options, 'window', 10, 1e7, DEFAULTS.window));
     this.maxEvidence = Math.round(num(options, 'maxEvidencePerEntry', 1, 1e4, DEFAULTS.maxEvidencePerEntry));
@@ -181,11 +197,16 @@ export class SemanticCalibrator {
       this.counters.served++;
       return { action: 'serve', candidate: best, pWrong: 0, cutoff: this.cutoff, token, reason: 'the same text as the stored prompt' };
     }
-    const { pWrong, n } = this.estimate(token);
-    this.record(pWrong);
-    if (pWrong > this.cutoff) {
+    const { pWrong, mean, n } = this.estimate(token);
+    // An answer too likely wrong is never served, however much of the budget is left.
+    const servable = mean <= this.maxWrongPerAnswer;
+    this.record(servable ? pWrong : 1);
+    if (!servable || pWrong > this.cutoff) {
       this.counters.missed++;
-      return { action: 'miss', candidate: best, pWrong, cutoff: this.cutoff, token, reason: `estimated wrong-answer probability ${pWrong.toFixed(3)} is above the cut-off ${this.cutoff.toFixed(3)}` };
+      const reason = servable
+        ? `estimated wrong-answer probability ${pWrong.toFixed(3)} is above the cut-off ${this.cutoff.toFixed(3)}`
+        : `estimated wrong-answer probability ${mean.toFixed(3)} is above maxWrongPerAnswer ${this.maxWrongPerAnswer}`;
+      return { action: 'miss', candidate: best, pWrong, cutoff: this.cutoff, token, reason };
     }
     // A would-be hit: audit a share of them, more where the neighbourhood's own evidence is thin.
     this.tokens = Math.min(this.tokens + this.shadowRate, 2 + 20 * this.shadowRate);
@@ -202,6 +223,7 @@ export class SemanticCalibrator {
   private tokenFor(seq: number, cands: readonly CalibrationCandidate[], at: number): DecisionToken {
     const c = cands[at]!;
     const allies: string[] = [];
+    const rivals: string[] = [];
     // The most similar candidate holding a different answer (without answer vectors, any other candidate).
     let rival = -Infinity;
     let lowest = c.similarity;
@@ -211,11 +233,14 @@ export class SemanticCalibrator {
       lowest = Math.min(lowest, o.similarity);
       const same = c.answerVector !== undefined && o.answerVector !== undefined && dot(c.answerVector, o.answerVector) >= this.allyAnswerSimilarity;
       if (same) allies.push(o.id);
-      else rival = Math.max(rival, o.similarity);
+      else {
+        rival = Math.max(rival, o.similarity);
+        if (rivals.length < MAX_RIVALS && o.answerVector !== undefined) rivals.push(o.id);
+      }
     }
     // No rival among the candidates: the lead is at least over the least similar one fetched.
     const margin = rival > -Infinity ? c.similarity - rival : c.similarity - lowest + NO_RIVAL_BONUS;
-    return { seq, id: c.id, similarity: c.similarity, allies, context: marginClass(margin) };
+    return { seq, id: c.id, similarity: c.similarity, allies, rivals, context: marginClass(margin) };
   }
 
   /**
@@ -229,8 +254,53 @@ export class SemanticCalibrator {
    * 2. Around this similarity, the neighbourhood's own outcomes count directly, monotonically: a
    *    wrong answer at similarity s' ≥ s counts against s, a right one at s' ≤ s for it.
    */
-  estimate(token: DecisionToken): { pWrong: number; n: number } {
-    const s = token.similarity;
+  estimate(token: DecisionToken): { pWrong: number; mean: number; n: number } {
+    const e = this.estimateAt(this.neighbourhood(token), token.context, token.similarity);
+    const k = this.auditFactor();
+    return { pWrong: Math.min(1, e.pWrong * k), mean: Math.min(1, e.mean * k), n: e.n };
+  }
+
+  /**
+   * How many times more wrong answers the audit found among shadow checks (the judge's posterior
+   * wrong mass) than the estimates they were served on expected; at least 1. Every estimate is
+   * scaled by it: the audit only ever tightens.
+   */
+  private auditFactor(): number {
+    return Math.min(AUDIT_MAX, Math.max(1, (this.audit.found + AUDIT_PSEUDO) / (this.audit.expected + AUDIT_PSEUDO)));
+  }
+
+  /**
+   * The lowest similarity at which the token's neighbourhood would be served now (estimated
+   * wrong-answer probability within the cut-off), or undefined when no similarity up to 1 is.
+   * The neighbourhood's learned boundary, for results and reports.
+   */
+  boundary(token: DecisionToken): number | undefined {
+    const nb = this.neighbourhood(token);
+    const k = this.auditFactor();
+    const ok = (s: number) => k * this.estimateAt(nb, token.context, s).pWrong <= this.cutoff;
+    if (!ok(1)) return undefined;
+    let lo = this.minSimilarity;
+    if (ok(lo)) return round4(lo);
+    let hi = 1;
+    for (let i = 0; i < 12; i++) {
+      const mid = (lo + hi) / 2;
+      if (ok(mid)) hi = mid;
+      else lo = mid;
+    }
+    return round4(hi);
+  }
+
+  /**
+   * The similarity from which a clear match (no rival answer within 0.1 of it) without evidence
+   * of its own is served now: the boundary the global curve and the cut-off give. Undefined when
+   * none is (early on, or a budget too small for the traffic).
+   */
+  clearBoundary(): number | undefined {
+    return this.boundary({ seq: 0, id: '', similarity: 1, allies: [], context: CONTEXTS - 1 });
+  }
+
+  /** The evidence of a token's neighbourhood and its log-odds shift of the global curve. */
+  private neighbourhood(token: DecisionToken): { obs: Array<[Observation, number]>; rs: number[]; delta: number } {
     const obs: Array<[Observation, number]> = [];
     const own = this.entries.get(token.id);
     if (own) for (const o of own) obs.push([o, 1]);
@@ -253,7 +323,12 @@ export class SemanticCalibrator {
       }
       delta += g / h;
     }
-    const piS = sigmoid(logit(this.mix.piAt(token.context, s)) + delta);
+    return { obs, rs, delta };
+  }
+
+  private estimateAt(nb: { obs: Array<[Observation, number]>; rs: number[]; delta: number }, context: number, s: number): { pWrong: number; mean: number; n: number } {
+    const { obs, rs, delta } = nb;
+    const piS = sigmoid(logit(this.mix.piAt(context, s)) + delta);
     // (2) Monotone local counts around s, with the shifted curve as their prior.
     let wrong = 0;
     let right = 0;
@@ -266,9 +341,9 @@ export class SemanticCalibrator {
     const mean = (wrong + m * (1 - piS)) / (wrong + right + m);
     // Serve on an upper estimate: thin evidence (few judged lookups in this similarity bin and this
     // neighbourhood) costs more of the budget than the same estimate backed by many.
-    const nEff = this.mix.binCount(token.context, s) + wrong + right;
+    const nEff = this.mix.binCount(context, s) + wrong + right;
     const pWrong = Math.min(1, mean + this.caution * Math.sqrt((mean * (1 - mean)) / (nEff + 1)));
-    return { pWrong, n: wrong + right };
+    return { pWrong, mean, n: wrong + right };
   }
 
   private record(pWrong: number): void {
@@ -321,8 +396,12 @@ export class SemanticCalibrator {
     const a = Math.min(1, Math.max(0, score));
     const obs: Observation = outcome.certain === true ? { s: token.similarity, a: -1, y: 1, w: 1, k: token.context } : { s: token.similarity, a, y: -1, w: 1, k: token.context };
     if (kind === 'shadow') {
+      const wrong = obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
       this.counters.observedShadows++;
-      this.counters.shadowWrongMass += obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
+      this.counters.shadowWrongMass += wrong;
+      const expected = this.estimateAt(this.neighbourhood(token), token.context, token.similarity).pWrong;
+      this.audited(wrong, expected);
+      this.delta.audit.push([round6(wrong), round6(expected)]);
     } else this.counters.observedNearMisses++;
     this.addObservation([token.id], obs, true);
   }
@@ -343,6 +422,12 @@ export class SemanticCalibrator {
     this.addObservation(ids, obs, true);
     if (y === 0) this.evict(token.id);
     return { evict: y === 0 };
+  }
+
+  /** One shadow check's audit: recent checks count most (the traffic may change under a calibrated cache). */
+  private audited(wrong: number, expected: number): void {
+    this.audit.found = AUDIT_DECAY * this.audit.found + wrong;
+    this.audit.expected = AUDIT_DECAY * this.audit.expected + expected;
   }
 
   /** Drop an entry's own evidence (the layer evicted or invalidated it). */
@@ -385,6 +470,7 @@ export class SemanticCalibrator {
       shadowShare: wouldBe === 0 ? 0 : c.shadowed / wouldBe,
       curve,
       entriesWithEvidence: this.entries.size,
+      auditFactor: round4(this.auditFactor()),
     };
   }
 
@@ -418,6 +504,7 @@ export class SemanticCalibrator {
       cutoff: this.cutoff,
       tokens: this.tokens,
       counters: { ...this.counters },
+      audit: { ...this.audit },
     };
   }
 
@@ -434,6 +521,7 @@ export class SemanticCalibrator {
     if (!Array.isArray(s.recent) || !s.recent.every((v) => typeof v === 'number' && v >= 0 && v <= 1)) throw bad('recent');
     if (typeof s.cutoff !== 'number' || !(s.cutoff >= 0 && s.cutoff <= 1) || typeof s.tokens !== 'number' || !Number.isFinite(s.tokens)) throw bad('cut-off');
     if (!s.counters || typeof s.counters !== 'object') throw bad('counters');
+    if (s.audit !== undefined && !(typeof s.audit === 'object' && s.audit !== null && s.audit.found >= 0 && s.audit.expected >= 0)) throw bad('audit');
     const m = s.model;
     const rows = (x: unknown, n: number) => Array.isArray(x) && x.length === CONTEXTS && x.every((r) => finiteArray(r, n));
     if (!m || !rows(m.pi, SB) || !rows(m.binWeight, SB) || !finiteArray(m.fR, AB) || !finiteArray(m.fW, AB)) throw bad('model');
@@ -450,7 +538,8 @@ export class SemanticCalibrator {
     this.cutoff = s.cutoff;
     this.tokens = s.tokens;
     this.counters = { ...this.counters, ...s.counters };
-    this.delta = { observations: [], evicted: [] };
+    this.audit = s.audit ? { found: s.audit.found, expected: s.audit.expected } : { found: 0, expected: 0 };
+    this.delta = { observations: [], evicted: [], audit: [] };
     this.mix.pi = m.pi.map((r) => Float64Array.from(r));
     this.mix.binWeight = m.binWeight.map((r) => Float64Array.from(r));
     this.mix.fR = Float64Array.from(m.fR);
@@ -465,8 +554,8 @@ export class SemanticCalibrator {
    */
   takeDelta(): CalibrationDelta {
     const d = this.delta;
-    this.delta = { observations: [], evicted: [] };
-    return { format: 'strata-calibration-delta', version: 1, observations: d.observations, evicted: d.evicted };
+    this.delta = { observations: [], evicted: [], audit: [] };
+    return { format: 'strata-calibration-delta', version: 1, observations: d.observations, evicted: d.evicted, audit: d.audit };
   }
 
   /** Adds another process's observations (never this process's own: they are already counted). */
@@ -479,6 +568,12 @@ export class SemanticCalibrator {
       this.addObservation(o.ids, { s: o.s, a: o.a, y: o.y, w: o.w, k: clampClass(o.k) }, false);
     }
     for (const id of delta.evicted) this.entries.delete(id);
+    // The fleet's audits add up like its observations (absent in deltas of older versions).
+    if (Array.isArray(delta.audit)) {
+      for (const x of delta.audit) {
+        if (Array.isArray(x) && x.length === 2 && x.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 1)) this.audited(x[0]!, x[1]!);
+      }
+    }
   }
 }
 

@@ -13,6 +13,7 @@ export type {
   SemanticCalibratorOptions,
 } from './types.js';
 export { embeddingAnswerJudge, llmAnswerJudge, LexicalAgreement } from './judge.js';
+export { answerTextOf, MAX_ANSWER_CHARS } from './answer-text.js';
 export type { AnswerJudge, AnswerJudgeInput, AnswerVerdict, EmbeddingAnswerJudgeOptions, LlmAnswerJudgeOptions } from './judge.js';
 export { betaQuantile, clopperPearson, incompleteBeta, isotonic, normalQuantile, wilson } from './stats.js';
 export type { Interval } from './stats.js';

@@ -19,6 +19,13 @@ export interface AnswerJudgeInput {
   /** Embeddings of the two answers when the caller already has them (skips embedding). */
   readonly cachedAnswerVector?: Float32Array;
   readonly freshAnswerVector?: Float32Array;
+  /**
+   * Stored answers of the lookup's other candidates that differ from the cached one (the
+   * nearest rivals). A fresh answer that is closer to a rival than to the cached answer says the
+   * cached one answers another question: the contrast catches answers that overlap (the same
+   * facts, a different point) which a plain comparison calls the same.
+   */
+  readonly rivals?: ReadonlyArray<{ readonly text: string; readonly vector?: Float32Array }>;
   readonly signal?: AbortSignal;
 }
 
@@ -58,6 +65,19 @@ export interface EmbeddingAnswerJudgeOptions {
    * @default 5000
    */
   maxDocuments?: number;
+  /**
+   * How strongly a rival answer (`AnswerJudgeInput.rivals`) that agrees with the fresh answer
+   * about as well as the cached one does lowers the score: the score drops by this much per unit
+   * of agreement the rival has beyond `agreement − contrastMargin`. 0 ignores rivals.
+   * @default 2
+   */
+  contrastWeight?: number;
+  /**
+   * A rival must come this close (in agreement with the fresh answer) to the cached answer
+   * before it lowers the score.
+   * @default 0.05
+   */
+  contrastMargin?: number;
 }
 
 /**
@@ -69,14 +89,22 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
   if (!options || typeof options !== 'object' || !options.embedder || typeof options.embedder.embed !== 'function') {
     throw new InvalidOptionError('@strata-cache/semantic-calibration: embeddingAnswerJudge({ embedder }) needs an Embedder', { field: 'embedder' });
   }
+  const known = ['embedder', 'guards', 'lexicalWeight', 'maxDocuments', 'contrastWeight', 'contrastMargin'];
   for (const k of Object.keys(options)) {
-    if (!['embedder', 'guards', 'lexicalWeight', 'maxDocuments'].includes(k)) {
-      throw new InvalidOptionError(`@strata-cache/semantic-calibration: unknown option "${k}" of embeddingAnswerJudge (known: embedder, guards, lexicalWeight, maxDocuments)`, { field: k });
+    if (!known.includes(k)) {
+      throw new InvalidOptionError(`@strata-cache/semantic-calibration: unknown option "${k}" of embeddingAnswerJudge (known: ${known.join(', ')})`, { field: k });
     }
   }
-  const lexicalWeight = options.lexicalWeight ?? 0.5;
-  if (typeof lexicalWeight !== 'number' || !(lexicalWeight >= 0 && lexicalWeight <= 1)) {
-    throw new InvalidOptionError('@strata-cache/semantic-calibration: option "lexicalWeight" must be a number from 0 to 1', { field: 'lexicalWeight' });
+  const range = (field: string, v: unknown, lo: number, hi: number, def: number): number => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new InvalidOptionError(`@strata-cache/semantic-calibration: option "${field}" must be a number from ${lo} to ${hi}`, { field });
+    return v;
+  };
+  const lexicalWeight = range('lexicalWeight', options.lexicalWeight, 0, 1, 0.5);
+  const contrastWeight = range('contrastWeight', options.contrastWeight, 0, 100, 2);
+  const contrastMargin = range('contrastMargin', options.contrastMargin, 0, 1, 0.05);
+  if (options.maxDocuments !== undefined && !(Number.isSafeInteger(options.maxDocuments) && options.maxDocuments >= 1)) {
+    throw new InvalidOptionError('@strata-cache/semantic-calibration: option "maxDocuments" must be a positive integer', { field: 'maxDocuments' });
   }
   const guards = options.guards ?? [];
   const lexical = new LexicalAgreement(options.maxDocuments ?? 5000);
@@ -86,22 +114,41 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
     async judge(input: AnswerJudgeInput): Promise<AnswerVerdict> {
       let u = input.cachedAnswerVector;
       let v = input.freshAnswerVector;
-      if (!u || !v) {
-        const need = [!u ? input.cachedAnswer : undefined, !v ? input.freshAnswer : undefined].filter((x): x is string => x !== undefined);
+      const rivals = contrastWeight > 0 ? (input.rivals ?? []) : [];
+      const rivalVecs: Array<Float32Array | undefined> = rivals.map((r) => r.vector);
+      const need: string[] = [];
+      if (!u) need.push(input.cachedAnswer);
+      if (!v) need.push(input.freshAnswer);
+      rivals.forEach((r, i) => {
+        if (!rivalVecs[i]) need.push(r.text);
+      });
+      if (need.length > 0) {
         const out = await embedder.embed(need, input.signal ? { signal: input.signal } : undefined);
+        if (out.length < need.length) throw new InvalidOptionError('@strata-cache/semantic-calibration: the embedder returned too few vectors', { field: 'embedder' });
         let i = 0;
         if (!u) u = out[i++];
         if (!v) v = out[i++];
+        rivals.forEach((_, j) => {
+          if (!rivalVecs[j]) rivalVecs[j] = out[i++];
+        });
       }
-      if (!u || !v) throw new InvalidOptionError('@strata-cache/semantic-calibration: the embedder returned too few vectors', { field: 'embedder' });
-      const cos = cosine(u, v);
+      const cos = cosine(u!, v!);
       const lex = lexical.score(input.cachedAnswer, input.freshAnswer);
-      let score = Math.max(0, Math.min(1, (1 - lexicalWeight) * cos + lexicalWeight * lex));
+      const agreement = Math.max(0, Math.min(1, (1 - lexicalWeight) * cos + lexicalWeight * lex));
+      // Contrast: how well the fresh answer agrees with the best rival, against the cached answer.
+      let rivalBest = 0;
+      rivals.forEach((r, i) => {
+        const a = (1 - lexicalWeight) * cosine(rivalVecs[i]!, v!) + lexicalWeight * lexical.score(r.text, input.freshAnswer);
+        if (a > rivalBest) rivalBest = a;
+      });
+      const penalty = rivals.length > 0 ? contrastWeight * Math.max(0, rivalBest - (agreement - contrastMargin)) : 0;
+      let score = Math.max(0, Math.min(1, agreement - penalty));
       const g = runGuards(guards, { query: input.freshAnswer, candidate: input.cachedAnswer, similarity: cos, threshold: 0 });
       if (!g.accept) score /= 2;
-      // Near-verbatim answers: the stored answer is what a fresh call says.
-      const certain = g.accept && cos >= 0.97 && lex >= 0.9;
-      return { score, certain, reason: g.accept ? `answer cosine ${cos.toFixed(3)}, lexical ${lex.toFixed(3)}` : `${g.guard}: ${g.reason}` };
+      // Near-verbatim answers: the stored answer is what a fresh call says (unless a rival says it as well).
+      const certain = g.accept && penalty === 0 && cos >= 0.97 && lex >= 0.9;
+      const why = `answer cosine ${cos.toFixed(3)}, lexical ${lex.toFixed(3)}${rivals.length ? `, best rival ${rivalBest.toFixed(3)}` : ''}`;
+      return { score, certain, reason: g.accept ? why : `${g.guard}: ${g.reason}` };
     },
   };
 }

@@ -43,6 +43,11 @@ export interface DecisionToken {
   /** Entries holding the same answer among the candidates (they share this outcome). */
   readonly allies: readonly string[];
   /**
+   * The most similar candidates holding a different answer (up to 3, with answer vectors): the
+   * judge compares the fresh answer with theirs too. Optional in tokens built elsewhere.
+   */
+  readonly rivals?: readonly string[];
+  /**
    * How contested the match is: the margin between this candidate and the most similar candidate
    * holding a different answer, as a class from 0 (a rival within 0.01) to 4 (none within 0.1).
    */
@@ -123,8 +128,15 @@ export interface SemanticCalibratorOptions {
    */
   safetyMargin?: number;
   /**
+   * The most an individual answer's estimated probability of being wrong may be: beyond it a
+   * match is never served, however much of the budget is left (the budget is an average; no
+   * single user should get a near coin-flip answer to make it).
+   * @default 0.25
+   */
+  maxWrongPerAnswer?: number;
+  /**
    * Standard deviations added to each estimate before it is compared with the cut-off: the price
-   * of thin evidence.
+   * of thin evidence (chosen on the support-bot simulation's dev split).
    * @default 2
    */
   caution?: number;
@@ -154,6 +166,8 @@ export interface CalibrationDelta {
   readonly version: 1;
   readonly observations: ReadonlyArray<{ readonly ids: readonly string[]; readonly s: number; readonly a: number; readonly y: number; readonly w: number; readonly k: number }>;
   readonly evicted: readonly string[];
+  /** Shadow checks' audits: [wrong mass found, wrong probability expected] each. Optional (older deltas). */
+  readonly audit?: ReadonlyArray<readonly [number, number]>;
 }
 
 /** Serialisable calibrator state (`snapshot()` / `restore()`), plain JSON. */
@@ -169,6 +183,8 @@ export interface CalibrationSnapshot {
   readonly cutoff: number;
   readonly tokens: number;
   readonly counters: CalibrationCounters;
+  /** The audit: wrong answers the shadow checks found, and the wrong answers their estimates expected. Absent in older snapshots. */
+  readonly audit?: { readonly found: number; readonly expected: number };
 }
 
 export interface CalibrationCounters {
@@ -198,4 +214,9 @@ export interface CalibrationStats {
   readonly curve: ReadonlyArray<{ readonly similarity: number; readonly clear: number; readonly contested: number }>;
   /** Entries with evidence of their own. */
   readonly entriesWithEvidence: number;
+  /**
+   * How many times more wrong answers the shadow checks found than the estimates they were
+   * served on expected (at least 1): every estimate is scaled up by it.
+   */
+  readonly auditFactor: number;
 }

@@ -67,7 +67,32 @@ describe('embeddingAnswerJudge', () => {
     expect(g.reason).toMatch(/numbers/);
   });
 
+  it('contrasts with the rival candidates’ answers: an overlapping answer closer to a rival scores low', async () => {
+    const judge = embeddingAnswerJudge({ embedder: bagEmbedder() });
+    const arrival = 'Cards arrive within 3 to 5 working days. Track your card in the app under Card.';
+    const estimate = 'Delivery of a new card takes 3 to 5 working days; express delivery takes 1 to 2 days.';
+    const estimate2 = 'A new card takes 3 to 5 working days to deliver, or 1 to 2 days with express delivery.';
+    for (const a of [arrival, estimate, pin, 'Transfers arrive in one working day.']) await judge.judge({ query: 'q', cachedAnswer: a, freshAnswer: a });
+    // The fresh answer is about delivery estimates; the cached one about a card that has not arrived.
+    const alone = await judge.judge({ query: 'q', cachedAnswer: arrival, freshAnswer: estimate2 });
+    const contrasted = await judge.judge({ query: 'q', cachedAnswer: arrival, freshAnswer: estimate2, rivals: [{ text: estimate }] });
+    expect(contrasted.score).toBeLessThan(alone.score);
+    expect(contrasted.certain).toBe(false);
+    expect(contrasted.reason).toMatch(/best rival/);
+    // A rival that agrees less with the fresh answer than the cached one does changes nothing.
+    const right = await judge.judge({ query: 'q', cachedAnswer: estimate, freshAnswer: estimate2 });
+    const rightWithRival = await judge.judge({ query: 'q', cachedAnswer: estimate, freshAnswer: estimate2, rivals: [{ text: pin }] });
+    expect(rightWithRival.score).toBeCloseTo(right.score, 6);
+    // contrastWeight 0 ignores rivals.
+    const off = embeddingAnswerJudge({ embedder: bagEmbedder(), contrastWeight: 0 });
+    const o1 = await off.judge({ query: 'q', cachedAnswer: arrival, freshAnswer: estimate2 });
+    const o2 = await off.judge({ query: 'q', cachedAnswer: arrival, freshAnswer: estimate2, rivals: [{ text: estimate }] });
+    expect(o2.score).toBeCloseTo(o1.score, 6);
+  });
+
   it('validates its options', () => {
+    expect(() => embeddingAnswerJudge({ embedder: bagEmbedder(), contrastWeight: -1 })).toThrow(/contrastWeight/);
+    expect(() => embeddingAnswerJudge({ embedder: bagEmbedder(), maxDocuments: 0 })).toThrow(/maxDocuments/);
     expect(() => embeddingAnswerJudge({} as never)).toThrow(InvalidOptionError);
     expect(() => embeddingAnswerJudge({ embedder: bagEmbedder(), lexicalWeight: 2 })).toThrow(/lexicalWeight/);
     expect(() => embeddingAnswerJudge({ embedder: bagEmbedder(), other: 1 } as never)).toThrow(/unknown option "other"/);
