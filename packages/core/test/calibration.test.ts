@@ -144,8 +144,10 @@ describe('core and calibrating semantic layers', () => {
     sem.next = undefined;
     const miss = await cache.getOrLoad(chat('never seen'), async () => 'up');
     expect(await cache.feedback(miss, 'wrong')).toEqual({ action: 'ignored' });
-    // lookup() results work as well (their key is the matched entry's).
-    sem.next = { note: { action: 'serve', cutoff: 0.05, token: { t: 6 } }, hit: { key: stored, value: 'stored answer' } };
+    // lookup() results work as well (their key is the matched entry's). Another stored entry: the
+    // one above was invalidated by the feedback, and its invalidation refuses it from then on.
+    const other = cache.keyFor(chat('another stored question'));
+    sem.next = { note: { action: 'serve', cutoff: 0.05, token: { t: 6 } }, hit: { key: other, value: 'stored answer' } };
     const hit = await cache.lookup(chat('asked again'));
     expect(hit?.calibration?.action).toBe('serve');
     expect((await cache.feedback(hit!, 'wrong')).action).toBe('evicted');
