@@ -388,7 +388,7 @@ describe('SemanticLayer: the measured default setting', () => {
     await Promise.all([plain.close(), use.close(), none.close()]);
   });
 
-  it('by default a match below the threshold is served only on consensus: other stored prompts near the query with the same answer, no close rival', async () => {
+  it('by default a match below the threshold is served only on consensus: two other stored prompts near the query with the same answer, no close rival', async () => {
     // Unit vectors at chosen cosines to the query q = e0: x·e0 = c.
     const at = (c: number, axis: number) => {
       const v = new Float32Array(8);
@@ -400,6 +400,7 @@ describe('SemanticLayer: the measured default setting', () => {
     emb.table.set('how can I get a new card', at(1, 1));
     emb.table.set('I need a replacement card', at(0.92, 1));
     emb.table.set('my card broke, can I get another one', at(0.85, 2));
+    emb.table.set('please send me a new card', at(0.8, 4));
     emb.table.set('when will my new card arrive', at(0.84, 3));
     const q = chatItem('how can I get a new card').query;
     const lone = new SemanticLayer({ embedder: emb });
@@ -408,9 +409,12 @@ describe('SemanticLayer: the measured default setting', () => {
     const alone = await lone.search(q);
     expect(alone.hit).toBeUndefined(); // 0.92 < 0.965 with nothing around it
     expect(alone.rejected?.[0]).toMatchObject({ guard: 'consensus', similarity: expect.closeTo(0.92, 3) });
-    // A second stored prompt holding the same answer: served.
+    // One more stored prompt holding the same answer is not enough; two are: served.
     const support = chatItem('my card broke, can I get another one', { value: 'card-replacement' });
     await lone.set(support.key, support.entry);
+    expect((await lone.search(q)).hit).toBeUndefined();
+    const support2 = chatItem('please send me a new card', { value: 'card-replacement' });
+    await lone.set(support2.key, support2.entry);
     expect((await lone.search(q)).hit?.text).toBe('I need a replacement card');
     // A stored prompt holding another answer within the margin: the query sits between two answers.
     const rival = chatItem('when will my new card arrive', { value: 'card-arrival' });

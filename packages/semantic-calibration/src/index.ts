@@ -13,7 +13,8 @@ export type {
   SemanticCalibratorOptions,
 } from './types.js';
 export { embeddingAnswerJudge, llmAnswerJudge, LexicalAgreement } from './judge.js';
-export { answerTextOf, MAX_ANSWER_CHARS } from './answer-text.js';
+// The readable text of an answer lives in semantic-guards (the selectors compare answers by it too).
+export { answerTextOf, MAX_ANSWER_CHARS } from '@strata-cache/semantic-guards';
 export type { AnswerJudge, AnswerJudgeInput, AnswerVerdict, EmbeddingAnswerJudgeOptions, LlmAnswerJudgeOptions } from './judge.js';
 export { betaQuantile, clopperPearson, incompleteBeta, isotonic, normalQuantile, wilson } from './stats.js';
 export type { Interval } from './stats.js';

@@ -15,8 +15,10 @@ export interface ConsensusSelectorOptions {
   reach?: number;
   /**
    * Below the threshold, how many OTHER stored prompts near the query must hold the best
-   * candidate's answer: independent questions that were answered the same way.
-   * @default 1
+   * candidate's answer: independent questions that were answered the same way. (With 1, a query
+   * whose own question is not stored yet was served a neighbouring question's answer whenever that
+   * question was stored in two wordings: "restore an archived project" → "archive a project".)
+   * @default 2
    */
   support?: number;
   /** How far below the best candidate's similarity a supporting prompt may be. @default 0.2 */
@@ -39,7 +41,7 @@ export interface ConsensusSelectorOptions {
 }
 
 /** The measured defaults (see the package README: chosen on the BANKING77 development simulation). */
-export const CONSENSUS_DEFAULTS = Object.freeze({ reach: 0.095, support: 1, window: 0.2, margin: 0.12, weight: 0.3, tieMargin: 0.02 });
+export const CONSENSUS_DEFAULTS = Object.freeze({ reach: 0.095, support: 2, window: 0.2, margin: 0.12, weight: 0.3, tieMargin: 0.02 });
 
 const OPTION_NAMES = { reach: true, support: true, window: true, margin: true, sameAnswer: true, weight: true, tieMargin: true } satisfies Record<keyof ConsensusSelectorOptions, true>;
 

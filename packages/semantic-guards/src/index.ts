@@ -22,6 +22,7 @@ export { pairVerifierGuard, sameText } from './verifier.js';
 export type { PairModel, PairVerifierOptions } from './verifier.js';
 export { USE_LITE_VERIFIER_MIN_PROBABILITY, USE_LITE_VERIFIER_TRUST_ABOVE, useLiteVerifier, useLiteVerifierModel } from './use-lite-verifier.js';
 export { lexicalSelector, sameValue, wordOverlap } from './selector.js';
+export { answerTextOf, MAX_ANSWER_CHARS } from './answer-text.js';
 export { CONSENSUS_DEFAULTS, consensusSelector } from './consensus.js';
 export type { ConsensusSelectorOptions } from './consensus.js';
 export type { LexicalSelectorOptions } from './selector.js';

@@ -1,4 +1,5 @@
 import { canonicalize, InvalidOptionError, type CandidateSelector, type SelectorCandidate, type SelectorVerdict } from '@strata-cache/core';
+import { answerTextOf } from './answer-text.js';
 import { analyze } from './text.js';
 
 export interface LexicalSelectorOptions {
@@ -23,17 +24,28 @@ export interface LexicalSelectorOptions {
   sameAnswer?: (a: unknown, b: unknown) => boolean;
 }
 
-/** Structural equality of two stored answers (canonical JSON); values that cannot be serialised compare by identity. */
+/**
+ * Whether two stored answers say the same thing: the same readable text (`answerTextOf`: the
+ * message text and tool calls of an OpenAI or Anthropic response, a string as it is — ids,
+ * timestamps and token counts of a response do not count), whitespace runs aside; values without
+ * such text compare structurally (canonical JSON). Values that cannot be serialised compare by
+ * identity; a missing value never matches.
+ */
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a === undefined || b === undefined) return false;
   if (a === b) return true;
   if (typeof a !== typeof b) return false;
+  const ta = answerTextOf(a, Number.POSITIVE_INFINITY);
+  const tb = answerTextOf(b, Number.POSITIVE_INFINITY);
+  if (ta !== undefined && tb !== undefined && ta.replace(WS, ' ') === tb.replace(WS, ' ')) return true;
   try {
     return canonicalize(a) === canonicalize(b);
   } catch {
     return false;
   }
 }
+
+const WS = /\s+/g;
 
 function stems(text: string): Set<string> {
   const out = new Set<string>();

@@ -22,11 +22,15 @@ describe('consensusSelector', () => {
     expect(sel.select(q, [cand(best)])).toEqual({ pick: 0 });
   });
 
-  it('serves below `alone` when another stored prompt near the query holds the same answer and no rival is close', () => {
+  it('serves below the threshold when other stored prompts near the query hold the same answer and no rival is close', () => {
     const best = n('I need a replacement card', 0.9, 'card-replacement');
     const other = n('my card is broken, can I get another one', 0.8, 'card-replacement', undefined);
+    const third = n('can you send me a new card', 0.75, 'card-replacement', undefined);
     const far = n('what is the exchange rate', 0.6, 'exchange-rate', undefined);
-    expect(sel.select(q, [cand(best)], ctx(0.965, best, other, far))).toEqual({ pick: 0 });
+    expect(sel.select(q, [cand(best)], ctx(0.965, best, other, third, far))).toEqual({ pick: 0 });
+    // One supporting prompt is not enough by default; it is with support: 1.
+    expect(sel.select(q, [cand(best)], ctx(0.965, best, other, far)).pick).toBeUndefined();
+    expect(consensusSelector({ support: 1 }).select(q, [cand(best)], ctx(0.965, best, other, far))).toEqual({ pick: 0 });
   });
 
   it('declines when a stored prompt holding another answer comes within `margin`', () => {
@@ -41,8 +45,9 @@ describe('consensusSelector', () => {
   it('a rival a guard turned down is a different question: it neither supports nor contests', () => {
     const best = n('I need a replacement card', 0.9, 'card-replacement');
     const other = n('my card is broken, can I get another one', 0.85, 'card-replacement', undefined);
+    const third = n('can you send me a new card', 0.75, 'card-replacement', undefined);
     const rejected = n('I do not need a replacement card', 0.88, 'cancel-card', false);
-    expect(sel.select(q, [cand(best)], ctx(0.965, best, rejected, other))).toEqual({ pick: 0 });
+    expect(sel.select(q, [cand(best)], ctx(0.965, best, rejected, other, third))).toEqual({ pick: 0 });
     const rejectedSame = n('I need 2 replacement cards', 0.89, 'card-replacement', false);
     expect(sel.select(q, [cand(best)], ctx(0.965, best, rejectedSame)).pick).toBeUndefined();
   });
@@ -64,7 +69,7 @@ describe('consensusSelector', () => {
     const best = n('I need a replacement card', 0.9, 'card-replacement');
     const low = n('card', 0.65, 'card-replacement', undefined);
     expect(sel.select(q, [cand(best)], ctx(0.965, best, low)).pick).toBeUndefined();
-    expect(consensusSelector({ window: 0.3 }).select(q, [cand(best)], ctx(0.965, best, low))).toEqual({ pick: 0 });
+    expect(consensusSelector({ window: 0.3, support: 1 }).select(q, [cand(best)], ctx(0.965, best, low))).toEqual({ pick: 0 });
   });
 
   it('validates its options', () => {
@@ -73,6 +78,6 @@ describe('consensusSelector', () => {
     expect(() => consensusSelector({ margin: -1 })).toThrow(InvalidOptionError);
     expect(() => consensusSelector({ sameAnswer: 'x' as never })).toThrow(InvalidOptionError);
     expect(() => consensusSelector({ typo: 1 } as never)).toThrow(/unknown option "typo"/);
-    expect(CONSENSUS_DEFAULTS).toMatchObject({ reach: 0.095, support: 1, window: 0.2, margin: 0.12 });
+    expect(CONSENSUS_DEFAULTS).toMatchObject({ reach: 0.095, support: 2, window: 0.2, margin: 0.12 });
   });
 });

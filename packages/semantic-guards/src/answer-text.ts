@@ -1,7 +1,8 @@
 /**
- * The text of a cached answer, for the answer judge: what a person would read. Knows the shapes
- * Strata's adapters store (OpenAI chat completions and responses, Anthropic messages, plain
- * strings); anything else JSON-like is judged on its JSON text.
+ * The text of a cached answer: what a person would read. Knows the shapes Strata's adapters store
+ * (OpenAI chat completions and responses, Anthropic messages, plain strings); anything else
+ * JSON-like is read as its JSON text. Selectors compare answers by it (`sameValue`), and
+ * `@strata-cache/semantic-calibration`'s answer judges read it.
  */
 
 /** Longest answer text handed to a judge (characters); the rest is cut. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerTextOf } from '../src/index.js';
+import { answerTextOf, sameValue } from '../src/index.js';
 
 describe('answerTextOf', () => {
   it('reads the shapes the adapters store', () => {
@@ -25,5 +25,16 @@ describe('answerTextOf', () => {
     const cyclic: Record<string, unknown> = { a: 1 };
     cyclic['self'] = cyclic;
     expect(answerTextOf(cyclic)).toBeUndefined();
+  });
+
+  it('sameValue compares what answers say, not the envelope they came in', () => {
+    const chat = (id: string, content: string) => ({ id, object: 'chat.completion', created: Number(id.slice(1)), choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }], usage: { prompt_tokens: 9, completion_tokens: 12 } });
+    expect(sameValue(chat('c1', 'Open Settings, then Billing.'), chat('c2', 'Open Settings,  then\nBilling.'))).toBe(true);
+    expect(sameValue(chat('c1', 'Open Settings, then Billing.'), chat('c2', 'Open Settings, then Security.'))).toBe(false);
+    // No truncation: answers that differ only past any reading limit are different answers.
+    const long = 'x'.repeat(10_000);
+    expect(sameValue(long + 'a', long + 'b')).toBe(false);
+    expect(sameValue({ a: 1, b: 2 }, { b: 2, a: 1 })).toBe(true);
+    expect(sameValue(undefined, undefined)).toBe(false);
   });
 });
