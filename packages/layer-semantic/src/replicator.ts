@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type CacheEntry, type CacheKey, type Scope, isCacheEntry, isExpired, scopeId } from '@strata-cache/core/layer-kit';
+import { type CacheEntry, type CacheKey, type Scope, entryStamp, isCacheEntry, isExpired, scopeId } from '@strata-cache/core/layer-kit';
 import type { Rec, RecordStore } from './records.js';
 import {
   type FeedRecord,
@@ -153,8 +153,11 @@ export class Replicator {
   /** True when a mutation already applied here removed what `entry` (written before it) would bring back. */
   purged(key: CacheKey, entry: CacheEntry): boolean {
     const deleted = this.keyMarks.get(key.id);
-    if (deleted !== undefined && entry.createdAt <= deleted) return true;
-    for (const m of this.marks) if (entry.createdAt <= m.at && m.matches(key, entry)) return true;
+    // An answer whose load began before a delete or purge is covered by it (core stamps entries
+    // with when their load began; an entry without a stamp counts from its creation).
+    const stamp = entryStamp(entry);
+    if (deleted !== undefined && stamp <= deleted) return true;
+    for (const m of this.marks) if (stamp <= m.at && m.matches(key, entry)) return true;
     return false;
   }
 
@@ -226,13 +229,13 @@ export class Replicator {
       const r = this.store.get(m.key.id);
       if (!r) return false;
       // An expiry or an eviction removes the version it saw; a delete, whatever was written before it.
-      const covered = m.reason !== 'delete' && m.createdAt !== undefined ? r.entry.createdAt === m.createdAt : r.entry.createdAt <= m.at;
+      const covered = m.reason !== 'delete' && m.createdAt !== undefined ? r.entry.createdAt === m.createdAt : entryStamp(r.entry) <= m.at;
       return covered && this.store.remove(r, m.reason);
     }
     const matches = purgeMatcher(m)!;
     let n = 0;
     const recs = m.type === 'purge-tag' ? this.store.withTag(m.tag) : m.scope ? this.store.inScope(m.scope) : [...this.store.records.values()];
-    for (const r of recs) if (r.entry.createdAt <= m.at && matches(r.key, r.entry) && this.store.remove(r, 'purge')) n++;
+    for (const r of recs) if (entryStamp(r.entry) <= m.at && matches(r.key, r.entry) && this.store.remove(r, 'purge')) n++;
     return n > 0;
   }
 
