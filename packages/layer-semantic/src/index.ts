@@ -1,5 +1,6 @@
 export { SemanticLayer } from './layer.js';
-export type { SemanticLayerOptions, SemanticLayerStats, EmbeddingQueueOptions, SemanticCalibrationStats } from './layer.js';
+export type { SemanticLayerOptions, EmbeddingQueueOptions, SemanticCalibrationStats } from './layer.js';
+export type { SemanticLayerStats } from './stats.js';
 export { MemoryCalibrationChannel } from './calibration-options.js';
 export type { CalibrationChannel, CalibrationShareOptions, RedisPubSub, SemanticCalibrationOptions } from './calibration-options.js';
 export { DEFAULTS } from './options.js';

@@ -20,6 +20,8 @@ import {
 import { CachingEmbedder, isCancellation } from './caching-embedder.js';
 import { type FoundCandidate, LayerCalibration, type SemanticCalibrationStats } from './calibration.js';
 import { WritePath, settleBy } from './write-path.js';
+import { type ImportOptions, importEntries } from './import.js';
+import { type SemanticLayerStats, layerStats } from './stats.js';
 import { EmbedderBusyError, EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
 import { type MatchCandidate, matchCandidates } from './match.js';
@@ -32,6 +34,7 @@ import { SnapshotRejected, discardSnapshot } from './snapshot.js';
 
 export type { SemanticLayerOptions, EmbeddingQueueOptions } from './options.js';
 export type { SemanticCalibrationStats } from './calibration.js';
+export type { SemanticLayerStats } from './stats.js';
 
 const CAPABILITIES: LayerCapabilities = Object.freeze({
   nativeTtl: true,
@@ -42,34 +45,6 @@ const CAPABILITIES: LayerCapabilities = Object.freeze({
   remote: false,
 });
 
-/** Counts for monitoring and tests. */
-export interface SemanticLayerStats {
-  entries: number;
-  /** Entries whose text is in the similarity index. */
-  indexed: number;
-  partitions: number;
-  /** Partitions searched over an HNSW graph (the rest are exact flat scans). */
-  graphPartitions: number;
-  /** Estimated bytes of vectors and graphs. */
-  indexBytes: number;
-  /** Texts in the embedding cache (vectors, or references to indexed vectors). */
-  embeddingCache: number;
-  /** Texts sent to the embedder. */
-  embeddings: number;
-  embeddingCacheHits: number;
-  /** Lookups that skipped the semantic layer at once because the embedder could not answer in time. */
-  skippedOverload: number;
-  /** Lookups whose caller gave up (abort signal or deadline) while their text waited. */
-  cancelledLookups: number;
-  /** Writes kept for exact lookups only: their embedding could not be had inside the write's budget. */
-  writesNotIndexed: number;
-  /** The embedding queue: waiting texts, calls in flight, admission and cancellation counts. */
-  queue: EmbeddingQueueStats;
-  /** Mutations applied from the replication feed, re-synchronisations, lag, and the feed offset reached. */
-  replication: ReplicationStats | undefined;
-  /** The calibrating mode's figures (option `calibration`); undefined when it is off. */
-  calibration: SemanticCalibrationStats | undefined;
-}
 
 /**
  * L3: an in-process semantic cache. Exact partitions (scope, model, system prompt, history,
@@ -182,31 +157,9 @@ export class SemanticLayer implements LayerV1 {
   }
 
   stats(): SemanticLayerStats {
-    let indexed = 0;
-    let graphs = 0;
-    let bytes = 0;
-    for (const p of this.store.partitions.values()) {
-      indexed += p.size;
-      bytes += p.indexBytes;
-      if (p.mode === 'hnsw') graphs++;
-    }
-    const v = this.vectors.stats;
-    return {
-      entries: this.store.size,
-      indexed,
-      partitions: this.store.partitions.size,
-      graphPartitions: graphs,
-      indexBytes: bytes,
-      embeddingCache: v.size,
-      embeddings: v.embedded,
-      embeddingCacheHits: v.hits,
-      ...this.counters,
-      writesNotIndexed: this.writes.notIndexed,
-      queue: this.queue.stats(),
-      replication: this.replicator?.stats(),
-      calibration: this.calibration?.stats(),
-    };
+    return layerStats({ store: this.store, vectors: this.vectors, counters: this.counters, writes: this.writes, queue: this.queue, replicator: this.replicator, calibration: this.calibration });
   }
+
 
   /**
    * Resolves when no text waits for the embedder, no embedder call runs and (with calibration) no
@@ -558,30 +511,8 @@ export class SemanticLayer implements LayerV1 {
     return seen;
   }
 
-  /** Imports `source`'s entries this layer lacks (with `seen`: also newer versions of those it has, noting every id). */
-  private async importFrom(source: LayerV1, options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; pageSize?: number }, seen?: Set<string>): Promise<number> {
-    let cursor: string | undefined;
-    let n = 0;
-    const rep = this.replicator;
-    do {
-      const page = await source.scan!({ ...(options.scope ? { scope: options.scope } : {}), count: options.pageSize ?? 256, ...(cursor ? { cursor } : {}) });
-      const now = Date.now();
-      const items = page.items.filter((it) => {
-        // Entries from elsewhere pass the same checks as replicated ones (scopes this process
-        // replicates, key bound to its scope, not expired, not covered by a purge applied here).
-        if (rep ? !rep.admit(it.key, it.entry, now) : isExpired(it.entry, now)) return false;
-        seen?.add(it.key.id);
-        const have = this.store.get(it.key.id);
-        if (!have && rep && !rep.accepts(it.key.scope)) return false;
-        return !have || (seen !== undefined && have.entry.createdAt < it.entry.createdAt);
-      });
-      if (items.length > 0) {
-        await this.writes.write(items, undefined, 'bulk');
-        n += items.length;
-      }
-      cursor = page.cursor;
-    } while (cursor);
-    return n;
+  private importFrom(source: LayerV1, options: ImportOptions, seen?: Set<string>): Promise<number> {
+    return importEntries(source, { store: this.store, writes: this.writes, replicator: this.replicator }, options, seen);
   }
 
   private indexableText(entry: CacheEntry): string | undefined {
