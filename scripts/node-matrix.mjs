@@ -52,7 +52,9 @@ const results = [];
 try {
   for (const major of majors) {
     const dist = nodeDist(major);
-    const env = { ...process.env, PATH: `${join(dist, 'bin')}:${process.env.PATH}`, npm_config_nodedir: dist };
+    // The test command spawns turbo from the workspace's node_modules/.bin, which pnpm puts on PATH
+    // for its scripts; this script may be started by plain `node`, so it puts it there itself.
+    const env = { ...process.env, PATH: `${join(dist, 'bin')}:${join(repo, 'node_modules', '.bin')}:${process.env.PATH}`, npm_config_nodedir: dist };
     const version = execFileSync(join(dist, 'bin', 'node'), ['--version'], { encoding: 'utf8' }).trim();
     console.log(`\n=== Node ${version}: rebuilding hnswlib-node, then the test command`);
     rebuildAddon(env, version);
