@@ -1,4 +1,4 @@
-// Runs the test command (scripts/test.mjs) under other Node majors, as CI does.
+// Runs the README's test command (`npx -y pnpm@10.34.9 test`) under other Node majors, as CI does.
 //
 //   node scripts/node-matrix.mjs 22 24          # each major in turn, then restores this Node's addon build
 //
@@ -52,13 +52,12 @@ const results = [];
 try {
   for (const major of majors) {
     const dist = nodeDist(major);
-    // The test command spawns turbo from the workspace's node_modules/.bin, which pnpm puts on PATH
-    // for its scripts; this script may be started by plain `node`, so it puts it there itself.
-    const env = { ...process.env, PATH: `${join(dist, 'bin')}:${join(repo, 'node_modules', '.bin')}:${process.env.PATH}`, npm_config_nodedir: dist };
+    const env = { ...process.env, PATH: `${join(dist, 'bin')}:${process.env.PATH}`, npm_config_nodedir: dist };
     const version = execFileSync(join(dist, 'bin', 'node'), ['--version'], { encoding: 'utf8' }).trim();
     console.log(`\n=== Node ${version}: rebuilding hnswlib-node, then the test command`);
     rebuildAddon(env, version);
-    const child = spawnSync(join(dist, 'bin', 'node'), [join(repo, 'scripts', 'test.mjs')], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 28 });
+    // The README's test command itself; with this Node first on PATH, pnpm, turbo and every test run on it.
+    const child = spawnSync('npx', [...PNPM, 'test'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 28 });
     const out = child.stdout ?? '';
     process.stdout.write(out);
     const summary = /Tests: .*/.exec(out.split('\n').reverse().find((l) => l.startsWith('Tests: ')) ?? '')?.[0] ?? 'no summary (crashed)';

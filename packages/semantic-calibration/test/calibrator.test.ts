@@ -82,7 +82,9 @@ function run(cal: SemanticCalibrator, st: ReturnType<typeof stream>, n: number) 
   return { served, wrong, shadows, wouldBe, decisions };
 }
 
-describe('SemanticCalibrator options', () => {
+// These simulate thousands of decisions each: CPU-bound, so a loaded machine (or another Node major) can take
+// several times longer than the default 5 s.
+describe('SemanticCalibrator options', { timeout: 30_000 }, () => {
   it('rejects unknown and out-of-range options', () => {
     expect(() => new SemanticCalibrator({ maxWrongRate: 2 })).toThrow(InvalidOptionError);
     expect(() => new SemanticCalibrator({ shadowRate: -0.1 })).toThrow(/shadowRate/);
@@ -92,7 +94,7 @@ describe('SemanticCalibrator options', () => {
   });
 });
 
-describe('SemanticCalibrator decisions', () => {
+describe('SemanticCalibrator decisions', { timeout: 30_000 }, () => {
   it('never serves a candidate the guards turned down, nor an empty lookup', () => {
     const cal = new SemanticCalibrator({ random: rng(1) });
     // Teach it that 0.99 matches are always right.
@@ -164,7 +166,7 @@ describe('SemanticCalibrator decisions', () => {
   });
 });
 
-describe('SemanticCalibrator safety rails', () => {
+describe('SemanticCalibrator safety rails', { timeout: 30_000 }, () => {
   it('never serves an answer estimated more likely wrong than maxWrongPerAnswer, whatever budget is left', () => {
     // A generous budget (20%) would spend itself on matches that are wrong half the time.
     const loose = new SemanticCalibrator({ maxWrongRate: 0.2, shadowRate: 0, random: rng(30), maxWrongPerAnswer: 1 });
@@ -194,7 +196,7 @@ describe('SemanticCalibrator safety rails', () => {
   });
 });
 
-describe('SemanticCalibrator feedback', () => {
+describe('SemanticCalibrator feedback', { timeout: 30_000 }, () => {
   it("evicts on 'wrong' and counts it against entries holding the same answer", () => {
     const cal = new SemanticCalibrator({ maxWrongRate: 0.05, shadowRate: 0, random: rng(11) });
     const st = stream({ seed: 12, rightAt: (s) => (s >= 0.8 ? 0.99 : 0.2) });
@@ -215,7 +217,7 @@ describe('SemanticCalibrator feedback', () => {
   });
 });
 
-describe('SemanticCalibrator state', () => {
+describe('SemanticCalibrator state', { timeout: 30_000 }, () => {
   it('snapshot → JSON → restore gives the same decisions', () => {
     const a = new SemanticCalibrator({ random: rng(13) });
     run(a, stream({ seed: 14, rightAt: (s) => (s >= 0.8 ? 0.99 : 0.2) }), 1500);
