@@ -18,7 +18,7 @@ child.on('error', (error) => {
   process.exit(1);
 });
 child.on('close', (code) => {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colour codes of the runners' output
   const plain = log.replace(/\u001b\[[0-9;]*m/g, '');
   let passed = 0;
   let failed = 0;

@@ -164,8 +164,8 @@ function latencyChart(s: Summary): string {
   const L = 120;
   const R = 200;
   const vals = rows.flatMap((p) => [s.byPath[p].p50Ms ?? 0, s.byPath[p].p95Ms ?? 0]).filter((v) => v > 0);
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.max(0.001, Math.min(...vals, 1)))));
-  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vals, 10))));
+  const lo = 10 ** Math.floor(Math.log10(Math.max(0.001, Math.min(...vals, 1))));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...vals, 10)));
   const x = (v: number) => L + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
   const parts: string[] = [];
   for (let d = lo; d <= hi * 1.0001; d *= 10) {

@@ -47,5 +47,5 @@ export class Rng {
 
 /** Zipf weights for ranks 1..n: weight ∝ 1 / rank^s. */
 export function zipfWeights(n: number, s: number): number[] {
-  return Array.from({ length: n }, (_, i) => 1 / Math.pow(i + 1, s));
+  return Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s);
 }

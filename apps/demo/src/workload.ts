@@ -208,7 +208,7 @@ export function loadWorkload(file: string): Workload {
       messages = [...(typeof o['system'] === 'string' ? [{ role: 'system' as const, content: o['system'] }] : []), { role: 'user', content: o['prompt'] }];
     } else throw new Error(`${file}:${i + 1}: needs "messages" (chat messages) or "prompt" (a string)`);
     const last = messages[messages.length - 1];
-    if (!last || last.role !== 'user' || typeof last.content !== 'string') {
+    if (last?.role !== 'user' || typeof last.content !== 'string') {
       throw new Error(`${file}:${i + 1}: the last message must be a user turn with string content`);
     }
     const intent = typeof o['intent'] === 'string' ? o['intent'] : undefined;

@@ -20,7 +20,7 @@ export function getCacheInfo(result: { providerMetadata?: SharedV4ProviderMetada
   if (!result || typeof result !== 'object') return undefined;
   const metadata = ('providerMetadata' in result ? result.providerMetadata : result) as SharedV4ProviderMetadata | undefined;
   const info = metadata?.['strata'] as Record<string, unknown> | undefined;
-  if (!info || info['hit'] !== true || typeof info['layer'] !== 'string' || typeof info['ageMs'] !== 'number') return undefined;
+  if (info?.['hit'] !== true || typeof info['layer'] !== 'string' || typeof info['ageMs'] !== 'number') return undefined;
   return {
     hit: true,
     layer: info['layer'],

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: provider wire JSON is untyped here; every field is checked before it is used
 import { type EndpointSpec, type RecordedEvent, valuesAt } from '@strata-cache/http';
 import { anthropicProfile, anthropicUsage, withoutCacheControl } from './profiles.js';
 

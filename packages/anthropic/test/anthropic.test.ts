@@ -15,7 +15,7 @@ import {
   stored,
   watchOutput,
 } from '@strata-cache/provider-test-servers';
-import { APIConnectionError, Anthropic, BadRequestError, InternalServerError, RateLimitError } from '@anthropic-ai/sdk';
+import { APIConnectionError, Anthropic, BadRequestError, type InternalServerError, RateLimitError } from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ANTHROPIC_PRICES, cacheControl, createCachedAnthropic, getCacheInfo, withCache } from '../src/index.js';
 
@@ -35,7 +35,7 @@ function setup(extra: Partial<Parameters<typeof createCachedAnthropic>[0]> = {},
   return { cache, layer, bare, client };
 }
 
-const msg = <E extends object = {}>(content: string, extra?: E) => ({
+const msg = <E extends object = Record<never, never>>(content: string, extra?: E) => ({
   model: 'claude-sonnet-4-20250514',
   max_tokens: 256,
   temperature: 0,

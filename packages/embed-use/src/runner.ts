@@ -74,7 +74,7 @@ function registerSyncWhere(tf: Tf, converter: Converter): void {
 /** The graph's own token limit (USE-lite: 128), read from its weights. */
 function readClipLength(model: GraphModel): number | undefined {
   const t = model.weights[CLIP_LENGTH_WEIGHT]?.[0];
-  if (!t || t.size !== 1) return undefined;
+  if (t?.size !== 1) return undefined;
   return Number(t.dataSync()[0]);
 }
 
@@ -209,7 +209,7 @@ async function loadGraph(converter: Converter, dir: string, syncWhere: boolean) 
     generatedBy?: string;
     convertedBy?: string | null;
     signature?: object;
-    userDefinedMetadata?: { [key: string]: {} };
+    userDefinedMetadata?: { [key: string]: unknown };
     modelInitializer?: object;
   };
   const weightSpecs: import('@tensorflow/tfjs-core').io.WeightsManifestEntry[] = [];

@@ -4,7 +4,7 @@ import {
   type CacheKey,
   InvalidOptionError,
   type InvalidationMessage,
-  MultiLayerCache,
+  type MultiLayerCache,
   type RequestProfile,
   type Scope,
   canonicalize,

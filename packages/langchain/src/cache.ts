@@ -303,7 +303,7 @@ function toLoaded(generations: Generation[]): Loaded<StoredGenerations> {
 
 /** A fresh, mutable copy of stored generations (the memory layer's entries are frozen; LangChain writes to hits). */
 function toGenerations(value: StoredGenerations): Generation[] | null {
-  if (!value || value.kind !== 'langchain.generations' || !Array.isArray(value.generations) || value.generations.length === 0) return null;
+  if (value?.kind !== 'langchain.generations' || !Array.isArray(value.generations) || value.generations.length === 0) return null;
   const copy = structuredClone(value.generations) as Array<{ text: string; message?: StoredMessage; generationInfo?: Record<string, unknown> }>;
   return copy.map((g) => {
     const base = g.message ? deserializeStoredGeneration({ text: g.text, message: g.message }) : { text: g.text };

@@ -1,7 +1,7 @@
 // The cache through real LangChain chat models (`ChatOpenAI`, `ChatAnthropic`) against local
 // servers speaking the OpenAI and Anthropic wire formats.
 import { ChatAnthropic } from '@langchain/anthropic';
-import { AIMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
+import { type AIMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { FakeLLM } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
 import { MultiLayerCache, type MultiLayerCacheOptions, StrataError } from '@strata-cache/core';

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { type CalibrationNote, type FeedbackVerdict, type GuardInput, type LayerContext, type RejectedCandidate, type SemanticGuard } from '@strata-cache/core';
+import type { CalibrationNote, FeedbackVerdict, GuardInput, LayerContext, RejectedCandidate, SemanticGuard } from '@strata-cache/core';
 import {
   type AnswerJudge,
   type CalibrationCandidate,

@@ -18,18 +18,18 @@ import {
   scopeId,
 } from '@strata-cache/core';
 import { CachingEmbedder, isCancellation } from './caching-embedder.js';
-import { type FoundCandidate, LayerCalibration, type SemanticCalibrationStats } from './calibration.js';
+import { type FoundCandidate, LayerCalibration, } from './calibration.js';
 import { WritePath, settleBy } from './write-path.js';
 import { type ImportOptions, importEntries } from './import.js';
 import { type SemanticLayerStats, layerStats } from './stats.js';
-import { EmbedderBusyError, EmbeddingQueue, type EmbeddingQueueStats } from './embedding-queue.js';
+import { EmbedderBusyError, EmbeddingQueue, } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
 import { type MatchCandidate, matchCandidates } from './match.js';
 import { PKG, type ResolvedOptions, type SemanticLayerOptions, checkThreshold, resolveOptions } from './options.js';
 import { loadSnapshot, writeStoreSnapshot } from './persist.js';
 import { type Rec, RecordStore, type RemovalReason } from './records.js';
 import type { SemanticMutation } from './replication.js';
-import { type ReplicationStats, Replicator } from './replicator.js';
+import { Replicator } from './replicator.js';
 import { SnapshotRejected, discardSnapshot } from './snapshot.js';
 
 export type { SemanticLayerOptions, EmbeddingQueueOptions } from './options.js';

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CacheResult, InvalidOptionError, InvalidRequestError, MultiLayerCache, StrataError } from '@strata-cache/core';
+import { type CacheResult, InvalidOptionError, InvalidRequestError, MultiLayerCache, type StrataError } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import type { AnswerJudge } from '@strata-cache/semantic-calibration';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: provider wire JSON is untyped here; every field is checked before it is used
 import { type EndpointSpec, type RecordedEvent, valuesAt } from '@strata-cache/http';
 import { chatUsage, embeddingsUsage, openaiProfiles, responsesUsage } from './profiles.js';
 
@@ -25,7 +26,7 @@ export function assembleChatCompletion(chunks: readonly any[]): any {
   const first = chunks.find((c) => c && typeof c === 'object');
   if (!first) return null;
   const choices = new Map<number, any>();
-  let usage: unknown = undefined;
+  let usage: unknown ;
   for (const c of chunks) {
     if (!c || typeof c !== 'object') continue;
     if (c.usage) usage = c.usage;

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: provider wire JSON is untyped here; every field is checked before it is used
 import {
   type RequestProfile,
   type SemanticSplit,

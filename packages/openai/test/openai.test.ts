@@ -43,7 +43,7 @@ function setup(extra: Partial<Parameters<typeof createCachedOpenAI>[0]> = {}, ca
   return { cache, layer, bare, client };
 }
 
-const chat = <E extends object = {}>(content: string, extra?: E) => ({
+const chat = <E extends object = Record<never, never>>(content: string, extra?: E) => ({
   model: 'gpt-4o-mini',
   temperature: 0,
   messages: [

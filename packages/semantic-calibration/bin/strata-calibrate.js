@@ -2,4 +2,4 @@
 // The package's command. A committed file (not dist/) so that workspace installs can link it before a build.
 import { main } from '../dist/cli.js';
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+void main(process.argv.slice(2)).then((code) => process.exit(code));

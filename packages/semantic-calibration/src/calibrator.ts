@@ -560,7 +560,7 @@ export class SemanticCalibrator {
 
   /** Adds another process's observations (never this process's own: they are already counted). */
   applyDelta(delta: CalibrationDelta): void {
-    if (!delta || delta.format !== 'strata-calibration-delta' || delta.version !== 1 || !Array.isArray(delta.observations) || !Array.isArray(delta.evicted)) {
+    if (delta?.format !== 'strata-calibration-delta' || delta.version !== 1 || !Array.isArray(delta.observations) || !Array.isArray(delta.evicted)) {
       throw new InvalidOptionError(`${PKG}: not a calibration delta`, { field: 'delta' });
     }
     for (const o of delta.observations) {

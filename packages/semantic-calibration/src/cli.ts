@@ -168,5 +168,5 @@ export async function main(argv: readonly string[]): Promise<number> {
 // Run when executed as the bin (through its symlink too), not when imported.
 const invoked = process.argv[1] ? realpathSync(process.argv[1]) : '';
 if (invoked && import.meta.url === pathToFileURL(invoked).href) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  void main(process.argv.slice(2)).then((code) => process.exit(code));
 }

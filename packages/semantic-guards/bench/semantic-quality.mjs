@@ -14,7 +14,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { RECOMMENDED_THRESHOLD, recommendedSetting, runGuards, USE_LITE_VERIFIER_MIN_PROBABILITY } from '../dist/index.js';
+import { RECOMMENDED_THRESHOLD, recommendedSetting, USE_LITE_VERIFIER_MIN_PROBABILITY } from '../dist/index.js';
 import { buildSim } from './banking77-sim.mjs';
 import { EmbeddingCache } from './embedding-cache.mjs';
 import { dataDir, loadLookalikes, loadMock, loadQqp, permutation, pkgDir, repoDir } from './data.mjs';
@@ -286,7 +286,7 @@ const decideCost = (() => {
   const c = new cal.SemanticCalibrator({ ...CAL_OPTIONS, random: () => 0.5 });
   const sim = calSims[0];
   const ids = sim.entries.map((_, i) => `e${i}`);
-  const inputs = sim.queries.slice(0, 2000).map((q, j) => ({
+  const inputs = sim.queries.slice(0, 2000).map((_q, j) => ({
     candidates: Array.from({ length: 8 }, (_, k) => {
       const e = (j * 7 + k * 13) % ids.length;
       return { id: ids[e], similarity: 0.95 - k * 0.03 - (j % 10) * 0.01, answerVector: vec(sim.entries[e].answer) };

@@ -16,12 +16,6 @@ const calibrationDist = join(pkgDir, '..', 'semantic-calibration', 'dist', 'inde
 const { matchCandidates } = await import(join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js'));
 export const loadCalibration = () => import(calibrationDist);
 
-const dot = (a, b) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
-
 /** A growing exact-search store of entries { text, intent, answer } with their vectors. */
 class Store {
   constructor(dim) {

@@ -167,7 +167,7 @@ function trainMlp(set, l2, epochs, H, onEpoch) {
           let s = th[C + k];
           const row = k * NF;
           for (let j = 0; j < NF; j++) s += th[row + j] * z[j];
-          h[k] = s > 0 ? s : 0;
+          h[k] = Math.max(s , 0);
           a += th[O + k] * h[k];
         }
         const err = 1 / (1 + Math.exp(-a)) - set[order[q]].y;
@@ -226,10 +226,9 @@ function evaluate(model, set, nonDupTotal) {
     if (r.y === 1) tp++; else fp++;
     if (fp <= budget) tprAt1 = tp;
   }
-  let rank = 0, auc = 0, negSeen = 0;
+  let auc = 0, negSeen = 0;
   for (let k = scored.length - 1; k >= 0; k--) {
     if (scored[k].y === 1) auc += negSeen; else negSeen++;
-    rank++;
   }
   return { tpAt1pct: tprAt1, positives: pos, auc: auc / (pos * (scored.length - pos) || 1) };
 }

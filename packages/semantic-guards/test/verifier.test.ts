@@ -49,11 +49,11 @@ describe('pair features', () => {
     const m = toyModel();
     const u = unit([1, 0, 0, 0]);
     const v = unit([1, 1, 0, 0]);
-    const z = pairLogit(m, 'reset password', 'reset password', u, v, 0.7071);
+    const z = pairLogit(m, 'reset password', 'reset password', u, v, Math.SQRT1_2);
     expect(z).toBeCloseTo(-1 + 10 * (1 * Math.SQRT1_2) - 5 * Math.SQRT1_2, 4);
-    expect(pairProbability(m, 'reset password', 'reset password', u, v, 0.7071)).toBeCloseTo(1 / (1 + Math.exp(-z)), 6);
+    expect(pairProbability(m, 'reset password', 'reset password', u, v, Math.SQRT1_2)).toBeCloseTo(1 / (1 + Math.exp(-z)), 6);
     // Words only the query has push the score down.
-    expect(pairLogit(m, 'reset router password', 'reset password', u, v, 0.7071)).toBeLessThan(z);
+    expect(pairLogit(m, 'reset router password', 'reset password', u, v, Math.SQRT1_2)).toBeLessThan(z);
   });
 
   it('a hidden layer: bias + out·relu(W·x + c)', () => {
