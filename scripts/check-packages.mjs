@@ -48,7 +48,10 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   check(pkg.type === 'module', 'type is not "module"');
   check(pkg.sideEffects === false, 'sideEffects is not false');
   check(pkg.engines?.node === ENGINES, `engines.node is not "${ENGINES}"`);
-  check(pkg.repository?.url === REPOSITORY && pkg.repository?.directory === `packages/${dir}`, `repository is not { url: "${REPOSITORY}", directory: "packages/${dir}" }`);
+  check(
+    pkg.repository?.url === REPOSITORY && pkg.repository?.directory === `packages/${dir}`,
+    `repository is not { url: "${REPOSITORY}", directory: "packages/${dir}" }`,
+  );
   check(typeof pkg.homepage === 'string' && pkg.homepage.includes(`/packages/${dir}`), 'homepage does not point at the package');
   check(typeof pkg.bugs?.url === 'string', 'no bugs.url');
   check(Array.isArray(pkg.files) && pkg.files.includes('dist'), 'files does not list dist');
@@ -60,7 +63,9 @@ for (const dir of readdirSync(join(root, 'packages'))) {
     check(Object.keys(conditions).join() === 'types,default', `exports["${sub}"] is not { types, default } (one condition for import and require)`);
   }
   const pkgDir = join(root, 'packages', dir);
-  for (const map of walk(join(pkgDir, 'dist')).filter((f) => f.endsWith('.map')).map((f) => join('dist', f))) {
+  for (const map of walk(join(pkgDir, 'dist'))
+    .filter((f) => f.endsWith('.map'))
+    .map((f) => join('dist', f))) {
     if (!ships(pkg.files ?? [], map)) continue;
     const { sources = [] } = JSON.parse(readFileSync(join(pkgDir, map), 'utf8'));
     for (const source of sources) {

@@ -95,7 +95,15 @@ try {
   await step(`pnpm pack (${published.length} packages)`, () => {
     for (const p of published) run('npx', [...PNPM, 'pack', '--pack-destination', tarballs], { cwd: p.dir });
   });
-  const tgz = Object.fromEntries(published.map((p) => [p.pkg.name, join(tarballs, readdirSync(tarballs).find((f) => f.startsWith(p.pkg.name.replace('@', '').replace('/', '-') + '-')))]));
+  const tgz = Object.fromEntries(
+    published.map((p) => [
+      p.pkg.name,
+      join(
+        tarballs,
+        readdirSync(tarballs).find((f) => f.startsWith(p.pkg.name.replace('@', '').replace('/', '-') + '-')),
+      ),
+    ]),
+  );
 
   await step('every source map in the tarballs points at a file in the tarball', () => {
     const broken = [];
@@ -113,7 +121,14 @@ try {
     if (broken.length) throw new Error(broken.slice(0, 10).join('\n'));
   });
 
-  const wanted = ['@strata-cache/core', '@strata-cache/layer-memory', '@strata-cache/layer-redis', '@strata-cache/http', '@strata-cache/openai', '@strata-cache/invalidation'];
+  const wanted = [
+    '@strata-cache/core',
+    '@strata-cache/layer-memory',
+    '@strata-cache/layer-redis',
+    '@strata-cache/http',
+    '@strata-cache/openai',
+    '@strata-cache/invalidation',
+  ];
   const local = Object.fromEntries(wanted.map((n) => [n, `file:${tgz[n]}`]));
   writeFileSync(
     join(app, 'package.json'),
@@ -146,7 +161,22 @@ try {
   writeFileSync(join(app, 'invalidation.mts'), invalidation);
   writeFileSync(
     join(app, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: ['node'], skipLibCheck: false, outDir: 'out' }, files: ['quickstart.mts', 'quickstart-cjs.cts', 'invalidation.mts'] }, null, 2),
+    JSON.stringify(
+      {
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          types: ['node'],
+          skipLibCheck: false,
+          outDir: 'out',
+        },
+        files: ['quickstart.mts', 'quickstart-cjs.cts', 'invalidation.mts'],
+      },
+      null,
+      2,
+    ),
   );
   const tsc = join(app, 'node_modules', 'typescript', 'bin', 'tsc');
   await step('tsc --strict (module nodenext): the quick starts as ES modules and as CommonJS', () => node([tsc, '-p', '.'], { cwd: app }));
@@ -163,7 +193,8 @@ try {
       // A Redis database of its own: each run starts empty.
       const r = await nodeAsync([file], { cwd: app, env: { ...env, REDIS_URL: `${redis.url}/${++db}` } });
       if (r.status !== 0) throw Object.assign(new Error(`exit ${r.status}${r.signal ? ` (${r.signal})` : ''}`), { stdout: r.stdout, stderr: r.stderr });
-      if (r.stdout.split('\n')[0] !== 'undefined' || !/hit: true/.test(r.stdout) || !/layer: 'memory'/.test(r.stdout)) throw Object.assign(new Error('unexpected output'), { stdout: r.stdout });
+      if (r.stdout.split('\n')[0] !== 'undefined' || !/hit: true/.test(r.stdout) || !/layer: 'memory'/.test(r.stdout))
+        throw Object.assign(new Error('unexpected output'), { stdout: r.stdout });
       if (server.count('/chat/completions') - before !== 1) throw new Error(`${server.count('/chat/completions') - before} upstream calls, not 1`);
     });
   await quickstartRan('ES module, as written', 'quickstart.mjs');
@@ -171,7 +202,8 @@ try {
   await quickstartRan('TypeScript compiled to CommonJS', join('out', 'quickstart-cjs.cjs'));
   await step('invalidation README quick start runs (ES module, as written) and exits', async () => {
     const r = await nodeAsync(['invalidation.mjs'], { cwd: app, env });
-    if (r.status !== 0 || !/cache invalidation event/.test(r.stdout)) throw Object.assign(new Error(`exit ${r.status}`), { stdout: r.stdout, stderr: r.stderr });
+    if (r.status !== 0 || !/cache invalidation event/.test(r.stdout))
+      throw Object.assign(new Error(`exit ${r.status}`), { stdout: r.stdout, stderr: r.stderr });
   });
 } finally {
   await server?.close();

@@ -27,7 +27,10 @@ function nodeDist(major) {
   if (existsSync(join(dir, 'bin', 'node')) && existsSync(join(dir, 'include', 'node', 'node_api.h'))) return dir;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const tgz = execFileSync('npm', ['pack', `${platformPkg}@${major}`, '--silent', '--pack-destination', dir], { cwd: dir, encoding: 'utf8' }).trim().split('\n').pop();
+  const tgz = execFileSync('npm', ['pack', `${platformPkg}@${major}`, '--silent', '--pack-destination', dir], { cwd: dir, encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop();
   execFileSync('tar', ['xzf', join(dir, tgz), '--strip-components=1', '-C', dir]);
   rmSync(join(dir, tgz));
   if (!existsSync(join(dir, 'bin', 'node'))) throw new Error(`${platformPkg}@${major} has no bin/node (contents: ${readdirSync(dir).join(', ')})`);
@@ -60,7 +63,13 @@ try {
     const child = spawnSync('npx', [...PNPM, 'test'], { cwd: repo, env, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 28 });
     const out = child.stdout ?? '';
     process.stdout.write(out);
-    const summary = /Tests: .*/.exec(out.split('\n').reverse().find((l) => l.startsWith('Tests: ')) ?? '')?.[0] ?? 'no summary (crashed)';
+    const summary =
+      /Tests: .*/.exec(
+        out
+          .split('\n')
+          .reverse()
+          .find((l) => l.startsWith('Tests: ')) ?? '',
+      )?.[0] ?? 'no summary (crashed)';
     results.push({ version, ok: child.status === 0, summary });
   }
 } finally {

@@ -31,7 +31,9 @@ if (!report) {
 try {
   const r = checkReportRenders(chromium, report);
   if (pngOut) writeFileSync(pngOut, r.png);
-  const colours = Object.entries(r.colours).map(([k, v]) => `${k} ${v}`).join(', ');
+  const colours = Object.entries(r.colours)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   if (r.ok) console.log(`check-render: ok — ${report} renders in ${chromium} (chart pixels: ${colours})`);
   else console.error(`check-render: FAILED — ${report}: ${r.problems.join('; ')}`);
   process.exitCode = r.ok ? 0 : 1;

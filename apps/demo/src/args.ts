@@ -124,7 +124,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
   }
   const redisUrl = values.redis ?? env['REDIS_URL'];
   if (values.workers !== undefined && !redisUrl) return { error: '--workers needs --redis URL (or REDIS_URL): the workers share one Redis' };
-  if (values.workers !== undefined && values.instances !== undefined) return { error: '--workers and --instances do not combine (each worker is one instance)' };
+  if (values.workers !== undefined && values.instances !== undefined)
+    return { error: '--workers and --instances do not combine (each worker is one instance)' };
   const rate = (v: string | undefined, name: string, def: number) => {
     const n = num(v, name, 0);
     if (n !== undefined && n > 1) throw new ArgError(`--${name} must be a share from 0 to 1 (got ${JSON.stringify(v)})`);

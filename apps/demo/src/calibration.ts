@@ -40,7 +40,10 @@ export interface CalibrationFigures {
   readonly shared: { readonly published: number; readonly applied: number } | null;
 }
 
-export function calibrationFigures(all: ReadonlyArray<SemanticCalibrationStats | undefined>, budget: CalibrationFigures['budget']): CalibrationFigures | undefined {
+export function calibrationFigures(
+  all: ReadonlyArray<SemanticCalibrationStats | undefined>,
+  budget: CalibrationFigures['budget'],
+): CalibrationFigures | undefined {
   const xs = all.filter((x): x is SemanticCalibrationStats => x !== undefined);
   if (xs.length === 0) return undefined;
   const sum = (f: (s: SemanticCalibrationStats) => number) => xs.reduce((a, s) => a + f(s), 0);
@@ -93,8 +96,14 @@ export function calibrationHtml(c: CalibrationFigures, esc: (x: unknown) => stri
     ['served on trust', `${c.served} of ${c.lookups} L3 lookups`],
     ['shadow checks spent', `${c.shadowChecks} (${pct(c.shadowShare)} of would-be hits; the caller got the fresh answer)`],
     ['near misses judged', `${c.nearMissesJudged} (free: the upstream answer was needed anyway)`],
-    ['boundaries learned', `${c.boundariesLearned} neighbourhoods; a clear match is served from similarity ${c.clearBoundary.lowest === null ? '— (none yet)' : c.clearBoundary.lowest.toFixed(3)}`],
-    ['audited wrong share', `${pct(c.auditedWrongShare.estimate)} (95% ${pct(c.auditedWrongShare.low)}–${pct(c.auditedWrongShare.high)}) of ${c.auditedWrongShare.of} checks`],
+    [
+      'boundaries learned',
+      `${c.boundariesLearned} neighbourhoods; a clear match is served from similarity ${c.clearBoundary.lowest === null ? '— (none yet)' : c.clearBoundary.lowest.toFixed(3)}`,
+    ],
+    [
+      'audited wrong share',
+      `${pct(c.auditedWrongShare.estimate)} (95% ${pct(c.auditedWrongShare.low)}–${pct(c.auditedWrongShare.high)}) of ${c.auditedWrongShare.of} checks`,
+    ],
     ['expected wrong answers', `${pct(c.expectedWrongRate)} per lookup (the model's estimate)`],
   ];
   if (c.shared) rows.push(['shared across instances', `${c.shared.published} messages sent, ${c.shared.applied} applied`]);

@@ -190,7 +190,10 @@ export class AnthropicAdapterClient implements ChatClient {
     const trace: Trace = { rejected: [], missed: false };
     return this.traces.run(trace, async () => {
       const client = this.client(call.tenant);
-      const systemText = call.messages.filter((m) => m.role === 'system').map((m) => m.content).join('\n');
+      const systemText = call.messages
+        .filter((m) => m.role === 'system')
+        .map((m) => m.content)
+        .join('\n');
       const body = {
         model: call.model,
         max_tokens: 512,

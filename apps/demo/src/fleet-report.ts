@@ -31,10 +31,15 @@ export function fleetText(s: Summary): string[] {
     );
   }
   const ratio = l3Ratio(s);
-  if (ratio !== undefined) out.push(`  L3 answers: ${int(f.run.L3)} with ${label(f.run)} vs ${int(f.single!.L3)} with one → ${ratio.toFixed(2)}× (report of the one-process run: ${f.single!.reportPath})`);
+  if (ratio !== undefined)
+    out.push(
+      `  L3 answers: ${int(f.run.L3)} with ${label(f.run)} vs ${int(f.single!.L3)} with one → ${ratio.toFixed(2)}× (report of the one-process run: ${f.single!.reportPath})`,
+    );
   out.push('  worker   requests   L3 entries held   texts embedded   entries from the feed   feed lag p50 / p99   re-syncs');
   for (const w of f.perWorker) {
-    out.push(`  ${String(w.worker + 1).padStart(6)}   ${int(w.requests).padStart(8)}   ${int(w.entries).padStart(15)}   ${int(w.embeddings).padStart(14)}   ${int(w.applied).padStart(21)}   ${`${lag(w.lagP50Ms)} / ${lag(w.lagP99Ms)}`.padStart(18)}   ${String(w.resyncs).padStart(8)}`);
+    out.push(
+      `  ${String(w.worker + 1).padStart(6)}   ${int(w.requests).padStart(8)}   ${int(w.entries).padStart(15)}   ${int(w.embeddings).padStart(14)}   ${int(w.applied).padStart(21)}   ${`${lag(w.lagP50Ms)} / ${lag(w.lagP99Ms)}`.padStart(18)}   ${String(w.resyncs).padStart(8)}`,
+    );
   }
   return out;
 }
@@ -47,10 +52,16 @@ export function fleetHtml(s: Summary): string {
   const f = s.fleet;
   if (!f) return '';
   const runRows = rows(s)
-    .map((r) => `<tr><td>${esc(label(r))}</td><td>${int(r.requests)}</td><td>${pct(r.hitRate)}</td><td>${int(r.L1)}</td><td>${int(r.L2)}</td><td>${int(r.L3)}</td><td>${int(r.upstream)}</td><td class="${r.wrongHits ? 'bad' : 'good'}">${r.wrongHits}</td><td class="${r.stale ? 'bad' : 'good'}">${r.stale}</td><td class="${r.crossTenant ? 'bad' : 'good'}">${r.crossTenant}</td></tr>`)
+    .map(
+      (r) =>
+        `<tr><td>${esc(label(r))}</td><td>${int(r.requests)}</td><td>${pct(r.hitRate)}</td><td>${int(r.L1)}</td><td>${int(r.L2)}</td><td>${int(r.L3)}</td><td>${int(r.upstream)}</td><td class="${r.wrongHits ? 'bad' : 'good'}">${r.wrongHits}</td><td class="${r.stale ? 'bad' : 'good'}">${r.stale}</td><td class="${r.crossTenant ? 'bad' : 'good'}">${r.crossTenant}</td></tr>`,
+    )
     .join('');
   const workerRows = f.perWorker
-    .map((w) => `<tr><td>${w.worker + 1}</td><td>${int(w.requests)}</td><td>${int(w.entries)}</td><td>${int(w.embeddings)}</td><td>${int(w.applied)}</td><td>${esc(lag(w.lagP50Ms))} / ${esc(lag(w.lagP99Ms))}</td><td>${w.resyncs}</td></tr>`)
+    .map(
+      (w) =>
+        `<tr><td>${w.worker + 1}</td><td>${int(w.requests)}</td><td>${int(w.entries)}</td><td>${int(w.embeddings)}</td><td>${int(w.applied)}</td><td>${esc(lag(w.lagP50Ms))} / ${esc(lag(w.lagP99Ms))}</td><td>${w.resyncs}</td></tr>`,
+    )
     .join('');
   const ratio = l3Ratio(s);
   return `<section><h2>Fleet: ${esc(label(f.run))} sharing one Redis</h2>

@@ -42,7 +42,16 @@ export type FromWorker =
 export interface FleetReport {
   workers: number;
   /** Per worker: semantic entries held, texts embedded, replicated entries applied, replication lag. */
-  perWorker: Array<{ worker: number; requests: number; entries: number; embeddings: number; applied: number; resyncs: number; lagP50Ms: number | null; lagP99Ms: number | null }>;
+  perWorker: Array<{
+    worker: number;
+    requests: number;
+    entries: number;
+    embeddings: number;
+    applied: number;
+    resyncs: number;
+    lagP50Ms: number | null;
+    lagP99Ms: number | null;
+  }>;
 }
 
 export interface Fleet extends Stack {
@@ -85,7 +94,10 @@ class Worker {
     const i = this.inbox.findIndex((m) => m.type === type);
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0] as Extract<Message, { type: T }>);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`demo worker ${this.index}: no ${type} within ${timeoutMs} ms${this.stderr ? ` (${this.stderr.trim().slice(-500)})` : ''}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`demo worker ${this.index}: no ${type} within ${timeoutMs} ms${this.stderr ? ` (${this.stderr.trim().slice(-500)})` : ''}`)),
+        timeoutMs,
+      );
       this.waiters.push({
         type,
         resolve: (m) => {
@@ -163,7 +175,9 @@ export async function buildFleet(options: StackOptions & { workers: number }): P
   const components = first.components.map((c) =>
     c.startsWith('L2 redis —') ? c.replace(/shared by \d+ app instances/, `shared by ${options.workers} worker processes`) : c,
   );
-  components.push(`${options.workers} worker process${options.workers === 1 ? '' : 'es'} (node child processes), requests spread over them round-robin by conversation; each its own L1, L3 and embedder`);
+  components.push(
+    `${options.workers} worker process${options.workers === 1 ? '' : 'es'} (node child processes), requests spread over them round-robin by conversation; each its own L1, L3 and embedder`,
+  );
   let nextId = 0;
   let merged: StatsSnapshot | undefined;
   let calibration: CalibrationFigures | undefined;
@@ -194,7 +208,11 @@ export async function buildFleet(options: StackOptions & { workers: number }): P
       for (const w of workers) w.send({ type: 'stats' });
       const all = await Promise.all(workers.map((w) => w.next('stats')));
       merged = mergeStats(all.map((a) => a.stats));
-      if (budget) calibration = calibrationFigures(all.flatMap((a) => a.semantic.map((x) => x.calibration)), budget);
+      if (budget)
+        calibration = calibrationFigures(
+          all.flatMap((a) => a.semantic.map((x) => x.calibration)),
+          budget,
+        );
       perWorker = all.map((a, i) => {
         const s = a.semantic[0];
         return {

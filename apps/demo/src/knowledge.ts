@@ -132,22 +132,14 @@ export const INTENTS: readonly Intent[] = [
   {
     id: 'export-csv',
     pricing: false,
-    phrasings: [
-      'How do I export my projects to CSV?',
-      'Can I export my project data as a CSV file?',
-      'How can I download my projects as CSV?',
-    ],
+    phrasings: ['How do I export my projects to CSV?', 'Can I export my project data as a CSV file?', 'How can I download my projects as CSV?'],
     lookalikes: ['import-csv'],
     answer: (t) => `Open a project in ${t.company}, click ⋯ → Export → CSV. Exports include tasks, assignees and due dates.`,
   },
   {
     id: 'pricing-team-monthly',
     pricing: true,
-    phrasings: [
-      'How much does the Team plan cost per month?',
-      'What is the monthly price of the Team plan?',
-      "What's the price of Team per month?",
-    ],
+    phrasings: ['How much does the Team plan cost per month?', 'What is the monthly price of the Team plan?', "What's the price of Team per month?"],
     lookalikes: ['pricing-pro-monthly'],
     answer: (t, p) => `The ${t.company} Team plan costs ${usd(p.teamMonthly)} per user per month when billed monthly, with admin controls and SSO.`,
   },
@@ -185,11 +177,7 @@ export const INTENTS: readonly Intent[] = [
   {
     id: 'pricing-pro-annual',
     pricing: true,
-    phrasings: [
-      'How much does the Pro plan cost per year?',
-      'What is the annual price of the Pro plan?',
-      "What's the price of Pro if I pay yearly?",
-    ],
+    phrasings: ['How much does the Pro plan cost per year?', 'What is the annual price of the Pro plan?', "What's the price of Pro if I pay yearly?"],
     lookalikes: ['pricing-pro-monthly'],
     answer: (t, p) =>
       `Paid yearly, the ${t.company} Pro plan costs ${usd(Math.round(p.proMonthly * 12 * (1 - p.annualDiscount / 100)))} per user per year (${p.annualDiscount}% off).`,
@@ -247,7 +235,8 @@ export const INTENTS: readonly Intent[] = [
     pricing: true,
     phrasings: ['How much do 50 extra seats cost?', 'What is the price of adding 50 more seats?', 'How much would it cost to add 50 seats?'],
     lookalikes: ['seats-5'],
-    answer: (t, p) => `Adding 50 seats to ${t.company} costs ${usd(50 * p.seatPrice * 0.9)} per month: ${usd(p.seatPrice)} per seat with 10% off from 25 seats up.`,
+    answer: (t, p) =>
+      `Adding 50 seats to ${t.company} costs ${usd(50 * p.seatPrice * 0.9)} per month: ${usd(p.seatPrice)} per seat with 10% off from 25 seats up.`,
   },
   {
     id: 'refund-after',

@@ -50,9 +50,29 @@ interface Turn {
 }
 
 const TOOLS = [
-  { name: 'order_status', description: 'Look up the status of an order or invoice by its id.', parameters: { type: 'object', properties: { id: { type: 'string', description: 'Order or invoice id' } }, required: ['id'] } },
-  { name: 'open_ticket', description: 'Open a support ticket for a human agent.', parameters: { type: 'object', properties: { summary: { type: 'string' }, priority: { type: 'string', enum: ['low', 'normal', 'high'] } }, required: ['summary'] } },
-  { name: 'change_plan', description: 'Move the workspace to another plan.', parameters: { type: 'object', properties: { plan: { type: 'string', enum: ['free', 'pro', 'team'] }, billing: { type: 'string', enum: ['monthly', 'yearly'] } }, required: ['plan'] } },
+  {
+    name: 'order_status',
+    description: 'Look up the status of an order or invoice by its id.',
+    parameters: { type: 'object', properties: { id: { type: 'string', description: 'Order or invoice id' } }, required: ['id'] },
+  },
+  {
+    name: 'open_ticket',
+    description: 'Open a support ticket for a human agent.',
+    parameters: {
+      type: 'object',
+      properties: { summary: { type: 'string' }, priority: { type: 'string', enum: ['low', 'normal', 'high'] } },
+      required: ['summary'],
+    },
+  },
+  {
+    name: 'change_plan',
+    description: 'Move the workspace to another plan.',
+    parameters: {
+      type: 'object',
+      properties: { plan: { type: 'string', enum: ['free', 'pro', 'team'] }, billing: { type: 'string', enum: ['monthly', 'yearly'] } },
+      required: ['plan'],
+    },
+  },
 ];
 
 /** Support-bot requests: every one with its own customer record and retrieved articles. */
@@ -74,7 +94,15 @@ function workload(n: number, seed: number): Turn[] {
     // A third of the conversations go on for one more turn (with a fresh retrieval).
     if (rng.chance(1 / 3) && turns.length < n) {
       const next = rng.pick(INTENTS).phrasings[0]!;
-      turns.push({ tenant, context: [customer, `Relevant articles:\n${articles.slice().reverse().join('\n')}`], history: [{ role: 'user', content: first }, { role: 'assistant', content: 'Here is what I found in the help center.' }], question: next });
+      turns.push({
+        tenant,
+        context: [customer, `Relevant articles:\n${articles.slice().reverse().join('\n')}`],
+        history: [
+          { role: 'user', content: first },
+          { role: 'assistant', content: 'Here is what I found in the help center.' },
+        ],
+        question: next,
+      });
     }
   }
   return turns;
@@ -106,12 +134,19 @@ export async function measurePromptLayout(options: PromptLayoutOptions = {}): Pr
             : { messages: [{ role: 'system' as const, content: templated(t) }, ...t.history, { role: 'user' as const, content: t.question }], tools };
           await client.chat.completions.create({ model, temperature: 0, ...body });
         } else {
-          const client = withAnthropicCache(new Anthropic({ baseURL, apiKey: 'sk-simulated', defaultHeaders: { 'x-sim-project': projectOf(t.tenant) }, maxRetries: 0 }), { cache, scope: t.tenant });
+          const client = withAnthropicCache(
+            new Anthropic({ baseURL, apiKey: 'sk-simulated', defaultHeaders: { 'x-sim-project': projectOf(t.tenant) }, maxRetries: 0 }),
+            { cache, scope: t.tenant },
+          );
           const tools = TOOLS.map((f) => ({ name: f.name, description: f.description, input_schema: { ...f.parameters, type: 'object' as const } }));
           const layout = laidOut
             ? layoutMessagesPrompt({ instructions: SYSTEM_PROMPT, tools, history: t.history, context: t.context, user: t.question })
             : // A breakpoint on the system prompt, which starts with this request's context.
-              { system: [{ type: 'text' as const, text: templated(t), cache_control: { type: 'ephemeral' as const } }], tools, messages: [...t.history, { role: 'user' as const, content: t.question }] };
+              {
+                system: [{ type: 'text' as const, text: templated(t), cache_control: { type: 'ephemeral' as const } }],
+                tools,
+                messages: [...t.history, { role: 'user' as const, content: t.question }],
+              };
           const body = { model, max_tokens: 512, temperature: 0, ...layout };
           await client.messages.create(body);
         }
@@ -119,7 +154,14 @@ export async function measurePromptLayout(options: PromptLayoutOptions = {}): Pr
       await cache.flush();
       const { calls, promptTokens, cachedTokens } = provider.stats;
       const writes = provider.calls.reduce((n, c) => n + (c.cacheWriteTokens ?? 0), 0);
-      return { label, upstreamCalls: calls, promptTokens, cachedTokens, cachedShare: promptTokens ? cachedTokens / promptTokens : 0, promptUsd: promptCost(model, prices, promptTokens, cachedTokens, writes) };
+      return {
+        label,
+        upstreamCalls: calls,
+        promptTokens,
+        cachedTokens,
+        cachedShare: promptTokens ? cachedTokens / promptTokens : 0,
+        promptUsd: promptCost(model, prices, promptTokens, cachedTokens, writes),
+      };
     } finally {
       await cache.close();
       await provider.close();

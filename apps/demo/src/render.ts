@@ -38,7 +38,9 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
   for (const c of s.components) out.push(`  · ${c}`);
   for (const m of s.missing) out.push(`  ! ${m}`);
   out.push('');
-  out.push(`Hits ${int(s.hits)} / ${int(s.requests)} (${pct(s.hitRate)})   misses ${int(s.misses)}${s.errors ? `   errors ${s.errors}` : ''}   in ${(s.wallMs / 1000).toFixed(1)} s`);
+  out.push(
+    `Hits ${int(s.hits)} / ${int(s.requests)} (${pct(s.hitRate)})   misses ${int(s.misses)}${s.errors ? `   errors ${s.errors}` : ''}   in ${(s.wallMs / 1000).toFixed(1)} s`,
+  );
   out.push('  path           requests   share      p50         p95   layer hit rate');
   for (const p of PATHS) {
     const f = s.byPath[p];
@@ -72,18 +74,27 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
     `Ground truth: ${int(c.checked)} served answers checked${c.unchecked ? ` (${int(c.unchecked)} unchecked)` : ''} — wrong semantic hits ${c.wrongHits}, stale answers ${c.stale}, cross-tenant answers ${c.crossTenant}`,
   );
   if (c.wrongHits > 0) {
-    const by = Object.entries(c.wrongHitsByPath).map(([p, k]) => `${k} from ${PATH_LABEL[p] ?? p}`).join(', ');
-    out.push(`  wrong semantic hits served: ${by}${c.wrongHitsByPath['L1'] || c.wrongHitsByPath['L2'] ? ' (L1/L2 replay a semantic answer only when backfillSemanticHits copies it under the asker\'s exact key)' : ''}`);
+    const by = Object.entries(c.wrongHitsByPath)
+      .map(([p, k]) => `${k} from ${PATH_LABEL[p] ?? p}`)
+      .join(', ');
+    out.push(
+      `  wrong semantic hits served: ${by}${c.wrongHitsByPath['L1'] || c.wrongHitsByPath['L2'] ? " (L1/L2 replay a semantic answer only when backfillSemanticHits copies it under the asker's exact key)" : ''}`,
+    );
     for (const p of c.wrongPairs.slice(0, 4)) out.push(`    ${p.count}× asked ${p.asked}, got the answer to ${p.served} — e.g. "${p.example}"`);
   }
   if (c.guardRejections > 0) {
-    const by = Object.entries(c.rejectionsByGuard).sort((a, b) => b[1] - a[1]).map(([g, k]) => `${g} ${k}`).join(', ');
+    const by = Object.entries(c.rejectionsByGuard)
+      .sort((a, b) => b[1] - a[1])
+      .map(([g, k]) => `${g} ${k}`)
+      .join(', ');
     out.push(`  guards turned down ${int(c.guardRejections)} look-alike candidates above the threshold (${by})`);
   }
   if (c.lookalikes > 0) out.push(`  look-alike questions: ${int(c.lookalikesServedRight)} / ${int(c.lookalikes)} served their own answer`);
   if (c.labelMismatches > 0) out.push(`  ! ${c.labelMismatches} upstream answers disagree with the workload's labels`);
   for (const e of s.invalidation.events) {
-    const purged = Object.entries(e.purged).map(([l, k]) => `${l} ${k}`).join(', ');
+    const purged = Object.entries(e.purged)
+      .map(([l, k]) => `${l} ${k}`)
+      .join(', ');
     const a = s.invalidation.after;
     out.push(
       `Pricing changed for ${e.tenant} after request ${int(e.atRequest)}: ${e.detail} purged ${purged || 'nothing'} in ${ms(e.durationMs)}; ` +
@@ -101,7 +112,9 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
   out.push(
     `  monthly projection at ${int(m.dailyRequests)} requests/day: ${usd(m.usd)}  (= daily × hit rate ${pct(m.hitRate)} × ${int(m.tokensPerRequest)} tokens/1e6 × $${m.pricePerMillion.toFixed(2)}/M × 30)`,
   );
-  out.push(`Provider prompt cache (the provider's discount, not Strata's; counted apart): ${tokens(s.providerPromptCache.cachedTokens)} cached prompt tokens, ${usd(s.providerPromptCache.usdSaved)}`);
+  out.push(
+    `Provider prompt cache (the provider's discount, not Strata's; counted apart): ${tokens(s.providerPromptCache.cachedTokens)} cached prompt tokens, ${usd(s.providerPromptCache.usdSaved)}`,
+  );
   out.push(...fleetText(s));
   if (reportPath) out.push(`\nReport: ${reportPath}`);
   const verdict =
@@ -136,12 +149,16 @@ function hitsChart(s: Summary): string {
       const h = (b[p] / total) * plotH;
       if (h <= 0) continue;
       y -= h;
-      parts.push(`<rect x="${(L + i * bw + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[p]}"><title>${esc(PATH_LABEL[p])}: ${b[p]} of requests up to ${b.upTo}</title></rect>`);
+      parts.push(
+        `<rect x="${(L + i * bw + 1).toFixed(1)}" y="${y.toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${COLORS[p]}"><title>${esc(PATH_LABEL[p])}: ${b[p]} of requests up to ${b.upTo}</title></rect>`,
+      );
     }
   });
   for (let k = 0; k <= 4; k++) {
     const y = T + plotH - (k / 4) * plotH;
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#0002"/><text x="${L - 6}" y="${y + 4}" text-anchor="end" class="ax">${k * 25}%</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#0002"/><text x="${L - 6}" y="${y + 4}" text-anchor="end" class="ax">${k * 25}%</text>`,
+    );
   }
   const n = s.requests || 1;
   for (const e of s.timeline.eventSeq) {
@@ -151,7 +168,9 @@ function hitsChart(s: Summary): string {
         `<rect x="${x + 3}" y="${T + 3}" width="96" height="16" rx="3" fill="#fff" opacity="0.9"/><text x="${x + 7}" y="${T + 15}" class="ev">pricing changed</text>`,
     );
   }
-  parts.push(`<text x="${L + plotW / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests through the day (${bs.length} buckets of ${bs[0] ? bs[0].upTo : 0})</text>`);
+  parts.push(
+    `<text x="${L + plotW / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests through the day (${bs.length} buckets of ${bs[0] ? bs[0].upTo : 0})</text>`,
+  );
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="hits by layer over time">${parts.join('')}</svg>`;
 }
 
@@ -169,14 +188,20 @@ function latencyChart(s: Summary): string {
   const x = (v: number) => L + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (W - L - R);
   const parts: string[] = [];
   for (let d = lo; d <= hi * 1.0001; d *= 10) {
-    parts.push(`<line x1="${x(d)}" x2="${x(d)}" y1="10" y2="${H - 24}" stroke="#0002"/><text x="${x(d)}" y="${H - 8}" text-anchor="middle" class="ax">${d >= 1 ? int(d) : d} ms</text>`);
+    parts.push(
+      `<line x1="${x(d)}" x2="${x(d)}" y1="10" y2="${H - 24}" stroke="#0002"/><text x="${x(d)}" y="${H - 8}" text-anchor="middle" class="ax">${d >= 1 ? int(d) : d} ms</text>`,
+    );
   }
   rows.forEach((p, i) => {
     const f = s.byPath[p];
     const y = 16 + i * rowH;
     parts.push(`<text x="${L - 8}" y="${y + 18}" text-anchor="end" class="lb">${esc(PATH_LABEL[p])}</text>`);
-    parts.push(`<rect x="${L}" y="${y}" width="${(x(f.p95Ms ?? lo) - L).toFixed(1)}" height="26" fill="${COLORS[p]}" opacity="0.35"><title>p95 ${ms(f.p95Ms)}</title></rect>`);
-    parts.push(`<rect x="${L}" y="${y + 5}" width="${(x(f.p50Ms ?? lo) - L).toFixed(1)}" height="16" fill="${COLORS[p]}"><title>p50 ${ms(f.p50Ms)}</title></rect>`);
+    parts.push(
+      `<rect x="${L}" y="${y}" width="${(x(f.p95Ms ?? lo) - L).toFixed(1)}" height="26" fill="${COLORS[p]}" opacity="0.35"><title>p95 ${ms(f.p95Ms)}</title></rect>`,
+    );
+    parts.push(
+      `<rect x="${L}" y="${y + 5}" width="${(x(f.p50Ms ?? lo) - L).toFixed(1)}" height="16" fill="${COLORS[p]}"><title>p50 ${ms(f.p50Ms)}</title></rect>`,
+    );
     parts.push(`<text x="${x(f.p95Ms ?? lo) + 6}" y="${y + 18}" class="lb">p50 ${esc(ms(f.p50Ms))} · p95 ${esc(ms(f.p95Ms))}</text>`);
   });
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="latency by path">${parts.join('')}</svg>`;
@@ -199,7 +224,9 @@ function savingsChart(s: Summary): string {
   const parts: string[] = [];
   for (let k = 0; k <= 4; k++) {
     const v = (max * k) / 4;
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#0002"/><text x="${L - 6}" y="${y(v) + 4}" text-anchor="end" class="ax">${esc(usd(v))}</text>`);
+    parts.push(
+      `<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#0002"/><text x="${L - 6}" y="${y(v) + 4}" text-anchor="end" class="ax">${esc(usd(v))}</text>`,
+    );
   }
   for (const e of s.timeline.eventSeq) {
     parts.push(`<line x1="${x(e)}" x2="${x(e)}" y1="${T}" y2="${H - B}" stroke="#000" stroke-width="2" stroke-dasharray="5 4"/>`);
@@ -208,8 +235,12 @@ function savingsChart(s: Summary): string {
   parts.push(`<path d="${line('spent')}" fill="none" stroke="${COLORS['upstream']}" stroke-width="3"/>`);
   const last = pts[pts.length - 1];
   if (last) {
-    parts.push(`<text x="${x(last.seq) - 4}" y="${Math.max(T + 12, y(last.saved) - 6)}" text-anchor="end" class="lb" fill="${COLORS['L1']}">saved ${esc(usd(last.saved))}</text>`);
-    parts.push(`<text x="${x(last.seq) - 4}" y="${y(last.spent) + 16}" text-anchor="end" class="lb" fill="${COLORS['upstream']}">spent upstream ${esc(usd(last.spent))}</text>`);
+    parts.push(
+      `<text x="${x(last.seq) - 4}" y="${Math.max(T + 12, y(last.saved) - 6)}" text-anchor="end" class="lb" fill="${COLORS['L1']}">saved ${esc(usd(last.saved))}</text>`,
+    );
+    parts.push(
+      `<text x="${x(last.seq) - 4}" y="${y(last.spent) + 16}" text-anchor="end" class="lb" fill="${COLORS['upstream']}">spent upstream ${esc(usd(last.spent))}</text>`,
+    );
   }
   parts.push(`<text x="${L + (W - L - R) / 2}" y="${H - 6}" text-anchor="middle" class="ax">requests through the day</text>`);
   return `<svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="cumulative savings">${parts.join('')}</svg>`;
@@ -231,18 +262,27 @@ export function renderHtml(s: Summary): string {
     return `<tr><td><i class="sw" style="background:${COLORS[p]}"></i>${esc(PATH_LABEL[p])}${p === 'upstream' && sim ? ' (simulated)' : ''}</td><td>${int(f.count)}</td><td>${pct(f.share)}</td><td>${esc(ms(f.p50Ms))}</td><td>${esc(ms(f.p95Ms))}</td><td>${p === 'upstream' ? '' : layerHitRate(s, p)}</td></tr>`;
   }).join('');
   const semRows = s.examples.semanticHits
-    .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(e.matched)}</td><td>${e.similarity.toFixed(3)}</td><td class="${e.verdict === 'ok' ? 'good' : 'bad'}">${esc(e.verdict)}</td></tr>`)
+    .map(
+      (e) =>
+        `<tr><td>${esc(e.query)}</td><td>${esc(e.matched)}</td><td>${e.similarity.toFixed(3)}</td><td class="${e.verdict === 'ok' ? 'good' : 'bad'}">${esc(e.verdict)}</td></tr>`,
+    )
     .join('');
   const rejRows = s.examples.rejected
     .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(e.guards.join(', '))}</td><td>${esc(PATH_LABEL[e.servedFrom])}</td></tr>`)
     .join('');
   const wrongRows = s.examples.wrong
-    .map((e) => `<tr><td>${esc(e.query)}</td><td>${esc(PATH_LABEL[e.path] ?? e.path)}</td><td>${esc(e.matched ?? '')}</td><td>${esc(e.intent ?? '')}</td><td>${esc(e.servedIntent ?? '')}</td><td class="bad">${esc(e.verdict)}</td></tr>`)
+    .map(
+      (e) =>
+        `<tr><td>${esc(e.query)}</td><td>${esc(PATH_LABEL[e.path] ?? e.path)}</td><td>${esc(e.matched ?? '')}</td><td>${esc(e.intent ?? '')}</td><td>${esc(e.servedIntent ?? '')}</td><td class="bad">${esc(e.verdict)}</td></tr>`,
+    )
     .join('');
   const ev = s.invalidation.events
     .map((e) => {
       const a = s.invalidation.after;
-      const purged = Object.entries(e.purged).map(([l, k]) => `${esc(l)} ${k}`).join(', ') || 'nothing';
+      const purged =
+        Object.entries(e.purged)
+          .map(([l, k]) => `${esc(l)} ${k}`)
+          .join(', ') || 'nothing';
       return `<p><b>Pricing changed for ${esc(e.tenant)}</b> after request ${int(e.atRequest)} (${esc(e.detail)}): purged ${purged} in ${esc(ms(e.durationMs))}.
       Afterwards ${a.pricingRequests} ${esc(e.tenant)} pricing requests: <b>${a.current}</b> quoted the new prices (${a.fromUpstream} upstream, ${a.fromCache} from the refilled cache), <b class="${a.stale ? 'bad' : 'good'}">${a.stale} stale</b>.</p>`;
     })
@@ -295,7 +335,15 @@ Monthly projection (seed formula): ${int(m.dailyRequests)} requests/day × hit r
 <section><h2>Ground truth</h2>
 <p>Every served answer is traced to the tenant, question and price list it was written for. Checked ${int(c.checked)}${c.unchecked ? `, unchecked ${int(c.unchecked)}` : ''}:
 wrong semantic hits <b class="${c.wrongHits ? 'bad' : 'good'}">${c.wrongHits}</b>, stale answers <b class="${c.stale ? 'bad' : 'good'}">${c.stale}</b>, cross-tenant answers <b class="${c.crossTenant ? 'bad' : 'good'}">${c.crossTenant}</b>.
-Guards turned down ${int(c.guardRejections)} look-alike candidates${c.guardRejections ? ` (${esc(Object.entries(c.rejectionsByGuard).map(([g, k]) => `${g} ${k}`).join(', '))})` : ''};
+Guards turned down ${int(c.guardRejections)} look-alike candidates${
+    c.guardRejections
+      ? ` (${esc(
+          Object.entries(c.rejectionsByGuard)
+            .map(([g, k]) => `${g} ${k}`)
+            .join(', '),
+        )})`
+      : ''
+  };
 ${int(c.lookalikesServedRight)} of ${int(c.lookalikes)} look-alike questions got their own answer.</p>
 ${ev}
 ${c.wrongPairs.length ? `<h2>Wrong semantic hits by pair</h2><table><tr><th>asked</th><th>got the answer to</th><th>times</th><th>example question</th></tr>${c.wrongPairs.map((p) => `<tr><td>${esc(p.asked)}</td><td>${esc(p.served)}</td><td>${p.count}</td><td>${esc(p.example)}</td></tr>`).join('')}</table>` : ''}

@@ -189,7 +189,16 @@ export async function runWorkload(options: RunOptions): Promise<RunResult> {
           const r = await hooks.onEvent(job);
           const gen = (generation.get(job.tenant) ?? 1) + 1;
           generation.set(job.tenant, gen);
-          events.push({ name: job.name, tenant: job.tenant, atRequest, startMs, durationMs: performance.now() - t0 - startMs, purged: r.purged, generation: gen, detail: r.detail });
+          events.push({
+            name: job.name,
+            tenant: job.tenant,
+            atRequest,
+            startMs,
+            durationMs: performance.now() - t0 - startMs,
+            purged: r.purged,
+            generation: gen,
+            detail: r.detail,
+          });
         })();
         eventGates.push({ index: j, done: gate });
         await gate;

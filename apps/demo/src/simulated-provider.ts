@@ -228,7 +228,10 @@ export class SimulatedProvider {
       ...systemBlocks.map((b) => ({ text: b.text, breakpoint: b.cache_control != null })),
       ...body.messages.flatMap((m) =>
         Array.isArray(m.content)
-          ? (m.content as Array<{ text?: unknown; cache_control?: unknown }>).map((b) => ({ text: `${m.role}: ${typeof b.text === 'string' ? b.text : JSON.stringify(b)}`, breakpoint: b.cache_control != null }))
+          ? (m.content as Array<{ text?: unknown; cache_control?: unknown }>).map((b) => ({
+              text: `${m.role}: ${typeof b.text === 'string' ? b.text : JSON.stringify(b)}`,
+              breakpoint: b.cache_control != null,
+            }))
           : [{ text: `${m.role}: ${contentText(m.content)}`, breakpoint: false }],
       ),
     ];
@@ -237,22 +240,51 @@ export class SimulatedProvider {
     const cacheWrite = Math.min(total - cacheRead, cached.write);
     const outputTokens = estimateTokens(text);
     const id = `msg_sim${(++this.counter).toString(36).padStart(5, '0')}${this.rng.hex(12)}`;
-    const usage = { input_tokens: total - cacheRead - cacheWrite, output_tokens: outputTokens, cache_creation_input_tokens: cacheWrite, cache_read_input_tokens: cacheRead };
+    const usage = {
+      input_tokens: total - cacheRead - cacheWrite,
+      output_tokens: outputTokens,
+      cache_creation_input_tokens: cacheWrite,
+      cache_read_input_tokens: cacheRead,
+    };
     const stream = body.stream === true;
-    this.calls.push({ id, tenant: tenant.id, intent, generation, stream, promptTokens: total, cachedTokens: cacheRead, cacheWriteTokens: cacheWrite, completionTokens: outputTokens });
+    this.calls.push({
+      id,
+      tenant: tenant.id,
+      intent,
+      generation,
+      stream,
+      promptTokens: total,
+      cachedTokens: cacheRead,
+      cacheWriteTokens: cacheWrite,
+      completionTokens: outputTokens,
+    });
     this.stats.calls++;
     if (stream) this.stats.streamed++;
     this.stats.promptTokens += total;
     this.stats.cachedTokens += cacheRead;
     this.stats.completionTokens += outputTokens;
     const ttft = this.scale * this.ttftMs * this.rng.logNormal(0, 0.35);
-    const message = { id, type: 'message', role: 'assistant', model: body.model, content: [{ type: 'text', text }], stop_reason: 'end_turn', stop_sequence: null, usage };
+    const message = {
+      id,
+      type: 'message',
+      role: 'assistant',
+      model: body.model,
+      content: [{ type: 'text', text }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage,
+    };
     if (!stream) {
       await sleep(ttft + this.scale * this.msPerToken * outputTokens);
       res.setHeader('request-id', `req_sim_${id}`);
       return json(res, 200, message);
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': `req_sim_${id}` });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'request-id': `req_sim_${id}`,
+    });
     const send = (event: string, payload: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`);
     await sleep(ttft);
     send('message_start', { type: 'message_start', message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });

@@ -133,7 +133,9 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
         embedder,
         ...(options.threshold !== undefined ? { threshold: options.threshold } : {}),
         // Calibrated L3: the instances share what they learn over the L2 Redis when there is one.
-        ...(calibration ? { calibration: { ...calibration, ...(redis ? { share: { via: redis, channel: `${prefix}:calibration` } } : {}) }, answerText: demoAnswerText } : {}),
+        ...(calibration
+          ? { calibration: { ...calibration, ...(redis ? { share: { via: redis, channel: `${prefix}:calibration` } } : {}) }, answerText: demoAnswerText }
+          : {}),
         ...replication,
       });
       // Open now: a replicating layer joins the feed at start-up, not at its first request.
@@ -180,7 +182,9 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   );
   if (n > 1) components.push(`${n} app instances, each with its own L1${embedder ? ' and L3' : ''}; requests spread round-robin by conversation`);
   if (semanticLayers.length > 0 && options.replicate && options.redisUrl) {
-    components.push('L3 replication — @strata-cache/layer-redis/semantic-feed: each process\'s semantic index follows every other\'s writes, deletes and purges through Redis Streams (vectors included: nothing is embedded twice); rebuilds from L2 when it lost its place');
+    components.push(
+      "L3 replication — @strata-cache/layer-redis/semantic-feed: each process's semantic index follows every other's writes, deletes and purges through Redis Streams (vectors included: nothing is embedded twice); rebuilds from L2 when it lost its place",
+    );
   }
   components.push(
     `invalidation — @strata-cache/invalidation: tag ${PRICING_TAG} on ${PRICING_PATTERN}, event pricing_changed → purge the tag in the tenant's scope, 72 h max age, no caching of creative or time-sensitive prompts`,
@@ -202,7 +206,13 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
     stats: () => mergeStats(instances.map((i) => i.cache.stats())),
     caches: instances.map((i) => i.cache),
     semanticLayers,
-    calibration: () => (calibration ? calibrationFigures(semanticLayers.map((l) => l.stats().calibration), calibration) : undefined),
+    calibration: () =>
+      calibration
+        ? calibrationFigures(
+            semanticLayers.map((l) => l.stats().calibration),
+            calibration,
+          )
+        : undefined,
     flush: async () => {
       await Promise.all(instances.map((i) => i.cache.flush()));
     },
@@ -266,7 +276,15 @@ export function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
     for (const [name, l] of Object.entries(s.layers)) {
       const m = layers[name];
       layers[name] = m
-        ? { hits: m.hits + l.hits, misses: m.misses + l.misses, errors: m.errors + l.errors, timeouts: m.timeouts + l.timeouts, writes: m.writes + l.writes, p50Ms: undefined, p95Ms: undefined }
+        ? {
+            hits: m.hits + l.hits,
+            misses: m.misses + l.misses,
+            errors: m.errors + l.errors,
+            timeouts: m.timeouts + l.timeouts,
+            writes: m.writes + l.writes,
+            p50Ms: undefined,
+            p95Ms: undefined,
+          }
         : { ...l, p50Ms: undefined, p95Ms: undefined };
     }
   }

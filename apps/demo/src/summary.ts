@@ -175,7 +175,10 @@ export function summarize(input: SummaryInput): Summary {
     checked: ok.filter((r) => r.verdict !== 'unchecked').length,
     unchecked: ok.filter((r) => r.verdict === 'unchecked').length,
     wrongHits: ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r)).length,
-    wrongHitsByPath: countBy(ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r)), (r) => r.path),
+    wrongHitsByPath: countBy(
+      ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r)),
+      (r) => r.path,
+    ),
     wrongPairs: wrongPairs(ok.filter((r) => r.verdict === 'wrong-hit' && isHit(r))),
     stale: ok.filter((r) => r.verdict === 'stale').length,
     crossTenant: ok.filter((r) => r.verdict === 'cross-tenant').length,
@@ -231,7 +234,14 @@ export function summarize(input: SummaryInput): Summary {
   const wrong = ok
     .filter((r) => r.verdict !== 'ok' && r.verdict !== 'unchecked')
     .slice(0, 10)
-    .map((r) => ({ query: r.text, matched: r.matchedText ?? null, servedIntent: r.origin?.intent ?? null, intent: r.intent ?? null, verdict: r.verdict, path: r.path }));
+    .map((r) => ({
+      query: r.text,
+      matched: r.matchedText ?? null,
+      servedIntent: r.origin?.intent ?? null,
+      intent: r.intent ?? null,
+      verdict: r.verdict,
+      path: r.path,
+    }));
 
   const s = input.stats;
   const exitCode = checks.stale > 0 || checks.crossTenant > 0 ? 1 : 0;

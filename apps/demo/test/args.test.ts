@@ -20,8 +20,12 @@ describe('demo command line', () => {
   });
 
   it('--workers needs a Redis, a whole number, and does not combine with --instances', () => {
-    expect(parseDemoArgs(['--workers', '4', '--redis', 'redis://a:1'], {})).toEqual({ options: expect.objectContaining({ workers: 4, redisUrl: 'redis://a:1' }) });
-    expect(parseDemoArgs(['--workers', '4', '--no-compare'], { REDIS_URL: 'redis://a:1' })).toEqual({ options: expect.objectContaining({ workers: 4, compare: false }) });
+    expect(parseDemoArgs(['--workers', '4', '--redis', 'redis://a:1'], {})).toEqual({
+      options: expect.objectContaining({ workers: 4, redisUrl: 'redis://a:1' }),
+    });
+    expect(parseDemoArgs(['--workers', '4', '--no-compare'], { REDIS_URL: 'redis://a:1' })).toEqual({
+      options: expect.objectContaining({ workers: 4, compare: false }),
+    });
     expect(parseDemoArgs(['--workers', '4'], {})).toEqual({ error: expect.stringMatching(/--workers needs --redis/) });
     expect(parseDemoArgs(['--workers', '2.5', '--redis', 'redis://a:1'], {})).toEqual({ error: expect.stringMatching(/--workers must be a whole number/) });
     expect(parseDemoArgs(['--workers', '2', '--instances', '2', '--redis', 'redis://a:1'], {})).toEqual({ error: expect.stringMatching(/do not combine/) });

@@ -28,14 +28,23 @@ describe('demo, end to end on the simulated provider', () => {
   }, 180_000);
 
   // Skips where no Chromium is installed (apt-get install chromium, or CHROMIUM=/path/to/chrome).
-  it.skipIf(!chromium)('the report renders in headless Chromium: charts drawn, page not blank', () => {
-    const r = checkReportRenders(chromium!, run.htmlPath);
-    expect(r.problems).toEqual([]);
-    // The same check fails on a page whose charts are missing.
-    const bare = join(dir, 'bare.html');
-    writeFileSync(bare, readFileSync(run.htmlPath, 'utf8').replace(/<svg[\s\S]*?<\/svg>/g, '').replace(/<i class="sw"[^>]*><\/i>|<i style="[^"]*"><\/i>/g, ''));
-    expect(checkReportRenders(chromium!, bare).problems.join('; ')).toMatch(/charts not rendered/);
-  }, 120_000);
+  it.skipIf(!chromium)(
+    'the report renders in headless Chromium: charts drawn, page not blank',
+    () => {
+      const r = checkReportRenders(chromium!, run.htmlPath);
+      expect(r.problems).toEqual([]);
+      // The same check fails on a page whose charts are missing.
+      const bare = join(dir, 'bare.html');
+      writeFileSync(
+        bare,
+        readFileSync(run.htmlPath, 'utf8')
+          .replace(/<svg[\s\S]*?<\/svg>/g, '')
+          .replace(/<i class="sw"[^>]*><\/i>|<i style="[^"]*"><\/i>/g, ''),
+      );
+      expect(checkReportRenders(chromium!, bare).problems.join('; ')).toMatch(/charts not rendered/);
+    },
+    120_000,
+  );
 
   it('counts add up: hits + misses = requests, in the run and in the cache', () => {
     const s = run.summary;

@@ -17,7 +17,17 @@ afterAll(async () => {
 
 describe('--workers: the day across worker processes sharing one Redis', () => {
   it('runs on 2 workers beside the same day on 1, checks every answer, and reports both', async () => {
-    const r = await runDemo({ requests: 300, concurrency: 8, latencyScale: 0.05, provider: 'simulated', print: false, env: {}, redisUrl: redis.url, workers: 2, out: join(dir, 'fleet.html') });
+    const r = await runDemo({
+      requests: 300,
+      concurrency: 8,
+      latencyScale: 0.05,
+      provider: 'simulated',
+      print: false,
+      env: {},
+      redisUrl: redis.url,
+      workers: 2,
+      out: join(dir, 'fleet.html'),
+    });
     const s = r.summary;
     const f = s.fleet!;
     expect(f.workers).toBe(2);

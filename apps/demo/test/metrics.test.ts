@@ -9,7 +9,10 @@ const dir = mkdtempSync(join(tmpdir(), 'strata-demo-metrics-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 it('--metrics serves the caches metrics in Prometheus format (via @strata-cache/otel), with the run figures', async () => {
-  const parsed = parseDemoArgs(['--metrics', '0', '--requests', '120', '--no-semantic', '--provider', 'simulated', '--latency-scale', '0', '--quiet', '--out', join(dir, 'r.html')], {});
+  const parsed = parseDemoArgs(
+    ['--metrics', '0', '--requests', '120', '--no-semantic', '--provider', 'simulated', '--latency-scale', '0', '--quiet', '--out', join(dir, 'r.html')],
+    {},
+  );
   if (!('options' in parsed)) throw new Error(JSON.stringify(parsed));
   expect(parsed.options.metricsPort).toBe(0);
   const run = await runDemo({ ...parsed.options, env: {} });

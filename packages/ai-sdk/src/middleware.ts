@@ -1,9 +1,4 @@
-import type {
-  LanguageModelV4,
-  LanguageModelV4CallOptions,
-  LanguageModelV4GenerateResult,
-  LanguageModelV4Middleware,
-} from '@ai-sdk/provider';
+import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4Middleware } from '@ai-sdk/provider';
 import { type CacheResult, type CallOptions, type MultiLayerCache, type ScopeInput, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
 import { decode, encode } from './codec.js';
 import { type AiSdkKeyRequest, type CallKind, DEFAULT_KEY_HEADERS, IGNORED_PROVIDER_OPTIONS, PROVIDER_OPTIONS_KEY, aiSdkProfile, keyRequestOf } from './key.js';
@@ -63,7 +58,17 @@ export interface StrataCacheOptions {
   cacheInfo?: boolean;
 }
 
-const OPTION_KEYS = ['cache', 'scope', 'ttlMs', 'tags', 'semantic', 'keyHeaders', 'ignoreProviderOptions', 'streams', 'cacheInfo'] as const satisfies ReadonlyArray<keyof StrataCacheOptions>;
+const OPTION_KEYS = [
+  'cache',
+  'scope',
+  'ttlMs',
+  'tags',
+  'semantic',
+  'keyHeaders',
+  'ignoreProviderOptions',
+  'streams',
+  'cacheInfo',
+] as const satisfies ReadonlyArray<keyof StrataCacheOptions>;
 
 /**
  * Per-call settings, passed as `providerOptions: { strata: { ... } }` to `generateText`,
@@ -235,18 +240,23 @@ function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOpt
   }
   for (const k of Object.keys(raw)) {
     if (!(CALL_KEYS as readonly string[]).includes(k)) {
-      throw new InvalidOptionError(`${PKG}: unknown option providerOptions.strata.${k} (known: ${CALL_KEYS.join(', ')})`, { field: `providerOptions.strata.${k}` });
+      throw new InvalidOptionError(`${PKG}: unknown option providerOptions.strata.${k} (known: ${CALL_KEYS.join(', ')})`, {
+        field: `providerOptions.strata.${k}`,
+      });
     }
   }
   const o = raw as StrataCallOptions;
   for (const k of ['bypass', 'forceRefresh', 'noStore'] as const) {
-    if (o[k] !== undefined && typeof o[k] !== 'boolean') throw new InvalidOptionError(`${PKG}: providerOptions.strata.${k} must be a boolean`, { field: `providerOptions.strata.${k}` });
+    if (o[k] !== undefined && typeof o[k] !== 'boolean')
+      throw new InvalidOptionError(`${PKG}: providerOptions.strata.${k} must be a boolean`, { field: `providerOptions.strata.${k}` });
   }
   if (o.ttlMs !== undefined) checkTtl(o.ttlMs, 'providerOptions.strata.ttlMs');
   if (o.tags !== undefined) checkTags(o.tags, 'providerOptions.strata.tags');
   if (o.semantic !== undefined) checkSemantic(o.semantic, 'providerOptions.strata.semantic');
   if (o.scope !== undefined && typeof o.scope !== 'string' && (typeof o.scope !== 'object' || o.scope === null || typeof o.scope.tenant !== 'string')) {
-    throw new InvalidOptionError(`${PKG}: providerOptions.strata.scope must be a tenant string or { tenant, namespace? }`, { field: 'providerOptions.strata.scope' });
+    throw new InvalidOptionError(`${PKG}: providerOptions.strata.scope must be a tenant string or { tenant, namespace? }`, {
+      field: 'providerOptions.strata.scope',
+    });
   }
   return o;
 }
@@ -254,13 +264,19 @@ function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOpt
 function checkOptions(options: StrataCacheOptions): { semantic: boolean | { threshold?: number }; streams: boolean; cacheInfo: boolean } {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: strataCache needs an options object with "cache"`);
   for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+    if (!(OPTION_KEYS as readonly string[]).includes(k))
+      throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
   }
   const cache = options.cache as Partial<MultiLayerCache> | undefined;
   if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function') {
     throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
   }
-  if (options.scope !== undefined && typeof options.scope !== 'function' && typeof options.scope !== 'string' && (typeof options.scope !== 'object' || options.scope === null)) {
+  if (
+    options.scope !== undefined &&
+    typeof options.scope !== 'function' &&
+    typeof options.scope !== 'string' &&
+    (typeof options.scope !== 'object' || options.scope === null)
+  ) {
     throw new InvalidOptionError(`${PKG}: option "scope" must be a tenant string, a scope object or a function`, { field: 'scope' });
   }
   if (options.ttlMs !== undefined) checkTtl(options.ttlMs, 'ttlMs');
@@ -283,7 +299,8 @@ function checkTtl(v: unknown, field: string): void {
 }
 
 function checkTags(v: unknown, field: string): void {
-  if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t === '')) throw new InvalidOptionError(`${PKG}: ${field} must be an array of non-empty strings`, { field });
+  if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t === ''))
+    throw new InvalidOptionError(`${PKG}: ${field} must be an array of non-empty strings`, { field });
 }
 
 function checkSemantic(v: unknown, field: string): void {

@@ -16,7 +16,9 @@ export interface CacheInfo {
  * The cache info of an AI SDK result (`generateText`, `generateObject`, `streamText`'s awaited
  * `providerMetadata`, a step), or undefined when it was not served from the cache.
  */
-export function getCacheInfo(result: { providerMetadata?: SharedV4ProviderMetadata | undefined } | SharedV4ProviderMetadata | undefined): CacheInfo | undefined {
+export function getCacheInfo(
+  result: { providerMetadata?: SharedV4ProviderMetadata | undefined } | SharedV4ProviderMetadata | undefined,
+): CacheInfo | undefined {
   if (!result || typeof result !== 'object') return undefined;
   const metadata = ('providerMetadata' in result ? result.providerMetadata : result) as SharedV4ProviderMetadata | undefined;
   const info = metadata?.['strata'] as Record<string, unknown> | undefined;

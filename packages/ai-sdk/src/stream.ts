@@ -57,7 +57,10 @@ async function beginUntilAborted(p: PreparedCall, call: CallOptions): Promise<Be
   try {
     return await untilAborted(begun, p.signal);
   } catch (error) {
-    begun.then((b) => (b.kind === 'load' ? b.abandon() : undefined), () => undefined);
+    begun.then(
+      (b) => (b.kind === 'load' ? b.abandon() : undefined),
+      () => undefined,
+    );
     throw error;
   }
 }

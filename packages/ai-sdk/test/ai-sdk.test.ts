@@ -5,7 +5,14 @@ import { createOpenAI } from '@ai-sdk/openai';
 import type { LanguageModelV4 } from '@ai-sdk/provider';
 import { MultiLayerCache, type MultiLayerCacheOptions, StrataError } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
-import { type ProviderServer, anthropicMessageEvents, chatCompletionChunks, sse, startAnthropicServer, startOpenAIServer } from '@strata-cache/provider-test-servers';
+import {
+  type ProviderServer,
+  anthropicMessageEvents,
+  chatCompletionChunks,
+  sse,
+  startAnthropicServer,
+  startOpenAIServer,
+} from '@strata-cache/provider-test-servers';
 import { generateObject, generateText, stepCountIs, streamText, tool, wrapLanguageModel } from 'ai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -270,7 +277,8 @@ describe('streamText', () => {
     expect(probe.streams[2]).toEqual(probe.streams[0]);
     expect(probe.streams[3]).toEqual(probe.streams[1]);
     const types = new Set(probe.streams[0]!.map((p) => p.type));
-    for (const t of ['reasoning-start', 'reasoning-delta', 'reasoning-end', 'tool-input-start', 'tool-input-delta', 'tool-call', 'finish']) expect(types).toContain(t);
+    for (const t of ['reasoning-start', 'reasoning-delta', 'reasoning-end', 'tool-input-start', 'tool-input-delta', 'tool-call', 'finish'])
+      expect(types).toContain(t);
     expect(await b.text).toBe(await a.text);
     expect(await b.reasoningText).toBe(await a.reasoningText);
     expect((await b.steps)[0]!.toolCalls).toEqual((await a.steps)[0]!.toolCalls);
@@ -364,7 +372,9 @@ describe('streamText', () => {
     try {
       const { cache, wrap, probe } = setup({ cacheInfo: false });
       const model = wrap(createOpenAI({ apiKey: 'k', baseURL: slow.baseURL }).chat('gpt-4o-mini'));
-      const results = await Promise.all(Array.from({ length: 4 }, () => streamText({ model, prompt: 'Shared stream here', temperature: 0 })).map(async (r) => (await drain(r), r.text)));
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () => streamText({ model, prompt: 'Shared stream here', temperature: 0 })).map(async (r) => (await drain(r), r.text)),
+      );
       expect(slow.count('/chat/completions')).toBe(1);
       expect(new Set(results)).toEqual(new Set(['Echo: Shared stream here']));
       expect(probe.streams).toHaveLength(4);
@@ -420,7 +430,12 @@ describe('keys and scopes', () => {
     expect(getCacheInfo(g)).toBeUndefined();
     // Per call, through providerOptions.strata.scope
     await cache.flush();
-    const h = await generateText({ model, prompt: 'Tenant question', temperature: 0, providerOptions: { strata: { scope: 'globex' }, app: { tenant: 'globex' } } });
+    const h = await generateText({
+      model,
+      prompt: 'Tenant question',
+      temperature: 0,
+      providerOptions: { strata: { scope: 'globex' }, app: { tenant: 'globex' } },
+    });
     expect(getCacheInfo(h)).toMatchObject({ hit: true });
     await generateText({ model, prompt: 'Tenant question', temperature: 0, providerOptions: { strata: { scope: 'initech' }, app: { tenant: 'globex' } } });
     expect(oa.count()).toBe(3);
@@ -433,7 +448,12 @@ describe('keys and scopes', () => {
     const base = { model, prompt: 'Key question', temperature: 0 } as const;
     await generateText(base);
     await cache.flush();
-    await generateText({ ...base, headers: { 'x-trace-id': 'abc' }, abortSignal: new AbortController().signal, providerOptions: { openai: { user: 'u-1', metadata: { a: '1' } } } });
+    await generateText({
+      ...base,
+      headers: { 'x-trace-id': 'abc' },
+      abortSignal: new AbortController().signal,
+      providerOptions: { openai: { user: 'u-1', metadata: { a: '1' } } },
+    });
     expect(oa.count()).toBe(1);
     await generateText({ ...base, temperature: 0, maxOutputTokens: 50 });
     await generateText({ ...base, system: 'Be brief.' });
@@ -476,7 +496,8 @@ describe('keys and scopes', () => {
   it('per-call options: bypass, forceRefresh, noStore, tags', async () => {
     const { cache, openai, wrap } = setup();
     const model = wrap(openai.chat('gpt-4o-mini'));
-    const ask = (strata: Record<string, unknown> = {}) => generateText({ model, prompt: 'Per call', temperature: 0, providerOptions: { strata: strata as never } });
+    const ask = (strata: Record<string, unknown> = {}) =>
+      generateText({ model, prompt: 'Per call', temperature: 0, providerOptions: { strata: strata as never } });
     await ask({ noStore: true });
     await cache.flush();
     await ask({ tags: ['faq'] });

@@ -10,7 +10,13 @@ import { withCache } from '../dist/index.js';
 const server = await startAnthropicServer();
 const bare = new Anthropic({ apiKey: 'bench', baseURL: server.baseURL, maxRetries: 0 });
 const cache = new MultiLayerCache({ layers: [new MemoryLayer({ maxEntries: 100_000 })], policy: 'always' });
-const req = (text) => ({ model: 'claude-sonnet-4-20250514', max_tokens: 256, temperature: 0, system: 'You are a benchmark.', messages: [{ role: 'user', content: text }] });
+const req = (text) => ({
+  model: 'claude-sonnet-4-20250514',
+  max_tokens: 256,
+  temperature: 0,
+  system: 'You are a benchmark.',
+  messages: [{ role: 'user', content: text }],
+});
 
 await benchAdapter({
   name: 'anthropic',

@@ -1,5 +1,13 @@
 import { InvalidOptionError } from '@strata-cache/core';
-import { type CachingOptions, type FetchLike, type ProviderSpec, checkCachingOptions, createProviderFetch, optionNames, withCachingFetch } from '@strata-cache/http';
+import {
+  type CachingOptions,
+  type FetchLike,
+  type ProviderSpec,
+  checkCachingOptions,
+  createProviderFetch,
+  optionNames,
+  withCachingFetch,
+} from '@strata-cache/http';
 import { Anthropic, type ClientOptions } from '@anthropic-ai/sdk';
 import { messagesEndpoint } from './endpoints.js';
 

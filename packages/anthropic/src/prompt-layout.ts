@@ -42,24 +42,36 @@ const MARKABLE = new Set(['text', 'image', 'document', 'tool_use', 'tool_result'
  * compares the user turn and requires everything else, context included, to match exactly
  * (`cache_control` markers never enter Strata's key).
  */
-export function layoutMessagesPrompt<Tool = never, Message = never>(parts: PromptParts<Tool, Message>, options: AnthropicPromptLayoutOptions = {}): MessagesPromptLayout<Tool, Message> {
+export function layoutMessagesPrompt<Tool = never, Message = never>(
+  parts: PromptParts<Tool, Message>,
+  options: AnthropicPromptLayoutOptions = {},
+): MessagesPromptLayout<Tool, Message> {
   checkPromptParts(PKG, parts);
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: prompt layout options must be an object`);
   for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown prompt layout option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+    if (!(OPTION_KEYS as readonly string[]).includes(k))
+      throw new InvalidOptionError(`${PKG}: unknown prompt layout option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
   }
-  if (options.ttl !== undefined && options.ttl !== '5m' && options.ttl !== '1h') throw new InvalidOptionError(`${PKG}: prompt layout option "ttl" must be '5m' or '1h'`, { field: 'ttl' });
-  if (options.cacheHistory !== undefined && typeof options.cacheHistory !== 'boolean') throw new InvalidOptionError(`${PKG}: prompt layout option "cacheHistory" must be a boolean`, { field: 'cacheHistory' });
+  if (options.ttl !== undefined && options.ttl !== '5m' && options.ttl !== '1h')
+    throw new InvalidOptionError(`${PKG}: prompt layout option "ttl" must be '5m' or '1h'`, { field: 'ttl' });
+  if (options.cacheHistory !== undefined && typeof options.cacheHistory !== 'boolean')
+    throw new InvalidOptionError(`${PKG}: prompt layout option "cacheHistory" must be a boolean`, { field: 'cacheHistory' });
   const mark: CacheControl = options.ttl ? { type: 'ephemeral', ttl: options.ttl } : { type: 'ephemeral' };
   const instructions = textsOf(parts.instructions).filter((t) => t !== '');
-  const system: TextBlock[] = instructions.map((text, i) => (i === instructions.length - 1 ? { type: 'text', text, cache_control: { ...mark } } : { type: 'text', text }));
+  const system: TextBlock[] = instructions.map((text, i) =>
+    i === instructions.length - 1 ? { type: 'text', text, cache_control: { ...mark } } : { type: 'text', text },
+  );
   const history = [...(parts.history ?? [])];
   if (options.cacheHistory !== false && history.length > 0) history[history.length - 1] = marked(history[history.length - 1]!, mark);
   const context = textsOf(parts.context);
   return {
     system,
     ...(parts.tools?.length ? { tools: [...parts.tools] } : {}),
-    messages: [...history, ...(context.length > 0 ? [{ role: 'user' as const, content: context.map((text): TextBlock => ({ type: 'text', text })) }] : []), { role: 'user' as const, content: parts.user }],
+    messages: [
+      ...history,
+      ...(context.length > 0 ? [{ role: 'user' as const, content: context.map((text): TextBlock => ({ type: 'text', text })) }] : []),
+      { role: 'user' as const, content: parts.user },
+    ],
   };
 }
 

@@ -44,7 +44,11 @@ const msg = <E extends object = Record<never, never>>(content: string, extra?: E
   ...(extra as E),
 });
 
-const weatherTool = { name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const, properties: { query: { type: 'string' } } } };
+const weatherTool = {
+  name: 'get_weather',
+  description: 'Weather for a city',
+  input_schema: { type: 'object' as const, properties: { query: { type: 'string' } } },
+};
 
 describe('messages.create (JSON)', () => {
   it('miss calls the API once, the repeat is a hit with an equal object', async () => {
@@ -105,7 +109,8 @@ describe('streaming', () => {
     const req = msg('Weather in Lima?', { tools: [weatherTool], thinking: { type: 'enabled' as const, budget_tokens: 1024 }, stream: true as const });
     const live = await collect(await client.messages.create(req));
     const types = new Set(live.map((e) => (e.type === 'content_block_delta' ? e.delta.type : e.type)));
-    for (const t of ['message_start', 'thinking_delta', 'signature_delta', 'text_delta', 'input_json_delta', 'message_delta', 'message_stop']) expect(types).toContain(t);
+    for (const t of ['message_start', 'thinking_delta', 'signature_delta', 'text_delta', 'input_json_delta', 'message_delta', 'message_stop'])
+      expect(types).toContain(t);
     await cache.flush();
     const { data, response } = await client.messages.create(req).withResponse();
     const replay = await collect(data);
@@ -188,7 +193,9 @@ describe('streaming', () => {
     const first = anthropicMessage(msg('same') as never, 0).usage;
     const second = anthropicMessage(msg('same') as never, 1).usage;
     expect(s.upstreamUsd).toBeCloseTo(
-      costUsd(usage, price) + costUsd({ inputTokens: first.input_tokens, outputTokens: first.output_tokens }, price) + costUsd({ inputTokens: second.input_tokens, outputTokens: second.output_tokens }, price),
+      costUsd(usage, price) +
+        costUsd({ inputTokens: first.input_tokens, outputTokens: first.output_tokens }, price) +
+        costUsd({ inputTokens: second.input_tokens, outputTokens: second.output_tokens }, price),
       12,
     );
   });
@@ -225,12 +232,21 @@ describe('failures are never stored', () => {
     await collect(await client.messages.create(req));
     await cache.flush();
     // The stream entry, and its non-stream twin.
-    expect(stored(layer).map((x) => Array.isArray(x.entry.chunks)).sort()).toEqual([false, true]);
+    expect(
+      stored(layer)
+        .map((x) => Array.isArray(x.entry.chunks))
+        .sort(),
+    ).toEqual([false, true]);
   });
 
   it('500, 429, 529 and 400 pass through unchanged and are not stored', async () => {
     const { client, cache, layer, bare } = setup();
-    for (const [status, type] of [[500, 'api_error'], [429, 'rate_limit_error'], [529, 'overloaded_error'], [400, 'invalid_request_error']] as const) {
+    for (const [status, type] of [
+      [500, 'api_error'],
+      [429, 'rate_limit_error'],
+      [529, 'overloaded_error'],
+      [400, 'invalid_request_error'],
+    ] as const) {
       const body = anthropicError(type, `upstream says ${status}`);
       server.enqueue(httpError(status, body, { 'request-id': `req_err_${status}`, 'retry-after': '3' }));
       const a = (await client.messages.create(msg('fail')).catch((e: unknown) => e)) as InstanceType<typeof InternalServerError>;

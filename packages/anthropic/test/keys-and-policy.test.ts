@@ -20,13 +20,28 @@ function setup(options: { reasoningModels?: string[] } = {}, policy: 'always' | 
   return { cache, client };
 }
 
-const msg = (content: string, extra: object = {}) => ({ model: 'claude-sonnet-4-5', max_tokens: 2048, temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
-const thinking = (content: string, model: string) => ({ model, max_tokens: 2048, thinking: { type: 'enabled' as const, budget_tokens: 1024 }, messages: [{ role: 'user' as const, content }] });
+const msg = (content: string, extra: object = {}) => ({
+  model: 'claude-sonnet-4-5',
+  max_tokens: 2048,
+  temperature: 0,
+  messages: [{ role: 'user' as const, content }],
+  ...extra,
+});
+const thinking = (content: string, model: string) => ({
+  model,
+  max_tokens: 2048,
+  thinking: { type: 'enabled' as const, budget_tokens: 1024 },
+  messages: [{ role: 'user' as const, content }],
+});
 
 const reasoningWarnings = (fn: () => Promise<unknown>) => warningsDuring('STRATA_REASONING_NOT_CACHED', fn);
 
 describe('JSON-Schema property order is part of the key', () => {
-  const schema = (order: string[]) => ({ type: 'object' as const, properties: Object.fromEntries(order.map((k) => [k, { type: 'string' }])), required: [...order].sort() });
+  const schema = (order: string[]) => ({
+    type: 'object' as const,
+    properties: Object.fromEntries(order.map((k) => [k, { type: 'string' }])),
+    required: [...order].sort(),
+  });
 
   it('tool input schemas and output formats that differ only in property order do not share an entry', async () => {
     const { client, cache } = setup();

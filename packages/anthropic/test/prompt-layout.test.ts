@@ -45,10 +45,24 @@ describe('layoutMessagesPrompt', () => {
   });
 
   it('string history content becomes a marked text block; thinking blocks are skipped; ttl; cacheHistory: false', () => {
-    const h = [{ role: 'assistant' as const, content: [{ type: 'text', text: 'Answer' }, { type: 'thinking', thinking: '…', signature: 's' }] }];
+    const h = [
+      {
+        role: 'assistant' as const,
+        content: [
+          { type: 'text', text: 'Answer' },
+          { type: 'thinking', thinking: '…', signature: 's' },
+        ],
+      },
+    ];
     const l = layoutMessagesPrompt({ instructions: 'Be brief.', history: h, user: 'Next?' }, { ttl: '1h' });
     expect(l.system).toEqual([{ type: 'text', text: 'Be brief.', cache_control: { type: 'ephemeral', ttl: '1h' } }]);
-    expect(l.messages[0]).toEqual({ role: 'assistant', content: [{ type: 'text', text: 'Answer', cache_control: { type: 'ephemeral', ttl: '1h' } }, { type: 'thinking', thinking: '…', signature: 's' }] });
+    expect(l.messages[0]).toEqual({
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Answer', cache_control: { type: 'ephemeral', ttl: '1h' } },
+        { type: 'thinking', thinking: '…', signature: 's' },
+      ],
+    });
     const s = layoutMessagesPrompt({ instructions: 'Be brief.', history: [{ role: 'user', content: 'Earlier' }], user: 'Next?' });
     expect(s.messages[0]).toEqual({ role: 'user', content: [{ type: 'text', text: 'Earlier', cache_control: { type: 'ephemeral' } }] });
     const off = layoutMessagesPrompt({ instructions: 'Be brief.', history: [{ role: 'user', content: 'Earlier' }], user: 'Next?' }, { cacheHistory: false });

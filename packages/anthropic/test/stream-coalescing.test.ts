@@ -24,7 +24,13 @@ describe('identical concurrent streaming misses share one upstream stream', () =
   it('messages: 10 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
     const { cache } = memoryCache();
     const client = withCache(new Anthropic({ apiKey: SECRET_KEY, baseURL: server.baseURL, maxRetries: 0 }), { cache });
-    const req = { model: 'claude-sonnet-4-5', max_tokens: 256, temperature: 0, messages: [{ role: 'user' as const, content: 'ten at once, please' }], stream: true as const };
+    const req = {
+      model: 'claude-sonnet-4-5',
+      max_tokens: 256,
+      temperature: 0,
+      messages: [{ role: 'user' as const, content: 'ten at once, please' }],
+      stream: true as const,
+    };
     const streams = await Promise.all(Array.from({ length: 10 }, async () => plain(await collect(await client.messages.create(req)))));
     expect(server.count('/messages')).toBe(1);
     expect(streams[0]!.at(-1)!.type).toBe('message_stop');
@@ -43,7 +49,12 @@ describe('across 2 processes with the Redis coordinator', () => {
   });
 
   it('messages: 2 processes × 5 concurrent identical streams → 1 upstream call, 10 identical complete streams', async () => {
-    const children = await acrossProcesses(join(here, 'fixtures', 'stream-child.mjs'), { redisUrl: redis.url, prefix: 'streams-messages', baseURL: server.baseURL, task: 'messages' });
+    const children = await acrossProcesses(join(here, 'fixtures', 'stream-child.mjs'), {
+      redisUrl: redis.url,
+      prefix: 'streams-messages',
+      baseURL: server.baseURL,
+      task: 'messages',
+    });
     expect(server.count('/messages')).toBe(1);
     const streams = children.flatMap((c) => c.results) as any[][];
     expect(streams).toHaveLength(10);

@@ -23,7 +23,8 @@ function setup() {
 
 const ev = (type: string, payload: object = {}) => ({ event: type, data: { type, ...payload } });
 const usage = { input_tokens: 120, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 1 };
-const start = (model: string) => ev('message_start', { message: { id: 'msg_live', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage } });
+const start = (model: string) =>
+  ev('message_start', { message: { id: 'msg_live', type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage } });
 const text = (index: number, words: string[]) => [
   ev('content_block_start', { index, content_block: { type: 'text', text: '', citations: null } }),
   ...words.map((w) => ev('content_block_delta', { index, delta: { type: 'text_delta', text: w } })),
@@ -45,13 +46,23 @@ describe(`the non-stream copy of a stream (@anthropic-ai/sdk ${VERSION})`, () =>
     server.enqueue(
       sse([
         start('claude-opus-4-7'),
-        ev('content_block_start', { index: 0, content_block: { type: 'fallback', from: { model: 'claude-opus-4-7' }, to: { model: 'claude-sonnet-4-5-20250929' }, trigger: { type: 'overloaded' } } }),
+        ev('content_block_start', {
+          index: 0,
+          content_block: { type: 'fallback', from: { model: 'claude-opus-4-7' }, to: { model: 'claude-sonnet-4-5-20250929' }, trigger: { type: 'overloaded' } },
+        }),
         ev('content_block_stop', { index: 0 }),
         ev('content_block_start', { index: 1, content_block: { type: 'compaction', content: null, encrypted_content: null } }),
-        ev('content_block_delta', { index: 1, delta: { type: 'compaction_delta', content: 'Summary: the user is planning a trip to Lisbon.', encrypted_content: 'enc_abc' } }),
+        ev('content_block_delta', {
+          index: 1,
+          delta: { type: 'compaction_delta', content: 'Summary: the user is planning a trip to Lisbon.', encrypted_content: 'enc_abc' },
+        }),
         ev('content_block_stop', { index: 1 }),
         ...text(2, ['Lisbon ', 'in ', 'May.']),
-        ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null, container: null }, usage: { ...usage, output_tokens: 42 }, context_management: applied }),
+        ev('message_delta', {
+          delta: { stop_reason: 'end_turn', stop_sequence: null, container: null },
+          usage: { ...usage, output_tokens: 42 },
+          context_management: applied,
+        }),
         ev('message_stop'),
       ]),
     );
@@ -67,14 +78,24 @@ describe(`the non-stream copy of a stream (@anthropic-ai/sdk ${VERSION})`, () =>
     expect(getCacheInfo(json)?.hit).toBe(true);
     expect(server.count('/messages')).toBe(1);
     expect(plain(json)).toEqual(sdkFinal);
-    expect(plain(json)).toMatchObject({ context_management: applied, content: [{ type: 'fallback' }, { type: 'compaction', encrypted_content: 'enc_abc' }, { type: 'text', text: 'Lisbon in May.' }] });
+    expect(plain(json)).toMatchObject({
+      context_management: applied,
+      content: [{ type: 'fallback' }, { type: 'compaction', encrypted_content: 'enc_abc' }, { type: 'text', text: 'Lisbon in May.' }],
+    });
     // Statistics see the model that answered.
     expect(stored(layer).map((x) => x.entry.model)).toEqual(['claude-sonnet-4-5-20250929', 'claude-sonnet-4-5-20250929']);
   });
 
   it('a stream with two message_start events is passed on but never stored', async () => {
     const { client, cache, layer } = setup();
-    const twice = [start('claude-opus-4-7'), ...text(0, ['one']), start('claude-opus-4-7'), ...text(0, ['two']), ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage }), ev('message_stop')];
+    const twice = [
+      start('claude-opus-4-7'),
+      ...text(0, ['one']),
+      start('claude-opus-4-7'),
+      ...text(0, ['two']),
+      ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage }),
+      ev('message_stop'),
+    ];
     server.enqueue(sse(twice));
     const events = await collect(await client.beta.messages.create({ ...req('Twice?'), stream: true }));
     expect(events.filter((e) => e.type === 'message_start')).toHaveLength(2);

@@ -239,7 +239,10 @@ export class UseEmbedder implements Embedder {
       };
       signal.addEventListener('abort', onAbort, { once: true });
       try {
-        await Promise.race([Promise.all(done), new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))]);
+        await Promise.race([
+          Promise.all(done),
+          new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })),
+        ]);
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
@@ -297,14 +300,17 @@ export class UseEmbedder implements Embedder {
       const items = this.takeBatch(Math.ceil(this.queue.length / idle--));
       slot.busy = true;
       if (this.inFlight++ === 0) for (const w of this.pool) w.worker.ref();
-      slot.run(items.map((it) => it.tokens)).then(
-        (out) => items.forEach((it, k) => it.resolve(out.subarray(k * DIMENSIONS, (k + 1) * DIMENSIONS))),
-        (e: unknown) => items.forEach((it) => it.reject(e)),
-      ).finally(() => {
-        slot.busy = false;
-        if (--this.inFlight === 0) for (const w of this.pool) w.worker.unref();
-        this.schedule();
-      });
+      slot
+        .run(items.map((it) => it.tokens))
+        .then(
+          (out) => items.forEach((it, k) => it.resolve(out.subarray(k * DIMENSIONS, (k + 1) * DIMENSIONS))),
+          (e: unknown) => items.forEach((it) => it.reject(e)),
+        )
+        .finally(() => {
+          slot.busy = false;
+          if (--this.inFlight === 0) for (const w of this.pool) w.worker.unref();
+          this.schedule();
+        });
     }
     if (this.queue.length > 0 && !this.slots.some((s) => s.alive)) {
       const err = new LayerError('embed-use', 'embed', `${PKG}: no live worker thread (see earlier errors)`);
@@ -402,7 +408,9 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   }
   // The default model's limit, checked before loading anything; a user-supplied model is checked once loaded.
   if (options.modelDir === undefined && maxTokens > USE_LITE_MAX_TOKENS) {
-    throw new InvalidOptionError(`${PKG}: option "maxTokens" must be at most ${USE_LITE_MAX_TOKENS}, the token limit of USE-lite's graph (it drops the rest)`, { field: 'maxTokens' });
+    throw new InvalidOptionError(`${PKG}: option "maxTokens" must be at most ${USE_LITE_MAX_TOKENS}, the token limit of USE-lite's graph (it drops the rest)`, {
+      field: 'maxTokens',
+    });
   }
   const maxBatchSize = options.maxBatchSize ?? 32;
   if (!Number.isSafeInteger(maxBatchSize) || maxBatchSize < 1) {
@@ -438,9 +446,7 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   } else {
     const url = workerUrl();
     try {
-      const started = await Promise.all(
-        Array.from({ length: workers }, () => startWorker(url, modelDir, backend)),
-      );
+      const started = await Promise.all(Array.from({ length: workers }, () => startWorker(url, modelDir, backend)));
       for (const s of started) {
         pool.push({ worker: s.worker, pending: new Map(), alive: true });
         running.push(s);
@@ -457,14 +463,20 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   const limit = running[0]!.maxSequenceLength;
   if (limit !== undefined && maxTokens > limit) {
     await stop();
-    throw new InvalidOptionError(`${PKG}: option "maxTokens" (${maxTokens}) exceeds the model's own token limit (${limit}); the graph would drop the tail`, { field: 'maxTokens' });
+    throw new InvalidOptionError(`${PKG}: option "maxTokens" (${maxTokens}) exceeds the model's own token limit (${limit}); the graph would drop the tail`, {
+      field: 'maxTokens',
+    });
   }
   const actual = running[0]!.backend;
   if (running.some((r) => r.backend !== backend)) {
     const message = `${PKG}: asked for the TF.js "${backend}" backend but "${actual}" is running (TF.js fell back silently)`;
     if (!options.allowBackendFallback) {
       await stop();
-      throw new MissingDependencyError(`@tensorflow/tfjs-backend-${backend}`, `${message}. Check that @tensorflow/tfjs-backend-${backend} matches @tensorflow/tfjs-core's version, or set option "allowBackendFallback"`, { field: 'backend' });
+      throw new MissingDependencyError(
+        `@tensorflow/tfjs-backend-${backend}`,
+        `${message}. Check that @tensorflow/tfjs-backend-${backend} matches @tensorflow/tfjs-core's version, or set option "allowBackendFallback"`,
+        { field: 'backend' },
+      );
     }
     warn(`${message}; embeddings will be much slower`);
   }
@@ -473,7 +485,9 @@ export async function createUseEmbedder(options: UseEmbedderOptions = {}): Promi
   const executor = running.every((r) => r.sync) ? 'sync' : 'async';
   const tfjs = running[0]!.versions;
   if (tfjs.core !== tfjs.converter || tfjs.core !== tfjs.backend) {
-    warn(`${PKG}: TF.js versions differ (tfjs-core ${tfjs.core}, tfjs-converter ${tfjs.converter}, tfjs-backend-${actual} ${tfjs.backend}); install one version of all three`);
+    warn(
+      `${PKG}: TF.js versions differ (tfjs-core ${tfjs.core}, tfjs-converter ${tfjs.converter}, tfjs-backend-${actual} ${tfjs.backend}); install one version of all three`,
+    );
   }
   const info: UseEmbedderInfo = { id, modelDir, requestedBackend: backend, backend: actual, simd, workers, maxTokens, executor, tfjs };
   return new UseEmbedder({ id, info, tokenizer, maxTokens, maxBatchSize, maxBatchTokens, pool, inline });
@@ -506,7 +520,8 @@ function startWorker(url: URL, modelDir: string, backend: UseBackend): Promise<L
     worker.once('message', (msg: Partial<Loaded> & { type: string; message?: string; code?: string; dependency?: string }) => {
       worker.off('error', reject);
       worker.off('exit', onExit);
-      if (msg.type === 'ready') return resolve({ worker, backend: msg.backend!, simd: msg.simd!, sync: msg.sync!, maxSequenceLength: msg.maxSequenceLength, versions: msg.versions! });
+      if (msg.type === 'ready')
+        return resolve({ worker, backend: msg.backend!, simd: msg.simd!, sync: msg.sync!, maxSequenceLength: msg.maxSequenceLength, versions: msg.versions! });
       void worker.terminate();
       if (msg.code === 'STRATA_MISSING_DEPENDENCY') reject(new MissingDependencyError(msg.dependency ?? 'unknown', msg.message ?? 'missing dependency'));
       else reject(new LayerError('embed-use', 'load', `${PKG}: loading the model failed: ${msg.message}`));

@@ -17,7 +17,14 @@ const init = workerData as Init;
 
 loadRunner(init.modelDir, init.backend).then(
   (runner) => {
-    port.postMessage({ type: 'ready', backend: runner.backend, simd: runner.simd, sync: runner.sync, maxSequenceLength: runner.maxSequenceLength, versions: runner.versions });
+    port.postMessage({
+      type: 'ready',
+      backend: runner.backend,
+      simd: runner.simd,
+      sync: runner.sync,
+      maxSequenceLength: runner.maxSequenceLength,
+      versions: runner.versions,
+    });
     let queue = Promise.resolve();
     port.on('message', (job: Job) => {
       queue = queue.then(async () => {

@@ -57,11 +57,7 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
   });
 
   it('embeds into L2-normalised 512-d vectors with the reference similarities', async () => {
-    const [a, b, c] = await e.embed([
-      'How do I reset my password?',
-      'I forgot my password, how can I change it?',
-      'What is the capital of France?',
-    ]);
+    const [a, b, c] = await e.embed(['How do I reset my password?', 'I forgot my password, how can I change it?', 'What is the capital of France?']);
     for (const v of [a!, b!, c!]) {
       expect(v).toBeInstanceOf(Float32Array);
       expect(v.length).toBe(512);
@@ -82,7 +78,7 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
   });
 
   it('keeps input order across length-sorted batches and both workers (matches one-by-one results)', async () => {
-    const texts = Array.from({ length: 60 }, (_, i) => `question ${i}: ` + 'how does caching work '.repeat(1 + (i * 7) % 9));
+    const texts = Array.from({ length: 60 }, (_, i) => `question ${i}: ` + 'how does caching work '.repeat(1 + ((i * 7) % 9)));
     const all = await e.embed(texts);
     expect(all).toHaveLength(60);
     for (const i of [0, 13, 31, 59]) {
@@ -196,8 +192,13 @@ describe('options and failures', () => {
     await expect(createUseEmbedder({ modelDir: dir, workers: 1, maxTokens: 129 })).rejects.toBeInstanceOf(InvalidOptionError);
   });
 
-  it('the synchronous Where gives the same vectors as TF.js\'s async executor', async () => {
-    const texts = ['How do I reset my password?', '', 'a much longer sentence about something else entirely, with many words in it', 'Is the museum open on Sundays?'];
+  it("the synchronous Where gives the same vectors as TF.js's async executor", async () => {
+    const texts = [
+      'How do I reset my password?',
+      '',
+      'a much longer sentence about something else entirely, with many words in it',
+      'Is the museum open on Sundays?',
+    ];
     const tok = new UseTokenizer(JSON.parse(readFileSync(join(defaultModelDir(), 'vocab.json'), 'utf8')) as Vocabulary);
     const batch = texts.map((t) => (t ? tok.encode(t) : [0]));
     const fast = await loadRunner(defaultModelDir(), 'wasm');

@@ -216,7 +216,12 @@ async function hookOverhead() {
     return cache;
   };
   const out = {};
-  for (const [label, withEngine] of [['withoutEngine', false], ['withEngine', true], ['withoutEngine2', false], ['withEngine2', true]]) {
+  for (const [label, withEngine] of [
+    ['withoutEngine', false],
+    ['withEngine', true],
+    ['withoutEngine2', false],
+    ['withEngine2', true],
+  ]) {
     const cache = make(withEngine);
     const reqs = Array.from({ length: 10_000 }, (_, i) => chat(`what is the warranty of product ${i}?`));
     let t = performance.now();
@@ -232,7 +237,14 @@ async function hookOverhead() {
   const best = (a, b, k) => Math.min(a[k], b[k]);
   const w = { hitUs: best(out.withEngine, out.withEngine2, 'hitUs'), missAndWriteUs: best(out.withEngine, out.withEngine2, 'missAndWriteUs') };
   const wo = { hitUs: best(out.withoutEngine, out.withoutEngine2, 'hitUs'), missAndWriteUs: best(out.withoutEngine, out.withoutEngine2, 'missAndWriteUs') };
-  return { rules: 7, hits: HITS, withEngine: w, withoutEngine: wo, hitRatio: Math.round((w.hitUs / wo.hitUs) * 100) / 100, missRatio: Math.round((w.missAndWriteUs / wo.missAndWriteUs) * 100) / 100 };
+  return {
+    rules: 7,
+    hits: HITS,
+    withEngine: w,
+    withoutEngine: wo,
+    hitRatio: Math.round((w.hitUs / wo.hitUs) * 100) / 100,
+    missRatio: Math.round((w.missAndWriteUs / wo.missAndWriteUs) * 100) / 100,
+  };
 }
 
 /**
@@ -264,7 +276,8 @@ async function watermarkHitCost() {
   const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const base = median(rounds.none);
   const out = { hitsPerRound: HITS, rounds: 8, cpuUsPerHit: {} };
-  for (const k of Object.keys(configs)) out.cpuUsPerHit[k] = { us: Math.round(median(rounds[k]) * 1000) / 1000, ratio: Math.round((median(rounds[k]) / base) * 100) / 100 };
+  for (const k of Object.keys(configs))
+    out.cpuUsPerHit[k] = { us: Math.round(median(rounds[k]) * 1000) / 1000, ratio: Math.round((median(rounds[k]) / base) * 100) / 100 };
   for (const c of Object.values(configs)) await c.close();
   return out;
 }
@@ -465,9 +478,14 @@ const md = [
   '',
   'A read is stale when it returns data older than what its process knew was current when the read began: the purging process from its `purgeTag()` call, the other from when the purge reached it. Probes read every key in both processes after the purge was done (stored and published).',
   '',
-  '| fault | purge result | done after Redis back | other process knew after | stale reads (purging / other) | probes at ' + PROBE_DELAYS.map((d) => d / 1000 + ' s').join(', ') + ' (stale A/B) | reads (from Redis) | failed | old data the other process served before it knew (since Redis back) |',
+  '| fault | purge result | done after Redis back | other process knew after | stale reads (purging / other) | probes at ' +
+    PROBE_DELAYS.map((d) => d / 1000 + ' s').join(', ') +
+    ' (stale A/B) | reads (from Redis) | failed | old data the other process served before it knew (since Redis back) |',
   '|---|---|---|---|---|---|---|---|---|',
-  ...result.faults.map((f) => `| ${f.kind} | unreached [${f.purge.unreached.join(', ')}], durable ${f.purge.durable}, pending ${f.purge.pending}, ${f.purge.ms} ms | ${f.purgeDoneAfterRecoveryMs} ms | ${typeof f.otherProcessKnewAfterRecoveryMs === 'number' ? f.otherProcessKnewAfterRecoveryMs + ' ms' : f.otherProcessKnewAfterRecoveryMs} | ${f.staleReads.purgingProcess} / ${f.staleReads.otherProcess} | ${f.probes.map((p) => `${p.staleA}/${p.staleB}`).join(', ')} | ${f.reads.purgingProcess + f.reads.otherProcess} (${f.reads.fromRedis}) | ${f.reads.failed} | ${f.oldVersionServedByOtherBeforeItKnew.reads} (${f.oldVersionServedByOtherBeforeItKnew.sinceRecovery}) |`),
+  ...result.faults.map(
+    (f) =>
+      `| ${f.kind} | unreached [${f.purge.unreached.join(', ')}], durable ${f.purge.durable}, pending ${f.purge.pending}, ${f.purge.ms} ms | ${f.purgeDoneAfterRecoveryMs} ms | ${typeof f.otherProcessKnewAfterRecoveryMs === 'number' ? f.otherProcessKnewAfterRecoveryMs + ' ms' : f.otherProcessKnewAfterRecoveryMs} | ${f.staleReads.purgingProcess} / ${f.staleReads.otherProcess} | ${f.probes.map((p) => `${p.staleA}/${p.staleB}`).join(', ')} | ${f.reads.purgingProcess + f.reads.otherProcess} (${f.reads.fromRedis}) | ${f.reads.failed} | ${f.oldVersionServedByOtherBeforeItKnew.reads} (${f.oldVersionServedByOtherBeforeItKnew.sinceRecovery}) |`,
+  ),
   '',
 ].join('\n');
 writeFileSync(join(dir, 'invalidation.md'), md);

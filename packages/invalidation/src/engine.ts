@@ -38,7 +38,16 @@ import {
 } from './internals.js';
 import { type PatternInput, defaultPromptText } from './patterns.js';
 import { purgeByPrompt } from './prompt-purge.js';
-import { type CompiledRule, type EventTargets, type InvalidationRule, type InvalidationTarget, type RuleContext, checkKnown, compileEventRule, compileRule } from './rules.js';
+import {
+  type CompiledRule,
+  type EventTargets,
+  type InvalidationRule,
+  type InvalidationTarget,
+  type RuleContext,
+  checkKnown,
+  compileEventRule,
+  compileRule,
+} from './rules.js';
 import { TimedIndex } from './timed-index.js';
 import type { InvalidationAudit, InvalidationEngineOptions, PromptPurgeOptions, PromptPurgeReport } from './types.js';
 
@@ -80,7 +89,8 @@ export class InvalidationEngine {
     }
     this.cache = options.cache;
     this.knownEvents = parseEvents(options.events);
-    if (options.promptText !== undefined && typeof options.promptText !== 'function') throw new InvalidOptionError(`${PKG}: option "promptText" must be a function`, { field: 'promptText' });
+    if (options.promptText !== undefined && typeof options.promptText !== 'function')
+      throw new InvalidOptionError(`${PKG}: option "promptText" must be a function`, { field: 'promptText' });
     this.promptTextOf = options.promptText ?? defaultPromptText;
     this.storePromptText = options.storePromptText ?? true;
     this.raceWindowMs = options.raceWindowMs ?? 5_000;
@@ -88,18 +98,24 @@ export class InvalidationEngine {
       throw new InvalidOptionError(`${PKG}: option "raceWindowMs" must be a number of milliseconds >= 0`, { field: 'raceWindowMs' });
     }
     this.journalMax = options.journalMaxEntries ?? 10_000;
-    if (!Number.isSafeInteger(this.journalMax) || this.journalMax < 0) throw new InvalidOptionError(`${PKG}: option "journalMaxEntries" must be an integer >= 0`, { field: 'journalMaxEntries' });
+    if (!Number.isSafeInteger(this.journalMax) || this.journalMax < 0)
+      throw new InvalidOptionError(`${PKG}: option "journalMaxEntries" must be an integer >= 0`, { field: 'journalMaxEntries' });
     if (options.versionStore !== undefined && (typeof options.versionStore?.get !== 'function' || typeof options.versionStore?.set !== 'function')) {
       throw new InvalidOptionError(`${PKG}: option "versionStore" needs get(key) and set(key, value) (an ioredis client works)`, { field: 'versionStore' });
     }
-    this.configs = new ConfigVersions(this.cache, options.versionStore, options.versionStorePrefix ?? 'strata:config:', (scope, reason) => this.bumpVersion(scope, reason));
+    this.configs = new ConfigVersions(this.cache, options.versionStore, options.versionStorePrefix ?? 'strata:config:', (scope, reason) =>
+      this.bumpVersion(scope, reason),
+    );
     this.now = options.now ?? Date.now;
-    if (options.onRuleError !== undefined && typeof options.onRuleError !== 'function') throw new InvalidOptionError(`${PKG}: option "onRuleError" must be a function`, { field: 'onRuleError' });
+    if (options.onRuleError !== undefined && typeof options.onRuleError !== 'function')
+      throw new InvalidOptionError(`${PKG}: option "onRuleError" must be a function`, { field: 'onRuleError' });
     this.onRuleError =
       options.onRuleError ??
-      ((error, rule) => process.emitWarning(`${PKG}: rule "${rule}" threw and was skipped: ${(error as Error)?.message ?? String(error)}`, { code: 'STRATA_RULE_ERROR' }));
+      ((error, rule) =>
+        process.emitWarning(`${PKG}: rule "${rule}" threw and was skipped: ${(error as Error)?.message ?? String(error)}`, { code: 'STRATA_RULE_ERROR' }));
     if (options.onInvalidate !== undefined) {
-      if (typeof options.onInvalidate !== 'function') throw new InvalidOptionError(`${PKG}: option "onInvalidate" must be a function`, { field: 'onInvalidate' });
+      if (typeof options.onInvalidate !== 'function')
+        throw new InvalidOptionError(`${PKG}: option "onInvalidate" must be a function`, { field: 'onInvalidate' });
       this.listeners.add(options.onInvalidate);
     }
     for (const r of options.rules ?? []) this.addRule(r);
@@ -178,9 +194,12 @@ export class InvalidationEngine {
     const rules = this.eventRules.get(event);
     if (!rules) {
       const known = [...this.eventRules.keys()].map((e) => JSON.stringify(e)).join(', ') || '(none)';
-      throw new InvalidOptionError(`${PKG}: applyEvent(${JSON.stringify(event)}): no rule is registered for this event; registered: ${known}`, { field: 'event' });
+      throw new InvalidOptionError(`${PKG}: applyEvent(${JSON.stringify(event)}): no rule is registered for this event; registered: ${known}`, {
+        field: 'event',
+      });
     }
-    if (typeof data !== 'object' || data === null) throw new InvalidRequestError(`${PKG}: applyEvent(${JSON.stringify(event)}) data must be an object`, { field: 'data' });
+    if (typeof data !== 'object' || data === null)
+      throw new InvalidRequestError(`${PKG}: applyEvent(${JSON.stringify(event)}) data must be an object`, { field: 'data' });
     const targets: InvalidationTarget[] = [];
     for (const r of rules) {
       if (r.templates) for (const t of r.templates) targets.push(t.fill(data, `applyEvent(${JSON.stringify(event)})`));
@@ -418,7 +437,8 @@ export class InvalidationEngine {
       if (t === '') throw new InvalidRequestError(`${PKG}: an empty tag cannot be invalidated`, { field: 'tag' });
       return () => this.owned({ type: 'tag', tag: t }, () => this.cache.invalidateTag(t));
     }
-    if (typeof t !== 'object' || t === null) throw new InvalidRequestError(`${PKG}: invalidation target must be a tag string or { tag } / { key } / { scope }, got ${typeof t}`, { field: 'target' });
+    if (typeof t !== 'object' || t === null)
+      throw new InvalidRequestError(`${PKG}: invalidation target must be a tag string or { tag } / { key } / { scope }, got ${typeof t}`, { field: 'target' });
     if ('tag' in t) {
       if (typeof t.tag !== 'string' || t.tag === '') throw new InvalidRequestError(`${PKG}: target.tag must be a non-empty string`, { field: 'tag' });
       const message: InvalidationMessage = t.scope === undefined ? { type: 'tag', tag: t.tag } : { type: 'tag', tag: t.tag, scope: base(t.scope) };
@@ -440,7 +460,10 @@ export class InvalidationEngine {
   /** A version bump run by the engine (so the `invalidate` event is not audited twice). */
   private bumpOwned(scope: ScopeInput | undefined): Promise<{ version: number; result: InvalidationResult }> {
     const current = this.cache.resolveScope(scope);
-    const predicted: InvalidationMessage = { type: 'scope-version', scope: { tenant: current.tenant, namespace: current.namespace, version: current.version + 1 } };
+    const predicted: InvalidationMessage = {
+      type: 'scope-version',
+      scope: { tenant: current.tenant, namespace: current.namespace, version: current.version + 1 },
+    };
     let out: { version: number; result: InvalidationResult } | undefined;
     return this.owned(predicted, async () => (out = await this.cache.bumpScopeVersion(scope)).result).then(() => out!);
   }
@@ -558,4 +581,3 @@ export class InvalidationEngine {
 export function createInvalidationEngine(options: InvalidationEngineOptions): InvalidationEngine {
   return new InvalidationEngine(options);
 }
-

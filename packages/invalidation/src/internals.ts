@@ -28,8 +28,18 @@ export const STARTED_META_KEY = 'strata.began';
 export type EventRuleCompiled = CompiledRule & { type: 'event' };
 
 export const ENGINE_OPTIONS = Object.keys({
-  cache: true, rules: true, events: true, promptText: true, storePromptText: true, raceWindowMs: true, journalMaxEntries: true,
-  versionStore: true, versionStorePrefix: true, onInvalidate: true, onRuleError: true, now: true,
+  cache: true,
+  rules: true,
+  events: true,
+  promptText: true,
+  storePromptText: true,
+  raceWindowMs: true,
+  journalMaxEntries: true,
+  versionStore: true,
+  versionStorePrefix: true,
+  onInvalidate: true,
+  onRuleError: true,
+  now: true,
 } satisfies Record<keyof InvalidationEngineOptions, true>);
 
 /** A recent write of this process (for the cross-process race repair). */
@@ -46,7 +56,8 @@ export interface JournalEntry {
 export function parseEvents(ev: InvalidationEngineOptions['events']): ReadonlyMap<string, readonly string[] | undefined> | undefined {
   if (ev === undefined) return undefined;
   if (Array.isArray(ev)) {
-    for (const [i, e] of ev.entries()) if (typeof e !== 'string' || e === '') throw new InvalidOptionError(`${PKG}: option "events"[${i}] must be a non-empty event name`, { field: 'events' });
+    for (const [i, e] of ev.entries())
+      if (typeof e !== 'string' || e === '') throw new InvalidOptionError(`${PKG}: option "events"[${i}] must be a non-empty event name`, { field: 'events' });
     return new Map(ev.map((e: string) => [e, undefined]));
   }
   if (typeof ev !== 'object' || ev === null) {

@@ -60,7 +60,9 @@ export function compileTemplate(source: unknown, field: string): Template {
       if (end < 0) throw new InvalidOptionError(`${PKG}: ${field} template ${JSON.stringify(source)} has an unclosed "{" at position ${i}`, { field });
       const name = source.slice(i + 1, end).trim();
       if (!PARAM.test(name)) {
-        throw new InvalidOptionError(`${PKG}: ${field} template ${JSON.stringify(source)} has a bad placeholder {${name}} (use {field} or {field.sub})`, { field });
+        throw new InvalidOptionError(`${PKG}: ${field} template ${JSON.stringify(source)} has a bad placeholder {${name}} (use {field} or {field.sub})`, {
+          field,
+        });
       }
       if (literal) parts.push(literal);
       literal = '';
@@ -90,7 +92,10 @@ export function compileTemplate(source: unknown, field: string): Template {
           throw new InvalidRequestError(`${PKG}: ${where}: template ${JSON.stringify(source)} needs data.${p.param}, which is missing`, { field: p.param });
         }
         if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'bigint') {
-          throw new InvalidRequestError(`${PKG}: ${where}: template ${JSON.stringify(source)} needs data.${p.param} to be a string or number, got ${typeof v}`, { field: p.param });
+          throw new InvalidRequestError(
+            `${PKG}: ${where}: template ${JSON.stringify(source)} needs data.${p.param} to be a string or number, got ${typeof v}`,
+            { field: p.param },
+          );
         }
         out += String(v);
       }

@@ -142,8 +142,10 @@ export function creativeRequests(options: CreativeRequestsOptions = {}): NoCache
   checkKnown(options, ['minTemperature', 'defaultTemperature', 'action'], 'creativeRequests()');
   const min = options.minTemperature ?? 0.7;
   const dflt = options.defaultTemperature ?? 1;
-  if (typeof min !== 'number' || !Number.isFinite(min) || min < 0) throw new InvalidOptionError(`${PKG}: creativeRequests() option "minTemperature" must be a number >= 0`, { field: 'minTemperature' });
-  if (typeof dflt !== 'number' || !Number.isFinite(dflt) || dflt < 0) throw new InvalidOptionError(`${PKG}: creativeRequests() option "defaultTemperature" must be a number >= 0`, { field: 'defaultTemperature' });
+  if (typeof min !== 'number' || !Number.isFinite(min) || min < 0)
+    throw new InvalidOptionError(`${PKG}: creativeRequests() option "minTemperature" must be a number >= 0`, { field: 'minTemperature' });
+  if (typeof dflt !== 'number' || !Number.isFinite(dflt) || dflt < 0)
+    throw new InvalidOptionError(`${PKG}: creativeRequests() option "defaultTemperature" must be a number >= 0`, { field: 'defaultTemperature' });
   return {
     type: 'noCache',
     name: 'creative',
@@ -163,9 +165,28 @@ export function creativeRequests(options: CreativeRequestsOptions = {}): NoCache
 
 /** Words and phrases whose answer changes with time. Matched as whole words, case-insensitively. */
 export const DEFAULT_TIME_SENSITIVE_WORDS: readonly string[] = Object.freeze([
-  'today', 'tonight', 'tomorrow', 'yesterday', 'now', 'right now', 'currently', 'current',
-  'latest', 'this week', 'this month', 'this year', 'breaking news', 'news', 'weather', 'forecast',
-  'latest price', 'current price', 'stock price', 'exchange rate', 'live score', 'trending',
+  'today',
+  'tonight',
+  'tomorrow',
+  'yesterday',
+  'now',
+  'right now',
+  'currently',
+  'current',
+  'latest',
+  'this week',
+  'this month',
+  'this year',
+  'breaking news',
+  'news',
+  'weather',
+  'forecast',
+  'latest price',
+  'current price',
+  'stock price',
+  'exchange rate',
+  'live score',
+  'trending',
 ]);
 
 export interface TimeSensitivePromptsOptions {
@@ -184,7 +205,8 @@ export function timeSensitivePrompts(options: TimeSensitivePromptsOptions = {}):
   checkKnown(options, ['words', 'extraWords', 'patterns', 'action'], 'timeSensitivePrompts()');
   const words = [...(options.words ?? DEFAULT_TIME_SENSITIVE_WORDS), ...(options.extraWords ?? [])];
   for (const [i, w] of words.entries()) {
-    if (typeof w !== 'string' || w.trim() === '') throw new InvalidOptionError(`${PKG}: timeSensitivePrompts() words[${i}] must be a non-empty string`, { field: `words[${i}]` });
+    if (typeof w !== 'string' || w.trim() === '')
+      throw new InvalidOptionError(`${PKG}: timeSensitivePrompts() words[${i}] must be a non-empty string`, { field: `words[${i}]` });
   }
   const regexes: RegExp[] = [];
   if (words.length > 0) {
@@ -217,7 +239,13 @@ export type CompiledRule =
   | { readonly type: 'maxAge'; readonly name: string; readonly maxAgeMs: number; readonly match: CompiledMatch }
   | { readonly type: 'tag'; readonly name: string; readonly match: CompiledMatch; readonly tags: (ctx: RuleContext) => string[] }
   | { readonly type: 'noCache'; readonly name: string; readonly match: CompiledMatch; readonly ttlMs: number | undefined; readonly reason: string }
-  | { readonly type: 'event'; readonly name: string; readonly event: string; readonly templates?: readonly Template[]; readonly fn?: (data: Record<string, unknown>) => unknown }
+  | {
+      readonly type: 'event';
+      readonly name: string;
+      readonly event: string;
+      readonly templates?: readonly Template[];
+      readonly fn?: (data: Record<string, unknown>) => unknown;
+    }
   | { readonly type: 'staleAfterModelChange'; readonly name: string; readonly match: CompiledMatch };
 
 export function checkKnown(obj: unknown, known: readonly string[], where: string): void {
@@ -228,7 +256,8 @@ export function checkKnown(obj: unknown, known: readonly string[], where: string
 }
 
 function positiveMs(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidOptionError(`${PKG}: ${field} must be a positive number of milliseconds`, { field });
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new InvalidOptionError(`${PKG}: ${field} must be a positive number of milliseconds`, { field });
   return v;
 }
 
@@ -251,16 +280,19 @@ export function compileMatch(match: Match | undefined, where: string): CompiledM
   }
   if (match.scope !== undefined) {
     const s = typeof match.scope === 'string' ? { tenant: match.scope } : match.scope;
-    if (typeof s !== 'object' || s === null) throw new InvalidOptionError(`${PKG}: ${where}.match.scope must be a tenant id or { tenant?, namespace? }`, { field: 'scope' });
+    if (typeof s !== 'object' || s === null)
+      throw new InvalidOptionError(`${PKG}: ${where}.match.scope must be a tenant id or { tenant?, namespace? }`, { field: 'scope' });
     checkKnown(s, ['tenant', 'namespace'], `${where}.match.scope`);
     for (const f of ['tenant', 'namespace'] as const) {
-      if (s[f] !== undefined && (typeof s[f] !== 'string' || s[f] === '')) throw new InvalidOptionError(`${PKG}: ${where}.match.scope.${f} must be a non-empty string`, { field: `scope.${f}` });
+      if (s[f] !== undefined && (typeof s[f] !== 'string' || s[f] === ''))
+        throw new InvalidOptionError(`${PKG}: ${where}.match.scope.${f} must be a non-empty string`, { field: `scope.${f}` });
     }
     tests.push((ctx) => (s.tenant === undefined || ctx.scope.tenant === s.tenant) && (s.namespace === undefined || ctx.scope.namespace === s.namespace));
   }
   if (match.profile !== undefined) {
     const ids = typeof match.profile === 'string' ? [match.profile] : [...match.profile];
-    if (ids.length === 0 || ids.some((p) => typeof p !== 'string' || p === '')) throw new InvalidOptionError(`${PKG}: ${where}.match.profile must be a profile id or a list of them`, { field: 'profile' });
+    if (ids.length === 0 || ids.some((p) => typeof p !== 'string' || p === ''))
+      throw new InvalidOptionError(`${PKG}: ${where}.match.profile must be a profile id or a list of them`, { field: 'profile' });
     tests.push((ctx) => ids.includes(ctx.profile.id));
   }
   if (match.prompt !== undefined) {
@@ -270,7 +302,8 @@ export function compileMatch(match: Match | undefined, where: string): CompiledM
   const needsTags = match.tag !== undefined;
   if (match.tag !== undefined) {
     const tags = typeof match.tag === 'string' ? [match.tag] : [...match.tag];
-    if (tags.length === 0 || tags.some((t) => typeof t !== 'string' || t === '')) throw new InvalidOptionError(`${PKG}: ${where}.match.tag must be a tag or a list of tags`, { field: 'tag' });
+    if (tags.length === 0 || tags.some((t) => typeof t !== 'string' || t === ''))
+      throw new InvalidOptionError(`${PKG}: ${where}.match.tag must be a tag or a list of tags`, { field: 'tag' });
     tests.push((ctx) => ctx.tags.some((t) => tags.includes(t)));
   }
   if (match.when !== undefined) {
@@ -297,12 +330,16 @@ export function compileRule(rule: InvalidationRule, index: number, knownEvents: 
         const fn = rule.tags;
         return { type: 'tag', name, match, tags: (ctx) => (fn(ctx) ?? []).filter((t): t is string => typeof t === 'string' && t !== '') };
       }
-      if (!Array.isArray(rule.tags) || rule.tags.length === 0) throw new InvalidOptionError(`${PKG}: ${where}.tags must be a non-empty list of tags or a function`, { field: `${where}.tags` });
+      if (!Array.isArray(rule.tags) || rule.tags.length === 0)
+        throw new InvalidOptionError(`${PKG}: ${where}.tags must be a non-empty list of tags or a function`, { field: `${where}.tags` });
       const templates = rule.tags.map((t, i) => compileTemplate(t, `${where}.tags[${i}]`));
       for (const t of templates) {
         for (const p of t.params) {
           if (!TAG_TEMPLATE_PARAMS.has(p)) {
-            throw new InvalidOptionError(`${PKG}: ${where}: tag template ${JSON.stringify(t.source)} uses {${p}}; tag rules can fill {model}, {tenant}, {namespace}, {profile}`, { field: `${where}.tags` });
+            throw new InvalidOptionError(
+              `${PKG}: ${where}: tag template ${JSON.stringify(t.source)} uses {${p}}; tag rules can fill {model}, {tenant}, {namespace}, {profile}`,
+              { field: `${where}.tags` },
+            );
           }
         }
       }
@@ -329,7 +366,8 @@ export function compileRule(rule: InvalidationRule, index: number, knownEvents: 
       const action = rule.action ?? 'skip';
       let ttlMs: number | undefined;
       if (action !== 'skip') {
-        if (typeof action !== 'object' || action === null) throw new InvalidOptionError(`${PKG}: ${where}.action must be 'skip' or { ttlMs }`, { field: `${where}.action` });
+        if (typeof action !== 'object' || action === null)
+          throw new InvalidOptionError(`${PKG}: ${where}.action must be 'skip' or { ttlMs }`, { field: `${where}.action` });
         checkKnown(action, ['ttlMs'], `${where}.action`);
         ttlMs = positiveMs(action.ttlMs, `${where}.action.ttlMs`);
       }
@@ -357,7 +395,8 @@ export function compileEventRule(
   knownEvents: ReadonlyMap<string, readonly string[] | undefined> | undefined,
   name?: string,
 ): CompiledRule & { type: 'event' } {
-  if (typeof event !== 'string' || event === '') throw new InvalidOptionError(`${PKG}: ${where}: event name must be a non-empty string`, { field: `${where}.event` });
+  if (typeof event !== 'string' || event === '')
+    throw new InvalidOptionError(`${PKG}: ${where}: event name must be a non-empty string`, { field: `${where}.event` });
   if (knownEvents && !knownEvents.has(event)) {
     throw new InvalidOptionError(
       `${PKG}: ${where}: unknown event ${JSON.stringify(event)}; declared events are ${[...knownEvents.keys()].map((e) => JSON.stringify(e)).join(', ') || '(none)'} (option "events")`,
@@ -367,7 +406,9 @@ export function compileEventRule(
   const ruleName = name ?? `event:${event}`;
   if (typeof targets === 'function') return { type: 'event', name: ruleName, event, fn: targets as (data: Record<string, unknown>) => unknown };
   if (!Array.isArray(targets) || targets.length === 0) {
-    throw new InvalidOptionError(`${PKG}: ${where}: targets of event ${JSON.stringify(event)} must be a non-empty list of tag templates or a function`, { field: `${where}.targets` });
+    throw new InvalidOptionError(`${PKG}: ${where}: targets of event ${JSON.stringify(event)} must be a non-empty list of tag templates or a function`, {
+      field: `${where}.targets`,
+    });
   }
   const templates = targets.map((t, i) => compileTemplate(t, `${where}.targets[${i}]`));
   const fields = knownEvents?.get(event);

@@ -42,7 +42,7 @@ async function spawnChild(config: Record<string, unknown>): Promise<Child> {
     });
   });
   const { semantic } = await ready;
-  const call = <T,>(op: string, args: Record<string, unknown> = {}) =>
+  const call = <T>(op: string, args: Record<string, unknown> = {}) =>
     new Promise<T>((resolve, reject) => {
       const id = nextId++;
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -126,7 +126,16 @@ describe('two processes sharing Redis', () => {
     const r = await child.call<{ status: string; stored: boolean; value: string }>('release', { text });
     expect(r).toEqual({ status: 'miss', stored: false, value: '12 (old)' });
     expect(await child.call('inspect', { text })).toEqual({ l1: false, l2: false, l3: false });
-    expect(await parent.cache.lookup({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'Shop assistant.' }, { role: 'user', content: text }] })).toBeUndefined();
+    expect(
+      await parent.cache.lookup({
+        model: 'gpt-4o-mini',
+        temperature: 0,
+        messages: [
+          { role: 'system', content: 'Shop assistant.' },
+          { role: 'user', content: text },
+        ],
+      }),
+    ).toBeUndefined();
   });
 
   it('a prompt purge in one process reaches entries the other process wrote (via the shared L2 scan)', async () => {
@@ -155,7 +164,17 @@ describe('two processes sharing Redis', () => {
 
   it('an event emitted in the child purges the parent too', async () => {
     const text = 'product 7 battery life';
-    await parent.cache.getOrLoad({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'Shop assistant.' }, { role: 'user', content: text }] }, () => '10 h');
+    await parent.cache.getOrLoad(
+      {
+        model: 'gpt-4o-mini',
+        temperature: 0,
+        messages: [
+          { role: 'system', content: 'Shop assistant.' },
+          { role: 'user', content: text },
+        ],
+      },
+      () => '10 h',
+    );
     await parent.cache.flush();
     expect((await inspect(parent, text)).l1).toBe(true);
     await child.call('emit', { event: 'product_updated', data: { id: 7 } }); // topic:product covers it

@@ -8,7 +8,15 @@ export function clock(start = Date.now()) {
 }
 
 export function chat(text: string, extra: Record<string, unknown> = {}) {
-  return { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are a shop assistant.' }, { role: 'user', content: text }], ...extra };
+  return {
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      { role: 'system', content: 'You are a shop assistant.' },
+      { role: 'user', content: text },
+    ],
+    ...extra,
+  };
 }
 
 export function makeCache(options: Partial<MultiLayerCacheOptions> & { bus?: InvalidationBus } = {}) {

@@ -48,7 +48,10 @@ describe('property: after a purge resolves, nothing loaded before it is served',
           // Bound by the guarantee: a purge that started after the load read its source and had
           // resolved before this lookup began.
           const p = (purges.get(tagOf(i)) ?? []).find((x) => x.start > loadedAt && x.resolved < startedAt);
-          if (p) violations.push(`lookup of ${PROMPTS[i]} at ${startedAt} served ${String(value)} (loader called at ${loadedAt}) after a purge of ${tagOf(i)} ran ${p.start}..${p.resolved}`);
+          if (p)
+            violations.push(
+              `lookup of ${PROMPTS[i]} at ${startedAt} served ${String(value)} (loader called at ${loadedAt}) after a purge of ${tagOf(i)} ran ${p.start}..${p.resolved}`,
+            );
         };
 
         for (const o of ops) {
@@ -143,10 +146,11 @@ describe('property: after a purge resolves, nothing loaded before it is served',
         const check = (node: number, i: number, startedAt: number, value: unknown, sameNodeOnly: boolean) => {
           const l = loads.get(String(value));
           if (!l) return;
-          const p = (purges.get(tagOf(i)) ?? []).find(
-            (x) => x.start > l.at && x.resolved < startedAt && (!sameNodeOnly || x.node === node),
-          );
-          if (p) violations.push(`node ${node} lookup of ${PROMPTS[i]} at ${startedAt} served ${String(value)} (loader on node ${l.node} at ${l.at}) after node ${p.node} purged ${tagOf(i)} ${p.start}..${p.resolved}`);
+          const p = (purges.get(tagOf(i)) ?? []).find((x) => x.start > l.at && x.resolved < startedAt && (!sameNodeOnly || x.node === node));
+          if (p)
+            violations.push(
+              `node ${node} lookup of ${PROMPTS[i]} at ${startedAt} served ${String(value)} (loader on node ${l.node} at ${l.at}) after node ${p.node} purged ${tagOf(i)} ${p.start}..${p.resolved}`,
+            );
         };
         for (const o of ops) {
           const n = nodes[o.node]!;

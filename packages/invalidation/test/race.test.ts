@@ -5,11 +5,13 @@ import { createInvalidationEngine, onEvent, tagWhen } from '../src/index.js';
 import { chat, deferred, makeCache } from './helpers.js';
 import { DelayedBus, SlowSharedLayer, sleep } from './slow-layer.js';
 
-
 describe('a write racing an invalidation cannot bring the purged answer back', () => {
   it('in-process: a slow loader that finishes after an event purge is not stored', async () => {
     const { cache, memory } = makeCache();
-    const engine = createInvalidationEngine({ cache, rules: [tagWhen({ prompt: /product/i }, ['topic:product']), onEvent('product_updated', ['product:{id}', 'topic:product'])] });
+    const engine = createInvalidationEngine({
+      cache,
+      rules: [tagWhen({ prompt: /product/i }, ['topic:product']), onEvent('product_updated', ['product:{id}', 'topic:product'])],
+    });
     const skipped: string[] = [];
     cache.on('skipWrite', (e) => skipped.push(e.reason));
     const release = deferred();

@@ -243,7 +243,13 @@ describe("don't-cache rules", () => {
   it('time-sensitive prompts are skipped, with a configurable word list', async () => {
     const { cache, memory } = makeCache();
     createInvalidationEngine({ cache, rules: [timeSensitivePrompts({ extraWords: ['opening hours'] })] });
-    for (const q of ["What's the weather in Paris?", 'What is the latest price of BTC?', 'news about Acme', 'Are you open TODAY?', 'opening hours of the Berlin store']) {
+    for (const q of [
+      "What's the weather in Paris?",
+      'What is the latest price of BTC?',
+      'news about Acme',
+      'Are you open TODAY?',
+      'opening hours of the Berlin store',
+    ]) {
       expect((await ask(cache, chat(q))).stored, q).toBe(false);
     }
     for (const q of ['What is the capital of France?', 'Explain nowcasting models', 'knowledge base article']) {
@@ -295,7 +301,7 @@ describe('ad-hoc purges', () => {
     ]);
   });
 
-  it('audits each engine operation once, and the application\'s direct cache invalidations too', async () => {
+  it("audits each engine operation once, and the application's direct cache invalidations too", async () => {
     const { cache } = makeCache();
     const audits: InvalidationAudit[] = [];
     const engine = createInvalidationEngine({ cache, onInvalidate: (a) => audits.push(a) });
@@ -344,9 +350,31 @@ describe('a rule that throws', () => {
       cache,
       onRuleError: (e, rule) => errors.push(`${rule}: ${(e as Error).message}`),
       rules: [
-        noCache({ when: () => { throw new Error('boom'); } }, 'skip', 'flaky-skip'),
-        { type: 'tag', name: 'flaky-tags', tags: () => { throw new Error('bang'); } },
-        maxAge(1_000, { when: () => { throw new Error('pow'); } }, 'flaky-age'),
+        noCache(
+          {
+            when: () => {
+              throw new Error('boom');
+            },
+          },
+          'skip',
+          'flaky-skip',
+        ),
+        {
+          type: 'tag',
+          name: 'flaky-tags',
+          tags: () => {
+            throw new Error('bang');
+          },
+        },
+        maxAge(
+          1_000,
+          {
+            when: () => {
+              throw new Error('pow');
+            },
+          },
+          'flaky-age',
+        ),
       ],
     });
     expect((await ask(cache, chat('hello'), 'hi')).stored).toBe(true);
@@ -372,7 +400,10 @@ describe('validation at registration', () => {
   };
 
   it('an invalid regular expression (string form) throws InvalidOptionError at registration', () => {
-    expectOptionError(() => createInvalidationEngine({ cache, rules: [tagWhen({ prompt: '/product(/i' }, ['x'])] }), /rules\[0\]\.match\.prompt is not a valid regular expression/);
+    expectOptionError(
+      () => createInvalidationEngine({ cache, rules: [tagWhen({ prompt: '/product(/i' }, ['x'])] }),
+      /rules\[0\]\.match\.prompt is not a valid regular expression/,
+    );
     expectOptionError(() => createInvalidationEngine({ cache, rules: [maxAge(1000, { prompt: '[a-' })] }), /not a valid regular expression/);
     expectOptionError(() => timeSensitivePrompts({ patterns: ['(unclosed'] }), /patterns\[0\]/);
   });

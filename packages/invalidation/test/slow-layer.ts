@@ -61,7 +61,6 @@ export class SlowSharedLayer implements LayerV1 {
   }
 }
 
-
 /** A bus that delivers after `delayMs` (a slow network between processes). */
 export class DelayedBus implements InvalidationBus {
   private readonly inner = new LocalInvalidationBus();

@@ -2,7 +2,18 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { BaseCache, deserializeStoredGeneration } from '@langchain/core/caches';
 import type { StoredMessage } from '@langchain/core/messages';
 import type { Generation } from '@langchain/core/outputs';
-import { type Begun, type CallOptions, type Loaded, type MultiLayerCache, type PendingLoad, type ScopeInput, type TokenUsage, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
+import {
+  type Begun,
+  type CallOptions,
+  type Loaded,
+  type MultiLayerCache,
+  type PendingLoad,
+  type ScopeInput,
+  type TokenUsage,
+  InvalidOptionError,
+  StrataError,
+  loaded,
+} from '@strata-cache/core';
 import { type LangChainKeyRequest, hasUnrenderedContent, keyRequestOf, langChainProfile } from './key.js';
 
 const PKG = '@strata-cache/langchain';
@@ -56,7 +67,9 @@ export interface StrataLangChainCacheOptions {
   ignoreLlmFields?: readonly string[];
 }
 
-const OPTION_KEYS = ['cache', 'scope', 'ttlMs', 'tags', 'semantic', 'coalesce', 'ignoreLlmFields'] as const satisfies ReadonlyArray<keyof StrataLangChainCacheOptions>;
+const OPTION_KEYS = ['cache', 'scope', 'ttlMs', 'tags', 'semantic', 'coalesce', 'ignoreLlmFields'] as const satisfies ReadonlyArray<
+  keyof StrataLangChainCacheOptions
+>;
 
 const DEFAULT_WAIT_MS = 30_000;
 
@@ -342,13 +355,25 @@ const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v)
 function checkOptions(options: StrataLangChainCacheOptions): void {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: StrataLangChainCache needs an options object with "cache"`);
   for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+    if (!(OPTION_KEYS as readonly string[]).includes(k))
+      throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
   }
   const cache = options.cache as Partial<MultiLayerCache> | undefined;
-  if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function' || typeof cache.keyFor !== 'function') {
+  if (
+    !cache ||
+    typeof cache.getOrLoad !== 'function' ||
+    typeof cache.lookup !== 'function' ||
+    typeof cache.store !== 'function' ||
+    typeof cache.keyFor !== 'function'
+  ) {
     throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
   }
-  if (options.scope !== undefined && typeof options.scope !== 'function' && typeof options.scope !== 'string' && (typeof options.scope !== 'object' || options.scope === null)) {
+  if (
+    options.scope !== undefined &&
+    typeof options.scope !== 'function' &&
+    typeof options.scope !== 'string' &&
+    (typeof options.scope !== 'object' || options.scope === null)
+  ) {
     throw new InvalidOptionError(`${PKG}: option "scope" must be a tenant string, a scope object or a function`, { field: 'scope' });
   }
   if (options.ttlMs !== undefined && (typeof options.ttlMs !== 'number' || !Number.isFinite(options.ttlMs) || options.ttlMs <= 0)) {

@@ -16,7 +16,18 @@ export interface LangChainKeyRequest {
  * LangChain's llmString carries the client's settings — ChatOpenAI's includes `apiKey` in
  * clear — and a cache key must neither depend on (rotate the key, lose the cache) nor contain one.
  */
-const CREDENTIAL_SUFFIXES = ['apikey', 'secret', 'password', 'authorization', 'accesstoken', 'authtoken', 'bearertoken', 'sessiontoken', 'credential', 'credentials'];
+const CREDENTIAL_SUFFIXES = [
+  'apikey',
+  'secret',
+  'password',
+  'authorization',
+  'accesstoken',
+  'authtoken',
+  'bearertoken',
+  'sessiontoken',
+  'credential',
+  'credentials',
+];
 
 /** True when an llmString field holds a credential (never part of a key). */
 export function isCredentialField(name: string): boolean {

@@ -3,7 +3,8 @@ import { isCredentialField, keyRequestOf, langChainSemanticSplit, parseLlmString
 
 describe('llmString parsing', () => {
   it('parses LangChain llmStrings and drops credentials, also nested ones', () => {
-    const s = '_model:"base_chat_model",_type:"openai",apiKey:"sk-1",configuration:{"baseURL":"http://x","apiKey":"sk-2","headers":{"Authorization":"Bearer t"}},model:"gpt-4o-mini",stop:["a,b","c"],temperature:0';
+    const s =
+      '_model:"base_chat_model",_type:"openai",apiKey:"sk-1",configuration:{"baseURL":"http://x","apiKey":"sk-2","headers":{"Authorization":"Bearer t"}},model:"gpt-4o-mini",stop:["a,b","c"],temperature:0';
     expect(parseLlmString(s)).toEqual({
       _model: 'base_chat_model',
       _type: 'openai',
@@ -18,7 +19,8 @@ describe('llmString parsing', () => {
   });
 
   it('credential names, not token counts', () => {
-    for (const n of ['apiKey', 'openAIApiKey', 'anthropic_api_key', 'clientSecret', 'password', 'accessToken', 'Authorization', 'credentials']) expect(isCredentialField(n)).toBe(true);
+    for (const n of ['apiKey', 'openAIApiKey', 'anthropic_api_key', 'clientSecret', 'password', 'accessToken', 'Authorization', 'credentials'])
+      expect(isCredentialField(n)).toBe(true);
     for (const n of ['maxTokens', 'max_tokens', 'model', 'temperature', 'topK', 'budget_tokens']) expect(isCredentialField(n)).toBe(false);
   });
 

@@ -33,9 +33,25 @@ function setup(opts: Partial<StrataLangChainCacheOptions> = {}, cacheOpts: Parti
   const cache = new MultiLayerCache({ layers: [new MemoryLayer()], ...cacheOpts });
   const lc = new StrataLangChainCache({ cache, ...opts });
   const openai = (extra: Record<string, unknown> = {}, server = oa) =>
-    new ChatOpenAI({ model: 'gpt-4o-mini', temperature: 0, apiKey: 'sk-test-secret-key', maxRetries: 0, configuration: { baseURL: server.baseURL }, cache: lc, ...extra });
+    new ChatOpenAI({
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      apiKey: 'sk-test-secret-key',
+      maxRetries: 0,
+      configuration: { baseURL: server.baseURL },
+      cache: lc,
+      ...extra,
+    });
   const anthropic = (extra: Record<string, unknown> = {}) =>
-    new ChatAnthropic({ model: 'claude-sonnet-4-5', temperature: 0, apiKey: 'sk-ant-secret-key', maxRetries: 0, anthropicApiUrl: an.origin, cache: lc, ...extra });
+    new ChatAnthropic({
+      model: 'claude-sonnet-4-5',
+      temperature: 0,
+      apiKey: 'sk-ant-secret-key',
+      maxRetries: 0,
+      anthropicApiUrl: an.origin,
+      cache: lc,
+      ...extra,
+    });
   return { cache, lc, openai, anthropic };
 }
 
@@ -95,7 +111,16 @@ describe('StrataLangChainCache with ChatOpenAI and ChatAnthropic', () => {
 
   it('tool calls come back from the cache as tool calls', async () => {
     const { cache, openai } = setup();
-    const model = openai().bindTools([{ type: 'function', function: { name: 'weather', description: 'Weather', parameters: { type: 'object', properties: { query: { type: 'string' }, unit: { type: 'string' } } } } }]);
+    const model = openai().bindTools([
+      {
+        type: 'function',
+        function: {
+          name: 'weather',
+          description: 'Weather',
+          parameters: { type: 'object', properties: { query: { type: 'string' }, unit: { type: 'string' } } },
+        },
+      },
+    ]);
     const a = await model.invoke('Weather in Rome?');
     await cache.flush();
     const b = await model.invoke('Weather in Rome?');
@@ -181,7 +206,14 @@ describe('StrataLangChainCache with ChatOpenAI and ChatAnthropic', () => {
   it('prompts with images are never cached (LangChain renders every image as "[image]")', async () => {
     const { cache, openai } = setup();
     const model = openai();
-    const withImage = (url: string) => [new HumanMessage({ content: [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_url', image_url: { url } }] })];
+    const withImage = (url: string) => [
+      new HumanMessage({
+        content: [
+          { type: 'text', text: 'What is in this picture?' },
+          { type: 'image_url', image_url: { url } },
+        ],
+      }),
+    ];
     await model.invoke(withImage('https://example.test/cat.png'));
     await cache.flush();
     await model.invoke(withImage('https://example.test/dog.png'));

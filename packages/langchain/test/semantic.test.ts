@@ -27,7 +27,14 @@ describe('semantic matching through the layer stack', () => {
       layers: [new MemoryLayer({ name: 'l1' }), { layer: new SemanticLayer({ embedder, threshold: 0.8 }), budgetMs: 10_000 }],
     });
     const model = (tenant: string, model = 'gpt-4o-mini') =>
-      new ChatOpenAI({ model, temperature: 0, apiKey: 'sk-test', maxRetries: 0, configuration: { baseURL: server.baseURL }, cache: new StrataLangChainCache({ cache, scope: tenant }) });
+      new ChatOpenAI({
+        model,
+        temperature: 0,
+        apiKey: 'sk-test',
+        maxRetries: 0,
+        configuration: { baseURL: server.baseURL },
+        cache: new StrataLangChainCache({ cache, scope: tenant }),
+      });
     const ask = (m: ChatOpenAI, system: string, question: string) => m.invoke([new SystemMessage(system), new HumanMessage(question)]);
     const hits: Array<{ layer: string; similarity?: number }> = [];
     cache.on('hit', (h) => hits.push(h));

@@ -28,7 +28,10 @@ const dot = (a, b) => {
  * @param {string[]} texts  distinct short questions: entries, warm-up traffic, measured queries
  */
 export async function benchCalibration(embedder, texts, { entries = 1_200, warm = 800, queries = 400, answers = 40 } = {}) {
-  const answerTexts = Array.from({ length: answers }, (_, i) => `Answer ${i}: here is what you need to know about topic ${i}, step by step, with the details that matter.`);
+  const answerTexts = Array.from(
+    { length: answers },
+    (_, i) => `Answer ${i}: here is what you need to know about topic ${i}, step by step, with the details that matter.`,
+  );
   const all = [...texts.slice(0, entries + warm + queries), ...answerTexts];
   log(`calibration part: embedding ${all.length} texts once`);
   const vecs = await embedder.embed(all);
@@ -41,7 +44,14 @@ export async function benchCalibration(embedder, texts, { entries = 1_200, warm 
     for (let i = 1; i < centres.length; i++) if (dot(v, centres[i]) > dot(v, centres[best])) best = i;
     return answerTexts[best];
   };
-  const chat = (t) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You answer support questions.' }, { role: 'user', content: t }] });
+  const chat = (t) => ({
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      { role: 'system', content: 'You answer support questions.' },
+      { role: 'user', content: t },
+    ],
+  });
   const make = (options) => {
     const layer = new SemanticLayer({ embedder: new TableEmbedder(table), maxEntries: 100_000, ...options });
     return { layer, cache: new MultiLayerCache({ layers: [{ layer, budgetMs: 10_000 }], policy: 'always' }) };
@@ -68,7 +78,10 @@ export async function benchCalibration(embedder, texts, { entries = 1_200, warm 
   for (let round = 0; round < 3; round++) {
     for (const t of measured) {
       const q = { ...computeSemantic(chat(t), scope), scope };
-      for (const [name, s] of [['static', staticStack], ['calibrated', calibrated]]) {
+      for (const [name, s] of [
+        ['static', staticStack],
+        ['calibrated', calibrated],
+      ]) {
         const t0 = performance.now();
         await s.layer.search(q);
         const t1 = performance.now();
@@ -85,7 +98,12 @@ export async function benchCalibration(embedder, texts, { entries = 1_200, warm 
   const summary = (xs) => ({ p50: round(pct(xs, 50), 3), p90: round(pct(xs, 90), 3), p99: round(pct(xs, 99), 3) });
   const out = {
     method: `${entries} entries (short questions, real USE-lite vectors; answers shared by similar questions), ${warm} read-through requests to warm the calibrator, then ${queries} other questions × 2 rounds, A/B interleaved per query: layer.search() and cache.lookup() (core + the layer). Embedding excluded: a table embedder returns precomputed vectors. Static: the layer's default setting (topK 4, guards, selector); calibrated: calibration { maxWrongRate: 0.01, shadowRate: 0.1 } (topK 8, guards on each candidate, answer vectors, the calibrator's decision and the served neighbourhood's boundary).`,
-    warmedCalibrator: { lookups: cal.lookups, nearMissesJudged: cal.nearMissesJudged, boundariesLearned: cal.boundariesLearned, answerVectors: cal.answerVectors },
+    warmedCalibrator: {
+      lookups: cal.lookups,
+      nearMissesJudged: cal.nearMissesJudged,
+      boundariesLearned: cal.boundariesLearned,
+      answerVectors: cal.answerVectors,
+    },
     search: { static: summary(search.static), calibrated: summary(search.calibrated) },
     lookup: { static: summary(lookup.static), calibrated: summary(lookup.calibrated) },
   };

@@ -26,10 +26,21 @@ function buildItems(vectors, partitionOf) {
   for (let i = 0; i < vectors.length; i++) {
     const p = partitionOf(i);
     const text = `entry ${i}`;
-    const req = { model: 'gpt-4o-mini', messages: [{ role: 'system', content: `system prompt ${p}` }, { role: 'user', content: text }] };
+    const req = {
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'system', content: `system prompt ${p}` },
+        { role: 'user', content: text },
+      ],
+    };
     let partition = reqs.get(p);
     if (!partition) reqs.set(p, (partition = computeSemantic(req, scope).partition));
-    items[i] = { key: computeKey(req, scope), entry: { value: `answer ${i}`, createdAt: Date.now(), tags: [], semantic: { partition, text } }, partition, scope };
+    items[i] = {
+      key: computeKey(req, scope),
+      entry: { value: `answer ${i}`, createdAt: Date.now(), tags: [], semantic: { partition, text } },
+      partition,
+      scope,
+    };
   }
   return items;
 }
@@ -56,7 +67,15 @@ async function benchIndex(label, vectors, partitionOf, queries) {
   const items = buildItems(vectors, partitionOf);
   gc();
   const rssBefore = rssMb();
-  const layer = new SemanticLayer({ embedder: new TableEmbedder('bench-table', table), threshold: -1, topK: 1, guards: [], selector: false, embeddingCacheSize: 0, maxEntries: vectors.length + 1 });
+  const layer = new SemanticLayer({
+    embedder: new TableEmbedder('bench-table', table),
+    threshold: -1,
+    topK: 1,
+    guards: [],
+    selector: false,
+    embeddingCacheSize: 0,
+    maxEntries: vectors.length + 1,
+  });
   await layer.ready();
   const t0 = performance.now();
   for (let i = 0; i < items.length; i += 1_000) await layer.setMany(items.slice(i, i + 1_000));
@@ -133,5 +152,10 @@ export async function benchIndexes(base, { N, partitions, queries: nq, linearQue
   gc();
   const spread = (i) => i % partitions;
   const many = await benchIndex(`${N} entries over ${partitions} partitions`, vectors, spread, makeQueries(spread));
-  return { onePartition: single, manyPartitions: many, linearScanBaseline: { ...linear, note: `JS loop over ${N} Float32Array vectors (the seed's approach), same vectors and queries` }, speedupVsLinearScan: round(linear.searchP50Ms / single.searchP50Ms, 1) };
+  return {
+    onePartition: single,
+    manyPartitions: many,
+    linearScanBaseline: { ...linear, note: `JS loop over ${N} Float32Array vectors (the seed's approach), same vectors and queries` },
+    speedupVsLinearScan: round(linear.searchP50Ms / single.searchP50Ms, 1),
+  };
 }

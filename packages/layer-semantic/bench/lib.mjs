@@ -86,7 +86,13 @@ export function shortTexts(n) {
   }
   const subjects = ['password', 'invoice', 'refund', 'order', 'account', 'subscription', 'delivery', 'plan', 'card', 'address', 'email', 'app'];
   const verbs = ['reset', 'change', 'cancel', 'track', 'update', 'find', 'delete', 'upgrade', 'pay', 'verify'];
-  const frames = ['How do I {v} my {s}?', 'Can I {v} the {s} online?', 'Why can I not {v} my {s}?', 'What happens if I {v} my {s} twice?', 'Is it possible to {v} my {s} today?'];
+  const frames = [
+    'How do I {v} my {s}?',
+    'Can I {v} the {s} online?',
+    'Why can I not {v} my {s}?',
+    'What happens if I {v} my {s} twice?',
+    'Is it possible to {v} my {s} today?',
+  ];
   const texts = [];
   for (const f of frames) for (const v of verbs) for (const s of subjects) texts.push(f.replace('{v}', v).replace('{s}', s));
   return { source: 'synthetic support questions (shared data not present)', texts };
@@ -153,7 +159,10 @@ export function buildAtRevision(packageDir, rev) {
   try {
     if (existsSync(stamp) && readFileSync(stamp, 'utf8') === rev && existsSync(join(out, 'dist/index.js'))) return join(out, 'dist');
     const rel = packageDir.slice(repo.length + 1);
-    const files = execFileSync('git', ['-C', repo, 'ls-tree', '-r', '--name-only', rev, `${rel}/src`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    const files = execFileSync('git', ['-C', repo, 'ls-tree', '-r', '--name-only', rev, `${rel}/src`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
     if (files.length === 0) throw new Error(`no ${rel}/src at ${rev}`);
     rmSync(out, { recursive: true, force: true });
     for (const f of files) {
@@ -161,7 +170,14 @@ export function buildAtRevision(packageDir, rev) {
       mkdirSync(dirname(dest), { recursive: true });
       writeFileSync(dest, execFileSync('git', ['-C', repo, 'show', `${rev}:${f}`]));
     }
-    writeFileSync(join(out, 'tsconfig.json'), JSON.stringify({ extends: join(repo, 'tsconfig.base.json'), compilerOptions: { rootDir: 'src', outDir: 'dist', declaration: false, declarationMap: false, sourceMap: false }, include: ['src'] }));
+    writeFileSync(
+      join(out, 'tsconfig.json'),
+      JSON.stringify({
+        extends: join(repo, 'tsconfig.base.json'),
+        compilerOptions: { rootDir: 'src', outDir: 'dist', declaration: false, declarationMap: false, sourceMap: false },
+        include: ['src'],
+      }),
+    );
     execFileSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(out, 'tsconfig.json')], { stdio: 'inherit' });
     writeFileSync(stamp, rev);
     return join(out, 'dist');

@@ -6,7 +6,14 @@ import { MultiLayerCache, resolveScope } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { log, pct, repo, round, sleep } from './lib.mjs';
 
-const chat = (text) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are the assistant of a travel agency. Be concise.' }, { role: 'user', content: text }] });
+const chat = (text) => ({
+  model: 'gpt-4o-mini',
+  temperature: 0,
+  messages: [
+    { role: 'system', content: 'You are the assistant of a travel agency. Be concise.' },
+    { role: 'user', content: text },
+  ],
+});
 const ANSWER = 'Thank you for your message. '.repeat(72); // ≈ 2 KB, as an LLM answer is
 
 /**
@@ -132,7 +139,14 @@ async function runStack({ name, layers, semantic, embedder, queries, seed, clien
     semanticHits: hits,
     embeddedTexts: embedder ? embedder.texts - calls0 : 0,
     semanticStats: statsAfterRun ? pickStats(statsAfterRun) : undefined,
-    burst: { calls: burst, latencyMs: summary(burstLat.map((r) => r.ms)), wallMs: round(lastReturned - started, 1), backlogAfterLastReturnMs: round(Math.max(0, backlogMs), 1), withinBudget: backlogMs <= budgetMs, semanticStats: stats ? pickStats(stats) : undefined },
+    burst: {
+      calls: burst,
+      latencyMs: summary(burstLat.map((r) => r.ms)),
+      wallMs: round(lastReturned - started, 1),
+      backlogAfterLastReturnMs: round(Math.max(0, backlogMs), 1),
+      withinBudget: backlogMs <= budgetMs,
+      semanticStats: stats ? pickStats(stats) : undefined,
+    },
   };
   log(name, JSON.stringify(result));
   // Only this run's keys: the remote layer was given a prefix of its own.
@@ -143,7 +157,14 @@ async function runStack({ name, layers, semantic, embedder, queries, seed, clien
 
 function pickStats(s) {
   return s.queue
-    ? { skippedOverload: s.skippedOverload, cancelledLookups: s.cancelledLookups, writesNotIndexed: s.writesNotIndexed, embeddings: s.embeddings, embeddingCacheHits: s.embeddingCacheHits, queue: s.queue }
+    ? {
+        skippedOverload: s.skippedOverload,
+        cancelledLookups: s.cancelledLookups,
+        writesNotIndexed: s.writesNotIndexed,
+        embeddings: s.embeddings,
+        embeddingCacheHits: s.embeddingCacheHits,
+        queue: s.queue,
+      }
     : { embeddings: s.embeddings, embeddingCacheHits: s.embeddingCacheHits };
 }
 
@@ -157,7 +178,8 @@ async function idle(semantic, embedder, capMs = 60_000) {
     if (performance.now() >= until) return performance.now();
     // Quiet for one more turn (a write may start an embedding right after a lookup ends).
     await sleep(1);
-    if ((embedder?.running ?? 0) === 0 && (!semantic?.stats?.().queue || (semantic.stats().queue.queued === 0 && semantic.stats().queue.running === 0))) return performance.now();
+    if ((embedder?.running ?? 0) === 0 && (!semantic?.stats?.().queue || (semantic.stats().queue.queued === 0 && semantic.stats().queue.running === 0)))
+      return performance.now();
   }
 }
 
@@ -190,9 +212,24 @@ export async function benchMiss({ impl, chatQueries, seedTexts, budgetMs, client
     }
     out.push({ stack: 'one embedding (alone, sequential)', embedMs: summary(single) });
     if (includeL1L2 && process.env.STRATA_BENCH_SKIP_L12 !== '1') {
-      out.push(await runStack({ name: 'L1', layers: [{ layer: new MemoryLayer() }], queries: slice(per), seed: [], clients, perClient, loaderMs, burst, budgetMs }));
+      out.push(
+        await runStack({ name: 'L1', layers: [{ layer: new MemoryLayer() }], queries: slice(per), seed: [], clients, perClient, loaderMs, burst, budgetMs }),
+      );
       const l2 = await redisLayer(`strata-bench-miss-${process.pid}-a`);
-      if (l2) out.push(await runStack({ name: 'L1+L2', layers: [{ layer: new MemoryLayer() }, { layer: l2, budgetMs: 50 }], queries: slice(per), seed: [], clients, perClient, loaderMs, burst, budgetMs }));
+      if (l2)
+        out.push(
+          await runStack({
+            name: 'L1+L2',
+            layers: [{ layer: new MemoryLayer() }, { layer: l2, budgetMs: 50 }],
+            queries: slice(per),
+            seed: [],
+            clients,
+            perClient,
+            loaderMs,
+            burst,
+            budgetMs,
+          }),
+        );
     }
     for (const withL2 of process.env.STRATA_BENCH_SKIP_L12 === '1' ? [false] : [false, true]) {
       const embedder = new TrackedEmbedder(raw);
@@ -203,7 +240,21 @@ export async function benchMiss({ impl, chatQueries, seedTexts, budgetMs, client
       const l2 = withL2 ? await redisLayer(`strata-bench-miss-${process.pid}-${impl.name}`) : undefined;
       if (withL2 && !l2) continue;
       const layers = [{ layer: new MemoryLayer() }, ...(l2 ? [{ layer: l2, budgetMs: 50 }] : []), { layer: withWriteDeadline(semantic, budgetMs), budgetMs }];
-      out.push(await runStack({ name: `L1${l2 ? '+L2' : ''}+L3 (${impl.name})`, layers, semantic, embedder, queries: slice(per), seed: seedTexts, clients, perClient, loaderMs, burst, budgetMs }));
+      out.push(
+        await runStack({
+          name: `L1${l2 ? '+L2' : ''}+L3 (${impl.name})`,
+          layers,
+          semantic,
+          embedder,
+          queries: slice(per),
+          seed: seedTexts,
+          clients,
+          perClient,
+          loaderMs,
+          burst,
+          budgetMs,
+        }),
+      );
     }
   } finally {
     await raw.close();

@@ -14,10 +14,27 @@ await layer.ready();
 const tLayer = performance.now();
 const scope = resolveScope('startup');
 const req = (text) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
-await layer.set(computeKey(req('How do I reset my password?'), scope), { value: 'a', createdAt: Date.now(), tags: [], semantic: computeSemantic(req('How do I reset my password?'), scope) });
+await layer.set(computeKey(req('How do I reset my password?'), scope), {
+  value: 'a',
+  createdAt: Date.now(),
+  tags: [],
+  semantic: computeSemantic(req('How do I reset my password?'), scope),
+});
 await layer.search({ ...computeSemantic(req('I forgot my password, how can I change it?'), scope), scope });
 const tFirst = performance.now();
 const m = process.memoryUsage();
-console.log(JSON.stringify({ processStartToImportedMs: Math.round(t0), importMs: Math.round(tImport - t0), embedderReadyMs: Math.round(tEmbedder - tImport), layerReadyMs: Math.round(tLayer - tEmbedder), firstWriteAndQueryMs: Math.round(tFirst - tLayer), totalMs: Math.round(tFirst), rssMiB: Math.round(m.rss / 2 ** 20), heapUsedMiB: Math.round(m.heapUsed / 2 ** 20), externalMiB: Math.round(m.external / 2 ** 20) }));
+console.log(
+  JSON.stringify({
+    processStartToImportedMs: Math.round(t0),
+    importMs: Math.round(tImport - t0),
+    embedderReadyMs: Math.round(tEmbedder - tImport),
+    layerReadyMs: Math.round(tLayer - tEmbedder),
+    firstWriteAndQueryMs: Math.round(tFirst - tLayer),
+    totalMs: Math.round(tFirst),
+    rssMiB: Math.round(m.rss / 2 ** 20),
+    heapUsedMiB: Math.round(m.heapUsed / 2 ** 20),
+    externalMiB: Math.round(m.external / 2 ** 20),
+  }),
+);
 await layer.close();
 await embedder.close();

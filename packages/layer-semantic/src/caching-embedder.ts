@@ -64,7 +64,8 @@ export class CachingEmbedder implements Embedder {
     options: CachingEmbedderOptions = {},
   ) {
     const size = options.size ?? 10_000;
-    if (!Number.isSafeInteger(size) || size < 0) throw new InvalidOptionError(`${PKG}: CachingEmbedder option "size" must be a non-negative integer`, { field: 'size' });
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new InvalidOptionError(`${PKG}: CachingEmbedder option "size" must be a non-negative integer`, { field: 'size' });
     this.id = inner.id;
     this.dimensions = inner.dimensions;
     this.max = size;
@@ -171,11 +172,17 @@ export class CachingEmbedder implements Embedder {
       .then(() => inner.embed(texts, { ...options, signal: controller.signal } as EmbedCallOptions))
       .then((vs) => {
         if (!Array.isArray(vs) || vs.length !== texts.length) {
-          throw new StrataError('STRATA_LAYER', `${PKG}: embedder "${inner.id}" returned ${Array.isArray(vs) ? vs.length : typeof vs} vectors for ${texts.length} texts`);
+          throw new StrataError(
+            'STRATA_LAYER',
+            `${PKG}: embedder "${inner.id}" returned ${Array.isArray(vs) ? vs.length : typeof vs} vectors for ${texts.length} texts`,
+          );
         }
         for (const v of vs) {
           if (!(v instanceof Float32Array) || v.length !== this.dimensions) {
-            throw new StrataError('STRATA_LAYER', `${PKG}: embedder "${inner.id}" returned a ${(v as { length?: number })?.length}-d vector, it declares ${this.dimensions}`);
+            throw new StrataError(
+              'STRATA_LAYER',
+              `${PKG}: embedder "${inner.id}" returned a ${(v as { length?: number })?.length}-d vector, it declares ${this.dimensions}`,
+            );
           }
         }
         this.counters.embedded += vs.length;

@@ -83,40 +83,52 @@ export function resolveCalibration(
   if (judge !== undefined && (typeof judge !== 'object' || judge === null || typeof judge.judge !== 'function')) {
     throw new InvalidOptionError(`${PKG}: option "answerJudge" must be an AnswerJudge { name, judge(input) }`, { field: 'answerJudge' });
   }
-  if (answerText !== undefined && typeof answerText !== 'function') throw new InvalidOptionError(`${PKG}: option "answerText" must be a function (value) => string | undefined`, { field: 'answerText' });
+  if (answerText !== undefined && typeof answerText !== 'function')
+    throw new InvalidOptionError(`${PKG}: option "answerText" must be a function (value) => string | undefined`, { field: 'answerText' });
   if (calibration === undefined || calibration === false) {
     if (judge !== undefined) throw new InvalidOptionError(`${PKG}: option "answerJudge" needs option "calibration"`, { field: 'answerJudge' });
     return undefined;
   }
   const c: SemanticCalibrationOptions = calibration === true ? {} : calibration;
-  if (typeof c !== 'object' || c === null) throw new InvalidOptionError(`${PKG}: option "calibration" must be true or an object of calibration options`, { field: 'calibration' });
+  if (typeof c !== 'object' || c === null)
+    throw new InvalidOptionError(`${PKG}: option "calibration" must be true or an object of calibration options`, { field: 'calibration' });
   const calibrator: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(c)) if (!(LAYER_KEYS as readonly string[]).includes(k)) calibrator[k] = v;
   // The calibrator validates its own options (unknown keys, ranges) and names them.
   const probe = new SemanticCalibrator(calibrator as SemanticCalibratorOptions);
   const perTenant = c.perTenant ?? true;
-  if (typeof perTenant !== 'boolean') throw new InvalidOptionError(`${PKG}: option "calibration.perTenant" must be a boolean`, { field: 'calibration.perTenant' });
+  if (typeof perTenant !== 'boolean')
+    throw new InvalidOptionError(`${PKG}: option "calibration.perTenant" must be a boolean`, { field: 'calibration.perTenant' });
   const maxTenants = c.maxTenants ?? 1_000;
-  if (!Number.isSafeInteger(maxTenants) || maxTenants < 1) throw new InvalidOptionError(`${PKG}: option "calibration.maxTenants" must be a positive integer`, { field: 'calibration.maxTenants' });
+  if (!Number.isSafeInteger(maxTenants) || maxTenants < 1)
+    throw new InvalidOptionError(`${PKG}: option "calibration.maxTenants" must be a positive integer`, { field: 'calibration.maxTenants' });
   const maxPending = c.maxPendingJudgements ?? 64;
-  if (!Number.isSafeInteger(maxPending) || maxPending < 1) throw new InvalidOptionError(`${PKG}: option "calibration.maxPendingJudgements" must be a positive integer`, { field: 'calibration.maxPendingJudgements' });
+  if (!Number.isSafeInteger(maxPending) || maxPending < 1)
+    throw new InvalidOptionError(`${PKG}: option "calibration.maxPendingJudgements" must be a positive integer`, { field: 'calibration.maxPendingJudgements' });
   let share: ResolvedCalibration['share'];
   if (c.share !== undefined) {
     const sh = c.share;
-    if (typeof sh !== 'object' || sh === null) throw new InvalidOptionError(`${PKG}: option "calibration.share" must be { via, channel?, intervalMs? }`, { field: 'calibration.share' });
+    if (typeof sh !== 'object' || sh === null)
+      throw new InvalidOptionError(`${PKG}: option "calibration.share" must be { via, channel?, intervalMs? }`, { field: 'calibration.share' });
     for (const k of Object.keys(sh)) {
-      if (!['via', 'channel', 'intervalMs'].includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "calibration.share.${k}"`, { field: `calibration.share.${k}` });
+      if (!['via', 'channel', 'intervalMs'].includes(k))
+        throw new InvalidOptionError(`${PKG}: unknown option "calibration.share.${k}"`, { field: `calibration.share.${k}` });
     }
     const via = sh.via as Partial<RedisPubSub & CalibrationChannel> | undefined;
     const isChannel = !!via && typeof via.publish === 'function' && typeof via.subscribe === 'function';
     const isRedis = !!via && typeof via.runCommand === 'function' && typeof via.subscribe === 'function';
     if (!isChannel && !isRedis) {
-      throw new InvalidOptionError(`${PKG}: option "calibration.share.via" must be a RedisLayer or a CalibrationChannel { publish, subscribe }`, { field: 'calibration.share.via' });
+      throw new InvalidOptionError(`${PKG}: option "calibration.share.via" must be a RedisLayer or a CalibrationChannel { publish, subscribe }`, {
+        field: 'calibration.share.via',
+      });
     }
-    if (sh.channel !== undefined && (typeof sh.channel !== 'string' || sh.channel === '')) throw new InvalidOptionError(`${PKG}: option "calibration.share.channel" must be a non-empty string`, { field: 'calibration.share.channel' });
+    if (sh.channel !== undefined && (typeof sh.channel !== 'string' || sh.channel === ''))
+      throw new InvalidOptionError(`${PKG}: option "calibration.share.channel" must be a non-empty string`, { field: 'calibration.share.channel' });
     const intervalMs = sh.intervalMs ?? 2_000;
     if (!(typeof intervalMs === 'number' && intervalMs >= 10 && Number.isFinite(intervalMs))) {
-      throw new InvalidOptionError(`${PKG}: option "calibration.share.intervalMs" must be a number of milliseconds ≥ 10`, { field: 'calibration.share.intervalMs' });
+      throw new InvalidOptionError(`${PKG}: option "calibration.share.intervalMs" must be a number of milliseconds ≥ 10`, {
+        field: 'calibration.share.intervalMs',
+      });
     }
     share = { via: sh.via, channel: sh.channel, intervalMs };
   }

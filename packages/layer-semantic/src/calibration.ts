@@ -168,7 +168,11 @@ export class LayerCalibration {
    * Decides a lookup over its candidates (most similar first). `floor`: an explicit threshold
    * (the layer's option or the request's), below which nothing is served.
    */
-  decide(query: { readonly text: string; readonly vector: Float32Array; readonly tenant: string }, found: readonly FoundCandidate[], floor: number | undefined): CalibratedSearch {
+  decide(
+    query: { readonly text: string; readonly vector: Float32Array; readonly tenant: string },
+    found: readonly FoundCandidate[],
+    floor: number | undefined,
+  ): CalibratedSearch {
     const key = this.keyOf(query.tenant);
     const cal = this.calibrator(key);
     const minServe = Math.max(this.o.minSimilarity, floor ?? -1);
@@ -214,7 +218,12 @@ export class LayerCalibration {
     };
     if (d.action === 'serve') return { pick: at, note, rejected };
     if (at !== undefined && candidates[at]!.accepted !== false) {
-      rejected.push({ similarity: found[at]!.similarity, text: found[at]!.text, guard: d.action === 'shadow' ? 'calibration-shadow-check' : 'calibration', reason: d.reason });
+      rejected.push({
+        similarity: found[at]!.similarity,
+        text: found[at]!.text,
+        guard: d.action === 'shadow' ? 'calibration-shadow-check' : 'calibration',
+        reason: d.reason,
+      });
     }
     return { pick: undefined, note, rejected };
   }
@@ -233,7 +242,15 @@ export class LayerCalibration {
     const rec = this.host.store.get(token.d.id);
     const cachedAnswer = rec ? this.answerText(rec.entry.value) : undefined;
     const freshAnswer = this.answerText(value);
-    if (!cal || !rec || cachedAnswer === undefined || freshAnswer === undefined || this.pendingJudgements >= this.o.maxPendingJudgements || this.closing.signal.aborted || ctx?.signal?.aborted) {
+    if (
+      !cal ||
+      !rec ||
+      cachedAnswer === undefined ||
+      freshAnswer === undefined ||
+      this.pendingJudgements >= this.o.maxPendingJudgements ||
+      this.closing.signal.aborted ||
+      ctx?.signal?.aborted
+    ) {
       this.counters.dropped++;
       return;
     }
@@ -246,7 +263,14 @@ export class LayerCalibration {
     return this.track(p);
   }
 
-  private async judgeAndLearn(cal: SemanticCalibrator, token: LayerToken, rec: Rec, cachedAnswer: string, freshAnswer: string, signal: AbortSignal): Promise<void> {
+  private async judgeAndLearn(
+    cal: SemanticCalibrator,
+    token: LayerToken,
+    rec: Rec,
+    cachedAnswer: string,
+    freshAnswer: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const rivals: Array<{ text: string; vector?: Float32Array }> = [];
     for (const id of token.d.rivals ?? []) {
       const r = this.host.store.get(id);
@@ -425,7 +449,9 @@ export class LayerCalibration {
       try {
         this.answers.load(files.answers, (id) => this.host.store.get(id) !== undefined);
       } catch (e) {
-        this.host.warn(`@strata-cache/layer-semantic: discarded the answer vectors of the snapshot (${(e as Error).message}); they are embedded again as needed`);
+        this.host.warn(
+          `@strata-cache/layer-semantic: discarded the answer vectors of the snapshot (${(e as Error).message}); they are embedded again as needed`,
+        );
       }
     }
   }
@@ -464,7 +490,9 @@ export class LayerCalibration {
       for (let i = 0; i < Math.max(1, d.observations.length); i += SHARE_CHUNK) {
         const part: CalibrationDelta = { ...d, observations: d.observations.slice(i, i + SHARE_CHUNK), evicted: i === 0 ? d.evicted : [] };
         if (part.observations.length === 0 && part.evicted.length === 0) continue;
-        messages.push(JSON.stringify({ f: SHARE_FORMAT, v: 1, o: this.origin, e: `${this.host.embedder.id}\u0000${this.host.embedder.dimensions}`, t: k, d: part }));
+        messages.push(
+          JSON.stringify({ f: SHARE_FORMAT, v: 1, o: this.origin, e: `${this.host.embedder.id}\u0000${this.host.embedder.dimensions}`, t: k, d: part }),
+        );
       }
     }
     for (const m of messages) {
@@ -509,7 +537,10 @@ export class LayerCalibration {
 
   private shareFailed(e: unknown): void {
     this.counters.shareErrors++;
-    if (this.counters.shareErrors === 1) this.host.warn(`@strata-cache/layer-semantic: sharing calibration evidence failed (${(e as Error)?.message ?? String(e)}); further failures are counted in stats().calibration.shared.errors`);
+    if (this.counters.shareErrors === 1)
+      this.host.warn(
+        `@strata-cache/layer-semantic: sharing calibration evidence failed (${(e as Error)?.message ?? String(e)}); further failures are counted in stats().calibration.shared.errors`,
+      );
   }
 
   /** Waits for running judgements (up to `ms`), publishes what is left, leaves the channel. */
@@ -584,9 +615,18 @@ function isChannel(via: RedisPubSub | CalibrationChannel): via is CalibrationCha
 /** The layer's token, or undefined when `raw` is not one (a token is user-reachable: checked whole). */
 function decodeToken(raw: unknown): LayerToken | undefined {
   const t = raw as Partial<LayerToken> | null;
-  if (!t || typeof t !== 'object' || t.v !== TOKEN_VERSION || typeof t.t !== 'string' || (t.a !== 'serve' && t.a !== 'shadow' && t.a !== 'miss')) return undefined;
+  if (!t || typeof t !== 'object' || t.v !== TOKEN_VERSION || typeof t.t !== 'string' || (t.a !== 'serve' && t.a !== 'shadow' && t.a !== 'miss'))
+    return undefined;
   const d = t.d as Partial<DecisionToken> | undefined;
-  if (!d || typeof d !== 'object' || typeof d.id !== 'string' || typeof d.similarity !== 'number' || !Number.isFinite(d.similarity) || typeof d.seq !== 'number') return undefined;
+  if (
+    !d ||
+    typeof d !== 'object' ||
+    typeof d.id !== 'string' ||
+    typeof d.similarity !== 'number' ||
+    !Number.isFinite(d.similarity) ||
+    typeof d.seq !== 'number'
+  )
+    return undefined;
   if (!Array.isArray(d.allies) || !d.allies.every((x) => typeof x === 'string')) return undefined;
   if (d.rivals !== undefined && (!Array.isArray(d.rivals) || !d.rivals.every((x) => typeof x === 'string'))) return undefined;
   if (!Number.isInteger(d.context)) return undefined;

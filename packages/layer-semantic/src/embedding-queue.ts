@@ -143,7 +143,13 @@ export class EmbeddingQueue implements Embedder {
   /** Texts a lookup waits for that were not queued yet: they go in at lookup priority. */
   private readonly expedited = new Set<string>();
   private idleWaiters: Array<() => void> = [];
-  private counters = { calls: 0, texts: 0, cancelled: 0, expired: 0, skipped: { 'queue-full': 0, 'queue-delay': 0, deadline: 0 } as Record<BusyReason, number> };
+  private counters = {
+    calls: 0,
+    texts: 0,
+    cancelled: 0,
+    expired: 0,
+    skipped: { 'queue-full': 0, 'queue-delay': 0, deadline: 0 } as Record<BusyReason, number>,
+  };
 
   constructor(
     private readonly inner: Embedder,
@@ -277,11 +283,17 @@ export class EmbeddingQueue implements Embedder {
     const wait = this.predictStart(priority, now) - now;
     const wallNow = Date.now();
     if (wallNow + wait + service > deadline) {
-      return new EmbedderBusyError('deadline', `the embedder would answer in ≈ ${Math.round(wait + service)} ms, after the deadline (${Math.max(0, deadline - wallNow)} ms left)`);
+      return new EmbedderBusyError(
+        'deadline',
+        `the embedder would answer in ≈ ${Math.round(wait + service)} ms, after the deadline (${Math.max(0, deadline - wallNow)} ms left)`,
+      );
     }
     const maxDelay = maxQueueDelayMs === 'auto' ? service : maxQueueDelayMs;
     if (wait > maxDelay) {
-      return new EmbedderBusyError('queue-delay', `the text would wait ≈ ${Math.round(wait)} ms for the embedder (option embedding.maxQueueDelayMs: ${maxQueueDelayMs === 'auto' ? `auto = ${Math.round(maxDelay)}` : maxDelay})`);
+      return new EmbedderBusyError(
+        'queue-delay',
+        `the text would wait ≈ ${Math.round(wait)} ms for the embedder (option embedding.maxQueueDelayMs: ${maxQueueDelayMs === 'auto' ? `auto = ${Math.round(maxDelay)}` : maxDelay})`,
+      );
     }
     return undefined;
   }
@@ -376,29 +388,31 @@ export class EmbeddingQueue implements Embedder {
     } catch (e) {
       result = Promise.reject(e);
     }
-    result.then(
-      (vs) => {
-        if (!call.controller.signal.aborted) this.model.observe(chars, performance.now() - call.started);
-        let at = 0;
-        for (const job of jobs) {
-          const mine = vs.slice(at, at + job.texts.length);
-          at += job.texts.length;
-          this.finish(job);
-          // A short answer is reported by the caching layer above (it checks count and size).
-          job.resolve(mine);
-        }
-      },
-      (e: unknown) => {
-        for (const job of jobs) {
-          this.finish(job);
-          job.reject(e);
-        }
-      },
-    ).finally(() => {
-      this.calls.delete(call);
-      this.dispatch();
-      this.settleIdle();
-    });
+    result
+      .then(
+        (vs) => {
+          if (!call.controller.signal.aborted) this.model.observe(chars, performance.now() - call.started);
+          let at = 0;
+          for (const job of jobs) {
+            const mine = vs.slice(at, at + job.texts.length);
+            at += job.texts.length;
+            this.finish(job);
+            // A short answer is reported by the caching layer above (it checks count and size).
+            job.resolve(mine);
+          }
+        },
+        (e: unknown) => {
+          for (const job of jobs) {
+            this.finish(job);
+            job.reject(e);
+          }
+        },
+      )
+      .finally(() => {
+        this.calls.delete(call);
+        this.dispatch();
+        this.settleIdle();
+      });
   }
 
   private finish(job: Job): void {

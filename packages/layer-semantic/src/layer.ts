@@ -18,11 +18,11 @@ import {
   scopeId,
 } from '@strata-cache/core';
 import { CachingEmbedder, isCancellation } from './caching-embedder.js';
-import { type FoundCandidate, LayerCalibration, } from './calibration.js';
+import { type FoundCandidate, LayerCalibration } from './calibration.js';
 import { WritePath, settleBy } from './write-path.js';
 import { type ImportOptions, importEntries } from './import.js';
 import { type SemanticLayerStats, layerStats } from './stats.js';
-import { EmbedderBusyError, EmbeddingQueue, } from './embedding-queue.js';
+import { EmbedderBusyError, EmbeddingQueue } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
 import { type MatchCandidate, matchCandidates } from './match.js';
 import { PKG, type ResolvedOptions, type SemanticLayerOptions, checkThreshold, resolveOptions } from './options.js';
@@ -44,7 +44,6 @@ const CAPABILITIES: LayerCapabilities = Object.freeze({
   tags: true,
   remote: false,
 });
-
 
 /**
  * L3: an in-process semantic cache. Exact partitions (scope, model, system prompt, history,
@@ -157,9 +156,16 @@ export class SemanticLayer implements LayerV1 {
   }
 
   stats(): SemanticLayerStats {
-    return layerStats({ store: this.store, vectors: this.vectors, counters: this.counters, writes: this.writes, queue: this.queue, replicator: this.replicator, calibration: this.calibration });
+    return layerStats({
+      store: this.store,
+      vectors: this.vectors,
+      counters: this.counters,
+      writes: this.writes,
+      queue: this.queue,
+      replicator: this.replicator,
+      calibration: this.calibration,
+    });
   }
-
 
   /**
    * Resolves when no text waits for the embedder, no embedder call runs and (with calibration) no
@@ -293,7 +299,11 @@ export class SemanticLayer implements LayerV1 {
     if (!this.store.partitions.get(pk)?.size && !writing) return {};
     let vec: Float32Array | undefined;
     try {
-      const embedding = this.vectors.embed([query.text], { priority: 'lookup', ...(ctx?.deadline !== undefined ? { deadline: ctx.deadline } : {}), ...(ctx?.signal ? { signal: ctx.signal } : {}) });
+      const embedding = this.vectors.embed([query.text], {
+        priority: 'lookup',
+        ...(ctx?.deadline !== undefined ? { deadline: ctx.deadline } : {}),
+        ...(ctx?.signal ? { signal: ctx.signal } : {}),
+      });
       if (!writing) [vec] = await embedding;
       else {
         // Entries of this partition still embedding were stored before this lookup: it must see
@@ -339,13 +349,22 @@ export class SemanticLayer implements LayerV1 {
     if (pick !== undefined) {
       const r = recs[pick]!;
       this.store.touch(r);
-      return { hit: { key: r.key, entry: r.entry, similarity: candidates[pick]!.similarity, text: candidates[pick]!.text }, ...(rejected.length ? { rejected } : {}) };
+      return {
+        hit: { key: r.key, entry: r.entry, similarity: candidates[pick]!.similarity, text: candidates[pick]!.text },
+        ...(rejected.length ? { rejected } : {}),
+      };
     }
     return rejected.length ? { rejected } : {};
   }
 
   /** The calibrating mode's search: the calibrator decides over the candidates (see calibration.ts). */
-  private calibratedSearch(query: SemanticQuery, vec: Float32Array, recs: Rec[], candidates: MatchCandidate[], floor: number | undefined): SemanticSearchResult {
+  private calibratedSearch(
+    query: SemanticQuery,
+    vec: Float32Array,
+    recs: Rec[],
+    candidates: MatchCandidate[],
+    floor: number | undefined,
+  ): SemanticSearchResult {
     const found: FoundCandidate[] = recs.map((rec, i) => ({ rec, similarity: candidates[i]!.similarity, text: candidates[i]!.text }));
     const { pick, note, rejected } = this.calibration!.decide({ text: query.text, vector: vec, tenant: query.scope.tenant }, found, floor);
     const out: { -readonly [K in keyof SemanticSearchResult]: SemanticSearchResult[K] } = { calibration: note };
@@ -541,12 +560,20 @@ export class SemanticLayer implements LayerV1 {
     this.calibration?.removed(rec, reason);
     const text = rec.entry.semantic?.text;
     if (text !== undefined) this.vectors.forget(text, rec);
-    if (reason === 'delete' || reason === 'expired' || reason === 'evicted') this.mutated({ type: 'delete', at: Date.now(), key: rec.key, reason, createdAt: rec.entry.createdAt });
+    if (reason === 'delete' || reason === 'expired' || reason === 'evicted')
+      this.mutated({ type: 'delete', at: Date.now(), key: rec.key, reason, createdAt: rec.entry.createdAt });
   }
 
   private publishPut(rec: Rec, vec: Float32Array | undefined): void {
     if (!this.replicator) return;
-    this.mutated({ type: 'put', at: Date.now(), key: rec.key, entry: rec.entry, ...(vec ? { vector: vec } : {}), embedder: { id: this.embedder.id, dimensions: this.embedder.dimensions } });
+    this.mutated({
+      type: 'put',
+      at: Date.now(),
+      key: rec.key,
+      entry: rec.entry,
+      ...(vec ? { vector: vec } : {}),
+      embedder: { id: this.embedder.id, dimensions: this.embedder.dimensions },
+    });
   }
 
   private mutated(m: SemanticMutation): void {

@@ -73,7 +73,8 @@ export function matchCandidates(
   }
   let pick = accepted[0];
   if (selector && accepted.length > 0) {
-    const offer = (c: MatchCandidate) => (c.value === undefined ? { text: c.text, similarity: c.similarity } : { text: c.text, similarity: c.similarity, value: c.value });
+    const offer = (c: MatchCandidate) =>
+      c.value === undefined ? { text: c.text, similarity: c.similarity } : { text: c.text, similarity: c.similarity, value: c.value };
     const offered = accepted.map((i) => offer(candidates[i]!));
     // The whole neighbourhood, for selectors that weigh evidence around the candidates.
     const verdicts = new Map<number, boolean>();
@@ -88,11 +89,17 @@ export function matchCandidates(
       for (const i of accepted) rejected.push({ similarity: candidates[i]!.similarity, text: candidates[i]!.text, guard: selector.name, reason: v.reason });
     } else {
       pick = accepted[v.pick];
-      if (pick === undefined) throw new StrataError('STRATA_LAYER', `@strata-cache/layer-semantic: selector "${selector.name}" picked candidate ${v.pick} of ${accepted.length}`);
+      if (pick === undefined)
+        throw new StrataError('STRATA_LAYER', `@strata-cache/layer-semantic: selector "${selector.name}" picked candidate ${v.pick} of ${accepted.length}`);
     }
   }
   if (pick === undefined && below) {
-    rejected.push({ similarity: below.similarity, text: below.text, guard: 'threshold', reason: `similarity ${below.similarity.toFixed(4)} is below the threshold ${threshold}${floor < threshold ? ` (and the selector's reach, down to ${floor.toFixed(4)})` : ''}` });
+    rejected.push({
+      similarity: below.similarity,
+      text: below.text,
+      guard: 'threshold',
+      reason: `similarity ${below.similarity.toFixed(4)} is below the threshold ${threshold}${floor < threshold ? ` (and the selector's reach, down to ${floor.toFixed(4)})` : ''}`,
+    });
   }
   return { pick, rejected };
 }

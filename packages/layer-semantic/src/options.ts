@@ -1,11 +1,4 @@
-import {
-  type CandidateSelector,
-  type Embedder,
-  InvalidOptionError,
-  type LayerV1,
-  type SemanticGuard,
-  embedderFits,
-} from '@strata-cache/core';
+import { type CandidateSelector, type Embedder, InvalidOptionError, type LayerV1, type SemanticGuard, embedderFits } from '@strata-cache/core';
 import type { AnswerJudge } from '@strata-cache/semantic-calibration';
 import { recommendedSetting } from '@strata-cache/semantic-guards';
 import { type ResolvedCalibration, type SemanticCalibrationOptions, resolveCalibration } from './calibration-options.js';
@@ -190,7 +183,10 @@ const EMBEDDING_OPTION_NAMES = {
   maxQueueDelayMs: true,
 } as const satisfies Record<keyof EmbeddingQueueOptions, true>;
 
-const HNSW_OPTION_NAMES = { m: true, efConstruction: true, ef: true, randomSeed: true } as const satisfies Record<keyof NonNullable<SemanticLayerOptions['hnsw']>, true>;
+const HNSW_OPTION_NAMES = { m: true, efConstruction: true, ef: true, randomSeed: true } as const satisfies Record<
+  keyof NonNullable<SemanticLayerOptions['hnsw']>,
+  true
+>;
 
 /** Defaults of every option that has one, in one place. */
 export const DEFAULTS = Object.freeze({
@@ -254,7 +250,8 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
   const threshold = checkThreshold(options.threshold ?? recommended!.threshold, 'threshold');
   const guards = [...(options.guards ?? recommended!.guards)];
   for (const g of guards) {
-    if (!g || typeof g.name !== 'string' || typeof g.check !== 'function') throw new InvalidOptionError(`${PKG}: every entry of option "guards" must be a SemanticGuard { name, check }`, { field: 'guards' });
+    if (!g || typeof g.name !== 'string' || typeof g.check !== 'function')
+      throw new InvalidOptionError(`${PKG}: every entry of option "guards" must be a SemanticGuard { name, check }`, { field: 'guards' });
     // A learned guard judges vectors of one embedder only: another's would be scored as noise.
     if (g.embedder && !embedderFits(g.embedder, e)) {
       throw new InvalidOptionError(
@@ -268,7 +265,8 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
     throw new InvalidOptionError(`${PKG}: option "selector" must be a CandidateSelector { name, select } or false`, { field: 'selector' });
   }
   const cacheSize = options.embeddingCacheSize ?? DEFAULTS.embeddingCacheSize;
-  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) throw new InvalidOptionError(`${PKG}: option "embeddingCacheSize" must be a non-negative integer`, { field: 'embeddingCacheSize' });
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0)
+    throw new InvalidOptionError(`${PKG}: option "embeddingCacheSize" must be a non-negative integer`, { field: 'embeddingCacheSize' });
   const h = options.hnsw ?? {};
   for (const k of Object.keys(h)) {
     if (!Object.hasOwn(HNSW_OPTION_NAMES, k)) throw new InvalidOptionError(`${PKG}: unknown option "hnsw.${k}"`, { field: `hnsw.${k}` });
@@ -294,10 +292,12 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
     if (!feed || typeof feed.publish !== 'function' || typeof feed.subscribe !== 'function') {
       throw new InvalidOptionError(`${PKG}: option "replication" must be { feed: SemanticFeed { publish, subscribe }, accept? }`, { field: 'replication' });
     }
-    if (rep.accept !== undefined && typeof rep.accept !== 'function') throw new InvalidOptionError(`${PKG}: option "replication.accept" must be a function`, { field: 'replication.accept' });
+    if (rep.accept !== undefined && typeof rep.accept !== 'function')
+      throw new InvalidOptionError(`${PKG}: option "replication.accept" must be a function`, { field: 'replication.accept' });
   }
   const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULTS.closeTimeoutMs;
-  if (!(typeof closeTimeoutMs === 'number' && closeTimeoutMs >= 0)) throw new InvalidOptionError(`${PKG}: option "closeTimeoutMs" must be a non-negative number`, { field: 'closeTimeoutMs' });
+  if (!(typeof closeTimeoutMs === 'number' && closeTimeoutMs >= 0))
+    throw new InvalidOptionError(`${PKG}: option "closeTimeoutMs" must be a non-negative number`, { field: 'closeTimeoutMs' });
   const sweep = options.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
   if (!(sweep > 0)) throw new InvalidOptionError(`${PKG}: option "sweepIntervalMs" must be a positive number`, { field: 'sweepIntervalMs' });
   if (options.snapshotIntervalMs !== undefined && (!(options.snapshotIntervalMs > 0) || !options.persistDir)) {

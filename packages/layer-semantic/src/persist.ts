@@ -18,14 +18,19 @@ export interface SnapshotIdentity {
  * throws SnapshotRejected when it is torn or belongs to another embedder. The store is replaced
  * only once everything loaded.
  */
-export async function loadSnapshot(dir: string, store: RecordStore, identity: SnapshotIdentity): Promise<{ feedOffset: string | undefined; extra: (name: string) => Promise<Buffer | undefined> } | false> {
+export async function loadSnapshot(
+  dir: string,
+  store: RecordStore,
+  identity: SnapshotIdentity,
+): Promise<{ feedOffset: string | undefined; extra: (name: string) => Promise<Buffer | undefined> } | false> {
   const snap = await openSnapshot(dir, identity);
   if (!snap) return false;
   const env = store.env!;
   const meta = JSON.parse((await snap.read('partitions.json')).toString('utf8')) as PartitionMeta[];
   const vbuf = await snap.read('vectors.f32');
   if (vbuf.byteLength % 4 !== 0) throw new SnapshotRejected('vectors.f32 is not a whole number of floats');
-  const floats = vbuf.byteOffset % 4 === 0 ? new Float32Array(vbuf.buffer, vbuf.byteOffset, vbuf.byteLength / 4) : new Float32Array(Uint8Array.from(vbuf).buffer);
+  const floats =
+    vbuf.byteOffset % 4 === 0 ? new Float32Array(vbuf.buffer, vbuf.byteOffset, vbuf.byteLength / 4) : new Float32Array(Uint8Array.from(vbuf).buffer);
   const records: Rec[] = [];
   const owners = meta.map(() => new Map<number, Rec>());
   const placed: Array<{ rec: Rec; p: number; label: number }> = [];
@@ -47,7 +52,10 @@ export async function loadSnapshot(dir: string, store: RecordStore, identity: Sn
   if (records.length !== snap.manifest.records) throw new SnapshotRejected(`manifest says ${snap.manifest.records} entries, found ${records.length}`);
   const byIndex: Array<Partition<Rec>> = meta.map((m, i) => {
     if (!m.key.startsWith(store.partitionPrefix)) throw new SnapshotRejected(`partition ${m.key.slice(0, 40)} belongs to another embedder`);
-    const state: PartitionState = { ...m, ...(m.mode === 'flat' ? { vectors: floats.subarray(m.vectorOffset!, m.vectorOffset! + m.labels.length * env.dims) } : {}) };
+    const state: PartitionState = {
+      ...m,
+      ...(m.mode === 'flat' ? { vectors: floats.subarray(m.vectorOffset!, m.vectorOffset! + m.labels.length * env.dims) } : {}),
+    };
     return Partition.restore(state, env, owners[i]!, m.graph ? snap.file(m.graph) : undefined);
   });
   for (const { rec, p, label } of placed) {
@@ -111,7 +119,13 @@ export function writeStoreSnapshot(
         ...files,
         ...extra(),
       ],
-      manifest: { createdAt: Date.now(), embedderId: identity.embedderId, dimensions: identity.dimensions, records: store.records.size, ...(fo !== undefined ? { feedOffset: fo } : {}) },
+      manifest: {
+        createdAt: Date.now(),
+        embedderId: identity.embedderId,
+        dimensions: identity.dimensions,
+        records: store.records.size,
+        ...(fo !== undefined ? { feedOffset: fo } : {}),
+      },
     };
   });
 }

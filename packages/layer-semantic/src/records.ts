@@ -200,7 +200,8 @@ export class RecordStore {
     for (const k of Object.keys(entry)) {
       const v = (entry as unknown as Record<string, unknown>)[k];
       if (k === 'tags') copy.tags = entry.tags.length === 0 ? NO_TAGS : Object.freeze(entry.tags.map((t) => this.intern(t)));
-      else if (k === 'semantic' && entry.semantic) copy.semantic = Object.freeze({ partition: this.intern(entry.semantic.partition), text: flat(entry.semantic.text) });
+      else if (k === 'semantic' && entry.semantic)
+        copy.semantic = Object.freeze({ partition: this.intern(entry.semantic.partition), text: flat(entry.semantic.text) });
       else if (v !== undefined) copy[k] = frozenCopy(v);
     }
     return Object.freeze(copy) as unknown as CacheEntry;

@@ -175,7 +175,9 @@ export class Replicator {
     this.counters.resyncs++;
     const seen = await this.host.reimport();
     if (!seen) {
-      this.host.warn(`${PKG}: the replication feed lost this layer's place and option "rebuildFrom" is not set: entries held from before are dropped (they may have been purged meanwhile)`);
+      this.host.warn(
+        `${PKG}: the replication feed lost this layer's place and option "rebuildFrom" is not set: entries held from before are dropped (they may have been purged meanwhile)`,
+      );
     }
     for (const r of [...this.store.records.values()]) {
       if (r.entry.createdAt < since && !seen?.has(r.id) && this.store.remove(r, 'purge')) this.counters.resyncDropped++;
@@ -203,7 +205,9 @@ export class Replicator {
             this.lags[this.lagCount++ % LAG_WINDOW] = Math.max(0, Date.now() - m.at);
           } else this.counters.skipped++;
         } catch (e) {
-          this.reject(`could not apply a replicated ${String((r.mutation as { type?: unknown } | undefined)?.type).slice(0, 20)} (${(e as Error)?.message ?? String(e)})`);
+          this.reject(
+            `could not apply a replicated ${String((r.mutation as { type?: unknown } | undefined)?.type).slice(0, 20)} (${(e as Error)?.message ?? String(e)})`,
+          );
         }
       }
     } finally {
@@ -325,7 +329,11 @@ function wellFormedMutation(m: SemanticMutation | undefined): m is SemanticMutat
         (m.vector === undefined || m.vector instanceof Float32Array)
       );
     case 'delete':
-      return wellFormedKey(m.key) && (m.reason === 'delete' || m.reason === 'expired' || m.reason === 'evicted') && (m.createdAt === undefined || typeof m.createdAt === 'number');
+      return (
+        wellFormedKey(m.key) &&
+        (m.reason === 'delete' || m.reason === 'expired' || m.reason === 'evicted') &&
+        (m.createdAt === undefined || typeof m.createdAt === 'number')
+      );
     case 'purge-tag':
       return typeof m.tag === 'string' && (m.scope === undefined || wellFormedScope(m.scope, false));
     case 'purge-versions':

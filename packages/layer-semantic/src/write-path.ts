@@ -150,10 +150,11 @@ export function settleWithin(promises: Promise<unknown>[], ms: number): Promise<
  * first; never rejects.
  */
 export function settleBy(p: Promise<unknown>, deadline: number | undefined, signal: AbortSignal | undefined): Promise<void> {
-  if (deadline === undefined && !signal) return p.then(
-    () => undefined,
-    () => undefined,
-  );
+  if (deadline === undefined && !signal)
+    return p.then(
+      () => undefined,
+      () => undefined,
+    );
   return new Promise<void>((resolve) => {
     let t: NodeJS.Timeout | undefined;
     const done = () => {

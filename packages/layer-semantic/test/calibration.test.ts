@@ -47,7 +47,12 @@ function traffic(seed: number) {
 }
 
 function stack(options: Partial<SemanticLayerOptions> = {}, memory = false) {
-  const layer = new SemanticLayer({ embedder: new HashEmbedder(64), answerJudge: exactJudge, calibration: { maxWrongRate: 0.03, shadowRate: 0.1, random: rng(1) }, ...options });
+  const layer = new SemanticLayer({
+    embedder: new HashEmbedder(64),
+    answerJudge: exactJudge,
+    calibration: { maxWrongRate: 0.03, shadowRate: 0.1, random: rng(1) },
+    ...options,
+  });
   const cache = new MultiLayerCache({ layers: [...(memory ? [new MemoryLayer()] : []), { layer, budgetMs: 5_000 }], policy: 'always' });
   return { layer, cache };
 }
@@ -271,7 +276,12 @@ describe('SemanticLayer calibration state', () => {
     await b.layer.ready();
     expect(warnings).toEqual([]);
     const after = b.layer.stats().calibration!;
-    expect(after).toMatchObject({ lookups: before.lookups, nearMissesJudged: before.nearMissesJudged, boundariesLearned: before.boundariesLearned, clearBoundary: before.clearBoundary });
+    expect(after).toMatchObject({
+      lookups: before.lookups,
+      nearMissesJudged: before.nearMissesJudged,
+      boundariesLearned: before.boundariesLearned,
+      clearBoundary: before.clearBoundary,
+    });
     expect(after.answerVectors).toBe(before.answerVectors);
     // The same decisions on the same probes.
     const probe = traffic(13);

@@ -31,7 +31,10 @@ describe('default setting + real USE-lite: the look-alike set', () => {
     embedder = await createUseEmbedder({ workers: 2 });
     const defaults = new SemanticLayer({ embedder });
     const open = new SemanticLayer({ embedder, guards: [], selector: false, threshold: defaults.matching.threshold });
-    for (const [name, layer] of [['defaults', defaults], ['open', open]] as const) {
+    for (const [name, layer] of [
+      ['defaults', defaults],
+      ['open', open],
+    ] as const) {
       await Promise.all(
         pairs.map(async (p) => {
           const scope = resolveScope({ tenant: 'lookalikes', namespace: p.id });
@@ -67,7 +70,9 @@ describe('default setting + real USE-lite: the look-alike set', () => {
   it('still serves some true paraphrases (it is strict by design)', () => {
     const paras = pairs.filter((p) => p.label === 'paraphrase');
     const hits = paras.filter((p) => results.defaults.get(p.id)!.hit).length;
-    console.log(`paraphrases hit with the default setting: ${hits} of ${paras.length}; without guards: ${paras.filter((p) => results.open.get(p.id)!.hit).length}`);
+    console.log(
+      `paraphrases hit with the default setting: ${hits} of ${paras.length}; without guards: ${paras.filter((p) => results.open.get(p.id)!.hit).length}`,
+    );
     expect(hits / paras.length).toBeGreaterThanOrEqual(PARAPHRASE_FLOOR);
   });
 });

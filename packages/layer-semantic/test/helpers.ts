@@ -10,7 +10,10 @@ export class HashEmbedder implements Embedder {
   readonly id: string;
   calls = 0;
   texts = 0;
-  constructor(readonly dimensions = 64, id = 'hash-test') {
+  constructor(
+    readonly dimensions = 64,
+    id = 'hash-test',
+  ) {
     this.id = `${id}/${dimensions}`;
   }
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
@@ -22,7 +25,10 @@ export class HashEmbedder implements Embedder {
 
 export function hashVector(text: string, dims: number): Float32Array {
   const v = new Float32Array(dims);
-  for (const w of text.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean)) {
+  for (const w of text
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean)) {
     const h = createHash('sha256').update(w).digest();
     for (let i = 0; i < dims; i++) v[i]! += (h[i % 32]! / 255 - 0.5) * (i % 2 ? 1 : -1) * (1 + ((h[(i * 7) % 32]! >> (i % 8)) & 1));
   }
@@ -62,7 +68,10 @@ export class SlowEmbedder implements Embedder {
 export class TableEmbedder implements Embedder {
   readonly id: string;
   readonly table = new Map<string, Float32Array>();
-  constructor(readonly dimensions: number, id = 'table') {
+  constructor(
+    readonly dimensions: number,
+    id = 'table',
+  ) {
     this.id = id;
   }
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
@@ -85,7 +94,14 @@ export function randomUnit(dims: number): Float32Array {
 }
 
 export function chat(text: string, system = 'You are helpful.', model = 'gpt-4o-mini') {
-  return { model, temperature: 0, messages: [{ role: 'system', content: system }, { role: 'user', content: text }] };
+  return {
+    model,
+    temperature: 0,
+    messages: [
+      { role: 'system', content: system },
+      { role: 'user', content: text },
+    ],
+  };
 }
 
 /** Key + entry for a chat request, with the semantic descriptor core would compute. */

@@ -145,7 +145,11 @@ describe('SemanticLayer: similarity lookups', () => {
     const pickLast: CandidateSelector = { name: 'last', select: (_q, cs) => (seen.push(cs.map((c) => c.text)), { pick: cs.length - 1 }) };
     const decline: CandidateSelector = { name: 'ambiguous', select: () => ({ pick: undefined, reason: 'too close' }) };
     const items = ['plan price per month', 'plan price per year', 'plan price 30'].map((t) => chatItem(t));
-    for (const [selector, expectHit] of [[false, 'first'], [pickLast, 'last'], [decline, 'none']] as const) {
+    for (const [selector, expectHit] of [
+      [false, 'first'],
+      [pickLast, 'last'],
+      [decline, 'none'],
+    ] as const) {
       const layer = new SemanticLayer({ embedder: emb, threshold: 0.9, guards: [no30], selector });
       for (const it of items) await layer.set(it.key, it.entry);
       const r = await layer.search(chatItem('plan price').query);
@@ -171,7 +175,11 @@ describe('SemanticLayer: similarity lookups', () => {
   });
 
   it('refuses a guard bound to another embedder family or dimension, naming both', () => {
-    const bound = (family: string, dimensions: number): SemanticGuard => ({ name: 'learned', embedder: { family, dimensions }, check: () => ({ accept: true }) });
+    const bound = (family: string, dimensions: number): SemanticGuard => ({
+      name: 'learned',
+      embedder: { family, dimensions },
+      check: () => ({ accept: true }),
+    });
     const emb = new HashEmbedder(64, 'hash-test');
     expect(() => new SemanticLayer({ embedder: emb, guards: [bound('use-lite', 512)] })).toThrow(/learned.*use-lite \(512-d\).*hash-test\/64/);
     expect(() => new SemanticLayer({ embedder: emb, guards: [bound('hash-test', 32)] })).toThrow(InvalidOptionError);

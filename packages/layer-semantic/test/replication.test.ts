@@ -22,7 +22,7 @@ async function replica(feed: SemanticFeed, extra: Partial<SemanticLayerOptions> 
 }
 
 describe('SemanticLayer replication seam', () => {
-  it("a write in one layer is a semantic hit in another, which never embeds the written text", async () => {
+  it('a write in one layer is a semantic hit in another, which never embeds the written text', async () => {
     const feed = new MemoryFeed();
     const a = await replica(feed);
     const b = await replica(feed);

@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { SemanticLayer } from '../src/index.js';
 import { HashEmbedder, SlowEmbedder, TableEmbedder, chat, chatItem, normalise } from './helpers.js';
 
-
 describe('SemanticLayer: the rules every layer keeps', () => {
   it('clear() resolves the number of entries removed, with and without a scope', async () => {
     const layer = new SemanticLayer({ embedder: new HashEmbedder() });

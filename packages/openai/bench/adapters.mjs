@@ -12,7 +12,14 @@ const { VERSION: version } = await import(`${specifier}/version`);
 const server = await startOpenAIServer();
 const bare = new OpenAI({ apiKey: 'bench', baseURL: server.baseURL, maxRetries: 0 });
 const cache = new MultiLayerCache({ layers: [new MemoryLayer({ maxEntries: 100_000 })], policy: 'always' });
-const req = (text) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are a benchmark.' }, { role: 'user', content: text }] });
+const req = (text) => ({
+  model: 'gpt-4o-mini',
+  temperature: 0,
+  messages: [
+    { role: 'system', content: 'You are a benchmark.' },
+    { role: 'user', content: text },
+  ],
+});
 
 await benchAdapter({
   name: 'openai',

@@ -1,5 +1,13 @@
 import { InvalidOptionError } from '@strata-cache/core';
-import { type CachingOptions, type FetchLike, type ProviderSpec, checkCachingOptions, createProviderFetch, optionNames, withCachingFetch } from '@strata-cache/http';
+import {
+  type CachingOptions,
+  type FetchLike,
+  type ProviderSpec,
+  checkCachingOptions,
+  createProviderFetch,
+  optionNames,
+  withCachingFetch,
+} from '@strata-cache/http';
 import { type ClientOptions, OpenAI } from 'openai';
 import { CACHED_ENDPOINTS, type CachedEndpoint, openaiEndpoints } from './endpoints.js';
 
@@ -25,7 +33,10 @@ const OPENAI: ProviderSpec<OpenAI, OpenAICacheOptions> = {
   extraOptions: ['endpoints'],
   checkOptions(options) {
     const names = options.endpoints;
-    if (names !== undefined && (!Array.isArray(names) || names.some((n: unknown) => typeof n !== 'string' || !CACHED_ENDPOINTS.includes(n as CachedEndpoint)))) {
+    if (
+      names !== undefined &&
+      (!Array.isArray(names) || names.some((n: unknown) => typeof n !== 'string' || !CACHED_ENDPOINTS.includes(n as CachedEndpoint)))
+    ) {
       throw new InvalidOptionError(`${PKG}: option "endpoints" lists endpoints among ${CACHED_ENDPOINTS.join(', ')}`, { field: 'endpoints' });
     }
   },

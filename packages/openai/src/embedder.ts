@@ -46,19 +46,25 @@ export class OpenAIEmbedder implements Embedder {
     for (const k of Object.keys(options)) {
       if (!known.includes(k)) throw new InvalidOptionError(`${PKG}: unknown OpenAIEmbedder option "${k}"`, { field: k });
     }
-    if (options.client && options.clientOptions) throw new InvalidOptionError(`${PKG}: pass either "client" or "clientOptions" to OpenAIEmbedder, not both`, { field: 'clientOptions' });
+    if (options.client && options.clientOptions)
+      throw new InvalidOptionError(`${PKG}: pass either "client" or "clientOptions" to OpenAIEmbedder, not both`, { field: 'clientOptions' });
     this.model = options.model ?? 'text-embedding-3-small';
-    if (typeof this.model !== 'string' || this.model === '') throw new InvalidOptionError(`${PKG}: OpenAIEmbedder option "model" must be a model name`, { field: 'model' });
+    if (typeof this.model !== 'string' || this.model === '')
+      throw new InvalidOptionError(`${PKG}: OpenAIEmbedder option "model" must be a model name`, { field: 'model' });
     const native = NATIVE_DIMENSIONS[this.model];
     const dims = options.dimensions ?? native;
     if (dims === undefined) {
-      throw new InvalidOptionError(`${PKG}: OpenAIEmbedder needs option "dimensions" for model "${this.model}" (its vector size is not known)`, { field: 'dimensions' });
+      throw new InvalidOptionError(`${PKG}: OpenAIEmbedder needs option "dimensions" for model "${this.model}" (its vector size is not known)`, {
+        field: 'dimensions',
+      });
     }
-    if (!Number.isSafeInteger(dims) || dims < 1) throw new InvalidOptionError(`${PKG}: OpenAIEmbedder option "dimensions" must be a positive integer`, { field: 'dimensions' });
+    if (!Number.isSafeInteger(dims) || dims < 1)
+      throw new InvalidOptionError(`${PKG}: OpenAIEmbedder option "dimensions" must be a positive integer`, { field: 'dimensions' });
     this.dimensions = dims;
     this.sendDimensions = options.dimensions !== undefined && this.model.startsWith('text-embedding-3');
     this.batchSize = options.batchSize ?? 256;
-    if (!Number.isSafeInteger(this.batchSize) || this.batchSize < 1) throw new InvalidOptionError(`${PKG}: OpenAIEmbedder option "batchSize" must be a positive integer`, { field: 'batchSize' });
+    if (!Number.isSafeInteger(this.batchSize) || this.batchSize < 1)
+      throw new InvalidOptionError(`${PKG}: OpenAIEmbedder option "batchSize" must be a positive integer`, { field: 'batchSize' });
     this.client = options.client ?? new OpenAI(options.clientOptions);
     let host = 'api.openai.com';
     try {
@@ -82,7 +88,10 @@ export class OpenAIEmbedder implements Embedder {
       for (const row of rows) {
         const v = Float32Array.from(row.embedding as number[]);
         if (v.length !== this.dimensions) {
-          throw new InvalidOptionError(`${PKG}: model "${this.model}" returned ${v.length}-dimensional vectors, OpenAIEmbedder expects ${this.dimensions} (option "dimensions")`, { field: 'dimensions' });
+          throw new InvalidOptionError(
+            `${PKG}: model "${this.model}" returned ${v.length}-dimensional vectors, OpenAIEmbedder expects ${this.dimensions} (option "dimensions")`,
+            { field: 'dimensions' },
+          );
         }
         out.push(normalise(v));
       }

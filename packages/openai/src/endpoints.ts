@@ -26,13 +26,14 @@ export function assembleChatCompletion(chunks: readonly any[]): any {
   const first = chunks.find((c) => c && typeof c === 'object');
   if (!first) return null;
   const choices = new Map<number, any>();
-  let usage: unknown ;
+  let usage: unknown;
   for (const c of chunks) {
     if (!c || typeof c !== 'object') continue;
     if (c.usage) usage = c.usage;
     for (const ch of c.choices ?? []) {
       let acc = choices.get(ch.index);
-      if (!acc) choices.set(ch.index, (acc = { index: ch.index, message: { role: 'assistant', content: null, refusal: null }, logprobs: null, finish_reason: null }));
+      if (!acc)
+        choices.set(ch.index, (acc = { index: ch.index, message: { role: 'assistant', content: null, refusal: null }, logprobs: null, finish_reason: null }));
       const d = ch.delta ?? {};
       if (d.role) acc.message.role = d.role;
       if (typeof d.content === 'string') acc.message.content = (acc.message.content ?? '') + d.content;

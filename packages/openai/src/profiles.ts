@@ -17,7 +17,13 @@ const PKG = '@strata-cache/openai';
  * provider shares (`stream`, `user`, `metadata`, ...): storage and billing options, prompt-cache
  * hints and end-user ids. `store` is listed for Chat Completions only (see the Responses profile).
  */
-export const OPENAI_IGNORED_FIELDS: readonly string[] = Object.freeze(['store', 'service_tier', 'prompt_cache_key', 'prompt_cache_retention', 'safety_identifier']);
+export const OPENAI_IGNORED_FIELDS: readonly string[] = Object.freeze([
+  'store',
+  'service_tier',
+  'prompt_cache_key',
+  'prompt_cache_retention',
+  'safety_identifier',
+]);
 
 const modelOf = (r: unknown) => (typeof (r as { model?: unknown })?.model === 'string' ? (r as { model: string }).model : undefined);
 
@@ -61,12 +67,23 @@ export function responsesSemanticSplit(request: unknown): SemanticSplit | undefi
 export function openaiProfiles(reasoningModels: readonly string[]): { chat: RequestProfile; responses: RequestProfile; embeddings: RequestProfile } {
   const rule = { packageName: PKG, isReasoning: isOpenAIReasoningRequest, families: reasoningModels };
   return {
-    chat: withReasoningRule(openaiProfile({ id: 'openai.chat', semanticSplit: chatSemanticSplit, isDeterministic: samplingIsDeterministic, model: modelOf }), rule),
+    chat: withReasoningRule(
+      openaiProfile({ id: 'openai.chat', semanticSplit: chatSemanticSplit, isDeterministic: samplingIsDeterministic, model: modelOf }),
+      rule,
+    ),
     // `store` counts for Responses: a stored response can be continued by its id
     // (`previous_response_id`), an unstored one cannot, so an answer given with `store: false`
     // must never serve a request that expects a stored response (normalised in `keyBody`).
     responses: withReasoningRule(
-      openaiProfile({ id: 'openai.responses', semanticSplit: responsesSemanticSplit, isDeterministic: (r) => (r as { temperature?: unknown })?.temperature === 0, model: modelOf }, ['store']),
+      openaiProfile(
+        {
+          id: 'openai.responses',
+          semanticSplit: responsesSemanticSplit,
+          isDeterministic: (r) => (r as { temperature?: unknown })?.temperature === 0,
+          model: modelOf,
+        },
+        ['store'],
+      ),
       rule,
     ),
     embeddings: openaiProfile({ id: 'openai.embeddings', isDeterministic: () => true, model: modelOf }),

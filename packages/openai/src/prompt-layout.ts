@@ -43,7 +43,10 @@ export interface ResponsesPromptLayout<Tool, Message> {
  * message of its own before the user turn: Strata's semantic matching compares the user turn
  * and requires everything else, context included, to match exactly.
  */
-export function layoutChatPrompt<Tool = never, Message = never>(parts: PromptParts<Tool, Message>, options: OpenAIPromptLayoutOptions = {}): ChatPromptLayout<Tool, Message> {
+export function layoutChatPrompt<Tool = never, Message = never>(
+  parts: PromptParts<Tool, Message>,
+  options: OpenAIPromptLayoutOptions = {},
+): ChatPromptLayout<Tool, Message> {
   const { role, key } = prepare(parts, options);
   const context = textsOf(parts.context);
   return {
@@ -59,7 +62,10 @@ export function layoutChatPrompt<Tool = never, Message = never>(parts: PromptPar
 }
 
 /** The same layout for the Responses API: `instructions`, then history, context and the user turn as `input`. */
-export function layoutResponsesPrompt<Tool = never, Message = never>(parts: PromptParts<Tool, Message>, options: OpenAIPromptLayoutOptions = {}): ResponsesPromptLayout<Tool, Message> {
+export function layoutResponsesPrompt<Tool = never, Message = never>(
+  parts: PromptParts<Tool, Message>,
+  options: OpenAIPromptLayoutOptions = {},
+): ResponsesPromptLayout<Tool, Message> {
   const { role, key } = prepare(parts, options);
   const context = textsOf(parts.context);
   return {
@@ -74,12 +80,14 @@ function prepare(parts: PromptParts<unknown, unknown>, options: OpenAIPromptLayo
   checkPromptParts(PKG, parts);
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: prompt layout options must be an object`);
   for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown prompt layout option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+    if (!(OPTION_KEYS as readonly string[]).includes(k))
+      throw new InvalidOptionError(`${PKG}: unknown prompt layout option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
   }
   const { cacheKey, role = 'system' } = options;
   if (cacheKey !== undefined && cacheKey !== false && (typeof cacheKey !== 'string' || cacheKey === '')) {
     throw new InvalidOptionError(`${PKG}: prompt layout option "cacheKey" must be a non-empty string, or false`, { field: 'cacheKey' });
   }
-  if (role !== 'system' && role !== 'developer') throw new InvalidOptionError(`${PKG}: prompt layout option "role" must be 'system' or 'developer'`, { field: 'role' });
+  if (role !== 'system' && role !== 'developer')
+    throw new InvalidOptionError(`${PKG}: prompt layout option "role" must be 'system' or 'developer'`, { field: 'role' });
   return { role, key: cacheKey === false ? undefined : (cacheKey ?? staticPrefixKey(parts)) };
 }

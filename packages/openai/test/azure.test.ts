@@ -19,7 +19,10 @@ beforeEach(() => {
   delete process.env['AZURE_OPENAI_ENDPOINT'];
 });
 afterEach(() => {
-  for (const [name, value] of [['OPENAI_API_VERSION', savedEnv.version], ['AZURE_OPENAI_ENDPOINT', savedEnv.endpoint]] as const) {
+  for (const [name, value] of [
+    ['OPENAI_API_VERSION', savedEnv.version],
+    ['AZURE_OPENAI_ENDPOINT', savedEnv.endpoint],
+  ] as const) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
@@ -68,7 +71,10 @@ describe(`withCache(new AzureOpenAI(...)) (openai ${VERSION})`, () => {
     const { cache } = memoryCache();
     let calls = 0;
     const azureADTokenProvider = async () => `entra-token-${++calls}`;
-    const client = withCache(new AzureOpenAI({ azureADTokenProvider, apiVersion: '2024-10-21', endpoint: server.origin, deployment: 'prod-4o', maxRetries: 0 }), { cache });
+    const client = withCache(
+      new AzureOpenAI({ azureADTokenProvider, apiVersion: '2024-10-21', endpoint: server.origin, deployment: 'prod-4o', maxRetries: 0 }),
+      { cache },
+    );
     await client.chat.completions.create(chat('token one'));
     await client.chat.completions.create(chat('token two'));
     expect(server.requests.map((r) => r.headers['authorization'])).toEqual(['Bearer entra-token-1', 'Bearer entra-token-2']);

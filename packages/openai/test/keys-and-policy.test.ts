@@ -42,7 +42,12 @@ describe(`JSON-Schema property order is part of the key (openai ${VERSION})`, ()
     expect(server.count('/chat/completions')).toBe(2);
     await cache.flush();
     // The same order again is a hit; key order elsewhere in the body still does not matter.
-    const again = await client.chat.completions.create({ messages: [{ role: 'user' as const, content: 'Describe Ada' }], temperature: 0, model: 'gpt-4o-mini', response_format: format(['name', 'born']) });
+    const again = await client.chat.completions.create({
+      messages: [{ role: 'user' as const, content: 'Describe Ada' }],
+      temperature: 0,
+      model: 'gpt-4o-mini',
+      response_format: format(['name', 'born']),
+    });
     expect(getCacheInfo(again)?.hit).toBe(true);
     expect(server.count('/chat/completions')).toBe(2);
   });

@@ -55,7 +55,11 @@ const chat = <E extends object = Record<never, never>>(content: string, extra?: 
 
 const weatherTool = {
   type: 'function' as const,
-  function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] } },
+  function: {
+    name: 'get_weather',
+    description: 'Weather for a city',
+    parameters: { type: 'object', properties: { query: { type: 'string' } }, required: ['query'] },
+  },
 };
 
 describe('the SDK under test', () => {
@@ -106,7 +110,10 @@ describe('chat.completions.create (JSON)', () => {
     expect(plain(hitN)).toEqual(plain(liveN));
 
     const format = makeParseableResponseFormat(
-      { type: 'json_schema', json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } } },
+      {
+        type: 'json_schema',
+        json_schema: { name: 'answer', strict: true, schema: { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'] } },
+      },
       (s) => JSON.parse(s) as { answer: string },
     );
     const parsedLive = await client.chat.completions.parse(chat('Structured please', { response_format: format }));
@@ -246,7 +253,11 @@ describe('failures are never stored', () => {
 
   it('500, 429 and 400 pass through unchanged (status, body, headers) and are not stored', async () => {
     const { client, cache, layer, bare } = setup();
-    for (const [status, Err] of [[500, InternalServerError], [429, RateLimitError], [400, BadRequestError]] as const) {
+    for (const [status, Err] of [
+      [500, InternalServerError],
+      [429, RateLimitError],
+      [400, BadRequestError],
+    ] as const) {
       const body = openAIError(`upstream says ${status}`, status === 429 ? 'rate_limit_error' : status === 400 ? 'invalid_request_error' : 'server_error');
       server.enqueue(httpError(status, body, { 'retry-after': '7', 'x-request-id': `req_err_${status}` }));
       const viaCache = await client.chat.completions.create(chat('fail')).catch((e: unknown) => e);

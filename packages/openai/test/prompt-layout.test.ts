@@ -13,7 +13,10 @@ afterAll(async () => {
 });
 beforeEach(() => server.reset());
 
-const tool = { type: 'function' as const, function: { name: 'order_status', description: 'Status of an order', parameters: { type: 'object', properties: { id: { type: 'string' } } } } };
+const tool = {
+  type: 'function' as const,
+  function: { name: 'order_status', description: 'Status of an order', parameters: { type: 'object', properties: { id: { type: 'string' } } } },
+};
 const history = [
   { role: 'user' as const, content: 'Hi, I have a question about my plan.' },
   { role: 'assistant' as const, content: 'Sure, what would you like to know?' },
@@ -80,7 +83,11 @@ describe('layoutResponsesPrompt', () => {
   it('instructions apart, then history, context and the user turn as input', () => {
     const l = layoutResponsesPrompt(parts('Can I pause it?'));
     expect(l.instructions).toBe('You are the support assistant of Acme.\n\nAnswer in two sentences.');
-    expect(l.input).toEqual([...history, { role: 'system', content: 'Customer: Dana, plan Pro, renews 2026-03-01' }, { role: 'user', content: 'Can I pause it?' }]);
+    expect(l.input).toEqual([
+      ...history,
+      { role: 'system', content: 'Customer: Dana, plan Pro, renews 2026-03-01' },
+      { role: 'user', content: 'Can I pause it?' },
+    ]);
     expect(l.prompt_cache_key).toBe(layoutChatPrompt(parts('other')).prompt_cache_key);
   });
 });
@@ -93,13 +100,27 @@ describe('through the SDK and the cache', () => {
     expect(server.requests[0]!.body.messages.map((m: { role: string }) => m.role)).toEqual(['system', 'user', 'assistant', 'system', 'user']);
     expect(server.requests[0]!.body.prompt_cache_key).toMatch(/^strata-/);
     await cache.flush();
-    const again = await client.chat.completions.create({ model: 'gpt-4o-mini', temperature: 0, ...layoutChatPrompt(parts('Can I pause it?'), { cacheKey: 'another-routing-key' }) });
+    const again = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      ...layoutChatPrompt(parts('Can I pause it?'), { cacheKey: 'another-routing-key' }),
+    });
     expect(again.choices[0]!.message.content).toBe(first.choices[0]!.message.content);
     expect(server.count('/chat/completions')).toBe(1);
     await client.chat.completions.create({ model: 'gpt-4o-mini', temperature: 0, ...layoutChatPrompt(parts('Can I pause it?', ['Customer: Lee, plan Free'])) });
     expect(server.count('/chat/completions')).toBe(2);
-    const responsesTool = { type: 'function' as const, name: 'order_status', description: 'Status of an order', parameters: tool.function.parameters, strict: false };
-    const r = await client.responses.create({ model: 'gpt-4o-mini', temperature: 0, ...layoutResponsesPrompt({ ...parts('Can I pause it?'), tools: [responsesTool] }) });
+    const responsesTool = {
+      type: 'function' as const,
+      name: 'order_status',
+      description: 'Status of an order',
+      parameters: tool.function.parameters,
+      strict: false,
+    };
+    const r = await client.responses.create({
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      ...layoutResponsesPrompt({ ...parts('Can I pause it?'), tools: [responsesTool] }),
+    });
     expect(r.status).toBe('completed');
     expect(server.requests.at(-1)!.body.instructions).toContain('You are the support assistant of Acme.');
   });

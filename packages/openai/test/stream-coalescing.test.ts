@@ -60,7 +60,12 @@ describe('across 2 processes with the Redis coordinator', () => {
     ['responses', '/responses', (s: any[]) => s.at(-1).type === 'response.completed'],
   ] as const) {
     it(`${task}: 2 processes × 5 concurrent identical streams → 1 upstream call, 10 identical complete streams`, async () => {
-      const children = await acrossProcesses(join(here, 'fixtures', 'stream-child.mjs'), { redisUrl: redis.url, prefix: `streams-${task}`, baseURL: server.baseURL, task });
+      const children = await acrossProcesses(join(here, 'fixtures', 'stream-child.mjs'), {
+        redisUrl: redis.url,
+        prefix: `streams-${task}`,
+        baseURL: server.baseURL,
+        task,
+      });
       expect(server.count(path)).toBe(1);
       const streams = children.flatMap((c) => c.results) as any[][];
       expect(streams).toHaveLength(10);

@@ -31,7 +31,9 @@ export interface InstrumentOptions {
 const OPTION_KEYS = ['meter', 'prefix', 'attributes', 'tenantAttribute', 'durationBuckets'] as const satisfies ReadonlyArray<keyof InstrumentOptions>;
 
 /** Lookups of an in-process layer take microseconds, of Redis about a millisecond, of a semantic layer an embedding. */
-export const DEFAULT_DURATION_BUCKETS: readonly number[] = Object.freeze([0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]);
+export const DEFAULT_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+]);
 
 /** Breaker states a layer can report through a `state` property (the Redis layer does). */
 export const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
@@ -67,9 +69,15 @@ export function instrument(cache: MultiLayerCache, options: InstrumentOptions = 
     advice: { explicitBucketBoundaries: [...(options.durationBuckets ?? DEFAULT_DURATION_BUCKETS)] },
   });
   const errors = meter.createCounter(`${p}.cache.errors`, { description: 'Layer, bus and coordinator failures (each served as a miss)', unit: '{error}' });
-  const rejections = meter.createCounter(`${p}.cache.semantic.rejections`, { description: 'Semantic candidates turned down, by the guard that turned them down', unit: '{candidate}' });
+  const rejections = meter.createCounter(`${p}.cache.semantic.rejections`, {
+    description: 'Semantic candidates turned down, by the guard that turned them down',
+    unit: '{candidate}',
+  });
   const skips = meter.createCounter(`${p}.cache.write.skips`, { description: 'Results not stored, by reason', unit: '{write}' });
-  const invalidations = meter.createCounter(`${p}.cache.invalidations`, { description: 'Invalidations applied (local or from the bus)', unit: '{invalidation}' });
+  const invalidations = meter.createCounter(`${p}.cache.invalidations`, {
+    description: 'Invalidations applied (local or from the bus)',
+    unit: '{invalidation}',
+  });
   const invalidated = meter.createCounter(`${p}.cache.invalidated.entries`, { description: 'Entries removed by invalidations, per layer', unit: '{entry}' });
 
   const onHit: Listener<'hit'> = (e) => {
@@ -118,20 +126,42 @@ export function instrument(cache: MultiLayerCache, options: InstrumentOptions = 
   const usdSaved = counter('cache.saved.usd', 'What the hits would have cost upstream, at list prices', 'USD');
   const upstreamUsd = counter('upstream.cost.usd', 'What the upstream calls cost, at list prices', 'USD');
   const providerUsd = counter('provider_cache.saved.usd', "What the provider's own prompt cache saved on upstream calls", 'USD');
-  const providerTokens = counter('provider_cache.tokens', "Prompt tokens the provider served from its own prompt cache", '{token}');
+  const providerTokens = counter('provider_cache.tokens', 'Prompt tokens the provider served from its own prompt cache', '{token}');
   const unpriced = counter('cache.unpriced_hits', 'Hits whose model has no price (not in the USD figures)', '{request}');
   const policySkips = counter('cache.policy.skips', 'Requests the cache policy did not cache, by reason', '{request}');
   const layerLatency = meter.createObservableGauge(`${p}.layer.lookup.latency`, {
     description: "Recent lookup latency of a layer at a quantile (core's per-layer sample of the last 4096 lookups)",
     unit: 's',
   });
-  const breakerState = meter.createObservableGauge(`${p}.layer.breaker.state`, { description: 'Circuit breaker state of a layer: 1 for the current state, 0 for the others', unit: '1' });
+  const breakerState = meter.createObservableGauge(`${p}.layer.breaker.state`, {
+    description: 'Circuit breaker state of a layer: 1 for the current state, 0 for the others',
+    unit: '1',
+  });
   const breakerOpens = counter('layer.breaker.opens', 'Times a layer circuit breaker opened', '{transition}');
 
   const observables: Observable[] = [
-    requests, hits, misses, bypassed, coalesced, loaderCalls, loaderErrors,
-    layerHits, layerMisses, layerErrors, layerTimeouts, layerWrites,
-    tokensSaved, usdSaved, upstreamUsd, providerUsd, providerTokens, unpriced, policySkips, layerLatency, breakerState, breakerOpens,
+    requests,
+    hits,
+    misses,
+    bypassed,
+    coalesced,
+    loaderCalls,
+    loaderErrors,
+    layerHits,
+    layerMisses,
+    layerErrors,
+    layerTimeouts,
+    layerWrites,
+    tokensSaved,
+    usdSaved,
+    upstreamUsd,
+    providerUsd,
+    providerTokens,
+    unpriced,
+    policySkips,
+    layerLatency,
+    breakerState,
+    breakerOpens,
   ];
 
   const observe: BatchObservableCallback = (r) => {
@@ -213,7 +243,8 @@ function checkOptions(cache: MultiLayerCache, options: InstrumentOptions): void 
   }
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: options must be an object`);
   for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+    if (!(OPTION_KEYS as readonly string[]).includes(k))
+      throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
   }
   const m = options.meter as Partial<Meter> | undefined;
   if (m !== undefined && (typeof m.createCounter !== 'function' || typeof m.addBatchObservableCallback !== 'function')) {
@@ -229,7 +260,10 @@ function checkOptions(cache: MultiLayerCache, options: InstrumentOptions): void 
     throw new InvalidOptionError(`${PKG}: option "tenantAttribute" must be a boolean`, { field: 'tenantAttribute' });
   }
   const b = options.durationBuckets;
-  if (b !== undefined && (!Array.isArray(b) || b.length === 0 || b.some((x, i) => typeof x !== 'number' || !(x > 0) || !Number.isFinite(x) || (i > 0 && x <= b[i - 1]!)))) {
+  if (
+    b !== undefined &&
+    (!Array.isArray(b) || b.length === 0 || b.some((x, i) => typeof x !== 'number' || !(x > 0) || !Number.isFinite(x) || (i > 0 && x <= b[i - 1]!)))
+  ) {
     throw new InvalidOptionError(`${PKG}: option "durationBuckets" must be increasing positive numbers of seconds`, { field: 'durationBuckets' });
   }
 }

@@ -4,7 +4,15 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { type CacheKey, type Layer, type LayerCapabilities, LAYER_SPECIFICATION_VERSION, type MultiLayerCacheOptions, MultiLayerCache, loaded } from '@strata-cache/core';
+import {
+  type CacheKey,
+  type Layer,
+  type LayerCapabilities,
+  LAYER_SPECIFICATION_VERSION,
+  type MultiLayerCacheOptions,
+  MultiLayerCache,
+  loaded,
+} from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisLayer } from '@strata-cache/layer-redis';
 import { redisUrlForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
@@ -107,7 +115,11 @@ async function setup(cacheOptions: Partial<MultiLayerCacheOptions> = {}, attribu
   const prom = await prometheus();
   const cache = new MultiLayerCache({ layers: [new MemoryLayer()], ...cacheOptions });
   const inst = instrument(cache, { meter: prom.meter, attributes });
-  cleanup.push(() => prom.close(), () => cache.close(), () => inst.stop());
+  cleanup.push(
+    () => prom.close(),
+    () => cache.close(),
+    () => inst.stop(),
+  );
   return { prom, cache, inst };
 }
 
@@ -163,7 +175,9 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
   it('no prompt text, answer, error message or secret appears in any metric', async () => {
     const { prom, cache } = await setup({ layers: [new MemoryLayer(), new RejectingSemanticLayer(), new LeakyFailingLayer()] });
     const secretRequest = { ...request(SECRET_PROMPT), user: SECRET_KEY, metadata: { apiKey: SECRET_KEY } };
-    await cache.getOrLoad(secretRequest, () => loaded({ text: `answer with ${SECRET_KEY}` }, { model: 'gpt-4o-mini', usage: { inputTokens: 10, outputTokens: 5 } }));
+    await cache.getOrLoad(secretRequest, () =>
+      loaded({ text: `answer with ${SECRET_KEY}` }, { model: 'gpt-4o-mini', usage: { inputTokens: 10, outputTokens: 5 } }),
+    );
     await cache.flush();
     await cache.getOrLoad(secretRequest, answer);
     await cache.getOrLoad(request('skip me'), () => loaded({ text: SECRET_PROMPT }, { complete: false }));
@@ -179,7 +193,13 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
     const url = await redisUrlForTests();
     const live = new RedisLayer({ url, name: 'redis', prefix: uniqueKeyPrefix('otel') });
     await live.connect();
-    const dead = new RedisLayer({ url: 'redis://127.0.0.1:1', name: 'redis-down', connectTimeoutMs: 50, timeoutMs: 20, breaker: { failureThreshold: 2, cooldownMs: 60_000 } });
+    const dead = new RedisLayer({
+      url: 'redis://127.0.0.1:1',
+      name: 'redis-down',
+      connectTimeoutMs: 50,
+      timeoutMs: 20,
+      breaker: { failureThreshold: 2, cooldownMs: 60_000 },
+    });
     const { prom, cache } = await setup({ layers: [new MemoryLayer(), live, dead] });
     // Short TTL: on a shared server (REDIS_URL) these test entries go away on their own.
     for (let i = 0; i < 4; i++) await cache.getOrLoad(request(`q${i}`), answer, { ttlMs: 5_000 });
@@ -202,7 +222,11 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
     const prom = await prometheus();
     const cache = new SkipCountingCache({ layers: [new MemoryLayer()] });
     const inst = instrument(cache, { meter: prom.meter });
-    cleanup.push(() => prom.close(), () => cache.close(), () => inst.stop());
+    cleanup.push(
+      () => prom.close(),
+      () => cache.close(),
+      () => inst.stop(),
+    );
     await cache.getOrLoad(request('q'), answer);
     await cache.getOrLoad(request('q'), answer);
     const s = await prom.scrape();
@@ -216,7 +240,11 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
     const prom = await prometheus();
     const cache = new MultiLayerCache({ layers: [new MemoryLayer()] });
     const inst = instrument(cache, { meter: prom.meter, tenantAttribute: true });
-    cleanup.push(() => prom.close(), () => cache.close(), () => inst.stop());
+    cleanup.push(
+      () => prom.close(),
+      () => cache.close(),
+      () => inst.stop(),
+    );
     await cache.getOrLoad(request('q'), answer, { scope: 'acme' });
     await cache.getOrLoad(request('q'), answer, { scope: 'globex' });
     const s = await prom.scrape();

@@ -98,7 +98,10 @@ const DESCRIPTION =
   'Median/p95/mean per call in ms; vsBareMedian = median / bare median; overheadMedianMs = median - bare median. Scenarios interleaved in one run.';
 
 /** Writes one section into <repo>/bench/results/adapters.json (other sections kept) and renders adapters.md. */
-export async function writeSection(name: string, section: { sdk: string; endpoint: string; iterations: number; results: Record<string, ScenarioResult> }): Promise<void> {
+export async function writeSection(
+  name: string,
+  section: { sdk: string; endpoint: string; iterations: number; results: Record<string, ScenarioResult> },
+): Promise<void> {
   const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bench', 'results');
   const file = join(dir, 'adapters.json');
   await mkdir(dir, { recursive: true });
@@ -117,10 +120,25 @@ export async function writeSection(name: string, section: { sdk: string; endpoin
 
 /** The results as a readable page: one table per section. */
 export function renderMarkdown(doc: Record<string, unknown>): string {
-  const lines = ['# Adapter overhead', '', String(doc['description'] ?? ''), '', 'Regenerate: `pnpm --filter @strata-cache/openai bench` and `pnpm --filter @strata-cache/anthropic bench`.', ''];
+  const lines = [
+    '# Adapter overhead',
+    '',
+    String(doc['description'] ?? ''),
+    '',
+    'Regenerate: `pnpm --filter @strata-cache/openai bench` and `pnpm --filter @strata-cache/anthropic bench`.',
+    '',
+  ];
   for (const [name, value] of Object.entries(doc)) {
     if (name === 'description' || typeof value !== 'object' || value === null) continue;
-    const s = value as { sdk: string; endpoint: string; iterations: number; node: string; cpus: number; measuredAt: string; results: Record<string, ScenarioResult> };
+    const s = value as {
+      sdk: string;
+      endpoint: string;
+      iterations: number;
+      node: string;
+      cpus: number;
+      measuredAt: string;
+      results: Record<string, ScenarioResult>;
+    };
     lines.push(`## ${name}`, '', `${s.sdk}, \`${s.endpoint}\`, ${s.iterations} calls per scenario, Node ${s.node}, ${s.cpus} CPUs, ${s.measuredAt}.`, '');
     lines.push('| scenario | median ms | p95 ms | mean ms | × bare (median) | overhead ms (median) |', '| --- | ---: | ---: | ---: | ---: | ---: |');
     for (const [scenario, r] of Object.entries(s.results)) {

@@ -40,7 +40,10 @@ export const plain = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
  * Node >= 22: there the current major is used, on older Node the previous one. An environment
  * variable (`STRATA_OPENAI_SDK=6|7`) picks one explicitly.
  */
-export function sdkChoice(env: NodeJS.ProcessEnv = process.env, nodeVersion: string = process.versions.node): { openai: { major: 6 | 7; specifier: 'openai' | 'openai-v6' } } {
+export function sdkChoice(
+  env: NodeJS.ProcessEnv = process.env,
+  nodeVersion: string = process.versions.node,
+): { openai: { major: 6 | 7; specifier: 'openai' | 'openai-v6' } } {
   const node = Number(nodeVersion.split('.')[0]);
   const asked = env['STRATA_OPENAI_SDK'];
   if (asked !== undefined && asked !== '6' && asked !== '7') throw new Error(`STRATA_OPENAI_SDK must be 6 or 7, not "${asked}"`);

@@ -93,7 +93,8 @@ export function messageEvents(req: MessagesRequest, index: number, o: AnthropicS
     } else {
       push('content_block_start', { index: i, content_block: { type: 'tool_use', id: b.id, name: b.name, input: {} } });
       const args = JSON.stringify(b.input);
-      for (let k = 0; k < args.length; k += 9) push('content_block_delta', { index: i, delta: { type: 'input_json_delta', partial_json: args.slice(k, k + 9) } });
+      for (let k = 0; k < args.length; k += 9)
+        push('content_block_delta', { index: i, delta: { type: 'input_json_delta', partial_json: args.slice(k, k + 9) } });
     }
     push('content_block_stop', { index: i });
   });

@@ -55,7 +55,13 @@ export function chatCompletion(req: ChatRequest, index: number, o: OpenAIServerO
   const n = req.n ?? 1;
   const message =
     plan.kind === 'tool'
-      ? { role: 'assistant', content: null, refusal: null, annotations: [], tool_calls: [{ id: `call_${index}_0`, type: 'function', function: { name: plan.name, arguments: plan.args } }] }
+      ? {
+          role: 'assistant',
+          content: null,
+          refusal: null,
+          annotations: [],
+          tool_calls: [{ id: `call_${index}_0`, type: 'function', function: { name: plan.name, arguments: plan.args } }],
+        }
       : { role: 'assistant', content: plan.content, refusal: null, annotations: [] };
   return {
     id: `chatcmpl-${index}`,
@@ -78,14 +84,34 @@ export function chatCompletion(req: ChatRequest, index: number, o: OpenAIServerO
 export function chatCompletionChunks(req: ChatRequest, index: number, o: OpenAIServerOptions = {}): SseEvent[] {
   const plan = planChat(req, o);
   const n = req.n ?? 1;
-  const base = { id: `chatcmpl-${index}`, object: 'chat.completion.chunk', created: 1_700_000_000 + index, model: req.model ?? 'gpt-4o-mini', service_tier: 'default', system_fingerprint: 'fp_test' };
+  const base = {
+    id: `chatcmpl-${index}`,
+    object: 'chat.completion.chunk',
+    created: 1_700_000_000 + index,
+    model: req.model ?? 'gpt-4o-mini',
+    service_tier: 'default',
+    system_fingerprint: 'fp_test',
+  };
   const includeUsage = req.stream_options?.include_usage === true;
   const chunk = (choice: object) => ({ data: { ...base, choices: [choice], ...(includeUsage ? { usage: null } : {}) } });
   const events: SseEvent[] = [];
   for (let c = 0; c < n; c++) {
     if (plan.kind === 'tool') {
-      events.push(chunk({ index: c, delta: { role: 'assistant', content: null, tool_calls: [{ index: 0, id: `call_${index}_0`, type: 'function', function: { name: plan.name, arguments: '' } }], refusal: null }, logprobs: null, finish_reason: null }));
-      for (const piece of split(plan.args, 7)) events.push(chunk({ index: c, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }));
+      events.push(
+        chunk({
+          index: c,
+          delta: {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ index: 0, id: `call_${index}_0`, type: 'function', function: { name: plan.name, arguments: '' } }],
+            refusal: null,
+          },
+          logprobs: null,
+          finish_reason: null,
+        }),
+      );
+      for (const piece of split(plan.args, 7))
+        events.push(chunk({ index: c, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }));
       events.push(chunk({ index: c, delta: {}, logprobs: null, finish_reason: 'tool_calls' }));
     } else {
       events.push(chunk({ index: c, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }));
@@ -126,7 +152,15 @@ export function response(req: ResponsesRequest, index: number, o: OpenAIServerOp
     instructions: req.instructions ?? null,
     model: req.model ?? 'gpt-4o-mini',
     output: done
-      ? [{ id: `msg_${index}`, type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [], logprobs: [] }] }]
+      ? [
+          {
+            id: `msg_${index}`,
+            type: 'message',
+            status: 'completed',
+            role: 'assistant',
+            content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+          },
+        ]
       : [],
     parallel_tool_calls: true,
     temperature: 0,
@@ -164,7 +198,12 @@ export function responseEvents(req: ResponsesRequest, index: number, o: OpenAISe
   push('response.created', { response: response(req, index, o, 'in_progress') });
   push('response.in_progress', { response: response(req, index, o, 'in_progress') });
   push('response.output_item.added', { output_index: 0, item: { id: itemId, type: 'message', status: 'in_progress', role: 'assistant', content: [] } });
-  push('response.content_part.added', { item_id: itemId, output_index: 0, content_index: 0, part: { type: 'output_text', text: '', annotations: [], logprobs: [] } });
+  push('response.content_part.added', {
+    item_id: itemId,
+    output_index: 0,
+    content_index: 0,
+    part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+  });
   for (const w of words(text)) push('response.output_text.delta', { item_id: itemId, output_index: 0, content_index: 0, delta: w, logprobs: [] });
   push('response.output_text.done', { item_id: itemId, output_index: 0, content_index: 0, text, logprobs: [] });
   const part = { type: 'output_text', text, annotations: [], logprobs: [] };
@@ -187,7 +226,10 @@ interface EmbeddingsRequest {
  */
 export function fakeEmbedding(text: string, dimensions: number): Float32Array {
   const v = new Float32Array(dimensions);
-  for (const w of text.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean)) {
+  for (const w of text
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean)) {
     let h = 2166136261;
     for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w.charCodeAt(i), 16777619);
     const a = (h >>> 0) % dimensions;

@@ -16,7 +16,18 @@ describe('renderMarkdown', () => {
   it('renders one table per section with the ratios to the bare SDK', () => {
     const md = renderMarkdown({
       description: 'd',
-      openai: { sdk: 'openai@7.59.0', endpoint: 'chat.completions', iterations: 3, node: 'v22', cpus: 2, measuredAt: 't', results: { 'json.bare': { medianMs: 1, p95Ms: 2, meanMs: 1 }, 'json.hit': { medianMs: 0.4, p95Ms: 1, meanMs: 0.5, vsBareMedian: 0.4, overheadMedianMs: -0.6 } } },
+      openai: {
+        sdk: 'openai@7.59.0',
+        endpoint: 'chat.completions',
+        iterations: 3,
+        node: 'v22',
+        cpus: 2,
+        measuredAt: 't',
+        results: {
+          'json.bare': { medianMs: 1, p95Ms: 2, meanMs: 1 },
+          'json.hit': { medianMs: 0.4, p95Ms: 1, meanMs: 0.5, vsBareMedian: 0.4, overheadMedianMs: -0.6 },
+        },
+      },
     });
     expect(md).toContain('## openai');
     expect(md).toContain('| json.hit | 0.4 | 1 | 0.5 | 0.4 | -0.6 |');

@@ -61,7 +61,10 @@ const log = (...a) => console.error('[bench:calibration]', ...a);
 const vectors = new EmbeddingCache(join(packages, 'semantic-guards', 'bench', '.cache'), 'use-lite-512', 512);
 let encoder;
 async function encode(texts) {
-  encoder ??= await (await import(join(packages, 'embed-use', 'dist', 'index.js'))).createUseEmbedder({ modelDir: join(root, 'models', 'universal-sentence-encoder-lite'), workers: 1 });
+  encoder ??= await (await import(join(packages, 'embed-use', 'dist', 'index.js'))).createUseEmbedder({
+    modelDir: join(root, 'models', 'universal-sentence-encoder-lite'),
+    workers: 1,
+  });
   const out = await encoder.embed(texts);
   vectors.append(`calibration-${process.pid}`, texts, out);
   return out;
@@ -113,7 +116,11 @@ function diagnostics(sim) {
 
 export async function run(sim, { layerOptions, readThrough, seed, diagnose }) {
   const diag = diagnose ? diagnostics(sim) : undefined;
-  const judge = diag ? { answerJudge: diag.judge } : layerOptions.calibration && Object.keys(JUDGE).length ? { answerJudge: embeddingAnswerJudge({ embedder, ...JUDGE }) } : {};
+  const judge = diag
+    ? { answerJudge: diag.judge }
+    : layerOptions.calibration && Object.keys(JUDGE).length
+      ? { answerJudge: embeddingAnswerJudge({ embedder, ...JUDGE }) }
+      : {};
   const layer = new SemanticLayer({ embedder, maxEntries: 1_000_000, onWarning: (m) => log('warning:', m), ...layerOptions, ...judge });
   const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 60_000 }], policy: 'always', defaultTtlMs: null, budgetMs: 60_000 });
   const intentOf = new Map();
@@ -156,11 +163,25 @@ export async function run(sim, { layerOptions, readThrough, seed, diagnose }) {
     await layer.embeddingIdle();
     if (diag?.d.last && r.calibration?.token) {
       const t = r.calibration.token.d;
-      (diag.d.observations ??= []).push([j, t.similarity, t.context, diag.d.last.score, diag.d.last.right ? 1 : 0, diag.d.last.certain ? 1 : 0, r.calibration.action]);
+      (diag.d.observations ??= []).push([
+        j,
+        t.similarity,
+        t.context,
+        diag.d.last.score,
+        diag.d.last.right ? 1 : 0,
+        diag.d.last.certain ? 1 : 0,
+        r.calibration.action,
+      ]);
     }
     if (diag) diag.d.last = undefined;
   }
-  const out = { halves: halves.map(finish), stored: layer.size, core: cache.stats().calibration, layer: layer.stats().calibration ?? null, ...(diag ? { diagnostics: diag.d } : {}) };
+  const out = {
+    halves: halves.map(finish),
+    stored: layer.size,
+    core: cache.stats().calibration,
+    layer: layer.stats().calibration ?? null,
+    ...(diag ? { diagnostics: diag.d } : {}),
+  };
   await cache.close();
   void seed;
   return out;
@@ -202,7 +223,9 @@ function printDiagnostics(d) {
     if (!xs.length) continue;
     const served = xs.filter((x) => x[3] === 'serve');
     const sw = served.reduce((a, x) => a + x[1], 0);
-    log(`pWrong [${edges[i]}, ${edges[i + 1]}): n ${xs.length}, mean est ${(xs.reduce((a, x) => a + x[0], 0) / xs.length).toFixed(3)}, actual wrong ${(xs.reduce((a, x) => a + x[1], 0) / xs.length).toFixed(3)}; served ${served.length} (wrong ${sw}); mean similarity ${(xs.reduce((a, x) => a + x[2], 0) / xs.length).toFixed(3)}`);
+    log(
+      `pWrong [${edges[i]}, ${edges[i + 1]}): n ${xs.length}, mean est ${(xs.reduce((a, x) => a + x[0], 0) / xs.length).toFixed(3)}, actual wrong ${(xs.reduce((a, x) => a + x[1], 0) / xs.length).toFixed(3)}; served ${served.length} (wrong ${sw}); mean similarity ${(xs.reduce((a, x) => a + x[2], 0) / xs.length).toFixed(3)}`,
+    );
   }
 }
 
@@ -226,12 +249,20 @@ if (isMain && process.argv.includes('--render')) {
     for (const [i, sim] of sims.entries()) {
       const seed = seeds[i];
       const t = performance.now();
-      const calibrated = await run(sim, { readThrough, seed, diagnose: process.argv.includes('--diagnose'), layerOptions: { calibration: { ...CALIBRATION, random: rng(seed * 31 + 7) } } });
+      const calibrated = await run(sim, {
+        readThrough,
+        seed,
+        diagnose: process.argv.includes('--diagnose'),
+        layerOptions: { calibration: { ...CALIBRATION, random: rng(seed * 31 + 7) } },
+      });
       if (calibrated.diagnostics) {
         printDiagnostics(calibrated.diagnostics);
-        if (arg('dump-observations')) writeFileSync(`${arg('dump-observations')}-${protocol}-${seed}.json`, JSON.stringify(calibrated.diagnostics.observations));
+        if (arg('dump-observations'))
+          writeFileSync(`${arg('dump-observations')}-${protocol}-${seed}.json`, JSON.stringify(calibrated.diagnostics.observations));
       }
-      log(`${split} ${protocol} seed ${seed}: calibrated ${calibrated.halves[1].rightPer100} right / ${calibrated.halves[1].wrongPer100} wrong per 100, shadow ${calibrated.halves[1].shadowPer100} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+      log(
+        `${split} ${protocol} seed ${seed}: calibrated ${calibrated.halves[1].rightPer100} right / ${calibrated.halves[1].wrongPer100} wrong per 100, shadow ${calibrated.halves[1].shadowPer100} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+      );
       const statics = [];
       if (only !== 'calibrated') {
         const g = defaultGuards();
@@ -262,10 +293,21 @@ if (isMain && process.argv.includes('--render')) {
     const perSeed = rs.map((r) => {
       const c = r.calibrated.halves[1];
       const fam = {};
-      for (const s of r.statics.filter((x) => x.family !== 'default')) (fam[s.family] ??= []).push({ wrong: s.second.wrongPer100, right: s.second.rightPer100, threshold: s.threshold });
-      const best = Object.entries(fam).map(([family, pts]) => ({ family, right: rightAt(pts, c.wrongPer100) })).sort((a, b) => b.right - a.right)[0];
+      for (const s of r.statics.filter((x) => x.family !== 'default'))
+        (fam[s.family] ??= []).push({ wrong: s.second.wrongPer100, right: s.second.rightPer100, threshold: s.threshold });
+      const best = Object.entries(fam)
+        .map(([family, pts]) => ({ family, right: rightAt(pts, c.wrongPer100) }))
+        .sort((a, b) => b.right - a.right)[0];
       const dflt = r.statics.find((x) => x.family === 'default');
-      return { seed: r.seed, right: c.rightPer100, wrong: c.wrongPer100, shadowPer100: c.shadowPer100, bestStatic: best ?? null, ratio: best && best.right > 0 ? Math.round((100 * c.rightPer100) / best.right) / 100 : null, default: dflt ? { right: dflt.second.rightPer100, wrong: dflt.second.wrongPer100 } : null };
+      return {
+        seed: r.seed,
+        right: c.rightPer100,
+        wrong: c.wrongPer100,
+        shadowPer100: c.shadowPer100,
+        bestStatic: best ?? null,
+        ratio: best && best.right > 0 ? Math.round((100 * c.rightPer100) / best.right) / 100 : null,
+        default: dflt ? { right: dflt.second.rightPer100, wrong: dflt.second.wrongPer100 } : null,
+      };
     });
     summary[protocol] = {
       right: mean(perSeed.map((p) => p.right)),
@@ -278,7 +320,17 @@ if (isMain && process.argv.includes('--render')) {
     };
     log(protocol, JSON.stringify({ ...summary[protocol], perSeed: undefined }));
   }
-  const result = { name: 'semantic-calibration', date: new Date().toISOString(), split, seeds, calibration: CALIBRATION, staticGrid: STATIC_GRID, seconds: Math.round((Date.now() - started) / 1000), summary, runs };
+  const result = {
+    name: 'semantic-calibration',
+    date: new Date().toISOString(),
+    split,
+    seeds,
+    calibration: CALIBRATION,
+    staticGrid: STATIC_GRID,
+    seconds: Math.round((Date.now() - started) / 1000),
+    summary,
+    runs,
+  };
   if (arg('dump')) writeFileSync(arg('dump'), JSON.stringify(result, null, 2) + '\n');
   if (write && only !== 'calibrated') {
     mkdirSync(outDir, { recursive: true });

@@ -30,7 +30,25 @@
  * observations can be exchanged between processes (`takeDelta()` / `applyDelta()`).
  */
 import { InvalidOptionError } from '@strata-cache/core';
-import { AB, BANDWIDTH, CONTEXTS, JudgeMixture, NEIGHBOURHOOD_SD, NO_RIVAL_BONUS, RECUT_EVERY, REFIT_EVERY, SB, clampClass, logit, marginClass, round4, round6, sBinCentre, sigmoid, type Observation } from './mixture.js';
+import {
+  AB,
+  BANDWIDTH,
+  CONTEXTS,
+  JudgeMixture,
+  NEIGHBOURHOOD_SD,
+  NO_RIVAL_BONUS,
+  RECUT_EVERY,
+  REFIT_EVERY,
+  SB,
+  clampClass,
+  logit,
+  marginClass,
+  round4,
+  round6,
+  sBinCentre,
+  sigmoid,
+  type Observation,
+} from './mixture.js';
 import { wilson } from './stats.js';
 import type {
   CalibrationCandidate,
@@ -118,7 +136,11 @@ export class SemanticCalibrator {
   private seq = 0;
   /** The audit of served estimates by shadow checks: wrong answers found, and expected. */
   private audit = { found: 0, expected: 0 };
-  private delta: { observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>; evicted: string[]; audit: Array<[number, number]> } = { observations: [], evicted: [], audit: [] };
+  private delta: {
+    observations: Array<{ ids: string[]; s: number; a: number; y: number; w: number; k: number }>;
+    evicted: string[];
+    audit: Array<[number, number]>;
+  } = { observations: [], evicted: [], audit: [] };
   private counters: CalibrationCounters = {
     lookups: 0,
     served: 0,
@@ -134,7 +156,8 @@ export class SemanticCalibrator {
   constructor(options: SemanticCalibratorOptions = {}) {
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: options must be an object`);
     for (const k of Object.keys(options)) {
-      if (!(OPTION_KEYS as readonly string[]).includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
+      if (!(OPTION_KEYS as readonly string[]).includes(k))
+        throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
     }
     this.maxWrongRate = num(options, 'maxWrongRate', 0, 1, DEFAULTS.maxWrongRate);
     this.shadowRate = num(options, 'shadowRate', 0, 1, DEFAULTS.shadowRate);
@@ -147,18 +170,25 @@ export class SemanticCalibrator {
     this.caution = num(options, 'caution', 0, 10, DEFAULTS.caution);
     this.windowSize = Math.round(num(options, 'window', 10, 1e7, DEFAULTS.window));
     this.maxEvidence = Math.round(num(options, 'maxEvidencePerEntry', 1, 1e4, DEFAULTS.maxEvidencePerEntry));
-    if (options.random !== undefined && typeof options.random !== 'function') throw new InvalidOptionError(`${PKG}: option "random" must be a function returning [0, 1)`, { field: 'random' });
+    if (options.random !== undefined && typeof options.random !== 'function')
+      throw new InvalidOptionError(`${PKG}: option "random" must be a function returning [0, 1)`, { field: 'random' });
     this.random = options.random ?? Math.random;
     const prior = options.prior ?? {};
     if (typeof prior !== 'object' || prior === null) throw new InvalidOptionError(`${PKG}: option "prior" must be an object`, { field: 'prior' });
     for (const k of Object.keys(prior)) {
-      if (!['midpoint', 'scale', 'strength'].includes(k)) throw new InvalidOptionError(`${PKG}: unknown option "prior.${k}" (known: midpoint, scale, strength)`, { field: `prior.${k}` });
+      if (!['midpoint', 'scale', 'strength'].includes(k))
+        throw new InvalidOptionError(`${PKG}: unknown option "prior.${k}" (known: midpoint, scale, strength)`, { field: `prior.${k}` });
     }
     const mid = prior.midpoint ?? DEFAULTS.prior.midpoint;
     const scale = prior.scale ?? DEFAULTS.prior.scale;
     const strength = prior.strength ?? DEFAULTS.prior.strength;
-    for (const [k, v, lo, hi] of [['midpoint', mid, -1, 1], ['scale', scale, 1e-4, 1], ['strength', strength, 0, 1e6]] as const) {
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi) throw new InvalidOptionError(`${PKG}: option "prior.${k}" must be a number from ${lo} to ${hi}`, { field: `prior.${k}` });
+    for (const [k, v, lo, hi] of [
+      ['midpoint', mid, -1, 1],
+      ['scale', scale, 1e-4, 1],
+      ['strength', strength, 0, 1e6],
+    ] as const) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < lo || v > hi)
+        throw new InvalidOptionError(`${PKG}: option "prior.${k}" must be a number from ${lo} to ${hi}`, { field: `prior.${k}` });
     }
     this.mix = new JudgeMixture({ midpoint: mid, scale }, strength);
   }
@@ -187,7 +217,18 @@ export class SemanticCalibrator {
       this.counters.missed++;
       const at = best >= 0 ? best : nearest;
       const token = at >= 0 && cands[at]!.similarity >= this.evidenceFloor ? this.tokenFor(seq, cands, at) : undefined;
-      return { action: 'miss', ...(at >= 0 ? { candidate: at } : {}), cutoff: this.cutoff, ...(token ? { token } : {}), reason: best < 0 ? (cands.length ? 'no candidate passed the guards' : 'no candidate') : `similarity ${cands[best]!.similarity.toFixed(3)} is below the calibrator's floor ${this.minSimilarity}` };
+      return {
+        action: 'miss',
+        ...(at >= 0 ? { candidate: at } : {}),
+        cutoff: this.cutoff,
+        ...(token ? { token } : {}),
+        reason:
+          best < 0
+            ? cands.length
+              ? 'no candidate passed the guards'
+              : 'no candidate'
+            : `similarity ${cands[best]!.similarity.toFixed(3)} is below the calibrator's floor ${this.minSimilarity}`,
+      };
     }
     const token = this.tokenFor(seq, cands, best);
     if (cands[best]!.sameText === true) {
@@ -326,7 +367,11 @@ export class SemanticCalibrator {
     return { obs, rs, delta };
   }
 
-  private estimateAt(nb: { obs: Array<[Observation, number]>; rs: number[]; delta: number }, context: number, s: number): { pWrong: number; mean: number; n: number } {
+  private estimateAt(
+    nb: { obs: Array<[Observation, number]>; rs: number[]; delta: number },
+    context: number,
+    s: number,
+  ): { pWrong: number; mean: number; n: number } {
     const { obs, rs, delta } = nb;
     const piS = sigmoid(logit(this.mix.piAt(context, s)) + delta);
     // (2) Monotone local counts around s, with the shifted curve as their prior.
@@ -394,7 +439,8 @@ export class SemanticCalibrator {
     const score = outcome.score;
     if (typeof score !== 'number' || !Number.isFinite(score)) throw new InvalidOptionError(`${PKG}: observe() needs a finite judge score`, { field: 'score' });
     const a = Math.min(1, Math.max(0, score));
-    const obs: Observation = outcome.certain === true ? { s: token.similarity, a: -1, y: 1, w: 1, k: token.context } : { s: token.similarity, a, y: -1, w: 1, k: token.context };
+    const obs: Observation =
+      outcome.certain === true ? { s: token.similarity, a: -1, y: 1, w: 1, k: token.context } : { s: token.similarity, a, y: -1, w: 1, k: token.context };
     if (kind === 'shadow') {
       const wrong = obs.y >= 0 ? 1 - obs.y : 1 - this.mix.posterior(obs.k, obs.s, a);
       this.counters.observedShadows++;
@@ -460,7 +506,12 @@ export class SemanticCalibrator {
   stats(): CalibrationStats {
     const c = this.counters;
     const curve = [];
-    for (let b = 1; b < SB; b++) curve.push({ similarity: Math.round(sBinCentre(b) * 1000) / 1000, clear: round4(this.mix.pi[CONTEXTS - 1]![b]!), contested: round4(this.mix.pi[0]![b]!) });
+    for (let b = 1; b < SB; b++)
+      curve.push({
+        similarity: Math.round(sBinCentre(b) * 1000) / 1000,
+        clear: round4(this.mix.pi[CONTEXTS - 1]![b]!),
+        contested: round4(this.mix.pi[0]![b]!),
+      });
     const wouldBe = c.served + c.shadowed;
     return {
       counters: { ...c },
@@ -500,7 +551,12 @@ export class SemanticCalibrator {
       labelled: Array.from(this.mix.labelled),
       entries,
       recent: recent.map(round6),
-      model: { pi: this.mix.pi.map((r) => Array.from(r)), fR: Array.from(this.mix.fR), fW: Array.from(this.mix.fW), binWeight: this.mix.binWeight.map((r) => Array.from(r)) },
+      model: {
+        pi: this.mix.pi.map((r) => Array.from(r)),
+        fR: Array.from(this.mix.fR),
+        fW: Array.from(this.mix.fW),
+        binWeight: this.mix.binWeight.map((r) => Array.from(r)),
+      },
       cutoff: this.cutoff,
       tokens: this.tokens,
       counters: { ...this.counters },
@@ -517,7 +573,18 @@ export class SemanticCalibrator {
     const finiteArray = (x: unknown, n: number) => Array.isArray(x) && x.length === n && x.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
     if (!finiteArray(s.judged, CONTEXTS * SB * AB)) throw bad('judged counts');
     if (!finiteArray(s.labelled, CONTEXTS * SB * 2)) throw bad('labelled counts');
-    if (!Array.isArray(s.entries) || !s.entries.every((e) => Array.isArray(e) && typeof e[0] === 'string' && Array.isArray(e[1]) && e[1].length % 5 === 0 && e[1].every((v) => typeof v === 'number' && Number.isFinite(v)))) throw bad('entries');
+    if (
+      !Array.isArray(s.entries) ||
+      !s.entries.every(
+        (e) =>
+          Array.isArray(e) &&
+          typeof e[0] === 'string' &&
+          Array.isArray(e[1]) &&
+          e[1].length % 5 === 0 &&
+          e[1].every((v) => typeof v === 'number' && Number.isFinite(v)),
+      )
+    )
+      throw bad('entries');
     if (!Array.isArray(s.recent) || !s.recent.every((v) => typeof v === 'number' && v >= 0 && v <= 1)) throw bad('recent');
     if (typeof s.cutoff !== 'number' || !(s.cutoff >= 0 && s.cutoff <= 1) || typeof s.tokens !== 'number' || !Number.isFinite(s.tokens)) throw bad('cut-off');
     if (!s.counters || typeof s.counters !== 'object') throw bad('counters');
@@ -576,4 +643,3 @@ export class SemanticCalibrator {
     }
   }
 }
-

@@ -111,19 +111,34 @@ export function render(frontiers: readonly DomainFrontier[], args: Args): string
     for (const p of f.points) {
       if (p.hits === 0 && p.threshold > 0.9) continue;
       const mark = chosen.threshold === p.threshold ? '  ← chosen' : p.falseHitRate.high <= args.budget ? '  (within budget)' : '';
-      out.push(`  ${p.threshold.toFixed(3).padEnd(10)} ${String(p.hits).padStart(6)}   ${pct(p.recall.estimate).padStart(7)} [${pct(p.recall.low)}, ${pct(p.recall.high)}]`.padEnd(58) + `${pct(p.falseHitRate.estimate).padStart(7)} [${pct(p.falseHitRate.low)}, ${pct(p.falseHitRate.high)}]${mark}`);
+      out.push(
+        `  ${p.threshold.toFixed(3).padEnd(10)} ${String(p.hits).padStart(6)}   ${pct(p.recall.estimate).padStart(7)} [${pct(p.recall.low)}, ${pct(p.recall.high)}]`.padEnd(
+          58,
+        ) + `${pct(p.falseHitRate.estimate).padStart(7)} [${pct(p.falseHitRate.low)}, ${pct(p.falseHitRate.high)}]${mark}`,
+      );
     }
   }
   out.push('');
-  if (chosen.threshold === undefined) out.push(`No threshold keeps the ${rateName} within ${pct(args.budget)} with ${Math.round(args.confidence * 100)}% confidence in every domain: collect more data or loosen the budget.`);
+  if (chosen.threshold === undefined)
+    out.push(
+      `No threshold keeps the ${rateName} within ${pct(args.budget)} with ${Math.round(args.confidence * 100)}% confidence in every domain: collect more data or loosen the budget.`,
+    );
   else {
-    out.push(`Chosen: threshold ${chosen.threshold} — the lowest whose upper bound stays within ${pct(args.budget)} in every domain (and at every higher threshold):`);
-    for (const d of chosen.perDomain) out.push(`  ${d.domain}: recall ${pct(d.point!.recall.estimate)}, ${rateName} ${pct(d.point!.falseHitRate.estimate)} (≤ ${pct(d.point!.falseHitRate.high)})`);
+    out.push(
+      `Chosen: threshold ${chosen.threshold} — the lowest whose upper bound stays within ${pct(args.budget)} in every domain (and at every higher threshold):`,
+    );
+    for (const d of chosen.perDomain)
+      out.push(
+        `  ${d.domain}: recall ${pct(d.point!.recall.estimate)}, ${rateName} ${pct(d.point!.falseHitRate.estimate)} (≤ ${pct(d.point!.falseHitRate.high)})`,
+      );
   }
   const lodo = leaveOneDomainOut(frontiers, args.budget, { rate: args.rate, confidence: args.confidence });
   if (lodo.length) {
     out.push('', 'Leave one domain out (chosen on the others, scored on it):');
-    for (const x of lodo) out.push(`  ${x.heldOut}: ${x.threshold === undefined ? 'no setting meets the budget on the others' : `threshold ${x.threshold} → ${x.point ? pct(x.point.falseHitRate.estimate) : '?'} (${x.withinBudget ? 'within' : 'over'} budget)`}`);
+    for (const x of lodo)
+      out.push(
+        `  ${x.heldOut}: ${x.threshold === undefined ? 'no setting meets the budget on the others' : `threshold ${x.threshold} → ${x.point ? pct(x.point.falseHitRate.estimate) : '?'} (${x.withinBudget ? 'within' : 'over'} budget)`}`,
+      );
   }
   return out.join('\n');
 }
@@ -146,7 +161,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (args.guards) {
     const { defaultGuards, runGuards } = await import('@strata-cache/semantic-guards');
     const guards = defaultGuards();
-    rows = rows.map((r) => (r.query !== undefined && r.candidate !== undefined && r.similarity !== null && !runGuards(guards, { query: r.query, candidate: r.candidate, similarity: r.similarity, threshold: 0 }).accept ? { ...r, accepted: false } : r));
+    rows = rows.map((r) =>
+      r.query !== undefined &&
+      r.candidate !== undefined &&
+      r.similarity !== null &&
+      !runGuards(guards, { query: r.query, candidate: r.candidate, similarity: r.similarity, threshold: 0 }).accept
+        ? { ...r, accepted: false }
+        : r,
+    );
   }
   const opts = { rate: args.rate, confidence: args.confidence, ...(args.thresholds ? { thresholds: args.thresholds } : {}) };
   const frontiers = [...byDomain(rows)].map(([d, rs]) => frontier(d, rs, opts));
@@ -158,7 +180,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error('strata-calibrate: no setting meets the budget; nothing written');
       return 1;
     }
-    const setting = { threshold: chosen.threshold, guards: args.guards ? 'defaultGuards()' : 'none', budget: args.budget, rate: args.rate, confidence: args.confidence, perDomain: chosen.perDomain };
+    const setting = {
+      threshold: chosen.threshold,
+      guards: args.guards ? 'defaultGuards()' : 'none',
+      budget: args.budget,
+      rate: args.rate,
+      confidence: args.confidence,
+      perDomain: chosen.perDomain,
+    };
     writeFileSync(args.write, JSON.stringify(setting, null, 2) + '\n');
     console.error(`strata-calibrate: wrote ${args.write}`);
   }

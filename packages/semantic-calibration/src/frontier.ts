@@ -63,11 +63,14 @@ const DEFAULT_THRESHOLDS = [...Array.from({ length: 50 }, (_, i) => Math.round((
 
 function validate(options: FrontierOptions): Required<FrontierOptions> {
   const rate = options.rate ?? 'negatives';
-  if (rate !== 'negatives' && rate !== 'hits' && rate !== 'lookups') throw new InvalidOptionError(`@strata-cache/semantic-calibration: rate must be negatives, hits or lookups`, { field: 'rate' });
+  if (rate !== 'negatives' && rate !== 'hits' && rate !== 'lookups')
+    throw new InvalidOptionError(`@strata-cache/semantic-calibration: rate must be negatives, hits or lookups`, { field: 'rate' });
   const confidence = options.confidence ?? 0.95;
-  if (typeof confidence !== 'number' || !(confidence > 0 && confidence < 1)) throw new InvalidOptionError('@strata-cache/semantic-calibration: confidence must be between 0 and 1', { field: 'confidence' });
+  if (typeof confidence !== 'number' || !(confidence > 0 && confidence < 1))
+    throw new InvalidOptionError('@strata-cache/semantic-calibration: confidence must be between 0 and 1', { field: 'confidence' });
   const thresholds = [...(options.thresholds ?? DEFAULT_THRESHOLDS)].sort((a, b) => a - b);
-  if (thresholds.length === 0 || thresholds.some((t) => typeof t !== 'number' || !Number.isFinite(t))) throw new InvalidOptionError('@strata-cache/semantic-calibration: thresholds must be finite numbers', { field: 'thresholds' });
+  if (thresholds.length === 0 || thresholds.some((t) => typeof t !== 'number' || !Number.isFinite(t)))
+    throw new InvalidOptionError('@strata-cache/semantic-calibration: thresholds must be finite numbers', { field: 'thresholds' });
   return { rate, confidence, thresholds };
 }
 
@@ -89,7 +92,8 @@ export function frontier(domain: string, rows: readonly CalibrationRow[], option
   let positives = 0;
   let negatives = 0;
   for (const r of rows) {
-    if (r.label !== 0 && r.label !== 1) throw new InvalidOptionError(`@strata-cache/semantic-calibration: every row needs a label of 0 or 1 (domain ${domain})`, { field: 'label' });
+    if (r.label !== 0 && r.label !== 1)
+      throw new InvalidOptionError(`@strata-cache/semantic-calibration: every row needs a label of 0 or 1 (domain ${domain})`, { field: 'label' });
     if (r.label === 1) positives++;
     else negatives++;
   }
@@ -102,7 +106,14 @@ export function frontier(domain: string, rows: readonly CalibrationRow[], option
       else wrong++;
     }
     const denom = rate === 'negatives' ? negatives : rate === 'hits' ? right + wrong : rows.length;
-    return { threshold: t, hits: right + wrong, rightHits: right, wrongHits: wrong, recall: clopperPearson(right, positives, confidence), falseHitRate: clopperPearson(wrong, denom, confidence) };
+    return {
+      threshold: t,
+      hits: right + wrong,
+      rightHits: right,
+      wrongHits: wrong,
+      recall: clopperPearson(right, positives, confidence),
+      falseHitRate: clopperPearson(wrong, denom, confidence),
+    };
   });
   return { domain, rows: rows.length, positives, negatives, points };
 }
@@ -123,7 +134,8 @@ export interface ChosenSetting {
  */
 export function chooseSetting(frontiers: readonly DomainFrontier[], budget: number, options: FrontierOptions = {}): ChosenSetting {
   const { rate, confidence } = validate(options);
-  if (typeof budget !== 'number' || !(budget >= 0 && budget <= 1)) throw new InvalidOptionError('@strata-cache/semantic-calibration: budget must be a rate from 0 to 1 (0.01 = 1%)', { field: 'budget' });
+  if (typeof budget !== 'number' || !(budget >= 0 && budget <= 1))
+    throw new InvalidOptionError('@strata-cache/semantic-calibration: budget must be a rate from 0 to 1 (0.01 = 1%)', { field: 'budget' });
   const thresholds = frontiers[0]?.points.map((p) => p.threshold) ?? [];
   // The upper end of the two-sided interval: a one-sided bound at (1 + confidence) / 2.
   const passes = (t: number) =>
@@ -148,7 +160,16 @@ export function chooseSetting(frontiers: readonly DomainFrontier[], budget: numb
 }
 
 /** For each domain: the threshold chosen on the others, scored on it. */
-export function leaveOneDomainOut(frontiers: readonly DomainFrontier[], budget: number, options: FrontierOptions = {}): Array<{ readonly heldOut: string; readonly threshold: number | undefined; readonly point: FrontierPoint | undefined; readonly withinBudget: boolean | undefined }> {
+export function leaveOneDomainOut(
+  frontiers: readonly DomainFrontier[],
+  budget: number,
+  options: FrontierOptions = {},
+): Array<{
+  readonly heldOut: string;
+  readonly threshold: number | undefined;
+  readonly point: FrontierPoint | undefined;
+  readonly withinBudget: boolean | undefined;
+}> {
   if (frontiers.length < 2) return [];
   return frontiers.map((f) => {
     const others = frontiers.filter((x) => x !== f);

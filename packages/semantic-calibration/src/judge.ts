@@ -92,12 +92,15 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
   const known = ['embedder', 'guards', 'lexicalWeight', 'maxDocuments', 'contrastWeight', 'contrastMargin'];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) {
-      throw new InvalidOptionError(`@strata-cache/semantic-calibration: unknown option "${k}" of embeddingAnswerJudge (known: ${known.join(', ')})`, { field: k });
+      throw new InvalidOptionError(`@strata-cache/semantic-calibration: unknown option "${k}" of embeddingAnswerJudge (known: ${known.join(', ')})`, {
+        field: k,
+      });
     }
   }
   const range = (field: string, v: unknown, lo: number, hi: number, def: number): number => {
     if (v === undefined) return def;
-    if (typeof v !== 'number' || !(v >= lo && v <= hi)) throw new InvalidOptionError(`@strata-cache/semantic-calibration: option "${field}" must be a number from ${lo} to ${hi}`, { field });
+    if (typeof v !== 'number' || !(v >= lo && v <= hi))
+      throw new InvalidOptionError(`@strata-cache/semantic-calibration: option "${field}" must be a number from ${lo} to ${hi}`, { field });
     return v;
   };
   const lexicalWeight = range('lexicalWeight', options.lexicalWeight, 0, 1, 0.5);
@@ -124,7 +127,8 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
       });
       if (need.length > 0) {
         const out = await embedder.embed(need, input.signal ? { signal: input.signal } : undefined);
-        if (out.length < need.length) throw new InvalidOptionError('@strata-cache/semantic-calibration: the embedder returned too few vectors', { field: 'embedder' });
+        if (out.length < need.length)
+          throw new InvalidOptionError('@strata-cache/semantic-calibration: the embedder returned too few vectors', { field: 'embedder' });
         let i = 0;
         if (!u) u = out[i++];
         if (!v) v = out[i++];
@@ -175,7 +179,7 @@ export function llmAnswerJudge(options: LlmAnswerJudgeOptions): AnswerJudge {
     async judge(input: AnswerJudgeInput): Promise<AnswerVerdict> {
       const prompt = [
         'A user asked a question. Answer A was given to an earlier, similar question; answer B is a fresh answer to this one.',
-        'Would answer A be an acceptable answer to the user\'s question, giving the same information as answer B?',
+        "Would answer A be an acceptable answer to the user's question, giving the same information as answer B?",
         'Reply with exactly one word: SAME or DIFFERENT.',
         '',
         `Question: ${clip(input.query)}`,

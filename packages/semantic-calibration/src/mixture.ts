@@ -177,7 +177,6 @@ export class JudgeMixture {
       this.fW = fW;
     }
   }
-
 }
 
 export const clampClass = (k: number) => (Number.isInteger(k) && k >= 0 && k < CONTEXTS ? k : 0);

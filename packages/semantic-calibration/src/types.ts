@@ -164,7 +164,14 @@ export interface SemanticCalibratorOptions {
 export interface CalibrationDelta {
   readonly format: 'strata-calibration-delta';
   readonly version: 1;
-  readonly observations: ReadonlyArray<{ readonly ids: readonly string[]; readonly s: number; readonly a: number; readonly y: number; readonly w: number; readonly k: number }>;
+  readonly observations: ReadonlyArray<{
+    readonly ids: readonly string[];
+    readonly s: number;
+    readonly a: number;
+    readonly y: number;
+    readonly w: number;
+    readonly k: number;
+  }>;
   readonly evicted: readonly string[];
   /** Shadow checks' audits: [wrong mass found, wrong probability expected] each. Optional (older deltas). */
   readonly audit?: ReadonlyArray<readonly [number, number]>;

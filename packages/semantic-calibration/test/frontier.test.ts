@@ -64,7 +64,10 @@ describe('frontier and chooseSetting', () => {
   });
 
   it('wants enough evidence: a tiny sample meets no strict budget', () => {
-    const f = frontier('tiny', [{ similarity: 0.99, label: 1 }, { similarity: 0.98, label: 1 }]);
+    const f = frontier('tiny', [
+      { similarity: 0.99, label: 1 },
+      { similarity: 0.98, label: 1 },
+    ]);
     expect(chooseSetting([f], 0.01).threshold).toBeUndefined();
   });
 
@@ -101,7 +104,9 @@ describe('strata-calibrate', () => {
     expect(() => parseRow('{"similarity":"x","label":1}', 'f:4')).toThrow(/f:4.*similarity/);
     expect(() => parseRow('{"similarity":0.9}', 'f:5')).toThrow(/label/);
     expect(() => parseRow('nope', 'f:6')).toThrow(/not JSON/);
-    expect(parseArgs(['a.jsonl', '--budget', '0.02', '--rate', 'hits', '--thresholds', '0.9:0.95:0.01']).thresholds).toEqual([0.9, 0.91, 0.92, 0.93, 0.94, 0.95]);
+    expect(parseArgs(['a.jsonl', '--budget', '0.02', '--rate', 'hits', '--thresholds', '0.9:0.95:0.01']).thresholds).toEqual([
+      0.9, 0.91, 0.92, 0.93, 0.94, 0.95,
+    ]);
     expect(() => parseArgs([])).toThrow(/usage/);
     expect(() => parseArgs(['a', '--frob'])).toThrow(/unknown option --frob/);
   });
@@ -111,7 +116,8 @@ describe('strata-calibrate', () => {
     const file = join(dir, 'rows.jsonl');
     const lines = rows('support', 3000, 0.85).map((r) => JSON.stringify(r));
     // A look-alike above every threshold (0.999): only the guards keep it out.
-    for (let i = 0; i < 40; i++) lines.push(JSON.stringify({ domain: 'support', similarity: 0.999, label: 0, query: 'Book 3 seats for Friday', candidate: 'Book 30 seats for Friday' }));
+    for (let i = 0; i < 40; i++)
+      lines.push(JSON.stringify({ domain: 'support', similarity: 0.999, label: 0, query: 'Book 3 seats for Friday', candidate: 'Book 30 seats for Friday' }));
     writeFileSync(file, lines.join('\n') + '\n');
     const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
     const out = execFileSync(process.execPath, [cli, file, '--budget', '0.02', '--guards', '--write', join(dir, 'setting.json')], { encoding: 'utf8' });

@@ -35,7 +35,8 @@ describe('embeddingAnswerJudge', () => {
   it('scores the same answer high (certain when verbatim), another answer low', async () => {
     const judge = embeddingAnswerJudge({ embedder: bagEmbedder() });
     // Teach the word statistics a few answers, as a running cache would.
-    for (const a of [card, card2, pin, 'Transfers arrive in one working day.', 'Top-ups are free by bank transfer.']) await judge.judge({ query: 'q', cachedAnswer: a, freshAnswer: a });
+    for (const a of [card, card2, pin, 'Transfers arrive in one working day.', 'Top-ups are free by bank transfer.'])
+      await judge.judge({ query: 'q', cachedAnswer: a, freshAnswer: a });
     const same = await judge.judge({ query: 'when will my card come', cachedAnswer: card, freshAnswer: card });
     expect(same.certain).toBe(true);
     expect(same.score).toBeGreaterThan(0.9);

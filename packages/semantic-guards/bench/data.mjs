@@ -22,7 +22,11 @@ export function gptcacheDir(root) {
 /** All 80,854 QQP pairs in file order, each with its index. */
 export function loadQqp(root) {
   const buf = readFileSync(join(gptcacheDir(root), 'qqp_labeled_pairs.jsonl.gz'));
-  return gunzipSync(buf).toString('utf8').trim().split('\n').map((l, i) => ({ i, ...JSON.parse(l) }));
+  return gunzipSync(buf)
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l, i) => ({ i, ...JSON.parse(l) }));
 }
 
 export function loadMock(root) {
@@ -30,7 +34,10 @@ export function loadMock(root) {
 }
 
 export function loadLookalikes() {
-  return readFileSync(join(pkgDir, 'data', 'lookalikes.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  return readFileSync(join(pkgDir, 'data', 'lookalikes.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 /** Deterministic permutation (xorshift32 Fisher-Yates, fixed seed) so any prefix is a reproducible sample. */
@@ -38,7 +45,11 @@ export function permutation(n, seed = 0x5eed) {
   const p = Array.from({ length: n }, (_, i) => i);
   let s = seed >>> 0 || 1;
   const rnd = () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
     return s / 4294967296;
   };
   for (let i = n - 1; i > 0; i--) {
@@ -53,23 +64,34 @@ export const QQP_TUNE = 60000;
 /** Minimal RFC 4180 CSV parser (quoted fields, doubled quotes, commas and newlines inside quotes). */
 export function parseCsv(text) {
   const rows = [];
-  let row = [], field = '', q = false;
+  let row = [],
+    field = '',
+    q = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (q) {
       if (c === '"') {
-        if (text[i + 1] === '"') { field += '"'; i++; } else q = false;
+        if (text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else q = false;
       } else field += c;
     } else if (c === '"') q = true;
-    else if (c === ',') { row.push(field); field = ''; }
-    else if (c === '\n' || c === '\r') {
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
       if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field); field = '';
+      row.push(field);
+      field = '';
       if (row.length > 1 || row[0] !== '') rows.push(row);
       row = [];
     } else field += c;
   }
-  if (field !== '' || row.length) { row.push(field); rows.push(row); }
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
   return rows;
 }
 

@@ -79,7 +79,10 @@ export function qqpDomain(qqp, vec) {
   return {
     name: 'qqp',
     evaluate(setting, split) {
-      let dup = 0, non = 0, dupHit = 0, falseHit = 0;
+      let dup = 0,
+        non = 0,
+        dupHit = 0,
+        falseHit = 0;
       for (const r of rows) {
         if (!inSplit(split, r.i)) continue;
         const hit = pairHit(setting, r.q, r.c, r.f);
@@ -157,17 +160,28 @@ export function pairHit(setting, query, candidate, f) {
  */
 export function banking77Domain(root, vec, k, values = 'intent') {
   const splits = {};
-  for (const [name, simSplit] of [['tune', 'dev'], ['held-out', 'test']]) {
+  for (const [name, simSplit] of [
+    ['tune', 'dev'],
+    ['held-out', 'test'],
+  ]) {
     const sim = buildSim({ root, split: simSplit, k });
     const ev = sim.entries.map((e) => vec(e.text));
     const queries = sim.queries.map((q) => {
       const u = vec(q.text);
-      const top = ev.map((v, i) => ({ i, s: dot(u, v) })).sort((a, b) => b.s - a.s).slice(0, 8);
+      const top = ev
+        .map((v, i) => ({ i, s: dot(u, v) }))
+        .sort((a, b) => b.s - a.s)
+        .slice(0, 8);
       return {
         q,
         cands: top.map((c) => {
           const e = sim.entries[c.i];
-          return { text: e.text, value: values === 'intent' ? `answer for ${e.intent}` : e.answer, intent: e.intent, f: features(q.text, e.text, c.s, u, ev[c.i]) };
+          return {
+            text: e.text,
+            value: values === 'intent' ? `answer for ${e.intent}` : e.answer,
+            intent: e.intent,
+            f: features(q.text, e.text, c.s, u, ev[c.i]),
+          };
         }),
       };
     });
@@ -178,7 +192,9 @@ export function banking77Domain(root, vec, k, values = 'intent') {
     splits,
     evaluate(setting, split) {
       const { queries } = splits[split];
-      let right = 0, wrong = 0, wrongOos = 0;
+      let right = 0,
+        wrong = 0,
+        wrongOos = 0;
       for (const { q, cands } of queries) {
         const hit = storeLookup(setting, q.text, cands);
         if (!hit) continue;
@@ -189,7 +205,15 @@ export function banking77Domain(root, vec, k, values = 'intent') {
         }
       }
       const n = queries.length;
-      return { recall: per100(right, n), falseHits: per100(wrong, n), queries: n, outOfScope: queries.filter((x) => !x.q.inScope).length, right, wrong, wrongOutOfScope: wrongOos };
+      return {
+        recall: per100(right, n),
+        falseHits: per100(wrong, n),
+        queries: n,
+        outOfScope: queries.filter((x) => !x.q.inScope).length,
+        right,
+        wrong,
+        wrongOutOfScope: wrongOos,
+      };
     },
   };
 }
@@ -201,15 +225,25 @@ export function mockDomain(root, vec) {
   const ov = origins.map(vec);
   const queries = mock.map((m, idx) => {
     const u = vec(m.similar);
-    const top = ov.map((v, i) => ({ i, s: dot(u, v) })).sort((a, b) => b.s - a.s).slice(0, 8);
-    return { idx, q: m.similar, own: origins.indexOf(m.origin), cands: top.map((c) => ({ i: c.i, text: origins[c.i], value: origins[c.i], f: features(m.similar, origins[c.i], c.s, u, ov[c.i]) })) };
+    const top = ov
+      .map((v, i) => ({ i, s: dot(u, v) }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 8);
+    return {
+      idx,
+      q: m.similar,
+      own: origins.indexOf(m.origin),
+      cands: top.map((c) => ({ i: c.i, text: origins[c.i], value: origins[c.i], f: features(m.similar, origins[c.i], c.s, u, ov[c.i]) })),
+    };
   });
   const HALF = Math.ceil(mock.length / 2);
   return {
     name: 'mock',
     origins: origins.length,
     evaluate(setting, split) {
-      let right = 0, wrong = 0, n = 0;
+      let right = 0,
+        wrong = 0,
+        n = 0;
       for (const x of queries) {
         if (split === 'tune' ? x.idx >= HALF : split === 'held-out' ? x.idx < HALF : false) continue;
         n++;
@@ -243,7 +277,13 @@ export function lookalikeDomain(looks, vec) {
       const cats = Object.values(byCat);
       const looksServed = cats.filter((c) => c.label === 'lookalike').reduce((a, c) => a + c.hit, 0);
       const para = cats.find((c) => c.label === 'paraphrase');
-      return { lookalikesServed: looksServed, lookalikes: rows.filter((r) => r.label === 'lookalike').length, paraphrasesHit: para?.hit ?? 0, paraphrases: para?.pairs ?? 0, byCategory: cats };
+      return {
+        lookalikesServed: looksServed,
+        lookalikes: rows.filter((r) => r.label === 'lookalike').length,
+        paraphrasesHit: para?.hit ?? 0,
+        paraphrases: para?.pairs ?? 0,
+        byCategory: cats,
+      };
     },
   };
 }

@@ -17,14 +17,25 @@ const threshold = Number(arg('threshold', '0.8'));
 const { SemanticLayer } = await import(join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js'));
 const { createUseEmbedder } = await import(join(pkgDir, '..', 'embed-use', 'dist', 'index.js'));
 const embedder = await createUseEmbedder({ modelDir: join(dataDir(arg('data-dir')), 'models', 'universal-sentence-encoder-lite'), workers: 1 });
-const chat = (text) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: text }] });
+const chat = (text) => ({
+  model: 'gpt-4o-mini',
+  temperature: 0,
+  messages: [
+    { role: 'system', content: 'You are helpful.' },
+    { role: 'user', content: text },
+  ],
+});
 
 const pairs = loadLookalikes();
 let defaultMatching;
 const out = {};
 // plain: threshold only; guards: the rule-based guards at the same threshold; default: the layer's
 // own measured default (its threshold, guards + verifier, selector) — no options but the embedder.
-for (const [label, options] of [['plain', { threshold, guards: [], selector: false }], ['guards', { threshold, guards: defaultGuards(), selector: false }], ['default', {}]]) {
+for (const [label, options] of [
+  ['plain', { threshold, guards: [], selector: false }],
+  ['guards', { threshold, guards: defaultGuards(), selector: false }],
+  ['default', {}],
+]) {
   const layer = new SemanticLayer({ embedder, ...options });
   if (label === 'default') defaultMatching = layer.matching;
   const stats = {};
@@ -50,7 +61,10 @@ await embedder.close?.();
 const result = { name: 'semantic-guards-e2e', date: new Date().toISOString(), embedder: embedder.id, threshold, defaultMatching, byCategory: out };
 mkdirSync(join(repoDir, 'bench', 'results'), { recursive: true });
 writeFileSync(join(repoDir, 'bench', 'results', 'semantic-guards-e2e.json'), JSON.stringify(result, null, 2) + '\n');
-const reasons = (x) => Object.entries(x.rejectedBy).map(([k, v]) => `${k}: ${v}`).join(', ');
+const reasons = (x) =>
+  Object.entries(x.rejectedBy)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
 const lines = [
   `Look-alike set through MultiLayerCache → SemanticLayer (${embedder.id}). "no guards" and "guards": threshold ${threshold}; "default": the layer's default setting (threshold ${defaultMatching.threshold}, ${defaultMatching.guards.join(', ')}, selector ${defaultMatching.selector}).`,
   '',

@@ -17,23 +17,40 @@ const root = dataDir(arg('data-dir'));
 
 const texts = [];
 const seen = new Set();
-const push = (t) => { if (!seen.has(t)) { seen.add(t); texts.push(t); } };
-if (only === 'all' || only === 'lookalikes') for (const p of loadLookalikes()) { push(p.a); push(p.b); }
-if (only === 'all' || only === 'mock') for (const p of loadMock(root)) { push(p.origin); push(p.similar); }
+const push = (t) => {
+  if (!seen.has(t)) {
+    seen.add(t);
+    texts.push(t);
+  }
+};
+if (only === 'all' || only === 'lookalikes')
+  for (const p of loadLookalikes()) {
+    push(p.a);
+    push(p.b);
+  }
+if (only === 'all' || only === 'mock')
+  for (const p of loadMock(root)) {
+    push(p.origin);
+    push(p.similar);
+  }
 if (only === 'all' || only === 'banking77') {
   const b = loadBanking77(root);
   for (const r of [...b.train, ...b.test]) push(r.text);
 }
 if (only === 'all' || only === 'qqp') {
   const qqp = loadQqp(root);
-  for (const i of permutation(qqp.length)) { push(qqp[i].text_a); push(qqp[i].text_b); }
+  for (const i of permutation(qqp.length)) {
+    push(qqp[i].text_a);
+    push(qqp[i].text_b);
+  }
 }
 
 const embedder = await loadUseLite(join(root, 'models', 'universal-sentence-encoder-lite'));
 const cache = new EmbeddingCache(join(pkgDir, 'bench', '.cache'), embedder.id, embedder.dimensions);
 const mine = texts.filter((_, i) => i % workers === worker && !cache.has(texts[i]));
 console.error(`worker ${worker}/${workers}: backend ${embedder.backend}, ${texts.length} texts, ${mine.length} to embed`);
-const CHUNK = 256, BATCH = 16;
+const CHUNK = 256,
+  BATCH = 16;
 const t0 = Date.now();
 let done = 0;
 for (let c = 0; c < mine.length; c += CHUNK) {

@@ -24,7 +24,9 @@ export class EmbeddingCache {
       const base = f.slice(0, -5);
       const vecPath = join(this.dir, base + '.f32');
       if (!existsSync(vecPath)) continue;
-      const keys = readFileSync(join(this.dir, f), 'utf8').split('\n').filter((k) => k.length === 64);
+      const keys = readFileSync(join(this.dir, f), 'utf8')
+        .split('\n')
+        .filter((k) => k.length === 64);
       const buf = readFileSync(vecPath);
       const n = Math.min(keys.length, Math.floor(buf.byteLength / (4 * this.dimensions)));
       const all = new Float32Array(buf.buffer, buf.byteOffset, n * this.dimensions);
@@ -50,7 +52,11 @@ export class EmbeddingCache {
     const keyPath = join(this.dir, `shard-${shard}.keys`);
     // Keep keys and vectors aligned: truncate-by-count is handled on load via min().
     const have = existsSync(vecPath) ? statSync(vecPath).size / (4 * this.dimensions) : 0;
-    const haveKeys = existsSync(keyPath) ? readFileSync(keyPath, 'utf8').split('\n').filter((k) => k.length === 64).length : 0;
+    const haveKeys = existsSync(keyPath)
+      ? readFileSync(keyPath, 'utf8')
+          .split('\n')
+          .filter((k) => k.length === 64).length
+      : 0;
     if (have !== haveKeys) throw new Error(`embedding cache shard ${shard} is misaligned (${have} vectors, ${haveKeys} keys)`);
     appendFileSync(vecPath, Buffer.from(f32.buffer));
     appendFileSync(keyPath, keys.join('\n') + '\n');

@@ -16,57 +16,130 @@ export function markdownQuality(r) {
   const p = r.previousDefault;
   const L = [];
   L.push(`# Semantic quality (${r.embedder.id}${r.data.sampled ? `, sample of ${r.data.qqpPairs} QQP pairs` : ''})`, '');
-  L.push(`Measured by \`pnpm bench:semantic\` on ${r.date.slice(0, 10)}. Budgets: QQP ≤ ${r.protocol.budgets.qqp}% of non-duplicates hit; BANKING77 ≤ ${r.protocol.budgets.banking77} wrong answers per 100 queries (out-of-scope queries included); mock_data ≤ ${r.protocol.budgets.mock}% of hits wrong. Settings are chosen on tuning splits only (${Object.entries(r.protocol.splits).map(([k, v]) => `${k}: ${v}`).join('; ')}); choice rule: ${r.protocol.choice}.`, '');
-  L.push(`**Chosen on all tuning splits: ${r.chosen.name}** (${r.chosen.shippedAsRecommended ? 'this is what `recommendedSetting(embedder)` returns for USE-lite' : `NOTE: \`recommendedSetting\` returns threshold ${r.chosen.recommended.threshold} with ${r.chosen.recommended.guards.join(', ')}`}).`, '');
-  L.push('| held-out | default | previous default (verifier trusted from 0.975) | plain cosine at the default\'s false-hit level |', '|---|---:|---:|---:|');
-  L.push(`| QQP: duplicates hit / non-duplicates hit | **${d.qqp.recall}% / ${d.qqp.falseHits}%** | ${p.qqp.recall}% / ${p.qqp.falseHits}% | ${r.plainAtDefaultRate.qqp}% |`);
-  L.push(`| BANKING77 k = 5: right / wrong per 100 queries | **${d.banking77.recall} / ${d.banking77.falseHits}** | ${p.banking77.recall} / ${p.banking77.falseHits} | ${r.plainAtDefaultRate.banking77} |`);
-  L.push(`| BANKING77 k = 20: right / wrong per 100 queries | ${d.banking77k20.recall} / ${d.banking77k20.falseHits} | ${p.banking77k20.recall} / ${p.banking77k20.falseHits} | |`);
+  L.push(
+    `Measured by \`pnpm bench:semantic\` on ${r.date.slice(0, 10)}. Budgets: QQP ≤ ${r.protocol.budgets.qqp}% of non-duplicates hit; BANKING77 ≤ ${r.protocol.budgets.banking77} wrong answers per 100 queries (out-of-scope queries included); mock_data ≤ ${r.protocol.budgets.mock}% of hits wrong. Settings are chosen on tuning splits only (${Object.entries(
+      r.protocol.splits,
+    )
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('; ')}); choice rule: ${r.protocol.choice}.`,
+    '',
+  );
+  L.push(
+    `**Chosen on all tuning splits: ${r.chosen.name}** (${r.chosen.shippedAsRecommended ? 'this is what `recommendedSetting(embedder)` returns for USE-lite' : `NOTE: \`recommendedSetting\` returns threshold ${r.chosen.recommended.threshold} with ${r.chosen.recommended.guards.join(', ')}`}).`,
+    '',
+  );
+  L.push("| held-out | default | previous default (verifier trusted from 0.975) | plain cosine at the default's false-hit level |", '|---|---:|---:|---:|');
+  L.push(
+    `| QQP: duplicates hit / non-duplicates hit | **${d.qqp.recall}% / ${d.qqp.falseHits}%** | ${p.qqp.recall}% / ${p.qqp.falseHits}% | ${r.plainAtDefaultRate.qqp}% |`,
+  );
+  L.push(
+    `| BANKING77 k = 5: right / wrong per 100 queries | **${d.banking77.recall} / ${d.banking77.falseHits}** | ${p.banking77.recall} / ${p.banking77.falseHits} | ${r.plainAtDefaultRate.banking77} |`,
+  );
+  L.push(
+    `| BANKING77 k = 20: right / wrong per 100 queries | ${d.banking77k20.recall} / ${d.banking77k20.falseHits} | ${p.banking77k20.recall} / ${p.banking77k20.falseHits} | |`,
+  );
   if (d.banking77varied) {
-    L.push(`| BANKING77 k = 5, every cached answer worded afresh: right / wrong per 100 | ${d.banking77varied.recall} / ${d.banking77varied.falseHits} | ${p.banking77varied.recall} / ${p.banking77varied.falseHits} | |`);
-    L.push(`| BANKING77 k = 20, every cached answer worded afresh: right / wrong per 100 | ${d.banking77k20varied.recall} / ${d.banking77k20varied.falseHits} | ${p.banking77k20varied.recall} / ${p.banking77k20varied.falseHits} | |`);
+    L.push(
+      `| BANKING77 k = 5, every cached answer worded afresh: right / wrong per 100 | ${d.banking77varied.recall} / ${d.banking77varied.falseHits} | ${p.banking77varied.recall} / ${p.banking77varied.falseHits} | |`,
+    );
+    L.push(
+      `| BANKING77 k = 20, every cached answer worded afresh: right / wrong per 100 | ${d.banking77k20varied.recall} / ${d.banking77k20varied.falseHits} | ${p.banking77k20varied.recall} / ${p.banking77k20varied.falseHits} | |`,
+    );
   }
-  L.push(`| mock_data held-out half: answered right / wrong share of hits | **${d.mock.recall}% / ${d.mock.falseHits}%** | ${p.mock.recall}% / ${p.mock.falseHits}% | ${r.plainAtDefaultRate.mock}% |`);
-  L.push(`| look-alike set: look-alikes served / paraphrases hit | **${d.lookalikes.lookalikesServed} of ${d.lookalikes.lookalikes} / ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}** | ${p.lookalikes.lookalikesServed} / ${p.lookalikes.paraphrasesHit} | |`, '');
+  L.push(
+    `| mock_data held-out half: answered right / wrong share of hits | **${d.mock.recall}% / ${d.mock.falseHits}%** | ${p.mock.recall}% / ${p.mock.falseHits}% | ${r.plainAtDefaultRate.mock}% |`,
+  );
+  L.push(
+    `| look-alike set: look-alikes served / paraphrases hit | **${d.lookalikes.lookalikesServed} of ${d.lookalikes.lookalikes} / ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}** | ${p.lookalikes.lookalikesServed} / ${p.lookalikes.paraphrasesHit} | |`,
+    '',
+  );
   {
     // The issue's targets, checked against this run.
     const plainB77 = r.frontiers.banking77['plain cosine'];
-    const bestStaticB77 = Math.max(0, ...Object.values(r.frontiers.banking77).flat().filter((x) => x.falseHits <= r.protocol.budgets.banking77).map((x) => x.recall));
+    const bestStaticB77 = Math.max(
+      0,
+      ...Object.values(r.frontiers.banking77)
+        .flat()
+        .filter((x) => x.falseHits <= r.protocol.budgets.banking77)
+        .map((x) => x.recall),
+    );
     const tenX = Math.round(10 * p.banking77.recall * 100) / 100;
     const lodoOk = r.leaveOneDomainOut.filter((x) => x.withinOneAndAHalf).length;
     const yes = (b) => (b ? 'met' : '**not met**');
     L.push('### Targets', '', '| target | measured | |', '|---|---|---|');
-    L.push(`| BANKING77 k = 5: right answers ≥ plain cosine's at the default's own wrong rate | ${d.banking77.recall} vs ${r.plainAtDefaultRate.banking77} | ${yes(d.banking77.recall >= r.plainAtDefaultRate.banking77)} |`);
-    L.push(`| BANKING77 k = 5: ≥ 10 × the previous default's right answers (${p.banking77.recall} → ${tenX}) | ${d.banking77.recall} | ${yes(d.banking77.recall >= tenX)} (the most right answers of any setting measured at ≤ ${r.protocol.budgets.banking77} wrong per 100: ${bestStaticB77}; plain cosine's: ${plainB77.filter((x) => x.falseHits <= r.protocol.budgets.banking77).sort((a, b) => b.recall - a.recall)[0]?.recall ?? 0}) |`);
-    L.push(`| BANKING77 k = 5: wrong answers ≤ ${r.protocol.budgets.banking77} per 100 queries | ${d.banking77.falseHits} | ${yes(d.banking77.falseHits <= r.protocol.budgets.banking77)} |`);
-    L.push(`| QQP held-out: false hits ≤ 1% (duplicates hit reported beside the previous default's 17.99%) | ${d.qqp.falseHits}% (duplicates ${d.qqp.recall}%) | ${yes(d.qqp.falseHits <= 1)} |`);
-    L.push(`| look-alike set: 0 look-alikes served | ${d.lookalikes.lookalikesServed} (paraphrases hit ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}) | ${yes(d.lookalikes.lookalikesServed === 0)} |`);
-    L.push(`| leave one domain out: false hits ≤ 1.5 × budget on each held-out domain | ${lodoOk} of ${r.leaveOneDomainOut.length} | ${yes(lodoOk === r.leaveOneDomainOut.length)} |`, '');
+    L.push(
+      `| BANKING77 k = 5: right answers ≥ plain cosine's at the default's own wrong rate | ${d.banking77.recall} vs ${r.plainAtDefaultRate.banking77} | ${yes(d.banking77.recall >= r.plainAtDefaultRate.banking77)} |`,
+    );
+    L.push(
+      `| BANKING77 k = 5: ≥ 10 × the previous default's right answers (${p.banking77.recall} → ${tenX}) | ${d.banking77.recall} | ${yes(d.banking77.recall >= tenX)} (the most right answers of any setting measured at ≤ ${r.protocol.budgets.banking77} wrong per 100: ${bestStaticB77}; plain cosine's: ${plainB77.filter((x) => x.falseHits <= r.protocol.budgets.banking77).sort((a, b) => b.recall - a.recall)[0]?.recall ?? 0}) |`,
+    );
+    L.push(
+      `| BANKING77 k = 5: wrong answers ≤ ${r.protocol.budgets.banking77} per 100 queries | ${d.banking77.falseHits} | ${yes(d.banking77.falseHits <= r.protocol.budgets.banking77)} |`,
+    );
+    L.push(
+      `| QQP held-out: false hits ≤ 1% (duplicates hit reported beside the previous default's 17.99%) | ${d.qqp.falseHits}% (duplicates ${d.qqp.recall}%) | ${yes(d.qqp.falseHits <= 1)} |`,
+    );
+    L.push(
+      `| look-alike set: 0 look-alikes served | ${d.lookalikes.lookalikesServed} (paraphrases hit ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}) | ${yes(d.lookalikes.lookalikesServed === 0)} |`,
+    );
+    L.push(
+      `| leave one domain out: false hits ≤ 1.5 × budget on each held-out domain | ${lodoOk} of ${r.leaveOneDomainOut.length} | ${yes(lodoOk === r.leaveOneDomainOut.length)} |`,
+      '',
+    );
   }
   if (r.guardsAtQqpBudget) {
     const g = r.guardsAtQqpBudget.heldOut;
-    L.push(`The rule-based guards alone at QQP's budget (threshold ${r.guardsAtQqpBudget.threshold}, what an embedder other than USE-lite gets): QQP ${g.qqp.recall}% / ${g.qqp.falseHits}%, BANKING77 ${g.banking77.recall} / ${g.banking77.falseHits}, mock ${g.mock.recall}% / ${g.mock.falseHits}%, look-alikes served ${g.lookalikes.lookalikesServed}, paraphrases ${g.lookalikes.paraphrasesHit}.`, '');
+    L.push(
+      `The rule-based guards alone at QQP's budget (threshold ${r.guardsAtQqpBudget.threshold}, what an embedder other than USE-lite gets): QQP ${g.qqp.recall}% / ${g.qqp.falseHits}%, BANKING77 ${g.banking77.recall} / ${g.banking77.falseHits}, mock ${g.mock.recall}% / ${g.mock.falseHits}%, look-alikes served ${g.lookalikes.lookalikesServed}, paraphrases ${g.lookalikes.paraphrasesHit}.`,
+      '',
+    );
   }
-  L.push('## Leave one domain out', '', 'The setting chosen on the other domains\' tuning splits, scored on the held-out domain\'s held-out split (target: false hits ≤ 1.5 × budget).', '');
+  L.push(
+    '## Leave one domain out',
+    '',
+    "The setting chosen on the other domains' tuning splits, scored on the held-out domain's held-out split (target: false hits ≤ 1.5 × budget).",
+    '',
+  );
   L.push('| held-out domain | setting chosen without it | false hits | budget | ratio | ≤ 1.5 × budget | recall |', '|---|---|---:|---:|---:|---|---:|');
-  for (const x of r.leaveOneDomainOut) L.push(`| ${x.heldOut} | ${x.setting} | ${x.falseHits} | ${x.budget} | ${x.ratio} | ${x.withinOneAndAHalf ? 'yes' : '**no**'} | ${x.recall} |`);
+  for (const x of r.leaveOneDomainOut)
+    L.push(`| ${x.heldOut} | ${x.setting} | ${x.falseHits} | ${x.budget} | ${x.ratio} | ${x.withinOneAndAHalf ? 'yes' : '**no**'} | ${x.recall} |`);
   L.push('', '## Frontiers (held-out splits)', '');
   for (const dom of Object.keys(r.frontiers)) {
     const f = r.frontiers[dom];
     const lab = LABELS[dom];
     const series = Object.entries(f).map(([n, pts]) => ({ name: n, points: pts.map((x) => [x.falseHits, x.recall]) }));
     series.push({ name: 'default', points: [[d[dom].falseHits, d[dom].recall]], marker: true });
-    if (dom === 'banking77' && r.calibratedPoint) series.push({ name: 'calibrated (2nd half)', points: [[r.calibratedPoint.wrong, r.calibratedPoint.right]], marker: true });
+    if (dom === 'banking77' && r.calibratedPoint)
+      series.push({ name: 'calibrated (2nd half)', points: [[r.calibratedPoint.wrong, r.calibratedPoint.right]], marker: true });
     const xMax = { qqp: 10, banking77: 3, mock: 12 }[dom];
-    L.push(`<details open><summary>${lab.title}</summary>`, '', frontierSvg({ title: lab.title, xLabel: lab.x, yLabel: lab.y, series, xMax, budget: r.protocol.budgets[dom] }), '', '</details>', '');
+    L.push(
+      `<details open><summary>${lab.title}</summary>`,
+      '',
+      frontierSvg({ title: lab.title, xLabel: lab.x, yLabel: lab.y, series, xMax, budget: r.protocol.budgets[dom] }),
+      '',
+      '</details>',
+      '',
+    );
   }
-  L.push('Calibration needs answers to learn from, so it has a point only where the traffic has answers (BANKING77; see semantic-calibration.md for its runs).', '');
+  L.push(
+    'Calibration needs answers to learn from, so it has a point only where the traffic has answers (BANKING77; see semantic-calibration.md for its runs).',
+    '',
+  );
   L.push('## The listed cases through the default', '', '| stored | asked | similarity | kind | served | turned down by |', '|---|---|---:|---|---|---|');
-  for (const x of r.listed) L.push(`| ${x.stored} | ${x.asked} | ${x.similarity} | ${x.label} | ${x.hit ? 'yes' : 'no'} | ${x.guard ? `${x.guard}: ${x.reason}` : x.hit ? '' : 'threshold'} |`);
+  for (const x of r.listed)
+    L.push(
+      `| ${x.stored} | ${x.asked} | ${x.similarity} | ${x.label} | ${x.hit ? 'yes' : 'no'} | ${x.guard ? `${x.guard}: ${x.reason}` : x.hit ? '' : 'threshold'} |`,
+    );
   L.push('', '## Look-alike set by category (default)', '', '| category | pairs | served |', '|---|---:|---:|');
   for (const c of d.lookalikes.byCategory) L.push(`| ${c.category} (${c.label}) | ${c.pairs} | ${c.hit} |`);
   const g = r.gptcache;
-  L.push('', '## GPTCache\'s protocol on all of mock_data', '', `Published: ${g.published.map((x) => `${x.setting} ${x.correct} / ${x.wrong}`).join(', ')}. Default: ${g.default.right} / ${g.default.wrong}; plain cosine + selector at 0.7: ${g.plainSelector07.right} / ${g.plainSelector07.wrong}; previous default: ${g.previousDefault.right} / ${g.previousDefault.wrong}.`, '');
+  L.push(
+    '',
+    "## GPTCache's protocol on all of mock_data",
+    '',
+    `Published: ${g.published.map((x) => `${x.setting} ${x.correct} / ${x.wrong}`).join(', ')}. Default: ${g.default.right} / ${g.default.wrong}; plain cosine + selector at 0.7: ${g.plainSelector07.right} / ${g.plainSelector07.wrong}; previous default: ${g.previousDefault.right} / ${g.previousDefault.wrong}.`,
+    '',
+  );
   return L.join('\n') + '\n';
 }
 
@@ -88,12 +161,22 @@ export function summariseCalibration(c) {
       const pts = runs.map((x) => x.statics.find((s) => `${s.name}|${s.threshold ?? ''}` === k).halves[1]);
       return { name: n, threshold: t === '' ? undefined : Number(t), right: avg(pts.map((p) => p.correctPer100)), wrong: avg(pts.map((p) => p.wrongPer100)) };
     });
-    const cal = { right: mean((x) => h2(x).correctPer100), wrong: mean((x) => h2(x).wrongPer100), shadows: mean((x) => h2(x).shadowPer100), upstream: mean((x) => h2(x).upstream) };
+    const cal = {
+      right: mean((x) => h2(x).correctPer100),
+      wrong: mean((x) => h2(x).wrongPer100),
+      shadows: mean((x) => h2(x).shadowPer100),
+      upstream: mean((x) => h2(x).upstream),
+    };
     // Best static at (or under) the calibrated wrong rate; a straight line between the two static
     // points around it (plain cosine and guards curves), so a static setting gets credit for any mix.
-    const bestStatic = bestAt(statics.filter((s) => s.name !== 'default'), cal.wrong);
+    const bestStatic = bestAt(
+      statics.filter((s) => s.name !== 'default'),
+      cal.wrong,
+    );
     const strictRuns = runs.filter((x) => x.atSupportBudget);
-    const strict = strictRuns.length ? { right: avg(strictRuns.map((x) => x.atSupportBudget[1].correctPer100)), wrong: avg(strictRuns.map((x) => x.atSupportBudget[1].wrongPer100)) } : undefined;
+    const strict = strictRuns.length
+      ? { right: avg(strictRuns.map((x) => x.atSupportBudget[1].correctPer100)), wrong: avg(strictRuns.map((x) => x.atSupportBudget[1].wrongPer100)) }
+      : undefined;
     out[rt ? 'readThrough' : 'fixed'] = {
       atSupportBudget: strict,
       calibrated: cal,
@@ -116,7 +199,8 @@ function bestAt(points, level) {
     const curve = points.filter((p) => p.name === name).sort((a, b) => a.wrong - b.wrong || a.right - b.right);
     for (const p of curve) if (p.wrong <= level && p.right > best.right) best = { right: p.right, wrong: p.wrong, setting: `${name} @ ${p.threshold}` };
     for (let i = 0; i + 1 < curve.length; i++) {
-      const a = curve[i], b = curve[i + 1];
+      const a = curve[i],
+        b = curve[i + 1];
       if (a.wrong <= level && b.wrong > level && b.wrong > a.wrong) {
         const right = a.right + ((b.right - a.right) * (level - a.wrong)) / (b.wrong - a.wrong);
         if (right > best.right) best = { right: round2(right), wrong: level, setting: `${name} between ${a.threshold} and ${b.threshold}` };
@@ -130,32 +214,67 @@ export function markdownCalibration(c) {
   const s = summariseCalibration(c);
   const L = [];
   L.push('# Calibrating mode: the support-bot simulation', '');
-  L.push(`Measured by \`pnpm bench:semantic\` on ${c.date.slice(0, 10)}. ${c.setup.data}. Budget \`maxWrongRate: ${c.setup.options.maxWrongRate}\` (wrong cached answers per lookup), \`shadowRate: ${c.setup.options.shadowRate}\`. Judge: ${c.setup.judge}. Seeds ${c.setup.seeds.join(', ')} (query order, answer wording, out-of-scope intents, shadow sampling); figures are means over seeds, second half only. Static settings run the same protocol (same store behaviour) at thresholds ${c.setup.staticGrid.join(', ')}.`, '');
-  L.push('| protocol | calibrated: right / wrong per 100 | wrong rate, 95% interval (pooled) | best static at the same wrong rate | ratio | default (static) | shadow checks per 100 / share of would-be hits | judge AUC |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+  L.push(
+    `Measured by \`pnpm bench:semantic\` on ${c.date.slice(0, 10)}. ${c.setup.data}. Budget \`maxWrongRate: ${c.setup.options.maxWrongRate}\` (wrong cached answers per lookup), \`shadowRate: ${c.setup.options.shadowRate}\`. Judge: ${c.setup.judge}. Seeds ${c.setup.seeds.join(', ')} (query order, answer wording, out-of-scope intents, shadow sampling); figures are means over seeds, second half only. Static settings run the same protocol (same store behaviour) at thresholds ${c.setup.staticGrid.join(', ')}.`,
+    '',
+  );
+  L.push(
+    '| protocol | calibrated: right / wrong per 100 | wrong rate, 95% interval (pooled) | best static at the same wrong rate | ratio | default (static) | shadow checks per 100 / share of would-be hits | judge AUC |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const [k, v] of Object.entries(s)) {
-    L.push(`| ${k === 'fixed' ? 'fixed cache (k = 5 only)' : 'read-through (misses stored)'} | **${v.calibrated.right} / ${v.calibrated.wrong}** | ${v.wrongRateInterval95.low}–${v.wrongRateInterval95.high}% (${v.wrongRateInterval95.wrong} of ${v.wrongRateInterval95.queries}) | ${v.bestStaticAtSameWrongRate.right} (${v.bestStaticAtSameWrongRate.setting}) | **${v.ratio}×** | ${v.defaultStatic.right} / ${v.defaultStatic.wrong} | ${v.calibrated.shadows} / ${round2(100 * v.shadowShare)}% | ${v.judgeAuc} |`);
+    L.push(
+      `| ${k === 'fixed' ? 'fixed cache (k = 5 only)' : 'read-through (misses stored)'} | **${v.calibrated.right} / ${v.calibrated.wrong}** | ${v.wrongRateInterval95.low}–${v.wrongRateInterval95.high}% (${v.wrongRateInterval95.wrong} of ${v.wrongRateInterval95.queries}) | ${v.bestStaticAtSameWrongRate.right} (${v.bestStaticAtSameWrongRate.setting}) | **${v.ratio}×** | ${v.defaultStatic.right} / ${v.defaultStatic.wrong} | ${v.calibrated.shadows} / ${round2(100 * v.shadowShare)}% | ${v.judgeAuc} |`,
+    );
   }
   L.push('');
   for (const [k, v] of Object.entries(s)) {
     if (!v.atSupportBudget) continue;
-    const st = bestAt(v.statics.filter((x) => x.name !== 'default'), 0.3);
-    L.push(`At the support bot's static budget instead (\`maxWrongRate: 0.003\`), ${k === 'fixed' ? 'fixed cache' : 'read-through'}: calibrated **${v.atSupportBudget.right} right / ${v.atSupportBudget.wrong} wrong** per 100 on the second half; the best static setting at ≤ 0.3 wrong: ${st.right} (${st.setting}).`);
+    const st = bestAt(
+      v.statics.filter((x) => x.name !== 'default'),
+      0.3,
+    );
+    L.push(
+      `At the support bot's static budget instead (\`maxWrongRate: 0.003\`), ${k === 'fixed' ? 'fixed cache' : 'read-through'}: calibrated **${v.atSupportBudget.right} right / ${v.atSupportBudget.wrong} wrong** per 100 on the second half; the best static setting at ≤ 0.3 wrong: ${st.right} (${st.setting}).`,
+    );
   }
   L.push('');
   for (const [k, v] of Object.entries(s)) {
     const series = [];
-    for (const name of [...new Set(v.statics.filter((x) => x.name !== 'default').map((x) => x.name))]) series.push({ name, points: v.statics.filter((x) => x.name === name).map((x) => [x.wrong, x.right]) });
+    for (const name of [...new Set(v.statics.filter((x) => x.name !== 'default').map((x) => x.name))])
+      series.push({ name, points: v.statics.filter((x) => x.name === name).map((x) => [x.wrong, x.right]) });
     series.push({ name: 'default', points: [[v.defaultStatic.wrong, v.defaultStatic.right]], marker: true });
     series.push({ name: 'calibrated', points: [[v.calibrated.wrong, v.calibrated.right]], marker: true });
-    L.push(frontierSvg({ title: `${k === 'fixed' ? 'Fixed cache' : 'Read-through'}: second half`, xLabel: 'wrong answers per 100 queries', yLabel: 'right answers per 100 queries', series, xMax: 3, budget: 100 * c.setup.options.maxWrongRate }), '');
+    L.push(
+      frontierSvg({
+        title: `${k === 'fixed' ? 'Fixed cache' : 'Read-through'}: second half`,
+        xLabel: 'wrong answers per 100 queries',
+        yLabel: 'right answers per 100 queries',
+        series,
+        xMax: 3,
+        budget: 100 * c.setup.options.maxWrongRate,
+      }),
+      '',
+    );
   }
-  L.push('## Per run', '', '| protocol | seed | calibrated 1st half (warm-up) | calibrated 2nd half | cut-off | expected wrong rate (model) | audited wrong share of shadowed hits | judged pairs (right/wrong, by label) | decide p50 / p99 µs | snapshot bytes |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  L.push(
+    '## Per run',
+    '',
+    '| protocol | seed | calibrated 1st half (warm-up) | calibrated 2nd half | cut-off | expected wrong rate (model) | audited wrong share of shadowed hits | judged pairs (right/wrong, by label) | decide p50 / p99 µs | snapshot bytes |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const r of c.runs) {
     const k = r.calibrated;
     const a = k.calibration.auditedWrongShareOfHits;
-    L.push(`| ${r.readThrough ? 'read-through' : 'fixed'} | ${r.seed} | ${k.halves[0].correctPer100} / ${k.halves[0].wrongPer100} | ${k.halves[1].correctPer100} / ${k.halves[1].wrongPer100} | ${round3(k.calibration.cutoff)} | ${round2(100 * k.calibration.expectedWrongRate)}% | ${round2(100 * a.estimate)}% (${round2(100 * a.low)}–${round2(100 * a.high)}) | ${k.judge.rightPairs}/${k.judge.wrongPairs} | ${k.decideMicros.p50} / ${k.decideMicros.p99} | ${k.snapshotBytes} |`);
+    L.push(
+      `| ${r.readThrough ? 'read-through' : 'fixed'} | ${r.seed} | ${k.halves[0].correctPer100} / ${k.halves[0].wrongPer100} | ${k.halves[1].correctPer100} / ${k.halves[1].wrongPer100} | ${round3(k.calibration.cutoff)} | ${round2(100 * k.calibration.expectedWrongRate)}% | ${round2(100 * a.estimate)}% (${round2(100 * a.low)}–${round2(100 * a.high)}) | ${k.judge.rightPairs}/${k.judge.wrongPairs} | ${k.decideMicros.p50} / ${k.decideMicros.p99} | ${k.snapshotBytes} |`,
+    );
   }
-  L.push('', `Decide path alone (warmed calibrator, ${c.decideCost.candidates} candidates with answer vectors): p50 ${c.decideCost.p50Micros} µs, p99 ${c.decideCost.p99Micros} µs over ${c.decideCost.lookups} lookups.`, '');
+  L.push(
+    '',
+    `Decide path alone (warmed calibrator, ${c.decideCost.candidates} candidates with answer vectors): p50 ${c.decideCost.p50Micros} µs, p99 ${c.decideCost.p99Micros} µs over ${c.decideCost.lookups} lookups.`,
+    '',
+  );
   return L.join('\n') + '\n';
 }
 

@@ -124,7 +124,9 @@ log(`features ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 // ------------------------------------------------------------------------------------------------
 // Settings
 
-const THRESHOLDS = [0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98, 0.985, 0.99];
+const THRESHOLDS = [
+  0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98, 0.985, 0.99,
+];
 const VERIFIER_PS = [0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95];
 const CONFIGS = ['none', 'guards', 'consensus', ...VERIFIER_PS.map((p) => `verifier@${p}`)];
 // Store protocols: 'consensus' uses consensusSelector(), every other setting lexicalSelector() (pairs have one candidate).
@@ -132,7 +134,9 @@ const settings = CONFIGS.flatMap((config) => THRESHOLDS.map((threshold) => ({ co
 // The previous default, for reference: threshold 0.7, verifier at 0.92 trusted the embedding from 0.975.
 const PREVIOUS = { config: 'verifier@0.92/trust0.975', threshold: 0.7, selector: true, name: 'previous default' };
 
-const name = (s) => s.name ?? `${s.config === 'none' ? 'plain cosine' : s.config === 'guards' ? 'guards' : s.config === 'consensus' ? 'guards + consensus' : `guards + ${s.config.replace('@', ' p≥')}`} @ ${s.threshold}`;
+const name = (s) =>
+  s.name ??
+  `${s.config === 'none' ? 'plain cosine' : s.config === 'guards' ? 'guards' : s.config === 'consensus' ? 'guards + consensus' : `guards + ${s.config.replace('@', ' p≥')}`} @ ${s.threshold}`;
 const evalAll = (s, split) => Object.fromEntries(DOMAINS.map((d) => [d, domains[d].evaluate(s, split)]));
 const table = settings.map((s) => ({ setting: s, tune: evalAll(s, 'tune'), heldOut: evalAll(s, 'held-out') }));
 
@@ -165,7 +169,12 @@ const ranked = (() => {
   const ref = Object.fromEntries(DOMAINS.map((d) => [d, Math.max(plainAtBudget(d, 'tune'), 0.01)]));
   return table
     .filter((r) => DOMAINS.every((d) => r.tune[d].falseHits <= BUDGETS[d]))
-    .map((r) => ({ setting: name(r.setting), score: Math.round(1000 * DOMAINS.reduce((a, d) => a + Math.log(Math.max(r.tune[d].recall, 0.01) / ref[d]), 0) / DOMAINS.length) / 1000, tune: Object.fromEntries(DOMAINS.map((d) => [d, `${r.tune[d].recall} / ${r.tune[d].falseHits}`])), heldOut: Object.fromEntries(DOMAINS.map((d) => [d, `${r.heldOut[d].recall} / ${r.heldOut[d].falseHits}`])) }))
+    .map((r) => ({
+      setting: name(r.setting),
+      score: Math.round((1000 * DOMAINS.reduce((a, d) => a + Math.log(Math.max(r.tune[d].recall, 0.01) / ref[d]), 0)) / DOMAINS.length) / 1000,
+      tune: Object.fromEntries(DOMAINS.map((d) => [d, `${r.tune[d].recall} / ${r.tune[d].falseHits}`])),
+      heldOut: Object.fromEntries(DOMAINS.map((d) => [d, `${r.heldOut[d].recall} / ${r.heldOut[d].falseHits}`])),
+    }))
     .sort((a, b) => b.score - a.score)
     .slice(0, 12);
 })();
@@ -179,22 +188,46 @@ const shippedMatches = chosen.setting.threshold === shipped.threshold && chosen.
 const lodo = DOMAINS.map((d) => {
   const c = choose(DOMAINS.filter((x) => x !== d));
   const h = c.heldOut[d];
-  return { heldOut: d, setting: name(c.setting), threshold: c.setting.threshold, config: c.setting.config, falseHits: h.falseHits, budget: BUDGETS[d], ratio: Math.round((100 * h.falseHits) / BUDGETS[d]) / 100, withinOneAndAHalf: h.falseHits <= 1.5 * BUDGETS[d], recall: h.recall };
+  return {
+    heldOut: d,
+    setting: name(c.setting),
+    threshold: c.setting.threshold,
+    config: c.setting.config,
+    falseHits: h.falseHits,
+    budget: BUDGETS[d],
+    ratio: Math.round((100 * h.falseHits) / BUDGETS[d]) / 100,
+    withinOneAndAHalf: h.falseHits <= 1.5 * BUDGETS[d],
+    recall: h.recall,
+  };
 });
 
 // Frontiers (held-out splits): plain cosine, guards, the default's family (its verifier cut-off, any threshold).
 const defaultConfig = chosen.setting.config;
-const frontier = (config, domain, split = 'heldOut') => table.filter((r) => r.setting.config === config).map((r) => ({ threshold: r.setting.threshold, falseHits: r[split][domain].falseHits, recall: r[split][domain].recall }));
+const frontier = (config, domain, split = 'heldOut') =>
+  table
+    .filter((r) => r.setting.config === config)
+    .map((r) => ({ threshold: r.setting.threshold, falseHits: r[split][domain].falseHits, recall: r[split][domain].recall }));
 const familyName = (config) => name({ config, threshold: 0 }).replace(/ @ 0$/, '');
-const frontiers = Object.fromEntries(DOMAINS.map((d) => [d, Object.fromEntries([...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => [familyName(c), frontier(c, d)]))]));
+const frontiers = Object.fromEntries(
+  DOMAINS.map((d) => [d, Object.fromEntries([...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => [familyName(c), frontier(c, d)]))]),
+);
 
 /** Plain cosine's recall at a false-hit level (the best plain point at or under it). */
-const plainAt = (domain, split, level) => Math.max(0, ...table.filter((r) => r.setting.config === 'none' && r[split][domain].falseHits <= level).map((r) => r[split][domain].recall));
+const plainAt = (domain, split, level) =>
+  Math.max(0, ...table.filter((r) => r.setting.config === 'none' && r[split][domain].falseHits <= level).map((r) => r[split][domain].recall));
 
-const heldOut = (s) => ({ ...evalAll(s, 'held-out'), banking77k20: banking20.evaluate(s, 'held-out'), banking77varied: bankingVaried.evaluate(s, 'held-out'), banking77k20varied: banking20Varied.evaluate(s, 'held-out'), lookalikes: lookalikes.evaluate(s) });
+const heldOut = (s) => ({
+  ...evalAll(s, 'held-out'),
+  banking77k20: banking20.evaluate(s, 'held-out'),
+  banking77varied: bankingVaried.evaluate(s, 'held-out'),
+  banking77k20varied: banking20Varied.evaluate(s, 'held-out'),
+  lookalikes: lookalikes.evaluate(s),
+});
 const defaultHeld = heldOut(chosen.setting);
 const previousHeld = heldOut(PREVIOUS);
-const guardsAtQqpBudget = table.filter((r) => r.setting.config === 'guards' && r.tune.qqp.falseHits <= BUDGETS.qqp).sort((a, b) => b.tune.qqp.recall - a.tune.qqp.recall)[0];
+const guardsAtQqpBudget = table
+  .filter((r) => r.setting.config === 'guards' && r.tune.qqp.falseHits <= BUDGETS.qqp)
+  .sort((a, b) => b.tune.qqp.recall - a.tune.qqp.recall)[0];
 
 // The listed misses (and the look-alike) through the default setting, as the layer judges them: the
 // stored prompt alone in its partition (a pair has no neighbourhood).
@@ -205,13 +238,23 @@ const listed = LISTED.map((p) => {
   for (let i = 0; i < u.length; i++) s += u[i] * v[i];
   const r = lookupWith({ text: p.b, vector: u }, [{ text: p.a, similarity: s, value: p.a, vector: () => v }], shipped);
   const why = r.rejected[0];
-  return { stored: p.a, asked: p.b, label: p.label, similarity: Math.round(s * 1e4) / 1e4, hit: r.pick !== undefined, ...(r.pick === undefined && why ? { guard: why.guard, reason: why.reason } : {}) };
+  return {
+    stored: p.a,
+    asked: p.b,
+    label: p.label,
+    similarity: Math.round(s * 1e4) / 1e4,
+    hit: r.pick !== undefined,
+    ...(r.pick === undefined && why ? { guard: why.guard, reason: why.reason } : {}),
+  };
 });
 
 // GPTCache's own protocol on all 999 queries (their published points: 425 / 25 at 0.95, 904 / 92 at 0.8).
 const mockAll = (s) => domains.mock.evaluate(s, 'all');
 const gptcache = {
-  published: [{ setting: 'GPTCache @0.95', correct: 425, wrong: 25 }, { setting: 'GPTCache @0.8', correct: 904, wrong: 92 }],
+  published: [
+    { setting: 'GPTCache @0.95', correct: 425, wrong: 25 },
+    { setting: 'GPTCache @0.8', correct: 904, wrong: 92 },
+  ],
   default: mockAll(chosen.setting),
   plainSelector07: mockAll({ config: 'none', threshold: 0.7, selector: true }),
   previousDefault: mockAll(PREVIOUS),
@@ -221,19 +264,34 @@ const quality = {
   name: 'semantic-quality',
   date: new Date().toISOString(),
   embedder: { id: EMBEDDER_ID ?? embedder.id, dimensions: 512 },
-  data: { dir: root, qqpPairs: qqp.length, qqpTotal, sampled: qqp.length < qqpTotal, mockQueries: mock.length, mockOrigins: domains.mock.origins, lookalikePairs: looks.length },
+  data: {
+    dir: root,
+    qqpPairs: qqp.length,
+    qqpTotal,
+    sampled: qqp.length < qqpTotal,
+    mockQueries: mock.length,
+    mockOrigins: domains.mock.origins,
+    lookalikePairs: looks.length,
+  },
   protocol: {
     budgets: BUDGETS,
     splits: {
       qqp: 'tune: pairs 50,000–59,999 (the verifier trained on 0–49,999); held-out: 60,000–80,853',
-      banking77: "tune: the 'dev' simulation (cache and queries from train.csv); held-out: the 'test' simulation (queries from test.csv); 10 intents left out of the cache (out of scope), different ones in each",
+      banking77:
+        "tune: the 'dev' simulation (cache and queries from train.csv); held-out: the 'test' simulation (queries from test.csv); 10 intents left out of the cache (out of scope), different ones in each",
       mock: 'tune: queries 500–998; held-out: queries 0–499 (all 964 distinct origins stored)',
     },
     choice: 'every tuning budget kept, then the largest mean log-ratio of recall to plain cosine at the same budget',
     selector: "lexicalSelector() in every store protocol; consensusSelector() for 'consensus'",
     walk: "the 8 nearest stored prompts through layer-semantic's matchCandidates (the layer's own loop)",
   },
-  chosen: { setting: chosen.setting, name: name(chosen.setting), tune: chosen.tune, shippedAsRecommended: shippedMatches, recommended: { threshold: shipped.threshold, guards: shipped.guards.map((g) => g.name) } },
+  chosen: {
+    setting: chosen.setting,
+    name: name(chosen.setting),
+    tune: chosen.tune,
+    shippedAsRecommended: shippedMatches,
+    recommended: { threshold: shipped.threshold, guards: shipped.guards.map((g) => g.name) },
+  },
   default: defaultHeld,
   previousDefault: previousHeld,
   guardsAtQqpBudget: guardsAtQqpBudget ? { threshold: guardsAtQqpBudget.setting.threshold, heldOut: heldOut(guardsAtQqpBudget.setting) } : null,
@@ -272,9 +330,17 @@ for (const readThrough of [false, true]) {
       statics.push({ name: p.name, threshold: p.threshold, halves: r.halves });
     }
     // The same traffic at the static default's budget (0.3 wrong per 100): what calibration answers where no static setting can.
-    const strict = await replay({ sim, vec, readThrough, seed: seeds[i], policy: { kind: 'calibrated', options: { ...CAL_OPTIONS, maxWrongRate: BUDGETS.banking77 / 100 } } });
+    const strict = await replay({
+      sim,
+      vec,
+      readThrough,
+      seed: seeds[i],
+      policy: { kind: 'calibrated', options: { ...CAL_OPTIONS, maxWrongRate: BUDGETS.banking77 / 100 } },
+    });
     runs.push({ readThrough, seed: seeds[i], calibrated, statics, atSupportBudget: strict.halves });
-    log(`simulation seed ${seeds[i]} readThrough=${readThrough}: calibrated ${calibrated.halves[1].correctPer100} / ${calibrated.halves[1].wrongPer100} (${((performance.now() - t) / 1000).toFixed(0)} s)`);
+    log(
+      `simulation seed ${seeds[i]} readThrough=${readThrough}: calibrated ${calibrated.halves[1].correctPer100} / ${calibrated.halves[1].wrongPer100} (${((performance.now() - t) / 1000).toFixed(0)} s)`,
+    );
   }
 }
 function recommendedPolicy(s) {
@@ -297,13 +363,19 @@ const decideCost = (() => {
     if (d.token) c.observe(d.token, { score: (d.token.seq % 3) / 3 }, 'miss');
   }
   const times = [];
-  for (let round = 0; round < 3; round++) for (const x of inputs) {
-    const s = performance.now();
-    c.decide(x);
-    times.push(performance.now() - s);
-  }
+  for (let round = 0; round < 3; round++)
+    for (const x of inputs) {
+      const s = performance.now();
+      c.decide(x);
+      times.push(performance.now() - s);
+    }
   times.sort((a, b) => a - b);
-  return { lookups: times.length, candidates: 8, p50Micros: Math.round(times[Math.floor(times.length / 2)] * 1e4) / 10, p99Micros: Math.round(times[Math.floor(times.length * 0.99)] * 1e4) / 10 };
+  return {
+    lookups: times.length,
+    candidates: 8,
+    p50Micros: Math.round(times[Math.floor(times.length / 2)] * 1e4) / 10,
+    p99Micros: Math.round(times[Math.floor(times.length * 0.99)] * 1e4) / 10,
+  };
 })();
 
 const calibration = {
@@ -315,13 +387,22 @@ const calibration = {
     options: CAL_OPTIONS,
     judge: 'embeddingAnswerJudge (answer embeddings + word agreement), defaults; it sees only answer texts and their embeddings',
     seeds,
-    protocols: { fixed: 'the cache holds only the seeded utterances (the issue’s k = 5 cache)', readThrough: 'every upstream answer (miss or shadow) is stored, as core does' },
+    protocols: {
+      fixed: 'the cache holds only the seeded utterances (the issue’s k = 5 cache)',
+      readThrough: 'every upstream answer (miss or shadow) is stored, as core does',
+    },
     staticGrid: STATIC_GRID,
   },
   runs: runs.map((r) => ({
     readThrough: r.readThrough,
     seed: r.seed,
-    calibrated: { halves: r.calibrated.halves, calibration: r.calibrated.calibration, judge: r.calibrated.judge, decideMicros: r.calibrated.decideMicros, snapshotBytes: r.calibrated.snapshotBytes },
+    calibrated: {
+      halves: r.calibrated.halves,
+      calibration: r.calibrated.calibration,
+      judge: r.calibrated.judge,
+      decideMicros: r.calibrated.decideMicros,
+      snapshotBytes: r.calibrated.snapshotBytes,
+    },
     statics: r.statics,
     atSupportBudget: r.atSupportBudget,
   })),
@@ -330,7 +411,11 @@ const calibration = {
 
 {
   const fixed = summariseCalibration(calibration).fixed;
-  quality.calibratedPoint = { right: fixed.calibrated.right, wrong: fixed.calibrated.wrong, protocol: 'fixed cache, second half of the test simulation, mean over seeds' };
+  quality.calibratedPoint = {
+    right: fixed.calibrated.right,
+    wrong: fixed.calibrated.wrong,
+    protocol: 'fixed cache, second half of the test simulation, mean over seeds',
+  };
 }
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'semantic-quality.json'), JSON.stringify(quality, null, 2) + '\n');

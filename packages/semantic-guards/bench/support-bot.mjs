@@ -88,7 +88,10 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
     const found = store.search(qv, topK, 0.3);
     const cands = found.map((c) => {
       const e = store.items[c.i];
-      const accepted = !guards || guards.length === 0 || runGuards(guards, { query: q.text, candidate: e.text, similarity: c.sim, threshold: 0, queryVector: qv, candidateVector: e.vec }).accept;
+      const accepted =
+        !guards ||
+        guards.length === 0 ||
+        runGuards(guards, { query: q.text, candidate: e.text, similarity: c.sim, threshold: 0, queryVector: qv, candidateVector: e.vec }).accept;
       return { e, sim: c.sim, accepted };
     });
     let served;
@@ -99,12 +102,24 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
       const r = matchCandidates(
         { text: q.text },
         cands.map((c) => ({ text: c.e.text, similarity: c.sim, value: c.e.answer })),
-        { threshold: policy.threshold, guards: [{ name: 'guards', check: ({ candidate }) => (verdict.get(candidate) ? { accept: true } : { accept: false, reason: 'turned down' }) }], selector: policy.selector || undefined },
+        {
+          threshold: policy.threshold,
+          guards: [{ name: 'guards', check: ({ candidate }) => (verdict.get(candidate) ? { accept: true } : { accept: false, reason: 'turned down' }) }],
+          selector: policy.selector || undefined,
+        },
       );
       served = r.pick === undefined ? undefined : cands[r.pick];
       if (served) upstream = false;
     } else {
-      const input = { candidates: cands.map((c) => ({ id: c.e.id, similarity: c.sim, accepted: c.accepted, answerVector: vec(c.e.answer), sameText: sameText(q.text, c.e.text) })) };
+      const input = {
+        candidates: cands.map((c) => ({
+          id: c.e.id,
+          similarity: c.sim,
+          accepted: c.accepted,
+          answerVector: vec(c.e.answer),
+          sameText: sameText(q.text, c.e.text),
+        })),
+      };
       const t0 = performance.now();
       const d = calibrator.decide(input);
       decideTimes.push(performance.now() - t0);
@@ -121,9 +136,18 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
         upstream = false;
       } else if (d.token) {
         const c = cands[d.candidate];
-        const v = await judge.judge({ query: q.text, cachedAnswer: c.e.answer, freshAnswer: q.fresh, cachedAnswerVector: vec(c.e.answer), freshAnswerVector: vec(q.fresh) });
+        const v = await judge.judge({
+          query: q.text,
+          cachedAnswer: c.e.answer,
+          freshAnswer: q.fresh,
+          cachedAnswerVector: vec(c.e.answer),
+          freshAnswerVector: vec(q.fresh),
+        });
         calibrator.observe(d.token, v, d.action === 'shadow' ? 'shadow' : 'miss');
-        if (policy.diagnose) ((policy.diagnose._scores ??= { R: new Array(20).fill(0), W: new Array(20).fill(0) })[c.e.intent === q.intent ? 'R' : 'W'][Math.min(19, Math.floor(v.score * 20))]++);
+        if (policy.diagnose)
+          (policy.diagnose._scores ??= { R: new Array(20).fill(0), W: new Array(20).fill(0) })[c.e.intent === q.intent ? 'R' : 'W'][
+            Math.min(19, Math.floor(v.score * 20))
+          ]++;
         (c.e.intent === q.intent ? judgeConfusion.rightAgreeScore : judgeConfusion.wrongAgreeScore).push(v.score);
         if (d.action === 'shadow') h.shadows++;
       }
@@ -143,7 +167,15 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
   const out = { halves: halves.map(finish), stored: store.items.length };
   if (calibrator) {
     const st = calibrator.stats();
-    out.calibration = { cutoff: st.cutoff, expectedWrongRate: st.expectedWrongRate, shadowShare: st.shadowShare, counters: st.counters, auditedWrongShareOfHits: st.auditedWrongShareOfHits, curve: st.curve, entriesWithEvidence: st.entriesWithEvidence };
+    out.calibration = {
+      cutoff: st.cutoff,
+      expectedWrongRate: st.expectedWrongRate,
+      shadowShare: st.shadowShare,
+      counters: st.counters,
+      auditedWrongShareOfHits: st.auditedWrongShareOfHits,
+      curve: st.curve,
+      entriesWithEvidence: st.entriesWithEvidence,
+    };
     out.judge = judgeSummary(judgeConfusion);
     const t = [...decideTimes].sort((a, b) => a - b);
     out.decideMicros = { p50: Math.round(t[Math.floor(t.length / 2)] * 1e4) / 10, p99: Math.round(t[Math.floor(t.length * 0.99)] * 1e4) / 10 };
@@ -171,7 +203,15 @@ function judgeSummary({ rightAgreeScore, wrongAgreeScore }) {
     auc += k;
   }
   const q = (a, p) => (a.length ? Math.round(a[Math.floor(p * (a.length - 1))] * 1000) / 1000 : null);
-  return { judged: r.length + w.length, rightPairs: r.length, wrongPairs: w.length, auc: r.length && w.length ? Math.round((1000 * auc) / (r.length * w.length)) / 1000 : null, rightMedian: q(r, 0.5), wrongMedian: q(w, 0.5), wrong95th: q(w, 0.95) };
+  return {
+    judged: r.length + w.length,
+    rightPairs: r.length,
+    wrongPairs: w.length,
+    auc: r.length && w.length ? Math.round((1000 * auc) / (r.length * w.length)) / 1000 : null,
+    rightMedian: q(r, 0.5),
+    wrongMedian: q(w, 0.5),
+    wrong95th: q(w, 0.95),
+  };
 }
 
 /** Static policies over a threshold grid (plain cosine, guards, guards + selector). */

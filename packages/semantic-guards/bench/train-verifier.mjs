@@ -39,12 +39,19 @@ const dot = (a, b) => {
 const rows = [];
 let uncached = 0;
 // Validation denominators count every embedded validation pair (those below MIN_COS are misses).
-let validDup = 0, validNonDup = 0;
+let validDup = 0,
+  validNonDup = 0;
 for (const p of qqp) {
   const u = cache.get(p.text_b);
   const v = cache.get(p.text_a);
-  if (!u || !v) { uncached++; continue; }
-  if (p.i >= VALID_FROM) { if (p.label === 1) validDup++; else validNonDup++; }
+  if (!u || !v) {
+    uncached++;
+    continue;
+  }
+  if (p.i >= VALID_FROM) {
+    if (p.label === 1) validDup++;
+    else validNonDup++;
+  }
   const cos = dot(u, v);
   if (cos < MIN_COS) continue;
   const x = pairInput(p.text_b, p.text_a, u, v, cos);
@@ -53,7 +60,8 @@ for (const p of qqp) {
 log(`${rows.length} tuning pairs with cosine ≥ ${MIN_COS} (${uncached} pairs not in the embedding cache)`);
 
 function standardise(train) {
-  const mu = new Float64Array(NF), sd = new Float64Array(NF);
+  const mu = new Float64Array(NF),
+    sd = new Float64Array(NF);
   for (const r of train) for (let j = 0; j < NF; j++) mu[j] += r.x[j];
   for (let j = 0; j < NF; j++) mu[j] /= train.length;
   for (const r of train) for (let j = 0; j < NF; j++) sd[j] += (r.x[j] - mu[j]) ** 2;
@@ -87,9 +95,17 @@ function shuffled(n, seed) {
 /** Mini-batch Adam on the logistic loss with L2; returns weights in standardised space. */
 function train(set, l2, epochs, onEpoch) {
   const { mu, sd, Z } = standardised(set);
-  const w = new Float64Array(NF), m = new Float64Array(NF + 1), v = new Float64Array(NF + 1), g = new Float64Array(NF + 1);
-  let b = 0, t = 0;
-  const lr = Number(arg('lr', '0.002')), b1 = 0.9, b2 = 0.999, eps = 1e-8, BATCH = 256;
+  const w = new Float64Array(NF),
+    m = new Float64Array(NF + 1),
+    v = new Float64Array(NF + 1),
+    g = new Float64Array(NF + 1);
+  let b = 0,
+    t = 0;
+  const lr = Number(arg('lr', '0.002')),
+    b1 = 0.9,
+    b2 = 0.999,
+    eps = 1e-8,
+    BATCH = 256;
   for (let e = 0; e < epochs; e++) {
     const order = shuffled(set.length, 1234 + e);
     for (let s = 0; s < order.length; s += BATCH) {
@@ -110,7 +126,8 @@ function train(set, l2, epochs, onEpoch) {
         m[j] = b1 * m[j] + (1 - b1) * gj;
         v[j] = b2 * v[j] + (1 - b2) * gj * gj;
         const step = (lr * (m[j] / (1 - b1 ** t))) / (Math.sqrt(v[j] / (1 - b2 ** t)) + eps);
-        if (j < NF) w[j] -= step; else b -= step;
+        if (j < NF) w[j] -= step;
+        else b -= step;
       }
     }
     onEpoch?.(e, fold(w, b, mu, sd));
@@ -125,14 +142,23 @@ function train(set, l2, epochs, onEpoch) {
 function trainMlp(set, l2, epochs, H, onEpoch) {
   const { mu, sd, Z } = standardised(set);
   const P = H * NF + H + H + 1; // W, c, o, b
-  const th = new Float64Array(P), m = new Float64Array(P), v = new Float64Array(P), g = new Float64Array(P);
+  const th = new Float64Array(P),
+    m = new Float64Array(P),
+    v = new Float64Array(P),
+    g = new Float64Array(P);
   let seed = 42;
   const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296 - 0.5) * 2;
   const scale = Math.sqrt(6 / (NF + H));
   for (let i = 0; i < H * NF; i++) th[i] = rnd() * scale;
   for (let k = 0; k < H; k++) th[H * NF + H + k] = rnd() * Math.sqrt(6 / (H + 1));
-  const C = H * NF, O = H * NF + H, B = P - 1;
-  const lr = Number(arg('lr', '0.001')), b1 = 0.9, b2 = 0.999, eps = 1e-8, BATCH = 256;
+  const C = H * NF,
+    O = H * NF + H,
+    B = P - 1;
+  const lr = Number(arg('lr', '0.001')),
+    b1 = 0.9,
+    b2 = 0.999,
+    eps = 1e-8,
+    BATCH = 256;
   const h = new Float64Array(H);
   let t = 0;
   // Exponential moving average of the parameters (Polyak averaging): the exported network is the
@@ -152,7 +178,10 @@ function trainMlp(set, l2, epochs, H, onEpoch) {
         }
         return a;
       },
-      params: snap, mu, sd, H,
+      params: snap,
+      mu,
+      sd,
+      H,
     };
   };
   for (let e = 0; e < epochs; e++) {
@@ -167,7 +196,7 @@ function trainMlp(set, l2, epochs, H, onEpoch) {
           let s = th[C + k];
           const row = k * NF;
           for (let j = 0; j < NF; j++) s += th[row + j] * z[j];
-          h[k] = Math.max(s , 0);
+          h[k] = Math.max(s, 0);
           a += th[O + k] * h[k];
         }
         const err = 1 / (1 + Math.exp(-a)) - set[order[q]].y;
@@ -183,7 +212,8 @@ function trainMlp(set, l2, epochs, H, onEpoch) {
       }
       const n = end - s0;
       t++;
-      const c1 = 1 - b1 ** t, c2 = 1 - b2 ** t;
+      const c1 = 1 - b1 ** t,
+        c2 = 1 - b2 ** t;
       for (let i = 0; i < P; i++) {
         const reg = i < C || (i >= O && i < B) ? l2 * th[i] : 0;
         const gi = g[i] / n + reg;
@@ -221,14 +251,19 @@ function evaluate(model, set, nonDupTotal) {
   const scored = set.map((r) => ({ y: r.y, s: logit(model, r.x) })).sort((a, b) => b.s - a.s);
   const pos = scored.filter((r) => r.y === 1).length;
   const budget = Math.floor(0.01 * nonDupTotal);
-  let tp = 0, fp = 0, tprAt1 = 0;
+  let tp = 0,
+    fp = 0,
+    tprAt1 = 0;
   for (const r of scored) {
-    if (r.y === 1) tp++; else fp++;
+    if (r.y === 1) tp++;
+    else fp++;
     if (fp <= budget) tprAt1 = tp;
   }
-  let auc = 0, negSeen = 0;
+  let auc = 0,
+    negSeen = 0;
   for (let k = scored.length - 1; k >= 0; k--) {
-    if (scored[k].y === 1) auc += negSeen; else negSeen++;
+    if (scored[k].y === 1) auc += negSeen;
+    else negSeen++;
   }
   return { tpAt1pct: tprAt1, positives: pos, auc: auc / (pos * (scored.length - pos) || 1) };
 }
@@ -240,7 +275,9 @@ const validSet = rows.filter((r) => r.i >= VALID_FROM);
   const cosOnly = { bias: 0, raw: new Float64Array(NF) };
   cosOnly.raw[2 * DIM] = 1;
   const r = evaluate(cosOnly, validSet, validNonDup);
-  log(`cosine alone: validation AUC ${r.auc.toFixed(4)} (pairs ≥ ${MIN_COS}), duplicates kept at ≤1% false hits: ${((100 * r.tpAt1pct) / validDup).toFixed(2)}%`);
+  log(
+    `cosine alone: validation AUC ${r.auc.toFixed(4)} (pairs ≥ ${MIN_COS}), duplicates kept at ≤1% false hits: ${((100 * r.tpAt1pct) / validDup).toFixed(2)}%`,
+  );
 }
 let best;
 const HIDDEN = Number(arg('hidden', '32'));
@@ -261,7 +298,11 @@ if (process.argv.includes('--write')) {
   // The shipped model trains on 0..49,999 only: the quality bench chooses the default threshold and
   // probability cut-off on 50,000..59,999, which must stay unseen by the model.
   const model = fit(trainSet, best.l2, best.epochs);
-  let hidden = 0, weights, biases = new Float64Array(0), out = new Float64Array(0), bias;
+  let hidden = 0,
+    weights,
+    biases = new Float64Array(0),
+    out = new Float64Array(0),
+    bias;
   if (model.logitOfRaw) {
     // Fold the standardisation into the first layer: W·((x − μ)/σ) + c = (W/σ)·x + (c − W·μ/σ).
     const { params, mu, sd, H } = model;

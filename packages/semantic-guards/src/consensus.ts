@@ -43,7 +43,10 @@ export interface ConsensusSelectorOptions {
 /** The measured defaults (see the package README: chosen on the BANKING77 development simulation). */
 export const CONSENSUS_DEFAULTS = Object.freeze({ reach: 0.095, support: 2, window: 0.2, margin: 0.12, weight: 0.3, tieMargin: 0.02 });
 
-const OPTION_NAMES = { reach: true, support: true, window: true, margin: true, sameAnswer: true, weight: true, tieMargin: true } satisfies Record<keyof ConsensusSelectorOptions, true>;
+const OPTION_NAMES = { reach: true, support: true, window: true, margin: true, sameAnswer: true, weight: true, tieMargin: true } satisfies Record<
+  keyof ConsensusSelectorOptions,
+  true
+>;
 
 const clip = (s: string) => JSON.stringify(s.length > 60 ? s.slice(0, 57) + '…' : s);
 
@@ -63,16 +66,21 @@ const clip = (s: string) => JSON.stringify(s.length > 60 ? s.slice(0, 57) + '…
 export function consensusSelector(options: ConsensusSelectorOptions = {}): CandidateSelector {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: consensusSelector(options) expects an object`);
   for (const k of Object.keys(options)) {
-    if (!(k in OPTION_NAMES)) throw new InvalidOptionError(`${PKG}: unknown option "${k}" of consensusSelector (known: ${Object.keys(OPTION_NAMES).join(', ')})`, { field: k });
+    if (!(k in OPTION_NAMES))
+      throw new InvalidOptionError(`${PKG}: unknown option "${k}" of consensusSelector (known: ${Object.keys(OPTION_NAMES).join(', ')})`, { field: k });
   }
   const o = { ...CONSENSUS_DEFAULTS, ...stripUndefined(options) };
   for (const k of ['reach', 'window', 'margin', 'weight', 'tieMargin'] as const) {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k === 'reach' && v > 1)) {
-      throw new InvalidOptionError(`${PKG}: option "${k}" of consensusSelector must be a ${k === 'reach' ? 'similarity difference from 0 to 1' : 'non-negative number'}`, { field: k });
+      throw new InvalidOptionError(
+        `${PKG}: option "${k}" of consensusSelector must be a ${k === 'reach' ? 'similarity difference from 0 to 1' : 'non-negative number'}`,
+        { field: k },
+      );
     }
   }
-  if (!Number.isSafeInteger(o.support) || o.support < 0) throw new InvalidOptionError(`${PKG}: option "support" of consensusSelector must be a non-negative integer`, { field: 'support' });
+  if (!Number.isSafeInteger(o.support) || o.support < 0)
+    throw new InvalidOptionError(`${PKG}: option "support" of consensusSelector must be a non-negative integer`, { field: 'support' });
   if (options.sameAnswer !== undefined && typeof options.sameAnswer !== 'function') {
     throw new InvalidOptionError(`${PKG}: option "sameAnswer" of consensusSelector must be a function (a, b) => boolean`, { field: 'sameAnswer' });
   }
@@ -102,10 +110,16 @@ export function consensusSelector(options: ConsensusSelectorOptions = {}): Candi
         } else if (!rival || n.similarity > rival.similarity) rival = n;
       }
       if (rival && best.similarity - rival.similarity < o.margin) {
-        return { pick: undefined, reason: `contested: ${clip(rival.text)} holds another answer at similarity ${rival.similarity.toFixed(4)}, within ${o.margin} of ${best.similarity.toFixed(4)}` };
+        return {
+          pick: undefined,
+          reason: `contested: ${clip(rival.text)} holds another answer at similarity ${rival.similarity.toFixed(4)}, within ${o.margin} of ${best.similarity.toFixed(4)}`,
+        };
       }
       if (support < o.support) {
-        return { pick: undefined, reason: `similarity ${best.similarity.toFixed(4)} is below the threshold ${context.threshold} and ${support} other stored prompt(s) near the query hold its answer (needs ${o.support})` };
+        return {
+          pick: undefined,
+          reason: `similarity ${best.similarity.toFixed(4)} is below the threshold ${context.threshold} and ${support} other stored prompt(s) near the query hold its answer (needs ${o.support})`,
+        };
       }
       return ranked;
     },

@@ -87,16 +87,23 @@ function validate(options: SemanticGuardsOptions): void {
     if (value === undefined || typeof value === 'boolean') continue;
     const allowed = GUARD_OPTIONS[key as keyof SemanticGuardsOptions];
     if (allowed === null || typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new InvalidOptionError(`@strata-cache/semantic-guards: option "${key}" must be ${allowed === null ? 'a boolean' : 'a boolean or an options object'}`, { field: key });
+      throw new InvalidOptionError(
+        `@strata-cache/semantic-guards: option "${key}" must be ${allowed === null ? 'a boolean' : 'a boolean or an options object'}`,
+        { field: key },
+      );
     }
     for (const [sub, v] of Object.entries(value as Record<string, unknown>)) {
       if (!allowed.includes(sub)) {
-        throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${key}.${sub}" (known: ${allowed.join(', ')})`, { field: `${key}.${sub}` });
+        throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${key}.${sub}" (known: ${allowed.join(', ')})`, {
+          field: `${key}.${sub}`,
+        });
       }
       const isBool = sub === 'rejectOneSided' || sub === 'rejectAdded' || sub === 'prefixes';
       const isNum = sub === 'maxSwapped' || sub === 'maxSubstitutions' || sub === 'minJaccard' || sub === 'trustAbove';
       if ((isBool && v !== undefined && typeof v !== 'boolean') || (isNum && v !== undefined && (typeof v !== 'number' || !Number.isFinite(v) || v < 0))) {
-        throw new InvalidOptionError(`@strata-cache/semantic-guards: option "${key}.${sub}" must be ${isBool ? 'a boolean' : 'a non-negative number'}`, { field: `${key}.${sub}` });
+        throw new InvalidOptionError(`@strata-cache/semantic-guards: option "${key}.${sub}" must be ${isBool ? 'a boolean' : 'a non-negative number'}`, {
+          field: `${key}.${sub}`,
+        });
       }
     }
   }
@@ -144,4 +151,3 @@ export function explainGuards(guards: readonly SemanticGuard[], input: GuardInpu
     return v.accept ? { guard: g.name, accept: true } : { guard: g.name, accept: false, reason: v.reason };
   });
 }
-

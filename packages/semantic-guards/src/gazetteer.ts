@@ -4,8 +4,8 @@
  * common names that lose those marks in casual typing ("should i learn rust or python").
  */
 export const KNOWN_NAMES: ReadonlySet<string> = new Set(
+  // programming languages, platforms, tools
   (
-    // programming languages, platforms, tools
     'python java javascript typescript golang rust ruby php perl scala kotlin swift haskell erlang elixir clojure lua matlab ' +
     'fortran cobol pascal julia dart groovy bash powershell c++ c# f# sql nosql html css react angular vue svelte django flask ' +
     'rails laravel nodejs deno jquery bootstrap tensorflow pytorch keras pandas numpy linux windows macos ubuntu ' +

@@ -181,9 +181,14 @@ function validateGroups(groups: unknown, option: string): readonly PoleGroup[] {
   if (groups === undefined) return [];
   const ok =
     Array.isArray(groups) &&
-    groups.every((g) => Array.isArray(g) && g.length >= 2 && g.every((p) => Array.isArray(p) && p.length > 0 && p.every((w) => typeof w === 'string' && w.trim() !== '')));
+    groups.every(
+      (g) => Array.isArray(g) && g.length >= 2 && g.every((p) => Array.isArray(p) && p.length > 0 && p.every((w) => typeof w === 'string' && w.trim() !== '')),
+    );
   if (!ok) {
-    throw new InvalidOptionError(`@strata-cache/semantic-guards: ${option} must be an array of groups, each an array of ≥2 poles, each a non-empty array of words`, { field: option });
+    throw new InvalidOptionError(
+      `@strata-cache/semantic-guards: ${option} must be an array of groups, each an array of ≥2 poles, each a non-empty array of words`,
+      { field: option },
+    );
   }
   return groups as PoleGroup[];
 }
@@ -258,7 +263,22 @@ function prefixPair(a: Analysis, b: Analysis): [string, string] | undefined {
 
 // Words that make a relation symmetric: swapping around them keeps the question.
 const SYMMETRIC = new Set(['and', 'or', 'vs', 'versus', 'v', 'between', 'with', 'both', 'either', 'neither', 'nor', 'plus', 'also', 'as', 'same', 'equal']);
-const SYMMETRIC_CUES = new Set(['vs', 'versus', 'between', 'difference', 'differences', 'compare', 'compared', 'comparison', 'similarity', 'similarities', 'similar', 'equal', 'same', 'better']);
+const SYMMETRIC_CUES = new Set([
+  'vs',
+  'versus',
+  'between',
+  'difference',
+  'differences',
+  'compare',
+  'compared',
+  'comparison',
+  'similarity',
+  'similarities',
+  'similar',
+  'equal',
+  'same',
+  'better',
+]);
 
 /**
  * Rejects swapped arguments: "Does A beat B?" / "Does B beat A?", "convert USD to EUR" / "EUR to USD".
@@ -318,7 +338,9 @@ export function argumentOrderGuard(): SemanticGuard {
             if (BE.has(w) && !(flanks(aq.tokens, pq.get(r)!, qlo, qhi) && flanks(ac.tokens, pc.get(r)!, clo, chi))) continue;
             if (between(pq.get(r)!, qlo, qhi) && between(pc.get(r)!, clo, chi)) {
               const word = aq.tokens[pq.get(r)!]!.raw;
-              return reject(`swapped arguments around ${q(word)}: ${q(aq.tokens[qlo]!.raw)} … ${q(aq.tokens[qhi]!.raw)} vs ${q(ac.tokens[clo]!.raw)} … ${q(ac.tokens[chi]!.raw)}`);
+              return reject(
+                `swapped arguments around ${q(word)}: ${q(aq.tokens[qlo]!.raw)} … ${q(aq.tokens[qhi]!.raw)} vs ${q(ac.tokens[clo]!.raw)} … ${q(ac.tokens[chi]!.raw)}`,
+              );
             }
           }
         }
@@ -329,7 +351,29 @@ export function argumentOrderGuard(): SemanticGuard {
 }
 
 // Function words that can carry a relation between two arguments ("A to B", "A of B", "A over B").
-const PIVOT_PREPOSITIONS = new Set(['to', 'from', 'than', 'into', 'onto', 'over', 'under', 'against', 'for', 'of', 'in', 'on', 'after', 'before', 'by', 'at', 'own', 'but', 'not', 'instead', 'rather']);
+const PIVOT_PREPOSITIONS = new Set([
+  'to',
+  'from',
+  'than',
+  'into',
+  'onto',
+  'over',
+  'under',
+  'against',
+  'for',
+  'of',
+  'in',
+  'on',
+  'after',
+  'before',
+  'by',
+  'at',
+  'own',
+  'but',
+  'not',
+  'instead',
+  'rather',
+]);
 const BE = new Set(['be', 'is', 'are', 'was', 'were', 'been', 'being']);
 
 /** The pivot at `p` sits right between `lo` and `hi` (determiners after it allowed): "A are (the) B". */
@@ -405,7 +449,8 @@ export function entityTokens(a: Analysis): Token[] {
   return words.filter((t) => {
     const w = t.raw;
     // A function word only counts when written as a name mid-sentence ("learn Go"); never "I".
-    if (STOPWORDS.has(t.lower) && !KNOWN_NAMES.has(t.lower) && !(NAME_LIKE_STOPWORDS.has(t.lower) && !titleCase && !t.sentenceStart && /^[A-Z][a-z]/.test(w))) return false;
+    if (STOPWORDS.has(t.lower) && !KNOWN_NAMES.has(t.lower) && !(NAME_LIKE_STOPWORDS.has(t.lower) && !titleCase && !t.sentenceStart && /^[A-Z][a-z]/.test(w)))
+      return false;
     if (isQuantityWord(t.lower)) return false; // the numbers guard owns units, months, weekdays
     if (KNOWN_NAMES.has(t.lower)) return true;
     if (/\d/.test(w) && /[A-Za-z]/.test(w)) return true; // iPhone7, mp3, GPT-4
@@ -468,7 +513,10 @@ function acronymCovered(a: Analysis, b: Analysis): Set<number> {
   }
   for (const t of a.tokens) {
     if (!ACRONYM.test(t.raw)) continue;
-    const capsB = b.tokens.filter((u) => /^[A-Z]/.test(u.raw) && !LINKERS.has(u.lower)).map((u) => u.raw[0]).join('');
+    const capsB = b.tokens
+      .filter((u) => /^[A-Z]/.test(u.raw) && !LINKERS.has(u.lower))
+      .map((u) => u.raw[0])
+      .join('');
     if (capsB.includes(t.raw)) covered.add(t.index);
   }
   return covered;
@@ -520,7 +568,6 @@ export interface ContentOverlapOptions {
    */
   trustAbove?: number;
 }
-
 
 /** Rejects when the pair shares too few content words (different topic words in the same frame). */
 export function contentOverlapGuard(options: ContentOverlapOptions = {}): SemanticGuard {

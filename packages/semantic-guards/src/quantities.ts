@@ -16,13 +16,32 @@ export interface Mention {
  * hectares (20,000 acres)" restates one area, "5 km (3.1 miles)" one length.
  */
 const CONVERSIONS: Record<string, readonly [string, number]> = Object.assign(Object.create(null), {
-  km: ['length', 1000], mile: ['length', 1609.344], meter: ['length', 1], cm: ['length', 0.01], mm: ['length', 0.001],
-  foot: ['length', 0.3048], inch: ['length', 0.0254], yard: ['length', 0.9144],
-  hectare: ['area', 1e4], acre: ['area', 4046.856], km2: ['area', 1e6],
-  kg: ['mass', 1], gram: ['mass', 0.001], mg: ['mass', 1e-6], pound: ['mass', 0.45359237], ounce: ['mass', 0.028349523], stone: ['mass', 6.350293], ton: ['mass', 1000],
-  liter: ['volume', 1], ml: ['volume', 0.001], gallon: ['volume', 3.785412],
-  mph: ['speed', 0.44704], kph: ['speed', 1 / 3.6],
-  celsius: ['temperature', 1], fahrenheit: ['temperature', 1], kelvin: ['temperature', 1],
+  km: ['length', 1000],
+  mile: ['length', 1609.344],
+  meter: ['length', 1],
+  cm: ['length', 0.01],
+  mm: ['length', 0.001],
+  foot: ['length', 0.3048],
+  inch: ['length', 0.0254],
+  yard: ['length', 0.9144],
+  hectare: ['area', 1e4],
+  acre: ['area', 4046.856],
+  km2: ['area', 1e6],
+  kg: ['mass', 1],
+  gram: ['mass', 0.001],
+  mg: ['mass', 1e-6],
+  pound: ['mass', 0.45359237],
+  ounce: ['mass', 0.028349523],
+  stone: ['mass', 6.350293],
+  ton: ['mass', 1000],
+  liter: ['volume', 1],
+  ml: ['volume', 0.001],
+  gallon: ['volume', 3.785412],
+  mph: ['speed', 0.44704],
+  kph: ['speed', 1 / 3.6],
+  celsius: ['temperature', 1],
+  fahrenheit: ['temperature', 1],
+  kelvin: ['temperature', 1],
 });
 
 /** A value in a dimension's base unit (temperatures in kelvin). */
@@ -58,18 +77,87 @@ function dropRestatements(out: Array<Mention & { at?: number; end?: number }>): 
 }
 
 const SMALL: Record<string, number> = Object.assign(Object.create(null), {
-  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
-  eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18,
-  nineteen: 19, twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
-  dozen: 12, half: 0.5, twice: 2, thrice: 3,
-  teens: 13, twenties: 20, thirties: 30, forties: 40, fifties: 50, sixties: 60, seventies: 70, eighties: 80, nineties: 90,
+  zero: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
+  dozen: 12,
+  half: 0.5,
+  twice: 2,
+  thrice: 3,
+  teens: 13,
+  twenties: 20,
+  thirties: 30,
+  forties: 40,
+  fifties: 50,
+  sixties: 60,
+  seventies: 70,
+  eighties: 80,
+  nineties: 90,
 });
-const SCALE: Record<string, number> = Object.assign(Object.create(null), { hundred: 100, thousand: 1e3, k: 1e3, million: 1e6, mn: 1e6, billion: 1e9, bn: 1e9, trillion: 1e12, lakh: 1e5, crore: 1e7 });
+const SCALE: Record<string, number> = Object.assign(Object.create(null), {
+  hundred: 100,
+  thousand: 1e3,
+  k: 1e3,
+  million: 1e6,
+  mn: 1e6,
+  billion: 1e9,
+  bn: 1e9,
+  trillion: 1e12,
+  lakh: 1e5,
+  crore: 1e7,
+});
 const ORDINAL: Record<string, number> = Object.assign(Object.create(null), {
-  first: 1, second: 2, third: 3, fourth: 4, fifth: 5, sixth: 6, seventh: 7, eighth: 8, ninth: 9, tenth: 10,
-  eleventh: 11, twelfth: 12, thirteenth: 13, fourteenth: 14, fifteenth: 15, sixteenth: 16, seventeenth: 17,
-  eighteenth: 18, nineteenth: 19, twentieth: 20, thirtieth: 30, fortieth: 40, fiftieth: 50, hundredth: 100,
-  thousandth: 1000, millionth: 1e6,
+  first: 1,
+  second: 2,
+  third: 3,
+  fourth: 4,
+  fifth: 5,
+  sixth: 6,
+  seventh: 7,
+  eighth: 8,
+  ninth: 9,
+  tenth: 10,
+  eleventh: 11,
+  twelfth: 12,
+  thirteenth: 13,
+  fourteenth: 14,
+  fifteenth: 15,
+  sixteenth: 16,
+  seventeenth: 17,
+  eighteenth: 18,
+  nineteenth: 19,
+  twentieth: 20,
+  thirtieth: 30,
+  fortieth: 40,
+  fiftieth: 50,
+  hundredth: 100,
+  thousandth: 1000,
+  millionth: 1e6,
 });
 const ROMAN = /^(?:II|III|IV|VI|VII|VIII|IX|XI|XII|XIII|XIV|XV|XX)$/;
 const ROMAN_VALUE: Record<string, number> = { I: 1, V: 5, X: 10 };
@@ -148,24 +236,123 @@ unit('rpm');
 unit('bit', 'bits');
 unit('core', 'cores');
 // Units that are also common words only count right after a number ("5 g", not "g-string").
-const NUMERIC_ONLY = new Set(['ha', 'g', 'l', 'w', 'v', 'h', 'mi', 'min', 'mins', 'sec', 'secs', 'gal', 'yd', 'rs', 'cal', 'core', 'cores', 'seat', 'seats', 'people', 'persons', 'bit', 'bits', 'stone', 'stones', 'buck', 'bucks', 'gig', 'gigs', 'kilo', 'kilos', 'second', 'seconds', 'pound', 'pounds', 'day', 'week', 'month', 'year', 'hour', 'minute', 'decade', 'century']);
+const NUMERIC_ONLY = new Set([
+  'ha',
+  'g',
+  'l',
+  'w',
+  'v',
+  'h',
+  'mi',
+  'min',
+  'mins',
+  'sec',
+  'secs',
+  'gal',
+  'yd',
+  'rs',
+  'cal',
+  'core',
+  'cores',
+  'seat',
+  'seats',
+  'people',
+  'persons',
+  'bit',
+  'bits',
+  'stone',
+  'stones',
+  'buck',
+  'bucks',
+  'gig',
+  'gigs',
+  'kilo',
+  'kilos',
+  'second',
+  'seconds',
+  'pound',
+  'pounds',
+  'day',
+  'week',
+  'month',
+  'year',
+  'hour',
+  'minute',
+  'decade',
+  'century',
+]);
 
 const MONTHS: Record<string, number> = Object.assign(Object.create(null), {
-  january: 1, jan: 1, february: 2, feb: 2, march: 3, mar: 3, april: 4, apr: 4, may: 5, june: 6, jun: 6, july: 7, jul: 7,
-  august: 8, aug: 8, september: 9, sep: 9, sept: 9, october: 10, oct: 10, november: 11, nov: 11, december: 12, dec: 12,
+  january: 1,
+  jan: 1,
+  february: 2,
+  feb: 2,
+  march: 3,
+  mar: 3,
+  april: 4,
+  apr: 4,
+  may: 5,
+  june: 6,
+  jun: 6,
+  july: 7,
+  jul: 7,
+  august: 8,
+  aug: 8,
+  september: 9,
+  sep: 9,
+  sept: 9,
+  october: 10,
+  oct: 10,
+  november: 11,
+  nov: 11,
+  december: 12,
+  dec: 12,
 });
 // Month names that are also ordinary words count only when capitalised mid-sentence or next to a number.
 const AMBIGUOUS_MONTHS = new Set(['may', 'march', 'mar', 'jan', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec', 'apr', 'feb', 'sept']);
 const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
-const RELATIVE_DAYS = new Set(['today', 'tomorrow', 'yesterday', 'tonight', 'weekend', 'weekday', 'weekdays', 'morning', 'afternoon', 'evening', 'night', 'midnight', 'noon']);
+const RELATIVE_DAYS = new Set([
+  'today',
+  'tomorrow',
+  'yesterday',
+  'tonight',
+  'weekend',
+  'weekday',
+  'weekdays',
+  'morning',
+  'afternoon',
+  'evening',
+  'night',
+  'midnight',
+  'noon',
+]);
 const SEASONS = new Set(['summer', 'winter', 'autumn']);
 // Rates and billing periods: "monthly" = "per month" = "a month"; "per year" ≠ "per month".
 const PERIOD_WORDS: Record<string, string> = Object.assign(Object.create(null), {
-  hourly: 'hour', daily: 'day', nightly: 'night', weekly: 'week', biweekly: 'fortnight', fortnightly: 'fortnight', monthly: 'month',
-  quarterly: 'quarter', yearly: 'year', annually: 'year', annual: 'year', annum: 'year', biannual: 'half-year', semiannual: 'half-year',
+  hourly: 'hour',
+  daily: 'day',
+  nightly: 'night',
+  weekly: 'week',
+  biweekly: 'fortnight',
+  fortnightly: 'fortnight',
+  monthly: 'month',
+  quarterly: 'quarter',
+  yearly: 'year',
+  annually: 'year',
+  annual: 'year',
+  annum: 'year',
+  biannual: 'half-year',
+  semiannual: 'half-year',
 });
 const PERIOD_NOUNS: Record<string, string> = Object.assign(Object.create(null), {
-  hour: 'hour', day: 'day', night: 'night', week: 'week', fortnight: 'fortnight', month: 'month', quarter: 'quarter', year: 'year',
+  hour: 'hour',
+  day: 'day',
+  night: 'night',
+  week: 'week',
+  fortnight: 'fortnight',
+  month: 'month',
+  quarter: 'quarter',
+  year: 'year',
 });
 const PERIOD_CUES = new Set(['per', 'a', 'an', 'each', 'every']);
 
@@ -210,7 +397,14 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
       if (/^(?:st|nd|rd|th)$/.test(suffix)) out.push({ key: `ord:${fmt(value)}`, text: t.raw });
       else if (suffix === 'am' || suffix === 'pm') out.push({ key: `time:${fmt(value)}${suffix}`, text: t.raw });
       else {
-        out.push({ key: `n:${fmt(value)}`, text: tokens.slice(i, j).map((x) => x.raw).join(' '), at: i });
+        out.push({
+          key: `n:${fmt(value)}`,
+          text: tokens
+            .slice(i, j)
+            .map((x) => x.raw)
+            .join(' '),
+          at: i,
+        });
         if (suffix) {
           const u = UNITS[suffix] ?? (suffix === 'm' ? 'meter' : suffix === 'x' ? 'times' : undefined);
           if (u) out.push({ key: `unit:${u}`, text: suffix, bare: true, end: j });
@@ -246,7 +440,10 @@ export function extractMentions(tokens: readonly Token[]): Mention[] {
         j++;
       }
       const value = total + current;
-      const text = tokens.slice(i, j).map((x) => x.raw).join(' ');
+      const text = tokens
+        .slice(i, j)
+        .map((x) => x.raw)
+        .join(' ');
       out.push({ key: `n:${fmt(value)}`, text, ...(value === 1 && words === 1 ? { weak: true } : {}) });
       const next = tokens[j];
       if (next && UNITS[next.lower]) {
@@ -327,7 +524,8 @@ export function isQuantityWord(lower: string): boolean {
 }
 
 // Contractions other than the negative ones (which the tokenizer expands): "it's" = "it is".
-const CONTRACTION_RE = /\b(it|that|what|there|here|where|who|how|he|she|this|when|why)['’]s\b|\b(i)['’]m\b|\b(you|we|they|who|what)['’]re\b|\b(i|you|we|they|would|could|should|might|must)['’]ve\b|\b(i|you|we|they|he|she|it|that|there)['’]ll\b|\b(i|you|we|they|he|she|it|that|there)['’]d\b|\blet['’]s\b/gi;
+const CONTRACTION_RE =
+  /\b(it|that|what|there|here|where|who|how|he|she|this|when|why)['’]s\b|\b(i)['’]m\b|\b(you|we|they|who|what)['’]re\b|\b(i|you|we|they|would|could|should|might|must)['’]ve\b|\b(i|you|we|they|he|she|it|that|there)['’]ll\b|\b(i|you|we|they|he|she|it|that|there)['’]d\b|\blet['’]s\b/gi;
 const expandContraction = (m: string, ...g: Array<string | undefined>): string => {
   const [is, am, are, have, will, would] = g;
   if (is) return `${is} is`;
@@ -358,6 +556,8 @@ export function canonicalForm(text: string, tokenize: (t: string) => readonly To
     if (UNITS[lw] !== undefined && prev && (prev.kind === 'number' || SMALL[prev.lower] !== undefined || SCALE[prev.lower] !== undefined)) continue;
     words.push(lw);
   }
-  const keys = extractMentions(tokens).map((m) => m.key).sort();
+  const keys = extractMentions(tokens)
+    .map((m) => m.key)
+    .sort();
   return `${words.join(' ')} | ${keys.join(' ')}`;
 }

@@ -72,18 +72,26 @@ const clip = (s: string) => JSON.stringify(s.length > 60 ? s.slice(0, 57) + '…
  * Only meaningful with several stored prompts per partition; with one candidate it always picks it.
  */
 export function lexicalSelector(options: LexicalSelectorOptions = {}): CandidateSelector {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('@strata-cache/semantic-guards: lexicalSelector(options) expects an object');
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidOptionError('@strata-cache/semantic-guards: lexicalSelector(options) expects an object');
   for (const k of Object.keys(options)) {
-    if (k !== 'weight' && k !== 'margin' && k !== 'sameAnswer') throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${k}" of lexicalSelector (known: weight, margin, sameAnswer)`, { field: k });
+    if (k !== 'weight' && k !== 'margin' && k !== 'sameAnswer')
+      throw new InvalidOptionError(`@strata-cache/semantic-guards: unknown option "${k}" of lexicalSelector (known: weight, margin, sameAnswer)`, { field: k });
   }
   if (options.sameAnswer !== undefined && typeof options.sameAnswer !== 'function') {
-    throw new InvalidOptionError('@strata-cache/semantic-guards: option "sameAnswer" of lexicalSelector must be a function (a, b) => boolean', { field: 'sameAnswer' });
+    throw new InvalidOptionError('@strata-cache/semantic-guards: option "sameAnswer" of lexicalSelector must be a function (a, b) => boolean', {
+      field: 'sameAnswer',
+    });
   }
   const same = options.sameAnswer ?? sameValue;
   const weight = options.weight ?? 0.3;
   const margin = options.margin ?? 0.02;
-  for (const [k, v] of [['weight', weight], ['margin', margin]] as const) {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidOptionError(`@strata-cache/semantic-guards: option "${k}" of lexicalSelector must be a non-negative number`, { field: k });
+  for (const [k, v] of [
+    ['weight', weight],
+    ['margin', margin],
+  ] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new InvalidOptionError(`@strata-cache/semantic-guards: option "${k}" of lexicalSelector must be a non-negative number`, { field: k });
   }
   return {
     name: 'ambiguous',

@@ -28,9 +28,11 @@ const CONTRACTIONS: Record<string, readonly string[]> = {
 };
 
 // Words, numbers (with separators, decimals and attached suffixes like 3rd, 10k, 5km), currency/percent symbols.
-const TOKEN_RE = /\d{1,3}(?:,\d{3})+(?:\.\d+)?[A-Za-z°]*|\d+(?:\.\d+)*[A-Za-z°]*|[A-Za-z][A-Za-z0-9]*(?:['’][A-Za-z]+)?(?:[-+#][A-Za-z0-9+#]+)*[+#]*|[$€£¥%]|[.?!;]/g;
+const TOKEN_RE =
+  /\d{1,3}(?:,\d{3})+(?:\.\d+)?[A-Za-z°]*|\d+(?:\.\d+)*[A-Za-z°]*|[A-Za-z][A-Za-z0-9]*(?:['’][A-Za-z]+)?(?:[-+#][A-Za-z0-9+#]+)*[+#]*|[$€£¥%]|[.?!;]/g;
 
-const NUMBER_PARTS = /^(?:\d.*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|half|third|quarter|first|second|fourth|fifth|year|years|day|days|month|months|week|weeks)$/i;
+const NUMBER_PARTS =
+  /^(?:\d.*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|half|third|quarter|first|second|fourth|fifth|year|years|day|days|month|months|week|weeks)$/i;
 
 /** Splits into tokens; expands negative contractions so `doesn't` → `does not`. */
 export function tokenize(text: string): Token[] {

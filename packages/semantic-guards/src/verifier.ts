@@ -160,7 +160,8 @@ export function sameText(a: string, b: string): boolean {
 /** Base64 of little-endian float32 → Float32Array (weights ship as text). */
 export function decodeWeights(b64: string, length: number): Float32Array {
   const buf = Buffer.from(b64, 'base64');
-  if (buf.byteLength !== length * 4) throw new InvalidOptionError(`@strata-cache/semantic-guards: weight block holds ${buf.byteLength / 4} floats, expected ${length}`);
+  if (buf.byteLength !== length * 4)
+    throw new InvalidOptionError(`@strata-cache/semantic-guards: weight block holds ${buf.byteLength / 4} floats, expected ${length}`);
   const out = new Float32Array(length);
   for (let i = 0; i < length; i++) out[i] = buf.readFloatLE(i * 4);
   return out;
@@ -186,7 +187,9 @@ export function pairVerifierGuard(options: PairVerifierOptions & { model: PairMo
   }
   const trustAbove = options.trustAbove ?? model.defaultTrustAbove;
   if (typeof trustAbove !== 'number' || Number.isNaN(trustAbove)) {
-    throw new InvalidOptionError('@strata-cache/semantic-guards: option "trustAbove" must be a number (1 or more: always ask the model)', { field: 'trustAbove' });
+    throw new InvalidOptionError('@strata-cache/semantic-guards: option "trustAbove" must be a number (1 or more: always ask the model)', {
+      field: 'trustAbove',
+    });
   }
   const n = pairInputSize(model.dimensions);
   const h = model.hidden;

@@ -3,7 +3,12 @@ import { InvalidOptionError } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
 import { CONSENSUS_DEFAULTS, consensusSelector } from '../src/index.js';
 
-const n = (text: string, similarity: number, value: unknown, accepted: boolean | undefined = true): SelectorNeighbour => ({ text, similarity, value, accepted });
+const n = (text: string, similarity: number, value: unknown, accepted: boolean | undefined = true): SelectorNeighbour => ({
+  text,
+  similarity,
+  value,
+  accepted,
+});
 const ctx = (threshold: number, ...neighbours: SelectorNeighbour[]): SelectorContext => ({ threshold, neighbours });
 const cand = (x: SelectorNeighbour): SelectorCandidate => ({ text: x.text, similarity: x.similarity, value: x.value });
 

@@ -29,7 +29,18 @@ const accepts = (g: SemanticGuard, a: string, b: string) => {
 
 describe('tokenize', () => {
   it('expands negative contractions and keeps numbers with their suffixes', () => {
-    expect(tokenize("Doesn't it cost $5.50 for 3rd-class seats?").map((t) => t.lower)).toEqual(['does', 'not', 'it', 'cost', '$', '5.50', 'for', '3rd', 'class', 'seats']);
+    expect(tokenize("Doesn't it cost $5.50 for 3rd-class seats?").map((t) => t.lower)).toEqual([
+      'does',
+      'not',
+      'it',
+      'cost',
+      '$',
+      '5.50',
+      'for',
+      '3rd',
+      'class',
+      'seats',
+    ]);
     expect(tokenize("I can't, won't and cannot").map((t) => t.lower)).toEqual(['i', 'can', 'not', 'will', 'not', 'and', 'can', 'not']);
   });
   it('drops an answer particle before a comma', () => {
@@ -237,7 +248,12 @@ describe('defaultGuards and runGuards', () => {
   it('reports the rejecting guard and its reason', () => {
     const out = runGuards(defaultGuards(), { query: 'How do I lock the door?', candidate: 'How do I unlock the door?', similarity: 0.98, threshold: 0.9 });
     expect(out).toEqual({ accept: false, guard: 'opposites', reason: 'opposite meaning: "lock" vs "unlock"' });
-    const all = explainGuards(defaultGuards(), { query: 'Book 3 seats without a view', candidate: 'Book 30 seats with a view', similarity: 0.98, threshold: 0.9 });
+    const all = explainGuards(defaultGuards(), {
+      query: 'Book 3 seats without a view',
+      candidate: 'Book 30 seats with a view',
+      similarity: 0.98,
+      threshold: 0.9,
+    });
     expect(all.filter((v) => !v.accept).map((v) => v.guard)).toEqual(['numbers', 'negation']);
   });
   it('rejects unknown or mistyped options with InvalidOptionError', () => {

@@ -41,9 +41,16 @@ describe('lexicalSelector', () => {
       { text: 'what does the basic plan cost per year', similarity: 0.95 },
     ]);
     expect(v.pick).toBeUndefined();
-    expect(v.pick === undefined && v.reason).toMatch(/^ambiguous: "what does the basic plan cost per (month|year)" and "what does the basic plan cost per (month|year)" score within 0\.02$/);
+    expect(v.pick === undefined && v.reason).toMatch(
+      /^ambiguous: "what does the basic plan cost per (month|year)" and "what does the basic plan cost per (month|year)" score within 0\.02$/,
+    );
     // margin 0 never declines
-    expect(lexicalSelector({ margin: 0 }).select('x', [{ text: 'a', similarity: 0.9 }, { text: 'b', similarity: 0.9 }]).pick).toBe(0);
+    expect(
+      lexicalSelector({ margin: 0 }).select('x', [
+        { text: 'a', similarity: 0.9 },
+        { text: 'b', similarity: 0.9 },
+      ]).pick,
+    ).toBe(0);
   });
 
   it('validates its options', () => {

@@ -1,6 +1,14 @@
 import { InvalidOptionError } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
-import { USE_LITE_VERIFIER_MIN_PROBABILITY, USE_LITE_VERIFIER_TRUST_ABOVE, pairVerifierGuard, sameText, useLiteVerifier, useLiteVerifierModel, type PairModel } from '../src/index.js';
+import {
+  USE_LITE_VERIFIER_MIN_PROBABILITY,
+  USE_LITE_VERIFIER_TRUST_ABOVE,
+  pairVerifierGuard,
+  sameText,
+  useLiteVerifier,
+  useLiteVerifierModel,
+  type PairModel,
+} from '../src/index.js';
 import { SCALAR_FEATURES, decodeWeights, encodeWeights, pairInput, pairInputSize, pairLogit, pairProbability, scalarFeatures } from '../src/training.js';
 
 const unit = (xs: number[]) => {

@@ -121,11 +121,7 @@ function replyLength(buf: string, start = 0): number {
  * text (e.g. `+PONG\r\n`, `$12\r\n...`). Intended for test setup and health checks; replies
  * are assumed ASCII.
  */
-export function rawRedisCommand(
-  target: { host?: string; port: number },
-  args: readonly string[],
-  timeoutMs = 1_000,
-): Promise<string> {
+export function rawRedisCommand(target: { host?: string; port: number }, args: readonly string[], timeoutMs = 1_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ host: target.host ?? '127.0.0.1', port: target.port });
     let data = '';
@@ -197,14 +193,22 @@ export interface RedisServerHandle {
 
 function spawnRedis(port: number, dir: string, extra: readonly string[]): ChildProcess {
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', 'no',
-    '--dir', dir,
-    '--daemonize', 'no',
-    '--protected-mode', 'no',
-    '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
+    '--loglevel',
+    'warning',
     ...extra,
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -454,12 +458,7 @@ export async function startRedisCluster(
       servers.push(
         await startRedisServer({
           port,
-          args: [
-            '--cluster-enabled', 'yes',
-            '--cluster-config-file', `nodes-${port}.conf`,
-            '--cluster-node-timeout', '5000',
-            ...(options.args ?? []),
-          ],
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '5000', ...(options.args ?? [])],
         }),
       );
     }

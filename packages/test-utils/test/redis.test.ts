@@ -1,12 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  freePort,
-  rawRedisCommand,
-  redisForTests,
-  startRedisCluster,
-  startRedisServer,
-  type RedisServerHandle,
-} from '../src/index.js';
+import { freePort, rawRedisCommand, redisForTests, startRedisCluster, startRedisServer, type RedisServerHandle } from '../src/index.js';
 
 describe('startRedisServer', () => {
   let server: RedisServerHandle | undefined;
