@@ -31,7 +31,6 @@
  */
 import { InvalidOptionError } from '@strata-cache/core';
 import {
-  AB,
   BANDWIDTH,
   CONTEXTS,
   JudgeMixture,
@@ -49,6 +48,8 @@ import {
   sigmoid,
   type Observation,
 } from './mixture.js';
+import { DEFAULTS, OPTION_KEYS, PKG, num } from './options.js';
+import { checkSnapshot } from './snapshot.js';
 import { wilson } from './stats.js';
 import type {
   CalibrationCandidate,
@@ -63,23 +64,6 @@ import type {
   SemanticCalibratorOptions,
 } from './types.js';
 
-const PKG = '@strata-cache/semantic-calibration';
-
-const DEFAULTS = {
-  maxWrongRate: 0.01,
-  shadowRate: 0.05,
-  minSimilarity: 0.6,
-  evidenceFloor: 0.4,
-  priorStrength: 3,
-  allyAnswerSimilarity: 0.9,
-  safetyMargin: 0.2,
-  maxWrongPerAnswer: 0.25,
-  caution: 2,
-  window: 2000,
-  maxEvidencePerEntry: 24,
-  prior: { midpoint: 0.88, scale: 0.025, strength: 2 },
-} as const;
-
 // The audit's pseudo-counts (a few shadow checks cannot move it much) and its largest factor.
 const AUDIT_PSEUDO = 1;
 const AUDIT_MAX = 10;
@@ -88,17 +72,6 @@ const AUDIT_DECAY = 0.99;
 
 // Rival candidates named in a token (their answers sharpen the judge's contrast).
 const MAX_RIVALS = 3;
-
-const OPTION_KEYS: readonly (keyof SemanticCalibratorOptions)[] = [...(Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]), 'random'];
-
-function num(options: SemanticCalibratorOptions, key: keyof typeof DEFAULTS, min: number, max: number, def: number): number {
-  const v = (options as Record<string, unknown>)[key];
-  if (v === undefined) return def;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw new InvalidOptionError(`${PKG}: option "${key}" must be a number from ${min} to ${max}`, { field: key });
-  }
-  return v;
-}
 
 function dot(a: Float32Array, b: Float32Array): number {
   let s = 0;
@@ -566,41 +539,17 @@ export class SemanticCalibrator {
 
   /** Replaces this calibrator's state with a snapshot's (validated first: a bad snapshot changes nothing). */
   restore(snapshot: CalibrationSnapshot): void {
-    const s = snapshot as Partial<CalibrationSnapshot> | null;
-    const bad = (why: string) => new InvalidOptionError(`${PKG}: not a calibration snapshot (${why})`, { field: 'snapshot' });
-    if (!s || typeof s !== 'object' || s.format !== 'strata-calibration') throw bad('format');
-    if (s.version !== 1) throw bad(`version ${String(s.version)}`);
-    const finiteArray = (x: unknown, n: number) => Array.isArray(x) && x.length === n && x.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0);
-    if (!finiteArray(s.judged, CONTEXTS * SB * AB)) throw bad('judged counts');
-    if (!finiteArray(s.labelled, CONTEXTS * SB * 2)) throw bad('labelled counts');
-    if (
-      !Array.isArray(s.entries) ||
-      !s.entries.every(
-        (e) =>
-          Array.isArray(e) &&
-          typeof e[0] === 'string' &&
-          Array.isArray(e[1]) &&
-          e[1].length % 5 === 0 &&
-          e[1].every((v) => typeof v === 'number' && Number.isFinite(v)),
-      )
-    )
-      throw bad('entries');
-    if (!Array.isArray(s.recent) || !s.recent.every((v) => typeof v === 'number' && v >= 0 && v <= 1)) throw bad('recent');
-    if (typeof s.cutoff !== 'number' || !(s.cutoff >= 0 && s.cutoff <= 1) || typeof s.tokens !== 'number' || !Number.isFinite(s.tokens)) throw bad('cut-off');
-    if (!s.counters || typeof s.counters !== 'object') throw bad('counters');
-    if (s.audit !== undefined && !(typeof s.audit === 'object' && s.audit !== null && s.audit.found >= 0 && s.audit.expected >= 0)) throw bad('audit');
+    const s = checkSnapshot(snapshot);
     const m = s.model;
-    const rows = (x: unknown, n: number) => Array.isArray(x) && x.length === CONTEXTS && x.every((r) => finiteArray(r, n));
-    if (!m || !rows(m.pi, SB) || !rows(m.binWeight, SB) || !finiteArray(m.fR, AB) || !finiteArray(m.fW, AB)) throw bad('model');
-    this.mix.judged = Float64Array.from(s.judged!);
-    this.mix.labelled = Float64Array.from(s.labelled!);
+    this.mix.judged = Float64Array.from(s.judged);
+    this.mix.labelled = Float64Array.from(s.labelled);
     this.entries.clear();
-    for (const [id, flat] of s.entries!) {
+    for (const [id, flat] of s.entries) {
       const list: Observation[] = [];
       for (let i = 0; i < flat.length; i += 5) list.push({ s: flat[i]!, a: flat[i + 1]!, y: flat[i + 2]!, w: flat[i + 3]!, k: clampClass(flat[i + 4]!) });
       this.entries.set(id, list.slice(-this.maxEvidence));
     }
-    this.recent = s.recent!.slice(-this.windowSize);
+    this.recent = s.recent.slice(-this.windowSize);
     this.recentAt = 0;
     this.cutoff = s.cutoff;
     this.tokens = s.tokens;
