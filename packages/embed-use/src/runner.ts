@@ -209,7 +209,8 @@ async function loadGraph(converter: Converter, dir: string, syncWhere: boolean) 
     generatedBy?: string;
     convertedBy?: string | null;
     signature?: object;
-    userDefinedMetadata?: { [key: string]: unknown };
+    // biome-ignore lint/complexity/noBannedTypes: mirrors the model loader's own ModelArtifacts type
+    userDefinedMetadata?: { [key: string]: {} };
     modelInitializer?: object;
   };
   const weightSpecs: import('@tensorflow/tfjs-core').io.WeightsManifestEntry[] = [];

@@ -14,14 +14,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import type { CalibrationNote, FeedbackVerdict, GuardInput, LayerContext, RejectedCandidate, SemanticGuard } from '@strata-cache/core';
+import type { CalibrationNote, FeedbackVerdict, GuardInput, LayerContext, RejectedCandidate, SemanticQuery, SemanticSearchResult } from '@strata-cache/core';
 import {
   type AnswerJudge,
   type CalibrationCandidate,
   type CalibrationDelta,
   type CalibrationSnapshot,
   type DecisionToken,
-  type Interval,
   SemanticCalibrator,
   answerTextOf,
   embeddingAnswerJudge,
@@ -29,9 +28,12 @@ import {
 } from '@strata-cache/semantic-calibration';
 import { sameText } from '@strata-cache/semantic-guards';
 import { AnswerVectors } from './answer-vectors.js';
-import type { CachingEmbedder } from './caching-embedder.js';
 import type { CalibrationChannel, RedisPubSub, ResolvedCalibration } from './calibration-options.js';
-import type { Rec, RecordStore, RemovalReason } from './records.js';
+import type { CalibratedSearch, CalibrationHost, FoundCandidate, SemanticCalibrationStats } from './calibration-types.js';
+import type { MatchCandidate } from './match.js';
+import type { Rec, RemovalReason } from './records.js';
+
+export type { CalibratedSearch, CalibrationHost, FoundCandidate, SemanticCalibrationStats } from './calibration-types.js';
 
 const TOKEN_VERSION = 1;
 const STATE_FORMAT = 'strata-semantic-calibration';
@@ -50,71 +52,6 @@ interface LayerToken {
   readonly t: string;
   readonly a: 'serve' | 'shadow' | 'miss';
   readonly d: DecisionToken;
-}
-
-/** `stats().calibration` of a calibrating semantic layer. */
-export interface SemanticCalibrationStats {
-  /** Calibrators in memory (one per tenant, or one). */
-  readonly calibrators: number;
-  /** Lookups the calibrators decided. */
-  readonly lookups: number;
-  /** Hits served on the calibrators' say (same-text matches included). */
-  readonly served: number;
-  /** Would-be hits re-asked upstream to audit them (upstream calls spent on calibration). */
-  readonly shadowChecks: number;
-  /** Shadow checks ÷ would-be hits (never above `shadowRate`, but for the first one). */
-  readonly shadowShare: number;
-  /** Upstream answers of near misses judged against the nearest candidate's answer (free evidence). */
-  readonly nearMissesJudged: number;
-  /** Shadow checks judged. */
-  readonly shadowsJudged: number;
-  /** Users' verdicts (`cache.feedback`). */
-  readonly feedback: { readonly wrong: number; readonly right: number };
-  /** Neighbourhoods (stored entries) with evidence of their own: each has its own learned boundary. */
-  readonly boundariesLearned: number;
-  /**
-   * The similarity from which a clear match (no rival answer within 0.1) with no evidence of its
-   * own is served now, per calibrator (the most lenient and the strictest); undefined: none is.
-   */
-  readonly clearBoundary: { readonly lowest: number | undefined; readonly highest: number | undefined };
-  /** Wrong answers among the audited would-be hits (as the judge and the model read them), with a 95% interval. */
-  readonly auditedWrongShare: Interval;
-  /** The model's expected wrong answers per lookup over the recent window (lookup-weighted mean over calibrators). */
-  readonly expectedWrongRate: number;
-  /** Upstream answers waiting to be judged now. */
-  readonly pendingJudgements: number;
-  /** Upstream answers not judged: too many waiting, the candidate gone, no text, or the judge failed. */
-  readonly dropped: number;
-  readonly judgeErrors: number;
-  /** Stored answers with an embedding (entries without one pool less evidence). */
-  readonly answerVectors: number;
-  /** Evidence exchanged with other processes (`calibration.share`). */
-  readonly shared: { readonly published: number; readonly applied: number; readonly errors: number } | undefined;
-}
-
-/** A candidate as the layer's search found it. */
-export interface FoundCandidate {
-  readonly rec: Rec;
-  readonly similarity: number;
-  readonly text: string;
-}
-
-export interface CalibratedSearch {
-  /** Index into the candidates of the one to serve. */
-  readonly pick: number | undefined;
-  readonly note: CalibrationNote;
-  readonly rejected: RejectedCandidate[];
-}
-
-export interface CalibrationHost {
-  readonly name: string;
-  readonly store: RecordStore;
-  readonly vectors: CachingEmbedder;
-  readonly guards: readonly SemanticGuard[];
-  readonly embedder: { readonly id: string; readonly dimensions: number };
-  warn(message: string): void;
-  /** Something changed that a snapshot should include. */
-  changed(): void;
 }
 
 export class LayerCalibration {
@@ -230,6 +167,19 @@ export class LayerCalibration {
 
   // ---- learning ---------------------------------------------------------------------
 
+  /** A search's result when calibration decides: which candidate (if any) is served, and the note for observe(). */
+  search(query: SemanticQuery, vec: Float32Array, recs: Rec[], candidates: MatchCandidate[], floor: number | undefined): SemanticSearchResult {
+    const found: FoundCandidate[] = recs.map((rec, i) => ({ rec, similarity: candidates[i]!.similarity, text: candidates[i]!.text }));
+    const { pick, note, rejected } = this.decide({ text: query.text, vector: vec, tenant: query.scope.tenant }, found, floor);
+    const out: { -readonly [K in keyof SemanticSearchResult]: SemanticSearchResult[K] } = { calibration: note };
+    if (rejected.length) out.rejected = rejected;
+    if (pick !== undefined) {
+      const r = recs[pick]!;
+      this.host.store.touch(r);
+      out.hit = { key: r.key, entry: r.entry, similarity: found[pick]!.similarity, text: found[pick]!.text };
+    }
+    return out;
+  }
   /**
    * Judges the upstream answer of a shadow check or near miss against the candidate's stored
    * answer, in the background (bounded by `maxPendingJudgements`), and teaches the calibrator.

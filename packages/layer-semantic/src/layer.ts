@@ -18,7 +18,7 @@ import {
   scopeId,
 } from '@strata-cache/core';
 import { CachingEmbedder, isCancellation } from './caching-embedder.js';
-import { type FoundCandidate, LayerCalibration } from './calibration.js';
+import { LayerCalibration } from './calibration.js';
 import { WritePath, settleBy } from './write-path.js';
 import { type ImportOptions, importEntries } from './import.js';
 import { type SemanticLayerStats, layerStats } from './stats.js';
@@ -55,6 +55,8 @@ const CAPABILITIES: LayerCapabilities = Object.freeze({
  * embedder, `matchCandidates` (threshold → guards → selector), snapshot I/O (persist.ts) and an
  * optional replication feed (replicator.ts).
  */
+type ScanOptions = Parameters<NonNullable<LayerV1['scan']>>[0];
+
 export class SemanticLayer implements LayerV1 {
   readonly specificationVersion = LAYER_SPECIFICATION_VERSION;
   readonly name: string;
@@ -264,19 +266,9 @@ export class SemanticLayer implements LayerV1 {
   }
 
   /** Pages through live entries; the cursor is an offset into a snapshot of key ids. */
-  async scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; cursor?: string; count?: number } = {}): Promise<ScanPage> {
+  async scan(options: ScanOptions = {}): Promise<ScanPage> {
     await this.opened();
-    const count = options.count ?? 100;
-    const recs = options.scope ? this.store.inScope(options.scope) : [...this.store.records.values()];
-    const start = options.cursor ? Number(options.cursor) : 0;
-    const now = Date.now();
-    const items: Array<{ key: CacheKey; entry: CacheEntry }> = [];
-    let i = start;
-    for (; i < recs.length && items.length < count; i++) {
-      const r = recs[i]!;
-      if (this.store.isCurrent(r) && !isExpired(r.entry, now)) items.push({ key: r.key, entry: r.entry });
-    }
-    return i < recs.length ? { items, cursor: String(i) } : { items };
+    return this.store.page(options.scope, options.cursor, options.count ?? 100, Date.now());
   }
 
   // ---- similarity -------------------------------------------------------------------
@@ -344,7 +336,7 @@ export class SemanticLayer implements LayerV1 {
       recs.push(r);
       candidates.push({ text: r.entry.semantic!.text, similarity: c.similarity, value: r.entry.value, vector: () => r.vector() });
     }
-    if (this.calibration) return this.calibratedSearch(query, vec, recs, candidates, floor);
+    if (this.calibration) return this.calibration.search(query, vec, recs, candidates, floor);
     const { pick, rejected } = matchCandidates({ text: query.text, vector: vec }, candidates, { threshold, guards: this.o.guards, selector: this.o.selector });
     if (pick !== undefined) {
       const r = recs[pick]!;
@@ -358,25 +350,6 @@ export class SemanticLayer implements LayerV1 {
   }
 
   /** The calibrating mode's search: the calibrator decides over the candidates (see calibration.ts). */
-  private calibratedSearch(
-    query: SemanticQuery,
-    vec: Float32Array,
-    recs: Rec[],
-    candidates: MatchCandidate[],
-    floor: number | undefined,
-  ): SemanticSearchResult {
-    const found: FoundCandidate[] = recs.map((rec, i) => ({ rec, similarity: candidates[i]!.similarity, text: candidates[i]!.text }));
-    const { pick, note, rejected } = this.calibration!.decide({ text: query.text, vector: vec, tenant: query.scope.tenant }, found, floor);
-    const out: { -readonly [K in keyof SemanticSearchResult]: SemanticSearchResult[K] } = { calibration: note };
-    if (rejected.length) out.rejected = rejected;
-    if (pick !== undefined) {
-      const r = recs[pick]!;
-      this.store.touch(r);
-      out.hit = { key: r.key, entry: r.entry, similarity: found[pick]!.similarity, text: found[pick]!.text };
-    }
-    return out;
-  }
-
   /**
    * Calibrating mode: the upstream answer of a lookup whose search returned a calibration token
    * (a shadow check or a near miss). Judged against the stored candidate's answer in the

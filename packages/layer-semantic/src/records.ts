@@ -1,4 +1,4 @@
-import { type CacheEntry, type CacheKey, type Scope, isExpired, scopeBaseId } from '@strata-cache/core';
+import { type CacheEntry, type CacheKey, type ScanPage, type Scope, isExpired, scopeBaseId } from '@strata-cache/core';
 import type { VectorRef } from './caching-embedder.js';
 import { type IndexEnv, Partition } from './partition.js';
 import { addTo, removeFrom } from './multimap.js';
@@ -96,6 +96,18 @@ export class RecordStore {
   }
 
   /** True when `rec` is the stored record of its key. */
+  /** One page of live entries; the cursor is an offset into the scope's records as listed now. */
+  page(scope: Pick<Scope, 'tenant' | 'namespace'> | undefined, cursor: string | undefined, count: number, now: number): ScanPage {
+    const recs = scope ? this.inScope(scope) : [...this.records.values()];
+    const items: Array<{ key: CacheKey; entry: CacheEntry }> = [];
+    let i = cursor ? Number(cursor) : 0;
+    for (; i < recs.length && items.length < count; i++) {
+      const r = recs[i]!;
+      if (this.isCurrent(r) && !isExpired(r.entry, now)) items.push({ key: r.key, entry: r.entry });
+    }
+    return i < recs.length ? { items, cursor: String(i) } : { items };
+  }
+
   isCurrent(rec: Rec): boolean {
     return this.records.get(rec.id) === rec;
   }
