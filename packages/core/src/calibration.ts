@@ -32,7 +32,7 @@ export function shownCalibration(calibrations: readonly CalibrationInfo[] | unde
 
 /** True when one of the notes is a shadow check (the call's upstream request is an audit). */
 export function isShadowCheck(calibrations: readonly CalibrationInfo[] | undefined): boolean {
-  return calibrations !== undefined && calibrations.some((c) => c.action === 'shadow');
+  return calibrations?.some((c) => c.action === 'shadow') === true;
 }
 
 /**
@@ -98,13 +98,15 @@ export async function applyFeedback(
   verdict: FeedbackVerdict,
   invalidateKey: (key: CacheKey) => Promise<InvalidationResult>,
 ): Promise<FeedbackResult> {
-  if (verdict !== 'wrong' && verdict !== 'right') throw new InvalidRequestError(`@strata-cache/core: feedback verdict must be 'wrong' or 'right' (got ${JSON.stringify(verdict)})`);
+  if (verdict !== 'wrong' && verdict !== 'right')
+    throw new InvalidRequestError(`@strata-cache/core: feedback verdict must be 'wrong' or 'right' (got ${JSON.stringify(verdict)})`);
   if (typeof result !== 'object' || result === null || !isKey((result as { key?: unknown }).key)) {
     throw new InvalidRequestError('@strata-cache/core: feedback() needs the result of getOrLoad, begin or lookup (with its key)');
   }
   const isResult = 'status' in result;
   if (isResult && result.status !== 'hit') return { action: 'ignored' };
-  if (!isResult && typeof (result as LookupHit).layer !== 'string') throw new InvalidRequestError('@strata-cache/core: feedback() needs the result of getOrLoad, begin or lookup');
+  if (!isResult && typeof (result as LookupHit).layer !== 'string')
+    throw new InvalidRequestError('@strata-cache/core: feedback() needs the result of getOrLoad, begin or lookup');
   if (verdict === 'wrong') ctx.stats.feedbackWrong++;
   else ctx.stats.feedbackRight++;
   const semantic = result.similarity !== undefined;

@@ -185,7 +185,8 @@ function encode(value: unknown, depth: number): void {
     writeByte(91); // [
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
-      if (item === undefined) writeByte(117); // u
+      if (item === undefined)
+        writeByte(117); // u
       else encode(item, depth + 1);
     }
     writeByte(93); // ]
@@ -418,7 +419,5 @@ function describeProblem(value: unknown, skip: ReadonlySet<string>, path: string
 // against 43, so a digest of one encoding can never equal a digest of the other.
 /** SHA-256 of text, base64url: 43 chars, or 'u' + 43 for text containing UTF-16 surrogates. */
 export function sha256(text: string): string {
-  return SURROGATE.test(text)
-    ? 'u' + oneShotHash('sha256', Buffer.from(text, 'utf16le'), 'base64url')
-    : oneShotHash('sha256', text, 'base64url');
+  return SURROGATE.test(text) ? 'u' + oneShotHash('sha256', Buffer.from(text, 'utf16le'), 'base64url') : oneShotHash('sha256', text, 'base64url');
 }

@@ -61,7 +61,7 @@ export class DeadlineQueue {
     // Operations mostly finish in the order they started: drop finished ones from the head, so
     // the list holds only what is in flight.
     let h = this.head;
-    while (h && h.done) h = h.next;
+    while (h?.done) h = h.next;
     this.head = h;
     if (!h) this.tail = undefined;
     for (const node of batch) {
@@ -138,4 +138,3 @@ export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error
     );
   });
 }
-

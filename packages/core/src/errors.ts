@@ -57,6 +57,7 @@ export class StrataError extends Error {
   /** True for an instance of this class (or a subclass), from any copy of @strata-cache/core. */
   static isInstance<E extends StrataError>(this: abstract new (...args: never[]) => E, error: unknown): error is E {
     if (typeof error !== 'object' || error === null) return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass isInstance was called on
     const marker = (this as unknown) === StrataError ? BASE_MARKER : markerOf(this);
     return (error as Record<symbol, unknown>)[marker] === true;
   }

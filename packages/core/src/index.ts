@@ -86,5 +86,14 @@ export type {
   CacheEvents,
 } from './types.js';
 export { lazyImport } from './lazy.js';
-export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorContext, SelectorNeighbour, SelectorVerdict, SemanticGuard } from './guard.js';
+export type {
+  CandidateSelector,
+  GuardInput,
+  GuardVerdict,
+  SelectorCandidate,
+  SelectorContext,
+  SelectorNeighbour,
+  SelectorVerdict,
+  SemanticGuard,
+} from './guard.js';
 export { embedderFits } from './guard.js';

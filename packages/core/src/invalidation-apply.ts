@@ -31,7 +31,12 @@ export function applyToLayer(ctx: CacheContext, l: ResolvedLayer, message: Inval
   return Promise.resolve(r).then((v) => (v === FAILED ? FAILED : typeof v === 'number' ? v : v === true ? 1 : 0));
 }
 
-function run(ctx: CacheContext, l: ResolvedLayer, message: InvalidationMessage, localKey?: CacheKey): number | boolean | void | Failed | Promise<number | boolean | void | Failed> {
+function run(
+  ctx: CacheContext,
+  l: ResolvedLayer,
+  message: InvalidationMessage,
+  localKey?: CacheKey,
+): number | boolean | undefined | Failed | Promise<number | boolean | undefined | Failed> {
   switch (message.type) {
     case 'tag':
       return ctx.runner.write(l, 'deleteByTag', () => l.layer.deleteByTag!(message.tag, message.scope));

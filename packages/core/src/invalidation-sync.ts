@@ -122,7 +122,7 @@ export class InvalidationSync {
    */
   plausible(at: number): number {
     const limit = this.clock.now() + this.clock.errorMs() + MAX_AHEAD_MS;
-    return at > limit ? limit : at;
+    return Math.min(at, limit);
   }
 
   /** Sets the watermark of an invalidation of this process, in the table at once; resolves its time. */
@@ -348,7 +348,8 @@ export class InvalidationSync {
       const marks: InvalidationWatermark[] = [];
       for (const id of this.unsaved) {
         const w = this.table.get(id);
-        if (w === undefined) this.unsaved.delete(id); // folded into a clear watermark (saved on its own)
+        if (w === undefined)
+          this.unsaved.delete(id); // folded into a clear watermark (saved on its own)
         else {
           ids.push(id);
           marks.push(w);

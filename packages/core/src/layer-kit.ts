@@ -42,5 +42,14 @@ export { DeadlineQueue, withTimeout } from './deadline-queue.js';
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export type { Embedder } from './embedder.js';
 export { embedderFits } from './guard.js';
-export type { CandidateSelector, GuardInput, GuardVerdict, SelectorCandidate, SelectorContext, SelectorNeighbour, SelectorVerdict, SemanticGuard } from './guard.js';
+export type {
+  CandidateSelector,
+  GuardInput,
+  GuardVerdict,
+  SelectorCandidate,
+  SelectorContext,
+  SelectorNeighbour,
+  SelectorVerdict,
+  SemanticGuard,
+} from './guard.js';
 export { checkUnknownKeys } from './options.js';

@@ -39,8 +39,12 @@ export interface ResolvedLayer {
 function isLayer(x: unknown): x is Layer {
   const l = x as Layer;
   return (
-    typeof l === 'object' && l !== null &&
-    typeof l.get === 'function' && typeof l.set === 'function' && typeof l.delete === 'function' && typeof l.clear === 'function'
+    typeof l === 'object' &&
+    l !== null &&
+    typeof l.get === 'function' &&
+    typeof l.set === 'function' &&
+    typeof l.delete === 'function' &&
+    typeof l.clear === 'function'
   );
 }
 
@@ -54,14 +58,16 @@ export function resolveLayers(items: unknown, defaultBudgetMs: number): Resolved
   return items.map((item: unknown, i: number) => {
     const cfg: LayerConfig = isLayer(item) ? { layer: item } : (item as LayerConfig);
     const layer = cfg?.layer;
-    if (!isLayer(layer)) throw new InvalidOptionError(`@strata-cache/core: layers[${i}] is not a Strata layer (needs get/set/delete/clear)`, { field: `layers[${i}]` });
+    if (!isLayer(layer))
+      throw new InvalidOptionError(`@strata-cache/core: layers[${i}] is not a Strata layer (needs get/set/delete/clear)`, { field: `layers[${i}]` });
     if (layer.specificationVersion !== LAYER_SPECIFICATION_VERSION) {
       throw new InvalidOptionError(
         `@strata-cache/core: layer "${layer.name}" implements contract ${String(layer.specificationVersion)}, this core speaks ${LAYER_SPECIFICATION_VERSION}; upgrade the layer or core`,
         { field: `layers[${i}]` },
       );
     }
-    if (names.has(layer.name)) throw new InvalidOptionError(`@strata-cache/core: two layers are named "${layer.name}"; give each a distinct name`, { field: `layers[${i}]` });
+    if (names.has(layer.name))
+      throw new InvalidOptionError(`@strata-cache/core: two layers are named "${layer.name}"; give each a distinct name`, { field: `layers[${i}]` });
     names.add(layer.name);
     if (cfg.budgetMs !== undefined) checkPositiveMs(cfg.budgetMs, `layers[${i}].budgetMs`);
     const caps = layer.capabilities;

@@ -373,7 +373,8 @@ export class LoadPath {
   private fromOtherProcess<T>(call: CallRecord, entry: CacheEntry<T>, layer: string): BegunHit<T> | undefined {
     const ctx = this.ctx;
     const now = ctx.now();
-    if (!isCacheEntry(entry) || isExpired(entry, now) || ctx.sync.table.refuses(call.key, entry) || !acceptHit(ctx, call, call.key, entry, layer, now)) return undefined;
+    if (!isCacheEntry(entry) || isExpired(entry, now) || ctx.sync.table.refuses(call.key, entry) || !acceptHit(ctx, call, call.key, entry, layer, now))
+      return undefined;
     ctx.stats.coalesced++;
     const ageMs = now - entry.createdAt;
     ctx.stats.recordHit({ key: call.key, entry, layer, ageMs });

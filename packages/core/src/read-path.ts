@@ -134,7 +134,14 @@ export class ReadPath {
    * Turns one layer's answer into a hit, or counts the miss (and why). `batch` is set by
    * `readMany`: backfill is left to it, and entries to delete are collected in the array.
    */
-  private settle(call: CallRecord, i: number, answer: CacheEntry | Found | undefined | Failed, t0: number, since: number, batch?: CacheKey[] | null): LookupHit | undefined {
+  private settle(
+    call: CallRecord,
+    i: number,
+    answer: CacheEntry | Found | undefined | Failed,
+    t0: number,
+    since: number,
+    batch?: CacheKey[] | null,
+  ): LookupHit | undefined {
     if (answer === FAILED) return undefined;
     const ctx = this.ctx;
     const l = ctx.layers[i]!;
@@ -149,7 +156,12 @@ export class ReadPath {
     const now = ctx.now();
     if (!isCacheEntry(entry)) {
       l.stats.misses++;
-      emitError(ctx, new DecodeError(`@strata-cache/core: layer "${l.name}" returned a malformed entry (createdAt, tags or ttlMs); treated as a miss`), l.name, 'get');
+      emitError(
+        ctx,
+        new DecodeError(`@strata-cache/core: layer "${l.name}" returned a malformed entry (createdAt, tags or ttlMs); treated as a miss`),
+        l.name,
+        'get',
+      );
       if (!l.semantic) this.remove(l, key, batch);
       return undefined;
     }

@@ -50,10 +50,7 @@ export function costUsd(usage: TokenUsage, price: ModelPrice): number {
   const written = usage.cacheWriteInputTokens ?? 0;
   const plainInput = Math.max(0, usage.inputTokens - cached - written);
   return (
-    (plainInput * price.input +
-      cached * (price.cachedInput ?? price.input) +
-      written * (price.cacheWrite ?? price.input) +
-      usage.outputTokens * price.output) /
+    (plainInput * price.input + cached * (price.cachedInput ?? price.input) + written * (price.cacheWrite ?? price.input) + usage.outputTokens * price.output) /
     1e6
   );
 }

@@ -145,7 +145,6 @@ export interface MultiLayerCacheOptions {
   now?: (() => number) | undefined;
 }
 
-
 /** Per-call options of `getOrLoad`, `lookup`, `begin`, `wrap` (validated like the constructor's). */
 export interface CallOptions {
   scope?: ScopeInput | undefined;

@@ -195,7 +195,10 @@ export class WatermarkTable {
     const fold = (id: string, w: InvalidationWatermark) => {
       this.remove(id, w);
       const m = w.message;
-      const into: InvalidationMessage = m.type === 'clear' || (m.type === 'tag' && !m.scope) ? { type: 'clear' } : { type: 'clear', scope: baseOf((m as { scope: Pick<Scope, 'tenant' | 'namespace'> }).scope) };
+      const into: InvalidationMessage =
+        m.type === 'clear' || (m.type === 'tag' && !m.scope)
+          ? { type: 'clear' }
+          : { type: 'clear', scope: baseOf((m as { scope: Pick<Scope, 'tenant' | 'namespace'> }).scope) };
       if (this.add(into, w.at)) raised.set(watermarkId(into), this.all.get(watermarkId(into))!);
     };
     for (const [id, w] of [...this.all]) {

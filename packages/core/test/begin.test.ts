@@ -20,7 +20,12 @@ async function* upstreamStream(counter: { calls: number }, failAt?: number): Asy
  * What an adapter's stream path does with begin(): replay a hit, follow a joined load live, or
  * run the load — pushing every chunk — and commit the assembled answer (abandon on failure).
  */
-async function streamThroughCache(cache: MultiLayerCache, request: unknown, counter: { calls: number }, failAt?: number): Promise<{ kind: Begun<unknown>['kind']; chunks: unknown[] }> {
+async function streamThroughCache(
+  cache: MultiLayerCache,
+  request: unknown,
+  counter: { calls: number },
+  failAt?: number,
+): Promise<{ kind: Begun<unknown>['kind']; chunks: unknown[] }> {
   const b = await cache.begin<string>(request);
   const got: unknown[] = [];
   if (b.kind === 'hit') return { kind: 'hit', chunks: [...(b.result.entry!.chunks ?? [])] };
@@ -174,7 +179,7 @@ describe('begin(): two-phase read-through for streams', () => {
     expect(l1.map.size).toBe(0);
   });
 
-  it('uses the coordinator by construction: another process\'s answer arrives as a hit, with its chunks, for every caller', async () => {
+  it("uses the coordinator by construction: another process's answer arrives as a hit, with its chunks, for every caller", async () => {
     const entry = { value: 'from another process', chunks: ['x', 'y'], createdAt: Date.now(), ttlMs: 60_000, tags: [] };
     const begun: CacheKey[] = [];
     const coordinator: LoadCoordinator = {

@@ -56,7 +56,10 @@ describe('core and calibrating semantic layers', () => {
   it('a served match: calibrated result with the matched key and the note; the hit event says so', async () => {
     const { sem, cache } = setup();
     const stored = cache.keyFor(chat('stored question'));
-    sem.next = { note: { action: 'serve', similarity: 0.93, pWrong: 0.01, cutoff: 0.05, boundary: 0.9, token: { t: 1 } }, hit: { key: stored, value: 'stored answer' } };
+    sem.next = {
+      note: { action: 'serve', similarity: 0.93, pWrong: 0.01, cutoff: 0.05, boundary: 0.9, token: { t: 1 } },
+      hit: { key: stored, value: 'stored answer' },
+    };
     const events: unknown[] = [];
     cache.on('hit', (e) => events.push(e));
     const r = await cache.getOrLoad(chat('asked question'), async () => 'fresh');

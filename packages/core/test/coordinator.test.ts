@@ -33,14 +33,21 @@ describe('MultiLayerCache coordinator (cross-process coalescing seam)', () => {
     l2.slowMs = 20;
     const coordinator = new ScriptedCoordinator(l2);
     const cache = new MultiLayerCache({ layers: [l1, l2], coordinator, budgetMs: 1_000 });
-    const results = await Promise.all(Array.from({ length: 5 }, () => cache.getOrLoad(req('a'), async () => { await new Promise((r) => setTimeout(r, 50)); return 'loaded'; })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        cache.getOrLoad(req('a'), async () => {
+          await new Promise((r) => setTimeout(r, 50));
+          return 'loaded';
+        }),
+      ),
+    );
     await cache.flush();
     expect(results.map((r) => r.value)).toEqual(Array(5).fill('loaded'));
     expect(coordinator.begun).toHaveLength(1); // in-process coalescing first
     expect(coordinator.done).toEqual([{ stored: true, layerHadEntry: true }]);
   });
 
-  it('hit ticket: returns the other process\'s entry, no loader call, backfills the layers above', async () => {
+  it("hit ticket: returns the other process's entry, no loader call, backfills the layers above", async () => {
     const l1 = new TestLayer('l1');
     const l2 = new TestLayer('l2');
     const coordinator = new ScriptedCoordinator(l2);

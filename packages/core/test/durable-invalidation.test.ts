@@ -303,10 +303,19 @@ describe('bounded memory', () => {
 
   it('watermark ids round-trip, and unreadable ones are ignored', () => {
     const key = { type: 'key' as const, keyId: 'v2:acme%7C/default/v3:abcDEF_-', scope: { tenant: 'acme|', namespace: 'default', version: 3 } };
-    for (const m of [key, { type: 'tag' as const, tag: 'a|b c' }, { type: 'tag' as const, tag: 't', scope: { tenant: 'x', namespace: 'y' } }, { type: 'clear' as const }, { type: 'clear' as const, scope: { tenant: 'x', namespace: 'y' } }]) {
+    for (const m of [
+      key,
+      { type: 'tag' as const, tag: 'a|b c' },
+      { type: 'tag' as const, tag: 't', scope: { tenant: 'x', namespace: 'y' } },
+      { type: 'clear' as const },
+      { type: 'clear' as const, scope: { tenant: 'x', namespace: 'y' } },
+    ]) {
       expect(watermarkFromId(watermarkId(m), 5)).toEqual({ message: m, at: 5 });
     }
-    expect(watermarkFromId(watermarkId({ type: 'scope-version', scope: { tenant: 'x', namespace: 'y', version: 4 } }), 4)?.message).toEqual({ type: 'scope-version', scope: { tenant: 'x', namespace: 'y', version: 4 } });
+    expect(watermarkFromId(watermarkId({ type: 'scope-version', scope: { tenant: 'x', namespace: 'y', version: 4 } }), 4)?.message).toEqual({
+      type: 'scope-version',
+      scope: { tenant: 'x', namespace: 'y', version: 4 },
+    });
     for (const bad of ['', 'nope', 'key|x/y|not-a-key', 'tag|*|', 'what|*|x', 'clear|%E0%A4%A/y|']) expect(watermarkFromId(bad, 1)).toBeUndefined();
   });
 });

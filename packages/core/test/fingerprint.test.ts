@@ -241,9 +241,7 @@ describe('semantic descriptor', () => {
 
   it('refuses turns that are not plain user text', () => {
     expect(computeSemantic({ ...base, messages: [{ role: 'tool', content: 'x' }] }, scope)).toBeUndefined();
-    expect(
-      computeSemantic({ ...base, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, scope),
-    ).toBeUndefined();
+    expect(computeSemantic({ ...base, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, scope)).toBeUndefined();
   });
 });
 
@@ -281,11 +279,15 @@ describe('canonical form edge cases', () => {
   });
 
   it('canonicalize() keeps its text form (the hash of a surrogate-free request is the hash of that text)', () => {
-    const request = { b: [1, 'two', null, true], a: { 'é': 'ü', d: new Date(5) } };
+    const request = { b: [1, 'two', null, true], a: { é: 'ü', d: new Date(5) } };
     const text = canonicalize(request);
     expect(text).toBe('{1"a{1"dD5;1"é1"ü}1"b[n1;3"twoNT]}');
     expect(canonicalize({ x: '\ud800' }, new Set(), 'p\n')).toBe('p\n{1"x1"\ud800}');
-    expect(computeKey(request, scope, genericProfile).hash).toBe(createHash('sha256').update('acme/default/v0\ngeneric\n' + text).digest('base64url'));
+    expect(computeKey(request, scope, genericProfile).hash).toBe(
+      createHash('sha256')
+        .update('acme/default/v0\ngeneric\n' + text)
+        .digest('base64url'),
+    );
     // The scope is inside the hash: the same request in two scopes never shares a hash.
     expect(computeKey(request, resolveScope('globex'), genericProfile).hash).not.toBe(computeKey(request, scope, genericProfile).hash);
   });

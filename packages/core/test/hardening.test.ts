@@ -19,7 +19,7 @@ import { TestLayer } from './helpers.js';
 const req = (content: string) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content }] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('per-call options are validated like the constructor\'s', () => {
+describe("per-call options are validated like the constructor's", () => {
   const cache = new MultiLayerCache({ layers: [new TestLayer('l1')] });
   const load = async () => 'v';
   const cases: Array<[string, () => Promise<unknown> | unknown, string]> = [
@@ -154,7 +154,12 @@ describe('policy skips are counted and reported once per reason', () => {
   it('stats().policySkips by reason; one policySkip event and one process warning per reason', async () => {
     const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
-      const cache = new MultiLayerCache({ layers: [new TestLayer('l1')], plugins: [{ name: 'no-images', onRequest: (c) => ((c.request as { img?: boolean }).img ? { read: false, write: false, reason: 'image input' } : undefined) }] });
+      const cache = new MultiLayerCache({
+        layers: [new TestLayer('l1')],
+        plugins: [
+          { name: 'no-images', onRequest: (c) => ((c.request as { img?: boolean }).img ? { read: false, write: false, reason: 'image input' } : undefined) },
+        ],
+      });
       const seen: string[] = [];
       cache.on('policySkip', (e) => seen.push(e.reason));
       const creative = (n: number) => ({ model: 'm', messages: [{ role: 'user', content: `poem ${n}` }] });

@@ -1,12 +1,4 @@
-import {
-  type CacheEntry,
-  type CacheKey,
-  LAYER_SPECIFICATION_VERSION,
-  type LayerCapabilities,
-  type LayerV1,
-  type Scope,
-  scopeBaseId,
-} from '../src/index.js';
+import { type CacheEntry, type CacheKey, LAYER_SPECIFICATION_VERSION, type LayerCapabilities, type LayerV1, type Scope, scopeBaseId } from '../src/index.js';
 
 /** A minimal async in-memory layer with switchable faults, for exercising core's orchestration. */
 export class TestLayer implements LayerV1 {

@@ -14,7 +14,9 @@ describe('lazyImport', () => {
   });
 
   it('turns a missing module into a MissingDependencyError that says what to install, and retries later', async () => {
-    const error = (await lazyImport('definitely-not-installed-pkg', '@strata-cache/x', 'Allow its build in pnpm-workspace.yaml').catch((e: unknown) => e)) as Error;
+    const error = (await lazyImport('definitely-not-installed-pkg', '@strata-cache/x', 'Allow its build in pnpm-workspace.yaml').catch(
+      (e: unknown) => e,
+    )) as Error;
     expect(error).toBeInstanceOf(MissingDependencyError);
     expect(StrataError.isInstance(error)).toBe(true);
     expect(error.message).toMatch(/@strata-cache\/x needs "definitely-not-installed-pkg".*pnpm add definitely-not-installed-pkg.*Allow its build/);

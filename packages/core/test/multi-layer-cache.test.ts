@@ -244,10 +244,14 @@ describe('invalidation', () => {
     const cache = new MultiLayerCache({ layers: [l1] });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    const pending = cache.getOrLoad(req('price?'), async () => {
-      await gate;
-      return '$10 (old price)';
-    }, { tags: ['topic:pricing'] });
+    const pending = cache.getOrLoad(
+      req('price?'),
+      async () => {
+        await gate;
+        return '$10 (old price)';
+      },
+      { tags: ['topic:pricing'] },
+    );
     await sleep(5);
     await cache.invalidateTag('topic:pricing');
     release();
@@ -258,7 +262,7 @@ describe('invalidation', () => {
     expect(l1.map.size).toBe(0);
   });
 
-  it('fans out over a bus: an invalidation in one cache purges the other cache\'s in-process layer', async () => {
+  it("fans out over a bus: an invalidation in one cache purges the other cache's in-process layer", async () => {
     const bus = new LocalInvalidationBus();
     const l1a = new TestLayer('l1', { remote: false });
     const l1b = new TestLayer('l1', { remote: false });
@@ -292,11 +296,11 @@ describe('statistics', () => {
     const s = cache.stats();
     expect(s).toMatchObject({ requests: 4, hits: 3, misses: 1, hitRate: 0.75, loaderCalls: 1 });
     expect(s.tokensSaved).toEqual({ input: 3_000, output: 1_500 });
-    expect(s.usdSaved).toBeCloseTo(3 * (1_000 * 1 + 500 * 2) / 1e6, 12);
+    expect(s.usdSaved).toBeCloseTo((3 * (1_000 * 1 + 500 * 2)) / 1e6, 12);
     expect(s.layers['l1']!.hits).toBe(3);
     expect(s.layers['l1']!.p50Ms).toBeTypeOf('number');
     const p = cache.monthlyProjection(10_000);
-    expect(p.usd).toBeCloseTo(projectMonthlySavings({ dailyRequests: 10_000, hitRate: 0.75, tokensPerRequest: 1_500, pricePerMillion: (2_000 / 1_500) }), 9);
+    expect(p.usd).toBeCloseTo(projectMonthlySavings({ dailyRequests: 10_000, hitRate: 0.75, tokensPerRequest: 1_500, pricePerMillion: 2_000 / 1_500 }), 9);
     // The seed formula with the figures written out: 10,000 × 0.75 × 1,500/1e6 × $1.333/M × 30 days.
     expect(p).toMatchObject({ hitRate: 0.75, tokensPerRequest: 1_500 });
     expect(p.pricePerMillion).toBeCloseTo(2_000 / 1_500, 12);
@@ -358,8 +362,7 @@ describe('semantic hits and backfill', () => {
       stored.push({ key, entry });
       return orig(key, entry);
     };
-    (l as unknown as { search: unknown }).search = async () =>
-      stored.length ? { hit: { ...stored[0]!, similarity: 0.97, text: 'stored question' } } : {};
+    (l as unknown as { search: unknown }).search = async () => (stored.length ? { hit: { ...stored[0]!, similarity: 0.97, text: 'stored question' } } : {});
     return l;
   };
 

@@ -35,7 +35,13 @@ function chatBody(question) {
     model: 'gpt-4o-mini',
     temperature: 0,
     messages: [
-      { role: 'system', content: 'You are the support assistant of an online shop. Answer briefly and politely, cite the policy section you rely on, and never invent order details. '.repeat(4) },
+      {
+        role: 'system',
+        content:
+          'You are the support assistant of an online shop. Answer briefly and politely, cite the policy section you rely on, and never invent order details. '.repeat(
+            4,
+          ),
+      },
       { role: 'user', content: 'Hi, I ordered a pair of running shoes last week.' },
       { role: 'assistant', content: 'Thanks for reaching out! How can I help with your order?' },
       { role: 'user', content: question },
@@ -74,7 +80,15 @@ const headers = { 'content-type': 'application/json', authorization: `Bearer ${K
 
 async function cannon(opts) {
   const r = await autocannon({ connections: 64, duration: DURATION, method: 'POST', headers, ...opts });
-  return { rps: r.requests.average, total: r.requests.total, p50Ms: r.latency.p50, p99Ms: r.latency.p99, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx };
+  return {
+    rps: r.requests.average,
+    total: r.requests.total,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+  };
 }
 
 const median = (xs) => {
@@ -106,7 +120,9 @@ async function hits(upstream) {
     const hit = await cannon({ url: gw.url + '/v1/chat/completions', body: json });
     const streamHit = await cannon({ url: gw.url + '/v1/chat/completions', body: stream });
     rounds.push({ echo, hit, streamHit, ratio: r3(hit.rps / echo.rps), streamRatio: r3(streamHit.rps / echo.rps) });
-    console.log(`round ${i + 1}: echo ${Math.round(echo.rps)}/s, JSON hit ${Math.round(hit.rps)}/s (${r3(hit.rps / echo.rps)}x), stream hit ${Math.round(streamHit.rps)}/s (${r3(streamHit.rps / echo.rps)}x)`);
+    console.log(
+      `round ${i + 1}: echo ${Math.round(echo.rps)}/s, JSON hit ${Math.round(hit.rps)}/s (${r3(hit.rps / echo.rps)}x), stream hit ${Math.round(streamHit.rps)}/s (${r3(streamHit.rps / echo.rps)}x)`,
+    );
   }
   await stop(gw);
   const bad = rounds.flatMap((r) => [r.echo, r.hit, r.streamHit]).reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0);
@@ -160,7 +176,13 @@ async function missLatency(upstream) {
   await through.close();
   await stop(gw);
   const summary = (xs) => ({ p50Ms: r3(pct(xs, 50)), p90Ms: r3(pct(xs, 90)), p99Ms: r3(pct(xs, 99)) });
-  const out = { requestsPerSide: d.length, direct: summary(d), gateway: summary(g), addedP50Ms: r3(pct(g, 50) - pct(d, 50)), addedP90Ms: r3(pct(g, 90) - pct(d, 90)) };
+  const out = {
+    requestsPerSide: d.length,
+    direct: summary(d),
+    gateway: summary(g),
+    addedP50Ms: r3(pct(g, 50) - pct(d, 50)),
+    addedP90Ms: r3(pct(g, 90) - pct(d, 90)),
+  };
   console.log(`miss: direct p50 ${out.direct.p50Ms} ms, through the gateway p50 ${out.gateway.p50Ms} ms, added ${out.addedP50Ms} ms`);
   return out;
 }

@@ -81,7 +81,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       ...(db.description.options.scope !== undefined ? { scopeB: db.description.options.scope } : {}),
     });
     const sameProfile = da.description.options.profile?.id === db.description.options.profile?.id;
-    return { ...out, ...explanation, sameKey: explanation.sameKey && sameProfile, ...(sameProfile ? {} : { profiles: { a: da.description.options.profile?.id, b: db.description.options.profile?.id } }) };
+    return {
+      ...out,
+      ...explanation,
+      sameKey: explanation.sameKey && sameProfile,
+      ...(sameProfile ? {} : { profiles: { a: da.description.options.profile?.id, b: db.description.options.profile?.id } }),
+    };
   });
 
   app.post('/admin/inspect', async (req) => {
@@ -122,7 +127,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
     if (request) {
       const d = await describe(ctx, { ...request, ...who });
       if (!d.description.cached) throw bad(`that request is not cached by the gateway${d.description.reason ? ` (${d.description.reason})` : ''}`, 'request');
-      audits.push(await engine.purgeKey(d.description.keyRequest, { scope: d.description.options.scope!, profile: d.description.options.profile!, reason: 'admin purge' }));
+      audits.push(
+        await engine.purgeKey(d.description.keyRequest, {
+          scope: d.description.options.scope!,
+          profile: d.description.options.profile!,
+          reason: 'admin purge',
+        }),
+      );
     } else if (tag !== undefined) {
       if (scopes) for (const scope of scopes) audits.push(await engine.purgeTag(tag, { scope, reason: 'admin purge' }));
       else audits.push(await engine.purgeTag(tag, { reason: 'admin purge' }));
@@ -136,7 +147,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: AdminContext): vo
       if (!scopes) throw bad('say what to purge: "tag", "prompt", "request", or a whole "tenant" / "key"');
       for (const scope of scopes) audits.push(await engine.purgeScope(scope, { mode: 'clear', reason: 'admin purge' }));
     }
-    return { kind: request ? 'request' : tag !== undefined ? 'tag' : 'scope', removed: sumLayers(audits), total: audits.reduce((n, a) => n + a.total, 0), scopes: scopes ?? 'all' };
+    return {
+      kind: request ? 'request' : tag !== undefined ? 'tag' : 'scope',
+      removed: sumLayers(audits),
+      total: audits.reduce((n, a) => n + a.total, 0),
+      scopes: scopes ?? 'all',
+    };
   });
 
   app.post('/admin/bump', async (req) => {
@@ -194,7 +210,8 @@ function requestSpec(v: unknown, field: string): RequestSpec {
   const wrapped = 'body' in o && typeof o['body'] === 'object';
   const spec: RequestSpec = wrapped ? { ...(o as unknown as RequestSpec) } : { body: o };
   spec.body = object(spec.body, `${field}.body`);
-  if (spec.path !== undefined && !CACHED_ROUTES.some((r) => r.path === spec.path)) throw bad(`${field}.path must be one of ${CACHED_ROUTES.map((r) => r.path).join(', ')}`, `${field}.path`);
+  if (spec.path !== undefined && !CACHED_ROUTES.some((r) => r.path === spec.path))
+    throw bad(`${field}.path must be one of ${CACHED_ROUTES.map((r) => r.path).join(', ')}`, `${field}.path`);
   if (spec.headers !== undefined) object(spec.headers, `${field}.headers`);
   return spec;
 }
@@ -218,7 +235,11 @@ async function describe(ctx: AdminContext, spec: RequestSpec): Promise<{ descrip
   }
   // Control headers in the caller's form are not interpreted here: only what shapes the key is.
   for (const name of Object.keys(headers)) if (name.startsWith('x-strata-')) delete headers[name];
-  const description = await describeRequest(ctx.fetches.get(route.upstream, scope), upstream.baseUrl + route.suffix, { method: 'POST', headers, body: JSON.stringify(spec.body) });
+  const description = await describeRequest(ctx.fetches.get(route.upstream, scope), upstream.baseUrl + route.suffix, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(spec.body),
+  });
   return { description, route: route.path };
 }
 
@@ -236,7 +257,8 @@ function oneScope(ctx: AdminContext, who: Who, upstream: Upstream): Pick<Scope, 
     return scopeOf({ tenant: k.tenant, namespace: k.namespace ?? 'default', keyHash: k.hash.slice('sha256:'.length) }, upstream.passthrough);
   }
   if (who.tenant === undefined) throw bad('say whose request it is: "key" (a key id) or "tenant"', 'tenant');
-  if (upstream.passthrough) throw bad(`the ${upstream.name} upstream passes callers' keys through, so each key has its own entries: give "key" instead of "tenant"`, 'key');
+  if (upstream.passthrough)
+    throw bad(`the ${upstream.name} upstream passes callers' keys through, so each key has its own entries: give "key" instead of "tenant"`, 'key');
   return { tenant: who.tenant, namespace: who.namespace ?? 'default' };
 }
 
@@ -246,7 +268,10 @@ function oneScope(ctx: AdminContext, who: Who, upstream: Upstream): Pick<Scope, 
  */
 function scopesOf(ctx: AdminContext, who: Who): Array<Pick<Scope, 'tenant' | 'namespace'>> {
   const table = ctx.keys();
-  const keys = who.key !== undefined ? [table.byId(who.key) ?? missingKey(who.key)] : table.keys.filter((k) => k.tenant === who.tenant && (who.namespace === undefined || (k.namespace ?? 'default') === who.namespace));
+  const keys =
+    who.key !== undefined
+      ? [table.byId(who.key) ?? missingKey(who.key)]
+      : table.keys.filter((k) => k.tenant === who.tenant && (who.namespace === undefined || (k.namespace ?? 'default') === who.namespace));
   const upstreams = [ctx.upstreams.openai, ctx.upstreams.anthropic].filter((u): u is Upstream => u !== undefined);
   const out = new Map<string, Pick<Scope, 'tenant' | 'namespace'>>();
   if (who.key === undefined) out.set(`${who.tenant}\u0000${who.namespace ?? 'default'}`, { tenant: who.tenant!, namespace: who.namespace ?? 'default' });
@@ -296,4 +321,3 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
     );
   });
 }
-

@@ -8,7 +8,11 @@ import { z } from 'zod';
 
 const PKG = '@strata-cache/gateway';
 
-const ms = (what: string) => z.number({ error: `${what} must be a number of milliseconds` }).int().positive();
+const ms = (what: string) =>
+  z
+    .number({ error: `${what} must be a number of milliseconds` })
+    .int()
+    .positive();
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 characters of A-Z a-z 0-9 . _ - (starting with a letter or digit)');
 const scopePart = z.string().min(1).max(200);
 
@@ -43,8 +47,14 @@ const upstreamSchema = z
     connections: z.number().int().positive().default(256),
   })
   .superRefine((u, ctx) => {
-    if (u.credentials === 'gateway' && u.apiKey === undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'is required unless credentials is "passthrough" (the gateway must hold a credential to send upstream)' });
-    if (u.credentials === 'passthrough' && u.apiKey !== undefined) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'must not be set with credentials "passthrough" (the caller\'s key is sent upstream)' });
+    if (u.credentials === 'gateway' && u.apiKey === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['apiKey'],
+        message: 'is required unless credentials is "passthrough" (the gateway must hold a credential to send upstream)',
+      });
+    if (u.credentials === 'passthrough' && u.apiKey !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'must not be set with credentials "passthrough" (the caller\'s key is sent upstream)' });
   });
 export type UpstreamConfig = z.infer<typeof upstreamSchema>;
 
@@ -74,11 +84,17 @@ const l1Schema = z.strictObject({
 const l2Schema = z
   .strictObject({
     /** `redis://host:6379/0` (or `rediss://`). Exclusive with `cluster`. */
-    url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
     /** Redis Cluster seed nodes. Exclusive with `url`. */
     cluster: z.strictObject({ nodes: z.array(z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65535) })).min(1) }).optional(),
     /** Key prefix in Redis. @default "strata" */
-    prefix: z.string().regex(/^[^\s{}]+$/, 'must not contain whitespace or braces').optional(),
+    prefix: z
+      .string()
+      .regex(/^[^\s{}]+$/, 'must not contain whitespace or braces')
+      .optional(),
     /** Time limit of one Redis read, ms. @default 50 */
     timeoutMs: ms('timeoutMs').optional(),
     /** The cache's budget for this layer, ms (≥ timeoutMs). @default 60 */
@@ -135,7 +151,9 @@ const cacheSchema = z.strictObject({
   /** Tags on every stored answer. @default [] */
   tags: z.array(z.string().min(1).max(200)).default([]),
   /** How cached streams are replayed. @default { pacing: "none" } */
-  replay: z.strictObject({ pacing: z.union([z.enum(['none', 'recorded']), z.number().min(0)]).default('none'), maxGapMs: z.number().min(0).default(1000) }).optional(),
+  replay: z
+    .strictObject({ pacing: z.union([z.enum(['none', 'recorded']), z.number().min(0)]).default('none'), maxGapMs: z.number().min(0).default(1000) })
+    .optional(),
   /** L1, in process; `false` for none. @default {} */
   l1: z.union([z.literal(false), l1Schema]).default({ maxEntries: 10_000 }),
   /** L2, Redis or Redis Cluster, shared by every instance. @default none */
@@ -159,7 +177,11 @@ const serverSchema = z.strictObject({
   /** @default 8080 (0 picks a free port) */
   port: z.number().int().min(0).max(65535).default(8080),
   /** Largest request body, bytes; larger ones get 413. @default 8388608 (8 MiB) */
-  bodyLimitBytes: z.number().int().positive().default(8 * 1024 * 1024),
+  bodyLimitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
   /** Longest time to receive a whole request (a slow body gets 408). @default 30000 */
   requestTimeoutMs: ms('requestTimeoutMs').default(30_000),
   /** Longest time to receive the request headers. @default 10000 */
@@ -230,7 +252,8 @@ export const configSchema = z
       ids.add(k.id);
       hashes.add(k.hash);
     });
-    if (c.cache.l3?.persistDir === undefined && c.cache.l3?.snapshotIntervalMs !== undefined) ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'snapshotIntervalMs'], message: 'needs persistDir' });
+    if (c.cache.l3?.persistDir === undefined && c.cache.l3?.snapshotIntervalMs !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'snapshotIntervalMs'], message: 'needs persistDir' });
   });
 
 /** The configuration as written (defaults filled in). */
@@ -244,7 +267,9 @@ export function parseConfig(input: unknown, source = 'config'): GatewayConfig {
   if (r.success) return r.data;
   const lines = r.error.issues.map((i) => `  ${formatPath(source, i.path)}: ${issueMessage(i)}`);
   const first = r.error.issues[0];
-  throw new InvalidOptionError(`${PKG}: invalid configuration\n${lines.join('\n')}`, { field: first ? formatPath('', first.path).replace(/^\./, '') : undefined });
+  throw new InvalidOptionError(`${PKG}: invalid configuration\n${lines.join('\n')}`, {
+    field: first ? formatPath('', first.path).replace(/^\./, '') : undefined,
+  });
 }
 
 /** Reads and validates a JSON config file; relative paths in it (persistDir, secret files) resolve from its directory. */
@@ -275,7 +300,9 @@ export function readSecret(ref: SecretRef, field: string, baseDir: string, env: 
   try {
     v = readFileSync(resolve(baseDir, ref.file), 'utf8').trim();
   } catch (error) {
-    throw new InvalidOptionError(`${PKG}: ${field} reads the file ${ref.file}, which cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { field });
+    throw new InvalidOptionError(`${PKG}: ${field} reads the file ${ref.file}, which cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, {
+      field,
+    });
   }
   if (v === '') throw new InvalidOptionError(`${PKG}: ${field} reads the file ${ref.file}, which is empty`, { field });
   return v;

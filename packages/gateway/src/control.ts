@@ -20,6 +20,7 @@ export const CONTROL_HEADERS = Object.freeze({
 
 const KNOWN = new Set<string>(Object.values(CONTROL_HEADERS));
 const MAX_TAGS = 32;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what a tag must not hold
 const TAG = /^[^\s,\u0000-\u001f\u007f]{1,200}$/;
 
 function bad(message: string, field: string): GatewayError {
@@ -36,7 +37,8 @@ export function readControl(headers: Record<string, string | string[] | undefine
   for (const name in headers) {
     if (!name.startsWith('x-strata-')) continue;
     if (!KNOWN.has(name)) {
-      if (name === 'x-strata-tenant' || name === 'x-strata-namespace') throw bad(`${name} is not accepted: the gateway takes the tenant from the API key`, name);
+      if (name === 'x-strata-tenant' || name === 'x-strata-namespace')
+        throw bad(`${name} is not accepted: the gateway takes the tenant from the API key`, name);
       throw bad(`unknown control header ${name} (known: ${[...KNOWN].join(', ')})`, name);
     }
     const raw = headers[name];
@@ -53,14 +55,18 @@ export function readControl(headers: Record<string, string | string[] | undefine
       case CONTROL_HEADERS.ttlMs: {
         const n = Number(value);
         const ms = name === CONTROL_HEADERS.ttl ? n * 1000 : n;
-        if (value === '' || !Number.isFinite(ms) || ms < 1) throw bad(`${name} must be a positive number of ${name === CONTROL_HEADERS.ttl ? 'seconds' : 'milliseconds'}`, name);
+        if (value === '' || !Number.isFinite(ms) || ms < 1)
+          throw bad(`${name} must be a positive number of ${name === CONTROL_HEADERS.ttl ? 'seconds' : 'milliseconds'}`, name);
         if (ms > maxTtlMs) throw bad(`${name} asks for more than the largest TTL this gateway allows (${maxTtlMs / 1000} s)`, name);
         if (control.ttlMs !== undefined) throw bad(`send ${CONTROL_HEADERS.ttl} or ${CONTROL_HEADERS.ttlMs}, not both`, name);
         control.ttlMs = Math.round(ms);
         break;
       }
       case CONTROL_HEADERS.tags: {
-        const tags = value.split(',').map((t) => t.trim()).filter((t) => t !== '');
+        const tags = value
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t !== '');
         if (tags.length === 0 || tags.length > MAX_TAGS || tags.some((t) => !TAG.test(t))) {
           throw bad(`${name} must be 1 to ${MAX_TAGS} comma-separated tags of at most 200 characters, without spaces or control characters`, name);
         }

@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { InvalidOptionError, type MultiLayerCache, type StrataError } from '@strata-cache/core';
-import { type InvalidationEngine } from '@strata-cache/invalidation';
+import type { InvalidationEngine } from '@strata-cache/invalidation';
 import { createAnthropicCachingFetch } from '@strata-cache/anthropic';
 import { createOpenAICachingFetch } from '@strata-cache/openai';
 import { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController, fastify } from 'fastify';
@@ -100,7 +100,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ? undefined
       : config.admin.tokenHash
         ? config.admin.tokenHash.slice('sha256:'.length)
-        : (await import('node:crypto')).createHash('sha256').update(readSecret(config.admin.token!, 'admin.token', configDir, env)).digest('hex');
+        : (await import('node:crypto'))
+            .createHash('sha256')
+            .update(readSecret(config.admin.token!, 'admin.token', configDir, env))
+            .digest('hex');
 
   const stack = await buildStack(config, configDir, { warn: (message, fields) => log.warn(fields ?? {}, message) });
   const { cache } = stack;
@@ -124,7 +127,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...(config.cache.replay ? { replay: config.cache.replay } : {}),
   };
   const fetches = new ScopedFetches((name, scope) =>
-    name === 'openai' ? createOpenAICachingFetch({ ...cachingOptions, scope, fetch: upstreams.openai!.fetch }) : createAnthropicCachingFetch({ ...cachingOptions, scope, fetch: upstreams.anthropic!.fetch }),
+    name === 'openai'
+      ? createOpenAICachingFetch({ ...cachingOptions, scope, fetch: upstreams.openai!.fetch })
+      : createAnthropicCachingFetch({ ...cachingOptions, scope, fetch: upstreams.anthropic!.fetch }),
   );
 
   const counters = { requests: 0, errors: 0, authFailures: 0, activeStreams: 0, byCache: {} as Record<string, number> };
@@ -174,7 +179,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (!r.ok) {
       counters.authFailures++;
       metrics?.authFailure(r.reason);
-      throw new GatewayError(401, 'authentication_error', r.reason === 'missing' ? 'no API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"' : 'invalid or revoked API key');
+      throw new GatewayError(
+        401,
+        'authentication_error',
+        r.reason === 'missing' ? 'no API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"' : 'invalid or revoked API key',
+      );
     }
     req.gw.caller = r.caller;
     req.gw.presented = r.presented;
@@ -209,7 +218,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
     const route = CACHED_ROUTES.find((r) => r.path === path);
-    const message = route ? `${req.method} ${path} is not supported (use POST)` : `no route ${req.method} ${path} (served: ${CACHED_ROUTES.map((r) => 'POST ' + r.path).join(', ')}, GET /v1/models)`;
+    const message = route
+      ? `${req.method} ${path} is not supported (use POST)`
+      : `no route ${req.method} ${path} (served: ${CACHED_ROUTES.map((r) => 'POST ' + r.path).join(', ')}, GET /v1/models)`;
     void sendError(req, reply, new GatewayError(404, 'not_found_error', message), s.bodyLimitBytes, log);
   });
 
@@ -239,7 +250,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   let admin: FastifyInstance | undefined;
   if (config.admin.port !== false) {
-    const a: FastifyInstance = fastify({ loggerInstance: log.child({ listener: 'admin' }) as unknown as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024, forceCloseConnections: true });
+    const a: FastifyInstance = fastify({
+      loggerInstance: log.child({ listener: 'admin' }) as unknown as FastifyBaseLogger,
+      logController: new LogController({ disableRequestLogging: true }),
+      bodyLimit: 1024 * 1024,
+      forceCloseConnections: true,
+    });
     admin = a;
     installJsonParser(a, false);
     a.decorateRequest('gw', null as unknown as RequestState);
@@ -249,15 +265,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const auth = req.headers['authorization'];
       const token = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth)?.[1] : undefined;
       if (!tokenMatches(token, adminTokenHash!)) {
-        log.warn({ listener: 'admin', path: req.url.split('?')[0] }, token === undefined ? 'admin request without a token' : 'admin request with a wrong token');
-        throw new GatewayError(401, 'authentication_error', token === undefined ? 'the admin API needs "Authorization: Bearer <admin token>"' : 'wrong admin token');
+        log.warn(
+          { listener: 'admin', path: req.url.split('?')[0] },
+          token === undefined ? 'admin request without a token' : 'admin request with a wrong token',
+        );
+        throw new GatewayError(
+          401,
+          'authentication_error',
+          token === undefined ? 'the admin API needs "Authorization: Bearer <admin token>"' : 'wrong admin token',
+        );
       }
     });
     a.addHook('onResponse', async (req, reply) => {
-      if (req.url.startsWith('/admin/') && reply.statusCode < 400 && req.method !== 'GET') log.info({ listener: 'admin', method: req.method, path: req.url.split('?')[0], status: reply.statusCode }, 'admin request');
+      if (req.url.startsWith('/admin/') && reply.statusCode < 400 && req.method !== 'GET')
+        log.info({ listener: 'admin', method: req.method, path: req.url.split('?')[0], status: reply.statusCode }, 'admin request');
     });
     a.setErrorHandler((error: FastifyError | GatewayError, req, reply) => sendError(req, reply, error, 1024 * 1024, log));
-    a.setNotFoundHandler((req, reply) => void sendError(req, reply, new GatewayError(404, 'not_found_error', `no admin route ${req.method} ${req.url.split('?')[0]}`), 1024 * 1024, log));
+    a.setNotFoundHandler(
+      (req, reply) =>
+        void sendError(req, reply, new GatewayError(404, 'not_found_error', `no admin route ${req.method} ${req.url.split('?')[0]}`), 1024 * 1024, log),
+    );
     ops(a, config.metrics.listener === 'admin');
     registerAdminRoutes(a, {
       stack,
@@ -292,7 +319,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         await admin.listen({ host: config.admin.host, port: config.admin.port as number });
         adminUrl = origin(admin);
       }
-      log.info({ url, adminUrl, layers: cache.layerNames, upstreams: Object.fromEntries(Object.entries(upstreams).map(([k, u]) => [k, { baseUrl: u.baseUrl, credentials: u.passthrough ? 'passthrough' : 'gateway' }])), keys: keys.keys.length }, 'gateway listening');
+      log.info(
+        {
+          url,
+          adminUrl,
+          layers: cache.layerNames,
+          upstreams: Object.fromEntries(
+            Object.entries(upstreams).map(([k, u]) => [k, { baseUrl: u.baseUrl, credentials: u.passthrough ? 'passthrough' : 'gateway' }]),
+          ),
+          keys: keys.keys.length,
+        },
+        'gateway listening',
+      );
     },
     async reload(next) {
       const fresh = next !== undefined ? parseConfig(next) : configPath ? loadConfig(configPath).config : undefined;
@@ -381,7 +419,7 @@ function installJsonParser(app: FastifyInstance, keepText: boolean): void {
   });
 }
 
-function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError | GatewayError, bodyLimit: number, log: Logger): FastifyReply | void {
+function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError | GatewayError, bodyLimit: number, log: Logger): FastifyReply | undefined {
   let status: number;
   let message: string;
   if (error instanceof GatewayError) {
@@ -411,7 +449,11 @@ function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError
     reply.raw.destroy();
     return;
   }
-  const api = (req.url.startsWith('/v1/messages') || (req.url.startsWith('/v1/models') && req.headers['anthropic-version'] !== undefined)) ? 'anthropic' : 'openai';
+  const api =
+    req.url.startsWith('/v1/messages') || (req.url.startsWith('/v1/models') && req.headers['anthropic-version'] !== undefined) ? 'anthropic' : 'openai';
   const type = error instanceof GatewayError ? error.type : typeOfStatus(status);
-  return reply.code(status).header('content-type', 'application/json').send(errorBody(api, status, type, message));
+  return reply
+    .code(status)
+    .header('content-type', 'application/json')
+    .send(errorBody(api, status, type, message));
 }

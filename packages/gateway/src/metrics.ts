@@ -33,14 +33,20 @@ export class GatewayMetrics {
     private readonly tenantLabel: boolean,
   ) {
     this.instrumentation = instrument(cache, { meter: this.meter });
-    this.requests = this.meter.createCounter('strata.gateway.requests', { description: 'Requests answered, by route, HTTP status and cache outcome (hit, semantic, miss, bypass, error)' });
+    this.requests = this.meter.createCounter('strata.gateway.requests', {
+      description: 'Requests answered, by route, HTTP status and cache outcome (hit, semantic, miss, bypass, error)',
+    });
     this.duration = this.meter.createHistogram('strata.gateway.request.duration', {
       unit: 's',
       description: 'Time from request to response headers, by route and cache outcome',
       advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
     });
-    this.authFailures = this.meter.createCounter('strata.gateway.auth.failures', { description: 'Requests refused for their API key, by reason (missing, unknown, revoked)' });
-    this.upstreamErrors = this.meter.createCounter('strata.gateway.upstream.errors', { description: 'Upstream calls that failed before an answer, by upstream and kind (timeout, connect, other)' });
+    this.authFailures = this.meter.createCounter('strata.gateway.auth.failures', {
+      description: 'Requests refused for their API key, by reason (missing, unknown, revoked)',
+    });
+    this.upstreamErrors = this.meter.createCounter('strata.gateway.upstream.errors', {
+      description: 'Upstream calls that failed before an answer, by upstream and kind (timeout, connect, other)',
+    });
     this.streams = this.meter.createUpDownCounter('strata.gateway.streams.active', { description: 'Streamed answers being sent right now' });
   }
 
@@ -48,7 +54,10 @@ export class GatewayMetrics {
     const attrs: Record<string, string | number> = { route: s.route, status: s.status, cache: s.cache };
     if (this.tenantLabel && s.tenant !== undefined) attrs['tenant'] = s.tenant;
     this.requests.add(1, attrs);
-    this.duration.record(s.seconds, this.tenantLabel && s.tenant !== undefined ? { route: s.route, cache: s.cache, tenant: s.tenant } : { route: s.route, cache: s.cache });
+    this.duration.record(
+      s.seconds,
+      this.tenantLabel && s.tenant !== undefined ? { route: s.route, cache: s.cache, tenant: s.tenant } : { route: s.route, cache: s.cache },
+    );
   }
 
   authFailure(reason: string): void {

@@ -71,9 +71,25 @@ const DROP_REQUEST = new Set([
 
 // Response headers not relayed: hop-by-hop, framing (the body is relayed decoded), cookies of the
 // upstream's session, and anything the upstream calls x-strata-* (only the gateway says those).
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'set-cookie', 'trailer', 'upgrade', 'date', 'proxy-authenticate']);
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'content-encoding',
+  'set-cookie',
+  'trailer',
+  'upgrade',
+  'date',
+  'proxy-authenticate',
+]);
 
-export function upstreamRequestHeaders(src: FastifyRequest['headers'], upstream: Upstream, presented: PresentedKey, extra?: Record<string, string>): Record<string, string> {
+export function upstreamRequestHeaders(
+  src: FastifyRequest['headers'],
+  upstream: Upstream,
+  presented: PresentedKey,
+  extra?: Record<string, string>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name in src) {
     if (DROP_REQUEST.has(name) || name.startsWith('x-strata-')) continue;
@@ -98,7 +114,12 @@ export interface ProxyContext {
 /** Serves one cached route. */
 export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: FastifyRequest, reply: FastifyReply, state: RequestState): Promise<void> {
   const upstream = ctx.upstreams[route.upstream];
-  if (!upstream) throw new GatewayError(404, 'not_found_error', `${route.path} is not served: this gateway has no "${route.upstream}" upstream (config upstreams.${route.upstream})`);
+  if (!upstream)
+    throw new GatewayError(
+      404,
+      'not_found_error',
+      `${route.path} is not served: this gateway has no "${route.upstream}" upstream (config upstreams.${route.upstream})`,
+    );
   const body = req.body as JsonBody | undefined;
   if (body === undefined) throw new GatewayError(400, 'invalid_request_error', 'a JSON body is required (content-type: application/json)');
   const control = readControl(req.headers, ctx.maxRequestTtlMs);
@@ -148,7 +169,14 @@ function callerSignal(reply: FastifyReply): AbortSignal {
   return ac.signal;
 }
 
-async function relay(ctx: ProxyContext, res: Response, reply: FastifyReply, extra: Record<string, string>, upstream: Upstream, signal: AbortSignal): Promise<void> {
+async function relay(
+  ctx: ProxyContext,
+  res: Response,
+  reply: FastifyReply,
+  extra: Record<string, string>,
+  upstream: Upstream,
+  signal: AbortSignal,
+): Promise<void> {
   reply.code(res.status);
   let contentType = '';
   for (const [name, value] of res.headers) {

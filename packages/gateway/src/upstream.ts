@@ -27,7 +27,10 @@ export function createUpstream(name: 'openai' | 'anthropic', config: UpstreamCon
     keepAliveTimeout: 30_000,
   });
   const fetch: FetchLike = (input, init) =>
-    undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: agent }) as unknown as Promise<Response>;
+    undiciFetch(input as Parameters<typeof undiciFetch>[0], {
+      ...(init as Parameters<typeof undiciFetch>[1]),
+      dispatcher: agent,
+    }) as unknown as Promise<Response>;
   return {
     name,
     baseUrl: config.baseUrl.replace(/\/+$/, ''),

@@ -44,8 +44,20 @@ describe('bad input', () => {
     await expectError(await h.post('/v1/chat/completions', '{"model": "gpt-4o-mini", "messages": ['), 400, /not valid JSON/);
     await expectError(await h.post('/v1/chat/completions', '[1,2,3]'), 400, /must be a JSON object/);
     await expectError(await h.post('/v1/chat/completions', '"just a string"'), 400, /must be a JSON object/);
-    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]) }), 400, /not UTF-8/);
-    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '' }), 400, /empty/);
+    await expectError(
+      await fetch(url('/v1/chat/completions'), {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]),
+      }),
+      400,
+      /not UTF-8/,
+    );
+    await expectError(
+      await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '' }),
+      400,
+      /empty/,
+    );
     await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: auth }), 400, /JSON body is required/);
     // The Anthropic route answers in Anthropic's error format.
     const r = await h.post('/v1/messages', '{oops');
@@ -73,7 +85,12 @@ describe('bad input', () => {
         c.close();
       },
     });
-    const res = await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: chunks, duplex: 'half' } as RequestInit).catch((e: unknown) => e);
+    const res = await fetch(url('/v1/chat/completions'), {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit).catch((e: unknown) => e);
     // The server may close the connection while the body is still being sent: then the client sees a reset instead of the 413.
     if (res instanceof Response) await expectError(res, 413, /larger/);
     else expect(String((res as Error).cause ?? res)).toMatch(/socket|closed|reset|EPIPE/i);
@@ -99,7 +116,11 @@ describe('bad input', () => {
   });
 
   it('missing and wrong keys: 401 before the body is read', async () => {
-    await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 401, /no API key/);
+    await expectError(
+      await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }),
+      401,
+      /no API key/,
+    );
     await expectError(await h.post('/v1/chat/completions', chat('x'), 'sgw_wrong'), 401, /invalid or revoked/);
     await expectError(await h.post('/v1/chat/completions', 'x'.repeat(200_000), 'sgw_wrong'), 401, /invalid or revoked/);
   });

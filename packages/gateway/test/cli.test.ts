@@ -16,7 +16,7 @@ const dist = (name: string) => new URL(`../dist/cli/${name}.js`, import.meta.url
 let dir: string;
 let upstream: ProviderServer;
 let proc: ChildProcess;
-let lines: string[] = [];
+const lines: string[] = [];
 let url = '';
 let adminUrl = '';
 const configPath = () => join(dir, 'strata.config.json');
@@ -30,15 +30,28 @@ function writeConfig(keys = keyTable()) {
       upstreams: { openai: { baseUrl: upstream.baseURL, apiKey: { env: 'UPSTREAM_KEY' } } },
       keys,
       cache: { policy: 'always' },
-      invalidation: { rules: [{ type: 'tag', tags: ['topic:refunds'], match: { prompt: '/refund/i' } }, { type: 'event', event: 'policy_changed', targets: ['topic:refunds'] }] },
+      invalidation: {
+        rules: [
+          { type: 'tag', tags: ['topic:refunds'], match: { prompt: '/refund/i' } },
+          { type: 'event', event: 'policy_changed', targets: ['topic:refunds'] },
+        ],
+      },
     }),
   );
 }
 
 const strata = (args: string[], env: Record<string, string> = {}) =>
-  run(process.execPath, [dist('strata'), ...args], { cwd: dir, env: { ...process.env, STRATA_ADMIN_URL: adminUrl, STRATA_ADMIN_TOKEN: ADMIN_TOKEN, ...env } }).catch((e: { stdout: string; stderr: string; code: number }) => e);
+  run(process.execPath, [dist('strata'), ...args], {
+    cwd: dir,
+    env: { ...process.env, STRATA_ADMIN_URL: adminUrl, STRATA_ADMIN_TOKEN: ADMIN_TOKEN, ...env },
+  }).catch((e: { stdout: string; stderr: string; code: number }) => e);
 
-const post = (body: unknown, key: string = KEYS.acme) => fetch(url + '/v1/chat/completions', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const post = (body: unknown, key: string = KEYS.acme) =>
+  fetch(url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'strata-gateway-'));
@@ -140,7 +153,11 @@ describe('strata-gateway process', () => {
 
   it('SIGTERM drains a stream in flight, then exits 0 and stops listening', async () => {
     // A slow stream: 8 events 150 ms apart.
-    upstream.enqueue(sse(chatCompletionChunks({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one two three four five six' }] } as never, 99), { intervalMs: 150 }));
+    upstream.enqueue(
+      sse(chatCompletionChunks({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'one two three four five six' }] } as never, 99), {
+        intervalMs: 150,
+      }),
+    );
     const streaming = fetch(url + '/v1/chat/completions', {
       method: 'POST',
       headers: { authorization: `Bearer ${KEYS.acme}`, 'content-type': 'application/json' },

@@ -55,15 +55,21 @@ describe('config', () => {
     ]) {
       expect(msg).toMatch(line);
     }
-    expect(problems({ ...minimal(), keys: [minimal().keys[0], minimal().keys[0]] })).toMatch(/keys\[1\]\.id: duplicates the id "app"[\s\S]*keys\[1\]\.hash: duplicates the hash/);
+    expect(problems({ ...minimal(), keys: [minimal().keys[0], minimal().keys[0]] })).toMatch(
+      /keys\[1\]\.id: duplicates the id "app"[\s\S]*keys\[1\]\.hash: duplicates the hash/,
+    );
     expect(problems({ ...minimal(), admin: { port: 9000 } })).toMatch(/config\.admin: needs exactly one of "token"/);
     expect(problems({ ...minimal(), upstreams: {} })).toMatch(/config\.upstreams: needs "openai" or "anthropic"/);
     expect(problems({ ...minimal(), keys: [] })).toMatch(/config\.keys: needs at least one key/);
   });
 
   it('a missing secret or a bad rule stops start-up naming the variable or the rule, never a value', async () => {
-    await expect(createGateway({ config: minimal(), env: {} })).rejects.toThrow(/upstreams\.openai\.apiKey reads the environment variable OPENAI_API_KEY, which is not set/);
-    await expect(createGateway({ config: { ...minimal(), invalidation: { rules: [{ type: 'maxAge', maxAgeMs: -1 }] } }, env: { OPENAI_API_KEY: 'sk-x' } })).rejects.toThrow(/invalidation: /);
+    await expect(createGateway({ config: minimal(), env: {} })).rejects.toThrow(
+      /upstreams\.openai\.apiKey reads the environment variable OPENAI_API_KEY, which is not set/,
+    );
+    await expect(
+      createGateway({ config: { ...minimal(), invalidation: { rules: [{ type: 'maxAge', maxAgeMs: -1 }] } }, env: { OPENAI_API_KEY: 'sk-x' } }),
+    ).rejects.toThrow(/invalidation: /);
   });
 
   it('reads a file, and says so when it is not JSON', () => {

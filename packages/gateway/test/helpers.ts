@@ -66,7 +66,11 @@ export async function harness(
     post: (path, body, key = KEYS.acme, headers = {}) =>
       fetch(gw.url + path, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(path.startsWith('/v1/messages') ? { 'x-api-key': key, 'anthropic-version': '2023-06-01' } : { authorization: `Bearer ${key}` }), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          ...(path.startsWith('/v1/messages') ? { 'x-api-key': key, 'anthropic-version': '2023-06-01' } : { authorization: `Bearer ${key}` }),
+          ...headers,
+        },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       }),
     admin: (method, path, body, token = ADMIN_TOKEN) =>
@@ -86,8 +90,19 @@ export async function harness(
   return h;
 }
 
-export const chat = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
-export const message = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'claude-sonnet-4-5', max_tokens: 64, temperature: 0, messages: [{ role: 'user' as const, content }], ...extra });
+export const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: 'gpt-4o-mini',
+  temperature: 0,
+  messages: [{ role: 'user' as const, content }],
+  ...extra,
+});
+export const message = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: 'claude-sonnet-4-5',
+  max_tokens: 64,
+  temperature: 0,
+  messages: [{ role: 'user' as const, content }],
+  ...extra,
+});
 
 /** A response's JSON body, loosely typed for assertions. */
 export async function json(r: Response | Promise<Response>): Promise<any> {

@@ -35,7 +35,9 @@ describe('several instances share L2', () => {
       // A tag purge on a reaches b's L1 through the bus.
       const purged = await json(a.admin('POST', '/admin/purge', { tag: 'faq', tenant: 'acme' }));
       expect(purged.total).toBeGreaterThanOrEqual(1);
-      await waitFor(async () => (await b.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-cache': 'no-store' })).headers.get('x-strata-cache') === 'miss');
+      await waitFor(
+        async () => (await b.post('/v1/chat/completions', body, KEYS.acme, { 'x-strata-cache': 'no-store' })).headers.get('x-strata-cache') === 'miss',
+      );
 
       // A version bump: kept in Redis, so an instance started later uses it too.
       await a.post('/v1/chat/completions', body);

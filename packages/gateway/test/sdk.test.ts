@@ -70,8 +70,12 @@ describe('openai SDK', () => {
     const live = await events();
     expect(await events()).toEqual(live);
 
-    const e1 = await openai().embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] }).withResponse();
-    const e2 = await openai().embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] }).withResponse();
+    const e1 = await openai()
+      .embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] })
+      .withResponse();
+    const e2 = await openai()
+      .embeddings.create({ model: 'text-embedding-3-small', input: ['a', 'b'] })
+      .withResponse();
     expect(e2.response.headers.get('x-strata-cache')).toBe('hit');
     expect(e2.data.data).toEqual(e1.data.data);
     expect(h.openai.count('/responses')).toBe(2);
@@ -79,8 +83,12 @@ describe('openai SDK', () => {
   });
 
   it('models are passed through (authenticated, never cached)', async () => {
-    await openai().models.list().catch(() => undefined);
-    await openai().models.list().catch(() => undefined);
+    await openai()
+      .models.list()
+      .catch(() => undefined);
+    await openai()
+      .models.list()
+      .catch(() => undefined);
     expect(h.openai.count('/models')).toBe(2);
     expect(h.openai.requests.at(-1)!.headers['authorization']).not.toContain(KEYS.acme);
   });
@@ -101,8 +109,16 @@ describe('@anthropic-ai/sdk', () => {
     const replay = anthropic().messages.stream(s);
     const replayed = await replay.finalMessage();
     expect(replayed).toEqual(live);
-    const raw1 = await (await anthropic().messages.create({ ...s, stream: true }).asResponse()).text();
-    const raw2 = await (await anthropic().messages.create({ ...s, stream: true }).asResponse()).text();
+    const raw1 = await (
+      await anthropic()
+        .messages.create({ ...s, stream: true })
+        .asResponse()
+    ).text();
+    const raw2 = await (
+      await anthropic()
+        .messages.create({ ...s, stream: true })
+        .asResponse()
+    ).text();
     expect(raw2).toBe(raw1);
     expect(h.anthropic.count('/messages')).toBe(2); // one JSON, one stream
     // The upstream got the gateway's credential, never the caller's key.
@@ -125,9 +141,13 @@ describe('tenants and keys', () => {
     const body = chat('revoked');
     await openai(KEYS.acme).chat.completions.create(body);
     for (const key of [KEYS.revoked, 'sgw_never-issued']) {
-      const err = await openai(key).chat.completions.create(body).catch((e: unknown) => e);
+      const err = await openai(key)
+        .chat.completions.create(body)
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
-      const aerr = await anthropic(key).messages.create(message('revoked')).catch((e: unknown) => e);
+      const aerr = await anthropic(key)
+        .messages.create(message('revoked'))
+        .catch((e: unknown) => e);
       expect(aerr).toBeInstanceOf(Anthropic.AuthenticationError);
     }
     expect(h.openai.count('/chat/completions')).toBe(1);
@@ -138,7 +158,19 @@ describe('tenants and keys', () => {
 describe('curl', () => {
   it('JSON and a stream: the second call is served from the cache with the same bytes', async () => {
     const curl = async (body: unknown) => {
-      const { stdout } = await run('curl', ['-sS', '-N', '-D', '-', '-H', `Authorization: Bearer ${KEYS.acme}`, '-H', 'content-type: application/json', '--data-binary', JSON.stringify(body), `${h.gw.url}/v1/chat/completions`]);
+      const { stdout } = await run('curl', [
+        '-sS',
+        '-N',
+        '-D',
+        '-',
+        '-H',
+        `Authorization: Bearer ${KEYS.acme}`,
+        '-H',
+        'content-type: application/json',
+        '--data-binary',
+        JSON.stringify(body),
+        `${h.gw.url}/v1/chat/completions`,
+      ]);
       const [head, ...rest] = stdout.split('\r\n\r\n');
       return { head: head!, body: rest.join('\r\n\r\n') };
     };

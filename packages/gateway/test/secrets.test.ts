@@ -3,14 +3,17 @@
 import { Redis } from 'ioredis';
 import { type RedisServerHandle, startRedisServer } from '@strata-cache/test-utils';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Harness, KEYS, SECRETS, chat, harness, message, json } from './helpers.js';
+import { type Harness, KEYS, SECRETS, chat, harness, message } from './helpers.js';
 
 let redis: RedisServerHandle;
 let h: Harness;
 beforeAll(async () => {
   redis = await startRedisServer();
   // openai: the gateway holds the credential; anthropic: callers' keys pass through.
-  h = await harness({ cache: { l2: { url: redis.url, prefix: 'secrets' } }, log: { level: 'debug' } }, { anthropic: { apiKey: undefined, credentials: 'passthrough' } });
+  h = await harness(
+    { cache: { l2: { url: redis.url, prefix: 'secrets' } }, log: { level: 'debug' } },
+    { anthropic: { apiKey: undefined, credentials: 'passthrough' } },
+  );
 });
 afterAll(async () => {
   await h.close();
@@ -38,8 +41,15 @@ it('no key, token or upstream credential in logs, metrics, Redis, L1 or admin an
   outputs['stats'] = await (await h.admin('GET', '/admin/stats')).text();
   outputs['keys'] = await (await h.admin('GET', '/admin/keys')).text();
   outputs['inspect'] = await (await h.admin('POST', '/admin/inspect?value=1', { body: chat('secret check'), tenant: 'acme' })).text();
-  outputs['inspect-passthrough'] = await (await h.admin('POST', '/admin/inspect?value=1', { path: '/v1/messages', body: message('secret message'), key: 'acme-one' })).text();
-  outputs['explain'] = await (await h.admin('POST', '/admin/explain', { a: { path: '/v1/messages', body: message('secret message'), key: 'acme-one' }, b: { path: '/v1/messages', body: message('secret message'), key: 'acme-two' } })).text();
+  outputs['inspect-passthrough'] = await (
+    await h.admin('POST', '/admin/inspect?value=1', { path: '/v1/messages', body: message('secret message'), key: 'acme-one' })
+  ).text();
+  outputs['explain'] = await (
+    await h.admin('POST', '/admin/explain', {
+      a: { path: '/v1/messages', body: message('secret message'), key: 'acme-one' },
+      b: { path: '/v1/messages', body: message('secret message'), key: 'acme-two' },
+    })
+  ).text();
   outputs['purge'] = await (await h.admin('POST', '/admin/purge', { tag: 'nothing-has-it', tenant: 'acme' })).text();
   await (await h.admin('GET', '/admin/stats', undefined, 'wrong-admin-SECRET')).text();
 

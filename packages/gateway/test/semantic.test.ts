@@ -19,7 +19,11 @@ it('a paraphrase is answered by the semantic layer, with its similarity; other t
   expect(Number(para.headers.get('x-strata-similarity'))).toBeGreaterThan(0.8);
   expect(await para.text()).toBe(answer);
   expect((await h.post('/v1/chat/completions', chat('How can I reset my password?'), KEYS.globex)).headers.get('x-strata-cache')).toBe('miss');
-  expect((await h.post('/v1/chat/completions', chat('How do I reset my password, please?'), KEYS.acme, { 'x-strata-semantic': 'off' })).headers.get('x-strata-cache')).toBe('miss');
+  expect(
+    (await h.post('/v1/chat/completions', chat('How do I reset my password, please?'), KEYS.acme, { 'x-strata-semantic': 'off' })).headers.get(
+      'x-strata-cache',
+    ),
+  ).toBe('miss');
   const stats = await json(h.admin('GET', '/admin/stats'));
   expect(stats.layers.l3.entries).toBeGreaterThanOrEqual(1);
 }, 60_000);

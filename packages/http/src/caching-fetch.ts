@@ -69,7 +69,10 @@ async function describe(config: CachingFetchConfig, input: string | URL | Reques
 export function describeRequest(target: unknown, input: string | URL | Request, init?: RequestInit): Promise<RequestDescription> {
   const fetch = typeof target === 'function' ? target : (target as { fetch?: unknown } | null)?.fetch;
   const fn = typeof fetch === 'function' ? (fetch as unknown as Record<symbol, unknown>)[DESCRIBE] : undefined;
-  if (typeof fn !== 'function') return Promise.reject(new InvalidOptionError('@strata-cache/http: describeRequest needs a caching fetch (or a client built by withCachingFetch)', { field: 'target' }));
+  if (typeof fn !== 'function')
+    return Promise.reject(
+      new InvalidOptionError('@strata-cache/http: describeRequest needs a caching fetch (or a client built by withCachingFetch)', { field: 'target' }),
+    );
   return (fn as (i: string | URL | Request, n?: RequestInit) => Promise<RequestDescription>)(input, init);
 }
 

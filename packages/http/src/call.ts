@@ -49,7 +49,11 @@ export interface PassThrough {
  * Builds the call for a request, or says how to pass it through. Requests that are not a POST
  * to a cached endpoint pass through without a reason (they were never candidates).
  */
-export function prepareCall(config: CachingFetchConfig, input: string | URL | Request, init: RequestInit | undefined): HttpCall | PassThrough | Promise<HttpCall | PassThrough> {
+export function prepareCall(
+  config: CachingFetchConfig,
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+): HttpCall | PassThrough | Promise<HttpCall | PassThrough> {
   if (requestMethod(input, init) !== 'POST') return passThrough(input, init);
   const url = requestUrl(input);
   const spec = url && config.endpoints.find((e) => url.pathname.endsWith(e.path));
@@ -58,7 +62,13 @@ export function prepareCall(config: CachingFetchConfig, input: string | URL | Re
   return read instanceof Promise ? read.then((r) => fromRead(config, spec, input, init, r)) : fromRead(config, spec, input, init, read);
 }
 
-function fromRead(config: CachingFetchConfig, spec: EndpointSpec, input: string | URL | Request, init: RequestInit | undefined, read: Awaited<ReturnType<typeof readRequest>>): HttpCall | PassThrough {
+function fromRead(
+  config: CachingFetchConfig,
+  spec: EndpointSpec,
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  read: Awaited<ReturnType<typeof readRequest>>,
+): HttpCall | PassThrough {
   if (!('request' in read)) return passThrough(input, read.replay ?? init, read.reason);
   const { request } = read;
   let body: unknown;

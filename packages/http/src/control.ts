@@ -51,18 +51,25 @@ export function readControl(packageName: string, h: Headers): Control {
   const mode = h.get('x-strata-cache-mode');
   if (mode !== null) {
     if (mode !== 'bypass' && mode !== 'refresh' && mode !== 'no-store') {
-      throw new InvalidOptionError(`${packageName}: header x-strata-cache-mode must be bypass, refresh or no-store (use cacheControl())`, { field: 'x-strata-cache-mode' });
+      throw new InvalidOptionError(`${packageName}: header x-strata-cache-mode must be bypass, refresh or no-store (use cacheControl())`, {
+        field: 'x-strata-cache-mode',
+      });
     }
     c.mode = mode;
   }
   const ttl = h.get('x-strata-ttl-ms');
   if (ttl !== null) {
     const n = Number(ttl);
-    if (!(n > 0)) throw new InvalidOptionError(`${packageName}: header x-strata-ttl-ms must be a positive number (use cacheControl({ ttlMs }))`, { field: 'ttlMs' });
+    if (!(n > 0))
+      throw new InvalidOptionError(`${packageName}: header x-strata-ttl-ms must be a positive number (use cacheControl({ ttlMs }))`, { field: 'ttlMs' });
     c.ttlMs = n;
   }
   const tags = h.get('x-strata-tags');
-  if (tags) c.tags = tags.split(',').map((t) => decodeURIComponent(t.trim())).filter(Boolean);
+  if (tags)
+    c.tags = tags
+      .split(',')
+      .map((t) => decodeURIComponent(t.trim()))
+      .filter(Boolean);
   const tenant = h.get('x-strata-tenant');
   if (tenant !== null) c.tenant = decodeURIComponent(tenant);
   const ns = h.get('x-strata-namespace');

@@ -15,7 +15,11 @@ export class PassThroughAnswer {
     readonly body: ArrayBuffer,
   ) {}
   toResponse(): Response {
-    return new Response(this.status === 204 || this.status === 304 ? null : this.body.slice(0), { status: this.status, statusText: this.statusText, headers: this.headers });
+    return new Response(this.status === 204 || this.status === 304 ? null : this.body.slice(0), {
+      status: this.status,
+      statusText: this.statusText,
+      headers: this.headers,
+    });
   }
 }
 

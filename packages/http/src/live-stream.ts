@@ -97,7 +97,12 @@ function follow(cache: MultiLayerCache, id: string): () => void {
  * or when `signal` aborts first. The load is settled exactly once: committed when the stream
  * ends as a complete answer, abandoned otherwise.
  */
-export function leadStream<S, M>(cache: MultiLayerCache, load: PendingLoad<unknown>, signal: AbortSignal | undefined, spec: LeadSpec<S, M>): Promise<LedStream<S, M>> {
+export function leadStream<S, M>(
+  cache: MultiLayerCache,
+  load: PendingLoad<unknown>,
+  signal: AbortSignal | undefined,
+  spec: LeadSpec<S, M>,
+): Promise<LedStream<S, M>> {
   return new LiveLoad<S, M>(cache, load, spec).start(signal);
 }
 
@@ -109,7 +114,11 @@ export function leadStream<S, M>(cache: MultiLayerCache, load: PendingLoad<unkno
  * failed with, or when `signal` aborts. While it is read, this caller keeps the upstream stream
  * alive even if the leading caller leaves.
  */
-export async function followStream(cache: MultiLayerCache, join: JoinedLoad<unknown>, signal: AbortSignal | undefined): Promise<ReadableStream<unknown> | undefined> {
+export async function followStream(
+  cache: MultiLayerCache,
+  join: JoinedLoad<unknown>,
+  signal: AbortSignal | undefined,
+): Promise<ReadableStream<unknown> | undefined> {
   const leave = follow(cache, join.key.id);
   const it = join.chunks();
   let first: IteratorResult<unknown>;

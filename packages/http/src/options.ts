@@ -56,7 +56,8 @@ export function checkCachingOptions(packageName: string, options: unknown, known
   if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function') {
     throw new InvalidOptionError(`${packageName}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
   }
-  if (o.ttlMs !== undefined && !(typeof o.ttlMs === 'number' && o.ttlMs > 0)) throw new InvalidOptionError(`${packageName}: option "ttlMs" must be a positive number of ms`, { field: 'ttlMs' });
+  if (o.ttlMs !== undefined && !(typeof o.ttlMs === 'number' && o.ttlMs > 0))
+    throw new InvalidOptionError(`${packageName}: option "ttlMs" must be a positive number of ms`, { field: 'ttlMs' });
   for (const field of ['tags', 'reasoningModels'] as const) {
     const list = o[field];
     if (list !== undefined && (!Array.isArray(list) || list.some((x: unknown) => typeof x !== 'string' || x === ''))) {
@@ -76,6 +77,7 @@ export function checkPacing(packageName: string, replay: unknown): ReplayPacing 
     throw new InvalidOptionError(`${packageName}: option "replay.pacing" must be 'none', 'recorded' or a number of ms`, { field: 'replay.pacing' });
   }
   const maxGapMs = r.maxGapMs ?? CACHING_DEFAULTS.replay.maxGapMs;
-  if (typeof maxGapMs !== 'number' || !(maxGapMs >= 0)) throw new InvalidOptionError(`${packageName}: option "replay.maxGapMs" must be a non-negative number`, { field: 'replay.maxGapMs' });
+  if (typeof maxGapMs !== 'number' || !(maxGapMs >= 0))
+    throw new InvalidOptionError(`${packageName}: option "replay.maxGapMs" must be a non-negative number`, { field: 'replay.maxGapMs' });
   return { mode: mode as ReplayPacing['mode'], maxGapMs };
 }

@@ -34,10 +34,12 @@ export function checkPromptParts(packageName: string, parts: PromptParts): void 
   const fail = (field: string, what: string) => {
     throw new InvalidOptionError(`${packageName}: prompt layout: "${field}" ${what}`, { field });
   };
-  if (typeof parts !== 'object' || parts === null) throw new InvalidOptionError(`${packageName}: prompt layout needs { instructions, user, tools?, history?, context? }`);
+  if (typeof parts !== 'object' || parts === null)
+    throw new InvalidOptionError(`${packageName}: prompt layout needs { instructions, user, tools?, history?, context? }`);
   for (const k of Object.keys(parts)) if (!(PART_KEYS as readonly string[]).includes(k)) fail(k, `is not a prompt part (known: ${PART_KEYS.join(', ')})`);
   const texts = (v: unknown) => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
-  if (!texts(parts.instructions) || textsOf(parts.instructions).every((t) => t.trim() === '')) fail('instructions', 'must be a non-empty string or an array of strings');
+  if (!texts(parts.instructions) || textsOf(parts.instructions).every((t) => t.trim() === ''))
+    fail('instructions', 'must be a non-empty string or an array of strings');
   if (typeof parts.user !== 'string' || parts.user === '') fail('user', 'must be a non-empty string');
   if (parts.context !== undefined && !texts(parts.context)) fail('context', 'must be a string or an array of strings');
   for (const k of ['tools', 'history'] as const) if (parts[k] !== undefined && !Array.isArray(parts[k])) fail(k, 'must be an array');
@@ -54,6 +56,8 @@ export function textsOf(v: string | readonly string[] | undefined): string[] {
  * cache. It names no content.
  */
 export function staticPrefixKey(parts: Pick<PromptParts, 'instructions' | 'tools'>): string {
-  const h = createHash('sha256').update(JSON.stringify([textsOf(parts.instructions), parts.tools ?? []])).digest('base64url');
+  const h = createHash('sha256')
+    .update(JSON.stringify([textsOf(parts.instructions), parts.tools ?? []]))
+    .digest('base64url');
   return `strata-${h.slice(0, 22)}`;
 }

@@ -40,7 +40,8 @@ export function requestMethod(input: string | URL | Request, init: RequestInit |
 export function readRequest(url: URL, input: string | URL | Request, init: RequestInit | undefined): ReadResult | Promise<ReadResult> {
   const body = init?.body ?? undefined;
   // What the SDKs send, answered without a promise (this is every cached call's hot path).
-  if (typeof body === 'string' && (typeof input === 'string' || input instanceof URL)) return { request: { url, headers: new Headers(init!.headers), text: body, init: init! } };
+  if (typeof body === 'string' && (typeof input === 'string' || input instanceof URL))
+    return { request: { url, headers: new Headers(init!.headers), text: body, init: init! } };
   return readAnyBody(url, input, init);
 }
 
@@ -49,7 +50,8 @@ type ReadResult = { request: ReadRequest } | { reason: UnreadableBody; replay?: 
 async function readAnyBody(url: URL, input: string | URL | Request, init: RequestInit | undefined): Promise<ReadResult> {
   const isRequest = typeof input === 'object' && !(input instanceof URL);
   const body = init?.body ?? undefined;
-  if (typeof body === 'string') return { request: { url, headers: headersOf(input, init, isRequest), text: body, init: isRequest ? fromRequest(input, init, body) : init! } };
+  if (typeof body === 'string')
+    return { request: { url, headers: headersOf(input, init, isRequest), text: body, init: isRequest ? fromRequest(input, init, body) : init! } };
   let bytes: Uint8Array | undefined;
   if (body === undefined && isRequest) {
     if (input.body === null) return { request: { url, headers: headersOf(input, init, true), text: '', init: fromRequest(input, init, '') } };
@@ -62,7 +64,9 @@ async function readAnyBody(url: URL, input: string | URL | Request, init: Reques
     bytes = new Uint8Array(await new Response(body).arrayBuffer());
     const replay: RequestInit = { ...withoutStreamOptions(init!), body: bytes };
     const text = decode(bytes);
-    return text === undefined ? { reason: 'body-not-utf8', replay } : { request: { url, headers: headersOf(input, init, isRequest), text, init: isRequest ? fromRequest(input, init, bytes) : replay } };
+    return text === undefined
+      ? { reason: 'body-not-utf8', replay }
+      : { request: { url, headers: headersOf(input, init, isRequest), text, init: isRequest ? fromRequest(input, init, bytes) : replay } };
   } else if (body === undefined || body === null) bytes = new Uint8Array(0);
   else return { reason: 'body-form' }; // FormData, URLSearchParams: never a JSON body
   const text = decode(bytes);

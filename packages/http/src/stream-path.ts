@@ -56,7 +56,10 @@ async function beginUntilAborted(call: HttpCall, options: CallOptions): Promise<
   try {
     return await untilAborted(begun, call.signal);
   } catch (error) {
-    begun.then((b) => (b.kind === 'load' ? b.abandon() : undefined), () => undefined);
+    begun.then(
+      (b) => (b.kind === 'load' ? b.abandon() : undefined),
+      () => undefined,
+    );
     throw error;
   }
 }

@@ -31,8 +31,10 @@ export interface EndpointSpec {
    */
   uncachedReason?(body: Record<string, unknown>): string | undefined;
   /** False: hand the JSON answer over but do not store it (e.g. a failed or queued response). */
+  // biome-ignore lint/suspicious/noExplicitAny: each provider reads its own response shape
   acceptBody?(body: any): boolean;
   /** Usage of a JSON response body. */
+  // biome-ignore lint/suspicious/noExplicitAny: each provider reads its own response shape
   usage(body: any): TokenUsage | undefined;
   /**
    * True when `fromEvents(...).value` can stand for the body a non-streaming request returns:

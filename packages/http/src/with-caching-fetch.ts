@@ -52,7 +52,10 @@ export function withCachingFetch<C, O extends CachingOptions>(client: C, options
   // request through its mTLS fetch) would never reach the cache: say so instead of not caching.
   const used = (copy as { fetch?: unknown } | null)?.fetch;
   if (used !== undefined && used !== fetch) {
-    throw new InvalidOptionError(`${spec.packageName}: this client sends its requests through a fetch of its own (e.g. an mTLS / X.509 workload-identity client), not the one withCache gives it, so its requests cannot be cached`, { field: 'client' });
+    throw new InvalidOptionError(
+      `${spec.packageName}: this client sends its requests through a fetch of its own (e.g. an mTLS / X.509 workload-identity client), not the one withCache gives it, so its requests cannot be cached`,
+      { field: 'client' },
+    );
   }
   return copy;
 }

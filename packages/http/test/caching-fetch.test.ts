@@ -3,7 +3,18 @@
 import { InvalidOptionError, chatProfile } from '@strata-cache/core';
 import { type ProviderServer, memoryCache, startOpenAIServer, stored } from '@strata-cache/provider-test-servers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CachingOptions, type EndpointSpec, type FetchLike, type ProviderSpec, cacheControl, createProviderFetch, describeRequest, getCacheInfo, uncachedRequests, withCachingFetch } from '../src/index.js';
+import {
+  type CachingOptions,
+  type EndpointSpec,
+  type FetchLike,
+  type ProviderSpec,
+  cacheControl,
+  createProviderFetch,
+  describeRequest,
+  getCacheInfo,
+  uncachedRequests,
+  withCachingFetch,
+} from '../src/index.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -69,7 +80,9 @@ describe('request forms the caching fetch caches', () => {
 
   it('a Request object is cached like url + init; the provider receives the same request', async () => {
     const { fetch, cache, layer } = setup();
-    const live = await (await fetch(new Request(url(), { method: 'POST', headers: { ...headers, 'openai-beta': 'assistants=v2' }, body: body('as a Request') }))).json();
+    const live = await (
+      await fetch(new Request(url(), { method: 'POST', headers: { ...headers, 'openai-beta': 'assistants=v2' }, body: body('as a Request') }))
+    ).json();
     expect(server.requests[0]!.body).toEqual(JSON.parse(body('as a Request')));
     expect(server.requests[0]!.headers['openai-beta']).toBe('assistants=v2');
     await cache.flush();
@@ -81,7 +94,11 @@ describe('request forms the caching fetch caches', () => {
     await fetch(new Request(url(), { method: 'POST', headers, body: body('as a Request') }));
     expect(server.count()).toBe(2);
     // init given with a Request replaces the Request's own fields, as fetch does.
-    const r = await fetch(new Request(url(), { method: 'POST', body: body('ignored') }), { method: 'POST', headers: { 'openai-beta': 'assistants=v2' }, body: body('as a Request') });
+    const r = await fetch(new Request(url(), { method: 'POST', body: body('ignored') }), {
+      method: 'POST',
+      headers: { 'openai-beta': 'assistants=v2' },
+      body: body('as a Request'),
+    });
     expect(getCacheInfo(r)?.hit).toBe(true);
   });
 
@@ -104,7 +121,12 @@ describe('request forms the caching fetch caches', () => {
     await fetch(url(), { method: 'POST', headers, body: '[1, 2]' });
     await fetch(url(), { method: 'POST', headers, body: '{"model":' });
     // A stream body that is not JSON still reaches the provider in full.
-    await fetch(url(), { method: 'POST', headers, body: new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('not json')), c.close()) }), duplex: 'half' } as RequestInit);
+    await fetch(url(), {
+      method: 'POST',
+      headers,
+      body: new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('not json')), c.close()) }),
+      duplex: 'half',
+    } as RequestInit);
     // Not candidates at all, so not counted: another path, another method.
     await fetch(`${server.baseURL}/models`, { method: 'POST', headers, body: body('x') });
     await fetch(url(), { method: 'GET' });
@@ -128,7 +150,11 @@ describe('status of a streamed request', () => {
     const second = await fetch(url(), { method: 'POST', headers, body: stream });
     expect(getCacheInfo(second)).toMatchObject({ hit: true, status: 'hit', layer: 'l1' });
     expect(await second.text()).toBe(live);
-    const bypassed = await fetch(url(), { method: 'POST', headers: { ...headers, ...cacheControl({ bypass: true }) }, body: JSON.stringify({ ...JSON.parse(body('other')), stream: true }) });
+    const bypassed = await fetch(url(), {
+      method: 'POST',
+      headers: { ...headers, ...cacheControl({ bypass: true }) },
+      body: JSON.stringify({ ...JSON.parse(body('other')), stream: true }),
+    });
     expect(getCacheInfo(bypassed)).toEqual({ hit: false, status: 'bypass' });
     await bypassed.text();
     await cache.flush();

@@ -7,9 +7,18 @@ describe('propertyOrder', () => {
 
   it('records the order of every properties map, nested ones included, walking in sorted-key order', () => {
     const schema = { type: 'object', properties: { b: person(['x', 'y']), a: { type: 'array', items: person(['q', 'p']) } }, $defs: { z: person(['m', 'n']) } };
-    expect(propertyOrder([schema])).toEqual([['b', 'a'], ['m', 'n'], ['q', 'p'], ['x', 'y']]);
+    expect(propertyOrder([schema])).toEqual([
+      ['b', 'a'],
+      ['m', 'n'],
+      ['q', 'p'],
+      ['x', 'y'],
+    ]);
     // The same schema written with its keywords in another order walks the same way.
-    const reordered = { $defs: { z: person(['m', 'n']) }, properties: { b: person(['x', 'y']), a: { items: person(['q', 'p']), type: 'array' } }, type: 'object' };
+    const reordered = {
+      $defs: { z: person(['m', 'n']) },
+      properties: { b: person(['x', 'y']), a: { items: person(['q', 'p']), type: 'array' } },
+      type: 'object',
+    };
     expect(propertyOrder([reordered])).toEqual(propertyOrder([schema]));
   });
 
@@ -21,7 +30,8 @@ describe('propertyOrder', () => {
 
   it('gives different keys to schemas that differ only in order, and equal keys otherwise', () => {
     const scope = resolveScope(undefined);
-    const key = (order: string[]) => computeKey({ schema: person(order), strata_http: { propertyOrder: propertyOrder([person(order)]) } }, scope, chatProfile).id;
+    const key = (order: string[]) =>
+      computeKey({ schema: person(order), strata_http: { propertyOrder: propertyOrder([person(order)]) } }, scope, chatProfile).id;
     expect(key(['a', 'b'])).not.toBe(key(['b', 'a']));
     expect(key(['a', 'b'])).toBe(key(['a', 'b']));
   });

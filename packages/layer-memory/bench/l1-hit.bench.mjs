@@ -25,7 +25,7 @@ const ZIPF_S = 1.0;
 
 // ------------------------------------------------------------------ workload
 let seed = 42;
-const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) >>> 0) / 2 ** 32);
+const rand = () => (seed = (seed * 1_103_515_245 + 12_345) >>> 0) / 2 ** 32;
 const pick = (xs) => xs[Math.floor(rand() * xs.length)];
 
 /** Real assistant answers (ShareGPT) when the data directory is there; generated prose otherwise. */
@@ -38,7 +38,10 @@ function loadTexts() {
     for (const c of convs) for (const t of c.conversations ?? []) if (typeof t.value === 'string' && t.value.length > 400) texts.push(t.value);
     if (texts.length > 100) return { source: 'ShareGPT_V3_filtered_1000 (real text)', texts };
   }
-  const words = 'the account plan billing seat invoice team admin project workspace upgrade cycle price support ticket customer order refund shipping delivery password reset login profile settings data export report usage limit api key token model answer question policy'.split(' ');
+  const words =
+    'the account plan billing seat invoice team admin project workspace upgrade cycle price support ticket customer order refund shipping delivery password reset login profile settings data export report usage limit api key token model answer question policy'.split(
+      ' ',
+    );
   const texts = Array.from({ length: 500 }, () => Array.from({ length: 400 }, () => pick(words)).join(' ') + '.');
   return { source: 'generated prose (data directory not found)', texts };
 }
@@ -60,9 +63,38 @@ const SYSTEMS = [
   'You are an internal IT helpdesk bot. Help employees with laptops, VPN, passwords and software licences. Escalate hardware faults to a human.',
 ];
 const TOOLS = [
-  { type: 'function', function: { name: 'lookup_invoice', description: 'Fetch an invoice by id for the current account', parameters: { type: 'object', properties: { invoice_id: { type: 'string' } }, required: ['invoice_id'] } } },
-  { type: 'function', function: { name: 'add_seats', description: 'Add seats to the current subscription immediately, prorated', parameters: { type: 'object', properties: { count: { type: 'integer', minimum: 1 }, role: { type: 'string', enum: ['member', 'admin'] } }, required: ['count'] } } },
-  { type: 'function', function: { name: 'open_ticket', description: 'Open a support ticket for a human agent', parameters: { type: 'object', properties: { summary: { type: 'string' }, priority: { type: 'string', enum: ['low', 'normal', 'high'] } }, required: ['summary'] } } },
+  {
+    type: 'function',
+    function: {
+      name: 'lookup_invoice',
+      description: 'Fetch an invoice by id for the current account',
+      parameters: { type: 'object', properties: { invoice_id: { type: 'string' } }, required: ['invoice_id'] },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add_seats',
+      description: 'Add seats to the current subscription immediately, prorated',
+      parameters: {
+        type: 'object',
+        properties: { count: { type: 'integer', minimum: 1 }, role: { type: 'string', enum: ['member', 'admin'] } },
+        required: ['count'],
+      },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'open_ticket',
+      description: 'Open a support ticket for a human agent',
+      parameters: {
+        type: 'object',
+        properties: { summary: { type: 'string' }, priority: { type: 'string', enum: ['low', 'normal', 'high'] } },
+        required: ['summary'],
+      },
+    },
+  },
 ];
 
 function makeRequest(i) {
@@ -73,7 +105,17 @@ function makeRequest(i) {
     messages.push({ role: 'assistant', content: slice(130 + Math.floor(rand() * 70)) });
   }
   messages.push({ role: 'user', content: `#${i} ` + slice(140 + Math.floor(rand() * 60)) });
-  return { model: 'gpt-4o-mini', temperature: 0, max_tokens: 512, top_p: 1, user: `user-${i % 97}`, stream: false, messages, tools: TOOLS.slice(0, 2 + (i % 2)), tool_choice: 'auto' };
+  return {
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    max_tokens: 512,
+    top_p: 1,
+    user: `user-${i % 97}`,
+    stream: false,
+    messages,
+    tools: TOOLS.slice(0, 2 + (i % 2)),
+    tool_choice: 'auto',
+  };
 }
 const bodies = Array.from({ length: DISTINCT }, (_, i) => JSON.stringify(makeRequest(i)));
 const responses = bodies.map((_, i) => ({
@@ -120,7 +162,10 @@ const sortKeys = (v) => {
   }
   return v;
 };
-const seedKey = (r) => createHash('sha256').update(JSON.stringify(sortKeys(r))).digest('hex');
+const seedKey = (r) =>
+  createHash('sha256')
+    .update(JSON.stringify(sortKeys(r)))
+    .digest('hex');
 const seedMap = new Map();
 const lru = new LRUCache({ max: DISTINCT * 2 });
 const keyIds = new Array(DISTINCT);
@@ -136,8 +181,15 @@ for (let i = 0; i < DISTINCT; i++) {
 await cache.flush();
 
 const variants = {
-  getOrLoad: { description: 'MultiLayerCache.getOrLoad hit on MemoryLayer (async public API, stats, events)', async: true, run: (r) => cache.getOrLoad(r, async () => null) },
-  keyAndGet: { description: 'computeKey (canonical form hashed while encoding) + MemoryLayer.get', run: (r) => layer.get(computeKey(r, scope, chatProfile))?.value },
+  getOrLoad: {
+    description: 'MultiLayerCache.getOrLoad hit on MemoryLayer (async public API, stats, events)',
+    async: true,
+    run: (r) => cache.getOrLoad(r, async () => null),
+  },
+  keyAndGet: {
+    description: 'computeKey (canonical form hashed while encoding) + MemoryLayer.get',
+    run: (r) => layer.get(computeKey(r, scope, chatProfile))?.value,
+  },
   seed: { description: 'JSON.stringify(recursively key-sorted copy) + SHA-256 hex + Map.get', run: (r) => seedMap.get(seedKey(r)) },
   floor: { description: 'lru-cache get of a precomputed key (no key computation)', run: (_r, i) => lru.get(keyIds[i]) },
 };
@@ -251,7 +303,10 @@ ${textSource}; every contender populated first. Throughput in process CPU time (
 | contender | what | ops/s (median) | range | p50 µs | p99 µs |
 | --- | --- | ---: | --- | ---: | ---: |
 ${Object.entries(summary)
-  .map(([n, s]) => `| ${n} | ${s.description} | ${s.opsPerSec.toLocaleString('en')} | ${s.opsPerSecRange.map((x) => x.toLocaleString('en')).join('–')} | ${s.p50Us} | ${s.p99Us} |`)
+  .map(
+    ([n, s]) =>
+      `| ${n} | ${s.description} | ${s.opsPerSec.toLocaleString('en')} | ${s.opsPerSecRange.map((x) => x.toLocaleString('en')).join('–')} | ${s.p50Us} | ${s.p99Us} |`,
+  )
   .join('\n')}
 
 - \`getOrLoad\` ÷ seed: **${result.ratios.getOrLoadVsSeed}×** (per round: ${result.ratios.getOrLoadVsSeedPerRound.join(', ')}); target ≥ 2.5× — ${result.targetMet ? 'met' : 'not met'}

@@ -91,9 +91,7 @@ export class MemoryLayer implements LayerV1 {
     this.maxTtlMs = options.maxTtlMs;
     this.lru = new LRUCache<string, Record_>({
       max: maxEntries,
-      ...(options.maxBytes !== undefined
-        ? { maxSize: options.maxBytes, sizeCalculation: (r: Record_) => Math.max(1, approxBytes(r.entry)) }
-        : {}),
+      ...(options.maxBytes !== undefined ? { maxSize: options.maxBytes, sizeCalculation: (r: Record_) => Math.max(1, approxBytes(r.entry)) } : {}),
       // Entries carry their own expiry (createdAt + ttlMs, capped by maxTtlMs), checked on every
       // read; lru-cache's own TTL tracking would check a second clock on every get.
       // On replacement set() re-indexes the new entry itself (its current tags are the truth).

@@ -86,7 +86,7 @@ describe('MemoryLayer', () => {
     expect(layer.clear()).toBe(1);
   });
 
-  it('a hand-made key reusing another scope\'s hash never reads, or deletes, that entry', () => {
+  it("a hand-made key reusing another scope's hash never reads, or deletes, that entry", () => {
     const layer = new MemoryLayer();
     const real = k(1);
     layer.set(real, makeEntry('acme answer', { ttlMs: 60_000 }));

@@ -21,8 +21,18 @@ const ANSWER = 'To reset your password, open Settings, choose Security, then Res
 function item(i, phase, tenants, group) {
   const scope = resolveScope(`${group}-tenant-${i % tenants}`);
   const text = `question ${phase} ${i}: how do I configure feature ${i % 97} for team ${Math.floor(i / 97)} with option ${i % 13}?`;
-  const req = { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are the support assistant.' }, { role: 'user', content: text }] };
-  return { key: computeKey(req, scope), entry: { value: { t: 0, answer: ANSWER }, createdAt: Date.now(), tags: [], ttlMs: 3_600_000, semantic: computeSemantic(req, scope) } };
+  const req = {
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      { role: 'system', content: 'You are the support assistant.' },
+      { role: 'user', content: text },
+    ],
+  };
+  return {
+    key: computeKey(req, scope),
+    entry: { value: { t: 0, answer: ANSWER }, createdAt: Date.now(), tags: [], ttlMs: 3_600_000, semantic: computeSemantic(req, scope) },
+  };
 }
 
 function cpuMs(start) {
@@ -105,7 +115,14 @@ if (role === 'bare') {
         }),
     };
   }
-  const semantic = new SemanticLayer({ embedder, threshold: 0.9, guards: [], selector: false, maxEntries: 200_000, ...(timed ? { replication: { feed: timed } } : {}) });
+  const semantic = new SemanticLayer({
+    embedder,
+    threshold: 0.9,
+    guards: [],
+    selector: false,
+    maxEntries: 200_000,
+    ...(timed ? { replication: { feed: timed } } : {}),
+  });
   await semantic.ready();
   const base = { mem: memory(), cpu: process.cpuUsage() };
 
@@ -138,7 +155,17 @@ if (role === 'bare') {
       send({ type: 'written', count: m.count, wroteMs, sentMs, cpuMs: cpuMs(c0), feed: feed?.stats() });
     } else if (m.type === 'report') {
       const entries = semantic.size;
-      send({ type: 'report', lags, applied: applied - (base.applied ?? 0), cpuMs: cpuMs(base.cpu), entries, mem: memory(), base: base.mem, stats: semantic.stats(), feed: feed?.stats() });
+      send({
+        type: 'report',
+        lags,
+        applied: applied - (base.applied ?? 0),
+        cpuMs: cpuMs(base.cpu),
+        entries,
+        mem: memory(),
+        base: base.mem,
+        stats: semantic.stats(),
+        feed: feed?.stats(),
+      });
       lags.length = 0;
     } else if (m.type === 'close') {
       await semantic.close();

@@ -49,10 +49,15 @@ function answerTexts() {
   const dir = process.env.STRATA_DATA_DIR ?? join(repo, '..', 'shared', 'data');
   const file = join(dir, 'datasets', 'arena-hard', 'arena-hard-v0.1_answers_gpt-4-0314.jsonl');
   if (existsSync(file)) {
-    const texts = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l).messages?.[1]?.content?.answer).filter((t) => typeof t === 'string');
+    const texts = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).messages?.[1]?.content?.answer)
+      .filter((t) => typeof t === 'string');
     if (texts.length > 0) return { source: 'arena-hard GPT-4 answers', all: texts.join('\n\n') };
   }
-  const words = 'the cache answers a request from memory when the same question was asked before and the answer is still valid so the model is not called again'.split(' ');
+  const words =
+    'the cache answers a request from memory when the same question was asked before and the answer is still valid so the model is not called again'.split(' ');
   return { source: 'generated prose (data set not found)', all: Array.from({ length: 400_000 }, (_, i) => words[(i * 7919) % words.length]).join(' ') };
 }
 const TEXT = answerTexts();
@@ -149,7 +154,18 @@ try {
     const keys = texts.map((t) => computeKey(JSON.parse(t), scope));
     const rawKeys = keys.map((k) => layer.keys.entry(k));
     for (let i = 0; i < KEYS; i += 100) {
-      await Promise.all(keys.slice(i, i + 100).map((k, j) => layer.set(k, { value: completion(i + j), createdAt: Date.now(), ttlMs: 3_600_000, tags: [], model: 'gpt-4o-mini', usage: { inputTokens: 412, outputTokens: 480 } })));
+      await Promise.all(
+        keys.slice(i, i + 100).map((k, j) =>
+          layer.set(k, {
+            value: completion(i + j),
+            createdAt: Date.now(),
+            ttlMs: 3_600_000,
+            tags: [],
+            model: 'gpt-4o-mini',
+            usage: { inputTokens: 412, outputTokens: 480 },
+          }),
+        ),
+      );
     }
     const sample = await bare.getBuffer(rawKeys[0]);
     result.valueBytes = sample.length;
@@ -161,7 +177,8 @@ try {
       // Same GET plus the JSON.parse any consumer needs: shows what of the gap is decoding.
       'bare GET + JSON.parse': (i) => bare.getBuffer(rawKeys[i]).then((b) => JSON.parse(b.toString('utf8', payloadAt(b)))),
       'RedisLayer.get': (i) => layer.get(keys[i]),
-      'MultiLayerCache.getOrLoad (L2 hit, defaults)': (i) => cache.getOrLoad(JSON.parse(texts[i]), async () => 'miss').then((r) => (r.status === 'hit' ? r : undefined)),
+      'MultiLayerCache.getOrLoad (L2 hit, defaults)': (i) =>
+        cache.getOrLoad(JSON.parse(texts[i]), async () => 'miss').then((r) => (r.status === 'hit' ? r : undefined)),
     };
     for (const c of CONCURRENCIES) for (const op of Object.values(ops)) await throughput(op, c, 0.2); // warm-up
 
@@ -214,11 +231,11 @@ try {
     await layer.connect();
     const value = completion(7);
     const wscope = resolveScope({ tenant: 'bench', namespace: 'writes' });
-    const bytes = (await (async () => {
+    const bytes = await (async () => {
       const k = computeKey({ probe: 1 }, wscope);
       await layer.set(k, { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: [] });
       return bare.getBuffer(layer.keys.entry(k));
-    })());
+    })();
     // The script every write ran before (one EVALSHA per write; copied from the previous
     // release for the comparison): SET, then per index ZADD + trim + ZRANGE + PEXPIREAT.
     const OLD = `
@@ -237,14 +254,27 @@ return 1`;
     const variants = {
       'plain SET (same bytes, PX)': (i) => bare.set(`wb:set:${i}`, bytes, 'PX', 3_600_000),
       'RedisLayer.set, no tags': (i) => layer.set(computeKey({ w: i }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: [] }),
-      'RedisLayer.set, 1 tag': (i) => layer.set(computeKey({ w: i, t: 1 }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: ['topic:billing'] }),
+      'RedisLayer.set, 1 tag': (i) =>
+        layer.set(computeKey({ w: i, t: 1 }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: ['topic:billing'] }),
       'previous Lua write, no tags': (i) => {
         const now = Date.now();
         return bare.evalsha(oldSha, 3, `wb:old:{s}:${i}`, 'wb:oldidx:{s}', 'wb:oldtags:{s}', bytes, 3_600_000, now + 3_600_000, now);
       },
       'previous Lua write, 1 tag': (i) => {
         const now = Date.now();
-        return bare.evalsha(oldSha, 4, `wb:oldt:{s}:${i}`, 'wb:oldtidx:{s}', 'wb:oldttags:{s}', 'wb:oldtag:{s}:topic', bytes, 3_600_000, now + 3_600_000, now, 'topic');
+        return bare.evalsha(
+          oldSha,
+          4,
+          `wb:oldt:{s}:${i}`,
+          'wb:oldtidx:{s}',
+          'wb:oldttags:{s}',
+          'wb:oldtag:{s}:topic',
+          bytes,
+          3_600_000,
+          now + 3_600_000,
+          now,
+          'topic',
+        );
       },
     };
     const writes = {};
@@ -315,7 +345,14 @@ return 1`;
       }
       const raw = vals.reduce((a, v) => a + v.length, 0) / 40;
       const def = packed.reduce((a, v) => a + v.length, 0) / 40;
-      rows.push({ jsonBytes: Math.round(raw), deflatedBytes: Math.round(def), savedBytes: Math.round(raw - def), decodeUsJson: round(median(json), 2), decodeUsDeflate: round(median(inflate), 2), extraUsPerHit: round(median(inflate) - median(json), 2) });
+      rows.push({
+        jsonBytes: Math.round(raw),
+        deflatedBytes: Math.round(def),
+        savedBytes: Math.round(raw - def),
+        decodeUsJson: round(median(json), 2),
+        decodeUsDeflate: round(median(inflate), 2),
+        extraUsPerHit: round(median(inflate) - median(json), 2),
+      });
     }
     result.compression = { codec: 'deflate level 6 (zlib)', rows };
   }
@@ -371,7 +408,10 @@ return 1`;
       healthyP50Ms: round(healthyP50, 4),
       pausedP50Ms: round(pct(paused, 50), 4),
       pausedP99Ms: round(pct(paused, 99), 3),
-      pausedMaxMs: round(paused.reduce((a, b) => Math.max(a, b), 0), 2),
+      pausedMaxMs: round(
+        paused.reduce((a, b) => Math.max(a, b), 0),
+        2,
+      ),
       addedMaxMs: round(paused.reduce((a, b) => Math.max(a, b), 0) - healthyP50, 2),
       requestsThatWaitedTheBudget: paused.filter((x) => x >= BUDGET * 0.8).length,
       requestsPerSecWhilePausedAtConcurrency64: Math.round(concurrentPaused.opsPerSec),
@@ -431,7 +471,11 @@ const md = [
   '',
   '| concurrency | path | hits/s | × bare GET | Node CPU µs/hit | p50 ms | p99 ms |',
   '|---:|---|---:|---:|---:|---:|---:|',
-  ...Object.entries(result.hits).flatMap(([c, paths]) => Object.entries(paths).map(([k, v]) => `| ${c.replace('concurrency ', '')} | ${k} | ${v.hitsPerSec} | ${v.ratioToBare} | ${v.nodeCpuUsPerHit} | ${v.p50Ms} | ${v.p99Ms} |`)),
+  ...Object.entries(result.hits).flatMap(([c, paths]) =>
+    Object.entries(paths).map(
+      ([k, v]) => `| ${c.replace('concurrency ', '')} | ${k} | ${v.hitsPerSec} | ${v.ratioToBare} | ${v.nodeCpuUsPerHit} | ${v.p50Ms} | ${v.p99Ms} |`,
+    ),
+  ),
   '',
   `## Writes: Redis CPU per write (${result.writes.valueBytes}-byte value)`,
   '',
@@ -439,13 +483,20 @@ const md = [
   '',
   '| concurrency | write | Redis CPU µs | × SET | commandstats µs | × SET | wall µs |',
   '|---:|---|---:|---:|---:|---:|---:|',
-  ...['concurrency 1', 'concurrency 16'].flatMap((c) => Object.entries(result.writes[c]).map(([k, v]) => `| ${c.replace('concurrency ', '')} | ${k} | ${v.redisCpuUsPerWrite} | ${v.redisCpuRatioToSet} | ${v.commandstatsUsPerWrite} | ${v.commandstatsRatioToSet} | ${v.wallUsPerWrite} |`)),
+  ...['concurrency 1', 'concurrency 16'].flatMap((c) =>
+    Object.entries(result.writes[c]).map(
+      ([k, v]) =>
+        `| ${c.replace('concurrency ', '')} | ${k} | ${v.redisCpuUsPerWrite} | ${v.redisCpuRatioToSet} | ${v.commandstatsUsPerWrite} | ${v.commandstatsRatioToSet} | ${v.wallUsPerWrite} |`,
+    ),
+  ),
   '',
   `## Compression (${result.compression.codec}) on real-text completions: decode cost per hit vs bytes saved`,
   '',
   '| JSON bytes | deflated | saved | decode µs, JSON | decode µs, deflate | extra µs per hit |',
   '|---:|---:|---:|---:|---:|---:|',
-  ...result.compression.rows.map((r) => `| ${r.jsonBytes} | ${r.deflatedBytes} | ${r.savedBytes} | ${r.decodeUsJson} | ${r.decodeUsDeflate} | ${r.extraUsPerHit} |`),
+  ...result.compression.rows.map(
+    (r) => `| ${r.jsonBytes} | ${r.deflatedBytes} | ${r.savedBytes} | ${r.decodeUsJson} | ${r.decodeUsDeflate} | ${r.extraUsPerHit} |`,
+  ),
   '',
   '## Targets',
   '',

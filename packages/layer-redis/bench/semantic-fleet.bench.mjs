@@ -73,7 +73,16 @@ async function main() {
   const results = {
     startedAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map((x) => round(x)) },
-    settings: { rate: RATE, seconds: SECONDS, dims: DIMS, followers: FOLLOWERS, streams: 4, flatTenants: FLAT_TENANTS, graphTenants: GRAPH_TENANTS, graphPrefill: GRAPH_PREFILL },
+    settings: {
+      rate: RATE,
+      seconds: SECONDS,
+      dims: DIMS,
+      followers: FOLLOWERS,
+      streams: 4,
+      flatTenants: FLAT_TENANTS,
+      graphTenants: GRAPH_TENANTS,
+      graphPrefill: GRAPH_PREFILL,
+    },
   };
   try {
     // ---- transport floor
@@ -122,7 +131,11 @@ async function main() {
         achievedPerSecond: round(count / (w.wroteMs / 1_000)),
         lagMs: dist(lags),
         lagVsFloor: { p50: round(pct(lags, 50) / results.floor.p50), p99: round(pct(lags, 99) / results.floor.p99) },
-        cpuPerEntryMs: { followers: reports.map((r) => round(r.cpuMs / Math.max(1, r.applied), 4)), writer: round(w.cpuMs / count, 4), redis: round(redisMs / count, 4) },
+        cpuPerEntryMs: {
+          followers: reports.map((r) => round(r.cpuMs / Math.max(1, r.applied), 4)),
+          writer: round(w.cpuMs / count, 4),
+          redis: round(redisMs / count, 4),
+        },
         reports,
       };
     };

@@ -115,7 +115,8 @@ export class Admin {
     const [partText, redisCursor] = (options.cursor ?? '0:0').split(':');
     const part = Number(partText);
     const cursor = redisCursor ?? '0';
-    if (!Number.isSafeInteger(part) || part < 0) throw new InvalidOptionError(`${PKG}: scan cursor ${JSON.stringify(options.cursor)} is not one this layer returned`, { field: 'cursor' });
+    if (!Number.isSafeInteger(part) || part < 0)
+      throw new InvalidOptionError(`${PKG}: scan cursor ${JSON.stringify(options.cursor)} is not one this layer returned`, { field: 'cursor' });
     if (options.scope) {
       const shards = this.keys.shardsOf(options.scope);
       if (part >= shards.length) return { items: [] };

@@ -90,10 +90,12 @@ export class RedisInvalidationBus implements InvalidationBus {
     }
     this.layer = options.layer;
     this.channel = options.channel ?? `${options.layer.keys.prefix}:invalidate`;
-    if (typeof this.channel !== 'string' || this.channel === '') throw new InvalidOptionError(`${PKG}: option "channel" must be a non-empty string`, { field: 'channel' });
+    if (typeof this.channel !== 'string' || this.channel === '')
+      throw new InvalidOptionError(`${PKG}: option "channel" must be a non-empty string`, { field: 'channel' });
     this.publishTimeoutMs = options.publishTimeoutMs ?? BUS_DEFAULTS.publishTimeoutMs;
     if (!(this.publishTimeoutMs > 0)) throw new InvalidOptionError(`${PKG}: option "publishTimeoutMs" must be positive`, { field: 'publishTimeoutMs' });
-    if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidOptionError(`${PKG}: option "onError" must be a function`, { field: 'onError' });
+    if (options.onError !== undefined && typeof options.onError !== 'function')
+      throw new InvalidOptionError(`${PKG}: option "onError" must be a function`, { field: 'onError' });
     this.onError = options.onError;
     const durable = options.durable ?? BUS_DEFAULTS.durable;
     if (typeof durable !== 'boolean') throw new InvalidOptionError(`${PKG}: option "durable" must be a boolean`, { field: 'durable' });
@@ -116,7 +118,12 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.handlers.add(handler);
     if (!this.unsubscribe) {
       // Back after a disconnect, messages may have been missed: the stored watermarks tell.
-      const pending = this.layer.subscribe(this.channel, (text) => this.deliver(text), (error) => this.onError?.(error), () => this.store.resync());
+      const pending = this.layer.subscribe(
+        this.channel,
+        (text) => this.deliver(text),
+        (error) => this.onError?.(error),
+        () => this.store.resync(),
+      );
       this.unsubscribe = pending;
       pending.catch(() => {
         if (this.unsubscribe === pending) this.unsubscribe = undefined;
@@ -177,11 +184,13 @@ function parseEnvelope(text: string): InvalidationEnvelope | undefined {
 }
 
 function positive(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidOptionError(`${PKG}: option "${field}" must be a positive number of milliseconds`, { field });
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+    throw new InvalidOptionError(`${PKG}: option "${field}" must be a positive number of milliseconds`, { field });
   return v;
 }
 
 function nonNegative(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new InvalidOptionError(`${PKG}: option "${field}" must be a number of milliseconds >= 0`, { field });
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new InvalidOptionError(`${PKG}: option "${field}" must be a number of milliseconds >= 0`, { field });
   return v;
 }

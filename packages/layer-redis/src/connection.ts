@@ -196,12 +196,21 @@ export class Connection {
     if (signal) {
       // A caller that gives up while the connection is being made sends nothing.
       if (signal.aborted) throw abortedError(this.name, operation, signal);
-      ready = Promise.race([ready, new Promise<never>((_, reject) => signal.addEventListener('abort', (onAbort = () => reject(abortedError(this.name, operation, signal))), { once: true }))]);
+      ready = Promise.race([
+        ready,
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', (onAbort = () => reject(abortedError(this.name, operation, signal))), { once: true }),
+        ),
+      ]);
     }
     try {
       await withTimeout(ready, timeoutMs, () => {
         this.counters.timeouts++;
-        return new RedisTimeoutError(this.name, operation, `${PKG}: Redis not ready within ${timeoutMs} ms (option: ${this.everReady ? optionFor(operation) : 'connectTimeoutMs'})`);
+        return new RedisTimeoutError(
+          this.name,
+          operation,
+          `${PKG}: Redis not ready within ${timeoutMs} ms (option: ${this.everReady ? optionFor(operation) : 'connectTimeoutMs'})`,
+        );
       });
     } catch (error) {
       if (isAvailabilityError(error)) this.breaker.failure(error);
@@ -330,14 +339,16 @@ let ioredis: Promise<IoredisModule> | undefined;
  * package, not of core (strict pnpm layouts would not find it from core).
  */
 function loadIoredis(): Promise<IoredisModule> {
-  ioredis ??= import('ioredis').then((m): IoredisModule => ({ Redis: m.Redis, Cluster: m.Cluster })).catch((cause: unknown) => {
-    ioredis = undefined;
-    throw new MissingDependencyError(
-      'ioredis',
-      `${PKG} needs its peer dependency "ioredis" (>=5) to create a client (${(cause as Error)?.message ?? cause}). Install it: pnpm add ioredis — or pass your own instance as option "client"`,
-      { cause },
-    );
-  });
+  ioredis ??= import('ioredis')
+    .then((m): IoredisModule => ({ Redis: m.Redis, Cluster: m.Cluster }))
+    .catch((cause: unknown) => {
+      ioredis = undefined;
+      throw new MissingDependencyError(
+        'ioredis',
+        `${PKG} needs its peer dependency "ioredis" (>=5) to create a client (${(cause as Error)?.message ?? cause}). Install it: pnpm add ioredis — or pass your own instance as option "client"`,
+        { cause },
+      );
+    });
   return ioredis!;
 }
 

@@ -131,9 +131,12 @@ export class LockCoordinator implements LoadCoordinator {
   }
 
   private leaderTicket(lockKey: string, entryKey: string, token: string): LoadTicket {
-    const renew = setInterval(() => {
-      void this.conn.exec('lock', this.o.writeTimeoutMs, (c) => EXTEND_LOCK.run(c, [lockKey], [token, this.o.lockTtlMs])).catch(() => undefined);
-    }, Math.max(10, Math.floor(this.o.lockTtlMs / 3)));
+    const renew = setInterval(
+      () => {
+        void this.conn.exec('lock', this.o.writeTimeoutMs, (c) => EXTEND_LOCK.run(c, [lockKey], [token, this.o.lockTtlMs])).catch(() => undefined);
+      },
+      Math.max(10, Math.floor(this.o.lockTtlMs / 3)),
+    );
     renew.unref();
     let released = false;
     return {

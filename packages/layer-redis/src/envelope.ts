@@ -27,7 +27,7 @@ export const FORMAT = 3;
 const LEGACY_FORMAT = 1;
 /** Bytes before the header. */
 export const HEAD = 7;
-export const enum Codec {
+export enum Codec {
   Json = 0,
   Zlib = 1,
   Brotli = 2,
@@ -56,7 +56,10 @@ export class TooLargeError extends DecodeError {}
 
 /** Thrown by encodeEntry for an entry larger than maxValueBytes. */
 export class EntryTooLarge extends Error {
-  constructor(readonly bytes: number, readonly max: number) {
+  constructor(
+    readonly bytes: number,
+    readonly max: number,
+  ) {
     super(`entry is ${bytes} bytes of JSON, more than maxValueBytes (${max})`);
   }
 }
@@ -122,7 +125,9 @@ export function unpack(buf: Buffer, keyId: string, where: string, maxValueBytes:
   const format = buf[1];
   if (format === LEGACY_FORMAT) return legacy(buf, where, maxValueBytes);
   if (format !== FORMAT) {
-    throw new UnreadableFormatError(`${PKG}: value at ${where} has envelope format ${format}, this version reads ${FORMAT} (and ${LEGACY_FORMAT}); treated as a miss`);
+    throw new UnreadableFormatError(
+      `${PKG}: value at ${where} has envelope format ${format}, this version reads ${FORMAT} (and ${LEGACY_FORMAT}); treated as a miss`,
+    );
   }
   if (buf.length < HEAD) throw new DecodeError(`${PKG}: value at ${where} is truncated; treated as a miss`);
   const h = buf.readUInt32BE(3);
@@ -132,7 +137,9 @@ export function unpack(buf: Buffer, keyId: string, where: string, maxValueBytes:
   if (idEnd >= start || buf[idEnd] !== 0x0a || !sameAscii(buf, HEAD, keyId)) {
     const nl = buf.indexOf(0x0a, HEAD);
     const found = buf.toString('latin1', HEAD, nl < 0 || nl > start ? Math.min(start, HEAD + 200) : nl);
-    throw new DecodeError(`${PKG}: value at ${where} was written for key ${JSON.stringify(found)}, not for this key (copied or restored onto it?); treated as a miss`);
+    throw new DecodeError(
+      `${PKG}: value at ${where} was written for key ${JSON.stringify(found)}, not for this key (copied or restored onto it?); treated as a miss`,
+    );
   }
   return payloadText(buf[2]!, buf.subarray(start), where, maxValueBytes);
 }
@@ -146,7 +153,9 @@ function sameAscii(buf: Buffer, at: number, text: string): boolean {
 function legacy(buf: Buffer, where: string, maxValueBytes: number): string | Promise<string> {
   const refuse = (text: string): never => {
     parseEntry(text, where); // a corrupt one fails here (and is deleted like any corrupt value)
-    throw new UnboundValueError(`${PKG}: value at ${where} was written by an earlier version (envelope format ${LEGACY_FORMAT}, not bound to its key); treated as a miss until it is rewritten`);
+    throw new UnboundValueError(
+      `${PKG}: value at ${where} was written by an earlier version (envelope format ${LEGACY_FORMAT}, not bound to its key); treated as a miss until it is rewritten`,
+    );
   };
   const text = payloadText(buf[2]!, buf.subarray(3), where, maxValueBytes);
   return typeof text === 'string' ? refuse(text) : text.then(refuse);

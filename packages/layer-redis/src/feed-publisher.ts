@@ -163,7 +163,11 @@ export class FeedPublisher {
       .connect()
       .then((client) => {
         used = client;
-        return withTimeout(APPEND.run(client, [this.s.keys[i]!], args), this.s.publishTimeoutMs, () => new Error(`appending to ${this.s.keys[i]} did not finish within ${this.s.publishTimeoutMs} ms (option: publishTimeoutMs)`));
+        return withTimeout(
+          APPEND.run(client, [this.s.keys[i]!], args),
+          this.s.publishTimeoutMs,
+          () => new Error(`appending to ${this.s.keys[i]} did not finish within ${this.s.publishTimeoutMs} ms (option: publishTimeoutMs)`),
+        );
       })
       .then(
         () => {
@@ -183,12 +187,16 @@ export class FeedPublisher {
           // (rather than queueing behind a stopped server, or on a client that gave up reconnecting).
           if (used) this.host.discard(used);
           // One report per outage, not one per retry.
-          if (this.failures++ === 0) this.host.report(new Error(`could not append to the semantic feed (${(error as Error)?.message ?? String(error)}); retrying`));
+          if (this.failures++ === 0)
+            this.host.report(new Error(`could not append to the semantic feed (${(error as Error)?.message ?? String(error)}); retrying`));
           if (!this.retry && !this.stopped) {
-            this.retry = setTimeout(() => {
-              this.retry = undefined;
-              for (let k = 0; k < this.queues.length; k++) this.send(k);
-            }, Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)));
+            this.retry = setTimeout(
+              () => {
+                this.retry = undefined;
+                for (let k = 0; k < this.queues.length; k++) this.send(k);
+              },
+              Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)),
+            );
             this.retry.unref?.();
           }
         },

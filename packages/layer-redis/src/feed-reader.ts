@@ -38,7 +38,11 @@ export interface FollowerStats {
 
 /** The last entry of a stream as a position (START when the stream is missing or empty). */
 export async function lastOf(client: Client, key: string, ms: number): Promise<Position> {
-  const r = (await withTimeout(client.xrevrangeBuffer(key, '+', '-', 'COUNT', 1), ms, () => new Error(`XREVRANGE ${key} did not answer within ${ms} ms`))) as Array<[Buffer, Buffer[]]>;
+  const r = (await withTimeout(
+    client.xrevrangeBuffer(key, '+', '-', 'COUNT', 1),
+    ms,
+    () => new Error(`XREVRANGE ${key} did not answer within ${ms} ms`),
+  )) as Array<[Buffer, Buffer[]]>;
   if (!r || r.length === 0) return START;
   const [id, fields] = r[0]!;
   // An entry without a number (not appended by this feed) counts as 0, as the append script reads it.
@@ -186,7 +190,8 @@ export class FeedFollower implements FeedSubscription {
         try {
           got.push({ origin, mutation: decodeMutation(payload ?? Buffer.alloc(0)) });
         } catch (error) {
-          if (this.stats.decodeErrors++ === 0) this.host.report(new Error(`semantic feed: skipped a record that cannot be decoded (${(error as Error).message})`));
+          if (this.stats.decodeErrors++ === 0)
+            this.host.report(new Error(`semantic feed: skipped a record that cannot be decoded (${(error as Error).message})`));
         }
       }
       this.pos[i] = p;

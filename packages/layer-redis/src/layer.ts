@@ -149,7 +149,12 @@ export class RedisLayer implements LayerV1 {
    * function that stops listening. `onResubscribed` is called each time the subscription is
    * back after the connection was lost (messages published meanwhile were missed).
    */
-  async subscribe(channel: string, onMessage: (message: string) => void, onError?: (error: Error) => void, onResubscribed?: () => void): Promise<() => Promise<void>> {
+  async subscribe(
+    channel: string,
+    onMessage: (message: string) => void,
+    onError?: (error: Error) => void,
+    onResubscribed?: () => void,
+  ): Promise<() => Promise<void>> {
     this.assertOpen();
     return this.subscriber.subscribe(channel, onMessage, onError, onResubscribed);
   }

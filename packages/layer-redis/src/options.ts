@@ -120,12 +120,35 @@ export const REDIS_LAYER_DEFAULTS = Object.freeze({
 });
 
 const KNOWN = Object.keys({
-  client: true, url: true, redisOptions: true, cluster: true, prefix: true, name: true, timeoutMs: true, connectTimeoutMs: true,
-  writeTimeoutMs: true, adminTimeoutMs: true, closeTimeoutMs: true, compression: true, compressThreshold: true, maxValueBytes: true,
-  maxTtlMs: true, slotsPerScope: true, breaker: true, lock: true, closeClient: true, onStateChange: true,
+  client: true,
+  url: true,
+  redisOptions: true,
+  cluster: true,
+  prefix: true,
+  name: true,
+  timeoutMs: true,
+  connectTimeoutMs: true,
+  writeTimeoutMs: true,
+  adminTimeoutMs: true,
+  closeTimeoutMs: true,
+  compression: true,
+  compressThreshold: true,
+  maxValueBytes: true,
+  maxTtlMs: true,
+  slotsPerScope: true,
+  breaker: true,
+  lock: true,
+  closeClient: true,
+  onStateChange: true,
 } satisfies Record<keyof RedisLayerOptions, true>);
-const KNOWN_BREAKER = Object.keys({ failureThreshold: true, cooldownMs: true, probeTimeoutMs: true } satisfies Record<keyof NonNullable<RedisLayerOptions['breaker']>, true>);
-const KNOWN_LOCK = Object.keys({ ttlMs: true, maxWaitMs: true, pollMinMs: true, pollMaxMs: true } satisfies Record<keyof NonNullable<RedisLayerOptions['lock']>, true>);
+const KNOWN_BREAKER = Object.keys({ failureThreshold: true, cooldownMs: true, probeTimeoutMs: true } satisfies Record<
+  keyof NonNullable<RedisLayerOptions['breaker']>,
+  true
+>);
+const KNOWN_LOCK = Object.keys({ ttlMs: true, maxWaitMs: true, pollMinMs: true, pollMaxMs: true } satisfies Record<
+  keyof NonNullable<RedisLayerOptions['lock']>,
+  true
+>);
 
 /** Options after validation, with every default applied. */
 export interface ResolvedOptions {
@@ -161,7 +184,9 @@ export function resolveOptions(options: RedisLayerOptions): ResolvedOptions {
   checkSub(options.lock, KNOWN_LOCK, 'lock');
   const sources = ['client', 'url', 'redisOptions', 'cluster'].filter((k) => (options as Record<string, unknown>)[k] !== undefined);
   if (sources.length > 1 && !(sources.length === 2 && sources.includes('url') && sources.includes('redisOptions'))) {
-    throw new InvalidOptionError(`${PKG}: pass only one of "client", "url" (optionally with "redisOptions") or "cluster"; got ${sources.join(', ')}`, { field: sources[1] });
+    throw new InvalidOptionError(`${PKG}: pass only one of "client", "url" (optionally with "redisOptions") or "cluster"; got ${sources.join(', ')}`, {
+      field: sources[1],
+    });
   }
   if (options.client !== undefined && !isClient(options.client)) {
     throw new InvalidOptionError(`${PKG}: option "client" must be an ioredis Redis or Cluster instance`, { field: 'client' });

@@ -73,7 +73,16 @@ export class ReadBatcher {
       let t = this.tick;
       if (t === undefined) {
         // The first read of a tick goes out at once.
-        t = this.tick = { client, reads: new Map(), queued: [], byTag: client.isCluster ? new Map() : undefined, open: undefined, sent: [], pending: 0, deadline: undefined };
+        t = this.tick = {
+          client,
+          reads: new Map(),
+          queued: [],
+          byTag: client.isCluster ? new Map() : undefined,
+          open: undefined,
+          sent: [],
+          pending: 0,
+          deadline: undefined,
+        };
         process.nextTick(this.endTick);
         const read: Read = { rk, keyId, waiters: [waiter] };
         t.reads.set(rk, read);
@@ -191,7 +200,11 @@ export class ReadBatcher {
         continue;
       }
       if (Array.isArray(entries)) for (let j = 0; j < waiters.length; j++) waiters[j]!.resolve(entries[j]);
-      else entries.then((es) => waiters.forEach((w, j) => w.resolve(es[j])), (error: unknown) => waiters.forEach((w) => w.reject(error)));
+      else
+        entries.then(
+          (es) => waiters.forEach((w, j) => w.resolve(es[j])),
+          (error: unknown) => waiters.forEach((w) => w.reject(error)),
+        );
     }
   }
 

@@ -24,12 +24,21 @@ export class Script {
     }
   }
 
-  private async send(client: Client, command: 'evalsha' | 'eval', body: string, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<unknown> {
+  private async send(
+    client: Client,
+    command: 'evalsha' | 'eval',
+    body: string,
+    keys: readonly string[],
+    args: ReadonlyArray<string | Buffer | number>,
+  ): Promise<unknown> {
     if (!client.isCluster) return client[command](body, keys.length, ...keys, ...args);
     // Cluster: ioredis' auto-pipelining routes a command by its first argument, which for
     // EVAL/EVALSHA is the script, not a key. An explicit one-command pipeline is routed by the
     // command's declared keys instead.
-    const results = await client.pipeline()[command](body, keys.length, ...keys, ...args).exec();
+    const results = await client
+      .pipeline()
+      [command](body, keys.length, ...keys, ...args)
+      .exec();
     const [error, value] = results?.[0] ?? [new Error('empty pipeline result'), undefined];
     if (error) throw error;
     return value;

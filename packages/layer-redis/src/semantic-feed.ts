@@ -125,8 +125,10 @@ export class RedisSemanticFeed implements SemanticFeed {
     for (const k of Object.keys(options)) {
       if (!Object.hasOwn(KNOWN, k)) throw new InvalidOptionError(`${PKG}: unknown RedisSemanticFeed option "${k}"`, { field: k });
     }
-    if (!(options.layer instanceof RedisLayer)) throw new InvalidOptionError(`${PKG}: RedisSemanticFeed needs option "layer" (a RedisLayer)`, { field: 'layer' });
-    if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidOptionError(`${PKG}: option "onError" must be a function`, { field: 'onError' });
+    if (!(options.layer instanceof RedisLayer))
+      throw new InvalidOptionError(`${PKG}: RedisSemanticFeed needs option "layer" (a RedisLayer)`, { field: 'layer' });
+    if (options.onError !== undefined && typeof options.onError !== 'function')
+      throw new InvalidOptionError(`${PKG}: option "onError" must be a function`, { field: 'onError' });
     const o: Record<keyof typeof SEMANTIC_FEED_DEFAULTS, number> = { ...SEMANTIC_FEED_DEFAULTS };
     for (const k of Object.keys(SEMANTIC_FEED_DEFAULTS) as Array<keyof typeof SEMANTIC_FEED_DEFAULTS>) {
       const v = options[k];
@@ -170,10 +172,17 @@ export class RedisSemanticFeed implements SemanticFeed {
     let positions: Position[] | undefined;
     if (from !== undefined) {
       positions = parseOffset(from, this.config, this.keys.length);
-      if (!positions) this.report(new Error(`semantic feed: offset ${JSON.stringify(String(from).slice(0, 60))} was taken under other settings (streams or prefix); re-synchronising`));
+      if (!positions)
+        this.report(
+          new Error(`semantic feed: offset ${JSON.stringify(String(from).slice(0, 60))} was taken under other settings (streams or prefix); re-synchronising`),
+        );
     } else {
       positions = await this.ends().catch((error: unknown) => {
-        this.report(new Error(`semantic feed: could not find the streams' ends (${(error as Error)?.message ?? String(error)}); the layer re-synchronises once Redis answers`));
+        this.report(
+          new Error(
+            `semantic feed: could not find the streams' ends (${(error as Error)?.message ?? String(error)}); the layer re-synchronises once Redis answers`,
+          ),
+        );
         return undefined;
       });
     }
@@ -232,7 +241,11 @@ export class RedisSemanticFeed implements SemanticFeed {
   /** Every stream's last entry as a position. */
   private async ends(): Promise<Position[]> {
     const deadline = Date.now() + this.o.startTimeoutMs;
-    const c = await withTimeout(this.commandClient(), this.o.startTimeoutMs, () => new Error(`Redis not ready within ${this.o.startTimeoutMs} ms (option: startTimeoutMs)`));
+    const c = await withTimeout(
+      this.commandClient(),
+      this.o.startTimeoutMs,
+      () => new Error(`Redis not ready within ${this.o.startTimeoutMs} ms (option: startTimeoutMs)`),
+    );
     const out: Position[] = [];
     for (const key of this.keys) out.push(await lastOf(c, key, Math.max(1, deadline - Date.now())));
     return out;
@@ -275,7 +288,11 @@ export class RedisSemanticFeed implements SemanticFeed {
     });
     c.on('error', () => undefined);
     try {
-      await withTimeout(c.connect(), this.o.connectTimeoutMs, () => new Error(`Redis not ready within ${this.o.connectTimeoutMs} ms (option: connectTimeoutMs)`));
+      await withTimeout(
+        c.connect(),
+        this.o.connectTimeoutMs,
+        () => new Error(`Redis not ready within ${this.o.connectTimeoutMs} ms (option: connectTimeoutMs)`),
+      );
     } catch (error) {
       c.disconnect();
       throw error;

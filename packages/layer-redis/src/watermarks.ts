@@ -181,7 +181,13 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       t0 = local();
       // The clock is read in the same round trip: a process that has just started (its first
       // load is part of cache.ready()) stamps and purges on the Redis clock from then on.
-      const results = await c.multi().zrange(this.keys.marks, 0, -1, 'WITHSCORES').zrange(this.keys.versions, 0, -1, 'WITHSCORES').get(this.keys.seq).time().exec();
+      const results = await c
+        .multi()
+        .zrange(this.keys.marks, 0, -1, 'WITHSCORES')
+        .zrange(this.keys.versions, 0, -1, 'WITHSCORES')
+        .get(this.keys.seq)
+        .time()
+        .exec();
       for (const [error] of results ?? []) if (error) throw error;
       return (results ?? []).map((r) => r[1]) as [string[], string[], string | null, [string, string]];
     });
@@ -208,7 +214,9 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   }
 
   async prune(before: number, max: number): Promise<void> {
-    await this.layer.runCommand('pruneWatermarks', this.s.timeoutMs, (c) => PRUNE.run(c, [this.keys.marks], [String(before), String(max), String(PRUNE_LIMIT)]));
+    await this.layer.runCommand('pruneWatermarks', this.s.timeoutMs, (c) =>
+      PRUNE.run(c, [this.keys.marks], [String(before), String(max), String(PRUNE_LIMIT)]),
+    );
   }
 
   /** Tells listeners to resync (the bus calls it when its subscription is back). */

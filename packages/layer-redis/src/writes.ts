@@ -108,7 +108,14 @@ export class Writer {
     return this.track(p);
   }
 
-  private async write(w: PendingWrite, pending: Buffer | Promise<Buffer>, ttl: number | undefined, tags: string[], now: number, signal: AbortSignal | undefined): Promise<void> {
+  private async write(
+    w: PendingWrite,
+    pending: Buffer | Promise<Buffer>,
+    ttl: number | undefined,
+    tags: string[],
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const value = await pending;
     if (w.cancelled) return;
     if (signal?.aborted) throw abortedError(this.conn.name, 'set', signal);
@@ -132,14 +139,16 @@ export class Writer {
     const b = this.batch!;
     this.batch = undefined;
     for (const [shard, writes] of b) {
-      this.conn.exec('set', this.o.writeTimeoutMs, (c) => this.send(c, shard, writes)).then(
-        () => {
-          for (const r of writes) r.resolve();
-        },
-        (error: unknown) => {
-          for (const r of writes) r.reject(error);
-        },
-      );
+      this.conn
+        .exec('set', this.o.writeTimeoutMs, (c) => this.send(c, shard, writes))
+        .then(
+          () => {
+            for (const r of writes) r.resolve();
+          },
+          (error: unknown) => {
+            for (const r of writes) r.reject(error);
+          },
+        );
     }
   };
 

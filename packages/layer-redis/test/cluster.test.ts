@@ -13,7 +13,14 @@ afterAll(async () => (await cluster)?.stop(), 30_000);
 
 const clusterLayer = async (slotsPerScope: number) => {
   const c = await getCluster();
-  return new RedisLayer({ cluster: { nodes: [...c.nodes] }, prefix: uniqueKeyPrefix(`cluster${slotsPerScope}`), slotsPerScope, connectTimeoutMs: 5_000, timeoutMs: 1_000, breaker: { cooldownMs: 100 } });
+  return new RedisLayer({
+    cluster: { nodes: [...c.nodes] },
+    prefix: uniqueKeyPrefix(`cluster${slotsPerScope}`),
+    slotsPerScope,
+    connectTimeoutMs: 5_000,
+    timeoutMs: 1_000,
+    breaker: { cooldownMs: 100 },
+  });
 };
 
 runLayerComplianceSuite({
@@ -100,7 +107,7 @@ describe('redis cluster: coalesced reads', () => {
 });
 
 describe('redis cluster: invalidation bus and coordinator', () => {
-  it('fans an invalidation out to another cache\'s L1 and coalesces through the cluster lock', async () => {
+  it("fans an invalidation out to another cache's L1 and coalesces through the cluster lock", async () => {
     const prefix = uniqueKeyPrefix('cluster-bus');
     const c = await getCluster();
     const make = () => {

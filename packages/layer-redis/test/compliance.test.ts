@@ -15,7 +15,9 @@ runLayerComplianceSuite({
     proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
     const url = new URL(redis.url);
     url.host = `127.0.0.1:${proxy.port}`;
-    return new RedisLayer({ url: url.toString(), prefix: uniqueKeyPrefix('compliance'),
+    return new RedisLayer({
+      url: url.toString(),
+      prefix: uniqueKeyPrefix('compliance'),
       // Functional checks call the layer directly: a loaded machine must not trip the breaker.
       // The unavailable check still runs under MultiLayerCache's 50 ms budget.
       timeoutMs: 1_000,

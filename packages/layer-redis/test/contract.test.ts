@@ -182,7 +182,8 @@ describe('RedisLayer: bursts and connections', () => {
     const prefix = uniqueKeyPrefix('one-sub');
     const a = makeLayer({ prefix });
     const b = makeLayer({ prefix, lock: { pollMinMs: 5_000, pollMaxMs: 5_000 } });
-    const cache = (layer: RedisLayer) => new MultiLayerCache({ layers: [layer], bus: new RedisInvalidationBus({ layer }), coordinator: layer.coordinator, policy: 'always' });
+    const cache = (layer: RedisLayer) =>
+      new MultiLayerCache({ layers: [layer], bus: new RedisInvalidationBus({ layer }), coordinator: layer.coordinator, policy: 'always' });
     const ca = cache(a);
     const cb = cache(b);
     await Promise.all([ca.ready(), cb.ready(), a.connect(), b.connect()]);
@@ -213,7 +214,9 @@ describe('RedisLayer: writes', () => {
     const scope = resolveScope({ tenant: 'batched-writes' });
     const keys = Array.from({ length: 30 }, (_, i) => computeKey({ w: i }, scope));
     const before = await calls('exec', 'evalsha', 'eval', 'set');
-    await Promise.all(keys.map((k, i) => layer.set(k, entry(i, { tags: i % 3 === 0 ? ['third'] : i % 2 === 0 ? ['even'] : [], ...(i === 29 ? { ttlMs: undefined } : {}) }))));
+    await Promise.all(
+      keys.map((k, i) => layer.set(k, entry(i, { tags: i % 3 === 0 ? ['third'] : i % 2 === 0 ? ['even'] : [], ...(i === 29 ? { ttlMs: undefined } : {}) }))),
+    );
     const after = await calls('exec', 'evalsha', 'eval', 'set');
     expect([after.exec! - before.exec!, after.evalsha! - before.evalsha!, after.eval! - before.eval!, after.set! - before.set!]).toEqual([1, 0, 0, 30]);
     const shard = layer.keys.shardOf(keys[0]!);

@@ -3,7 +3,15 @@ import { copyFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type RedisClusterHandle, type RedisServerHandle, type TaggedChild, spawnTaggedChild, startRedisCluster, startRedisServer, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import {
+  type RedisClusterHandle,
+  type RedisServerHandle,
+  type TaggedChild,
+  spawnTaggedChild,
+  startRedisCluster,
+  startRedisServer,
+  uniqueKeyPrefix,
+} from '@strata-cache/test-utils';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -84,7 +92,10 @@ async function checkAfter(nodes: Node[], from: number, label: string): Promise<A
   }
   for (const n of nodes) await n.ask('stop', 'STOPPED');
   const reports = await Promise.all(nodes.map((n) => n.ask('report', 'REPORT')));
-  console.log(label, JSON.stringify({ probes: probes.map((p) => ({ node: p.node, delayMs: p.delayMs, stale: p.stale, versions: p.versions, layers: p.layers })), reports }));
+  console.log(
+    label,
+    JSON.stringify({ probes: probes.map((p) => ({ node: p.node, delayMs: p.delayMs, stale: p.stale, versions: p.versions, layers: p.layers })), reports }),
+  );
   for (const p of probes) {
     expect(p.stale, `${label}: probe of process ${p.node} at +${p.delayMs} ms`).toBe(0);
     expect(p.versions, `${label}: probe of process ${p.node} at +${p.delayMs} ms`).toEqual([2]);
@@ -204,7 +215,11 @@ describe('a purge is never lost: own redis-server, 2 application processes, load
       nodes.push(late);
       // Every process that knew writes the watermark back (before C starts reading: C waits for it).
       const check = new Redis(server.url);
-      await until('the watermark is back in Redis', async () => (await check.keys(`${prefix}:wm:*`)).length > 0 && (await check.zcard(`${prefix}:wm:{${prefix}}:marks`)) > 0, 10_000);
+      await until(
+        'the watermark is back in Redis',
+        async () => (await check.keys(`${prefix}:wm:*`)).length > 0 && (await check.zcard(`${prefix}:wm:{${prefix}}:marks`)) > 0,
+        10_000,
+      );
       check.disconnect();
       await late.next('READY');
       await late.ask('source', 'SOURCE', { version: 2 });
@@ -229,10 +244,14 @@ describe('a purge is never lost: Redis Cluster (3 masters, 1 replica each), fail
       // The master of the default scope's slot, and a prefix whose watermark keys live there too.
       type Slots = Array<[number, number, [string, number, string], ...Array<[string, number, string]>]>;
       let slots: Slots = [];
-      await until('every master has its replica', async () => {
-        slots = (await probe.cluster('SLOTS')) as unknown as Slots;
-        return slots.length > 0 && slots.every((r) => r.length >= 4);
-      }, 30_000);
+      await until(
+        'every master has its replica',
+        async () => {
+          slots = (await probe.cluster('SLOTS')) as unknown as Slots;
+          return slots.length > 0 && slots.every((r) => r.length >= 4);
+        },
+        30_000,
+      );
       for (const s of cluster.servers.slice(3)) {
         const r = new Redis(s.port);
         await until('replicas in sync', async () => /master_link_status:up/.test(await r.info('replication')), 30_000);

@@ -92,7 +92,9 @@ describe('fail-open under Redis faults (own redis-server)', () => {
         await sleep(50);
       }
       const c = await layer.getClient();
-      throw new Error(`no recovery after ${label} (state ${layer.state}, client ${c.status}, ${JSON.stringify(layer.stats())}, transitions ${transitions.slice(-6).join(",")})`);
+      throw new Error(
+        `no recovery after ${label} (state ${layer.state}, client ${c.status}, ${JSON.stringify(layer.stats())}, transitions ${transitions.slice(-6).join(',')})`,
+      );
     };
 
     await sleep(800);

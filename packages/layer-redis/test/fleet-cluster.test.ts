@@ -30,7 +30,10 @@ async function masters(port: number): Promise<Array<{ port: number; ranges: Arra
     const f = line.trim().split(' ');
     if (f.length < 8 || !f[2]!.includes('master') || f[2]!.includes('fail')) continue;
     const p = Number(f[1]!.split(':')[1]!.split('@')[0]);
-    const ranges = f.slice(8).filter((r) => /^\d/.test(r)).map((r) => r.split('-').map(Number) as [number, number]);
+    const ranges = f
+      .slice(8)
+      .filter((r) => /^\d/.test(r))
+      .map((r) => r.split('-').map(Number) as [number, number]);
     if (ranges.length > 0) out.push({ port: p, ranges: ranges.map(([a, b]) => [a, b ?? a]) });
   }
   return out;
@@ -43,12 +46,21 @@ beforeAll(async () => {
   buildPackage();
   for (let i = 0; i < 6; i++) {
     const port = await freePort({ busOffset: 10_000 });
-    servers.push(await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000'] }));
+    servers.push(
+      await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000'] }),
+    );
   }
   await redisCli(['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes']);
   for (const s of servers) await eventually(() => clusterOk(s.port), Boolean, 30_000, `cluster node ${s.port} ok`);
   // Replicas must have synced before anything relies on them.
-  await eventually(async () => (await Promise.all(servers.map((s) => rawRedisCommand({ port: s.port }, ['INFO', 'replication'])))).filter((t) => t.includes('master_link_status:up')).length, (n) => n === 3, 30_000, 'replicas synced');
+  await eventually(
+    async () =>
+      (await Promise.all(servers.map((s) => rawRedisCommand({ port: s.port }, ['INFO', 'replication'])))).filter((t) => t.includes('master_link_status:up'))
+        .length,
+    (n) => n === 3,
+    30_000,
+    'replicas synced',
+  );
   nodes = (await masters(servers[0]!.port)).map((m) => ({ host: '127.0.0.1', port: m.port }));
 }, 120_000);
 
@@ -77,10 +89,16 @@ describe('semantic fleet on a Redis Cluster (3 masters, 3 replicas)', () => {
     const b = await FleetProcess.start({ cluster: nodes, prefix });
     try {
       const tenants = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
-      const store = (i: number, phase: string) => a.call('store', { text: `${phase} question ${i} for the cluster`, tenant: tenants[i % tenants.length], value: `${phase} ${i}` });
+      const store = (i: number, phase: string) =>
+        a.call('store', { text: `${phase} question ${i} for the cluster`, tenant: tenants[i % tenants.length], value: `${phase} ${i}` });
       const before: string[] = [];
       for (let i = 0; i < 60; i++) before.push((await store(i, 'before')).key);
-      await eventually(() => b.call('stats'), (s) => before.every((k) => s.keys.includes(k)), 20_000, 'converged before the failover');
+      await eventually(
+        () => b.call('stats'),
+        (s) => before.every((k) => s.keys.includes(k)),
+        20_000,
+        'converged before the failover',
+      );
       expect((await b.call('lookup', { text: 'before question 7 for the cluster', tenant: tenants[1] })).hit).toBe(true);
       await sleep(500); // replicas have what their masters acknowledged
       // kill -9 the master that holds the first stream; its replica takes over.
@@ -97,7 +115,17 @@ describe('semantic fleet on a Redis Cluster (3 masters, 3 replicas)', () => {
       const alive = servers.find((s) => s !== victim)!;
       await eventually(() => clusterOk(alive.port), Boolean, 30_000, 'cluster ok after the failover');
       const after: string[] = [];
-      for (let i = 0; i < 20; i++) after.push((await eventually(() => store(i, 'after'), (r) => r.stored === true, 10_000, 'store after failover')).key);
+      for (let i = 0; i < 20; i++)
+        after.push(
+          (
+            await eventually(
+              () => store(i, 'after'),
+              (r) => r.stored === true,
+              10_000,
+              'store after failover',
+            )
+          ).key,
+        );
       const final = await eventually(
         () => Promise.all([a.call('stats'), b.call('stats')]),
         ([sa, sb]) => [...before, ...after].every((k) => sa.keys.includes(k) && sb.keys.includes(k)),

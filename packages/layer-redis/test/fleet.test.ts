@@ -47,7 +47,12 @@ describe('a semantic fleet of three processes on one Redis', () => {
     const before = await Promise.all([b!, c!].map((p) => p.call('stats')));
     const texts = ['How do I reset my password?', 'Where can I download my invoices?', 'Can I change the email on my account?'];
     for (const text of texts) expect((await a!.call('store', { text, tenant: 'acme', value: `answer: ${text}` })).stored).toBe(true);
-    await eventually(() => Promise.all([b!, c!].map((p) => p.call('stats'))), (ss) => ss.every((s) => s.size === 3), 10_000, 'replicated to B and C');
+    await eventually(
+      () => Promise.all([b!, c!].map((p) => p.call('stats'))),
+      (ss) => ss.every((s) => s.size === 3),
+      10_000,
+      'replicated to B and C',
+    );
     const after = await Promise.all([b!, c!].map((p) => p.call('stats')));
     // Replicated entries came with their vectors: the followers' embedders were not called.
     after.forEach((s, i) => expect(s.embedded).toBe(before[i]!.embedded));
@@ -74,13 +79,21 @@ describe('a semantic fleet of three processes on one Redis', () => {
       const stored = `what does plan ${round} cost per month`;
       const racing = `is plan ${round} billed yearly or monthly`;
       const { key: storedKey } = await a!.call('store', { text: stored, tenant: 'acme', tags: [tag], value: `old price ${round}` });
-      await eventually(() => Promise.all([b!, c!].map((p) => p.call('l3', { keys: [storedKey] }))), (rs) => rs.every((r) => r.held.length === 1), 10_000, `round ${round}: replicated`);
+      await eventually(
+        () => Promise.all([b!, c!].map((p) => p.call('l3', { keys: [storedKey] }))),
+        (rs) => rs.every((r) => r.held.length === 1),
+        10_000,
+        `round ${round}: replicated`,
+      );
       // B begins loading an answer with the same tag before the purge, and stores it while the
       // purge is on its way (its own bus message may or may not have arrived yet).
       const begun = await b!.call('begin', { handle: round, text: racing, tenant: 'acme', tags: [tag] });
       expect(begun.kind).toBe('load');
       const delayMs = (round * 7) % 12;
-      const [, committed] = await Promise.all([a!.call('purgeTag', { tag, tenant: 'acme' }), b!.call('commit', { handle: round, value: `racing price ${round}`, delayMs })]);
+      const [, committed] = await Promise.all([
+        a!.call('purgeTag', { tag, tenant: 'acme' }),
+        b!.call('commit', { handle: round, value: `racing price ${round}`, delayMs }),
+      ]);
       expect(['miss', 'bypass']).toContain(committed.status);
       // (In about a quarter of the rounds B stores the racing answer before its own bus message
       // arrives — `committed.stored` — so both sides of the race are exercised.)
@@ -106,12 +119,22 @@ describe('a semantic fleet of three processes on one Redis', () => {
         for (let i = from; i < to; i++) await a!.call('store', { text: `question number ${i} about the fleet`, tenant: `t${i % 3}`, value: `answer ${i}` });
       })();
     const first = writes(0, 300);
-    await eventually(() => c.call('stats'), (s) => s.size >= 100, 20_000, 'c mid-feed');
+    await eventually(
+      () => c.call('stats'),
+      (s) => s.size >= 100,
+      20_000,
+      'c mid-feed',
+    );
     await c.kill9();
     await first;
     c = await start({ url: server.url, prefix, persistDir: dir, snapshotIntervalMs: 200 });
     await writes(300, 400);
-    const { all } = await eventually(() => sameKeys([a!, b!, c]), (r) => r.equal && r.all[0]!.size === 400, 20_000, 'converged');
+    const { all } = await eventually(
+      () => sameKeys([a!, b!, c]),
+      (r) => r.equal && r.all[0]!.size === 400,
+      20_000,
+      'converged',
+    );
     expect(all.map((s) => s.size)).toEqual([400, 400, 400]);
     expect(new Set(all[2]!.keys).size).toBe(400); // no duplicates
     // It resumed from its snapshot's offset: no re-synchronisation, nothing re-embedded.
@@ -127,20 +150,36 @@ describe('a semantic fleet of three processes on one Redis', () => {
     const [a, b] = await fleet(2, { prefix, feed });
     let c = await start({ url: server.url, prefix, persistDir: dir, snapshotIntervalMs: 200, feed });
     for (let i = 0; i < 50; i++) await a!.call('store', { text: `early question ${i}`, tenant: 'acme', value: `answer ${i}` });
-    await eventually(() => c.call('stats'), (s) => s.size === 50, 20_000, 'c caught up');
+    await eventually(
+      () => c.call('stats'),
+      (s) => s.size === 50,
+      20_000,
+      'c caught up',
+    );
     await sleep(400); // a snapshot with its offset
     await c.kill9();
     // While it is down: far more than the streams keep, and deletes it must not miss.
-    for (let i = 50; i < 250; i++) await a!.call('store', { text: `later question ${i}`, tenant: i % 2 ? 'acme' : 'globex', value: `answer ${i}`, tags: i < 60 ? ['gone'] : [] });
+    for (let i = 50; i < 250; i++)
+      await a!.call('store', { text: `later question ${i}`, tenant: i % 2 ? 'acme' : 'globex', value: `answer ${i}`, tags: i < 60 ? ['gone'] : [] });
     await a!.call('purgeTag', { tag: 'gone', tenant: 'acme' });
     await a!.call('purgeTag', { tag: 'gone', tenant: 'globex' });
     c = await start({ url: server.url, prefix, persistDir: dir, feed });
-    const { all } = await eventually(() => sameKeys([a!, b!, c]), (r) => r.equal && r.all[0]!.size === 240, 30_000, 'converged after the gap');
+    const { all } = await eventually(
+      () => sameKeys([a!, b!, c]),
+      (r) => r.equal && r.all[0]!.size === 240,
+      30_000,
+      'converged after the gap',
+    );
     expect(all.map((s) => s.size)).toEqual([240, 240, 240]);
     expect(all[2]!.replication.resyncs).toBeGreaterThanOrEqual(1);
     // Then it follows the streams again.
     await a!.call('store', { text: 'after the gap', tenant: 'acme', value: 'x' });
-    await eventually(() => c.call('stats'), (s) => s.size === 241, 10_000, 'follows again');
+    await eventually(
+      () => c.call('stats'),
+      (s) => s.size === 241,
+      10_000,
+      'follows again',
+    );
   }, 120_000);
 
   it('Redis SIGSTOPped, then down, then back empty, under load: 0 failed requests, replication resumes by itself', async () => {
@@ -164,9 +203,19 @@ describe('a semantic fleet of three processes on one Redis', () => {
         expect(r.requests).toBeGreaterThan(100);
       }
       // Replication resumed: a write in one process reaches the others.
-      await eventually(() => ps[0]!.call('store', { text: 'written after the faults', tenant: 'acme', value: 'fresh' }), (r) => r.stored === true, 10_000, 'L2 back');
+      await eventually(
+        () => ps[0]!.call('store', { text: 'written after the faults', tenant: 'acme', value: 'fresh' }),
+        (r) => r.stored === true,
+        10_000,
+        'L2 back',
+      );
       for (const p of ps.slice(1)) {
-        await eventually(() => p.call('lookup', { text: 'written after the faults', tenant: 'acme' }), (r) => r.hit === true, 15_000, 'replicated after the faults');
+        await eventually(
+          () => p.call('lookup', { text: 'written after the faults', tenant: 'acme' }),
+          (r) => r.hit === true,
+          15_000,
+          'replicated after the faults',
+        );
       }
       const stats = await Promise.all(ps.map((p) => p.call('stats')));
       for (const s of stats) expect(s.replication.resyncs).toBeGreaterThanOrEqual(1);

@@ -18,7 +18,7 @@ function envelope(keyId: string, codec: number, payload: Buffer): Buffer {
 }
 
 describe('a stored value is bound to its key', () => {
-  it('COPY of one tenant\'s entry onto another tenant\'s key: a miss plus DecodeError, never the other tenant\'s answer, and the copy is deleted', async () => {
+  it("COPY of one tenant's entry onto another tenant's key: a miss plus DecodeError, never the other tenant's answer, and the copy is deleted", async () => {
     const layer = makeLayer();
     const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 5_000 }], policy: 'always' });
     const errors: StrataError[] = [];
@@ -62,7 +62,12 @@ describe('a stored value is bound to its key', () => {
 describe('malformed entries bound to their key', () => {
   it('non-string tags, an infinite createdAt or a negative TTL are a miss plus DecodeError, and deleted', async () => {
     const layer = makeLayer();
-    const cases = ['{"value":1,"createdAt":1,"tags":[1]}', '{"value":1,"createdAt":1e400,"tags":[]}', '{"value":1,"createdAt":1,"ttlMs":-5,"tags":[]}', '{"value":1,"createdAt":1,"tags":"abc"}'];
+    const cases = [
+      '{"value":1,"createdAt":1,"tags":[1]}',
+      '{"value":1,"createdAt":1e400,"tags":[]}',
+      '{"value":1,"createdAt":1,"ttlMs":-5,"tags":[]}',
+      '{"value":1,"createdAt":1,"tags":"abc"}',
+    ];
     for (const [i, json] of cases.entries()) {
       const key = computeKey({ q: 'malformed', i }, resolveScope('t'));
       const rk = layer.keys.entry(key);
@@ -104,7 +109,10 @@ describe('decompression bombs and oversized values', () => {
     const bomb = envelope(key.id, 1, deflateSync(inner, { level: 9 }));
     await own.raw.set(rk, bomb, 'PX', 60_000);
     const m = await measure(() => layer.get(key));
-    console.log('bomb', JSON.stringify({ storedBytes: bomb.length, ms: Math.round(m.ms), rssGrowthMb: Math.round(m.rssGrowthMb), maxLoopDelayMs: Math.round(m.maxLoopDelayMs) }));
+    console.log(
+      'bomb',
+      JSON.stringify({ storedBytes: bomb.length, ms: Math.round(m.ms), rssGrowthMb: Math.round(m.rssGrowthMb), maxLoopDelayMs: Math.round(m.maxLoopDelayMs) }),
+    );
     expect('error' in m.outcome && m.outcome.error).toBeInstanceOf(DecodeError);
     expect(('error' in m.outcome && m.outcome.error.message) || '').toMatch(/inflates to more than maxValueBytes/);
     // Bounded by maxValueBytes (32 MiB), not by the bomb (512 MB).
@@ -123,13 +131,16 @@ describe('decompression bombs and oversized values', () => {
       for (let i = 0; i < garbage.length; i += 4) garbage.writeUInt32LE((i * 2654435761) >>> 0, i);
       await own.raw.set(rk, envelope(key.id, codec, garbage), 'PX', 60_000);
       const m = await measure(() => layer.get(key));
-      console.log('garbage', JSON.stringify({ codec, ms: Math.round(m.ms), rssGrowthMb: Math.round(m.rssGrowthMb), maxLoopDelayMs: Math.round(m.maxLoopDelayMs) }));
+      console.log(
+        'garbage',
+        JSON.stringify({ codec, ms: Math.round(m.ms), rssGrowthMb: Math.round(m.rssGrowthMb), maxLoopDelayMs: Math.round(m.maxLoopDelayMs) }),
+      );
       expect('error' in m.outcome && m.outcome.error).toBeInstanceOf(DecodeError);
       expect(('error' in m.outcome && m.outcome.error.message) || '').toMatch(/more than maxValueBytes/);
     }
   }, 60_000);
 
-  it('an entry larger than maxValueBytes is not written, and the key\'s older value is removed', async () => {
+  it("an entry larger than maxValueBytes is not written, and the key's older value is removed", async () => {
     const layer = makeLayer({ maxValueBytes: 64 * 1024 });
     const key = computeKey({ q: 'too big' }, resolveScope('t'));
     await layer.set(key, entry('small and old'));
@@ -143,6 +154,6 @@ describe('decompression bombs and oversized values', () => {
     const text = Array.from({ length: 60_000 }, (_, i) => `line ${i} of a long answer`).join('\n');
     await layer.set(key, entry({ text }));
     expect((await own.raw.getBuffer(layer.keys.entry(key)))![2]).toBe(1);
-    expect(((await layer.get(key))?.value as { text: string }).text).toBe(text);
+    expect(((await layer.get(key))!.value as { text: string }).text).toBe(text);
   });
 });

@@ -196,7 +196,7 @@ describe('RedisLayer: construction and connections', () => {
 });
 
 describe('RedisLayer: coordinator wake-up', () => {
-  it('a waiting process is woken by the holder\'s release message, not by polling', async () => {
+  it("a waiting process is woken by the holder's release message, not by polling", async () => {
     const prefix = uniqueKeyPrefix('wake');
     // Polling alone would take 5 s per round: only the pub/sub release message can be faster.
     const make = () => {

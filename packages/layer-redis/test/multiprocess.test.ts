@@ -62,7 +62,7 @@ describe('cross-process coalescing (child processes on built dist)', () => {
 });
 
 describe('invalidation fan-out over Redis pub/sub', () => {
-  it('an invalidation published by one process empties the other process\'s L1 (key and tag)', async () => {
+  it("an invalidation published by one process empties the other process's L1 (key and tag)", async () => {
     const url = (await redisForTests()).url;
     const prefix = uniqueKeyPrefix('fanout');
     const other = run(['listen', url, prefix]);

@@ -24,10 +24,23 @@ async function eventually(fn: () => boolean | Promise<boolean>, ms = 5_000, what
 }
 
 function chat(text: string, scope: Scope = resolveScope('t1'), extra: { tags?: string[]; value?: unknown; ttlMs?: number } = {}) {
-  const req = { model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: text }] };
+  const req = {
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      { role: 'system', content: 'You are helpful.' },
+      { role: 'user', content: text },
+    ],
+  };
   const key: CacheKey = computeKey(req, scope);
   const semantic = computeSemantic(req, scope)!;
-  const entry: CacheEntry = { value: extra.value ?? `answer to: ${text}`, createdAt: Date.now(), tags: extra.tags ?? [], semantic, ...(extra.ttlMs ? { ttlMs: extra.ttlMs } : {}) };
+  const entry: CacheEntry = {
+    value: extra.value ?? `answer to: ${text}`,
+    createdAt: Date.now(),
+    tags: extra.tags ?? [],
+    semantic,
+    ...(extra.ttlMs ? { ttlMs: extra.ttlMs } : {}),
+  };
   return { key, entry, query: { ...semantic, scope } };
 }
 
@@ -60,14 +73,26 @@ interface Node {
 
 async function node(
   prefix: string,
-  extra: { semantic?: Partial<SemanticLayerOptions>; feed?: Partial<RedisSemanticFeedOptions>; url?: string; accept?: (scope: Pick<Scope, 'tenant' | 'namespace'>) => boolean } = {},
+  extra: {
+    semantic?: Partial<SemanticLayerOptions>;
+    feed?: Partial<RedisSemanticFeedOptions>;
+    url?: string;
+    accept?: (scope: Pick<Scope, 'tenant' | 'namespace'>) => boolean;
+  } = {},
 ): Promise<Node> {
   const redis = new RedisLayer({ url: extra.url ?? server.url, prefix, timeoutMs: 1_000 });
   const errors: string[] = [];
   const warnings: string[] = [];
   const feed = new RedisSemanticFeed({ layer: redis, blockMs: 200, readTimeoutMs: 500, onError: (e) => errors.push(e.message), ...extra.feed });
   const embedder = new WordEmbedder(64);
-  const semantic = new SemanticLayer({ embedder, ...open, rebuildFrom: redis, onWarning: (m) => warnings.push(m), ...extra.semantic, replication: { feed, ...(extra.accept ? { accept: extra.accept } : {}) } });
+  const semantic = new SemanticLayer({
+    embedder,
+    ...open,
+    rebuildFrom: redis,
+    onWarning: (m) => warnings.push(m),
+    ...extra.semantic,
+    replication: { feed, ...(extra.accept ? { accept: extra.accept } : {}) },
+  });
   await semantic.ready();
   let closed = false;
   const n: Node = {
@@ -119,7 +144,13 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     const s0 = resolveScope({ tenant: 'rep', version: 0 });
     const s1 = resolveScope({ tenant: 'rep', version: 1 });
     const other = resolveScope({ tenant: 'rep', namespace: 'other' });
-    const xs = [chat('tagged question', s0, { tags: ['t'] }), chat('old version question', s0), chat('deleted question', s1), chat('cleared question', other), chat('kept question', s1)];
+    const xs = [
+      chat('tagged question', s0, { tags: ['t'] }),
+      chat('old version question', s0),
+      chat('deleted question', s1),
+      chat('cleared question', other),
+      chat('kept question', s1),
+    ];
     for (const x of xs) await write(a, x);
     await eventually(() => b.semantic.size === 5, 5_000, 'five replicated');
     await a.semantic.deleteByTag('t');
@@ -209,7 +240,10 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     await write(a, x);
     const sink = { applied: 0, gaps: [] as Array<string | undefined> };
     const feed = new RedisSemanticFeed({ layer: a.redis, streams: 2, blockMs: 100, onError: () => undefined });
-    const sub = await feed.subscribe(`r1:4.deadbeef:${['0-0/0', '0-0/0', '0-0/0', '0-0/0'].join(',')}`, { apply: (rs) => void (sink.applied += rs.length), gap: async (r) => void sink.gaps.push(r) });
+    const sub = await feed.subscribe(`r1:4.deadbeef:${['0-0/0', '0-0/0', '0-0/0', '0-0/0'].join(',')}`, {
+      apply: (rs) => void (sink.applied += rs.length),
+      gap: async (r) => void sink.gaps.push(r),
+    });
     await eventually(() => sink.gaps.length === 1);
     expect(sink.gaps[0]).toMatch(/^r1:2\./);
     await sub.close();
@@ -228,7 +262,15 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     await eventually(() => b.semantic.size === 0 && (b.semantic.stats().replication?.resyncs ?? 0) >= 1, 15_000, 'b emptied');
     await eventually(() => a.semantic.size === 0, 15_000, 'a emptied');
     const y = chat('written after the restart');
-    await eventually(async () => write(a, y).then(() => true, () => false), 10_000, 'L2 back');
+    await eventually(
+      async () =>
+        write(a, y).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+      'L2 back',
+    );
     await eventually(async () => (await b.semantic.get(y.key)) !== undefined, 10_000, 'follows again');
   }, 40_000);
 
@@ -250,7 +292,11 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     await a.semantic.delete(x1.key);
     await eventually(async () => b.semantic.size === 2 && (await b.semantic.get(y.key)) !== undefined);
     await own.restart(); // loads the RDB: streams and L2 as they were at save()
-    await eventually(() => Promise.resolve((b.semantic.stats().replication?.resyncs ?? 0) >= 1 && (a.semantic.stats().replication?.resyncs ?? 0) >= 1), 15_000, 'both re-synchronised');
+    await eventually(
+      () => Promise.resolve((b.semantic.stats().replication?.resyncs ?? 0) >= 1 && (a.semantic.stats().replication?.resyncs ?? 0) >= 1),
+      15_000,
+      'both re-synchronised',
+    );
     for (const n of [a, b]) {
       // L2 lost `y` with the restore: the indexes drop it. `x1` is back in the restored L2, but its
       // delete was applied here within the last minute: it stays out. `x2` is kept.
@@ -259,11 +305,19 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
       expect(await n.semantic.get(x2.key)).toBeDefined();
     }
     const z = chat('written after the restore');
-    await eventually(async () => write(a, z).then(() => true, () => false), 10_000, 'L2 back');
+    await eventually(
+      async () =>
+        write(a, z).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+      'L2 back',
+    );
     await eventually(async () => (await b.semantic.get(z.key)) !== undefined, 10_000, 'follows again');
   }, 40_000);
 
-  it('refuses malformed records and entries filed under another tenant\'s key, and keeps following', async () => {
+  it("refuses malformed records and entries filed under another tenant's key, and keeps following", async () => {
     const prefix = uniqueKeyPrefix('feed-hostile');
     const a = await node(prefix, { feed: { streams: 1 } });
     const b = await node(prefix, { feed: { streams: 1 } });
@@ -276,7 +330,13 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     await raw.xadd(key, '*', 'n', String((await last()) + 1), 'o', 'intruder', 'm', 'not a record');
     // A well-formed put whose key id names tenant "victim" but whose scope is "attacker".
     const victim = chat('victim question', resolveScope('victim'));
-    const forged = { type: 'put', at: Date.now(), key: { ...victim.key, scope: resolveScope('attacker') }, entry: victim.entry, embedder: { id: b.embedder.id, dimensions: 64 } };
+    const forged = {
+      type: 'put',
+      at: Date.now(),
+      key: { ...victim.key, scope: resolveScope('attacker') },
+      entry: victim.entry,
+      embedder: { id: b.embedder.id, dimensions: 64 },
+    };
     const json = Buffer.from(JSON.stringify(forged));
     const rec = Buffer.alloc(5 + json.length);
     rec[0] = 1;

@@ -66,7 +66,13 @@ describe('nothing lost at shutdown', () => {
 
 describe('the coordinator honours one bounded deadline', () => {
   it('on a hung Redis a miss with the coordinator waits about one lock timeout, not writeTimeoutMs', async () => {
-    const layer = new RedisLayer({ url: server.url, prefix: uniqueKeyPrefix('lock-hung'), timeoutMs: 50, writeTimeoutMs: 5_000, breaker: { cooldownMs: 60_000 } });
+    const layer = new RedisLayer({
+      url: server.url,
+      prefix: uniqueKeyPrefix('lock-hung'),
+      timeoutMs: 50,
+      writeTimeoutMs: 5_000,
+      breaker: { cooldownMs: 60_000 },
+    });
     await layer.connect();
     const cache = new MultiLayerCache({ layers: [new MemoryLayer(), { layer, budgetMs: 50 }], coordinator: layer.coordinator, policy: 'always' });
     cache.on('error', () => undefined);

@@ -26,12 +26,18 @@ describe('RedisWatermarks: watermarks in Redis', () => {
     const key = computeKey({ q: 1 }, scope);
     await store.save([tag('a', 100), tag('b|c', 200), { message: { type: 'key', keyId: key.id, scope: key.scope }, at: 300 }]);
     await store.save([tag('a', 50), { message: { type: 'scope-version', scope: { ...scope, version: 3 } }, at: 1 }]);
-    await store.save([{ message: { type: 'scope-version', scope: { ...scope, version: 2 } }, at: 2 }, { message: { type: 'clear', scope }, at: 400 }]);
+    await store.save([
+      { message: { type: 'scope-version', scope: { ...scope, version: 2 } }, at: 2 },
+      { message: { type: 'clear', scope }, at: 400 },
+    ]);
     const loaded = await store.load();
     const byId = new Map(loaded.map((w) => [watermarkId(w.message), w]));
     expect(byId.get('tag|*|a')?.at).toBe(100);
     expect(byId.get(watermarkId({ type: 'tag', tag: 'b|c' }))?.message).toEqual({ type: 'tag', tag: 'b|c' });
-    expect(byId.get(watermarkId({ type: 'key', keyId: key.id, scope: key.scope }))).toEqual({ message: { type: 'key', keyId: key.id, scope: key.scope }, at: 300 });
+    expect(byId.get(watermarkId({ type: 'key', keyId: key.id, scope: key.scope }))).toEqual({
+      message: { type: 'key', keyId: key.id, scope: key.scope },
+      at: 300,
+    });
     expect(byId.get('version|acme/bot|')?.message).toEqual({ type: 'scope-version', scope: { tenant: 'acme', namespace: 'bot', version: 3 } });
     expect(byId.get('clear|acme/bot|')?.at).toBe(400);
     // Every key shares one hash tag, under the layer's prefix.

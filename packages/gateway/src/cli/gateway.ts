@@ -19,7 +19,10 @@ Signals: SIGTERM / SIGINT drain requests and streams, then stop; SIGHUP reloads 
 async function main(): Promise<number> {
   let args;
   try {
-    args = parseArgs({ options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } }, strict: true });
+    args = parseArgs({
+      options: { config: { type: 'string', short: 'c' }, check: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+      strict: true,
+    });
   } catch (error) {
     process.stderr.write(`strata-gateway: ${(error as Error).message}\n\n${HELP}\n`);
     return 2;

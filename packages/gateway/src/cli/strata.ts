@@ -80,7 +80,12 @@ async function main(argv: string[]): Promise<number> {
     case 'stats':
       return show(o, await call(o, 'GET', '/admin/stats'), printStats);
     case 'keys':
-      return show(o, await call(o, 'GET', '/admin/keys'), (r) => table(['id', 'tenant', 'namespace', 'revoked'], (r.keys as Row[]).map((k) => [k.id, k.tenant, k.namespace, k.revoked ? 'yes' : ''])));
+      return show(o, await call(o, 'GET', '/admin/keys'), (r) =>
+        table(
+          ['id', 'tenant', 'namespace', 'revoked'],
+          (r.keys as Row[]).map((k) => [k.id, k.tenant, k.namespace, k.revoked ? 'yes' : '']),
+        ),
+      );
     case 'explain': {
       if (rest.length !== 2) return fail('explain needs two request files: strata explain a.json b.json', 2);
       const body = { a: { ...readRequest(rest[0]!), ...who }, b: { ...readRequest(rest[1]!), ...who } };
@@ -100,7 +105,12 @@ async function main(argv: string[]): Promise<number> {
       return show(o, await call(o, 'POST', '/admin/purge', body), printPurge);
     }
     case 'bump':
-      return show(o, await call(o, 'POST', '/admin/bump', who), (r) => table(['tenant', 'namespace', 'new version', 'kept in L2'], (r.bumped as Row[]).map((b) => [b.tenant, b.namespace, b.version, b.persisted ? 'yes' : 'no'])));
+      return show(o, await call(o, 'POST', '/admin/bump', who), (r) =>
+        table(
+          ['tenant', 'namespace', 'new version', 'kept in L2'],
+          (r.bumped as Row[]).map((b) => [b.tenant, b.namespace, b.version, b.persisted ? 'yes' : 'no']),
+        ),
+      );
     case 'event': {
       const [name, ...fields] = rest;
       if (!name) return fail('event needs a name: strata event product_updated id=42', 2);
@@ -111,15 +121,24 @@ async function main(argv: string[]): Promise<number> {
         const raw = f.slice(i + 1);
         data[f.slice(0, i)] = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
       }
-      return show(o, await call(o, 'POST', `/admin/events/${encodeURIComponent(name)}`, data), (r) => `event ${r.event}: ${r.total} entries removed\n` + layersTable(r.removed as Record<string, number>));
+      return show(
+        o,
+        await call(o, 'POST', `/admin/events/${encodeURIComponent(name)}`, data),
+        (r) => `event ${r.event}: ${r.total} entries removed\n` + layersTable(r.removed as Record<string, number>),
+      );
     }
     case 'reload':
-      return show(o, await call(o, 'POST', '/admin/reload', {}), (r) => `keys reloaded: ${r.keys}\n` + (r.notes as string[]).map((n) => `note: ${n}\n`).join(''));
+      return show(
+        o,
+        await call(o, 'POST', '/admin/reload', {}),
+        (r) => `keys reloaded: ${r.keys}\n` + (r.notes as string[]).map((n) => `note: ${n}\n`).join(''),
+      );
     default:
       return fail(`unknown command "${command}"\n\n${HELP}`, 2);
   }
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: rows of the admin API's JSON, printed field by field
 type Row = Record<string, any>;
 
 async function call(o: Options, method: string, path: string, body?: unknown): Promise<{ status: number; json: Row }> {
@@ -132,7 +151,9 @@ async function call(o: Options, method: string, path: string, body?: unknown): P
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (error) {
-    throw new CliError(`cannot reach the admin API at ${o.admin} (${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}); is the gateway running with "admin" on, and is --admin right?`);
+    throw new CliError(
+      `cannot reach the admin API at ${o.admin} (${(error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message}); is the gateway running with "admin" on, and is --admin right?`,
+    );
   }
   const text = await res.text();
   let json: Row;
@@ -160,7 +181,8 @@ function readRequest(file: string): Row {
   } catch (error) {
     throw new CliError(`cannot read ${file} as JSON: ${(error as Error).message}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CliError(`${file} must hold a JSON object (a request body, or { path, body, headers })`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new CliError(`${file} must hold a JSON object (a request body, or { path, body, headers })`);
   const o = json as Row;
   return 'body' in o && typeof o['body'] === 'object' ? o : { body: o };
 }
@@ -168,7 +190,9 @@ function readRequest(file: string): Row {
 function hashKeyCommand(given: string | undefined, makeNew: boolean): number {
   if (makeNew) {
     const key = generateKey();
-    process.stdout.write(`key:  ${key}\nhash: ${hashKey(key)}\n\nGive the key to the caller; put only the hash in the config:\n  { "id": "<name>", "tenant": "<tenant>", "hash": "${hashKey(key)}" }\n`);
+    process.stdout.write(
+      `key:  ${key}\nhash: ${hashKey(key)}\n\nGive the key to the caller; put only the hash in the config:\n  { "id": "<name>", "tenant": "<tenant>", "hash": "${hashKey(key)}" }\n`,
+    );
     return 0;
   }
   const key = given ?? readFileSync(0, 'utf8').trim();
@@ -187,13 +211,25 @@ function printStats(r: Row): string {
   const layers = Object.entries(c.layers as Record<string, Row>);
   if (layers.length) {
     const extra = r.layers as Record<string, Row>;
-    out += '\n' + table(['layer', 'hits', 'misses', 'errors', 'timeouts', 'writes', 'p50 ms', 'p95 ms', 'state'], layers.map(([name, l]) => [name, l.hits, l.misses, l.errors, l.timeouts, l.writes, ms(l.p50Ms), ms(l.p95Ms), extra[name]?.state ?? '']));
+    out +=
+      '\n' +
+      table(
+        ['layer', 'hits', 'misses', 'errors', 'timeouts', 'writes', 'p50 ms', 'p95 ms', 'state'],
+        layers.map(([name, l]) => [name, l.hits, l.misses, l.errors, l.timeouts, l.writes, ms(l.p50Ms), ms(l.p95Ms), extra[name]?.state ?? '']),
+      );
   }
   const byCache = Object.entries((g.byCache ?? {}) as Record<string, number>);
-  out += '\n' + table(['gateway requests', ...byCache.map(([k]) => k), 'auth failures', '5xx', 'open streams'], [[g.requests, ...byCache.map(([, n]) => n), g.authFailures, g.errors, g.activeStreams]]);
+  out +=
+    '\n' +
+    table(
+      ['gateway requests', ...byCache.map(([k]) => k), 'auth failures', '5xx', 'open streams'],
+      [[g.requests, ...byCache.map(([, n]) => n), g.authFailures, g.errors, g.activeStreams]],
+    );
   const skips = Object.entries((c.policySkips ?? {}) as Record<string, number>);
   if (skips.length) out += '\n' + table(['not cached by policy', 'requests'], skips);
-  const uncached = Object.entries(r.uncached as Record<string, Record<string, number>>).flatMap(([u, reasons]) => Object.entries(reasons).map(([reason, n]) => [u, reason, n]));
+  const uncached = Object.entries(r.uncached as Record<string, Record<string, number>>).flatMap(([u, reasons]) =>
+    Object.entries(reasons).map(([reason, n]) => [u, reason, n]),
+  );
   if (uncached.length) out += '\n' + table(['upstream', 'passed through uncached', 'requests'], uncached);
   return out;
 }
@@ -201,15 +237,33 @@ function printStats(r: Row): string {
 function printExplain(r: Row): string {
   const a = r.a as Row;
   const b = r.b as Row;
-  let out = table(['', 'route', 'cached', 'key'], [['a', a.route, a.cached ? 'yes' : `no (${a.reason ?? 'not cacheable'})`, a.key ?? ''], ['b', b.route, b.cached ? 'yes' : `no (${b.reason ?? 'not cacheable'})`, b.key ?? '']]);
-  out += `\n${r.sameKey ? 'SAME KEY: b is served a\'s entry.' : 'DIFFERENT KEYS: b misses a\'s entry.'}\n`;
+  let out = table(
+    ['', 'route', 'cached', 'key'],
+    [
+      ['a', a.route, a.cached ? 'yes' : `no (${a.reason ?? 'not cacheable'})`, a.key ?? ''],
+      ['b', b.route, b.cached ? 'yes' : `no (${b.reason ?? 'not cacheable'})`, b.key ?? ''],
+    ],
+  );
+  out += `\n${r.sameKey ? "SAME KEY: b is served a's entry." : "DIFFERENT KEYS: b misses a's entry."}\n`;
   if (r.note) out += `${r.note}\n`;
   if (r.scope) out += `scopes differ: a ${(r.scope as Row).a}, b ${(r.scope as Row).b}\n`;
   if (r.profiles) out += `endpoints differ: a ${(r.profiles as Row).a}, b ${(r.profiles as Row).b}\n`;
   const diffs = (r.differences ?? []) as Row[];
-  if (diffs.length) out += '\nfields that change the key:\n' + table(['field', 'change', 'a', 'b'], diffs.map((d) => [d.path, d.kind, short(d.a), short(d.b)]));
+  if (diffs.length)
+    out +=
+      '\nfields that change the key:\n' +
+      table(
+        ['field', 'change', 'a', 'b'],
+        diffs.map((d) => [d.path, d.kind, short(d.a), short(d.b)]),
+      );
   const ignored = (r.ignoredDifferences ?? []) as Row[];
-  if (ignored.length) out += '\nfields that differ but do not change the key:\n' + table(['field', 'change', 'a', 'b'], ignored.map((d) => [d.path, d.kind, short(d.a), short(d.b)]));
+  if (ignored.length)
+    out +=
+      '\nfields that differ but do not change the key:\n' +
+      table(
+        ['field', 'change', 'a', 'b'],
+        ignored.map((d) => [d.path, d.kind, short(d.a), short(d.b)]),
+      );
   return out;
 }
 
@@ -217,17 +271,33 @@ function printInspect(r: Row): string {
   if (!r.cached) return `not cached by the gateway${r.reason ? ` (${r.reason})` : ''}\n`;
   let out = `key ${r.key}${r.stream ? ' (stream)' : ''}\n`;
   const rows = Object.entries(r.layers as Record<string, Row>).map(([name, e]) =>
-    e.error ? [name, `error: ${e.error}`, '', '', '', '', ''] : e.present ? [name, e.expired ? 'expired' : 'yes', e.createdAt, seconds(e.ageMs), e.ttlMs === null ? 'none' : seconds(e.ttlMs), (e.tags as string[]).join(',') || '-', e.bytes] : [name, 'no', '', '', '', '', ''],
+    e.error
+      ? [name, `error: ${e.error}`, '', '', '', '', '']
+      : e.present
+        ? [
+            name,
+            e.expired ? 'expired' : 'yes',
+            e.createdAt,
+            seconds(e.ageMs),
+            e.ttlMs === null ? 'none' : seconds(e.ttlMs),
+            (e.tags as string[]).join(',') || '-',
+            e.bytes,
+          ]
+        : [name, 'no', '', '', '', '', ''],
   );
   out += table(['layer', 'present', 'created', 'age', 'ttl', 'tags', 'bytes'], rows);
-  for (const [name, e] of Object.entries(r.layers as Record<string, Row>)) if (e.value !== undefined) out += `\n${name} value:\n${JSON.stringify(e.value, null, 2)}\n`;
+  for (const [name, e] of Object.entries(r.layers as Record<string, Row>))
+    if (e.value !== undefined) out += `\n${name} value:\n${JSON.stringify(e.value, null, 2)}\n`;
   return out;
 }
 
 function printPurge(r: Row): string {
   if (r.kind === 'prompt') {
     const reports = r.reports as Row[];
-    return table(['pattern', 'scanned', 'purged', 'complete'], reports.map((p) => [r.pattern, p.scanned ?? '', p.purged ?? p.total ?? '', p.complete === false ? 'no (run again to resume)' : 'yes']));
+    return table(
+      ['pattern', 'scanned', 'purged', 'complete'],
+      reports.map((p) => [r.pattern, p.scanned ?? '', p.purged ?? p.total ?? '', p.complete === false ? 'no (run again to resume)' : 'yes']),
+    );
   }
   return `purged by ${r.kind}: ${r.total} entries\n` + layersTable(r.removed as Record<string, number>);
 }
