@@ -1,16 +1,17 @@
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark } from './bus.js';
+import type { InvalidationBus, InvalidationMessage } from './bus.js';
 import { CacheStats } from './cache-stats.js';
 import { PendingObservations, applyFeedback, observeUpstream } from './calibration.js';
 import { CallRecord } from './call.js';
+import { CallPolicy } from './call-policy.js';
 import { type CacheContext, emitError } from './context.js';
 import type { LoadCoordinator } from './coordinator.js';
 import { InvalidOptionError, StrataError, closedError } from './errors.js';
 import { type CacheKey, computeKey } from './fingerprint.js';
-import { applyInvalidation } from './invalidation-apply.js';
 import { InvalidationLog } from './invalidation-log.js';
+import { Invalidator } from './invalidator.js';
 import { type InvalidationStatus, InvalidationSync } from './invalidation-sync.js';
 import { type FeedbackVerdict, type Layer, isPromiseLike } from './layer.js';
 import { LayerRunner, type ResolvedLayer, resolveLayers } from './layer-runner.js';
@@ -31,7 +32,6 @@ import { type Scope, type ScopeInput, resolveScope, scopeBaseId } from './scope.
 import type { StatsSnapshot } from './stats.js';
 import {
   type CachePlugin,
-  type CachePolicy,
   type CacheEvents,
   type CacheResult,
   type CallOptions,
@@ -41,8 +41,6 @@ import {
   type Loader,
   type LookupHit,
   type MultiLayerCacheOptions,
-  type PolicyDecision,
-  type ResolvedDecision,
   type StoreOptions,
   type WrapOptions,
   isLoaded,
@@ -51,14 +49,6 @@ import {
 import { WritePath } from './write-path.js';
 
 const NO_OPTIONS: CallOptions = Object.freeze({});
-/** Watermarks learned from the store at once beyond which layers are not purged one by one. */
-const LEARNED_PURGE_MAX = 1_000;
-const CACHE_EVERYTHING: ResolvedDecision = Object.freeze({ read: true, write: true });
-const NON_DETERMINISTIC = 'non-deterministic';
-const SKIP_HINTS: Record<string, string> = {
-  [NON_DETERMINISTIC]: 'chat requests are cached only with temperature 0 or a seed; set one, or use policy "always"',
-};
-
 function baseOf(s: Scope): Pick<Scope, 'tenant' | 'namespace'> {
   return { tenant: s.tenant, namespace: s.namespace };
 }
@@ -81,14 +71,14 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private readonly invalidations: InvalidationLog;
   private readonly sync: InvalidationSync;
   private readonly counters: CacheStats;
+  private readonly callPolicy: CallPolicy;
+  private readonly invalidator: Invalidator;
   private readonly defaultScope: Scope;
   private readonly profile: RequestProfile;
-  private readonly policy: CachePolicy;
   private readonly plugins: CachePlugin[];
   private readonly now: () => number;
   private readonly throwOnLayerError: boolean;
   private readonly closeTimeoutMs: number;
-  private readonly warnOnPolicySkip: boolean;
   private readonly bus: InvalidationBus | undefined;
   private unsubscribe: Promise<() => Promise<void>> | undefined;
   private started: Promise<void> | undefined;
@@ -117,14 +107,12 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (policy !== 'deterministic' && policy !== 'always' && typeof policy !== 'function') {
       throw new InvalidOptionError(`@strata-cache/core: option "policy" must be 'deterministic', 'always' or a function`, { field: 'policy' });
     }
-    this.policy = policy;
     if (options.semanticThreshold !== undefined) checkThreshold(options.semanticThreshold, 'semanticThreshold');
     if (options.coordinator !== undefined && typeof options.coordinator?.begin !== 'function') {
       throw new InvalidOptionError('@strata-cache/core: option "coordinator" must have a begin(key) method', { field: 'coordinator' });
     }
     this.layers = resolveLayers(options.layers, budget);
     this.throwOnLayerError = options.throwOnLayerError ?? CACHE_DEFAULTS.throwOnLayerError;
-    this.warnOnPolicySkip = options.warnOnPolicySkip ?? CACHE_DEFAULTS.warnOnPolicySkip;
     this.plugins = [...(options.plugins ?? [])];
     this.now = options.now ?? Date.now;
     const retentionMs = options.watermarkRetentionMs ?? CACHE_DEFAULTS.watermarkRetentionMs;
@@ -138,10 +126,11 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     }
     this.sync = new InvalidationSync(options.bus, { retentionMs, maxWatermarks }, () => this.ctx, {
       instanceId: this.instanceId,
-      learned: (marks, first) => this.onLearned(marks, first),
+      learned: (marks, first) => this.invalidator.onLearned(marks, first),
     });
     this.invalidations = new InvalidationLog(this.sync.stampTime());
     this.counters = new CacheStats(options.prices);
+    this.callPolicy = new CallPolicy(policy, this.plugins, this.counters, this, options.warnOnPolicySkip ?? CACHE_DEFAULTS.warnOnPolicySkip);
     this.runner = new LayerRunner((l, operation, error) => {
       l.stats.errors++;
       if (this.throwOnLayerError) throw error;
@@ -168,8 +157,15 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     this.writes = new WritePath(this.ctx);
     this.loads = new LoadPath(this.ctx, this.reads, this.writes);
     this.bus = options.bus;
+    this.invalidator = new Invalidator(this.ctx, this.sync, this.invalidations, {
+      instanceId: this.instanceId,
+      events: this,
+      bus: this.bus,
+      isClosed: () => this.closed,
+      setScopeVersion: (scope, version) => this.setScopeVersion(scope, version),
+    });
     if (this.bus) {
-      this.unsubscribe = this.bus.subscribe((e) => this.onRemoteInvalidation(e));
+      this.unsubscribe = this.bus.subscribe((e) => this.invalidator.onRemote(e));
       this.unsubscribe.catch((error) => emitError(this.ctx, error, 'bus', 'subscribe'));
       // Stored watermarks are loaded once the subscription is up: a message published meanwhile
       // arrives on it, one published before is in the store.
@@ -231,7 +227,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
    */
   async getOrLoad<T>(request: unknown, loader: Loader<T>, options: CallOptions = NO_OPTIONS): Promise<CacheResult<T>> {
     const call = this.makeCall(request, options, 'call', 'getOrLoad', true);
-    if (this.skips(call)) return this.loads.run(this.bypassLoad<T>(call), loader);
+    if (this.callPolicy.skips(call)) return this.loads.run(this.bypassLoad<T>(call), loader);
     if (call.decision.read && !options.forceRefresh) {
       const r = this.reads.read(call);
       const hit = isPromiseLike(r) ? await r : r;
@@ -270,7 +266,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
    */
   async begin<T = unknown>(request: unknown, options: CallOptions = NO_OPTIONS): Promise<Begun<T>> {
     const call = this.makeCall(request, options, 'call', 'begin', true);
-    if (this.skips(call)) return this.bypassLoad<T>(call);
+    if (this.callPolicy.skips(call)) return this.bypassLoad<T>(call);
     if (call.decision.read && !options.forceRefresh) {
       const r = this.reads.read(call);
       const hit = isPromiseLike(r) ? await r : r;
@@ -367,7 +363,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   wrap<A extends unknown[], R>(fn: (...args: A) => Promise<R> | R, options: WrapOptions<A> = NO_OPTIONS): (...args: A) => Promise<R> {
     if (options !== NO_OPTIONS) validateCallOptions(options, 'wrap', 'wrap');
     const name = options.name ?? fn.name;
-    if (!name) throw new InvalidOptionError('@strata-cache/core: wrap() of an anonymous function needs options.name, so its keys cannot collide with another function', { field: 'name' });
+    if (!name)
+      throw new InvalidOptionError('@strata-cache/core: wrap() of an anonymous function needs options.name, so its keys cannot collide with another function', {
+        field: 'name',
+      });
     const { name: _n, key: keyOf, ...call } = options;
     const callOptions: CallOptions = { ...call, profile: genericProfile };
     return async (...args: A) => {
@@ -392,7 +391,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
 
   async invalidateCacheKey(key: CacheKey): Promise<InvalidationResult> {
     const message: InvalidationMessage = { type: 'key', keyId: key.id, scope: key.scope };
-    return this.invalidate(message, key);
+    return this.invalidator.invalidate(message, key);
   }
 
   /** Removes every entry carrying `tag` (optionally only in one tenant+namespace). */
@@ -400,7 +399,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (typeof tag !== 'string' || tag === '') throw new InvalidOptionError('@strata-cache/core: invalidateTag needs a non-empty tag string', { field: 'tag' });
     if (options !== NO_OPTIONS) validateCallOptions(options, 'scopeOnly', 'invalidateTag');
     const scope = options.scope === undefined ? undefined : baseOf(resolveScope(options.scope, this.defaultScope));
-    return this.invalidate(scope ? { type: 'tag', tag, scope } : { type: 'tag', tag });
+    return this.invalidator.invalidate(scope ? { type: 'tag', tag, scope } : { type: 'tag', tag });
   }
 
   /**
@@ -412,7 +411,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const current = this.resolveScope(scopeInput);
     const next: Scope = { tenant: current.tenant, namespace: current.namespace, version: current.version + 1 };
     this.versions.set(scopeBaseId(next), next.version);
-    return { version: next.version, result: await this.invalidate({ type: 'scope-version', scope: next }) };
+    return { version: next.version, result: await this.invalidator.invalidate({ type: 'scope-version', scope: next }) };
   }
 
   /** Sets the known version of a tenant+namespace (e.g. read from shared storage at start-up). */
@@ -426,7 +425,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   /** Removes every entry of a tenant+namespace, or everything the layers own; reports how many per layer. */
   async clear(scopeInput?: ScopeInput): Promise<InvalidationResult> {
     const scope = scopeInput === undefined ? undefined : baseOf(resolveScope(scopeInput, this.defaultScope));
-    return this.invalidate(scope ? { type: 'clear', scope } : { type: 'clear' });
+    return this.invalidator.invalidate(scope ? { type: 'clear', scope } : { type: 'clear' });
   }
 
   /**
@@ -452,13 +451,21 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const settled = await this.runner.settle(this.closeTimeoutMs);
     if (!settled) {
       this.runner.abortWrites(closedError('@strata-cache/core: MultiLayerCache'));
-      emitError(this.ctx, new StrataError('STRATA_LAYER_TIMEOUT', `@strata-cache/core: writes still in flight after closeTimeoutMs (${this.closeTimeoutMs} ms) were abandoned`), undefined, 'close');
+      emitError(
+        this.ctx,
+        new StrataError('STRATA_LAYER_TIMEOUT', `@strata-cache/core: writes still in flight after closeTimeoutMs (${this.closeTimeoutMs} ms) were abandoned`),
+        undefined,
+        'close',
+      );
     }
     if (this.sync.pendingCount > 0 && !(await this.sync.settle(Math.max(0, until - Date.now())))) {
       const p = this.sync.status().pending;
       emitError(
         this.ctx,
-        new StrataError('STRATA_LAYER_TIMEOUT', `@strata-cache/core: closed with invalidation work not done after closeTimeoutMs (${this.closeTimeoutMs} ms): ${p.watermarks} watermark(s) not stored, ${p.messages} message(s) not published, ${p.layerPurges} layer purge(s) not done`),
+        new StrataError(
+          'STRATA_LAYER_TIMEOUT',
+          `@strata-cache/core: closed with invalidation work not done after closeTimeoutMs (${this.closeTimeoutMs} ms): ${p.watermarks} watermark(s) not stored, ${p.messages} message(s) not published, ${p.layerPurges} layer purge(s) not done`,
+        ),
         'bus',
         'close',
       );
@@ -510,43 +517,8 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     const profile = options.profile ?? this.profile;
     const scope = this.resolveScope(options.scope);
     const key = computeKey(request, scope, profile);
-    const decision = this.decide(request, profile, scope);
+    const decision = this.callPolicy.decide(request, profile, scope);
     return new CallRecord(request, profile, scope, key, decision, options, started, decision.write && options.noStore !== true);
-  }
-
-  private decide(request: unknown, profile: RequestProfile, scope: Scope): ResolvedDecision {
-    let d: PolicyDecision;
-    if (this.policy === 'always') d = CACHE_EVERYTHING;
-    else if (this.policy === 'deterministic') {
-      const det = profile.isDeterministic ? profile.isDeterministic(request) : true;
-      d = det ? CACHE_EVERYTHING : { read: false, write: false, reason: NON_DETERMINISTIC };
-    } else {
-      const r = this.policy({ request, profile, scope });
-      d = typeof r === 'boolean' ? { read: r, write: r } : r;
-    }
-    for (const p of this.plugins) {
-      const pd = p.onRequest?.({ request, profile, scope });
-      if (pd) d = { ...d, ...pd, tags: [...(d.tags ?? []), ...(pd.tags ?? [])] };
-    }
-    return d === CACHE_EVERYTHING ? CACHE_EVERYTHING : { ...d, read: d.read ?? true, write: d.write ?? true };
-  }
-
-  /** Whether the call skips the cache (option or policy); counts and reports policy skips. */
-  private skips(call: CallRecord): boolean {
-    if (call.options.bypass) return true;
-    const d = call.decision;
-    if (d.read || d.write) return false;
-    const reason = d.reason ?? 'policy';
-    if (this.counters.recordPolicySkip(reason)) {
-      this.emit('policySkip', { key: call.key, reason });
-      if (this.warnOnPolicySkip) {
-        const hint = SKIP_HINTS[reason] ?? 'the cache policy declined it';
-        process.emitWarning(`@strata-cache/core: a request was not cached (${reason}): ${hint}. stats().policySkips counts these; this warning is shown once per reason (option warnOnPolicySkip: false turns it off).`, {
-          code: 'STRATA_POLICY_SKIP',
-        });
-      }
-    }
-    return true;
   }
 
   private bypassLoad<T>(call: CallRecord): PendingLoad<T> {
@@ -597,69 +569,5 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.listenerCount('miss') > 0) {
       this.emit('miss', { key: call.key, latencyMs: performance.now() - call.started, ...(call.rejected ? { rejected: call.rejected } : {}) });
     }
-  }
-
-  /**
-   * One invalidation: its watermark goes into this process's table at once (every read from here
-   * on refuses what it covers, wherever it sits); once the layers are purged, the message is
-   * published and the watermark stored. What fails is retried until done and
-   * reported (`unreached`, `pending`), never counted as 0.
-   */
-  private async invalidate(message: InvalidationMessage, key?: CacheKey): Promise<InvalidationResult> {
-    const at = this.sync.set(message);
-    this.invalidations.record(message, at);
-    const w: InvalidationWatermark = { message, at };
-    const applied = await applyInvalidation(this.ctx, message, false, key);
-    // Published once this process's layers are done (the shared ones included), so a receiver
-    // never finds in a shared layer what the sender is still removing from it; the watermark is
-    // stored alongside, sent after the message (the other processes need not wait for it).
-    const publishing = this.bus ? this.sync.publish(w, this.instanceId) : Promise.resolve(true);
-    const [published, durable] = await Promise.all([publishing, this.sync.persist(w)]);
-    this.sync.retryLayers(message, applied.unreached, key);
-    const result: InvalidationResult = {
-      layers: applied.counts,
-      unreached: applied.unreached.map((l) => l.name),
-      message,
-      at,
-      durable,
-      pending: applied.unreached.length > 0 || !published || (!durable && this.sync.status().durableStore),
-    };
-    this.emit('invalidate', { ...result, origin: 'local' });
-    return result;
-  }
-
-  private onRemoteInvalidation(envelope: InvalidationEnvelope): void {
-    if (envelope.origin === this.instanceId || this.closed) return;
-    // A sender of an earlier version sends no watermark: the time it arrived is later, so safe.
-    const at = typeof envelope.at === 'number' && Number.isFinite(envelope.at) ? this.sync.plausible(envelope.at) : this.sync.markTime();
-    this.applyRemote(envelope.message, at);
-  }
-
-  /** Watermarks another process set, learned from the store (at start-up, or after being cut off). */
-  private onLearned(marks: readonly InvalidationWatermark[], first: boolean): void {
-    if (this.closed) return;
-    // At start-up, or after a long cut-off, the layers are not purged one watermark at a time:
-    // the read path refuses what they cover (and removes it when it finds it).
-    const purge = !first && marks.length <= LEARNED_PURGE_MAX;
-    for (const w of marks) {
-      if (purge) this.applyRemote(w.message, w.at);
-      else {
-        if (w.message.type === 'scope-version') this.setScopeVersion(w.message.scope, w.message.scope.version);
-        this.invalidations.record(w.message, w.at);
-      }
-    }
-  }
-
-  private applyRemote(message: InvalidationMessage, at: number): void {
-    if (message.type === 'scope-version') this.setScopeVersion(message.scope, message.scope.version);
-    this.sync.table.add(message, at);
-    this.invalidations.record(message, at);
-    this.runner.track(
-      applyInvalidation(this.ctx, message, true).then(({ counts, unreached }) => {
-        this.sync.retryLayers(message, unreached, undefined);
-        const pending = unreached.length > 0;
-        this.emit('invalidate', { layers: counts, unreached: unreached.map((l) => l.name), message, at, durable: false, pending, origin: 'remote' });
-      }),
-    );
   }
 }
