@@ -1,6 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
-import { type LayerConfig, type LayerStatsSnapshot, type PriceTable, type StatsSnapshot, DEFAULT_PRICES, MultiLayerCache } from '@strata-cache/core';
+import { type LayerConfig, type LayerStatsSnapshot, type PriceTable, type StatsSnapshot, MultiLayerCache } from '@strata-cache/core';
+import { ANTHROPIC_PRICES } from '@strata-cache/anthropic';
+import { OPENAI_PRICES } from '@strata-cache/openai';
 import { type UseEmbedder, createUseEmbedder } from '@strata-cache/embed-use';
 import { createInvalidationEngine, creativeRequests, maxAge, onEvent, tagWhen, timeSensitivePrompts } from '@strata-cache/invalidation';
 import { MemoryLayer } from '@strata-cache/layer-memory';
@@ -83,7 +85,7 @@ export async function buildStack(options: StackOptions): Promise<Stack> {
   const missing: string[] = [];
   const n = Math.max(1, options.instances ?? (options.redisUrl ? 2 : 1));
   const scopeOf = (tenant: string) => (options.sharedScope ? 'shared' : tenant);
-  const prices = { ...DEFAULT_PRICES, ...(options.prices ?? {}) };
+  const prices = { ...OPENAI_PRICES, ...ANTHROPIC_PRICES, ...(options.prices ?? {}) };
   // A run-unique prefix: the demo never reads or clears anything it did not write, even on a shared Redis.
   const prefix = options.prefix ?? `strata-demo:${randomUUID().slice(0, 8)}`;
 

@@ -1,15 +1,6 @@
 import type { TokenUsage } from './entry.js';
 import type { LookupHit } from './types.js';
-import {
-  DEFAULT_PRICES,
-  type LayerStats,
-  type PriceTable,
-  type StatsSnapshot,
-  costUsd,
-  findPrice,
-  projectMonthlySavings,
-  providerCacheSavingsUsd,
-} from './stats.js';
+import { type LayerStats, type PriceTable, type StatsSnapshot, costUsd, findPrice, projectMonthlySavings, providerCacheSavingsUsd } from './stats.js';
 
 /** The counters behind `stats()`: one object per cache, plain fields, no allocation per request. */
 export class CacheStats {
@@ -38,7 +29,7 @@ export class CacheStats {
   readonly prices: PriceTable;
 
   constructor(prices: PriceTable | undefined) {
-    this.prices = { ...DEFAULT_PRICES, ...(prices ?? {}) };
+    this.prices = { ...(prices ?? {}) };
   }
 
   recordHit(hit: LookupHit<unknown>): void {

@@ -51,7 +51,6 @@ export type { FleetClock, InvalidationBus, InvalidationEnvelope, InvalidationMes
 export type { InvalidationStatus } from './invalidation-sync.js';
 export type { LoadCoordinator, LoadTicket } from './coordinator.js';
 export {
-  DEFAULT_PRICES,
   findPrice,
   costUsd,
   providerCacheSavingsUsd,

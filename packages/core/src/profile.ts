@@ -39,9 +39,6 @@ export const COMMON_IGNORED_FIELDS: readonly string[] = Object.freeze([
   'idempotency_key',
   'signal',
   'headers',
-  'store',
-  'prompt_cache_key',
-  'safety_identifier',
 ]);
 
 type Msg = { role?: unknown; content?: unknown };

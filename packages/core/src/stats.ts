@@ -12,26 +12,6 @@ export interface ModelPrice {
 
 export type PriceTable = Record<string, ModelPrice>;
 
-/**
- * List prices (USD / 1M tokens) as published by the providers when this table was written
- * (2025). Prices change: pass your own `prices` to MultiLayerCache; they are merged over these.
- */
-export const DEFAULT_PRICES: PriceTable = Object.freeze({
-  'gpt-4o': { input: 2.5, output: 10, cachedInput: 1.25 },
-  'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 },
-  'gpt-4.1': { input: 2, output: 8, cachedInput: 0.5 },
-  'gpt-4.1-mini': { input: 0.4, output: 1.6, cachedInput: 0.1 },
-  'gpt-4.1-nano': { input: 0.1, output: 0.4, cachedInput: 0.025 },
-  'o4-mini': { input: 1.1, output: 4.4, cachedInput: 0.275 },
-  'text-embedding-3-small': { input: 0.02, output: 0 },
-  'text-embedding-3-large': { input: 0.13, output: 0 },
-  'claude-sonnet-4': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'claude-3-7-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'claude-3-5-sonnet': { input: 3, output: 15, cachedInput: 0.3, cacheWrite: 3.75 },
-  'claude-3-5-haiku': { input: 0.8, output: 4, cachedInput: 0.08, cacheWrite: 1 },
-  'claude-opus-4': { input: 15, output: 75, cachedInput: 1.5, cacheWrite: 18.75 },
-});
-
 /** Exact model name first, then the longest table key the name starts with (`gpt-4o-2024-08-06` → `gpt-4o`). */
 export function findPrice(prices: PriceTable, model: string | undefined): ModelPrice | undefined {
   if (!model) return undefined;

@@ -115,7 +115,12 @@ export interface MultiLayerCacheOptions {
   backfillSemanticHits?: boolean | undefined;
   /** Similarity threshold passed to semantic layers (their own default when unset). */
   semanticThreshold?: number | undefined;
-  /** USD per 1M tokens, merged over DEFAULT_PRICES. */
+  /**
+   * USD per 1M tokens per model (longest-prefix match), for the savings in `stats()`. Core has no
+   * built-in prices: the adapters publish their providers' list prices (`OPENAI_PRICES` from
+   * `@strata-cache/openai`, `ANTHROPIC_PRICES` from `@strata-cache/anthropic`). Hits on a model
+   * without a price are counted in `unpricedHits`.
+   */
   prices?: PriceTable | undefined;
   /** Rethrow layer errors instead of treating them as misses. For tests and debugging. @default false */
   throwOnLayerError?: boolean | undefined;

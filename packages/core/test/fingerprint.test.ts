@@ -55,7 +55,6 @@ const IGNORED_FIELDS: Record<string, unknown> = {
   metadata: { request: 'abc' },
   timeout: 30_000,
   request_id: 'req_1',
-  store: true,
 };
 
 const scope = resolveScope('acme');
@@ -124,6 +123,13 @@ describe('request fingerprint', () => {
       expect(computeKey({ ...base, [field]: value }, scope).id, field).toBe(k);
     }
     expect(computeKey({ ...base, ...IGNORED_FIELDS }, scope).id).toBe(k);
+  });
+
+  it('keys provider-specific fields: the adapters ignore their own (OpenAI store, prompt_cache_key, safety_identifier)', () => {
+    const k = computeKey(base, scope).id;
+    for (const field of ['store', 'prompt_cache_key', 'safety_identifier']) {
+      expect(computeKey({ ...base, [field]: 'x' }, scope).id, field).not.toBe(k);
+    }
   });
 
   it('never lets two scopes collide, even with separator characters in names (property)', () => {

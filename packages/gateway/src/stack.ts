@@ -14,8 +14,10 @@ import {
   scopeBaseId,
 } from '@strata-cache/core';
 import { type InvalidationEngine, type InvalidationRule, createInvalidationEngine } from '@strata-cache/invalidation';
+import { ANTHROPIC_PRICES } from '@strata-cache/anthropic';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisInvalidationBus, RedisLayer } from '@strata-cache/layer-redis';
+import { OPENAI_PRICES } from '@strata-cache/openai';
 import type { GatewayConfig } from './config.js';
 
 const PKG = '@strata-cache/gateway';
@@ -73,6 +75,8 @@ export async function buildStack(config: GatewayConfig, configDir: string, hooks
     defaultTtlMs: c.defaultTtlMs,
     budgetMs: c.budgetMs,
     coalesce: c.coalesce,
+    // The savings in stats() and the metrics, at the providers' list prices.
+    prices: { ...OPENAI_PRICES, ...ANTHROPIC_PRICES },
     // A server has no one to read process warnings: policy skips are counted in stats() instead.
     warnOnPolicySkip: false,
     ...(l2 && c.l2!.bus ? { bus: new RedisInvalidationBus({ layer: l2, onError: (e) => hooks.warn('invalidation bus error', { error: e.message }) }) } : {}),
