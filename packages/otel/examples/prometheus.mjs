@@ -19,7 +19,9 @@ const exporter = new PrometheusExporter({ preventServerStart: true });
 const meterProvider = new MeterProvider({ readers: [exporter] });
 
 // 2. The cache, instrumented.
-const cache = new MultiLayerCache({ layers: [new MemoryLayer()] });
+// `prices` (USD per 1M tokens) make the saved-USD counters move; the adapters publish their
+// providers' list prices (OPENAI_PRICES from @strata-cache/openai, ANTHROPIC_PRICES from @strata-cache/anthropic).
+const cache = new MultiLayerCache({ layers: [new MemoryLayer()], prices: { 'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 } } });
 const metrics = instrument(cache, { meter: meterProvider.getMeter('strata'), attributes: { cache: 'example' } });
 
 const server = createServer((req, res) => {

@@ -106,6 +106,9 @@ class LeakyFailingLayer implements Layer {
   }
 }
 
+/** gpt-4o-mini's list price, USD per 1M tokens (core has no built-in prices). */
+const PRICES = { 'gpt-4o-mini': { input: 0.15, output: 0.6, cachedInput: 0.075 } };
+
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanup.length) await cleanup.pop()!();
@@ -113,7 +116,7 @@ afterEach(async () => {
 
 async function setup(cacheOptions: Partial<MultiLayerCacheOptions> = {}, attributes: Record<string, string> = { cache: 'test' }) {
   const prom = await prometheus();
-  const cache = new MultiLayerCache({ layers: [new MemoryLayer()], ...cacheOptions });
+  const cache = new MultiLayerCache({ layers: [new MemoryLayer()], prices: PRICES, ...cacheOptions });
   const inst = instrument(cache, { meter: prom.meter, attributes });
   cleanup.push(
     () => prom.close(),
