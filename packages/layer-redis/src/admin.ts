@@ -110,7 +110,7 @@ export class Admin {
     return n;
   }
 
-  async scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; cursor?: string; count?: number }): Promise<ScanPage> {
+  async scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'> | undefined; cursor?: string | undefined; count?: number | undefined }): Promise<ScanPage> {
     const count = Math.max(1, Math.min(options.count ?? 100, 10_000));
     const [partText, redisCursor] = (options.cursor ?? '0:0').split(':');
     const part = Number(partText);

@@ -220,7 +220,9 @@ export class RedisLayer implements LayerV1 {
     return this.admin.deleteOlderVersions(scope);
   }
 
-  async scan(options: { scope?: Pick<Scope, 'tenant' | 'namespace'>; cursor?: string; count?: number } = {}): Promise<ScanPage> {
+  async scan(
+    options: { scope?: Pick<Scope, 'tenant' | 'namespace'> | undefined; cursor?: string | undefined; count?: number | undefined } = {},
+  ): Promise<ScanPage> {
     this.assertOpen();
     return this.admin.scan(options);
   }
