@@ -15,9 +15,9 @@ export interface GuardInput {
    * The query's embedding. Supplied by semantic layers to guards that set `needsVectors`
    * (fetching a stored vector back out of an index is not free, so others do without).
    */
-  readonly queryVector?: Float32Array;
+  readonly queryVector?: Float32Array | undefined;
   /** The candidate's stored embedding (see `queryVector`). */
-  readonly candidateVector?: Float32Array;
+  readonly candidateVector?: Float32Array | undefined;
 }
 
 export type GuardVerdict = { readonly accept: true } | { readonly accept: false; readonly reason: string };

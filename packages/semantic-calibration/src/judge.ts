@@ -17,8 +17,8 @@ export interface AnswerJudgeInput {
   /** The fresh upstream answer, as text. */
   readonly freshAnswer: string;
   /** Embeddings of the two answers when the caller already has them (skips embedding). */
-  readonly cachedAnswerVector?: Float32Array;
-  readonly freshAnswerVector?: Float32Array;
+  readonly cachedAnswerVector?: Float32Array | undefined;
+  readonly freshAnswerVector?: Float32Array | undefined;
   /**
    * Stored answers of the lookup's other candidates that differ from the cached one (the
    * nearest rivals). A fresh answer that is closer to a rival than to the cached answer says the
