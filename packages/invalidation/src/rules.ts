@@ -16,7 +16,7 @@ export interface RuleContext {
   readonly models: readonly string[];
   /** Tags of the entry (write/read), empty when deciding a request. */
   readonly tags: readonly string[];
-  readonly entry?: CacheEntry;
+  readonly entry?: CacheEntry | undefined;
 }
 
 /** Conditions a rule applies under; all given conditions must hold. No condition = every request. */
