@@ -223,7 +223,7 @@ function storedGenerate(r: LanguageModelV4GenerateResult): unknown {
   return encode({ ...rest, ...(kept ? { response: kept } : {}) });
 }
 
-function infoOf(r: { layer?: string; ageMs?: number; similarity?: number }): CacheInfo {
+function infoOf(r: { layer?: string | undefined; ageMs?: number | undefined; similarity?: number | undefined }): CacheInfo {
   return { hit: true, layer: r.layer ?? '', ageMs: r.ageMs ?? 0, ...(r.similarity !== undefined ? { similarity: r.similarity } : {}) };
 }
 
