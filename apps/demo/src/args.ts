@@ -140,7 +140,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): ParsedArgs {
       ? { maxWrongRate: rate(values['max-wrong-rate'], 'max-wrong-rate', 0.005), shadowRate: rate(values['shadow-rate'], 'shadow-rate', 0.1) }
       : undefined;
   const options: DemoOptions = {
-    provider: provider as DemoOptions['provider'],
+    provider: provider as NonNullable<DemoOptions['provider']>,
     semantic: !values['no-semantic'],
     print: !values.quiet,
     ...(values.requests !== undefined ? { requests: num(values.requests, 'requests', 1)! } : {}),

@@ -23,9 +23,9 @@ export interface RequestRecord {
   readonly startMs: number;
   latencyMs: number;
   path: Path;
-  layer?: string;
+  layer?: string | undefined;
   similarity?: number;
-  matchedText?: string;
+  matchedText?: string | undefined;
   rejectedBy?: string[];
   coalesced?: boolean;
   /** This request made an upstream call (a miss that was not served by another caller's call). */
