@@ -16,33 +16,33 @@ export interface RedisInvalidationBusOptions {
   /** The RedisLayer whose connection (publishing, fail-fast) and settings (subscriber) the bus reuses. */
   layer: RedisLayer;
   /** Pub/sub channel; every process of one cache must use the same. @default "<prefix>:invalidate" */
-  channel?: string;
+  channel?: string | undefined;
   /** Time limit of one PUBLISH, ms. @default 1000 */
-  publishTimeoutMs?: number;
+  publishTimeoutMs?: number | undefined;
   /** Called for messages on the channel that are not Strata invalidations, and subscriber errors. */
-  onError?: (error: Error) => void;
+  onError?: ((error: Error) => void) | undefined;
   /**
    * Keep invalidation watermarks in Redis (see the README, "Purges that survive outages"): a
    * purge then holds across Redis restarts and snapshot restores, and reaches processes that
    * missed its message or start later. `false` keeps them in the processes only. @default true
    */
-  durable?: boolean;
+  durable?: boolean | undefined;
   /**
    * How often each process checks that Redis still holds the watermarks (a restart, a restore,
    * a failover, an eviction lose them: they are then written back) and re-samples the Redis
    * clock, ms. @default 1000
    */
-  watermarkCheckMs?: number;
+  watermarkCheckMs?: number | undefined;
   /**
    * Added to the measured error of the Redis clock, ms: the clock difference between the servers
    * a Cluster fails over between (their NTP accuracy). @default 1
    */
-  clockMarginMs?: number;
+  clockMarginMs?: number | undefined;
   /**
    * How far this process's own clock is assumed to be from Redis's until it could read the Redis
    * clock once (it started while Redis was unreachable), ms. @default 1000
    */
-  unsyncedClockErrorMs?: number;
+  unsyncedClockErrorMs?: number | undefined;
 }
 
 export const BUS_DEFAULTS = Object.freeze({

@@ -11,94 +11,98 @@ export interface RedisLayerOptions {
    * is not `ready`, so an offline queue on the instance is never used by the layer.
    * Exactly one of `client`, `url`, `redisOptions` or `cluster` (or none: `redis://127.0.0.1:6379`).
    */
-  client?: Redis | Cluster;
+  client?: Redis | Cluster | undefined;
   /** Connection URL (`redis://user:pass@host:6379/0`, `rediss://...`). @default "redis://127.0.0.1:6379" */
-  url?: string;
+  url?: string | undefined;
   /**
    * ioredis options for a client the layer creates (merged over the layer's fail-open defaults:
    * lazyConnect, enableOfflineQueue false, maxRetriesPerRequest 0, enableAutoPipelining,
    * autoResendUnfulfilledCommands false, connectTimeout 2000, capped reconnect backoff).
    * With `url`, these are applied on top of the URL. @default {}
    */
-  redisOptions?: RedisOptions;
+  redisOptions?: RedisOptions | undefined;
   /** Create an ioredis `Cluster` from these start-up nodes (with the same fail-open defaults). */
-  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions };
+  cluster?: { nodes: ClusterNode[]; options?: ClusterOptions | undefined } | undefined;
   /** Key prefix (no `{` `}`); every key the layer writes starts with `<prefix>:`. @default "strata" */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Layer name in stats and events. @default "redis" */
-  name?: string;
+  name?: string | undefined;
   /**
    * Time limit of one read (GET / MGET) and of each command of the coordinator's lock, ms,
    * counted from when the command is sent (time the event loop was busy before sending it does
    * not count). Waiting for a connection that is being re-established also counts. Keep it at
    * or below the budget MultiLayerCache gives the layer. @default 50
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Time the first operation may wait for the initial connection (and loading ioredis), ms.
    * Later reconnects are never waited for: operations fail fast until the breaker's probe
    * succeeds. @default 2000
    */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** Time limit of one write / delete command, ms (writes are off the request path). @default 1000 */
-  writeTimeoutMs?: number;
+  writeTimeoutMs?: number | undefined;
   /** Time limit of each command of an admin operation (clear, deleteByTag, scan, ...), ms. @default 5000 */
-  adminTimeoutMs?: number;
+  adminTimeoutMs?: number | undefined;
   /**
    * Longest `close()` waits for writes and deletes still encoding or in flight before it closes
    * the connection, ms. @default 10000
    */
-  closeTimeoutMs?: number;
+  closeTimeoutMs?: number | undefined;
   /** Compression of stored values at or above `compressThreshold` bytes of JSON. @default "deflate" */
-  compression?: Compression;
+  compression?: Compression | undefined;
   /**
    * Smallest JSON size (bytes) that is compressed. Below it a hit costs a GET and a
    * `JSON.parse`; compressing a 2 KB answer saves about 1 KB of Redis memory but costs more
    * CPU per hit than the GET itself (see the README's measurements). @default 16384
    */
-  compressThreshold?: number;
+  compressThreshold?: number | undefined;
   /**
    * Largest entry (bytes of JSON, before compression) the layer writes or reads. A larger stored
    * value (or one that inflates past it: a decompression bomb) is a miss plus a `DecodeError`
    * and is deleted; a larger write is refused (and the key's older value deleted). @default 33554432 (32 MiB)
    */
-  maxValueBytes?: number;
+  maxValueBytes?: number | undefined;
   /** Upper bound on any entry's lifetime in Redis, ms; also applies to entries without TTL. @default undefined (entry TTL only) */
-  maxTtlMs?: number;
+  maxTtlMs?: number | undefined;
   /**
    * Redis Cluster: slots one tenant+namespace is spread over. 1 keeps a whole scope (entries and
    * indexes) in one slot — simple and atomic, but one very large scope then lives on one master.
    * Changing it changes every key (old entries become unreachable misses). @default 1
    */
-  slotsPerScope?: number;
+  slotsPerScope?: number | undefined;
   /** Circuit breaker. */
-  breaker?: {
-    /** Consecutive timeouts / connection errors that open the circuit. @default 3 */
-    failureThreshold?: number;
-    /** Wait before probing an open circuit (one PING), ms. @default 500 */
-    cooldownMs?: number;
-    /** Time limit of the probe PING, ms. @default 250 */
-    probeTimeoutMs?: number;
-  };
+  breaker?:
+    | {
+        /** Consecutive timeouts / connection errors that open the circuit. @default 3 */
+        failureThreshold?: number | undefined;
+        /** Wait before probing an open circuit (one PING), ms. @default 500 */
+        cooldownMs?: number | undefined;
+        /** Time limit of the probe PING, ms. @default 250 */
+        probeTimeoutMs?: number | undefined;
+      }
+    | undefined;
   /** Cross-process coalescing lock used by `layer.coordinator`. */
-  lock?: {
-    /** Lock lifetime, ms; the holder renews it every ttl/3 while its loader runs, so a dead holder frees it within this. @default 5000 */
-    ttlMs?: number;
-    /**
-     * Longest a miss spends in coordination (taking the lock, or waiting for another process's
-     * load) before it loads by itself, ms: one deadline that every lock command and wait
-     * respects. @default 60000
-     */
-    maxWaitMs?: number;
-    /** First poll interval while waiting, ms (doubles up to pollMaxMs). @default 20 */
-    pollMinMs?: number;
-    /** Largest poll interval, ms. @default 200 */
-    pollMaxMs?: number;
-  };
+  lock?:
+    | {
+        /** Lock lifetime, ms; the holder renews it every ttl/3 while its loader runs, so a dead holder frees it within this. @default 5000 */
+        ttlMs?: number | undefined;
+        /**
+         * Longest a miss spends in coordination (taking the lock, or waiting for another process's
+         * load) before it loads by itself, ms: one deadline that every lock command and wait
+         * respects. @default 60000
+         */
+        maxWaitMs?: number | undefined;
+        /** First poll interval while waiting, ms (doubles up to pollMaxMs). @default 20 */
+        pollMinMs?: number | undefined;
+        /** Largest poll interval, ms. @default 200 */
+        pollMaxMs?: number | undefined;
+      }
+    | undefined;
   /** Close (QUIT) the client in `close()`. @default true when the layer created the client, false for `client` */
-  closeClient?: boolean;
+  closeClient?: boolean | undefined;
   /** Called on every circuit breaker transition (for logs and metrics). */
-  onStateChange?: (state: BreakerState, cause?: unknown) => void;
+  onStateChange?: ((state: BreakerState, cause?: unknown) => void) | undefined;
 }
 
 /** Every default of the package, in one place. */

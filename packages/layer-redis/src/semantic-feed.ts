@@ -18,45 +18,45 @@ export interface RedisSemanticFeedOptions {
    * process of a fleet must use the same number (an offset taken under another is a gap).
    * @default 4
    */
-  streams?: number;
+  streams?: number | undefined;
   /**
    * Approximate length each stream is trimmed to (`XADD … MAXLEN ~`): how far behind a process
    * may fall (or how long it may be down) and still catch up from the stream rather than
    * re-import L2. Redis memory ≈ streams × maxLength × record size (a put with a 512-d vector
    * ≈ 3 KB). @default 10000
    */
-  maxLength?: number;
+  maxLength?: number | undefined;
   /** `XREAD BLOCK` time, ms: an idle follower re-issues its read this often. @default 1000 */
-  blockMs?: number;
+  blockMs?: number | undefined;
   /**
    * How long a read (or a position check) may take beyond `blockMs` before the connection is
    * taken for hung (a paused server) and replaced, ms. @default 2000
    */
-  readTimeoutMs?: number;
+  readTimeoutMs?: number | undefined;
   /** Most records read per stream per `XREAD` (bounds the event-loop time one delivery takes). @default 128 */
-  readCount?: number;
+  readCount?: number | undefined;
   /** Time limit of one append (a batch of records to one stream), ms; failures are retried. @default 1000 */
-  publishTimeoutMs?: number;
+  publishTimeoutMs?: number | undefined;
   /** Time a new connection may take to become ready, ms. @default 2000 */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * Records held while Redis is slow or unreachable. Beyond it puts are dropped (oldest first)
    * and invalidations are folded into scope-wide clears — an invalidation is never lost.
    * @default 10000
    */
-  maxBuffered?: number;
+  maxBuffered?: number | undefined;
   /** A put whose record is larger is not replicated (the entry stays in L2 for exact lookups). @default 1048576 */
-  maxRecordBytes?: number;
+  maxRecordBytes?: number | undefined;
   /**
    * How long `subscribe()` without an offset (a process starting without a snapshot) waits to
    * find the streams' ends, ms. When Redis is unreachable the layer starts anyway and
    * re-synchronises once it is back. @default 2000
    */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
   /** How long closing waits for records still buffered, ms. @default 5000 */
-  closeTimeoutMs?: number;
+  closeTimeoutMs?: number | undefined;
   /** Receives publish/read failures (one per outage) and skipped records. @default process.emitWarning */
-  onError?: (error: Error) => void;
+  onError?: ((error: Error) => void) | undefined;
 }
 
 export const SEMANTIC_FEED_DEFAULTS = Object.freeze({
@@ -109,7 +109,7 @@ export interface RedisSemanticFeedStats extends PublisherStats, FollowerStats {
 export class RedisSemanticFeed implements SemanticFeed {
   /** The stream keys, in order (for tools and tests). */
   readonly keys: readonly string[];
-  private readonly o: Required<Omit<RedisSemanticFeedOptions, 'layer' | 'onError'>>;
+  private readonly o: Record<keyof typeof SEMANTIC_FEED_DEFAULTS, number>;
   private readonly layer: RedisLayer;
   private readonly report: (error: Error) => void;
   private readonly config: string;
