@@ -12,7 +12,7 @@ export interface ConsensusSelectorOptions {
    * encoders); in the `reach` below it, only with support and without a close rival.
    * @default 0.095 (with the recommended threshold 0.965: from 0.87)
    */
-  reach?: number;
+  reach?: number | undefined;
   /**
    * Below the threshold, how many OTHER stored prompts near the query must hold the best
    * candidate's answer: independent questions that were answered the same way. (With 1, a query
@@ -20,24 +20,24 @@ export interface ConsensusSelectorOptions {
    * question was stored in two wordings: "restore an archived project" → "archive a project".)
    * @default 2
    */
-  support?: number;
+  support?: number | undefined;
   /** How far below the best candidate's similarity a supporting prompt may be. @default 0.2 */
-  window?: number;
+  window?: number | undefined;
   /**
    * Below the threshold, the nearest stored prompt holding ANOTHER answer must be at least this much
    * less similar than the best candidate: a close rival means the query sits between two answers.
    * @default 0.12
    */
-  margin?: number;
+  margin?: number | undefined;
   /**
    * Whether two stored answers are the same (`SelectorCandidate.value`).
    * @default structural equality of the values (`sameValue`); candidates without a value never match
    */
-  sameAnswer?: (a: unknown, b: unknown) => boolean;
+  sameAnswer?: ((a: unknown, b: unknown) => boolean) | undefined;
   /** How the best candidate is ranked, and a near tie declined, among the accepted ones (`lexicalSelector`'s options). */
-  weight?: number;
+  weight?: number | undefined;
   /** `lexicalSelector`'s `margin`: decline when a candidate holding another answer scores within it. @default 0.02 */
-  tieMargin?: number;
+  tieMargin?: number | undefined;
 }
 
 /** The measured defaults (see the package README: chosen on the BANKING77 development simulation). */
@@ -126,8 +126,8 @@ export function consensusSelector(options: ConsensusSelectorOptions = {}): Candi
   };
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
+function stripUndefined<T extends object>(o: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  const out: { [K in keyof T]?: Exclude<T[K], undefined> } = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }

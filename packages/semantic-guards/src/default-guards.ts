@@ -22,38 +22,38 @@ export interface SemanticGuardsOptions {
    * Numbers, amounts, ordinals, units and dates must agree ("3 seats" vs "30 seats", "km" vs "miles").
    * @default true
    */
-  numbers?: boolean | NumbersGuardOptions;
+  numbers?: boolean | NumbersGuardOptions | undefined;
   /**
    * Negation polarity must agree ("does it" vs "doesn't it", "with" vs "without").
    * @default true
    */
-  negation?: boolean;
+  negation?: boolean | undefined;
   /**
    * No opposite direction or relation words ("import" vs "export", "more than" vs "less than", "since" vs "until").
    * @default true
    */
-  direction?: boolean | LexiconGuardOptions;
+  direction?: boolean | LexiconGuardOptions | undefined;
   /**
    * No opposite actions or states ("lock" vs "unlock", "start" vs "stop", "accept" vs "decline"), including reversing prefixes.
    * @default true
    */
-  opposites?: boolean | OppositesGuardOptions;
+  opposites?: boolean | OppositesGuardOptions | undefined;
   /**
    * No swapped arguments around the same relation ("Does A beat B?" vs "Does B beat A?").
    * @default true
    */
-  argumentOrder?: boolean;
+  argumentOrder?: boolean | undefined;
   /**
    * No swapped names or entities ("Springfield, Illinois" vs "Springfield, Missouri", "Rust" vs "Go").
    * @default true
    */
-  entities?: boolean | EntitiesGuardOptions;
+  entities?: boolean | EntitiesGuardOptions | undefined;
   /**
    * Second opinion from content-word overlap: rejects pairs that share the frame but not the topic.
    * Costs some true paraphrases; see the package README for measured figures.
    * @default false
    */
-  contentOverlap?: boolean | ContentOverlapOptions;
+  contentOverlap?: boolean | ContentOverlapOptions | undefined;
 }
 
 const GUARD_OPTIONS: Record<keyof SemanticGuardsOptions, readonly string[] | null> = {

@@ -17,7 +17,7 @@ export interface NumbersGuardOptions {
    * both mention different ones.
    * @default true
    */
-  rejectOneSided?: boolean;
+  rejectOneSided?: boolean | undefined;
 }
 
 /** Rejects when the two texts mention different numbers, ordinals, units, months, weekdays or relative days. */
@@ -135,7 +135,7 @@ export interface LexiconGuardOptions {
    * of poles; a pole is a list of words with the same meaning). Added to the built-in groups.
    * @default []
    */
-  extraGroups?: readonly PoleGroup[];
+  extraGroups?: readonly PoleGroup[] | undefined;
 }
 
 interface PoleHit {
@@ -211,7 +211,7 @@ export interface OppositesGuardOptions extends LexiconGuardOptions {
    * "possible"/"impossible" — for any word, not only listed ones.
    * @default true
    */
-  prefixes?: boolean;
+  prefixes?: boolean | undefined;
 }
 
 /** Rejects opposite actions and states ("start"/"stop", "accept"/"decline", "lock"/"unlock"). */
@@ -425,13 +425,13 @@ export interface EntitiesGuardOptions {
    * Off by default: added detail is often a harmless rewording; a swapped name is not.
    * @default false
    */
-  rejectAdded?: boolean;
+  rejectAdded?: boolean | undefined;
   /**
    * A swap changes a few names; when more than this many differ on each side the pair is treated as a
    * rewrite (lists of capitalised headings, title-cased text) and left to the embedding.
    * @default 3
    */
-  maxSwapped?: number;
+  maxSwapped?: number | undefined;
 }
 
 // Function words that are also names when capitalised mid-sentence ("learn Go", "Will Smith").
@@ -556,17 +556,17 @@ export interface ContentOverlapOptions {
    * Reject when both texts have at least this many content words the other lacks (a substituted topic).
    * @default 2
    */
-  maxSubstitutions?: number;
+  maxSubstitutions?: number | undefined;
   /**
    * Reject when the Jaccard overlap of content words is below this (0 disables).
    * @default 0.2
    */
-  minJaccard?: number;
+  minJaccard?: number | undefined;
   /**
    * Above this similarity the second opinion is skipped: the embedding is sure enough on its own.
    * @default 1
    */
-  trustAbove?: number;
+  trustAbove?: number | undefined;
 }
 
 /** Rejects when the pair shares too few content words (different topic words in the same frame). */

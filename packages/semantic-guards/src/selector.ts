@@ -9,19 +9,19 @@ export interface LexicalSelectorOptions {
    * words wins. 0 ranks by similarity alone.
    * @default 0.3
    */
-  weight?: number;
+  weight?: number | undefined;
   /**
    * Decline when the runner-up scores within this much of the best candidate: two different stored
    * prompts that match about equally well make the nearest one a coin toss. 0 never declines.
    * @default 0.02
    */
-  margin?: number;
+  margin?: number | undefined;
   /**
    * Whether two candidates hold the same answer (then they are not rivals: serving either is the
    * same). Receives the candidates' `value`s as the semantic layer supplies them.
    * @default structural equality of the values (canonical JSON); candidates without a value never match
    */
-  sameAnswer?: (a: unknown, b: unknown) => boolean;
+  sameAnswer?: ((a: unknown, b: unknown) => boolean) | undefined;
 }
 
 /**

@@ -138,18 +138,18 @@ export interface PairVerifierOptions {
   /**
    * The trained model. Defaults to the bundled USE-lite model (`useLiteVerifierModel()`).
    */
-  model?: PairModel;
+  model?: PairModel | undefined;
   /**
    * Accept a candidate only when the model's probability of "same question" is at least this.
    * @default the model's `defaultMinProbability` (bundled model: see the package README)
    */
-  minProbability?: number;
+  minProbability?: number | undefined;
   /**
    * At or above this cosine similarity the candidate is accepted without asking the model: the
    * embedding is sure enough on its own (the other guards still run). 1 (or more) always asks.
    * @default the model's `defaultTrustAbove` (bundled model: see the package README)
    */
-  trustAbove?: number;
+  trustAbove?: number | undefined;
 }
 
 /** True when two texts have the same canonical form (`canonicalForm`): identical but for case, punctuation, contractions and number formatting. */
