@@ -52,16 +52,16 @@ export interface DomainFrontier {
 
 export interface FrontierOptions {
   /** @default 'negatives' */
-  rate?: FalseHitRate;
+  rate?: FalseHitRate | undefined;
   /** Two-sided confidence of the intervals. @default 0.95 */
-  confidence?: number;
+  confidence?: number | undefined;
   /** Thresholds to evaluate. @default 0.50, 0.51, …, 0.99, 0.995 */
-  thresholds?: readonly number[];
+  thresholds?: readonly number[] | undefined;
 }
 
 const DEFAULT_THRESHOLDS = [...Array.from({ length: 50 }, (_, i) => Math.round((0.5 + i * 0.01) * 100) / 100), 0.995];
 
-function validate(options: FrontierOptions): Required<FrontierOptions> {
+function validate(options: FrontierOptions): { [K in keyof FrontierOptions]-?: Exclude<FrontierOptions[K], undefined> } {
   const rate = options.rate ?? 'negatives';
   if (rate !== 'negatives' && rate !== 'hits' && rate !== 'lookups')
     throw new InvalidOptionError(`@strata-cache/semantic-calibration: rate must be negatives, hits or lookups`, { field: 'rate' });

@@ -11,7 +11,7 @@ export interface AnswerJudgeInput {
   /** The new request's compared text. */
   readonly query: string;
   /** The prompt stored with the candidate. */
-  readonly cachedPrompt?: string;
+  readonly cachedPrompt?: string | undefined;
   /** The candidate's stored answer, as text. */
   readonly cachedAnswer: string;
   /** The fresh upstream answer, as text. */
@@ -25,8 +25,8 @@ export interface AnswerJudgeInput {
    * cached one answers another question: the contrast catches answers that overlap (the same
    * facts, a different point) which a plain comparison calls the same.
    */
-  readonly rivals?: ReadonlyArray<{ readonly text: string; readonly vector?: Float32Array }>;
-  readonly signal?: AbortSignal;
+  readonly rivals?: ReadonlyArray<{ readonly text: string; readonly vector?: Float32Array | undefined }> | undefined;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export interface AnswerVerdict extends JudgedOutcome {
@@ -53,31 +53,31 @@ export interface EmbeddingAnswerJudgeOptions {
    * guard and to 0.89 with the negation guard). Useful for short, fact-like answers.
    * @default []
    */
-  guards?: readonly SemanticGuard[];
+  guards?: readonly SemanticGuard[] | undefined;
   /**
    * Weight of the lexical agreement (distinctive words both answers use, weighted by how rare
    * they are among the answers this judge has seen) against the embedding cosine.
    * @default 0.5
    */
-  lexicalWeight?: number;
+  lexicalWeight?: number | undefined;
   /**
    * Answers remembered for the word-rarity statistics (oldest forgotten first).
    * @default 5000
    */
-  maxDocuments?: number;
+  maxDocuments?: number | undefined;
   /**
    * How strongly a rival answer (`AnswerJudgeInput.rivals`) that agrees with the fresh answer
    * about as well as the cached one does lowers the score: the score drops by this much per unit
    * of agreement the rival has beyond `agreement − contrastMargin`. 0 ignores rivals.
    * @default 2
    */
-  contrastWeight?: number;
+  contrastWeight?: number | undefined;
   /**
    * A rival must come this close (in agreement with the fresh answer) to the cached answer
    * before it lowers the score.
    * @default 0.05
    */
-  contrastMargin?: number;
+  contrastMargin?: number | undefined;
 }
 
 /**
@@ -164,7 +164,7 @@ export interface LlmAnswerJudgeOptions {
    */
   ask: (prompt: string, options: { signal?: AbortSignal }) => Promise<string>;
   /** Characters of each answer included in the prompt. @default 2000 */
-  maxAnswerChars?: number;
+  maxAnswerChars?: number | undefined;
 }
 
 /** A judge backed by a language model: asks whether the stored answer is an acceptable answer in place of the fresh one. */

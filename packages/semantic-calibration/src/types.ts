@@ -94,70 +94,70 @@ export interface SemanticCalibratorOptions {
    * calibrator decided). 0.01 = one wrong answer per 100 requests.
    * @default 0.01
    */
-  maxWrongRate?: number;
+  maxWrongRate?: number | undefined;
   /**
    * At most this share of would-be hits is re-asked upstream as a shadow check.
    * @default 0.05
    */
-  shadowRate?: number;
+  shadowRate?: number | undefined;
   /**
    * Candidates below this similarity are never served, whatever the evidence.
    * @default 0.6
    */
-  minSimilarity?: number;
+  minSimilarity?: number | undefined;
   /**
    * Near misses below this similarity are not worth judging (`decide` returns no token).
    * @default 0.4
    */
-  evidenceFloor?: number;
+  evidenceFloor?: number | undefined;
   /**
    * Weight of the global curve in each neighbourhood's estimate, in pseudo-observations.
    * @default 3
    */
-  priorStrength?: number;
+  priorStrength?: number | undefined;
   /**
    * Two stored answers with embeddings at least this similar are "the same answer": their entries
    * pool evidence, and a candidate holding one is no rival to the other (the margin to the most
    * similar rival is what the calibrator learns separately).
    * @default 0.9
    */
-  allyAnswerSimilarity?: number;
+  allyAnswerSimilarity?: number | undefined;
   /**
    * Share of `maxWrongRate` held back against estimation error when choosing the cut-off.
    * @default 0.2
    */
-  safetyMargin?: number;
+  safetyMargin?: number | undefined;
   /**
    * The most an individual answer's estimated probability of being wrong may be: beyond it a
    * match is never served, however much of the budget is left (the budget is an average; no
    * single user should get a near coin-flip answer to make it).
    * @default 0.25
    */
-  maxWrongPerAnswer?: number;
+  maxWrongPerAnswer?: number | undefined;
   /**
    * Standard deviations added to each estimate before it is compared with the cut-off: the price
    * of thin evidence (chosen on the support-bot simulation's dev split).
    * @default 2
    */
-  caution?: number;
+  caution?: number | undefined;
   /**
    * Lookups over which the serving cut-off is chosen (the expected wrong answers among them stay in budget).
    * @default 2000
    */
-  window?: number;
+  window?: number | undefined;
   /**
    * Observations kept per entry (oldest dropped first).
    * @default 24
    */
-  maxEvidencePerEntry?: number;
+  maxEvidencePerEntry?: number | undefined;
   /**
    * Prior right-rate curve before any evidence: logistic in similarity with this midpoint and scale.
    * Conservative by design: traffic moves it within a few dozen judged lookups.
    * @default { midpoint: 0.88, scale: 0.025, strength: 2 }
    */
-  prior?: { midpoint?: number; scale?: number; strength?: number };
+  prior?: { midpoint?: number | undefined; scale?: number | undefined; strength?: number | undefined } | undefined;
   /** Random source in [0, 1) for shadow sampling (tests and simulations pass a seeded one). @default Math.random */
-  random?: () => number;
+  random?: (() => number) | undefined;
 }
 
 /** Observations exchanged between processes (`takeDelta` / `applyDelta`). */
