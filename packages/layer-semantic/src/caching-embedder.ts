@@ -11,15 +11,15 @@ export interface VectorRef {
  * are passed through to an inner embedder that understands them (the layer's queue does).
  */
 export interface EmbedCallOptions {
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /** Epoch ms after which the caller no longer wants the vectors. */
-  readonly deadline?: number;
-  readonly priority?: 'lookup' | 'write' | 'bulk';
+  readonly deadline?: number | undefined;
+  readonly priority?: 'lookup' | 'write' | 'bulk' | undefined;
 }
 
 export interface CachingEmbedderOptions {
   /** Texts whose vectors (or references to them) are kept, least recently used dropped first. 0 disables. @default 10_000 */
-  size?: number;
+  size?: number | undefined;
 }
 
 /** Counters of a CachingEmbedder. */
@@ -169,7 +169,7 @@ export class CachingEmbedder implements Embedder {
     const call = { live: texts.length, controller };
     const inner = this.inner;
     const batch = Promise.resolve()
-      .then(() => inner.embed(texts, { ...options, signal: controller.signal } as EmbedCallOptions))
+      .then(() => inner.embed(texts, { ...options, signal: controller.signal }))
       .then((vs) => {
         if (!Array.isArray(vs) || vs.length !== texts.length) {
           throw new StrataError(

@@ -31,9 +31,9 @@ export interface CalibrationShareOptions {
    */
   via: RedisPubSub | CalibrationChannel;
   /** The pub/sub channel, when `via` is a Redis layer. @default `strata:semantic-calibration:<layer name>` */
-  channel?: string;
+  channel?: string | undefined;
   /** How often this process publishes the evidence it gathered since the last time (ms). @default 2_000 */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
 }
 
 /**
@@ -46,17 +46,17 @@ export interface SemanticCalibrationOptions extends SemanticCalibratorOptions {
    * each tenant's wrong-answer rate is held to the budget on its own). `false`: one for all.
    * @default true
    */
-  perTenant?: boolean;
+  perTenant?: boolean | undefined;
   /** Tenants with a calibrator in memory (about 50 KB each); the least recently used is dropped beyond it. @default 1_000 */
-  maxTenants?: number;
+  maxTenants?: number | undefined;
   /**
    * Upstream answers waiting to be judged at once; beyond it, new ones are not judged
    * (`stats().calibration.dropped`), so calibration never piles work onto a busy process.
    * @default 64
    */
-  maxPendingJudgements?: number;
+  maxPendingJudgements?: number | undefined;
   /** Share evidence with the other processes of a fleet (counts add up; cut-offs stay per process). */
-  share?: CalibrationShareOptions;
+  share?: CalibrationShareOptions | undefined;
 }
 
 /** Calibration settings after validation and defaults. */

@@ -4,8 +4,8 @@ import type { Replicator } from './replicator.js';
 import type { WritePath } from './write-path.js';
 
 export interface ImportOptions {
-  readonly scope?: Pick<Scope, 'tenant' | 'namespace'>;
-  readonly pageSize?: number;
+  readonly scope?: Pick<Scope, 'tenant' | 'namespace'> | undefined;
+  readonly pageSize?: number | undefined;
 }
 
 /**

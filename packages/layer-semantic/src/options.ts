@@ -17,14 +17,14 @@ export interface SemanticLayerOptions {
    * @default the measured setting's: `recommendedSetting(embedder).threshold` from
    * `@strata-cache/semantic-guards` (tuned on USE-lite — with another embedder, measure and set your own)
    */
-  threshold?: number;
+  threshold?: number | undefined;
   /**
    * Nearest stored prompts fetched per lookup: each above the threshold is run through the guards
    * in turn, and all of them are the neighbourhood a selector (or the calibrator) weighs — how many
    * near prompts hold the same answer, how close the nearest one holding another answer is.
    * @default 8
    */
-  topK?: number;
+  topK?: number | undefined;
   /**
    * Calibrating mode: instead of a fixed threshold, serve a match when its estimated probability
    * of being the wrong answer fits your error budget, learned from this layer's own traffic
@@ -35,91 +35,93 @@ export interface SemanticLayerOptions {
    * matches itself); `threshold`, when set (here or per request), is a floor below which nothing
    * is served. @default off
    */
-  calibration?: boolean | SemanticCalibrationOptions;
+  calibration?: boolean | SemanticCalibrationOptions | undefined;
   /**
    * Compares a stored answer with a fresh upstream answer, for calibration.
    * @default `embeddingAnswerJudge({ embedder })` (answer embeddings + word agreement, contrasted with the rival candidates' answers)
    */
-  answerJudge?: AnswerJudge;
+  answerJudge?: AnswerJudge | undefined;
   /**
    * The readable text of a stored value, for the answer judge (undefined: not judged).
    * @default `answerTextOf` from `@strata-cache/semantic-calibration` (OpenAI and Anthropic response shapes, strings, JSON)
    */
-  answerText?: (value: unknown) => string | undefined;
+  answerText?: ((value: unknown) => string | undefined) | undefined;
   /**
    * Checks a candidate must pass after the threshold (numbers, negation, ...). Turned-down
    * candidates are reported in `rejected`. Pass `[]` for none.
    * @default `recommendedSetting(embedder).guards` from `@strata-cache/semantic-guards`
    */
-  guards?: readonly SemanticGuard[];
+  guards?: readonly SemanticGuard[] | undefined;
   /**
    * Chooses among the candidates that passed the threshold and the guards, or declines them
    * all (reported in `rejected` under the selector's name). `false`: none — the most similar
    * accepted candidate is the hit.
    * @default `recommendedSetting(embedder).selector` from `@strata-cache/semantic-guards`
    */
-  selector?: CandidateSelector | false;
+  selector?: CandidateSelector | false | undefined;
   /** Most entries held; the least recently used (written or hit) go first. @default 100_000 */
-  maxEntries?: number;
+  maxEntries?: number | undefined;
   /**
    * Longest compared text (characters) matched by similarity. Longer texts are stored and
    * served by exact key only: encoders truncate long inputs, and two long prompts that differ
    * only past the cut would otherwise look identical.
    * @default 1_000
    */
-  maxTextLength?: number;
+  maxTextLength?: number | undefined;
   /**
    * Texts whose vectors are remembered (LRU), so the same text is never embedded twice — the
    * lookup that missed and the write that follows it share one embedding. Once a text is in the
    * index, its cache slot points at the indexed vector instead of holding a copy. 0 disables.
    * @default 10_000
    */
-  embeddingCacheSize?: number;
+  embeddingCacheSize?: number | undefined;
   /** How lookups and writes wait for the embedder (admission control, queue bound, batching). */
-  embedding?: EmbeddingQueueOptions;
+  embedding?: EmbeddingQueueOptions | undefined;
   /** HNSW graph parameters (hnswlib-node, inner-product space on unit vectors). */
-  hnsw?: {
-    /** Links per node. @default 16 */
-    m?: number;
-    /** Candidate list while inserting. @default 100 */
-    efConstruction?: number;
-    /** Candidate list while searching (recall vs speed). @default 64 */
-    ef?: number;
-    /** Seed of the level generator (reproducible graphs). @default 100 */
-    randomSeed?: number;
-  };
+  hnsw?:
+    | {
+        /** Links per node. @default 16 */
+        m?: number | undefined;
+        /** Candidate list while inserting. @default 100 */
+        efConstruction?: number | undefined;
+        /** Candidate list while searching (recall vs speed). @default 64 */
+        ef?: number | undefined;
+        /** Seed of the level generator (reproducible graphs). @default 100 */
+        randomSeed?: number | undefined;
+      }
+    | undefined;
   /**
    * Partitions up to this many entries are searched exactly over a packed array (no graph, no
    * per-partition overhead); a partition that grows past it gets its own HNSW graph.
    * @default 1_024
    */
-  flatLimit?: number;
+  flatLimit?: number | undefined;
   /**
    * Directory for snapshots (index + metadata). Loaded on start; written by `snapshot()`, by
    * `close()` and every `snapshotIntervalMs`. One process per directory.
    */
-  persistDir?: string;
+  persistDir?: string | undefined;
   /** Writes a snapshot this often when something changed (ms). Unset = only on `snapshot()` / `close()`. */
-  snapshotIntervalMs?: number;
+  snapshotIntervalMs?: number | undefined;
   /**
    * A layer (e.g. L2 Redis) whose `scan()` entries carry `semantic` descriptors: when no valid
    * snapshot exists on start (or a replication feed can no longer resume from the snapshot's
    * offset), the index is rebuilt from it.
    */
-  rebuildFrom?: LayerV1;
+  rebuildFrom?: LayerV1 | undefined;
   /**
    * A replication feed (see the README, "Replication"): every mutation of this layer is published
    * to it, and mutations of other processes are applied from it without re-embedding.
    */
-  replication?: SemanticReplicationOptions;
+  replication?: SemanticReplicationOptions | undefined;
   /** How long `close()` waits for writes still embedding before it gives up on them (ms). @default 5_000 */
-  closeTimeoutMs?: number;
+  closeTimeoutMs?: number | undefined;
   /** Removes expired entries this often (ms); lookups skip and remove them in any case. @default 60_000 */
-  sweepIntervalMs?: number;
+  sweepIntervalMs?: number | undefined;
   /** Receives warnings (discarded snapshot, failed background snapshot, replication). @default process.emitWarning */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
   /** Layer name in stats and events. @default "semantic" */
-  name?: string;
+  name?: string | undefined;
 }
 
 /** How lookups and writes wait for the embedder. */
@@ -130,14 +132,14 @@ export interface EmbeddingQueueOptions {
    * worker threads; a remote API: more).
    * @default 2
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** Most texts sent in one embedder call. @default 16 */
-  maxBatch?: number;
+  maxBatch?: number | undefined;
   /**
    * Most texts waiting in the queue ahead of a new lookup (or of a write with a deadline);
    * beyond it the lookup skips the semantic layer at once. @default 64
    */
-  maxQueue?: number;
+  maxQueue?: number | undefined;
   /**
    * Admission control, for operations with a deadline (core passes its budget for the layer):
    * the longest a text may wait in the queue before its call starts, as predicted from the
@@ -147,7 +149,7 @@ export interface EmbeddingQueueOptions {
    * predicted time of its own call, so a lookup pays at most about two embeddings.
    * @default 'auto'
    */
-  maxQueueDelayMs?: number | 'auto';
+  maxQueueDelayMs?: number | 'auto' | undefined;
 }
 
 /** Every option, once: the validator and the docs table are checked against it. */

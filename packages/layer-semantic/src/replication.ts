@@ -96,7 +96,7 @@ export interface SemanticReplicationOptions {
    * scopes are not applied, so a large fleet can shard its semantic memory. Local writes are
    * always published. @default every scope
    */
-  readonly accept?: (scope: Pick<Scope, 'tenant' | 'namespace'>) => boolean;
+  readonly accept?: ((scope: Pick<Scope, 'tenant' | 'namespace'>) => boolean) | undefined;
 }
 
 /** A purge remembered for a while, so a put that happened before it but arrives after it is dropped. */
