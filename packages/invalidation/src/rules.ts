@@ -130,11 +130,11 @@ export function staleAfterModelChange(match?: Match): StaleAfterModelChangeRule 
 
 export interface CreativeRequestsOptions {
   /** Temperature at or above which a request without a seed is "creative". @default 0.7 */
-  minTemperature?: number;
+  minTemperature?: number | undefined;
   /** Temperature assumed when the request sets none (OpenAI and Anthropic default to 1). @default 1 */
-  defaultTemperature?: number;
+  defaultTemperature?: number | undefined;
   /** @default 'skip' */
-  action?: NoCacheRule['action'];
+  action?: NoCacheRule['action'] | undefined;
 }
 
 /** Creative requests (high temperature, no seed) want a fresh answer each time. */
@@ -191,13 +191,13 @@ export const DEFAULT_TIME_SENSITIVE_WORDS: readonly string[] = Object.freeze([
 
 export interface TimeSensitivePromptsOptions {
   /** Replaces the default word list. @default DEFAULT_TIME_SENSITIVE_WORDS */
-  words?: readonly string[];
+  words?: readonly string[] | undefined;
   /** Added to the word list. */
-  extraWords?: readonly string[];
+  extraWords?: readonly string[] | undefined;
   /** Extra patterns over the prompt text. */
-  patterns?: readonly PatternInput[];
+  patterns?: readonly PatternInput[] | undefined;
   /** @default 'skip' */
-  action?: NoCacheRule['action'];
+  action?: NoCacheRule['action'] | undefined;
 }
 
 /** Prompts about today, now, the latest price, the weather... are not cached (or only briefly). */

@@ -11,20 +11,20 @@ export interface InvalidationEngineOptions {
   /** The cache to keep true. The engine installs itself as one of its plugins. */
   cache: MultiLayerCache;
   /** Rules, checked now: a bad pattern, template or event name throws InvalidOptionError here. @default [] */
-  rules?: readonly InvalidationRule[];
+  rules?: readonly InvalidationRule[] | undefined;
   /**
    * Event names the application may emit, optionally with the data fields each carries
    * (`{ product_updated: ['id'] }`). When set, a rule for another name, or a template reading
    * an undeclared field, is an error at registration. @default any name may be registered
    */
-  events?: readonly string[] | Readonly<Record<string, readonly string[]>>;
+  events?: readonly string[] | Readonly<Record<string, readonly string[]>> | undefined;
   /** Text that `prompt` patterns match. @default the last user turn, else all message text, else `input`/`prompt` */
-  promptText?: (request: unknown, profile: RequestProfile) => string | undefined;
+  promptText?: ((request: unknown, profile: RequestProfile) => string | undefined) | undefined;
   /**
    * Store the prompt text in `entry.meta['strata.prompt']` when the entry carries no
    * `semantic.text`, so `purgeByPrompt` can match it later. @default true
    */
-  storePromptText?: boolean;
+  storePromptText?: boolean | undefined;
   /**
    * How long (ms) this process remembers its recent writes for the race repair: a write whose
    * load began before a remote invalidation that covers it (it reached a shared layer before the
@@ -32,27 +32,27 @@ export interface InvalidationEngineOptions {
    * (core refuses answers whose load began before a purge it knows of); the repair frees the room
    * it takes. Should exceed the bus's worst delivery delay. 0 disables the repair. @default 5_000
    */
-  raceWindowMs?: number;
+  raceWindowMs?: number | undefined;
   /** Most recent writes remembered for the race repair. @default 10_000 */
-  journalMaxEntries?: number;
+  journalMaxEntries?: number | undefined;
   /** Persists `trackConfig` fingerprints and versions across restarts and processes. @default in-process only */
-  versionStore?: VersionStore;
+  versionStore?: VersionStore | undefined;
   /** Key prefix in `versionStore`. @default "strata:config:" */
-  versionStorePrefix?: string;
+  versionStorePrefix?: string | undefined;
   /**
    * Audit listener: once per engine operation (event, purge, version bump, prompt purge, race
    * repair), per invalidation received from another process, and per direct cache call.
    * @default none (see also `engine.onInvalidate(fn)`)
    */
-  onInvalidate?: (record: InvalidationAudit) => void;
+  onInvalidate?: ((record: InvalidationAudit) => void) | undefined;
   /**
    * Called when a rule's own function (`match.when`, a tags function) throws while the cache
    * serves a request; the rule is then treated as not matching. A cache never fails a request
    * because of a rule. @default process.emitWarning
    */
-  onRuleError?: (error: unknown, rule: string) => void;
+  onRuleError?: ((error: unknown, rule: string) => void) | undefined;
   /** Clock; use the cache's. @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /** One invalidation, for audit logs. */
@@ -82,23 +82,23 @@ export interface InvalidationAudit {
 
 export interface PromptPurgeOptions {
   /** Only this tenant+namespace. @default every scope */
-  scope?: ScopeInput;
+  scope?: ScopeInput | undefined;
   /** Entries read per scan page (and deleted per batch). @default 200 */
-  pageSize?: number;
+  pageSize?: number | undefined;
   /** Stop after reading this many entries (over all layers). @default 100_000 */
-  maxScanned?: number;
+  maxScanned?: number | undefined;
   /** Stop after purging this many entries. @default 10_000 */
-  maxPurged?: number;
+  maxPurged?: number | undefined;
   /** Only scan these layers (by name). @default every layer with scan() */
-  layers?: readonly string[];
+  layers?: readonly string[] | undefined;
   /** Continue a purge that stopped early: pass its `resume`. @default start from the beginning */
-  resume?: Readonly<Record<string, string>>;
+  resume?: Readonly<Record<string, string>> | undefined;
   /** Stops the purge between pages (the report then has `complete: false` and `resume`). @default none */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Called after every page. @default none */
-  onProgress?: (progress: { layer: string; scanned: number; matched: number; purged: number }) => void;
+  onProgress?: ((progress: { layer: string; scanned: number; matched: number; purged: number }) => void) | undefined;
   /** Shown in the audit record. @default "prompt matches <pattern>" */
-  reason?: string;
+  reason?: string | undefined;
 }
 
 export interface PromptPurgeReport {
