@@ -13,7 +13,7 @@ export interface CachingFetchConfig {
   /** Request headers that change the answer (API version, beta flags); lower-case. */
   readonly keyHeaders: readonly string[];
   /** Query parameters that change the answer (Azure's `api-version`). @default [] */
-  readonly keyQuery?: readonly string[];
+  readonly keyQuery?: readonly string[] | undefined;
   /** Response header the SDK reads into `_request_id`. */
   readonly requestIdHeader: string;
   readonly upstream: FetchLike;

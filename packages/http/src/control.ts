@@ -3,21 +3,21 @@ import { InvalidOptionError } from '@strata-cache/core';
 /** Per-request cache control, sent as request headers (removed before the request leaves). */
 export interface RequestCacheControl {
   /** Skip the cache: no read, no write. */
-  bypass?: boolean;
+  bypass?: boolean | undefined;
   /** Skip the read, call the provider, store the fresh answer. */
-  forceRefresh?: boolean;
+  forceRefresh?: boolean | undefined;
   /** Read, but do not store the answer. */
-  noStore?: boolean;
+  noStore?: boolean | undefined;
   /** TTL of the stored entry, ms. */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /** Tags of the stored entry (for invalidation). Must not contain commas. */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
   /** Tenant for this request (overrides the client's scope). */
-  tenant?: string;
+  tenant?: string | undefined;
   /** Namespace for this request (overrides the client's scope). */
-  namespace?: string;
+  namespace?: string | undefined;
   /** `false` skips semantic layers for this request. */
-  semantic?: boolean;
+  semantic?: boolean | undefined;
 }
 
 /** What the control headers of one request asked for. */

@@ -10,17 +10,17 @@ export interface CachingOptions {
    * (e.g. reading an AsyncLocalStorage). Tenants never share entries.
    * @default the cache's default scope
    */
-  scope?: ScopeOption;
+  scope?: ScopeOption | undefined;
   /**
    * How cached streams are replayed. `pacing: 'none'` sends events as fast as they are read;
    * `'recorded'` keeps the original gaps (each at most `maxGapMs`); a number is a fixed gap in ms.
    * @default { pacing: 'none', maxGapMs: 1000 }
    */
-  replay?: { pacing?: 'none' | 'recorded' | number; maxGapMs?: number };
+  replay?: { pacing?: 'none' | 'recorded' | number | undefined; maxGapMs?: number | undefined } | undefined;
   /** TTL of stored answers, ms. @default the cache's defaultTtlMs */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /** Tags added to every stored answer. @default [] */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
   /**
    * Model families (name prefixes such as `'gpt-5'`, `'o4-mini'`, `'claude-sonnet-4'`; `'*'` for
    * every model) whose reasoning requests the core `'deterministic'` policy caches. Reasoning
@@ -30,7 +30,7 @@ export interface CachingOptions {
    * states exactly which requests count as reasoning requests.
    * @default []
    */
-  reasoningModels?: readonly string[];
+  reasoningModels?: readonly string[] | undefined;
 }
 
 /** Defaults of the options above, in one place. */

@@ -12,7 +12,7 @@ export interface ProviderSpec<C, O extends CachingOptions = CachingOptions> {
   /** True for an instance of the SDK's client class. */
   isClient(client: unknown): boolean;
   /** Option names the adapter adds to `CachingOptions`. @default [] */
-  readonly extraOptions?: readonly (keyof O & string)[];
+  readonly extraOptions?: readonly (keyof O & string)[] | undefined;
   /** Checks the adapter's own options (the shared ones are checked already). */
   checkOptions?(options: O): void;
   /** The endpoints a client with these options caches, with their profiles. */
@@ -20,7 +20,7 @@ export interface ProviderSpec<C, O extends CachingOptions = CachingOptions> {
   /** Request headers that change the answer (API version, beta flags); lower-case. */
   readonly keyHeaders: readonly string[];
   /** Query parameters that change the answer (Azure's `api-version`). @default [] */
-  readonly keyQuery?: readonly string[];
+  readonly keyQuery?: readonly string[] | undefined;
   /** Response header the SDK reads into `_request_id`. */
   readonly requestIdHeader: string;
   /**
