@@ -16,14 +16,14 @@ const PKG = '@strata-cache/openai';
 /** Options of `withCache` (and, with `client` / `clientOptions`, of `createCachedOpenAI`). */
 export interface OpenAICacheOptions extends CachingOptions {
   /** Which endpoints are cached; other requests go straight to the API. @default ['chat.completions', 'responses', 'embeddings'] */
-  endpoints?: readonly CachedEndpoint[];
+  endpoints?: readonly CachedEndpoint[] | undefined;
 }
 
 export interface CreateCachedOpenAIOptions extends OpenAICacheOptions {
   /** An existing client; a copy that caches is returned and the original is left untouched. @default new OpenAI(clientOptions) */
-  client?: OpenAI;
+  client?: OpenAI | undefined;
   /** Options for a new client when `client` is not given. @default {} (reads OPENAI_API_KEY like the SDK) */
-  clientOptions?: ClientOptions;
+  clientOptions?: ClientOptions | undefined;
 }
 
 const OPENAI: ProviderSpec<OpenAI, OpenAICacheOptions> = {
@@ -95,7 +95,7 @@ export function createCachedOpenAI(options: CreateCachedOpenAIOptions): OpenAI {
 }
 
 /** The caching `fetch` alone, for OpenAI-compatible clients other than the official SDK. */
-export function createOpenAICachingFetch(options: OpenAICacheOptions & { fetch?: FetchLike }): FetchLike {
+export function createOpenAICachingFetch(options: OpenAICacheOptions & { fetch?: FetchLike | undefined }): FetchLike {
   const { fetch, ...rest } = options;
   return createProviderFetch(rest, OPENAI, fetch ?? (globalThis.fetch as FetchLike));
 }

@@ -12,21 +12,21 @@ const NATIVE_DIMENSIONS: Record<string, number> = {
 
 export interface OpenAIEmbedderOptions {
   /** Client to call (a cached client from `withCache` works too). @default new OpenAI(clientOptions) */
-  client?: OpenAI;
+  client?: OpenAI | undefined;
   /** Options for a new client, e.g. `{ baseURL: 'http://localhost:11434/v1', apiKey: 'ollama' }` for an OpenAI-compatible server. @default {} */
-  clientOptions?: ClientOptions;
+  clientOptions?: ClientOptions | undefined;
   /** Embedding model. @default 'text-embedding-3-small' */
-  model?: string;
+  model?: string | undefined;
   /**
    * Vector size. For text-embedding-3 models it is sent as the `dimensions` request field
    * (shortened embeddings); for other models it must equal the model's native size and is
    * required when the model is not an OpenAI one. @default the model's native size
    */
-  dimensions?: number;
+  dimensions?: number | undefined;
   /** Texts per request. @default 256 */
-  batchSize?: number;
+  batchSize?: number | undefined;
   /** Embedder id (part of every semantic partition). @default `openai:<host>:<model>:<dimensions>` */
-  id?: string;
+  id?: string | undefined;
 }
 
 /**

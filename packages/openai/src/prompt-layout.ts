@@ -10,9 +10,9 @@ export interface OpenAIPromptLayoutOptions {
    * cache. `false` sends none. Never part of Strata's key.
    * @default a short hash of the instructions and tools (`strata-…`), the same for every request sharing them
    */
-  cacheKey?: string | false;
+  cacheKey?: string | false | undefined;
   /** Role of the instructions and context messages (`developer` for o-series models). @default 'system' */
-  role?: 'system' | 'developer';
+  role?: 'system' | 'developer' | undefined;
 }
 
 const OPTION_KEYS = ['cacheKey', 'role'] as const satisfies ReadonlyArray<keyof OpenAIPromptLayoutOptions>;
