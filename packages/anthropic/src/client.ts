@@ -18,9 +18,9 @@ export interface AnthropicCacheOptions extends CachingOptions {}
 
 export interface CreateCachedAnthropicOptions extends AnthropicCacheOptions {
   /** An existing client; a copy that caches is returned and the original is left untouched. @default new Anthropic(clientOptions) */
-  client?: Anthropic;
+  client?: Anthropic | undefined;
   /** Options for a new client when `client` is not given. @default {} (reads ANTHROPIC_API_KEY like the SDK) */
-  clientOptions?: ClientOptions;
+  clientOptions?: ClientOptions | undefined;
 }
 
 const ANTHROPIC: ProviderSpec<Anthropic, AnthropicCacheOptions> = {
@@ -61,7 +61,7 @@ export function createCachedAnthropic(options: CreateCachedAnthropicOptions): An
 }
 
 /** The caching `fetch` alone, for other clients of the Messages API. */
-export function createAnthropicCachingFetch(options: AnthropicCacheOptions & { fetch?: FetchLike }): FetchLike {
+export function createAnthropicCachingFetch(options: AnthropicCacheOptions & { fetch?: FetchLike | undefined }): FetchLike {
   const { fetch, ...rest } = options;
   return createProviderFetch(rest, ANTHROPIC, fetch ?? (globalThis.fetch as FetchLike));
 }

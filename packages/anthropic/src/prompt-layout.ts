@@ -6,9 +6,9 @@ const PKG = '@strata-cache/anthropic';
 /** Options of `layoutMessagesPrompt`. */
 export interface AnthropicPromptLayoutOptions {
   /** Lifetime of the cache entries the breakpoints write (`1h` is billed higher). @default '5m' */
-  ttl?: '5m' | '1h';
+  ttl?: '5m' | '1h' | undefined;
   /** Put a breakpoint after the conversation so far too (the static prefix always gets one). @default true */
-  cacheHistory?: boolean;
+  cacheHistory?: boolean | undefined;
 }
 
 const OPTION_KEYS = ['ttl', 'cacheHistory'] as const satisfies ReadonlyArray<keyof AnthropicPromptLayoutOptions>;
