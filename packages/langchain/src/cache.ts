@@ -44,17 +44,17 @@ export interface StrataLangChainCacheOptions {
    * AsyncLocalStorage: LangChain calls the cache inside your `invoke`). Tenants never share entries.
    * @default the cache's default scope
    */
-  scope?: ScopeInput | ((ctx: { readonly prompt: string }) => ScopeInput | undefined);
+  scope?: ScopeInput | ((ctx: { readonly prompt: string }) => ScopeInput | undefined) | undefined;
   /** TTL of stored answers, ms. @default the cache's `defaultTtlMs` */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /** Tags added to every stored answer (for `cache.invalidateTag`). @default [] */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
   /**
    * Semantic matching (the last human turn) through the cache's semantic layers; `{ threshold }`
    * overrides their similarity threshold; `false` = exact keys only.
    * @default true
    */
-  semantic?: boolean | { threshold?: number };
+  semantic?: boolean | { threshold?: number | undefined } | undefined;
   /**
    * Identical lookups arriving while the first one's model call runs wait for its answer instead
    * of calling the model too. LangChain tells a cache nothing when that call fails, so a load
@@ -62,9 +62,9 @@ export interface StrataLangChainCacheOptions {
    * next, and the others wait on it. `false` turns waiting off.
    * @default { waitMs: 30_000 }
    */
-  coalesce?: boolean | { waitMs?: number };
+  coalesce?: boolean | { waitMs?: number | undefined } | undefined;
   /** More llmString fields to leave out of the key (added to `IGNORED_LLM_FIELDS`). @default [] */
-  ignoreLlmFields?: readonly string[];
+  ignoreLlmFields?: readonly string[] | undefined;
 }
 
 const OPTION_KEYS = ['cache', 'scope', 'ttlMs', 'tags', 'semantic', 'coalesce', 'ignoreLlmFields'] as const satisfies ReadonlyArray<
