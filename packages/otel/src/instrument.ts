@@ -6,26 +6,26 @@ const PKG = '@strata-cache/otel';
 /** Options of `instrument`. */
 export interface InstrumentOptions {
   /** Meter the instruments are created on. @default metrics.getMeter('@strata-cache/otel') (the global MeterProvider) */
-  meter?: Meter;
+  meter?: Meter | undefined;
   /** First segment of every metric name (`strata.cache.hits`). @default 'strata' */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Attributes added to every measurement, e.g. `{ cache: 'support-bot' }` to tell several caches
    * apart. Keep secrets and user text out of them: every exporter ships them as labels.
    * @default {}
    */
-  attributes?: Attributes;
+  attributes?: Attributes | undefined;
   /**
    * Add the tenant (the scope's `tenant`) to the lookup-duration histogram and the per-event
    * counters. Off by default: one series per tenant can be many series.
    * @default false
    */
-  tenantAttribute?: boolean;
+  tenantAttribute?: boolean | undefined;
   /**
    * Bucket boundaries of the lookup-duration histogram, in seconds.
    * @default [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
    */
-  durationBuckets?: readonly number[];
+  durationBuckets?: readonly number[] | undefined;
 }
 
 const OPTION_KEYS = ['meter', 'prefix', 'attributes', 'tenantAttribute', 'durationBuckets'] as const satisfies ReadonlyArray<keyof InstrumentOptions>;
