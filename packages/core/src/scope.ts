@@ -11,7 +11,7 @@ export interface Scope {
 }
 
 /** A tenant id, or a partial scope. */
-export type ScopeInput = string | { tenant: string; namespace?: string; version?: number };
+export type ScopeInput = string | { tenant: string; namespace?: string | undefined; version?: number | undefined };
 
 export const DEFAULT_TENANT = 'default';
 export const DEFAULT_NAMESPACE = 'default';
