@@ -23,39 +23,39 @@ export interface StrataCacheOptions {
    * AsyncLocalStorage). Tenants never share entries. A call's `providerOptions.strata.scope` wins.
    * @default the cache's default scope
    */
-  scope?: ScopeInput | ((ctx: ScopeContext) => ScopeInput | undefined);
+  scope?: ScopeInput | ((ctx: ScopeContext) => ScopeInput | undefined) | undefined;
   /** TTL of stored answers, ms. @default the cache's `defaultTtlMs` */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /** Tags added to every stored answer (for `cache.invalidateTag`). @default [] */
-  tags?: readonly string[];
+  tags?: readonly string[] | undefined;
   /**
    * Semantic matching of the last user message through the cache's semantic layers; a number
    * in `{ threshold }` overrides their similarity threshold. `false` = exact keys only.
    * @default true
    */
-  semantic?: boolean | { threshold?: number };
+  semantic?: boolean | { threshold?: number | undefined } | undefined;
   /**
    * Request headers that change the answer and therefore enter the key (case-insensitive).
    * Every other header (the SDK's user agent, tracing ids, auth) is left out.
    * @default ['anthropic-beta', 'openai-beta']
    */
-  keyHeaders?: readonly string[];
+  keyHeaders?: readonly string[] | undefined;
   /**
    * More provider-option fields that cannot change the answer, removed from the key in every
    * `providerOptions` object, added to the built-in list (`user`, `metadata`,
    * `safetyIdentifier`, `promptCacheKey`, `promptCacheRetention`, `cacheControl`).
    * @default []
    */
-  ignoreProviderOptions?: readonly string[];
+  ignoreProviderOptions?: readonly string[] | undefined;
   /** Cache `doStream` calls (`streamText`, `streamObject`). @default true */
-  streams?: boolean;
+  streams?: boolean | undefined;
   /**
    * On a hit, add `providerMetadata.strata = { hit: true, layer, ageMs, similarity? }` to the
    * result (and to the replayed stream's `finish` part); read it with `getCacheInfo`.
    * `false` replays hits exactly as recorded.
    * @default true
    */
-  cacheInfo?: boolean;
+  cacheInfo?: boolean | undefined;
 }
 
 const OPTION_KEYS = [
@@ -76,19 +76,19 @@ const OPTION_KEYS = [
  */
 export interface StrataCallOptions {
   /** No read, no write. */
-  bypass?: boolean;
+  bypass?: boolean | undefined;
   /** Skip the read, call the model, store the fresh answer. */
-  forceRefresh?: boolean;
+  forceRefresh?: boolean | undefined;
   /** Read, but do not store this call's answer. */
-  noStore?: boolean;
+  noStore?: boolean | undefined;
   /** TTL of this call's stored answer, ms. */
-  ttlMs?: number;
+  ttlMs?: number | undefined;
   /** Tags of this call's stored answer (added to the middleware's). */
-  tags?: string[];
+  tags?: string[] | undefined;
   /** `false`: exact keys only for this call; `{ threshold }`: another similarity threshold. */
-  semantic?: boolean | { threshold?: number };
+  semantic?: boolean | { threshold?: number | undefined } | undefined;
   /** The tenant (a string) or `{ tenant, namespace? }` of this call. */
-  scope?: string | { tenant: string; namespace?: string };
+  scope?: string | { tenant: string; namespace?: string | undefined } | undefined;
 }
 
 const CALL_KEYS = ['bypass', 'forceRefresh', 'noStore', 'ttlMs', 'tags', 'semantic', 'scope'] as const satisfies ReadonlyArray<keyof StrataCallOptions>;
@@ -232,7 +232,7 @@ function hasServerState(params: LanguageModelV4CallOptions): boolean {
   return openai?.['conversation'] !== undefined && openai?.['conversation'] !== null;
 }
 
-function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOptions, 'scope'> & { scope?: ScopeInput } {
+function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOptions, 'scope'> & { scope?: ScopeInput | undefined } {
   const raw = params.providerOptions?.[PROVIDER_OPTIONS_KEY] as Record<string, unknown> | undefined;
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -261,7 +261,7 @@ function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOpt
   return o;
 }
 
-function checkOptions(options: StrataCacheOptions): { semantic: boolean | { threshold?: number }; streams: boolean; cacheInfo: boolean } {
+function checkOptions(options: StrataCacheOptions): { semantic: boolean | { threshold?: number | undefined }; streams: boolean; cacheInfo: boolean } {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: strataCache needs an options object with "cache"`);
   for (const k of Object.keys(options)) {
     if (!(OPTION_KEYS as readonly string[]).includes(k))
