@@ -25,17 +25,17 @@ export interface GatewayOptions {
   /** The configuration (as in the file), or the path of the JSON config file (then `reload()` re-reads it). */
   config: GatewayConfigInput | string;
   /** Directory that relative paths in the config resolve from. @default the config file's directory, else the working directory */
-  configDir?: string;
+  configDir?: string | undefined;
   /** Where secret references (`{ "env": ... }`) are read. @default process.env */
-  env?: NodeJS.ProcessEnv;
+  env?: NodeJS.ProcessEnv | undefined;
   /** Where the JSON log lines go. @default standard output */
-  logStream?: { write(line: string): unknown };
+  logStream?: { write(line: string): unknown } | undefined;
   /**
    * Adds routes or hooks of your own to the public server before it listens (a route of your
    * own, a plugin). They share its body parser (JSON only), limits, error format and hooks.
    * @default none
    */
-  extend?: (app: FastifyInstance) => void;
+  extend?: ((app: FastifyInstance) => void) | undefined;
 }
 
 /** A running gateway. */
