@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidOptionError } from '@strata-cache/core';
-import { getCacheInfo } from '@strata-cache/http';
+import { type FetchAnswer, fetchAnswer } from '@strata-cache/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheStatus, controlHeaders, readControl, responseHeaders, statusOf } from './control.js';
 import { GatewayError } from './errors.js';
@@ -128,17 +128,19 @@ export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: Fa
   const fetch = ctx.fetches.get(route.upstream, scopeOf(state.caller!, upstream.passthrough));
   const signal = callerSignal(reply);
   const started = performance.now();
-  let res: Response;
+  let answer: FetchAnswer;
   try {
-    res = await fetch(upstream.baseUrl + route.suffix, { method: 'POST', headers, body: body.text, signal });
+    // The answer in plain form (no Response, no web stream for a body already in hand); the body
+    // was parsed by the gateway's JSON parser and is not parsed again.
+    answer = await fetchAnswer(fetch, upstream.baseUrl + route.suffix, { method: 'POST', headers, body: body.text, signal }, body.json);
   } catch (error) {
     throw upstreamFailure(ctx, upstream, error, signal);
   }
-  const info = getCacheInfo(res);
+  const info = answer.info;
   state.cache = statusOf(info);
   if (info?.layer) state.layer = info.layer;
   if (!info?.hit) state.upstreamMs = performance.now() - started;
-  await relay(ctx, res, reply, responseHeaders(info), upstream, signal);
+  await relayAnswer(ctx, answer, reply, responseHeaders(info), upstream, signal);
 }
 
 /** `GET /v1/models` (and `/v1/models/:id`): passed through, authenticated, never cached. */
@@ -206,6 +208,57 @@ async function relay(
     throw upstreamFailure(ctx, upstream, error, signal);
   }
   await reply.send(text);
+}
+
+const utf8 = new TextDecoder();
+
+/** Relays a caching fetch's answer: a body in hand is sent in one write with the headers; a stream as `relay` does. */
+async function relayAnswer(
+  ctx: ProxyContext,
+  answer: FetchAnswer,
+  reply: FastifyReply,
+  extra: Record<string, string>,
+  upstream: Upstream,
+  signal: AbortSignal,
+): Promise<void> {
+  const { body } = answer;
+  if (body !== null && typeof body === 'object' && !(body instanceof ArrayBuffer)) {
+    await relay(
+      ctx,
+      new Response(body, { status: answer.status, statusText: answer.statusText, headers: answer.headers as Headers }),
+      reply,
+      extra,
+      upstream,
+      signal,
+    );
+    return;
+  }
+  reply.code(answer.status);
+  let contentType = '';
+  const headers = answer.headers;
+  if (Symbol.iterator in headers) {
+    // A Headers (of whichever fetch implementation made it).
+    for (const [name, value] of headers as Headers) contentType = copyHeader(reply, name, value, contentType);
+  } else {
+    const record = headers as Readonly<Record<string, string>>;
+    for (const name in record) contentType = copyHeader(reply, name, record[name]!, contentType);
+  }
+  reply.headers(extra);
+  // An unpaced replay of a stored stream, whole: counted as a stream, like one sent event by event.
+  const sse = contentType.includes('text/event-stream');
+  if (sse) ctx.onStream(true);
+  try {
+    // A string goes out together with the headers in one write (see `relay`); bytes are decoded as `res.text()` would.
+    await reply.send(body === null ? '' : typeof body === 'string' ? body : utf8.decode(body));
+  } finally {
+    if (sse) ctx.onStream(false);
+  }
+}
+
+function copyHeader(reply: FastifyReply, name: string, value: string, contentType: string): string {
+  if (DROP_RESPONSE.has(name) || name.startsWith('x-strata-')) return contentType;
+  reply.header(name, value);
+  return name === 'content-type' ? value : contentType;
 }
 
 /** The HTTP error for an upstream call that failed before its answer (timeouts 504, the rest 502). */

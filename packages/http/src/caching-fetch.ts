@@ -6,14 +6,17 @@
 // and stream class working unchanged, with the SDK's own types.
 import { type CallOptions, InvalidOptionError } from '@strata-cache/core';
 import { isAbortError, untilAborted } from './abort.js';
+import { type FetchAnswer, fromResponse, toResponse } from './answer.js';
 import { type CachingFetchConfig, isCall, prepareCall } from './call.js';
 import { stripControl, withoutControl } from './control.js';
+import { getCacheInfo } from './hit-info.js';
 import { jsonThrough } from './json-path.js';
 import { streamThrough } from './stream-path.js';
 import type { FetchLike } from './types.js';
 
 const UNCACHED = Symbol.for('strata-cache.http.uncached');
 const DESCRIBE = Symbol.for('strata-cache.http.describe');
+const ANSWER = Symbol.for('strata-cache.http.answer');
 
 /**
  * Builds the caching fetch. JSON requests go through `jsonThrough` (core's `getOrLoad`),
@@ -23,14 +26,20 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
   const { upstream } = config;
   const uncached = new Map<string, number>();
 
-  const strataFetch: FetchLike = async (input, init) => {
-    const prepared = prepareCall(config, input, init);
+  // A request passed through is answered with the provider's own Response, untouched.
+  const run = async (
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    whole: boolean,
+    parsed?: Record<string, unknown>,
+  ): Promise<FetchAnswer | { readonly passed: Response }> => {
+    const prepared = prepareCall(config, input, init, parsed);
     const call = prepared instanceof Promise ? await prepared : prepared;
     if (!isCall(call)) {
       if (call.reason !== undefined) uncached.set(call.reason, (uncached.get(call.reason) ?? 0) + 1);
-      return upstream(stripRequest(call.input, call.init), call.init === undefined ? undefined : stripControl(call.init));
+      return { passed: await upstream(stripRequest(call.input, call.init), call.init === undefined ? undefined : stripControl(call.init)) };
     }
-    if (call.stream) return streamThrough(call);
+    if (call.stream) return streamThrough(call, whole);
     const signal = call.signal;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -43,9 +52,37 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
       }
     }
   };
+  const strataFetch: FetchLike = async (input, init) => {
+    const r = await run(input, init, false);
+    return 'passed' in r ? r.passed : toResponse(r);
+  };
   Object.defineProperty(strataFetch, UNCACHED, { value: uncached });
   Object.defineProperty(strataFetch, DESCRIBE, { value: (input: string | URL | Request, init?: RequestInit) => describe(config, input, init) });
+  Object.defineProperty(strataFetch, ANSWER, {
+    value: async (input: string | URL | Request, init?: RequestInit, parsed?: Record<string, unknown>): Promise<FetchAnswer> => {
+      const r = await run(input, init, true, parsed);
+      return 'passed' in r ? fromResponse(r.passed, getCacheInfo(r.passed)) : r;
+    },
+  });
   return strataFetch;
+}
+
+/**
+ * What a caching fetch answers to `fetch(input, init)`, in the form a server writes to its own
+ * response: status, headers, the body (the whole text of a JSON answer or of an unpaced replay,
+ * or a stream), and the cache information — without building a `Response` or a web stream for
+ * an answer whose bytes are in hand. `parsed` is the request body's JSON object when the caller
+ * has parsed `init.body` already (it is then not parsed again). Pass a caching fetch, or a
+ * client built by `withCachingFetch`.
+ */
+export function fetchAnswer(target: unknown, input: string | URL | Request, init?: RequestInit, parsed?: Record<string, unknown>): Promise<FetchAnswer> {
+  const fetch = typeof target === 'function' ? target : (target as { fetch?: unknown } | null)?.fetch;
+  const fn = typeof fetch === 'function' ? (fetch as unknown as Record<symbol, unknown>)[ANSWER] : undefined;
+  if (typeof fn !== 'function')
+    return Promise.reject(
+      new InvalidOptionError('@strata-cache/http: fetchAnswer needs a caching fetch (or a client built by withCachingFetch)', { field: 'target' }),
+    );
+  return (fn as (i: string | URL | Request, n?: RequestInit, p?: Record<string, unknown>) => Promise<FetchAnswer>)(input, init, parsed);
 }
 
 /** What a caching fetch would do with a request, without doing it (see `describeRequest`). */

@@ -53,13 +53,16 @@ export function prepareCall(
   config: CachingFetchConfig,
   input: string | URL | Request,
   init: RequestInit | undefined,
+  parsed?: Record<string, unknown>,
 ): HttpCall | PassThrough | Promise<HttpCall | PassThrough> {
   if (requestMethod(input, init) !== 'POST') return passThrough(input, init);
   const url = requestUrl(input);
   const spec = url && config.endpoints.find((e) => url.pathname.endsWith(e.path));
   if (!url || !spec) return passThrough(input, init);
   const read = readRequest(url, input, init);
-  return read instanceof Promise ? read.then((r) => fromRead(config, spec, input, init, r)) : fromRead(config, spec, input, init, read);
+  // `parsed` stands for the body only when the body is the string it was parsed from.
+  const known = parsed !== undefined && typeof init?.body === 'string' ? parsed : undefined;
+  return read instanceof Promise ? read.then((r) => fromRead(config, spec, input, init, r, known)) : fromRead(config, spec, input, init, read, known);
 }
 
 function fromRead(
@@ -68,14 +71,17 @@ function fromRead(
   input: string | URL | Request,
   init: RequestInit | undefined,
   read: Awaited<ReturnType<typeof readRequest>>,
+  parsed: Record<string, unknown> | undefined,
 ): HttpCall | PassThrough {
   if (!('request' in read)) return passThrough(input, read.replay ?? init, read.reason);
   const { request } = read;
-  let body: unknown;
-  try {
-    body = JSON.parse(request.text);
-  } catch {
-    body = undefined;
+  let body: unknown = parsed;
+  if (body === undefined) {
+    try {
+      body = JSON.parse(request.text);
+    } catch {
+      body = undefined;
+    }
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return passThrough(request.url.href, request.init, 'body-not-json');
   const b = body as Record<string, unknown>;

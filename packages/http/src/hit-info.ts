@@ -97,9 +97,21 @@ function decodeHitId(id: string): CacheInfo | undefined {
   }
 }
 
-/** Headers of a response served from the cache. */
-export function hitHeaders(requestIdHeader: string, hit: HitDescription, contentType: string): Headers {
-  return new Headers({ 'content-type': contentType, [requestIdHeader]: encodeHitId(hit), [STATUS_HEADER]: 'hit' });
+/** Headers of a response served from the cache (a plain record: a server writes it as is, a `Response` copies it). */
+export function hitHeaders(requestIdHeader: string, hit: HitDescription, contentType: string): Record<string, string> {
+  return { 'content-type': contentType, [requestIdHeader]: encodeHitId(hit), [STATUS_HEADER]: 'hit' };
+}
+
+/** The `CacheInfo` of a hit, as `getCacheInfo` reads it back from the hit's headers. */
+export function hitInfo(hit: HitDescription): CacheInfo {
+  return {
+    hit: true,
+    status: 'hit',
+    layer: hit.layer,
+    ageMs: Math.max(0, Math.round(hit.ageMs)),
+    ...(hit.similarity !== undefined ? { similarity: hit.similarity } : {}),
+    key: hit.key.hash,
+  };
 }
 
 /** Headers of a provider answer passed on: the provider's own, minus what no longer describes the body, plus the status. */

@@ -1,6 +1,7 @@
 import { loaded } from '@strata-cache/core';
+import { type FetchAnswer, encodeOnce } from './answer.js';
 import type { HttpCall } from './call.js';
-import { describeHit, hitHeaders, upstreamHeaders } from './hit-info.js';
+import { describeHit, hitHeaders, hitInfo, upstreamHeaders } from './hit-info.js';
 
 /**
  * An upstream answer that must reach the caller unchanged and never be stored (an error status,
@@ -14,21 +15,26 @@ export class PassThroughAnswer {
     readonly headers: Headers,
     readonly body: ArrayBuffer,
   ) {}
-  toResponse(): Response {
-    return new Response(this.status === 204 || this.status === 304 ? null : this.body.slice(0), {
+  /** The answer for one caller (its own copy of the bytes: callers that joined the load share this object). */
+  toAnswer(): FetchAnswer {
+    return {
       status: this.status,
       statusText: this.statusText,
       headers: this.headers,
-    });
+      body: this.status === 204 || this.status === 304 ? null : this.body.slice(0),
+      info: undefined,
+    };
   }
 }
+
+const encodeJson = encodeOnce<object>(JSON.stringify);
 
 /**
  * The read path of JSON requests: core's read-through (`getOrLoad`), so identical concurrent
  * misses share one upstream call and the coordinator applies. Only a 200 JSON object the
  * endpoint accepts is stored; anything else reaches the caller as the provider sent it.
  */
-export async function jsonThrough(call: HttpCall): Promise<Response> {
+export async function jsonThrough(call: HttpCall): Promise<FetchAnswer> {
   const { config, spec } = call;
   let missHeaders: Headers | undefined;
   let missBytes: ArrayBuffer | undefined;
@@ -52,13 +58,17 @@ export async function jsonThrough(call: HttpCall): Promise<Response> {
       call.options,
     );
     if (r.status === 'hit') {
-      return new Response(JSON.stringify(r.value), { status: 200, headers: hitHeaders(config.requestIdHeader, describeHit(r), 'application/json') });
+      const hit = describeHit(r);
+      const body = typeof r.value === 'object' && r.value !== null ? encodeJson(r.value) : JSON.stringify(r.value);
+      return { status: 200, statusText: '', headers: hitHeaders(config.requestIdHeader, hit, 'application/json'), body, info: hitInfo(hit) };
     }
-    const headers = upstreamHeaders(missHeaders, r.status === 'bypass' ? 'bypass' : 'miss', 'application/json');
+    const status = r.status === 'bypass' ? 'bypass' : 'miss';
+    const headers = upstreamHeaders(missHeaders, status, 'application/json');
     // The caller whose loader ran gets the provider's bytes; callers coalesced onto it get the same value re-encoded.
-    return new Response(missBytes && !r.coalesced ? missBytes : JSON.stringify(r.value), { status: 200, headers });
+    const body = missBytes && !r.coalesced ? missBytes : JSON.stringify(r.value);
+    return { status: 200, statusText: '', headers, body, info: { hit: false, status } };
   } catch (error) {
-    if (error instanceof PassThroughAnswer) return error.toResponse();
+    if (error instanceof PassThroughAnswer) return error.toAnswer();
     throw error;
   }
 }

@@ -1,7 +1,8 @@
 import { type Begun, type CallOptions, type Loaded, type PendingLoad, loaded } from '@strata-cache/core';
 import { untilAborted } from './abort.js';
+import { type FetchAnswer, encodeOnce } from './answer.js';
 import type { HttpCall } from './call.js';
-import { type HitDescription, describeHit, hitHeaders, upstreamHeaders } from './hit-info.js';
+import { type HitDescription, describeHit, hitHeaders, hitInfo, upstreamHeaders } from './hit-info.js';
 import { PassThroughAnswer } from './json-path.js';
 import { followStream, leadStream } from './live-stream.js';
 import { SseParser, replaySse, serializeEvent } from './sse.js';
@@ -24,13 +25,13 @@ const enc = new TextEncoder();
  *   reads any more). Across processes the coordinator applies: another process's identical
  *   miss waits for this one's entry and replays it.
  */
-export async function streamThrough(call: HttpCall): Promise<Response> {
+export async function streamThrough(call: HttpCall, whole = false): Promise<FetchAnswer> {
   let options: CallOptions = call.options;
   for (let attempt = 0; ; attempt++) {
     const b = await beginUntilAborted(call, options);
     if (b.kind === 'hit') {
       const events = b.result.entry?.chunks;
-      if (Array.isArray(events)) return replay(call, describeHit(b.result), events as RecordedEvent[]);
+      if (Array.isArray(events)) return replay(call, describeHit(b.result), events as RecordedEvent[], whole);
       // An entry without a recording (only a non-stream form can answer this key: a semantic
       // neighbour stored by a JSON request, say). Stream from the provider and record it.
       options = { ...call.options, forceRefresh: true };
@@ -41,7 +42,7 @@ export async function streamThrough(call: HttpCall): Promise<Response> {
       const stream = await followStream(call.config.cache, b, call.signal);
       if (stream) return joined(stream as ReadableStream<RecordedEvent>);
     } catch (error) {
-      if (error instanceof PassThroughAnswer) return error.toResponse();
+      if (error instanceof PassThroughAnswer) return error.toAnswer();
       throw error;
     }
     // The load we joined was given up before it produced anything: begin again (one of the
@@ -64,24 +65,31 @@ async function beginUntilAborted(call: HttpCall, options: CallOptions): Promise<
   }
 }
 
-/** A stored stream replayed event for event, as the SDK's own stream class will parse it. */
-function replay(call: HttpCall, hit: HitDescription, events: readonly RecordedEvent[]): Response {
-  const body = replaySse(events, call.config.pacing, call.signal);
-  return new Response(body, { status: 200, headers: hitHeaders(call.config.requestIdHeader, hit, 'text/event-stream; charset=utf-8') });
+const SSE_TYPE = 'text/event-stream; charset=utf-8';
+const encodeEvents = encodeOnce<readonly RecordedEvent[]>((events) => events.map(serializeEvent).join(''));
+
+/**
+ * A stored stream replayed event for event, as the SDK's own stream class will parse it. With
+ * `whole` (an answer a server writes itself) and no pacing, the events are sent as one body.
+ */
+function replay(call: HttpCall, hit: HitDescription, events: readonly RecordedEvent[], whole: boolean): FetchAnswer {
+  const { pacing } = call.config;
+  const body = whole && pacing.mode === 'none' ? encodeEvents(events) : replaySse(events, pacing, call.signal);
+  return { status: 200, statusText: '', headers: hitHeaders(call.config.requestIdHeader, hit, SSE_TYPE), body, info: hitInfo(hit) };
 }
 
 /** Another caller's live stream, event for event as it recorded them. */
-function joined(events: ReadableStream<RecordedEvent>): Response {
+function joined(events: ReadableStream<RecordedEvent>): FetchAnswer {
   const body = events.pipeThrough(
     new TransformStream<RecordedEvent, Uint8Array>({
       transform: (e, controller) => controller.enqueue(enc.encode(serializeEvent(e))),
     }),
   );
-  return new Response(body, { status: 200, headers: upstreamHeaders(undefined, 'miss', 'text/event-stream; charset=utf-8') });
+  return { status: 200, statusText: '', headers: upstreamHeaders(undefined, 'miss', SSE_TYPE), body, info: { hit: false, status: 'miss' } };
 }
 
 /** This caller loads: the provider's stream reaches it as sent, recorded on the way. */
-async function lead(call: HttpCall, load: PendingLoad<unknown>): Promise<Response> {
+async function lead(call: HttpCall, load: PendingLoad<unknown>): Promise<FetchAnswer> {
   const { config } = call;
   const parser = new SseParser();
   const started = performance.now();
@@ -104,9 +112,15 @@ async function lead(call: HttpCall, load: PendingLoad<unknown>): Promise<Respons
         if (json) config.cache.store(call.jsonKeyRequest, json, { ...call.options, sinceEpoch: load.epoch, recordUsage: false }).catch(() => undefined);
       },
     });
-    return new Response(stream, { status: meta.status, statusText: meta.statusText, headers: upstreamHeaders(meta.headers, load.status, 'text/event-stream') });
+    return {
+      status: meta.status,
+      statusText: meta.statusText,
+      headers: upstreamHeaders(meta.headers, load.status, 'text/event-stream'),
+      body: stream,
+      info: { hit: false, status: load.status },
+    };
   } catch (error) {
-    if (error instanceof PassThroughAnswer) return error.toResponse();
+    if (error instanceof PassThroughAnswer) return error.toAnswer();
     throw error;
   }
 }
