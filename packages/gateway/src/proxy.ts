@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidOptionError } from '@strata-cache/core';
-import { type FetchAnswer, fetchAnswer } from '@strata-cache/http';
+import { type FetchAnswer, type FetchLike, fetchAnswer } from '@strata-cache/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheStatus, controlHeaders, readControl, responseHeaders, statusOf } from './control.js';
 import { GatewayError } from './errors.js';
@@ -125,7 +125,7 @@ export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: Fa
   const control = readControl(req.headers, ctx.maxRequestTtlMs);
   const headers = upstreamRequestHeaders(req.headers, upstream, state.presented!, controlHeaders(control));
   // The tenant is chosen here, by which caching fetch serves the call: the caller's scope's.
-  const fetch = ctx.fetches.get(route.upstream, scopeOf(state.caller!, upstream.passthrough));
+  const fetch = fetchOf(ctx, route.upstream, state.caller!, upstream.passthrough);
   const signal = callerSignal(reply);
   const started = performance.now();
   let answer: FetchAnswer;
@@ -141,6 +141,19 @@ export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: Fa
   if (info?.layer) state.layer = info.layer;
   if (!info?.hit) state.upstreamMs = performance.now() - started;
   await relayAnswer(ctx, answer, reply, responseHeaders(info), upstream, signal);
+}
+
+// The caching fetch of each caller (callers are kept by the key table, one per key), so a
+// request does not rebuild its scope's name to look it up.
+const callerFetches = new WeakMap<Caller, { openai?: FetchLike; anthropic?: FetchLike }>();
+
+function fetchOf(ctx: ProxyContext, name: 'openai' | 'anthropic', caller: Caller, passthrough: boolean): FetchLike {
+  let byUpstream = callerFetches.get(caller);
+  if (!byUpstream) {
+    byUpstream = {};
+    callerFetches.set(caller, byUpstream);
+  }
+  return (byUpstream[name] ??= ctx.fetches.get(name, scopeOf(caller, passthrough)));
 }
 
 /** `GET /v1/models` (and `/v1/models/:id`): passed through, authenticated, never cached. */
