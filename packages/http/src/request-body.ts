@@ -18,14 +18,25 @@ export type UnreadableBody = 'body-form' | 'body-not-utf8';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+// URLs parsed lately: a client calls a handful of endpoint URLs over and over. Never handed out
+// (only read), so one parse serves every request to the same URL.
+const parsedUrls = new Map<string, URL>();
+const MAX_PARSED_URLS = 256;
+
 /** The request's URL, or undefined when it does not parse. */
 export function requestUrl(input: string | URL | Request): URL | undefined {
   if (input instanceof URL) return input;
+  const href = typeof input === 'string' ? input : input.url;
+  let url = parsedUrls.get(href);
+  if (url) return url;
   try {
-    return new URL(typeof input === 'string' ? input : input.url);
+    url = new URL(href);
   } catch {
     return undefined;
   }
+  if (parsedUrls.size >= MAX_PARSED_URLS) parsedUrls.clear();
+  parsedUrls.set(href, url);
+  return url;
 }
 
 export function requestMethod(input: string | URL | Request, init: RequestInit | undefined): string {
