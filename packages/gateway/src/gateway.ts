@@ -198,6 +198,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (reply.statusCode >= 500) counters.errors++;
     const seconds = reply.elapsedTime / 1000;
     metrics?.request({ route: st.route, status: reply.statusCode, cache: cacheStatus, seconds, tenant: st.caller?.tenant });
+    // The line's fields are only gathered when it is written (at the default level "warn", never).
+    if (!log.isLevelEnabled('info')) return;
     req.log.info(
       {
         reqId: req.id,
