@@ -133,6 +133,60 @@ const l3Schema = z.strictObject({
   budgetMs: ms('budgetMs').default(250),
   /** Rebuild the index from L2 when no snapshot loads. @default true (when L2 is configured) */
   rebuildFromL2: z.boolean().default(true),
+  /**
+   * Replicates L3 through Redis (`RedisSemanticFeed` of @strata-cache/layer-redis): every
+   * instance sharing L2 applies the semantic entries, deletions and purges of the others, vectors
+   * included (nothing is embedded twice), so a paraphrase answered through one instance is a
+   * semantic hit in all of them. `false`: each instance keeps its own index. An object needs L2.
+   * @default on when `cache.l2` is configured
+   */
+  replication: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        /** Streams the feed is split into; every instance must use the same number. @default 4 */
+        streams: z.number().int().min(1).max(256).optional(),
+        /** Approximate length each stream is trimmed to (how far an instance may fall behind and still catch up). @default 10000 */
+        maxLength: z.number().int().positive().optional(),
+        /** Only these tenants' entries are applied here (an instance serving a subset shards the semantic memory). @default every tenant */
+        tenants: z.array(z.string().min(1)).min(1).optional(),
+      }),
+    ])
+    .optional(),
+  /**
+   * Calibrating mode (@strata-cache/semantic-calibration): instead of a fixed threshold, a match
+   * is served when its estimated probability of being the wrong answer fits `maxWrongRate`,
+   * learned from shadow checks against the upstream. `true` for the defaults; `threshold`, when
+   * set, is then a floor. @default off
+   */
+  calibration: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        /** The error budget: wrong answers per served semantic hit. @default 0.01 */
+        maxWrongRate: z.number().optional(),
+        /** Share of would-be hits sent upstream anyway to check them. @default 0.05 */
+        shadowRate: z.number().optional(),
+        /** Nothing is served below this similarity. */
+        minSimilarity: z.number().optional(),
+        evidenceFloor: z.number().optional(),
+        priorStrength: z.number().optional(),
+        allyAnswerSimilarity: z.number().optional(),
+        safetyMargin: z.number().optional(),
+        maxWrongPerAnswer: z.number().optional(),
+        caution: z.number().optional(),
+        window: z.number().optional(),
+        /** One calibrator per tenant. @default true */
+        perTenant: z.boolean().optional(),
+        /** Tenants with a calibrator in memory. @default 1000 */
+        maxTenants: z.number().int().positive().optional(),
+        /** Upstream answers waiting to be judged at once. @default 64 */
+        maxPendingJudgements: z.number().int().positive().optional(),
+        /** Share calibration evidence with the other instances through L2's pub/sub. `true` needs L2. @default on when `cache.l2` is configured */
+        share: z.boolean().optional(),
+      }),
+    ])
+    .default(false),
 });
 
 const cacheSchema = z.strictObject({
@@ -254,6 +308,11 @@ export const configSchema = z
     });
     if (c.cache.l3?.persistDir === undefined && c.cache.l3?.snapshotIntervalMs !== undefined)
       ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'snapshotIntervalMs'], message: 'needs persistDir' });
+    const l3 = c.cache.l3;
+    if (l3 && typeof l3.replication === 'object' && c.cache.l2 === undefined)
+      ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'replication'], message: 'needs cache.l2 (the feed runs through Redis)' });
+    if (l3 && typeof l3.calibration === 'object' && l3.calibration.share === true && c.cache.l2 === undefined)
+      ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'calibration', 'share'], message: 'needs cache.l2 (evidence travels through Redis pub/sub)' });
   });
 
 /** The configuration as written (defaults filled in). */

@@ -100,6 +100,9 @@ export async function buildStack(config: GatewayConfig, configDir: string, hooks
 
   const versions = new ScopeVersions(cache, l2, c.l2?.prefix ?? 'strata', hooks);
   await versions.load();
+  // Opened now, not on the first request: loads its snapshot or rebuilds from L2, and joins the
+  // replication feed, so entries other instances write meanwhile arrive before it serves.
+  await l3?.ready();
 
   return {
     cache,
@@ -150,10 +153,38 @@ async function semanticLayer(config: GatewayConfig, configDir: string, l2: Redis
     ...(o.persistDir !== undefined ? { persistDir: resolve(configDir, o.persistDir) } : {}),
     ...(o.snapshotIntervalMs !== undefined ? { snapshotIntervalMs: o.snapshotIntervalMs } : {}),
     ...(o.rebuildFromL2 && l2 ? { rebuildFrom: l2 } : {}),
+    ...(await replicationOptions(o.replication, l2, hooks)),
+    ...calibrationOptions(o.calibration, l2),
     onWarning: (w: unknown) => hooks.warn('semantic layer warning', { warning: w instanceof Error ? w.message : String(w) }),
   });
   Object.defineProperty(layer, 'gatewayEmbedder', { value: embedder });
   return layer;
+}
+
+type L3Config = NonNullable<GatewayConfig['cache']['l3']>;
+
+/** `cache.l3.replication` → the layer's `replication` option (on by default when L2 is there). */
+async function replicationOptions(r: L3Config['replication'], l2: RedisLayer | undefined, hooks: StackHooks): Promise<Record<string, unknown>> {
+  if (r === false || !l2) return {};
+  const { RedisSemanticFeed } = await import('@strata-cache/layer-redis/semantic-feed');
+  const feed = new RedisSemanticFeed({
+    layer: l2,
+    ...(r?.streams !== undefined ? { streams: r.streams } : {}),
+    ...(r?.maxLength !== undefined ? { maxLength: r.maxLength } : {}),
+    onError: (e: Error) => hooks.warn('semantic replication error', { error: e.message }),
+  });
+  const tenants = r?.tenants ? new Set(r.tenants) : undefined;
+  return { replication: { feed, ...(tenants ? { accept: (scope: Pick<Scope, 'tenant'>) => tenants.has(scope.tenant) } : {}) } };
+}
+
+/** `cache.l3.calibration` → the layer's `calibration` option (evidence shared through L2 by default). */
+function calibrationOptions(c: L3Config['calibration'], l2: RedisLayer | undefined): Record<string, unknown> {
+  if (c === false) return {};
+  const { share, ...rest } = c === true ? { share: undefined } : c;
+  const settings: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) settings[k] = v;
+  if (l2 && share !== false) settings['share'] = { via: l2 };
+  return { calibration: Object.keys(settings).length > 0 ? settings : true };
 }
 
 /**

@@ -63,6 +63,23 @@ describe('config', () => {
     expect(problems({ ...minimal(), keys: [] })).toMatch(/config\.keys: needs at least one key/);
   });
 
+  it('L3 replication and calibration sharing need L2; their fields are checked', () => {
+    const l3 = (extra: Record<string, unknown>) => ({ ...minimal(), cache: { l3: { embedder: 'use', ...extra } } });
+    expect(problems(l3({ replication: { streams: 4 } }))).toMatch(/config\.cache\.l3\.replication: needs cache\.l2/);
+    expect(problems(l3({ calibration: { share: true } }))).toMatch(/config\.cache\.l3\.calibration\.share: needs cache\.l2/);
+    const bad = problems({
+      ...minimal(),
+      cache: { l2: { url: 'redis://127.0.0.1:6379' }, l3: { embedder: 'use', replication: { streams: 0, tenant: 'acme' } } },
+    });
+    expect(bad).toMatch(/config\.cache\.l3\.replication\.streams: /);
+    expect(bad).toMatch(/config\.cache\.l3\.replication: unknown field "tenant"/);
+    expect(problems(l3({ calibration: { budget: 0.01 } }))).toMatch(/unknown field "budget"/);
+    // Without L2 the defaults leave replication off; an explicit false or plain calibration is fine.
+    const c = parseConfig(l3({ replication: false, calibration: { maxWrongRate: 0.02 } }));
+    expect(c.cache.l3).toMatchObject({ replication: false, calibration: { maxWrongRate: 0.02 } });
+    expect(parseConfig(l3({})).cache.l3).toMatchObject({ calibration: false });
+  });
+
   it('a missing secret or a bad rule stops start-up naming the variable or the rule, never a value', async () => {
     await expect(createGateway({ config: minimal(), env: {} })).rejects.toThrow(
       /upstreams\.openai\.apiKey reads the environment variable OPENAI_API_KEY, which is not set/,
