@@ -94,7 +94,7 @@ if (role === 'bare') {
   let feed;
   let timed;
   if (replication) {
-    feed = new RedisSemanticFeed({ layer: redis });
+    feed = new RedisSemanticFeed({ layer: redis, ...(process.env.BENCH_BATCH_MS ? { batchMs: Number(process.env.BENCH_BATCH_MS) } : {}) });
     // Times each replicated put when the layer's apply returned (it is in the index then).
     timed = {
       publish: (o, m) => feed.publish(o, m),

@@ -10,6 +10,7 @@
 //
 //   pnpm --filter @strata-cache/layer-redis bench:fleet   (writes <repo>/bench/results/semantic-fleet.json + .md)
 //   BENCH_RATE=1000 BENCH_SECONDS=10 BENCH_DIMS=512 ...   (defaults)
+//   BENCH_BATCH_MS=5          the feed's batchMs in every process (default: the feed's default)
 //   BENCH_PROFILE=/tmp/prof   writes a CPU profile of every child process there
 //   BENCH_DUMP=/tmp/lags.tsv  writes every lag sample (phase, follower pid, sent at, lag, lag from publish)
 import { fork } from 'node:child_process';
@@ -88,6 +89,7 @@ async function main() {
       dims: DIMS,
       followers: FOLLOWERS,
       streams: 4,
+      batchMs: process.env.BENCH_BATCH_MS ? Number(process.env.BENCH_BATCH_MS) : 'default (5)',
       flatTenants: FLAT_TENANTS,
       graphTenants: GRAPH_TENANTS,
       graphPrefill: GRAPH_PREFILL,
