@@ -119,7 +119,7 @@ async function main() {
     };
     let written = 0;
     /** Waits until every follower holds `total` entries; resolves the last reports (lags of the wait included). */
-    const caughtUp = async (total) => {
+    const caughtUp = async (total, graphs = 0) => {
       const lags = [];
       const fromPublish = [];
       for (let i = 0, done = false; i < 1_200; i++) {
@@ -133,7 +133,7 @@ async function main() {
           }
         }
         if (done) return { reports: rs, lags, fromPublish };
-        done = rs.every((r) => r.entries >= total);
+        done = rs.every((r) => r.entries >= total && r.stats.graphPartitions >= graphs);
         if (!done) await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`followers did not reach ${total} entries`);
@@ -200,7 +200,14 @@ async function main() {
     writer.send({ type: 'write', count: prefill, offset: written, rate: 0, phase: 'prefill', tenants: GRAPH_TENANTS, group: 'graph' });
     await writer.next('written');
     written += prefill;
-    const pre = await caughtUp(written);
+    // Every process's partitions are graphs before the measured writes (a partition builds its
+    // graph in slices once it crosses flatLimit; the followers' and the writer's both).
+    const pre = await caughtUp(written, GRAPH_TENANTS);
+    for (let i = 0; i < 600; i++) {
+      writer.send({ type: 'report' });
+      if ((await writer.next('report')).stats.graphPartitions >= GRAPH_TENANTS) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const graph = await paced('graph', Math.min(PACED, GRAPH_WRITES), GRAPH_TENANTS, 'graph');
     console.error(
       `graph partitions, paced ${RATE}/s: lag p50 ${graph.lagMs.p50} ms, p99 ${graph.lagMs.p99} ms, max ${graph.lagMs.max} ms (from publish: p50 ${graph.lagFromPublishMs.p50}, p99 ${graph.lagFromPublishMs.p99}); follower CPU/entry ${graph.cpuPerEntryMs.followers.join(', ')} ms, writer ${graph.cpuPerEntryMs.writer} ms`,
@@ -265,10 +272,16 @@ function markdown(r) {
   return `# Semantic fleet: replication through Redis Streams
 
 \`pnpm --filter @strata-cache/layer-redis bench:fleet\` — ${r.startedAt}. One writer and ${r.settings.followers} followers, each its own
-process (SemanticLayer + RedisSemanticFeed, ${r.settings.dims}-d vectors, ${r.settings.streams} streams), one redis-server on loopback;
+process (SemanticLayer + RedisSemanticFeed, ${r.settings.dims}-d vectors, ${r.settings.streams} streams, \`batchMs\` ${r.settings.batchMs}), one redis-server on loopback;
 ${r.machine.cpus} × ${r.machine.model} shared with other work, Node ${r.machine.node}, load average ${r.machine.loadavg.join(' / ')} at the start,
 ${r.machine.loadavgAtEnd.join(' / ')} at the end. Lag = from the writer's \`set()\` call to the entry being in a follower's index
-(every put, every follower; its embedding in the writer included).
+(every put, every follower; its embedding in the writer included); "from publish" = from the mutation's time in the writer
+(after its embedding and indexing there; the writer's \`Date.now()\`, so ±1 ms). The writer builds its requests before its
+paced window starts (until 2026-12-03 it built them inside it, fell behind schedule at once and sent the first hundreds
+of writes of each phase as one burst, which dominated the lag tail); followers are polled without a forced garbage
+collection until they have caught up (one at the end, for the memory figures), and the large-partition writes start
+once every process's partitions are graphs (a partition crossing flatLimit builds its graph in slices).
+The README (Benchmark) compares this run with the feed before the 2026-12-03 changes, measured with this same script.
 
 ## Lag at ${r.settings.rate} semantic writes/s
 
@@ -276,6 +289,8 @@ ${r.machine.loadavgAtEnd.join(' / ')} at the end. Lag = from the writer's \`set(
 |---|---:|---:|---:|---:|
 ${lagRow(`small partitions (${r.settings.flatTenants} tenants, exact search): ${f.writes} writes, achieved ${f.achievedPerSecond}/s`, f.lagMs)}
 ${lagRow(`large partitions (${r.settings.graphTenants} tenants on HNSW graphs, ${r.settings.graphPrefill} entries each first): ${g.writes} writes, achieved ${g.achievedPerSecond}/s`, g.lagMs)}
+${lagRow('small partitions, from the writer\'s publish', f.lagFromPublishMs)}
+${lagRow('large partitions, from the writer\'s publish', g.lagFromPublishMs)}
 ${lagRow('transport floor (raw XADD → XREAD BLOCK of the same bytes, same rate, no layer)', r.floor)}
 
 Small partitions vs the floor: ${f.lagVsFloor.p50}× at p50, ${f.lagVsFloor.p99}× at p99. Target p99 ≤ 100 ms: small partitions
