@@ -289,8 +289,8 @@ The README (Benchmark) compares this run with the feed before the 2026-12-03 cha
 |---|---:|---:|---:|---:|
 ${lagRow(`small partitions (${r.settings.flatTenants} tenants, exact search): ${f.writes} writes, achieved ${f.achievedPerSecond}/s`, f.lagMs)}
 ${lagRow(`large partitions (${r.settings.graphTenants} tenants on HNSW graphs, ${r.settings.graphPrefill} entries each first): ${g.writes} writes, achieved ${g.achievedPerSecond}/s`, g.lagMs)}
-${lagRow('small partitions, from the writer\'s publish', f.lagFromPublishMs)}
-${lagRow('large partitions, from the writer\'s publish', g.lagFromPublishMs)}
+${lagRow("small partitions, from the writer's publish", f.lagFromPublishMs)}
+${lagRow("large partitions, from the writer's publish", g.lagFromPublishMs)}
 ${lagRow('transport floor (raw XADD → XREAD BLOCK of the same bytes, same rate, no layer)', r.floor)}
 
 Small partitions vs the floor: ${f.lagVsFloor.p50}× at p50, ${f.lagVsFloor.p99}× at p99. Target p99 ≤ 100 ms: small partitions
