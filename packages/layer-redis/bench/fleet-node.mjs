@@ -40,8 +40,8 @@ function cpuMs(start) {
   return (u.user + u.system) / 1_000;
 }
 
-function memory() {
-  globalThis.gc?.();
+function memory(collect = true) {
+  if (collect) globalThis.gc?.();
   const m = process.memoryUsage();
   return { heapUsed: m.heapUsed, rss: m.rss, external: m.external, arrayBuffers: m.arrayBuffers };
 }
@@ -94,7 +94,7 @@ if (role === 'bare') {
   let feed;
   let timed;
   if (replication) {
-    feed = new RedisSemanticFeed({ layer: redis });
+    feed = new RedisSemanticFeed({ layer: redis, ...(process.env.BENCH_BATCH_MS ? { batchMs: Number(process.env.BENCH_BATCH_MS) } : {}) });
     // Times each replicated put when the layer's apply returned (it is in the index then).
     timed = {
       publish: (o, m) => feed.publish(o, m),
@@ -105,10 +105,13 @@ if (role === 'bare') {
             sink.apply(records);
             const t = now();
             for (const r of records) {
-              if (r.mutation.type !== 'put') continue;
+              // (Its own records come back to the writer; like the layer, skip them unread.)
+              if (r.origin === semantic.replicaId || r.mutation.type !== 'put') continue;
               applied++;
               const sent = r.mutation.entry?.value?.t;
-              if (sent && phase !== 'idle') lags.push({ phase, ms: t - sent });
+              // ms: from the writer's set() call (its embedding included); pub: from its publish
+              // (mutation.at, the writer's Date.now() once the entry was embedded and indexed there).
+              if (sent && phase !== 'idle') lags.push({ phase, ms: t - sent, pub: t - r.mutation.at, at: sent });
             }
           },
           gap: (x) => sink.gap(x),
@@ -134,9 +137,12 @@ if (role === 'bare') {
       send({ type: 'ack' });
     } else if (m.type === 'write') {
       // Paced (rate) or as fast as the layer takes them (rate 0); each value carries its send time.
+      // The requests (keys, semantic splits) are built first: building them inside the paced
+      // window put the schedule hundreds of writes behind at its start, which then went out as
+      // one burst — and their cost is the application's, not the layer's.
+      const items = Array.from({ length: m.count }, (_, i) => item(m.offset + i, m.phase, m.tenants, m.group ?? m.phase));
       const t0 = now();
       const c0 = process.cpuUsage();
-      const items = Array.from({ length: m.count }, (_, i) => item(m.offset + i, m.phase, m.tenants, m.group ?? m.phase));
       const pending = [];
       for (let i = 0; i < m.count; i++) {
         if (m.rate > 0) {
@@ -157,11 +163,13 @@ if (role === 'bare') {
       const entries = semantic.size;
       send({
         type: 'report',
+        pid: process.pid,
         lags,
         applied: applied - (base.applied ?? 0),
         cpuMs: cpuMs(base.cpu),
         entries,
-        mem: memory(),
+        // (A forced collection only when asked: a follower polled while it catches up is not slowed by one every poll.)
+        mem: memory(m.memory === true),
         base: base.mem,
         stats: semantic.stats(),
         feed: feed?.stats(),

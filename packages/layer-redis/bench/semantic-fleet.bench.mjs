@@ -10,6 +10,9 @@
 //
 //   pnpm --filter @strata-cache/layer-redis bench:fleet   (writes <repo>/bench/results/semantic-fleet.json + .md)
 //   BENCH_RATE=1000 BENCH_SECONDS=10 BENCH_DIMS=512 ...   (defaults)
+//   BENCH_BATCH_MS=5          the feed's batchMs in every process (default: the feed's default)
+//   BENCH_PROFILE=/tmp/prof   writes a CPU profile of every child process there
+//   BENCH_DUMP=/tmp/lags.tsv  writes every lag sample (phase, follower pid, sent at, lag, lag from publish)
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +35,12 @@ const FLAT_TENANTS = 64;
 const GRAPH_TENANTS = 4;
 const GRAPH_PREFILL = Number(process.env.BENCH_PREFILL ?? 1_200);
 const GRAPH_WRITES = Number(process.env.BENCH_GRAPH_WRITES ?? 5_000);
+/** A directory: every child process writes a V8 CPU profile there (\`--cpu-prof\`). */
+const PROFILE = process.env.BENCH_PROFILE;
+let forks = 0;
+/** A file: every lag sample (phase, follower pid, sent at, lag, lag from publish) is written there. */
+const DUMP = process.env.BENCH_DUMP;
+const dumped = [];
 
 const round = (x, d = 2) => Number(x.toFixed(d));
 const pct = (xs, p) => {
@@ -41,7 +50,8 @@ const pct = (xs, p) => {
 const dist = (xs) => ({ n: xs.length, p50: round(pct(xs, 50)), p90: round(pct(xs, 90)), p99: round(pct(xs, 99)), max: round(pct(xs, 100)) });
 
 function child(args) {
-  const c = fork(join(here, 'fleet-node.mjs'), args, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = ['--expose-gc', ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, `--cpu-prof-name=${args[0]}-${++forks}.cpuprofile`] : [])];
+  const c = fork(join(here, 'fleet-node.mjs'), args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const inbox = [];
   const waiters = [];
   c.on('message', (m) => {
@@ -79,6 +89,7 @@ async function main() {
       dims: DIMS,
       followers: FOLLOWERS,
       streams: 4,
+      batchMs: process.env.BENCH_BATCH_MS ? Number(process.env.BENCH_BATCH_MS) : 'default (5)',
       flatTenants: FLAT_TENANTS,
       graphTenants: GRAPH_TENANTS,
       graphPrefill: GRAPH_PREFILL,
@@ -102,19 +113,28 @@ async function main() {
       for (const c of all) c.send({ type: 'phase', phase: name });
       await Promise.all(all.map((c) => c.next('ack')));
     };
-    const report = async () => {
-      for (const f of followers) f.send({ type: 'report' });
+    const report = async (memory = false) => {
+      for (const f of followers) f.send({ type: 'report', memory });
       return Promise.all(followers.map((f) => f.next('report')));
     };
     let written = 0;
     /** Waits until every follower holds `total` entries; resolves the last reports (lags of the wait included). */
-    const caughtUp = async (total) => {
+    const caughtUp = async (total, graphs = 0) => {
       const lags = [];
-      for (let i = 0; i < 1_200; i++) {
-        const rs = await report();
-        for (const r of rs) lags.push(...r.lags.map((l) => l.ms));
-        if (rs.every((r) => r.entries >= total)) return { reports: rs, lags };
-        await new Promise((r) => setTimeout(r, 100));
+      const fromPublish = [];
+      for (let i = 0, done = false; i < 1_200; i++) {
+        // Once every follower is there, one more report with memory figures (after a collection).
+        const rs = await report(done);
+        for (const r of rs) {
+          for (const l of r.lags) {
+            if (DUMP) dumped.push(`${l.phase}\t${r.pid}\t${round(l.at, 2)}\t${round(l.ms, 2)}\t${round(l.pub, 2)}`);
+            lags.push(l.ms);
+            fromPublish.push(l.pub);
+          }
+        }
+        if (done) return { reports: rs, lags, fromPublish };
+        done = rs.every((r) => r.entries >= total && r.stats.graphPartitions >= graphs);
+        if (!done) await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`followers did not reach ${total} entries`);
     };
@@ -124,12 +144,13 @@ async function main() {
       writer.send({ type: 'write', count, offset: written, rate: RATE, phase: name, tenants, group });
       const w = await writer.next('written');
       written += count;
-      const { reports, lags } = await caughtUp(written);
+      const { reports, lags, fromPublish } = await caughtUp(written);
       const redisMs = (await redisCpu(port)) - cpu0;
       return {
         writes: count,
         achievedPerSecond: round(count / (w.wroteMs / 1_000)),
         lagMs: dist(lags),
+        lagFromPublishMs: dist(fromPublish),
         lagVsFloor: { p50: round(pct(lags, 50) / results.floor.p50), p99: round(pct(lags, 99) / results.floor.p99) },
         cpuPerEntryMs: {
           followers: reports.map((r) => round(r.cpuMs / Math.max(1, r.applied), 4)),
@@ -154,7 +175,9 @@ async function main() {
 
     // 1. many small partitions (flat, exact search): the replication path itself
     const flat = await paced('flat', PACED, FLAT_TENANTS);
-    console.error(`flat partitions, paced ${RATE}/s: lag p50 ${flat.lagMs.p50} ms, p99 ${flat.lagMs.p99} ms, max ${flat.lagMs.max} ms`);
+    console.error(
+      `flat partitions, paced ${RATE}/s: lag p50 ${flat.lagMs.p50} ms, p99 ${flat.lagMs.p99} ms, max ${flat.lagMs.max} ms (from publish: p50 ${flat.lagFromPublishMs.p50}, p99 ${flat.lagFromPublishMs.p99}); follower CPU/entry ${flat.cpuPerEntryMs.followers.join(', ')} ms, writer ${flat.cpuPerEntryMs.writer} ms`,
+    );
 
     // 2. throughput, as fast as the writer takes them (still flat partitions)
     await phase('unpaced');
@@ -177,9 +200,18 @@ async function main() {
     writer.send({ type: 'write', count: prefill, offset: written, rate: 0, phase: 'prefill', tenants: GRAPH_TENANTS, group: 'graph' });
     await writer.next('written');
     written += prefill;
-    const pre = await caughtUp(written);
+    // Every process's partitions are graphs before the measured writes (a partition builds its
+    // graph in slices once it crosses flatLimit; the followers' and the writer's both).
+    const pre = await caughtUp(written, GRAPH_TENANTS);
+    for (let i = 0; i < 600; i++) {
+      writer.send({ type: 'report' });
+      if ((await writer.next('report')).stats.graphPartitions >= GRAPH_TENANTS) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const graph = await paced('graph', Math.min(PACED, GRAPH_WRITES), GRAPH_TENANTS, 'graph');
-    console.error(`graph partitions, paced ${RATE}/s: lag p50 ${graph.lagMs.p50} ms, p99 ${graph.lagMs.p99} ms, max ${graph.lagMs.max} ms`);
+    console.error(
+      `graph partitions, paced ${RATE}/s: lag p50 ${graph.lagMs.p50} ms, p99 ${graph.lagMs.p99} ms, max ${graph.lagMs.max} ms (from publish: p50 ${graph.lagFromPublishMs.p50}, p99 ${graph.lagFromPublishMs.p99}); follower CPU/entry ${graph.cpuPerEntryMs.followers.join(', ')} ms, writer ${graph.cpuPerEntryMs.writer} ms`,
+    );
 
     // ---- memory per entry per process
     const redisClient = new Redis(server.url);
@@ -208,12 +240,16 @@ async function main() {
     results.unpaced.withoutReplication = { writesPerSecond: round(UNPACED / (s.wroteMs / 1_000)), cpuPerWriteMs: round(s.cpuMs / UNPACED, 4) };
     results.unpaced.throughputRatio = round(results.unpaced.writesPerSecond / results.unpaced.withoutReplication.writesPerSecond);
     results.unpaced.writerCpuRatio = round(results.unpaced.writerCpuPerWriteMs / results.unpaced.withoutReplication.cpuPerWriteMs);
+    console.error(
+      `unpaced: ${results.unpaced.writesPerSecond} writes/s with replication, ${results.unpaced.withoutReplication.writesPerSecond} without (${results.unpaced.throughputRatio}×); catch-up lag p99 ${results.unpaced.lagMs.p99} ms`,
+    );
     solo.send({ type: 'close' });
     for (const c of all) c.send({ type: 'close' });
     await new Promise((r) => setTimeout(r, 1_000));
   } finally {
     await server.stop();
   }
+  if (DUMP) writeFileSync(DUMP, `${dumped.join('\n')}\n`);
   results.finishedAt = new Date().toISOString();
   results.machine.loadavgAtEnd = os.loadavg().map((x) => round(x));
   const dir = join(repo, 'bench', 'results');
@@ -236,10 +272,16 @@ function markdown(r) {
   return `# Semantic fleet: replication through Redis Streams
 
 \`pnpm --filter @strata-cache/layer-redis bench:fleet\` — ${r.startedAt}. One writer and ${r.settings.followers} followers, each its own
-process (SemanticLayer + RedisSemanticFeed, ${r.settings.dims}-d vectors, ${r.settings.streams} streams), one redis-server on loopback;
+process (SemanticLayer + RedisSemanticFeed, ${r.settings.dims}-d vectors, ${r.settings.streams} streams, \`batchMs\` ${r.settings.batchMs}), one redis-server on loopback;
 ${r.machine.cpus} × ${r.machine.model} shared with other work, Node ${r.machine.node}, load average ${r.machine.loadavg.join(' / ')} at the start,
 ${r.machine.loadavgAtEnd.join(' / ')} at the end. Lag = from the writer's \`set()\` call to the entry being in a follower's index
-(every put, every follower; its embedding in the writer included).
+(every put, every follower; its embedding in the writer included); "from publish" = from the mutation's time in the writer
+(after its embedding and indexing there; the writer's \`Date.now()\`, so ±1 ms). The writer builds its requests before its
+paced window starts (until 2026-12-03 it built them inside it, fell behind schedule at once and sent the first hundreds
+of writes of each phase as one burst, which dominated the lag tail); followers are polled without a forced garbage
+collection until they have caught up (one at the end, for the memory figures), and the large-partition writes start
+once every process's partitions are graphs (a partition crossing flatLimit builds its graph in slices).
+The README (Benchmark) compares this run with the feed before the 2026-12-03 changes, measured with this same script.
 
 ## Lag at ${r.settings.rate} semantic writes/s
 
@@ -247,6 +289,8 @@ ${r.machine.loadavgAtEnd.join(' / ')} at the end. Lag = from the writer's \`set(
 |---|---:|---:|---:|---:|
 ${lagRow(`small partitions (${r.settings.flatTenants} tenants, exact search): ${f.writes} writes, achieved ${f.achievedPerSecond}/s`, f.lagMs)}
 ${lagRow(`large partitions (${r.settings.graphTenants} tenants on HNSW graphs, ${r.settings.graphPrefill} entries each first): ${g.writes} writes, achieved ${g.achievedPerSecond}/s`, g.lagMs)}
+${lagRow("small partitions, from the writer's publish", f.lagFromPublishMs)}
+${lagRow("large partitions, from the writer's publish", g.lagFromPublishMs)}
 ${lagRow('transport floor (raw XADD → XREAD BLOCK of the same bytes, same rate, no layer)', r.floor)}
 
 Small partitions vs the floor: ${f.lagVsFloor.p50}× at p50, ${f.lagVsFloor.p99}× at p99. Target p99 ≤ 100 ms: small partitions

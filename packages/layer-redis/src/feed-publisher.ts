@@ -27,6 +27,8 @@ export interface PublisherSettings {
   readonly publishTimeoutMs: number;
   readonly maxBuffered: number;
   readonly maxRecordBytes: number;
+  /** Shortest time between two rounds of appends, ms (0: every turn). */
+  readonly batchMs: number;
 }
 
 export interface PublisherHost {
@@ -54,7 +56,8 @@ export interface PublisherStats {
 
 /**
  * The publishing half of the feed: `publish` is synchronous (it encodes and buffers), sending
- * happens on the next turn, one script call per stream per batch, one batch in flight per stream
+ * happens on the next turn (at most one round per `batchMs`), one script call per round (all
+ * streams in one on one node, one per stream on a Cluster), one batch in flight per stream
  * so a stream receives a process's records in the order they were made. A failed or timed-out
  * batch is sent again (at-least-once: applying is idempotent), with backoff, until Redis answers.
  *
@@ -71,6 +74,10 @@ export class FeedPublisher {
   private failures = 0;
   private retry: NodeJS.Timeout | undefined;
   private scheduled = false;
+  /** performance.now() of the last round of appends. */
+  private lastRound = Number.NEGATIVE_INFINITY;
+  /** Whether the connection is to a Cluster (unknown before the first one). */
+  private cluster: boolean | undefined;
   private stopped = false;
   private readonly idle = new Set<() => void>();
   readonly stats: PublisherStats = { published: 0, buffered: 0, dropped: 0, collapsed: 0, oversized: 0, publishErrors: 0 };
@@ -136,52 +143,92 @@ export class FeedPublisher {
     this.stats.buffered = this.total;
   }
 
+  /**
+   * Sends what is buffered: on the next turn (records published in one turn go out together),
+   * but at most one round every `batchMs` — under a steady stream of writes each round carries
+   * every record of the last `batchMs` in one pipelined write (one script call per stream)
+   * instead of one round trip per record, which is what an append costs in CPU, here and in
+   * every follower woken by it. A record after a quiet spell goes out on the next turn.
+   */
   private schedule(): void {
     if (this.scheduled || this.retry || this.stopped) return;
     this.scheduled = true;
-    // Records published in one turn go out together.
-    setImmediate(() => {
+    const round = () => {
       this.scheduled = false;
-      for (let i = 0; i < this.queues.length; i++) this.send(i);
-    });
+      this.lastRound = performance.now();
+      this.sendAll();
+    };
+    const wait = this.lastRound + this.s.batchMs - performance.now();
+    if (wait < 1) setImmediate(round);
+    else setTimeout(round, Math.ceil(wait));
   }
 
-  private send(i: number): void {
-    const q = this.queues[i]!;
-    if (this.stopped || this.inFlight[i]! > 0 || q.length === 0) return;
-    let n = 0;
+  /**
+   * Sends a batch from every stream that has records and none in flight: on one node all of
+   * them in one script call (one round trip, and a blocked follower is woken once for all);
+   * on a Cluster (streams in different slots) one call per stream. Before the first connection
+   * tells which, one call per stream.
+   */
+  private sendAll(): void {
+    if (this.stopped) return;
+    const ready: number[] = [];
+    for (let i = 0; i < this.queues.length; i++) if (this.inFlight[i] === 0 && this.queues[i]!.length > 0) ready.push(i);
+    if (this.cluster === false && ready.length > 1) this.send(ready);
+    else for (const i of ready) this.send([i]);
+  }
+
+  private send(streams: number[]): void {
+    const keys: string[] = [];
+    const counts: number[] = [];
+    const pairs: Array<string | Buffer> = [];
     let bytes = 0;
-    const args: Array<string | Buffer | number> = [this.s.maxLength];
-    while (n < q.length && n < BATCH && (n === 0 || bytes + q[n]!.payload.length <= BATCH_BYTES)) {
-      args.push(q[n]!.origin, q[n]!.payload);
-      bytes += q[n]!.payload.length;
-      n++;
+    for (const i of streams) {
+      const q = this.queues[i]!;
+      // The whole call stays under BATCH_BYTES (one record at least); what is left goes next round.
+      if (keys.length > 0 && bytes + q[0]!.payload.length > BATCH_BYTES) break;
+      let n = 0;
+      while (n < q.length && n < BATCH && (n === 0 || bytes + q[n]!.payload.length <= BATCH_BYTES)) {
+        pairs.push(q[n]!.origin, q[n]!.payload);
+        bytes += q[n]!.payload.length;
+        n++;
+      }
+      this.inFlight[i] = n;
+      keys.push(this.s.keys[i]!);
+      counts.push(n);
     }
-    this.inFlight[i] = n;
+    const sent = streams.slice(0, keys.length);
     let used: Client | undefined;
     void this.host
       .connect()
       .then((client) => {
         used = client;
+        this.cluster = client.isCluster;
         return withTimeout(
-          APPEND.run(client, [this.s.keys[i]!], args),
+          APPEND.run(client, keys, [this.s.maxLength, ...counts, ...pairs]),
           this.s.publishTimeoutMs,
-          () => new Error(`appending to ${this.s.keys[i]} did not finish within ${this.s.publishTimeoutMs} ms (option: publishTimeoutMs)`),
+          () => new Error(`appending to ${keys.join(', ')} did not finish within ${this.s.publishTimeoutMs} ms (option: publishTimeoutMs)`),
         );
       })
       .then(
         () => {
-          q.splice(0, n);
-          this.inFlight[i] = 0;
-          this.total -= n;
+          // Streams left out of this call (over BATCH_BYTES) go with the next round too.
+          let more = sent.length < streams.length;
+          for (const i of sent) {
+            const n = this.inFlight[i]!;
+            this.queues[i]!.splice(0, n);
+            this.inFlight[i] = 0;
+            this.total -= n;
+            this.stats.published += n;
+            if (this.queues[i]!.length > 0) more = true;
+          }
           this.stats.buffered = this.total;
-          this.stats.published += n;
           this.failures = 0;
-          this.send(i);
+          // The rest goes with the next round.
+          if (more) this.schedule();
           if (this.total === 0) for (const done of [...this.idle]) done();
         },
         (error: unknown) => {
-          this.inFlight[i] = 0;
+          for (const i of sent) this.inFlight[i] = 0;
           this.stats.publishErrors++;
           // A failed or hung connection is not used again: the next attempt opens a fresh one
           // (rather than queueing behind a stopped server, or on a client that gave up reconnecting).
@@ -193,7 +240,7 @@ export class FeedPublisher {
             this.retry = setTimeout(
               () => {
                 this.retry = undefined;
-                for (let k = 0; k < this.queues.length; k++) this.send(k);
+                this.sendAll();
               },
               Math.min(2_000, 50 * 2 ** Math.min(this.failures, 6)),
             );

@@ -3,6 +3,24 @@ import { type Position, START, compareIds, decodeMutation, encodeOffset } from '
 import type { Client } from './scripts.js';
 import { withTimeout } from './timing.js';
 
+/** Most records per `apply` call. */
+const SLICE = 64;
+/** Applying a reply yields a turn to the event loop after this long, ms. */
+const YIELD_MS = 10;
+
+/** A record whose mutation is decoded when first read (a layer never reads its own). */
+function lazyRecord(offset: string, origin: string, payload: Buffer): FeedRecord {
+  let mutation: SemanticMutation | undefined;
+  return {
+    offset,
+    origin,
+    get mutation(): SemanticMutation {
+      mutation ??= decodeMutation(payload);
+      return mutation;
+    },
+  };
+}
+
 /** A position not known yet (no offset, or one taken under other settings): found through a gap. */
 const UNKNOWN: Position = Object.freeze({ id: '0-0', seq: -1 });
 
@@ -13,6 +31,10 @@ export interface FollowerSettings {
   readonly blockMs: number;
   readonly readTimeoutMs: number;
   readonly readCount: number;
+  /** Shortest time between the starts of two reads that return records, ms (0: read again at once). */
+  readonly batchMs: number;
+  /** Origins publishing through this feed (the layers of this process): their records are not decoded unless read. */
+  readonly local: ReadonlySet<string>;
 }
 
 export interface FollowerHost {
@@ -109,8 +131,20 @@ export class FeedFollower implements FeedSubscription {
     let verify = true;
     let failures = 0;
     const keys = streams.map((i) => this.s.keys[i]!);
+    let lastRead = Number.NEGATIVE_INFINITY;
+    let busy = false;
     while (!this.stopped) {
       try {
+        // After a read that returned records, the next one waits out the rest of batchMs: under
+        // a steady stream of records each reply then carries all of the last batchMs instead
+        // of one or two, and a round trip (not the records) is most of what a read costs. After
+        // a quiet spell the pending XREAD BLOCK returns with the first record at once.
+        if (busy) {
+          const wait = lastRead + this.s.batchMs - performance.now();
+          if (wait >= 1) await this.sleep(wait);
+          if (this.stopped) break;
+        }
+        busy = false;
         if (!client) {
           client = await this.host.connect();
           this.clients.add(client);
@@ -122,13 +156,18 @@ export class FeedFollower implements FeedSubscription {
         }
         const c = client;
         const ids = streams.map((i) => this.pos[i]!.id);
+        lastRead = performance.now();
         const reply = (await withTimeout(
           c.xreadBuffer('COUNT', this.s.readCount, 'BLOCK', this.s.blockMs, 'STREAMS', ...keys, ...ids),
           this.s.blockMs + this.s.readTimeoutMs,
           () => new Error(`XREAD did not answer within ${this.s.blockMs + this.s.readTimeoutMs} ms (options: blockMs + readTimeoutMs)`),
         )) as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null;
         if (failures > 0) failures = 0;
-        if (reply && !this.stopped) await this.serial(() => this.deliver(c, reply));
+        if (reply && !this.stopped) {
+          await this.serial(() => this.deliver(c, reply));
+          // A full reply: more is waiting, read it at once.
+          busy = !reply.some(([, entries]) => entries.length >= this.s.readCount);
+        }
       } catch (error) {
         if (this.stopped) break;
         this.stats.readErrors++;
@@ -164,48 +203,77 @@ export class FeedFollower implements FeedSubscription {
     if (lost.length > 0) await this.serial(() => this.gap(lost));
   }
 
-  private deliver(client: Client, reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): Promise<void> | void {
-    const got: Array<{ origin: string; mutation: SemanticMutation }> = [];
+  /**
+   * Applies a reply in slices of at most SLICE records, each with the offset just after its
+   * last record (so a snapshot between two slices resumes at the right place), and yields a
+   * turn to the event loop whenever applying took YIELD_MS: a long reply (a follower catching
+   * up, records that each go into an HNSW graph) never blocks lookups for longer than that.
+   */
+  private async deliver(client: Client, reply: Array<[Buffer, Array<[Buffer, Buffer[]]>]>): Promise<void> {
     const lost: number[] = [];
+    let slice: Array<{ origin: string; mutation: SemanticMutation | Buffer }> = [];
+    let since = performance.now();
     for (const [keyBuf, entries] of reply) {
       const i = this.s.keys.indexOf(keyBuf.toString());
       if (i < 0) continue;
-      let p = this.pos[i]!;
+      let seq = this.pos[i]!.seq;
       for (const [idBuf, fields] of entries) {
         let n = Number.NaN;
         let origin = '';
         let payload: Buffer | undefined;
         for (let f = 0; f + 1 < fields.length; f += 2) {
-          const name = fields[f]!.toString();
-          if (name === 'n') n = Number(fields[f + 1]!.toString());
-          else if (name === 'o') origin = fields[f + 1]!.toString();
-          else if (name === 'm') payload = fields[f + 1];
+          const name = fields[f]!;
+          // Field names are one byte: n, o, m.
+          if (name.length !== 1) continue;
+          if (name[0] === 0x6e) n = Number(fields[f + 1]!.toString());
+          else if (name[0] === 0x6f) origin = fields[f + 1]!.toString();
+          else if (name[0] === 0x6d) payload = fields[f + 1];
         }
-        if (n !== p.seq + 1) {
+        if (n !== seq + 1) {
           lost.push(i);
           break;
         }
-        p = { id: idBuf.toString(), seq: n };
+        seq = n;
+        this.pos[i] = { id: idBuf.toString(), seq: n };
         this.stats.received++;
-        try {
-          got.push({ origin, mutation: decodeMutation(payload ?? Buffer.alloc(0)) });
-        } catch (error) {
-          if (this.stats.decodeErrors++ === 0)
-            this.host.report(new Error(`semantic feed: skipped a record that cannot be decoded (${(error as Error).message})`));
+        if (this.s.local.has(origin)) {
+          // A layer skips its own records without reading their mutation: decoded only if read.
+          slice.push({ origin, mutation: payload ?? Buffer.alloc(0) });
+        } else {
+          try {
+            slice.push({ origin, mutation: decodeMutation(payload ?? Buffer.alloc(0)) });
+          } catch (error) {
+            if (this.stats.decodeErrors++ === 0)
+              this.host.report(new Error(`semantic feed: skipped a record that cannot be decoded (${(error as Error).message})`));
+          }
+        }
+        if (slice.length >= SLICE) {
+          this.apply(slice);
+          slice = [];
+          if (performance.now() - since >= YIELD_MS) {
+            await new Promise<void>((resolve) => setImmediate(resolve));
+            if (this.stopped) return;
+            since = performance.now();
+          }
         }
       }
-      this.pos[i] = p;
     }
-    if (got.length > 0) {
-      const offset = this.offset;
-      const records: FeedRecord[] = got.map((g) => ({ offset, origin: g.origin, mutation: g.mutation }));
-      try {
-        this.sink.apply(records);
-      } catch (error) {
-        this.host.report(error as Error);
-      }
+    this.apply(slice);
+    if (lost.length > 0) await this.gap(await this.findEnds(client, lost));
+  }
+
+  /** Hands records read so far to the layer, with the current offset. */
+  private apply(slice: ReadonlyArray<{ origin: string; mutation: SemanticMutation | Buffer }>): void {
+    if (slice.length === 0) return;
+    const offset = this.offset;
+    const records = slice.map(
+      (g): FeedRecord => (Buffer.isBuffer(g.mutation) ? lazyRecord(offset, g.origin, g.mutation) : { offset, origin: g.origin, mutation: g.mutation }),
+    );
+    try {
+      this.sink.apply(records);
+    } catch (error) {
+      this.host.report(error as Error);
     }
-    if (lost.length > 0) return this.findEnds(client, lost).then((l) => this.gap(l));
   }
 
   private async findEnds(client: Client, streams: number[]): Promise<Array<{ i: number; last: Position }>> {

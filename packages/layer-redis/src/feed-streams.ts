@@ -56,26 +56,34 @@ export function keySlot(tag: string): number {
 }
 
 /**
- * Appends records to a stream, numbering them. KEYS[1] stream; ARGV[1] approximate MAXLEN,
- * then (origin, payload) pairs. Each entry gets `n` = the stream's last `n` + 1, so a reader
- * knows it saw every entry since its position (the next one it reads carries its `n` + 1);
- * anything else — entries trimmed before it read them, a stream that vanished (Redis restarted
- * empty, the key evicted) or went back (restored from an older snapshot, a failover that lost
- * writes) — is a gap. The number lives in the stream itself, so the two cannot drift apart.
- * Returns the last number written.
+ * Appends records to one or more streams, numbering them. KEYS: the streams; ARGV[1] approximate
+ * MAXLEN, ARGV[2 .. #KEYS + 1] how many records go to each stream, then the (origin, payload)
+ * pairs, stream after stream. Each entry gets `n` = its stream's last `n` + 1, so a reader knows
+ * it saw every entry since its position (the next one it reads carries its `n` + 1); anything
+ * else — entries trimmed before it read them, a stream that vanished (Redis restarted empty, the
+ * key evicted) or went back (restored from an older snapshot, a failover that lost writes) — is
+ * a gap. The number lives in the stream itself, so the two cannot drift apart. Several streams
+ * in one call (one node, not a Cluster: they are in different slots) wake a blocked reader once
+ * for all of them. Returns the last number written to each stream.
  */
 export const APPEND = new Script(`
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local n = 0
-if #last > 0 then
-  local f = last[1][2]
-  for i = 1, #f, 2 do
-    if f[i] == 'n' then n = tonumber(f[i + 1]) or 0 break end
+local at = #KEYS + 2
+local out = {}
+for s = 1, #KEYS do
+  local last = redis.call('XREVRANGE', KEYS[s], '+', '-', 'COUNT', 1)
+  local n = 0
+  if #last > 0 then
+    local f = last[1][2]
+    for i = 1, #f, 2 do
+      if f[i] == 'n' then n = tonumber(f[i + 1]) or 0 break end
+    end
   end
+  for j = 1, tonumber(ARGV[s + 1]) do
+    n = n + 1
+    redis.call('XADD', KEYS[s], 'MAXLEN', '~', ARGV[1], '*', 'n', string.format('%d', n), 'o', ARGV[at], 'm', ARGV[at + 1])
+    at = at + 2
+  end
+  out[s] = n
 end
-for i = 2, #ARGV, 2 do
-  n = n + 1
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', string.format('%d', n), 'o', ARGV[i], 'm', ARGV[i + 1])
-end
-return n
+return out
 `);

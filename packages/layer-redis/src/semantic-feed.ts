@@ -35,6 +35,16 @@ export interface RedisSemanticFeedOptions {
   readTimeoutMs?: number | undefined;
   /** Most records read per stream per `XREAD` (bounds the event-loop time one delivery takes). @default 128 */
   readCount?: number | undefined;
+  /**
+   * Coalescing window, ms: a process appends at most once per window (every record published
+   * meanwhile goes in that one pipelined append), and a follower reads at most once per window
+   * while records keep coming. A round trip, not the records it carries, is most of what an
+   * append or a read costs, so under a steady write rate this divides the CPU per replicated
+   * entry (writer, every follower, Redis) by the records per window, for at most this much more
+   * lag per hop. After a quiet spell the first record goes out, and is read, at once.
+   * @default 5
+   */
+  batchMs?: number | undefined;
   /** Time limit of one append (a batch of records to one stream), ms; failures are retried. @default 1000 */
   publishTimeoutMs?: number | undefined;
   /** Time a new connection may take to become ready, ms. @default 2000 */
@@ -65,6 +75,7 @@ export const SEMANTIC_FEED_DEFAULTS = Object.freeze({
   blockMs: 1_000,
   readTimeoutMs: 2_000,
   readCount: 128,
+  batchMs: 5,
   publishTimeoutMs: 1_000,
   connectTimeoutMs: 2_000,
   maxBuffered: 10_000,
@@ -80,6 +91,7 @@ const KNOWN = {
   blockMs: true,
   readTimeoutMs: true,
   readCount: true,
+  batchMs: true,
   publishTimeoutMs: true,
   connectTimeoutMs: true,
   maxBuffered: true,
@@ -115,6 +127,8 @@ export class RedisSemanticFeed implements SemanticFeed {
   private readonly config: string;
   private readonly publisher: FeedPublisher;
   private readonly followers = new Set<FeedFollower>();
+  /** Origins that published through this feed (this process's layers). */
+  private readonly origins = new Set<string>();
   private client: Promise<Client> | undefined;
   /** `client` once it resolved (so a failed connection is dropped at once, not a turn later). */
   private current: Client | undefined;
@@ -133,9 +147,12 @@ export class RedisSemanticFeed implements SemanticFeed {
     for (const k of Object.keys(SEMANTIC_FEED_DEFAULTS) as Array<keyof typeof SEMANTIC_FEED_DEFAULTS>) {
       const v = options[k];
       if (v === undefined) continue;
-      // (blockMs 0 would be XREAD's "block for ever", which the read time limit would then cut.)
-      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) {
-        throw new InvalidOptionError(`${PKG}: RedisSemanticFeed option "${k}" must be a positive integer (got ${String(v)})`, { field: k });
+      // (blockMs 0 would be XREAD's "block for ever", which the read time limit would then cut;
+      // batchMs 0 turns coalescing off.)
+      const min = k === 'batchMs' ? 0 : 1;
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+        const what = min === 0 ? 'a non-negative integer' : 'a positive integer';
+        throw new InvalidOptionError(`${PKG}: RedisSemanticFeed option "${k}" must be ${what} (got ${String(v)})`, { field: k });
       }
       o[k] = v;
     }
@@ -147,7 +164,14 @@ export class RedisSemanticFeed implements SemanticFeed {
     this.keys = Object.freeze(streamKeys(prefix, o.streams));
     this.config = feedConfig(prefix, o.streams);
     this.publisher = new FeedPublisher(
-      { keys: this.keys, maxLength: o.maxLength, publishTimeoutMs: o.publishTimeoutMs, maxBuffered: o.maxBuffered, maxRecordBytes: o.maxRecordBytes },
+      {
+        keys: this.keys,
+        maxLength: o.maxLength,
+        publishTimeoutMs: o.publishTimeoutMs,
+        maxBuffered: o.maxBuffered,
+        maxRecordBytes: o.maxRecordBytes,
+        batchMs: o.batchMs,
+      },
       {
         connect: () => this.commandClient(),
         discard: (c) => this.discard(c),
@@ -159,6 +183,8 @@ export class RedisSemanticFeed implements SemanticFeed {
   /** Buffers one of a layer's mutations; it is appended on the next turn. Never throws. */
   publish(origin: string, mutation: SemanticMutation): void {
     if (this.closing) return;
+    // (Bounded: a process has a few layers; past that, records are simply decoded up front.)
+    if (this.origins.size < 64 && typeof origin === 'string') this.origins.add(origin);
     this.publisher.publish(origin, mutation);
   }
 
@@ -187,7 +213,15 @@ export class RedisSemanticFeed implements SemanticFeed {
       });
     }
     const follower: FeedFollower = new FeedFollower(
-      { keys: this.keys, config: this.config, blockMs: this.o.blockMs, readTimeoutMs: this.o.readTimeoutMs, readCount: this.o.readCount },
+      {
+        keys: this.keys,
+        config: this.config,
+        blockMs: this.o.blockMs,
+        readTimeoutMs: this.o.readTimeoutMs,
+        readCount: this.o.readCount,
+        batchMs: this.o.batchMs,
+        local: this.origins,
+      },
       {
         connect: () => this.open(false),
         cluster: (await this.layer.getClient()).isCluster,

@@ -420,6 +420,8 @@ describe('RedisSemanticFeed: replication through Redis Streams', () => {
     expect(() => new RedisSemanticFeed({ layer, streams: 0 })).toThrow(/streams/);
     expect(() => new RedisSemanticFeed({ layer, maxLength: 1.5 })).toThrow(/maxLength/);
     expect(() => new RedisSemanticFeed({ layer, blockMs: 0 })).toThrow(/blockMs/);
+    expect(() => new RedisSemanticFeed({ layer, batchMs: -1 })).toThrow(/batchMs/);
+    expect(() => new RedisSemanticFeed({ layer, batchMs: 0 })).not.toThrow();
     expect(() => new RedisSemanticFeed({ layer, bogus: 1 } as never)).toThrow(/unknown RedisSemanticFeed option "bogus"/);
     expect(() => new RedisSemanticFeed({ layer: {} as never })).toThrow(/RedisLayer/);
     expect(new RedisSemanticFeed({ layer, streams: 3 }).keys).toHaveLength(3);

@@ -59,6 +59,8 @@ export class Partition<O = string> {
   /** Live labels (both modes) → the record they belong to. */
   private readonly owners = new Map<number, O>();
   private compacting: { log: Array<{ add: boolean; label: number; vec?: number[] }>; done: Promise<void> } | undefined;
+  /** A graph being built from the flat vectors in slices (the partition stays flat meanwhile). */
+  private promoting: Promise<void> | undefined;
   private dropped = false;
 
   constructor(key: string, env: IndexEnv) {
@@ -94,7 +96,7 @@ export class Partition<O = string> {
   add(vec: Float32Array, owner: O): number {
     const label = this.nextLabel++;
     this.owners.set(label, owner);
-    if (!this.index && this.size + 1 > this.env.flatLimit) this.promote();
+    if (!this.index && !this.promoting && this.size + 1 > this.env.flatLimit) this.promote();
     if (this.index) this.graphAdd(vec, label);
     else this.flatAdd(vec, label);
     this.size++;
@@ -152,7 +154,7 @@ export class Partition<O = string> {
 
   /** Rebuilds a graph that has more deleted slots than live points (runs in slices; searches go on). */
   compact(): Promise<void> {
-    if (!this.index) return Promise.resolve();
+    if (!this.index) return this.promoting ?? Promise.resolve();
     if (this.compacting) return this.compacting.done;
     const log: Array<{ add: boolean; label: number; vec?: number[] }> = [];
     const done = this.rebuildGraph(log).finally(() => {
@@ -164,7 +166,7 @@ export class Partition<O = string> {
 
   /** Pending compaction, if any. */
   idle(): Promise<void> {
-    return this.compacting?.done ?? Promise.resolve();
+    return this.compacting?.done ?? this.promoting ?? Promise.resolve();
   }
 
   drop(): void {
@@ -322,20 +324,79 @@ export class Partition<O = string> {
     if (index === this.index) this.capacity = index.getMaxElements();
   }
 
+  /**
+   * Moves the flat vectors into a graph. A small partition (one slice) moves at once; a larger
+   * one is built in slices of COMPACT_CHUNK points, one per event-loop turn, while the partition
+   * stays flat (searched exactly, adds and removes applied to the flat vectors): inserting
+   * `flatLimit` points into a graph takes a few hundred ms, which in one piece would hold up every
+   * lookup — and, with replication, happen in every process at once. Points added meanwhile are
+   * inserted, points removed meanwhile marked deleted, and the graph takes over in one step.
+   */
   private promote(): void {
-    const d = this.env.dims;
-    const labels = this.flatLabels;
-    const index = this.newGraph(growCapacity(labels.length));
-    for (let i = 0; i < labels.length; i++) {
-      const off = (i % CHUNK) * d;
-      index.addPoint(toArray(this.chunks[Math.floor(i / CHUNK)]!.subarray(off, off + d)), labels[i]!, false);
+    const index = this.newGraph(growCapacity(this.flatLabels.length));
+    if (this.flatLabels.length <= COMPACT_CHUNK) {
+      for (const label of this.flatLabels) this.graphAdd(this.flatVector(label)!, label, index);
+      this.takeGraph(index, 0);
+      return;
     }
+    this.promoting = this.buildGraph(index).finally(() => {
+      this.promoting = undefined;
+    });
+  }
+
+  private async buildGraph(index: HierarchicalNSW): Promise<void> {
+    const inserted = new Set<number>();
+    for (;;) {
+      // Labels not in the graph yet (those added meanwhile come last, flat order being insertion order
+      // except for swaps on removal — hence the set).
+      const todo = this.flatLabels.filter((l) => !inserted.has(l));
+      if (todo.length === 0 || this.dropped) break;
+      // A last few (added meanwhile) go in at once, so the build ends even while adds keep coming.
+      const last = todo.length <= COMPACT_CHUNK;
+      for (let k = 0; k < todo.length; k++) {
+        const label = todo[k]!;
+        const vec = this.flatVector(label);
+        if (vec) {
+          this.graphAdd(vec, label, index);
+          inserted.add(label);
+        }
+        if (!last && k % COMPACT_CHUNK === COMPACT_CHUNK - 1) {
+          await new Promise<void>((r) => setImmediate(r));
+          if (this.dropped) return;
+        }
+      }
+      if (last) break;
+    }
+    if (this.dropped || this.index) return;
+    // Removed while building: marked deleted (their slots are reused by the next inserts).
+    let deleted = 0;
+    for (const label of inserted) {
+      if (!this.flatPos.has(label)) {
+        index.markDelete(label);
+        deleted++;
+      }
+    }
+    // Shrunk back meanwhile: stay flat.
+    if (this.size <= this.env.flatLimit / 4) return;
+    this.takeGraph(index, deleted);
+  }
+
+  private takeGraph(index: HierarchicalNSW, deleted: number): void {
     this.index = index;
     this.capacity = index.getMaxElements();
-    this.deleted = 0;
+    this.deleted = deleted;
     this.chunks = [];
     this.flatLabels = [];
     this.flatPos.clear();
+  }
+
+  /** A live flat point's vector, as a view into its chunk. */
+  private flatVector(label: number): Float32Array | undefined {
+    const pos = this.flatPos.get(label);
+    if (pos === undefined) return undefined;
+    const d = this.env.dims;
+    const off = (pos % CHUNK) * d;
+    return this.chunks[Math.floor(pos / CHUNK)]!.subarray(off, off + d);
   }
 
   private demote(): void {

@@ -293,6 +293,26 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     await layer.close();
   });
 
+  it('builds the graph of a large partition in slices: it answers exactly meanwhile, and what is added or deleted meanwhile is in the graph', async () => {
+    const { emb, layer } = tableLayer(100);
+    const items = Array.from({ length: 260 }, (_, i) => {
+      const text = `q${i}`;
+      emb.table.set(text, randomUnit(dims));
+      return chatItem(text);
+    });
+    await layer.setMany(items.slice(0, 100).map((x) => ({ key: x.key, entry: x.entry })));
+    await layer.set(items[100]!.key, items[100]!.entry); // crosses flatLimit: the build starts
+    expect(layer.stats().graphPartitions).toBe(0); // still flat, searched exactly
+    for (const i of [0, 100]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
+    await layer.setMany(items.slice(101).map((x) => ({ key: x.key, entry: x.entry }))); // added during the build
+    await layer.delete(items[5]!.key); // deleted during the build
+    await layer.compact(); // waits for the build
+    expect(layer.stats()).toMatchObject({ indexed: 259, graphPartitions: 1, partitions: 1 });
+    for (const i of [0, 99, 100, 150, 259]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
+    expect((await layer.search(items[5]!.query)).hit).toBeUndefined();
+    await layer.close();
+  });
+
   it('compacts a graph after heavy deletion; deleted points never come back, live ones stay findable', async () => {
     const { emb, layer } = tableLayer(8);
     const items = Array.from({ length: 300 }, (_, i) => {
