@@ -100,9 +100,11 @@ export async function buildStack(config: GatewayConfig, configDir: string, hooks
 
   const versions = new ScopeVersions(cache, l2, c.l2?.prefix ?? 'strata', hooks);
   await versions.load();
-  // Opened now, not on the first request: loads its snapshot or rebuilds from L2, and joins the
-  // replication feed, so entries other instances write meanwhile arrive before it serves.
-  await l3?.ready();
+  // Opened now, not on the first request: it joins the replication feed at once (entries other
+  // instances write from then on arrive), then loads its snapshot or re-imports L2. A re-import
+  // embeds every entry, so the gateway does not wait for it before listening: lookups meanwhile
+  // wait at most the L3 budget and fail open.
+  l3?.ready().catch((error: unknown) => hooks.warn('semantic layer could not start', { error: (error as Error)?.message ?? String(error) }));
 
   return {
     cache,

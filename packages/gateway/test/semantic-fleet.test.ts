@@ -18,6 +18,8 @@ beforeAll(async () => {
   });
   a = await harness({ cache: cache({ calibration: { maxWrongRate: 0.05, shadowRate: 0.2 } }) });
   b = await harness({ cache: cache() }, {}, a);
+  // Both have joined the feed (the gateway opens L3 in the background as it starts).
+  await Promise.all([a.gw.stack.l3!.ready(), b.gw.stack.l3!.ready()]);
 }, 180_000);
 
 afterAll(async () => {
