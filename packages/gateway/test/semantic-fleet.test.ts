@@ -72,3 +72,29 @@ it('the calibrating mode runs from the config (on a, not on b)', async () => {
   expect((await json(a!.admin('GET', '/admin/stats'))).layers.l3.calibration).toBeDefined();
   expect((await json(b!.admin('GET', '/admin/stats'))).layers.l3.calibration ?? null).toBeNull();
 });
+
+it('a new instance listens before its re-import of L2 is done (the re-import embeds every entry)', async () => {
+  for (let i = 0; i < 150; i += 25) {
+    await Promise.all(
+      Array.from({ length: 25 }, (_, j) => a!.post('/v1/chat/completions', chat(`Can you ship order ${i + j} to the warehouse in region ${i + j}?`))),
+    );
+  }
+  await a!.gw.cache.flush();
+  // Replication off: what c holds of a's entries comes from the re-import alone.
+  const c = await harness(
+    { cache: { l2: { url: redis.url, prefix: 'fleet' }, l3: { embedder: 'use', threshold: 0.8, workers: 1, replication: false } } },
+    {},
+    a,
+  );
+  try {
+    const l3 = c.gw.stack.l3 as unknown as { stats(): { indexed: number }; ready(): Promise<void> };
+    expect(l3.stats().indexed).toBeLessThan(150);
+    // It serves meanwhile (exact answers from L2).
+    const r = await c.post('/v1/chat/completions', chat('Can you ship order 7 to the warehouse in region 7?'));
+    expect(r.headers.get('x-strata-cache')).toBe('hit');
+    await l3.ready();
+    expect(l3.stats().indexed).toBeGreaterThanOrEqual(150);
+  } finally {
+    await c.close();
+  }
+}, 120_000);
