@@ -1,5 +1,7 @@
 import type { HierarchicalNSW } from 'hnswlib-node';
+import { GraphTail } from './graph-tail.js';
 import type { HnswModule } from './hnsw.js';
+import { scanRows } from './scan.js';
 
 export interface HnswParams {
   readonly m: number;
@@ -30,13 +32,24 @@ const CHUNK = 16;
 const CHUNK_STEP = 2;
 /** Points copied per event-loop turn while compacting. */
 const COMPACT_CHUNK = 64;
+/**
+ * Points added to a graph partition wait in a tail (searched exactly beside the graph) and are
+ * inserted into the graph in the background; at most this many wait — beyond, an add inserts at
+ * once. Scanning a full tail costs about what one graph insert does.
+ */
+export const TAIL_MAX = 512;
+/** How long one background turn may insert tail points into the graph. */
+const DRAIN_SLICE_MS = 2;
 
 /**
  * The vectors of one exact partition. Small partitions are a packed Float32Array searched
  * exactly (a 1,000 × 512 scan is a fraction of a millisecond, with no per-partition graph
  * overhead, which is what keeps 1,000 partitions cheap); a partition that outgrows
  * `flatLimit` moves into its own HNSW graph (hnswlib-node, inner-product space), and moves
- * back when it shrinks. Labels are partition-local and never reused. `O` is what a label
+ * back when it shrinks. A point added to a graph partition is searchable at once from a small
+ * tail (scanned exactly beside the graph) and inserted into the graph in a background turn, so an
+ * add — a local write or a replicated one — does not wait for a graph insert unless the tail is
+ * full. Labels are partition-local and never reused. `O` is what a label
  * belongs to (the layer's record).
  */
 export class Partition<O = string> {
@@ -53,6 +66,10 @@ export class Partition<O = string> {
 
   // hnsw mode
   private index: HierarchicalNSW | undefined;
+  /** Points of the graph partition that wait for their graph insert. */
+  private readonly tail: GraphTail;
+  /** The next background turn that moves tail points into the graph. */
+  private draining: NodeJS.Immediate | undefined;
   private capacity = 0;
   /** Marked-deleted slots in the graph; reused by the next inserts (allowReplaceDeleted). */
   private deleted = 0;
@@ -66,6 +83,7 @@ export class Partition<O = string> {
   constructor(key: string, env: IndexEnv) {
     this.key = key;
     this.env = env;
+    this.tail = new GraphTail(env.dims);
   }
 
   get mode(): 'flat' | 'hnsw' {
@@ -83,9 +101,14 @@ export class Partition<O = string> {
     const d = this.env.dims;
     if (!this.index) return this.chunks.reduce((n, c) => n + c.byteLength, 0) + this.flatLabels.length * 24;
     const m = this.env.params.m;
-    const used = this.size + this.deleted;
+    const used = this.size - this.tail.size + this.deleted;
     const perUsed = d * 4 + (2 * m + 1) * 4 + 8 + 8 + Math.ceil(((m + 1) * 4) / m) + 48;
-    return used * perUsed + this.capacity * 44 + HNSW_FIXED_BYTES;
+    return used * perUsed + this.capacity * 44 + HNSW_FIXED_BYTES + this.tail.bytes;
+  }
+
+  /** Points of a graph partition still waiting for their graph insert. */
+  get pendingGraphInserts(): number {
+    return this.tail.size;
   }
 
   /** The record a live label belongs to. */
@@ -97,8 +120,12 @@ export class Partition<O = string> {
     const label = this.nextLabel++;
     this.owners.set(label, owner);
     if (!this.index && !this.promoting && this.size + 1 > this.env.flatLimit) this.promote();
-    if (this.index) this.graphAdd(vec, label);
-    else this.flatAdd(vec, label);
+    if (!this.index) this.flatAdd(vec, label);
+    else if (this.compacting || this.tail.size >= TAIL_MAX) this.graphAdd(vec, label);
+    else {
+      this.tail.add(vec, label);
+      this.scheduleDrain();
+    }
     this.size++;
     return label;
   }
@@ -106,9 +133,11 @@ export class Partition<O = string> {
   remove(label: number): boolean {
     if (this.index) {
       if (!this.owners.delete(label)) return false;
-      this.index.markDelete(label);
-      this.deleted++;
-      this.compacting?.log.push({ add: false, label });
+      if (!this.tail.remove(label)) {
+        this.index.markDelete(label);
+        this.deleted++;
+        this.compacting?.log.push({ add: false, label });
+      }
       this.size--;
       if (!this.compacting && this.size <= this.env.flatLimit / 4) this.demote();
       // Heavy deletion: more deleted slots than live points (and at least flatLimit) → rebuild.
@@ -144,18 +173,31 @@ export class Partition<O = string> {
   search(q: Float32Array, k: number): Candidate[] {
     if (this.size === 0 || k <= 0) return [];
     if (!this.index) return this.flatSearch(q, k);
-    const n = Math.min(k, this.size);
+    // Points waiting in the tail, exactly; then the graph's, merged in.
+    const out = this.tail.search(q, k);
+    const n = Math.min(k, this.size - this.tail.size);
+    if (n <= 0) return out;
     if (this.env.params.ef < n) this.index.setEf(n);
     const r = this.index.searchKnn(toArray(q), n);
-    const out: Candidate[] = [];
+    const fromTail = out.length;
     for (let i = 0; i < r.neighbors.length; i++) out.push({ label: r.neighbors[i]!, similarity: 1 - r.distances[i]! });
+    if (fromTail === 0) return out;
+    out.sort((a, b) => b.similarity - a.similarity);
+    if (out.length > k) out.length = k;
     return out;
+  }
+
+  /** Inserts every waiting point into the graph now (before the graph is written, copied or rebuilt). */
+  settle(): void {
+    this.stopDrain();
+    while (this.tail.size > 0) this.drainOne();
   }
 
   /** Rebuilds a graph that has more deleted slots than live points (runs in slices; searches go on). */
   compact(): Promise<void> {
     if (!this.index) return this.promoting ?? Promise.resolve();
     if (this.compacting) return this.compacting.done;
+    this.settle();
     const log: Array<{ add: boolean; label: number; vec?: number[] }> = [];
     const done = this.rebuildGraph(log).finally(() => {
       this.compacting = undefined;
@@ -171,6 +213,8 @@ export class Partition<O = string> {
 
   drop(): void {
     this.dropped = true;
+    this.stopDrain();
+    this.tail.clear();
     this.index = undefined;
     this.chunks = [];
     this.owners.clear();
@@ -181,7 +225,10 @@ export class Partition<O = string> {
 
   /** Vector of a live point (copied out of the graph for hnsw partitions). */
   vector(label: number): Float32Array | undefined {
-    if (this.index) return this.owners.has(label) ? Float32Array.from(this.index.getPoint(label)) : undefined;
+    if (this.index) {
+      if (this.tail.has(label)) return this.tail.vector(label);
+      return this.owners.has(label) ? Float32Array.from(this.index.getPoint(label)) : undefined;
+    }
     const pos = this.flatPos.get(label);
     if (pos === undefined) return undefined;
     const d = this.env.dims;
@@ -192,6 +239,7 @@ export class Partition<O = string> {
   // ---- persistence ------------------------------------------------------------------
 
   exportState(): PartitionState {
+    this.settle();
     if (this.index) {
       return { key: this.key, mode: 'hnsw', nextLabel: this.nextLabel, capacity: this.capacity, labels: [...this.owners.keys()] };
     }
@@ -205,6 +253,7 @@ export class Partition<O = string> {
   }
 
   writeGraph(path: string): void {
+    this.settle();
     this.index!.writeIndexSync(path);
   }
 
@@ -272,31 +321,7 @@ export class Partition<O = string> {
     const d = this.env.dims;
     const n = this.flatLabels.length;
     const top: Candidate[] = [];
-    let floor = -Infinity;
-    for (let i = 0; i < n; i++) {
-      const flat = this.chunks[Math.floor(i / CHUNK)]!;
-      const off = (i % CHUNK) * d;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let j = 0;
-      for (; j + 3 < d; j += 4) {
-        s0 += flat[off + j]! * q[j]!;
-        s1 += flat[off + j + 1]! * q[j + 1]!;
-        s2 += flat[off + j + 2]! * q[j + 2]!;
-        s3 += flat[off + j + 3]! * q[j + 3]!;
-      }
-      for (; j < d; j++) s0 += flat[off + j]! * q[j]!;
-      const s = s0 + s1 + s2 + s3;
-      if (top.length < k || s > floor) {
-        let at = top.length;
-        while (at > 0 && top[at - 1]!.similarity < s) at--;
-        top.splice(at, 0, { label: this.flatLabels[i]!, similarity: s });
-        if (top.length > k) top.pop();
-        floor = top[top.length - 1]!.similarity;
-      }
-    }
+    for (let c = 0; c * CHUNK < n; c++) scanRows(this.chunks[c]!, Math.min(CHUNK, n - c * CHUNK), d, q, this.flatLabels, c * CHUNK, top, k);
     return top;
   }
 
@@ -390,6 +415,34 @@ export class Partition<O = string> {
     this.flatPos.clear();
   }
 
+  private scheduleDrain(): void {
+    if (this.draining) return;
+    this.draining = setImmediate(() => {
+      this.draining = undefined;
+      if (this.dropped || !this.index || this.compacting) return;
+      const t0 = performance.now();
+      while (this.tail.size > 0) {
+        this.drainOne();
+        if (performance.now() - t0 >= DRAIN_SLICE_MS) break;
+      }
+      if (this.tail.size > 0) this.scheduleDrain();
+    });
+    // Waiting inserts never keep a process alive: the tail is searchable as it is.
+    this.draining.unref();
+  }
+
+  private stopDrain(): void {
+    if (this.draining) clearImmediate(this.draining);
+    this.draining = undefined;
+  }
+
+  /** Moves the newest waiting point into the graph. */
+  private drainOne(): void {
+    const { label, vector } = this.tail.newest()!;
+    this.graphAdd(vector, label);
+    this.tail.remove(label);
+  }
+
   /** A live flat point's vector, as a view into its chunk. */
   private flatVector(label: number): Float32Array | undefined {
     const pos = this.flatPos.get(label);
@@ -400,12 +453,14 @@ export class Partition<O = string> {
   }
 
   private demote(): void {
-    const index = this.index!;
     const labels = [...this.owners.keys()];
+    const vectors = labels.map((label) => this.vector(label)!);
+    this.stopDrain();
+    this.tail.clear();
     this.chunks = [];
     this.flatLabels = [];
     this.flatPos.clear();
-    for (const label of labels) this.flatAdd(Float32Array.from(index.getPoint(label)), label);
+    for (let i = 0; i < labels.length; i++) this.flatAdd(vectors[i]!, labels[i]!);
     this.index = undefined;
     this.capacity = 0;
     this.deleted = 0;

@@ -13,6 +13,11 @@ export interface SemanticLayerStats {
   partitions: number;
   /** Partitions searched over an HNSW graph (the rest are exact flat scans). */
   graphPartitions: number;
+  /**
+   * Points added to graph partitions that are searched exactly while their graph insert waits
+   * for a background turn (at most 512 per partition).
+   */
+  pendingGraphInserts: number;
   /** Estimated bytes of vectors and graphs. */
   indexBytes: number;
   /** Texts in the embedding cache (vectors, or references to indexed vectors). */
@@ -47,8 +52,10 @@ export function layerStats(parts: {
   let indexed = 0;
   let graphs = 0;
   let bytes = 0;
+  let pending = 0;
   for (const p of parts.store.partitions.values()) {
     indexed += p.size;
+    pending += p.pendingGraphInserts;
     bytes += p.indexBytes;
     if (p.mode === 'hnsw') graphs++;
   }
@@ -58,6 +65,7 @@ export function layerStats(parts: {
     indexed,
     partitions: parts.store.partitions.size,
     graphPartitions: graphs,
+    pendingGraphInserts: pending,
     indexBytes: bytes,
     embeddingCache: v.size,
     embeddings: v.embedded,

@@ -313,6 +313,40 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     await layer.close();
   });
 
+  it('a point added to a graph partition is findable at once, before its graph insert; deleted from the tail, it is gone; the tail drains into the graph', async () => {
+    const { emb, layer } = tableLayer(8);
+    const items = Array.from({ length: 900 }, (_, i) => {
+      emb.table.set(`t${i}`, randomUnit(dims));
+      return chatItem(`t${i}`);
+    });
+    await layer.setMany(items.slice(0, 40).map((x) => ({ key: x.key, entry: x.entry })));
+    await layer.compact(); // the graph is built
+    while (layer.stats().pendingGraphInserts > 0) await new Promise((r) => setImmediate(r));
+    expect(layer.stats()).toMatchObject({ graphPartitions: 1, indexed: 40, pendingGraphInserts: 0 });
+    const bytesBefore = layer.stats().indexBytes;
+    // More than the tail holds: the rest go straight into the graph.
+    await layer.setMany(items.slice(40).map((x) => ({ key: x.key, entry: x.entry })));
+    const pending = layer.stats().pendingGraphInserts;
+    expect(pending).toBeGreaterThan(0);
+    expect(pending).toBeLessThanOrEqual(512);
+    expect(layer.stats().indexed).toBe(900);
+    const gone = [899, 898, 700, 41, 5];
+    for (const i of gone) await layer.delete(items[i]!.key);
+    for (const i of [0, 39, 40, 300, 897, 896, 650]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
+    for (const i of gone) expect((await layer.search(items[i]!.query)).hit).toBeUndefined();
+    while (layer.stats().pendingGraphInserts > 0) await new Promise((r) => setImmediate(r));
+    expect(layer.stats()).toMatchObject({ indexed: 895, graphPartitions: 1 });
+    expect(layer.stats().indexBytes).toBeGreaterThan(bytesBefore);
+    let found = 0;
+    for (let i = 0; i < items.length; i++) {
+      const hit = (await layer.search(items[i]!.query)).hit;
+      if (gone.includes(i)) expect(hit).toBeUndefined();
+      else if (hit?.key.id === items[i]!.key.id) found++;
+    }
+    expect(found).toBeGreaterThanOrEqual(890);
+    await layer.close();
+  });
+
   it('compacts a graph after heavy deletion; deleted points never come back, live ones stay findable', async () => {
     const { emb, layer } = tableLayer(8);
     const items = Array.from({ length: 300 }, (_, i) => {

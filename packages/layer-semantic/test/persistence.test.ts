@@ -38,7 +38,11 @@ describe('SemanticLayer persistence', () => {
     const emb = new TableEmbedder(16, 'table-v1');
     const a = new SemanticLayer({ embedder: emb, flatLimit: 8, persistDir: dir });
     const items = await populate(a, emb);
+    // Points added after the graph was built still wait for their graph insert: the snapshot
+    // inserts them before writing the graph.
+    expect(a.stats().pendingGraphInserts).toBeGreaterThan(0);
     const path = await a.snapshot();
+    expect(a.stats().pendingGraphInserts).toBe(0);
     expect(path).toMatch(/snap-/);
     const files = await readdir(path!);
     expect(files.sort()).toEqual(['entries.jsonl', 'graph-0.bin', 'manifest.json', 'partitions.json', 'vectors.f32'].sort());
