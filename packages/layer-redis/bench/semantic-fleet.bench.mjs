@@ -14,7 +14,7 @@
 //   BENCH_PROFILE=/tmp/prof   writes a CPU profile of every child process there
 //   BENCH_DUMP=/tmp/lags.tsv  writes every lag sample (phase, follower pid, sent at, lag, lag from publish)
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -281,7 +281,8 @@ paced window starts (until 2026-12-03 it built them inside it, fell behind sched
 of writes of each phase as one burst, which dominated the lag tail); followers are polled without a forced garbage
 collection until they have caught up (one at the end, for the memory figures), and the large-partition writes start
 once every process's partitions are graphs (a partition crossing flatLimit builds its graph in slices).
-The README (Benchmark) compares this run with the feed before the 2026-12-03 changes, measured with this same script.
+The README (Benchmark) compares this run with runs alternating the semantic layer before and after graph inserts
+moved off the write path (2026-12-04), measured with this same script.
 
 ## Lag at ${r.settings.rate} semantic writes/s
 
@@ -304,8 +305,9 @@ ${cpuRow('small (flat)', f.cpuPerEntryMs)}
 ${cpuRow('large (HNSW)', g.cpuPerEntryMs)}
 
 A follower keeps up with a write rate while its CPU per entry × rate stays under the CPU it has.
-On HNSW partitions every process pays a graph insert per entry; ${r.settings.followers} followers and the writer on
-${r.machine.cpus} shared cores then need more CPU than there is, and lag grows until the writes stop.
+On HNSW partitions every process pays a graph insert per entry (in a background turn, once the entry is already
+findable from its partition's tail); ${r.settings.followers} followers and the writer on ${r.machine.cpus} shared cores then use most of
+the CPU there is, so the lag there depends on what else the machine runs.
 
 ## Throughput (${u.writes} writes as fast as the writer takes them, small partitions)
 
@@ -334,6 +336,14 @@ Every process holds every entry it replicates (the writer too); a partition filt
 lets a process hold only the tenants it serves. Redis: ${m.redisStreamBytesPerRecord} B per stream record (${m.redisStreamRecords} kept);
 at most streams × maxLength records (4 × 10,000 by default: ≈ ${round((4 * 10_000 * m.redisStreamBytesPerRecord) / 2 ** 20, 0)} MiB at this size).
 `;
+}
+
+// `--render`: rewrite the .md from the last results file (after a change to the text only).
+if (process.argv[2] === '--render') {
+  const dir = join(repo, 'bench', 'results');
+  const results = JSON.parse(readFileSync(join(dir, 'semantic-fleet.json'), 'utf8'));
+  writeFileSync(join(dir, 'semantic-fleet.md'), markdown(results));
+  process.exit(0);
 }
 
 main().catch((e) => {
