@@ -133,7 +133,7 @@ async function main() {
           }
         }
         if (done) return { reports: rs, lags, fromPublish };
-        done = rs.every((r) => r.entries >= total && r.stats.graphPartitions >= graphs);
+        done = rs.every((r) => r.entries >= total && r.stats.graphPartitions >= graphs && !(r.stats.pendingGraphInserts > 0));
         if (!done) await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error(`followers did not reach ${total} entries`);
@@ -200,12 +200,14 @@ async function main() {
     writer.send({ type: 'write', count: prefill, offset: written, rate: 0, phase: 'prefill', tenants: GRAPH_TENANTS, group: 'graph' });
     await writer.next('written');
     written += prefill;
-    // Every process's partitions are graphs before the measured writes (a partition builds its
-    // graph in slices once it crosses flatLimit; the followers' and the writer's both).
+    // Every process's partitions are whole graphs before the measured writes (a partition that
+    // crosses flatLimit builds its graph in slices, and points added to a graph wait in its tail
+    // for their insert; the followers' and the writer's both).
     const pre = await caughtUp(written, GRAPH_TENANTS);
     for (let i = 0; i < 600; i++) {
       writer.send({ type: 'report' });
-      if ((await writer.next('report')).stats.graphPartitions >= GRAPH_TENANTS) break;
+      const { stats } = await writer.next('report');
+      if (stats.graphPartitions >= GRAPH_TENANTS && !(stats.pendingGraphInserts > 0)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const graph = await paced('graph', Math.min(PACED, GRAPH_WRITES), GRAPH_TENANTS, 'graph');
@@ -280,7 +282,7 @@ ${r.machine.loadavgAtEnd.join(' / ')} at the end. Lag = from the writer's \`set(
 paced window starts (until 2026-12-03 it built them inside it, fell behind schedule at once and sent the first hundreds
 of writes of each phase as one burst, which dominated the lag tail); followers are polled without a forced garbage
 collection until they have caught up (one at the end, for the memory figures), and the large-partition writes start
-once every process's partitions are graphs (a partition crossing flatLimit builds its graph in slices).
+once every process's partitions are whole graphs (a partition crossing flatLimit builds its graph in slices; no point waits for its insert).
 The README (Benchmark) compares this run with runs alternating the semantic layer before and after graph inserts
 moved off the write path (2026-12-04), measured with this same script.
 

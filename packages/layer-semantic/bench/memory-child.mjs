@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { computeKey, computeSemantic, resolveScope } from '@strata-cache/core';
-import { mix, reseed, rand } from './lib.mjs';
+import { graphsSettled, mix, reseed, rand } from './lib.mjs';
 
 const [dist, nArg, vecFile, textFile] = process.argv.slice(2);
 const N = Number(nArg);
@@ -57,6 +57,7 @@ await settle();
 const before = process.memoryUsage();
 const t0 = performance.now();
 for (let i = 0; i < N; i += 1_000) await layer.setMany(Array.from({ length: Math.min(1_000, N - i) }, (_, k) => item(i + k)));
+await graphsSettled(layer);
 const insertMs = performance.now() - t0;
 await settle();
 const after = process.memoryUsage();

@@ -106,9 +106,12 @@ export class Partition<O = string> {
     return used * perUsed + this.capacity * 44 + HNSW_FIXED_BYTES + this.tail.bytes;
   }
 
-  /** Points of a graph partition still waiting for their graph insert. */
+  /**
+   * Points searched exactly while their graph insert waits: a graph partition's tail, or every
+   * point of a partition whose graph is being built.
+   */
   get pendingGraphInserts(): number {
-    return this.tail.size;
+    return this.promoting ? this.flatLabels.length : this.tail.size;
   }
 
   /** The record a live label belongs to. */

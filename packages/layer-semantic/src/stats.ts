@@ -14,8 +14,9 @@ export interface SemanticLayerStats {
   /** Partitions searched over an HNSW graph (the rest are exact flat scans). */
   graphPartitions: number;
   /**
-   * Points added to graph partitions that are searched exactly while their graph insert waits
-   * for a background turn (at most 512 per partition).
+   * Points searched exactly while their graph insert waits for a background turn: those in a
+   * graph partition's tail (at most 512 per partition), and every point of a partition whose
+   * graph is being built (it crossed `flatLimit`).
    */
   pendingGraphInserts: number;
   /** Estimated bytes of vectors and graphs. */

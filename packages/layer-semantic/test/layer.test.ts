@@ -303,10 +303,12 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     await layer.setMany(items.slice(0, 100).map((x) => ({ key: x.key, entry: x.entry })));
     await layer.set(items[100]!.key, items[100]!.entry); // crosses flatLimit: the build starts
     expect(layer.stats().graphPartitions).toBe(0); // still flat, searched exactly
+    expect(layer.stats().pendingGraphInserts).toBe(101);
     for (const i of [0, 100]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
     await layer.setMany(items.slice(101).map((x) => ({ key: x.key, entry: x.entry }))); // added during the build
     await layer.delete(items[5]!.key); // deleted during the build
     await layer.compact(); // waits for the build
+    while (layer.stats().pendingGraphInserts > 0) await new Promise((r) => setImmediate(r));
     expect(layer.stats()).toMatchObject({ indexed: 259, graphPartitions: 1, partitions: 1 });
     for (const i of [0, 99, 100, 150, 259]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
     expect((await layer.search(items[5]!.query)).hit).toBeUndefined();
