@@ -37,7 +37,7 @@ const COMPACT_CHUNK = 64;
  * inserted into the graph in the background; at most this many wait — beyond, an add inserts at
  * once. Scanning a full tail costs about what one graph insert does.
  */
-export const TAIL_MAX = 512;
+const TAIL_MAX = 512;
 /** How long one background turn may insert tail points into the graph. */
 const DRAIN_SLICE_MS = 2;
 
@@ -200,10 +200,11 @@ export class Partition<O = string> {
   compact(): Promise<void> {
     if (!this.index) return this.promoting ?? Promise.resolve();
     if (this.compacting) return this.compacting.done;
-    this.settle();
     const log: Array<{ add: boolean; label: number; vec?: number[] }> = [];
     const done = this.rebuildGraph(log).finally(() => {
       this.compacting = undefined;
+      // Tail points wait during a rebuild (they are not in the old graph); now they move on.
+      if (this.index && this.tail.size > 0) this.scheduleDrain();
     });
     this.compacting = { log, done };
     return done;
@@ -476,7 +477,8 @@ export class Partition<O = string> {
     const copied = new Set<number>();
     for (let i = 0; i < live.length; i++) {
       const label = live[i]!;
-      if (this.owners.has(label)) {
+      // (Tail points are not in the old graph; they move into the new one afterwards.)
+      if (this.owners.has(label) && !this.tail.has(label)) {
         this.graphAdd(Float32Array.from(old.getPoint(label)), label, next);
         copied.add(label);
       }

@@ -349,6 +349,32 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     await layer.close();
   });
 
+  it('a compaction leaves points waiting in the tail where they are: findable throughout, in the new graph afterwards', async () => {
+    const { emb, layer } = tableLayer(8);
+    const items = Array.from({ length: 120 }, (_, i) => {
+      emb.table.set(`w${i}`, randomUnit(dims));
+      return chatItem(`w${i}`);
+    });
+    await layer.setMany(items.slice(0, 60).map((x) => ({ key: x.key, entry: x.entry })));
+    while (layer.stats().pendingGraphInserts > 0) await new Promise((r) => setImmediate(r));
+    await layer.setMany(items.slice(60).map((x) => ({ key: x.key, entry: x.entry }))); // wait in the tail
+    expect(layer.stats().pendingGraphInserts).toBe(60);
+    const compaction = layer.compact();
+    await layer.delete(items[70]!.key); // from the tail, during the rebuild
+    await layer.delete(items[10]!.key); // from the graph, during the rebuild
+    expect(layer.stats().pendingGraphInserts).toBe(59); // none inserted in one go when the rebuild started
+    for (const i of [0, 59, 60, 119]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
+    await compaction;
+    while (layer.stats().pendingGraphInserts > 0) await new Promise((r) => setImmediate(r));
+    expect(layer.stats()).toMatchObject({ indexed: 118, graphPartitions: 1 });
+    for (let i = 0; i < items.length; i++) {
+      const hit = (await layer.search(items[i]!.query)).hit;
+      if (i === 70 || i === 10) expect(hit).toBeUndefined();
+      else expect(hit?.key.id).toBe(items[i]!.key.id);
+    }
+    await layer.close();
+  });
+
   it('compacts a graph after heavy deletion; deleted points never come back, live ones stay findable', async () => {
     const { emb, layer } = tableLayer(8);
     const items = Array.from({ length: 300 }, (_, i) => {
