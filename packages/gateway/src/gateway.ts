@@ -171,25 +171,33 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   installJsonParser(app, true);
   app.decorateRequest('gw', null as unknown as RequestState);
 
-  app.addHook('onRequest', async (req) => {
+  // Callback-style hooks: no promise per hook and request on the hot path.
+  app.addHook('onRequest', (req, _reply, done) => {
     const config = req.routeOptions.config;
     req.gw = { route: config.route ?? 'other' };
-    if (!config.auth) return;
+    if (!config.auth) {
+      done();
+      return;
+    }
     const r = keys.authenticate(req.headers);
     if (!r.ok) {
       counters.authFailures++;
       metrics?.authFailure(r.reason);
-      throw new GatewayError(
-        401,
-        'authentication_error',
-        r.reason === 'missing' ? 'no API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"' : 'invalid or revoked API key',
+      done(
+        new GatewayError(
+          401,
+          'authentication_error',
+          r.reason === 'missing' ? 'no API key: send it as "Authorization: Bearer <key>" or "x-api-key: <key>"' : 'invalid or revoked API key',
+        ),
       );
+      return;
     }
     req.gw.caller = r.caller;
     req.gw.presented = r.presented;
+    done();
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  const finished = (req: FastifyRequest, reply: FastifyReply): void => {
     const st = req.gw;
     if (!st || st.route === 'ops') return;
     counters.requests++;
@@ -214,7 +222,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       },
       'request',
     );
+  };
+  app.addHook('onResponse', (req, reply, done) => {
+    try {
+      finished(req, reply);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    done();
   });
+
 
   app.setErrorHandler((error: FastifyError | GatewayError, req, reply) => sendError(req, reply, error, s.bodyLimitBytes, log));
   app.setNotFoundHandler((req, reply) => {

@@ -47,21 +47,28 @@ export type AuthResult = { ok: true; caller: Caller; presented: PresentedKey } |
 
 /** The key table: hash → key entry. Replaced whole on reload, so a revoked key stops working at once. */
 export class KeyTable {
-  private readonly byHash: Map<string, KeyConfig>;
+  /** Per key hash: its entry and its caller, made once (so per-caller memos — its caching fetch — last as long as the table). */
+  private readonly byHash: Map<string, { readonly entry: KeyConfig; readonly caller: Caller }>;
 
   constructor(readonly keys: readonly KeyConfig[]) {
-    this.byHash = new Map(keys.map((k) => [k.hash.slice('sha256:'.length), k]));
+    this.byHash = new Map(
+      keys.map((k) => {
+        const hex = k.hash.slice('sha256:'.length);
+        const caller: Caller = Object.freeze({ keyId: k.id, tenant: k.tenant, namespace: k.namespace ?? 'default', keyHash: hex });
+        return [hex, { entry: k, caller }];
+      }),
+    );
   }
 
   authenticate(headers: Record<string, string | string[] | undefined>): AuthResult {
     const presented = presentedKey(headers);
     if (!presented) return { ok: false, reason: 'missing' };
     const hex = createHash('sha256').update(presented.key, 'utf8').digest('hex');
-    const entry = this.byHash.get(hex);
-    if (!entry) return { ok: false, reason: 'unknown' };
-    if (entry.revoked) return { ok: false, reason: 'revoked' };
+    const known = this.byHash.get(hex);
+    if (!known) return { ok: false, reason: 'unknown' };
+    if (known.entry.revoked) return { ok: false, reason: 'revoked' };
     // Hashed on every request: raw keys are never kept, not even in a memo (a SHA-256 of a key costs ~1 µs).
-    return { ok: true, presented, caller: { keyId: entry.id, tenant: entry.tenant, namespace: entry.namespace ?? 'default', keyHash: hex } };
+    return { ok: true, presented, caller: known.caller };
   }
 
   /** The key entry with this id. */
