@@ -147,8 +147,13 @@ try {
   if (PARTS.has('hits')) {
     const layer = new RedisLayer({ url: server.url, prefix: 'bench' });
     await layer.connect();
+    // The previous default (ioredis auto-pipelining on), same keys: what turning it off changed.
+    const pipelined = new RedisLayer({ url: server.url, prefix: 'bench', redisOptions: { enableAutoPipelining: true } });
+    await pipelined.connect();
     // Core with its defaults, L2 only (an L1 would answer these): key + policy + L2 hit.
     const cache = new MultiLayerCache({ layers: [layer], scope });
+    const cachePipelined = new MultiLayerCache({ layers: [pipelined], scope });
+    cachePipelined.on('error', () => undefined);
     cache.on('error', () => undefined);
     const texts = Array.from({ length: KEYS }, (_, i) => requestText(i));
     const keys = texts.map((t) => computeKey(JSON.parse(t), scope));
@@ -179,6 +184,9 @@ try {
       'RedisLayer.get': (i) => layer.get(keys[i]),
       'MultiLayerCache.getOrLoad (L2 hit, defaults)': (i) =>
         cache.getOrLoad(JSON.parse(texts[i]), async () => 'miss').then((r) => (r.status === 'hit' ? r : undefined)),
+      'RedisLayer.get, auto-pipelined client (previous default)': (i) => pipelined.get(keys[i]),
+      'getOrLoad, auto-pipelined client (previous default)': (i) =>
+        cachePipelined.getOrLoad(JSON.parse(texts[i]), async () => 'miss').then((r) => (r.status === 'hit' ? r : undefined)),
     };
     for (const c of CONCURRENCIES) for (const op of Object.values(ops)) await throughput(op, c, 0.2); // warm-up
 
@@ -215,6 +223,7 @@ try {
     }
     result.hits = hits;
     result.failedHitsDuringHealthyRuns = failures;
+    await pipelined.close();
     result.targets = Object.fromEntries(
       CONCURRENCIES.flatMap((c) => [
         [`RedisLayer.get >= 0.8x bare GET at concurrency ${c}`, hits[`concurrency ${c}`]['RedisLayer.get'].ratioToBare],

@@ -16,7 +16,7 @@ export interface RedisLayerOptions {
   url?: string | undefined;
   /**
    * ioredis options for a client the layer creates (merged over the layer's fail-open defaults:
-   * lazyConnect, enableOfflineQueue false, maxRetriesPerRequest 0, enableAutoPipelining,
+   * lazyConnect, enableOfflineQueue false, maxRetriesPerRequest 0, enableAutoPipelining false,
    * autoResendUnfulfilledCommands false, connectTimeout 2000, capped reconnect backoff).
    * With `url`, these are applied on top of the URL. @default {}
    */
