@@ -28,7 +28,7 @@ import {
 } from './options.js';
 import { type RequestProfile, chatProfile, genericProfile } from './profile.js';
 import { ReadPath } from './read-path.js';
-import { type Scope, type ScopeInput, resolveScope, scopeBaseId } from './scope.js';
+import { DEFAULT_NAMESPACE, type Scope, type ScopeInput, resolveScope, scopeBaseId } from './scope.js';
 import type { StatsSnapshot } from './stats.js';
 import {
   type CachePlugin,
@@ -60,6 +60,9 @@ function baseOf(s: Scope): Pick<Scope, 'tenant' | 'namespace'> {
  * budget is a miss plus an `error` event. Loader errors pass through and are never stored.
  * Everything it reports is an event (`on(name, listener)`, see `CacheEvents`) or in `stats()`.
  */
+/** Distinct scopes a cache keeps one object for (see `canonicalScope`); beyond it the table starts over. */
+const MAX_CANONICAL_SCOPES = 10_000;
+
 export class MultiLayerCache extends EventEmitter<CacheEvents> {
   readonly instanceId = randomUUID();
   private readonly layers: readonly ResolvedLayer[];
@@ -83,6 +86,16 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private unsubscribe: Promise<() => Promise<void>> | undefined;
   private started: Promise<void> | undefined;
   private readonly versions = new Map<string, number>();
+  /**
+   * One frozen Scope per (tenant, namespace, version) seen (nested maps: no joined string can
+   * make two scopes collide), so every call in a scope gets the same object and the per-scope
+   * memos (the key prefixes of computeKey) hit — whether the caller reuses its scope object or
+   * builds one per call. Cleared when it reaches MAX_CANONICAL_SCOPES.
+   */
+  private readonly scopeObjects = new Map<string, Map<string, Map<number, Scope>>>();
+  private scopeObjectCount = 0;
+  /** Caller scope objects already resolved (checked field by field on each use: a mutated object is resolved again). */
+  private readonly resolvedInputs = new WeakMap<object, Scope>();
   /** Calibration notes of lookups that missed, until their answer is stored (lookup() then store()). */
   private readonly pendingObservations = new PendingObservations();
   private closed = false;
@@ -208,10 +221,37 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
 
   /** The scope a call will use, with the current version of its tenant+namespace. */
   resolveScope(input?: ScopeInput): Scope {
-    const s = input === undefined ? this.defaultScope : resolveScope(input, this.defaultScope);
+    const s = input === undefined ? this.defaultScope : typeof input === 'object' && input !== null ? this.resolveObject(input) : this.canonicalScope(resolveScope(input, this.defaultScope));
     if (this.versions.size === 0) return s;
     const v = this.versions.get(scopeBaseId(s));
-    return v !== undefined && v > s.version ? { tenant: s.tenant, namespace: s.namespace, version: v } : s;
+    return v !== undefined && v > s.version ? this.canonicalScope({ tenant: s.tenant, namespace: s.namespace, version: v }) : s;
+  }
+
+  private resolveObject(input: Exclude<ScopeInput, string>): Scope {
+    const known = this.resolvedInputs.get(input);
+    if (known !== undefined && known.tenant === input.tenant && known.namespace === (input.namespace ?? DEFAULT_NAMESPACE) && known.version === (input.version ?? 0))
+      return known;
+    const s = this.canonicalScope(resolveScope(input, this.defaultScope));
+    this.resolvedInputs.set(input, s);
+    return s;
+  }
+
+  private canonicalScope(s: Scope): Scope {
+    let byNamespace = this.scopeObjects.get(s.tenant);
+    let byVersion = byNamespace?.get(s.namespace);
+    const known = byVersion?.get(s.version);
+    if (known !== undefined) return known;
+    if (this.scopeObjectCount >= MAX_CANONICAL_SCOPES) {
+      this.scopeObjects.clear();
+      this.scopeObjectCount = 0;
+      byNamespace = byVersion = undefined;
+    }
+    if (byNamespace === undefined) this.scopeObjects.set(s.tenant, (byNamespace = new Map()));
+    if (byVersion === undefined) byNamespace.set(s.namespace, (byVersion = new Map()));
+    const frozen: Scope = Object.freeze({ tenant: s.tenant, namespace: s.namespace, version: s.version });
+    byVersion.set(s.version, frozen);
+    this.scopeObjectCount++;
+    return frozen;
   }
 
   /** The exact key of a request under this cache's settings. */

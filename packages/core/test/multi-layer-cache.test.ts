@@ -285,6 +285,37 @@ describe('invalidation', () => {
   });
 });
 
+describe('scopes', () => {
+  it('one scope object per tenant, namespace and version, whether the caller reuses its scope object or builds one per call', async () => {
+    const cache = new MultiLayerCache({ layers: [new TestLayer('l1', { remote: false })] });
+    const mine = { tenant: 'acme', namespace: 'bot' };
+    const a = cache.resolveScope(mine);
+    expect(cache.resolveScope(mine)).toBe(a);
+    expect(cache.resolveScope({ tenant: 'acme', namespace: 'bot' })).toBe(a);
+    expect(cache.resolveScope({ tenant: 'acme', namespace: 'bot', version: 0 })).toBe(a);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(cache.resolveScope('acme')).toBe(cache.resolveScope({ tenant: 'acme' }));
+    // A caller's scope object changed after use is resolved again: never the old tenant.
+    mine.tenant = 'globex';
+    expect(cache.resolveScope(mine)).toEqual({ tenant: 'globex', namespace: 'bot', version: 0 });
+    const r1 = await cache.getOrLoad(req('q'), async () => 'for globex', { scope: mine });
+    mine.tenant = 'acme';
+    const r2 = await cache.getOrLoad(req('q'), async () => 'for acme', { scope: mine });
+    expect([r1.value, r2.value, r2.status]).toEqual(['for globex', 'for acme', 'miss']);
+    // Parts that would collide if joined with a separator stay apart.
+    const x = cache.resolveScope({ tenant: 'a\u0000b', namespace: 'c' });
+    const y = cache.resolveScope({ tenant: 'a', namespace: 'b\u0000c' });
+    expect(x).not.toBe(y);
+    expect(cache.keyFor(req('q'), { scope: { tenant: 'a\u0000b', namespace: 'c' } }).id).not.toBe(cache.keyFor(req('q'), { scope: { tenant: 'a', namespace: 'b\u0000c' } }).id);
+    // A bumped version is a scope of its own.
+    await cache.bumpScopeVersion({ tenant: 'acme', namespace: 'bot' });
+    const bumped = cache.resolveScope({ tenant: 'acme', namespace: 'bot' });
+    expect(bumped.version).toBe(1);
+    expect(cache.resolveScope({ tenant: 'acme', namespace: 'bot' })).toBe(bumped);
+    await cache.close();
+  });
+});
+
 describe('statistics', () => {
   it('counts hits, misses, tokens and USD saved from the price table', async () => {
     const cache = new MultiLayerCache({ layers: [new TestLayer('l1')], prices: { 'my-model': { input: 1, output: 2 } } });
