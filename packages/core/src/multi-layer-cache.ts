@@ -221,7 +221,12 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
 
   /** The scope a call will use, with the current version of its tenant+namespace. */
   resolveScope(input?: ScopeInput): Scope {
-    const s = input === undefined ? this.defaultScope : typeof input === 'object' && input !== null ? this.resolveObject(input) : this.canonicalScope(resolveScope(input, this.defaultScope));
+    const s =
+      input === undefined
+        ? this.defaultScope
+        : typeof input === 'object' && input !== null
+          ? this.resolveObject(input)
+          : this.canonicalScope(resolveScope(input, this.defaultScope));
     if (this.versions.size === 0) return s;
     const v = this.versions.get(scopeBaseId(s));
     return v !== undefined && v > s.version ? this.canonicalScope({ tenant: s.tenant, namespace: s.namespace, version: v }) : s;
@@ -229,7 +234,12 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
 
   private resolveObject(input: Exclude<ScopeInput, string>): Scope {
     const known = this.resolvedInputs.get(input);
-    if (known !== undefined && known.tenant === input.tenant && known.namespace === (input.namespace ?? DEFAULT_NAMESPACE) && known.version === (input.version ?? 0))
+    if (
+      known !== undefined &&
+      known.tenant === input.tenant &&
+      known.namespace === (input.namespace ?? DEFAULT_NAMESPACE) &&
+      known.version === (input.version ?? 0)
+    )
       return known;
     const s = this.canonicalScope(resolveScope(input, this.defaultScope));
     this.resolvedInputs.set(input, s);

@@ -306,7 +306,9 @@ describe('scopes', () => {
     const x = cache.resolveScope({ tenant: 'a\u0000b', namespace: 'c' });
     const y = cache.resolveScope({ tenant: 'a', namespace: 'b\u0000c' });
     expect(x).not.toBe(y);
-    expect(cache.keyFor(req('q'), { scope: { tenant: 'a\u0000b', namespace: 'c' } }).id).not.toBe(cache.keyFor(req('q'), { scope: { tenant: 'a', namespace: 'b\u0000c' } }).id);
+    expect(cache.keyFor(req('q'), { scope: { tenant: 'a\u0000b', namespace: 'c' } }).id).not.toBe(
+      cache.keyFor(req('q'), { scope: { tenant: 'a', namespace: 'b\u0000c' } }).id,
+    );
     // A bumped version is a scope of its own.
     await cache.bumpScopeVersion({ tenant: 'acme', namespace: 'bot' });
     const bumped = cache.resolveScope({ tenant: 'acme', namespace: 'bot' });

@@ -233,7 +233,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     done();
   });
 
-
   app.setErrorHandler((error: FastifyError | GatewayError, req, reply) => sendError(req, reply, error, s.bodyLimitBytes, log));
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';

@@ -230,7 +230,7 @@ try {
       ...result.targets,
       ...Object.fromEntries(
         CONCURRENCIES.flatMap((c) => [
-        [`RedisLayer.get >= 0.8x bare GET at concurrency ${c}`, hits[`concurrency ${c}`]['RedisLayer.get'].ratioToBare],
+          [`RedisLayer.get >= 0.8x bare GET at concurrency ${c}`, hits[`concurrency ${c}`]['RedisLayer.get'].ratioToBare],
           [`getOrLoad L2 hit >= 0.8x bare GET at concurrency ${c}`, hits[`concurrency ${c}`]['MultiLayerCache.getOrLoad (L2 hit, defaults)'].ratioToBare],
         ]).map(([k, v]) => [k, { value: v, met: v >= 0.8 }]),
       ),
