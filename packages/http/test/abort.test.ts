@@ -3,28 +3,23 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { untilAborted } from '../src/index.js';
 
-const deferred = <T>() => {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
-
 describe('untilAborted', () => {
   it('settles with the work and leaves no listener on the signal, whether the work ends at once or after a while', async () => {
     const ac = new AbortController();
     await expect(untilAborted(Promise.resolve(7), ac.signal)).resolves.toBe(7);
     await expect(untilAborted(Promise.reject(new Error('boom')), ac.signal)).rejects.toThrow('boom');
-    const slow = deferred<string>();
-    const p = untilAborted(slow.promise, ac.signal);
+    let finish!: (v: string) => void;
+    const p = untilAborted(
+      new Promise<string>((resolve) => {
+        finish = resolve;
+      }),
+      ac.signal,
+    );
     await turn();
     await turn();
     // Still pending a turn later: now it listens.
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(1);
-    slow.resolve('late');
+    finish('late');
     await expect(p).resolves.toBe('late');
     expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
   });
