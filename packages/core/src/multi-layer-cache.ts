@@ -53,6 +53,9 @@ function baseOf(s: Scope): Pick<Scope, 'tenant' | 'namespace'> {
   return { tenant: s.tenant, namespace: s.namespace };
 }
 
+/** Distinct scopes a cache keeps one object for (see `canonicalScope`); beyond it the table starts over. */
+const MAX_CANONICAL_SCOPES = 10_000;
+
 /**
  * Ordered cache layers behind one read-through call.
  *
@@ -60,9 +63,6 @@ function baseOf(s: Scope): Pick<Scope, 'tenant' | 'namespace'> {
  * budget is a miss plus an `error` event. Loader errors pass through and are never stored.
  * Everything it reports is an event (`on(name, listener)`, see `CacheEvents`) or in `stats()`.
  */
-/** Distinct scopes a cache keeps one object for (see `canonicalScope`); beyond it the table starts over. */
-const MAX_CANONICAL_SCOPES = 10_000;
-
 export class MultiLayerCache extends EventEmitter<CacheEvents> {
   readonly instanceId = randomUUID();
   private readonly layers: readonly ResolvedLayer[];
