@@ -28,7 +28,7 @@ import {
 } from './options.js';
 import { type RequestProfile, chatProfile, genericProfile } from './profile.js';
 import { ReadPath } from './read-path.js';
-import { DEFAULT_NAMESPACE, type Scope, type ScopeInput, resolveScope, scopeBaseId } from './scope.js';
+import { DEFAULT_NAMESPACE, type Scope, type ScopeInput, resolveScope, scopeBaseId, scopeId } from './scope.js';
 import type { StatsSnapshot } from './stats.js';
 import {
   type CachePlugin,
@@ -87,13 +87,12 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   private started: Promise<void> | undefined;
   private readonly versions = new Map<string, number>();
   /**
-   * One frozen Scope per (tenant, namespace, version) seen (nested maps: no joined string can
-   * make two scopes collide), so every call in a scope gets the same object and the per-scope
-   * memos (the key prefixes of computeKey) hit — whether the caller reuses its scope object or
-   * builds one per call. Cleared when it reaches MAX_CANONICAL_SCOPES.
+   * One frozen Scope per scope id (`scopeId`: injective, so two scopes never share one), so
+   * every call in a scope gets the same object and the per-scope memos (the key prefixes of
+   * computeKey) hit — whether the caller reuses its scope object or builds one per call.
+   * Starts over when it holds MAX_CANONICAL_SCOPES.
    */
-  private readonly scopeObjects = new Map<string, Map<string, Map<number, Scope>>>();
-  private scopeObjectCount = 0;
+  private readonly scopeObjects = new Map<string, Scope>();
   /** Caller scope objects already resolved (checked field by field on each use: a mutated object is resolved again). */
   private readonly resolvedInputs = new WeakMap<object, Scope>();
   /** Calibration notes of lookups that missed, until their answer is stored (lookup() then store()). */
@@ -247,20 +246,12 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
   }
 
   private canonicalScope(s: Scope): Scope {
-    let byNamespace = this.scopeObjects.get(s.tenant);
-    let byVersion = byNamespace?.get(s.namespace);
-    const known = byVersion?.get(s.version);
+    const id = scopeId(s);
+    const known = this.scopeObjects.get(id);
     if (known !== undefined) return known;
-    if (this.scopeObjectCount >= MAX_CANONICAL_SCOPES) {
-      this.scopeObjects.clear();
-      this.scopeObjectCount = 0;
-      byNamespace = byVersion = undefined;
-    }
-    if (byNamespace === undefined) this.scopeObjects.set(s.tenant, (byNamespace = new Map()));
-    if (byVersion === undefined) byNamespace.set(s.namespace, (byVersion = new Map()));
+    if (this.scopeObjects.size >= MAX_CANONICAL_SCOPES) this.scopeObjects.clear();
     const frozen: Scope = Object.freeze({ tenant: s.tenant, namespace: s.namespace, version: s.version });
-    byVersion.set(s.version, frozen);
-    this.scopeObjectCount++;
+    this.scopeObjects.set(id, frozen);
     return frozen;
   }
 
