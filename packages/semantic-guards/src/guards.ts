@@ -165,17 +165,30 @@ function poleHits(a: Analysis, index: Map<string, Array<{ group: number; pole: n
   return out;
 }
 
-/** A pole used by one side only while the other side uses a different pole of the same group. */
+/**
+ * A pole one side uses and the other does not, while the other uses a different pole of the same
+ * group: "import" / "export". The first side may use the other pole too, in another form only —
+ * "restore an archived project" / "archive a project" asks for the reverse of what the other side
+ * does, while "before and after the war" / "before the war" only adds to it.
+ */
 function poleSubstitution(hq: readonly PoleHit[], hc: readonly PoleHit[]): [PoleHit, PoleHit] | undefined {
+  return oneWay(hq, hc) ?? flip(oneWay(hc, hq));
+}
+
+function oneWay(ha: readonly PoleHit[], hb: readonly PoleHit[]): [PoleHit, PoleHit] | undefined {
   const has = (hits: readonly PoleHit[], g: number, p: number) => hits.some((h) => h.group === g && h.pole === p);
-  for (const a of hq) {
-    if (has(hc, a.group, a.pole)) continue;
-    for (const b of hc) {
-      if (b.group === a.group && b.pole !== a.pole && !has(hq, b.group, b.pole)) return [a, b];
+  for (const a of ha) {
+    if (has(hb, a.group, a.pole)) continue;
+    for (const b of hb) {
+      if (b.group !== a.group || b.pole === a.pole) continue;
+      const form = b.word.toLowerCase();
+      if (!ha.some((h) => h.group === b.group && h.pole === b.pole && h.word.toLowerCase() === form)) return [a, b];
     }
   }
   return undefined;
 }
+
+const flip = (x: [PoleHit, PoleHit] | undefined): [PoleHit, PoleHit] | undefined => (x ? [x[1], x[0]] : undefined);
 
 function validateGroups(groups: unknown, option: string): readonly PoleGroup[] {
   if (groups === undefined) return [];
@@ -522,6 +535,29 @@ function acronymCovered(a: Analysis, b: Analysis): Set<number> {
   return covered;
 }
 
+/**
+ * A name of `own` (absent from `other`) whose slot holds a different word in `other`: the same
+ * word before and after it on both sides, a content word in between ("the Team plan" / "the pro
+ * plan"). Returns [name, the other word].
+ */
+function slotSwap(names: readonly Token[], own: Analysis, other: Analysis): [string, string] | undefined {
+  const ot = other.tokens;
+  // A name of the other side in the slot is the same name written another way ("JavaScript" / "JS"),
+  // or it would have been a swap of two names already.
+  const otherNames = new Set(entityTokens(other).map((t) => t.index));
+  for (const e of names) {
+    const prev = own.tokens[e.index - 1];
+    const next = own.tokens[e.index + 1];
+    if (!prev || !next || prev.kind !== 'word' || next.kind !== 'word') continue;
+    for (let i = 1; i + 1 < ot.length; i++) {
+      const t = ot[i]!;
+      if (t.kind !== 'word' || STOPWORDS.has(t.lower) || own.stems.has(t.stem) || t.stem === e.stem || otherNames.has(t.index)) continue;
+      if (ot[i - 1]!.lower === prev.lower && ot[i + 1]!.lower === next.lower) return [e.raw, t.raw];
+    }
+  }
+  return undefined;
+}
+
 /** Rejects a swapped name or entity: Springfield, Illinois / Springfield, Missouri; Rust / Go; Visa / Mastercard. */
 export function entitiesGuard(options: EntitiesGuardOptions = {}): SemanticGuard {
   const rejectAdded = options.rejectAdded ?? false;
@@ -538,6 +574,13 @@ export function entitiesGuard(options: EntitiesGuardOptions = {}): SemanticGuard
       // A swap changes a name or two; many differing capitalised words is a rewrite, not a swap.
       if (onlyQ.length > 0 && onlyC.length > 0 && onlyQ.length <= maxSwap && onlyC.length <= maxSwap) {
         return reject(`different names: ${onlyQ.map((t) => q(t.raw)).join(', ')} vs ${onlyC.map((t) => q(t.raw)).join(', ')}`);
+      }
+      // A name on one side written in its slot as another word on the other ("the Team plan" /
+      // "the pro plan"): a swap too, whatever the other word's capitals say.
+      const slot = onlyQ.length > 0 ? slotSwap(onlyQ, aq, ac) : onlyC.length > 0 ? slotSwap(onlyC, ac, aq) : undefined;
+      if (slot && onlyQ.length + onlyC.length <= maxSwap) {
+        const [e, w] = onlyQ.length > 0 ? slot : [slot[1], slot[0]];
+        return reject(`different names: ${q(e)} vs ${q(w)}`);
       }
       if (rejectAdded && onlyQ.length + onlyC.length > 0) {
         const [side, extra] = onlyQ.length > 0 ? ['query', onlyQ] : ['candidate', onlyC];

@@ -173,6 +173,10 @@ export const OPPOSITE_GROUPS: readonly PoleGroup[] = [
   ],
   [['lock'], ['unlock']],
   [
+    ['archive', 'trash', 'delete', 'remove', 'erase'],
+    ['restore', 'recover', 'undelete', 'unarchive', 'untrash'],
+  ],
+  [
     ['encrypt', 'encode', 'compress', 'zip', 'pack', 'wrap', 'serialize', 'serialise'],
     ['decrypt', 'decode', 'decompress', 'unzip', 'extract', 'unpack', 'unwrap', 'deserialize', 'deserialise'],
   ],

@@ -155,6 +155,16 @@ describe('opposites guard', () => {
     rejects(g, 'Is it possible to divide by zero?', 'Is it impossible to divide by zero?');
     rejects(g, 'How do I install Node?', 'How do I reinstall Node?');
     rejects(g, 'How do I mute myself?', 'How do I unmute myself?'); // not listed anywhere: prefix rule
+    rejects(g, 'How do I delete a file?', 'How do I recover a file?');
+  });
+  it('rejects the reverse action even when its object names the other pole', () => {
+    // "archived" describes the project; the action asked for is the reverse of archiving.
+    rejects(g, 'How can I restore an archived project?', 'How can I archive an old project?');
+    rejects(g, 'How do I recover a deleted file?', 'How do I delete a file?');
+    rejects(g, 'How do I stop a running container?', 'How do I run a container?');
+    // Both poles in the same form on one side: an addition, not a reversal.
+    accepts(g, 'How do I start and stop the service?', 'How do I stop the service?');
+    accepts(g, 'How do I turn off notifications on my iPhone?', 'How can I disable notifications on an iPhone?');
   });
   it('accepts words that merely start like a prefix, and prefixes can be switched off', () => {
     accepts(g, 'How do I search the archive?', 'How do I research the archive?');
@@ -194,6 +204,13 @@ describe('entities guard', () => {
     rejects(g, 'How do I reset an iPhone 12?', 'How do I reset a Pixel 7?');
     // Many capitalised words, but lower-case function words: not Title Case, so capitals still count.
     rejects(g, 'Is there a Drug and Alcohol Rehab Center in Denali County AK?', 'Is there a Drug and Alcohol Rehab Center in Anchorage County AK?');
+  });
+  it('rejects a name whose slot holds another word on the other side, whatever its case', () => {
+    rejects(g, 'How much does the Team plan cost per month?', 'how much does the pro plan cost per month?');
+    rejects(g, 'Does it integrate with Slack today?', 'Does it integrate with email today?');
+    // The same name written another way, or a name only added: not a swap.
+    accepts(g, 'How much does the Team plan cost?', 'how much does the team plan cost?');
+    accepts(g, 'What is the best antivirus for Android?', 'What is the best antivirus for android phones?');
   });
   it('accepts case, typos, acronyms and joined/split spellings of the same name', () => {
     accepts(g, 'how do i install python on windows', 'How do I install Python on Windows?');
