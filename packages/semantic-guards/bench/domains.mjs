@@ -158,13 +158,54 @@ export function pairHit(setting, query, candidate, f) {
  * intent has, and as the project's held-out protocol stores it) or 'answer' (an answer worded afresh
  * for every cached utterance, as an LLM would: same-intent entries then hold different texts).
  */
-export function banking77Domain(root, vec, k, values = 'intent') {
+export function banking77Domain(root, vec, k, values = 'intent', seeds = [77]) {
+  // One simulation per seed (the seed draws the cached utterances, the out-of-scope intents and
+  // the answers' wording); a split's figures pool every seed's queries.
+  const runs = seeds.map((seed) => banking77Run(root, vec, k, values, seed));
+  return {
+    name: 'banking77',
+    seeds: [...seeds],
+    splits: runs[0].splits,
+    evaluate(setting, split) {
+      let right = 0,
+        wrong = 0,
+        wrongOos = 0,
+        n = 0,
+        oos = 0;
+      for (const run of runs) {
+        for (const { q, cands } of run.splits[split].queries) {
+          n++;
+          if (!q.inScope) oos++;
+          const hit = storeLookup(setting, q.text, cands);
+          if (!hit) continue;
+          if (hit.intent === q.intent) right++;
+          else {
+            wrong++;
+            if (!q.inScope) wrongOos++;
+          }
+        }
+      }
+      return {
+        recall: per100(right, n),
+        falseHits: per100(wrong, n),
+        queries: n,
+        outOfScope: oos,
+        right,
+        wrong,
+        wrongOutOfScope: wrongOos,
+        seeds: runs.length,
+      };
+    },
+  };
+}
+
+function banking77Run(root, vec, k, values, seed) {
   const splits = {};
   for (const [name, simSplit] of [
     ['tune', 'dev'],
     ['held-out', 'test'],
   ]) {
-    const sim = buildSim({ root, split: simSplit, k });
+    const sim = buildSim({ root, split: simSplit, k, seed });
     const ev = sim.entries.map((e) => vec(e.text));
     const queries = sim.queries.map((q) => {
       const u = vec(q.text);
@@ -187,35 +228,7 @@ export function banking77Domain(root, vec, k, values = 'intent') {
     });
     splits[name] = { sim, queries };
   }
-  return {
-    name: 'banking77',
-    splits,
-    evaluate(setting, split) {
-      const { queries } = splits[split];
-      let right = 0,
-        wrong = 0,
-        wrongOos = 0;
-      for (const { q, cands } of queries) {
-        const hit = storeLookup(setting, q.text, cands);
-        if (!hit) continue;
-        if (hit.intent === q.intent) right++;
-        else {
-          wrong++;
-          if (!q.inScope) wrongOos++;
-        }
-      }
-      const n = queries.length;
-      return {
-        recall: per100(right, n),
-        falseHits: per100(wrong, n),
-        queries: n,
-        outOfScope: queries.filter((x) => !x.q.inScope).length,
-        right,
-        wrong,
-        wrongOutOfScope: wrongOos,
-      };
-    },
-  };
+  return { splits };
 }
 
 /** GPTCache's mock_data protocol: every distinct origin stored, each paraphrase asked. */

@@ -5,6 +5,7 @@
 //   env STRATA_DATA_DIR        data root (default <repo>/../shared/data)
 //   env STRATA_BENCH_EMBEDDER  "use-lite" (bench-local loader of the model) or "embed-use" (@strata-cache/embed-use)
 //   env STRATA_SIM_SEEDS       simulation seeds for the calibrating mode (default "77,78,79")
+//   env STRATA_B77_SEEDS       seeds of the static support-bot simulations, pooled (default "77,78,79,80,81")
 //   env STRATA_QQP_SAMPLE      first N pairs of a fixed permutation only (quick runs; says so in the results)
 //   env STRATA_BENCH_ONLY      "quality": skip the calibration simulation (writes semantic-quality.* only)
 //
@@ -89,7 +90,8 @@ if (sampleN < qqpTotal) {
 }
 const mock = loadMock(root);
 const looks = loadLookalikes();
-const sims = [5, 20].flatMap((k) => ['dev', 'test'].map((split) => buildSim({ root, split, k })));
+const b77Seeds = (process.env.STRATA_B77_SEEDS ?? '77,78,79,80,81').split(',').map(Number);
+const sims = [5, 20].flatMap((k) => ['dev', 'test'].flatMap((split) => b77Seeds.map((seed) => buildSim({ root, split, k, seed }))));
 const seeds = (process.env.STRATA_SIM_SEEDS ?? '77,78,79').split(',').map(Number);
 const calSims = seeds.map((seed) => buildSim({ root, split: 'test', k: 5, seed }));
 const LISTED = [
@@ -110,14 +112,14 @@ await ensureVectors([
 const t0 = performance.now();
 const domains = {
   qqp: qqpDomain(qqp, vec),
-  banking77: banking77Domain(root, vec, 5),
+  banking77: banking77Domain(root, vec, 5, 'intent', b77Seeds),
   mock: mockDomain(root, vec),
 };
-const banking20 = banking77Domain(root, vec, 20);
+const banking20 = banking77Domain(root, vec, 20, 'intent', b77Seeds);
 // The same caches with an answer worded afresh for every cached utterance (as an LLM would): entries of
 // one intent then hold different texts, so no two agree unless told how to compare answers.
-const bankingVaried = banking77Domain(root, vec, 5, 'answer');
-const banking20Varied = banking77Domain(root, vec, 20, 'answer');
+const bankingVaried = banking77Domain(root, vec, 5, 'answer', b77Seeds);
+const banking20Varied = banking77Domain(root, vec, 20, 'answer', b77Seeds);
 const lookalikes = lookalikeDomain(looks, vec);
 log(`features ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
@@ -277,8 +279,7 @@ const quality = {
     budgets: BUDGETS,
     splits: {
       qqp: 'tune: pairs 50,000–59,999 (the verifier trained on 0–49,999); held-out: 60,000–80,853',
-      banking77:
-        "tune: the 'dev' simulation (cache and queries from train.csv); held-out: the 'test' simulation (queries from test.csv); 10 intents left out of the cache (out of scope), different ones in each",
+      banking77: `tune: the 'dev' simulation (cache and queries from train.csv); held-out: the 'test' simulation (queries from test.csv); 10 intents left out of the cache (out of scope), different ones in each; seeds ${b77Seeds.join(', ')} pooled (each seed draws its own cache, out-of-scope intents and answers)`,
       mock: 'tune: queries 500–998; held-out: queries 0–499 (all 964 distinct origins stored)',
     },
     choice: 'every tuning budget kept, then the largest mean log-ratio of recall to plain cosine at the same budget',

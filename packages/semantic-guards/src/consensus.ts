@@ -10,7 +10,7 @@ export interface ConsensusSelectorOptions {
    * above the threshold the best candidate is served on its own (the bar a lone stored prompt
    * must clear: pairs of questions that merely look alike reach 0.9 and more with sentence
    * encoders); in the `reach` below it, only with support and without a close rival.
-   * @default 0.095 (with the recommended threshold 0.965: from 0.87)
+   * @default 0.105 (with the recommended threshold 0.965: from 0.86)
    */
   reach?: number | undefined;
   /**
@@ -21,7 +21,7 @@ export interface ConsensusSelectorOptions {
    * @default 2
    */
   support?: number | undefined;
-  /** How far below the best candidate's similarity a supporting prompt may be. @default 0.2 */
+  /** How far below the best candidate's similarity a supporting prompt may be. @default 0.35 */
   window?: number | undefined;
   /**
    * Below the threshold, the nearest stored prompt holding ANOTHER answer must be at least this much
@@ -41,7 +41,7 @@ export interface ConsensusSelectorOptions {
 }
 
 /** The measured defaults (see the package README: chosen on the BANKING77 development simulation). */
-export const CONSENSUS_DEFAULTS = Object.freeze({ reach: 0.095, support: 2, window: 0.2, margin: 0.12, weight: 0.3, tieMargin: 0.02 });
+export const CONSENSUS_DEFAULTS = Object.freeze({ reach: 0.105, support: 2, window: 0.35, margin: 0.12, weight: 0.3, tieMargin: 0.02 });
 
 const OPTION_NAMES = { reach: true, support: true, window: true, margin: true, sameAnswer: true, weight: true, tieMargin: true } satisfies Record<
   keyof ConsensusSelectorOptions,

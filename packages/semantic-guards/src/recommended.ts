@@ -35,7 +35,7 @@ export function verifierFits(embedder: { readonly id: string; readonly dimension
 /**
  * The measured default setting for an embedder: `defaultGuards()` + `consensusSelector()` at the
  * threshold the quality benchmark chose across kinds of traffic (see the package README): a lone
- * match needs similarity 0.965; from 0.87 a match is served when other stored prompts near the
+ * match needs similarity 0.965; from 0.86 a match is served when other stored prompts near the
  * query hold the same answer and none holding another answer comes close. The same for every
  * embedder today; the figures were measured on USE-lite's similarity scale, so with another
  * embedder measure your own (`strata-calibrate`) or let `@strata-cache/semantic-calibration` learn

@@ -83,6 +83,6 @@ describe('consensusSelector', () => {
     expect(() => consensusSelector({ margin: -1 })).toThrow(InvalidOptionError);
     expect(() => consensusSelector({ sameAnswer: 'x' as never })).toThrow(InvalidOptionError);
     expect(() => consensusSelector({ typo: 1 } as never)).toThrow(/unknown option "typo"/);
-    expect(CONSENSUS_DEFAULTS).toMatchObject({ reach: 0.095, support: 2, window: 0.2, margin: 0.12 });
+    expect(CONSENSUS_DEFAULTS).toMatchObject({ reach: 0.105, support: 2, window: 0.35, margin: 0.12 });
   });
 });
