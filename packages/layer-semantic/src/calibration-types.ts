@@ -63,7 +63,7 @@ export interface CalibrationHost {
   readonly store: RecordStore;
   readonly vectors: CachingEmbedder;
   readonly guards: readonly SemanticGuard[];
-  readonly embedder: { readonly id: string; readonly dimensions: number };
+  readonly embedder: { readonly id: string; readonly dimensions: number; readonly represents?: ((text: string) => boolean) | undefined };
   warn(message: string): void;
   /** Something changed that a snapshot should include. */
   changed(): void;

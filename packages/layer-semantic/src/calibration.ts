@@ -91,6 +91,7 @@ export class LayerCalibration {
           id: host.vectors.id,
           dimensions: host.vectors.dimensions,
           embed: (texts, options) => host.vectors.embed(texts, { priority: 'bulk', ...(options?.signal ? { signal: options.signal } : {}) }),
+          ...(host.embedder.represents ? { represents: host.embedder.represents } : {}),
         },
       });
     this.needsVectors = host.guards.some((g) => g.needsVectors === true);

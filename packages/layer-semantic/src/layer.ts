@@ -77,7 +77,7 @@ export class SemanticLayer implements LayerV1 {
   private closed = false;
   private snapshotting: Promise<string | undefined> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
-  private counters = { skippedOverload: 0, cancelledLookups: 0 };
+  private counters = { skippedOverload: 0, cancelledLookups: 0, unrepresentable: 0 };
 
   constructor(options: SemanticLayerOptions) {
     const o = resolveOptions(options);
@@ -106,7 +106,11 @@ export class SemanticLayer implements LayerV1 {
           store: this.store,
           vectors: this.vectors,
           guards: o.guards,
-          embedder: { id: o.embedder.id, dimensions: o.embedder.dimensions },
+          embedder: {
+            id: o.embedder.id,
+            dimensions: o.embedder.dimensions,
+            represents: o.embedder.represents ? (text: string) => o.embedder.represents!(text) : undefined,
+          },
           warn: o.warn,
           changed: () => {
             this.dirty = true;
@@ -284,7 +288,7 @@ export class SemanticLayer implements LayerV1 {
     const threshold = query.threshold === undefined ? this.o.threshold : checkThreshold(query.threshold, 'query.threshold');
     // With calibration, a threshold is a floor only when one was given (here or by the request).
     const floor = query.threshold !== undefined ? threshold : this.o.thresholdGiven ? this.o.threshold : undefined;
-    if (typeof query.text !== 'string' || query.text.length > this.o.maxTextLength) return {};
+    if (typeof query.text !== 'string' || !this.matchable(query.text)) return {};
     const pk = this.store.partitionPrefix + query.partition;
     const writing = this.writes.pendingIn(pk);
     // Nothing stored in this exact partition: no candidate can exist, skip the embedding.
@@ -510,7 +514,21 @@ export class SemanticLayer implements LayerV1 {
   private indexableText(entry: CacheEntry): string | undefined {
     const s = entry.semantic;
     if (!s || typeof s.text !== 'string' || typeof s.partition !== 'string') return undefined;
-    return s.text.length <= this.o.maxTextLength ? s.text : undefined;
+    return this.matchable(s.text) ? s.text : undefined;
+  }
+
+  /**
+   * Whether a text is matched by similarity at all: not longer than `maxTextLength`, and one the
+   * embedder can represent (`Embedder.represents`; a text it cannot is counted in
+   * `stats().unrepresentable` and served by exact key only).
+   */
+  private matchable(text: string): boolean {
+    if (text.length > this.o.maxTextLength) return false;
+    if (this.embedder.represents && !this.embedder.represents(text)) {
+      this.counters.unrepresentable++;
+      return false;
+    }
+    return true;
   }
 
   private write(items: ReadonlyArray<{ key: CacheKey; entry: CacheEntry }>, ctx: LayerContext | undefined, priority: 'write' | 'bulk'): Promise<void> {

@@ -247,6 +247,9 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
   if (!e || typeof e.embed !== 'function' || typeof e.id !== 'string' || !Number.isSafeInteger(e.dimensions) || e.dimensions < 1) {
     throw new InvalidOptionError(`${PKG}: option "embedder" must be an Embedder { id, dimensions, embed(texts) }`, { field: 'embedder' });
   }
+  if (e.represents !== undefined && typeof e.represents !== 'function') {
+    throw new InvalidOptionError(`${PKG}: "embedder.represents" must be a function (text) => boolean when given`, { field: 'embedder' });
+  }
   // Omitted matching options take the setting the quality benchmark measured (semantic-guards).
   const recommended = options.threshold === undefined || options.guards === undefined || options.selector === undefined ? recommendedSetting(e) : undefined;
   const threshold = checkThreshold(options.threshold ?? recommended!.threshold, 'threshold');

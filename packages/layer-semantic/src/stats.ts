@@ -30,6 +30,11 @@ export interface SemanticLayerStats {
   skippedOverload: number;
   /** Lookups whose caller gave up (abort signal or deadline) while their text waited. */
   cancelledLookups: number;
+  /**
+   * Lookups and writes whose text the embedder cannot represent (`Embedder.represents` said no:
+   * e.g. a script USE-lite never learned): served and stored by exact key only.
+   */
+  unrepresentable: number;
   /** Writes kept for exact lookups only: their embedding could not be had inside the write's budget. */
   writesNotIndexed: number;
   /** The embedding queue: waiting texts, calls in flight, admission and cancellation counts. */
@@ -44,7 +49,7 @@ export interface SemanticLayerStats {
 export function layerStats(parts: {
   readonly store: RecordStore;
   readonly vectors: CachingEmbedder;
-  readonly counters: { readonly skippedOverload: number; readonly cancelledLookups: number };
+  readonly counters: { readonly skippedOverload: number; readonly cancelledLookups: number; readonly unrepresentable: number };
   readonly writes: WritePath;
   readonly queue: EmbeddingQueue;
   readonly replicator: Replicator | undefined;

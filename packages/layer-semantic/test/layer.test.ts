@@ -197,6 +197,45 @@ describe('SemanticLayer: similarity lookups', () => {
   });
 });
 
+describe('SemanticLayer: texts the embedder cannot represent', () => {
+  // HashEmbedder drops every character outside a-z and 0-9, as an English-only model reads
+  // another script as <unk>: two different questions get the same vector.
+  class LatinOnlyEmbedder extends HashEmbedder {
+    represents(text: string): boolean {
+      return !/[^ -~]/.test(text);
+    }
+  }
+  const plain = { guards: [], selector: false as const, threshold: 0.9 };
+
+  it('refuses a represents that is not a function', () => {
+    const bad = Object.assign(new HashEmbedder(), { represents: true }) as unknown as HashEmbedder;
+    expect(() => new SemanticLayer({ embedder: bad })).toThrow(InvalidOptionError);
+  });
+
+  it('without represents(), what the model cannot see is served across different questions', async () => {
+    const layer = new SemanticLayer({ embedder: new HashEmbedder(), ...plain });
+    const a = chatItem('what does 时尚 mean');
+    await layer.set(a.key, a.entry);
+    expect((await layer.search(chatItem('what does 心中 mean').query)).hit).toBeDefined();
+    await layer.close();
+  });
+
+  it('keeps them out of similarity matching (stored, served by exact key, counted)', async () => {
+    const layer = new SemanticLayer({ embedder: new LatinOnlyEmbedder(), ...plain });
+    const a = chatItem('what does 时尚 mean');
+    const en = chatItem('what does serendipity mean');
+    await layer.set(a.key, a.entry);
+    await layer.set(en.key, en.entry);
+    expect((await layer.get(a.key))?.value).toBe(a.entry.value);
+    expect((await layer.search(chatItem('what does 心中 mean').query)).hit).toBeUndefined();
+    // The stored text is not in the index either: a representable query cannot reach it.
+    expect(layer.stats().indexed).toBe(1);
+    expect((await layer.search(chatItem('What does serendipity mean?').query)).hit?.key.id).toBe(en.key.id);
+    expect(layer.stats().unrepresentable).toBe(2);
+    await layer.close();
+  });
+});
+
 describe('SemanticLayer: removals are real', () => {
   it('delete, deleteByTag, deleteOlderVersions and clear remove entries from search results', async () => {
     const layer = new SemanticLayer({ embedder: new HashEmbedder(), threshold: 0.99 });

@@ -47,6 +47,26 @@ describe('SemanticLayer + USE-lite through MultiLayerCache', () => {
     expect(calls).toBe(2);
   });
 
+  it('never serves a question in a script the model never learned to another one (exact key only)', async () => {
+    const scope = resolveScope({ tenant: 'real', namespace: 'script' });
+    const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 5_000 }], policy: 'always', scope });
+    let calls = 0;
+    const load = async () => `answer ${++calls}`;
+    const house = 'Какая примерно масса будет у деревянного домика?';
+    const sets = 'Сколькими способами можно разбить набор из 12 объектов на две части?';
+    // What an open threshold would do without the check: the two vectors are nearly the same.
+    const [u, v] = await embedder.embed([house, sets]);
+    expect(u!.reduce((s, x, i) => s + x * v![i]!, 0)).toBeGreaterThan(0.9);
+    const before = layer.stats().unrepresentable;
+    expect((await cache.getOrLoad(chat(house), load)).status).toBe('miss');
+    await cache.flush();
+    expect((await cache.getOrLoad(chat(sets), load)).status).toBe('miss');
+    await cache.flush();
+    expect((await cache.getOrLoad(chat(house), load)).status).toBe('hit');
+    expect(calls).toBe(2);
+    expect(layer.stats().unrepresentable).toBeGreaterThan(before);
+  });
+
   it('never matches across a different system prompt, even for the same question', async () => {
     const scope = resolveScope({ tenant: 'real', namespace: 'partition' });
     const cache = new MultiLayerCache({ layers: [{ layer, budgetMs: 5_000 }], policy: 'always', scope });

@@ -115,6 +115,10 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
   return {
     name: 'embedding',
     async judge(input: AnswerJudgeInput): Promise<AnswerVerdict> {
+      // An answer the embedder cannot represent (a script it never learned) has a vector that
+      // agrees with any other such answer, and the word statistics miss the same words: the
+      // judge cannot tell such answers apart, so only the same text agrees.
+      const blind = embedder.represents !== undefined && (!embedder.represents(input.cachedAnswer) || !embedder.represents(input.freshAnswer));
       let u = input.cachedAnswerVector;
       let v = input.freshAnswerVector;
       const rivals = contrastWeight > 0 ? (input.rivals ?? []) : [];
@@ -125,7 +129,7 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
       rivals.forEach((r, i) => {
         if (!rivalVecs[i]) need.push(r.text);
       });
-      if (need.length > 0) {
+      if (need.length > 0 && !blind) {
         const out = await embedder.embed(need, input.signal ? { signal: input.signal } : undefined);
         if (out.length < need.length)
           throw new InvalidOptionError('@strata-cache/semantic-calibration: the embedder returned too few vectors', { field: 'embedder' });
@@ -136,13 +140,21 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
           if (!rivalVecs[j]) rivalVecs[j] = out[i++];
         });
       }
-      const cos = cosine(u!, v!);
+      const cos = blind ? 0 : cosine(u!, v!);
       const lex = lexical.score(input.cachedAnswer, input.freshAnswer);
-      const agreement = Math.max(0, Math.min(1, (1 - lexicalWeight) * cos + lexicalWeight * lex));
+      const agreement = blind
+        ? input.cachedAnswer.trim() === input.freshAnswer.trim()
+          ? 1
+          : 0
+        : Math.max(0, Math.min(1, (1 - lexicalWeight) * cos + lexicalWeight * lex));
       // Contrast: how well the fresh answer agrees with the best rival, against the cached answer.
       let rivalBest = 0;
       rivals.forEach((r, i) => {
-        const a = (1 - lexicalWeight) * cosine(rivalVecs[i]!, v!) + lexicalWeight * lexical.score(r.text, input.freshAnswer);
+        const a = blind
+          ? r.text.trim() === input.freshAnswer.trim()
+            ? 1
+            : 0
+          : (1 - lexicalWeight) * cosine(rivalVecs[i]!, v!) + lexicalWeight * lexical.score(r.text, input.freshAnswer);
         if (a > rivalBest) rivalBest = a;
       });
       const penalty = rivals.length > 0 ? contrastWeight * Math.max(0, rivalBest - (agreement - contrastMargin)) : 0;
@@ -151,7 +163,7 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
       if (!g.accept) score /= 2;
       // Near-verbatim answers: the stored answer is what a fresh call says (unless a rival says it as well).
       const certain = g.accept && penalty === 0 && cos >= 0.97 && lex >= 0.9;
-      const why = `answer cosine ${cos.toFixed(3)}, lexical ${lex.toFixed(3)}${rivals.length ? `, best rival ${rivalBest.toFixed(3)}` : ''}`;
+      const why = `${blind ? 'an answer the embedder cannot represent (only the same text agrees)' : `answer cosine ${cos.toFixed(3)}`}, lexical ${lex.toFixed(3)}${rivals.length ? `, best rival ${rivalBest.toFixed(3)}` : ''}`;
       return { score, certain, reason: g.accept ? why : `${g.guard}: ${g.reason}` };
     },
   };

@@ -46,6 +46,27 @@ describe('embeddingAnswerJudge', () => {
     expect(reworded.score).toBeGreaterThan(other.score + 0.2);
   });
 
+  it('compares only the words of answers the embedder cannot represent', async () => {
+    // The bag embedder sees no Cyrillic word: two different Russian answers get the same (empty) vector.
+    const ru1 = 'Карта придёт через три рабочих дня, отследить её можно в приложении.';
+    const ru2 = 'Сменить ПИН можно в любом банкомате, указав текущий ПИН.';
+    const blindJudge = embeddingAnswerJudge({ embedder: { ...bagEmbedder(), represents: (t: string) => !/[\u0400-\u04ff]/.test(t) } });
+    const seeing = embeddingAnswerJudge({ embedder: bagEmbedder() });
+    for (const j of [blindJudge, seeing]) for (const a of [card, card2, pin, ru1, ru2]) await j.judge({ query: 'q', cachedAnswer: a, freshAnswer: a });
+    const wrongWithoutCheck = await seeing.judge({ query: 'q', cachedAnswer: ru1 + ' ok', freshAnswer: ru2 + ' ok' });
+    const other = await blindJudge.judge({ query: 'q', cachedAnswer: ru1 + ' ok', freshAnswer: ru2 + ' ok' });
+    const same = await blindJudge.judge({ query: 'q', cachedAnswer: ru1, freshAnswer: ru1 });
+    expect(wrongWithoutCheck.score).toBeGreaterThan(0.4);
+    expect(other.score).toBeLessThan(0.2);
+    expect(other.certain).toBe(false);
+    expect(other.reason).toMatch(/cannot represent/);
+    expect(same.score).toBeGreaterThan(0.9);
+    expect(same.certain).toBe(false);
+    // Representable answers are judged as before.
+    const reworded = await blindJudge.judge({ query: 'q', cachedAnswer: card, freshAnswer: card2 });
+    expect(reworded.reason).toMatch(/answer cosine/);
+  });
+
   it('uses answer vectors it is given instead of embedding again', async () => {
     const e = bagEmbedder();
     const judge = embeddingAnswerJudge({ embedder: e });
