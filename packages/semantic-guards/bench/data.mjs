@@ -109,3 +109,22 @@ export function loadBanking77(root) {
   const intents = JSON.parse(readFileSync(join(dir, 'categories.json'), 'utf8'));
   return { train: read('train.csv'), test: read('test.csv'), intents };
 }
+
+/**
+ * Arena-Hard prompts (lmarena/arena-hard-auto, Apache-2.0): real Chatbot Arena user prompts, each a
+ * different question. { v01, v2 } with rows { uid, group, prompt }: v0.1 (500 prompts, 2 per topic
+ * cluster) and v2.0 (750 prompts, by subcategory).
+ */
+export function loadArena(root) {
+  const dir = join(root, 'datasets', 'arena-hard');
+  const read = (f, group) =>
+    readFileSync(join(dir, f), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .map((r) => ({ uid: r.uid, group: group(r), prompt: r.prompt }));
+  return {
+    v01: read('arena-hard-v0.1_question.jsonl', (r) => r.cluster),
+    v2: read('arena-hard-v2.0_question.jsonl', (r) => r.subcategory ?? r.category),
+  };
+}

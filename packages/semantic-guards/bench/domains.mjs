@@ -8,6 +8,9 @@
 //   banking77  the support-bot cache (k cached utterances per intent, out-of-scope intents left out):
 //              false hits = wrong answers per 100 queries (budget 0.3), recall = right answers per 100.
 //              Tune: the 'dev' simulation (train.csv only); held-out: 'test' (queries from test.csv).
+//   arena      Arena-Hard prompts, every one a different question (traffic without repeats): false
+//              hits = % of queries served another prompt's answer (budget 1%); no recall. Tune: v0.1
+//              (two prompts per topic cluster); held-out: v2.0.
 //   mock       GPTCache's mock_data protocol (insert every origin, query every paraphrase): false
 //              hits = wrong share of hits (budget 2.5%), recall = % of queries answered with their own
 //              origin. Tune: queries 0–498; held-out: 499–998.
@@ -27,8 +30,26 @@ import { QQP_TUNE, loadMock, pkgDir } from './data.mjs';
 // every setting below is judged by the very function the layer serves with.
 const { matchCandidates } = await import(join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js'));
 
-export const BUDGETS = { qqp: 1, banking77: 0.3, mock: 2.5 };
-export const DOMAINS = ['qqp', 'banking77', 'mock'];
+/**
+ * The embedder's `represents(text)` (the layer serves a text it says no to by exact key only);
+ * semantic-quality.mjs sets USE-lite's from the model's vocabulary. Memoised per text.
+ */
+let represents = (_text) => true;
+const representsMemo = new Map();
+export function setRepresents(fn) {
+  represents = fn;
+  representsMemo.clear();
+}
+function representable(text) {
+  let r = representsMemo.get(text);
+  if (r === undefined) representsMemo.set(text, (r = represents(text)));
+  return r;
+}
+
+export const BUDGETS = { qqp: 1, banking77: 0.3, mock: 2.5, arena: 1 };
+/** Domains with a recall measure; 'arena' (traffic without repeats) has false hits only. */
+export const RECALL_DOMAINS = ['qqp', 'banking77', 'mock'];
+export const DOMAINS = [...RECALL_DOMAINS, 'arena'];
 const MIN_T = 0.6;
 const GUARDS = defaultGuards();
 const MODEL = useLiteVerifierModel();
@@ -135,6 +156,9 @@ const settingSelector = (setting) => (setting.config === 'consensus' ? CONSENSUS
  * Returns the served candidate, or undefined.
  */
 function lookup(setting, query, cands) {
+  // As the layer does: a text the embedder cannot represent is neither looked up nor indexed.
+  if (!representable(query)) return undefined;
+  if (cands.some((c) => !representable(c.text))) cands = cands.filter((c) => representable(c.text));
   const r = matchCandidates(
     { text: query },
     cands.map((c) => ({ text: c.text, similarity: c.f.sim, value: c.value })),
@@ -266,6 +290,45 @@ export function mockDomain(root, vec) {
         else wrong++;
       }
       return { recall: pct(right, n), falseHits: pct(wrong, right + wrong), queries: n, right, wrong };
+    },
+  };
+}
+
+/**
+ * Traffic without repeats: real Arena-Hard prompts, every one a different question (v0.1 holds two
+ * per topic cluster: related, not the same). Every prompt of a split is stored; each is asked with
+ * the others as the only candidates, so any hit serves another question's answer: false hits = % of
+ * queries hit (budget 1%, as QQP's non-duplicates); there is no recall. Only prompts the layer
+ * matches at all (≤ 1,000 characters, its default maxTextLength). Tune: v0.1; held-out: v2.0.
+ */
+export function arenaDomain(arena, vec) {
+  const MAX_TEXT = 1_000;
+  const build = (rows) => {
+    const texts = [...new Set(rows.map((r) => r.prompt).filter((t) => t.length <= MAX_TEXT))];
+    const vs = texts.map(vec);
+    return texts.map((q, qi) => {
+      const u = vs[qi];
+      const top = vs
+        .map((v, i) => ({ i, s: i === qi ? -2 : dot(u, v) }))
+        .sort((a, b) => b.s - a.s)
+        .slice(0, 8);
+      return { q, cands: top.map((c) => ({ text: texts[c.i], value: `answer ${c.i}`, f: features(q, texts[c.i], c.s, u, vs[c.i]) })) };
+    });
+  };
+  const splits = { tune: build(arena.v01), 'held-out': build(arena.v2) };
+  return {
+    name: 'arena',
+    prompts: { tune: splits.tune.length, 'held-out': splits['held-out'].length },
+    /** Prompts of each split the embedder cannot represent (never matched, as in the layer). */
+    get unrepresentable() {
+      const n = (xs) => xs.filter((x) => !representable(x.q)).length;
+      return { tune: n(splits.tune), 'held-out': n(splits['held-out']) };
+    },
+    evaluate(setting, split) {
+      let hit = 0;
+      const queries = splits[split];
+      for (const x of queries) if (storeLookup(setting, x.q, x.cands)) hit++;
+      return { recall: null, falseHits: pct(hit, queries.length), queries: queries.length, falseHitCount: hit };
     },
   };
 }

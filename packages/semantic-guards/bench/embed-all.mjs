@@ -1,9 +1,9 @@
-// Fills the embedding cache. Usage: node bench/embed-all.mjs [--worker w --workers W] [--only mock|lookalikes|qqp]
-// Order: look-alike set, mock_data, banking77 (train + test), then QQP pairs in a fixed permutation (both texts of a pair together),
+// Fills the embedding cache. Usage: node bench/embed-all.mjs [--worker w --workers W] [--only mock|lookalikes|banking77|arena|qqp]
+// Order: look-alike set, mock_data, banking77 (train + test), Arena-Hard prompts, then QQP pairs in a fixed permutation (both texts of a pair together),
 // so if the run is cut short the cached QQP pairs are a deterministic prefix sample.
 import { join } from 'node:path';
 import { EmbeddingCache } from './embedding-cache.mjs';
-import { dataDir, loadBanking77, loadLookalikes, loadMock, loadQqp, permutation, pkgDir } from './data.mjs';
+import { dataDir, loadArena, loadBanking77, loadLookalikes, loadMock, loadQqp, permutation, pkgDir } from './data.mjs';
 import { loadUseLite } from './use-lite.mjs';
 
 const arg = (name, def) => {
@@ -36,6 +36,11 @@ if (only === 'all' || only === 'mock')
 if (only === 'all' || only === 'banking77') {
   const b = loadBanking77(root);
   for (const r of [...b.train, ...b.test]) push(r.text);
+}
+if (only === 'all' || only === 'arena') {
+  // Arena-Hard prompts the layer would match (≤ 1,000 characters).
+  const a = loadArena(root);
+  for (const r of [...a.v01, ...a.v2]) if (r.prompt.length <= 1_000) push(r.prompt);
 }
 if (only === 'all' || only === 'qqp') {
   const qqp = loadQqp(root);

@@ -17,7 +17,7 @@ export function markdownQuality(r) {
   const L = [];
   L.push(`# Semantic quality (${r.embedder.id}${r.data.sampled ? `, sample of ${r.data.qqpPairs} QQP pairs` : ''})`, '');
   L.push(
-    `Measured by \`pnpm bench:semantic\` on ${r.date.slice(0, 10)}. Budgets: QQP ≤ ${r.protocol.budgets.qqp}% of non-duplicates hit; BANKING77 ≤ ${r.protocol.budgets.banking77} wrong answers per 100 queries (out-of-scope queries included); mock_data ≤ ${r.protocol.budgets.mock}% of hits wrong. Settings are chosen on tuning splits only (${Object.entries(
+    `Measured by \`pnpm bench:semantic\` on ${r.date.slice(0, 10)}. Budgets: QQP ≤ ${r.protocol.budgets.qqp}% of non-duplicates hit; BANKING77 ≤ ${r.protocol.budgets.banking77} wrong answers per 100 queries (out-of-scope queries included); mock_data ≤ ${r.protocol.budgets.mock}% of hits wrong${r.protocol.budgets.arena !== undefined ? `; Arena-Hard prompts (traffic without repeats) ≤ ${r.protocol.budgets.arena}% of queries served another prompt's answer` : ''}. ${r.protocol.represents ? `As in the layer, ${r.protocol.represents}. ` : ''}Settings are chosen on tuning splits only (${Object.entries(
       r.protocol.splits,
     )
       .map(([k, v]) => `${k}: ${v}`)
@@ -49,6 +49,10 @@ export function markdownQuality(r) {
   L.push(
     `| mock_data held-out half: answered right / wrong share of hits | **${d.mock.recall}% / ${d.mock.falseHits}%** | ${p.mock.recall}% / ${p.mock.falseHits}% | ${r.plainAtDefaultRate.mock}% |`,
   );
+  if (d.arena)
+    L.push(
+      `| Arena-Hard v2.0 prompts, none repeated: queries served another prompt's answer | **${d.arena.falseHits}%** (${d.arena.falseHitCount} of ${d.arena.queries}) | ${p.arena.falseHits}% (${p.arena.falseHitCount}) | |`,
+    );
   L.push(
     `| look-alike set: look-alikes served / paraphrases hit | **${d.lookalikes.lookalikesServed} of ${d.lookalikes.lookalikes} / ${d.lookalikes.paraphrasesHit} of ${d.lookalikes.paraphrases}** | ${p.lookalikes.lookalikesServed} / ${p.lookalikes.paraphrasesHit} | |`,
     '',
@@ -102,7 +106,28 @@ export function markdownQuality(r) {
   );
   L.push('| held-out domain | setting chosen without it | false hits | budget | ratio | ≤ 1.5 × budget | recall |', '|---|---|---:|---:|---:|---|---:|');
   for (const x of r.leaveOneDomainOut)
-    L.push(`| ${x.heldOut} | ${x.setting} | ${x.falseHits} | ${x.budget} | ${x.ratio} | ${x.withinOneAndAHalf ? 'yes' : '**no**'} | ${x.recall} |`);
+    L.push(`| ${x.heldOut} | ${x.setting} | ${x.falseHits} | ${x.budget} | ${x.ratio} | ${x.withinOneAndAHalf ? 'yes' : '**no**'} | ${x.recall ?? '–'} |`);
+  if (r.arena) {
+    const ths = r.arena.byThreshold[0].points.map((x) => x.threshold).filter((t) => t >= 0.85);
+    L.push(
+      '',
+      '## Traffic without repeats (Arena-Hard prompts)',
+      '',
+      `Every prompt stored, each asked with the others as candidates: any hit serves another question's answer (% of queries; tune = v0.1, ${r.arena.prompts.tune} prompts, ${r.arena.unrepresentable.tune} of them not representable by USE-lite; held-out = v2.0, ${r.arena.prompts['held-out']} prompts, ${r.arena.unrepresentable.heldOut} not representable, served by exact key only). Without that check, unrelated questions in scripts the model never learned (Russian, Chinese, Korean) score 0.93–0.98 with each other${r.arena.defaultWithoutCheck ? `: the default would have served another question's answer to ${r.arena.defaultWithoutCheck.falseHits}% of the held-out prompts (${r.arena.defaultWithoutCheck.falseHitCount} of ${r.arena.defaultWithoutCheck.queries})` : ''}.`,
+      '',
+      `| threshold | ${r.arena.byThreshold.map((f) => `${f.family} (tune / held-out)`).join(' | ')} |`,
+      `|---:|${r.arena.byThreshold.map(() => '---:').join('|')}|`,
+    );
+    for (const t of ths)
+      L.push(
+        `| ${t} | ${r.arena.byThreshold
+          .map((f) => {
+            const x = f.points.find((q) => q.threshold === t);
+            return `${x.tune} / ${x.heldOut}`;
+          })
+          .join(' | ')} |`,
+      );
+  }
   L.push('', '## Frontiers (held-out splits)', '');
   for (const dom of Object.keys(r.frontiers)) {
     const f = r.frontiers[dom];

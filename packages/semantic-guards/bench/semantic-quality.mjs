@@ -18,8 +18,19 @@ import { performance } from 'node:perf_hooks';
 import { RECOMMENDED_THRESHOLD, recommendedSetting, USE_LITE_VERIFIER_MIN_PROBABILITY } from '../dist/index.js';
 import { buildSim } from './banking77-sim.mjs';
 import { EmbeddingCache } from './embedding-cache.mjs';
-import { dataDir, loadLookalikes, loadMock, loadQqp, permutation, pkgDir, repoDir } from './data.mjs';
-import { BUDGETS, DOMAINS, banking77Domain, lookalikeDomain, lookupWith, mockDomain, qqpDomain } from './domains.mjs';
+import { dataDir, loadArena, loadLookalikes, loadMock, loadQqp, permutation, pkgDir, repoDir } from './data.mjs';
+import {
+  BUDGETS,
+  DOMAINS,
+  RECALL_DOMAINS,
+  arenaDomain,
+  banking77Domain,
+  lookalikeDomain,
+  lookupWith,
+  mockDomain,
+  qqpDomain,
+  setRepresents,
+} from './domains.mjs';
 import { loadCalibration, replay, staticPolicies } from './support-bot.mjs';
 import { markdownCalibration, markdownQuality, summariseCalibration } from './report.mjs';
 
@@ -89,6 +100,8 @@ if (sampleN < qqpTotal) {
   qqp = qqp.filter((p) => keep.has(p.i));
 }
 const mock = loadMock(root);
+const arena = loadArena(root);
+const arenaTexts = [...arena.v01, ...arena.v2].map((r) => r.prompt).filter((t) => t.length <= 1_000);
 const looks = loadLookalikes();
 const b77Seeds = (process.env.STRATA_B77_SEEDS ?? '77,78,79,80,81').split(',').map(Number);
 const sims = [5, 20].flatMap((k) => ['dev', 'test'].flatMap((split) => b77Seeds.map((seed) => buildSim({ root, split, k, seed }))));
@@ -105,15 +118,23 @@ await ensureVectors([
   ...qqp.flatMap((p) => [p.text_a, p.text_b]),
   ...mock.flatMap((m) => [m.origin, m.similar]),
   ...looks.flatMap((r) => [r.a, r.b]),
+  ...arenaTexts,
   ...[...sims, ...calSims].flatMap((s) => [...s.entries.flatMap((e) => [e.text, e.answer]), ...s.queries.flatMap((q) => [q.text, q.fresh])]),
   ...LISTED.flatMap((p) => [p.a, p.b]),
 ]);
+
+// The layer serves a text USE-lite cannot represent (another script, characters outside its
+// vocabulary) by exact key only: every protocol below applies the same check.
+const { UseTokenizer } = await import(join(pkgDir, '..', 'embed-use', 'dist', 'index.js'));
+const tokenizer = new UseTokenizer(JSON.parse(readFileSync(join(root, 'models', 'universal-sentence-encoder-lite', 'vocab.json'), 'utf8')));
+setRepresents((t) => tokenizer.represents(t));
 
 const t0 = performance.now();
 const domains = {
   qqp: qqpDomain(qqp, vec),
   banking77: banking77Domain(root, vec, 5, 'intent', b77Seeds),
   mock: mockDomain(root, vec),
+  arena: arenaDomain(arena, vec),
 };
 const banking20 = banking77Domain(root, vec, 20, 'intent', b77Seeds);
 // The same caches with an answer worded afresh for every cached utterance (as an LLM would): entries of
@@ -145,7 +166,7 @@ const table = settings.map((s) => ({ setting: s, tune: evalAll(s, 'tune'), heldO
 /** Plain cosine's best recall within the budget on a split (the reference a domain's recall is divided by). */
 function plainAtBudget(domain, split) {
   let best = 0;
-  for (const r of table) if (r.setting.config === 'none' && r[split][domain].falseHits <= BUDGETS[domain]) best = Math.max(best, r[split][domain].recall);
+  for (const r of table) if (r.setting.config === 'none' && r[split][domain].falseHits <= BUDGETS[domain]) best = Math.max(best, r[split][domain].recall ?? 0);
   return best;
 }
 
@@ -155,11 +176,12 @@ function plainAtBudget(domain, split) {
  * whatever its scale).
  */
 function choose(on) {
-  const ref = Object.fromEntries(on.map((d) => [d, Math.max(plainAtBudget(d, 'tune'), 0.01)]));
+  const scored = on.filter((d) => RECALL_DOMAINS.includes(d));
+  const ref = Object.fromEntries(scored.map((d) => [d, Math.max(plainAtBudget(d, 'tune'), 0.01)]));
   let best;
   for (const r of table) {
     if (!on.every((d) => r.tune[d].falseHits <= BUDGETS[d])) continue;
-    const score = on.reduce((a, d) => a + Math.log(Math.max(r.tune[d].recall, 0.01) / ref[d]), 0) / on.length;
+    const score = scored.reduce((a, d) => a + Math.log(Math.max(r.tune[d].recall, 0.01) / ref[d]), 0) / scored.length;
     if (!best || score > best.score) best = { ...r, score };
   }
   return best;
@@ -168,12 +190,12 @@ function choose(on) {
 const chosen = choose(DOMAINS);
 // The runners-up (every tuning budget kept), for the record.
 const ranked = (() => {
-  const ref = Object.fromEntries(DOMAINS.map((d) => [d, Math.max(plainAtBudget(d, 'tune'), 0.01)]));
+  const ref = Object.fromEntries(RECALL_DOMAINS.map((d) => [d, Math.max(plainAtBudget(d, 'tune'), 0.01)]));
   return table
     .filter((r) => DOMAINS.every((d) => r.tune[d].falseHits <= BUDGETS[d]))
     .map((r) => ({
       setting: name(r.setting),
-      score: Math.round((1000 * DOMAINS.reduce((a, d) => a + Math.log(Math.max(r.tune[d].recall, 0.01) / ref[d]), 0)) / DOMAINS.length) / 1000,
+      score: Math.round((1000 * RECALL_DOMAINS.reduce((a, d) => a + Math.log(Math.max(r.tune[d].recall, 0.01) / ref[d]), 0)) / RECALL_DOMAINS.length) / 1000,
       tune: Object.fromEntries(DOMAINS.map((d) => [d, `${r.tune[d].recall} / ${r.tune[d].falseHits}`])),
       heldOut: Object.fromEntries(DOMAINS.map((d) => [d, `${r.heldOut[d].recall} / ${r.heldOut[d].falseHits}`])),
     }))
@@ -211,7 +233,7 @@ const frontier = (config, domain, split = 'heldOut') =>
     .map((r) => ({ threshold: r.setting.threshold, falseHits: r[split][domain].falseHits, recall: r[split][domain].recall }));
 const familyName = (config) => name({ config, threshold: 0 }).replace(/ @ 0$/, '');
 const frontiers = Object.fromEntries(
-  DOMAINS.map((d) => [d, Object.fromEntries([...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => [familyName(c), frontier(c, d)]))]),
+  RECALL_DOMAINS.map((d) => [d, Object.fromEntries([...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => [familyName(c), frontier(c, d)]))]),
 );
 
 /** Plain cosine's recall at a false-hit level (the best plain point at or under it). */
@@ -226,6 +248,10 @@ const heldOut = (s) => ({
   lookalikes: lookalikes.evaluate(s),
 });
 const defaultHeld = heldOut(chosen.setting);
+// The default on traffic without repeats had the layer not checked what USE-lite can represent.
+setRepresents(() => true);
+const arenaWithoutCheck = domains.arena.evaluate(chosen.setting, 'held-out');
+setRepresents((t) => tokenizer.represents(t));
 const previousHeld = heldOut(PREVIOUS);
 const guardsAtQqpBudget = table
   .filter((r) => r.setting.config === 'guards' && r.tune.qqp.falseHits <= BUDGETS.qqp)
@@ -281,10 +307,14 @@ const quality = {
       qqp: 'tune: pairs 50,000–59,999 (the verifier trained on 0–49,999); held-out: 60,000–80,853',
       banking77: `tune: the 'dev' simulation (cache and queries from train.csv); held-out: the 'test' simulation (queries from test.csv); 10 intents left out of the cache (out of scope), different ones in each; seeds ${b77Seeds.join(', ')} pooled (each seed draws its own cache, out-of-scope intents and answers)`,
       mock: 'tune: queries 500–998; held-out: queries 0–499 (all 964 distinct origins stored)',
+      arena:
+        "tune: Arena-Hard v0.1 prompts (two per topic cluster); held-out: v2.0 prompts; prompts of at most 1,000 characters (the layer's maxTextLength), all stored, each asked with the others as candidates",
     },
     choice: 'every tuning budget kept, then the largest mean log-ratio of recall to plain cosine at the same budget',
     selector: "lexicalSelector() in every store protocol; consensusSelector() for 'consensus'",
     walk: "the 8 nearest stored prompts through layer-semantic's matchCandidates (the layer's own loop)",
+    represents:
+      'a text USE-lite cannot represent (a letter of another script; a letter, digit, math or currency sign outside its vocabulary) is neither looked up nor a candidate',
   },
   chosen: {
     setting: chosen.setting,
@@ -296,11 +326,23 @@ const quality = {
   default: defaultHeld,
   previousDefault: previousHeld,
   guardsAtQqpBudget: guardsAtQqpBudget ? { threshold: guardsAtQqpBudget.setting.threshold, heldOut: heldOut(guardsAtQqpBudget.setting) } : null,
-  plainAtDefaultRate: Object.fromEntries(DOMAINS.map((d) => [d, plainAt(d, 'heldOut', defaultHeld[d].falseHits)])),
+  plainAtDefaultRate: Object.fromEntries(RECALL_DOMAINS.map((d) => [d, plainAt(d, 'heldOut', defaultHeld[d].falseHits)])),
   leaveOneDomainOut: lodo,
   runnersUp: ranked,
-  plainAtTuneBudget: Object.fromEntries(DOMAINS.map((d) => [d, plainAtBudget(d, 'tune')])),
+  plainAtTuneBudget: Object.fromEntries(RECALL_DOMAINS.map((d) => [d, plainAtBudget(d, 'tune')])),
   frontiers,
+  // Traffic without repeats: % of queries served another prompt's answer, per family and threshold.
+  arena: {
+    prompts: domains.arena.prompts,
+    byThreshold: [...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => ({
+      family: familyName(c),
+      points: table
+        .filter((r) => r.setting.config === c)
+        .map((r) => ({ threshold: r.setting.threshold, tune: r.tune.arena.falseHits, heldOut: r.heldOut.arena.falseHits })),
+    })),
+    unrepresentable: { tune: domains.arena.unrepresentable.tune, heldOut: domains.arena.unrepresentable['held-out'] },
+    defaultWithoutCheck: arenaWithoutCheck,
+  },
   listed,
   gptcache,
   recommendedThreshold: RECOMMENDED_THRESHOLD,
