@@ -254,7 +254,7 @@ export class LayerCalibration {
     cal.observe(token.d, verdict, token.a === 'shadow' ? 'shadow' : 'miss');
     this.host.changed();
     // The judge embedded the stored answer if the entry had no vector yet: keep it.
-    if (!cachedAnswerVector && this.host.store.isCurrent(rec)) {
+    if (!cachedAnswerVector && this.host.store.isCurrent(rec) && this.host.embedder.represents?.(cachedAnswer) !== false) {
       const v = this.host.vectors.peek(cachedAnswer);
       if (v) this.answers.set(rec.id, v);
     }
@@ -289,7 +289,9 @@ export class LayerCalibration {
   private embedAnswer(rec: Rec): void {
     if (this.answers.has(rec.id) || this.embedding.has(rec.id) || this.closing.signal.aborted) return;
     const text = this.answerText(rec.entry.value);
-    if (text === undefined) return;
+    // An answer the embedder cannot represent gets no vector: it would look like every other such
+    // answer, and count as an ally of answers that say something else.
+    if (text === undefined || this.host.embedder.represents?.(text) === false) return;
     const cached = this.host.vectors.peek(text);
     if (cached) {
       this.answers.set(rec.id, cached);

@@ -127,6 +127,28 @@ describe('SemanticLayer calibration through MultiLayerCache', () => {
     await cache.close();
   });
 
+  it('keeps no answer vector for an answer the embedder cannot represent (it would ally with any other)', async () => {
+    class LatinOnly extends HashEmbedder {
+      represents(text: string): boolean {
+        return !/[^ -~]/.test(text);
+      }
+    }
+    const { layer, cache } = stack({ embedder: new LatinOnly(64) });
+    const next = traffic(3);
+    for (let i = 0; i < 60; i++) {
+      const q = next();
+      // Every other topic is answered in a script the embedder never learned.
+      const answer = TOPICS.indexOf(q.topic) % 2 ? `Ответ про ${q.topic}.` : q.answer;
+      await cache.getOrLoad<string>(q.request, async () => answer);
+      await cache.flush();
+      await layer.embeddingIdle();
+    }
+    const s = layer.stats().calibration!;
+    expect(s.answerVectors).toBeGreaterThan(0);
+    expect(s.answerVectors).toBeLessThan(layer.stats().entries);
+    await cache.close();
+  });
+
   it('a shadow check serves the fresh upstream answer, never the cached one, and stays within shadowRate', async () => {
     const { layer, cache } = stack({ calibration: { maxWrongRate: 0.05, shadowRate: 0.1, random: () => 0 } });
     const loads: string[] = [];
