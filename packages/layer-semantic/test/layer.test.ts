@@ -506,7 +506,7 @@ describe('SemanticLayer: the measured default setting', () => {
     const plain = new SemanticLayer({ embedder: new HashEmbedder(64) });
     expect(plain.matching).toEqual({
       threshold: RECOMMENDED_THRESHOLD.guardsOnly,
-      guards: ['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities'],
+      guards: ['symbols', 'numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities'],
       selector: 'consensus',
     });
     const use = new SemanticLayer({ embedder: new TableEmbedder(512, 'use-lite@test') });

@@ -7,6 +7,7 @@ import {
   negationGuard,
   numbersGuard,
   oppositesGuard,
+  symbolsGuard,
   type ContentOverlapOptions,
   type EntitiesGuardOptions,
   type LexiconGuardOptions,
@@ -18,6 +19,12 @@ import {
  * Which guards `defaultGuards()` builds. Each is `true` (on, defaults), `false` (off) or its own options (on).
  */
 export interface SemanticGuardsOptions {
+  /**
+   * Emoji and pictographs must be the same ("What does 🙃 mean?" vs "What does 🫠 mean?"): encoders
+   * often read them all as one unknown token.
+   * @default true
+   */
+  symbols?: boolean | undefined;
   /**
    * Numbers, amounts, ordinals, units and dates must agree ("3 seats" vs "30 seats", "km" vs "miles").
    * @default true
@@ -57,6 +64,7 @@ export interface SemanticGuardsOptions {
 }
 
 const GUARD_OPTIONS: Record<keyof SemanticGuardsOptions, readonly string[] | null> = {
+  symbols: null,
   numbers: ['rejectOneSided'],
   negation: null,
   direction: ['extraGroups'],
@@ -67,6 +75,7 @@ const GUARD_OPTIONS: Record<keyof SemanticGuardsOptions, readonly string[] | nul
 };
 
 const DEFAULT_ON: Record<keyof SemanticGuardsOptions, boolean> = {
+  symbols: true,
   numbers: true,
   negation: true,
   direction: true,
@@ -119,6 +128,7 @@ export function defaultGuards(options: SemanticGuardsOptions = {}): SemanticGuar
   validate(options);
   const on = (k: keyof SemanticGuardsOptions) => (options[k] === undefined ? DEFAULT_ON[k] : options[k] !== false);
   const guards: SemanticGuard[] = [];
+  if (on('symbols')) guards.push(symbolsGuard());
   if (on('numbers')) guards.push(numbersGuard(sub(options.numbers)));
   if (on('negation')) guards.push(negationGuard());
   if (on('direction')) guards.push(directionGuard(sub(options.direction)));

@@ -103,6 +103,39 @@ export function negationCount(tokens: readonly Token[]): number {
   return negations(tokens).length;
 }
 
+// ---------------------------------------------------------------------------------------------
+// symbols: emoji and pictographs
+
+/** Emoji and pictographs (™, ©, ® and other letter-like signs left out: they decorate a name). */
+const PICTOGRAPH = /\p{Extended_Pictographic}/gu;
+const ALL_ASCII = /^[\x20-\x7e\t\n\r]*$/;
+
+function pictographs(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const m of text.matchAll(PICTOGRAPH)) if (m[0].codePointAt(0)! >= 0x2190) out.add(m[0]);
+  return out;
+}
+
+/**
+ * Rejects when the texts hold different emoji or pictographs ("What does 🙃 mean?" / "What does 🫠
+ * mean?", "I'd like a 🍕" / "I'd like a 🍣"). An encoder often has no word for them (USE-lite reads
+ * every one as the same unknown token), so the embeddings cannot tell such questions apart. The
+ * same emoji on both sides, in any order or number, passes.
+ */
+export function symbolsGuard(): SemanticGuard {
+  return {
+    name: 'symbols',
+    check({ query, candidate }: GuardInput): GuardVerdict {
+      if (ALL_ASCII.test(query) && ALL_ASCII.test(candidate)) return ACCEPT;
+      const a = pictographs(query);
+      const b = pictographs(candidate);
+      if (a.size === b.size && [...a].every((x) => b.has(x))) return ACCEPT;
+      const show = (set: Set<string>) => (set.size === 0 ? 'none' : [...set].join(' '));
+      return reject(`different symbols: ${show(a)} vs ${show(b)}`);
+    },
+  };
+}
+
 /**
  * Rejects when one text is negated and the other is not at all ("does it" / "doesn't it", "with" / "without").
  * A negation counts when what it negates also appears in the other text: that is a flipped statement.

@@ -8,6 +8,7 @@ export {
   negationGuard,
   numbersGuard,
   oppositesGuard,
+  symbolsGuard,
 } from './guards.js';
 export type { ContentOverlapOptions, EntitiesGuardOptions, LexiconGuardOptions, NumbersGuardOptions, OppositesGuardOptions } from './guards.js';
 export { defaultGuards, explainGuards, runGuards } from './default-guards.js';

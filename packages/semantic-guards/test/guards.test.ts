@@ -12,6 +12,7 @@ import {
   numbersGuard,
   oppositesGuard,
   runGuards,
+  symbolsGuard,
   tokenize,
 } from '../src/index.js';
 import type { SemanticGuard } from '@strata-cache/core';
@@ -246,16 +247,34 @@ describe('content-overlap guard (optional second opinion)', () => {
   });
 });
 
+describe('symbolsGuard', () => {
+  const g = symbolsGuard();
+  const check = (query: string, candidate: string) => g.check({ query, candidate, similarity: 0.99, threshold: 0.9 });
+  it('rejects different emoji, or emoji on one side only', () => {
+    expect(check('What does 🙃 mean?', 'What does 🫠 mean?')).toEqual({ accept: false, reason: 'different symbols: 🙃 vs 🫠' });
+    expect(check("I'd like a 🍕", "I'd like a 🍣").accept).toBe(false);
+    expect(check('What does 🙃 mean?', 'What does it mean?')).toEqual({ accept: false, reason: 'different symbols: 🙃 vs none' });
+  });
+  it('passes the same emoji in any order or number, plain text, and letter-like signs', () => {
+    expect(check('Fingerprints in 🤗 Datasets are hashed', 'How does 🤗 Datasets compute fingerprints? 🤗').accept).toBe(true);
+    expect(check('how do I reset my password', 'I forgot my password').accept).toBe(true);
+    expect(check('Is Windows™ free?', 'Is Windows free?').accept).toBe(true);
+    expect(check('Café opening hours', 'When does the café open?').accept).toBe(true);
+  });
+});
+
 describe('defaultGuards and runGuards', () => {
-  it('builds the six default guards, cheapest first, content overlap off', () => {
-    expect(defaultGuards().map((g) => g.name)).toEqual(['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities']);
+  it('builds the seven default guards, cheapest first, content overlap off', () => {
+    expect(defaultGuards().map((g) => g.name)).toEqual(['symbols', 'numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities']);
     expect(defaultGuards({ contentOverlap: true }).map((g) => g.name)).toContain('content-overlap');
   });
   it('switches each guard off', () => {
-    const all = ['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities'];
-    const keys = ['numbers', 'negation', 'direction', 'opposites', 'argumentOrder', 'entities'] as const;
+    const all = ['symbols', 'numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities'];
+    const keys = ['symbols', 'numbers', 'negation', 'direction', 'opposites', 'argumentOrder', 'entities'] as const;
     keys.forEach((k, i) => expect(defaultGuards({ [k]: false }).map((g) => g.name)).toEqual(all.filter((_, j) => j !== i)));
-    expect(defaultGuards({ numbers: false, negation: false, direction: false, opposites: false, argumentOrder: false, entities: false })).toEqual([]);
+    expect(
+      defaultGuards({ symbols: false, numbers: false, negation: false, direction: false, opposites: false, argumentOrder: false, entities: false }),
+    ).toEqual([]);
   });
   it('a switched-off guard no longer rejects its look-alike', () => {
     const input = { query: 'Book 3 seats', candidate: 'Book 30 seats', similarity: 0.99, threshold: 0.9 };

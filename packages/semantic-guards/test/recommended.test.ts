@@ -10,7 +10,7 @@ describe('recommendedSetting', () => {
       const s = recommendedSetting(embedder);
       expect(s.threshold).toBe(RECOMMENDED_THRESHOLD.guardsOnly);
       expect(s.selector.reach).toBeCloseTo(RECOMMENDED_THRESHOLD.guardsOnly - RECOMMENDED_THRESHOLD.consensusFloor, 6);
-      expect(s.guards.map((g) => g.name)).toEqual(['numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities']);
+      expect(s.guards.map((g) => g.name)).toEqual(['symbols', 'numbers', 'negation', 'direction', 'opposites', 'argument-order', 'entities']);
       expect(s.selector.name).toBe('consensus');
     }
     // The verifier still fits USE-lite, for those who add it themselves.
