@@ -69,7 +69,13 @@ export class CachingEmbedder implements Embedder {
     this.id = inner.id;
     this.dimensions = inner.dimensions;
     this.max = size;
+    // The inner embedder's check of what it can represent, passed through (a decorator that
+    // dropped it would let the semantic layer match texts the model cannot tell apart).
+    if (typeof inner.represents === 'function') this.represents = (text: string) => inner.represents!(text);
   }
+
+  /** The inner embedder's `represents`, when it has one. */
+  readonly represents?: (text: string) => boolean;
 
   get stats(): CachingEmbedderStats {
     return { size: this.cache.size, ...this.counters };

@@ -182,6 +182,18 @@ describe('CachingEmbedder', () => {
     expect(c.stats).toMatchObject({ size: 2, hits: 1, joined: 1, embedded: 2 });
   });
 
+  it("passes the inner embedder's represents() through, and has none when the inner has none", async () => {
+    const latin = Object.assign(new HashEmbedder(16), { represents: (t: string) => !/[^ -~]/.test(t) });
+    const c = new CachingEmbedder(latin);
+    expect(c.represents?.('hello')).toBe(true);
+    expect(c.represents?.('привет')).toBe(false);
+    // As the layer's embedder: the decorator keeps the check in force.
+    const layer = new SemanticLayer({ embedder: c, guards: [], selector: false });
+    expect(layer.embedder.represents?.('привет')).toBe(false);
+    expect(new CachingEmbedder(new HashEmbedder(16)).represents).toBeUndefined();
+    await layer.close();
+  });
+
   it('a caller that gives up leaves at once; the inner call is aborted only when every caller left', async () => {
     const inner = new GatedEmbedder();
     const c = new CachingEmbedder(inner);
