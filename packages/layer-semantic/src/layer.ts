@@ -463,7 +463,12 @@ export class SemanticLayer implements LayerV1 {
     if (dir) {
       try {
         loaded = await loadSnapshot(dir, this.store, { embedderId: this.embedder.id, dimensions: this.embedder.dimensions });
-        if (loaded) this.store.sweepExpired(Date.now());
+        if (loaded) {
+          this.store.sweepExpired(Date.now());
+          // A snapshot taken with a larger maxTextLength, or before the embedder said what it
+          // cannot represent, may hold vectors of texts this layer would not match: out they go.
+          this.store.unindexWhere((rec) => this.indexableText(rec.entry, false) !== undefined);
+        }
       } catch (e) {
         const why = e instanceof SnapshotRejected ? e.message : `unreadable (${(e as Error).message})`;
         this.o.warn(`${PKG}: discarded the snapshot in ${dir}: ${why}; ${this.o.rebuildFrom ? 'rebuilding from option "rebuildFrom"' : 'starting empty'}`);
@@ -511,10 +516,10 @@ export class SemanticLayer implements LayerV1 {
     return importEntries(source, { store: this.store, writes: this.writes, replicator: this.replicator }, options, seen);
   }
 
-  private indexableText(entry: CacheEntry): string | undefined {
+  private indexableText(entry: CacheEntry, count = true): string | undefined {
     const s = entry.semantic;
     if (!s || typeof s.text !== 'string' || typeof s.partition !== 'string') return undefined;
-    return this.matchable(s.text) ? s.text : undefined;
+    return this.matchable(s.text, count) ? s.text : undefined;
   }
 
   /**
@@ -522,10 +527,10 @@ export class SemanticLayer implements LayerV1 {
    * embedder can represent (`Embedder.represents`; a text it cannot is counted in
    * `stats().unrepresentable` and served by exact key only).
    */
-  private matchable(text: string): boolean {
+  private matchable(text: string, count = true): boolean {
     if (text.length > this.o.maxTextLength) return false;
     if (this.embedder.represents && !this.embedder.represents(text)) {
-      this.counters.unrepresentable++;
+      if (count) this.counters.unrepresentable++;
       return false;
     }
     return true;

@@ -131,6 +131,27 @@ export class RecordStore {
     return true;
   }
 
+  /**
+   * Takes the vectors of records `keep` says no to out of the index; the records stay for exact
+   * lookups. Resolves how many were taken out.
+   */
+  unindexWhere(keep: (rec: Rec) => boolean): number {
+    let n = 0;
+    for (const rec of this.records.values()) {
+      const part = rec.part;
+      if (!part || keep(rec)) continue;
+      part.remove(rec.label);
+      rec.part = undefined;
+      rec.label = -1;
+      n++;
+      if (part.size === 0) {
+        part.drop();
+        this.partitions.delete(part.key);
+      }
+    }
+    return n;
+  }
+
   /** Records of one tenant + namespace (all versions). */
   inScope(scope: Pick<Scope, 'tenant' | 'namespace'>): Rec[] {
     return [...(this.scopeIndex.get(scopeBaseId(scope)) ?? [])];

@@ -32,6 +32,35 @@ async function populate(layer: SemanticLayer, emb: TableEmbedder) {
   return items;
 }
 
+describe('SemanticLayer persistence: what a restart would not match leaves the index', () => {
+  it('a snapshot taken before represents() or with a larger maxTextLength: those vectors are dropped on load, the entries stay', async () => {
+    const dir = await tempDir();
+    class LatinOnly extends HashEmbedder {
+      represents(text: string): boolean {
+        return !/[^ -~]/.test(text);
+      }
+    }
+    const open = { guards: [], selector: false as const, threshold: 0.9 };
+    const a = new SemanticLayer({ embedder: new HashEmbedder(), persistDir: dir, ...open });
+    const script = chatItem('what does 时尚 mean');
+    const plain = chatItem('what does serendipity mean');
+    const long = chatItem(`tell me about ${'cats and dogs '.repeat(6)}`);
+    for (const x of [script, plain, long]) await a.set(x.key, x.entry);
+    expect(a.stats().indexed).toBe(3);
+    await a.snapshot();
+    await a.close();
+
+    const b = new SemanticLayer({ embedder: new LatinOnly(), persistDir: dir, maxTextLength: 50, ...open });
+    await b.ready();
+    expect(b.stats().entries).toBe(3);
+    expect(b.stats().indexed).toBe(1);
+    expect(b.stats().unrepresentable).toBe(0); // not a lookup or a write
+    for (const x of [script, plain, long]) expect((await b.get(x.key))?.value).toBe(x.entry.value);
+    expect((await b.search(chatItem('What does serendipity mean?').query)).hit?.key.id).toBe(plain.key.id);
+    await b.close();
+  });
+});
+
 describe('SemanticLayer persistence', () => {
   it('writes an atomic snapshot and reloads it warm on start (graph + flat partitions, tags, deletions)', async () => {
     const dir = await tempDir();
