@@ -20,8 +20,8 @@ import {
  */
 export interface SemanticGuardsOptions {
   /**
-   * Emoji and pictographs must be the same ("What does 🙃 mean?" vs "What does 🫠 mean?"): encoders
-   * often read them all as one unknown token.
+   * Emoji, pictographs and operators must be the same ("What does 🙃 mean?" vs "What does 🫠 mean?",
+   * "Is x > 5?" vs "Is x < 5?", "a += b" vs "a -= b"): encoders barely see them.
    * @default true
    */
   symbols?: boolean | undefined;

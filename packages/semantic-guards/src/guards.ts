@@ -104,31 +104,68 @@ export function negationCount(tokens: readonly Token[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// symbols: emoji and pictographs
+// symbols: emoji, pictographs and operators
 
 /** Emoji and pictographs (™, ©, ® and other letter-like signs left out: they decorate a name). */
 const PICTOGRAPH = /\p{Extended_Pictographic}/gu;
+/** Runs of operator characters: `>`, `-=`, `!=`, `===`, `??`, `&&`, `++`, `@`, `%`, … */
+const OPERATOR_RUN = /[=<>!+\-*/%^&|~?:@#\\]+/g;
 const ALL_ASCII = /^[\x20-\x7e\t\n\r]*$/;
 
-function pictographs(text: string): Set<string> {
+/**
+ * What an encoder does not see: emoji and pictographs, and runs of operator characters. Sentence
+ * punctuation is left out: a lone `?`, `!` or `:` before a space or the end, a lone hyphen or dash,
+ * a lone slash ("and/or", "km/h").
+ */
+function unseenSymbols(text: string, ascii: boolean): Set<string> {
   const out = new Set<string>();
-  for (const m of text.matchAll(PICTOGRAPH)) if (m[0].codePointAt(0)! >= 0x2190) out.add(m[0]);
+  if (!ascii) for (const m of text.matchAll(PICTOGRAPH)) if (m[0].codePointAt(0)! >= 0x2190) out.add(m[0]);
+  for (const m of text.matchAll(OPERATOR_RUN)) {
+    let run = m[0];
+    let at = m.index;
+    // "C#", "F#": a sign right after a letter is part of the name.
+    if (run[0] === '#' && at > 0 && /[A-Za-z]/.test(text[at - 1]!)) {
+      out.add(text[at - 1]! + '#');
+      run = run.slice(1);
+      at++;
+      if (run === '') continue;
+    }
+    const next = text[at + run.length];
+    const prev = at > 0 ? text[at - 1]! : '';
+    const ends = next === undefined || /[\s"')\]]/.test(next);
+    // Sentence punctuation ("?", "!", ":", "??", "?!") ending a run before a space or the end: cut
+    // off ("C++?" → "++"), and dropped when it follows a word ("CSV??"). Standing alone ("the ??
+    // operator") it is what is asked about.
+    if (ends) {
+      const body = run.replace(/[?!:]+$/, '');
+      if (body !== run) {
+        if (body !== '') run = body;
+        else if (/[\p{L}\p{N}"')\]*`.#+]/u.test(prev)) continue;
+      }
+    }
+    if (run === '-' || run === '/') continue;
+    // "task #820": a number sign belongs to its number (the numbers guard compares those).
+    if (run === '#' && next !== undefined && /\d/.test(next)) continue;
+    if (run === '#' && ends) continue;
+    out.add(run);
+  }
   return out;
 }
 
 /**
- * Rejects when the texts hold different emoji or pictographs ("What does 🙃 mean?" / "What does 🫠
- * mean?", "I'd like a 🍕" / "I'd like a 🍣"). An encoder often has no word for them (USE-lite reads
- * every one as the same unknown token), so the embeddings cannot tell such questions apart. The
- * same emoji on both sides, in any order or number, passes.
+ * Rejects when the texts hold different emoji, pictographs or operators ("What does 🙃 mean?" /
+ * "What does 🫠 mean?", "Is x > 5?" / "Is x < 5?", "a += b" / "a -= b", "== vs ===" / "= vs =="). An
+ * encoder often has no word for them (USE-lite reads every emoji as the same unknown token, and
+ * scores "Is x > 5 in this loop?" / "Is x < 5 in this loop?" 0.98), so the embeddings cannot tell
+ * such questions apart. The same symbols on both sides, in any order or number, pass; so does
+ * ordinary punctuation.
  */
 export function symbolsGuard(): SemanticGuard {
   return {
     name: 'symbols',
     check({ query, candidate }: GuardInput): GuardVerdict {
-      if (ALL_ASCII.test(query) && ALL_ASCII.test(candidate)) return ACCEPT;
-      const a = pictographs(query);
-      const b = pictographs(candidate);
+      const a = unseenSymbols(query, ALL_ASCII.test(query));
+      const b = unseenSymbols(candidate, ALL_ASCII.test(candidate));
       if (a.size === b.size && [...a].every((x) => b.has(x))) return ACCEPT;
       const show = (set: Set<string>) => (set.size === 0 ? 'none' : [...set].join(' '));
       return reject(`different symbols: ${show(a)} vs ${show(b)}`);

@@ -255,6 +255,29 @@ describe('symbolsGuard', () => {
     expect(check("I'd like a 🍕", "I'd like a 🍣").accept).toBe(false);
     expect(check('What does 🙃 mean?', 'What does it mean?')).toEqual({ accept: false, reason: 'different symbols: 🙃 vs none' });
   });
+  it('rejects different operators: what encoders barely see in code and math questions', () => {
+    expect(check('Is x > 5 in this loop?', 'Is x < 5 in this loop?')).toEqual({ accept: false, reason: 'different symbols: > vs <' });
+    expect(check('What does a += b do?', 'What does a -= b do?').accept).toBe(false);
+    expect(check('== vs === in JavaScript', '= vs == in JavaScript').accept).toBe(false);
+    expect(check('What does && mean in bash?', 'What does || mean in bash?').accept).toBe(false);
+    expect(check('What does ?? do in C#?', 'What does ?. do in C#?').accept).toBe(false);
+    expect(check('Is C# fast?', 'Is F# fast?')).toEqual({ accept: false, reason: 'different symbols: C# vs F#' });
+  });
+  it('passes ordinary punctuation, hyphens, slashes and the same operators', () => {
+    expect(check('How do I learn C++?', 'What is the best way to learn C++?').accept).toBe(true);
+    expect(check('What is an e-mail address?', 'What is an email address?').accept).toBe(true);
+    expect(check('Note: how do I reset my password?', 'How do I reset my password?').accept).toBe(true);
+    expect(check('What?! My card was charged twice!', 'Why was my card charged twice?').accept).toBe(true);
+    expect(check('How do I use A/B testing?', 'How do I do A/B testing?').accept).toBe(true);
+    expect(check('What does "rm -rf /" do?', 'What does rm -rf / do?').accept).toBe(true);
+    expect(check('Why is x != y true here?', 'Why is x != y here true?').accept).toBe(true);
+    expect(check('How do I export my projects to CSV??', 'How do I export my projects to CSV?').accept).toBe(true);
+    expect(check('Is C++ good?', 'How good is C++?').accept).toBe(true);
+    expect(check('Can you move task #820 to the Hiring board?', 'Could you move task #820 to Hiring?').accept).toBe(true);
+    expect(check('What is the time complexity of quicksort...?', 'What is the time complexity of quicksort?').accept).toBe(true);
+    // Standing alone, a question mark is what is asked about.
+    expect(check('What does ? mean in a regex?', 'What does * mean in a regex?').accept).toBe(false);
+  });
   it('passes the same emoji in any order or number, plain text, and letter-like signs', () => {
     expect(check('Fingerprints in 🤗 Datasets are hashed', 'How does 🤗 Datasets compute fingerprints? 🤗').accept).toBe(true);
     expect(check('how do I reset my password', 'I forgot my password').accept).toBe(true);
