@@ -132,21 +132,27 @@ function unseenSymbols(text: string, ascii: boolean): Set<string> {
     }
     const next = text[at + run.length];
     const prev = at > 0 ? text[at - 1]! : '';
-    const ends = next === undefined || /[\s"')\]]/.test(next);
-    // Sentence punctuation ("?", "!", ":", "??", "?!") ending a run before a space or the end: cut
-    // off ("C++?" → "++"), and dropped when it follows a word ("CSV??"). Standing alone ("the ??
-    // operator") it is what is asked about.
-    if (ends) {
-      const body = run.replace(/[?!:]+$/, '');
+    const rest = text.slice(at + run.length);
+    const ends = next === undefined || /[\s"'),.\]]/.test(next);
+    // Sentence punctuation ("?", "!", "??", "?!") ending a run ("C++?" → "++"), or the whole run
+    // when it is not asked about: after a word ("CSV??", "help?."), at the end ("children ?"), or
+    // before a new sentence ("wrong ? I …", "correct?I"). Standing alone before a lower-case word
+    // ("what does ? mean", "the ?? operator") it is what the question is about.
+    if (ends || /^[A-Z]/.test(rest)) {
+      const body = run.replace(/[?!]+$/, '');
       if (body !== run) {
+        const alone = prev === '' || /[\s("']/.test(prev);
         if (body !== '') run = body;
-        else if (/[\p{L}\p{N}"')\]*`.#+]/u.test(prev)) continue;
+        else if (!alone || /^\s*$/.test(rest) || /^\s*[A-Z]/.test(rest) || /^[A-Z]/.test(rest)) continue;
       }
     }
-    if (run === '-' || run === '/') continue;
-    // "task #820": a number sign belongs to its number (the numbers guard compares those).
-    if (run === '#' && next !== undefined && /\d/.test(next)) continue;
-    if (run === '#' && ends) continue;
+    // Prose, not operators: dashes ("yet--how"), a lone slash ("and/or"), colon ("Note:", ":(")
+    // or ampersand ("Q&A", "card & PIN"), a percent sign after a number ("5%": the numbers guard
+    // compares those), a number sign before one ("task #820"), a stray key at either end ("…card>").
+    if (/^-+$/.test(run) || run === '/' || run === ':' || run === '&') continue;
+    if (run === '%' && /\d/.test(prev)) continue;
+    if (run === '#' && (ends || /\d/.test(next ?? ''))) continue;
+    if (run.length === 1 && (at === 0 || /^\s*$/.test(rest)) && /[|<>]/.test(run)) continue;
     out.add(run);
   }
   return out;

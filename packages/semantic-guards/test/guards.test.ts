@@ -275,6 +275,13 @@ describe('symbolsGuard', () => {
     expect(check('Is C++ good?', 'How good is C++?').accept).toBe(true);
     expect(check('Can you move task #820 to the Hiring board?', 'Could you move task #820 to Hiring?').accept).toBe(true);
     expect(check('What is the time complexity of quicksort...?', 'What is the time complexity of quicksort?').accept).toBe(true);
+    // What real users type: stray spaces and keys, dashes, ampersands, percentages.
+    expect(check('Do you have any accounts for children ?', 'Do you have accounts for children?').accept).toBe(true);
+    expect(check('Would you please make it correct?I need it by tomorrow.', 'Please correct it, I need it by tomorrow.').accept).toBe(true);
+    expect(check("It's not linked yet--how do I do that?", 'How do I link it?').accept).toBe(true);
+    expect(check('I want to close my account & leave', 'I want to close my account and leave').accept).toBe(true);
+    expect(check('How can I activate my card>', 'How can I activate my card?').accept).toBe(true);
+    expect(check('Can I send the 5% deposit now?', 'Can I send the 5 percent deposit now?').accept).toBe(true);
     // Standing alone, a question mark is what is asked about.
     expect(check('What does ? mean in a regex?', 'What does * mean in a regex?').accept).toBe(false);
   });
