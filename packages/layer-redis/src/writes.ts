@@ -49,9 +49,12 @@ const MEMO_MAX = 10_000;
 /**
  * Writes and deletes. Writes are one MULTI/EXEC in the entry's slot: SET (value and TTL
  * together) plus the entry's index memberships, so an entry is never reachable without its
- * index entries — no Lua. Writes that become ready in the same tick share one MULTI per slot
- * (one ZADD per index for all of them), which brings a burst of writes close to plain SETs in
- * Redis CPU (see the README).
+ * index entries — no Lua. Writes that become ready in the same event-loop turn share one MULTI
+ * per slot (one ZADD per index for all of them), which brings a burst of writes close to plain
+ * SETs in Redis CPU (see the README). They are sent once the turn's callbacks have run
+ * (setImmediate), not at the end of each callback: when many upstream answers arrive together
+ * (timers or sockets of one turn), their writes leave as one MULTI after the reads those callers
+ * start next, instead of one MULTI per answer in front of them.
  *
  * Every index is a ZSET scored by its members' expiry, with a TTL that never falls below its
  * longest-lived member's: each write sends `PEXPIREAT … NX` (a new index gets one) and
@@ -67,7 +70,7 @@ export class Writer {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly trimmedAt = new Map<string, number>();
   private readonly scopeTagsAt = new Map<string, number>();
-  /** Writes that became ready in the current tick, per shard. */
+  /** Writes that became ready in the current event-loop turn, per shard. */
   private batch: Map<string, Ready[]> | undefined;
 
   constructor(
@@ -126,7 +129,7 @@ export class Writer {
       let b = this.batch;
       if (b === undefined) {
         b = this.batch = new Map();
-        process.nextTick(this.flush);
+        setImmediate(this.flush);
       }
       let list = b.get(shard);
       if (!list) b.set(shard, (list = []));
@@ -134,7 +137,7 @@ export class Writer {
     });
   }
 
-  /** Sends the writes that became ready in this tick: one MULTI per shard (hash tag, hence slot). */
+  /** Sends the writes that became ready in this turn: one MULTI per shard (hash tag, hence slot). */
   private readonly flush = (): void => {
     const b = this.batch!;
     this.batch = undefined;

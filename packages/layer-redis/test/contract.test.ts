@@ -235,4 +235,27 @@ describe('RedisLayer: writes', () => {
     expect(left.map((e, i) => (e === undefined ? null : i)).filter((x) => x !== null)).toEqual(keys.map((_, i) => i).filter((i) => i % 3 !== 0 && i % 2 !== 0));
     expect(await layer.clear(scope)).toBe(10);
   });
+
+  it('writes started by separate callbacks of one event-loop turn (answers arriving together) share one MULTI', async () => {
+    const layer = makeLayer();
+    await layer.connect();
+    const scope = resolveScope({ tenant: 'turn-writes' });
+    const keys = Array.from({ length: 12 }, (_, i) => computeKey({ turn: i }, scope));
+    const before = await calls('exec', 'set');
+    // Timers due at the same time run one after another in one turn, each its own callback with
+    // its own microtasks — as when several upstream answers arrive in the same turn.
+    const writes = await new Promise<Promise<void>[]>((resolve) => {
+      const started: Promise<void>[] = [];
+      for (const [i, k] of keys.entries())
+        setTimeout(() => {
+          started.push(layer.set(k, entry(i)));
+          if (started.length === keys.length) resolve(started);
+        }, 5);
+    });
+    await Promise.all(writes);
+    const after = await calls('exec', 'set');
+    expect([after.exec! - before.exec!, after.set! - before.set!]).toEqual([1, keys.length]);
+    expect((await layer.getMany(keys)).every((e) => e !== undefined)).toBe(true);
+    expect(await layer.clear(scope)).toBe(keys.length);
+  });
 });
