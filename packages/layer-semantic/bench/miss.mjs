@@ -84,18 +84,26 @@ function summary(xs) {
  * call latency − the loader's own time. Then a burst of `burst` calls at once, and how long
  * embedding work remains after the last of them returned.
  */
-async function runStack({ name, layers, semantic, embedder, queries, seed, clients, perClient, loaderMs, burst, budgetMs }) {
+async function runStack({ name, layers, semantic, embedder, queries, seed, clients, perClient, loaderMs, loaderJitterMs = 0, burst, budgetMs }) {
   const scope = resolveScope({ tenant: 'bench-miss', namespace: `${name}-${process.pid}` });
   if (semantic) await semantic.setMany(seed.map((t) => ({ key: keyOf(t, scope), entry: entryOf(t, scope) })));
   const cache = new MultiLayerCache({ layers, policy: 'always', scope });
   let next = 0;
   const take = () => queries[next++ % queries.length];
+  // Loader time: fixed, or uniform in loaderMs ± loaderJitterMs (a fixed seed: same draws each run).
+  let seedState = 12_345;
+  const loaderTime = () => {
+    if (loaderJitterMs === 0) return loaderMs;
+    seedState = (seedState * 1_103_515_245 + 12_345) >>> 0;
+    return loaderMs + (seedState / 2 ** 32) * 2 * loaderJitterMs - loaderJitterMs;
+  };
   const one = async () => {
     let loaderMsSpent = 0;
     const t0 = performance.now();
+    const wait = loaderTime();
     const r = await cache.getOrLoad(chat(take()), async () => {
       const s = performance.now();
-      if (loaderMs > 0) await sleep(loaderMs);
+      if (wait > 0) await sleep(wait);
       loaderMsSpent = performance.now() - s;
       return ANSWER;
     });
@@ -226,6 +234,25 @@ export async function benchMiss({ impl, chatQueries, seedTexts, budgetMs, client
             clients,
             perClient,
             loaderMs,
+            burst,
+            budgetMs,
+          }),
+        );
+      // The same stack with upstream times spread over loaderMs ± 20 %: with one fixed loader
+      // time the 16 clients stay in lockstep, every answer of a round arrives in the same
+      // event-loop turn, and each lookup waits for the whole round's work.
+      const l2j = l2 && (await redisLayer(`strata-bench-miss-${process.pid}-j`));
+      if (l2j)
+        out.push(
+          await runStack({
+            name: `L1+L2, loader ${Math.round(loaderMs * 0.8)}–${Math.round(loaderMs * 1.2)} ms`,
+            layers: [{ layer: new MemoryLayer() }, { layer: l2j, budgetMs: 50 }],
+            queries: slice(per),
+            seed: [],
+            clients,
+            perClient,
+            loaderMs,
+            loaderJitterMs: loaderMs * 0.2,
             burst,
             budgetMs,
           }),
