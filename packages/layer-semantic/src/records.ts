@@ -118,17 +118,20 @@ export class RecordStore {
     this.records.delete(rec.id);
     for (const tag of rec.entry.tags) removeFrom(this.tagIndex, tag, rec);
     removeFrom(this.scopeIndex, rec.base, rec);
-    const part = rec.part;
-    if (part) {
-      part.remove(rec.label);
-      rec.part = undefined;
-      if (part.size === 0) {
-        part.drop();
-        this.partitions.delete(part.key);
-      }
-    }
+    if (rec.part) this.unindex(rec);
     this.events.removed?.(rec, reason);
     return true;
+  }
+
+  /** Takes an indexed record's vector out of its partition, and the partition away once empty. */
+  private unindex(rec: Rec): void {
+    const part = rec.part!;
+    part.remove(rec.label);
+    rec.part = undefined;
+    if (part.size === 0) {
+      part.drop();
+      this.partitions.delete(part.key);
+    }
   }
 
   /**
@@ -138,16 +141,10 @@ export class RecordStore {
   unindexWhere(keep: (rec: Rec) => boolean): number {
     let n = 0;
     for (const rec of this.records.values()) {
-      const part = rec.part;
-      if (!part || keep(rec)) continue;
-      part.remove(rec.label);
-      rec.part = undefined;
+      if (!rec.part || keep(rec)) continue;
+      this.unindex(rec);
       rec.label = -1;
       n++;
-      if (part.size === 0) {
-        part.drop();
-        this.partitions.delete(part.key);
-      }
     }
     return n;
   }

@@ -142,18 +142,12 @@ export function embeddingAnswerJudge(options: EmbeddingAnswerJudgeOptions): Answ
       }
       const cos = blind ? 0 : cosine(u!, v!);
       const lex = lexical.score(input.cachedAnswer, input.freshAnswer);
-      const agreement = blind
-        ? input.cachedAnswer.trim() === input.freshAnswer.trim()
-          ? 1
-          : 0
-        : Math.max(0, Math.min(1, (1 - lexicalWeight) * cos + lexicalWeight * lex));
+      const agreement = blind ? sameText(input.cachedAnswer, input.freshAnswer) : Math.max(0, Math.min(1, (1 - lexicalWeight) * cos + lexicalWeight * lex));
       // Contrast: how well the fresh answer agrees with the best rival, against the cached answer.
       let rivalBest = 0;
       rivals.forEach((r, i) => {
         const a = blind
-          ? r.text.trim() === input.freshAnswer.trim()
-            ? 1
-            : 0
+          ? sameText(r.text, input.freshAnswer)
           : (1 - lexicalWeight) * cosine(rivalVecs[i]!, v!) + lexicalWeight * lexical.score(r.text, input.freshAnswer);
         if (a > rivalBest) rivalBest = a;
       });
@@ -278,4 +272,9 @@ export class LexicalAgreement {
     for (const [w, x] of va) s += x * (vb.get(w) ?? 0);
     return Math.max(0, Math.min(1, s));
   }
+}
+
+/** Agreement of two answers the embedder cannot represent: 1 for the same text, else 0. */
+function sameText(a: string, b: string): number {
+  return a.trim() === b.trim() ? 1 : 0;
 }

@@ -117,9 +117,9 @@ const ALL_ASCII = /^[\x20-\x7e\t\n\r]*$/;
  * punctuation is left out: a lone `?`, `!` or `:` before a space or the end, a lone hyphen or dash,
  * a lone slash ("and/or", "km/h").
  */
-function unseenSymbols(text: string, ascii: boolean): Set<string> {
+function unseenSymbols(text: string): Set<string> {
   const out = new Set<string>();
-  if (!ascii) for (const m of text.matchAll(PICTOGRAPH)) if (m[0].codePointAt(0)! >= 0x2190) out.add(m[0]);
+  if (!ALL_ASCII.test(text)) for (const m of text.matchAll(PICTOGRAPH)) if (m[0].codePointAt(0)! >= 0x2190) out.add(m[0]);
   for (const m of text.matchAll(OPERATOR_RUN)) {
     let run = m[0];
     let at = m.index;
@@ -143,7 +143,7 @@ function unseenSymbols(text: string, ascii: boolean): Set<string> {
       if (body !== run) {
         const alone = prev === '' || /[\s("']/.test(prev);
         if (body !== '') run = body;
-        else if (!alone || /^\s*$/.test(rest) || /^\s*[A-Z]/.test(rest) || /^[A-Z]/.test(rest)) continue;
+        else if (!alone || /^\s*$/.test(rest) || /^\s*[A-Z]/.test(rest)) continue;
       }
     }
     // Prose, not operators: dashes ("yet--how"), a lone slash ("and/or"), colon ("Note:", ":(")
@@ -170,8 +170,8 @@ export function symbolsGuard(): SemanticGuard {
   return {
     name: 'symbols',
     check({ query, candidate }: GuardInput): GuardVerdict {
-      const a = unseenSymbols(query, ALL_ASCII.test(query));
-      const b = unseenSymbols(candidate, ALL_ASCII.test(candidate));
+      const a = unseenSymbols(query);
+      const b = unseenSymbols(candidate);
       if (a.size === b.size && [...a].every((x) => b.has(x))) return ACCEPT;
       const show = (set: Set<string>) => (set.size === 0 ? 'none' : [...set].join(' '));
       return reject(`different symbols: ${show(a)} vs ${show(b)}`);
