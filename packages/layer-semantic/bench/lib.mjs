@@ -13,16 +13,20 @@ export const repo = resolve(here, '../../..');
 export const log = (...a) => console.error('[bench]', ...a);
 
 // ---------- deterministic randomness ----------
-let seed = 42;
-/** mulberry32 (full 2^32 period). */
-export function rand() {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** An independent mulberry32 stream (full 2^32 period) from `seed`. */
+export function randomStream(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
+let shared = randomStream(42);
+/** The benchmark's shared stream (`reseed` restarts it). */
+export const rand = () => shared();
 export function reseed(s) {
-  seed = s;
+  shared = randomStream(s);
 }
 export const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
 export function normalise(v) {

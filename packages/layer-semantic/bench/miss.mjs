@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MultiLayerCache, resolveScope } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
-import { log, pct, repo, round, sleep } from './lib.mjs';
+import { log, pct, randomStream, repo, round, sleep } from './lib.mjs';
 
 const chat = (text) => ({
   model: 'gpt-4o-mini',
@@ -90,13 +90,9 @@ async function runStack({ name, layers, semantic, embedder, queries, seed, clien
   const cache = new MultiLayerCache({ layers, policy: 'always', scope });
   let next = 0;
   const take = () => queries[next++ % queries.length];
-  // Loader time: fixed, or uniform in loaderMs ± loaderJitterMs (a fixed seed: same draws each run).
-  let seedState = 12_345;
-  const loaderTime = () => {
-    if (loaderJitterMs === 0) return loaderMs;
-    seedState = (seedState * 1_103_515_245 + 12_345) >>> 0;
-    return loaderMs + (seedState / 2 ** 32) * 2 * loaderJitterMs - loaderJitterMs;
-  };
+  // Loader time: fixed, or uniform in loaderMs ± loaderJitterMs (a stream of its own: same draws each run).
+  const draw = randomStream(12_345);
+  const loaderTime = () => (loaderJitterMs === 0 ? loaderMs : loaderMs + (draw() * 2 - 1) * loaderJitterMs);
   const one = async () => {
     let loaderMsSpent = 0;
     const t0 = performance.now();
@@ -223,40 +219,30 @@ export async function benchMiss({ impl, chatQueries, seedTexts, budgetMs, client
       out.push(
         await runStack({ name: 'L1', layers: [{ layer: new MemoryLayer() }], queries: slice(per), seed: [], clients, perClient, loaderMs, burst, budgetMs }),
       );
-      const l2 = await redisLayer(`strata-bench-miss-${process.pid}-a`);
-      if (l2)
+      // With one fixed loader time the 16 clients stay in lockstep: every answer of a round
+      // arrives in the same event-loop turn and each lookup waits for the whole round's work. The
+      // second run spreads upstream times over loaderMs ± 20 %.
+      for (const [jitter, tag] of [
+        [0, 'a'],
+        [0.2, 'j'],
+      ]) {
+        const l2 = await redisLayer(`strata-bench-miss-${process.pid}-${tag}`);
+        if (!l2) break;
         out.push(
           await runStack({
-            name: 'L1+L2',
+            name: jitter === 0 ? 'L1+L2' : `L1+L2, loader ${Math.round(loaderMs * (1 - jitter))}–${Math.round(loaderMs * (1 + jitter))} ms`,
             layers: [{ layer: new MemoryLayer() }, { layer: l2, budgetMs: 50 }],
             queries: slice(per),
             seed: [],
             clients,
             perClient,
             loaderMs,
+            loaderJitterMs: loaderMs * jitter,
             burst,
             budgetMs,
           }),
         );
-      // The same stack with upstream times spread over loaderMs ± 20 %: with one fixed loader
-      // time the 16 clients stay in lockstep, every answer of a round arrives in the same
-      // event-loop turn, and each lookup waits for the whole round's work.
-      const l2j = l2 && (await redisLayer(`strata-bench-miss-${process.pid}-j`));
-      if (l2j)
-        out.push(
-          await runStack({
-            name: `L1+L2, loader ${Math.round(loaderMs * 0.8)}–${Math.round(loaderMs * 1.2)} ms`,
-            layers: [{ layer: new MemoryLayer() }, { layer: l2j, budgetMs: 50 }],
-            queries: slice(per),
-            seed: [],
-            clients,
-            perClient,
-            loaderMs,
-            loaderJitterMs: loaderMs * 0.2,
-            burst,
-            budgetMs,
-          }),
-        );
+      }
     }
     for (const withL2 of process.env.STRATA_BENCH_SKIP_L12 === '1' ? [false] : [false, true]) {
       const embedder = new TrackedEmbedder(raw);
