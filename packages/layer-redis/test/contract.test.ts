@@ -242,15 +242,16 @@ describe('RedisLayer: writes', () => {
     const scope = resolveScope({ tenant: 'turn-writes' });
     const keys = Array.from({ length: 12 }, (_, i) => computeKey({ turn: i }, scope));
     const before = await calls('exec', 'set');
-    // Timers due at the same time run one after another in one turn, each its own callback with
-    // its own microtasks — as when several upstream answers arrive in the same turn.
+    // Immediates queued together run one after another in one turn, each its own callback with
+    // its own microtasks — as when several upstream answers arrive in the same turn. (Timers
+    // would not do: two of them can fall due one millisecond apart, in two turns.)
     const writes = await new Promise<Promise<void>[]>((resolve) => {
       const started: Promise<void>[] = [];
       for (const [i, k] of keys.entries())
-        setTimeout(() => {
+        setImmediate(() => {
           started.push(layer.set(k, entry(i)));
           if (started.length === keys.length) resolve(started);
-        }, 5);
+        });
     });
     await Promise.all(writes);
     const after = await calls('exec', 'set');
