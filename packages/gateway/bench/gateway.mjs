@@ -3,6 +3,9 @@
 //
 // 1. Cache hits/s at concurrency 64 (autocannon), beside a bare echo route of the same server
 //    (same process, Fastify instance, JSON parser and hooks; no auth, no cache). Rounds interleaved.
+//    Then the same two routes at a fixed rate both sustain (BENCH_CPU_RATE req/s, default 3000):
+//    the gateway process's CPU time per request (Linux /proc), which does not depend on how much
+//    of the machine the load generator takes.
 // 2. What a miss adds: one request at a time, a fresh request each time, straight to the upstream
 //    vs through the gateway (to the same upstream), interleaved in blocks; p50/p90/p99 of each.
 // 3. Redis paused (SIGSTOP), resumed, killed (-9) and restarted under load at concurrency 64 on a
@@ -11,8 +14,8 @@
 // Processes: the upstream and the gateway each run in their own child process; autocannon and the
 // latency client run here. Knobs: BENCH_DURATION_S (per autocannon run, default 10), BENCH_ROUNDS
 // (default 3), BENCH_MISS_N (requests per side, default 2000). Writes bench/results/gateway.{json,md}.
-import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +27,8 @@ import { startRedisServer } from '@strata-cache/test-utils';
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MISS_N = Number(process.env.BENCH_MISS_N ?? 2000);
+const CPU_RATE = Number(process.env.BENCH_CPU_RATE ?? 3000);
+const CPU_SECONDS = 4;
 const KEY = 'sgw_bench-key';
 const UPSTREAM_KEY = 'sk-bench-upstream';
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -124,6 +129,7 @@ async function hits(upstream) {
       `round ${i + 1}: echo ${Math.round(echo.rps)}/s, JSON hit ${Math.round(hit.rps)}/s (${r3(hit.rps / echo.rps)}x), stream hit ${Math.round(streamHit.rps)}/s (${r3(streamHit.rps / echo.rps)}x)`,
     );
   }
+  const cpu = await cpuPerRequest(gw, json);
   await stop(gw);
   const bad = rounds.flatMap((r) => [r.echo, r.hit, r.streamHit]).reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0);
   return {
@@ -138,6 +144,81 @@ async function hits(upstream) {
       streamRatio: r3(median(rounds.map((r) => r.streamRatio))),
     },
     failedRequests: bad,
+    cpuAtFixedRate: cpu,
+  };
+}
+
+/** CPU ticks (user, system) of a process and of its main thread, from /proc. */
+function cpuTicks(pid) {
+  const fields = (file) => {
+    const stat = readFileSync(file, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // from field 3 (state) on
+    return { user: Number(rest[11]), sys: Number(rest[12]) }; // fields 14 (utime) and 15 (stime)
+  };
+  return { process: fields(`/proc/${pid}/stat`), main: fields(`/proc/${pid}/task/${pid}/stat`) };
+}
+
+/**
+ * Echo and JSON hits at a fixed request rate both routes sustain, interleaved: the gateway's CPU
+ * time per request (its main thread, and the whole process with its helper threads). At
+ * saturation the load generator shares the two cores with the gateway, so hits/s also measures
+ * how much CPU the generator left; CPU per request at one rate does not.
+ */
+async function cpuPerRequest(gw, json) {
+  if (!existsSync(`/proc/${gw.proc.pid}/stat`)) return undefined;
+  let hz = 100;
+  try {
+    hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    // no getconf: Linux's usual 100 Hz
+  }
+  const usPer = (a, b, field, n) => r2((((b[field].user - a[field].user + b[field].sys - a[field].sys) / hz) * 1e6) / n);
+  const userUsPer = (a, b, field, n) => r2((((b[field].user - a[field].user) / hz) * 1e6) / n);
+  const run = async (url) => {
+    const before = cpuTicks(gw.proc.pid);
+    const r = await autocannon({ connections: 64, duration: CPU_SECONDS, overallRate: CPU_RATE, method: 'POST', headers, url, body: json });
+    const after = cpuTicks(gw.proc.pid);
+    const n = r.requests.total;
+    return {
+      requests: n,
+      rps: Math.round(r.requests.average),
+      mainUsPerRequest: usPer(before, after, 'main', n),
+      mainUserUsPerRequest: userUsPer(before, after, 'main', n),
+      processUsPerRequest: usPer(before, after, 'process', n),
+      failed: r.errors + r.timeouts + r.non2xx,
+    };
+  };
+  await run(gw.url + '/bench/echo'); // warm-up at this rate
+  await run(gw.url + '/v1/chat/completions');
+  const rounds = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const echo = await run(gw.url + '/bench/echo');
+    const hit = await run(gw.url + '/v1/chat/completions');
+    rounds.push({
+      echo,
+      hit,
+      mainRatio: r3(echo.mainUsPerRequest / hit.mainUsPerRequest),
+      processRatio: r3(echo.processUsPerRequest / hit.processUsPerRequest),
+    });
+    console.log(
+      `cpu at ${CPU_RATE}/s, round ${i + 1}: echo ${echo.mainUsPerRequest} µs/req (main thread), JSON hit ${hit.mainUsPerRequest} µs/req (echo ÷ hit ${r3(echo.mainUsPerRequest / hit.mainUsPerRequest)})`,
+    );
+  }
+  const med = (f) => r2(median(rounds.map(f)));
+  return {
+    rate: CPU_RATE,
+    durationS: CPU_SECONDS,
+    clockTicksPerSecond: hz,
+    rounds,
+    median: {
+      echoMainUs: med((r) => r.echo.mainUsPerRequest),
+      hitMainUs: med((r) => r.hit.mainUsPerRequest),
+      echoProcessUs: med((r) => r.echo.processUsPerRequest),
+      hitProcessUs: med((r) => r.hit.processUsPerRequest),
+      mainRatio: r3(median(rounds.map((r) => r.mainRatio))),
+      processRatio: r3(median(rounds.map((r) => r.processRatio))),
+    },
+    failedRequests: rounds.reduce((n, r) => n + r.echo.failed + r.hit.failed, 0),
   };
 }
 
@@ -287,7 +368,22 @@ ${h.rounds.map((r, i) => `| ${i + 1} | ${Math.round(r.echo.rps)} | ${Math.round(
 | **median** | **${h.median.echoRps}** | **${h.median.hitRps}** | **${h.median.ratio}×** | **${h.median.streamHitRps}** | **${h.median.streamRatio}×** |
 
 JSON hits, round 1: latency p50 ${h.rounds[0].hit.p50Ms} ms, p99 ${h.rounds[0].hit.p99Ms} ms at concurrency 64. Failed requests over all runs: ${h.failedRequests}.
+${
+  h.cpuAtFixedRate
+    ? `
+### CPU per request at a fixed rate
 
+The same echo route and JSON hit at ${h.cpuAtFixedRate.rate} req/s (a rate both sustain; ${h.cpuAtFixedRate.rounds.length} interleaved rounds of ${h.cpuAtFixedRate.durationS} s): the gateway process's CPU time (user + system, from /proc) per request — its main thread, and the whole process with its helper threads. At saturation autocannon shares the 2 cores with the gateway, so the hits/s ratio above also depends on how much CPU the load generator left over; the CPU ratio does not. Echo ÷ hit is the hits/s ratio a gateway limited by its own CPU would reach.
+
+| round | echo µs/req (main) | hit µs/req (main) | echo ÷ hit (main) | echo µs/req (process) | hit µs/req (process) | echo ÷ hit (process) |
+| ---: | ---: | ---: | ---: | ---: | ---: | ---: |
+${h.cpuAtFixedRate.rounds.map((r, i) => `| ${i + 1} | ${r.echo.mainUsPerRequest} | ${r.hit.mainUsPerRequest} | ${r.mainRatio}× | ${r.echo.processUsPerRequest} | ${r.hit.processUsPerRequest} | ${r.processRatio}× |`).join('\n')}
+| **median** | **${h.cpuAtFixedRate.median.echoMainUs}** | **${h.cpuAtFixedRate.median.hitMainUs}** | **${h.cpuAtFixedRate.median.mainRatio}×** | **${h.cpuAtFixedRate.median.echoProcessUs}** | **${h.cpuAtFixedRate.median.hitProcessUs}** | **${h.cpuAtFixedRate.median.processRatio}×** |
+
+Failed requests: ${h.cpuAtFixedRate.failedRequests}. Clock ticks of ${Math.round(1e6 / h.cpuAtFixedRate.clockTicksPerSecond)} µs: each figure is ±${r2(1e6 / h.cpuAtFixedRate.clockTicksPerSecond / (h.cpuAtFixedRate.rate * h.cpuAtFixedRate.durationS))} µs/req.
+`
+    : ''
+}
 ## 2. What a miss adds
 
 One request at a time, each a new question (a miss), ${m.requestsPerSide} per side in interleaved blocks of 100: straight to the upstream vs through the gateway (auth, key, L1 lookup, upstream call over undici, store). Target: ≤ 1 ms added at p50.
