@@ -172,8 +172,11 @@ async function cpuPerRequest(gw, json) {
   } catch {
     // no getconf: Linux's usual 100 Hz
   }
-  const usPer = (a, b, field, n) => r2((((b[field].user - a[field].user + b[field].sys - a[field].sys) / hz) * 1e6) / n);
-  const userUsPer = (a, b, field, n) => r2((((b[field].user - a[field].user) / hz) * 1e6) / n);
+  // µs of CPU per request between two readings: user + system, or user only.
+  const usPer = (a, b, field, n, withSys = true) => {
+    const ticks = b[field].user - a[field].user + (withSys ? b[field].sys - a[field].sys : 0);
+    return r2(((ticks / hz) * 1e6) / n);
+  };
   const run = async (url) => {
     const before = cpuTicks(gw.proc.pid);
     const r = await autocannon({ connections: 64, duration: CPU_SECONDS, overallRate: CPU_RATE, method: 'POST', headers, url, body: json });
@@ -183,7 +186,7 @@ async function cpuPerRequest(gw, json) {
       requests: n,
       rps: Math.round(r.requests.average),
       mainUsPerRequest: usPer(before, after, 'main', n),
-      mainUserUsPerRequest: userUsPer(before, after, 'main', n),
+      mainUserUsPerRequest: usPer(before, after, 'main', n, false),
       processUsPerRequest: usPer(before, after, 'process', n),
       failed: r.errors + r.timeouts + r.non2xx,
     };
@@ -194,14 +197,10 @@ async function cpuPerRequest(gw, json) {
   for (let i = 0; i < ROUNDS; i++) {
     const echo = await run(gw.url + '/bench/echo');
     const hit = await run(gw.url + '/v1/chat/completions');
-    rounds.push({
-      echo,
-      hit,
-      mainRatio: r3(echo.mainUsPerRequest / hit.mainUsPerRequest),
-      processRatio: r3(echo.processUsPerRequest / hit.processUsPerRequest),
-    });
+    const mainRatio = r3(echo.mainUsPerRequest / hit.mainUsPerRequest);
+    rounds.push({ echo, hit, mainRatio, processRatio: r3(echo.processUsPerRequest / hit.processUsPerRequest) });
     console.log(
-      `cpu at ${CPU_RATE}/s, round ${i + 1}: echo ${echo.mainUsPerRequest} µs/req (main thread), JSON hit ${hit.mainUsPerRequest} µs/req (echo ÷ hit ${r3(echo.mainUsPerRequest / hit.mainUsPerRequest)})`,
+      `cpu at ${CPU_RATE}/s, round ${i + 1}: echo ${echo.mainUsPerRequest} µs/req (main thread), JSON hit ${hit.mainUsPerRequest} µs/req (echo ÷ hit ${mainRatio})`,
     );
   }
   const med = (f) => r2(median(rounds.map(f)));

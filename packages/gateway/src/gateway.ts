@@ -11,7 +11,7 @@ import { type Logger, pino } from 'pino';
 import { registerAdminRoutes } from './admin.js';
 import { type GatewayConfig, type GatewayConfigInput, loadConfig, parseConfig, readSecret } from './config.js';
 import { GatewayError, errorBody, typeOfStatus } from './errors.js';
-import { KeyTable, tokenMatches } from './keys.js';
+import { KeyTable, hashKey, tokenMatches } from './keys.js';
 import { ScopedFetches } from './fetches.js';
 import { GatewayMetrics } from './metrics.js';
 import { CACHED_ROUTES, type JsonBody, type ProxyContext, type RequestState, serveCached, serveModels } from './proxy.js';
@@ -98,12 +98,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const adminTokenHash =
     config.admin.port === false
       ? undefined
-      : config.admin.tokenHash
-        ? config.admin.tokenHash.slice('sha256:'.length)
-        : (await import('node:crypto'))
-            .createHash('sha256')
-            .update(readSecret(config.admin.token!, 'admin.token', configDir, env))
-            .digest('hex');
+      : (config.admin.tokenHash ?? hashKey(readSecret(config.admin.token!, 'admin.token', configDir, env))).slice('sha256:'.length);
 
   const stack = await buildStack(config, configDir, { warn: (message, fields) => log.warn(fields ?? {}, message) });
   const { cache } = stack;
