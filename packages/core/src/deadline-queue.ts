@@ -35,8 +35,17 @@ export class DeadlineQueue {
   /** Added since the last start (their clock starts at the next setImmediate). */
   private starting: Node[] = [];
   private startQueued = false;
+  private starts = 0;
 
   constructor(readonly ms: number) {}
+
+  /**
+   * Which start the next `add` joins: operations added while this number stays the same start
+   * their clocks together, so they share one deadline and expire in the same turn.
+   */
+  get batch(): number {
+    return this.starts;
+  }
 
   /** Calls `fire` `ms` after the operation started running unless the returned handle is marked done first. */
   add(fire: () => void): { done: boolean } {
@@ -55,6 +64,7 @@ export class DeadlineQueue {
 
   private readonly start = (): void => {
     this.startQueued = false;
+    this.starts++;
     const now = Date.now();
     const batch = this.starting;
     this.starting = [];

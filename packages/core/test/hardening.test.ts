@@ -250,6 +250,43 @@ describe('deadlines and abort signals', () => {
     expect(ctx.signal?.aborted).toBe(true);
     expect(ctx.signal?.reason).toBeInstanceOf(LayerTimeoutError);
   });
+
+  it('reads that start together share one signal; a later read gets a fresh one, untouched by the earlier ones timing out', async () => {
+    const seen: LayerContext[] = [];
+    const remote = new TestLayer('remote');
+    remote.get = (k: CacheKey, ctx?: LayerContext) => {
+      seen.push(ctx!);
+      // 'fast' answers at once; the rest never answer.
+      return k.id === fastId ? Promise.resolve(undefined) : new Promise(() => {});
+    };
+    const cache = new MultiLayerCache({ layers: [{ layer: remote, budgetMs: 30 }], closeTimeoutMs: 20 });
+    const fastId = cache.keyFor(req('fast')).id;
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      // A burst of reads in one turn: more than the 10 listeners Node warns about on one signal.
+      const burst = [req('fast'), ...Array.from({ length: 12 }, (_, i) => req(`slow ${i}`))].map((r) => cache.lookup(r));
+      for (const ctx of seen) ctx.signal!.addEventListener('abort', () => undefined, { once: true });
+      expect(new Set(seen.map((c) => c.signal)).size).toBe(1);
+      await sleep(10);
+      const later = cache.lookup(req('slow later'));
+      const laterSignal = seen.at(-1)!.signal!;
+      expect(laterSignal).not.toBe(seen[0]!.signal);
+      expect(await Promise.all(burst)).toEqual(Array.from({ length: 13 }, () => undefined));
+      expect(seen[0]!.signal!.aborted).toBe(true);
+      expect(seen[0]!.signal!.reason).toBeInstanceOf(LayerTimeoutError);
+      // The later read started 10 ms after the burst: its own budget, its own signal.
+      expect(laterSignal.aborted).toBe(false);
+      expect(await later).toBeUndefined();
+      expect(laterSignal.aborted).toBe(true);
+      await sleep(0);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(cache.stats().layers.remote?.timeouts).toBe(13);
+  });
 });
 
 describe('the rest of the contract is used', () => {
