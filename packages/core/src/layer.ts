@@ -42,7 +42,9 @@ export interface LayerContext {
    * Aborted when core stops waiting for this operation (its budget ran out, or the cache is
    * closing and gave up on it): a layer drops queued work for it (an embedding nobody will read,
    * a command not yet sent). Writes are not aborted when their budget runs out — they may still
-   * land — only when `close()` stops waiting for them.
+   * land — only when `close()` stops waiting for them. Reads that start in the same turn share one
+   * signal (they share one deadline), so it can abort after this operation settled: remove abort
+   * listeners when the operation is done.
    */
   readonly signal?: AbortSignal;
 }

@@ -1,4 +1,5 @@
 import { type Layer, LAYER_SPECIFICATION_VERSION, MultiLayerCache, type Scope, isExpired } from '@strata-cache/core';
+import { getEventListeners } from 'node:events';
 import { expect, it } from 'vitest';
 import { type LayerComplianceOptions, group, keyOf, makeEntry, sleep, trickyValue, uniqueScope } from './helpers.js';
 
@@ -89,6 +90,27 @@ export function storageGroup(options: LayerComplianceOptions): void {
         expect(await g.layer.delete(k)).toBe(true);
         expect(await g.layer.get(k)).toBeUndefined();
         expect(await g.layer.delete(k)).toBe(false);
+      },
+      g.timeout,
+    );
+
+    it(
+      "leaves no listener on a read's abort signal once the read has settled (core shares one signal among the reads of a turn)",
+      async () => {
+        const k = keyOf({ q: 'signal listeners' });
+        await g.layer.set(k, makeEntry('x', { ttlMs: 60_000 }));
+        const controller = new AbortController();
+        const ctx = { deadline: Date.now() + 10_000, signal: controller.signal };
+        // A hit, a miss and a batch read, started together as core starts a burst's reads.
+        const reads: Array<Promise<unknown>> = [
+          Promise.resolve(g.layer.get(k, ctx)),
+          Promise.resolve(g.layer.get(keyOf({ q: 'signal listeners, never stored' }), ctx)),
+        ];
+        if (g.layer.getMany) reads.push(Promise.resolve(g.layer.getMany([k], ctx)));
+        const [hit, miss] = await Promise.all(reads);
+        expect((hit as { value?: unknown } | undefined)?.value).toBe('x');
+        expect(miss).toBeUndefined();
+        expect(getEventListeners(controller.signal, 'abort')).toEqual([]);
       },
       g.timeout,
     );
