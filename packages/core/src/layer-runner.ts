@@ -98,7 +98,7 @@ export function resolveLayers(items: unknown, defaultBudgetMs: number): Resolved
  * batch share their budget's end to the turn — whatever is still waiting when it passes times
  * out together — so they share one controller, aborted by the first of them to time out (reads
  * that already finished have removed their listeners). A controller per read, an EventTarget
- * each, was a tenth of the CPU of an L2 hit.
+ * each, was a tenth of the CPU of an L2 hit on Node 20 (on Node 22 and 24 one is cheap).
  */
 function readController(l: ResolvedLayer): AbortController {
   const batch = l.deadlines.batch;
