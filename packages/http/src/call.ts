@@ -111,7 +111,7 @@ function buildCall(config: CachingFetchConfig, spec: EndpointSpec, request: Read
   const keyRequest = { ...keyBody, strata_http: http };
   const jsonKeyRequest = stream ? { ...keyBody, strata_http: jsonHttp } : keyRequest;
   // Control headers never leave; `headers` are the request's own, already parsed.
-  const stripped = withoutControl(headers);
+  const stripped = withoutControl(headers, request.init.headers ?? []);
   const upstreamInit = stripped ? { ...request.init, headers: stripped } : request.init;
   return {
     config,

@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '@strata-cache/core';
+import type { HeaderLookup } from './request-body.js';
 
 /** Per-request cache control, sent as request headers (removed before the request leaves). */
 export interface RequestCacheControl {
@@ -46,7 +47,7 @@ export function cacheControl(control: RequestCacheControl): Record<string, strin
 }
 
 /** Reads (and validates) the control headers of a request. */
-export function readControl(packageName: string, h: Headers): Control {
+export function readControl(packageName: string, h: HeaderLookup): Control {
   const c: Control = {};
   const mode = h.get('x-strata-cache-mode');
   if (mode !== null) {
@@ -78,12 +79,16 @@ export function readControl(packageName: string, h: Headers): Control {
   return c;
 }
 
-/** The headers without Strata's control headers (they must never reach the provider), or undefined when there were none. */
-export function withoutControl(headers: Headers): Headers | undefined {
+/**
+ * The headers without Strata's control headers (they must never reach the provider), or
+ * undefined when there were none. `source` is what `headers` was read from (the request's own
+ * headers by default), copied only when something must go.
+ */
+export function withoutControl(headers: HeaderLookup, source: NonNullable<RequestInit['headers']> = headers as Headers): Headers | undefined {
   let out: Headers | undefined;
   for (const name of headers.keys()) {
     if (!name.startsWith(CONTROL_PREFIX)) continue;
-    out ??= new Headers(headers);
+    out ??= new Headers(source);
     out.delete(name);
   }
   return out;

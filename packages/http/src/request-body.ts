@@ -3,10 +3,18 @@
 // what goes upstream is rebuilt from those bytes, so the request the provider receives is the
 // one that was fingerprinted.
 
+/** Request headers as the caching fetch reads them: a `Headers`, or a map of the same names and values. */
+export interface HeaderLookup {
+  /** The value `Headers.get` would give, or null. */
+  get(name: string): string | null;
+  /** The names, lower-case. */
+  keys(): Iterable<string>;
+}
+
 /** A POST with its body read, ready to be fingerprinted and sent. */
 export interface ReadRequest {
   readonly url: URL;
-  readonly headers: Headers;
+  readonly headers: HeaderLookup;
   /** The body as text (UTF-8). */
   readonly text: string;
   /** What to send upstream (control headers still in; the caller strips them). */
@@ -52,7 +60,7 @@ export function readRequest(url: URL, input: string | URL | Request, init: Reque
   const body = init?.body ?? undefined;
   // What the SDKs send, answered without a promise (this is every cached call's hot path).
   if (typeof body === 'string' && (typeof input === 'string' || input instanceof URL))
-    return { request: { url, headers: new Headers(init!.headers), text: body, init: init! } };
+    return { request: { url, headers: headerLookup(init!.headers), text: body, init: init! } };
   return readAnyBody(url, input, init);
 }
 
@@ -94,9 +102,55 @@ function decode(bytes: Uint8Array): string | undefined {
 }
 
 /** Headers as fetch sees them: `init.headers` replaces a Request's own. */
-function headersOf(input: string | URL | Request, init: RequestInit | undefined, isRequest: boolean): Headers {
-  if (init?.headers !== undefined) return new Headers(init.headers);
-  return isRequest ? new Headers((input as Request).headers) : new Headers();
+function headersOf(input: string | URL | Request, init: RequestInit | undefined, isRequest: boolean): HeaderLookup {
+  if (init?.headers !== undefined) return headerLookup(init.headers);
+  return isRequest ? (input as Request).headers : NO_HEADERS;
+}
+
+class HeaderMap implements HeaderLookup {
+  readonly map = new Map<string, string>();
+  get(name: string): string | null {
+    return this.map.get(name.toLowerCase()) ?? null;
+  }
+  keys(): Iterable<string> {
+    return this.map.keys();
+  }
+  add(name: string, value: unknown): void {
+    const n = name.toLowerCase();
+    // As Headers keeps a value: a string, trimmed of HTTP whitespace; a repeated name joined with ", ".
+    let v = typeof value === 'string' ? value : String(value);
+    if (v !== '' && (isHttpWhitespace(v.charCodeAt(0)) || isHttpWhitespace(v.charCodeAt(v.length - 1)))) v = v.replace(HTTP_WHITESPACE, '');
+    const had = this.map.get(n);
+    this.map.set(n, had === undefined ? v : `${had}, ${v}`);
+  }
+}
+
+const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+const isHttpWhitespace = (c: number): boolean => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+const NO_HEADERS: HeaderLookup = new HeaderMap();
+
+/**
+ * `init.headers` read without copying it into a new `Headers` — which checks, lower-cases and
+ * sorts every header on every call, the largest part of the request work of a cache hit. A
+ * `Headers` is read as it is; a record or a list of pairs becomes a map of the same names and
+ * values. Nothing here is sent: what goes upstream is `init` itself, checked by the fetch that
+ * sends it.
+ */
+export function headerLookup(headers: RequestInit['headers']): HeaderLookup {
+  if (headers === undefined || headers === null) return NO_HEADERS;
+  if (headers instanceof Headers) return headers;
+  const out = new HeaderMap();
+  if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    // Pairs (or another fetch implementation's Headers, which iterates as pairs).
+    for (const pair of headers as Iterable<readonly unknown[]>) {
+      if (pair.length !== 2) throw new TypeError('Headers: each header must be a [name, value] pair');
+      out.add(String(pair[0]), pair[1]);
+    }
+  } else {
+    const record = headers as Record<string, unknown>;
+    for (const name in record) out.add(name, record[name]);
+  }
+  return out;
 }
 
 /** `fetch(request, init)` as url + init, with the body already read. */

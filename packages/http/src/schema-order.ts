@@ -37,10 +37,19 @@ export function propertyOrder(schemas: readonly unknown[]): string[][] | undefin
   return ordered ? out : undefined;
 }
 
+// Paths split once: an endpoint asks for the same few paths on every request.
+const splitPaths = new Map<string, readonly string[]>();
+
 /** Values at `path` (`tools.*.function.parameters`) in a request body; `*` spans an array. */
 export function valuesAt(body: unknown, path: string): unknown[] {
+  let parts = splitPaths.get(path);
+  if (parts === undefined) {
+    parts = path.split('.');
+    if (splitPaths.size < 256) splitPaths.set(path, parts);
+  }
   let current: unknown[] = [body];
-  for (const part of path.split('.')) {
+  for (const part of parts) {
+    if (current.length === 0) break;
     const next: unknown[] = [];
     for (const v of current) {
       if (part === '*') {

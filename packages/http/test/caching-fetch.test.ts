@@ -52,6 +52,7 @@ function setup(options: Partial<CachingOptions> = {}) {
 const url = () => `${server.baseURL}/chat/completions`;
 const body = (content: string) => JSON.stringify({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content }] });
 const headers = { 'content-type': 'application/json' };
+type HeadersForm = NonNullable<RequestInit['headers']>;
 
 describe('request forms the caching fetch caches', () => {
   it('a string body, a Uint8Array, an ArrayBuffer, a Blob and a stream body all share one entry', async () => {
@@ -109,6 +110,40 @@ describe('request forms the caching fetch caches', () => {
     await cache.flush();
     expect(stored(layer)).toHaveLength(0);
     for (const r of server.requests) expect(Object.keys(r.headers).filter((h) => h.startsWith('x-strata-'))).toEqual([]);
+  });
+
+  it('headers as a record, a list of pairs or a Headers are read alike: same key headers, control headers obeyed and stripped', async () => {
+    const { fetch, cache } = setup();
+    const text = body('header forms');
+    // Key headers as fetch reads them: any case, HTTP whitespace trimmed, a repeated name joined with ", ".
+    const forms: HeadersForm[] = [
+      { ...headers, 'openai-beta': 'a, b' },
+      { ...headers, 'OpenAI-Beta': ' a, b\t' },
+      [
+        ['content-type', 'application/json'],
+        ['openai-beta', 'a'],
+        ['OPENAI-BETA', 'b'],
+      ],
+      new Headers({ ...headers, 'openai-beta': 'a, b' }),
+      // Any iterable of pairs, as fetch takes it.
+      new Map([['openai-beta', 'a, b']]) as unknown as HeadersForm,
+    ];
+    const first = await fetch(url(), { method: 'POST', headers: forms[0]!, body: text });
+    expect(getCacheInfo(first)?.hit).toBe(false);
+    await cache.flush();
+    for (const form of forms.slice(1)) expect(getCacheInfo(await fetch(url(), { method: 'POST', headers: form, body: text }))?.hit).toBe(true);
+    // Another value of a key header is another request.
+    expect(getCacheInfo(await fetch(url(), { method: 'POST', headers: { 'openai-beta': 'a' }, body: text }))?.hit).toBe(false);
+    // A control header in any form and case is obeyed and never sent.
+    for (const form of [{ 'X-Strata-Cache-Mode': 'bypass' }, [['x-strata-cache-mode', 'bypass']], new Headers({ 'x-strata-cache-mode': 'bypass' })]) {
+      const r = await fetch(url(), { method: 'POST', headers: form as HeadersForm, body: text });
+      expect(getCacheInfo(r)).toEqual({ hit: false, status: 'bypass' });
+    }
+    expect(server.count()).toBe(5);
+    for (const r of server.requests) expect(Object.keys(r.headers).filter((h) => h.startsWith('x-strata-'))).toEqual([]);
+    expect(server.requests[0]!.headers['openai-beta']).toBe('a, b');
+    // A malformed list is refused as fetch refuses it.
+    await expect(fetch(url(), { method: 'POST', headers: [['openai-beta']] as unknown as [string, string][], body: text })).rejects.toThrow(TypeError);
   });
 
   it('what cannot be cached passes through unchanged and is counted by reason', async () => {
