@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { hashKey } from '@strata-cache/gateway';
+import { supportChatRequest } from '@strata-cache/provider-test-servers';
 import { startRedisServer } from '@strata-cache/test-utils';
 
 const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -35,24 +36,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
 
 /** A realistic chat request: a system prompt, a short history, a question (~1.3 KB). */
-function chatBody(question) {
-  return {
-    model: 'gpt-4o-mini',
-    temperature: 0,
-    messages: [
-      {
-        role: 'system',
-        content:
-          'You are the support assistant of an online shop. Answer briefly and politely, cite the policy section you rely on, and never invent order details. '.repeat(
-            4,
-          ),
-      },
-      { role: 'user', content: 'Hi, I ordered a pair of running shoes last week.' },
-      { role: 'assistant', content: 'Thanks for reaching out! How can I help with your order?' },
-      { role: 'user', content: question },
-    ],
-  };
-}
+const chatBody = supportChatRequest;
 
 function child(role, env = {}) {
   const proc = spawn(process.execPath, [here + 'child.mjs', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });

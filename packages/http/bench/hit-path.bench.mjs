@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MultiLayerCache, chatProfile } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
+import { supportChatRequest } from '@strata-cache/provider-test-servers';
 import { createProviderFetch, describeRequest, fetchAnswer } from '../dist/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -56,24 +57,7 @@ const upstream = async (_url, init) => {
   const q = JSON.parse(init.body).messages.at(-1).content;
   return new Response(answer(q), { status: 200, headers: { 'content-type': 'application/json', 'x-request-id': 'req_1' } });
 };
-const bodies = Array.from({ length: DISTINCT }, (_, i) =>
-  JSON.stringify({
-    model: 'gpt-4o-mini',
-    temperature: 0,
-    messages: [
-      {
-        role: 'system',
-        content:
-          'You are the support assistant of an online shop. Answer briefly and politely, cite the policy section you rely on, and never invent order details. '.repeat(
-            4,
-          ),
-      },
-      { role: 'user', content: 'Hi, I ordered a pair of running shoes last week.' },
-      { role: 'assistant', content: 'Thanks for reaching out! How can I help with your order?' },
-      { role: 'user', content: `Can I return them if they do not fit? (order ${100_000 + i})` },
-    ],
-  }),
-);
+const bodies = Array.from({ length: DISTINCT }, (_, i) => JSON.stringify(supportChatRequest(`Can I return them if they do not fit? (order ${100_000 + i})`)));
 const headers = () => ({
   'content-type': 'application/json',
   accept: 'application/json',

@@ -15,7 +15,7 @@ export {
 export type { OpenAIServerOptions } from './openai.js';
 export { startAnthropicServer, anthropicHandler, anthropicError, message as anthropicMessage, messageEvents as anthropicMessageEvents } from './anthropic.js';
 export type { AnthropicServerOptions } from './anthropic.js';
-export { lastUserText, words, fakeTokens } from './text.js';
+export { lastUserText, words, fakeTokens, supportChatRequest } from './text.js';
 export { watchOutput } from './watch.js';
 export type { WatchedCache } from './watch.js';
 export { SECRET_KEY, SECRET_ORG, SECRET_PROJECT, memoryCache, stored, collect, plain, sdkChoice, warningsDuring } from './adapter-testing.js';

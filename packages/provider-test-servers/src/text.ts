@@ -24,3 +24,30 @@ export function words(text: string): string[] {
 export function fakeTokens(text: string): number {
   return Math.max(1, Math.ceil(text.length / 4));
 }
+
+/**
+ * A support-bot chat completion request (~1.3 KB: a system prompt, a short history, the question),
+ * the workload of the gateway and caching-fetch benchmarks.
+ */
+export function supportChatRequest(question: string): {
+  model: string;
+  temperature: number;
+  messages: Array<{ role: 'system' | 'user' | 'assistant'; content: string }>;
+} {
+  return {
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      {
+        role: 'system',
+        content:
+          'You are the support assistant of an online shop. Answer briefly and politely, cite the policy section you rely on, and never invent order details. '.repeat(
+            4,
+          ),
+      },
+      { role: 'user', content: 'Hi, I ordered a pair of running shoes last week.' },
+      { role: 'assistant', content: 'Thanks for reaching out! How can I help with your order?' },
+      { role: 'user', content: question },
+    ],
+  };
+}
