@@ -35,9 +35,6 @@ const UPSTREAM_KEY = 'sk-bench-upstream';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const resultsDir = fileURLToPath(new URL('../../../bench/results/', import.meta.url));
 
-/** A realistic chat request: a system prompt, a short history, a question (~1.3 KB). */
-const chatBody = supportChatRequest;
-
 function child(role, env = {}) {
   const proc = spawn(process.execPath, [here + 'child.mjs', role], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
@@ -94,8 +91,8 @@ const r3 = (x) => Math.round(x * 1000) / 1000;
 // ------------------------------------------------------------------------------------ 1. hits
 async function hits(upstream) {
   const gw = await child('gateway', { BENCH_GATEWAY_CONFIG: gatewayConfig(upstream.baseURL, { l1: { maxEntries: 10_000 } }), UPSTREAM_KEY });
-  const json = JSON.stringify(chatBody('Can I return them if they do not fit?'));
-  const stream = JSON.stringify({ ...chatBody('Can I return them if they do not fit?'), stream: true });
+  const json = JSON.stringify(supportChatRequest('Can I return them if they do not fit?'));
+  const stream = JSON.stringify({ ...supportChatRequest('Can I return them if they do not fit?'), stream: true });
   for (const body of [json, stream]) {
     const r = await fetch(gw.url + '/v1/chat/completions', { method: 'POST', headers, body });
     await r.text();
@@ -213,7 +210,7 @@ async function missLatency(upstream) {
   const upstreamPath = new URL(upstream.baseURL).pathname + '/chat/completions';
   let n = 0;
   const one = async (pool, path, auth) => {
-    const body = JSON.stringify(chatBody(`Question number ${n++}: where is my order?`));
+    const body = JSON.stringify(supportChatRequest(`Question number ${n++}: where is my order?`));
     const t = performance.now();
     const res = await pool.request({ method: 'POST', path, headers: { 'content-type': 'application/json', authorization: auth }, body });
     await res.body.text();
@@ -268,7 +265,7 @@ async function redisFaults(upstream) {
     method: 'POST',
     headers,
     // Half repeated questions (hits once stored), half new ones (misses that write).
-    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify(chatBody(i++ % 2 ? `repeat ${i % 50}` : `fresh ${i}`)) }) }],
+    requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify(supportChatRequest(i++ % 2 ? `repeat ${i % 50}` : `fresh ${i}`)) }) }],
   });
   let last = 0;
   let counted = 0;

@@ -129,6 +129,6 @@ export function uncachedRequests(target: unknown): Readonly<Record<string, numbe
 /** A Request input carries its own headers: strip control headers there too (when `init` does not replace them). */
 function stripRequest(input: string | URL | Request, init: RequestInit | undefined): string | URL | Request {
   if (typeof input !== 'object' || input instanceof URL || init?.headers !== undefined) return input;
-  const headers = withoutControl(input.headers);
+  const headers = withoutControl(input.headers, input.headers);
   return headers ? new Request(input, { headers }) : input;
 }

@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '@strata-cache/core';
-import type { HeaderLookup } from './request-body.js';
+import { type HeaderLookup, headerLookup } from './request-body.js';
 
 /** Per-request cache control, sent as request headers (removed before the request leaves). */
 export interface RequestCacheControl {
@@ -81,10 +81,10 @@ export function readControl(packageName: string, h: HeaderLookup): Control {
 
 /**
  * The headers without Strata's control headers (they must never reach the provider), or
- * undefined when there were none. `source` is what `headers` was read from (the request's own
- * headers by default), copied only when something must go.
+ * undefined when there were none. `source` is what `headers` was read from, copied only when
+ * something must go.
  */
-export function withoutControl(headers: HeaderLookup, source: NonNullable<RequestInit['headers']> = headers as Headers): Headers | undefined {
+export function withoutControl(headers: HeaderLookup, source: NonNullable<RequestInit['headers']>): Headers | undefined {
   let out: Headers | undefined;
   for (const name of headers.keys()) {
     if (!name.startsWith(CONTROL_PREFIX)) continue;
@@ -97,6 +97,6 @@ export function withoutControl(headers: HeaderLookup, source: NonNullable<Reques
 /** `init` without Strata's control headers. */
 export function stripControl(init: RequestInit): RequestInit {
   if (!init.headers) return init;
-  const stripped = withoutControl(new Headers(init.headers));
+  const stripped = withoutControl(headerLookup(init.headers), init.headers);
   return stripped ? { ...init, headers: stripped } : init;
 }

@@ -108,7 +108,7 @@ function headersOf(input: string | URL | Request, init: RequestInit | undefined,
 }
 
 class HeaderMap implements HeaderLookup {
-  readonly map = new Map<string, string>();
+  private readonly map = new Map<string, string>();
   get(name: string): string | null {
     return this.map.get(name.toLowerCase()) ?? null;
   }
