@@ -1,5 +1,6 @@
 import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4GenerateResult, LanguageModelV4Middleware } from '@ai-sdk/provider';
 import { type CacheResult, type CallOptions, type MultiLayerCache, type ScopeInput, InvalidOptionError, StrataError, loaded } from '@strata-cache/core';
+import { checkIntegrationOptions, checkSemanticOption, checkStringListOption, checkTtlOption } from '@strata-cache/core/layer-kit';
 import { decode, encode } from './codec.js';
 import { type AiSdkKeyRequest, type CallKind, DEFAULT_KEY_HEADERS, IGNORED_PROVIDER_OPTIONS, PROVIDER_OPTIONS_KEY, aiSdkProfile, keyRequestOf } from './key.js';
 import { isAbortError, untilAborted } from '@strata-cache/http';
@@ -250,9 +251,9 @@ function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOpt
     if (o[k] !== undefined && typeof o[k] !== 'boolean')
       throw new InvalidOptionError(`${PKG}: providerOptions.strata.${k} must be a boolean`, { field: `providerOptions.strata.${k}` });
   }
-  if (o.ttlMs !== undefined) checkTtl(o.ttlMs, 'providerOptions.strata.ttlMs');
-  if (o.tags !== undefined) checkTags(o.tags, 'providerOptions.strata.tags');
-  if (o.semantic !== undefined) checkSemantic(o.semantic, 'providerOptions.strata.semantic');
+  if (o.ttlMs !== undefined) checkTtlOption(PKG, o.ttlMs, 'providerOptions.strata.ttlMs');
+  if (o.tags !== undefined) checkStringListOption(PKG, o.tags, 'providerOptions.strata.tags');
+  if (o.semantic !== undefined) checkSemanticOption(PKG, o.semantic, 'providerOptions.strata.semantic');
   if (o.scope !== undefined && typeof o.scope !== 'string' && (typeof o.scope !== 'object' || o.scope === null || typeof o.scope.tenant !== 'string')) {
     throw new InvalidOptionError(`${PKG}: providerOptions.strata.scope must be a tenant string or { tenant, namespace? }`, {
       field: 'providerOptions.strata.scope',
@@ -262,51 +263,11 @@ function readCallOptions(params: LanguageModelV4CallOptions): Omit<StrataCallOpt
 }
 
 function checkOptions(options: StrataCacheOptions): { semantic: boolean | { threshold?: number | undefined }; streams: boolean; cacheInfo: boolean } {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: strataCache needs an options object with "cache"`);
-  for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k))
-      throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
-  }
-  const cache = options.cache as Partial<MultiLayerCache> | undefined;
-  if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function') {
-    throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
-  }
-  if (
-    options.scope !== undefined &&
-    typeof options.scope !== 'function' &&
-    typeof options.scope !== 'string' &&
-    (typeof options.scope !== 'object' || options.scope === null)
-  ) {
-    throw new InvalidOptionError(`${PKG}: option "scope" must be a tenant string, a scope object or a function`, { field: 'scope' });
-  }
-  if (options.ttlMs !== undefined) checkTtl(options.ttlMs, 'ttlMs');
-  if (options.tags !== undefined) checkTags(options.tags, 'tags');
-  if (options.semantic !== undefined) checkSemantic(options.semantic, 'semantic');
-  for (const k of ['keyHeaders', 'ignoreProviderOptions'] as const) {
-    const v = options[k];
-    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) {
-      throw new InvalidOptionError(`${PKG}: option "${k}" must be an array of non-empty strings`, { field: k });
-    }
-  }
+  checkIntegrationOptions(PKG, options, { takenBy: 'strataCache', known: OPTION_KEYS });
+  if (options.semantic !== undefined) checkSemanticOption(PKG, options.semantic);
+  for (const k of ['keyHeaders', 'ignoreProviderOptions'] as const) if (options[k] !== undefined) checkStringListOption(PKG, options[k], k);
   for (const k of ['streams', 'cacheInfo'] as const) {
     if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new InvalidOptionError(`${PKG}: option "${k}" must be a boolean`, { field: k });
   }
   return { semantic: options.semantic ?? true, streams: options.streams ?? true, cacheInfo: options.cacheInfo ?? true };
-}
-
-function checkTtl(v: unknown, field: string): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new InvalidOptionError(`${PKG}: ${field} must be a positive number of ms`, { field });
-}
-
-function checkTags(v: unknown, field: string): void {
-  if (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t === ''))
-    throw new InvalidOptionError(`${PKG}: ${field} must be an array of non-empty strings`, { field });
-}
-
-function checkSemantic(v: unknown, field: string): void {
-  if (typeof v === 'boolean') return;
-  const t = (v as { threshold?: unknown } | null)?.threshold;
-  if (typeof v !== 'object' || v === null || (t !== undefined && (typeof t !== 'number' || !(t > -1 && t <= 1)))) {
-    throw new InvalidOptionError(`${PKG}: ${field} must be a boolean or { threshold } with a cosine similarity in (-1, 1]`, { field });
-  }
 }

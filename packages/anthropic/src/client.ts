@@ -54,7 +54,7 @@ export function withCache<C extends AnthropicClientLike>(client: C, options: Ant
 
 /** A new cached Anthropic client (or a cached copy of `client`). */
 export function createCachedAnthropic(options: CreateCachedAnthropicOptions): Anthropic {
-  checkCachingOptions(PKG, options, [...optionNames(ANTHROPIC), 'client', 'clientOptions']);
+  checkCachingOptions(PKG, options, [...optionNames(ANTHROPIC), 'client', 'clientOptions'], 'createCachedAnthropic');
   const { client, clientOptions, ...cacheOptions } = options;
   if (client && clientOptions) throw new InvalidOptionError(`${PKG}: pass either "client" or "clientOptions", not both`, { field: 'clientOptions' });
   return withCache(client ?? new Anthropic(clientOptions), cacheOptions);

@@ -53,3 +53,11 @@ export type {
   SemanticGuard,
 } from './guard.js';
 export { checkUnknownKeys } from './options.js';
+export {
+  checkIntegrationOptions,
+  checkCacheOption,
+  checkTtlOption,
+  checkStringListOption,
+  checkSemanticOption,
+} from './integration-options.js';
+export type { IntegrationOptionsCheck } from './integration-options.js';

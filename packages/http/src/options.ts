@@ -1,4 +1,5 @@
 import { type MultiLayerCache, InvalidOptionError } from '@strata-cache/core';
+import { checkIntegrationOptions, checkStringListOption } from '@strata-cache/core/layer-kit';
 import type { ReplayPacing, ScopeOption } from './types.js';
 
 /** Options every provider adapter's `withCache` takes (adapters may add their own). */
@@ -46,24 +47,10 @@ export const CACHING_OPTION_NAMES = Object.freeze(
 ) as readonly (keyof CachingOptions)[];
 
 /** Checks the shared options (and rejects names outside `known`). */
-export function checkCachingOptions(packageName: string, options: unknown, known: readonly string[]): asserts options is CachingOptions {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${packageName}: options must be an object with at least "cache"`);
-  for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new InvalidOptionError(`${packageName}: unknown option "${k}"`, { field: k });
-  }
+export function checkCachingOptions(packageName: string, options: unknown, known: readonly string[], takenBy = 'withCache'): asserts options is CachingOptions {
+  checkIntegrationOptions(packageName, options, { takenBy, known });
   const o = options as Partial<CachingOptions>;
-  const cache = o.cache as Partial<MultiLayerCache> | undefined;
-  if (!cache || typeof cache.getOrLoad !== 'function' || typeof cache.lookup !== 'function' || typeof cache.store !== 'function') {
-    throw new InvalidOptionError(`${packageName}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
-  }
-  if (o.ttlMs !== undefined && !(typeof o.ttlMs === 'number' && o.ttlMs > 0))
-    throw new InvalidOptionError(`${packageName}: option "ttlMs" must be a positive number of ms`, { field: 'ttlMs' });
-  for (const field of ['tags', 'reasoningModels'] as const) {
-    const list = o[field];
-    if (list !== undefined && (!Array.isArray(list) || list.some((x: unknown) => typeof x !== 'string' || x === ''))) {
-      throw new InvalidOptionError(`${packageName}: option "${field}" must be an array of non-empty strings`, { field });
-    }
-  }
+  if (o.reasoningModels !== undefined) checkStringListOption(packageName, o.reasoningModels, 'reasoningModels');
   checkPacing(packageName, o.replay);
 }
 

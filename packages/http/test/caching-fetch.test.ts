@@ -234,8 +234,10 @@ describe('withCachingFetch', () => {
     expect(() => withCachingFetch({}, { cache }, SPEC)).toThrow(/@strata-cache\/test: withCache needs a client instance \(new Client\(\)\)/);
     const bad: Array<[object, RegExp]> = [
       [{}, /option "cache"/],
-      [{ cache, ttl: 5 }, /unknown option "ttl"/],
+      [{ cache, ttl: 5 }, /unknown option "ttl" \(known: cache, scope, replay, ttlMs, tags, reasoningModels/],
       [{ cache, ttlMs: 0 }, /option "ttlMs"/],
+      [{ cache, ttlMs: Number.POSITIVE_INFINITY }, /option "ttlMs"/],
+      [{ cache, scope: 5 }, /option "scope"/],
       [{ cache, tags: 'a' }, /option "tags"/],
       [{ cache, reasoningModels: [''] }, /option "reasoningModels"/],
       [{ cache, replay: { pacing: 'fast' } }, /replay.pacing/],

@@ -15,6 +15,7 @@ import {
   loaded,
 } from '@strata-cache/core';
 import { type LangChainKeyRequest, hasUnrenderedContent, keyRequestOf, langChainProfile } from './key.js';
+import { checkIntegrationOptions, checkSemanticOption, checkStringListOption } from '@strata-cache/core/layer-kit';
 
 const PKG = '@strata-cache/langchain';
 
@@ -353,45 +354,9 @@ function modelOf(generations: Generation[]): string | undefined {
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 
 function checkOptions(options: StrataLangChainCacheOptions): void {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: StrataLangChainCache needs an options object with "cache"`);
-  for (const k of Object.keys(options)) {
-    if (!(OPTION_KEYS as readonly string[]).includes(k))
-      throw new InvalidOptionError(`${PKG}: unknown option "${k}" (known: ${OPTION_KEYS.join(', ')})`, { field: k });
-  }
-  const cache = options.cache as Partial<MultiLayerCache> | undefined;
-  if (
-    !cache ||
-    typeof cache.getOrLoad !== 'function' ||
-    typeof cache.lookup !== 'function' ||
-    typeof cache.store !== 'function' ||
-    typeof cache.keyFor !== 'function'
-  ) {
-    throw new InvalidOptionError(`${PKG}: option "cache" must be a MultiLayerCache from @strata-cache/core`, { field: 'cache' });
-  }
-  if (
-    options.scope !== undefined &&
-    typeof options.scope !== 'function' &&
-    typeof options.scope !== 'string' &&
-    (typeof options.scope !== 'object' || options.scope === null)
-  ) {
-    throw new InvalidOptionError(`${PKG}: option "scope" must be a tenant string, a scope object or a function`, { field: 'scope' });
-  }
-  if (options.ttlMs !== undefined && (typeof options.ttlMs !== 'number' || !Number.isFinite(options.ttlMs) || options.ttlMs <= 0)) {
-    throw new InvalidOptionError(`${PKG}: option "ttlMs" must be a positive number of ms`, { field: 'ttlMs' });
-  }
-  for (const k of ['tags', 'ignoreLlmFields'] as const) {
-    const v = options[k];
-    if (v !== undefined && (!Array.isArray(v) || v.some((t) => typeof t !== 'string' || t === ''))) {
-      throw new InvalidOptionError(`${PKG}: option "${k}" must be an array of non-empty strings`, { field: k });
-    }
-  }
-  const s = options.semantic;
-  if (s !== undefined && typeof s !== 'boolean') {
-    const t = (s as { threshold?: unknown } | null)?.threshold;
-    if (typeof s !== 'object' || s === null || (t !== undefined && (typeof t !== 'number' || !(t > -1 && t <= 1)))) {
-      throw new InvalidOptionError(`${PKG}: option "semantic" must be a boolean or { threshold } with a cosine similarity in (-1, 1]`, { field: 'semantic' });
-    }
-  }
+  checkIntegrationOptions(PKG, options, { takenBy: 'StrataLangChainCache', known: OPTION_KEYS, cacheMethods: ['keyFor'] });
+  if (options.ignoreLlmFields !== undefined) checkStringListOption(PKG, options.ignoreLlmFields, 'ignoreLlmFields');
+  if (options.semantic !== undefined) checkSemanticOption(PKG, options.semantic);
   const c = options.coalesce;
   if (c !== undefined && typeof c !== 'boolean') {
     const w = (c as { waitMs?: unknown } | null)?.waitMs;

@@ -88,7 +88,7 @@ export function withCache<C extends OpenAIClientLike>(client: C, options: OpenAI
 
 /** A new cached OpenAI client (or a cached copy of `client`). */
 export function createCachedOpenAI(options: CreateCachedOpenAIOptions): OpenAI {
-  checkCachingOptions(PKG, options, [...optionNames(OPENAI), 'client', 'clientOptions']);
+  checkCachingOptions(PKG, options, [...optionNames(OPENAI), 'client', 'clientOptions'], 'createCachedOpenAI');
   const { client, clientOptions, ...cacheOptions } = options;
   if (client && clientOptions) throw new InvalidOptionError(`${PKG}: pass either "client" or "clientOptions", not both`, { field: 'clientOptions' });
   return withCache(client ?? new OpenAI(clientOptions), cacheOptions);
