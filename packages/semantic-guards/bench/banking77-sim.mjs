@@ -6,20 +6,10 @@
 // 'test' draws the cache from train.csv and the queries from test.csv (for reporting only).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadBanking77, pkgDir } from './data.mjs';
+import { loadBanking77, pkgDir, rng } from './data.mjs';
 
-/** xorshift32 stream in [0, 1). */
-export function rng(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
+export { rng };
+
 function shuffle(arr, rnd) {
   const a = [...arr];
   for (let i = a.length - 1; i > 0; i--) {

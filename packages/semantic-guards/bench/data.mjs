@@ -40,11 +40,10 @@ export function loadLookalikes() {
     .map((l) => JSON.parse(l));
 }
 
-/** Deterministic permutation (xorshift32 Fisher-Yates, fixed seed) so any prefix is a reproducible sample. */
-export function permutation(n, seed = 0x5eed) {
-  const p = Array.from({ length: n }, (_, i) => i);
+/** xorshift32 stream in [0, 1). */
+export function rng(seed) {
   let s = seed >>> 0 || 1;
-  const rnd = () => {
+  return () => {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
@@ -52,6 +51,12 @@ export function permutation(n, seed = 0x5eed) {
     s >>>= 0;
     return s / 4294967296;
   };
+}
+
+/** Deterministic permutation (xorshift32 Fisher-Yates, fixed seed) so any prefix is a reproducible sample. */
+export function permutation(n, seed = 0x5eed) {
+  const p = Array.from({ length: n }, (_, i) => i);
+  const rnd = rng(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
     [p[i], p[j]] = [p[j], p[i]];
