@@ -336,7 +336,7 @@ const md = `# Gateway benchmark
 
 \`pnpm --filter @strata-cache/gateway bench\` — ${results.date}, Node ${results.node}, ${results.cpus} × ${results.cpuModel}, load average at the end ${results.loadAverage.join(' / ')} (a shared machine: other work ran meanwhile).
 
-The upstream (a local OpenAI wire-format server, no model latency) and the gateway each run in a child process; autocannon and the latency client run in the benchmark's process. Request: a ~1.3 KB chat completion (system prompt, history, question).
+The upstream (a local OpenAI wire-format server, no model latency) and the gateway each run in a child process; autocannon and the latency client run in the benchmark's process. Request: a ~0.9 KB chat completion (system prompt, history, question).
 
 ## 1. Cache hits per second at concurrency 64
 

@@ -1,6 +1,6 @@
 // What the caching fetch adds to a cache hit, over core's own read-through. One process,
 // interleaved rounds, process CPU time; an L1 (memory layer) cache populated first, so every call
-// is a hit. The request is a ~1.3 KB chat completion sent as an SDK or the gateway sends it (a
+// is a hit. The request is a ~0.9 KB chat completion sent as an SDK or the gateway sends it (a
 // string body, ten headers as a plain record), one of 1,000 distinct questions per call.
 //   fetchAnswer  the caching fetch's plain answer (what the gateway calls), body already parsed
 //   fetch        the caching fetch itself (what an SDK calls): parses the body, returns a Response

@@ -97,7 +97,7 @@ export async function benchCalibration(embedder, texts, { entries = 1_200, warm 
   for (const s of [staticStack, calibrated]) await s.cache.close();
   const summary = (xs) => ({ p50: round(pct(xs, 50), 3), p90: round(pct(xs, 90), 3), p99: round(pct(xs, 99), 3) });
   const out = {
-    method: `${entries} entries (short questions, real USE-lite vectors; answers shared by similar questions), ${warm} read-through requests to warm the calibrator, then ${queries} other questions × 2 rounds, A/B interleaved per query: layer.search() and cache.lookup() (core + the layer). Embedding excluded: a table embedder returns precomputed vectors. Static: the layer's default setting (topK 4, guards, selector); calibrated: calibration { maxWrongRate: 0.01, shadowRate: 0.1 } (topK 8, guards on each candidate, answer vectors, the calibrator's decision and the served neighbourhood's boundary).`,
+    method: `${entries} entries (short questions, real USE-lite vectors; answers shared by similar questions), ${warm} read-through requests to warm the calibrator, then ${queries} other questions × 2 rounds, A/B interleaved per query: layer.search() and cache.lookup() (core + the layer). Embedding excluded: a table embedder returns precomputed vectors. Static: the layer's default setting (topK 8, guards, selector); calibrated: calibration { maxWrongRate: 0.01, shadowRate: 0.1 } (topK 8, guards on each candidate, answer vectors, the calibrator's decision and the served neighbourhood's boundary).`,
     warmedCalibrator: {
       lookups: cal.lookups,
       nearMissesJudged: cal.nearMissesJudged,
