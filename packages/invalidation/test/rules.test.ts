@@ -209,6 +209,23 @@ describe('versions', () => {
     expect(third.cache.resolveScope('acme').version).toBe(2);
   });
 
+  it('a versionStore holds fingerprints, never the config values (an API key in the config is not written to it)', async () => {
+    const store = new Map<string, string>();
+    const versionStore = { get: async (k: string) => store.get(k), set: async (k: string, v: string) => void store.set(k, v) };
+    const first = makeCache();
+    const e1 = createInvalidationEngine({ cache: first.cache, versionStore });
+    await e1.trackConfig('acme', { systemPrompt: 'You are Acme support.', model: 'gpt-4o', apiKey: 'sk-live-SECRET123' });
+    const stored = [...store.values()].join('\n');
+    expect(stored).not.toContain('sk-live-SECRET123');
+    expect(stored).not.toContain('You are Acme support.');
+    // a restarted process still learns which fields changed
+    const second = makeCache();
+    const e2 = createInvalidationEngine({ cache: second.cache, versionStore });
+    const r = await e2.trackConfig('acme', { systemPrompt: 'You are Acme support.', model: 'gpt-4.1', apiKey: 'sk-live-SECRET123' });
+    expect(r).toEqual({ changed: true, version: 1, changedFields: ['model'] });
+    expect([...store.values()].join('\n')).not.toContain('sk-live-SECRET123');
+  });
+
   it('staleAfterModelChange refuses hits answered by a model older than the newest one seen', async () => {
     const { cache } = makeCache();
     createInvalidationEngine({ cache, rules: [staleAfterModelChange()] });
