@@ -16,6 +16,14 @@ function parse(e: RecordedEvent): any {
   }
 }
 
+/**
+ * True for an event the SDK fails on: one named `error`, or data that is not JSON (`[DONE]`
+ * aside). A stream holding one is never a complete answer, however it ends.
+ */
+function failed(e: RecordedEvent): boolean {
+  return e.event === 'error' || (e.data !== '[DONE]' && parse(e) === undefined);
+}
+
 const schemasAt =
   (...paths: string[]) =>
   (body: Record<string, unknown>): unknown[] =>
@@ -88,9 +96,9 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
     schemas: schemasAt('response_format.json_schema.schema', 'tools.*.function.parameters'),
     usage: (body) => chatUsage(body?.usage),
     complete(events) {
-      // The stream ends with `data: [DONE]`; an `error` payload anywhere means it failed.
+      // The stream ends with `data: [DONE]`; an `error` event or payload anywhere means it failed.
       if (events.length === 0 || events[events.length - 1]!.data !== '[DONE]') return false;
-      return !events.some((e) => e.data !== '[DONE]' && parse(e)?.error !== undefined);
+      return !events.some((e) => failed(e) || (e.data !== '[DONE]' && parse(e)?.error !== undefined));
     },
     fromEvents(events) {
       const value = assembleChatCompletion(events.map(parse).filter((c) => c !== undefined));
@@ -114,6 +122,7 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
     complete(events) {
       let final = false;
       for (const e of events) {
+        if (failed(e)) return false;
         const type = e.event ?? parse(e)?.type;
         if (type === 'error' || type === 'response.failed') return false;
         if (FINAL_RESPONSE_EVENTS.has(type)) final = true;

@@ -11,6 +11,7 @@ import {
   json,
   openAIResponse,
   openAIResponseBody,
+  openAIResponseEvents,
   SECRET_KEY,
   SECRET_ORG,
   SECRET_PROJECT,
@@ -249,6 +250,32 @@ describe('failures are never stored', () => {
     await expect(collect(await client.chat.completions.create(req))).rejects.toThrow(/overloaded mid-stream/);
     await cache.flush();
     expect(stored(layer)).toHaveLength(0);
+  });
+
+  it('a stream with malformed event JSON or an error-named event is not stored; the next call goes upstream', async () => {
+    const { client, cache, layer } = setup();
+    const req = chat('garbled', { stream: true as const });
+    const events = chatCompletionChunks(req, 0);
+    // Ends with [DONE] like a complete stream, but one event is not JSON (the SDK throws on it).
+    server.enqueue(sse([events[0]!, { data: '{"id":"chatcmpl-0","choices":[{"ind' }, ...events.slice(1)]));
+    await expect(collect(await client.chat.completions.create(req))).rejects.toThrow();
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    // An `event: error` carries the provider's error even when its payload has no `error` field.
+    server.enqueue(sse([events[0]!, { event: 'error', data: { message: 'overloaded mid-stream', type: 'server_error' } }, { data: '[DONE]' }]));
+    await collect(await client.chat.completions.create(req)).catch(() => undefined);
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    // The same for the Responses API.
+    const rreq = { model: 'gpt-4o-mini', temperature: 0, input: 'garbled', stream: true as const };
+    const revents = openAIResponseEvents(rreq, 0);
+    server.enqueue(sse([revents[0]!, { event: 'response.in_progress', data: '{"type":"response.in_pro' }, ...revents.slice(2)]));
+    await expect(collect(await client.responses.create(rreq))).rejects.toThrow();
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    const full = await collect(await client.chat.completions.create(req));
+    expect(full.length).toBe(events.length - 1);
+    expect(server.count('/chat/completions')).toBe(3);
   });
 
   it('500, 429 and 400 pass through unchanged (status, body, headers) and are not stored', async () => {
