@@ -91,7 +91,10 @@ export function messagesEndpoint(reasoningModels: readonly string[]): EndpointSp
       let starts = 0;
       let stopped = false;
       for (const e of events) {
-        const type = e.event ?? parse(e)?.type;
+        const data = parse(e);
+        // Data that is not JSON: the SDK throws on it (it skips only empty data).
+        if (data === undefined && e.data !== '') return false;
+        const type = e.event ?? data?.type;
         if (type === 'error') return false;
         if (type === 'message_start') starts++;
         if (type === 'message_stop') stopped = true;

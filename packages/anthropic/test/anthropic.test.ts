@@ -239,6 +239,19 @@ describe('failures are never stored', () => {
     ).toEqual([false, true]);
   });
 
+  it('a stream with malformed event JSON is not stored, though it ends with message_stop; the next call goes upstream', async () => {
+    const { client, cache, layer } = setup();
+    const req = msg('garbled', { stream: true as const });
+    const events = anthropicMessageEvents(req as never, 0);
+    const i = events.findIndex((e) => e.event === 'content_block_delta');
+    server.enqueue(sse([...events.slice(0, i), { event: 'content_block_delta', data: '{"type":"content_block_delta","ind' }, ...events.slice(i + 1)]));
+    await expect(collect(await client.messages.create(req))).rejects.toThrow();
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    await collect(await client.messages.create(req));
+    expect(server.count('/messages')).toBe(2);
+  });
+
   it('500, 429, 529 and 400 pass through unchanged and are not stored', async () => {
     const { client, cache, layer, bare } = setup();
     for (const [status, type] of [
