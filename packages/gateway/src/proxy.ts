@@ -202,13 +202,8 @@ async function relay(
   reply.headers(extra);
   if (res.body && contentType.includes('text/event-stream')) {
     ctx.onStream(true);
-    const stream = Readable.fromWeb(res.body as unknown as NodeReadableStream<Uint8Array>);
+    const stream = Readable.from(streamed(ctx, res.body as unknown as NodeReadableStream<Uint8Array>, upstream, signal), { objectMode: false });
     stream.once('close', () => ctx.onStream(false));
-    // A stream that breaks after its headers were sent can only be cut: the caller sees a
-    // truncated stream (and nothing incomplete is stored, the caching fetch sees to that).
-    stream.once('error', () => {
-      if (!signal.aborted) ctx.onUpstreamError(upstream.name, 'stream');
-    });
     await reply.send(stream);
     return;
   }
@@ -221,6 +216,23 @@ async function relay(
     throw upstreamFailure(ctx, upstream, error, signal);
   }
   await reply.send(text);
+}
+
+/**
+ * The chunks of an upstream stream. One that breaks after its headers were sent can only be cut:
+ * the caller sees a truncated stream (and nothing incomplete is stored, the caching fetch sees to
+ * that). One that breaks before its first chunk reached the caller is answered as the upstream
+ * failure it is (502), not as an error of the gateway.
+ */
+async function* streamed(ctx: ProxyContext, body: NodeReadableStream<Uint8Array>, upstream: Upstream, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  try {
+    for await (const chunk of body) yield chunk;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    ctx.onUpstreamError(upstream.name, 'stream');
+    const code = errorCode(error);
+    throw new GatewayError(502, 'api_error', `the ${upstream.name} upstream's stream broke off${code ? ` (${code})` : ''}`, { cause: error });
+  }
 }
 
 const utf8 = new TextDecoder();
