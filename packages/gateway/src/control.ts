@@ -22,6 +22,7 @@ const KNOWN = new Set<string>(Object.values(CONTROL_HEADERS));
 const MAX_TAGS = 32;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what a tag must not hold
 const TAG = /^[^\s,\u0000-\u001f\u007f]{1,200}$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function bad(message: string, field: string): GatewayError {
   return new GatewayError(400, 'invalid_request_error', message, { field });
@@ -63,7 +64,15 @@ export function readControl(headers: Record<string, string | string[] | undefine
         break;
       }
       case CONTROL_HEADERS.tags: {
-        const tags = value
+        // Node reads a header's bytes as latin-1; tags are text in UTF-8 (as curl sends them, and
+        // as the admin API and `strata purge --tag` take them), so they are read as UTF-8.
+        let text: string;
+        try {
+          text = utf8.decode(Buffer.from(value, 'latin1'));
+        } catch {
+          throw bad(`${name} must be UTF-8`, name);
+        }
+        const tags = text
           .split(',')
           .map((t) => t.trim())
           .filter((t) => t !== '');

@@ -1,5 +1,6 @@
 // Per-request control headers, the response headers that report the cache's part, pass-through
 // credentials (the key's hash in the scope), key reloads, and headers a caller may not send.
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashKey } from '../src/index.js';
 import { type Harness, KEYS, chat, harness, keyTable, json } from './helpers.js';
@@ -57,6 +58,39 @@ describe('control headers', () => {
     }
     expect(h.openai.count()).toBe(0);
     expect(h.gw.cache.stats().requests).toBe(0);
+  });
+
+  it('x-strata-tags in UTF-8 (as curl sends them) are stored as sent, and purged by the same text; other bytes are refused', async () => {
+    h = await harness();
+    const url = new URL(h.gw.url);
+    // A raw request: fetch would only send the header's characters as single bytes.
+    const send = (tags: Buffer, content: string) =>
+      new Promise<string>((resolve, reject) => {
+        const body = JSON.stringify(chat(content));
+        const socket = connect(Number(url.port), url.hostname);
+        let got = '';
+        socket.on('data', (d) => (got += d.toString()));
+        socket.on('close', () => resolve(got));
+        socket.on('error', reject);
+        socket.write(
+          Buffer.concat([
+            Buffer.from(
+              `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer ${KEYS.acme}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-strata-tags: `,
+            ),
+            tags,
+            Buffer.from(`\r\n\r\n${body}`),
+          ]),
+        );
+      });
+    expect(await send(Buffer.from('café,日本', 'utf8'), 'unicode tags')).toMatch(/^HTTP\/1\.1 200/);
+    const inspect = await json(h.admin('POST', '/admin/inspect', { body: chat('unicode tags'), tenant: 'acme' }));
+    expect(inspect.layers.l1.tags).toEqual(['café', '日本']);
+    expect((await json(h.admin('POST', '/admin/purge', { tag: '日本', tenant: 'acme' }))).total).toBe(1);
+    // Not UTF-8 (a lone latin-1 byte): refused, nothing stored.
+    const refused = await send(Buffer.from([0x63, 0x61, 0x66, 0xe9]), 'latin-1 tag');
+    expect(refused).toMatch(/^HTTP\/1\.1 400/);
+    expect(refused).toMatch(/x-strata-tags must be UTF-8/);
+    expect(h.openai.count()).toBe(1);
   });
 
   it('reports the layer and age of a hit', async () => {
