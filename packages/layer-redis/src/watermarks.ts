@@ -32,8 +32,25 @@ export function isWatermarkKey(prefix: string, key: string): boolean {
   return key.startsWith(`${prefix}:wm:`);
 }
 
-/** The server's time, the store's counter and how many watermarks it holds, in one round trip to its slot. */
-const SAMPLE = new Script(`return { redis.call('TIME'), redis.call('GET', KEYS[1]), redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) }`);
+/**
+ * The server's time, the store's counter, how many watermarks it holds and, when ARGV is given,
+ * whether it still holds this process's last save (1/0): ARGV[1] the index in KEYS of its ZSET,
+ * ARGV[2] the member, ARGV[3] its score, ARGV[4..] the members of KEYS[2] pruning folds it into.
+ * One round trip to the store's slot.
+ */
+const SAMPLE = new Script(`
+local kept = 1
+if #ARGV > 0 then
+  local best = redis.call('ZSCORE', KEYS[tonumber(ARGV[1])], ARGV[2])
+  best = best and tonumber(best)
+  for i = 4, #ARGV do
+    local f = redis.call('ZSCORE', KEYS[2], ARGV[i])
+    if f and (not best or tonumber(f) > best) then best = tonumber(f) end
+  end
+  if not best or best < tonumber(ARGV[3]) then kept = 0 end
+end
+return { redis.call('TIME'), redis.call('GET', KEYS[1]), redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]), kept }
+`);
 
 /**
  * Folds watermarks (KEYS[1], member → at) into `clear|<scope>|` ones, which cover at least what
@@ -121,6 +138,11 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   readonly keys: { readonly marks: string; readonly versions: string; readonly seq: string };
   private readonly listeners = new Set<() => void>();
   private seen = 0;
+  /**
+   * This process's last acknowledged save, as SAMPLE's arguments: a store that lacks it went back
+   * in time even when other processes' saves have since taken the counter past `seen`.
+   */
+  private last: string[] = [];
   private samples: Sample[] = [];
   private best: Sample | undefined;
   private jump = { size: 0, at: 0 };
@@ -172,6 +194,8 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       for (const [error] of results ?? []) if (error) throw error;
       return Number(results?.[results.length - 1]?.[1]);
     });
+    if (flat.length > 0) this.last = ['2', flat[1]!, flat[0]!, ...foldTargets(flat[1]!)];
+    else if (versions.length > 0) this.last = ['3', versions[1]!, versions[0]!];
     this.observe(n);
   }
 
@@ -236,14 +260,18 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     this.checking = true;
     try {
       const t0 = local();
-      const [time, seq, held] = (await this.layer.runCommand('checkWatermarks', this.s.timeoutMs, (c) =>
-        SAMPLE.run(c, [this.keys.seq, this.keys.marks, this.keys.versions], []),
-      )) as [[string, string], string | null, number];
+      const last = this.last;
+      const [time, seq, held, kept] = (await this.layer.runCommand('checkWatermarks', this.s.timeoutMs, (c) =>
+        SAMPLE.run(c, [this.keys.seq, this.keys.marks, this.keys.versions], last),
+      )) as [[string, string], string | null, number, number];
       const t1 = local();
       this.sample(Number(time[0]) * 1_000 + Number(time[1]) / 1_000, t0, t1);
       // No counter, or no watermark at all after saves: restarted empty, or the keys were evicted
       // (maxmemory with allkeys-*) — pruning never empties the store.
       if ((seq === null || Number(held) === 0) && this.seen > 0) this.lost();
+      // Its own last save gone: an older snapshot, whatever the counter says now (processes
+      // started from that snapshot may have saved past the value this process saw).
+      else if (Number(kept) === 0 && last === this.last) this.lost();
       else this.observe(Number(seq ?? 0));
     } finally {
       this.checking = false;
@@ -288,6 +316,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
 
   private lost(): void {
     this.seen = 0;
+    this.last = [];
     this.resync();
   }
 
@@ -306,4 +335,10 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     }
     this.best = best;
   }
+}
+
+/** The members PRUNE may fold a marks member into (they then cover it). */
+function foldTargets(id: string): string[] {
+  const [type, scope] = id.split('|', 2);
+  return (type === 'key' || type === 'tag') && scope !== undefined && scope !== '*' ? [`clear|${scope}|`, 'clear|*|'] : ['clear|*|'];
 }

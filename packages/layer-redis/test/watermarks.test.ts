@@ -84,6 +84,23 @@ describe('RedisWatermarks: watermarks in Redis', () => {
     await cache.close();
   });
 
+  it('notices an older snapshot even when other processes saved past its counter before it checked, and writes its watermark back', async () => {
+    const layer = own.makeLayer();
+    const bus = new RedisInvalidationBus({ layer, watermarkCheckMs: 100 });
+    const cache = new MultiLayerCache({ layers: [new MemoryLayer(), layer], bus });
+    await cache.ready();
+    await cache.invalidateTag('purged-before-the-restore');
+    const keys = (bus.watermarks as RedisWatermarks).keys;
+    const id = 'tag|*|purged-before-the-restore';
+    expect(await own.raw.zscore(keys.marks, id)).not.toBeNull();
+    // In one step (no check of this process in between): Redis restored from a snapshot taken just
+    // before the purge (counter - 1, the watermark gone), then 3 saves by processes started from
+    // that snapshot (which never knew of the purge): the counter ends above what this process saw.
+    await own.raw.multi().zrem(keys.marks, id).zadd(keys.marks, Date.now(), 'tag|*|saved-by-another-process').incrby(keys.seq, 2).exec();
+    await until(async () => (await own.raw.zscore(keys.marks, id)) !== null);
+    await cache.close();
+  });
+
   it('prune folds old key and tag watermarks into their scope (clear watermarks stay), and bounds the count', async () => {
     const layer = own.makeLayer();
     const store = new RedisWatermarks(layer, { checkEveryMs: 1_000, clockMarginMs: 1, unsyncedErrorMs: 1_000, timeoutMs: 1_000 });
