@@ -45,7 +45,11 @@ export class Connection {
       cooldownMs: o.cooldownMs,
       probe: () => this.probe(),
       onStateChange: (state, cause) => {
-        userListener?.(state, cause);
+        try {
+          userListener?.(state, cause);
+        } catch {
+          // the application's listener must not break the breaker (a request left unsettled, no probe scheduled)
+        }
         if (state === 'closed') this.available();
       },
     });

@@ -142,3 +142,32 @@ describe('RedisLayer: a batch while Redis is hung (SIGSTOP)', () => {
     expect((await Promise.all(keys.map((k) => layer.get(k)))).map((e) => e?.value)).toEqual(keys.map((_, i) => i));
   });
 });
+
+describe('RedisLayer: an onStateChange listener that throws', () => {
+  it('breaks neither the request (a miss plus error, no uncaught exception) nor the recovery', async () => {
+    const seen: string[] = [];
+    const layer = makeLayer({
+      timeoutMs: 50,
+      breaker: { failureThreshold: 1, cooldownMs: 100 },
+      onStateChange: (state) => {
+        seen.push(state);
+        throw new Error('a bug in the application listener');
+      },
+    });
+    await layer.connect();
+    const key = computeKey({ listener: 1 }, resolveScope('t'));
+    await layer.set(key, entry('v'));
+    own.server.pause();
+    try {
+      await expect(layer.get(key)).rejects.toThrow(/within 50 ms/);
+      expect(layer.state).toBe('open');
+    } finally {
+      own.server.resume();
+    }
+    const until = Date.now() + 5_000;
+    while (layer.state !== 'closed' && Date.now() < until) await sleep(20);
+    expect(layer.state).toBe('closed');
+    expect(seen).toEqual(expect.arrayContaining(['open', 'half-open', 'closed']));
+    expect((await layer.get(key))?.value).toBe('v');
+  });
+});
