@@ -1,7 +1,7 @@
 // The gateway process: two Fastify servers (the public API and the admin API) around one cache
 // stack, with the HTTP limits, logs, metrics and the shutdown an operator expects.
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type IncomingMessage, STATUS_CODES, createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { InvalidOptionError, type MultiLayerCache, type StrataError } from '@strata-cache/core';
 import type { InvalidationEngine } from '@strata-cache/invalidation';
 import { createAnthropicCachingFetch } from '@strata-cache/anthropic';
@@ -162,6 +162,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ),
     requestTimeout: s.requestTimeoutMs,
     keepAliveTimeout: s.keepAliveTimeoutMs,
+    // Timeouts, oversized headers and unparsable requests are answered before (or outside) a
+    // route: in the error format of the API the caller speaks, like every other error.
+    clientErrorHandler: clientError,
   });
   installJsonParser(app, true);
   app.decorateRequest('gw', null as unknown as RequestState);
@@ -170,6 +173,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.addHook('onRequest', (req, _reply, done) => {
     const config = req.routeOptions.config;
     req.gw = { route: config.route ?? 'other' };
+    (req.raw.socket as SocketWithRequest)[kRequest] = req.raw;
     if (!config.auth) {
       done();
       return;
@@ -463,11 +467,38 @@ function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError
     reply.raw.destroy();
     return;
   }
-  const api =
-    req.url.startsWith('/v1/messages') || (req.url.startsWith('/v1/models') && req.headers['anthropic-version'] !== undefined) ? 'anthropic' : 'openai';
   const type = error instanceof GatewayError ? error.type : typeOfStatus(status);
   return reply
     .code(status)
     .header('content-type', 'application/json')
-    .send(errorBody(api, status, type, message));
+    .send(errorBody(apiOf(req.url, req.headers), status, type, message));
+}
+
+/** The API whose error format a request is answered in. */
+function apiOf(url: string, headers: FastifyRequest['headers']): 'openai' | 'anthropic' {
+  return url.startsWith('/v1/messages') || (url.startsWith('/v1/models') && headers['anthropic-version'] !== undefined) ? 'anthropic' : 'openai';
+}
+
+// The request a connection carries (its last one), for errors Node raises on the connection.
+const kRequest = Symbol('strata.gateway.request');
+type SocketWithRequest = Socket & { [kRequest]?: IncomingMessage };
+
+/** Node's `clientError`: a request (body or headers) too slow, headers too large, bytes that are not HTTP. */
+function clientError(error: Error & { code?: string }, socket: Socket): void {
+  // A reset connection: nothing to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'the request did not arrive in time (server.headersTimeoutMs, server.requestTimeoutMs)']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'the request headers are larger than this gateway accepts']
+        : [400, 'the request is not valid HTTP'];
+  const req = (socket as SocketWithRequest)[kRequest];
+  const body = JSON.stringify(errorBody(req ? apiOf(req.url ?? '', req.headers) : 'openai', status, typeOfStatus(status), message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

@@ -108,6 +108,25 @@ describe('bad input', () => {
     expect(slowHead).toMatch(/^HTTP\/1\.1 408/);
   });
 
+  it("slow bodies, slow and oversized headers: answered in the caller API's error format", async () => {
+    const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
+    const body = JSON.stringify(chat('slow'));
+    const head = (path: string) =>
+      `POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEYS.acme}\r\nx-api-key: ${KEYS.acme}\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const slow = (path: string) => raw([head(path), body.slice(0, 5), body.slice(5, 10), body.slice(10, 15), body.slice(15, 20)], 400);
+    const openai = await slow('/v1/chat/completions');
+    expect(openai).toMatch(/^HTTP\/1\.1 408/);
+    expect(bodyOf(openai)).toMatchObject({ error: { type: 'timeout_error', message: expect.any(String) } });
+    const anthropic = await slow('/v1/messages');
+    expect(anthropic).toMatch(/^HTTP\/1\.1 408/);
+    expect(bodyOf(anthropic)).toMatchObject({ type: 'error', error: { type: 'timeout_error', message: expect.any(String) } });
+    const slowHead = await raw(['POST /v1/chat/completions HTTP/1.1\r\n', 'host: x\r\n', 'x-a: 1\r\n', 'x-b: 2\r\n', 'x-c: 3\r\n'], 400);
+    expect(bodyOf(slowHead)).toMatchObject({ error: { type: 'timeout_error', message: expect.any(String) } });
+    const huge = await raw([`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-strata-tags: ${'a'.repeat(20_000)}\r\n\r\n`], 0);
+    expect(huge).toMatch(/^HTTP\/1\.1 431/);
+    expect(bodyOf(huge)).toMatchObject({ error: { type: 'invalid_request_error', message: expect.stringMatching(/headers/) } });
+  });
+
   it('unknown routes and methods: 404 naming what is served', async () => {
     await expectError(await h.post('/v1/completions', chat('x')), 404, /no route POST \/v1\/completions.*POST \/v1\/chat\/completions/);
     await expectError(await fetch(url('/v1/chat/completions'), { headers: auth }), 404, /GET \/v1\/chat\/completions is not supported \(use POST\)/);
