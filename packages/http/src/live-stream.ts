@@ -187,6 +187,7 @@ class LiveLoad<S, M> {
   private out!: ReadableStreamDefaultController<S>;
   private readonly stream: ReadableStream<S>;
   private ended = false;
+  private settled = false;
   private unlisten: () => void = noop;
 
   constructor(
@@ -256,9 +257,26 @@ class LiveLoad<S, M> {
 
   private stop(): void {
     if (this.ended) return;
-    // Nobody reads any more: stop the provider's stream (and the tokens it costs).
+    // Nobody reads any more: stop the provider's stream (and the tokens it costs), and settle
+    // the load with what was recorded now, so that an identical request made meanwhile loads
+    // again instead of following a stream that stops here.
+    this.settle(false);
     this.upstream.abort(new DOMException('Every reader of the stream left.', 'AbortError'));
     void this.source?.cancel().catch(noop);
+  }
+
+  /**
+   * Commits the recording when it is a complete answer, abandons the load otherwise (once).
+   * `ended`: the upstream stream ended there, and so do the streams of the callers following it.
+   */
+  private settle(ended: boolean): void {
+    if (this.settled) return;
+    this.settled = true;
+    const answer = this.spec.finish(this.chunks);
+    if (answer) {
+      this.load.commit(answer).then((result) => this.spec.committed?.(result, answer), noop);
+    } else if (ended && this.chunks.length > 0) this.load.abandon(new StreamEndedIncomplete());
+    else this.load.abandon();
   }
 
   private openFailed(error: unknown): void {
@@ -276,7 +294,7 @@ class LiveLoad<S, M> {
       try {
         r = await source.read();
       } catch (error) {
-        if (this.upstream.signal.aborted) break; // our own cancel: judge what was recorded
+        if (this.upstream.signal.aborted) break; // our own cancel: the recording was judged then
         // The provider's stream broke. Joiners that have nothing yet begin again; the others
         // fail as this caller's stream does.
         this.end();
@@ -285,7 +303,7 @@ class LiveLoad<S, M> {
         this.deliver((out) => out.error(error));
         return;
       }
-      if (r.done) break;
+      if (r.done || this.settled) break; // settled: stopped, nobody reads what arrives now
       for (const chunk of this.spec.record(r.value)) {
         this.chunks.push(chunk);
         this.load.push(chunk);
@@ -295,11 +313,7 @@ class LiveLoad<S, M> {
     }
     this.end();
     this.deliver((out) => out.close());
-    const answer = this.spec.finish(this.chunks);
-    if (answer) {
-      this.load.commit(answer).then((result) => this.spec.committed?.(result, answer), noop);
-    } else if (this.chunks.length > 0) this.load.abandon(new StreamEndedIncomplete());
-    else this.load.abandon();
+    this.settle(true);
   }
 
   /** Hands something to the leading caller's stream while it reads it. */

@@ -145,6 +145,22 @@ describe('identical concurrent streams share one upstream stream', () => {
     expect(server.count('/chat/completions')).toBe(1);
   });
 
+  it('a request made right after the only reader aborted is not handed the stream it left: it goes upstream', async () => {
+    const { fetch, cache, layer } = setup();
+    const ac = new AbortController();
+    const leader = await fetch(url(), request('left behind', ac.signal));
+    const reader = leader.body!.getReader();
+    await reader.read();
+    ac.abort();
+    const next = await fetch(url(), request('left behind'));
+    const got = await events(next);
+    expect(got.error).toBeUndefined();
+    expect(got.data.at(-1)).toBe('[DONE]');
+    expect(server.count('/chat/completions')).toBe(2);
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(1);
+  });
+
   it('an error status reaches every identical caller as sent, from one upstream call, and is not stored', async () => {
     const { fetch, cache, layer } = setup();
     server.enqueue(httpError(429, openAIError('slow down', 'rate_limit_error'), { 'retry-after': '1' }));
