@@ -27,6 +27,7 @@ export class ConfigVersions {
     const fields = fieldFingerprints(config);
     let previous = this.fingerprints.get(base);
     let version = resolved.version;
+    let withValues = false;
     if (this.store) {
       const raw = await this.store.get(this.prefix + base);
       if (raw) {
@@ -36,8 +37,9 @@ export class ConfigVersions {
             this.cache.setScopeVersion(scopeInputOf(resolved), rec.version);
             version = Math.max(version, rec.version);
           }
-          // `config` (values) was written by earlier versions: compared by its fingerprints, and replaced below.
+          // `config` (values) was written by earlier versions: compared by its fingerprints, and rewritten without them below.
           previous = { fingerprint: rec.fingerprint, fields: rec.fields ?? fieldFingerprints(rec.config ?? {}) };
+          withValues = rec.config !== undefined;
         } catch {
           // unreadable record: treat as unknown and overwrite below
         }
@@ -52,7 +54,8 @@ export class ConfigVersions {
       return { changed: false, version, changedFields: [] };
     }
     if (previous.fingerprint === fingerprint) {
-      this.fingerprints.set(base, { fingerprint, fields });
+      if (withValues) await save(version);
+      else this.fingerprints.set(base, { fingerprint, fields });
       return { changed: false, version, changedFields: [] };
     }
     const before = previous.fields;

@@ -1,4 +1,4 @@
-import { InvalidOptionError, InvalidRequestError, StrataError, genericProfile, loaded } from '@strata-cache/core';
+import { InvalidOptionError, InvalidRequestError, StrataError, canonicalize, genericProfile, loaded, sha256 } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
 import {
   type InvalidationAudit,
@@ -224,6 +224,17 @@ describe('versions', () => {
     const r = await e2.trackConfig('acme', { systemPrompt: 'You are Acme support.', model: 'gpt-4.1', apiKey: 'sk-live-SECRET123' });
     expect(r).toEqual({ changed: true, version: 1, changedFields: ['model'] });
     expect([...store.values()].join('\n')).not.toContain('sk-live-SECRET123');
+  });
+
+  it('a versionStore record of an earlier version (config values in clear) is rewritten without them, also when the config is unchanged', async () => {
+    const config = { systemPrompt: 'You are Acme support.', apiKey: 'sk-live-SECRET456' };
+    const store = new Map<string, string>([['strata:config:acme/default', JSON.stringify({ fingerprint: sha256(canonicalize(config)), version: 3, config })]]);
+    const versionStore = { get: async (k: string) => store.get(k), set: async (k: string, v: string) => void store.set(k, v) };
+    const { cache } = makeCache();
+    const engine = createInvalidationEngine({ cache, versionStore });
+    expect(await engine.trackConfig('acme', config)).toEqual({ changed: false, version: 3, changedFields: [] });
+    expect(store.get('strata:config:acme/default')).not.toContain('sk-live-SECRET456');
+    expect(await engine.trackConfig('acme', { ...config, model: 'gpt-4o' })).toEqual({ changed: true, version: 4, changedFields: ['model'] });
   });
 
   it('staleAfterModelChange refuses hits answered by a model older than the newest one seen', async () => {
