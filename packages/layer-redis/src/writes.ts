@@ -83,7 +83,8 @@ export class Writer {
     const rk = this.keys.entry(key);
     const now = Date.now();
     let ttl = entry.ttlMs === undefined ? undefined : Math.ceil(entry.createdAt + entry.ttlMs - now);
-    if (this.o.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, this.o.maxTtlMs);
+    // Whole milliseconds (PX takes integers only), and never above the cap.
+    if (this.o.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, Math.max(1, Math.floor(this.o.maxTtlMs)));
     // Already expired: make sure no older value stays behind.
     if (ttl !== undefined && ttl <= 0) return this.remove('set', rk).then(() => undefined);
     const tags = [...new Set(entry.tags.map(encodeTag))];

@@ -61,6 +61,23 @@ describe('RedisLayer: layout, TTL, envelope', () => {
     }
   });
 
+  it('maxTtlMs that is not a whole number of ms still caps every write (Redis takes integer expiries only)', async () => {
+    const cap = 86_400_000 / 7; // a week's seventh: 12342857.14… ms
+    const layer = makeLayer({ maxTtlMs: cap });
+    const scope = resolveScope({ tenant: uniqueKeyPrefix('cap') });
+    const forever = computeKey({ q: 'no ttl' }, scope);
+    const long = computeKey({ q: 'long ttl' }, scope);
+    await layer.set(forever, entry('a', { ttlMs: undefined, tags: ['t'] }));
+    await layer.set(long, entry('b', { ttlMs: 30 * 86_400_000 }));
+    expect((await layer.get(forever))?.value).toBe('a');
+    expect((await layer.get(long))?.value).toBe('b');
+    for (const k of [forever, long]) {
+      const pttl = await raw.pttl(layer.keys.entry(k));
+      expect(pttl).toBeGreaterThan(0);
+      expect(pttl).toBeLessThanOrEqual(Math.ceil(cap));
+    }
+  });
+
   it('indexes do not outlive their entries', async () => {
     const layer = makeLayer();
     const scope = resolveScope({ tenant: uniqueKeyPrefix('short') });
