@@ -251,7 +251,8 @@ export function resolveOptions(options: RedisLayerOptions): ResolvedOptions {
     failureThreshold,
     cooldownMs: positive(options.breaker?.cooldownMs ?? D.breaker.cooldownMs, 'breaker.cooldownMs'),
     probeTimeoutMs: positive(options.breaker?.probeTimeoutMs ?? D.breaker.probeTimeoutMs, 'breaker.probeTimeoutMs'),
-    lockTtlMs: positive(options.lock?.ttlMs ?? D.lock.ttlMs, 'lock.ttlMs'),
+    // Whole milliseconds: it is sent as SET … PX and PEXPIRE, which take integers only.
+    lockTtlMs: Math.ceil(positive(options.lock?.ttlMs ?? D.lock.ttlMs, 'lock.ttlMs')),
     lockMaxWaitMs: positive(options.lock?.maxWaitMs ?? D.lock.maxWaitMs, 'lock.maxWaitMs'),
     pollMinMs: positive(options.lock?.pollMinMs ?? D.lock.pollMinMs, 'lock.pollMinMs'),
     pollMaxMs: positive(options.lock?.pollMaxMs ?? D.lock.pollMaxMs, 'lock.pollMaxMs'),

@@ -241,3 +241,19 @@ describe('RedisLayer: coordinator wake-up', () => {
     expect(waited).toBeLessThan(3_000);
   });
 });
+
+describe('RedisLayer: coordinator lock TTL', () => {
+  it('lock.ttlMs that is not a whole number of ms still takes the lock (Redis takes integer expiries only)', async () => {
+    const layer = makeLayer({ lock: { ttlMs: 10_000 / 3 } });
+    const key = computeKey({ q: 'fractional lock ttl' }, resolveScope({ tenant: uniqueKeyPrefix('lock') }));
+    const ticket = await layer.coordinator.begin(key);
+    expect(ticket.kind).toBe('load');
+    const lockKey = layer.keys.lock(key);
+    expect(await raw.exists(lockKey)).toBe(1);
+    const pttl = await raw.pttl(lockKey);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(Math.ceil(10_000 / 3));
+    if (ticket.kind === 'load') await ticket.done();
+    expect(await raw.exists(lockKey)).toBe(0);
+  });
+});
