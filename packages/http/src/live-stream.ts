@@ -272,7 +272,13 @@ class LiveLoad<S, M> {
   private settle(ended: boolean): void {
     if (this.settled) return;
     this.settled = true;
-    const answer = this.spec.finish(this.chunks);
+    let answer: Loaded<unknown> | undefined;
+    try {
+      answer = this.spec.finish(this.chunks);
+    } catch (error) {
+      this.load.abandon(error);
+      return;
+    }
     if (answer) {
       this.load.commit(answer).then((result) => this.spec.committed?.(result, answer), noop);
     } else if (ended && this.chunks.length > 0) this.load.abandon(new StreamEndedIncomplete());

@@ -161,6 +161,28 @@ describe('identical concurrent streams share one upstream stream', () => {
     expect(stored(layer)).toHaveLength(1);
   });
 
+  it('an endpoint that fails to judge a recording cut by its only reader leaving: the load is settled all the same', async () => {
+    const { cache, layer } = memoryCache();
+    const judge: EndpointSpec = {
+      ...chat,
+      complete: () => {
+        throw new Error('cannot judge');
+      },
+    };
+    const fetch = createProviderFetch({ cache }, { ...SPEC, endpoints: () => [judge] }, globalThis.fetch as FetchLike);
+    const ac = new AbortController();
+    const leader = await fetch(url(), request('judge me', ac.signal));
+    await leader.body!.getReader().read();
+    ac.abort();
+    const next = await fetch(url(), request('judge me'));
+    const got = await events(next);
+    expect(got.error).toBeUndefined();
+    expect(got.data.at(-1)).toBe('[DONE]');
+    expect(server.count('/chat/completions')).toBe(2);
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+  });
+
   it('an error status reaches every identical caller as sent, from one upstream call, and is not stored', async () => {
     const { fetch, cache, layer } = setup();
     server.enqueue(httpError(429, openAIError('slow down', 'rate_limit_error'), { 'retry-after': '1' }));
