@@ -4,7 +4,7 @@
 // upstream — is relayed as it came: JSON bytes, or the event stream chunk by chunk.
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { InvalidOptionError } from '@strata-cache/core';
+import { InvalidOptionError, InvalidRequestError } from '@strata-cache/core';
 import { type FetchAnswer, type FetchLike, fetchAnswer } from '@strata-cache/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type CacheStatus, controlHeaders, readControl, responseHeaders, statusOf } from './control.js';
@@ -290,7 +290,9 @@ function copyHeader(reply: FastifyReply, name: string, value: string, contentTyp
 function upstreamFailure(ctx: ProxyContext, upstream: Upstream, error: unknown, signal: AbortSignal): unknown {
   if (error instanceof GatewayError) return error;
   if (signal.aborted) return signal.reason;
-  if (InvalidOptionError.isInstance(error)) return new GatewayError(400, 'invalid_request_error', error.message, { cause: error });
+  // A request the cache cannot key (a number JSON parses as Infinity, nesting too deep): the caller's to fix.
+  if (InvalidOptionError.isInstance(error) || InvalidRequestError.isInstance(error))
+    return new GatewayError(400, 'invalid_request_error', error.message, { cause: error });
   const code = errorCode(error);
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
     ctx.onUpstreamError(upstream.name, 'timeout');

@@ -165,4 +165,15 @@ describe('bad input', () => {
     const health = await fetch(url('/healthz'));
     expect(health.status).toBe(200);
   });
+
+  it('JSON that cannot be keyed (a number beyond float range parses as Infinity): 400 naming the field, not an upstream failure', async () => {
+    const body = JSON.stringify(chat('x')).replace('"temperature":0', '"temperature":1e400');
+    const upstreamCalls = h.openai.count() + h.anthropic.count();
+    const err = await expectError(await h.post('/v1/chat/completions', body), 400, /\$\.temperature/);
+    expect(err.error.type).toBe('invalid_request_error');
+    const anthropic = await h.post('/v1/messages', JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1e400, messages: [] }).replace('null', '1e400'));
+    expect(anthropic.status).toBe(400);
+    expect((await json(anthropic)).error.type).toBe('invalid_request_error');
+    expect(h.openai.count() + h.anthropic.count()).toBe(upstreamCalls);
+  });
 });
