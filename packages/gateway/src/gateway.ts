@@ -279,7 +279,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     a.decorateRequest('gw', null as unknown as RequestState);
     a.addHook('onRequest', async (req) => {
       req.gw = { route: 'ops' };
-      if (!req.url.startsWith('/admin/')) return;
+      // Decided by the route matched, not by how the path is spelled (`/%61dmin/stats` and
+      // `GET http://host/admin/stats` reach /admin/stats too): only the health and metrics routes
+      // are open, everything else — unknown paths included — wants the token.
+      if (req.routeOptions.config.route === 'ops') return;
       const auth = req.headers['authorization'];
       const token = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth)?.[1] : undefined;
       if (!tokenMatches(token, adminTokenHash!)) {
@@ -295,7 +298,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }
     });
     a.addHook('onResponse', async (req, reply) => {
-      if (req.url.startsWith('/admin/') && reply.statusCode < 400 && req.method !== 'GET')
+      if (req.routeOptions.config.route !== 'ops' && reply.statusCode < 400 && req.method !== 'GET')
         log.info({ listener: 'admin', method: req.method, path: req.url.split('?')[0], status: reply.statusCode }, 'admin request');
     });
     a.setErrorHandler((error: FastifyError | GatewayError, req, reply) => sendError(req, reply, error, 1024 * 1024, log));

@@ -155,6 +155,32 @@ describe('bad input', () => {
     await expectError(await h.admin('POST', '/admin/inspect', { body: chat('x'), key: 'no-such-key' }), 400, /no key with id/);
   });
 
+  it('the admin API wants its token however a path is spelled (percent-encoded, absolute-form)', async () => {
+    const ask = (target: string, method = 'GET') =>
+      new Promise<string>((resolve, reject) => {
+        const u = new URL(h.gw.adminUrl!);
+        const socket = connect(Number(u.port), u.hostname);
+        let got = '';
+        socket.on('data', (d) => (got += d.toString()));
+        socket.on('close', () => resolve(got));
+        socket.on('error', reject);
+        socket.write(`${method} ${target} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`);
+      });
+    for (const [target, method] of [
+      ['/%61dmin/stats', 'GET'],
+      ['/%61dmin/keys', 'GET'],
+      ['/admin/%6Beys', 'GET'],
+      [`http://x/admin/keys`, 'GET'],
+      ['/%61dmin/reload', 'POST'],
+    ] as const) {
+      const answer = await ask(target, method);
+      expect(answer, `${method} ${target}`).toMatch(/^HTTP\/1\.1 (401|404)/);
+      expect(answer).not.toMatch(/acme-one|"cache"|keys reloaded|"notes"/);
+    }
+    // The health routes stay open.
+    expect(await ask('/healthz')).toMatch(/^HTTP\/1\.1 200/);
+  });
+
   it('after all of it: nothing was stored or sent upstream, and the gateway still serves', async () => {
     expect(h.openai.count()).toBe(0);
     expect(h.gw.cache.stats().requests).toBe(0);
