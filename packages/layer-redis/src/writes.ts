@@ -85,15 +85,20 @@ export class Writer {
     let ttl = entry.ttlMs === undefined ? undefined : Math.ceil(entry.createdAt + entry.ttlMs - now);
     // Whole milliseconds (PX takes integers only), and never above the cap.
     if (this.o.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, Math.max(1, Math.floor(this.o.maxTtlMs)));
-    // Already expired: make sure no older value stays behind.
-    if (ttl !== undefined && ttl <= 0) return this.remove('set', rk).then(() => undefined);
+    // Already expired: make sure no older value stays behind (nor lands after, still encoding).
+    if (ttl !== undefined && ttl <= 0) {
+      this.cancel((w) => w.rk === rk);
+      return this.remove('set', rk).then(() => undefined);
+    }
     const tags = [...new Set(entry.tags.map(encodeTag))];
     let value: Buffer | Promise<Buffer>;
     try {
       value = encodeEntry(entry, entryHeader(key.id, tags), this.o);
     } catch (error) {
       if (!(error instanceof EntryTooLarge)) return Promise.reject(error);
-      // The new answer cannot be stored: the older one must not keep being served instead.
+      // The new answer cannot be stored: the older one must not keep being served instead (nor
+      // land after the delete, still encoding).
+      this.cancel((w) => w.rk === rk);
       const refused = new LayerError(this.conn.name, 'set', `${PKG}: not stored: ${error.message} (option: maxValueBytes)`);
       return this.remove('set', rk).then(
         () => Promise.reject(refused),

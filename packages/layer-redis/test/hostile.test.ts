@@ -148,6 +148,24 @@ describe('decompression bombs and oversized values', () => {
     expect(await layer.get(key)).toBeUndefined();
   });
 
+  it('...also when the older value was still compressing: it does not land after the delete', async () => {
+    const layer = makeLayer({ maxValueBytes: 64 * 1024, compressThreshold: 0 });
+    const key = computeKey({ q: 'too big, older write in flight' }, resolveScope('t'));
+    const older = layer.set(key, entry('older, still compressing'));
+    await expect(layer.set(key, entry('x'.repeat(100_000)))).rejects.toThrow(/maxValueBytes/);
+    await older;
+    expect(await layer.get(key)).toBeUndefined();
+  });
+
+  it('an already expired entry removes the older value, also one still compressing', async () => {
+    const layer = makeLayer({ compressThreshold: 0 });
+    const key = computeKey({ q: 'expired, older write in flight' }, resolveScope('t'));
+    const older = layer.set(key, entry('older, still compressing'));
+    await layer.set(key, entry('expired', { createdAt: Date.now() - 10_000, ttlMs: 1_000 }));
+    await older;
+    expect(await layer.get(key)).toBeUndefined();
+  });
+
   it('a large value (above 1 MiB once inflated) still round-trips, inflated off the event loop', async () => {
     const layer = makeLayer({ compressThreshold: 1024 });
     const key = computeKey({ q: 'large' }, resolveScope('t'));
