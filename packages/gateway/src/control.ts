@@ -23,6 +23,7 @@ const MAX_TAGS = 32;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what a tag must not hold
 const TAG = /^[^\s,\u0000-\u001f\u007f]{1,200}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const DECIMAL = /^\d+(\.\d+)?$/;
 
 function bad(message: string, field: string): GatewayError {
   return new GatewayError(400, 'invalid_request_error', message, { field });
@@ -56,7 +57,8 @@ export function readControl(headers: Record<string, string | string[] | undefine
       case CONTROL_HEADERS.ttlMs: {
         const n = Number(value);
         const ms = name === CONTROL_HEADERS.ttl ? n * 1000 : n;
-        if (value === '' || !Number.isFinite(ms) || ms < 1)
+        // Decimal only: Number() would also take 0x10, 0b101, 0o10 and 1e2.
+        if (!DECIMAL.test(value) || !Number.isFinite(ms) || ms < 1)
           throw bad(`${name} must be a positive number of ${name === CONTROL_HEADERS.ttl ? 'seconds' : 'milliseconds'}`, name);
         if (ms > maxTtlMs) throw bad(`${name} asks for more than the largest TTL this gateway allows (${maxTtlMs / 1000} s)`, name);
         if (control.ttlMs !== undefined) throw bad(`send ${CONTROL_HEADERS.ttl} or ${CONTROL_HEADERS.ttlMs}, not both`, name);

@@ -46,6 +46,11 @@ describe('control headers', () => {
       [{ 'x-strata-cache': 'sometimes' }, /bypass, refresh or no-store/],
       [{ 'x-strata-ttl': '-3' }, /positive number of seconds/],
       [{ 'x-strata-ttl': '99999999999' }, /largest TTL/],
+      // Number() would read these as 16, 5, 8 and 100 seconds: only decimal numbers are TTLs.
+      [{ 'x-strata-ttl': '0x10' }, /positive number of seconds/],
+      [{ 'x-strata-ttl': '0b101' }, /positive number of seconds/],
+      [{ 'x-strata-ttl-ms': '0o10' }, /positive number of milliseconds/],
+      [{ 'x-strata-ttl': '1e2' }, /positive number of seconds/],
       [{ 'x-strata-tags': 'a b' }, /tags/],
       [{ 'x-strata-tenant': 'globex' }, /tenant from the API key/],
       [{ 'x-strata-namespace': 'x' }, /tenant from the API key/],
