@@ -162,7 +162,14 @@ export async function serveModels(ctx: ProxyContext, req: FastifyRequest, reply:
   const wantsAnthropic = req.headers['anthropic-version'] !== undefined && ctx.upstreams.anthropic !== undefined;
   const upstream = wantsAnthropic ? ctx.upstreams.anthropic : (ctx.upstreams.openai ?? ctx.upstreams.anthropic);
   if (!upstream) throw new GatewayError(404, 'not_found_error', '/v1/models is not served: no upstream configured');
-  const rest = req.url.slice('/v1/models'.length); // '' | '/<id>' | '?query'
+  // The id as routed (decoded): "." and ".." would move the upstream URL out of the models path
+  // (a URL resolves them, also written %2e%2e), to whatever the upstream serves at its base URL.
+  const id = (req.params as { model?: string }).model;
+  if (id === '.' || id === '..') throw new GatewayError(404, 'not_found_error', `no model "${id}"`);
+  // The id's segment and the query as the caller wrote them (also when the path was percent-encoded or absolute-form).
+  const q = req.url.indexOf('?');
+  const path = q < 0 ? req.url : req.url.slice(0, q);
+  const rest = (id === undefined ? '' : path.slice(path.lastIndexOf('/'))) + (q < 0 ? '' : req.url.slice(q));
   const url = upstream.baseUrl + (upstream.name === 'anthropic' ? '/v1/models' : '/models') + rest;
   const signal = callerSignal(reply);
   let res: Response;
