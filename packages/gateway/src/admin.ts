@@ -252,8 +252,7 @@ function summary(ctx: AdminContext, d: { description: RequestDescription; route:
 /** The one scope a request of `who` has on `upstream`. */
 function oneScope(ctx: AdminContext, who: Who, upstream: Upstream): Pick<Scope, 'tenant' | 'namespace'> {
   if (who.key !== undefined) {
-    const k = ctx.keys().byId(who.key);
-    if (!k) throw bad(`no key with id "${who.key}"`, 'key');
+    const k = ctx.keys().byId(who.key) ?? missingKey(ctx.keys(), who.key);
     return scopeOf({ tenant: k.tenant, namespace: k.namespace ?? 'default', keyHash: k.hash.slice('sha256:'.length) }, upstream.passthrough);
   }
   if (who.tenant === undefined) throw bad('say whose request it is: "key" (a key id) or "tenant"', 'tenant');
@@ -270,7 +269,7 @@ function scopesOf(ctx: AdminContext, who: Who): Array<Pick<Scope, 'tenant' | 'na
   const table = ctx.keys();
   const keys =
     who.key !== undefined
-      ? [table.byId(who.key) ?? missingKey(who.key)]
+      ? [table.byId(who.key) ?? missingKey(table, who.key)]
       : table.keys.filter((k) => k.tenant === who.tenant && (who.namespace === undefined || (k.namespace ?? 'default') === who.namespace));
   const upstreams = [ctx.upstreams.openai, ctx.upstreams.anthropic].filter((u): u is Upstream => u !== undefined);
   const out = new Map<string, Pick<Scope, 'tenant' | 'namespace'>>();
@@ -284,7 +283,10 @@ function scopesOf(ctx: AdminContext, who: Who): Array<Pick<Scope, 'tenant' | 'na
   return [...out.values()];
 }
 
-function missingKey(id: string): never {
+function missingKey(table: KeyTable, id: string): never {
+  // A key pasted where its id belongs is a credential: never echoed back.
+  const r = table.authenticate({ 'x-api-key': id });
+  if (r.ok || r.reason === 'revoked') throw bad('"key" takes a key id from the config (see `strata keys`), not the key itself', 'key');
   throw bad(`no key with id "${id}"`, 'key');
 }
 

@@ -153,6 +153,19 @@ describe('bad input', () => {
     await expectError(await h.admin('POST', '/admin/purge', { tag: 'a', prompt: '/b/' }), 400, /one of/);
     await expectError(await h.admin('POST', '/admin/explain', { a: 1, b: {} }), 400, /a must be a JSON object/);
     await expectError(await h.admin('POST', '/admin/inspect', { body: chat('x'), key: 'no-such-key' }), 400, /no key with id/);
+    // A key pasted where its id belongs is not echoed back: it is a credential.
+    for (const [path, body] of [
+      ['/admin/inspect', { body: chat('x'), key: KEYS.acme }],
+      ['/admin/purge', { key: KEYS.revoked }],
+      ['/admin/bump', { key: KEYS.globex }],
+      ['/admin/explain', { a: { body: chat('x'), key: KEYS.acme2 }, b: { body: chat('x'), key: KEYS.acme2 } }],
+    ] as const) {
+      const r = await h.admin('POST', path, body);
+      expect(r.status).toBe(400);
+      const text = await r.text();
+      expect(text).toMatch(/not the key itself/);
+      expect(/SECRET/.test(text), `${path}: ${text}`).toBe(false);
+    }
   });
 
   it('the admin API wants its token however a path is spelled (percent-encoded, absolute-form)', async () => {
