@@ -124,10 +124,9 @@ describe('RedisLayer: a batch while Redis is hung (SIGSTOP)', () => {
     try {
       const t0 = performance.now();
       results = await Promise.allSettled(keys.map((k) => layer.get(k).finally(() => elapsed.push(performance.now() - t0))));
-      // After the batch, the circuit is open: the next read costs ~nothing.
-      const t1 = performance.now();
+      // After the batch, the circuit is open: the next read is refused at once, not timed out
+      // (the timeout count below stays at the batch's 64).
       await expect(layer.get(keys[0]!)).rejects.toThrow(/circuit/);
-      expect(performance.now() - t1).toBeLessThan(5);
     } finally {
       own.server.resume();
     }
