@@ -36,7 +36,8 @@ describe('nothing lost at shutdown', () => {
     expect(r.status).toBe('miss');
     const key = cache.keyFor({ q: 'sixteen megabytes' });
     await cache.close();
-    const reader = new RedisLayer({ url: server.url, prefix });
+    // The check reads 16 MB back: a generous read limit, so a loaded machine cannot turn it into a miss.
+    const reader = new RedisLayer({ url: server.url, prefix, timeoutMs: 10_000 });
     const stored = await reader.get(key);
     expect((stored?.value as { text: string } | undefined)?.text === text).toBe(true);
     await reader.clear();
