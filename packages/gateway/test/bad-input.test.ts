@@ -210,7 +210,7 @@ describe('bad input', () => {
     const upstreamCalls = h.openai.count() + h.anthropic.count();
     const err = await expectError(await h.post('/v1/chat/completions', body), 400, /\$\.temperature/);
     expect(err.error.type).toBe('invalid_request_error');
-    const anthropic = await h.post('/v1/messages', JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 1e400, messages: [] }).replace('null', '1e400'));
+    const anthropic = await h.post('/v1/messages', '{"model":"claude-sonnet-4-5","max_tokens":1e400,"messages":[]}');
     expect(anthropic.status).toBe(400);
     expect((await json(anthropic)).error.type).toBe('invalid_request_error');
     expect(h.openai.count() + h.anthropic.count()).toBe(upstreamCalls);
