@@ -119,7 +119,7 @@ const l3Schema = z.strictObject({
   workers: z.number().int().min(1).max(16).optional(),
   /** Cosine similarity a hit needs. @default the measured default of @strata-cache/layer-semantic */
   threshold: z.number().min(-1).max(1).optional(),
-  /** Candidates fetched per lookup. @default 4 */
+  /** Candidates fetched per lookup. @default 8 (the layer's default) */
   topK: z.number().int().positive().optional(),
   /** Most entries held. @default 100000 */
   maxEntries: z.number().int().positive().optional(),
