@@ -2,7 +2,7 @@
 // stored or sent upstream, and the gateway keeps serving.
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, KEYS, chat, harness, json } from './helpers.js';
+import { type Harness, KEYS, chat, harness, json, rawExchange } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -21,23 +21,8 @@ async function expectError(res: Response, status: number, message: RegExp) {
   return body;
 }
 
-/** A raw HTTP exchange: writes `parts` with `gapMs` between them, resolves what the server sent before closing. */
-function raw(parts: string[], gapMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(h.gw.url);
-    const socket = connect(Number(u.port), u.hostname);
-    let got = '';
-    socket.on('data', (d) => (got += d.toString()));
-    socket.on('close', () => resolve(got));
-    socket.on('error', reject);
-    let i = 0;
-    const next = () => {
-      if (i < parts.length && !socket.destroyed) socket.write(parts[i++]!);
-      if (i < parts.length) setTimeout(next, gapMs);
-    };
-    next();
-  });
-}
+/** A raw HTTP exchange with the gateway (see `rawExchange`). */
+const raw = (parts: string[], gapMs: number): Promise<string> => rawExchange(h.gw.url, parts, gapMs);
 
 describe('bad input', () => {
   it('malformed JSON, non-objects, non-UTF-8 and empty bodies: 400', async () => {

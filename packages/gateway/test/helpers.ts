@@ -1,5 +1,6 @@
 // What the gateway's test files share: provider servers, a gateway over them with a few keys,
 // its log lines, and the secrets the no-secrets checks look for.
+import { connect } from 'node:net';
 import { type ProviderServer, sdkChoice, startAnthropicServer, startOpenAIServer } from '@strata-cache/provider-test-servers';
 import { type Gateway, type GatewayConfigInput, hashKey, startGateway } from '../src/index.js';
 
@@ -114,4 +115,25 @@ export async function openaiSdk(): Promise<typeof import('openai').OpenAI> {
   const { openai } = sdkChoice();
   const mod = (await import(openai.specifier)) as typeof import('openai');
   return mod.OpenAI;
+}
+
+/**
+ * A raw HTTP exchange with a server (what fetch would not send as written: dot segments, slow or
+ * broken requests): writes `parts` with `gapMs` between them, resolves what the server sent before closing.
+ */
+export function rawExchange(serverUrl: string, parts: readonly string[], gapMs = 0): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(serverUrl);
+    const socket = connect(Number(u.port), u.hostname);
+    let got = '';
+    socket.on('data', (d) => (got += d.toString()));
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+    let i = 0;
+    const next = () => {
+      if (i < parts.length && !socket.destroyed) socket.write(parts[i++]!);
+      if (i < parts.length) setTimeout(next, gapMs);
+    };
+    next();
+  });
 }

@@ -1,9 +1,8 @@
 // What the upstream does wrong, relayed faithfully: a stream that breaks before its first event
 // reaches the caller is an upstream failure (502 in the caller's API's format), never stored.
-import { connect } from 'node:net';
 import { chatCompletionChunks, sse } from '@strata-cache/provider-test-servers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, KEYS, chat, harness, json } from './helpers.js';
+import { type Harness, KEYS, chat, harness, json, rawExchange } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -29,16 +28,7 @@ describe('upstream failures', () => {
 describe('models', () => {
   it('a model id of "." or ".." cannot lift the request out of the models path (404, nothing sent upstream)', async () => {
     // A raw request: fetch would resolve the dot segments itself, before sending.
-    const get = (path: string) =>
-      new Promise<string>((resolve, reject) => {
-        const u = new URL(h.gw.url);
-        const socket = connect(Number(u.port), u.hostname);
-        let got = '';
-        socket.on('data', (d) => (got += d.toString()));
-        socket.on('close', () => resolve(got));
-        socket.on('error', reject);
-        socket.write(`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer ${KEYS.acme}\r\n\r\n`);
-      });
+    const get = (path: string) => rawExchange(h.gw.url, [`GET ${path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: Bearer ${KEYS.acme}\r\n\r\n`]);
     for (const path of ['/v1/models/..', '/v1/models/%2e%2e', '/v1/models/%2E', '/v1/models/..?limit=1']) {
       const before = h.openai.count();
       const answer = await get(path);
