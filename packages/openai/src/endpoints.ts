@@ -95,6 +95,9 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
     streams: true,
     schemas: schemasAt('response_format.json_schema.schema', 'tools.*.function.parameters'),
     usage: (body) => chatUsage(body?.usage),
+    // A 200 that is not a chat completion (an error object some OpenAI-compatible proxies send
+    // with status 200) is handed over, never stored.
+    acceptBody: (body) => Array.isArray(body?.choices) && (body?.error === undefined || body?.error === null),
     complete(events) {
       // The stream ends with `data: [DONE]`; an `error` event or payload anywhere means it failed.
       if (events.length === 0 || events[events.length - 1]!.data !== '[DONE]') return false;

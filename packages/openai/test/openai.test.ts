@@ -308,6 +308,24 @@ describe('failures are never stored', () => {
     expect(server.count('/chat/completions')).toBe(10);
   });
 
+  it('a 200 whose JSON body is not a chat completion (an error object, as some compatible proxies send) is handed over, never stored', async () => {
+    const { client, cache, layer } = setup();
+    const req = chat('proxied failure');
+    server.enqueue(json({ error: { message: 'upstream provider overloaded', type: 'server_error', code: 502 } }));
+    const failed = (await client.chat.completions.create(req)) as unknown as { error?: { message: string } };
+    expect(failed.error?.message).toBe('upstream provider overloaded');
+    server.enqueue(json({ id: 'chatcmpl-x', object: 'chat.completion', created: 1, model: 'gpt-4o-mini' }));
+    await client.chat.completions.create(req);
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(0);
+    // The next identical call goes upstream and its real answer is the one stored.
+    const real = await client.chat.completions.create(req);
+    expect(real.choices[0]!.message.content).toBe('Echo: proxied failure');
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(1);
+    expect(server.count('/chat/completions')).toBe(3);
+  });
+
   it('SDK retries still work: a 429 then a success stores only the success', async () => {
     const { cache, layer } = memoryCache();
     const client = createCachedOpenAI({ cache, clientOptions: { apiKey: SECRET_KEY, baseURL: server.baseURL, maxRetries: 2 } });
