@@ -287,7 +287,8 @@ function missingKey(table: KeyTable, id: string): never {
   // A key pasted where its id belongs is a credential: never echoed back.
   const r = table.authenticate({ 'x-api-key': id });
   if (r.ok || r.reason === 'revoked') throw bad('"key" takes a key id from the config (see `strata keys`), not the key itself', 'key');
-  throw bad(`no key with id "${id}"`, 'key');
+  // Nor is anything else given there: a mistyped key or an upstream key pasted by mistake is a credential too.
+  throw bad('no key with this id in the config (see `strata keys`)', 'key');
 }
 
 function describeEntry(entry: CacheEntry, withValue: boolean): Record<string, unknown> {

@@ -2,7 +2,7 @@
 // stored or sent upstream, and the gateway keeps serving.
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, KEYS, chat, harness, json, rawExchange } from './helpers.js';
+import { type Harness, KEYS, UPSTREAM_KEY, chat, harness, json, rawExchange } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -137,7 +137,11 @@ describe('bad input', () => {
     await expectError(await h.admin('POST', '/admin/purge', {}), 400, /say what to purge/);
     await expectError(await h.admin('POST', '/admin/purge', { tag: 'a', prompt: '/b/' }), 400, /one of/);
     await expectError(await h.admin('POST', '/admin/explain', { a: 1, b: {} }), 400, /a must be a JSON object/);
-    await expectError(await h.admin('POST', '/admin/inspect', { body: chat('x'), key: 'no-such-key' }), 400, /no key with id/);
+    await expectError(await h.admin('POST', '/admin/inspect', { body: chat('x'), key: 'no-such-key' }), 400, /no key with this id/);
+    // Whatever was given as the id is not echoed: it may be a mistyped or an upstream key.
+    const pasted = await h.admin('POST', '/admin/inspect', { body: chat('x'), key: UPSTREAM_KEY });
+    expect(pasted.status).toBe(400);
+    expect(await pasted.text()).not.toContain(UPSTREAM_KEY);
     // A key pasted where its id belongs is not echoed back: it is a credential.
     for (const [path, body] of [
       ['/admin/inspect', { body: chat('x'), key: KEYS.acme }],
