@@ -182,8 +182,7 @@ export class RedisLayer implements LayerV1 {
   async delete(key: CacheKey): Promise<boolean> {
     this.assertOpen();
     const rk = this.keys.entry(key);
-    this.writer.cancel((w) => w.rk === rk);
-    return (await this.writer.remove('delete', rk)) > 0;
+    return (await this.writer.deleteEntry('delete', rk)) > 0;
   }
 
   /** Results in key order; a key that is missing, or whose value cannot be decoded, is `undefined`. */

@@ -246,7 +246,8 @@ export function resolveOptions(options: RedisLayerOptions): ResolvedOptions {
     compression,
     compressThreshold,
     maxValueBytes,
-    maxTtlMs: options.maxTtlMs === undefined ? undefined : positive(options.maxTtlMs, 'maxTtlMs'),
+    // Whole milliseconds (sent as PX, which takes integers only), rounded down: never above the cap.
+    maxTtlMs: options.maxTtlMs === undefined ? undefined : Math.max(1, Math.floor(positive(options.maxTtlMs, 'maxTtlMs'))),
     slotsPerScope,
     failureThreshold,
     cooldownMs: positive(options.breaker?.cooldownMs ?? D.breaker.cooldownMs, 'breaker.cooldownMs'),

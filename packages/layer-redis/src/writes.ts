@@ -84,12 +84,9 @@ export class Writer {
     const now = Date.now();
     let ttl = entry.ttlMs === undefined ? undefined : Math.ceil(entry.createdAt + entry.ttlMs - now);
     // Whole milliseconds (PX takes integers only), and never above the cap.
-    if (this.o.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, Math.max(1, Math.floor(this.o.maxTtlMs)));
+    if (this.o.maxTtlMs !== undefined) ttl = Math.min(ttl ?? Number.POSITIVE_INFINITY, this.o.maxTtlMs);
     // Already expired: make sure no older value stays behind (nor lands after, still encoding).
-    if (ttl !== undefined && ttl <= 0) {
-      this.cancel((w) => w.rk === rk);
-      return this.remove('set', rk).then(() => undefined);
-    }
+    if (ttl !== undefined && ttl <= 0) return this.deleteEntry('set', rk).then(() => undefined);
     const tags = [...new Set(entry.tags.map(encodeTag))];
     let value: Buffer | Promise<Buffer>;
     try {
@@ -98,9 +95,8 @@ export class Writer {
       if (!(error instanceof EntryTooLarge)) return Promise.reject(error);
       // The new answer cannot be stored: the older one must not keep being served instead (nor
       // land after the delete, still encoding).
-      this.cancel((w) => w.rk === rk);
       const refused = new LayerError(this.conn.name, 'set', `${PKG}: not stored: ${error.message} (option: maxValueBytes)`);
-      return this.remove('set', rk).then(
+      return this.deleteEntry('set', rk).then(
         () => Promise.reject(refused),
         () => Promise.reject(refused),
       );
@@ -223,6 +219,15 @@ export class Writer {
   /** A delete (or DEL of an expired / refused write), tracked so close() waits for it. */
   remove(operation: string, ...rks: string[]): Promise<number> {
     return this.track(this.conn.exec(operation, this.o.writeTimeoutMs, (c) => c.del(...rks)));
+  }
+
+  /**
+   * Deletes an entry key for good: this process's writes of it still encoding started before the
+   * delete and would undo it, so they are dropped (see `cancel`).
+   */
+  deleteEntry(operation: string, rk: string): Promise<number> {
+    this.cancel((w) => w.rk === rk);
+    return this.remove(operation, rk);
   }
 
   /**
