@@ -20,8 +20,8 @@ function parse(e: RecordedEvent): any {
  * True for an event the SDK fails on: one named `error`, or data that is not JSON (`[DONE]`
  * aside). A stream holding one is never a complete answer, however it ends.
  */
-function failed(e: RecordedEvent): boolean {
-  return e.event === 'error' || (e.data !== '[DONE]' && parse(e) === undefined);
+function failed(e: RecordedEvent, data: any): boolean {
+  return e.event === 'error' || (e.data !== '[DONE]' && data === undefined);
 }
 
 const schemasAt =
@@ -101,7 +101,10 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
     complete(events) {
       // The stream ends with `data: [DONE]`; an `error` event or payload anywhere means it failed.
       if (events.length === 0 || events[events.length - 1]!.data !== '[DONE]') return false;
-      return !events.some((e) => failed(e) || (e.data !== '[DONE]' && parse(e)?.error !== undefined));
+      return !events.some((e) => {
+        const data = parse(e);
+        return failed(e, data) || data?.error !== undefined;
+      });
     },
     fromEvents(events) {
       const value = assembleChatCompletion(events.map(parse).filter((c) => c !== undefined));
@@ -125,8 +128,9 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
     complete(events) {
       let final = false;
       for (const e of events) {
-        if (failed(e)) return false;
-        const type = e.event ?? parse(e)?.type;
+        const data = parse(e);
+        if (failed(e, data)) return false;
+        const type = e.event ?? data?.type;
         if (type === 'error' || type === 'response.failed') return false;
         if (FINAL_RESPONSE_EVENTS.has(type)) final = true;
       }
