@@ -23,8 +23,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildSim } from './banking77-sim.mjs';
-import { dataDir, pkgDir } from './data.mjs';
-import { EmbeddingCache } from './embedding-cache.mjs';
+import { dataDir, pkgDir, repoDir } from './data.mjs';
+import { EmbeddingCache, dot } from './embedding-cache.mjs';
 import { loadUseLite } from './use-lite.mjs';
 
 const arg = (name) => {
@@ -32,7 +32,6 @@ const arg = (name) => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const root = dataDir(arg('data-dir'));
-const repoDir = join(pkgDir, '..', '..');
 const outDir = arg('out') ?? join(repoDir, 'bench', 'results');
 const SEEDS = (process.env.STRATA_SIM_SEEDS ?? '77,78,79,80,81').split(',').map(Number);
 const BUDGET = 0.3; // wrong answers per 100 queries, out-of-scope queries included
@@ -45,11 +44,6 @@ const vec = (t) => {
   const v = cache.get(t);
   if (!v) throw new Error(`no vector for ${JSON.stringify(t.slice(0, 60))}: run node bench/embed-all.mjs --only banking77 first`);
   return v;
-};
-const dot = (a, b) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 };
 const unit = (a) => {
   const n = Math.sqrt(dot(a, a)) || 1;

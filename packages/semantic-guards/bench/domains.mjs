@@ -25,6 +25,7 @@ import { consensusSelector, defaultGuards, lexicalSelector, runGuards, sameText,
 import { pairProbability } from '../dist/training.js';
 import { buildSim } from './banking77-sim.mjs';
 import { QQP_TUNE, loadMock, pkgDir } from './data.mjs';
+import { dot } from './embedding-cache.mjs';
 
 // The semantic layer's own matching loop (threshold → guards → selector with the neighbourhood):
 // every setting below is judged by the very function the layer serves with.
@@ -53,12 +54,6 @@ export const DOMAINS = [...RECALL_DOMAINS, 'arena'];
 const MIN_T = 0.6;
 const GUARDS = defaultGuards();
 const MODEL = useLiteVerifierModel();
-
-const dot = (a, b) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 /** Per-pair features every setting is decided from: similarity, guard verdict, verifier probability. */
 function features(query, candidate, sim, qv, cv) {

@@ -6,6 +6,13 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** Dot product of two vectors (the cosine, for unit-length ones). */
+export function dot(a, b) {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
 export const textKey = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 export class EmbeddingCache {

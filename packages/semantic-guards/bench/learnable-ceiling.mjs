@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { buildSim } from './banking77-sim.mjs';
 import { dataDir, pkgDir } from './data.mjs';
-import { EmbeddingCache } from './embedding-cache.mjs';
+import { EmbeddingCache, dot } from './embedding-cache.mjs';
 
 const root = dataDir();
 const cache = new EmbeddingCache(join(pkgDir, 'bench', '.cache'), 'use-lite-512', 512);
@@ -16,11 +16,6 @@ const vec = (t) => {
   const v = cache.get(t);
   if (!v) throw new Error(`no vector for ${JSON.stringify(t.slice(0, 60))}: fill the cache with bench/embed-all.mjs`);
   return v;
-};
-const dot = (a, b) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 };
 
 for (const seed of [77, 78, 79]) {

@@ -10,7 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCALAR_FEATURES, encodeWeights, pairInput } from '../dist/training.js';
-import { EmbeddingCache } from './embedding-cache.mjs';
+import { EmbeddingCache, dot } from './embedding-cache.mjs';
 import { QQP_TUNE, dataDir, loadQqp, pkgDir } from './data.mjs';
 
 const arg = (name, def) => {
@@ -29,11 +29,6 @@ const NF = 2 * DIM + NS;
 const root = dataDir(arg('data-dir'));
 const cache = new EmbeddingCache(join(pkgDir, 'bench', '.cache'), 'use-lite-512', DIM);
 const qqp = loadQqp(root).filter((p) => p.i < QQP_TUNE);
-const dot = (a, b) => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
 
 // Feature rows for pairs above MIN_COS (the only pairs a verifier ever sees).
 const rows = [];
