@@ -12,3 +12,5 @@ export type { EmbeddingQueueStats, BusyReason } from './embedding-queue.js';
 export { MemoryFeed } from './replication.js';
 export type { FeedRecord, FeedSink, FeedSubscription, SemanticFeed, SemanticMutation, SemanticReplicationOptions } from './replication.js';
 export type { ReplicationStats } from './replicator.js';
+export { AnswerGroupModel, ANSWER_GROUP_DEFAULTS, answerGroupKey, answerGroupSetting } from './answer-groups.js';
+export type { AnswerGroupOptions, AnswerGroupSetting, GroupDecision } from './answer-groups.js';

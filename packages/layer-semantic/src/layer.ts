@@ -11,6 +11,7 @@ import {
   type ScanPage,
   type Scope,
   type SemanticQuery,
+  type RejectedCandidate,
   type SemanticSearchResult,
   StrataError,
   isExpired,
@@ -24,6 +25,7 @@ import { type ImportOptions, importEntries } from './import.js';
 import { type SemanticLayerStats, layerStats } from './stats.js';
 import { EmbedderBusyError, EmbeddingQueue } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
+import { type AnswerGroupModel, GroupRebuilder } from './answer-groups.js';
 import { type MatchCandidate, matchCandidates } from './match.js';
 import { PKG, type ResolvedOptions, type SemanticLayerOptions, checkThreshold, resolveOptions } from './options.js';
 import { loadSnapshot, writeStoreSnapshot } from './persist.js';
@@ -78,6 +80,8 @@ export class SemanticLayer implements LayerV1 {
   private snapshotting: Promise<string | undefined> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private counters = { skippedOverload: 0, cancelledLookups: 0, unrepresentable: 0 };
+  private readonly rebuilder: GroupRebuilder | undefined;
+  private groupHits = 0;
 
   constructor(options: SemanticLayerOptions) {
     const o = resolveOptions(options);
@@ -86,9 +90,13 @@ export class SemanticLayer implements LayerV1 {
     this.name = o.name;
     this.queue = new EmbeddingQueue(o.embedder, o.embedding);
     this.vectors = new CachingEmbedder(this.queue, { size: o.embeddingCacheSize });
-    this.store = new RecordStore(o.maxEntries, `${o.embedder.id}\u0000${o.embedder.dimensions}\u0000`, {
-      removed: (rec, reason) => this.removed(rec, reason),
-    });
+    this.rebuilder = o.answerGroups ? new GroupRebuilder(o.answerGroups.maxMaps) : undefined;
+    this.store = new RecordStore(
+      o.maxEntries,
+      `${o.embedder.id}\u0000${o.embedder.dimensions}\u0000`,
+      { removed: (rec, reason) => this.removed(rec, reason) },
+      o.answerGroups && this.rebuilder ? { setting: o.answerGroups, rebuilder: this.rebuilder } : undefined,
+    );
     this.writes = new WritePath(this.store, this.vectors, this.queue, {
       name: o.name,
       indexable: (entry) => this.indexableText(entry),
@@ -170,7 +178,13 @@ export class SemanticLayer implements LayerV1 {
       queue: this.queue,
       replicator: this.replicator,
       calibration: this.calibration,
+      answerGroups: this.rebuilder ? { maps: this.rebuilder.maps, builds: this.rebuilder.builds, hits: this.groupHits } : undefined,
     });
+  }
+
+  /** Resolves when no answer-group map waits to be (re)built (tests, benchmarks). */
+  answerGroupsIdle(): Promise<void> {
+    return this.rebuilder?.idle() ?? Promise.resolve();
   }
 
   /**
@@ -329,7 +343,12 @@ export class SemanticLayer implements LayerV1 {
     const now = Date.now();
     const recs: Rec[] = [];
     const candidates: MatchCandidate[] = [];
-    for (const c of part.search(vec, this.o.topK)) {
+    // The answer-group rule compares the answers of the `neighbours` nearest prompts (a request
+    // with its own threshold, or a partition without a learned map, is judged as without it).
+    const groups = query.threshold === undefined && !this.calibration ? part.answers : undefined;
+    if (groups && !groups.ready) this.rebuilder!.schedule(groups);
+    const fetch = groups?.ready ? Math.max(this.o.topK, this.o.answerGroups!.neighbours) : this.o.topK;
+    for (const c of part.search(vec, fetch)) {
       const r = part.owner(c.label);
       if (!r || r.key.scopeId !== sid) continue;
       if (isExpired(r.entry, now)) {
@@ -341,7 +360,19 @@ export class SemanticLayer implements LayerV1 {
       candidates.push({ text: r.entry.semantic!.text, similarity: c.similarity, value: r.entry.value, vector: () => r.vector() });
     }
     if (this.calibration) return this.calibration.search(query, vec, recs, candidates, floor);
+    const byGroup = groups?.ready ? this.groupPick(groups, query.text, vec, recs, candidates, threshold) : undefined;
+    if (byGroup?.pick !== undefined) {
+      const r = recs[byGroup.pick]!;
+      this.store.touch(r);
+      this.groupHits++;
+      return { hit: { key: r.key, entry: r.entry, similarity: candidates[byGroup.pick]!.similarity, text: candidates[byGroup.pick]!.text } };
+    }
+    if (candidates.length > this.o.topK) {
+      candidates.length = this.o.topK;
+      recs.length = this.o.topK;
+    }
     const { pick, rejected } = matchCandidates({ text: query.text, vector: vec }, candidates, { threshold, guards: this.o.guards, selector: this.o.selector });
+    if (byGroup?.rejected) rejected.unshift(byGroup.rejected);
     if (pick !== undefined) {
       const r = recs[pick]!;
       this.store.touch(r);
@@ -351,6 +382,38 @@ export class SemanticLayer implements LayerV1 {
       };
     }
     return rejected.length ? { rejected } : {};
+  }
+
+  /**
+   * The answer-group rule over a lookup's neighbours: the answer its model decides for, served
+   * through its most similar prompt when that prompt passes every guard (a turned-down prompt is
+   * reported, and the threshold, guards and selector decide as without the rule).
+   */
+  private groupPick(
+    model: AnswerGroupModel,
+    text: string,
+    vec: Float32Array,
+    recs: readonly Rec[],
+    candidates: readonly MatchCandidate[],
+    threshold: number,
+  ): { pick?: number; rejected?: RejectedCandidate } | undefined {
+    const d = model.decide(
+      vec,
+      recs.map((r) => r.label),
+    );
+    if (!d) return undefined;
+    const i = recs.findIndex((r) => model.keyOf(r.label) === d.key);
+    if (i < 0) return undefined;
+    const c = candidates[i]!;
+    const needsVectors = this.o.guards.some((g) => g.needsVectors === true);
+    const input = needsVectors
+      ? { query: text, candidate: c.text, similarity: c.similarity, threshold, queryVector: vec, candidateVector: c.vector?.() }
+      : { query: text, candidate: c.text, similarity: c.similarity, threshold };
+    for (const g of this.o.guards) {
+      const v = g.check(input);
+      if (!v.accept) return { rejected: { similarity: c.similarity, text: c.text, guard: g.name, reason: `answer group of ${d.size}: ${v.reason}` } };
+    }
+    return { pick: i };
   }
 
   /** The calibrating mode's search: the calibrator decides over the candidates (see calibration.ts). */
@@ -440,6 +503,7 @@ export class SemanticLayer implements LayerV1 {
       }
     }
     this.closed = true;
+    this.rebuilder?.stop();
     this.queue.shutdown();
     await Promise.all([...this.store.partitions.values()].map((p) => p.idle()));
     this.store.clearAll();

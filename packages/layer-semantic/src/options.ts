@@ -1,6 +1,7 @@
 import { type CandidateSelector, type Embedder, InvalidOptionError, type LayerV1, type SemanticGuard, embedderFits } from '@strata-cache/core';
 import type { AnswerJudge } from '@strata-cache/semantic-calibration';
 import { recommendedSetting } from '@strata-cache/semantic-guards';
+import { type AnswerGroupOptions, type AnswerGroupSetting, answerGroupSetting } from './answer-groups.js';
 import { type ResolvedCalibration, type SemanticCalibrationOptions, resolveCalibration } from './calibration-options.js';
 import type { HnswParams } from './partition.js';
 import type { SemanticReplicationOptions } from './replication.js';
@@ -59,6 +60,20 @@ export interface SemanticLayerOptions {
    * @default `recommendedSetting(embedder).selector` from `@strata-cache/semantic-guards`
    */
   selector?: CandidateSelector | false | undefined;
+  /**
+   * The answer-group rule: decide between the ANSWERS stored in a partition, not only between
+   * single stored prompts. Stored prompts whose answers are the same (same readable text) form an
+   * answer group; each partition learns from its own groups how one answer's questions vary
+   * (within-group whitening) and compares the query with each group's centroid. The best group
+   * among the `neighbours` nearest prompts is served when it holds two or more prompts, scores
+   * `floor` and leads the runner-up answer by `margin`, and its nearest prompt passes the guards;
+   * otherwise the threshold, guards and selector decide as without it. It needs answers that
+   * repeat (a support bot's canned answers, deterministic generations); on traffic whose answers
+   * are all different it never applies. A request with its own `threshold` skips it. `true` for
+   * the measured defaults, an object to tune them, `false` for off.
+   * @default on with the measured defaults (`ANSWER_GROUP_DEFAULTS`) when `threshold` is not given; off when it is, and with `calibration`
+   */
+  answerGroups?: boolean | AnswerGroupOptions | undefined;
   /** Most entries held; the least recently used (written or hit) go first. @default 100_000 */
   maxEntries?: number | undefined;
   /**
@@ -162,6 +177,7 @@ const OPTION_NAMES = {
   answerText: true,
   guards: true,
   selector: true,
+  answerGroups: true,
   maxEntries: true,
   maxTextLength: true,
   embeddingCacheSize: true,
@@ -221,6 +237,8 @@ export interface ResolvedOptions {
   readonly calibration: ResolvedCalibration | undefined;
   readonly guards: readonly SemanticGuard[];
   readonly selector: CandidateSelector | undefined;
+  /** The answer-group rule's setting; undefined = off. */
+  readonly answerGroups: AnswerGroupSetting | undefined;
   readonly maxEntries: number;
   readonly maxTextLength: number;
   readonly embeddingCacheSize: number;
@@ -315,6 +333,15 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
     throw new InvalidOptionError(`${PKG}: option "name" must be a non-empty string`, { field: 'name' });
   }
   const calibration = resolveCalibration(options.calibration, options.answerJudge, options.answerText);
+  const ag = options.answerGroups;
+  if (ag !== undefined && typeof ag !== 'boolean' && (typeof ag !== 'object' || ag === null))
+    throw new InvalidOptionError(`${PKG}: option "answerGroups" must be true, false or an object of its options`, { field: 'answerGroups' });
+  if (calibration && ag !== undefined && ag !== false)
+    throw new InvalidOptionError(`${PKG}: option "answerGroups" cannot be used with "calibration" (the calibrator decides every match)`, {
+      field: 'answerGroups',
+    });
+  const answerGroups =
+    ag === false || calibration || (ag === undefined && options.threshold !== undefined) ? undefined : answerGroupSetting(typeof ag === 'object' ? ag : {});
   return {
     embedder: e,
     threshold,
@@ -323,6 +350,7 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
     calibration,
     guards,
     selector: sel === false ? undefined : sel,
+    answerGroups,
     maxEntries: posInt(options.maxEntries ?? DEFAULTS.maxEntries, 'maxEntries'),
     maxTextLength: posInt(options.maxTextLength ?? DEFAULTS.maxTextLength, 'maxTextLength'),
     embeddingCacheSize: cacheSize,

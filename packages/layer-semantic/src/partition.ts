@@ -1,4 +1,5 @@
 import type { HierarchicalNSW } from 'hnswlib-node';
+import type { AnswerGroupModel } from './answer-groups.js';
 import { GraphTail } from './graph-tail.js';
 import type { HnswModule } from './hnsw.js';
 import { scanRows } from './scan.js';
@@ -79,6 +80,8 @@ export class Partition<O = string> {
   /** A graph being built from the flat vectors in slices (the partition stays flat meanwhile). */
   private promoting: Promise<void> | undefined;
   private dropped = false;
+  /** The answer groups of its points and the map learned from them (the layer's answer-group rule). */
+  answers: AnswerGroupModel | undefined;
 
   constructor(key: string, env: IndexEnv) {
     this.key = key;

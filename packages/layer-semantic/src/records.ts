@@ -1,5 +1,6 @@
 import { type CacheEntry, type CacheKey, type ScanPage, type Scope, isExpired, scopeBaseId } from '@strata-cache/core';
 import type { VectorRef } from './caching-embedder.js';
+import { AnswerGroupModel, type AnswerGroupSetting, type GroupRebuilder, answerGroupKey } from './answer-groups.js';
 import { type IndexEnv, Partition } from './partition.js';
 import { addTo, removeFrom } from './multimap.js';
 
@@ -25,6 +26,12 @@ export class Rec implements VectorRef {
   vector(): Float32Array | undefined {
     return this.part?.vector(this.label);
   }
+}
+
+/** The answer-group rule's per-partition models: setting and the background rebuilder. */
+export interface AnswerGroupsConfig {
+  readonly setting: AnswerGroupSetting;
+  readonly rebuilder: GroupRebuilder;
 }
 
 export interface RecordStoreEvents {
@@ -54,6 +61,8 @@ export class RecordStore {
     /** Embedder id + dimension: prefixed to every partition key, so vectors of two embedders never meet. */
     readonly partitionPrefix: string,
     private readonly events: RecordStoreEvents = {},
+    /** The answer-group rule: each partition learns from the answers its prompts share. */
+    private readonly groups?: AnswerGroupsConfig,
   ) {}
 
   get size(): number {
@@ -93,6 +102,16 @@ export class RecordStore {
     if (!part) this.partitions.set(pk, (part = new Partition<Rec>(pk, this.env!)));
     rec.part = part;
     rec.label = part.add(vec, rec);
+    if (this.groups) this.group(part, rec, vec);
+  }
+
+  /** Adds an indexed record to its partition's answer groups. */
+  private group(part: Partition<Rec>, rec: Rec, vec: Float32Array): void {
+    const g = this.groups!;
+    let model = part.answers;
+    if (!model) part.answers = model = new AnswerGroupModel(this.env!.dims, g.setting, (label) => part.vector(label));
+    model.add(rec.label, vec, answerGroupKey(rec.entry.value));
+    g.rebuilder.schedule(model);
   }
 
   /** True when `rec` is the stored record of its key. */
@@ -126,9 +145,15 @@ export class RecordStore {
   /** Takes an indexed record's vector out of its partition, and the partition away once empty. */
   private unindex(rec: Rec): void {
     const part = rec.part!;
+    const model = part.answers;
+    if (model) {
+      model.remove(rec.label); // before the vector goes
+      this.groups?.rebuilder.schedule(model);
+    }
     part.remove(rec.label);
     rec.part = undefined;
     if (part.size === 0) {
+      if (model) this.groups?.rebuilder.forget(model);
       part.drop();
       this.partitions.delete(part.key);
     }
@@ -162,7 +187,10 @@ export class RecordStore {
   /** Removes everything at once (no per-record events); resolves the count. */
   clearAll(): number {
     const n = this.records.size;
-    for (const p of this.partitions.values()) p.drop();
+    for (const p of this.partitions.values()) {
+      if (p.answers) this.groups?.rebuilder.forget(p.answers);
+      p.drop();
+    }
     for (const r of this.records.values()) r.part = undefined;
     this.partitions.clear();
     this.records.clear();
@@ -186,6 +214,10 @@ export class RecordStore {
       this.records.set(r.id, r);
       for (const tag of r.entry.tags) addTo(this.tagIndex, tag, r);
       addTo(this.scopeIndex, r.base, r);
+      if (this.groups && r.part) {
+        const vec = r.part.vector(r.label);
+        if (vec) this.group(r.part, r, vec);
+      }
     }
   }
 

@@ -43,6 +43,11 @@ export interface SemanticLayerStats {
   replication: ReplicationStats | undefined;
   /** The calibrating mode's figures (option `calibration`); undefined when it is off. */
   calibration: SemanticCalibrationStats | undefined;
+  /**
+   * The answer-group rule (option `answerGroups`); undefined when it is off. `maps`: partitions
+   * holding a learned map now; `builds`: maps built so far; `hits`: lookups it served.
+   */
+  answerGroups: { maps: number; builds: number; hits: number } | undefined;
 }
 
 /** The layer's figures, gathered from its parts. */
@@ -54,6 +59,7 @@ export function layerStats(parts: {
   readonly queue: EmbeddingQueue;
   readonly replicator: Replicator | undefined;
   readonly calibration: LayerCalibration | undefined;
+  readonly answerGroups: { maps: number; builds: number; hits: number } | undefined;
 }): SemanticLayerStats {
   let indexed = 0;
   let graphs = 0;
@@ -62,7 +68,7 @@ export function layerStats(parts: {
   for (const p of parts.store.partitions.values()) {
     indexed += p.size;
     pending += p.pendingGraphInserts;
-    bytes += p.indexBytes;
+    bytes += p.indexBytes + (p.answers?.bytes ?? 0);
     if (p.mode === 'hnsw') graphs++;
   }
   const v = parts.vectors.stats;
@@ -81,5 +87,6 @@ export function layerStats(parts: {
     queue: parts.queue.stats(),
     replication: parts.replicator?.stats(),
     calibration: parts.calibration?.stats(),
+    answerGroups: parts.answerGroups,
   };
 }

@@ -1,0 +1,547 @@
+import { canonicalize, InvalidOptionError, sha256 } from '@strata-cache/core';
+import { answerTextOf } from '@strata-cache/semantic-guards';
+
+const PKG = '@strata-cache/layer-semantic';
+
+/**
+ * The answer-group rule: decide between the stored answers of a partition, not between single
+ * stored prompts. See `AnswerGroupModel`.
+ */
+export interface AnswerGroupOptions {
+  /**
+   * The best answer group's similarity to the query (cosine of the query and the group's centroid,
+   * both whitened) must reach this.
+   * @default 0.75
+   */
+  floor?: number | undefined;
+  /** …and lead the runner-up answer (group or lone prompt) among the neighbours by this much. @default 0.1 */
+  margin?: number | undefined;
+  /**
+   * How far the within-group spread is shrunk toward an even spread (0 = whiten fully, 1 = no
+   * whitening: plain centroid cosine).
+   * @default 0.5
+   */
+  shrinkage?: number | undefined;
+  /** Stored prompts an answer needs before the rule serves it (a lone prompt is left to the threshold, guards and selector). @default 2 */
+  minGroupSize?: number | undefined;
+  /** Nearest stored prompts whose answers are compared. @default 16 */
+  neighbours?: number | undefined;
+  /**
+   * Partitions that keep a learned map at once (1 MB each at 512-d); beyond, the least recently
+   * searched one drops its map and is rebuilt when searched again.
+   * @default 32
+   */
+  maxMaps?: number | undefined;
+}
+
+export interface AnswerGroupSetting {
+  readonly floor: number;
+  readonly margin: number;
+  readonly shrinkage: number;
+  readonly minGroupSize: number;
+  readonly neighbours: number;
+  readonly maxMaps: number;
+}
+
+/** The measured defaults (chosen on the BANKING77 development simulation; see the package README). */
+export const ANSWER_GROUP_DEFAULTS: AnswerGroupSetting = Object.freeze({
+  floor: 0.75,
+  margin: 0.1,
+  shrinkage: 0.5,
+  minGroupSize: 2,
+  neighbours: 16,
+  maxMaps: 32,
+});
+
+const OPTION_NAMES = { floor: true, margin: true, shrinkage: true, minGroupSize: true, neighbours: true, maxMaps: true } satisfies Record<
+  keyof AnswerGroupOptions,
+  true
+>;
+
+/** Validates `answerGroups` options into a setting (defaults filled in). */
+export function answerGroupSetting(options: AnswerGroupOptions = {}, field = 'answerGroups'): AnswerGroupSetting {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw new InvalidOptionError(`${PKG}: option "${field}" must be an object or false`, { field });
+  for (const k of Object.keys(options)) {
+    if (!(k in OPTION_NAMES))
+      throw new InvalidOptionError(`${PKG}: unknown option "${field}.${k}" (known: ${Object.keys(OPTION_NAMES).join(', ')})`, { field: `${field}.${k}` });
+  }
+  const s = { ...ANSWER_GROUP_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined) (s as Record<string, unknown>)[k] = v;
+  const num = (k: keyof AnswerGroupSetting, ok: (v: number) => boolean, what: string) => {
+    const v = s[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v))
+      throw new InvalidOptionError(`${PKG}: option "${field}.${k}" must be ${what}`, { field: `${field}.${k}` });
+  };
+  num('floor', (v) => v >= -1 && v <= 1, 'a similarity from -1 to 1');
+  num('margin', (v) => v >= 0 && v <= 2, 'a similarity difference from 0 to 2');
+  num('shrinkage', (v) => v >= 0 && v <= 1, 'a number from 0 to 1');
+  num('minGroupSize', (v) => Number.isSafeInteger(v) && v >= 2, 'an integer of at least 2');
+  num('neighbours', (v) => Number.isSafeInteger(v) && v >= 2 && v <= 1_000, 'an integer from 2 to 1000');
+  num('maxMaps', (v) => Number.isSafeInteger(v) && v >= 1, 'a positive integer');
+  return Object.freeze(s);
+}
+
+/**
+ * Which answer a stored value holds, as a short key: the hash of its readable text (whitespace
+ * collapsed), as `sameValue` compares answers; of its canonical JSON when it has no text;
+ * undefined when it has neither (such an entry is never grouped).
+ */
+export function answerGroupKey(value: unknown): string | undefined {
+  const text = answerTextOf(value, Number.POSITIVE_INFINITY);
+  if (text !== undefined) return sha256('t\n' + text.replace(/\s+/g, ' '));
+  try {
+    return sha256('j\n' + canonicalize(value));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The group an answer decision serves. */
+export interface GroupDecision {
+  /** The group's key (`answerGroupKey`). */
+  readonly key: string;
+  /** Whitened cosine of the query and the group's centroid. */
+  readonly score: number;
+  /** The runner-up answer's score. */
+  readonly runnerUp: number;
+  /** Stored prompts holding the answer. */
+  readonly size: number;
+}
+
+interface Group {
+  readonly members: Set<number>;
+  /** Sum of the members' vectors (groups of two or more). */
+  sum: Float32Array | undefined;
+  /** sumᵀ A⁻¹ sum under the model `normAt` was computed for (NaN = stale). */
+  norm: number;
+  normAt: number;
+}
+
+/** Member changes (adds and removals in groups of two or more) before the model is rebuilt: this share of the members it was built from, and at least MIN_CHANGES. */
+const REBUILD_SHARE = 0.2;
+const MIN_CHANGES = 4;
+/**
+ * Grouped members (prompts sharing an answer with another) a partition needs before a map is
+ * learned: fewer say little about how one answer's questions vary, and a map costs 1 MB.
+ */
+export const MIN_GROUPED_MEMBERS = 16;
+
+/**
+ * The answer groups of one partition (the stored prompts that hold one answer) and a linear map
+ * learned from them: within-group whitening. The spread of stored prompts around their own
+ * group's centroid (the ways one answer's questions are worded) is the within-group covariance
+ * Sw; cosines are taken under A⁻¹ with A = (1 − shrinkage)·Sw/m + shrinkage·(trace/D)·I, so
+ * directions in which wordings of one answer differ count less than directions that separate
+ * answers. No label is used but which stored prompts share an answer; the map is the partition's
+ * own (partitions are per tenant and context), kept as one D×D float32 matrix (1 MB at 512-d) only
+ * for partitions that hold a group of two or more.
+ *
+ * `decide` compares the answers among a query's nearest stored prompts: the best group serves when
+ * it has `minGroupSize` prompts, its score reaches `floor` and leads the runner-up (a group or a
+ * lone prompt) by `margin`. The map is rebuilt in slices (`rebuildSteps`) as groups change; until
+ * the first build the rule decides nothing.
+ */
+export class AnswerGroupModel {
+  private readonly members = new Map<number, string>();
+  private readonly groups = new Map<string, Group>();
+  /** A⁻¹ (row-major, symmetric), or undefined before the first build / with nothing to learn. */
+  private ainv: Float32Array | undefined;
+  private version = 0;
+  /** Per lone prompt: xᵀ A⁻¹ x under the current model. */
+  private readonly loneNorms = new Map<number, number>();
+  /** Members of groups of two or more. */
+  private grouped = 0;
+  private builtFrom = 0;
+  private changes = 0;
+  /** When `decide` last ran (a counter the rebuilder compares). */
+  lastUsed = 0;
+
+  constructor(
+    readonly dims: number,
+    readonly setting: AnswerGroupSetting,
+    /** A live member's vector (unit length). */
+    private readonly vectorOf: (label: number) => Float32Array | undefined,
+  ) {}
+
+  /** Members in groups of two or more. */
+  get groupedMembers(): number {
+    return this.grouped;
+  }
+
+  /** True when a learned map is in force. */
+  get ready(): boolean {
+    return this.ainv !== undefined;
+  }
+
+  /** Resident bytes (the map, the group sums, the member index). */
+  get bytes(): number {
+    let n = (this.ainv?.byteLength ?? 0) + this.members.size * 48 + this.loneNorms.size * 40;
+    for (const g of this.groups.values()) n += 96 + (g.sum?.byteLength ?? 0) + g.members.size * 16;
+    return n;
+  }
+
+  /** True when enough has changed since the last build that the map should be rebuilt. */
+  get stale(): boolean {
+    if (this.grouped < MIN_GROUPED_MEMBERS) return this.ainv !== undefined;
+    return this.ainv === undefined || this.changes >= Math.max(MIN_CHANGES, REBUILD_SHARE * this.builtFrom);
+  }
+
+  /** Drops the learned map (memory); it is rebuilt when scheduled again. */
+  release(): void {
+    if (!this.ainv) return;
+    this.ainv = undefined;
+    this.version++;
+    this.loneNorms.clear();
+  }
+
+  /** Adds a stored prompt (its partition label and vector) holding the answer `key` (undefined: never grouped). */
+  add(label: number, vector: Float32Array, key: string | undefined): void {
+    if (key === undefined || this.members.has(label)) return;
+    this.members.set(label, key);
+    let g = this.groups.get(key);
+    if (!g) this.groups.set(key, (g = { members: new Set(), sum: undefined, norm: Number.NaN, normAt: -1 }));
+    g.members.add(label);
+    if (g.members.size === 2) {
+      // A lone prompt becomes a group: its first member's vector starts the sum.
+      const sum = new Float32Array(this.dims);
+      for (const other of g.members) {
+        const v = other === label ? vector : this.vectorOf(other);
+        if (v) for (let i = 0; i < this.dims; i++) sum[i]! += v[i]!;
+      }
+      g.sum = sum;
+      this.grouped += 2;
+      this.changes += 2;
+    } else if (g.members.size > 2) {
+      const sum = g.sum!;
+      for (let i = 0; i < this.dims; i++) sum[i]! += vector[i]!;
+      this.grouped++;
+      this.changes++;
+    }
+    g.normAt = -1;
+  }
+
+  /** Removes a stored prompt; call while its vector can still be read. */
+  remove(label: number): void {
+    const key = this.members.get(label);
+    if (key === undefined) return;
+    this.members.delete(label);
+    this.loneNorms.delete(label);
+    const g = this.groups.get(key)!;
+    g.members.delete(label);
+    g.normAt = -1;
+    if (g.members.size === 0) {
+      this.groups.delete(key);
+      return;
+    }
+    if (g.members.size === 1) {
+      g.sum = undefined;
+      this.grouped -= 2;
+      this.changes += 2;
+      return;
+    }
+    const v = this.vectorOf(label);
+    if (v) for (let i = 0; i < this.dims; i++) g.sum![i]! -= v[i]!;
+    else g.sum = this.sumOf(g.members);
+    this.grouped--;
+    this.changes++;
+  }
+
+  /** The answer key of a member, if it holds one. */
+  keyOf(label: number): string | undefined {
+    return this.members.get(label);
+  }
+
+  /** Stored prompts holding an answer. */
+  sizeOf(key: string): number {
+    return this.groups.get(key)?.members.size ?? 0;
+  }
+
+  /** Rebuilds the map at once (a benchmark or a test; the layer runs `rebuildSteps` in slices). */
+  rebuild(): void {
+    for (const _ of this.rebuildSteps());
+  }
+
+  /**
+   * Rebuilds the map from the members as they are now, yielding between units of work (one
+   * member, one row) so a caller can spread it over event-loop turns. Members that change
+   * meanwhile are picked up by the next build.
+   */
+  *rebuildSteps(): Generator<void, void, void> {
+    const D = this.dims;
+    const alpha = this.setting.shrinkage;
+    const started = this.changes;
+    // Within-group scatter Sw = Σ x xᵀ − Σ_g s_g s_gᵀ / n_g over the members of groups of two or more (lower triangle).
+    const S = new Float64Array(D * D);
+    let m = 0;
+    const s = new Float64Array(D);
+    for (const g of [...this.groups.values()]) {
+      if (g.members.size < 2) continue;
+      s.fill(0);
+      let n = 0;
+      for (const label of [...g.members]) {
+        const v = this.vectorOf(label);
+        if (!v) continue;
+        for (let a = 0; a < D; a++) {
+          const va = v[a]!;
+          s[a]! += va;
+          const row = a * D;
+          for (let b = 0; b <= a; b++) S[row + b]! += va * v[b]!;
+        }
+        n++;
+        yield;
+      }
+      if (n === 0) continue;
+      for (let a = 0; a < D; a++) {
+        const sa = s[a]! / n;
+        const row = a * D;
+        for (let b = 0; b <= a; b++) S[row + b]! -= sa * s[b]!;
+      }
+      m += n;
+      yield;
+    }
+    const builtFrom = m;
+    if (m < MIN_GROUPED_MEMBERS) {
+      this.install(undefined, started, builtFrom);
+      return;
+    }
+    let trace = 0;
+    for (let a = 0; a < D; a++) trace += S[a * D + a]! / m;
+    const ridge = alpha * Math.max(trace / D, 1e-12) + 1e-9;
+    // A = (1 − alpha) Sw/m + ridge I, factored in place: A = L Lᵀ (lower triangle of S).
+    const w = (1 - alpha) / m;
+    for (let i = 0; i < D * D; i++) S[i]! *= w;
+    for (let a = 0; a < D; a++) S[a * D + a]! += ridge;
+    for (let i = 0; i < D; i++) {
+      const ri = i * D;
+      for (let j = 0; j <= i; j++) {
+        const rj = j * D;
+        let sum = S[ri + j]!;
+        for (let k = 0; k < j; k++) sum -= S[ri + k]! * S[rj + k]!;
+        S[ri + j] = i === j ? Math.sqrt(Math.max(sum, 1e-300)) : sum / S[rj + j]!;
+      }
+      yield;
+    }
+    // L⁻¹ (lower triangular), column by column.
+    const Li = new Float64Array(D * D);
+    for (let j = 0; j < D; j++) {
+      Li[j * D + j] = 1 / S[j * D + j]!;
+      for (let i = j + 1; i < D; i++) {
+        const ri = i * D;
+        let sum = 0;
+        for (let k = j; k < i; k++) sum -= S[ri + k]! * Li[k * D + j]!;
+        Li[ri + j] = sum / S[ri + i]!;
+      }
+      yield;
+    }
+    // A⁻¹ = L⁻ᵀ L⁻¹: (A⁻¹)_ab = Σ_{k ≥ max(a,b)} Li_ka Li_kb.
+    const out = new Float32Array(D * D);
+    for (let a = 0; a < D; a++) {
+      for (let b = 0; b <= a; b++) {
+        let sum = 0;
+        for (let k = a; k < D; k++) sum += Li[k * D + a]! * Li[k * D + b]!;
+        out[a * D + b] = sum;
+        out[b * D + a] = sum;
+      }
+      yield;
+    }
+    this.install(out, started, builtFrom);
+  }
+
+  private install(ainv: Float32Array | undefined, started: number, builtFrom: number): void {
+    this.ainv = ainv;
+    this.version++;
+    this.loneNorms.clear();
+    this.builtFrom = builtFrom;
+    this.changes = Math.max(0, this.changes - started);
+    // Group sums afresh (float32 sums drift with many adds and removals).
+    for (const g of this.groups.values()) if (g.members.size >= 2) g.sum = this.sumOf(g.members);
+  }
+
+  private sumOf(members: Set<number>): Float32Array {
+    const sum = new Float32Array(this.dims);
+    for (const label of members) {
+      const v = this.vectorOf(label);
+      if (v) for (let i = 0; i < this.dims; i++) sum[i]! += v[i]!;
+    }
+    return sum;
+  }
+
+  private quad(x: Float32Array, ax?: Float64Array): number {
+    const A = this.ainv!;
+    const D = this.dims;
+    let q = 0;
+    for (let a = 0; a < D; a++) {
+      const row = a * D;
+      let s = 0;
+      for (let b = 0; b < D; b++) s += A[row + b]! * x[b]!;
+      if (ax) ax[a] = s;
+      q += s * x[a]!;
+    }
+    return q;
+  }
+
+  /**
+   * The answer to serve among a query's nearest stored prompts (labels, most similar first), or
+   * undefined: the best answer group must hold `minGroupSize` prompts, score `floor` and lead
+   * the runner-up by `margin`; with a single answer among the neighbours there is no runner-up
+   * and nothing is decided.
+   */
+  decide(query: Float32Array, labels: readonly number[]): GroupDecision | undefined {
+    this.lastUsed = ++useClock;
+    if (!this.ainv) return undefined;
+    const D = this.dims;
+    const aq = new Float64Array(D);
+    const qn = this.quad(query, aq);
+    if (!(qn > 0)) return undefined;
+    const scores = new Map<string | number, { score: number; key: string | undefined; size: number }>();
+    for (const label of labels) {
+      const key = this.members.get(label);
+      const g = key === undefined ? undefined : this.groups.get(key);
+      const id = g && g.members.size >= 2 ? key! : label;
+      if (scores.has(id)) continue;
+      let x: Float32Array | undefined;
+      let norm: number;
+      if (g && g.members.size >= 2) {
+        x = g.sum!;
+        if (g.normAt !== this.version) {
+          g.norm = this.quad(x);
+          g.normAt = this.version;
+        }
+        norm = g.norm;
+      } else {
+        x = this.vectorOf(label);
+        if (!x) continue;
+        let n = this.loneNorms.get(label);
+        if (n === undefined) this.loneNorms.set(label, (n = this.quad(x)));
+        norm = n;
+      }
+      if (!(norm > 0)) continue;
+      let dotq = 0;
+      for (let i = 0; i < D; i++) dotq += aq[i]! * x[i]!;
+      scores.set(id, { score: dotq / Math.sqrt(qn * norm), key, size: g?.members.size ?? 1 });
+    }
+    let best: { score: number; key: string | undefined; size: number } | undefined;
+    let second = Number.NEGATIVE_INFINITY;
+    for (const v of scores.values()) {
+      if (!best || v.score > best.score) {
+        if (best) second = Math.max(second, best.score);
+        best = v;
+      } else second = Math.max(second, v.score);
+    }
+    const { floor, margin, minGroupSize } = this.setting;
+    if (!best || best.key === undefined || best.size < minGroupSize || second === Number.NEGATIVE_INFINITY) return undefined;
+    if (best.score < floor || best.score - second < margin) return undefined;
+    return { key: best.key, score: best.score, runnerUp: second, size: best.size };
+  }
+}
+
+let useClock = 0;
+
+/** Longest slice of a rebuild per event-loop turn (ms). */
+const SLICE_MS = 4;
+
+/**
+ * Runs stale models' rebuilds in the background, one at a time, in slices of a few
+ * milliseconds, so a rebuild (tens to hundreds of milliseconds of arithmetic for a 512-d map)
+ * never holds up a lookup.
+ */
+export class GroupRebuilder {
+  private readonly waiting = new Set<AnswerGroupModel>();
+  private running: { model: AnswerGroupModel; steps: Generator<void, void, void> } | undefined;
+  private timer: NodeJS.Immediate | undefined;
+  private idleWaiters: Array<() => void> = [];
+  private stopped = false;
+  /** Models holding a map. */
+  private readonly built = new Set<AnswerGroupModel>();
+  /** Builds completed (for stats). */
+  builds = 0;
+
+  constructor(private readonly maxMaps: number) {}
+
+  /** Partitions holding a learned map now. */
+  get maps(): number {
+    return this.built.size;
+  }
+
+  /** Queues a model whose map is stale. */
+  schedule(model: AnswerGroupModel): void {
+    if (this.stopped || this.running?.model === model || !model.stale) return;
+    this.waiting.add(model);
+    this.timer ??= setImmediate(() => this.turn());
+  }
+
+  /** Forgets a model (its partition is gone). */
+  forget(model: AnswerGroupModel): void {
+    this.waiting.delete(model);
+    this.built.delete(model);
+    if (this.running?.model === model) {
+      this.running.steps.return();
+      this.running = undefined;
+    }
+  }
+
+  /** Resolves when no rebuild waits or runs. */
+  idle(): Promise<void> {
+    if (!this.running && this.waiting.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Stops: nothing further is built. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearImmediate(this.timer);
+    this.timer = undefined;
+    this.running?.steps.return();
+    this.running = undefined;
+    this.waiting.clear();
+    this.built.clear();
+    this.settleIdle();
+  }
+
+  private turn(): void {
+    this.timer = undefined;
+    const until = performance.now() + SLICE_MS;
+    while (performance.now() < until) {
+      if (!this.running) {
+        const next = this.waiting.values().next();
+        if (next.done) break;
+        this.waiting.delete(next.value);
+        if (!next.value.stale) continue;
+        this.running = { model: next.value, steps: next.value.rebuildSteps() };
+      }
+      if (this.running.steps.next().done) {
+        const { model } = this.running;
+        this.running = undefined;
+        this.builds++;
+        this.installed(model);
+        // Changed again while it was being built: go round once more.
+        if (model.stale) this.waiting.add(model);
+      }
+    }
+    if (this.running || this.waiting.size > 0) this.timer = setImmediate(() => this.turn());
+    else this.settleIdle();
+  }
+
+  /** Keeps at most maxMaps maps: the least recently searched other one drops its map. */
+  private installed(model: AnswerGroupModel): void {
+    if (!model.ready) {
+      this.built.delete(model);
+      return;
+    }
+    this.built.add(model);
+    while (this.built.size > this.maxMaps) {
+      let oldest: AnswerGroupModel | undefined;
+      for (const m of this.built) if (m !== model && (!oldest || m.lastUsed < oldest.lastUsed)) oldest = m;
+      if (!oldest) break;
+      oldest.release();
+      this.built.delete(oldest);
+    }
+  }
+
+  private settleIdle(): void {
+    const w = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of w) resolve();
+  }
+}
