@@ -11,7 +11,7 @@ export interface AnswerGroupOptions {
   /**
    * The best answer group's similarity to the query (cosine of the query and the group's centroid,
    * both whitened) must reach this.
-   * @default 0.75
+   * @default 0.82
    */
   floor?: number | undefined;
   /** …and lead the runner-up answer (group or lone prompt) among the neighbours by this much. @default 0.1 */
@@ -22,6 +22,16 @@ export interface AnswerGroupOptions {
    * @default 0.5
    */
   shrinkage?: number | undefined;
+  /**
+   * The prompt the answer is served through must be at least this similar to the query (plain
+   * cosine): how far the rule may extrapolate from what is stored. An answer shared by many
+   * different questions ("Yes, it is in stock." for every product asked about) teaches the map
+   * that what differs between those questions does not matter; this bar, the margin over the
+   * runner-up answer and the guards are what stand between a new question of that family and
+   * the shared answer.
+   * @default 0.75
+   */
+  minSimilarity?: number | undefined;
   /** Stored prompts an answer needs before the rule serves it (a lone prompt is left to the threshold, guards and selector). @default 2 */
   minGroupSize?: number | undefined;
   /** Nearest stored prompts whose answers are compared. @default 16 */
@@ -37,6 +47,7 @@ export interface AnswerGroupOptions {
 export interface AnswerGroupSetting {
   readonly floor: number;
   readonly margin: number;
+  readonly minSimilarity: number;
   readonly shrinkage: number;
   readonly minGroupSize: number;
   readonly neighbours: number;
@@ -45,15 +56,16 @@ export interface AnswerGroupSetting {
 
 /** The measured defaults (chosen on the BANKING77 development simulation; see the package README). */
 export const ANSWER_GROUP_DEFAULTS: AnswerGroupSetting = Object.freeze({
-  floor: 0.75,
+  floor: 0.82,
   margin: 0.1,
+  minSimilarity: 0.75,
   shrinkage: 0.5,
   minGroupSize: 2,
   neighbours: 16,
   maxMaps: 32,
 });
 
-const OPTION_NAMES = { floor: true, margin: true, shrinkage: true, minGroupSize: true, neighbours: true, maxMaps: true } satisfies Record<
+const OPTION_NAMES = { floor: true, margin: true, minSimilarity: true, shrinkage: true, minGroupSize: true, neighbours: true, maxMaps: true } satisfies Record<
   keyof AnswerGroupOptions,
   true
 >;
@@ -75,6 +87,7 @@ export function answerGroupSetting(options: AnswerGroupOptions = {}, field = 'an
   };
   num('floor', (v) => v >= -1 && v <= 1, 'a similarity from -1 to 1');
   num('margin', (v) => v >= 0 && v <= 2, 'a similarity difference from 0 to 2');
+  num('minSimilarity', (v) => v >= -1 && v <= 1, 'a similarity from -1 to 1');
   num('shrinkage', (v) => v >= 0 && v <= 1, 'a number from 0 to 1');
   num('minGroupSize', (v) => Number.isSafeInteger(v) && v >= 2, 'an integer of at least 2');
   num('neighbours', (v) => Number.isSafeInteger(v) && v >= 2 && v <= 1_000, 'an integer from 2 to 1000');
@@ -116,6 +129,8 @@ interface Group {
   /** sumᵀ A⁻¹ sum under the model `normAt` was computed for (NaN = stale). */
   norm: number;
   normAt: number;
+  /** Bumped by every add and removal (a rebuild keeps the sums it computed only for unchanged groups). */
+  version: number;
 }
 
 /** Member changes (adds and removals in groups of two or more) before the model is rebuilt: this share of the members it was built from, and at least MIN_CHANGES. */
@@ -154,8 +169,8 @@ export class AnswerGroupModel {
   private grouped = 0;
   private builtFrom = 0;
   private changes = 0;
-  /** When `decide` last ran (a counter the rebuilder compares). */
-  lastUsed = 0;
+  /** How often the partition was searched (halved now and then: recent use counts most); the rebuilder keeps maps for the most used. */
+  uses = 0;
 
   constructor(
     readonly dims: number,
@@ -200,8 +215,9 @@ export class AnswerGroupModel {
     if (key === undefined || this.members.has(label)) return;
     this.members.set(label, key);
     let g = this.groups.get(key);
-    if (!g) this.groups.set(key, (g = { members: new Set(), sum: undefined, norm: Number.NaN, normAt: -1 }));
+    if (!g) this.groups.set(key, (g = { members: new Set(), sum: undefined, norm: Number.NaN, normAt: -1, version: 0 }));
     g.members.add(label);
+    g.version++;
     if (g.members.size === 2) {
       // A lone prompt becomes a group: its first member's vector starts the sum.
       const sum = new Float32Array(this.dims);
@@ -229,6 +245,7 @@ export class AnswerGroupModel {
     this.loneNorms.delete(label);
     const g = this.groups.get(key)!;
     g.members.delete(label);
+    g.version++;
     g.normAt = -1;
     if (g.members.size === 0) {
       this.groups.delete(key);
@@ -274,10 +291,12 @@ export class AnswerGroupModel {
     // Within-group scatter Sw = Σ x xᵀ − Σ_g s_g s_gᵀ / n_g over the members of groups of two or more (lower triangle).
     const S = new Float64Array(D * D);
     let m = 0;
-    const s = new Float64Array(D);
+    // Each group's sum as computed here (exact), installed with the map where the group did not change meanwhile.
+    const sums: Array<{ g: Group; version: number; sum: Float32Array }> = [];
     for (const g of [...this.groups.values()]) {
       if (g.members.size < 2) continue;
-      s.fill(0);
+      const version = g.version;
+      const s = new Float64Array(D);
       let n = 0;
       for (const label of [...g.members]) {
         const v = this.vectorOf(label);
@@ -298,11 +317,12 @@ export class AnswerGroupModel {
         for (let b = 0; b <= a; b++) S[row + b]! -= sa * s[b]!;
       }
       m += n;
+      sums.push({ g, version, sum: Float32Array.from(s) });
       yield;
     }
     const builtFrom = m;
     if (m < MIN_GROUPED_MEMBERS) {
-      this.install(undefined, started, builtFrom);
+      this.install(undefined, started, builtFrom, sums);
       return;
     }
     let trace = 0;
@@ -345,17 +365,23 @@ export class AnswerGroupModel {
       }
       yield;
     }
-    this.install(out, started, builtFrom);
+    this.install(out, started, builtFrom, sums);
   }
 
-  private install(ainv: Float32Array | undefined, started: number, builtFrom: number): void {
+  private install(
+    ainv: Float32Array | undefined,
+    started: number,
+    builtFrom: number,
+    sums: ReadonlyArray<{ g: Group; version: number; sum: Float32Array }>,
+  ): void {
     this.ainv = ainv;
     this.version++;
     this.loneNorms.clear();
     this.builtFrom = builtFrom;
     this.changes = Math.max(0, this.changes - started);
-    // Group sums afresh (float32 sums drift with many adds and removals).
-    for (const g of this.groups.values()) if (g.members.size >= 2) g.sum = this.sumOf(g.members);
+    // The sums computed from the members (float32 running sums drift with many adds and removals),
+    // for groups that did not change while the map was built; the others keep their running sums.
+    for (const { g, version, sum } of sums) if (g.version === version && g.members.size >= 2) g.sum = sum;
   }
 
   private sumOf(members: Set<number>): Float32Array {
@@ -388,7 +414,6 @@ export class AnswerGroupModel {
    * and nothing is decided.
    */
   decide(query: Float32Array, labels: readonly number[]): GroupDecision | undefined {
-    this.lastUsed = ++useClock;
     if (!this.ainv) return undefined;
     const D = this.dims;
     const aq = new Float64Array(D);
@@ -431,31 +456,39 @@ export class AnswerGroupModel {
     }
     const { floor, margin, minGroupSize } = this.setting;
     if (!best || best.key === undefined || best.size < minGroupSize || second === Number.NEGATIVE_INFINITY) return undefined;
-    if (best.score < floor || best.score - second < margin) return undefined;
+    if (!(best.score >= floor && best.score - second >= margin)) return undefined;
     return { key: best.key, score: best.score, runnerUp: second, size: best.size };
   }
 }
 
-let useClock = 0;
-
 /** Longest slice of a rebuild per event-loop turn (ms). */
 const SLICE_MS = 4;
+
+/** Searches between halvings of every model's use count. */
+const DECAY_EVERY = 1_000;
 
 /**
  * Runs stale models' rebuilds in the background, one at a time, in slices of a few
  * milliseconds, so a rebuild (tens to hundreds of milliseconds of arithmetic for a 512-d map)
- * never holds up a lookup.
+ * never holds up a lookup. A partition gets a map once it is searched; at most `maxMaps` hold
+ * one, and when all are taken a partition gets one only if it is searched more often than the
+ * least searched partition holding one (which then drops its map): partitions searched in turn
+ * never evict each other in a loop.
  */
 export class GroupRebuilder {
+  private readonly models = new Set<AnswerGroupModel>();
   private readonly waiting = new Set<AnswerGroupModel>();
   private running: { model: AnswerGroupModel; steps: Generator<void, void, void> } | undefined;
   private timer: NodeJS.Immediate | undefined;
   private idleWaiters: Array<() => void> = [];
   private stopped = false;
+  private ticks = 0;
   /** Models holding a map. */
   private readonly built = new Set<AnswerGroupModel>();
-  /** Builds completed (for stats). */
+  /** Builds completed. */
   builds = 0;
+  /** Maps dropped to keep at most maxMaps. */
+  evictions = 0;
 
   constructor(private readonly maxMaps: number) {}
 
@@ -464,15 +497,36 @@ export class GroupRebuilder {
     return this.built.size;
   }
 
-  /** Queues a model whose map is stale. */
+  /** A model of a new partition. */
+  track(model: AnswerGroupModel): void {
+    this.models.add(model);
+  }
+
+  /** Its partition was searched: counts the use and builds its map if due. */
+  searched(model: AnswerGroupModel): void {
+    model.uses++;
+    if (++this.ticks >= DECAY_EVERY) {
+      this.ticks = 0;
+      for (const m of this.models) m.uses /= 2;
+    }
+    this.schedule(model);
+  }
+
+  /** Queues a model whose map is stale (one never searched waits for its first search). */
   schedule(model: AnswerGroupModel): void {
-    if (this.stopped || this.running?.model === model || !model.stale) return;
+    if (this.stopped || model.uses === 0 || this.running?.model === model || !model.stale) return;
+    if (!model.ready && !this.built.has(model) && this.built.size >= this.maxMaps) {
+      const weakest = this.weakest(model);
+      if (!weakest || model.uses <= weakest.uses) return;
+    }
     this.waiting.add(model);
+    // Not unref'd: a build is bounded work (well under a second), and answerGroupsIdle() must resolve.
     this.timer ??= setImmediate(() => this.turn());
   }
 
   /** Forgets a model (its partition is gone). */
   forget(model: AnswerGroupModel): void {
+    this.models.delete(model);
     this.waiting.delete(model);
     this.built.delete(model);
     if (this.running?.model === model) {
@@ -496,6 +550,7 @@ export class GroupRebuilder {
     this.running = undefined;
     this.waiting.clear();
     this.built.clear();
+    this.models.clear();
     this.settleIdle();
   }
 
@@ -523,7 +578,14 @@ export class GroupRebuilder {
     else this.settleIdle();
   }
 
-  /** Keeps at most maxMaps maps: the least recently searched other one drops its map. */
+  /** The least searched model holding a map, other than `except`. */
+  private weakest(except: AnswerGroupModel): AnswerGroupModel | undefined {
+    let out: AnswerGroupModel | undefined;
+    for (const m of this.built) if (m !== except && (!out || m.uses < out.uses)) out = m;
+    return out;
+  }
+
+  /** Keeps at most maxMaps maps: the least searched other one drops its map. */
   private installed(model: AnswerGroupModel): void {
     if (!model.ready) {
       this.built.delete(model);
@@ -531,11 +593,11 @@ export class GroupRebuilder {
     }
     this.built.add(model);
     while (this.built.size > this.maxMaps) {
-      let oldest: AnswerGroupModel | undefined;
-      for (const m of this.built) if (m !== model && (!oldest || m.lastUsed < oldest.lastUsed)) oldest = m;
-      if (!oldest) break;
-      oldest.release();
-      this.built.delete(oldest);
+      const weakest = this.weakest(model);
+      if (!weakest) break;
+      weakest.release();
+      this.built.delete(weakest);
+      this.evictions++;
     }
   }
 

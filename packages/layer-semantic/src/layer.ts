@@ -178,7 +178,9 @@ export class SemanticLayer implements LayerV1 {
       queue: this.queue,
       replicator: this.replicator,
       calibration: this.calibration,
-      answerGroups: this.rebuilder ? { maps: this.rebuilder.maps, builds: this.rebuilder.builds, hits: this.groupHits } : undefined,
+      answerGroups: this.rebuilder
+        ? { maps: this.rebuilder.maps, builds: this.rebuilder.builds, evictions: this.rebuilder.evictions, hits: this.groupHits }
+        : undefined,
     });
   }
 
@@ -346,9 +348,14 @@ export class SemanticLayer implements LayerV1 {
     // The answer-group rule compares the answers of the `neighbours` nearest prompts (a request
     // with its own threshold, or a partition without a learned map, is judged as without it).
     const groups = query.threshold === undefined && !this.calibration ? part.answers : undefined;
-    if (groups && !groups.ready) this.rebuilder!.schedule(groups);
+    if (groups) this.rebuilder!.searched(groups);
     const fetch = groups?.ready ? Math.max(this.o.topK, this.o.answerGroups!.neighbours) : this.o.topK;
-    for (const c of part.search(vec, fetch)) {
+    // How many of the kept candidates came from the `topK` nearest: those alone go to the
+    // threshold, guards and selector, exactly as without the rule.
+    let inTopK = 0;
+    const found = part.search(vec, fetch);
+    for (let at = 0; at < found.length; at++) {
+      const c = found[at]!;
       const r = part.owner(c.label);
       if (!r || r.key.scopeId !== sid) continue;
       if (isExpired(r.entry, now)) {
@@ -358,6 +365,7 @@ export class SemanticLayer implements LayerV1 {
       }
       recs.push(r);
       candidates.push({ text: r.entry.semantic!.text, similarity: c.similarity, value: r.entry.value, vector: () => r.vector() });
+      if (at < this.o.topK) inTopK++;
     }
     if (this.calibration) return this.calibration.search(query, vec, recs, candidates, floor);
     const byGroup = groups?.ready ? this.groupPick(groups, query.text, vec, recs, candidates, threshold) : undefined;
@@ -367,12 +375,13 @@ export class SemanticLayer implements LayerV1 {
       this.groupHits++;
       return { hit: { key: r.key, entry: r.entry, similarity: candidates[byGroup.pick]!.similarity, text: candidates[byGroup.pick]!.text } };
     }
-    if (candidates.length > this.o.topK) {
-      candidates.length = this.o.topK;
-      recs.length = this.o.topK;
+    if (candidates.length > inTopK) {
+      candidates.length = inTopK;
+      recs.length = inTopK;
     }
     const { pick, rejected } = matchCandidates({ text: query.text, vector: vec }, candidates, { threshold, guards: this.o.guards, selector: this.o.selector });
-    if (byGroup?.rejected) rejected.unshift(byGroup.rejected);
+    const dup = byGroup?.rejected && rejected.find((x) => x.text === byGroup.rejected!.text && x.guard === byGroup.rejected!.guard);
+    if (byGroup?.rejected && !dup) rejected.unshift(byGroup.rejected);
     if (pick !== undefined) {
       const r = recs[pick]!;
       this.store.touch(r);
@@ -405,6 +414,8 @@ export class SemanticLayer implements LayerV1 {
     const i = recs.findIndex((r) => model.keyOf(r.label) === d.key);
     if (i < 0) return undefined;
     const c = candidates[i]!;
+    // How far the rule may extrapolate: the prompt served through must be this similar itself.
+    if (!(c.similarity >= model.setting.minSimilarity)) return undefined;
     const needsVectors = this.o.guards.some((g) => g.needsVectors === true);
     const input = needsVectors
       ? { query: text, candidate: c.text, similarity: c.similarity, threshold, queryVector: vec, candidateVector: c.vector?.() }

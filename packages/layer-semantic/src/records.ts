@@ -109,7 +109,10 @@ export class RecordStore {
   private group(part: Partition<Rec>, rec: Rec, vec: Float32Array): void {
     const g = this.groups!;
     let model = part.answers;
-    if (!model) part.answers = model = new AnswerGroupModel(this.env!.dims, g.setting, (label) => part.vector(label));
+    if (!model) {
+      part.answers = model = new AnswerGroupModel(this.env!.dims, g.setting, (label) => part.vector(label));
+      g.rebuilder.track(model);
+    }
     model.add(rec.label, vec, answerGroupKey(rec.entry.value));
     g.rebuilder.schedule(model);
   }

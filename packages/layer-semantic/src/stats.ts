@@ -45,9 +45,11 @@ export interface SemanticLayerStats {
   calibration: SemanticCalibrationStats | undefined;
   /**
    * The answer-group rule (option `answerGroups`); undefined when it is off. `maps`: partitions
-   * holding a learned map now; `builds`: maps built so far; `hits`: lookups it served.
+   * holding a learned map now (a partition gets one once searched, at most `answerGroups.maxMaps`);
+   * `builds`: maps built so far; `evictions`: maps dropped for a more searched partition;
+   * `hits`: lookups it served.
    */
-  answerGroups: { maps: number; builds: number; hits: number } | undefined;
+  answerGroups: { maps: number; builds: number; evictions: number; hits: number } | undefined;
 }
 
 /** The layer's figures, gathered from its parts. */
@@ -59,7 +61,7 @@ export function layerStats(parts: {
   readonly queue: EmbeddingQueue;
   readonly replicator: Replicator | undefined;
   readonly calibration: LayerCalibration | undefined;
-  readonly answerGroups: { maps: number; builds: number; hits: number } | undefined;
+  readonly answerGroups: { maps: number; builds: number; evictions: number; hits: number } | undefined;
 }): SemanticLayerStats {
   let indexed = 0;
   let graphs = 0;
