@@ -124,7 +124,7 @@ export interface GroupDecision {
 
 interface Group {
   readonly members: Set<number>;
-  /** Sum of the members' vectors (groups of two or more). */
+  /** Sum of the members' vectors (groups of two or more, while a map is in force; undefined = to be summed). */
   sum: Float32Array | undefined;
   /** sumᵀ A⁻¹ sum under the model `normAt` was computed for (NaN = stale). */
   norm: number;
@@ -208,6 +208,7 @@ export class AnswerGroupModel {
     this.ainv = undefined;
     this.version++;
     this.loneNorms.clear();
+    for (const g of this.groups.values()) g.sum = undefined;
   }
 
   /** Adds a stored prompt (its partition label and vector) holding the answer `key` (undefined: never grouped). */
@@ -219,20 +220,15 @@ export class AnswerGroupModel {
     g.members.add(label);
     g.version++;
     if (g.members.size === 2) {
-      // A lone prompt becomes a group: its first member's vector starts the sum.
-      const sum = new Float32Array(this.dims);
-      for (const other of g.members) {
-        const v = other === label ? vector : this.vectorOf(other);
-        if (v) for (let i = 0; i < this.dims; i++) sum[i]! += v[i]!;
-      }
-      g.sum = sum;
       this.grouped += 2;
       this.changes += 2;
+      g.sum = undefined; // summed when first needed
     } else if (g.members.size > 2) {
-      const sum = g.sum!;
-      for (let i = 0; i < this.dims; i++) sum[i]! += vector[i]!;
       this.grouped++;
       this.changes++;
+      // Sums are kept only while a map is in force (memory: D floats per group); else dropped.
+      if (this.ainv && g.sum) for (let i = 0; i < this.dims; i++) g.sum[i]! += vector[i]!;
+      else g.sum = undefined;
     }
     g.normAt = -1;
   }
@@ -257,9 +253,9 @@ export class AnswerGroupModel {
       this.changes += 2;
       return;
     }
-    const v = this.vectorOf(label);
+    const v = this.ainv && g.sum ? this.vectorOf(label) : undefined;
     if (v) for (let i = 0; i < this.dims; i++) g.sum![i]! -= v[i]!;
-    else g.sum = this.sumOf(g.members);
+    else g.sum = undefined;
     this.grouped--;
     this.changes++;
   }
@@ -379,9 +375,10 @@ export class AnswerGroupModel {
     this.loneNorms.clear();
     this.builtFrom = builtFrom;
     this.changes = Math.max(0, this.changes - started);
-    // The sums computed from the members (float32 running sums drift with many adds and removals),
-    // for groups that did not change while the map was built; the others keep their running sums.
-    for (const { g, version, sum } of sums) if (g.version === version && g.members.size >= 2) g.sum = sum;
+    // The sums computed from the members, for groups that did not change while the map was built
+    // (the others are summed again when first needed); none are kept without a map.
+    for (const { g, version, sum } of sums) if (ainv && g.version === version && g.members.size >= 2) g.sum = sum;
+    if (!ainv) for (const g of this.groups.values()) g.sum = undefined;
   }
 
   private sumOf(members: Set<number>): Float32Array {
@@ -428,7 +425,8 @@ export class AnswerGroupModel {
       let x: Float32Array | undefined;
       let norm: number;
       if (g && g.members.size >= 2) {
-        x = g.sum!;
+        g.sum ??= this.sumOf(g.members);
+        x = g.sum;
         if (g.normAt !== this.version) {
           g.norm = this.quad(x);
           g.normAt = this.version;

@@ -256,6 +256,25 @@ describe('AnswerGroupModel', () => {
     expect(few.ready).toBe(false);
   });
 
+  it('keeps group sums only while a map is in force (memory), and scores the same after changes', () => {
+    const w = world();
+    const vectors = Array.from({ length: 24 }, (_, i) => w.phrase(Math.floor(i / 4)));
+    const model = new AnswerGroupModel(D, answerGroupSetting({ floor: -1, margin: 0 }), (i) => vectors[i]);
+    vectors.slice(0, 20).forEach((v, i) => model.add(i, v, `k${Math.floor(i / 4)}`));
+    const without = model.bytes;
+    model.rebuild();
+    expect(model.bytes - without).toBeGreaterThanOrEqual(D * D * 4); // the map, plus sums
+    const q = w.phrase(1);
+    const before = model.decide(q, [4, 0, 8])!;
+    // Add a fifth prompt to group 1 and take it out again: the same score as before.
+    model.add(20, vectors[20]!, 'k1');
+    model.remove(20);
+    expect(model.decide(q, [4, 0, 8])!.score).toBeCloseTo(before.score, 5);
+    model.release();
+    expect(model.ready).toBe(false);
+    expect(model.bytes).toBe(without);
+  });
+
   it('groups answers by their readable text', () => {
     const chatAnswer = (content: string, id: string) => ({ id, object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content } }] });
     expect(answerGroupKey(chatAnswer('Reset it  in settings.', 'a'))).toBe(answerGroupKey(chatAnswer('Reset it in settings.', 'b')));
