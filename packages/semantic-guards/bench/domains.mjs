@@ -29,7 +29,16 @@ import { dot } from './embedding-cache.mjs';
 
 // The semantic layer's own matching loop (threshold → guards → selector with the neighbourhood):
 // every setting below is judged by the very function the layer serves with.
-const { matchCandidates } = await import(join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js'));
+const { matchCandidates, AnswerGroupModel, answerGroupKey, answerGroupSetting, ANSWER_GROUP_DEFAULTS } = await import(
+  join(pkgDir, '..', 'layer-semantic', 'dist', 'index.js')
+);
+export { ANSWER_GROUP_DEFAULTS };
+
+/**
+ * The answer-group rule (layer-semantic's AnswerGroupModel, the class the layer runs per
+ * partition): shrinkage values its map is built with here; floor and margin are applied per setting.
+ */
+export const GROUP_SHRINKAGE = [...new Set([0.2, 0.5, ANSWER_GROUP_DEFAULTS.shrinkage])];
 
 /**
  * The embedder's `represents(text)` (the layer serves a text it says no to by exact key only);
@@ -65,7 +74,7 @@ function features(query, candidate, sim, qv, cv) {
 
 export function parseConfig(config) {
   if (config === 'none' || config === 'guards') return { kind: config };
-  if (config === 'consensus') return { kind: 'guards' };
+  if (config === 'consensus' || config === 'consensus+groups') return { kind: 'guards' };
   const m = /^verifier@([\d.]+)(?:\/trust([\d.]+))?$/.exec(config);
   if (!m) throw new Error(`unknown config ${config}`);
   return { kind: 'verifier', p: Number(m[1]), trust: m[2] ? Number(m[2]) : Infinity };
@@ -144,15 +153,30 @@ function settingGuards(config) {
 }
 const LEXICAL = lexicalSelector();
 const CONSENSUS = consensusSelector();
-const settingSelector = (setting) => (setting.config === 'consensus' ? CONSENSUS : LEXICAL);
+const settingSelector = (setting) => (setting.config === 'consensus' || setting.config === 'consensus+groups' ? CONSENSUS : LEXICAL);
 
 /**
  * One lookup through the layer's loop: candidates most similar first (each { text, value, f }).
- * Returns the served candidate, or undefined.
+ * Returns the served candidate, or undefined. `groups` (store protocols with repeated answers):
+ * per shrinkage, the answer-group model's decision for this query ({ score, runnerUp, similarity of the
+ * prompt served through, cand, guardOk }), applied first when the setting has `groups` ({ floor,
+ * margin, minSimilarity, shrinkage }), as the layer does.
  */
-function lookup(setting, query, cands) {
+function lookup(setting, query, cands, groups) {
   // As the layer does: a text the embedder cannot represent is neither looked up nor indexed.
   if (!representable(query)) return undefined;
+  if (setting.groups && groups) {
+    const g = groups.get(setting.groups.shrinkage);
+    if (
+      g &&
+      g.score >= setting.groups.floor &&
+      g.score - g.runnerUp >= setting.groups.margin &&
+      g.similarity >= setting.groups.minSimilarity &&
+      g.guardOk &&
+      representable(g.cand.text)
+    )
+      return g.cand;
+  }
   if (cands.some((c) => !representable(c.text))) cands = cands.filter((c) => representable(c.text));
   const r = matchCandidates(
     { text: query },
@@ -161,7 +185,7 @@ function lookup(setting, query, cands) {
   );
   return r.pick === undefined ? undefined : cands[r.pick];
 }
-const storeLookup = (setting, q, cands) => lookup(setting, q, cands);
+const storeLookup = (setting, q, cands, groups) => lookup(setting, q, cands, groups);
 
 /** The layer's loop with a real setting ({ threshold, guards, selector }), for the listed cases. */
 export const lookupWith = (query, candidates, setting) => matchCandidates(query, candidates, setting);
@@ -192,10 +216,10 @@ export function banking77Domain(root, vec, k, values = 'intent', seeds = [77]) {
         n = 0,
         oos = 0;
       for (const run of runs) {
-        for (const { q, cands } of run.splits[split].queries) {
+        for (const { q, cands, groups } of run.splits[split].queries) {
           n++;
           if (!q.inScope) oos++;
-          const hit = storeLookup(setting, q.text, cands);
+          const hit = storeLookup(setting, q.text, cands, groups);
           if (!hit) continue;
           if (hit.intent === q.intent) right++;
           else {
@@ -226,19 +250,52 @@ function banking77Run(root, vec, k, values, seed) {
   ]) {
     const sim = buildSim({ root, split: simSplit, k, seed });
     const ev = sim.entries.map((e) => vec(e.text));
+    const answerOf = (e) => (values === 'intent' ? `answer for ${e.intent}` : e.answer);
+    // The partition's answer-group models, as the layer keeps them (answers keyed by their text;
+    // a text USE-lite cannot represent is not indexed); floor -1 and margin 0 so every decision is
+    // recorded and each setting applies its own floor and margin.
+    const models = new Map(
+      GROUP_SHRINKAGE.map((shrinkage) => {
+        const m = new AnswerGroupModel(ev[0].length, answerGroupSetting({ floor: -1, margin: 0, shrinkage }), (i) => ev[i]);
+        sim.entries.forEach((e, i) => representable(e.text) && m.add(i, ev[i], answerGroupKey(answerOf(e))));
+        m.rebuild();
+        return [shrinkage, m];
+      }),
+    );
+    const N = ANSWER_GROUP_DEFAULTS.neighbours;
     const queries = sim.queries.map((q) => {
       const u = vec(q.text);
-      const top = ev
+      const ranked = ev
         .map((v, i) => ({ i, s: dot(u, v) }))
-        .sort((a, b) => b.s - a.s)
-        .slice(0, 8);
+        .filter((c) => representable(sim.entries[c.i].text))
+        .sort((a, b) => b.s - a.s);
+      const top = ranked.slice(0, 8);
+      const near = ranked.slice(0, N);
+      const groups = new Map();
+      for (const [shrinkage, m] of models) {
+        const d = m.decide(
+          u,
+          near.map((c) => c.i),
+        );
+        if (!d) continue;
+        const c = near.find((x) => m.keyOf(x.i) === d.key);
+        const e = sim.entries[c.i];
+        groups.set(shrinkage, {
+          score: d.score,
+          runnerUp: d.runnerUp,
+          similarity: c.s,
+          guardOk: runGuards(GUARDS, { query: q.text, candidate: e.text, similarity: c.s, threshold: 0, queryVector: u, candidateVector: ev[c.i] }).accept,
+          cand: { text: e.text, value: answerOf(e), intent: e.intent },
+        });
+      }
       return {
         q,
+        groups,
         cands: top.map((c) => {
           const e = sim.entries[c.i];
           return {
             text: e.text,
-            value: values === 'intent' ? `answer for ${e.intent}` : e.answer,
+            value: answerOf(e),
             intent: e.intent,
             f: features(q.text, e.text, c.s, u, ev[c.i]),
           };

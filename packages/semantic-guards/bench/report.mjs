@@ -25,9 +25,17 @@ export function markdownQuality(r) {
     '',
   );
   L.push(
-    `**Chosen on all tuning splits: ${r.chosen.name}** (${r.chosen.shippedAsRecommended ? 'this is what `recommendedSetting(embedder)` returns for USE-lite' : `NOTE: \`recommendedSetting\` returns threshold ${r.chosen.recommended.threshold} with ${r.chosen.recommended.guards.join(', ')}`}).`,
+    `**Chosen on all tuning splits: ${r.chosen.name}** (${r.chosen.shippedAsRecommended ? (r.chosen.setting.config === 'consensus+groups' ? "this is `@strata-cache/layer-semantic`'s default for USE-lite: `recommendedSetting(embedder)` with the layer's answer-group rule in front" : 'this is what `recommendedSetting(embedder)` returns for USE-lite') : `NOTE: \`recommendedSetting\` returns threshold ${r.chosen.recommended.threshold} with ${r.chosen.recommended.guards.join(', ')}`}).`,
     '',
   );
+  if (r.answerGroups?.chosenOnDev) {
+    const g = r.answerGroups;
+    const c = g.chosenOnDev;
+    L.push(
+      `**Answer groups** (\`@strata-cache/layer-semantic\`'s answer-group rule, in front of guards + consensus; its own per-partition model class runs here): ${g.protocol} Chosen on dev: floor ${c.floor}, margin ${c.margin}, shrinkage ${c.shrinkage}, minSimilarity ${c.minSimilarity} (dev k = 5: ${c.k5.recall} right / ${c.k5.falseHits} wrong per 100; k = 20: ${c.k20.recall} / ${c.k20.falseHits}); the layer ships floor ${g.shipped.floor}, margin ${g.shipped.margin}, shrinkage ${g.shipped.shrinkage}, minSimilarity ${g.shipped.minSimilarity}, the ${g.shippedAsTuned ? 'same' : '**different** — the figures below are for the values chosen here'}; the ${g.neighbours} nearest stored prompts are compared.`,
+      '',
+    );
+  }
   L.push("| held-out | default | previous default (verifier trusted from 0.975) | plain cosine at the default's false-hit level |", '|---|---:|---:|---:|');
   L.push(
     `| QQP: duplicates hit / non-duplicates hit | **${d.qqp.recall}% / ${d.qqp.falseHits}%** | ${p.qqp.recall}% / ${p.qqp.falseHits}% | ${r.plainAtDefaultRate.qqp}% |`,

@@ -20,8 +20,10 @@ import { buildSim } from './banking77-sim.mjs';
 import { EmbeddingCache } from './embedding-cache.mjs';
 import { dataDir, loadArena, loadLookalikes, loadMock, loadQqp, permutation, pkgDir, repoDir } from './data.mjs';
 import {
+  ANSWER_GROUP_DEFAULTS,
   BUDGETS,
   DOMAINS,
+  GROUP_SHRINKAGE,
   RECALL_DOMAINS,
   arenaDomain,
   banking77Domain,
@@ -46,7 +48,8 @@ if (process.argv.includes('--render')) {
   const q = JSON.parse(readFileSync(join(outDir, 'semantic-quality.json'), 'utf8'));
   const c = JSON.parse(readFileSync(join(outDir, 'semantic-calibration.json'), 'utf8'));
   writeFileSync(join(outDir, 'semantic-quality.md'), markdownQuality(q));
-  writeFileSync(join(outDir, 'semantic-calibration.md'), markdownCalibration(c));
+  // semantic-calibration.json may come from @strata-cache/semantic-calibration's own bench (another format): left alone.
+  if (c.setup) writeFileSync(join(outDir, 'semantic-calibration.md'), markdownCalibration(c));
   process.exit(0);
 }
 
@@ -151,15 +154,59 @@ const THRESHOLDS = [
   0.7, 0.75, 0.78, 0.8, 0.82, 0.84, 0.85, 0.86, 0.87, 0.88, 0.89, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.955, 0.96, 0.965, 0.97, 0.975, 0.98, 0.985, 0.99,
 ];
 const VERIFIER_PS = [0.5, 0.7, 0.8, 0.85, 0.9, 0.92, 0.95];
-const CONFIGS = ['none', 'guards', 'consensus', ...VERIFIER_PS.map((p) => `verifier@${p}`)];
-// Store protocols: 'consensus' uses consensusSelector(), every other setting lexicalSelector() (pairs have one candidate).
-const settings = CONFIGS.flatMap((config) => THRESHOLDS.map((threshold) => ({ config, threshold, selector: true })));
+const CONFIGS = ['none', 'guards', 'consensus', 'consensus+groups', ...VERIFIER_PS.map((p) => `verifier@${p}`)];
+
+// The answer-group rule's floor, margin and shrinkage: chosen on the BANKING77 development
+// simulations (k = 5 and k = 20; the only traffic here whose stored answers repeat, so the only
+// one where the rule can apply), in front of guards + consensus at the recommended threshold, as
+// the most right answers (sum of log recall over both) with both within 80% of the budget (a fifth
+// held back for the gap between development and held-out data). minSimilarity is not tuned: the
+// layer's default (a bound on how far the rule extrapolates, see layer-semantic's README).
+const GROUP_HEADROOM = 0.8;
+const GROUP_FLOORS = Array.from({ length: 13 }, (_, i) => Math.round((0.7 + i * 0.01) * 100) / 100);
+const GROUP_MARGINS = Array.from({ length: 12 }, (_, i) => Math.round((0.05 + i * 0.01) * 100) / 100);
+const groupTuning = (() => {
+  const base = { config: 'consensus+groups', threshold: RECOMMENDED_THRESHOLD.guardsOnly, selector: true };
+  let best;
+  const tried = [];
+  for (const shrinkage of GROUP_SHRINKAGE)
+    for (const floor of GROUP_FLOORS)
+      for (const margin of GROUP_MARGINS) {
+        const setting = { ...base, groups: { floor, margin, shrinkage, minSimilarity: ANSWER_GROUP_DEFAULTS.minSimilarity } };
+        const k5 = domains.banking77.evaluate(setting, 'tune');
+        const k20 = banking20.evaluate(setting, 'tune');
+        const ok = k5.falseHits <= GROUP_HEADROOM * BUDGETS.banking77 && k20.falseHits <= GROUP_HEADROOM * BUDGETS.banking77;
+        const score = Math.log(Math.max(k5.recall, 0.01)) + Math.log(Math.max(k20.recall, 0.01));
+        tried.push([shrinkage, floor, margin, k5.recall, k5.falseHits, k20.recall, k20.falseHits]);
+        if (ok && (!best || score > best.score)) best = { groups: setting.groups, score, k5, k20 };
+      }
+  return { best, tried };
+})();
+// The layer's shipped defaults, for the record (they should be the tuned values).
+const SHIPPED_GROUPS = {
+  floor: ANSWER_GROUP_DEFAULTS.floor,
+  margin: ANSWER_GROUP_DEFAULTS.margin,
+  shrinkage: ANSWER_GROUP_DEFAULTS.shrinkage,
+  minSimilarity: ANSWER_GROUP_DEFAULTS.minSimilarity,
+};
+const GROUPS = groupTuning.best?.groups ?? SHIPPED_GROUPS;
+log(
+  `answer groups chosen on dev: ${JSON.stringify(GROUPS)} (k=5 ${groupTuning.best?.k5.recall}/${groupTuning.best?.k5.falseHits}, k=20 ${groupTuning.best?.k20.recall}/${groupTuning.best?.k20.falseHits}); shipped ${JSON.stringify(SHIPPED_GROUPS)}`,
+);
+
+// Store protocols: 'consensus' uses consensusSelector(), every other setting lexicalSelector() (pairs have one candidate);
+// 'consensus+groups' puts the answer-group rule in front of guards + consensus (the layer's default).
+const settings = CONFIGS.flatMap((config) =>
+  THRESHOLDS.map((threshold) =>
+    config === 'consensus+groups' ? { config, threshold, selector: true, groups: GROUPS } : { config, threshold, selector: true },
+  ),
+);
 // The previous default, for reference: threshold 0.7, verifier at 0.92 trusted the embedding from 0.975.
 const PREVIOUS = { config: 'verifier@0.92/trust0.975', threshold: 0.7, selector: true, name: 'previous default' };
 
 const name = (s) =>
   s.name ??
-  `${s.config === 'none' ? 'plain cosine' : s.config === 'guards' ? 'guards' : s.config === 'consensus' ? 'guards + consensus' : `guards + ${s.config.replace('@', ' p≥')}`} @ ${s.threshold}`;
+  `${s.config === 'none' ? 'plain cosine' : s.config === 'guards' ? 'guards' : s.config === 'consensus' ? 'guards + consensus' : s.config === 'consensus+groups' ? 'answer groups + guards + consensus' : `guards + ${s.config.replace('@', ' p≥')}`} @ ${s.threshold}`;
 const evalAll = (s, split) => Object.fromEntries(DOMAINS.map((d) => [d, domains[d].evaluate(s, split)]));
 const table = settings.map((s) => ({ setting: s, tune: evalAll(s, 'tune'), heldOut: evalAll(s, 'held-out') }));
 
@@ -205,7 +252,12 @@ const ranked = (() => {
 log(`chosen on all tuning splits: ${name(chosen.setting)}`);
 const shipped = recommendedSetting({ id: 'use-lite-512', dimensions: 512 });
 const shippedHasVerifier = shipped.guards.some((g) => g.name === 'verifier');
-const shippedConfig = shippedHasVerifier ? `verifier@${USE_LITE_VERIFIER_MIN_PROBABILITY}` : shipped.selector.name === 'consensus' ? 'consensus' : 'guards';
+// The layer puts the answer-group rule in front of the recommended setting by default.
+const shippedConfig = shippedHasVerifier
+  ? `verifier@${USE_LITE_VERIFIER_MIN_PROBABILITY}`
+  : shipped.selector.name === 'consensus'
+    ? 'consensus+groups'
+    : 'guards';
 const shippedMatches = chosen.setting.threshold === shipped.threshold && chosen.setting.config === shippedConfig;
 
 // Leave one domain out: choose without it, score it on its held-out split.
@@ -233,7 +285,10 @@ const frontier = (config, domain, split = 'heldOut') =>
     .map((r) => ({ threshold: r.setting.threshold, falseHits: r[split][domain].falseHits, recall: r[split][domain].recall }));
 const familyName = (config) => name({ config, threshold: 0 }).replace(/ @ 0$/, '');
 const frontiers = Object.fromEntries(
-  RECALL_DOMAINS.map((d) => [d, Object.fromEntries([...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => [familyName(c), frontier(c, d)]))]),
+  RECALL_DOMAINS.map((d) => [
+    d,
+    Object.fromEntries([...new Set(['none', 'guards', 'consensus', 'consensus+groups', defaultConfig])].map((c) => [familyName(c), frontier(c, d)])),
+  ]),
 );
 
 /** Plain cosine's recall at a false-hit level (the best plain point at or under it). */
@@ -316,6 +371,15 @@ const quality = {
     represents:
       'a text USE-lite cannot represent (a letter of another script; a letter, digit, math or currency sign outside its vocabulary) is neither looked up nor a candidate',
   },
+  answerGroups: {
+    protocol: `floor, margin and shrinkage chosen on the BANKING77 dev simulations (k = 5 and k = 20, seeds pooled) in front of guards + consensus at the recommended threshold: the most right answers (sum of log recall) with both within ${GROUP_HEADROOM} × the budget (${GROUP_HEADROOM * BUDGETS.banking77} wrong per 100); minSimilarity is the layer's default, not tuned. The other domains hold no repeated answers (every stored answer differs), so the rule cannot apply there. The table's 'consensus+groups' rows use the values chosen here.`,
+    chosenOnDev: groupTuning.best ? { ...groupTuning.best.groups, k5: groupTuning.best.k5, k20: groupTuning.best.k20 } : null,
+    settingsTried: { columns: ['shrinkage', 'floor', 'margin', 'k5 right', 'k5 wrong', 'k20 right', 'k20 wrong'], rows: groupTuning.tried },
+    shipped: SHIPPED_GROUPS,
+    shippedAsTuned:
+      !!GROUPS && GROUPS.floor === SHIPPED_GROUPS.floor && GROUPS.margin === SHIPPED_GROUPS.margin && GROUPS.shrinkage === SHIPPED_GROUPS.shrinkage,
+    neighbours: ANSWER_GROUP_DEFAULTS.neighbours,
+  },
   chosen: {
     setting: chosen.setting,
     name: name(chosen.setting),
@@ -334,7 +398,7 @@ const quality = {
   // Traffic without repeats: % of queries served another prompt's answer, per family and threshold.
   arena: {
     prompts: domains.arena.prompts,
-    byThreshold: [...new Set(['none', 'guards', 'consensus', defaultConfig])].map((c) => ({
+    byThreshold: [...new Set(['none', 'guards', 'consensus', 'consensus+groups', defaultConfig])].map((c) => ({
       family: familyName(c),
       points: table
         .filter((r) => r.setting.config === c)
