@@ -1,4 +1,4 @@
-// An experiment, not the layer's behaviour: how many more BANKING77 questions a support-bot cache
+// An experiment (the layer's answer-group rule grew out of it): how many more BANKING77 questions a support-bot cache
 // could answer at the same error budget if matches were decided between ANSWER GROUPS (the stored
 // prompts that hold one answer) instead of between single stored prompts.
 //
@@ -207,7 +207,7 @@ function markdown(result) {
   return [
     '# Answer groups (an experiment on BANKING77)',
     '',
-    `\`node packages/semantic-guards/bench/answer-groups.mjs\` — ${result.date}, USE-lite, seeds ${result.seeds.join(', ')} pooled. Not what the layer does today: a measurement of what deciding between answer groups would gain (see the script's header for the rules).`,
+    `\`node packages/semantic-guards/bench/answer-groups.mjs\` — ${result.date}, USE-lite, seeds ${result.seeds.join(', ')} pooled. The experiment that led to \`@strata-cache/layer-semantic\`'s answer-group rule: a measurement of what deciding between answer groups gains, each rule alone (see the script's header). The layer runs a variant of \`groups-whitened\` (the whitened centroid of the raw vectors, the answers among the 16 nearest prompts, a bound on the plain similarity of the prompt served through) in front of guards + consensus, with floor and margin chosen at 0.8 × the budget: its figures are in \`semantic-quality.md\`.`,
     '',
     `Budget: ${result.budget}. ${result.protocol}`,
     '',
