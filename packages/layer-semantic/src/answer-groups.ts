@@ -102,7 +102,8 @@ export function answerGroupSetting(options: AnswerGroupOptions = {}, field = 'an
  */
 export function answerGroupKey(value: unknown): string | undefined {
   const text = answerTextOf(value, Number.POSITIVE_INFINITY);
-  if (text !== undefined) return sha256('t\n' + text.replace(/\s+/g, ' '));
+  // As sameValue: values of different types are different answers (5 and "5").
+  if (text !== undefined) return sha256('t\n' + typeof value + '\n' + text.replace(/\s+/g, ' '));
   try {
     return sha256('j\n' + canonicalize(value));
   } catch {
@@ -211,8 +212,12 @@ export class AnswerGroupModel {
     for (const g of this.groups.values()) g.sum = undefined;
   }
 
-  /** Adds a stored prompt (its partition label and vector) holding the answer `key` (undefined: never grouped). */
-  add(label: number, vector: Float32Array, key: string | undefined): void {
+  /**
+   * Adds a stored prompt (its partition label) holding the answer `key` (undefined: never
+   * grouped). `vector` (optional) keeps its group's sum current while a map is in force; without
+   * it the sum is recomputed when first needed (a snapshot load adds without reading vectors).
+   */
+  add(label: number, vector: Float32Array | undefined, key: string | undefined): void {
     if (key === undefined || this.members.has(label)) return;
     this.members.set(label, key);
     let g = this.groups.get(key);
@@ -227,7 +232,7 @@ export class AnswerGroupModel {
       this.grouped++;
       this.changes++;
       // Sums are kept only while a map is in force (memory: D floats per group); else dropped.
-      if (this.ainv && g.sum) for (let i = 0; i < this.dims; i++) g.sum[i]! += vector[i]!;
+      if (this.ainv && g.sum && vector) for (let i = 0; i < this.dims; i++) g.sum[i]! += vector[i]!;
       else g.sum = undefined;
     }
     g.normAt = -1;

@@ -106,7 +106,7 @@ export class RecordStore {
   }
 
   /** Adds an indexed record to its partition's answer groups. */
-  private group(part: Partition<Rec>, rec: Rec, vec: Float32Array): void {
+  private group(part: Partition<Rec>, rec: Rec, vec: Float32Array | undefined): void {
     const g = this.groups!;
     let model = part.answers;
     if (!model) {
@@ -217,10 +217,8 @@ export class RecordStore {
       this.records.set(r.id, r);
       for (const tag of r.entry.tags) addTo(this.tagIndex, tag, r);
       addTo(this.scopeIndex, r.base, r);
-      if (this.groups && r.part) {
-        const vec = r.part.vector(r.label);
-        if (vec) this.group(r.part, r, vec);
-      }
+      // Grouped by answer without reading vectors back (a graph point costs tens of µs to read).
+      if (this.groups && r.part) this.group(r.part, r, undefined);
     }
   }
 

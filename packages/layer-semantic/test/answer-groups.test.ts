@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InvalidOptionError, resolveScope } from '@strata-cache/core';
 import { describe, expect, it } from 'vitest';
 import { ANSWER_GROUP_DEFAULTS, AnswerGroupModel, SemanticLayer, answerGroupKey, answerGroupSetting } from '../src/index.js';
@@ -144,6 +147,28 @@ describe('answer groups: the layer decides between stored answers', () => {
     await layer.close();
   });
 
+  it('learns its groups again from a snapshot (flat and graph partitions)', async () => {
+    for (const flatLimit of [1_024, 8]) {
+      const dir = await mkdtemp(join(tmpdir(), 'strata-groups-'));
+      try {
+        const w = world();
+        const first = await supportLayer({ persistDir: dir, flatLimit }, w);
+        await first.layer.close(); // writes the snapshot
+        const again = new SemanticLayer({ embedder: first.emb, persistDir: dir, flatLimit });
+        await again.ready();
+        expect(again.stats().indexed).toBe(TOPICS.length * WORDINGS.length);
+        expect(again.stats().graphPartitions).toBe(flatLimit === 8 ? 1 : 0);
+        await again.search(chatItem('warm-up').query);
+        await again.answerGroupsIdle();
+        expect((await again.search(first.askFar(2).query)).hit?.entry.value).toBe('The answer about password.');
+        expect(again.stats().answerGroups).toMatchObject({ maps: 1, hits: 1 });
+        await again.close();
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it('forgets deleted prompts: an answer whose prompts are gone is no longer served', async () => {
     const { layer, askFar } = await supportLayer();
     for (const word of WORDINGS) await layer.delete(chatItem(`shipping question ${word}`).key);
@@ -280,6 +305,7 @@ describe('AnswerGroupModel', () => {
     expect(answerGroupKey(chatAnswer('Reset it  in settings.', 'a'))).toBe(answerGroupKey(chatAnswer('Reset it in settings.', 'b')));
     expect(answerGroupKey(chatAnswer('Reset it in settings.', 'a'))).not.toBe(answerGroupKey(chatAnswer('Call us.', 'a')));
     expect(answerGroupKey('x')).toBe(answerGroupKey('x'));
+    expect(answerGroupKey(5)).not.toBe(answerGroupKey('5')); // as sameValue: another type is another answer
   });
 
   it('the rebuilder builds maps for searched partitions only, at most maxMaps, for the most searched', async () => {
