@@ -100,12 +100,15 @@ export function answerGroupSetting(options: AnswerGroupOptions = {}, field = 'an
  * collapsed), as `sameValue` compares answers; of its canonical JSON when it has no text;
  * undefined when it has neither (such an entry is never grouped).
  */
+/** Characters of the base64url SHA-256 kept as an answer key: 132 bits, a few bytes per prompt. */
+const KEY_CHARS = 22;
+
 export function answerGroupKey(value: unknown): string | undefined {
   const text = answerTextOf(value, Number.POSITIVE_INFINITY);
   // As sameValue: values of different types are different answers (5 and "5").
-  if (text !== undefined) return sha256('t\n' + typeof value + '\n' + text.replace(/\s+/g, ' '));
+  if (text !== undefined) return sha256('t\n' + typeof value + '\n' + text.replace(/\s+/g, ' ')).slice(0, KEY_CHARS);
   try {
-    return sha256('j\n' + canonicalize(value));
+    return sha256('j\n' + canonicalize(value)).slice(0, KEY_CHARS);
   } catch {
     return undefined;
   }
@@ -160,7 +163,8 @@ export const MIN_GROUPED_MEMBERS = 16;
  */
 export class AnswerGroupModel {
   private readonly members = new Map<number, string>();
-  private readonly groups = new Map<string, Group>();
+  /** Answer key → its group, or the label of its only prompt (most answers are held by one prompt: no group object for them). */
+  private readonly groups = new Map<string, Group | number>();
   /** A⁻¹ (row-major, symmetric), or undefined before the first build / with nothing to learn. */
   private ainv: Float32Array | undefined;
   private version = 0;
@@ -193,7 +197,7 @@ export class AnswerGroupModel {
   /** Resident bytes (the map, the group sums, the member index). */
   get bytes(): number {
     let n = (this.ainv?.byteLength ?? 0) + this.members.size * 48 + this.loneNorms.size * 40;
-    for (const g of this.groups.values()) n += 96 + (g.sum?.byteLength ?? 0) + g.members.size * 16;
+    for (const g of this.groups.values()) n += typeof g === 'number' ? 40 : 96 + (g.sum?.byteLength ?? 0) + g.members.size * 16;
     return n;
   }
 
@@ -209,7 +213,7 @@ export class AnswerGroupModel {
     this.ainv = undefined;
     this.version++;
     this.loneNorms.clear();
-    for (const g of this.groups.values()) g.sum = undefined;
+    for (const g of this.groups.values()) if (typeof g !== 'number') g.sum = undefined;
   }
 
   /**
@@ -220,8 +224,14 @@ export class AnswerGroupModel {
   add(label: number, vector: Float32Array | undefined, key: string | undefined): void {
     if (key === undefined || this.members.has(label)) return;
     this.members.set(label, key);
-    let g = this.groups.get(key);
-    if (!g) this.groups.set(key, (g = { members: new Set(), sum: undefined, norm: Number.NaN, normAt: -1, version: 0 }));
+    const held = this.groups.get(key);
+    if (held === undefined) {
+      this.groups.set(key, label); // the answer's only prompt so far
+      return;
+    }
+    let g: Group;
+    if (typeof held === 'number') this.groups.set(key, (g = { members: new Set([held]), sum: undefined, norm: Number.NaN, normAt: -1, version: 0 }));
+    else g = held;
     g.members.add(label);
     g.version++;
     if (g.members.size === 2) {
@@ -245,14 +255,16 @@ export class AnswerGroupModel {
     this.members.delete(label);
     this.loneNorms.delete(label);
     const g = this.groups.get(key)!;
-    g.members.delete(label);
-    g.version++;
-    g.normAt = -1;
-    if (g.members.size === 0) {
+    if (typeof g === 'number') {
       this.groups.delete(key);
       return;
     }
+    g.members.delete(label);
+    g.version++;
+    g.normAt = -1;
     if (g.members.size === 1) {
+      // Back to a lone prompt: no group object.
+      this.groups.set(key, g.members.values().next().value as number);
       g.sum = undefined;
       this.grouped -= 2;
       this.changes += 2;
@@ -272,7 +284,8 @@ export class AnswerGroupModel {
 
   /** Stored prompts holding an answer. */
   sizeOf(key: string): number {
-    return this.groups.get(key)?.members.size ?? 0;
+    const g = this.groups.get(key);
+    return g === undefined ? 0 : typeof g === 'number' ? 1 : g.members.size;
   }
 
   /** Rebuilds the map at once (a benchmark or a test; the layer runs `rebuildSteps` in slices). */
@@ -295,7 +308,7 @@ export class AnswerGroupModel {
     // Each group's sum as computed here (exact), installed with the map where the group did not change meanwhile.
     const sums: Array<{ g: Group; version: number; sum: Float32Array }> = [];
     for (const g of [...this.groups.values()]) {
-      if (g.members.size < 2) continue;
+      if (typeof g === 'number' || g.members.size < 2) continue;
       const version = g.version;
       const s = new Float64Array(D);
       let n = 0;
@@ -383,7 +396,7 @@ export class AnswerGroupModel {
     // The sums computed from the members, for groups that did not change while the map was built
     // (the others are summed again when first needed); none are kept without a map.
     for (const { g, version, sum } of sums) if (ainv && g.version === version && g.members.size >= 2) g.sum = sum;
-    if (!ainv) for (const g of this.groups.values()) g.sum = undefined;
+    if (!ainv) for (const g of this.groups.values()) if (typeof g !== 'number') g.sum = undefined;
   }
 
   private sumOf(members: Set<number>): Float32Array {
@@ -424,7 +437,8 @@ export class AnswerGroupModel {
     const scores = new Map<string | number, { score: number; key: string | undefined; size: number }>();
     for (const label of labels) {
       const key = this.members.get(label);
-      const g = key === undefined ? undefined : this.groups.get(key);
+      const held = key === undefined ? undefined : this.groups.get(key);
+      const g = typeof held === 'object' ? held : undefined;
       const id = g && g.members.size >= 2 ? key! : label;
       if (scores.has(id)) continue;
       let x: Float32Array | undefined;
