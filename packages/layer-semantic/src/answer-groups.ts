@@ -37,8 +37,8 @@ export interface AnswerGroupOptions {
   /** Nearest stored prompts whose answers are compared. @default 16 */
   neighbours?: number | undefined;
   /**
-   * Partitions that keep a learned map at once (1 MB each at 512-d); beyond, the least recently
-   * searched one drops its map and is rebuilt when searched again.
+   * Partitions that keep a learned map at once (1 MB each at 512-d); beyond, a partition gets one
+   * only when it is searched more often than the least searched holder, which drops its map.
    * @default 32
    */
   maxMaps?: number | undefined;
@@ -95,14 +95,14 @@ export function answerGroupSetting(options: AnswerGroupOptions = {}, field = 'an
   return Object.freeze(s);
 }
 
+/** Characters of the base64url SHA-256 kept as an answer key: 132 bits, a few bytes per prompt. */
+const KEY_CHARS = 22;
+
 /**
  * Which answer a stored value holds, as a short key: the hash of its readable text (whitespace
  * collapsed), as `sameValue` compares answers; of its canonical JSON when it has no text;
  * undefined when it has neither (such an entry is never grouped).
  */
-/** Characters of the base64url SHA-256 kept as an answer key: 132 bits, a few bytes per prompt. */
-const KEY_CHARS = 22;
-
 export function answerGroupKey(value: unknown): string | undefined {
   const text = answerTextOf(value, Number.POSITIVE_INFINITY);
   // As sameValue: values of different types are different answers (5 and "5").
@@ -183,11 +183,6 @@ export class AnswerGroupModel {
     /** A live member's vector (unit length). */
     private readonly vectorOf: (label: number) => Float32Array | undefined,
   ) {}
-
-  /** Members in groups of two or more. */
-  get groupedMembers(): number {
-    return this.grouped;
-  }
 
   /** True when a learned map is in force. */
   get ready(): boolean {
@@ -280,12 +275,6 @@ export class AnswerGroupModel {
   /** The answer key of a member, if it holds one. */
   keyOf(label: number): string | undefined {
     return this.members.get(label);
-  }
-
-  /** Stored prompts holding an answer. */
-  sizeOf(key: string): number {
-    const g = this.groups.get(key);
-    return g === undefined ? 0 : typeof g === 'number' ? 1 : g.members.size;
   }
 
   /** Rebuilds the map at once (a benchmark or a test; the layer runs `rebuildSteps` in slices). */

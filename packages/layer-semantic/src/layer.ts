@@ -26,7 +26,7 @@ import { type SemanticLayerStats, layerStats } from './stats.js';
 import { EmbedderBusyError, EmbeddingQueue } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
 import { type AnswerGroupModel, GroupRebuilder } from './answer-groups.js';
-import { type MatchCandidate, matchCandidates } from './match.js';
+import { type MatchCandidate, checkGuards, matchCandidates } from './match.js';
 import { PKG, type ResolvedOptions, type SemanticLayerOptions, checkThreshold, resolveOptions } from './options.js';
 import { loadSnapshot, writeStoreSnapshot } from './persist.js';
 import { type Rec, RecordStore, type RemovalReason } from './records.js';
@@ -95,7 +95,7 @@ export class SemanticLayer implements LayerV1 {
       o.maxEntries,
       `${o.embedder.id}\u0000${o.embedder.dimensions}\u0000`,
       { removed: (rec, reason) => this.removed(rec, reason) },
-      o.answerGroups && this.rebuilder ? { setting: o.answerGroups, rebuilder: this.rebuilder } : undefined,
+      o.answerGroups && this.rebuilder && { setting: o.answerGroups, rebuilder: this.rebuilder },
     );
     this.writes = new WritePath(this.store, this.vectors, this.queue, {
       name: o.name,
@@ -416,15 +416,8 @@ export class SemanticLayer implements LayerV1 {
     const c = candidates[i]!;
     // How far the rule may extrapolate: the prompt served through must be this similar itself.
     if (!(c.similarity >= model.setting.minSimilarity)) return undefined;
-    const needsVectors = this.o.guards.some((g) => g.needsVectors === true);
-    const input = needsVectors
-      ? { query: text, candidate: c.text, similarity: c.similarity, threshold, queryVector: vec, candidateVector: c.vector?.() }
-      : { query: text, candidate: c.text, similarity: c.similarity, threshold };
-    for (const g of this.o.guards) {
-      const v = g.check(input);
-      if (!v.accept) return { rejected: { similarity: c.similarity, text: c.text, guard: g.name, reason: `answer group of ${d.size}: ${v.reason}` } };
-    }
-    return { pick: i };
+    const turnedDown = checkGuards({ text, vector: vec }, c, threshold, this.o.guards);
+    return turnedDown ? { rejected: { ...turnedDown, reason: `answer group of ${d.size}: ${turnedDown.reason}` } } : { pick: i };
   }
 
   /** The calibrating mode's search: the calibrator decides over the candidates (see calibration.ts). */

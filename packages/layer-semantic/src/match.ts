@@ -32,6 +32,27 @@ export interface MatchOutcome {
 }
 
 /**
+ * Runs the guards in order on one candidate (vectors only when a guard sets `needsVectors`): the
+ * first turn-down, or undefined when every guard accepts.
+ */
+export function checkGuards(
+  query: { readonly text: string; readonly vector?: Float32Array | undefined },
+  c: MatchCandidate,
+  threshold: number,
+  guards: readonly SemanticGuard[],
+  needsVectors = guards.some((g) => g.needsVectors === true),
+): RejectedCandidate | undefined {
+  const input: GuardInput = needsVectors
+    ? { query: query.text, candidate: c.text, similarity: c.similarity, threshold, queryVector: query.vector, candidateVector: c.vector?.() }
+    : { query: query.text, candidate: c.text, similarity: c.similarity, threshold };
+  for (const g of guards) {
+    const v = g.check(input);
+    if (!v.accept) return { similarity: c.similarity, text: c.text, guard: g.name, reason: v.reason };
+  }
+  return undefined;
+}
+
+/**
  * The semantic layer's matching, as one function: candidates (most similar first) → threshold
  * → each guard in order → the selector. `SemanticLayer.search` runs exactly this on the
  * nearest neighbours of its index; a quality benchmark can run it on its own neighbour lists
@@ -55,19 +76,11 @@ export function matchCandidates(
       below = c; // most similar first: every later one is below too
       break;
     }
-    const input: GuardInput = needsVectors
-      ? { query: query.text, candidate: c.text, similarity: c.similarity, threshold, queryVector: query.vector, candidateVector: c.vector?.() }
-      : { query: query.text, candidate: c.text, similarity: c.similarity, threshold };
-    let turnedDown = false;
-    for (const g of guards) {
-      const v = g.check(input);
-      if (!v.accept) {
-        rejected.push({ similarity: c.similarity, text: c.text, guard: g.name, reason: v.reason });
-        turnedDown = true;
-        break;
-      }
+    const turnedDown = checkGuards(query, c, threshold, guards, needsVectors);
+    if (turnedDown) {
+      rejected.push(turnedDown);
+      continue;
     }
-    if (turnedDown) continue;
     accepted.push(i);
     if (!selector) break;
   }
