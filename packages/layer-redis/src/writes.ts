@@ -92,18 +92,13 @@ export class Writer {
     try {
       value = encodeEntry(entry, entryHeader(key.id, tags), this.o);
     } catch (error) {
-      if (!(error instanceof EntryTooLarge)) return Promise.reject(error);
-      // The new answer cannot be stored: the older one must not keep being served instead (nor
-      // land after the delete, still encoding).
-      const refused = new LayerError(this.conn.name, 'set', `${PKG}: not stored: ${error.message} (option: maxValueBytes)`);
-      return this.deleteEntry('set', rk).then(
-        () => Promise.reject(refused),
-        () => Promise.reject(refused),
-      );
+      return this.refuse(rk, error);
     }
     const w: PendingWrite = { rk, key, tags: entry.tags, cancelled: false };
     this.writes.add(w);
-    const p = this.write(w, value, ttl, tags, now, signal);
+    // A value whose (deferred) compression fails is refused like one that cannot be encoded at all.
+    const encoded = value instanceof Promise ? value.catch((error: unknown) => this.refuse(rk, error, w)) : value;
+    const p = this.write(w, encoded, ttl, tags, now, signal);
     this.latest.set(rk, p);
     const forget = () => {
       this.writes.delete(w);
@@ -111,6 +106,25 @@ export class Writer {
     };
     p.then(forget, forget);
     return this.track(p);
+  }
+
+  /**
+   * A new answer that cannot be stored (too large, or a value that cannot be encoded: a BigInt, a
+   * cycle): the older one must not keep being served in its place, nor land after the delete
+   * while still encoding. Rejects with a LayerError naming why.
+   */
+  private refuse(rk: string, error: unknown, self?: PendingWrite): Promise<never> {
+    const refused =
+      error instanceof EntryTooLarge
+        ? new LayerError(this.conn.name, 'set', `${PKG}: not stored: ${error.message} (option: maxValueBytes)`)
+        : new LayerError(this.conn.name, 'set', `${PKG}: not stored: the value cannot be encoded (${error instanceof Error ? error.message : String(error)})`, {
+            cause: error,
+          });
+    if (self) self.cancelled = true;
+    return this.deleteEntry('set', rk).then(
+      () => Promise.reject(refused),
+      () => Promise.reject(refused),
+    );
   }
 
   private async write(

@@ -1,4 +1,4 @@
-import { type CacheEntry, DecodeError, MultiLayerCache, type StrataError, computeKey, resolveScope } from '@strata-cache/core';
+import { type CacheEntry, DecodeError, LayerError, MultiLayerCache, type StrataError, computeKey, resolveScope } from '@strata-cache/core';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -162,6 +162,34 @@ describe('decompression bombs and oversized values', () => {
     const key = computeKey({ q: 'expired, older write in flight' }, resolveScope('t'));
     const older = layer.set(key, entry('older, still compressing'));
     await layer.set(key, entry('expired', { createdAt: Date.now() - 10_000, ttlMs: 1_000 }));
+    await older;
+    expect(await layer.get(key)).toBeUndefined();
+  });
+
+  it('a value that cannot be encoded (a BigInt, a cycle) is refused with a LayerError, and the older value is removed', async () => {
+    const layer = makeLayer();
+    const cyclic: Record<string, unknown> = { text: 'new' };
+    cyclic['self'] = cyclic;
+    for (const [i, bad] of [{ n: 10n }, cyclic].entries()) {
+      const key = computeKey({ q: 'unencodable', i }, resolveScope('t'));
+      await layer.set(key, entry('the older answer'));
+      expect((await layer.get(key))?.value).toBe('the older answer');
+      const error = await layer.set(key, entry(bad)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(LayerError);
+      expect((error as Error).message).toMatch(/cannot be encoded/);
+      expect(await layer.get(key)).toBeUndefined();
+      expect(await own.raw.exists(layer.keys.entry(key))).toBe(0);
+    }
+  });
+
+  it('a value that cannot be encoded also removes an older value still compressing: it does not land after the delete', async () => {
+    const layer = makeLayer({ compressThreshold: 0 });
+    const key = computeKey({ q: 'unencodable, older write in flight' }, resolveScope('t'));
+    const older = layer.set(key, entry('older, still compressing'));
+    await expect(layer.set(key, entry({ n: 1n }))).rejects.toThrow(/cannot be encoded/);
     await older;
     expect(await layer.get(key)).toBeUndefined();
   });
