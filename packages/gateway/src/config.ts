@@ -154,6 +154,34 @@ const l3Schema = z.strictObject({
     ])
     .optional(),
   /**
+   * The answer-group rule of @strata-cache/layer-semantic: stored prompts that hold the same
+   * answer form a group, and a query is matched against each group as a whole (after a map each
+   * tenant's index learns from its own groups). `true`/`false` turn it on or off; an object sets
+   * its numbers (the layer validates them). @default on when neither `threshold` nor
+   * `calibration` is set (the layer's default); off otherwise. Cannot be combined with `calibration`.
+   */
+  answerGroups: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        /** Whitened similarity of the query to the best group's centroid. @default 0.82 */
+        floor: z.number().optional(),
+        /** Lead over the runner-up answer. @default 0.1 */
+        margin: z.number().optional(),
+        /** Plain cosine to the prompt served through. @default 0.75 */
+        minSimilarity: z.number().optional(),
+        /** Shrinkage of the within-group spread toward an even spread. @default 0.5 */
+        shrinkage: z.number().optional(),
+        /** Prompts an answer needs before the rule serves it. @default 2 */
+        minGroupSize: z.number().optional(),
+        /** Nearest prompts whose answers are compared. @default 16 */
+        neighbours: z.number().optional(),
+        /** Tenants' partitions with a learned map at once (1 MB each). @default 32 */
+        maxMaps: z.number().optional(),
+      }),
+    ])
+    .optional(),
+  /**
    * Calibrating mode (@strata-cache/semantic-calibration): instead of a fixed threshold, a match
    * is served when its estimated probability of being the wrong answer fits `maxWrongRate`,
    * learned from shadow checks against the upstream. `true` for the defaults; `threshold`, when
@@ -311,6 +339,12 @@ export const configSchema = z
     const l3 = c.cache.l3;
     if (l3 && typeof l3.replication === 'object' && c.cache.l2 === undefined)
       ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'replication'], message: 'needs cache.l2 (the feed runs through Redis)' });
+    if (l3 && l3.answerGroups !== undefined && l3.answerGroups !== false && l3.calibration !== false)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cache', 'l3', 'answerGroups'],
+        message: 'cannot be combined with calibration (the calibrator decides every match)',
+      });
     if (l3 && typeof l3.calibration === 'object' && l3.calibration.share === true && c.cache.l2 === undefined)
       ctx.addIssue({ code: 'custom', path: ['cache', 'l3', 'calibration', 'share'], message: 'needs cache.l2 (evidence travels through Redis pub/sub)' });
   });

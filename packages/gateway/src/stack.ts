@@ -157,6 +157,7 @@ async function semanticLayer(config: GatewayConfig, configDir: string, l2: Redis
     ...(o.rebuildFromL2 && l2 ? { rebuildFrom: l2 } : {}),
     ...(await replicationOptions(o.replication, l2, hooks)),
     ...calibrationOptions(o.calibration, l2),
+    ...(o.answerGroups !== undefined ? { answerGroups: definedOnly(o.answerGroups) } : {}),
     onWarning: (w: unknown) => hooks.warn('semantic layer warning', { warning: w instanceof Error ? w.message : String(w) }),
   });
   Object.defineProperty(layer, 'gatewayEmbedder', { value: embedder });
@@ -179,12 +180,19 @@ async function replicationOptions(r: L3Config['replication'], l2: RedisLayer | u
   return { replication: { feed, ...(tenants ? { accept: (scope: Pick<Scope, 'tenant'>) => tenants.has(scope.tenant) } : {}) } };
 }
 
+/** A config object without its unset fields (the layer's options take no explicit undefined for a default). */
+function definedOnly<T>(o: T): T {
+  if (typeof o !== 'object' || o === null) return o;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
 /** `cache.l3.calibration` → the layer's `calibration` option (evidence shared through L2 by default). */
 function calibrationOptions(c: L3Config['calibration'], l2: RedisLayer | undefined): Record<string, unknown> {
   if (c === false) return {};
   const { share, ...rest } = c === true ? { share: undefined } : c;
-  const settings: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(rest)) if (v !== undefined) settings[k] = v;
+  const settings: Record<string, unknown> = definedOnly(rest);
   if (l2 && share !== false) settings['share'] = { via: l2 };
   return { calibration: Object.keys(settings).length > 0 ? settings : true };
 }

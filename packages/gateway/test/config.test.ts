@@ -78,6 +78,12 @@ describe('config', () => {
     const c = parseConfig(l3({ replication: false, calibration: { maxWrongRate: 0.02 } }));
     expect(c.cache.l3).toMatchObject({ replication: false, calibration: { maxWrongRate: 0.02 } });
     expect(parseConfig(l3({})).cache.l3).toMatchObject({ calibration: false });
+    // The answer-group rule: on/off or its numbers; not with calibration.
+    expect(parseConfig(l3({ answerGroups: { floor: 0.9, maxMaps: 8 } })).cache.l3).toMatchObject({ answerGroups: { floor: 0.9, maxMaps: 8 } });
+    expect(parseConfig(l3({ answerGroups: false, calibration: true })).cache.l3).toMatchObject({ answerGroups: false, calibration: true });
+    expect(problems(l3({ answerGroups: true, calibration: true }))).toMatch(/config\.cache\.l3\.answerGroups: cannot be combined with calibration/);
+    expect(problems(l3({ answerGroups: { floors: 0.9 } }))).toMatch(/unknown field "floors"/);
+    expect(problems(l3({ answerGroups: 'on' }))).toMatch(/config\.cache\.l3\.answerGroups: /);
   });
 
   it('a missing secret or a bad rule stops start-up naming the variable or the rule, never a value', async () => {

@@ -4,7 +4,8 @@ import { type Harness, KEYS, chat, harness, json } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await harness({ cache: { l3: { embedder: 'use', threshold: 0.8, workers: 1 } } });
+  // The answer-group rule is off with an explicit threshold unless asked for: asked for here, with its own numbers.
+  h = await harness({ cache: { l3: { embedder: 'use', threshold: 0.8, workers: 1, answerGroups: { floor: 0.85, maxMaps: 4 } } } });
 }, 120_000);
 afterAll(() => h?.close());
 
@@ -26,4 +27,6 @@ it('a paraphrase is answered by the semantic layer, with its similarity; other t
   ).toBe('miss');
   const stats = await json(h.admin('GET', '/admin/stats'));
   expect(stats.layers.l3.entries).toBeGreaterThanOrEqual(1);
+  // The rule configured from cache.l3.answerGroups is on (its counters are reported).
+  expect(stats.layers.l3.answerGroups).toMatchObject({ maps: expect.any(Number), builds: expect.any(Number), hits: expect.any(Number) });
 }, 60_000);
