@@ -4,15 +4,14 @@ import { PKG } from './errors.js';
 import { type KeySpace, encodeTag } from './keys.js';
 import type { ReadBatcher } from './read-batcher.js';
 import { type Client, PURGE_CHUNK } from './scripts.js';
-import { isWatermarkKey } from './watermarks.js';
 import type { Writer } from './writes.js';
 
 const CHUNK = 500;
 
 /**
  * Invalidation and iteration: clear, deleteByTag, deleteOlderVersions, scan. They walk the
- * expiry-scored indexes (ZRANGE / ZSCAN in chunks of 500) — never KEYS; only an unscoped clear
- * SCANs every master for the prefix. Each first drops this process's writes it covers that
+ * expiry-scored indexes (ZRANGE / ZSCAN in chunks of 500) — never KEYS; only an unscoped clear or
+ * scan SCANs every master for the prefix (and keeps to this layer's own keys: KeySpace.isOwn). Each first drops this process's writes it covers that
  * are not sent yet (see Writer.cancel).
  */
 export class Admin {
@@ -23,18 +22,32 @@ export class Admin {
     private readonly reads: ReadBatcher,
   ) {}
 
-  /** Removes every entry of the scope (all versions), or every key under the prefix; resolves the number of entries removed. */
+  /**
+   * Removes every entry of the scope (all versions), or without a scope every entry of this
+   * layer with its indexes and locks; resolves the number of entries removed.
+   */
   async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
     const base = scope && scopeBaseId(scope);
     this.writer.cancel((w) => base === undefined || scopeBaseId(w.key.scope) === base);
     let n = 0;
     if (!scope) {
-      const entry = new RegExp(`^${escapeRegExp(this.keys.prefix)}:\\d+:\\{`);
       await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
-        const entries = batch.filter((k) => entry.test(k));
-        // Invalidation watermarks stay: the clear's own watermark covers what they did, and a
-        // process that reads them later must still find it.
-        const others = batch.filter((k) => !entry.test(k) && !isWatermarkKey(this.keys.prefix, k));
+        // `<prefix>:*` also matches what is not ours to remove, so only the exact shapes of this
+        // layer's cache keys (KeySpace.isOwn) go:
+        // - keys of a longer prefix (`<prefix>:b:...`: another layer, maybe another application);
+        // - invalidation watermarks (`<prefix>:wm:...`): the clear's own watermark covers what
+        //   they did, and a process that reads them later must still find it;
+        // - semantic feed streams (`<prefix>:sfeed:...`): they carry this very clear (and every
+        //   other purge) to the other processes' semantic indexes; deleting one would drop the
+        //   records they have not read yet and make every follower resync. They are trimmed by
+        //   MAXLEN, not by clear;
+        // - anything else kept under the prefix by other components (the gateway's scope versions
+        //   `<prefix>:gateway:versions`, an invalidation `versionStore` given this prefix) or by
+        //   the application: state a cache clear must not reset (a restarted gateway would fall
+        //   back to version 0 while the others stay on theirs).
+        const own = batch.filter((k) => this.keys.isOwn(k));
+        const entries = own.filter((k) => this.keys.isEntry(k));
+        const others = own.filter((k) => !this.keys.isEntry(k));
         // One key per UNLINK: on a Cluster the keys of one SCAN page span many slots.
         const removed = await Promise.all(entries.map((k) => this.admin('clear', (c) => c.unlink(k))));
         for (const r of removed) n += r;
@@ -131,8 +144,10 @@ export class Admin {
     }
     const nodes = await this.conn.masters('scan');
     if (part >= nodes.length) return { items: [] };
-    const pattern = `${this.keys.allPattern().slice(0, -1)}[0-9]*`;
-    const [next, keys] = (await this.admin('scan', () => nodes[part]!.scan(cursor, 'MATCH', pattern, 'COUNT', count))) as [string, string[]];
+    const [next, found] = (await this.admin('scan', () => nodes[part]!.scan(cursor, 'MATCH', this.keys.entryPattern(), 'COUNT', count))) as [string, string[]];
+    // The pattern also matches keys of a longer prefix (`<prefix>:1b:...`, including its index
+    // ZSETs, on which GET fails with WRONGTYPE): read this layer's entries only.
+    const keys = found.filter((k) => this.keys.isEntry(k));
     return page(keys, await this.readEntries(keys), next, part, nodes.length, this.keys);
   }
 
@@ -188,8 +203,4 @@ function page(members: string[], found: Array<CacheEntry | undefined>, next: str
   });
   const cursor = next !== '0' ? `${part}:${next}` : part + 1 < parts ? `${part + 1}:0` : undefined;
   return cursor === undefined ? { items } : { items, cursor };
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -18,10 +18,28 @@ import { createHash } from 'node:crypto';
  * scope over n slots; per-scope operations then visit every shard.
  */
 export class KeySpace {
+  private readonly entryKey: RegExp;
+  private readonly ownKey: RegExp;
+
   constructor(
     readonly prefix: string,
     readonly slotsPerScope: number,
-  ) {}
+  ) {
+    // Exact shapes of the keys above, so that nothing of another prefix is taken for ours: a
+    // prefix `a` must never touch `a:b:1:{...}`, `a:1b:idx:{...}`, `a:tagscopes:...` (prefixes
+    // `a:b`, `a:1b`, `a:tagscopes`). Prefixes have no braces, and every key any layer writes has
+    // a ':' after its prefix's ':' — so a key of a braced kind is ours only if the brace comes
+    // right after `<prefix>:<kind>:`, and `<prefix>:tagscopes:<tag>` only if the rest is one
+    // encoded tag (no ':'). What percent-encoding leaves: encodeURIComponent's alphabet. Left
+    // ambiguous: only a key someone else writes in exactly one of these shapes under this prefix.
+    const p = escapeRegExp(prefix);
+    const enc = "[A-Za-z0-9\\-_.!~*'()%]";
+    const tag = "[A-Za-z0-9\\-_.!~'()%]*";
+    const shard = `\\{${enc}*/${enc}*(?:#\\d+)?\\}`;
+    const item = `${shard}/v\\d+:[A-Za-z0-9_-]+`;
+    this.entryKey = new RegExp(`^${p}:\\d+:${item}$`);
+    this.ownKey = new RegExp(`^${p}:(?:\\d+:${item}|lock:${item}|idx:${shard}|tags:${shard}|tag:${shard}:${tag}|tagscopes:${tag})$`);
+  }
 
   /** Shard id of a tenant+namespace (+ bucket): the content of the hash tag. */
   shardOf(key: CacheKey): string {
@@ -63,9 +81,32 @@ export class KeySpace {
     return `${this.prefix}:tagscopes:${encodedTag}`;
   }
 
-  /** Pattern matching every key this layer writes under its prefix. */
+  /**
+   * SCAN pattern of every key under the prefix. Coarse: it also matches keys of longer prefixes
+   * (`<prefix>:b:...`) and keys other components keep under the prefix (watermarks, feed streams);
+   * filter with `isOwn` / `isEntry`.
+   */
   allPattern(): string {
     return escapeGlob(this.prefix) + ':*';
+  }
+
+  /** SCAN pattern of the entries (coarse as `allPattern`: also `<prefix>:1b:...`; filter with `isEntry`). */
+  entryPattern(): string {
+    return escapeGlob(this.prefix) + ':[0-9]*';
+  }
+
+  /** Is `redisKey` one of this layer's entries (exactly `<prefix>:<schema>:{...}/v<version>:<hash>`)? */
+  isEntry(redisKey: string): boolean {
+    return this.entryKey.test(redisKey);
+  }
+
+  /**
+   * Is `redisKey` a cache key of this layer — an entry, a lock or one of the indexes above, all
+   * of exactly this prefix? Not: watermarks (`<prefix>:wm:...`), feed streams (`<prefix>:sfeed:...`),
+   * keys of other components or of a longer prefix.
+   */
+  isOwn(redisKey: string): boolean {
+    return this.ownKey.test(redisKey);
   }
 
   /** Rebuilds a CacheKey from an entry key (profile is not stored: ''). */
@@ -103,4 +144,8 @@ function bucket(hash: string, n: number): number {
 
 function escapeGlob(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => '\\' + c);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

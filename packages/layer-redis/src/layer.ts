@@ -203,7 +203,11 @@ export class RedisLayer implements LayerV1 {
     return rs.filter(Boolean).length;
   }
 
-  /** Removes every entry of the tenant+namespace, or every key under the prefix; resolves the number of entries removed. */
+  /**
+   * Removes every entry of the tenant+namespace, or without a scope every entry of this layer with
+   * its indexes and locks (not the watermarks, feed streams or other keys under the prefix, nor
+   * keys of a longer prefix); resolves the number of entries removed.
+   */
   clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
     if (this.closing) return Promise.reject(closedError(this.name));
     return this.admin.clear(scope);

@@ -27,11 +27,6 @@ export interface WatermarkSettings {
   readonly timeoutMs: number;
 }
 
-/** Is `key` one of the watermark keys under `prefix` (kept by an unscoped `clear()`)? */
-export function isWatermarkKey(prefix: string, key: string): boolean {
-  return key.startsWith(`${prefix}:wm:`);
-}
-
 /**
  * The server's time, the store's counter, how many watermarks it holds and, when ARGV is given,
  * whether it still holds this process's last save (1/0): ARGV[1] the index in KEYS of its ZSET,
@@ -126,7 +121,7 @@ interface Sample {
  * Redis restarted empty, was restored from an older snapshot or failed over to a replica that
  * had not received everything — listeners are told to resync, and core writes back what is
  * missing. They are told too when the connection comes back and when the bus's subscription is
- * re-established (messages were missed).
+ * re-established (messages were missed). An unscoped `clear()` keeps these keys (KeySpace.isOwn).
  *
  * The clock: the Redis server's (`TIME`, sampled with the check), estimated locally as monotonic
  * time plus an offset from the sample with the shortest round trip; its error is half that round
