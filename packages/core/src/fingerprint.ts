@@ -67,12 +67,72 @@ export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey
   return { schema: KEY_SCHEMA_VERSION, scope, scopeId: p.sid, profile: profileId, hash, id: p.id + hash };
 }
 
+/** What a sealed request's key and semantic descriptor were, for the scope and profile they were computed with. */
+interface SealedMemo {
+  keyScope?: Scope;
+  keyProfile?: RequestProfile;
+  key?: CacheKey;
+  semanticScope?: Scope;
+  semanticProfile?: RequestProfile;
+  semantic?: SemanticDescriptor | undefined;
+}
+
+/** Requests sealed by `sealRequest`: deep-frozen, so what is computed from them can be kept. */
+const sealedRequests = new WeakMap<object, SealedMemo>();
+
+/**
+ * Deep-freezes a request made of plain objects, arrays and primitives (what `JSON.parse`
+ * returns), so its key (per scope and profile) and its semantic descriptor are computed once,
+ * however often the same object is looked up. For callers that keep one request object per
+ * distinct request (the HTTP adapters keep one per request body they have seen). A request
+ * holding anything else (a Date, a Map, a class instance, bytes) is returned unsealed and
+ * unfrozen, and is fingerprinted on every call as before. Returns the request.
+ */
+export function sealRequest<T>(request: T): T {
+  if (typeof request !== 'object' || request === null || sealedRequests.has(request)) return request;
+  const nodes: object[] = [];
+  if (!collectPlain(request, nodes, 0)) return request;
+  for (const n of nodes) Object.freeze(n);
+  sealedRequests.set(request, {});
+  return request;
+}
+
+// Plain objects and arrays only, nested at most this deep (the canonical encoder's own limit is higher; deeper requests are simply not sealed).
+const MAX_SEAL_DEPTH = 256;
+
+function collectPlain(value: object, nodes: object[], depth: number): boolean {
+  if (depth > MAX_SEAL_DEPTH) return false;
+  if (!Array.isArray(value)) {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return false;
+  }
+  nodes.push(value);
+  for (const k of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[k];
+    if (typeof v === 'object' && v !== null && !collectPlain(v, nodes, depth + 1)) return false;
+  }
+  return true;
+}
+
 /**
  * The exact cache key of a request: SHA-256 of the scope id, the profile id and the canonical
  * form of the answer-changing fields. The hash alone identifies the entry within a key schema
- * (two scopes never share one), so an in-process layer can index by it.
+ * (two scopes never share one), so an in-process layer can index by it. A request sealed by
+ * `sealRequest` is hashed once per scope and profile.
  */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
+  const memo = typeof request === 'object' && request !== null ? sealedRequests.get(request) : undefined;
+  if (memo?.key !== undefined && memo.keyScope === scope && memo.keyProfile === profile) return memo.key;
+  const key = hashKey(request, scope, profile);
+  if (memo) {
+    memo.keyScope = scope;
+    memo.keyProfile = profile;
+    memo.key = key;
+  }
+  return key;
+}
+
+function hashKey(request: unknown, scope: Scope, profile: RequestProfile): CacheKey {
   const p = prefixesOf(scope);
   let prefix = p.hash.get(profile.id);
   if (prefix === undefined) {
@@ -85,6 +145,18 @@ export function computeKey(request: unknown, scope: Scope, profile: RequestProfi
 
 /** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */
 export function computeSemantic(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): SemanticDescriptor | undefined {
+  const memo = typeof request === 'object' && request !== null ? sealedRequests.get(request) : undefined;
+  if (memo !== undefined && memo.semanticScope === scope && memo.semanticProfile === profile) return memo.semantic;
+  const semantic = describeSemantic(request, scope, profile);
+  if (memo) {
+    memo.semanticScope = scope;
+    memo.semanticProfile = profile;
+    memo.semantic = semantic;
+  }
+  return semantic;
+}
+
+function describeSemantic(request: unknown, scope: Scope, profile: RequestProfile): SemanticDescriptor | undefined {
   const split = profile.semanticSplit?.(request);
   if (!split) return undefined;
   const canonical = canonicalize(split.context, ignoreSet(profile), 'partition\n' + scopeId(scope) + '\n' + profile.id + '\n');

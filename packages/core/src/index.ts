@@ -27,7 +27,7 @@ export {
   samplingIsDeterministic,
 } from './profile.js';
 export type { RequestProfile, SemanticSplit } from './profile.js';
-export { KEY_SCHEMA_VERSION, computeKey, computeSemantic, makeKey, fingerprint, explainKeyDifference } from './fingerprint.js';
+export { KEY_SCHEMA_VERSION, computeKey, computeSemantic, makeKey, fingerprint, explainKeyDifference, sealRequest } from './fingerprint.js';
 export type { CacheKey, SemanticDescriptor, FingerprintOptions, FieldDifference, KeyExplanation } from './fingerprint.js';
 export { expiresAt, remainingTtl, isExpired, entryStamp } from './entry.js';
 export type { CacheEntry, TokenUsage } from './entry.js';

@@ -13,6 +13,7 @@ import {
   fingerprint,
   genericProfile,
   resolveScope,
+  sealRequest,
 } from '../src/index.js';
 
 const base = {
@@ -313,5 +314,59 @@ describe('canonical form edge cases', () => {
     const inner: Record<string, unknown> = { k: 1 };
     inner['back'] = inner;
     expect(() => computeKey({ a: [{ b: inner }] }, scope, genericProfile)).toThrow(/\$\.a\[0\]\.b\.back is a circular reference/);
+  });
+});
+
+describe('sealRequest', () => {
+  const request = () => ({
+    model: 'gpt-4o-mini',
+    temperature: 0,
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: [{ type: 'text', text: 'What is our refund policy?' }] },
+    ],
+  });
+
+  it('deep-freezes a plain request; its key and semantic descriptor are those of an equal unsealed request, per scope and profile', () => {
+    const sealed = sealRequest(request());
+    expect(Object.isFrozen(sealed)).toBe(true);
+    expect(Object.isFrozen(sealed.messages)).toBe(true);
+    expect(Object.isFrozen(sealed.messages[1]!.content)).toBe(true);
+    expect(() => {
+      (sealed.messages as unknown[]).push({ role: 'user', content: 'more' });
+    }).toThrow(TypeError);
+    const [a, b] = [resolveScope('acme'), resolveScope({ tenant: 'globex', namespace: 'support' })];
+    // Scopes and profiles in turn: each answer is the one an unsealed copy gets.
+    for (const [scope, profile] of [
+      [a, chatProfile],
+      [b, chatProfile],
+      [a, genericProfile],
+      [a, chatProfile],
+      [a, chatProfile],
+    ] as const) {
+      expect(computeKey(sealed, scope, profile)).toEqual(computeKey(request(), scope, profile));
+      expect(computeSemantic(sealed, scope, profile)).toEqual(computeSemantic(request(), scope, profile));
+    }
+    // Twice in a row: the same key object (computed once).
+    expect(computeKey(sealed, a, chatProfile)).toBe(computeKey(sealed, a, chatProfile));
+    expect(sealRequest(sealed)).toBe(sealed);
+  });
+
+  it('a request holding anything but plain objects, arrays and primitives is returned unsealed and unfrozen', () => {
+    for (const odd of [
+      { ...request(), at: new Date(0) },
+      { ...request(), bytes: new Uint8Array(2) },
+    ]) {
+      const r = sealRequest(odd);
+      expect(r).toBe(odd);
+      expect(Object.isFrozen(r)).toBe(false);
+      expect(Object.isFrozen(r.messages)).toBe(false);
+      // Not kept: a change after the first key changes the key.
+      const before = computeKey(r, resolveScope('acme'));
+      (r as { temperature: number }).temperature = 1;
+      expect(computeKey(r, resolveScope('acme')).hash).not.toBe(before.hash);
+    }
+    expect(sealRequest('text')).toBe('text');
+    expect(sealRequest(null)).toBe(null);
   });
 });

@@ -7,7 +7,7 @@
 import { type CallOptions, InvalidOptionError } from '@strata-cache/core';
 import { isAbortError, untilAborted } from './abort.js';
 import { type FetchAnswer, fromResponse, toResponse } from './answer.js';
-import { type CachingFetchConfig, isCall, prepareCall } from './call.js';
+import { type CachingFetchConfig, KeptRequests, isCall, prepareCall } from './call.js';
 import { stripControl, withoutControl } from './control.js';
 import { getCacheInfo } from './hit-info.js';
 import { jsonThrough } from './json-path.js';
@@ -25,6 +25,7 @@ const ANSWER = Symbol.for('strata-cache.http.answer');
 export function createCachingFetch(config: CachingFetchConfig): FetchLike {
   const { upstream } = config;
   const uncached = new Map<string, number>();
+  const kept = new KeptRequests();
 
   // A request passed through is answered with the provider's own Response, untouched.
   const run = async (
@@ -33,7 +34,7 @@ export function createCachingFetch(config: CachingFetchConfig): FetchLike {
     whole: boolean,
     parsed?: Record<string, unknown>,
   ): Promise<FetchAnswer | { readonly passed: Response }> => {
-    const prepared = prepareCall(config, input, init, parsed);
+    const prepared = prepareCall(config, input, init, parsed, kept);
     const call = prepared instanceof Promise ? await prepared : prepared;
     if (!isCall(call)) {
       if (call.reason !== undefined) uncached.set(call.reason, (uncached.get(call.reason) ?? 0) + 1);

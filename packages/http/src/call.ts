@@ -1,4 +1,4 @@
-import type { CallOptions, MultiLayerCache, ScopeInput } from '@strata-cache/core';
+import { type CallOptions, type MultiLayerCache, type ScopeInput, sealRequest } from '@strata-cache/core';
 import { type Control, readControl, withoutControl } from './control.js';
 import { type ReadRequest, readRequest, requestMethod, requestUrl } from './request-body.js';
 import { propertyOrder } from './schema-order.js';
@@ -54,6 +54,7 @@ export function prepareCall(
   input: string | URL | Request,
   init: RequestInit | undefined,
   parsed?: Record<string, unknown>,
+  kept?: KeptRequests,
 ): HttpCall | PassThrough | Promise<HttpCall | PassThrough> {
   if (requestMethod(input, init) !== 'POST') return passThrough(input, init);
   const url = requestUrl(input);
@@ -62,7 +63,96 @@ export function prepareCall(
   const read = readRequest(url, input, init);
   // `parsed` stands for the body only when the body is the string it was parsed from.
   const known = parsed !== undefined && typeof init?.body === 'string' ? parsed : undefined;
-  return read instanceof Promise ? read.then((r) => fromRead(config, spec, input, init, r, known)) : fromRead(config, spec, input, init, read, known);
+  return read instanceof Promise
+    ? read.then((r) => fromRead(config, spec, input, init, r, known, kept))
+    : fromRead(config, spec, input, init, read, known, kept);
+}
+
+/** What a request's key is made of: the same for every request with the same body, URL and key headers. */
+interface KeyParts {
+  readonly spec: EndpointSpec;
+  readonly keyRequest: Record<string, unknown>;
+  readonly jsonKeyRequest: Record<string, unknown>;
+  readonly stream: boolean;
+  /** The parsed body (the scope function and the call options read it). */
+  readonly body: Record<string, unknown>;
+}
+
+// A body longer than this is not kept (each is parsed and fingerprinted per call, as before).
+const MAX_KEPT_TEXT = 64 * 1024;
+
+interface Kept {
+  readonly url: string;
+  /** The key headers' values, length-prefixed (no value can shift the next). */
+  readonly headers: string;
+  readonly text: string;
+  readonly parts: KeyParts;
+}
+
+/** Where a request's kept parts are, or would be. */
+export interface KeptId {
+  readonly url: string;
+  readonly headers: string;
+  readonly text: string;
+}
+
+/**
+ * The key parts of request bodies a caching fetch has seen, by URL, key headers and body text:
+ * a byte-identical request (a support bot's repeated question, an SDK's retry) skips parsing,
+ * building its key request and fingerprinting — its key request is sealed (`sealRequest`), so
+ * core hashes it once per scope. Found by the body's length, then compared whole (no hash of the
+ * body is computed). Bounded by entries and characters; the oldest go first.
+ */
+export class KeptRequests {
+  private readonly byLength = new Map<number, Kept[]>();
+  private readonly order = new Set<Kept>();
+  private chars = 0;
+
+  constructor(
+    private readonly maxEntries = 1024,
+    private readonly maxChars = 4 * 1024 * 1024,
+  ) {}
+
+  get size(): number {
+    return this.order.size;
+  }
+
+  /** A request's identity, or undefined for a body too long to keep. */
+  idOf(config: CachingFetchConfig, request: ReadRequest): KeptId | undefined {
+    if (request.text.length > MAX_KEPT_TEXT) return undefined;
+    let headers = '';
+    for (const name of config.keyHeaders) {
+      const v = request.headers.get(name);
+      headers += v === null ? '-' : `${v.length}:${v}`;
+    }
+    return { url: request.url.href, headers, text: request.text };
+  }
+
+  get(id: KeptId): KeyParts | undefined {
+    const bucket = this.byLength.get(id.text.length);
+    if (bucket === undefined) return undefined;
+    for (const k of bucket) if (k.text === id.text && k.url === id.url && k.headers === id.headers) return k.parts;
+    return undefined;
+  }
+
+  keep(id: KeptId, parts: KeyParts): void {
+    if (this.get(id) !== undefined) return;
+    const k: Kept = { url: id.url, headers: id.headers, text: id.text, parts };
+    let bucket = this.byLength.get(id.text.length);
+    if (bucket === undefined) this.byLength.set(id.text.length, (bucket = []));
+    bucket.push(k);
+    this.order.add(k);
+    this.chars += id.text.length;
+    while (this.order.size > this.maxEntries || this.chars > this.maxChars) this.drop(this.order.values().next().value as Kept);
+  }
+
+  private drop(k: Kept): void {
+    this.order.delete(k);
+    this.chars -= k.text.length;
+    const bucket = this.byLength.get(k.text.length)!;
+    bucket.splice(bucket.indexOf(k), 1);
+    if (bucket.length === 0) this.byLength.delete(k.text.length);
+  }
 }
 
 function fromRead(
@@ -72,10 +162,17 @@ function fromRead(
   init: RequestInit | undefined,
   read: Awaited<ReturnType<typeof readRequest>>,
   parsed: Record<string, unknown> | undefined,
+  kept: KeptRequests | undefined,
 ): HttpCall | PassThrough {
   if (!('request' in read)) return passThrough(input, read.replay ?? init, read.reason);
   const { request } = read;
-  let body: unknown = parsed;
+  const id = kept?.idOf(config, request);
+  if (id !== undefined) {
+    const known = kept!.get(id);
+    if (known) return finishCall(config, known, request);
+  }
+  // Parts that are kept are sealed (deep-frozen): they get a parse of their own, never the caller's object.
+  let body: unknown = id === undefined ? parsed : undefined;
   if (body === undefined) {
     try {
       body = JSON.parse(request.text);
@@ -89,12 +186,20 @@ function fromRead(
   if (stream && !spec.streams) return passThrough(request.url.href, request.init, 'stream-not-cached');
   const why = spec.uncachedReason?.(b);
   if (why !== undefined) return passThrough(request.url.href, request.init, why);
-  return buildCall(config, spec, request, b, stream);
+  const parts = keyParts(config, spec, request, b, stream);
+  if (id !== undefined) {
+    // Read-only from now on: the key requests, and the body a scope function is handed.
+    sealRequest(parts.keyRequest);
+    sealRequest(parts.jsonKeyRequest);
+    sealRequest(parts.body);
+    // Kept only when sealed (a body nested too deep to seal is built afresh every time).
+    if (Object.isFrozen(parts.keyRequest) && Object.isFrozen(parts.jsonKeyRequest) && Object.isFrozen(parts.body)) kept!.keep(id, parts);
+  }
+  return finishCall(config, parts, request);
 }
 
-function buildCall(config: CachingFetchConfig, spec: EndpointSpec, request: ReadRequest, b: Record<string, unknown>, stream: boolean): HttpCall {
+function keyParts(config: CachingFetchConfig, spec: EndpointSpec, request: ReadRequest, b: Record<string, unknown>, stream: boolean): KeyParts {
   const { url, headers } = request;
-  const control = readControl(config.packageName, headers);
   // What shapes the answer besides the body: which server (a local model behind an
   // OpenAI-compatible baseURL is not api.openai.com), API version headers and parameters, and
   // the wire form of the answer (JSON vs SSE, with or without a usage chunk). Never auth headers.
@@ -110,16 +215,23 @@ function buildCall(config: CachingFetchConfig, spec: EndpointSpec, request: Read
   const keyBody = spec.keyBody ? spec.keyBody(b) : b;
   const keyRequest = { ...keyBody, strata_http: http };
   const jsonKeyRequest = stream ? { ...keyBody, strata_http: jsonHttp } : keyRequest;
+  return { spec, keyRequest, jsonKeyRequest, stream, body: b };
+}
+
+/** The call for one request: its key parts, and what is its own (control headers, options, what goes upstream). */
+function finishCall(config: CachingFetchConfig, parts: KeyParts, request: ReadRequest): HttpCall {
+  const { url, headers } = request;
+  const control = readControl(config.packageName, headers);
   // Control headers never leave; `headers` are the request's own, already parsed.
   const stripped = withoutControl(headers, request.init.headers ?? []);
   const upstreamInit = stripped ? { ...request.init, headers: stripped } : request.init;
   return {
     config,
-    spec,
-    keyRequest,
-    jsonKeyRequest,
-    stream,
-    options: callOptions(config, spec, b, url.pathname, control),
+    spec: parts.spec,
+    keyRequest: parts.keyRequest,
+    jsonKeyRequest: parts.jsonKeyRequest,
+    stream: parts.stream,
+    options: callOptions(config, parts.spec, parts.body, url.pathname, control),
     url: url.href,
     init: upstreamInit,
     signal: upstreamInit.signal ?? undefined,

@@ -75,9 +75,11 @@ function fromHeaders(h: Headers): CacheInfo | undefined {
 
 /** The request id a hit carries instead of a provider's: `strata-hit.<base64url info>`. */
 export function encodeHitId(hit: HitDescription): string {
-  const info: Record<string, unknown> = { l: hit.layer, a: Math.max(0, Math.round(hit.ageMs)), k: hit.key.hash };
-  if (hit.similarity !== undefined) info['s'] = hit.similarity;
-  return HIT_PREFIX + Buffer.from(JSON.stringify(info)).toString('base64url');
+  // The JSON of { l, a, k, s? } written out (one request id per hit): the same text JSON.stringify gives.
+  const json = `{"l":${JSON.stringify(hit.layer)},"a":${Math.max(0, Math.round(hit.ageMs))},"k":${JSON.stringify(hit.key.hash)}${
+    hit.similarity !== undefined ? `,"s":${JSON.stringify(hit.similarity)}` : ''
+  }}`;
+  return HIT_PREFIX + Buffer.from(json).toString('base64url');
 }
 
 function decodeHitId(id: string): CacheInfo | undefined {
