@@ -2,6 +2,7 @@
 // through the provider's caching fetch (@strata-cache/openai / @strata-cache/anthropic, i.e. the
 // one caching fetch of @strata-cache/http) to the upstream; its answer — from the cache or the
 // upstream — is relayed as it came: JSON bytes, or the event stream chunk by chunk.
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { InvalidOptionError, InvalidRequestError } from '@strata-cache/core';
@@ -182,13 +183,29 @@ export async function serveModels(ctx: ProxyContext, req: FastifyRequest, reply:
   await relay(ctx, res, reply, { 'x-strata-cache': 'bypass' }, upstream, signal);
 }
 
-/** Aborts when the caller goes away before its answer is complete. */
+const kCallerSignal = Symbol('strata.gateway.caller-signal');
+type SocketWithSignal = Socket & { [kCallerSignal]?: AbortSignal };
+
+/**
+ * Aborts when the caller goes away before its answer is complete. One signal per connection,
+ * aborted when it closes: a connection's requests come one after another (an HTTP/1.1 response
+ * closes before it is finished only with its connection), so a request whose answer is complete
+ * never sees it abort, and a cache hit does not pay for a controller and a listener of its own.
+ */
 function callerSignal(reply: FastifyReply): AbortSignal {
-  const ac = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) ac.abort(new GatewayError(499, 'client_closed', 'the caller closed the connection'));
-  });
-  return ac.signal;
+  const socket = reply.raw.socket as SocketWithSignal | null;
+  if (socket === null || socket.destroyed) return AbortSignal.abort(callerGone());
+  let signal = socket[kCallerSignal];
+  if (signal === undefined) {
+    const ac = new AbortController();
+    signal = socket[kCallerSignal] = ac.signal;
+    socket.once('close', () => ac.abort(callerGone()));
+  }
+  return signal;
+}
+
+function callerGone(): GatewayError {
+  return new GatewayError(499, 'client_closed', 'the caller closed the connection');
 }
 
 async function relay(

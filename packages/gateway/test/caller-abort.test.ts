@@ -1,0 +1,87 @@
+// A caller that goes away: its upstream call is abandoned (not paid for to the end), and the
+// requests that come after a finished one on the same connection are not affected.
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Gateway, hashKey, startGateway } from '../src/index.js';
+import { KEYS, chat } from './helpers.js';
+
+const completion = (content: string) =>
+  JSON.stringify({
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+  });
+
+// The upstream: answers at once, or after 5 s for a prompt that says "slow"; records which requests were closed before their answer.
+const closedEarly: string[] = [];
+let upstream: ReturnType<typeof createServer>;
+let gw: Gateway;
+beforeAll(async () => {
+  upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const prompt = (JSON.parse(body) as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
+      res.once('close', () => {
+        if (!res.writableFinished) closedEarly.push(prompt);
+      });
+      const answer = () => {
+        if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(completion(`answer to ${prompt}`));
+      };
+      if (prompt.includes('slow')) setTimeout(answer, 5_000).unref();
+      else answer();
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const port = (upstream.address() as AddressInfo).port;
+  gw = await startGateway({
+    config: {
+      server: { port: 0, host: '127.0.0.1' },
+      upstreams: { openai: { baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: { env: 'UPSTREAM_KEY' } } },
+      keys: [{ id: 'acme', tenant: 'acme', hash: hashKey(KEYS.acme) }],
+      cache: { policy: 'always' },
+    },
+    env: { UPSTREAM_KEY: 'sk-upstream-test' },
+    logStream: { write: () => undefined },
+  });
+});
+afterAll(async () => {
+  await gw?.close();
+  upstream?.closeAllConnections();
+  await new Promise((r) => upstream?.close(r));
+});
+
+const post = (content: string, signal?: AbortSignal) =>
+  fetch(gw.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.acme}` },
+    body: JSON.stringify(chat(content)),
+    ...(signal ? { signal } : {}),
+  });
+
+it('requests one after another on one connection are answered: a finished request leaves nothing aborted behind', async () => {
+  for (const q of ['first question', 'second question', 'first question', 'third question']) {
+    const r = await post(q);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe(`answer to ${q}`);
+  }
+  expect(closedEarly).toEqual([]);
+});
+
+it('a caller that closes its connection while its miss waits on the upstream: the upstream call is abandoned', async () => {
+  const ac = new AbortController();
+  const pending = post('a slow question', ac.signal).catch((e: unknown) => e);
+  await new Promise((r) => setTimeout(r, 300));
+  ac.abort();
+  expect(await pending).toBeInstanceOf(Error);
+  // The gateway closes its upstream request well before the upstream's 5 s answer.
+  for (let i = 0; i < 40 && closedEarly.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  expect(closedEarly).toEqual(['a slow question']);
+  // And the gateway serves on.
+  const r = await post('a question after the abort');
+  expect(r.status).toBe(200);
+});
