@@ -133,7 +133,7 @@ export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: Fa
   try {
     // The answer in plain form (no Response, no web stream for a body already in hand); the body
     // was parsed by the gateway's JSON parser and is not parsed again.
-    answer = await fetchAnswer(fetch, upstream.baseUrl + route.suffix, { method: 'POST', headers, body: body.text, signal }, body.json);
+    answer = await fetchAnswer(fetch, upstreamUrl(upstream, route), { method: 'POST', headers, body: body.text, signal }, body.json);
   } catch (error) {
     throw upstreamFailure(ctx, upstream, error, signal);
   }
@@ -142,6 +142,18 @@ export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: Fa
   if (info?.layer) state.layer = info.layer;
   if (!info?.hit) state.upstreamMs = performance.now() - started;
   await relayAnswer(ctx, answer, reply, responseHeaders(info), upstream, signal);
+}
+
+// Each upstream's URL of each route, built once: the caching fetch finds a URL it has parsed by
+// its text, which a string built per request would make it hash again every time.
+const routeUrls = new WeakMap<Upstream, Map<CachedRoute, string>>();
+
+function upstreamUrl(upstream: Upstream, route: CachedRoute): string {
+  let urls = routeUrls.get(upstream);
+  if (!urls) routeUrls.set(upstream, (urls = new Map()));
+  let url = urls.get(route);
+  if (url === undefined) urls.set(route, (url = upstream.baseUrl + route.suffix));
+  return url;
 }
 
 // The caching fetch of each caller (callers are kept by the key table, one per key), so a
