@@ -75,12 +75,28 @@ function fromHeaders(h: Headers): CacheInfo | undefined {
 
 /** The request id a hit carries instead of a provider's: `strata-hit.<base64url info>`. */
 export function encodeHitId(hit: HitDescription): string {
-  // The JSON of { l, a, k, s? } written out (one request id per hit): the same text JSON.stringify gives.
-  const json = `{"l":${JSON.stringify(hit.layer)},"a":${Math.max(0, Math.round(hit.ageMs))},"k":${JSON.stringify(hit.key.hash)}${
-    hit.similarity !== undefined ? `,"s":${JSON.stringify(hit.similarity)}` : ''
-  }}`;
-  return HIT_PREFIX + Buffer.from(json).toString('base64url');
+  const age = Math.max(0, Math.round(hit.ageMs));
+  if (hit.similarity !== undefined)
+    return (
+      HIT_PREFIX +
+      Buffer.from(`{"k":${JSON.stringify(hit.key.hash)},"l":${JSON.stringify(hit.layer)},"s":${JSON.stringify(hit.similarity)},"a":${age}}`).toString(
+        'base64url',
+      )
+    );
+  // Only the age changes from one exact hit of an entry to the next: the base64 of the rest is
+  // kept per key object (a key request seen before keeps its key object), padded with JSON
+  // whitespace to whole 3-byte groups so the age's base64 simply follows it.
+  let prefix = hitIdPrefixes.get(hit.key);
+  if (prefix === undefined || prefix.layer !== hit.layer) {
+    let json = `{"k":${JSON.stringify(hit.key.hash)},"l":${JSON.stringify(hit.layer)},`;
+    while (Buffer.byteLength(json) % 3 !== 0) json += ' ';
+    prefix = { layer: hit.layer, base64: Buffer.from(json).toString('base64url') };
+    hitIdPrefixes.set(hit.key, prefix);
+  }
+  return HIT_PREFIX + prefix.base64 + Buffer.from(`"a":${age}}`).toString('base64url');
 }
+
+const hitIdPrefixes = new WeakMap<CacheKey, { readonly layer: string; readonly base64: string }>();
 
 function decodeHitId(id: string): CacheInfo | undefined {
   if (!id.startsWith(HIT_PREFIX)) return undefined;

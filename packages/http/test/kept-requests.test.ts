@@ -140,3 +140,26 @@ describe('KeptRequests', () => {
     expect(kept.idOf(config, read('x'.repeat(64 * 1024 + 1)))).toBeUndefined();
   });
 });
+
+describe('hit ids', () => {
+  it('read back exactly, for any layer name and age, exact and semantic', async () => {
+    const { computeKey, resolveScope } = await import('@strata-cache/core');
+    const { encodeHitId } = await import('../src/hit-info.js');
+    const key = computeKey({ q: 'x' }, resolveScope('t'));
+    for (const layer of ['l1', 'l2', 'memory', 'é', '日本', 'a"b\\c', '']) {
+      for (const ageMs of [0, 7, 26.4, 12_345_678]) {
+        for (const similarity of [undefined, 0.9123]) {
+          const id = encodeHitId({ key, layer, ageMs, ...(similarity !== undefined ? { similarity } : {}) });
+          expect(getCacheInfo(new Headers({ 'x-strata-cache': 'hit', 'x-request-id': id }))).toEqual({
+            hit: true,
+            status: 'hit',
+            layer,
+            ageMs: Math.round(ageMs),
+            key: key.hash,
+            ...(similarity !== undefined ? { similarity } : {}),
+          });
+        }
+      }
+    }
+  });
+});

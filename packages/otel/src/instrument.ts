@@ -80,11 +80,24 @@ export function instrument(cache: MultiLayerCache, options: InstrumentOptions = 
   });
   const invalidated = meter.createCounter(`${p}.cache.invalidated.entries`, { description: 'Entries removed by invalidations, per layer', unit: '{entry}' });
 
+  // The attribute sets of hits and misses, made once each (a lookup records one per request).
+  const lookupAttrs = new Map<string, Attributes>();
+  const lookupAttrsOf = (layer: string | undefined, match: string | undefined, tenant: string): Attributes => {
+    const t = withTenant ? tenant : '';
+    const id = `${layer ?? ''}\u0000${match ?? ''}\u0000${t}`;
+    let a = lookupAttrs.get(id);
+    if (a === undefined) {
+      if (lookupAttrs.size >= 4096) lookupAttrs.clear();
+      a = layer === undefined ? attrs({ result: 'miss' }, tenant) : attrs({ result: 'hit', layer, match: match! }, tenant);
+      lookupAttrs.set(id, Object.freeze(a));
+    }
+    return a;
+  };
   const onHit: Listener<'hit'> = (e) => {
-    duration.record(e.latencyMs / 1000, attrs({ result: 'hit', layer: e.layer, match: e.similarity === undefined ? 'exact' : 'semantic' }, e.key.scope.tenant));
+    duration.record(e.latencyMs / 1000, lookupAttrsOf(e.layer, e.similarity === undefined ? 'exact' : 'semantic', e.key.scope.tenant));
   };
   const onMiss: Listener<'miss'> = (e) => {
-    duration.record(e.latencyMs / 1000, attrs({ result: 'miss' }, e.key.scope.tenant));
+    duration.record(e.latencyMs / 1000, lookupAttrsOf(undefined, undefined, e.key.scope.tenant));
   };
   const onError: Listener<'error'> = (e) => {
     errors.add(1, attrs({ layer: e.layer ?? 'cache', operation: e.operation, code: StrataError.isInstance(e.error) ? e.error.code : 'STRATA_LAYER' }));
