@@ -100,11 +100,12 @@ export interface KeptId {
  * The key parts of request bodies a caching fetch has seen, by URL, key headers and body text:
  * a byte-identical request (a support bot's repeated question, an SDK's retry) skips parsing,
  * building its key request and fingerprinting — its key request is sealed (`sealRequest`), so
- * core hashes it once per scope. Found by the body's length, then compared whole (no hash of the
- * body is computed). Bounded by entries and characters; the oldest go first.
+ * core hashes it once per scope. Found by the body text itself (a Map key: the engine hashes the
+ * string once, with no copy of it), then by URL and key headers. Bounded by entries and
+ * characters; the oldest go first.
  */
 export class KeptRequests {
-  private readonly byLength = new Map<number, Kept[]>();
+  private readonly byText = new Map<string, Kept[]>();
   private readonly order = new Set<Kept>();
   private chars = 0;
 
@@ -129,18 +130,18 @@ export class KeptRequests {
   }
 
   get(id: KeptId): KeyParts | undefined {
-    const bucket = this.byLength.get(id.text.length);
-    if (bucket === undefined) return undefined;
-    for (const k of bucket) if (k.text === id.text && k.url === id.url && k.headers === id.headers) return k.parts;
+    const same = this.byText.get(id.text);
+    if (same === undefined) return undefined;
+    for (const k of same) if (k.url === id.url && k.headers === id.headers) return k.parts;
     return undefined;
   }
 
   keep(id: KeptId, parts: KeyParts): void {
     if (this.get(id) !== undefined) return;
     const k: Kept = { url: id.url, headers: id.headers, text: id.text, parts };
-    let bucket = this.byLength.get(id.text.length);
-    if (bucket === undefined) this.byLength.set(id.text.length, (bucket = []));
-    bucket.push(k);
+    let same = this.byText.get(id.text);
+    if (same === undefined) this.byText.set(id.text, (same = []));
+    same.push(k);
     this.order.add(k);
     this.chars += id.text.length;
     while (this.order.size > this.maxEntries || this.chars > this.maxChars) this.drop(this.order.values().next().value as Kept);
@@ -149,9 +150,9 @@ export class KeptRequests {
   private drop(k: Kept): void {
     this.order.delete(k);
     this.chars -= k.text.length;
-    const bucket = this.byLength.get(k.text.length)!;
-    bucket.splice(bucket.indexOf(k), 1);
-    if (bucket.length === 0) this.byLength.delete(k.text.length);
+    const same = this.byText.get(k.text)!;
+    same.splice(same.indexOf(k), 1);
+    if (same.length === 0) this.byText.delete(k.text);
   }
 }
 
