@@ -67,14 +67,32 @@ export function makeKey(scope: Scope, profileId: string, hash: string): CacheKey
   return { schema: KEY_SCHEMA_VERSION, scope, scopeId: p.sid, profile: profileId, hash, id: p.id + hash };
 }
 
-/** What a sealed request's key and semantic descriptor were, for the scope and profile they were computed with. */
+/** What was computed from a sealed request, for the scope and profile it was computed with. */
+interface Remembered<T> {
+  readonly scope: Scope;
+  readonly profile: RequestProfile;
+  readonly value: T;
+}
+
 interface SealedMemo {
-  keyScope?: Scope;
-  keyProfile?: RequestProfile;
-  key?: CacheKey;
-  semanticScope?: Scope;
-  semanticProfile?: RequestProfile;
-  semantic?: SemanticDescriptor | undefined;
+  key?: Remembered<CacheKey>;
+  semantic?: Remembered<SemanticDescriptor | undefined>;
+}
+
+/** `compute()` for a request, kept in `slot` when the request is sealed (per scope and profile object). */
+function remembered<K extends keyof SealedMemo>(
+  request: unknown,
+  slot: K,
+  scope: Scope,
+  profile: RequestProfile,
+  compute: () => NonNullable<SealedMemo[K]>['value'],
+): NonNullable<SealedMemo[K]>['value'] {
+  const memo = typeof request === 'object' && request !== null ? sealedRequests.get(request) : undefined;
+  const known = memo?.[slot];
+  if (known !== undefined && known.scope === scope && known.profile === profile) return known.value;
+  const value = compute();
+  if (memo) memo[slot] = { scope, profile, value } as SealedMemo[K];
+  return value;
 }
 
 /** Requests sealed by `sealRequest`: deep-frozen, so what is computed from them can be kept. */
@@ -121,15 +139,7 @@ function collectPlain(value: object, nodes: object[], depth: number): boolean {
  * `sealRequest` is hashed once per scope and profile.
  */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
-  const memo = typeof request === 'object' && request !== null ? sealedRequests.get(request) : undefined;
-  if (memo?.key !== undefined && memo.keyScope === scope && memo.keyProfile === profile) return memo.key;
-  const key = hashKey(request, scope, profile);
-  if (memo) {
-    memo.keyScope = scope;
-    memo.keyProfile = profile;
-    memo.key = key;
-  }
-  return key;
+  return remembered(request, 'key', scope, profile, () => hashKey(request, scope, profile));
 }
 
 function hashKey(request: unknown, scope: Scope, profile: RequestProfile): CacheKey {
@@ -145,15 +155,7 @@ function hashKey(request: unknown, scope: Scope, profile: RequestProfile): Cache
 
 /** Semantic descriptor of a request, or undefined when it cannot be matched by similarity. */
 export function computeSemantic(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): SemanticDescriptor | undefined {
-  const memo = typeof request === 'object' && request !== null ? sealedRequests.get(request) : undefined;
-  if (memo !== undefined && memo.semanticScope === scope && memo.semanticProfile === profile) return memo.semantic;
-  const semantic = describeSemantic(request, scope, profile);
-  if (memo) {
-    memo.semanticScope = scope;
-    memo.semanticProfile = profile;
-    memo.semantic = semantic;
-  }
-  return semantic;
+  return remembered(request, 'semantic', scope, profile, () => describeSemantic(request, scope, profile));
 }
 
 function describeSemantic(request: unknown, scope: Scope, profile: RequestProfile): SemanticDescriptor | undefined {

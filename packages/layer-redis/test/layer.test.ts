@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLayer } from '../src/index.js';
+import { scanAll } from './own-redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let url: string;
@@ -27,18 +28,6 @@ afterAll(async () => {
   }
   raw.disconnect();
 });
-
-/** SCAN, not KEYS: REDIS_URL may point at a shared server. */
-async function scanAll(pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await raw.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return out;
-}
 
 const entry = (value: unknown, extra: Record<string, unknown> = {}) => ({ value, createdAt: Date.now(), ttlMs: 60_000, tags: [] as string[], ...extra });
 
@@ -82,10 +71,10 @@ describe('RedisLayer: layout, TTL, envelope', () => {
     const layer = makeLayer();
     const scope = resolveScope({ tenant: uniqueKeyPrefix('short') });
     await layer.set(computeKey({ q: 1 }, scope), entry(1, { ttlMs: 200, tags: ['gone-soon'] }));
-    const before = await scanAll(`${layer.keys.prefix}:*`);
+    const before = await scanAll(raw, `${layer.keys.prefix}:*`);
     expect(before.length).toBeGreaterThanOrEqual(4);
     await sleep(1_600); // entry TTL + the indexes' 1 s slack
-    expect(await scanAll(`${layer.keys.prefix}:*`)).toEqual([]);
+    expect(await scanAll(raw, `${layer.keys.prefix}:*`)).toEqual([]);
   });
 
   it('compresses values above the threshold (deflate and brotli) and round-trips them', async () => {

@@ -6,6 +6,18 @@ import { RedisLayer, type RedisLayerOptions } from '../src/index.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Every key matching `pattern`, sorted. SCAN, not KEYS: REDIS_URL may point at a shared server. */
+export async function scanAll(raw: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await raw.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    out.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return out.sort();
+}
+
 export const entry = (value: unknown, extra: Partial<CacheEntry> = {}): CacheEntry => ({ value, createdAt: Date.now(), ttlMs: 60_000, tags: [], ...extra });
 
 /**

@@ -3,6 +3,7 @@ import { redisForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisLayer } from '../src/index.js';
+import { scanAll } from './own-redis.js';
 
 // Layers whose prefixes nest (`P`, `P:b`, `P:1b`, `P:tagscopes`) on one Redis: an unscoped
 // operation of `P` must never read or remove a key of the others.
@@ -38,18 +39,6 @@ afterAll(async () => {
   raw.disconnect();
 });
 
-/** SCAN, not KEYS: REDIS_URL may point at a shared server. */
-async function scanAll(pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await raw.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return out.sort();
-}
-
 /** Entries in two scopes, with tags (scope, tag and tag-scope indexes), and one held lock. */
 async function fill(layer: RedisLayer, label: string): Promise<CacheKey[]> {
   const keys: CacheKey[] = [];
@@ -74,7 +63,7 @@ describe('RedisLayer: unscoped operations keep to their own prefix', () => {
     const p = uniqueKeyPrefix('nest');
     const others = [makeLayer(`${p}:b`), makeLayer(`${p}:1b`), makeLayer(`${p}:tagscopes`)];
     const otherKeys = await Promise.all(others.map((l, i) => fill(l, `other${i}`)));
-    const before = await scanAll(`${p}:*`);
+    const before = await scanAll(raw, `${p}:*`);
     // Entries, locks and every index kind of each other layer.
     for (const l of others) {
       const own = before.filter((k) => k.startsWith(`${l.keys.prefix}:`));
@@ -90,12 +79,12 @@ describe('RedisLayer: unscoped operations keep to their own prefix', () => {
     await raw.set(kept[0]!, '3');
     await raw.xadd(kept[1]!, '*', 'n', '1');
     await raw.hset(kept[2]!, 'acme/bot', '2');
-    expect((await scanAll(`${p}:*`)).length).toBeGreaterThan(before.length + kept.length);
+    expect((await scanAll(raw, `${p}:*`)).length).toBeGreaterThan(before.length + kept.length);
 
     expect(await layer.clear()).toBe(mine.length);
 
     // Every key of the other prefixes is still there, and only those plus the kept ones.
-    expect(await scanAll(`${p}:*`)).toEqual([...before, ...kept].sort());
+    expect(await scanAll(raw, `${p}:*`)).toEqual([...before, ...kept].sort());
     for (const k of mine) expect(await layer.get(k)).toBeUndefined();
     for (const [i, l] of others.entries()) {
       for (const k of otherKeys[i]!) expect((await l.get(k))?.value).toMatch(new RegExp(`^other${i}-`));
