@@ -91,7 +91,8 @@ function remembered<K extends keyof SealedMemo>(
   const known = memo?.[slot];
   if (known !== undefined && known.scope === scope && known.profile === profile) return known.value;
   const value = compute();
-  if (memo) memo[slot] = { scope, profile, value } as SealedMemo[K];
+  // Frozen once kept: every later lookup of the request hands out this same object.
+  if (memo) memo[slot] = { scope, profile, value: typeof value === 'object' && value !== null ? Object.freeze(value) : value } as SealedMemo[K];
   return value;
 }
 
@@ -103,8 +104,8 @@ const sealedRequests = new WeakMap<object, SealedMemo>();
  * returns), so its key (per scope and profile) and its semantic descriptor are computed once,
  * however often the same object is looked up. For callers that keep one request object per
  * distinct request (the HTTP adapters keep one per request body they have seen). A request
- * holding anything else (a Date, a Map, a class instance, bytes) is returned unsealed and
- * unfrozen, and is fingerprinted on every call as before. Returns the request.
+ * holding anything else (a Date, a Map, a class instance, bytes, a getter) is returned unsealed
+ * and unfrozen, and is fingerprinted on every call as before. Returns the request.
  */
 export function sealRequest<T>(request: T): T {
   if (typeof request !== 'object' || request === null || sealedRequests.has(request)) return request;
@@ -125,8 +126,12 @@ function collectPlain(value: object, nodes: object[], depth: number): boolean {
     if (proto !== Object.prototype && proto !== null) return false;
   }
   nodes.push(value);
+  const props = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
   for (const k of Object.keys(value)) {
-    const v = (value as Record<string, unknown>)[k];
+    // A getter could answer differently after sealing: only data properties.
+    const d = props[k]!;
+    if (!('value' in d)) return false;
+    const v: unknown = d.value;
     if (typeof v === 'object' && v !== null && !collectPlain(v, nodes, depth + 1)) return false;
   }
   return true;

@@ -347,8 +347,9 @@ describe('sealRequest', () => {
       expect(computeKey(sealed, scope, profile)).toEqual(computeKey(request(), scope, profile));
       expect(computeSemantic(sealed, scope, profile)).toEqual(computeSemantic(request(), scope, profile));
     }
-    // Twice in a row: the same key object (computed once).
+    // Twice in a row: the same key object (computed once), frozen since it is handed out again.
     expect(computeKey(sealed, a, chatProfile)).toBe(computeKey(sealed, a, chatProfile));
+    expect(Object.isFrozen(computeKey(sealed, a, chatProfile))).toBe(true);
     expect(sealRequest(sealed)).toBe(sealed);
   });
 
@@ -368,5 +369,17 @@ describe('sealRequest', () => {
     }
     expect(sealRequest('text')).toBe('text');
     expect(sealRequest(null)).toBe(null);
+    // A getter could answer differently later: not sealed, keyed afresh every time.
+    let temperature = 0;
+    const live = sealRequest({
+      model: 'm',
+      get temperature() {
+        return temperature;
+      },
+    });
+    expect(Object.isFrozen(live)).toBe(false);
+    const k0 = computeKey(live, resolveScope('acme')).hash;
+    temperature = 1;
+    expect(computeKey(live, resolveScope('acme')).hash).not.toBe(k0);
   });
 });

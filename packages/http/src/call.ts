@@ -78,7 +78,7 @@ interface KeyParts {
   readonly body: Record<string, unknown>;
 }
 
-// A body longer than this is not kept (each is parsed and fingerprinted per call, as before).
+// A body longer than this many characters is not kept (each is parsed and fingerprinted per call, as before).
 const MAX_KEPT_TEXT = 64 * 1024;
 
 interface Kept {
@@ -87,6 +87,9 @@ interface Kept {
   readonly headers: string;
   readonly text: string;
   readonly parts: KeyParts;
+  readonly table: KeptRequests;
+  /** What it counts against the process's budget. */
+  readonly weight: number;
 }
 
 /** Where a request's kept parts are, or would be. */
@@ -101,21 +104,21 @@ export interface KeptId {
  * a byte-identical request (a support bot's repeated question, an SDK's retry) skips parsing,
  * building its key request and fingerprinting — its key request is sealed (`sealRequest`), so
  * core hashes it once per scope. Found by the body text itself (a Map key: the engine hashes the
- * string once, with no copy of it), then by URL and key headers. Bounded by entries and
- * characters; the oldest go first.
+ * string once, with no copy of it), then by URL and key headers. Each caching fetch has its own
+ * table (a tenant's requests never find another's), all share one budget of the process: at most
+ * `maxEntries` entries and `maxChars` characters (each entry counts three times its body's
+ * length, for the parsed body and the key request it keeps besides the text); the oldest entry of
+ * the process goes first.
  */
 export class KeptRequests {
   private readonly byText = new Map<string, Kept[]>();
-  private readonly order = new Set<Kept>();
-  private chars = 0;
 
-  constructor(
-    private readonly maxEntries = 1024,
-    private readonly maxChars = 4 * 1024 * 1024,
-  ) {}
+  constructor(private readonly budget: KeptBudget = PROCESS_BUDGET) {}
 
   get size(): number {
-    return this.order.size;
+    let n = 0;
+    for (const same of this.byText.values()) n += same.length;
+    return n;
   }
 
   /** A request's identity, or undefined for a body too long to keep. */
@@ -138,23 +141,50 @@ export class KeptRequests {
 
   keep(id: KeptId, parts: KeyParts): void {
     if (this.get(id) !== undefined) return;
-    const k: Kept = { url: id.url, headers: id.headers, text: id.text, parts };
+    const k: Kept = { url: id.url, headers: id.headers, text: id.text, parts, table: this, weight: 3 * id.text.length + id.url.length + id.headers.length };
     let same = this.byText.get(id.text);
     if (same === undefined) this.byText.set(id.text, (same = []));
     same.push(k);
-    this.order.add(k);
-    this.chars += id.text.length;
-    while (this.order.size > this.maxEntries || this.chars > this.maxChars) this.drop(this.order.values().next().value as Kept);
+    this.budget.add(k);
   }
 
-  private drop(k: Kept): void {
-    this.order.delete(k);
-    this.chars -= k.text.length;
-    const same = this.byText.get(k.text)!;
-    same.splice(same.indexOf(k), 1);
+  /** Called by the budget when `k` is dropped. */
+  forget(k: Kept): void {
+    const same = this.byText.get(k.text);
+    if (same === undefined) return;
+    const i = same.indexOf(k);
+    if (i >= 0) same.splice(i, 1);
     if (same.length === 0) this.byText.delete(k.text);
   }
 }
+
+/** What all kept requests of a process may hold; the oldest entry goes first. */
+export class KeptBudget {
+  private readonly order = new Set<Kept>();
+  private chars = 0;
+
+  constructor(
+    readonly maxEntries = 4096,
+    readonly maxChars = 16 * 1024 * 1024,
+  ) {}
+
+  get entries(): number {
+    return this.order.size;
+  }
+
+  add(k: Kept): void {
+    this.order.add(k);
+    this.chars += k.weight;
+    while (this.order.size > this.maxEntries || this.chars > this.maxChars) {
+      const oldest = this.order.values().next().value as Kept;
+      this.order.delete(oldest);
+      this.chars -= oldest.weight;
+      oldest.table.forget(oldest);
+    }
+  }
+}
+
+const PROCESS_BUDGET = new KeptBudget();
 
 function fromRead(
   config: CachingFetchConfig,
@@ -189,12 +219,14 @@ function fromRead(
   if (why !== undefined) return passThrough(request.url.href, request.init, why);
   const parts = keyParts(config, spec, request, b, stream);
   if (id !== undefined) {
-    // Read-only from now on: the key requests, and the body a scope function is handed.
-    sealRequest(parts.keyRequest);
-    sealRequest(parts.jsonKeyRequest);
-    sealRequest(parts.body);
-    // Kept only when sealed (a body nested too deep to seal is built afresh every time).
-    if (Object.isFrozen(parts.keyRequest) && Object.isFrozen(parts.jsonKeyRequest) && Object.isFrozen(parts.body)) kept!.keep(id, parts);
+    // Read-only from now on: the body a scope function is handed, and the key requests. The body
+    // first: the key requests hold parts of it, so when it cannot be sealed (nested too deep)
+    // nothing is frozen and nothing is kept.
+    if (Object.isFrozen(sealRequest(parts.body))) {
+      sealRequest(parts.keyRequest);
+      sealRequest(parts.jsonKeyRequest);
+      if (Object.isFrozen(parts.keyRequest) && Object.isFrozen(parts.jsonKeyRequest)) kept!.keep(id, parts);
+    }
   }
   return finishCall(config, parts, request);
 }

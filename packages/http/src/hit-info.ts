@@ -75,7 +75,9 @@ function fromHeaders(h: Headers): CacheInfo | undefined {
 
 /** The request id a hit carries instead of a provider's: `strata-hit.<base64url info>`. */
 export function encodeHitId(hit: HitDescription): string {
-  const age = Math.max(0, Math.round(hit.ageMs));
+  // As JSON.stringify writes it: a number, or null when the age is not one (an entry without createdAt).
+  const rounded = Math.max(0, Math.round(hit.ageMs));
+  const age = Number.isFinite(rounded) ? String(rounded) : 'null';
   if (hit.similarity !== undefined)
     return (
       HIT_PREFIX +

@@ -51,7 +51,7 @@ export interface EndpointSpec {
 
 /** Context handed to a `scope` function. */
 export interface ScopeContext {
-  /** The JSON request body. */
+  /** The JSON request body: read it, never change it (a body the caching fetch keeps is frozen). */
   readonly body: Record<string, unknown>;
   /** Request path, e.g. `/v1/chat/completions`. */
   readonly path: string;

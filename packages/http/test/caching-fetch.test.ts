@@ -16,7 +16,7 @@ import {
   uncachedRequests,
   withCachingFetch,
 } from '../src/index.js';
-import { KeptRequests } from '../src/call.js';
+import { KeptBudget, KeptRequests } from '../src/call.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -359,8 +359,8 @@ describe('KeptRequests', () => {
   });
   const parts = (n: number) => ({ n }) as never;
 
-  it('keeps at most maxEntries and maxChars, dropping the oldest; a body over 64 KiB is not kept', () => {
-    const kept = new KeptRequests(3, 1000);
+  it('keeps at most the budget of entries and characters (three per body character, plus URL and headers), dropping the oldest; a body over 64 Ki characters is not kept', () => {
+    const kept = new KeptRequests(new KeptBudget(3, 3040));
     const ids = ['a', 'bb', 'cc', 'dd'].map((b) => kept.idOf(config, read(b))!);
     ids.forEach((id, i) => kept.keep(id, parts(i)));
     expect(kept.size).toBe(3);
@@ -368,11 +368,24 @@ describe('KeptRequests', () => {
     expect(kept.get(ids[3]!)).toEqual({ n: 3 });
     // Same text, another URL: another request.
     expect(kept.get(kept.idOf(config, read('dd', 'http://y/v1/chat/completions'))!)).toBeUndefined();
+    // 999 characters weigh 3 × 999 + 28 (the URL): the three others go.
     const big = kept.idOf(config, read('x'.repeat(999)))!;
     kept.keep(big, parts(9));
     expect(kept.size).toBe(1);
     expect(kept.get(big)).toEqual({ n: 9 });
     expect(kept.idOf(config, read('x'.repeat(64 * 1024 + 1)))).toBeUndefined();
+  });
+
+  it("tables share the process's budget, never their entries", () => {
+    const budget = new KeptBudget(4, 1_000_000);
+    const [acme, globex] = [new KeptRequests(budget), new KeptRequests(budget)];
+    const id = acme.idOf(config, read('same body'))!;
+    acme.keep(id, parts(1));
+    expect(globex.get(id)).toBeUndefined();
+    for (const b of ['b1', 'b2', 'b3', 'b4']) globex.keep(globex.idOf(config, read(b))!, parts(2));
+    // globex's entries pushed acme's oldest out of the shared budget.
+    expect(acme.get(id)).toBeUndefined();
+    expect(budget.entries).toBe(4);
   });
 });
 
@@ -382,14 +395,14 @@ describe('hit ids', () => {
     const { encodeHitId } = await import('../src/hit-info.js');
     const key = computeKey({ q: 'x' }, resolveScope('t'));
     for (const layer of ['l1', 'l2', 'memory', 'é', '日本', 'a"b\\c', '']) {
-      for (const ageMs of [0, 7, 26.4, 12_345_678]) {
+      for (const ageMs of [0, 7, 26.4, 12_345_678, Number.NaN]) {
         for (const similarity of [undefined, 0.9123]) {
           const id = encodeHitId({ key, layer, ageMs, ...(similarity !== undefined ? { similarity } : {}) });
           expect(getCacheInfo(new Headers({ 'x-strata-cache': 'hit', 'x-request-id': id }))).toEqual({
             hit: true,
             status: 'hit',
             layer,
-            ageMs: Math.round(ageMs),
+            ...(Number.isNaN(ageMs) ? {} : { ageMs: Math.round(ageMs) }),
             key: key.hash,
             ...(similarity !== undefined ? { similarity } : {}),
           });
