@@ -3,9 +3,18 @@
 // exporter. Labels carry route names, statuses, cache outcomes and (opt-in) tenant ids from the
 // config — never a key, a prompt or an error message.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Counter, Histogram, Meter, UpDownCounter } from '@opentelemetry/api';
+import { type Attributes, type Counter, type HrTime, type Meter, type UpDownCounter, ValueType } from '@opentelemetry/api';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
-import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  type CollectionResult,
+  DataPointType,
+  type HistogramMetricData,
+  MeterProvider,
+  type MetricProducer,
+  type ResourceMetrics,
+  type SumMetricData,
+} from '@opentelemetry/sdk-metrics';
 import type { MultiLayerCache } from '@strata-cache/core';
 import { type Instrumentation, instrument } from '@strata-cache/otel';
 
@@ -17,30 +26,158 @@ export interface RequestSample {
   readonly tenant?: string | undefined;
 }
 
+const SCOPE = '@strata-cache/gateway';
+/** Bucket boundaries of the request-duration histogram, in seconds. */
+export const REQUEST_DURATION_BUCKETS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+]);
+/** Most label sets per metric (the OpenTelemetry SDK's default cardinality limit); further ones are counted in one overflow series. */
+const MAX_SERIES = 2000;
+const OVERFLOW: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+
+interface CountSeries {
+  readonly attributes: Attributes;
+  readonly start: HrTime;
+  value: number;
+}
+
+interface HistogramSeries {
+  readonly attributes: Attributes;
+  readonly start: HrTime;
+  readonly counts: number[];
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * The gateway's request counter and duration histogram, aggregated here and handed to the
+ * exporter when it collects, as OpenTelemetry data points (the same series, names and text as
+ * the SDK's instruments). Every request records both, and an SDK instrument re-derives its series
+ * from the attribute object on each call (sorting and serialising the labels); here a request
+ * finds its series by one string and adds to a few numbers.
+ */
+export class RequestMetrics implements MetricProducer {
+  private readonly counts = new Map<string, CountSeries>();
+  private readonly durations = new Map<string, HistogramSeries>();
+
+  constructor(private readonly tenantLabel: boolean) {}
+
+  record(s: RequestSample): void {
+    const tenant = this.tenantLabel ? s.tenant : undefined;
+    const base = tenant === undefined ? `${s.route}\u0000${s.cache}` : `${s.route}\u0000${s.cache}\u0000${tenant}`;
+    const ck = `${s.status}\u0000${base}`;
+    let c = this.counts.get(ck);
+    if (c === undefined) {
+      c = this.series(this.counts, ck, () => ({ attributes: labels(s.route, s.status, s.cache, tenant), start: now(), value: 0 }));
+    }
+    c.value++;
+    const v = s.seconds;
+    if (!(v >= 0) || v === Infinity) return; // the SDK's histogram drops these too
+    let h = this.durations.get(base);
+    if (h === undefined) {
+      h = this.series(this.durations, base, () => ({
+        attributes: labels(s.route, undefined, s.cache, tenant),
+        start: now(),
+        counts: new Array<number>(REQUEST_DURATION_BUCKETS.length + 1).fill(0),
+        count: 0,
+        sum: 0,
+        min: Infinity,
+        max: -Infinity,
+      }));
+    }
+    // Upper bounds are inclusive, as in the SDK's explicit-bucket histogram.
+    let i = 0;
+    while (i < REQUEST_DURATION_BUCKETS.length && v > REQUEST_DURATION_BUCKETS[i]!) i++;
+    h.counts[i]!++;
+    h.count++;
+    h.sum += v;
+    if (v < h.min) h.min = v;
+    if (v > h.max) h.max = v;
+  }
+
+  private series<T extends { attributes: Attributes }>(map: Map<string, T>, key: string, make: () => T): T {
+    if (map.size < MAX_SERIES) {
+      const made = make();
+      map.set(key, made);
+      return made;
+    }
+    // Past the limit, one series with the SDK's overflow label takes every new label set.
+    let overflow = map.get('\u0000overflow');
+    if (overflow === undefined) {
+      overflow = { ...make(), attributes: OVERFLOW };
+      map.set('\u0000overflow', overflow);
+    }
+    return overflow;
+  }
+
+  async collect(): Promise<CollectionResult> {
+    const end = now();
+    const requests: SumMetricData = {
+      descriptor: {
+        name: 'strata.gateway.requests',
+        description: 'Requests answered, by route, HTTP status and cache outcome (hit, semantic, miss, bypass, error)',
+        unit: '',
+        valueType: ValueType.INT,
+      },
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.SUM,
+      isMonotonic: true,
+      dataPoints: [...this.counts.values()].map((c) => ({ attributes: c.attributes, startTime: c.start, endTime: end, value: c.value })),
+    };
+    const duration: HistogramMetricData = {
+      descriptor: {
+        name: 'strata.gateway.request.duration',
+        description: 'Time from request to response headers, by route and cache outcome',
+        unit: 's',
+        valueType: ValueType.DOUBLE,
+      },
+      aggregationTemporality: AggregationTemporality.CUMULATIVE,
+      dataPointType: DataPointType.HISTOGRAM,
+      dataPoints: [...this.durations.values()].map((h) => ({
+        attributes: h.attributes,
+        startTime: h.start,
+        endTime: end,
+        value: { buckets: { boundaries: [...REQUEST_DURATION_BUCKETS], counts: [...h.counts] }, count: h.count, sum: h.sum, min: h.min, max: h.max },
+      })),
+    };
+    const metrics = [requests, duration].filter((m) => m.dataPoints.length > 0);
+    return {
+      // The reader keeps its own resource and takes only the scope metrics of a producer.
+      resourceMetrics: { resource: undefined, scopeMetrics: metrics.length ? [{ scope: { name: SCOPE }, metrics }] : [] } as unknown as ResourceMetrics,
+      errors: [],
+    };
+  }
+}
+
+function labels(route: string, status: number | undefined, cache: string, tenant: string | undefined): Attributes {
+  const a: Attributes = status === undefined ? { route, cache } : { route, status, cache };
+  if (tenant !== undefined) a['tenant'] = tenant;
+  return Object.freeze(a);
+}
+
+function now(): HrTime {
+  const ms = performance.timeOrigin + performance.now();
+  return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+}
+
 export class GatewayMetrics {
-  private readonly exporter = new PrometheusExporter({ preventServerStart: true });
-  private readonly provider = new MeterProvider({ readers: [this.exporter] });
-  private readonly meter: Meter = this.provider.getMeter('@strata-cache/gateway');
+  private readonly requestMetrics: RequestMetrics;
+  private readonly exporter: PrometheusExporter;
+  private readonly provider: MeterProvider;
+  private readonly meter: Meter;
   private readonly instrumentation: Instrumentation;
-  private readonly requests: Counter;
-  private readonly duration: Histogram;
   private readonly authFailures: Counter;
   private readonly upstreamErrors: Counter;
   private readonly streams: UpDownCounter;
 
-  constructor(
-    cache: MultiLayerCache,
-    private readonly tenantLabel: boolean,
-  ) {
+  constructor(cache: MultiLayerCache, tenantLabel: boolean) {
+    this.requestMetrics = new RequestMetrics(tenantLabel);
+    this.exporter = new PrometheusExporter({ preventServerStart: true, metricProducers: [this.requestMetrics] });
+    this.provider = new MeterProvider({ readers: [this.exporter] });
+    this.meter = this.provider.getMeter(SCOPE);
     this.instrumentation = instrument(cache, { meter: this.meter });
-    this.requests = this.meter.createCounter('strata.gateway.requests', {
-      description: 'Requests answered, by route, HTTP status and cache outcome (hit, semantic, miss, bypass, error)',
-    });
-    this.duration = this.meter.createHistogram('strata.gateway.request.duration', {
-      unit: 's',
-      description: 'Time from request to response headers, by route and cache outcome',
-      advice: { explicitBucketBoundaries: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] },
-    });
     this.authFailures = this.meter.createCounter('strata.gateway.auth.failures', {
       description: 'Requests refused for their API key, by reason (missing, unknown, revoked)',
     });
@@ -51,13 +188,7 @@ export class GatewayMetrics {
   }
 
   request(s: RequestSample): void {
-    const attrs: Record<string, string | number> = { route: s.route, status: s.status, cache: s.cache };
-    if (this.tenantLabel && s.tenant !== undefined) attrs['tenant'] = s.tenant;
-    this.requests.add(1, attrs);
-    this.duration.record(
-      s.seconds,
-      this.tenantLabel && s.tenant !== undefined ? { route: s.route, cache: s.cache, tenant: s.tenant } : { route: s.route, cache: s.cache },
-    );
+    this.requestMetrics.record(s);
   }
 
   authFailure(reason: string): void {

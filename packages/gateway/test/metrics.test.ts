@@ -1,0 +1,112 @@
+// The gateway's request metrics on /metrics: counts by route, status and cache outcome, the
+// duration histogram by route and outcome (cumulative buckets that end at the count), the opt-in
+// tenant label, and the series limit.
+import { afterEach, describe, expect, it } from 'vitest';
+import { REQUEST_DURATION_BUCKETS, RequestMetrics } from '../src/metrics.js';
+import { type Harness, KEYS, chat, harness } from './helpers.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+/** Sample lines of one metric: labels (without the scope label) → value. */
+function samples(text: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels = m[2]!
+      .split(/,(?=\w+=")/)
+      .filter((l) => !l.startsWith('otel_scope_name='))
+      .join(',');
+    out.set(labels, Number(m[3]));
+  }
+  return out;
+}
+
+async function metricsText(h: Harness): Promise<string> {
+  const r = await fetch(h.gw.url + '/metrics');
+  expect(r.status).toBe(200);
+  return r.text();
+}
+
+describe('request metrics', () => {
+  it('count requests by route, status and outcome, and their durations by route and outcome', async () => {
+    h = await harness();
+    const body = chat('metrics');
+    expect((await h.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('miss');
+    for (let i = 0; i < 3; i++) expect((await h.post('/v1/chat/completions', body)).headers.get('x-strata-cache')).toBe('hit');
+    expect((await h.post('/v1/chat/completions', body, 'sgw_not-a-key')).status).toBe(401);
+    const text = await metricsText(h);
+
+    expect(text).toContain('# TYPE strata_gateway_requests_total counter');
+    expect(text).toContain('# TYPE strata_gateway_request_duration histogram');
+    const requests = samples(text, 'strata_gateway_requests_total');
+    expect(requests.get('route="chat.completions",status="200",cache="miss"')).toBe(1);
+    expect(requests.get('route="chat.completions",status="200",cache="hit"')).toBe(3);
+    expect(requests.get('route="chat.completions",status="401",cache="error"')).toBe(1);
+    expect([...requests.keys()].some((k) => k.includes('tenant='))).toBe(false);
+
+    const counts = samples(text, 'strata_gateway_request_duration_count');
+    const sums = samples(text, 'strata_gateway_request_duration_sum');
+    const buckets = samples(text, 'strata_gateway_request_duration_bucket');
+    expect(counts.get('route="chat.completions",cache="hit"')).toBe(3);
+    expect(counts.get('route="chat.completions",cache="miss"')).toBe(1);
+    expect(counts.get('route="chat.completions",cache="error"')).toBe(1);
+    const hitSum = sums.get('route="chat.completions",cache="hit"')!;
+    expect(hitSum).toBeGreaterThan(0);
+    expect(hitSum).toBeLessThan(30);
+    // Cumulative buckets, one per boundary and +Inf, never decreasing, ending at the count.
+    const le = [...REQUEST_DURATION_BUCKETS.map(String), '+Inf'];
+    const hits = le.map((b) => buckets.get(`route="chat.completions",cache="hit",le="${b}"`));
+    expect(hits.every((n) => typeof n === 'number')).toBe(true);
+    for (let i = 1; i < hits.length; i++) expect(hits[i]!).toBeGreaterThanOrEqual(hits[i - 1]!);
+    expect(hits.at(-1)).toBe(3);
+  });
+
+  it('carry a tenant label only when the config asks for it', async () => {
+    h = await harness({ metrics: { tenantLabel: true } });
+    await h.post('/v1/chat/completions', chat('tenant label'), KEYS.acme);
+    await h.post('/v1/chat/completions', chat('tenant label'), KEYS.globex);
+    const text = await metricsText(h);
+    const requests = samples(text, 'strata_gateway_requests_total');
+    expect(requests.get('route="chat.completions",status="200",cache="miss",tenant="acme"')).toBe(1);
+    expect(requests.get('route="chat.completions",status="200",cache="miss",tenant="globex"')).toBe(1);
+    const counts = samples(text, 'strata_gateway_request_duration_count');
+    expect(counts.get('route="chat.completions",cache="miss",tenant="acme"')).toBe(1);
+  });
+});
+
+describe('RequestMetrics', () => {
+  it('puts values in the bucket whose upper bound they do not exceed, and drops durations that are not numbers', async () => {
+    const m = new RequestMetrics(false);
+    for (const seconds of [0.0005, 0.0006, 60, 61, Number.NaN, -1]) m.record({ route: 'r', status: 200, cache: 'hit', seconds });
+    const { resourceMetrics } = await m.collect();
+    const [requests, duration] = resourceMetrics.scopeMetrics[0]!.metrics;
+    expect(requests!.dataPoints[0]!.value).toBe(6);
+    const v = duration!.dataPoints[0]!.value as { buckets: { counts: number[] }; count: number; sum: number; min: number; max: number };
+    expect(v.count).toBe(4);
+    expect(v.buckets.counts[0]).toBe(1); // 0.0005 <= 0.0005
+    expect(v.buckets.counts[1]).toBe(1); // 0.0006 <= 0.001
+    expect(v.buckets.counts[REQUEST_DURATION_BUCKETS.length - 1]).toBe(1); // 60 <= 60
+    expect(v.buckets.counts[REQUEST_DURATION_BUCKETS.length]).toBe(1); // 61: above every bound
+    expect(v.sum).toBeCloseTo(121.0011, 6);
+    expect(v.min).toBe(0.0005);
+    expect(v.max).toBe(61);
+  });
+
+  it('keeps at most 2,000 label sets per metric and counts the rest in one overflow series', async () => {
+    const m = new RequestMetrics(true);
+    for (let i = 0; i < 2100; i++) m.record({ route: 'r', status: 200, cache: 'hit', seconds: 0.001, tenant: `t${i}` });
+    const { resourceMetrics } = await m.collect();
+    const [requests, duration] = resourceMetrics.scopeMetrics[0]!.metrics;
+    expect(requests!.dataPoints).toHaveLength(2001);
+    expect(duration!.dataPoints).toHaveLength(2001);
+    const overflow = requests!.dataPoints.find((p) => p.attributes['otel.metric.overflow'] === true);
+    expect(overflow?.value).toBe(100);
+    const total = requests!.dataPoints.reduce((n, p) => n + (p.value as number), 0);
+    expect(total).toBe(2100);
+  });
+});
