@@ -2,6 +2,7 @@
 // through the provider's caching fetch (@strata-cache/openai / @strata-cache/anthropic, i.e. the
 // one caching fetch of @strata-cache/http) to the upstream; its answer — from the cache or the
 // upstream — is relayed as it came: JSON bytes, or the event stream chunk by chunk.
+import { setMaxListeners } from 'node:events';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
@@ -127,7 +128,7 @@ export async function serveCached(ctx: ProxyContext, route: CachedRoute, req: Fa
   const headers = upstreamRequestHeaders(req.headers, upstream, state.presented!, controlHeaders(control));
   // The tenant is chosen here, by which caching fetch serves the call: the caller's scope's.
   const fetch = fetchOf(ctx, route.upstream, state.caller!, upstream.passthrough);
-  const signal = callerSignal(reply);
+  const signal = callerSignal(req);
   const started = performance.now();
   let answer: FetchAnswer;
   try {
@@ -184,7 +185,7 @@ export async function serveModels(ctx: ProxyContext, req: FastifyRequest, reply:
   const path = q < 0 ? req.url : req.url.slice(0, q);
   const rest = (id === undefined ? '' : path.slice(path.lastIndexOf('/'))) + (q < 0 ? '' : req.url.slice(q));
   const url = upstream.baseUrl + (upstream.name === 'anthropic' ? '/v1/models' : '/models') + rest;
-  const signal = callerSignal(reply);
+  const signal = callerSignal(req);
   let res: Response;
   try {
     res = await upstream.fetch(url, { method: 'GET', headers: upstreamRequestHeaders(req.headers, upstream, state.presented!), signal });
@@ -203,13 +204,19 @@ type SocketWithSignal = Socket & { [kCallerSignal]?: AbortSignal };
  * aborted when it closes: a connection's requests come one after another (an HTTP/1.1 response
  * closes before it is finished only with its connection), so a request whose answer is complete
  * never sees it abort, and a cache hit does not pay for a controller and a listener of its own.
+ *
+ * The connection is the request's socket: a pipelined request's response has none until the
+ * responses before it are sent, and taking that for a caller who left would answer nothing and
+ * stall the connection. Pipelined requests are in flight together on the one signal, each upstream
+ * call listening to it, so it takes any number of listeners (each call removes its own).
  */
-function callerSignal(reply: FastifyReply): AbortSignal {
-  const socket = reply.raw.socket as SocketWithSignal | null;
+function callerSignal(req: FastifyRequest): AbortSignal {
+  const socket = req.raw.socket as SocketWithSignal | null;
   if (socket === null || socket.destroyed) return AbortSignal.abort(callerGone());
   let signal = socket[kCallerSignal];
   if (signal === undefined) {
     const ac = new AbortController();
+    setMaxListeners(0, ac.signal);
     signal = socket[kCallerSignal] = ac.signal;
     socket.once('close', () => ac.abort(callerGone()));
   }

@@ -1,7 +1,8 @@
 // A caller that goes away: its upstream call is abandoned (not paid for to the end), and the
 // requests that come after a finished one on the same connection are not affected.
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { getEventListeners } from 'node:events';
+import { type AddressInfo, type Socket, connect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Gateway, hashKey, startGateway } from '../src/index.js';
 import { KEYS, chat } from './helpers.js';
@@ -20,6 +21,8 @@ const completion = (content: string) =>
 const closedEarly: string[] = [];
 let upstream: ReturnType<typeof createServer>;
 let gw: Gateway;
+// The gateway's side of every connection callers opened.
+const sockets: Socket[] = [];
 beforeAll(async () => {
   upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
@@ -47,6 +50,7 @@ beforeAll(async () => {
     },
     env: { UPSTREAM_KEY: 'sk-upstream-test' },
     logStream: { write: () => undefined },
+    extend: (app) => app.server.on('connection', (s: Socket) => sockets.push(s)),
   });
 });
 afterAll(async () => {
@@ -84,4 +88,55 @@ it('a caller that closes its connection while its miss waits on the upstream: th
   // And the gateway serves on.
   const r = await post('a question after the abort');
   expect(r.status).toBe(200);
+});
+
+/** Requests written back to back on one connection (HTTP/1.1 pipelining); resolves when `n` responses have arrived. */
+function pipelined(bodies: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(gw.url);
+    const socket = connect(Number(u.port), u.hostname);
+    let got = '';
+    socket.on('data', (d) => {
+      got += d.toString();
+      if ((got.match(/HTTP\/1\.1 /g) ?? []).length === bodies.length && got.endsWith('}')) {
+        socket.end();
+        resolve(got);
+      }
+    });
+    socket.on('error', reject);
+    socket.write(
+      bodies
+        .map(
+          (b) =>
+            `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer ${KEYS.acme}\r\ncontent-length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
+        )
+        .join(''),
+    );
+  });
+}
+
+it('many requests in flight on one connection, and many one after another: no listener piles up on the connection signal', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    // 16 misses pipelined on one connection: all in flight upstream together.
+    const got = await pipelined(Array.from({ length: 16 }, (_, i) => JSON.stringify(chat(`pipelined question ${i}`))));
+    expect(got.match(/HTTP\/1\.1 200/g)).toHaveLength(16);
+    for (let i = 0; i < 16; i++) expect(got).toContain(`answer to pipelined question ${i}`);
+    // 40 more, one after another on one kept-alive connection (hits and misses): nothing is left listening.
+    for (let i = 0; i < 40; i++) expect((await post(`sequential question ${i % 20}`)).status).toBe(200);
+    await new Promise((r) => setImmediate(r));
+    // Every connection's signal is left with no listener once its requests are answered.
+    const signals = sockets.flatMap((s) =>
+      Object.getOwnPropertySymbols(s)
+        .filter((k) => k.description === 'strata.gateway.caller-signal')
+        .map((k) => (s as unknown as Record<symbol, AbortSignal>)[k]!),
+    );
+    expect(signals.length).toBeGreaterThanOrEqual(2);
+    for (const signal of signals) expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });
