@@ -12,7 +12,7 @@
 // Results: bench/results/semantic-quality.{json,md} (the default, per-domain frontiers, leave-one-out)
 // and bench/results/semantic-calibration.{json,md} (the support-bot simulation). Embeddings are cached in
 // bench/.cache/<embedder id>/ (fill it first: bench/embed-all.mjs).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RECOMMENDED_THRESHOLD, recommendedSetting, USE_LITE_VERIFIER_MIN_PROBABILITY } from '../dist/index.js';
@@ -43,13 +43,15 @@ const arg = (name) => {
 const root = dataDir(arg('data-dir'));
 const outDir = arg('out') ?? join(repoDir, 'bench', 'results');
 const log = (...a) => console.error('[bench:semantic]', ...a);
+// This bench's own calibrating-mode run. Not semantic-calibration.*: those are written by
+// @strata-cache/semantic-calibration's bench (through the whole stack), in another format.
+const CALIBRATION_RESULTS = 'semantic-quality-calibration';
 
 if (process.argv.includes('--render')) {
   const q = JSON.parse(readFileSync(join(outDir, 'semantic-quality.json'), 'utf8'));
-  const c = JSON.parse(readFileSync(join(outDir, 'semantic-calibration.json'), 'utf8'));
   writeFileSync(join(outDir, 'semantic-quality.md'), markdownQuality(q));
-  // semantic-calibration.json may come from @strata-cache/semantic-calibration's own bench (another format): left alone.
-  if (c.setup) writeFileSync(join(outDir, 'semantic-calibration.md'), markdownCalibration(c));
+  const calibrationJson = join(outDir, `${CALIBRATION_RESULTS}.json`);
+  if (existsSync(calibrationJson)) writeFileSync(join(outDir, `${CALIBRATION_RESULTS}.md`), markdownCalibration(JSON.parse(readFileSync(calibrationJson, 'utf8'))));
   process.exit(0);
 }
 
@@ -486,7 +488,7 @@ const decideCost = (() => {
 })();
 
 const calibration = {
-  name: 'semantic-calibration',
+  name: CALIBRATION_RESULTS,
   date: quality.date,
   embedder: quality.embedder,
   setup: {
@@ -527,9 +529,9 @@ const calibration = {
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'semantic-quality.json'), JSON.stringify(quality, null, 2) + '\n');
 writeFileSync(join(outDir, 'semantic-quality.md'), markdownQuality(quality));
-writeFileSync(join(outDir, 'semantic-calibration.json'), JSON.stringify(calibration, null, 2) + '\n');
-writeFileSync(join(outDir, 'semantic-calibration.md'), markdownCalibration(calibration));
-log(`wrote ${join(outDir, 'semantic-quality.{json,md}')} and semantic-calibration.{json,md}`);
+writeFileSync(join(outDir, `${CALIBRATION_RESULTS}.json`), JSON.stringify(calibration, null, 2) + '\n');
+writeFileSync(join(outDir, `${CALIBRATION_RESULTS}.md`), markdownCalibration(calibration));
+log(`wrote ${join(outDir, 'semantic-quality.{json,md}')} and ${CALIBRATION_RESULTS}.{json,md}`);
 console.log(markdownQuality(quality));
 console.log(markdownCalibration(calibration));
 await embedder?.close?.();
