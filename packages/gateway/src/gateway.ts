@@ -413,7 +413,21 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 function installJsonParser(app: FastifyInstance, keepText: boolean): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, raw, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw, done) => {
+    // A compressed body is refused as such (it would otherwise read as "not UTF-8"): the gateway
+    // does not inflate request bodies (a small upload could inflate past the body limit).
+    const encoding = req.headers['content-encoding'];
+    if (encoding !== undefined && !/^\s*(identity)?\s*$/i.test(encoding)) {
+      done(
+        new GatewayError(
+          415,
+          'invalid_request_error',
+          `a compressed request body (content-encoding: ${JSON.stringify(encoding.slice(0, 40))}) is not accepted: send it uncompressed`,
+        ),
+        undefined,
+      );
+      return;
+    }
     if ((raw as Buffer).length === 0) {
       done(new GatewayError(400, 'invalid_request_error', 'the request body is empty'), undefined);
       return;
@@ -471,6 +485,8 @@ function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError
     return;
   }
   const type = error instanceof GatewayError ? error.type : typeOfStatus(status);
+  // A 415 names the one content coding the gateway takes (RFC 9110, 15.5.16).
+  if (status === 415) reply.header('accept-encoding', 'identity');
   return reply
     .code(status)
     .header('content-type', 'application/json')

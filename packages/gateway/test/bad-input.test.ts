@@ -1,6 +1,7 @@
 // Hostile or broken input: every case gets a clear 4xx in the caller's error format, nothing is
 // stored or sent upstream, and the gateway keeps serving.
 import { connect } from 'node:net';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, KEYS, UPSTREAM_KEY, chat, harness, json, rawExchange } from './helpers.js';
 
@@ -58,6 +59,24 @@ describe('bad input', () => {
     ] as const) {
       await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': type }, body }), 415, /must be JSON/);
     }
+  });
+
+  it('a compressed body: 415 that says so, with the coding the gateway takes; nothing reaches the upstream', async () => {
+    const before = h.openai.count('/chat/completions');
+    for (const [encoding, bytes] of [
+      ['gzip', gzipSync(JSON.stringify(chat('compressed')))],
+      ['br', brotliCompressSync(JSON.stringify(chat('compressed')))],
+      ['deflate, gzip', gzipSync(deflateSync(JSON.stringify(chat('compressed'))))],
+    ] as const) {
+      const r = await fetch(url('/v1/chat/completions'), {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'content-encoding': encoding },
+        body: new Uint8Array(bytes),
+      });
+      expect(r.headers.get('accept-encoding')).toBe('identity');
+      await expectError(r, 415, /compressed request body .* send it uncompressed/);
+    }
+    expect(h.openai.count('/chat/completions')).toBe(before);
   });
 
   it('huge bodies: 413, with a content-length or chunked', async () => {
@@ -187,7 +206,8 @@ describe('bad input', () => {
     expect(h.openai.count()).toBe(0);
     expect(h.gw.cache.stats().requests).toBe(0);
     expect(h.gw.stack.l1!.size ?? 0).toBe(0);
-    const ok = await h.post('/v1/chat/completions', chat('still serving'));
+    // (content-encoding: identity is no coding at all)
+    const ok = await h.post('/v1/chat/completions', chat('still serving'), KEYS.acme, { 'content-encoding': 'identity' });
     expect(ok.status).toBe(200);
     expect((await h.post('/v1/chat/completions', chat('still serving'))).headers.get('x-strata-cache')).toBe('hit');
     const health = await fetch(url('/healthz'));
