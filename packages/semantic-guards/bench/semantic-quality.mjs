@@ -10,7 +10,7 @@
 //   env STRATA_BENCH_ONLY      "quality": skip the calibration simulation (writes semantic-quality.* only)
 //
 // Results: bench/results/semantic-quality.{json,md} (the default, per-domain frontiers, leave-one-out)
-// and bench/results/semantic-calibration.{json,md} (the support-bot simulation). Embeddings are cached in
+// and bench/results/semantic-quality-calibration.{json,md} (the support-bot simulation). Embeddings are cached in
 // bench/.cache/<embedder id>/ (fill it first: bench/embed-all.mjs).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
