@@ -7,13 +7,17 @@ export class GatewayError extends StrataError {
   readonly status: number;
   /** Provider-style error type (`invalid_request_error`, `authentication_error`, ...). */
   readonly type: string;
+  /** Response headers the answer carries besides its content type. */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(status: number, type: string, message: string, options: { field?: string; cause?: unknown } = {}) {
+  constructor(status: number, type: string, message: string, options: { field?: string; cause?: unknown; headers?: Readonly<Record<string, string>> } = {}) {
     const code: StrataErrorCode = status >= 500 ? 'STRATA_UPSTREAM' : 'STRATA_INVALID_REQUEST';
-    super(code, message, options);
+    const { headers, ...rest } = options;
+    super(code, message, rest);
     this.name = 'GatewayError';
     this.status = status;
     this.type = type;
+    this.headers = headers;
   }
 }
 

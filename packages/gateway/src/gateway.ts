@@ -423,6 +423,8 @@ function installJsonParser(app: FastifyInstance, keepText: boolean): void {
           415,
           'invalid_request_error',
           `a compressed request body (content-encoding: ${JSON.stringify(encoding.slice(0, 40))}) is not accepted: send it uncompressed`,
+          // The one content coding the gateway takes (RFC 9110, 15.5.16).
+          { headers: { 'accept-encoding': 'identity' } },
         ),
         undefined,
       );
@@ -485,8 +487,7 @@ function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError
     return;
   }
   const type = error instanceof GatewayError ? error.type : typeOfStatus(status);
-  // A 415 names the one content coding the gateway takes (RFC 9110, 15.5.16).
-  if (status === 415) reply.header('accept-encoding', 'identity');
+  if (error instanceof GatewayError && error.headers) reply.headers(error.headers);
   return reply
     .code(status)
     .header('content-type', 'application/json')

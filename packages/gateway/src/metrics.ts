@@ -31,7 +31,10 @@ const SCOPE = '@strata-cache/gateway';
 export const REQUEST_DURATION_BUCKETS: readonly number[] = Object.freeze([
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 ]);
-/** Most label sets per metric (the OpenTelemetry SDK's default cardinality limit); further ones are counted in one overflow series. */
+/**
+ * Series per metric, as the OpenTelemetry SDK's default cardinality limit: 1,999 label sets, and
+ * one overflow series that counts every further one.
+ */
 const MAX_SERIES = 2000;
 const OVERFLOW: Attributes = Object.freeze({ 'otel.metric.overflow': true });
 
@@ -74,7 +77,7 @@ export class RequestMetrics implements MetricProducer {
     }
     c.value++;
     const v = s.seconds;
-    if (!(v >= 0) || v === Infinity) return; // the SDK's histogram drops these too
+    if (!(v >= 0)) return; // NaN and negative durations: the SDK's histogram drops them too (Infinity goes to +Inf)
     let h = this.durations.get(base);
     if (h === undefined) {
       h = this.series(this.durations, base, () => ({
@@ -98,7 +101,7 @@ export class RequestMetrics implements MetricProducer {
   }
 
   private series<T extends { attributes: Attributes }>(map: Map<string, T>, key: string, make: () => T): T {
-    if (map.size < MAX_SERIES) {
+    if (map.size < MAX_SERIES - 1) {
       const made = make();
       map.set(key, made);
       return made;
@@ -159,7 +162,9 @@ function labels(route: string, status: number | undefined, cache: string, tenant
 
 function now(): HrTime {
   const ms = performance.timeOrigin + performance.now();
-  return [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+  const seconds = Math.floor(ms / 1000);
+  const nanos = Math.round((ms - seconds * 1000) * 1e6);
+  return nanos >= 1e9 ? [seconds + 1, nanos - 1e9] : [seconds, nanos];
 }
 
 export class GatewayMetrics {

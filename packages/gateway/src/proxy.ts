@@ -197,6 +197,8 @@ export async function serveModels(ctx: ProxyContext, req: FastifyRequest, reply:
 }
 
 const kCallerSignal = Symbol('strata.gateway.caller-signal');
+/** Listeners a connection's signal takes before Node warns of a leak. */
+const MAX_PIPELINED_LISTENERS = 1024;
 type SocketWithSignal = Socket & { [kCallerSignal]?: AbortSignal };
 
 /**
@@ -208,7 +210,8 @@ type SocketWithSignal = Socket & { [kCallerSignal]?: AbortSignal };
  * The connection is the request's socket: a pipelined request's response has none until the
  * responses before it are sent, and taking that for a caller who left would answer nothing and
  * stall the connection. Pipelined requests are in flight together on the one signal, each upstream
- * call listening to it, so it takes any number of listeners (each call removes its own).
+ * call listening to it (and removing its listener when done), so it takes more listeners than
+ * Node's default 10 before it warns: only a deeper pipeline, or listeners left behind, warn.
  */
 function callerSignal(req: FastifyRequest): AbortSignal {
   const socket = req.raw.socket as SocketWithSignal | null;
@@ -216,7 +219,7 @@ function callerSignal(req: FastifyRequest): AbortSignal {
   let signal = socket[kCallerSignal];
   if (signal === undefined) {
     const ac = new AbortController();
-    setMaxListeners(0, ac.signal);
+    setMaxListeners(MAX_PIPELINED_LISTENERS, ac.signal);
     signal = socket[kCallerSignal] = ac.signal;
     socket.once('close', () => ac.abort(callerGone()));
   }

@@ -57,7 +57,9 @@ describe('bad input', () => {
       ['application/x-www-form-urlencoded', 'model=gpt-4o-mini'],
       ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n--x--'],
     ] as const) {
-      await expectError(await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': type }, body }), 415, /must be JSON/);
+      const r = await fetch(url('/v1/chat/completions'), { method: 'POST', headers: { ...auth, 'content-type': type }, body });
+      expect(r.headers.get('accept-encoding')).toBeNull();
+      await expectError(r, 415, /must be JSON/);
     }
   });
 

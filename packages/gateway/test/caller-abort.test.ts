@@ -90,18 +90,15 @@ it('a caller that closes its connection while its miss waits on the upstream: th
   expect(r.status).toBe(200);
 });
 
-/** Requests written back to back on one connection (HTTP/1.1 pipelining); resolves when `n` responses have arrived. */
-function pipelined(bodies: readonly string[]): Promise<string> {
+/** Requests written back to back on one connection (HTTP/1.1 pipelining); resolves with all the answers, the connection still open. */
+function pipelined(bodies: readonly string[]): Promise<{ got: string; socket: Socket }> {
   return new Promise((resolve, reject) => {
     const u = new URL(gw.url);
     const socket = connect(Number(u.port), u.hostname);
     let got = '';
     socket.on('data', (d) => {
       got += d.toString();
-      if ((got.match(/HTTP\/1\.1 /g) ?? []).length === bodies.length && got.endsWith('}')) {
-        socket.end();
-        resolve(got);
-      }
+      if ((got.match(/HTTP\/1\.1 /g) ?? []).length === bodies.length && got.endsWith('}')) resolve({ got, socket });
     });
     socket.on('error', reject);
     socket.write(
@@ -115,28 +112,47 @@ function pipelined(bodies: readonly string[]): Promise<string> {
   });
 }
 
-it('many requests in flight on one connection, and many one after another: no listener piles up on the connection signal', async () => {
-  const warnings: Error[] = [];
-  const onWarning = (w: Error) => warnings.push(w);
-  process.on('warning', onWarning);
-  try {
-    // 16 misses pipelined on one connection: all in flight upstream together.
-    const got = await pipelined(Array.from({ length: 16 }, (_, i) => JSON.stringify(chat(`pipelined question ${i}`))));
-    expect(got.match(/HTTP\/1\.1 200/g)).toHaveLength(16);
-    for (let i = 0; i < 16; i++) expect(got).toContain(`answer to pipelined question ${i}`);
-    // 40 more, one after another on one kept-alive connection (hits and misses): nothing is left listening.
-    for (let i = 0; i < 40; i++) expect((await post(`sequential question ${i % 20}`)).status).toBe(200);
-    await new Promise((r) => setImmediate(r));
-    // Every connection's signal is left with no listener once its requests are answered.
-    const signals = sockets.flatMap((s) =>
+/** The caller signals of the gateway's open connections. */
+function openSignals(): AbortSignal[] {
+  return sockets
+    .filter((s) => !s.destroyed)
+    .flatMap((s) =>
       Object.getOwnPropertySymbols(s)
         .filter((k) => k.description === 'strata.gateway.caller-signal')
         .map((k) => (s as unknown as Record<symbol, AbortSignal>)[k]!),
     );
-    expect(signals.length).toBeGreaterThanOrEqual(2);
-    for (const signal of signals) expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+}
+
+it('pipelined requests (misses in flight together, then hits) are all answered, and no listener is left on the connection signal', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  const bodies = Array.from({ length: 16 }, (_, i) => JSON.stringify(chat(`pipelined question ${i}`)));
+  const open: Socket[] = [];
+  try {
+    // 16 misses pipelined on one connection: all in flight upstream together, on one signal.
+    const misses = await pipelined(bodies);
+    open.push(misses.socket);
+    expect(misses.got.match(/HTTP\/1\.1 200/g)).toHaveLength(16);
+    expect(misses.got.match(/x-strata-cache: miss/g)).toHaveLength(16);
+    for (let i = 0; i < 16; i++) expect(misses.got).toContain(`answer to pipelined question ${i}`);
+    // The same 16 again on a new connection: pipelined hits.
+    const hits = await pipelined(bodies);
+    open.push(hits.socket);
+    expect(hits.got.match(/x-strata-cache: hit/g)).toHaveLength(16);
+    // 40 more, one after another on one kept-alive connection (hits and misses).
+    for (let i = 0; i < 40; i++) expect((await post(`sequential question ${i % 20}`)).status).toBe(200);
+    await new Promise((r) => setImmediate(r));
+    // The connections are still open (their signals not aborted): none is left with a listener.
+    const signals = openSignals();
+    expect(signals.length).toBeGreaterThanOrEqual(3);
+    for (const signal of signals) {
+      expect(signal.aborted).toBe(false);
+      expect(getEventListeners(signal, 'abort')).toHaveLength(0);
+    }
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
   } finally {
     process.off('warning', onWarning);
+    for (const s of open) s.destroy();
   }
 });

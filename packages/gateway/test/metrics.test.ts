@@ -41,8 +41,13 @@ describe('request metrics', () => {
     expect((await h.post('/v1/chat/completions', body, 'sgw_not-a-key')).status).toBe(401);
     const text = await metricsText(h);
 
-    expect(text).toContain('# TYPE strata_gateway_requests_total counter');
-    expect(text).toContain('# TYPE strata_gateway_request_duration histogram');
+    expect(text).toContain(
+      '# HELP strata_gateway_requests_total Requests answered, by route, HTTP status and cache outcome (hit, semantic, miss, bypass, error)\n# TYPE strata_gateway_requests_total counter\n',
+    );
+    expect(text).toContain(
+      '# HELP strata_gateway_request_duration Time from request to response headers, by route and cache outcome\n# UNIT strata_gateway_request_duration s\n# TYPE strata_gateway_request_duration histogram\n',
+    );
+    expect(text).toContain('strata_gateway_requests_total{route="chat.completions",status="200",cache="hit",otel_scope_name="@strata-cache/gateway"} 3\n');
     const requests = samples(text, 'strata_gateway_requests_total');
     expect(requests.get('route="chat.completions",status="200",cache="miss"')).toBe(1);
     expect(requests.get('route="chat.completions",status="200",cache="hit"')).toBe(3);
@@ -64,6 +69,13 @@ describe('request metrics', () => {
     expect(hits.every((n) => typeof n === 'number')).toBe(true);
     for (let i = 1; i < hits.length; i++) expect(hits[i]!).toBeGreaterThanOrEqual(hits[i - 1]!);
     expect(hits.at(-1)).toBe(3);
+
+    // Cumulative: a second scrape after one more hit counts on from the first.
+    await h.post('/v1/chat/completions', body);
+    const again = await metricsText(h);
+    expect(samples(again, 'strata_gateway_requests_total').get('route="chat.completions",status="200",cache="hit"')).toBe(4);
+    expect(samples(again, 'strata_gateway_request_duration_count').get('route="chat.completions",cache="hit"')).toBe(4);
+    expect(samples(again, 'strata_gateway_request_duration_sum').get('route="chat.completions",cache="hit"')!).toBeGreaterThan(hitSum);
   });
 
   it('carry a tenant label only when the config asks for it', async () => {
@@ -97,15 +109,26 @@ describe('RequestMetrics', () => {
     expect(v.max).toBe(61);
   });
 
-  it('keeps at most 2,000 label sets per metric and counts the rest in one overflow series', async () => {
+  it('records an infinite duration in the +Inf bucket, as the SDK does', async () => {
+    const m = new RequestMetrics(false);
+    m.record({ route: 'r', status: 200, cache: 'hit', seconds: Number.POSITIVE_INFINITY });
+    const { resourceMetrics } = await m.collect();
+    const v = resourceMetrics.scopeMetrics[0]!.metrics[1]!.dataPoints[0]!.value as { buckets: { counts: number[] }; count: number };
+    expect(v.count).toBe(1);
+    expect(v.buckets.counts.at(-1)).toBe(1);
+  });
+
+  it('keeps 2,000 series per metric, as the SDK: 1,999 label sets and one overflow series for the rest', async () => {
     const m = new RequestMetrics(true);
     for (let i = 0; i < 2100; i++) m.record({ route: 'r', status: 200, cache: 'hit', seconds: 0.001, tenant: `t${i}` });
     const { resourceMetrics } = await m.collect();
     const [requests, duration] = resourceMetrics.scopeMetrics[0]!.metrics;
-    expect(requests!.dataPoints).toHaveLength(2001);
-    expect(duration!.dataPoints).toHaveLength(2001);
+    expect(requests!.dataPoints).toHaveLength(2000);
+    expect(duration!.dataPoints).toHaveLength(2000);
     const overflow = requests!.dataPoints.find((p) => p.attributes['otel.metric.overflow'] === true);
-    expect(overflow?.value).toBe(100);
+    expect(overflow?.value).toBe(101);
+    const durationOverflow = duration!.dataPoints.find((p) => p.attributes['otel.metric.overflow'] === true);
+    expect((durationOverflow?.value as { count: number }).count).toBe(101);
     const total = requests!.dataPoints.reduce((n, p) => n + (p.value as number), 0);
     expect(total).toBe(2100);
   });
