@@ -128,7 +128,8 @@ describe('RequestMetrics', () => {
     const overflow = requests!.dataPoints.find((p) => p.attributes['otel.metric.overflow'] === true);
     expect(overflow?.value).toBe(101);
     const durationOverflow = duration!.dataPoints.find((p) => p.attributes['otel.metric.overflow'] === true);
-    expect((durationOverflow?.value as { count: number }).count).toBe(101);
+    expect(durationOverflow).toBeDefined();
+    expect((durationOverflow!.value as { count: number }).count).toBe(101);
     const total = requests!.dataPoints.reduce((n, p) => n + (p.value as number), 0);
     expect(total).toBe(2100);
   });

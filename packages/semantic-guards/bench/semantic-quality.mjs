@@ -51,7 +51,8 @@ if (process.argv.includes('--render')) {
   const q = JSON.parse(readFileSync(join(outDir, 'semantic-quality.json'), 'utf8'));
   writeFileSync(join(outDir, 'semantic-quality.md'), markdownQuality(q));
   const calibrationJson = join(outDir, `${CALIBRATION_RESULTS}.json`);
-  if (existsSync(calibrationJson)) writeFileSync(join(outDir, `${CALIBRATION_RESULTS}.md`), markdownCalibration(JSON.parse(readFileSync(calibrationJson, 'utf8'))));
+  if (existsSync(calibrationJson))
+    writeFileSync(join(outDir, `${CALIBRATION_RESULTS}.md`), markdownCalibration(JSON.parse(readFileSync(calibrationJson, 'utf8'))));
   process.exit(0);
 }
 
