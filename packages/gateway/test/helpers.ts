@@ -128,9 +128,13 @@ export function rawExchange(serverUrl: string, parts: readonly string[], gapMs =
     let got = '';
     socket.on('data', (d) => (got += d.toString()));
     socket.on('close', () => resolve(got));
-    socket.on('error', reject);
+    // A server that answered and closed while parts were still being written resets the
+    // connection: what it sent is the exchange. A reset before any answer is an error.
+    socket.on('error', (error) => (got !== '' ? resolve(got) : reject(error)));
     let i = 0;
     const next = () => {
+      // Once the server has answered, the rest of the parts are not sent.
+      if (got !== '') return;
       if (i < parts.length && !socket.destroyed) socket.write(parts[i++]!);
       if (i < parts.length) setTimeout(next, gapMs);
     };
