@@ -376,6 +376,28 @@ describe('KeptRequests', () => {
     expect(kept.idOf(config, read('x'.repeat(64 * 1024 + 1)))).toBeUndefined();
   });
 
+  it('finds a body only by its whole text: bodies with the same UTF-8 bytes or the same length are other requests, short or long', () => {
+    const kept = new KeptRequests(new KeptBudget(100, 10_000_000));
+    // A lone surrogate and U+FFFD encode to the same UTF-8 bytes (hence the same SHA-256).
+    const [lone, replaced] = ['{"q":"\ud800"}', '{"q":"\ufffd"}'];
+    kept.keep(kept.idOf(config, read(lone))!, parts(1));
+    expect(kept.get(kept.idOf(config, read(replaced))!)).toBeUndefined();
+    kept.keep(kept.idOf(config, read(replaced))!, parts(2));
+    expect(kept.get(kept.idOf(config, read(lone))!)).toEqual({ n: 1 });
+    expect(kept.get(kept.idOf(config, read(replaced))!)).toEqual({ n: 2 });
+    // Around the length up to which a body is found by its digest, and past it (found by the text itself).
+    for (const length of [16_382, 16_383, 16_384, 40_000]) {
+      const a = 'a'.repeat(length - 1);
+      kept.keep(kept.idOf(config, read(`${a}x`))!, parts(length));
+      expect(kept.get(kept.idOf(config, read(`${a}x`))!)).toEqual({ n: length });
+      expect(kept.get(kept.idOf(config, read(`${a}y`))!)).toBeUndefined();
+      kept.keep(kept.idOf(config, read(`${a}y`))!, parts(-length));
+      expect(kept.get(kept.idOf(config, read(`${a}y`))!)).toEqual({ n: -length });
+      expect(kept.get(kept.idOf(config, read(`${a}x`))!)).toEqual({ n: length });
+    }
+    expect(kept.size).toBe(10);
+  });
+
   it("tables share the process's budget, never their entries", () => {
     const budget = new KeptBudget(4, 1_000_000);
     const [acme, globex] = [new KeptRequests(budget), new KeptRequests(budget)];
