@@ -85,7 +85,11 @@ type WellFormed = string & { isWellFormed(): boolean };
 /** Strings at least this long are written by the native UTF-8 writer when they hold no surrogate. */
 const NATIVE_WRITE = 48;
 
-/** `<utf16-length>"<chars>`, with one capacity check and the position kept local. */
+/**
+ * `<utf16-length>"<chars>`, with one capacity check and the position kept local. Short ASCII
+ * text (keys, roles, names: most strings of a request) is copied here, in one loop; longer or
+ * non-ASCII text goes to `writeChars`.
+ */
 function writeString(s: string): void {
   const n = s.length;
   if (pos + 8 + n * 3 > buf.length) grow(pos + 8 + n * 3);
@@ -105,6 +109,17 @@ function writeString(s: string): void {
     p = pos;
   }
   b[p++] = 34; // "
+  if (n < NATIVE_WRITE) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[p++] = c;
+    }
+    pos = p;
+    if (i < n) writeWtf8(s, i);
+    return;
+  }
   pos = p;
   writeChars(s);
 }
@@ -113,15 +128,21 @@ function writeString(s: string): void {
 function writeChars(s: string): void {
   const n = s.length;
   if (pos + n * 3 > buf.length) grow(pos + n * 3);
-  const b = buf;
-  let p = pos;
   // Well-formed text (no lone surrogate) has the same bytes in UTF-8 as in WTF-8: let the native
   // writer copy it. isWellFormed is O(1) for one-byte strings, which most request text is.
   if (n >= NATIVE_WRITE && (s as WellFormed).isWellFormed()) {
-    pos = p + (b as NativeWriters).utf8Write(s, p);
+    pos += (buf as NativeWriters).utf8Write(s, pos);
     return;
   }
-  let i = 0;
+  writeWtf8(s, 0);
+}
+
+/** Characters `from`..end of `s` as WTF-8 (the caller made room for 3 bytes per character). */
+function writeWtf8(s: string, from: number): void {
+  const n = s.length;
+  const b = buf;
+  let p = pos;
+  let i = from;
   // ASCII run first (nearly all short strings: keys, roles, names).
   for (; i < n; i++) {
     const c = s.charCodeAt(i);
@@ -185,7 +206,8 @@ function encode(value: unknown, depth: number): void {
     writeByte(91); // [
     for (let i = 0; i < value.length; i++) {
       const item = value[i];
-      if (item === undefined)
+      if (typeof item === 'string') writeString(item);
+      else if (item === undefined)
         writeByte(117); // u
       else encode(item, depth + 1);
     }
@@ -244,7 +266,8 @@ function encodeObject(obj: Record<string, unknown>, depth: number, skip: Readonl
     writeString(keys[i]!);
     const v = values[i];
     values[i] = undefined; // do not keep the request alive
-    encode(v, depth + 1);
+    if (typeof v === 'string') writeString(v);
+    else encode(v, depth + 1);
   }
   writeByte(125); // }
 }
@@ -256,8 +279,14 @@ function sortPairs(keys: string[], values: unknown[], n: number): void {
     for (let i = 1; i < n; i++) {
       const k = keys[i]!;
       const v = values[i];
+      // Most keys differ in their first code unit: compare that inline, whole strings on a tie
+      // (an empty key reads as 0 there, which ties and is then compared whole).
+      const c = k.charCodeAt(0) | 0;
       let j = i - 1;
-      while (j >= 0 && keys[j]! > k) {
+      while (j >= 0) {
+        const kj = keys[j]!;
+        const cj = kj.charCodeAt(0) | 0;
+        if (cj < c || (cj === c && !(kj > k))) break;
         keys[j + 1] = keys[j]!;
         values[j + 1] = values[j];
         j--;

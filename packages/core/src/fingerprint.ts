@@ -144,6 +144,8 @@ function collectPlain(value: object, nodes: object[], depth: number): boolean {
  * `sealRequest` is hashed once per scope and profile.
  */
 export function computeKey(request: unknown, scope: Scope, profile: RequestProfile = chatProfile): CacheKey {
+  // Most requests are not sealed (a fresh object per call): hash at once, no closure.
+  if (typeof request !== 'object' || request === null || !sealedRequests.has(request)) return hashKey(request, scope, profile);
   return remembered(request, 'key', scope, profile, () => hashKey(request, scope, profile));
 }
 

@@ -299,6 +299,68 @@ describe('canonical form edge cases', () => {
     expect(computeKey(request, resolveScope('globex'), genericProfile).hash).not.toBe(computeKey(request, scope, genericProfile).hash);
   });
 
+  it('encodes exactly the specified form (property, against a plain reference encoder) and keeps pinned keys', () => {
+    // The form as specified in canonical.ts, built as a string: the fast encoder must produce these bytes.
+    const reference = (v: unknown): string => {
+      if (typeof v === 'string') return `${v.length}"${v}`;
+      if (typeof v === 'number') return `n${String(v)};`;
+      if (typeof v === 'boolean') return v ? 'T' : 'F';
+      if (v === null) return 'N';
+      if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'u' : reference(x))).join('')}]`;
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${k.length}"${k}${reference(o[k])}`).join('')}}`;
+    };
+    const text = fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 60 }));
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        text,
+        fc.integer(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.boolean(),
+        fc.constant(null),
+        fc.constant(undefined),
+        tie('arr'),
+        tie('obj'),
+      ),
+      arr: fc.array(tie('value'), { maxLength: 5 }),
+      obj: fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('', 'a', 'aa', 'b', 'é', '\u{1f680}')), tie('value'), { maxKeys: 30 }),
+    })).obj;
+    fc.assert(
+      fc.property(json, (obj) => {
+        expect(canonicalize(obj)).toBe(reference(obj));
+      }),
+      { numRuns: 500 },
+    );
+    // Keys of schema 2 do not move with the encoder's implementation (computed before it was reworked for speed).
+    const request = {
+      model: 'gpt-4o-mini',
+      temperature: 0,
+      max_tokens: 512,
+      user: 'u-1',
+      stream: false,
+      messages: [
+        { role: 'system', content: 'You are a concise assistant. '.repeat(3) },
+        { role: 'user', content: 'Ünïcödé, emoji 🚀 and a lone \ud800 half; "quotes" and \\ backslashes' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] },
+      ],
+      tools: [
+        {
+          type: 'function',
+          function: { name: 'f', description: 'd', parameters: { type: 'object', properties: { a: { type: 'integer', minimum: -1.5 } }, required: ['a'] } },
+        },
+      ],
+      logit_bias: { '50256': -100, '1': 1e21, '': 0 },
+      stop: ['\n', 'é'.repeat(60)],
+      zz: [undefined, 0, -0, 3.25, true, false],
+    };
+    expect(computeKey(request, scope).hash).toBe('P6nkdEFNzWiHI3sDX5Vu66UcHA5S_897TDeUqZVSD1o');
+    expect(computeKey(request, scope, genericProfile).hash).toBe('5sWsF-S87FnmFPAExBpORxmHOilNWTvnrkKJiy9oPno');
+  });
+
   it('a polluted Object.prototype does not change keys (only own properties count)', () => {
     const before = computeKey(base, scope).id;
     const proto = Object.prototype as Record<string, unknown>;

@@ -35,6 +35,9 @@ const OPTION_KEYS = { maxEntries: true, maxBytes: true, maxTtlMs: true, freeze: 
 
 interface Record_ {
   readonly key: CacheKey;
+  /** The key's scope id and schema, kept beside the entry so a read compares them without loading the key object. */
+  readonly scopeId: string;
+  readonly schema: number;
   readonly entry: CacheEntry;
   /** Epoch ms after which this layer no longer serves it: the entry's expiry, capped by maxTtlMs. */
   readonly expiresAt: number;
@@ -108,7 +111,7 @@ export class MemoryLayer implements LayerV1 {
   get(key: CacheKey): CacheEntry | undefined {
     if (this.closed) throw this.closedError();
     const r = this.lru.get(key.hash);
-    if (r === undefined || !sameEntryKey(r.key, key)) return undefined;
+    if (r === undefined || r.scopeId !== key.scopeId || r.schema !== key.schema) return undefined;
     if (r.expiresAt <= Date.now()) {
       this.lru.delete(key.hash);
       return undefined;
@@ -126,7 +129,7 @@ export class MemoryLayer implements LayerV1 {
     }
     // A copy: the caller keeps its object, and nothing it does to it reaches the cache.
     const stored = copyEntry(entry, { freeze: this.freeze });
-    this.lru.set(key.hash, { key, entry: stored, expiresAt });
+    this.lru.set(key.hash, { key, scopeId: key.scopeId, schema: key.schema, entry: stored, expiresAt });
     if (!this.lru.has(key.hash)) {
       this.index.remove(key.hash); // too large for maxBytes: lru-cache refused it
       return;
@@ -137,7 +140,7 @@ export class MemoryLayer implements LayerV1 {
   delete(key: CacheKey): boolean {
     if (this.closed) throw this.closedError();
     const r = this.lru.peek(key.hash, { allowStale: true });
-    return r !== undefined && sameEntryKey(r.key, key) && this.lru.delete(key.hash);
+    return r !== undefined && r.scopeId === key.scopeId && r.schema === key.schema && this.lru.delete(key.hash);
   }
 
   getMany(keys: readonly CacheKey[]): Array<CacheEntry | undefined> {
@@ -209,10 +212,6 @@ export class MemoryLayer implements LayerV1 {
   private closedError() {
     return closedError(`${PKG}: MemoryLayer "${this.name}"`);
   }
-}
-
-function sameEntryKey(a: CacheKey, b: CacheKey): boolean {
-  return a.scopeId === b.scopeId && a.schema === b.schema;
 }
 
 function expiryOf(entry: CacheEntry): number {
