@@ -1,6 +1,18 @@
 import type { TokenUsage } from './entry.js';
 import type { LookupHit } from './types.js';
-import { type LayerStats, type PriceTable, type StatsSnapshot, costUsd, findPrice, projectMonthlySavings, providerCacheSavingsUsd } from './stats.js';
+import {
+  type LayerStats,
+  type ModelPrice,
+  type PriceTable,
+  type StatsSnapshot,
+  costUsd,
+  findPrice,
+  projectMonthlySavings,
+  providerCacheSavingsUsd,
+} from './stats.js';
+
+/** Distinct model names whose price (or its absence) is remembered; beyond it prices are looked up each time. */
+const MAX_REMEMBERED_MODELS = 1_000;
 
 /** The counters behind `stats()`: one object per cache, plain fields, no allocation per request. */
 export class CacheStats {
@@ -27,9 +39,24 @@ export class CacheStats {
   /** Requests the policy skipped (no read, no write), by reason. */
   private readonly policySkips = new Map<string, number>();
   readonly prices: PriceTable;
+  /**
+   * The price found for each model name seen (null: none): a hit with usage would otherwise list
+   * the table's keys and compare prefixes on every call. The table is a copy taken at
+   * construction, so what is found never changes.
+   */
+  private readonly priceByModel = new Map<string, ModelPrice | null>();
 
   constructor(prices: PriceTable | undefined) {
     this.prices = { ...(prices ?? {}) };
+  }
+
+  private priceOf(model: string | undefined): ModelPrice | undefined {
+    if (!model) return undefined;
+    const known = this.priceByModel.get(model);
+    if (known !== undefined) return known ?? undefined;
+    const price = findPrice(this.prices, model);
+    if (this.priceByModel.size < MAX_REMEMBERED_MODELS) this.priceByModel.set(model, price ?? null);
+    return price;
   }
 
   recordHit(hit: LookupHit<unknown>): void {
@@ -38,7 +65,7 @@ export class CacheStats {
     if (!usage) return;
     this.tokensSavedIn += usage.inputTokens;
     this.tokensSavedOut += usage.outputTokens;
-    const price = findPrice(this.prices, hit.entry.model);
+    const price = this.priceOf(hit.entry.model);
     if (price) this.usdSaved += costUsd(usage, price);
     else this.unpricedHits++;
   }
@@ -47,7 +74,7 @@ export class CacheStats {
     this.upstreamCallsWithUsage++;
     this.upstreamTokens += usage.inputTokens + usage.outputTokens;
     this.providerCachedTokens += usage.cachedInputTokens ?? 0;
-    const price = findPrice(this.prices, model);
+    const price = this.priceOf(model);
     if (price) {
       this.upstreamUsd += costUsd(usage, price);
       this.providerCacheUsdSaved += providerCacheSavingsUsd(usage, price);

@@ -319,6 +319,24 @@ describe('scopes', () => {
 });
 
 describe('statistics', () => {
+  it('prices hits of dated model names by the longest prefix, hit after hit, and counts unpriced ones each time', async () => {
+    const cache = new MultiLayerCache({
+      layers: [new TestLayer('l1')],
+      prices: { 'gpt-4o': { input: 5, output: 10 }, 'gpt-4o-mini': { input: 1, output: 2 } },
+    });
+    const usage = { inputTokens: 100, outputTokens: 10 };
+    for (const model of ['gpt-4o-mini-2024-07-18', 'other-model']) {
+      const load = async () => loaded('answer', { usage, model });
+      await cache.getOrLoad(req('q', { model }), load);
+      await cache.flush();
+      for (let i = 0; i < 3; i++) await cache.getOrLoad(req('q', { model }), load);
+    }
+    const s = cache.stats();
+    expect(s.usdSaved).toBeCloseTo((3 * (100 * 1 + 10 * 2)) / 1e6, 12);
+    expect(s.upstreamUsd).toBeCloseTo((100 * 1 + 10 * 2) / 1e6, 12);
+    expect(s.unpricedHits).toBe(3);
+  });
+
   it('counts hits, misses, tokens and USD saved from the price table', async () => {
     const cache = new MultiLayerCache({ layers: [new TestLayer('l1')], prices: { 'my-model': { input: 1, output: 2 } } });
     const usage = { inputTokens: 1_000, outputTokens: 500 };
