@@ -6,6 +6,8 @@
 //   keyAndGet  computeKey + MemoryLayer.get (the layer path without the orchestration)
 //   seed       JSON.stringify of a recursively key-sorted copy + SHA-256 hex + Map.get
 //   floor      lru-cache get of a precomputed key
+//   readAll    JSON.stringify as parsed (key order not canonical: not a valid key) + SHA-256 + Map.get:
+//              a reference for what reading and hashing every byte of the request costs natively
 // Writes bench/results/l1-hit.json and .md at the repo root.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -167,6 +169,10 @@ const seedKey = (r) =>
     .update(JSON.stringify(sortKeys(r)))
     .digest('hex');
 const seedMap = new Map();
+// Insertion-order JSON hashed: the same body always parses to the same key order, so this finds
+// every entry in this benchmark, but two equal requests with keys in another order would miss.
+const readAllKey = (r) => createHash('sha256').update(JSON.stringify(r)).digest('base64url');
+const readAllMap = new Map();
 const lru = new LRUCache({ max: DISTINCT * 2 });
 const keyIds = new Array(DISTINCT);
 for (let i = 0; i < DISTINCT; i++) {
@@ -175,6 +181,7 @@ for (let i = 0; i < DISTINCT; i++) {
   const key = computeKey(r, scope, chatProfile);
   layer.set(key, { value: responses[i], createdAt: Date.now(), ttlMs: 3_600_000, tags: [] });
   seedMap.set(seedKey(r), responses[i]);
+  readAllMap.set(readAllKey(r), responses[i]);
   lru.set(key.id, responses[i]);
   keyIds[i] = key.id;
 }
@@ -192,6 +199,10 @@ const variants = {
   },
   seed: { description: 'JSON.stringify(recursively key-sorted copy) + SHA-256 hex + Map.get', run: (r) => seedMap.get(seedKey(r)) },
   floor: { description: 'lru-cache get of a precomputed key (no key computation)', run: (_r, i) => lru.get(keyIds[i]) },
+  readAll: {
+    description: 'reference, not a valid key: JSON.stringify as parsed (no key sorting) + SHA-256 + Map.get',
+    run: (r) => readAllMap.get(readAllKey(r)),
+  },
 };
 
 // Sanity: every contender answers every request with its response.
@@ -287,6 +298,8 @@ const result = {
     keyAndGetVsSeed: ratio('keyAndGet', 'seed'),
     getOrLoadVsFloor: ratio('getOrLoad', 'floor'),
     keyAndGetVsFloor: ratio('keyAndGet', 'floor'),
+    readAllVsSeed: ratio('readAll', 'seed'),
+    getOrLoadVsReadAll: ratio('getOrLoad', 'readAll'),
   },
   target: 'getOrLoad L1 hit >= 2.5x seed',
 };
@@ -312,6 +325,7 @@ ${Object.entries(summary)
 - \`getOrLoad\` ÷ seed: **${result.ratios.getOrLoadVsSeed}×** (per round: ${result.ratios.getOrLoadVsSeedPerRound.join(', ')}); target ≥ 2.5× — ${result.targetMet ? 'met' : 'not met'}
 - \`keyAndGet\` ÷ seed: ${result.ratios.keyAndGetVsSeed}×
 - \`getOrLoad\` ÷ floor: ${result.ratios.getOrLoadVsFloor}× · \`keyAndGet\` ÷ floor: ${result.ratios.keyAndGetVsFloor}×
+- \`readAll\` (native \`JSON.stringify\` + SHA-256 of every byte, no sorting) ÷ seed: ${result.ratios.readAllVsSeed}× · \`getOrLoad\` ÷ \`readAll\`: ${result.ratios.getOrLoadVsReadAll}×
 
 Run: \`pnpm --filter @strata-cache/layer-memory bench\` (env: \`BENCH_ROUNDS\`, \`BENCH_BATCHES\`, \`BENCH_BATCH\`, \`BENCH_DISTINCT\`).
 `;
