@@ -11,6 +11,9 @@
 //   BENCH_SECONDS=1 BENCH_ROUNDS=12 ...                   (longer run; defaults 0.4 s × 6 interleaved slices)
 //   BENCH_PARTS=faults ...                                (some parts only: hits, writes, compression, faults;
 //                                                          the others are kept from the last results file)
+//   BENCH_WRITE_ROUNDS=10 ...                             (interleaved rounds of the writes part; default 3)
+//   BENCH_COMPARE_DIST=<path>/dist/index.js ...           (writes: also another build of this package, e.g. the
+//                                                          previous commit's, interleaved in the same rounds)
 //
 // Values are ~2 KB chat completions whose text is real GPT-4 answers (arena-hard, from
 // STRATA_DATA_DIR or ../shared/data); without the data set, generated prose of the same size.
@@ -289,11 +292,19 @@ index(KEYS[2], ARGV[3], KEYS[1], false, ARGV[4])
 for i = 4, #KEYS do index(KEYS[i], ARGV[3], KEYS[1], false, ARGV[4]); index(KEYS[3], ARGV[3], ARGV[i + 1], true, ARGV[4]) end
 return 1`;
     const oldSha = await bare.script('LOAD', OLD);
+    const compareDist = process.env.BENCH_COMPARE_DIST;
+    const other = compareDist ? new (await import(compareDist)).RedisLayer({ url: server.url, prefix: 'wbcmp', writeTimeoutMs: 5_000 }) : undefined;
+    if (other) await other.connect();
     const variants = {
       'plain SET (same bytes, PX)': (i) => bare.set(`wb:set:${i}`, bytes, 'PX', 3_600_000),
       'RedisLayer.set, no tags': (i) => layer.set(computeKey({ w: i }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: [] }),
       'RedisLayer.set, 1 tag': (i) =>
         layer.set(computeKey({ w: i, t: 1 }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: ['topic:billing'] }),
+      ...(other && {
+        'compared build: RedisLayer.set, no tags': (i) => other.set(computeKey({ w: i }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: [] }),
+        'compared build: RedisLayer.set, 1 tag': (i) =>
+          other.set(computeKey({ w: i, t: 1 }, wscope), { value, createdAt: Date.now(), ttlMs: 3_600_000, tags: ['topic:billing'] }),
+      }),
       'previous Lua write, no tags': (i) => {
         const now = Date.now();
         return bare.evalsha(oldSha, 3, `wb:old:{s}:${i}`, 'wb:oldidx:{s}', 'wb:oldtags:{s}', bytes, 3_600_000, now + 3_600_000, now);
@@ -318,7 +329,7 @@ return 1`;
     const writes = {};
     for (const c of [1, 16]) {
       const per = Object.fromEntries(Object.keys(variants).map((k) => [k, { cpu: [], cmd: [], wall: [] }]));
-      for (let r = 0; r < 3; r++) {
+      for (let r = 0; r < Number(process.env.BENCH_WRITE_ROUNDS ?? 3); r++) {
         for (const [name, fn] of Object.entries(variants)) {
           const n = Math.floor(N / (c === 1 ? 8 : 2));
           const base = r * 1_000_000 + c * 10_000_000;
@@ -329,7 +340,7 @@ return 1`;
           const b = await redisInfo(bare);
           // exec / evalsha report the time of the commands they run: count the outer command only.
           const d = (name2) => (b.cmd[name2]?.usec ?? 0) - (a.cmd[name2]?.usec ?? 0);
-          const cmdUsec = name.startsWith('plain') ? d('set') : name.startsWith('previous') ? d('evalsha') : d('exec') + d('multi');
+          const cmdUsec = name.startsWith('plain') ? d('set') : name.startsWith('previous Lua') ? d('evalsha') : d('exec') + d('multi');
           per[name].cpu.push(((b.cpu - a.cpu) * 1e6) / n);
           per[name].cmd.push(cmdUsec / n);
           per[name].wall.push((wall * 1_000) / n);
@@ -345,12 +356,21 @@ return 1`;
             redisCpuRatioToSet: round(median(v.cpu) / setCpu, 2),
             commandstatsUsPerWrite: round(median(v.cmd), 2),
             commandstatsRatioToSet: round(median(v.cmd) / setCmd, 2),
+            // Each round against the SET of the same round: the spread the machine's noise leaves.
+            commandstatsRatioRange: ((xs) => [round(Math.min(...xs), 2), round(Math.max(...xs), 2)])(
+              v.cmd.map((x, r) => x / per['plain SET (same bytes, PX)'].cmd[r]),
+            ),
             wallUsPerWrite: round(median(v.wall), 1),
           },
         ]),
       );
     }
-    result.writes = { valueBytes: bytes.length, ...writes };
+    result.writes = {
+      valueBytes: bytes.length,
+      rounds: Number(process.env.BENCH_WRITE_ROUNDS ?? 3),
+      ...(compareDist && { comparedBuild: process.env.BENCH_COMPARE_LABEL ?? compareDist }),
+      ...writes,
+    };
     for (const c of [1, 16]) {
       for (const name of ['RedisLayer.set, no tags', 'RedisLayer.set, 1 tag']) {
         const w = writes[`concurrency ${c}`][name];
@@ -360,6 +380,7 @@ return 1`;
     }
     await layer.clear();
     await layer.close();
+    if (other) await other.close();
   }
 
   // ---------------------------------------------------------------- 3. compression
@@ -494,6 +515,10 @@ return 1`;
 result.machine.loadAvgAtEnd = os.loadavg().map((x) => round(x, 2));
 if (PARTS.size < 4) {
   result.partsRun = [...PARTS];
+  // When each section was measured (a section kept from the last results keeps its date).
+  const before = (p) =>
+    previous.partDates?.[p] ?? (previous.partsRun ? (previous.partsRun.includes(p) ? previous.date : previous.otherPartsFrom) : previous.date);
+  result.partDates = Object.fromEntries(['hits', 'writes', 'compression', 'faults'].map((p) => [p, PARTS.has(p) ? result.date : before(p)]));
   result.otherPartsFrom = previous.otherPartsFrom ?? previous.date;
 }
 mkdirSync(outDir, { recursive: true });
@@ -503,7 +528,15 @@ const md = [
   `# layer-redis benchmark (${result.date})`,
   '',
   `One local redis-server (started by the bench), ${result.machine.cpus} CPUs shared with other work, Node ${result.machine.node}. Load average (1/5/15 min) ${result.machine.loadAvgAtStart.join(' / ')} at start, ${result.machine.loadAvgAtEnd.join(' / ')} at end: compare ratios (measured in the same run, interleaved), not absolutes.`,
-  ...(result.partsRun ? ['', `This run measured ${result.partsRun.join(', ')} only; the other sections are from the run of ${result.otherPartsFrom}.`] : []),
+  ...(result.partsRun
+    ? [
+        '',
+        `This run measured ${result.partsRun.join(', ')} only; the other sections are from earlier runs: ${Object.entries(result.partDates)
+          .filter(([p]) => !PARTS.has(p))
+          .map(([p, d]) => `${p} ${d}`)
+          .join(', ')}.`,
+      ]
+    : []),
   '',
   `## Hits: ${result.valueBytes}-byte values (${result.valueCodec}; ${TEXT.source}), medians of ${ROUNDS} interleaved slices × ${SECONDS} s per path`,
   '',
@@ -525,12 +558,14 @@ const md = [
   '',
   '"Redis CPU" is the server process\'s user+sys CPU (INFO cpu) per write, network handling included; "commandstats" is the time INFO commandstats books for the top-level command (EXEC+MULTI, EVALSHA, SET).',
   '',
-  '| concurrency | write | Redis CPU µs | × SET | commandstats µs | × SET | wall µs |',
-  '|---:|---|---:|---:|---:|---:|---:|',
+  `Medians of ${result.writes.rounds ?? 3} interleaved rounds; "range" is the ratio of each round to that round's SET.${result.writes.comparedBuild ? ` "compared build": ${result.writes.comparedBuild}, in the same rounds.` : ''}`,
+  '',
+  '| concurrency | write | Redis CPU µs | × SET | commandstats µs | × SET | range | wall µs |',
+  '|---:|---|---:|---:|---:|---:|---:|---:|',
   ...['concurrency 1', 'concurrency 16'].flatMap((c) =>
     Object.entries(result.writes[c]).map(
       ([k, v]) =>
-        `| ${c.replace('concurrency ', '')} | ${k} | ${v.redisCpuUsPerWrite} | ${v.redisCpuRatioToSet} | ${v.commandstatsUsPerWrite} | ${v.commandstatsRatioToSet} | ${v.wallUsPerWrite} |`,
+        `| ${c.replace('concurrency ', '')} | ${k} | ${v.redisCpuUsPerWrite} | ${v.redisCpuRatioToSet} | ${v.commandstatsUsPerWrite} | ${v.commandstatsRatioToSet} | ${v.commandstatsRatioRange ? v.commandstatsRatioRange.join('–') : ''} | ${v.wallUsPerWrite} |`,
     ),
   ),
   '',
