@@ -3,7 +3,7 @@ import type { Connection } from './connection.js';
 import { PKG } from './errors.js';
 import { type KeySpace, encodeTag } from './keys.js';
 import type { ReadBatcher } from './read-batcher.js';
-import { type Client, INDEX_EMPTY, INDEX_REMOVE, PURGE_CHUNK } from './scripts.js';
+import { type Client, PURGE_CHUNK } from './scripts.js';
 import type { Writer } from './writes.js';
 
 const CHUNK = 500;
@@ -24,17 +24,13 @@ export class Admin {
 
   /**
    * Removes every entry of the scope (all versions), or without a scope every entry of this
-   * layer and its locks; resolves the number of entries removed. Indexes are emptied, not
-   * deleted: each stays as a placeholder with the TTL it had (see scripts.ts, KEEP), and the
-   * tag registries stay (an entry of theirs only makes a purge look into an empty index) — the
-   * writers of every process rely on the TTLs and registrations they have set (see writes.ts).
+   * layer with its indexes and locks; resolves the number of entries removed.
    */
   async clear(scope?: Pick<Scope, 'tenant' | 'namespace'>): Promise<number> {
     const base = scope && scopeBaseId(scope);
     this.writer.cancel((w) => base === undefined || scopeBaseId(w.key.scope) === base);
     let n = 0;
     if (!scope) {
-      const p = this.keys.prefix;
       await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
         // `<prefix>:*` also matches what is not ours to remove, so only the exact shapes of this
         // layer's cache keys (KeySpace.isOwn) go:
@@ -51,27 +47,27 @@ export class Admin {
         //   back to version 0 while the others stay on theirs).
         const own = batch.filter((k) => this.keys.isOwn(k));
         const entries = own.filter((k) => this.keys.isEntry(k));
-        const locks = own.filter((k) => k.startsWith(`${p}:lock:{`));
-        const indexes = own.filter((k) => k.startsWith(`${p}:idx:{`) || k.startsWith(`${p}:tag:{`));
-        // One key per command: on a Cluster the keys of one SCAN page span many slots.
+        const others = own.filter((k) => !this.keys.isEntry(k));
+        // One key per UNLINK: on a Cluster the keys of one SCAN page span many slots.
         const removed = await Promise.all(entries.map((k) => this.admin('clear', (c) => c.unlink(k))));
         for (const r of removed) n += r;
-        await Promise.all(locks.map((k) => this.admin('clear', (c) => c.unlink(k))));
-        await Promise.all(indexes.map((k) => this.admin('clear', (c) => INDEX_EMPTY.run(c, [k], []))));
+        await Promise.all(others.map((k) => this.admin('clear', (c) => c.unlink(k))));
       });
+      this.writer.forgetScopeTags();
       return n;
     }
     for (const shard of this.keys.shardsOf(scope)) {
-      // The tag indexes first: an entry written meanwhile is in the scope index too, and goes
-      // with it below (emptied after the scope index, it would keep the entry without its tags).
-      const tags = (await this.admin('clear', (c) => c.zrange(this.keys.scopeTags(shard), 0, '-1'))) as string[];
+      n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
+      const tagsKey = this.keys.scopeTags(shard);
+      const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, '-1'))) as string[];
       for (let i = 0; i < tags.length; i += CHUNK) {
         const batch = tags.slice(i, i + CHUNK).map((t) => this.keys.tagIndex(shard, t));
-        // Same hash tag: one multi-key script is valid on Cluster too.
-        await this.admin('clear', (c) => INDEX_EMPTY.run(c, batch, []));
+        // Same hash tag: one multi-key UNLINK is valid on Cluster too.
+        await this.admin('clear', (c) => c.unlink(...batch));
       }
-      n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
+      await this.admin('clear', (c) => c.unlink(tagsKey, this.keys.scopeIndex(shard)));
     }
+    this.writer.forgetScopeTags();
     return n;
   }
 
@@ -119,7 +115,7 @@ export class Admin {
         if (old.length > 0) {
           // Same slot as the index: multi-key DEL/ZREM are valid on Cluster.
           n += (await this.admin('deleteOlderVersions', (c) => c.del(...old))) as number;
-          await this.admin('deleteOlderVersions', (c) => INDEX_REMOVE.run(c, [idx], old));
+          await this.admin('deleteOlderVersions', (c) => c.zrem(idx, ...old));
         }
         cursor = next;
       } while (cursor !== '0');
@@ -139,12 +135,11 @@ export class Admin {
       if (part >= shards.length) return { items: [] };
       const idx = this.keys.scopeIndex(shards[part]!);
       const [next, flat] = (await this.admin('scan', (c) => c.zscan(idx, cursor, 'COUNT', count))) as [string, string[]];
-      // Without an emptied index's placeholder (scripts.ts, KEEP): it is no entry.
-      const members = flat.filter((m, i) => i % 2 === 0 && m !== idx + ':-');
+      const members = flat.filter((_, i) => i % 2 === 0);
       const found = await this.readEntries(members);
       const missing = members.filter((_, i) => found[i] === undefined);
       // Clean the index on read: members whose entry expired or was evicted.
-      if (missing.length > 0) await this.admin('scan', (c) => INDEX_REMOVE.run(c, [idx], missing)).catch(() => 0);
+      if (missing.length > 0) await this.admin('scan', (c) => c.zrem(idx, ...missing)).catch(() => 0);
       return page(members, found, next, part, shards.length, this.keys);
     }
     const nodes = await this.conn.masters('scan');

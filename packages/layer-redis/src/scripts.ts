@@ -46,31 +46,12 @@ export class Script {
 }
 
 /**
- * Indexes emptied by a purge, clear or scan are not deleted: such a key keeps the TTL it had, as a
- * placeholder holding one member `<index>:-` (no entry has that name; score 0, so the next write's
- * trim drops it). Writers remember which expiry they have set on an index and skip extending it
- * again (see writes.ts): a deleted index would be re-created by the next ZADD with a lower TTL
- * than what the other processes remember, and could expire before one of their entries.
- * `PEXPIRETIME` is -1 for a key without TTL (none of this layer's: deleted as before), -2 when
- * it does not exist.
- */
-const KEEP = `
-local function keep(k, at)
-  if at > 0 and redis.call('EXISTS', k) == 0 then
-    redis.call('ZADD', k, 0, k .. ':-')
-    redis.call('PEXPIREAT', k, at)
-  end
-end
-`;
-
-/**
  * Deletes up to ARGV[1] entries listed in the ZSET KEYS[1] and removes them from KEYS[2..].
  * ARGV[2], when not empty, is a tag as `,<encoded tag>,`: an entry whose envelope header no
  * longer lists it (it was re-written with other tags) is kept, and only leaves KEYS[1].
- * Returns { entries deleted, members left (not counting a placeholder) }. Member keys share
- * KEYS[1]'s hash tag (same slot). Emptied indexes stay as placeholders (KEEP).
+ * Returns { entries deleted, members left }. Member keys share KEYS[1]'s hash tag (same slot).
  */
-export const PURGE_CHUNK = new Script(`${KEEP}
+export const PURGE_CHUNK = new Script(`
 local function carries(m, tag)
   local head = redis.call('GETRANGE', m, 0, 6)
   -- Missing, not ours, or an older format without a header: delete as before.
@@ -83,51 +64,20 @@ local function carries(m, tag)
   if not nl then return true end
   return string.find(header, tag, nl, true) ~= nil
 end
-local at = {}
-for i = 1, #KEYS do at[i] = redis.call('PEXPIRETIME', KEYS[i]) end
-local placeholder = KEYS[1] .. ':-'
 local members = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local n = 0
-local listed = {}
 local gone = {}
 for _, m in ipairs(members) do
-  if m ~= placeholder then
-    listed[#listed + 1] = m
-    if ARGV[2] == '' or carries(m, ARGV[2]) then
-      n = n + redis.call('DEL', m)
-      gone[#gone + 1] = m
-    end
+  if ARGV[2] == '' or carries(m, ARGV[2]) then
+    n = n + redis.call('DEL', m)
+    gone[#gone + 1] = m
   end
 end
-if #listed > 0 then redis.call('ZREM', KEYS[1], unpack(listed)) end
+if #members > 0 then redis.call('ZREM', KEYS[1], unpack(members)) end
 if #gone > 0 then
   for i = 2, #KEYS do redis.call('ZREM', KEYS[i], unpack(gone)) end
 end
-for i = 1, #KEYS do keep(KEYS[i], at[i]) end
-local left = redis.call('ZCARD', KEYS[1])
-if redis.call('ZSCORE', KEYS[1], placeholder) then left = left - 1 end
-return { n, left }
-`);
-
-/** ZREM of ARGV from the index KEYS[1]; an emptied index stays as a placeholder (KEEP). Returns members removed. */
-export const INDEX_REMOVE = new Script(`${KEEP}
-local at = redis.call('PEXPIRETIME', KEYS[1])
-local n = redis.call('ZREM', KEYS[1], unpack(ARGV))
-keep(KEYS[1], at)
-return n
-`);
-
-/**
- * Empties the indexes KEYS (one slot): each becomes a placeholder with the TTL it had (KEEP); one
- * without TTL (not this layer's) is deleted.
- */
-export const INDEX_EMPTY = new Script(`${KEEP}
-for _, k in ipairs(KEYS) do
-  local at = redis.call('PEXPIRETIME', k)
-  redis.call('UNLINK', k)
-  keep(k, at)
-end
-return #KEYS
+return { n, redis.call('ZCARD', KEYS[1]) }
 `);
 
 /** Release a lock only if we still own it. KEYS: [1] lock. ARGV: [1] token. */

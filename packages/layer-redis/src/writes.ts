@@ -24,9 +24,7 @@ interface Ready {
   readonly tags: readonly string[];
   /** Expiry as a ZSET score ('+inf' without TTL). */
   readonly score: string;
-  /** Expiry rounded up to the grid (see `roundUp`; Infinity without TTL): the registries' score. */
-  readonly registered: number;
-  /** Expiry for the indexes' and registries' own TTL (ms): `registered` (or a century) + slack. */
+  /** Expiry for the indexes' own TTL (ms). */
   readonly expireAt: number;
   readonly now: number;
   readonly signal: AbortSignal | undefined;
@@ -41,12 +39,11 @@ const NO_TTL_MS = 100 * 365 * 24 * 3_600_000;
 /** Each index's expired members are trimmed by at most one write per this interval (per process). */
 const TRIM_EVERY_MS = 1_000;
 /**
- * Index TTLs and registry scores are rounded up to a grid of a sixteenth of the entry's TTL, at
- * most a minute: writes within one grid step need no PEXPIREAT GT nor registry update (see
- * `Writer`). An index then outlives its longest-lived member by at most 1/16 of its TTL (≤ 1
- * min) + 1 s.
+ * A scope's tag list is refreshed at most this often per tag and process. It only serves
+ * clear(scope) to find the scope's tag indexes and unlink them; a tag index it misses (its entry
+ * in the list expired meanwhile) still expires with its own members.
  */
-const GRID_MAX_MS = 60_000;
+const SCOPE_TAGS_EVERY_MS = 10_000;
 const MEMO_MAX = 10_000;
 
 /**
@@ -60,23 +57,10 @@ const MEMO_MAX = 10_000;
  * start next, instead of one MULTI per answer in front of them.
  *
  * Every index is a ZSET scored by its members' expiry, with a TTL that never falls below its
- * longest-lived member's: `PEXPIREAT … NX` (a new index gets one) and `PEXPIREAT … GT` (an
- * existing one is only ever extended). Entries without TTL give their indexes an expiry a
- * century out. Expired members are trimmed lazily (ZREMRANGEBYSCORE, at most once a second per
- * index and process).
- *
- * Most writes need only SET + ZADD + `PEXPIREAT … NX`: the TTLs are rounded up to a grid (see
- * `roundUp`), and this process remembers the expiry it has set on each index and registry and
- * each registry member's score (once EXEC acknowledged it). A write whose rounded expiry is
- * covered sends no `PEXPIREAT … GT` and no registry update. What makes that memory true:
- * nothing ever lowers a TTL or a score (NX / GT only), and no operation of this layer deletes an
- * index or registry key before its TTL — purges, clear and scan leave an emptied index as a
- * placeholder (one member `<index>:-` that is no entry, score 0) with the TTL it had, and
- * registries are never deleted (see admin.ts, scripts.ts). What the layer cannot see — a
- * restarted, restored or failed-over server — makes the connection fail or reconnect, and then
- * the memory is dropped (as after any failed write). The NX is still sent on every write, with
- * the remembered expiry: should an index be gone anyway (evicted, deleted by hand), the write
- * that re-creates it gives it a TTL at once.
+ * longest-lived member's: each write sends `PEXPIREAT … NX` (a new index gets one) and
+ * `PEXPIREAT … GT` (an existing one is only ever extended). Entries without TTL give their
+ * indexes an expiry a century out. Expired members are trimmed lazily (ZREMRANGEBYSCORE, at
+ * most once a second per index and process).
  */
 export class Writer {
   private readonly writes = new Set<PendingWrite>();
@@ -85,10 +69,7 @@ export class Writer {
   /** Every write and delete not settled yet (close() waits for them). */
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly trimmedAt = new Map<string, number>();
-  /** Expiry this process has set (acknowledged) on an index or registry key. */
-  private readonly expirySent = new Map<string, number>();
-  /** Score this process has set (acknowledged) for a registry member, per `<registry>\n<member>`. */
-  private readonly scoreSent = new Map<string, number>();
+  private readonly scopeTagsAt = new Map<string, number>();
   /** Writes that became ready in the current event-loop turn, per shard. */
   private batch: Map<string, Ready[]> | undefined;
 
@@ -96,11 +77,7 @@ export class Writer {
     private readonly conn: Connection,
     private readonly keys: KeySpace,
     private readonly o: ResolvedOptions,
-  ) {
-    // A reconnect or a circuit that closes again may be a restarted, restored or failed-over
-    // server: what this process set before may be gone.
-    conn.onAvailable(() => this.forgetSent());
-  }
+  ) {}
 
   set(key: CacheKey, entry: CacheEntry, signal?: AbortSignal): Promise<void> {
     const rk = this.keys.entry(key);
@@ -163,8 +140,7 @@ export class Writer {
     if (signal?.aborted) throw abortedError(this.conn.name, 'set', signal);
     const shard = this.keys.shardOf(w.key);
     const score = ttl === undefined ? '+inf' : String(now + ttl);
-    const registered = ttl === undefined ? Number.POSITIVE_INFINITY : roundUp(now + ttl, ttl);
-    const expireAt = (ttl === undefined ? roundUp(now + NO_TTL_MS, NO_TTL_MS) : registered) + INDEX_SLACK_MS;
+    const expireAt = (ttl === undefined ? now + NO_TTL_MS : now + ttl) + INDEX_SLACK_MS;
     return new Promise<void>((resolve, reject) => {
       let b = this.batch;
       if (b === undefined) {
@@ -173,7 +149,7 @@ export class Writer {
       }
       let list = b.get(shard);
       if (!list) b.set(shard, (list = []));
-      list.push({ w, value, ttl, tags, score, registered, expireAt, now, signal, resolve, reject });
+      list.push({ w, value, ttl, tags, score, expireAt, now, signal, resolve, reject });
     });
   }
 
@@ -189,8 +165,6 @@ export class Writer {
             for (const r of writes) r.resolve();
           },
           (error: unknown) => {
-            // Failed or timed out: maybe a server that restarted or failed over.
-            this.forgetSent();
             for (const r of writes) r.reject(error);
           },
         );
@@ -207,12 +181,7 @@ export class Writer {
     if (c.isCluster && tags.length > 0) {
       // The tag → shards registries live in other slots: written first, so a tagged entry is
       // never reachable without them.
-      const sent: Sent[] = [];
-      const pending = tags.flatMap((t) => this.register(c, this.keys.tagScopes(t), topScore(writes.filter((r) => r.tags.includes(t))), shard, expireAt, sent));
-      if (pending.length > 0) {
-        await Promise.all(pending);
-        this.acknowledge(sent);
-      }
+      await Promise.all(tags.flatMap((t) => this.register(c, this.keys.tagScopes(t), topScore(writes.filter((r) => r.tags.includes(t))), shard, expireAt)));
       writes = live();
       if (writes.length === 0) return this.dropAborted(all);
     }
@@ -220,23 +189,24 @@ export class Writer {
     // point is sent after it on the same connection, so it wins. A write whose caller gave up
     // before this point is not sent.
     this.dropAborted(all);
-    const sent: Sent[] = [];
     const m = c.multi();
     for (const r of writes) {
       if (r.ttl === undefined) m.set(r.w.rk, r.value);
       else m.set(r.w.rk, r.value, 'PX', r.ttl);
     }
-    this.indexEntries(m, this.keys.scopeIndex(shard), writes, expireAt, now, sent);
+    this.indexEntries(m, this.keys.scopeIndex(shard), writes, expireAt, now);
     for (const t of tags) {
       const carrying = writes.filter((r) => r.tags.includes(t));
-      this.indexEntries(m, this.keys.tagIndex(shard, t), carrying, expireAt, now, sent);
-      if (!c.isCluster) this.register(m, this.keys.tagScopes(t), topScore(carrying), shard, expireAt, sent);
-      this.register(m, this.keys.scopeTags(shard), topScore(carrying), t, expireAt, sent);
+      this.indexEntries(m, this.keys.tagIndex(shard, t), carrying, expireAt, now);
+      if (!c.isCluster) this.register(m, this.keys.tagScopes(t), topScore(carrying), shard, expireAt);
+      const seen = shard + '\n' + t;
+      if ((this.scopeTagsAt.get(seen) ?? -Infinity) + SCOPE_TAGS_EVERY_MS <= now) {
+        remember(this.scopeTagsAt, seen, now);
+        this.register(m, this.keys.scopeTags(shard), topScore(carrying), t, expireAt);
+      }
     }
     const results = await m.exec();
-    if (!results) throw new Error('MULTI aborted');
-    for (const [error] of results) if (error) throw error;
-    this.acknowledge(sent);
+    for (const [error] of results ?? []) if (error) throw error;
   }
 
   /** Rejects the writes whose caller gave up before they were sent (they are not sent). */
@@ -244,49 +214,20 @@ export class Writer {
     for (const r of all) if (!r.w.cancelled && r.signal?.aborted) r.reject(abortedError(this.conn.name, 'set', r.signal));
   }
 
-  /**
-   * Adds the writes to an index (one ZADD), keeps its TTL at or above every member's (GT only when
-   * this process has not set that expiry yet, NX always), trims it now and then.
-   */
-  private indexEntries(m: ChainableCommander, index: string, writes: readonly Ready[], expireAt: number, now: number, sent: Sent[]): void {
+  /** Adds the writes to an index (one ZADD), keeps its TTL at or above every member's, trims it now and then. */
+  private indexEntries(m: ChainableCommander, index: string, writes: readonly Ready[], expireAt: number, now: number): void {
     m.zadd(index, ...writes.flatMap((r) => [r.score, r.w.rk]));
-    const had = this.expirySent.get(index) ?? Number.NEGATIVE_INFINITY;
-    if (had >= expireAt) m.pexpireat(index, had, 'NX');
-    else {
-      m.pexpireat(index, expireAt, 'NX');
-      m.pexpireat(index, expireAt, 'GT');
-      sent.push([this.expirySent, index, expireAt]);
-    }
-    if ((this.trimmedAt.get(index) ?? Number.NEGATIVE_INFINITY) + TRIM_EVERY_MS <= now) {
+    m.pexpireat(index, expireAt, 'NX');
+    m.pexpireat(index, expireAt, 'GT');
+    if ((this.trimmedAt.get(index) ?? -Infinity) + TRIM_EVERY_MS <= now) {
       remember(this.trimmedAt, index, now);
       m.zremrangebyscore(index, '-inf', '(' + now);
     }
   }
 
-  /**
-   * A registry ZSET (member → latest rounded expiry): never lowers a member's score nor the key's
-   * expiry. Nothing is sent when this process has already set both at least this high.
-   */
-  private register(m: ChainableCommander | Client, key: string, score: number, member: string, expireAt: number, sent: Sent[]): Array<unknown> {
-    const sk = key + '\n' + member;
-    if ((this.scoreSent.get(sk) ?? Number.NEGATIVE_INFINITY) >= score && (this.expirySent.get(key) ?? Number.NEGATIVE_INFINITY) >= expireAt) return [];
-    sent.push([this.scoreSent, sk, score], [this.expirySent, key, expireAt]);
-    return [
-      m.zadd(key, 'GT', score === Number.POSITIVE_INFINITY ? '+inf' : String(score), member),
-      m.pexpireat(key, expireAt, 'NX'),
-      m.pexpireat(key, expireAt, 'GT'),
-    ];
-  }
-
-  /** Records what an acknowledged EXEC (or registry write) has set. */
-  private acknowledge(sent: readonly Sent[]): void {
-    for (const [memo, key, value] of sent) if ((memo.get(key) ?? Number.NEGATIVE_INFINITY) < value) remember(memo, key, value);
-  }
-
-  /** Forgets what this process has set: the next writes send every PEXPIREAT and registry update again. */
-  forgetSent(): void {
-    this.expirySent.clear();
-    this.scoreSent.clear();
+  /** A registry ZSET (member → latest expiry): never lowers a member's score nor the key's expiry. */
+  private register(m: ChainableCommander | Client, key: string, score: string, member: string, expireAt: number): Array<unknown> {
+    return [m.zadd(key, 'GT', score, member), m.pexpireat(key, expireAt, 'NX'), m.pexpireat(key, expireAt, 'GT')];
   }
 
   /** A delete (or DEL of an expired / refused write), tracked so close() waits for it. */
@@ -317,6 +258,11 @@ export class Writer {
     return this.latest.get(rk);
   }
 
+  /** After clear(): the lazily refreshed scope tag lists are gone. */
+  forgetScopeTags(): void {
+    this.scopeTagsAt.clear();
+  }
+
   track<T>(p: Promise<T>): Promise<T> {
     this.inflight.add(p);
     const done = () => this.inflight.delete(p);
@@ -343,16 +289,7 @@ function remember(memo: Map<string, number>, key: string, at: number): void {
   memo.set(key, at);
 }
 
-/** The highest rounded expiry among writes (Infinity when one has no TTL). */
-function topScore(writes: readonly Ready[]): number {
-  return Math.max(...writes.map((r) => r.registered));
+/** The highest expiry score among writes ('+inf' when one has no TTL). */
+function topScore(writes: readonly Ready[]): string {
+  return writes.some((r) => r.ttl === undefined) ? '+inf' : String(Math.max(...writes.map((r) => Number(r.score))));
 }
-
-/** `at` rounded up to a grid of ttl/16, at most GRID_MAX_MS (whole milliseconds). */
-function roundUp(at: number, ttl: number): number {
-  const grid = Math.min(GRID_MAX_MS, Math.max(1, Math.floor(ttl / 16)));
-  return Math.ceil(at / grid) * grid;
-}
-
-/** A memo entry to record once the server has acknowledged it. */
-type Sent = [Map<string, number>, string, number];
