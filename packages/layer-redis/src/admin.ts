@@ -57,15 +57,18 @@ export class Admin {
       return n;
     }
     for (const shard of this.keys.shardsOf(scope)) {
-      n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
-      const tagsKey = this.keys.scopeTags(shard);
-      const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, '-1'))) as string[];
+      // The tag indexes go first, then the scope index's entries: a write of another process that
+      // lands meanwhile is in the scope index too, and goes with the others. Nothing is unlinked
+      // after the purge (an emptied index is gone by itself; the tag list expires with its TTL):
+      // a write landing then keeps its entry and every membership. Unlinking the indexes last, as
+      // before, left such an entry in no index at all — out of reach of every later purge.
+      const tags = (await this.admin('clear', (c) => c.zrange(this.keys.scopeTags(shard), 0, '-1'))) as string[];
       for (let i = 0; i < tags.length; i += CHUNK) {
         const batch = tags.slice(i, i + CHUNK).map((t) => this.keys.tagIndex(shard, t));
         // Same hash tag: one multi-key UNLINK is valid on Cluster too.
         await this.admin('clear', (c) => c.unlink(...batch));
       }
-      await this.admin('clear', (c) => c.unlink(tagsKey, this.keys.scopeIndex(shard)));
+      n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
     }
     this.writer.forgetScopeTags();
     return n;

@@ -1,7 +1,8 @@
 import { MultiLayerCache, StrataError, computeKey, resolveScope } from '@strata-cache/core';
 import { uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { RedisInvalidationBus, type RedisLayer } from '../src/index.js';
+import { RedisInvalidationBus, RedisLayer } from '../src/index.js';
 import { entry, ownRedis, sleep } from './own-redis.js';
 
 // Own redis-server: these checks count commands (INFO commandstats) and connections (CLIENT LIST).
@@ -19,6 +20,33 @@ describe('RedisLayer: shared contract rules', () => {
     expect(await layer.clear(a)).toBe(0);
     // Unscoped: entries only (index keys are removed too, but are not entries).
     expect(await layer.clear()).toBe(2);
+  });
+
+  it("clear(scope) leaves no entry out of reach: another process's write landing during the clear is removed or stays fully indexed", async () => {
+    const prefix = uniqueKeyPrefix('clear-race');
+    const scope = resolveScope({ tenant: 'clear-race' });
+    const other = makeLayer({ prefix });
+    // The clearing process's client writes another process's entry (tagged) before each UNLINK it sends.
+    const client = new Redis(own.server.url);
+    const clearing = new RedisLayer({ client, prefix, timeoutMs: 1_000 });
+    own.layers.push(clearing);
+    const late = Array.from({ length: 4 }, (_, i) => computeKey({ late: i }, scope));
+    let landed = 0;
+    const unlink = client.unlink.bind(client) as (...keys: string[]) => Promise<number>;
+    (client as unknown as { unlink: (...keys: string[]) => Promise<number> }).unlink = async (...keys: string[]) => {
+      if (landed < late.length) await other.set(late[landed++]!, entry('late', { tags: ['t'] }));
+      return unlink(...keys);
+    };
+    try {
+      await Promise.all([0, 1, 2].map((i) => clearing.set(computeKey({ i }, scope), entry(i, { tags: ['t'] }))));
+      await clearing.clear(scope);
+      expect(landed).toBeGreaterThan(0);
+      // Whatever of the late entries is still there, a purge by tag reaches it.
+      await other.deleteByTag('t', scope);
+      expect(await other.getMany(late)).toEqual(late.map(() => undefined));
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('re-tag: after an entry is re-written with other tags, only its current tags remove it (rule 4)', async () => {
