@@ -13,6 +13,8 @@ import {
 
 /** Distinct model names whose price (or its absence) is remembered; beyond it prices are looked up each time. */
 const MAX_REMEMBERED_MODELS = 1_000;
+/** Longer model names are looked up each time, not remembered. */
+const MAX_REMEMBERED_NAME = 200;
 
 /** The counters behind `stats()`: one object per cache, plain fields, no allocation per request. */
 export class CacheStats {
@@ -55,7 +57,8 @@ export class CacheStats {
     const known = this.priceByModel.get(model);
     if (known !== undefined) return known ?? undefined;
     const price = findPrice(this.prices, model);
-    if (this.priceByModel.size < MAX_REMEMBERED_MODELS) this.priceByModel.set(model, price ?? null);
+    // Names come from requests and answers: only as many, and only as long, as a model name is.
+    if (this.priceByModel.size < MAX_REMEMBERED_MODELS && model.length <= MAX_REMEMBERED_NAME) this.priceByModel.set(model, price ?? null);
     return price;
   }
 

@@ -15,7 +15,8 @@ export type PriceTable = Record<string, ModelPrice>;
 /** Exact model name first, then the longest table key the name starts with (`gpt-4o-2024-08-06` → `gpt-4o`). */
 export function findPrice(prices: PriceTable, model: string | undefined): ModelPrice | undefined {
   if (!model) return undefined;
-  const exact = prices[model];
+  // Own entries only: a model named "constructor" or "toString" is not priced by Object.prototype.
+  const exact = Object.hasOwn(prices, model) ? prices[model] : undefined;
   if (exact) return exact;
   let best: string | undefined;
   for (const name of Object.keys(prices)) {

@@ -337,6 +337,22 @@ describe('statistics', () => {
     expect(s.unpricedHits).toBe(3);
   });
 
+  it("prices only by the table's own entries (a model named like an Object method is unpriced) and prices long names that are not remembered", async () => {
+    const long = `gpt-4o-${'x'.repeat(300)}`;
+    const cache = new MultiLayerCache({ layers: [new TestLayer('l1')], prices: { 'gpt-4o': { input: 5, output: 10 } } });
+    const usage = { inputTokens: 100, outputTokens: 10 };
+    for (const model of ['constructor', 'toString', long]) {
+      const load = async () => loaded('answer', { usage, model });
+      await cache.getOrLoad(req('q', { model }), load);
+      await cache.flush();
+      for (let i = 0; i < 2; i++) await cache.getOrLoad(req('q', { model }), load);
+    }
+    const s = cache.stats();
+    expect(s.unpricedHits).toBe(4);
+    expect(Number.isFinite(s.usdSaved)).toBe(true);
+    expect(s.usdSaved).toBeCloseTo((2 * (100 * 5 + 10 * 10)) / 1e6, 12);
+  });
+
   it('counts hits, misses, tokens and USD saved from the price table', async () => {
     const cache = new MultiLayerCache({ layers: [new TestLayer('l1')], prices: { 'my-model': { input: 1, output: 2 } } });
     const usage = { inputTokens: 1_000, outputTokens: 500 };
