@@ -58,17 +58,28 @@ export class Admin {
     }
     for (const shard of this.keys.shardsOf(scope)) {
       // The tag indexes go first, then the scope index's entries: a write of another process that
-      // lands meanwhile is in the scope index too, and goes with the others. Nothing is unlinked
-      // after the purge (an emptied index is gone by itself; the tag list expires with its TTL):
-      // a write landing then keeps its entry and every membership. Unlinking the indexes last, as
-      // before, left such an entry in no index at all — out of reach of every later purge.
-      const tags = (await this.admin('clear', (c) => c.zrange(this.keys.scopeTags(shard), 0, '-1'))) as string[];
+      // lands meanwhile is in the scope index too, and goes with the others. No index is unlinked
+      // after the purge (an emptied one is gone by itself): a write landing then keeps its entry
+      // and every membership. Unlinking the indexes last, as before, left such an entry in no
+      // index at all — out of reach of every later purge. (A clear that fails after the tag
+      // indexes went leaves entries in the scope index only; the clear's watermark keeps them
+      // from being served, and a retry removes them.)
+      const tagsKey = this.keys.scopeTags(shard);
+      const tags = (await this.admin('clear', (c) => c.zrange(tagsKey, 0, '-1'))) as string[];
       for (let i = 0; i < tags.length; i += CHUNK) {
         const batch = tags.slice(i, i + CHUNK).map((t) => this.keys.tagIndex(shard, t));
         // Same hash tag: one multi-key UNLINK is valid on Cluster too.
         await this.admin('clear', (c) => c.unlink(...batch));
       }
       n += await this.purgeIndex(this.keys.scopeIndex(shard), [], '');
+      // The scope's tag list only serves this: finding its tag indexes. The tags read above are
+      // dropped from it, so it does not grow from clear to clear; a tag a write registers again
+      // meanwhile may go too, which leaves at most a tag index this list no longer names (its
+      // entries are in the scope index, so the next clear removes them all the same).
+      for (let i = 0; i < tags.length; i += CHUNK) {
+        const batch = tags.slice(i, i + CHUNK);
+        await this.admin('clear', (c) => c.zrem(tagsKey, ...batch));
+      }
     }
     this.writer.forgetScopeTags();
     return n;

@@ -22,28 +22,50 @@ describe('RedisLayer: shared contract rules', () => {
     expect(await layer.clear()).toBe(2);
   });
 
-  it("clear(scope) leaves no entry out of reach: another process's write landing during the clear is removed or stays fully indexed", async () => {
+  it("clear(scope) leaves no entry out of reach: another process's writes landing at every step of the clear are removed or stay fully indexed", async () => {
     const prefix = uniqueKeyPrefix('clear-race');
     const scope = resolveScope({ tenant: 'clear-race' });
     const other = makeLayer({ prefix });
-    // The clearing process's client writes another process's entry (tagged) before each UNLINK it sends.
+    // The clearing process's client lets another process write a tagged entry right after it
+    // reads the scope's tag list (a tag the list does not hold yet), before each UNLINK, after
+    // each purge script (EVALSHA, or EVAL when the script is not loaded yet) and after the tag
+    // list is trimmed: at every step of the clear.
     const client = new Redis(own.server.url);
     const clearing = new RedisLayer({ client, prefix, timeoutMs: 1_000 });
     own.layers.push(clearing);
-    const late = Array.from({ length: 4 }, (_, i) => computeKey({ late: i }, scope));
-    let landed = 0;
-    const unlink = client.unlink.bind(client) as (...keys: string[]) => Promise<number>;
-    (client as unknown as { unlink: (...keys: string[]) => Promise<number> }).unlink = async (...keys: string[]) => {
-      if (landed < late.length) await other.set(late[landed++]!, entry('late', { tags: ['t'] }));
-      return unlink(...keys);
+    const late: Array<{ key: ReturnType<typeof computeKey>; tag: string }> = [];
+    const land = async (step: string, tag: string) => {
+      const key = computeKey({ late: late.length, step }, scope);
+      late.push({ key, tag });
+      await other.set(key, entry('late', { tags: [tag] }));
     };
+    const c = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const [command, when, tag] of [
+      ['zrange', 'after', 'new-tag'],
+      ['unlink', 'before', 't'],
+      ['evalsha', 'after', 't'],
+      ['eval', 'after', 't'],
+      ['zrem', 'after', 't'],
+    ] as const) {
+      const original = c[command]!.bind(client);
+      c[command] = async (...args: unknown[]) => {
+        if (when === 'before') await land(command, tag);
+        const result = await original(...args);
+        if (when === 'after') await land(command, tag);
+        return result;
+      };
+    }
     try {
-      await Promise.all([0, 1, 2].map((i) => clearing.set(computeKey({ i }, scope), entry(i, { tags: ['t'] }))));
+      await Promise.all([0, 1, 2].map((i) => other.set(computeKey({ i }, scope), entry(i, { tags: ['t'] }))));
       await clearing.clear(scope);
-      expect(landed).toBeGreaterThan(0);
-      // Whatever of the late entries is still there, a purge by tag reaches it.
+      expect(late.map((l) => l.tag).sort()).toEqual(['new-tag', 't', 't', 't']);
+      // Whatever of the late entries is still there, a purge by its tag reaches it, and so does a clear.
+      const kept = late.filter((_, i) => i % 2 === 0);
       await other.deleteByTag('t', scope);
-      expect(await other.getMany(late)).toEqual(late.map(() => undefined));
+      await other.deleteByTag('new-tag', scope);
+      expect(await other.getMany(late.map((l) => l.key))).toEqual(late.map(() => undefined));
+      for (const l of kept) await other.set(l.key, entry('again', { tags: [l.tag] }));
+      expect(await other.clear(scope)).toBe(kept.length);
     } finally {
       client.disconnect();
     }
