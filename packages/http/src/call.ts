@@ -83,11 +83,7 @@ interface KeyParts {
 const MAX_KEPT_TEXT = 64 * 1024;
 
 interface Kept {
-  readonly url: string;
-  /** The key headers' values, length-prefixed (no value can shift the next). */
-  readonly headers: string;
-  readonly text: string;
-  readonly lookup: string;
+  readonly id: KeptId;
   readonly parts: KeyParts;
   readonly table: KeptRequests;
   /** What it counts against the process's budget. */
@@ -97,6 +93,7 @@ interface Kept {
 /** Where a request's kept parts are, or would be. */
 export interface KeptId {
   readonly url: string;
+  /** The key headers' values, length-prefixed (no value can shift the next). */
   readonly headers: string;
   readonly text: string;
   /** What the table finds the text by (see `lookupKey`). */
@@ -157,35 +154,32 @@ export class KeptRequests {
   get(id: KeptId): KeyParts | undefined {
     const same = this.byText.get(id.lookup);
     if (same === undefined) return undefined;
-    for (const k of same) if (k.text === id.text && k.url === id.url && k.headers === id.headers) return k.parts;
+    for (const k of same) if (sameRequest(k.id, id)) return k.parts;
     return undefined;
   }
 
   keep(id: KeptId, parts: KeyParts): void {
-    if (this.get(id) !== undefined) return;
-    const k: Kept = {
-      url: id.url,
-      headers: id.headers,
-      text: id.text,
-      lookup: id.lookup,
-      parts,
-      table: this,
-      weight: 3 * id.text.length + id.url.length + id.headers.length,
-    };
     let same = this.byText.get(id.lookup);
     if (same === undefined) this.byText.set(id.lookup, (same = []));
+    else if (same.some((k) => sameRequest(k.id, id))) return;
+    const k: Kept = { id, parts, table: this, weight: 3 * id.text.length + id.url.length + id.headers.length };
     same.push(k);
     this.budget.add(k);
   }
 
   /** Called by the budget when `k` is dropped. */
   forget(k: Kept): void {
-    const same = this.byText.get(k.lookup);
+    const same = this.byText.get(k.id.lookup);
     if (same === undefined) return;
     const i = same.indexOf(k);
     if (i >= 0) same.splice(i, 1);
-    if (same.length === 0) this.byText.delete(k.lookup);
+    if (same.length === 0) this.byText.delete(k.id.lookup);
   }
+}
+
+/** The same body text, URL and key headers (the lookup key follows from the text). */
+function sameRequest(a: KeptId, b: KeptId): boolean {
+  return a.text === b.text && a.url === b.url && a.headers === b.headers;
 }
 
 /** What all kept requests of a process may hold; the oldest entry goes first. */
