@@ -53,6 +53,10 @@ describe('request metrics', () => {
     expect(requests.get('route="chat.completions",status="200",cache="hit"')).toBe(3);
     expect(requests.get('route="chat.completions",status="401",cache="error"')).toBe(1);
     expect([...requests.keys()].some((k) => k.includes('tenant='))).toBe(false);
+    // The cache's own lookup durations: one per lookup (the 401 never reached the cache).
+    const lookups = samples(text, 'strata_cache_lookup_duration_count');
+    expect(lookups.get('result="miss"')).toBe(1);
+    expect(lookups.get('result="hit",layer="l1",match="exact"')).toBe(3);
 
     const counts = samples(text, 'strata_gateway_request_duration_count');
     const sums = samples(text, 'strata_gateway_request_duration_sum');
@@ -132,5 +136,50 @@ describe('RequestMetrics', () => {
     expect((durationOverflow!.value as { count: number }).count).toBe(101);
     const total = requests!.dataPoints.reduce((n, p) => n + (p.value as number), 0);
     expect(total).toBe(2100);
+  });
+});
+
+describe('histograms made through RequestMetrics.meter', () => {
+  it('aggregate as the SDK histogram does: same buckets, counts, sum, min and max per label set', async () => {
+    const { MeterProvider, MetricReader } = await import('@opentelemetry/sdk-metrics');
+    class Reader extends MetricReader {
+      protected async onShutdown(): Promise<void> {}
+      protected async onForceFlush(): Promise<void> {}
+    }
+    const reader = new Reader();
+    const provider = new MeterProvider({ readers: [reader] });
+    const sdkMeter = provider.getMeter('t');
+    const m = new RequestMetrics(false);
+    const options = { description: 'd', unit: 's', advice: { explicitBucketBoundaries: [0.001, 0.01, 0.1] } };
+    const sdk = sdkMeter.createHistogram('h', options);
+    const fast = m.meter(sdkMeter).createHistogram('h', options);
+    const frozen = Object.freeze({ result: 'hit', layer: 'l1' });
+    const values = [0, 0.001, 0.0011, 0.05, 0.1, 7, Number.POSITIVE_INFINITY, -1, Number.NaN];
+    for (const v of values) {
+      for (const attrs of [frozen, { layer: 'l1', result: 'hit' }, { result: 'miss' }, undefined]) {
+        sdk.record(v, attrs);
+        fast.record(v, attrs);
+      }
+    }
+    // A frozen object found by identity keeps its labels; a mutable one may change between records.
+    const mutable: Record<string, string> = { result: 'miss' };
+    fast.record(0.002, mutable);
+    sdk.record(0.002, mutable);
+    mutable['result'] = 'hit';
+    mutable['layer'] = 'l1';
+    fast.record(0.003, mutable);
+    sdk.record(0.003, mutable);
+
+    type Point = { attributes: Record<string, unknown>; value: unknown };
+    const norm = (points: Point[]) =>
+      points
+        .map((p) => ({ attributes: JSON.stringify(Object.entries(p.attributes).sort()), value: p.value }))
+        .sort((a, b) => (a.attributes < b.attributes ? -1 : 1));
+    const fromSdk = (await reader.collect()).resourceMetrics.scopeMetrics[0]!.metrics[0]!;
+    const fromFast = (await m.collect()).resourceMetrics.scopeMetrics[0]!.metrics.find((x) => x.descriptor.name === 'h')!;
+    expect(fromFast.descriptor).toMatchObject({ name: 'h', description: 'd', unit: 's' });
+    expect(fromFast.dataPoints).toHaveLength(3);
+    expect(norm(fromFast.dataPoints as Point[])).toEqual(norm(fromSdk.dataPoints as Point[]));
+    await provider.shutdown();
   });
 });
