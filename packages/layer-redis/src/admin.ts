@@ -31,27 +31,36 @@ export class Admin {
     this.writer.cancel((w) => base === undefined || scopeBaseId(w.key.scope) === base);
     let n = 0;
     if (!scope) {
+      // `<prefix>:*` also matches what is not ours to remove, so only the exact shapes of this
+      // layer's keys (KeySpace.isOwn) go:
+      // - keys of a longer prefix (`<prefix>:b:...`: another layer, maybe another application);
+      // - invalidation watermarks (`<prefix>:wm:...`): the clear's own watermark covers what
+      //   they did, and a process that reads them later must still find it;
+      // - semantic feed streams (`<prefix>:sfeed:...`): they carry this very clear (and every
+      //   other purge) to the other processes' semantic indexes; deleting one would drop the
+      //   records they have not read yet and make every follower resync. They are trimmed by
+      //   MAXLEN, not by clear;
+      // - anything else kept under the prefix by other components (the gateway's scope versions
+      //   `<prefix>:gateway:versions`, an invalidation `versionStore` given this prefix) or by
+      //   the application: state a cache clear must not reset (a restarted gateway would fall
+      //   back to version 0 while the others stay on theirs).
+      //
+      // Two passes, as clear(scope) orders its steps: first the indexes, registries and locks,
+      // then the entries. A write of another process that lands during the first pass may lose
+      // an index membership, but its entry exists for all of the second pass, which removes it.
+      // One that lands during the second pass keeps every membership (no index is unlinked
+      // after the first pass): its entry is removed or stays fully indexed. One pass unlinking
+      // both in SCAN order could remove such an entry's indexes and miss the entry, leaving it
+      // out of reach of every later deleteByTag and clear(scope) until its TTL.
+      // One key per UNLINK: on a Cluster the keys of one SCAN page span many slots.
       await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
-        // `<prefix>:*` also matches what is not ours to remove, so only the exact shapes of this
-        // layer's cache keys (KeySpace.isOwn) go:
-        // - keys of a longer prefix (`<prefix>:b:...`: another layer, maybe another application);
-        // - invalidation watermarks (`<prefix>:wm:...`): the clear's own watermark covers what
-        //   they did, and a process that reads them later must still find it;
-        // - semantic feed streams (`<prefix>:sfeed:...`): they carry this very clear (and every
-        //   other purge) to the other processes' semantic indexes; deleting one would drop the
-        //   records they have not read yet and make every follower resync. They are trimmed by
-        //   MAXLEN, not by clear;
-        // - anything else kept under the prefix by other components (the gateway's scope versions
-        //   `<prefix>:gateway:versions`, an invalidation `versionStore` given this prefix) or by
-        //   the application: state a cache clear must not reset (a restarted gateway would fall
-        //   back to version 0 while the others stay on theirs).
-        const own = batch.filter((k) => this.keys.isOwn(k));
-        const entries = own.filter((k) => this.keys.isEntry(k));
-        const others = own.filter((k) => !this.keys.isEntry(k));
-        // One key per UNLINK: on a Cluster the keys of one SCAN page span many slots.
+        const others = batch.filter((k) => this.keys.isOwn(k) && !this.keys.isEntry(k));
+        await Promise.all(others.map((k) => this.admin('clear', (c) => c.unlink(k))));
+      });
+      await this.forEachNodeKey(this.keys.allPattern(), async (batch) => {
+        const entries = batch.filter((k) => this.keys.isOwn(k) && this.keys.isEntry(k));
         const removed = await Promise.all(entries.map((k) => this.admin('clear', (c) => c.unlink(k))));
         for (const r of removed) n += r;
-        await Promise.all(others.map((k) => this.admin('clear', (c) => c.unlink(k))));
       });
       this.writer.forgetScopeTags();
       return n;

@@ -71,6 +71,55 @@ describe('RedisLayer: shared contract rules', () => {
     }
   });
 
+  it("clear() leaves no entry out of reach: another process's writes landing at every step of the clear are removed or stay fully indexed", async () => {
+    const prefix = uniqueKeyPrefix('clear-all-race');
+    const scope = resolveScope({ tenant: 'clear-all-race' });
+    const other = makeLayer({ prefix });
+    // The clearing process's client lets another process write a tagged entry after each SCAN
+    // page and before each UNLINK: at every step of both passes of the clear.
+    const client = new Redis(own.server.url);
+    const clearing = new RedisLayer({ client, prefix, timeoutMs: 1_000 });
+    own.layers.push(clearing);
+    const late: Array<ReturnType<typeof computeKey>> = [];
+    const land = async (step: string) => {
+      const key = computeKey({ late: late.length, step }, scope);
+      late.push(key);
+      await other.set(key, entry('late', { tags: ['t'] }));
+    };
+    const c = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const [command, when] of [
+      ['scan', 'after'],
+      ['unlink', 'before'],
+    ] as const) {
+      const original = c[command]!.bind(client);
+      c[command] = async (...args: unknown[]) => {
+        if (when === 'before') await land(command);
+        const result = await original(...args);
+        if (when === 'after') await land(command);
+        return result;
+      };
+    }
+    try {
+      await Promise.all([0, 1, 2].map((i) => other.set(computeKey({ i }, scope), entry(i, { tags: ['t'] }))));
+      await clearing.clear();
+      expect(late.length).toBeGreaterThan(4);
+      // Restore the client: the checks below must not land more writes.
+      delete c['scan'];
+      delete c['unlink'];
+      // Whatever of the late entries is still there, a purge by its tag reaches it (scoped and
+      // unscoped), and so does a clear of its scope.
+      const left = (await other.getMany(late)).filter((e) => e !== undefined).length;
+      expect(await other.deleteByTag('t')).toBe(left);
+      expect(await other.getMany(late)).toEqual(late.map(() => undefined));
+      for (const k of late) await other.set(k, entry('again', { tags: ['t'] }));
+      expect(await other.deleteByTag('t', scope)).toBe(late.length);
+      for (const k of late) await other.set(k, entry('again', { tags: ['t'] }));
+      expect(await other.clear(scope)).toBe(late.length);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('re-tag: after an entry is re-written with other tags, only its current tags remove it (rule 4)', async () => {
     const layer = makeLayer();
     const scope = resolveScope({ tenant: 'retag' });
