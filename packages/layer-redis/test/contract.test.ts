@@ -9,6 +9,40 @@ import { entry, ownRedis, sleep } from './own-redis.js';
 const own = ownRedis('contract');
 const { makeLayer, calls } = own;
 
+type Step = readonly [command: string, when: 'before' | 'after', tag: string];
+
+/**
+ * A layer on its own client whose commands let another process write a tagged entry of `scope`
+ * before or after each call of the given commands (`steps`); `late` lists those entries, `restore`
+ * puts the client's commands back.
+ */
+function racedLayer(prefix: string, scope: ReturnType<typeof resolveScope>, steps: readonly Step[]) {
+  const other = makeLayer({ prefix });
+  const client = new Redis(own.server.url);
+  const clearing = new RedisLayer({ client, prefix, timeoutMs: 1_000 });
+  own.layers.push(clearing);
+  const late: Array<{ key: ReturnType<typeof computeKey>; tag: string }> = [];
+  const land = async (step: string, tag: string) => {
+    const key = computeKey({ late: late.length, step }, scope);
+    late.push({ key, tag });
+    await other.set(key, entry('late', { tags: [tag] }));
+  };
+  const c = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const [command, when, tag] of steps) {
+    const original = c[command]!.bind(client);
+    c[command] = async (...args: unknown[]) => {
+      if (when === 'before') await land(command, tag);
+      const result = await original(...args);
+      if (when === 'after') await land(command, tag);
+      return result;
+    };
+  }
+  const restore = () => {
+    for (const [command] of steps) delete c[command];
+  };
+  return { other, clearing, late, restore, disconnect: () => client.disconnect() };
+}
+
 describe('RedisLayer: shared contract rules', () => {
   it('clear() resolves the number of entries removed, with and without a scope (rule 3)', async () => {
     const layer = makeLayer();
@@ -23,38 +57,17 @@ describe('RedisLayer: shared contract rules', () => {
   });
 
   it("clear(scope) leaves no entry out of reach: another process's writes landing at every step of the clear are removed or stay fully indexed", async () => {
-    const prefix = uniqueKeyPrefix('clear-race');
     const scope = resolveScope({ tenant: 'clear-race' });
-    const other = makeLayer({ prefix });
-    // The clearing process's client lets another process write a tagged entry right after it
-    // reads the scope's tag list (a tag the list does not hold yet), before each UNLINK, after
-    // each purge script (EVALSHA, or EVAL when the script is not loaded yet) and after the tag
-    // list is trimmed: at every step of the clear.
-    const client = new Redis(own.server.url);
-    const clearing = new RedisLayer({ client, prefix, timeoutMs: 1_000 });
-    own.layers.push(clearing);
-    const late: Array<{ key: ReturnType<typeof computeKey>; tag: string }> = [];
-    const land = async (step: string, tag: string) => {
-      const key = computeKey({ late: late.length, step }, scope);
-      late.push({ key, tag });
-      await other.set(key, entry('late', { tags: [tag] }));
-    };
-    const c = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    for (const [command, when, tag] of [
+    // Another process writes a tagged entry right after the clear reads the scope's tag list (a
+    // tag the list does not hold yet), before each UNLINK, after each purge script (EVALSHA, or
+    // EVAL when the script is not loaded yet) and after the tag list is trimmed: at every step.
+    const { other, clearing, late, disconnect } = racedLayer(uniqueKeyPrefix('clear-race'), scope, [
       ['zrange', 'after', 'new-tag'],
       ['unlink', 'before', 't'],
       ['evalsha', 'after', 't'],
       ['eval', 'after', 't'],
       ['zrem', 'after', 't'],
-    ] as const) {
-      const original = c[command]!.bind(client);
-      c[command] = async (...args: unknown[]) => {
-        if (when === 'before') await land(command, tag);
-        const result = await original(...args);
-        if (when === 'after') await land(command, tag);
-        return result;
-      };
-    }
+    ]);
     try {
       await Promise.all([0, 1, 2].map((i) => other.set(computeKey({ i }, scope), entry(i, { tags: ['t'] }))));
       await clearing.clear(scope);
@@ -67,56 +80,35 @@ describe('RedisLayer: shared contract rules', () => {
       for (const l of kept) await other.set(l.key, entry('again', { tags: [l.tag] }));
       expect(await other.clear(scope)).toBe(kept.length);
     } finally {
-      client.disconnect();
+      disconnect();
     }
   });
 
   it("clear() leaves no entry out of reach: another process's writes landing at every step of the clear are removed or stay fully indexed", async () => {
-    const prefix = uniqueKeyPrefix('clear-all-race');
     const scope = resolveScope({ tenant: 'clear-all-race' });
-    const other = makeLayer({ prefix });
-    // The clearing process's client lets another process write a tagged entry after each SCAN
-    // page and before each UNLINK: at every step of both passes of the clear.
-    const client = new Redis(own.server.url);
-    const clearing = new RedisLayer({ client, prefix, timeoutMs: 1_000 });
-    own.layers.push(clearing);
-    const late: Array<ReturnType<typeof computeKey>> = [];
-    const land = async (step: string) => {
-      const key = computeKey({ late: late.length, step }, scope);
-      late.push(key);
-      await other.set(key, entry('late', { tags: ['t'] }));
-    };
-    const c = client as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
-    for (const [command, when] of [
-      ['scan', 'after'],
-      ['unlink', 'before'],
-    ] as const) {
-      const original = c[command]!.bind(client);
-      c[command] = async (...args: unknown[]) => {
-        if (when === 'before') await land(command);
-        const result = await original(...args);
-        if (when === 'after') await land(command);
-        return result;
-      };
-    }
+    // Another process writes a tagged entry after each SCAN page and before each UNLINK: at every
+    // step of both passes of the clear.
+    const { other, clearing, late, restore, disconnect } = racedLayer(uniqueKeyPrefix('clear-all-race'), scope, [
+      ['scan', 'after', 't'],
+      ['unlink', 'before', 't'],
+    ]);
     try {
       await Promise.all([0, 1, 2].map((i) => other.set(computeKey({ i }, scope), entry(i, { tags: ['t'] }))));
       await clearing.clear();
       expect(late.length).toBeGreaterThan(4);
-      // Restore the client: the checks below must not land more writes.
-      delete c['scan'];
-      delete c['unlink'];
+      restore(); // the checks below land no more writes
+      const keys = late.map((l) => l.key);
       // Whatever of the late entries is still there, a purge by its tag reaches it (scoped and
       // unscoped), and so does a clear of its scope.
-      const left = (await other.getMany(late)).filter((e) => e !== undefined).length;
+      const left = (await other.getMany(keys)).filter((e) => e !== undefined).length;
       expect(await other.deleteByTag('t')).toBe(left);
-      expect(await other.getMany(late)).toEqual(late.map(() => undefined));
-      for (const k of late) await other.set(k, entry('again', { tags: ['t'] }));
-      expect(await other.deleteByTag('t', scope)).toBe(late.length);
-      for (const k of late) await other.set(k, entry('again', { tags: ['t'] }));
-      expect(await other.clear(scope)).toBe(late.length);
+      expect(await other.getMany(keys)).toEqual(keys.map(() => undefined));
+      for (const k of keys) await other.set(k, entry('again', { tags: ['t'] }));
+      expect(await other.deleteByTag('t', scope)).toBe(keys.length);
+      for (const k of keys) await other.set(k, entry('again', { tags: ['t'] }));
+      expect(await other.clear(scope)).toBe(keys.length);
     } finally {
-      client.disconnect();
+      disconnect();
     }
   });
 
