@@ -126,10 +126,11 @@ function collectPlain(value: object, nodes: object[], depth: number): boolean {
     if (proto !== Object.prototype && proto !== null) return false;
   }
   nodes.push(value);
-  const props = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
   for (const k of Object.keys(value)) {
-    // A getter could answer differently after sealing: only data properties.
-    const d = props[k]!;
+    // A getter could answer differently after sealing: only data properties. One descriptor per
+    // key: Object.getOwnPropertyDescriptors builds an object of them all, which made sealing a
+    // 0.9 KB chat request and its key request 2.7–3.7× slower (in-process, Node 20 and 24).
+    const d = Object.getOwnPropertyDescriptor(value, k)!;
     if (!('value' in d)) return false;
     const v: unknown = d.value;
     if (typeof v === 'object' && v !== null && !collectPlain(v, nodes, depth + 1)) return false;

@@ -443,5 +443,19 @@ describe('sealRequest', () => {
     const k0 = computeKey(live, resolveScope('acme')).hash;
     temperature = 1;
     expect(computeKey(live, resolveScope('acme')).hash).not.toBe(k0);
+    // Deeper down too: a getter in a message, an accessor at an array index.
+    let content = 'a';
+    const message = Object.defineProperty({ role: 'user' }, 'content', { get: () => content, enumerable: true });
+    const deep = sealRequest({ model: 'm', messages: [{ role: 'system', content: 'x' }, message] });
+    const messages: unknown[] = [{ role: 'system', content: 'x' }];
+    Object.defineProperty(messages, 1, { get: () => ({ role: 'user', content }), enumerable: true });
+    const indexed = sealRequest({ model: 'm', messages });
+    for (const r of [deep, indexed]) {
+      expect(Object.isFrozen(r)).toBe(false);
+      expect(Object.isFrozen(r.messages)).toBe(false);
+      const before = computeKey(r, resolveScope('acme')).hash;
+      content = content + 'b';
+      expect(computeKey(r, resolveScope('acme')).hash).not.toBe(before);
+    }
   });
 });
