@@ -70,12 +70,15 @@ class HistogramData {
     private readonly boundaries: readonly number[],
   ) {}
 
-  /** The series of a label set, made on first use. */
-  seriesOf(key: string, attributes: () => Attributes): HistogramSeries {
-    const found = this.series.get(key);
-    if (found !== undefined) return found;
+  /** The series of a label set, or undefined before it was made. */
+  get(key: string): HistogramSeries | undefined {
+    return this.series.get(key);
+  }
+
+  /** Makes the series of a label set (at its first value). */
+  make(key: string, attributes: Attributes): HistogramSeries {
     return seriesIn(this.series, key, () => ({
-      attributes: attributes(),
+      attributes,
       start: now(),
       counts: new Array<number>(this.boundaries.length + 1).fill(0),
       count: 0,
@@ -136,7 +139,8 @@ class FastHistogram implements Histogram {
     let h = this.byObject.get(attributes);
     if (h === undefined) {
       const own = Object.freeze({ ...attributes });
-      h = this.data.seriesOf(labelsKey(own), () => own);
+      const key = labelsKey(own);
+      h = this.data.get(key) ?? this.data.make(key, own);
       if (Object.isFrozen(attributes) && this.byObject.size < MAX_REMEMBERED_ATTRIBUTES) this.byObject.set(attributes, h);
     }
     this.data.add(h, value);
@@ -181,10 +185,8 @@ export class RequestMetrics implements MetricProducer {
     }
     c.value++;
     if (!(s.seconds >= 0)) return; // not a duration: no series is made for it
-    this.durations.add(
-      this.durations.seriesOf(base, () => labels(s.route, undefined, s.cache, tenant)),
-      s.seconds,
-    );
+    const h = this.durations.get(base) ?? this.durations.make(base, labels(s.route, undefined, s.cache, tenant));
+    this.durations.add(h, s.seconds);
   }
 
   /**
