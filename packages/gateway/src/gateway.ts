@@ -413,23 +413,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 function installJsonParser(app: FastifyInstance, keepText: boolean): void {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, raw, done) => {
-    // A compressed body is refused as such (it would otherwise read as "not UTF-8"): the gateway
-    // does not inflate request bodies (a small upload could inflate past the body limit).
-    const encoding = req.headers['content-encoding'];
-    if (encoding !== undefined && !/^\s*(identity)?\s*$/i.test(encoding)) {
-      done(
-        new GatewayError(
-          415,
-          'invalid_request_error',
-          `a compressed request body (content-encoding: ${JSON.stringify(encoding.slice(0, 40))}) is not accepted: send it uncompressed`,
-          // The one content coding the gateway takes (RFC 9110, 15.5.16).
-          { headers: { 'accept-encoding': 'identity' } },
-        ),
-        undefined,
-      );
+  // A compressed body is refused before any of it is read (it would otherwise be read up to the
+  // body limit, only to fail as "not UTF-8"): the gateway does not inflate request bodies (a small
+  // upload could inflate past the body limit). The connection closes with the answer, so the body
+  // the caller may still be sending is not read either.
+  app.addHook('preParsing', (req, reply, payload, done) => {
+    const refusal = compressedBodyRefusal(req.headers);
+    if (refusal === undefined) {
+      done(null, payload);
       return;
     }
+    reply.header('connection', 'close');
+    done(refusal);
+  });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, raw, done) => {
     if ((raw as Buffer).length === 0) {
       done(new GatewayError(400, 'invalid_request_error', 'the request body is empty'), undefined);
       return;
@@ -454,6 +451,21 @@ function installJsonParser(app: FastifyInstance, keepText: boolean): void {
     }
     done(null, keepText ? ({ text, json: json as Record<string, unknown> } satisfies JsonBody) : json);
   });
+}
+
+/** The 415 for a request whose body has a content coding other than identity, or undefined. */
+function compressedBodyRefusal(headers: FastifyRequest['headers']): GatewayError | undefined {
+  const encoding = headers['content-encoding'];
+  if (encoding === undefined || /^\s*(identity)?\s*$/i.test(encoding)) return undefined;
+  // Only a request that carries a body (a GET with a stray header is not refused for it).
+  if (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')) return undefined;
+  return new GatewayError(
+    415,
+    'invalid_request_error',
+    `a compressed request body (content-encoding: ${JSON.stringify(encoding.slice(0, 40))}) is not accepted: send it uncompressed`,
+    // The one content coding the gateway takes (RFC 9110, 15.5.16).
+    { headers: { 'accept-encoding': 'identity' } },
+  );
 }
 
 function sendError(req: FastifyRequest, reply: FastifyReply, error: FastifyError | GatewayError, bodyLimit: number, log: Logger): FastifyReply | undefined {

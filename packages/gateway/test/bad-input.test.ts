@@ -81,6 +81,22 @@ describe('bad input', () => {
     expect(h.openai.count('/chat/completions')).toBe(before);
   });
 
+  it('a compressed body is refused before it is read, and the connection closes', async () => {
+    // Only the head is sent: a gateway that read the body first would wait for the 1 MB and answer 408 at server.requestTimeoutMs.
+    for (const framing of ['content-length: 1048576', 'transfer-encoding: chunked']) {
+      const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEYS.acme}\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n${framing}\r\n\r\n`;
+      const answer = await raw([head], 0);
+      expect(answer).toMatch(/^HTTP\/1\.1 415/);
+      expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+      expect(answer).toMatch(/\r\naccept-encoding: identity\r\n/i);
+      expect(answer).toMatch(/compressed request body/);
+    }
+    // The same header on a request without a body is not a reason to refuse it.
+    const health = await fetch(url('/healthz'), { headers: { 'content-encoding': 'gzip' } });
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+  });
+
   it('huge bodies: 413, with a content-length or chunked', async () => {
     const big = JSON.stringify(chat('x'.repeat(100 * 1024)));
     await expectError(await h.post('/v1/chat/completions', big), 413, /larger than this gateway accepts \(65536 bytes\)/);
