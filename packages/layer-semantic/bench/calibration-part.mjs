@@ -4,7 +4,7 @@
 // from precomputed USE-lite vectors (so the embedding costs nothing in either).
 import { MultiLayerCache, computeSemantic, resolveScope } from '@strata-cache/core';
 import { SemanticLayer } from '../dist/index.js';
-import { log, pct, round } from './lib.mjs';
+import { graphsSettled, log, pct, round } from './lib.mjs';
 
 class TableEmbedder {
   constructor(table) {
@@ -69,6 +69,10 @@ export async function benchCalibration(embedder, texts, { entries = 1_200, warm 
     await calibrated.cache.flush();
     await calibrated.layer.embeddingIdle();
   }
+  // Both partitions hold more than flatLimit entries: their graphs are built in background turns,
+  // which the measured loop below (awaits that never yield to the event loop) would starve — every
+  // lookup would scan the partition exactly, as only a layer that has just crossed flatLimit does.
+  for (const s of [staticStack, calibrated]) await graphsSettled(s.layer);
   const cal = calibrated.layer.stats().calibration;
   const scope = resolveScope(undefined);
   const measured = texts.slice(entries + warm, entries + warm + queries);
