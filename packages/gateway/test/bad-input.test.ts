@@ -82,7 +82,8 @@ describe('bad input', () => {
   });
 
   it('a compressed body is refused before it is read, and the connection closes', async () => {
-    // Only the head is sent: a gateway that read the body first would wait for the 1 MB and answer 408 at server.requestTimeoutMs.
+    // Only the head is sent: a gateway that reads the body first answers 413 to the 1 MB content-length, and waits for the
+    // chunked body until server.requestTimeoutMs (408).
     for (const framing of ['content-length: 1048576', 'transfer-encoding: chunked']) {
       const head = `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${KEYS.acme}\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n${framing}\r\n\r\n`;
       const answer = await raw([head], 0);
