@@ -170,10 +170,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   app.decorateRequest('gw', null as unknown as RequestState);
 
   // Callback-style hooks: no promise per hook and request on the hot path.
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
     const config = req.routeOptions.config;
     req.gw = { route: config.route ?? 'other' };
     (req.raw.socket as SocketWithRequest)[kRequest] = req.raw;
+    if (req.is404) {
+      done(notFound(req, reply));
+      return;
+    }
     if (!config.auth) {
       done();
       return;
@@ -233,14 +237,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   app.setErrorHandler((error: FastifyError | GatewayError, req, reply) => sendError(req, reply, error, s.bodyLimitBytes, log));
-  app.setNotFoundHandler((req, reply) => {
-    const path = req.url.split('?')[0] ?? '';
-    const route = CACHED_ROUTES.find((r) => r.path === path);
-    const message = route
-      ? `${req.method} ${path} is not supported (use POST)`
-      : `no route ${req.method} ${path} (served: ${CACHED_ROUTES.map((r) => 'POST ' + r.path).join(', ')}, GET /v1/models)`;
-    void sendError(req, reply, new GatewayError(404, 'not_found_error', message), s.bodyLimitBytes, log);
-  });
+  // Unknown paths are answered in onRequest (above), before their body is read; this handler is
+  // the router's fallback.
+  app.setNotFoundHandler((req, reply) => void sendError(req, reply, notFound(req, reply), s.bodyLimitBytes, log));
 
   for (const route of CACHED_ROUTES) {
     app.post(route.path, { config: { auth: true, route: route.name } }, (req, reply) => serveCached(proxy, route, req, reply, req.gw));
@@ -277,7 +276,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     admin = a;
     installJsonParser(a, false);
     a.decorateRequest('gw', null as unknown as RequestState);
-    a.addHook('onRequest', async (req) => {
+    a.addHook('onRequest', async (req, reply) => {
       req.gw = { route: 'ops' };
       // Decided by the route matched, not by how the path is spelled (`/%61dmin/stats` and
       // `GET http://host/admin/stats` reach /admin/stats too): only the health and metrics routes
@@ -296,16 +295,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
           token === undefined ? 'the admin API needs "Authorization: Bearer <admin token>"' : 'wrong admin token',
         );
       }
+      // An unknown path is a 404 whatever its body holds: answered before the body is read.
+      if (req.is404) throw notFound(req, reply, 'admin');
     });
     a.addHook('onResponse', async (req, reply) => {
       if (req.routeOptions.config.route !== 'ops' && reply.statusCode < 400 && req.method !== 'GET')
         log.info({ listener: 'admin', method: req.method, path: req.url.split('?')[0], status: reply.statusCode }, 'admin request');
     });
     a.setErrorHandler((error: FastifyError | GatewayError, req, reply) => sendError(req, reply, error, 1024 * 1024, log));
-    a.setNotFoundHandler(
-      (req, reply) =>
-        void sendError(req, reply, new GatewayError(404, 'not_found_error', `no admin route ${req.method} ${req.url.split('?')[0]}`), 1024 * 1024, log),
-    );
+    a.setNotFoundHandler((req, reply) => void sendError(req, reply, notFound(req, reply, 'admin'), 1024 * 1024, log));
     ops(a, config.metrics.listener === 'admin');
     registerAdminRoutes(a, {
       stack,
@@ -453,12 +451,33 @@ function installJsonParser(app: FastifyInstance, keepText: boolean): void {
   });
 }
 
+/**
+ * The 404 of a request to a path no route serves. Its body, if it has one, is never read (it would
+ * otherwise be parsed, and a malformed one answered 400, as if the route existed): the connection
+ * closes with the answer.
+ */
+function notFound(req: FastifyRequest, reply: FastifyReply, listener?: 'admin'): GatewayError {
+  if (hasBody(req.headers)) reply.header('connection', 'close');
+  const path = req.url.split('?')[0] ?? '';
+  if (listener === 'admin') return new GatewayError(404, 'not_found_error', `no admin route ${req.method} ${path}`);
+  const route = CACHED_ROUTES.find((r) => r.path === path);
+  const message = route
+    ? `${req.method} ${path} is not supported (use POST)`
+    : `no route ${req.method} ${path} (served: ${CACHED_ROUTES.map((r) => 'POST ' + r.path).join(', ')}, GET /v1/models)`;
+  return new GatewayError(404, 'not_found_error', message);
+}
+
+/** Whether a request announces a body (a content-length above 0, or a transfer-encoding). */
+function hasBody(headers: FastifyRequest['headers']): boolean {
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
 /** The 415 for a request whose body has a content coding other than identity, or undefined. */
 function compressedBodyRefusal(headers: FastifyRequest['headers']): GatewayError | undefined {
   const encoding = headers['content-encoding'];
   if (encoding === undefined || /^\s*(identity)?\s*$/i.test(encoding)) return undefined;
   // Only a request that carries a body (a GET with a stray header is not refused for it).
-  if (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0')) return undefined;
+  if (!hasBody(headers)) return undefined;
   return new GatewayError(
     415,
     'invalid_request_error',

@@ -3,7 +3,7 @@
 import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, KEYS, UPSTREAM_KEY, chat, harness, json, rawExchange } from './helpers.js';
+import { ADMIN_TOKEN, type Harness, KEYS, UPSTREAM_KEY, chat, harness, json, rawExchange } from './helpers.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -155,6 +155,41 @@ describe('bad input', () => {
     await expectError(await fetch(url('/v1/chat/completions'), { headers: auth }), 404, /GET \/v1\/chat\/completions is not supported \(use POST\)/);
     await expectError(await fetch(url('/v2/anything'), { method: 'DELETE' }), 404, /no route/);
     await expectError(await fetch(url('/admin/stats'), { headers: auth }), 404, /no route/); // admin is not on the public port
+  });
+
+  it('unknown routes: 404 whatever the body holds, answered before the body is read', async () => {
+    // A malformed or compressed body to a path no route serves is not parsed: the path is the mistake.
+    await expectError(await h.post('/v1/completion', '{"model": "gpt-4o-mini", "prompt": '), 404, /no route POST \/v1\/completion /);
+    await expectError(
+      await fetch(url('/v1/chat/completion'), {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        body: new Uint8Array(gzipSync('{}')),
+      }),
+      404,
+      /no route/,
+    );
+    // Only the head is sent: a gateway that reads the body first waits for it until server.requestTimeoutMs (408),
+    // or refuses its length (413). Here the 404 comes at once, and the connection closes with it.
+    for (const [listener, target, extra] of [
+      ['public', h.gw.url, ''],
+      ['admin', h.gw.adminUrl!, `authorization: Bearer ${ADMIN_TOKEN}\r\n`],
+    ] as const) {
+      for (const framing of ['content-length: 1048576', 'transfer-encoding: chunked']) {
+        const head = `POST /v1/nothing-here HTTP/1.1\r\nhost: x\r\n${extra}content-type: application/json\r\n${framing}\r\n\r\n`;
+        const answer = await rawExchange(target, [head], 0);
+        expect(answer, `${listener}, ${framing}`).toMatch(/^HTTP\/1\.1 404/);
+        expect(answer, `${listener}, ${framing}`).toMatch(/\r\nconnection: close\r\n/i);
+      }
+    }
+    // The admin API still wants its token first, and a known route still reads its body.
+    await expectError(await fetch(h.gw.adminUrl + '/v1/nothing-here', { method: 'POST', body: '{oops' }), 401, /needs "Authorization/);
+    await expectError(await h.post('/v1/chat/completions', '{oops'), 400, /not valid JSON/);
+    // A request without a body keeps its connection.
+    const r = await fetch(url('/v1/nothing-here'), { headers: auth });
+    expect(r.status).toBe(404);
+    expect(r.headers.get('connection')).not.toBe('close');
+    await r.text();
   });
 
   it('missing and wrong keys: 401 before the body is read', async () => {
