@@ -79,6 +79,8 @@ export class Partition<O = string> {
   private compacting: { log: Array<{ add: boolean; label: number; vec?: number[] }>; done: Promise<void> } | undefined;
   /** A graph being built from the flat vectors in slices (the partition stays flat meanwhile). */
   private promoting: Promise<void> | undefined;
+  /** That graph and the labels already in it. */
+  private build: GraphBuild | undefined;
   private dropped = false;
   /** The answer groups of its points and the map learned from them (the layer's answer-group rule). */
   answers: AnswerGroupModel | undefined;
@@ -114,7 +116,7 @@ export class Partition<O = string> {
    * point of a partition whose graph is being built.
    */
   get pendingGraphInserts(): number {
-    return this.promoting ? this.flatLabels.length : this.tail.size;
+    return this.build ? this.flatLabels.length - this.build.live : this.tail.size;
   }
 
   /** The record a live label belongs to. */
@@ -126,8 +128,14 @@ export class Partition<O = string> {
     const label = this.nextLabel++;
     this.owners.set(label, owner);
     if (!this.index && !this.promoting && this.size + 1 > this.env.flatLimit) this.promote();
-    if (!this.index) this.flatAdd(vec, label);
-    else if (this.compacting || this.tail.size >= TAIL_MAX) this.graphAdd(vec, label);
+    if (!this.index) {
+      this.flatAdd(vec, label);
+      // Adds outpacing the build (a loop that never yields to the event loop, where its slices
+      // run): from then on each add moves two waiting points into the graph, so the build ends
+      // and exact scans stay bounded.
+      const b = this.build;
+      if (b && (b.catchingUp ||= this.flatLabels.length - b.live > this.env.flatLimit + TAIL_MAX)) this.advanceBuild(b, 2);
+    } else if (this.compacting || this.tail.size >= TAIL_MAX) this.graphAdd(vec, label);
     else {
       this.tail.add(vec, label);
       this.scheduleDrain();
@@ -153,6 +161,7 @@ export class Partition<O = string> {
     const pos = this.flatPos.get(label);
     if (pos === undefined) return false;
     this.owners.delete(label);
+    if (this.build?.inserted.has(label)) this.build.live--;
     const d = this.env.dims;
     const last = this.flatLabels.length - 1;
     if (pos !== last) {
@@ -371,46 +380,80 @@ export class Partition<O = string> {
       this.takeGraph(index, 0);
       return;
     }
-    this.promoting = this.buildGraph(index).finally(() => {
+    const build: GraphBuild = { index, inserted: new Set(), live: 0, cursor: 0, catchingUp: false };
+    this.build = build;
+    this.promoting = this.buildGraph(build).finally(() => {
       this.promoting = undefined;
+      if (this.build === build) this.build = undefined;
     });
   }
 
-  private async buildGraph(index: HierarchicalNSW): Promise<void> {
-    const inserted = new Set<number>();
+  private async buildGraph(build: GraphBuild): Promise<void> {
+    const { index, inserted } = build;
     for (;;) {
+      if (this.build !== build || this.dropped) return;
       // Labels not in the graph yet (those added meanwhile come last, flat order being insertion order
       // except for swaps on removal — hence the set).
       const todo = this.flatLabels.filter((l) => !inserted.has(l));
-      if (todo.length === 0 || this.dropped) break;
+      if (todo.length === 0) break;
       // A last few (added meanwhile) go in at once, so the build ends even while adds keep coming.
       const last = todo.length <= COMPACT_CHUNK;
       for (let k = 0; k < todo.length; k++) {
         const label = todo[k]!;
-        const vec = this.flatVector(label);
+        // (Adds that outpace the build insert points too: see `advanceBuild`.)
+        const vec = inserted.has(label) ? undefined : this.flatVector(label);
         if (vec) {
           this.graphAdd(vec, label, index);
           inserted.add(label);
+          build.live++;
         }
         if (!last && k % COMPACT_CHUNK === COMPACT_CHUNK - 1) {
           await new Promise<void>((r) => setImmediate(r));
-          if (this.dropped) return;
+          if (this.build !== build || this.dropped) return;
         }
       }
       if (last) break;
     }
-    if (this.dropped || this.index) return;
+    this.finishBuild(build);
+  }
+
+  /** Moves up to `n` flat points that are not in the graph being built into it; ends the build when none is left. */
+  private advanceBuild(build: GraphBuild, n: number): void {
+    const { index, inserted } = build;
+    // Flat order is insertion order except for swaps on removal: a pass that reaches the end
+    // starts over, and the build ends after a whole pass finds nothing left.
+    let start = build.cursor;
+    for (;;) {
+      while (n > 0 && build.cursor < this.flatLabels.length) {
+        const label = this.flatLabels[build.cursor++]!;
+        if (inserted.has(label)) continue;
+        this.graphAdd(this.flatVector(label)!, label, index);
+        inserted.add(label);
+        build.live++;
+        n--;
+      }
+      if (n === 0) return;
+      if (start === 0) break;
+      build.cursor = start = 0;
+    }
+    this.finishBuild(build);
+  }
+
+  /** The graph takes over (points removed while it was built marked deleted), unless the partition shrank back meanwhile. */
+  private finishBuild(build: GraphBuild): void {
+    if (this.build !== build || this.dropped || this.index) return;
+    this.build = undefined;
     // Removed while building: marked deleted (their slots are reused by the next inserts).
     let deleted = 0;
-    for (const label of inserted) {
+    for (const label of build.inserted) {
       if (!this.flatPos.has(label)) {
-        index.markDelete(label);
+        build.index.markDelete(label);
         deleted++;
       }
     }
     // Shrunk back meanwhile: stay flat.
     if (this.size <= this.env.flatLimit / 4) return;
-    this.takeGraph(index, deleted);
+    this.takeGraph(build.index, deleted);
   }
 
   private takeGraph(index: HierarchicalNSW, deleted: number): void {
@@ -506,6 +549,19 @@ export class Partition<O = string> {
     this.deleted = deleted;
     if (this.size <= this.env.flatLimit / 4) this.demote();
   }
+}
+
+/** A graph being built from a flat partition's vectors. */
+interface GraphBuild {
+  readonly index: HierarchicalNSW;
+  /** Labels inserted so far. */
+  readonly inserted: Set<number>;
+  /** Of those, the ones still in the partition. */
+  live: number;
+  /** Where `advanceBuild` goes on in the flat labels. */
+  cursor: number;
+  /** Adds outpaced the build: each add moves it on until it ends. */
+  catchingUp: boolean;
 }
 
 export interface PartitionState {

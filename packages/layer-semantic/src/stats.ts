@@ -15,8 +15,8 @@ export interface SemanticLayerStats {
   graphPartitions: number;
   /**
    * Points searched exactly while their graph insert waits for a background turn: those in a
-   * graph partition's tail (at most 512 per partition), and every point of a partition whose
-   * graph is being built (it crossed `flatLimit`).
+   * graph partition's tail (at most 512 per partition), and the points of a partition whose
+   * graph is being built (it crossed `flatLimit`) that are not in that graph yet.
    */
   pendingGraphInserts: number;
   /** Estimated bytes of vectors and graphs. */

@@ -342,7 +342,7 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     await layer.setMany(items.slice(0, 100).map((x) => ({ key: x.key, entry: x.entry })));
     await layer.set(items[100]!.key, items[100]!.entry); // crosses flatLimit: the build starts
     expect(layer.stats().graphPartitions).toBe(0); // still flat, searched exactly
-    expect(layer.stats().pendingGraphInserts).toBe(101);
+    expect(layer.stats().pendingGraphInserts).toBe(101 - 64); // the first slice (64 points) went in at once
     for (const i of [0, 100]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
     await layer.setMany(items.slice(101).map((x) => ({ key: x.key, entry: x.entry }))); // added during the build
     await layer.delete(items[5]!.key); // deleted during the build
@@ -351,6 +351,27 @@ describe('SemanticLayer: index growth, HNSW, compaction, many partitions', () =>
     expect(layer.stats()).toMatchObject({ indexed: 259, graphPartitions: 1, partitions: 1 });
     for (const i of [0, 99, 100, 150, 259]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
     expect((await layer.search(items[5]!.query)).hit).toBeUndefined();
+    await layer.close();
+  });
+
+  it('a graph build outpaced by adds (no event-loop turn for its slices) still ends: waiting points stay bounded and the graph takes over', async () => {
+    const { emb, layer } = tableLayer(100);
+    const items = Array.from({ length: 2_000 }, (_, i) => {
+      emb.table.set(`b${i}`, randomUnit(dims));
+      return chatItem(`b${i}`);
+    });
+    const pending: number[] = [];
+    // Stores in a loop that awaits only promises already settled: the build's slices (one per
+    // event-loop turn) never run, so the adds must move it on themselves.
+    for (const x of items) {
+      await layer.setMany([{ key: x.key, entry: x.entry }]);
+      pending.push(layer.stats().pendingGraphInserts);
+    }
+    expect(Math.max(...pending)).toBeLessThanOrEqual(100 + 512 + 1);
+    expect(layer.stats()).toMatchObject({ indexed: 2_000, graphPartitions: 1, partitions: 1 });
+    for (const i of [0, 99, 100, 700, 1_300, 1_999]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
+    while (layer.stats().pendingGraphInserts > 0) await new Promise((r) => setImmediate(r));
+    for (const i of [0, 100, 1_999]) expect((await layer.search(items[i]!.query)).hit?.key.id).toBe(items[i]!.key.id);
     await layer.close();
   });
 
