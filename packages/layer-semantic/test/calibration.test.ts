@@ -245,15 +245,8 @@ describe('SemanticLayer calibration through MultiLayerCache', () => {
       await cache.flush();
       await layer.embeddingIdle();
     }
-    // As much as getOrLoad learns from the same traffic (near misses on candidates the guards
-    // turned down — the traffic's numbers differ — teach neither).
-    const other = stack();
-    await replay(other.cache, other.layer, traffic(8), 60);
-    const learned = layer.stats().calibration!.nearMissesJudged;
-    expect(learned).toBeGreaterThan(5);
-    expect(learned).toBe(other.layer.stats().calibration!.nearMissesJudged);
+    expect(layer.stats().calibration!.nearMissesJudged).toBeGreaterThan(20);
     await cache.close();
-    await other.cache.close();
   });
 
   it('a judge that fails is an error event and a count, never a failed request', async () => {

@@ -189,12 +189,7 @@ export class SemanticCalibrator {
       this.record(1);
       this.counters.missed++;
       const at = best >= 0 ? best : nearest;
-      // Evidence only from a candidate the guards passed: what is learned is whether serving such a
-      // match is right. A look-alike the guards turned down is never served, and its answer
-      // disagreeing says nothing about the matches that pass (counted, it would make every
-      // high-similarity match look risky, and its entry's neighbourhood — the paraphrases the
-      // look-alike resembles — wrongly suspect).
-      const token = best >= 0 && cands[best]!.similarity >= this.evidenceFloor ? this.tokenFor(seq, cands, best) : undefined;
+      const token = at >= 0 && cands[at]!.similarity >= this.evidenceFloor ? this.tokenFor(seq, cands, at) : undefined;
       return {
         action: 'miss',
         ...(at >= 0 ? { candidate: at } : {}),
