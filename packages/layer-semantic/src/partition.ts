@@ -388,33 +388,13 @@ export class Partition<O = string> {
     });
   }
 
+  /** The build's slices: `COMPACT_CHUNK` points per event-loop turn until it ends (adds may move it on too). */
   private async buildGraph(build: GraphBuild): Promise<void> {
-    const { index, inserted } = build;
-    for (;;) {
-      if (this.build !== build || this.dropped) return;
-      // Labels not in the graph yet (those added meanwhile come last, flat order being insertion order
-      // except for swaps on removal — hence the set).
-      const todo = this.flatLabels.filter((l) => !inserted.has(l));
-      if (todo.length === 0) break;
-      // A last few (added meanwhile) go in at once, so the build ends even while adds keep coming.
-      const last = todo.length <= COMPACT_CHUNK;
-      for (let k = 0; k < todo.length; k++) {
-        const label = todo[k]!;
-        // (Adds that outpace the build insert points too: see `advanceBuild`.)
-        const vec = inserted.has(label) ? undefined : this.flatVector(label);
-        if (vec) {
-          this.graphAdd(vec, label, index);
-          inserted.add(label);
-          build.live++;
-        }
-        if (!last && k % COMPACT_CHUNK === COMPACT_CHUNK - 1) {
-          await new Promise<void>((r) => setImmediate(r));
-          if (this.build !== build || this.dropped) return;
-        }
-      }
-      if (last) break;
+    while (this.build === build && !this.dropped) {
+      this.advanceBuild(build, COMPACT_CHUNK);
+      if (this.build !== build) return;
+      await new Promise<void>((r) => setImmediate(r));
     }
-    this.finishBuild(build);
   }
 
   /** Moves up to `n` flat points that are not in the graph being built into it; ends the build when none is left. */
