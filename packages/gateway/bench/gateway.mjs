@@ -12,8 +12,10 @@
 //    gateway whose only layer is Redis: failed requests, and throughput per phase.
 //
 // Processes: the upstream and the gateway each run in their own child process; autocannon and the
-// latency client run here. Knobs: BENCH_DURATION_S (per autocannon run, default 10), BENCH_ROUNDS
-// (default 3), BENCH_MISS_N (requests per side, default 2000). Writes bench/results/gateway.{json,md}.
+// latency client run here. Knobs: BENCH_DURATION_S (per autocannon run, default 4), BENCH_ROUNDS
+// (default 9), BENCH_MISS_N (requests per side, default 2000). Many short interleaved rounds: on a
+// shared machine the speed drifts over tens of seconds, and the median of many short side-by-side
+// rounds follows the ratio more closely than a few long ones. Writes bench/results/gateway.{json,md}.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,8 +27,8 @@ import { hashKey } from '@strata-cache/gateway';
 import { supportChatRequest } from '@strata-cache/provider-test-servers';
 import { startRedisServer } from '@strata-cache/test-utils';
 
-const DURATION = Number(process.env.BENCH_DURATION_S ?? 10);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = Number(process.env.BENCH_DURATION_S ?? 4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const MISS_N = Number(process.env.BENCH_MISS_N ?? 2000);
 const CPU_RATE = Number(process.env.BENCH_CPU_RATE ?? 3000);
 const CPU_SECONDS = 4;
@@ -45,6 +47,28 @@ function child(role, env = {}) {
     proc.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
   });
 }
+
+/**
+ * BENCH_PIN=1: the gateway process (all its threads) on CPU 0 and this process (autocannon) on
+ * CPU 1, with taskset, for the hit and CPU sections. Off by default. Pinned, each side has a core
+ * to itself and the rounds agree closely; unpinned, the scheduler moves them about and a round's
+ * echo throughput swings by half. The two settings measure different things: pinned, the
+ * gateway's helper threads (GC) share its one core, which costs the allocation-heavier hit route
+ * more than the echo (2026-12-06: 0.57x pinned against 0.70x unpinned on the same code).
+ */
+const PIN = process.env.BENCH_PIN === '1' && os.cpus().length >= 2 && hasTaskset();
+function hasTaskset() {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+function pin(pid, cpus) {
+  if (PIN) execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+const ALL_CPUS = `0-${os.cpus().length - 1}`;
 
 async function stop(c) {
   if (c.proc.exitCode !== null) return;
@@ -91,6 +115,9 @@ const r3 = (x) => Math.round(x * 1000) / 1000;
 // ------------------------------------------------------------------------------------ 1. hits
 async function hits(upstream) {
   const gw = await child('gateway', { BENCH_GATEWAY_CONFIG: gatewayConfig(upstream.baseURL, { l1: { maxEntries: 10_000 } }), UPSTREAM_KEY });
+  // BENCH_PIN=1: the gateway on CPU 0, autocannon (this process) on CPU 1.
+  pin(gw.proc.pid, '0');
+  pin(process.pid, '1');
   const json = JSON.stringify(supportChatRequest('Can I return them if they do not fit?'));
   const stream = JSON.stringify({ ...supportChatRequest('Can I return them if they do not fit?'), stream: true });
   for (const body of [json, stream]) {
@@ -112,10 +139,12 @@ async function hits(upstream) {
   }
   const cpu = await cpuPerRequest(gw, json);
   await stop(gw);
+  pin(process.pid, ALL_CPUS);
   const bad = rounds.flatMap((r) => [r.echo, r.hit, r.streamHit]).reduce((n, x) => n + x.errors + x.timeouts + x.non2xx, 0);
   return {
     connections: 64,
     durationS: DURATION,
+    pinned: PIN,
     rounds,
     median: {
       echoRps: Math.round(median(rounds.map((r) => r.echo.rps))),
@@ -340,7 +369,7 @@ The upstream (a local OpenAI wire-format server, no model latency) and the gatew
 
 ## 1. Cache hits per second at concurrency 64
 
-Baseline: \`POST /bench/echo\` on the same Fastify server of the same gateway process (same JSON body parser and hooks, answers with the request body; no authentication, no cache). ${ROUNDS} interleaved rounds of ${DURATION} s each; target: JSON hits ≥ 0.7× the echo route.
+Baseline: \`POST /bench/echo\` on the same Fastify server of the same gateway process (same JSON body parser and hooks, answers with the request body; no authentication, no cache). ${ROUNDS} interleaved rounds of ${DURATION} s each; target: JSON hits ≥ 0.7× the echo route. ${h.pinned ? 'Pinned (BENCH_PIN=1): the gateway process on CPU 0, autocannon on CPU 1.' : 'Processes not pinned to CPUs (BENCH_PIN=1 pins them; see the benchmark script).'}
 
 | round | echo req/s | JSON hit req/s | ratio | stream hit req/s | ratio |
 | ---: | ---: | ---: | ---: | ---: | ---: |

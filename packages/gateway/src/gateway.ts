@@ -182,7 +182,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       done();
       return;
     }
-    const r = keys.authenticate(req.headers);
+    const r = keys.authenticate(req.headers, req.raw.socket ?? undefined);
     if (!r.ok) {
       counters.authFailures++;
       metrics?.authFailure(r.reason);

@@ -45,10 +45,24 @@ export interface Caller {
 
 export type AuthResult = { ok: true; caller: Caller; presented: PresentedKey } | { ok: false; reason: 'missing' | 'unknown' | 'revoked' };
 
+/** What a connection last authenticated as: the credential headers it sent, exactly, and the answer. */
+interface ConnectionAuth {
+  readonly authorization: string | string[] | undefined;
+  readonly apiKey: string | string[] | undefined;
+  readonly result: AuthResult & { ok: true };
+}
+
 /** The key table: hash → key entry. Replaced whole on reload, so a revoked key stops working at once. */
 export class KeyTable {
   /** Per key hash: its entry and its caller, made once (so per-caller memos — its caching fetch — last as long as the table). */
   private readonly byHash: Map<string, { readonly entry: KeyConfig; readonly caller: Caller }>;
+  /**
+   * Per connection (its socket), the last credential that authenticated on it. A client keeps its
+   * connection and sends the same key on every request, so the key is hashed once per connection
+   * and key, not per request. The entry goes with the connection, and with this table when the
+   * keys are reloaded; a request with other credential headers is hashed and checked afresh.
+   */
+  private readonly byConnection = new WeakMap<object, ConnectionAuth>();
 
   constructor(readonly keys: readonly KeyConfig[]) {
     this.byHash = new Map(
@@ -60,15 +74,28 @@ export class KeyTable {
     );
   }
 
-  authenticate(headers: Record<string, string | string[] | undefined>): AuthResult {
+  /**
+   * Who sent these headers. `connection` (the request's socket, or any object that lives as long
+   * as the connection) lets a connection that presents the credential it presented before skip
+   * hashing it again: same header values, same answer.
+   */
+  authenticate(headers: Record<string, string | string[] | undefined>, connection?: object): AuthResult {
+    const authorization = headers['authorization'];
+    const apiKey = headers['x-api-key'];
+    if (connection !== undefined) {
+      const last = this.byConnection.get(connection);
+      if (last !== undefined && last.authorization === authorization && last.apiKey === apiKey) return last.result;
+    }
     const presented = presentedKey(headers);
     if (!presented) return { ok: false, reason: 'missing' };
+    // One-shot hashing (no Hash object); the table holds hashes only.
     const hex = hash('sha256', presented.key, 'hex');
     const known = this.byHash.get(hex);
     if (!known) return { ok: false, reason: 'unknown' };
     if (known.entry.revoked) return { ok: false, reason: 'revoked' };
-    // Hashed on every request (one-shot, no Hash object): raw keys are never kept, not even in a memo.
-    return { ok: true, presented, caller: known.caller };
+    const result = { ok: true as const, presented, caller: known.caller };
+    if (connection !== undefined) this.byConnection.set(connection, { authorization, apiKey, result });
+    return result;
   }
 
   /** The key entry with this id. */

@@ -1,6 +1,7 @@
 // Per-request control headers, the response headers that report the cache's part, pass-through
 // credentials (the key's hash in the scope), key reloads, and headers a caller may not send.
-import { connect } from 'node:net';
+import { Agent, request } from 'node:http';
+import { type Socket, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashKey } from '../src/index.js';
 import { type Harness, KEYS, chat, harness, keyTable, json } from './helpers.js';
@@ -138,5 +139,57 @@ describe('credentials', () => {
     // A new key added by reload works.
     await h.gw.reload({ ...config, keys: [...keys, { id: 'new', tenant: 'globex', hash: hashKey('sgw_new-SECRET') }] });
     expect((await h.post('/v1/chat/completions', chat('reload'), 'sgw_new-SECRET')).headers.get('x-strata-cache')).toBe('hit');
+  });
+
+  it('one connection that changes keys, or whose key is revoked, is answered for the key it sends now', async () => {
+    h = await harness();
+    // One connection (a keep-alive agent with one socket): anything the gateway remembers per
+    // connection is in play. A 401 closes its connection (its body is not read), so
+    // `onSameConnection` checks that a request went over the socket of the request before it.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    let last: Socket | undefined;
+    const post = (key: string | undefined, content: string, header: 'authorization' | 'x-api-key' = 'authorization') =>
+      new Promise<{ status: number; cache: string | string[] | undefined; socket: Socket }>((resolve, reject) => {
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (key !== undefined) headers[header] = header === 'authorization' ? `Bearer ${key}` : key;
+        const req = request(`${h!.gw.url}/v1/chat/completions`, { method: 'POST', headers, agent }, (res) => {
+          res.resume();
+          res.once('end', () => {
+            last = req.socket!;
+            resolve({ status: res.statusCode!, cache: res.headers['x-strata-cache'], socket: req.socket! });
+          });
+        });
+        req.once('error', reject);
+        req.end(JSON.stringify(chat(content)));
+      });
+    const onSameConnection = async (key: string | undefined, header?: 'authorization' | 'x-api-key') => {
+      const before = last;
+      const r = await post(key, 'one connection', header);
+      expect(r.socket).toBe(before);
+      return r;
+    };
+    try {
+      expect((await post(KEYS.acme, 'one connection')).status).toBe(200);
+      expect((await onSameConnection(KEYS.acme)).cache).toBe('hit');
+      // Another tenant's key on the same connection: globex's own cache, not acme's answer.
+      expect((await onSameConnection(KEYS.globex)).cache).toBe('miss');
+      expect((await onSameConnection(KEYS.globex)).cache).toBe('hit');
+      // The same key in the other header is the same caller.
+      expect((await onSameConnection(KEYS.globex, 'x-api-key')).cache).toBe('hit');
+      // A wrong key, a revoked key, no key — each right after a key that worked: refused.
+      expect((await onSameConnection('sgw_never-issued')).status).toBe(401);
+      expect((await post(KEYS.acme, 'one connection')).cache).toBe('hit');
+      expect((await onSameConnection(KEYS.revoked)).status).toBe(401);
+      expect((await post(KEYS.acme, 'one connection')).cache).toBe('hit');
+      expect((await onSameConnection(undefined)).status).toBe(401);
+      // Revoking acme by reload: the connection that used it a moment ago is refused at once.
+      expect((await post(KEYS.acme, 'one connection')).cache).toBe('hit');
+      const keys = keyTable().map((k) => (k.id === 'acme-one' ? { ...k, revoked: true } : k));
+      await h.gw.reload({ ...structuredClone(h.gw.config), keys });
+      expect((await onSameConnection(KEYS.acme)).status).toBe(401);
+      expect((await post(KEYS.globex, 'one connection')).cache).toBe('hit');
+    } finally {
+      agent.destroy();
+    }
   });
 });
