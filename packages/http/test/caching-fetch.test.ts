@@ -16,7 +16,7 @@ import {
   uncachedRequests,
   withCachingFetch,
 } from '../src/index.js';
-import { KeptBudget, KeptRequests } from '../src/call.js';
+import { KeptBudget, KeptRequests, MAX_SAME_LOOKUP, lookupKey } from '../src/call.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -385,7 +385,7 @@ describe('KeptRequests', () => {
     kept.keep(kept.idOf(config, read(replaced))!, parts(2));
     expect(kept.get(kept.idOf(config, read(lone))!)).toEqual({ n: 1 });
     expect(kept.get(kept.idOf(config, read(replaced))!)).toEqual({ n: 2 });
-    // Around the length up to which a body is found by its digest, and past it (found by the text itself).
+    // Short and long bodies that differ in their last character only.
     for (const length of [16_382, 16_383, 16_384, 40_000]) {
       const a = 'a'.repeat(length - 1);
       kept.keep(kept.idOf(config, read(`${a}x`))!, parts(length));
@@ -396,6 +396,25 @@ describe('KeptRequests', () => {
       expect(kept.get(kept.idOf(config, read(`${a}x`))!)).toEqual({ n: length });
     }
     expect(kept.size).toBe(10);
+  });
+
+  it('bodies that share a lookup key (same length, same sampled characters) are told apart by their whole text; a key holds at most a few', () => {
+    const kept = new KeptRequests(new KeptBudget(100, 10_000_000));
+    const base = `{"messages":[{"role":"system","content":"${'You answer questions about orders. '.repeat(40)}"},{"role":"user","content":"Where is my order?"}]}`;
+    // A position between the samples: changing it keeps the lookup key.
+    let at = -1;
+    for (let p = 100; p < base.length - 40 && at < 0; p++) {
+      if (lookupKey(`${base.slice(0, p)}#${base.slice(p + 1)}`) === lookupKey(base)) at = p;
+    }
+    expect(at).toBeGreaterThan(0);
+    const variants = Array.from({ length: MAX_SAME_LOOKUP + 3 }, (_, i) => `${base.slice(0, at)}${String.fromCharCode(65 + i)}${base.slice(at + 1)}`);
+    expect(new Set(variants.map(lookupKey)).size).toBe(1);
+    variants.forEach((v, i) => kept.keep(kept.idOf(config, read(v))!, parts(i)));
+    // The first MAX_SAME_LOOKUP are kept and each finds its own parts; the rest are not kept.
+    variants.forEach((v, i) => expect(kept.get(kept.idOf(config, read(v))!)).toEqual(i < MAX_SAME_LOOKUP ? { n: i } : undefined));
+    expect(kept.size).toBe(MAX_SAME_LOOKUP);
+    // A body with the same samples that was never kept finds nothing.
+    expect(kept.get(kept.idOf(config, read(`${base.slice(0, at)}~${base.slice(at + 1)}`))!)).toBeUndefined();
   });
 
   it("tables share the process's budget, never their entries", () => {
