@@ -329,16 +329,16 @@ function callOptions(config: CachingFetchConfig, spec: EndpointSpec, body: Recor
   }
   const tags = control.tags ? [...config.tags, ...control.tags] : config.tags;
   const ttlMs = control.ttlMs ?? config.ttlMs;
-  return {
-    profile: spec.profile,
-    ...(scope !== undefined ? { scope } : {}),
-    ...(control.mode === 'bypass' ? { bypass: true } : {}),
-    ...(control.mode === 'refresh' ? { forceRefresh: true } : {}),
-    ...(control.mode === 'no-store' ? { noStore: true } : {}),
-    ...(ttlMs !== undefined ? { ttlMs } : {}),
-    ...(tags.length > 0 ? { tags } : {}),
-    ...(control.semantic === false ? { semantic: false } : {}),
-  };
+  // Set field by field (no spread of a small object per option: this runs on every hit).
+  const options: CallOptions = { profile: spec.profile };
+  if (scope !== undefined) options.scope = scope;
+  if (control.mode === 'bypass') options.bypass = true;
+  else if (control.mode === 'refresh') options.forceRefresh = true;
+  else if (control.mode === 'no-store') options.noStore = true;
+  if (ttlMs !== undefined) options.ttlMs = ttlMs;
+  if (tags.length > 0) options.tags = tags;
+  if (control.semantic === false) options.semantic = false;
+  return options;
 }
 
 function passThrough(input: string | URL | Request, init: RequestInit | undefined, reason?: string): PassThrough {

@@ -95,7 +95,29 @@ export function encodeHitId(hit: HitDescription): string {
     prefix = { layer: hit.layer, base64: Buffer.from(json).toString('base64url') };
     hitIdPrefixes.set(hit.key, prefix);
   }
-  return HIT_PREFIX + prefix.base64 + Buffer.from(`"a":${age}}`).toString('base64url');
+  return HIT_PREFIX + prefix.base64 + asciiBase64url(`"a":${age}}`);
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Base64url (unpadded, as Buffer's `base64url`) of a short ASCII string, without a Buffer: the
+ * age part of every exact hit's id, where `Buffer.from(...).toString()` cost more than the rest
+ * of the id.
+ */
+export function asciiBase64url(s: string): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < s.length; i += 3) {
+    const n = (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8) | s.charCodeAt(i + 2);
+    out += BASE64URL[n >>> 18]! + BASE64URL[(n >>> 12) & 63]! + BASE64URL[(n >>> 6) & 63]! + BASE64URL[n & 63]!;
+  }
+  if (i < s.length) {
+    const n = (s.charCodeAt(i) << 16) | (i + 1 < s.length ? s.charCodeAt(i + 1) << 8 : 0);
+    out += BASE64URL[n >>> 18]! + BASE64URL[(n >>> 12) & 63]!;
+    if (i + 1 < s.length) out += BASE64URL[(n >>> 6) & 63]!;
+  }
+  return out;
 }
 
 const hitIdPrefixes = new WeakMap<CacheKey, { readonly layer: string; readonly base64: string }>();

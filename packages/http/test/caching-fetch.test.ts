@@ -431,6 +431,16 @@ describe('KeptRequests', () => {
 });
 
 describe('hit ids', () => {
+  it("encode the age part as Buffer's base64url does", async () => {
+    const { asciiBase64url } = await import('../src/hit-info.js');
+    const ages = [...Array.from({ length: 3000 }, (_, i) => String(i)), '12345678', '9007199254740991', 'null'];
+    for (const age of ages) {
+      const s = `"a":${age}}`;
+      expect(asciiBase64url(s)).toBe(Buffer.from(s).toString('base64url'));
+    }
+    for (const s of ['', 'a', 'ab', 'abc', 'abcd', '~~~', '\u007f']) expect(asciiBase64url(s)).toBe(Buffer.from(s).toString('base64url'));
+  });
+
   it('read back exactly, for any layer name and age, exact and semantic', async () => {
     const { computeKey, resolveScope } = await import('@strata-cache/core');
     const { encodeHitId } = await import('../src/hit-info.js');
