@@ -311,7 +311,8 @@ async function relayAnswer(
     // A Headers (of whichever fetch implementation made it).
     for (const [name, value] of headers as Headers) contentType = copyHeader(reply, name, value, contentType);
   } else {
-    const record = headers as Readonly<Record<string, string>>;
+    // A hit's headers, or an upstream's whole answer (a header sent more than once holds its values).
+    const record = headers as Readonly<Record<string, string | readonly string[]>>;
     for (const name in record) contentType = copyHeader(reply, name, record[name]!, contentType);
   }
   reply.headers(extra);
@@ -326,10 +327,10 @@ async function relayAnswer(
   }
 }
 
-function copyHeader(reply: FastifyReply, name: string, value: string, contentType: string): string {
+function copyHeader(reply: FastifyReply, name: string, value: string | readonly string[], contentType: string): string {
   if (DROP_RESPONSE.has(name) || name.startsWith('x-strata-')) return contentType;
   reply.header(name, value);
-  return name === 'content-type' ? value : contentType;
+  return name === 'content-type' ? (typeof value === 'string' ? value : value.join(', ')) : contentType;
 }
 
 /** The HTTP error for an upstream call that failed before its answer (timeouts 504, the rest 502). */

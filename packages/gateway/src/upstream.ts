@@ -8,10 +8,14 @@
 // quarter of a millisecond on loopback. The answer is handed back as a `Response`, as fetch would:
 // the same compression negotiated and undone, the same errors. Anything else (a `Request`
 // object, a stream body) still goes through `fetch()`.
+//
+// A JSON request of the caching fetch is answered whole (`withWholeAnswers`): status, the headers
+// as undici parsed them and the decoded bytes, read straight off undici's body — building a
+// `Response` and reading it through a web stream cost a miss about 0.1–0.15 ms.
 import { STATUS_CODES } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { FetchLike } from '@strata-cache/http';
+import { type FetchLike, type WholeAnswer, withWholeAnswers } from '@strata-cache/http';
 import { Agent, Headers as UndiciHeaders, Response as UndiciResponse, fetch as undiciFetch } from 'undici';
 import type { UpstreamConfig } from './config.js';
 
@@ -41,20 +45,15 @@ export function createUpstream(name: 'openai' | 'anthropic', config: UpstreamCon
       ...(init as Parameters<typeof undiciFetch>[1]),
       dispatcher: agent,
     }) as unknown as Promise<Response>;
-  const fetch: FetchLike = (input, init) => {
-    const body = init?.body;
-    const simple =
-      (typeof input === 'string' || input instanceof URL) &&
-      (body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer);
-    return simple ? request(agent, input, init) : viaFetch(input, init);
-  };
+  const fetch: FetchLike = (input, init) =>
+    (typeof input === 'string' || input instanceof URL) && isSimpleBody(init?.body) ? request(agent, input, init) : viaFetch(input, init);
   return {
     name,
     baseUrl: config.baseUrl.replace(/\/+$/, ''),
     passthrough: config.credentials === 'passthrough',
     authHeader: config.authHeader ?? (name === 'anthropic' ? 'x-api-key' : 'authorization'),
     credential,
-    fetch,
+    fetch: withWholeAnswers(fetch, (url, init) => whole(agent, viaFetch, url, init)),
     close: () => agent.close(),
   };
 }
@@ -68,8 +67,15 @@ export function credentialHeader(upstream: Upstream, presented: string): [string
 // Statuses whose response has no body (a Response refuses one).
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
-/** `fetch(url, init)` for a string or bytes body, over undici's `request()`. */
-async function request(agent: Agent, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+/** An upstream answer as undici hands it: headers a plain record, the body decoded (null when it has none). */
+interface Sent {
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Readable | null;
+}
+
+/** Sends a string or bytes body to a URL over undici's `request()`, and undoes the answer's content-encoding as fetch would. */
+async function send(agent: Agent, input: string | URL, init: RequestInit | undefined): Promise<Sent> {
   const url = typeof input === 'string' ? new URL(input) : input;
   const method = (init?.method ?? 'GET').toUpperCase();
   const headers = requestHeaders(init?.headers);
@@ -84,29 +90,68 @@ async function request(agent: Agent, input: string | URL, init: RequestInit | un
     body: body instanceof ArrayBuffer ? new Uint8Array(body) : (body ?? null),
     signal: init?.signal ?? undefined,
   });
-  const out = new UndiciHeaders();
-  for (const name in res.headers) {
-    const v = res.headers[name];
-    if (Array.isArray(v)) for (const x of v) out.append(name, x);
-    else if (v !== undefined) out.append(name, v);
-  }
-  let stream: Readable | null = res.body;
+  const received = res.headers as Record<string, string | string[] | undefined>;
   if (method === 'HEAD' || NULL_BODY.has(res.statusCode)) {
     res.body.resume();
-    stream = null;
-  } else {
-    const decoded = decode(out.get('content-encoding'), res.body);
-    if (decoded !== res.body) {
-      out.delete('content-encoding');
-      out.delete('content-length');
-      stream = decoded;
-    }
+    return { status: res.statusCode, headers: received as Record<string, string | string[]>, body: null };
   }
-  return new UndiciResponse(stream as unknown as ConstructorParameters<typeof UndiciResponse>[0], {
-    status: res.statusCode,
-    statusText: STATUS_CODES[res.statusCode] ?? '',
+  const encoding = received['content-encoding'];
+  const decoded = encoding === undefined ? res.body : decode(typeof encoding === 'string' ? encoding : encoding.join(', '), res.body);
+  if (decoded === res.body) return { status: res.statusCode, headers: received as Record<string, string | string[]>, body: res.body };
+  // Relayed decoded: the length and encoding no longer describe it.
+  const out: Record<string, string | string[]> = {};
+  for (const name in received) if (name !== 'content-encoding' && name !== 'content-length' && received[name] !== undefined) out[name] = received[name]!;
+  return { status: res.statusCode, headers: out, body: decoded };
+}
+
+/** `fetch(url, init)` for a string or bytes body, over undici's `request()`. */
+async function request(agent: Agent, input: string | URL, init: RequestInit | undefined): Promise<Response> {
+  const sent = await send(agent, input, init);
+  const out = new UndiciHeaders();
+  for (const name in sent.headers) {
+    const v = sent.headers[name]!;
+    if (Array.isArray(v)) for (const x of v) out.append(name, x);
+    else out.append(name, v);
+  }
+  return new UndiciResponse(sent.body as unknown as ConstructorParameters<typeof UndiciResponse>[0], {
+    status: sent.status,
+    statusText: STATUS_CODES[sent.status] ?? '',
     headers: out,
   }) as unknown as Response;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The answer to a JSON request read whole, as the caching fetch asks for it (`withWholeAnswers`):
+ * status, the headers as undici parsed them and the decoded bytes — no `Response`, no web stream.
+ */
+async function whole(agent: Agent, viaFetch: FetchLike, url: string, init: RequestInit): Promise<WholeAnswer> {
+  if (!isSimpleBody(init.body)) {
+    const res = await viaFetch(url, init);
+    return { status: res.status, statusText: res.statusText, headers: headerRecord(res.headers), body: new Uint8Array(await res.arrayBuffer()) };
+  }
+  const sent = await send(agent, url, init);
+  const statusText = STATUS_CODES[sent.status] ?? '';
+  if (sent.body === null) return { status: sent.status, statusText, headers: sent.headers, body: NO_BYTES };
+  const chunks: Buffer[] = [];
+  for await (const chunk of sent.body) chunks.push(chunk as Buffer);
+  return { status: sent.status, statusText, headers: sent.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks) };
+}
+
+function isSimpleBody(body: RequestInit['body']): boolean {
+  return body === undefined || body === null || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer;
+}
+
+/** A `Headers` as a record, each `set-cookie` kept apart. */
+function headerRecord(h: Headers): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  h.forEach((value, name) => {
+    if (name !== 'set-cookie') out[name] = value;
+  });
+  const cookies = h.getSetCookie();
+  if (cookies.length > 0) out['set-cookie'] = cookies;
+  return out;
 }
 
 function requestHeaders(h: RequestInit['headers']): Record<string, string> {

@@ -1,4 +1,5 @@
 import type { CacheInfo } from './hit-info.js';
+import { type HeaderSource, headersInit } from './whole.js';
 
 /**
  * What a caching fetch answers, before it becomes a `Response`: for servers that write the
@@ -8,8 +9,12 @@ import type { CacheInfo } from './hit-info.js';
 export interface FetchAnswer {
   readonly status: number;
   readonly statusText: string;
-  /** Response headers, names lower-case: a `Headers` (the provider's) or a plain record. */
-  readonly headers: Headers | Readonly<Record<string, string>>;
+  /**
+   * Response headers, names lower-case: a `Headers` (the provider's), or a plain record (a hit's,
+   * or an upstream's whole answer, see `withWholeAnswers`) where a header the upstream sent more
+   * than once (`set-cookie`) holds its values in order.
+   */
+  readonly headers: HeaderSource;
   /** The whole body (JSON answers; a replayed stream that is not paced), a body being relayed, or none. */
   readonly body: string | ArrayBuffer | ReadableStream<Uint8Array> | null;
   /** What `getCacheInfo` would read from the `Response`. */
@@ -18,7 +23,7 @@ export interface FetchAnswer {
 
 /** The answer as the `Response` a caching fetch returns. */
 export function toResponse(a: FetchAnswer): Response {
-  return new Response(a.body, { status: a.status, statusText: a.statusText, headers: a.headers as Headers });
+  return new Response(a.body, { status: a.status, statusText: a.statusText, headers: headersInit(a.headers) as Headers });
 }
 
 /** A provider's `Response` handed on as it is. */

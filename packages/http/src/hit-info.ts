@@ -1,4 +1,5 @@
 import type { CacheKey, CacheResult } from '@strata-cache/core';
+import type { HeaderSource } from './whole.js';
 
 /** Hit information, read back with `getCacheInfo`. */
 export interface CacheInfo {
@@ -156,12 +157,28 @@ export function hitInfo(hit: HitDescription): CacheInfo {
   };
 }
 
-/** Headers of a provider answer passed on: the provider's own, minus what no longer describes the body, plus the status. */
-export function upstreamHeaders(source: Headers | undefined, status: 'miss' | 'bypass', fallbackType: string): Headers {
-  const headers = new Headers(source ?? { 'content-type': fallbackType });
+/**
+ * Headers of a provider answer passed on: the provider's own, minus what no longer describes the
+ * body, plus the status. A `Headers` (or none) gives a `Headers`, a record a record.
+ */
+export function upstreamHeaders(source: Headers | undefined, status: 'miss' | 'bypass', fallbackType: string): Headers;
+export function upstreamHeaders(source: HeaderSource | undefined, status: 'miss' | 'bypass', fallbackType: string): HeaderSource;
+export function upstreamHeaders(source: HeaderSource | undefined, status: 'miss' | 'bypass', fallbackType: string): HeaderSource {
+  if (source !== undefined && typeof (source as Headers).forEach !== 'function') {
+    const record = source as Readonly<Record<string, string | readonly string[]>>;
+    const out: Record<string, string | readonly string[]> = {};
+    for (const name in record) if (!DROPPED_FROM_UPSTREAM.has(name)) out[name] = record[name]!;
+    out[STATUS_HEADER] = status;
+    return out;
+  }
+  const headers = new Headers((source as Headers | undefined) ?? { 'content-type': fallbackType });
   // The body handed on is decoded (and may be re-encoded): length and encoding no longer hold.
   headers.delete('content-length');
   headers.delete('content-encoding');
   headers.set(STATUS_HEADER, status);
   return headers;
 }
+
+// The body handed on is decoded (and may be re-encoded): its length and encoding no longer hold;
+// the status header is the cache's own.
+const DROPPED_FROM_UPSTREAM = new Set(['content-length', 'content-encoding', STATUS_HEADER]);

@@ -2,6 +2,8 @@ export { withCachingFetch, createProviderFetch, optionNames } from './with-cachi
 export type { ProviderSpec } from './with-caching-fetch.js';
 export { createCachingFetch, uncachedRequests, describeRequest, fetchAnswer } from './caching-fetch.js';
 export type { FetchAnswer } from './answer.js';
+export { withWholeAnswers } from './whole.js';
+export type { HeaderSource, WholeAnswer, WholeFetch } from './whole.js';
 export type { RequestDescription } from './caching-fetch.js';
 export type { CachingFetchConfig } from './call.js';
 export { CACHING_DEFAULTS, CACHING_OPTION_NAMES, checkCachingOptions, checkPacing } from './options.js';
