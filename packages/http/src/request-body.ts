@@ -48,7 +48,9 @@ export function requestUrl(input: string | URL | Request): URL | undefined {
 }
 
 export function requestMethod(input: string | URL | Request, init: RequestInit | undefined): string {
-  return (init?.method ?? (typeof input === 'object' && !(input instanceof URL) ? input.method : 'GET')).toUpperCase();
+  const method = init?.method ?? (typeof input === 'object' && !(input instanceof URL) ? input.method : 'GET');
+  // The usual spelling needs no new string.
+  return method === 'POST' ? method : method.toUpperCase();
 }
 
 /**
