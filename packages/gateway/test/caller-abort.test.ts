@@ -1,63 +1,33 @@
 // A caller that goes away: its upstream call is abandoned (not paid for to the end), and the
 // requests that come after a finished one on the same connection are not affected.
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { getEventListeners } from 'node:events';
-import { type AddressInfo, type Socket, connect } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Gateway, hashKey, startGateway } from '../src/index.js';
-import { KEYS, chat } from './helpers.js';
-
-const completion = (content: string) =>
-  JSON.stringify({
-    id: 'chatcmpl-1',
-    object: 'chat.completion',
-    created: 1,
-    model: 'gpt-4o-mini',
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
-  });
+import type { Gateway } from '../src/index.js';
+import { KEYS, chat, completionBody, gatewayInFrontOf, promptServer } from './helpers.js';
 
 // The upstream: answers at once, or after 5 s for a prompt that says "slow"; records which requests were closed before their answer.
 const closedEarly: string[] = [];
-let upstream: ReturnType<typeof createServer>;
+let upstream: Server;
 let gw: Gateway;
+let close: (() => Promise<void>) | undefined;
 // The gateway's side of every connection callers opened.
 const sockets: Socket[] = [];
 beforeAll(async () => {
-  upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const prompt = (JSON.parse(body) as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
-      res.once('close', () => {
-        if (!res.writableFinished) closedEarly.push(prompt);
-      });
-      const answer = () => {
-        if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(completion(`answer to ${prompt}`));
-      };
-      if (prompt.includes('slow')) setTimeout(answer, 5_000).unref();
-      else answer();
+  upstream = promptServer((prompt, res) => {
+    res.once('close', () => {
+      if (!res.writableFinished) closedEarly.push(prompt);
     });
+    const answer = () => {
+      if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end(completionBody(`answer to ${prompt}`));
+    };
+    if (prompt.includes('slow')) setTimeout(answer, 5_000).unref();
+    else answer();
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const port = (upstream.address() as AddressInfo).port;
-  gw = await startGateway({
-    config: {
-      server: { port: 0, host: '127.0.0.1' },
-      upstreams: { openai: { baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: { env: 'UPSTREAM_KEY' } } },
-      keys: [{ id: 'acme', tenant: 'acme', hash: hashKey(KEYS.acme) }],
-      cache: { policy: 'always' },
-    },
-    env: { UPSTREAM_KEY: 'sk-upstream-test' },
-    logStream: { write: () => undefined },
-    extend: (app) => app.server.on('connection', (s: Socket) => sockets.push(s)),
-  });
+  ({ gw, close } = await gatewayInFrontOf(upstream, (app) => app.server.on('connection', (s: Socket) => sockets.push(s))));
 });
-afterAll(async () => {
-  await gw?.close();
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
-});
+afterAll(() => close?.());
 
 const post = (content: string, signal?: AbortSignal) =>
   fetch(gw.url + '/v1/chat/completions', {

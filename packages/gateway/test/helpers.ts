@@ -1,5 +1,6 @@
 // What the gateway's test files share: provider servers, a gateway over them with a few keys,
 // its log lines, and the secrets the no-secrets checks look for.
+import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { type ProviderServer, sdkChoice, startAnthropicServer, startOpenAIServer } from '@strata-cache/provider-test-servers';
 import { type Gateway, type GatewayConfigInput, hashKey, startGateway } from '../src/index.js';
@@ -139,5 +140,56 @@ export function rawExchange(serverUrl: string, parts: readonly string[], gapMs =
       if (i < parts.length) setTimeout(next, gapMs);
     };
     next();
+  });
+}
+
+/**
+ * A gateway in front of an upstream server the test wrote itself (`http.createServer`), listening
+ * on a free port: one OpenAI upstream, the acme key, every request cached. `close()` stops both.
+ */
+export async function gatewayInFrontOf(
+  upstream: import('node:http').Server,
+  extend?: Parameters<typeof startGateway>[0]['extend'],
+): Promise<{ gw: Gateway; close(): Promise<void> }> {
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const port = (upstream.address() as import('node:net').AddressInfo).port;
+  const gw = await startGateway({
+    config: {
+      server: { port: 0, host: '127.0.0.1' },
+      upstreams: { openai: { baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: { env: 'UPSTREAM_KEY' } } },
+      keys: [{ id: 'acme', tenant: 'acme', hash: hashKey(KEYS.acme) }],
+      cache: { policy: 'always' },
+    },
+    env: { UPSTREAM_KEY: 'sk-upstream-test' },
+    logStream: { write: () => undefined },
+    ...(extend ? { extend } : {}),
+  });
+  return {
+    gw,
+    close: async () => {
+      await gw.close();
+      upstream.closeAllConnections();
+      await new Promise((r) => upstream.close(r));
+    },
+  };
+}
+
+/** A chat completion (OpenAI's wire format) whose message is `content`. */
+export const completionBody = (content: string) =>
+  JSON.stringify({
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    created: 1,
+    model: 'gpt-4o-mini',
+    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
+  });
+
+/** An upstream written by the test: `answer` gets the last message of each chat request and its response. */
+export function promptServer(answer: (prompt: string, res: import('node:http').ServerResponse) => void): import('node:http').Server {
+  return createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => answer((JSON.parse(body) as { messages: Array<{ content: string }> }).messages.at(-1)!.content, res));
   });
 }

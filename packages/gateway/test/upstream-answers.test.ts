@@ -1,22 +1,13 @@
 // What an upstream answers, relayed as it was meant: compressed bodies decoded, bodies that come
 // in many pieces whole, its own headers kept (its cookies not), error statuses untouched — on a
 // miss, and the same answer on the hit after it.
-import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Gateway, hashKey, startGateway } from '../src/index.js';
-import { KEYS, chat } from './helpers.js';
+import type { Gateway } from '../src/index.js';
+import { KEYS, chat, completionBody, gatewayInFrontOf, promptServer } from './helpers.js';
 
-const completion = (content: string) =>
-  JSON.stringify({
-    id: 'chatcmpl-1',
-    object: 'chat.completion',
-    created: 1,
-    model: 'gpt-4o-mini',
-    choices: [{ index: 0, message: { role: 'assistant', content: `answer to ${content} ✓` }, finish_reason: 'stop' }],
-    usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 },
-  });
+const completion = (content: string) => completionBody(`answer to ${content} ✓`);
 
 const ENCODERS: Record<string, (b: Buffer) => Buffer> = {
   gzip: (b) => gzipSync(b),
@@ -25,54 +16,38 @@ const ENCODERS: Record<string, (b: Buffer) => Buffer> = {
   'gzip, deflate': (b) => deflateSync(gzipSync(b)),
 };
 
-let upstream: ReturnType<typeof createServer>;
+let upstream: Server;
 let gw: Gateway;
+let close: (() => Promise<void>) | undefined;
 beforeAll(async () => {
   // The prompt says how to answer: "enc:<coding>", "pieces", "status:<n>", or plainly.
-  upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      const prompt = (JSON.parse(body) as { messages: Array<{ content: string }> }).messages.at(-1)!.content;
-      const bytes = Buffer.from(completion(prompt));
-      const headers = { 'content-type': 'application/json', 'x-upstream-note': 'kept', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] };
-      if (prompt.startsWith('enc:')) {
-        const coding = prompt.slice(4);
-        res.writeHead(200, { ...headers, 'content-encoding': coding }).end(ENCODERS[coding]!(bytes));
-      } else if (prompt === 'pieces') {
-        // Chunked, one byte-range at a time, cut inside a multi-byte character.
-        res.writeHead(200, headers);
-        const write = (at: number) => {
-          if (at >= bytes.length) return res.end();
-          res.write(bytes.subarray(at, at + 7));
-          setImmediate(write, at + 7);
-        };
-        write(0);
-      } else if (prompt.startsWith('status:')) {
-        res.writeHead(Number(prompt.slice(7)), { 'content-type': 'application/json', 'retry-after': '3' }).end('{"error":{"message":"busy"}}');
-      } else {
-        res.writeHead(200, headers).end(bytes);
-      }
-    });
+  upstream = promptServer((prompt, res) => {
+    const bytes = Buffer.from(completion(prompt));
+    const headers = { 'content-type': 'application/json', 'x-upstream-note': 'kept', 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] };
+    if (prompt.startsWith('enc:')) {
+      const coding = prompt.slice(4);
+      res.writeHead(200, { ...headers, 'content-encoding': coding }).end(ENCODERS[coding]!(bytes));
+    } else if (prompt === 'pieces') {
+      // Chunked, a write per turn: the first piece ends inside the three bytes of "✓", the rest 7 bytes at a time.
+      const cut = bytes.indexOf(Buffer.from('✓')) + 1;
+      const pieces = [bytes.subarray(0, cut)];
+      for (let at = cut; at < bytes.length; at += 7) pieces.push(bytes.subarray(at, at + 7));
+      res.writeHead(200, headers);
+      const write = (n: number) => {
+        if (n === pieces.length) return void res.end();
+        res.write(pieces[n]);
+        setImmediate(write, n + 1);
+      };
+      write(0);
+    } else if (prompt.startsWith('status:')) {
+      res.writeHead(Number(prompt.slice(7)), { 'content-type': 'application/json', 'retry-after': '3' }).end('{"error":{"message":"busy"}}');
+    } else {
+      res.writeHead(200, headers).end(bytes);
+    }
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const port = (upstream.address() as AddressInfo).port;
-  gw = await startGateway({
-    config: {
-      server: { port: 0, host: '127.0.0.1' },
-      upstreams: { openai: { baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: { env: 'UPSTREAM_KEY' } } },
-      keys: [{ id: 'acme', tenant: 'acme', hash: hashKey(KEYS.acme) }],
-      cache: { policy: 'always' },
-    },
-    env: { UPSTREAM_KEY: 'sk-upstream-test' },
-    logStream: { write: () => undefined },
-  });
+  ({ gw, close } = await gatewayInFrontOf(upstream));
 });
-afterAll(async () => {
-  await gw?.close();
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
-});
+afterAll(() => close?.());
 
 const post = (content: string) =>
   fetch(gw.url + '/v1/chat/completions', {

@@ -1,11 +1,10 @@
 // The caching fetch on its own, as any fetch caller (not an SDK) uses it: every body form, a
 // Request as input, control headers, pass-through counting and option checks.
-import { InvalidOptionError, chatProfile } from '@strata-cache/core';
+import { InvalidOptionError } from '@strata-cache/core';
 import { type ProviderServer, memoryCache, startOpenAIServer, stored } from '@strata-cache/provider-test-servers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type CachingOptions,
-  type EndpointSpec,
   type FetchLike,
   type ProviderSpec,
   cacheControl,
@@ -16,6 +15,7 @@ import {
   uncachedRequests,
   withCachingFetch,
 } from '../src/index.js';
+import { chatEndpoint, testSpec } from './spec.js';
 import { KeptBudget, KeptRequests, MAX_SAME_LOOKUP, lookupKey } from '../src/call.js';
 
 let server: ProviderServer;
@@ -27,23 +27,7 @@ afterAll(async () => {
 });
 beforeEach(() => server.reset());
 
-const chat: EndpointSpec = {
-  path: '/chat/completions',
-  profile: chatProfile,
-  streams: true,
-  usage: () => undefined,
-  complete: (events) => events.at(-1)?.data === '[DONE]',
-  fromEvents: () => ({ value: null }),
-};
-
-const SPEC: ProviderSpec<any> = {
-  packageName: '@strata-cache/test',
-  clientHint: 'new Client()',
-  isClient: () => false,
-  endpoints: () => [chat],
-  keyHeaders: ['openai-beta'],
-  requestIdHeader: 'x-request-id',
-};
+const SPEC = testSpec(chatEndpoint(), ['openai-beta']);
 
 function setup(options: Partial<CachingOptions> = {}, spec: ProviderSpec<any> = SPEC) {
   const { cache, layer } = memoryCache();

@@ -1,6 +1,5 @@
 // Identical concurrent streamed requests share one upstream stream (core's begin()): what every
 // caller receives when the stream completes, fails, is cut, or when callers leave.
-import { chatProfile } from '@strata-cache/core';
 import {
   type ProviderServer,
   chatCompletionChunks,
@@ -12,7 +11,8 @@ import {
   stored,
 } from '@strata-cache/provider-test-servers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type EndpointSpec, type FetchLike, type ProviderSpec, SseParser, createProviderFetch, getCacheInfo } from '../src/index.js';
+import { type EndpointSpec, type FetchLike, SseParser, createProviderFetch, getCacheInfo } from '../src/index.js';
+import { chatEndpoint, testSpec } from './spec.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -23,23 +23,8 @@ afterAll(async () => {
 });
 beforeEach(() => server.reset());
 
-const chat: EndpointSpec = {
-  path: '/chat/completions',
-  profile: chatProfile,
-  streams: true,
-  usage: () => undefined,
-  complete: (events) => events.at(-1)?.data === '[DONE]',
-  fromEvents: (events) => ({ value: events.map((e) => e.data).join('') }),
-};
-
-const SPEC: ProviderSpec<any> = {
-  packageName: '@strata-cache/test',
-  clientHint: 'new Client()',
-  isClient: () => false,
-  endpoints: () => [chat],
-  keyHeaders: [],
-  requestIdHeader: 'x-request-id',
-};
+const chat = chatEndpoint((events) => ({ value: events.map((e) => e.data).join('') }));
+const SPEC = testSpec(chat);
 
 /** The caching fetch over a fetch that remembers the signal of every upstream call. */
 function setup() {

@@ -1,35 +1,12 @@
 // An upstream that answers whole (`withWholeAnswers`): JSON requests go through its whole-answer
 // function, without a Response, and reach the caller exactly as the provider sent them.
-import { InvalidOptionError, chatProfile } from '@strata-cache/core';
+import { InvalidOptionError } from '@strata-cache/core';
 import { memoryCache, stored } from '@strata-cache/provider-test-servers';
 import { describe, expect, it } from 'vitest';
-import {
-  type EndpointSpec,
-  type FetchLike,
-  type ProviderSpec,
-  type WholeAnswer,
-  createProviderFetch,
-  fetchAnswer,
-  getCacheInfo,
-  withWholeAnswers,
-} from '../src/index.js';
+import { type FetchLike, type WholeAnswer, createProviderFetch, fetchAnswer, getCacheInfo, withWholeAnswers } from '../src/index.js';
+import { testSpec } from './spec.js';
 
-const chat: EndpointSpec = {
-  path: '/chat/completions',
-  profile: chatProfile,
-  streams: true,
-  usage: () => undefined,
-  complete: (events) => events.at(-1)?.data === '[DONE]',
-  fromEvents: () => ({ value: null }),
-};
-const SPEC: ProviderSpec<any> = {
-  packageName: '@strata-cache/test',
-  clientHint: 'new Client()',
-  isClient: () => false,
-  endpoints: () => [chat],
-  keyHeaders: [],
-  requestIdHeader: 'x-request-id',
-};
+const SPEC = testSpec();
 const URL_ = 'http://upstream.test/v1/chat/completions';
 const request = (content: string, stream = false): RequestInit => ({
   method: 'POST',
