@@ -83,11 +83,15 @@ const MAX_KEPT_TEXT = 64 * 1024;
 
 interface Kept {
   readonly id: KeptId;
-  readonly parts: KeyParts;
+  /** Undefined while the body has been seen once: nothing is built or kept for it yet. */
+  parts: KeyParts | undefined;
   readonly table: KeptRequests;
   /** What it counts against the process's budget. */
-  readonly weight: number;
+  weight: number;
 }
+
+/** What `KeptRequests.find` says of a body seen once before, whose parts are not kept yet. */
+export const SEEN_ONCE = Symbol('seen once');
 
 /** Where a request's kept parts are, or would be. */
 export interface KeptId {
@@ -138,7 +142,9 @@ export function lookupKey(text: string): number {
  * The key parts of request bodies a caching fetch has seen, by URL, key headers and body text:
  * a byte-identical request (a support bot's repeated question, an SDK's retry) skips parsing,
  * building its key request and fingerprinting — its key request is sealed (`sealRequest`), so
- * core hashes it once per scope. Found by the body text (by a hash of its length and a sample of
+ * core hashes it once per scope. A body is kept from its second sight: the first is only noted
+ * (most bodies are never sent again, and parsing a copy of each and sealing it cost a miss more
+ * than the keeping saved). Found by the body text (by a hash of its length and a sample of
  * its characters, see `lookupKey`, then compared in full), then by URL and key headers. Each caching fetch has its own
  * table (a tenant's requests never find another's), all share one budget of the process: at most
  * `maxEntries` entries and `maxChars` characters (each entry counts three times its body's
@@ -168,18 +174,44 @@ export class KeptRequests {
     return { url: request.url.href, headers, text: request.text, lookup: lookupKey(request.text) };
   }
 
+  /** The kept parts of a request, `SEEN_ONCE` for a body noted once (see `note`), or undefined. */
+  find(id: KeptId): KeyParts | typeof SEEN_ONCE | undefined {
+    const k = this.entry(id);
+    return k === undefined ? undefined : (k.parts ?? SEEN_ONCE);
+  }
+
+  /** The kept parts of a request, or undefined. */
   get(id: KeptId): KeyParts | undefined {
+    return this.entry(id)?.parts;
+  }
+
+  /** Notes a body seen for the first time: it counts its text against the budget, nothing is kept. */
+  note(id: KeptId): void {
+    this.add(id, undefined);
+  }
+
+  /** Keeps a request's parts (a body noted before becomes kept, and the newest of the budget). */
+  keep(id: KeptId, parts: KeyParts): void {
+    const k = this.entry(id);
+    if (k === undefined) this.add(id, parts);
+    else if (k.parts === undefined) {
+      k.parts = parts;
+      this.budget.reweigh(k, keptWeight(id, parts));
+    }
+  }
+
+  private entry(id: KeptId): Kept | undefined {
     const same = this.byText.get(id.lookup);
     if (same === undefined) return undefined;
-    for (const k of same) if (sameRequest(k.id, id)) return k.parts;
+    for (const k of same) if (sameRequest(k.id, id)) return k;
     return undefined;
   }
 
-  keep(id: KeptId, parts: KeyParts): void {
+  private add(id: KeptId, parts: KeyParts | undefined): void {
     let same = this.byText.get(id.lookup);
     if (same === undefined) this.byText.set(id.lookup, (same = []));
     else if (same.length >= MAX_SAME_LOOKUP || same.some((k) => sameRequest(k.id, id))) return;
-    const k: Kept = { id, parts, table: this, weight: 3 * id.text.length + id.url.length + id.headers.length };
+    const k: Kept = { id, parts, table: this, weight: keptWeight(id, parts) };
     same.push(k);
     this.budget.add(k);
   }
@@ -192,6 +224,11 @@ export class KeptRequests {
     if (i >= 0) same.splice(i, 1);
     if (same.length === 0) this.byText.delete(k.id.lookup);
   }
+}
+
+/** A body noted once counts its text; a kept one three times its text (the parsed body and key requests it keeps besides). */
+function keptWeight(id: KeptId, parts: KeyParts | undefined): number {
+  return (parts === undefined ? 1 : 3) * id.text.length + id.url.length + id.headers.length;
 }
 
 /** The same body text, URL and key headers (the lookup key follows from the text). */
@@ -216,6 +253,19 @@ export class KeptBudget {
   add(k: Kept): void {
     this.order.add(k);
     this.chars += k.weight;
+    this.fit();
+  }
+
+  /** `k` weighs `weight` now, and is the newest entry. */
+  reweigh(k: Kept, weight: number): void {
+    if (!this.order.delete(k)) return;
+    this.chars += weight - k.weight;
+    k.weight = weight;
+    this.order.add(k);
+    this.fit();
+  }
+
+  private fit(): void {
     while (this.order.size > this.maxEntries || this.chars > this.maxChars) {
       const oldest = this.order.values().next().value as Kept;
       this.order.delete(oldest);
@@ -239,12 +289,16 @@ function fromRead(
   if (!('request' in read)) return passThrough(input, read.replay ?? init, read.reason);
   const { request } = read;
   const id = kept?.idOf(config, request);
+  let seenOnce = false;
   if (id !== undefined) {
-    const known = kept!.get(id);
-    if (known) return finishCall(config, known, request);
+    const known = kept!.find(id);
+    if (known === SEEN_ONCE) seenOnce = true;
+    else if (known !== undefined) return finishCall(config, known, request);
   }
-  // Parts that are kept are sealed (deep-frozen): they get a parse of their own, never the caller's object.
-  let body: unknown = id === undefined ? parsed : undefined;
+  // A body seen for the first time is used as it is (the caller's parse when there is one). Parts
+  // that are kept (from a body's second sight) are sealed (deep-frozen): they get a parse of their
+  // own, never the caller's object.
+  let body: unknown = seenOnce ? undefined : parsed;
   if (body === undefined) {
     try {
       body = JSON.parse(request.text);
@@ -259,7 +313,8 @@ function fromRead(
   const why = spec.uncachedReason?.(b);
   if (why !== undefined) return passThrough(request.url.href, request.init, why);
   const parts = keyParts(config, spec, request, b, stream);
-  if (id !== undefined) {
+  if (id !== undefined && !seenOnce) kept!.note(id);
+  else if (id !== undefined) {
     // Read-only from now on: the body a scope function is handed, and the key requests. The body
     // first: the key requests hold parts of it, so when it cannot be sealed (nested too deep)
     // nothing is frozen and nothing is kept.

@@ -16,7 +16,7 @@ import {
   withCachingFetch,
 } from '../src/index.js';
 import { chatEndpoint, testSpec } from './spec.js';
-import { KeptBudget, KeptRequests, MAX_SAME_LOOKUP, lookupKey } from '../src/call.js';
+import { KeptBudget, KeptRequests, MAX_SAME_LOOKUP, SEEN_ONCE, lookupKey } from '../src/call.js';
 
 let server: ProviderServer;
 beforeAll(async () => {
@@ -279,13 +279,17 @@ describe('a request seen before', () => {
   const text = JSON.stringify({ model: 'gpt-4o-mini', temperature: 0, messages: [{ role: 'user', content: 'What is the refund window?' }] });
   const post = (fetch: FetchLike, h: Record<string, string> = {}) => fetch(url(), { method: 'POST', headers: { ...headers, ...h }, body: text });
 
-  it('is keyed from what was built for the first: one sealed key request, the same entry', async () => {
+  it('is kept from its second sight: the first is keyed as built, every later one from one sealed key request, the same entry', async () => {
     const { fetch, cache, seen } = keptSetup();
     expect(getCacheInfo(await post(fetch))?.hit).toBe(false);
     await cache.flush();
-    for (let i = 0; i < 3; i++) expect(getCacheInfo(await post(fetch))?.hit).toBe(true);
-    expect(new Set(seen).size).toBe(1);
-    const kept = seen[0] as { messages: unknown[] };
+    for (let i = 0; i < 4; i++) expect(getCacheInfo(await post(fetch))?.hit).toBe(true);
+    // The first sight is not sealed (nothing of it is kept); the second builds the kept parts, the rest reuse them.
+    expect(Object.isFrozen(seen[0])).toBe(false);
+    expect(new Set(seen.slice(1)).size).toBe(1);
+    const kept = seen[1] as { messages: unknown[] };
+    expect(kept).not.toBe(seen[0]);
+    expect(kept).toEqual(seen[0]);
     expect(Object.isFrozen(kept)).toBe(true);
     expect(Object.isFrozen(kept.messages[0])).toBe(true);
     expect(server.count('/chat/completions')).toBe(1);
@@ -358,6 +362,29 @@ describe('KeptRequests', () => {
     expect(kept.size).toBe(1);
     expect(kept.get(big)).toEqual({ n: 9 });
     expect(kept.idOf(config, read('x'.repeat(64 * 1024 + 1)))).toBeUndefined();
+  });
+
+  it('a body noted once weighs its text and holds nothing; kept, it weighs three times its text and is the newest', () => {
+    // 3,040 characters: the URL (28) and 999 characters kept (3,025) fit; noted bodies weigh 28 + their length.
+    const budget = new KeptBudget(100, 3040);
+    const kept = new KeptRequests(budget);
+    const first = kept.idOf(config, read('x'.repeat(999)))!;
+    const other = kept.idOf(config, read('y'.repeat(999)))!;
+    kept.note(first);
+    kept.note(other);
+    expect(kept.find(first)).toBe(SEEN_ONCE);
+    expect(kept.get(first)).toBeUndefined();
+    expect(kept.size).toBe(2);
+    // Noting again changes nothing; keeping the first makes it heavy and newest: the other goes.
+    kept.note(first);
+    kept.keep(first, parts(1));
+    expect(kept.find(first)).toEqual({ n: 1 });
+    expect(kept.find(other)).toBeUndefined();
+    expect(kept.size).toBe(1);
+    expect(budget.entries).toBe(1);
+    // A kept body is not replaced by another keep.
+    kept.keep(first, parts(2));
+    expect(kept.get(first)).toEqual({ n: 1 });
   });
 
   it('finds a body only by its whole text: bodies with the same UTF-8 bytes or the same length are other requests, short or long', () => {
