@@ -15,7 +15,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Readable, Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import { type FetchLike, type WholeAnswer, withWholeAnswers } from '@strata-cache/http';
+import { type FetchLike, type WholeAnswer, requestUrl, withWholeAnswers } from '@strata-cache/http';
 import { Agent, Headers as UndiciHeaders, Response as UndiciResponse, fetch as undiciFetch } from 'undici';
 import type { UpstreamConfig } from './config.js';
 
@@ -74,40 +74,19 @@ interface Sent {
   readonly body: Readable | null;
 }
 
-interface Target {
-  readonly origin: string;
-  /** Path and query. */
-  readonly path: string;
-  readonly https: boolean;
-}
-
-// URLs parsed lately: the caching fetch calls the same few route URLs over and over.
-const targets = new Map<string, Target>();
-const MAX_TARGETS = 256;
-
-function targetOf(input: string | URL): Target {
-  if (typeof input !== 'string') return { origin: input.origin, path: input.pathname + input.search, https: input.protocol === 'https:' };
-  let t = targets.get(input);
-  if (t === undefined) {
-    const url = new URL(input);
-    t = { origin: url.origin, path: url.pathname + url.search, https: url.protocol === 'https:' };
-    if (targets.size >= MAX_TARGETS) targets.clear();
-    targets.set(input, t);
-  }
-  return t;
-}
-
 /** Sends a string or bytes body to a URL over undici's `request()`, and undoes the answer's content-encoding as fetch would. */
 async function send(agent: Agent, input: string | URL, init: RequestInit | undefined): Promise<Sent> {
-  const target = targetOf(input);
+  // Parsed once per URL (the caching fetch calls the same few route URLs over and over).
+  const url = requestUrl(input);
+  if (url === undefined) throw new TypeError(`Invalid URL: ${String(input)}`);
   const method = (init?.method ?? 'GET').toUpperCase();
   const headers = requestHeaders(init?.headers);
   // What fetch asks for, and undoes below: the caller's own accept-encoding never reaches here.
-  if (headers['accept-encoding'] === undefined) headers['accept-encoding'] = target.https ? 'br, gzip, deflate' : 'gzip, deflate';
+  if (headers['accept-encoding'] === undefined) headers['accept-encoding'] = url.protocol === 'https:' ? 'br, gzip, deflate' : 'gzip, deflate';
   const body = init?.body as string | Uint8Array | ArrayBuffer | null | undefined;
   const res = await agent.request({
-    origin: target.origin,
-    path: target.path,
+    origin: url.origin,
+    path: url.pathname + url.search,
     method: method as 'POST',
     headers,
     body: body instanceof ArrayBuffer ? new Uint8Array(body) : (body ?? null),

@@ -1,7 +1,7 @@
 // What the gateway's test files share: provider servers, a gateway over them with a few keys,
 // its log lines, and the secrets the no-secrets checks look for.
-import { createServer } from 'node:http';
-import { connect } from 'node:net';
+import { type Server, type ServerResponse, createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import { type ProviderServer, sdkChoice, startAnthropicServer, startOpenAIServer } from '@strata-cache/provider-test-servers';
 import { type Gateway, type GatewayConfigInput, hashKey, startGateway } from '../src/index.js';
 
@@ -148,11 +148,11 @@ export function rawExchange(serverUrl: string, parts: readonly string[], gapMs =
  * on a free port: one OpenAI upstream, the acme key, every request cached. `close()` stops both.
  */
 export async function gatewayInFrontOf(
-  upstream: import('node:http').Server,
+  upstream: Server,
   extend?: Parameters<typeof startGateway>[0]['extend'],
 ): Promise<{ gw: Gateway; close(): Promise<void> }> {
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  const port = (upstream.address() as import('node:net').AddressInfo).port;
+  const port = (upstream.address() as AddressInfo).port;
   const gw = await startGateway({
     config: {
       server: { port: 0, host: '127.0.0.1' },
@@ -186,7 +186,7 @@ export const completionBody = (content: string) =>
   });
 
 /** An upstream written by the test: `answer` gets the last message of each chat request and its response. */
-export function promptServer(answer: (prompt: string, res: import('node:http').ServerResponse) => void): import('node:http').Server {
+export function promptServer(answer: (prompt: string, res: ServerResponse) => void): Server {
   return createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));

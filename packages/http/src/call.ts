@@ -313,16 +313,15 @@ function fromRead(
   const why = spec.uncachedReason?.(b);
   if (why !== undefined) return passThrough(request.url.href, request.init, why);
   const parts = keyParts(config, spec, request, b, stream);
-  if (id !== undefined && !seenOnce) kept!.note(id);
-  else if (id !== undefined) {
-    // Read-only from now on: the body a scope function is handed, and the key requests. The body
-    // first: the key requests hold parts of it, so when it cannot be sealed (nested too deep)
-    // nothing is frozen and nothing is kept.
-    if (Object.isFrozen(sealRequest(parts.body))) {
-      sealRequest(parts.keyRequest);
-      sealRequest(parts.jsonKeyRequest);
-      if (Object.isFrozen(parts.keyRequest) && Object.isFrozen(parts.jsonKeyRequest)) kept!.keep(id, parts);
-    }
+  if (id === undefined) return finishCall(config, parts, request);
+  if (!seenOnce) kept!.note(id);
+  else if (Object.isFrozen(sealRequest(parts.body))) {
+    // Kept, so read-only from now on: the body a scope function is handed, and the key requests.
+    // The body first: the key requests hold parts of it, so when it cannot be sealed (nested too
+    // deep) nothing is frozen and nothing is kept.
+    sealRequest(parts.keyRequest);
+    sealRequest(parts.jsonKeyRequest);
+    if (Object.isFrozen(parts.keyRequest) && Object.isFrozen(parts.jsonKeyRequest)) kept!.keep(id, parts);
   }
   return finishCall(config, parts, request);
 }

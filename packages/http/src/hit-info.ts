@@ -1,5 +1,5 @@
 import type { CacheKey, CacheResult } from '@strata-cache/core';
-import type { HeaderSource } from './whole.js';
+import { type HeaderSource, isHeaders } from './whole.js';
 
 /** Hit information, read back with `getCacheInfo`. */
 export interface CacheInfo {
@@ -164,14 +164,13 @@ export function hitInfo(hit: HitDescription): CacheInfo {
 export function upstreamHeaders(source: Headers | undefined, status: 'miss' | 'bypass', fallbackType: string): Headers;
 export function upstreamHeaders(source: HeaderSource | undefined, status: 'miss' | 'bypass', fallbackType: string): HeaderSource;
 export function upstreamHeaders(source: HeaderSource | undefined, status: 'miss' | 'bypass', fallbackType: string): HeaderSource {
-  if (source !== undefined && typeof (source as Headers).forEach !== 'function') {
-    const record = source as Readonly<Record<string, string | readonly string[]>>;
+  if (source !== undefined && !isHeaders(source)) {
     const out: Record<string, string | readonly string[]> = {};
-    for (const name in record) if (!DROPPED_FROM_UPSTREAM.has(name)) out[name] = record[name]!;
+    for (const name in source) if (!DROPPED_FROM_UPSTREAM.has(name)) out[name] = source[name]!;
     out[STATUS_HEADER] = status;
     return out;
   }
-  const headers = new Headers((source as Headers | undefined) ?? { 'content-type': fallbackType });
+  const headers = new Headers(source ?? { 'content-type': fallbackType });
   // The body handed on is decoded (and may be re-encoded): length and encoding no longer hold.
   headers.delete('content-length');
   headers.delete('content-encoding');

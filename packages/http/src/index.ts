@@ -18,6 +18,7 @@ export { inModelFamilies, withReasoningRule } from './reasoning.js';
 export type { ReasoningRule } from './reasoning.js';
 export type { EndpointSpec, FetchLike, RecordedEvent, ReplayPacing, ScopeContext, ScopeOption } from './types.js';
 export { untilAborted, abortReason, isAbortError } from './abort.js';
+export { requestUrl } from './request-body.js';
 export { leadStream, followStream } from './live-stream.js';
 export type { LeadSpec, LedStream } from './live-stream.js';
 export { checkPromptParts, staticPrefixKey, textsOf } from './prompt-layout.js';

@@ -26,12 +26,15 @@ export type UnreadableBody = 'body-form' | 'body-not-utf8';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-// URLs parsed lately: a client calls a handful of endpoint URLs over and over. Never handed out
-// (only read), so one parse serves every request to the same URL.
+// URLs parsed lately: a client calls a handful of endpoint URLs over and over. Only ever read, so
+// one parse serves every request to the same URL.
 const parsedUrls = new Map<string, URL>();
 const MAX_PARSED_URLS = 256;
 
-/** The request's URL, or undefined when it does not parse. */
+/**
+ * The request's URL, or undefined when it does not parse: parsed once per URL string (the last
+ * 256 kept). The URL object is shared by every caller of the same string: read it, never change it.
+ */
 export function requestUrl(input: string | URL | Request): URL | undefined {
   if (input instanceof URL) return input;
   const href = typeof input === 'string' ? input : input.url;

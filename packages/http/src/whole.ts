@@ -47,23 +47,27 @@ export function wholeFetchOf(fetch: FetchLike): WholeFetch | undefined {
   return typeof whole === 'function' ? (whole as WholeFetch) : undefined;
 }
 
+/** A `Headers` (of whichever fetch implementation made it), not a record. */
+export function isHeaders(headers: HeaderSource): headers is Headers {
+  return typeof (headers as Headers).forEach === 'function';
+}
+
 /** One header's value (several joined by ", ", as `Headers.get` joins them), or null. */
 export function headerValue(headers: HeaderSource, name: string): string | null {
-  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') return (headers as Headers).get(name);
-  const v = (headers as Readonly<Record<string, string | readonly string[]>>)[name];
+  if (isHeaders(headers)) return headers.get(name);
+  const v = headers[name];
   return v === undefined ? null : typeof v === 'string' ? v : v.join(', ');
 }
 
 /** Headers a `Response` accepts: a record with single values as it is, one with repeated headers as a `Headers`. */
 export function headersInit(headers: HeaderSource): Headers | Readonly<Record<string, string>> {
-  if (typeof (headers as Headers).forEach === 'function') return headers as Headers;
-  const record = headers as Readonly<Record<string, string | readonly string[]>>;
+  if (isHeaders(headers)) return headers;
   let repeated = false;
-  for (const name in record) if (typeof record[name] !== 'string') repeated = true;
-  if (!repeated) return record as Readonly<Record<string, string>>;
+  for (const name in headers) if (typeof headers[name] !== 'string') repeated = true;
+  if (!repeated) return headers as Readonly<Record<string, string>>;
   const out = new Headers();
-  for (const name in record) {
-    const v = record[name]!;
+  for (const name in headers) {
+    const v = headers[name]!;
     if (typeof v === 'string') out.append(name, v);
     else for (const x of v) out.append(name, x);
   }
