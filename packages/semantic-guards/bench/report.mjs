@@ -17,7 +17,7 @@ export function markdownQuality(r) {
   const L = [];
   L.push(`# Semantic quality (${r.embedder.id}${r.data.sampled ? `, sample of ${r.data.qqpPairs} QQP pairs` : ''})`, '');
   L.push(
-    `Measured by \`pnpm bench:semantic\` on ${r.date.slice(0, 10)}. Budgets: QQP ≤ ${r.protocol.budgets.qqp}% of non-duplicates hit; BANKING77 ≤ ${r.protocol.budgets.banking77} wrong answers per 100 queries (out-of-scope queries included); mock_data ≤ ${r.protocol.budgets.mock}% of hits wrong${r.protocol.budgets.arena !== undefined ? `; Arena-Hard prompts (traffic without repeats) ≤ ${r.protocol.budgets.arena}% of queries served another prompt's answer` : ''}. ${r.protocol.represents ? `As in the layer, ${r.protocol.represents}. ` : ''}Settings are chosen on tuning splits only (${Object.entries(
+    `Measured by \`pnpm bench:semantic\` on ${r.date.slice(0, 10)}. Budgets: QQP ≤ ${r.protocol.budgets.qqp}% of non-duplicates hit; BANKING77 ≤ ${r.protocol.budgets.banking77} wrong answers per 100 queries (out-of-scope queries included); mock_data ≤ ${r.protocol.budgets.mock}% of hits wrong${r.protocol.budgets.arena !== undefined ? `; Arena-Hard prompts (traffic without repeats) ≤ ${r.protocol.budgets.arena}% of queries served another prompt's answer` : ''}${r.protocol.budgets.lookalikes !== undefined ? `; the project's look-alike set: ${r.protocol.budgets.lookalikes === 0 ? 'no' : `≤ ${r.protocol.budgets.lookalikes}% of`} look-alikes served` : ''}. ${r.protocol.represents ? `As in the layer, ${r.protocol.represents}. ` : ''}Settings are chosen on tuning splits only (${Object.entries(
       r.protocol.splits,
     )
       .map(([k, v]) => `${k}: ${v}`)
@@ -114,7 +114,9 @@ export function markdownQuality(r) {
   );
   L.push('| held-out domain | setting chosen without it | false hits | budget | ratio | ≤ 1.5 × budget | recall |', '|---|---|---:|---:|---:|---|---:|');
   for (const x of r.leaveOneDomainOut)
-    L.push(`| ${x.heldOut} | ${x.setting} | ${x.falseHits} | ${x.budget} | ${x.ratio} | ${x.withinOneAndAHalf ? 'yes' : '**no**'} | ${x.recall ?? '–'} |`);
+    L.push(
+      `| ${x.heldOut} | ${x.setting} | ${x.falseHits} | ${x.budget} | ${x.ratio ?? '–'} | ${x.withinOneAndAHalf ? 'yes' : '**no**'} | ${x.recall ?? '–'} |`,
+    );
   if (r.arena) {
     const ths = r.arena.byThreshold[0].points.map((x) => x.threshold).filter((t) => t >= 0.85);
     L.push(

@@ -141,13 +141,14 @@ const domains = {
   banking77: banking77Domain(root, vec, 5, 'intent', b77Seeds),
   mock: mockDomain(root, vec),
   arena: arenaDomain(arena, vec),
+  lookalikes: lookalikeDomain(looks, vec),
 };
 const banking20 = banking77Domain(root, vec, 20, 'intent', b77Seeds);
 // The same caches with an answer worded afresh for every cached utterance (as an LLM would): entries of
 // one intent then hold different texts, so no two agree unless told how to compare answers.
 const bankingVaried = banking77Domain(root, vec, 5, 'answer', b77Seeds);
 const banking20Varied = banking77Domain(root, vec, 20, 'answer', b77Seeds);
-const lookalikes = lookalikeDomain(looks, vec);
+const lookalikes = domains.lookalikes;
 log(`features ready in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 
 // ------------------------------------------------------------------------------------------------
@@ -274,7 +275,8 @@ const lodo = DOMAINS.map((d) => {
     config: c.setting.config,
     falseHits: h.falseHits,
     budget: BUDGETS[d],
-    ratio: Math.round((100 * h.falseHits) / BUDGETS[d]) / 100,
+    // A budget of none (look-alikes): no ratio, the false hits must be 0.
+    ratio: BUDGETS[d] > 0 ? Math.round((100 * h.falseHits) / BUDGETS[d]) / 100 : null,
     withinOneAndAHalf: h.falseHits <= 1.5 * BUDGETS[d],
     recall: h.recall,
   };
@@ -367,6 +369,8 @@ const quality = {
       mock: 'tune: queries 500–998; held-out: queries 0–499 (all 964 distinct origins stored)',
       arena:
         "tune: Arena-Hard v0.1 prompts (two per topic cluster); held-out: v2.0 prompts; prompts of at most 1,000 characters (the layer's maxTextLength), all stored, each asked with the others as candidates",
+      lookalikes:
+        "the project's look-alike set (store a, ask b): alternate pairs of each category, tune = the 1st, 3rd, … and held-out = the 2nd, 4th, …; a constraint only (no look-alike served), its paraphrase pairs are too few to choose by",
     },
     choice: 'every tuning budget kept, then the largest mean log-ratio of recall to plain cosine at the same budget',
     selector: "lexicalSelector() in every store protocol; consensusSelector() for 'consensus'",
