@@ -238,7 +238,9 @@ export class SemanticCalibrator {
     const c = cands[at]!;
     const allies: string[] = [];
     const rivals: string[] = [];
-    // The most similar candidate holding a different answer (without answer vectors, any other candidate).
+    // The most similar candidate holding a different answer (without answer vectors, any other
+    // candidate) that the guards passed: one they turned down (a named difference, another number)
+    // is no alternative the lookup could be confused with. Its answer still sharpens the judge.
     let rival = -Infinity;
     let lowest = c.similarity;
     for (let i = 0; i < cands.length; i++) {
@@ -248,7 +250,7 @@ export class SemanticCalibrator {
       const same = c.answerVector !== undefined && o.answerVector !== undefined && dot(c.answerVector, o.answerVector) >= this.allyAnswerSimilarity;
       if (same) allies.push(o.id);
       else {
-        rival = Math.max(rival, o.similarity);
+        if (o.accepted !== false) rival = Math.max(rival, o.similarity);
         if (rivals.length < MAX_RIVALS && o.answerVector !== undefined) rivals.push(o.id);
       }
     }

@@ -8,8 +8,8 @@ export interface CalibrationCandidate {
   /** Cosine similarity of the query to the candidate's stored prompt. */
   readonly similarity: number;
   /**
-   * False when a guard (or the selector) turned the candidate down: it is never served, but it
-   * still counts as a neighbour. @default true
+   * False when a guard (or the selector) turned the candidate down: it is never served, and it
+   * makes no match contested, but its answer still counts as a rival's for the judge. @default true
    */
   readonly accepted?: boolean;
   /**
@@ -49,7 +49,8 @@ export interface DecisionToken {
   readonly rivals?: readonly string[];
   /**
    * How contested the match is: the margin between this candidate and the most similar candidate
-   * holding a different answer, as a class from 0 (a rival within 0.01) to 4 (none within 0.1).
+   * holding a different answer that the guards passed, as a class from 0 (a rival within 0.01)
+   * to 4 (none within 0.1).
    */
   readonly context: number;
 }

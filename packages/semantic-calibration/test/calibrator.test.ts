@@ -105,6 +105,25 @@ describe('SemanticCalibrator decisions', { timeout: 30_000 }, () => {
     expect(cal.decide({ candidates: [] }).action).toBe('miss');
   });
 
+  it('a rival the guards turned down does not make a match contested (its answer still reaches the judge)', () => {
+    const cal = new SemanticCalibrator({ random: rng(5) });
+    const a = new Float32Array([1, 0]);
+    const b = new Float32Array([0, 1]);
+    const lookup = (rivalAccepted: boolean) =>
+      cal.decide({
+        candidates: [
+          { id: 'export', similarity: 0.95, answerVector: a },
+          { id: 'import', similarity: 0.949, answerVector: b, accepted: rivalAccepted },
+        ],
+      }).token!;
+    const contested = lookup(true);
+    const named = lookup(false);
+    // A rival the guards passed, 0.001 behind: the most contested class; one they turned down: a clear lead.
+    expect(contested.context).toBe(0);
+    expect(named.context).toBeGreaterThan(contested.context);
+    expect(named.rivals).toEqual(['import']);
+  });
+
   it('serves the same text at once (guards still apply), and says why', () => {
     const cal = new SemanticCalibrator({ random: rng(20) });
     const d = cal.decide({ candidates: [{ id: 'a', similarity: 0.91, sameText: true }] });
