@@ -20,6 +20,7 @@ export type { Analysis, Token } from './text.js';
 export { DIRECTION_GROUPS, OPPOSITE_GROUPS, REVERSING_PREFIXES } from './lexicon.js';
 export type { PoleGroup } from './lexicon.js';
 export { pairVerifierGuard, sameText } from './verifier.js';
+export { sameQuestion, unframed } from './framing.js';
 export type { PairModel, PairVerifierOptions } from './verifier.js';
 export { USE_LITE_VERIFIER_MIN_PROBABILITY, USE_LITE_VERIFIER_TRUST_ABOVE, useLiteVerifier, useLiteVerifierModel } from './use-lite-verifier.js';
 export { lexicalSelector, sameValue, wordOverlap } from './selector.js';
