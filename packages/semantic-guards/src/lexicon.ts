@@ -8,9 +8,10 @@ export type PoleGroup = readonly (readonly string[])[];
 
 /** Direction and relation: which way something goes or compares. */
 export const DIRECTION_GROUPS: readonly PoleGroup[] = [
+  // Data moving into a system (import, upload) or out of it (export, download).
   [
-    ['import', 'importing'],
-    ['export', 'exporting'],
+    ['import', 'importing', 'upload', 'uploading'],
+    ['export', 'exporting', 'download', 'downloading'],
   ],
   [
     ['inbound', 'incoming', 'inflow'],
@@ -155,9 +156,11 @@ export const OPPOSITE_GROUPS: readonly PoleGroup[] = [
   ],
   [['open'], ['close', 'shut']],
   [['on'], ['off']],
+  // "Switch on" / "turn off" name the same poles (a pole met again in another form on the same
+  // side does not count: "block users on Slack" / "block users" stay alike).
   [
-    ['enable', 'activate', 'allow'],
-    ['disable', 'deactivate', 'block', 'prevent', 'forbid', 'ban', 'deny'],
+    ['enable', 'activate', 'allow', 'on'],
+    ['disable', 'deactivate', 'block', 'prevent', 'forbid', 'ban', 'deny', 'off'],
   ],
   [
     ['accept', 'approve', 'agree', 'admit'],

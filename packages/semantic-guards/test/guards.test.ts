@@ -133,11 +133,15 @@ describe('direction guard', () => {
     rejects(g, 'Can I return an item after 30 days?', 'Can I return an item within 30 days?');
     rejects(g, 'Is it a good time to buy a house?', 'Is it a good time to sell a house?');
     rejects(g, 'How do I transfer files to my phone?', 'How do I transfer files from my phone?');
+    // Data into a system (import, upload) against data out of it (export, download).
+    rejects(g, 'How do I import my projects from CSV?', 'How can I download my projects as CSV?');
+    rejects(g, 'How do I upload a backup?', 'How do I export a backup?');
   });
   it('accepts synonyms of the same pole and one-sided additions', () => {
     accepts(g, 'How can I lose weight fast?', 'What is the quickest way to lose weight?');
     accepts(g, 'Which is bigger, Canada or the US?', 'Which is larger: the US or Canada?');
     accepts(g, 'What was life like before the revolution?', 'What was life like before and after the revolution?');
+    accepts(g, 'How do I import my projects from CSV?', 'How can I upload my projects from a CSV?');
   });
   it('takes extra groups for a domain', () => {
     const custom = directionGuard({ extraGroups: [[['bullish'], ['bearish']]] });
@@ -157,6 +161,9 @@ describe('opposites guard', () => {
     rejects(g, 'How do I install Node?', 'How do I reinstall Node?');
     rejects(g, 'How do I mute myself?', 'How do I unmute myself?'); // not listed anywhere: prefix rule
     rejects(g, 'How do I delete a file?', 'How do I recover a file?');
+    // "Switch off" / "turn on" against "enable" / "disable".
+    rejects(g, 'Where do I switch off two-factor authentication?', 'How do I enable two-factor authentication?');
+    rejects(g, 'How do I turn on two-factor authentication?', 'How do I disable two-factor authentication?');
   });
   it('rejects the reverse action even when its object names the other pole', () => {
     // "archived" describes the project; the action asked for is the reverse of archiving.
@@ -171,6 +178,9 @@ describe('opposites guard', () => {
     accepts(g, 'How do I search the archive?', 'How do I research the archive?');
     accepts(oppositesGuard({ prefixes: false }), 'How do I mute myself?', 'How do I unmute myself?');
     accepts(g, 'How do I turn off notifications?', 'How can I disable notifications?');
+    // "on" as a preposition beside a pole word of its own: an addition, not a reversal.
+    accepts(g, 'How do I block users on Slack?', 'How do I block users?');
+    accepts(g, 'Where do I switch on two-factor authentication?', 'How do I enable two-factor authentication?');
   });
 });
 
