@@ -26,7 +26,7 @@ import {
   embeddingAnswerJudge,
   wilson,
 } from '@strata-cache/semantic-calibration';
-import { sameText } from '@strata-cache/semantic-guards';
+import { sameQuestion } from '@strata-cache/semantic-guards';
 import { AnswerVectors } from './answer-vectors.js';
 import type { CalibrationChannel, RedisPubSub, ResolvedCalibration } from './calibration-options.js';
 import type { CalibratedSearch, CalibrationHost, FoundCandidate, SemanticCalibrationStats } from './calibration-types.js';
@@ -138,7 +138,7 @@ export class LayerCalibration {
         similarity: c.similarity,
         accepted,
         ...(answerVector ? { answerVector } : {}),
-        ...(accepted && sameText(query.text, c.text) ? { sameText: true } : {}),
+        ...(accepted && sameQuestion(query.text, c.text) ? { sameText: true } : {}),
       });
     }
     const d = cal.decide({ candidates });

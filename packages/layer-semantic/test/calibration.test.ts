@@ -127,6 +127,22 @@ describe('SemanticLayer calibration through MultiLayerCache', () => {
     await cache.close();
   });
 
+  it('serves a stored question asked again in other framing ("Hi, …", "… Thanks!") without estimating, from the first lookup', async () => {
+    const { layer, cache } = stack();
+    await cache.getOrLoad<string>(chat('How do I reset my password?'), async () => 'Use the reset link.');
+    await cache.getOrLoad<string>(chat('How do I export my invoices?'), async () => 'Billing → Export.');
+    await cache.flush();
+    await layer.embeddingIdle();
+    // A cold calibrator serves nothing on estimates yet; the same question in other framing needs none.
+    const framed = await cache.getOrLoad<string>(chat('Hi, how do I reset my password? Thanks!'), async () => 'fresh');
+    expect(framed).toMatchObject({ status: 'hit', value: 'Use the reset link.', calibrated: true });
+    expect(framed.calibration).toMatchObject({ action: 'serve', pWrong: 0 });
+    // Another word is another question: estimated, and a cold calibrator does not serve it.
+    const other = await cache.getOrLoad<string>(chat('Hi, how do I reset my email? Thanks!'), async () => 'fresh');
+    expect(other.status).toBe('miss');
+    await cache.close();
+  });
+
   it('keeps no answer vector for an answer the embedder cannot represent (it would ally with any other)', async () => {
     class LatinOnly extends HashEmbedder {
       represents(text: string): boolean {

@@ -20,7 +20,9 @@ export interface CalibrationCandidate {
   readonly answerVector?: Float32Array;
   /**
    * The query is the stored prompt in other case, punctuation, contractions or number formatting
-   * (`sameText` from `@strata-cache/semantic-guards`): served without estimating. @default false
+   * (`sameText` from `@strata-cache/semantic-guards`; `@strata-cache/layer-semantic` also counts
+   * conversational framing such as "Hi," or "Thanks!" aside, `sameQuestion`): served without
+   * estimating. @default false
    */
   readonly sameText?: boolean;
 }

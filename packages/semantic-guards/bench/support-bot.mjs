@@ -8,7 +8,7 @@
 // fresh answer texts (and their embeddings), the judge's scores. The intents only score the run.
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { defaultGuards, lexicalSelector, runGuards, sameText } from '../dist/index.js';
+import { defaultGuards, lexicalSelector, runGuards, sameQuestion } from '../dist/index.js';
 import { pkgDir } from './data.mjs';
 import { rng } from './banking77-sim.mjs';
 
@@ -117,7 +117,7 @@ export async function replay({ sim, vec, policy, warm = Math.floor(sim.queries.l
           similarity: c.sim,
           accepted: c.accepted,
           answerVector: vec(c.e.answer),
-          sameText: sameText(q.text, c.e.text),
+          sameText: sameQuestion(q.text, c.e.text),
         })),
       };
       const t0 = performance.now();
