@@ -116,6 +116,8 @@ export class LayerCalibration {
     const minServe = Math.max(this.o.minSimilarity, floor ?? -1);
     const rejected: RejectedCandidate[] = [];
     const candidates: CalibrationCandidate[] = [];
+    // Only the best candidate the guards pass can be served: the same-question check runs for it alone.
+    let servable = true;
     for (const c of found) {
       let accepted = c.similarity >= minServe;
       if (accepted) {
@@ -138,8 +140,9 @@ export class LayerCalibration {
         similarity: c.similarity,
         accepted,
         ...(answerVector ? { answerVector } : {}),
-        ...(accepted && sameQuestion(query.text, c.text) ? { sameText: true } : {}),
+        ...(accepted && servable && sameQuestion(query.text, c.text) ? { sameText: true } : {}),
       });
+      if (accepted) servable = false;
     }
     const d = cal.decide({ candidates });
     const token: LayerToken | undefined = d.token ? { v: TOKEN_VERSION, t: key, a: d.action, d: d.token } : undefined;
