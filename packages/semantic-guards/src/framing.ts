@@ -32,5 +32,9 @@ export function unframed(text: string): string {
  * different word anywhere else makes them differ.
  */
 export function sameQuestion(a: string, b: string): boolean {
-  return sameText(a, b) || sameText(unframed(a), unframed(b));
+  if (sameText(a, b)) return true;
+  const ua = unframed(a);
+  const ub = unframed(b);
+  // Without framing on either side the second comparison would repeat the first.
+  return (ua !== a || ub !== b) && sameText(ua, ub);
 }
