@@ -85,6 +85,14 @@ export function negations(tokens: readonly Token[]): Array<{ cue: string; scope:
     if (w === 'not' && (next === 'only' || prev === 'or' || prev === 'if' || (prev === 'why' && prev2 === 'or'))) continue;
     if (w === 'no' && (next === 'matter' || next === 'doubt' || prev === 'or' || prev === 'yes')) continue;
     if (w === 'nor' && tokens.slice(0, i).some((t) => t.lower === 'neither')) continue;
+    // A negated verb of knowing ("I don't know how…", "can't remember my password", "not sure
+    // why…", "no idea"): what it negates is the knowing, not what is known. Only that word is its
+    // scope, so the other text flips it only by saying "know" / "remember" / "sure" itself.
+    const known = askerDoesNotKnow(tokens, i);
+    if (known !== undefined) {
+      out.push({ cue: w, scope: [known.stem] });
+      continue;
+    }
     // What it negates: the next few content words ("not able to sleep" → able, sleep).
     const scope: string[] = [];
     for (let j = i + 1; j < Math.min(tokens.length, i + 5); j++) {
@@ -96,6 +104,91 @@ export function negations(tokens: readonly Token[]): Array<{ cue: string; scope:
     if (w === 'no' && next === 'one') i++;
   }
   return out;
+}
+
+/** Verbs (and adjectives, "idea") of knowing: negated, they say what the asker does not know, not what is not so. */
+const COGNITION = new Set([
+  'know',
+  'knew',
+  'known',
+  'remember',
+  'recall',
+  'recollect',
+  'understand',
+  'understood',
+  'sure',
+  'certain',
+  'idea',
+  'figure',
+  'figured',
+]);
+/** Hedges between a negation and its verb: "not really sure", "don't quite understand", "not the slightest idea". */
+const HEDGES = new Set([
+  'really',
+  'quite',
+  'even',
+  'exactly',
+  'actually',
+  'fully',
+  'totally',
+  'completely',
+  'entirely',
+  'too',
+  'so',
+  'very',
+  'the',
+  'slightest',
+  'clear',
+]);
+
+/** Words between the asker and a negation: "I can't", "I really don't", "we still have no". */
+const AUXILIARIES = new Set([
+  'do',
+  'did',
+  'can',
+  'could',
+  'will',
+  'would',
+  'am',
+  'are',
+  'was',
+  'were',
+  'have',
+  'had',
+  'really',
+  'just',
+  'still',
+  'honestly',
+  'simply',
+  'truly',
+  'genuinely',
+]);
+const ASKER = new Set(['i', 'we', 'im', 'ive', 'id']);
+/** "I don't know them": knowing someone, not something. */
+const PEOPLE = new Set(['him', 'them', 'you', 'anyone', 'anybody', 'someone', 'somebody', 'each', 'people', 'nobody']);
+
+/**
+ * The verb of knowing that the negation at `at` applies to, when the asker says they do not
+ * know: "I don't know how…", "we can't remember…", "Not sure why…" (no subject: the asker's).
+ * Someone else's not knowing ("most people don't know about…"), a verb that ends its sentence
+ * ("a girl I don't know?") and knowing a person ("I don't know them") are ordinary negations.
+ */
+function askerDoesNotKnow(tokens: readonly Token[], at: number): Token | undefined {
+  let j = at;
+  while (!tokens[j]!.sentenceStart && AUXILIARIES.has(tokens[j - 1]!.lower)) j--;
+  const asker = tokens[j]!.sentenceStart || ASKER.has(tokens[j - 1]!.lower);
+  if (!asker) return undefined;
+  for (let k = at + 1; k < Math.min(tokens.length, at + 4); k++) {
+    const t = tokens[k]!;
+    if (t.sentenceStart) return undefined;
+    if (COGNITION.has(t.lower)) {
+      // Something must follow in its sentence — what the asker does not know — and not a person.
+      const next = tokens[k + 1];
+      return next !== undefined && !next.sentenceStart && !PEOPLE.has(next.lower) ? t : undefined;
+    }
+    if (!HEDGES.has(t.lower)) return undefined;
+  }
+  return undefined;
 }
 
 /** Number of negations in `tokens`. */

@@ -120,6 +120,25 @@ describe('negation guard', () => {
     accepts(g, 'Not only fast but cheap', 'Fast and cheap');
     accepts(g, 'How can I earn money online without investment?', 'How can I earn money on the internet?');
   });
+  it('takes a negated verb of knowing to negate the knowing, not what is known', () => {
+    // What the asker does not know is what the other text asks: the same question.
+    accepts(g, "I can't remember my password. How do I change it?", 'How do I reset my password?');
+    accepts(g, "I don't know how to cancel my subscription.", 'How do I cancel my subscription?');
+    accepts(g, "I'm not sure why my card was declined", 'Why was my card declined?');
+    accepts(g, 'I have no idea where my order is', 'Where is my order?');
+    accepts(g, "I don't really understand this fee on my statement", 'What is this fee on my statement?');
+    accepts(g, 'Not sure why my card was declined', 'Why was my card declined?');
+    // The knowing itself flipped is still a flip.
+    rejects(g, "I don't know my passcode", 'I know my passcode but the app says it is wrong');
+    rejects(g, "Why doesn't the app remember my login?", 'Why does the app remember my login?');
+    // Someone else's not knowing, or knowing a person, is an ordinary negation.
+    rejects(g, 'Which camping tools do most people not know about?', 'Which camping tools do most people know about?');
+    rejects(g, 'How do I start a conversation with a girl I know?', "How do I start a conversation with a girl I don't know?");
+    rejects(g, 'I know them, can I add them as contacts?', "I don't know them, can I add them as contacts?");
+    // Any other verb keeps its object in scope.
+    rejects(g, "Why can't I log in to my account?", 'Why can I log in to my account?');
+    rejects(g, "I can't pay with my card", 'I can pay with my card');
+  });
 });
 
 describe('direction guard', () => {
