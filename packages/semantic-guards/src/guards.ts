@@ -284,12 +284,16 @@ export function negationGuard(): SemanticGuard {
     check({ query, candidate }: GuardInput): GuardVerdict {
       const aq = analyze(query);
       const ac = analyze(candidate);
-      const counts = (a: Analysis, other: Analysis) => negations(a.tokens).filter((n) => n.scope.length === 0 || n.scope.some((w) => other.stems.has(w)));
+      const negQ = negations(aq.tokens);
+      const negC = negations(ac.tokens);
+      // A negation whose scope the other text also talks about (or that has none) is a flip of it.
+      const flips = (negs: ReturnType<typeof negations>, other: Analysis) =>
+        negs.filter((n) => n.scope.length === 0 || n.scope.some((w) => other.stems.has(w)));
       // Both negated (even differently worded: "does not have" / "doesn't exist") is not a flip.
-      const nq = counts(aq, ac);
-      const nc = counts(ac, aq);
-      if (nq.length > 0 && negations(ac.tokens).length === 0) return reject(`the query is negated ("${nq[0]!.cue}") and the candidate is not`);
-      if (nc.length > 0 && negations(aq.tokens).length === 0) return reject(`the candidate is negated ("${nc[0]!.cue}") and the query is not`);
+      const nq = negC.length === 0 ? flips(negQ, ac) : [];
+      const nc = negQ.length === 0 ? flips(negC, aq) : [];
+      if (nq.length > 0) return reject(`the query is negated ("${nq[0]!.cue}") and the candidate is not`);
+      if (nc.length > 0) return reject(`the candidate is negated ("${nc[0]!.cue}") and the query is not`);
       return ACCEPT;
     },
   };
