@@ -20,6 +20,14 @@ export interface InvalidationEnvelope {
    * earlier versions: a receiver then uses the time it received the message (later, so safe).
    */
   readonly at?: number;
+  /**
+   * The store's counter after the save that holds this message's watermark (see
+   * {@link WatermarkStore.save}), when the store keeps one. A receiver notes it: a counter that
+   * moved past every save it heard of tells it it missed a message (a subscription that went deaf
+   * without a disconnect), and it loads the store's watermarks. Absent when the sender has no
+   * store, its save had not landed when it sent the message, or it is of an earlier version.
+   */
+  readonly seq?: number;
 }
 
 /**
@@ -55,9 +63,12 @@ export interface FleetClock {
 export interface WatermarkStore {
   /**
    * Max-merges watermarks into the store (a lower `at`, or a lower version, never replaces a
-   * higher one). Resolves once acknowledged; rejects when the store cannot be reached.
+   * higher one). Resolves once acknowledged; rejects when the store cannot be reached. A store
+   * that counts its saves resolves the counter after this one: core sends it with the messages of
+   * these watermarks (`InvalidationEnvelope.seq`), which it publishes only once the save landed.
    */
-  save(marks: readonly InvalidationWatermark[]): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: stores written before the counter resolve Promise<void>, which stays valid
+  save(marks: readonly InvalidationWatermark[]): Promise<number | undefined | void>;
   /** Every watermark stored. */
   load(): Promise<InvalidationWatermark[]>;
   /**

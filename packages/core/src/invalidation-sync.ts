@@ -1,4 +1,4 @@
-import type { FleetClock, InvalidationBus, InvalidationMessage, InvalidationWatermark, WatermarkStore } from './bus.js';
+import type { FleetClock, InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark, WatermarkStore } from './bus.js';
 import { type CacheContext, emitError } from './context.js';
 import type { CacheKey } from './fingerprint.js';
 import { applyToLayer } from './invalidation-apply.js';
@@ -72,7 +72,12 @@ export class InvalidationSync {
   private readonly store: WatermarkStore | undefined;
   private last = Number.NEGATIVE_INFINITY;
   private readonly unsaved = new Set<string>();
-  private readonly unpublished = new Set<string>();
+  /** Messages to send again: watermark id → the store's counter after its save (when known). */
+  private readonly unpublished = new Map<string, number | undefined>();
+  /** Watermarks whose message goes (or went) out before their save landed: sent again once it does. */
+  private readonly unannounced = new Set<string>();
+  /** Watermarks in a save not acknowledged yet. */
+  private readonly inFlight = new Set<InvalidationWatermark>();
   private unapplied: Unapplied[] = [];
   private resyncWanted = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -84,7 +89,7 @@ export class InvalidationSync {
   private closed = false;
   private lastResync = Number.NEGATIVE_INFINITY;
   /** Watermarks to save at the end of this tick, in one call. */
-  private batch: { readonly marks: InvalidationWatermark[]; readonly saved: Promise<void> } | undefined;
+  private batch: { readonly marks: InvalidationWatermark[]; readonly saved: Promise<number | undefined> } | undefined;
 
   constructor(
     private readonly bus: InvalidationBus | undefined,
@@ -134,53 +139,85 @@ export class InvalidationSync {
   }
 
   /**
-   * Stores a watermark; false when the store could not take it now (it is retried) or there is
-   * none. Watermarks set in one tick (a prompt purge's keys, an event's tags) go in one save.
+   * Stores a watermark: whether the store took it (false when it could not now — it is retried —
+   * or there is none), and the store's counter after the save when it keeps one. Watermarks set
+   * in one tick (a prompt purge's keys, an event's tags) go in one save.
    */
-  async persist(w: InvalidationWatermark): Promise<boolean> {
+  async persist(w: InvalidationWatermark): Promise<{ readonly saved: boolean; readonly seq: number | undefined }> {
     const store = this.store;
-    if (!store) return false;
+    if (!store) return { saved: false, seq: undefined };
     const id = watermarkId(w.message);
     let b = this.batch;
     if (b === undefined) {
       const marks: InvalidationWatermark[] = [];
-      const saved = new Promise<void>((resolve) => process.nextTick(resolve)).then(() => {
+      const saved = new Promise<void>((resolve) => process.nextTick(resolve)).then(async () => {
         if (this.batch?.marks === marks) this.batch = undefined;
-        return store.save(marks);
+        return counter(await store.save(marks));
       });
       saved.catch(() => undefined);
       this.batch = b = { marks, saved };
     }
     b.marks.push(w);
+    this.inFlight.add(w);
+    let seq: number | undefined;
     try {
-      await b.saved;
+      seq = await b.saved;
     } catch (error) {
       this.unsaved.add(id);
+      // Its message goes out now without the counter; once saved, it is sent again with it.
+      if (this.bus && this.unannounced.size < MAX_RETRIES) this.unannounced.add(id);
       emitError(this.ctx(), error, 'bus', 'saveWatermark');
       this.kick(this.delay);
-      return false;
+      return { saved: false, seq: undefined };
+    } finally {
+      this.inFlight.delete(w);
     }
     const current = this.table.get(id);
-    if (current !== undefined && watermarkScore(current) > watermarkScore(w)) this.unsaved.add(id);
-    else this.unsaved.delete(id);
+    // A later watermark of the same id set meanwhile: saved by its own call, unless none is under way.
+    if (current !== undefined && watermarkScore(current) > watermarkScore(w) && !this.inFlight.has(current)) this.unsaved.add(id);
+    else {
+      this.unsaved.delete(id);
+      // Stored now: its message goes with this counter (or is announced by the caller).
+      this.unannounced.delete(id);
+    }
     // The store answers again: whatever waits for it goes now.
     if (this.pendingCount > 0) this.kick(0);
-    return true;
+    return { saved: true, seq };
   }
 
-  /** Publishes on the bus; false when it failed (it is published again later). */
-  async publish(w: InvalidationWatermark, origin: string): Promise<boolean> {
+  /**
+   * Publishes on the bus, with the store's counter after the watermark's save when it is known;
+   * false when it failed (it is published again later).
+   */
+  async publish(w: InvalidationWatermark, origin: string, seq?: number): Promise<boolean> {
     if (!this.bus) return false;
     try {
-      await this.bus.publish({ origin, sentAt: Date.now(), message: w.message, at: w.at });
+      await this.bus.publish(envelope(origin, w, seq));
       return true;
     } catch (error) {
       emitError(this.ctx(), error, 'bus', 'publish');
-      if (this.unpublished.size >= MAX_RETRIES) this.unpublished.delete(this.unpublished.values().next().value!);
-      this.unpublished.add(watermarkId(w.message));
+      this.queuePublish(watermarkId(w.message), seq);
       this.kick(this.delay);
       return false;
     }
+  }
+
+  /**
+   * A message that went out before its watermark's save landed: it is sent again with the save's
+   * counter, so a process that missed the first one (re-subscribing meanwhile, or deaf) and loaded
+   * the store before the save finds it now — on the bus, or by the counter it did not hear of.
+   */
+  announce(w: InvalidationWatermark, seq: number): void {
+    if (!this.bus) return;
+    this.queuePublish(watermarkId(w.message), seq);
+    this.kick(0);
+  }
+
+  private queuePublish(id: string, seq: number | undefined): void {
+    if (!this.unpublished.has(id) && this.unpublished.size >= MAX_RETRIES) this.unpublished.delete(this.unpublished.keys().next().value!);
+    // A counter already queued for it stays unless this one is later.
+    const queued = this.unpublished.get(id);
+    this.unpublished.set(id, queued === undefined || (seq !== undefined && seq > queued) ? seq : queued);
   }
 
   /** Layer purges that failed: retried until they are done. */
@@ -307,6 +344,8 @@ export class InvalidationSync {
       }
     }
     if (this.unsaved.size > 0 && this.store) progress = (await this.saveUnsaved()) || progress;
+    // Watermarks saved just now on a retry: their messages go again, with the save's counter.
+    if (this.unpublished.size > 0) progress = (await this.republish()) || progress;
     if (this.unapplied.length > 0) progress = (await this.reapply()) || progress;
     if (progress) this.delay = RETRY_MIN_MS;
   }
@@ -348,17 +387,20 @@ export class InvalidationSync {
       const marks: InvalidationWatermark[] = [];
       for (const id of this.unsaved) {
         const w = this.table.get(id);
-        if (w === undefined)
-          this.unsaved.delete(id); // folded into a clear watermark (saved on its own)
-        else {
+        if (w === undefined) {
+          // folded into a clear watermark (saved on its own)
+          this.unsaved.delete(id);
+          this.unannounced.delete(id);
+        } else {
           ids.push(id);
           marks.push(w);
         }
         if (ids.length >= SAVE_BATCH) break;
       }
       if (ids.length === 0) break;
+      let seq: number | undefined;
       try {
-        await this.store!.save(marks);
+        seq = counter(await this.store!.save(marks));
       } catch (error) {
         emitError(this.ctx(), error, 'bus', 'saveWatermark');
         return progress;
@@ -366,6 +408,8 @@ export class InvalidationSync {
       progress = true;
       ids.forEach((id, i) => {
         if (this.table.get(id) === marks[i]) this.unsaved.delete(id);
+        // Its message went out before this save: again, with the counter (see announce).
+        if (this.unannounced.delete(id) && seq !== undefined) this.queuePublish(id, seq);
       });
     }
     return progress;
@@ -373,19 +417,20 @@ export class InvalidationSync {
 
   private async republish(): Promise<boolean> {
     let progress = false;
-    for (const id of [...this.unpublished]) {
+    for (const [id, seq] of [...this.unpublished]) {
       const w = this.table.get(id);
       if (w === undefined) {
         this.unpublished.delete(id);
         continue;
       }
       try {
-        await this.bus!.publish({ origin: this.host.instanceId, sentAt: Date.now(), message: w.message, at: w.at });
+        await this.bus!.publish(envelope(this.host.instanceId, w, seq));
       } catch (error) {
         emitError(this.ctx(), error, 'bus', 'publish');
         return progress;
       }
-      this.unpublished.delete(id);
+      // Queued again meanwhile (a later save's counter): sent on the next round.
+      if (this.unpublished.get(id) === seq) this.unpublished.delete(id);
       progress = true;
     }
     return progress;
@@ -410,4 +455,15 @@ export class InvalidationSync {
     }
     return progress;
   }
+}
+
+/** A bus message for a watermark: its counter only when known (a receiver of an earlier version ignores it). */
+function envelope(origin: string, w: InvalidationWatermark, seq: number | undefined): InvalidationEnvelope {
+  return seq === undefined ? { origin, sentAt: Date.now(), message: w.message, at: w.at } : { origin, sentAt: Date.now(), message: w.message, at: w.at, seq };
+}
+
+/** The counter a store's save resolved, when it is one. */
+// biome-ignore lint/suspicious/noConfusingVoidType: what WatermarkStore.save resolves (void for stores without a counter)
+function counter(v: number | undefined | void): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined;
 }

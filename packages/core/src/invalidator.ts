@@ -10,6 +10,21 @@ import type { CacheEvents, InvalidationResult } from './types.js';
 
 /** Watermarks learned from the store at once beyond which layers are not purged one by one. */
 const LEARNED_PURGE_MAX = 1_000;
+/** How long an invalidation's message waits for its watermark's save before it is sent anyway, ms. */
+const PUBLISH_WAIT_MS = 50;
+
+/** `p`'s value when it settles within `ms`, else undefined (it runs on). `p` never rejects. */
+async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface InvalidatorHost {
   readonly instanceId: string;
@@ -31,8 +46,8 @@ export class Invalidator {
 
   /**
    * One invalidation: its watermark goes into this process's table at once (every read from here
-   * on refuses what it covers, wherever it sits); once the layers are purged, the message is
-   * published and the watermark stored. What fails is retried until done and
+   * on refuses what it covers, wherever it sits); once the layers are purged, the watermark is
+   * stored and the message published. What fails is retried until done and
    * reported (`unreached`, `pending`), never counted as 0.
    */
   async invalidate(message: InvalidationMessage, key?: CacheKey): Promise<InvalidationResult> {
@@ -41,10 +56,22 @@ export class Invalidator {
     const w: InvalidationWatermark = { message, at };
     const applied = await applyInvalidation(this.ctx, message, false, key);
     // Published once this process's layers are done (the shared ones included), so a receiver
-    // never finds in a shared layer what the sender is still removing from it; the watermark is
-    // stored alongside, sent after the message (the other processes need not wait for it).
-    const publishing = this.host.bus ? this.sync.publish(w, this.host.instanceId) : Promise.resolve(true);
-    const [published, durable] = await Promise.all([publishing, this.sync.persist(w)]);
+    // never finds in a shared layer what the sender is still removing from it, and once the
+    // watermark is stored, with the store's counter: a process re-subscribing meanwhile loads the
+    // store after it is back and finds the watermark there, and one that hears nothing notices the
+    // counter it did not hear of. A store that does not answer within PUBLISH_WAIT_MS does not hold
+    // the message back: it goes without the counter, and again with it once the save landed.
+    const persisting = this.sync.persist(w);
+    let published = true;
+    let saved: { readonly saved: boolean; readonly seq: number | undefined };
+    if (!this.host.bus) saved = await persisting;
+    else {
+      const early = await settledWithin(persisting, PUBLISH_WAIT_MS);
+      published = await this.sync.publish(w, this.host.instanceId, early?.seq);
+      saved = early ?? (await persisting);
+      if (!early && saved.seq !== undefined) this.sync.announce(w, saved.seq);
+    }
+    const durable = saved.saved;
     this.sync.retryLayers(message, applied.unreached, key);
     const result: InvalidationResult = {
       layers: applied.counts,

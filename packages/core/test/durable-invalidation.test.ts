@@ -22,7 +22,8 @@ class MemoryStore implements WatermarkStore {
   failing = false;
   saves = 0;
   private readonly listeners = new Set<() => void>();
-  async save(marks: readonly InvalidationWatermark[]): Promise<void> {
+  /** Resolves no counter (a store that keeps none). */
+  async save(marks: readonly InvalidationWatermark[]): Promise<number | undefined> {
     if (this.failing) throw new Error('store unreachable');
     this.saves++;
     for (const w of marks) {
@@ -30,6 +31,7 @@ class MemoryStore implements WatermarkStore {
       const s = watermarkScore(w);
       if (!((this.marks.get(id) ?? -Infinity) >= s)) this.marks.set(id, s);
     }
+    return undefined;
   }
   async load(): Promise<InvalidationWatermark[]> {
     if (this.failing) throw new Error('store unreachable');
@@ -43,6 +45,20 @@ class MemoryStore implements WatermarkStore {
   /** The store came back (empty, or from an older snapshot): tells every process. */
   back(): void {
     for (const l of [...this.listeners]) l();
+  }
+}
+
+/** A store that counts its saves (as the Redis one does) and can be slow to answer; `log` records saves and messages in order. */
+class CountingStore extends MemoryStore {
+  seq = 0;
+  delayMs = 0;
+  readonly log: string[] = [];
+  override async save(marks: readonly InvalidationWatermark[]): Promise<number> {
+    if (this.delayMs > 0) await sleep(this.delayMs);
+    await super.save(marks);
+    this.seq++;
+    this.log.push(`save ${this.seq}`);
+    return this.seq;
   }
 }
 
@@ -209,6 +225,57 @@ describe('durable watermarks (a bus with a store)', () => {
     store.back();
     await until(() => store.marks.size === 2);
     expect([...store.marks.keys()].sort()).toEqual([watermarkId({ type: 'key', keyId: a.keyFor(req('k')).id, scope: a.resolveScope() }), 'tag|*|t1'].sort());
+  });
+
+  it("the message goes out once its watermark is stored, with the store's counter (a process re-subscribing meanwhile finds it in the store)", async () => {
+    const store = new CountingStore();
+    const shared = new LocalInvalidationBus();
+    const a = new MultiLayerCache({ layers: [new TestLayer('l1', { remote: false })], bus: busWith(store, undefined, shared) });
+    await a.ready();
+    const sent: InvalidationEnvelope[] = [];
+    await shared.subscribe((e) => {
+      sent.push(e);
+      store.log.push(`message ${e.seq ?? '-'}`);
+    });
+    await a.invalidateTag('pricing');
+    await a.invalidateTag('hours');
+    expect(store.log).toEqual(['save 1', 'message 1', 'save 2', 'message 2']);
+    expect(sent.map((e) => [e.message, e.seq])).toEqual([
+      [{ type: 'tag', tag: 'pricing' }, 1],
+      [{ type: 'tag', tag: 'hours' }, 2],
+    ]);
+  });
+
+  it('a store slower than the wait does not hold the message back: it goes at once, and again with the counter once the save landed', async () => {
+    const store = new CountingStore();
+    const shared = new LocalInvalidationBus();
+    const a = new MultiLayerCache({ layers: [new TestLayer('l1', { remote: false })], bus: busWith(store, undefined, shared) });
+    await a.ready();
+    const sent: InvalidationEnvelope[] = [];
+    await shared.subscribe((e) => {
+      sent.push(e);
+      store.log.push(`message ${e.seq ?? '-'}`);
+    });
+    store.delayMs = 300;
+    const r = a.invalidateTag('pricing');
+    await until(() => sent.length === 1);
+    expect(store.log).toEqual(['message -']); // not held back until the save
+    expect(sent[0]?.seq).toBeUndefined();
+    expect(await r).toMatchObject({ durable: true });
+    await until(() => sent.length === 2);
+    expect(store.log).toEqual(['message -', 'save 1', 'message 1']);
+    expect(sent[1]).toMatchObject({ message: { type: 'tag', tag: 'pricing' }, seq: 1 });
+    // A save that failed: sent without the counter now, again with it once the retry stored it.
+    store.delayMs = 0;
+    store.failing = true;
+    a.on('error', () => undefined);
+    const failed = await a.invalidateTag('hours');
+    expect(failed).toMatchObject({ durable: false, pending: true });
+    expect(sent[2]).toMatchObject({ message: { type: 'tag', tag: 'hours' } });
+    expect(sent[2]?.seq).toBeUndefined();
+    store.failing = false;
+    await until(() => sent.length === 4 && a.invalidationStatus().pending.messages === 0);
+    expect(sent[3]).toMatchObject({ message: { type: 'tag', tag: 'hours' }, seq: 2 });
   });
 
   it('scope versions are stored too: a process started later uses the bumped version', async () => {

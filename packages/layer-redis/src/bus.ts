@@ -150,6 +150,8 @@ export class RedisInvalidationBus implements InvalidationBus {
       this.onError?.(new LayerError(this.layer.name, 'bus', `${PKG}: ignored a message on ${this.channel} that is not a Strata invalidation`));
       return;
     }
+    // The save it announces is known here (see RedisWatermarks: a save never heard of makes it reload).
+    if (envelope.seq !== undefined) this.store.heard(envelope.seq);
     for (const h of [...this.handlers]) {
       try {
         h(envelope);
@@ -174,13 +176,20 @@ function parseEnvelope(text: string): InvalidationEnvelope | undefined {
   if (m.type === 'key' && (typeof m.keyId !== 'string' || typeof m.scope !== 'object')) return undefined;
   if (m.type === 'tag' && typeof m.tag !== 'string') return undefined;
   if (m.type === 'scope-version' && typeof m.scope?.version !== 'number') return undefined;
+  let out = e as InvalidationEnvelope;
   const at = (e as { at?: unknown }).at;
   // A watermark that is not a finite number is dropped: the receiver then uses the time it received the message.
   if (at !== undefined && !(typeof at === 'number' && Number.isFinite(at))) {
-    const { at: _dropped, ...rest } = e as InvalidationEnvelope;
-    return rest;
+    const { at: _dropped, ...rest } = out;
+    out = rest;
   }
-  return e as InvalidationEnvelope;
+  // A counter that is not a positive integer is dropped: the save is then not taken as heard of.
+  const seq = (e as { seq?: unknown }).seq;
+  if (seq !== undefined && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0)) {
+    const { seq: _dropped, ...rest } = out;
+    out = rest;
+  }
+  return out;
 }
 
 function positive(v: unknown, field: string): number {

@@ -15,6 +15,12 @@ const JUMP_MEMORY_MS = 600_000;
 const EARLY_SAMPLES_MS = [0, 25, 100, 250];
 /** Members handled per prune call (the script runs inside Redis: keep it short). */
 const PRUNE_LIMIT = 2_000;
+/** A save this process has not heard of is waited for at least this long before it reloads, ms (its message may be on its way). */
+const UNHEARD_GRACE_MS = 1_000;
+/** Reloads for saves not heard of start at most this often, ms (saves by processes of an earlier version carry no counter). */
+const UNHEARD_RELOAD_MIN_MS = 5_000;
+/** Counters heard above the first one missing, at most; beyond, this process reloads. */
+const HEARD_MAX = 10_000;
 
 export interface WatermarkSettings {
   /** How often the store is checked for lost data and the clock re-sampled, ms. */
@@ -123,6 +129,11 @@ interface Sample {
  * missing. They are told too when the connection comes back and when the bus's subscription is
  * re-established (messages were missed). An unscoped `clear()` keeps these keys (KeySpace.isOwn).
  *
+ * A subscription can also go deaf without a disconnect (it sat on a node that was paused or failed
+ * over). Core sends each message after its save, with the counter the save returned; this process
+ * notes the counters it hears of (and of its own saves), and when the counter has moved past one it
+ * has not heard of for UNHEARD_GRACE_MS, it reloads the store.
+ *
  * The clock: the Redis server's (`TIME`, sampled with the check), estimated locally as monotonic
  * time plus an offset from the sample with the shortest round trip; its error is half that round
  * trip, plus drift since, plus `clockMarginMs`, plus any recent jump of the offset. Processes
@@ -144,6 +155,15 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   private timer: ReturnType<typeof setInterval> | undefined;
   private checking = false;
   private stopAvailability: (() => void) | undefined;
+  /** Every save up to this counter is known here: loaded, heard of on the bus, or made by this process. */
+  private floor = 0;
+  /** Counters above `floor` heard of (their saves are known here). */
+  private readonly heardAbove = new Set<number>();
+  /** The store was loaded once (until then, `floor` means nothing). */
+  private loadedOnce = false;
+  /** When the counter was first seen past a save not heard of (0: it is not). */
+  private unheardSince = 0;
+  private lastUnheardReload = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly layer: RedisLayer,
@@ -171,7 +191,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
 
   // ------------------------------------------------------------------ WatermarkStore
 
-  async save(marks: readonly InvalidationWatermark[]): Promise<void> {
+  async save(marks: readonly InvalidationWatermark[]): Promise<number> {
     const flat: string[] = [];
     const versions: string[] = [];
     for (const w of marks) {
@@ -192,6 +212,15 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     if (flat.length > 0) this.last = ['2', flat[1]!, flat[0]!, ...foldTargets(flat[1]!)];
     else if (versions.length > 0) this.last = ['3', versions[1]!, versions[0]!];
     this.observe(n);
+    this.heard(n);
+    return n;
+  }
+
+  /** A save this process knows of: its own, or one whose message (`InvalidationEnvelope.seq`) reached it. */
+  heard(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq <= this.floor) return;
+    this.heardAbove.add(seq);
+    while (this.heardAbove.delete(this.floor + 1)) this.floor++;
   }
 
   async load(): Promise<InvalidationWatermark[]> {
@@ -211,8 +240,10 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       return (results ?? []).map((r) => r[1]) as [string[], string[], string | null, [string, string]];
     });
     this.sample(Number(time[0]) * 1_000 + Number(time[1]) / 1_000, t0, local());
-    // What was just loaded is what this process has seen (a lower counter later means a loss).
+    // What was just loaded is what this process has seen (a lower counter later means a loss), and
+    // knows of: every save up to it.
     this.seen = Math.max(this.seen, Number(seq ?? 0));
+    this.known(Number(seq ?? 0));
     const out: InvalidationWatermark[] = [];
     for (const flat of [marks, versions]) {
       for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -267,7 +298,10 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       // Its own last save gone: an older snapshot, whatever the counter says now (processes
       // started from that snapshot may have saved past the value this process saw).
       else if (Number(kept) === 0 && last === this.last) this.lost();
-      else this.observe(Number(seq ?? 0));
+      else {
+        this.observe(Number(seq ?? 0));
+        this.unheard(Number(seq ?? 0));
+      }
     } finally {
       this.checking = false;
     }
@@ -312,7 +346,44 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   private lost(): void {
     this.seen = 0;
     this.last = [];
+    // The counter restarts lower: what was known of it says nothing now (the reload sets it again).
+    this.floor = 0;
+    this.heardAbove.clear();
+    this.loadedOnce = false;
+    this.unheardSince = 0;
     this.resync();
+  }
+
+  /** Every save up to `seq` is known (the store was loaded at that counter). */
+  private known(seq: number): void {
+    this.loadedOnce = true;
+    this.unheardSince = 0;
+    if (!Number.isSafeInteger(seq) || seq <= this.floor) return;
+    this.floor = seq;
+    for (const n of this.heardAbove) if (n <= seq) this.heardAbove.delete(n);
+    while (this.heardAbove.delete(this.floor + 1)) this.floor++;
+  }
+
+  /**
+   * The store's counter, read by a check: past a save not heard of for UNHEARD_GRACE_MS (a message
+   * missed, or a save nobody announced), the listeners reload.
+   */
+  private unheard(seq: number): void {
+    if (!this.loadedOnce || this.listeners.size === 0 || !Number.isSafeInteger(seq) || seq <= this.floor) {
+      this.unheardSince = 0;
+      return;
+    }
+    const t = local();
+    if (this.unheardSince === 0) this.unheardSince = t;
+    const waited = t - this.unheardSince;
+    if (
+      this.heardAbove.size > HEARD_MAX ||
+      (waited >= Math.max(UNHEARD_GRACE_MS, this.s.checkEveryMs) && t - this.lastUnheardReload >= UNHEARD_RELOAD_MIN_MS)
+    ) {
+      this.lastUnheardReload = t;
+      this.unheardSince = 0;
+      this.resync();
+    }
   }
 
   private sample(server: number, t0: number, t1: number): void {

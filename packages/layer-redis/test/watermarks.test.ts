@@ -1,4 +1,4 @@
-import { type InvalidationWatermark, MultiLayerCache, computeKey, resolveScope } from '@strata-cache/core';
+import { type InvalidationWatermark, MultiLayerCache, computeKey, loaded, resolveScope } from '@strata-cache/core';
 import { watermarkId } from '@strata-cache/core/layer-kit';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { describe, expect, it } from 'vitest';
@@ -99,6 +99,58 @@ describe('RedisWatermarks: watermarks in Redis', () => {
     await own.raw.multi().zrem(keys.marks, id).zadd(keys.marks, Date.now(), 'tag|*|saved-by-another-process').incrby(keys.seq, 2).exec();
     await until(async () => (await own.raw.zscore(keys.marks, id)) !== null);
     await cache.close();
+  });
+
+  it('a process that missed the message learns the purge from the store within a few checks (a subscription that heard nothing)', async () => {
+    // B listens on another channel than A publishes on: it hears none of A's messages, as a
+    // process whose subscription sat on a paused or failing-over node does not. Nothing tells it
+    // to reload: the connection never dropped. The store's counter moved past what B heard.
+    const a = own.makeLayer();
+    const b = own.makeLayer({ prefix: a.keys.prefix });
+    const busA = new RedisInvalidationBus({ layer: a, watermarkCheckMs: 100 });
+    const busB = new RedisInvalidationBus({ layer: b, watermarkCheckMs: 100, channel: `${a.keys.prefix}:elsewhere` });
+    const cacheA = new MultiLayerCache({ layers: [new MemoryLayer(), a], bus: busA, policy: 'always' });
+    const cacheB = new MultiLayerCache({ layers: [new MemoryLayer(), b], bus: busB, policy: 'always' });
+    await Promise.all([cacheA.ready(), cacheB.ready()]);
+    const heard: string[] = [];
+    cacheB.on('invalidate', (e) => heard.push(`${e.origin} ${e.message.type} ${e.message.type === 'tag' ? e.message.tag : ''}`));
+    let version = 1;
+    const load = async () => loaded({ v: version }, { tags: ['prices'] });
+    expect((await cacheB.getOrLoad({ q: 'price' }, load)).value).toEqual({ v: 1 });
+    await cacheB.flush();
+    // B's L1 holds it now.
+    const again = await cacheB.getOrLoad({ q: 'price' }, load);
+    expect([again.status, again.layer]).toEqual(['hit', 'memory']);
+    version = 2;
+    const r = await cacheA.invalidateTag('prices');
+    expect(r.durable).toBe(true);
+    await until(() => heard.includes('remote tag prices'), 5_000);
+    expect((await cacheB.getOrLoad({ q: 'price' }, load)).value).toEqual({ v: 2 });
+    await Promise.all([cacheA.close(), cacheB.close()]);
+  });
+
+  it('processes that hear every message never reload for the saves of the others', async () => {
+    const a = own.makeLayer();
+    const b = own.makeLayer({ prefix: a.keys.prefix });
+    const buses = [new RedisInvalidationBus({ layer: a, watermarkCheckMs: 50 }), new RedisInvalidationBus({ layer: b, watermarkCheckMs: 50 })];
+    const loads = [0, 0];
+    buses.forEach((bus, i) => {
+      const store = bus.watermarks as RedisWatermarks;
+      const load = store.load.bind(store);
+      store.load = () => {
+        loads[i]!++;
+        return load();
+      };
+    });
+    const [cacheA, cacheB] = buses.map((bus, i) => new MultiLayerCache({ layers: [new MemoryLayer(), i === 0 ? a : b], bus, policy: 'always' }));
+    await Promise.all([cacheA!.ready(), cacheB!.ready()]);
+    expect(loads).toEqual([1, 1]);
+    for (let i = 0; i < 10; i++) await (i % 2 === 0 ? cacheA! : cacheB!).invalidateTag(`t${i}`);
+    await Promise.all([cacheA!.invalidateTag('x'), cacheB!.invalidateTag('y'), cacheA!.invalidateKey({ q: 1 })]);
+    // Several times the wait for a save not heard of, checked every 50 ms.
+    await sleep(2_500);
+    expect(loads).toEqual([1, 1]);
+    await Promise.all([cacheA!.close(), cacheB!.close()]);
   });
 
   it('prune folds old key and tag watermarks into their scope (clear watermarks stay), and bounds the count', async () => {
