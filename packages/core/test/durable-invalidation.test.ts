@@ -62,6 +62,20 @@ class CountingStore extends MemoryStore {
   }
 }
 
+/** A cache on a bus with a CountingStore; every message on the bus is kept (`sent`) and logged in the store's order. */
+async function countedCache() {
+  const store = new CountingStore();
+  const shared = new LocalInvalidationBus();
+  const a = new MultiLayerCache({ layers: [new TestLayer('l1', { remote: false })], bus: busWith(store, undefined, shared) });
+  await a.ready();
+  const sent: InvalidationEnvelope[] = [];
+  await shared.subscribe((e) => {
+    sent.push(e);
+    store.log.push(`message ${e.seq ?? '-'}`);
+  });
+  return { store, a, sent };
+}
+
 /** A bus between caches of this test, with a store and a clock of its own. */
 function busWith(store: WatermarkStore | undefined, clock?: FleetClock, shared = new LocalInvalidationBus()): InvalidationBus & { down: boolean } {
   const bus = {
@@ -228,15 +242,7 @@ describe('durable watermarks (a bus with a store)', () => {
   });
 
   it("the message goes out once its watermark is stored, with the store's counter (a process re-subscribing meanwhile finds it in the store)", async () => {
-    const store = new CountingStore();
-    const shared = new LocalInvalidationBus();
-    const a = new MultiLayerCache({ layers: [new TestLayer('l1', { remote: false })], bus: busWith(store, undefined, shared) });
-    await a.ready();
-    const sent: InvalidationEnvelope[] = [];
-    await shared.subscribe((e) => {
-      sent.push(e);
-      store.log.push(`message ${e.seq ?? '-'}`);
-    });
+    const { store, a, sent } = await countedCache();
     await a.invalidateTag('pricing');
     await a.invalidateTag('hours');
     expect(store.log).toEqual(['save 1', 'message 1', 'save 2', 'message 2']);
@@ -247,15 +253,7 @@ describe('durable watermarks (a bus with a store)', () => {
   });
 
   it('a store slower than the wait does not hold the message back: it goes at once, and again with the counter once the save landed', async () => {
-    const store = new CountingStore();
-    const shared = new LocalInvalidationBus();
-    const a = new MultiLayerCache({ layers: [new TestLayer('l1', { remote: false })], bus: busWith(store, undefined, shared) });
-    await a.ready();
-    const sent: InvalidationEnvelope[] = [];
-    await shared.subscribe((e) => {
-      sent.push(e);
-      store.log.push(`message ${e.seq ?? '-'}`);
-    });
+    const { store, a, sent } = await countedCache();
     store.delayMs = 300;
     const r = a.invalidateTag('pricing');
     await until(() => sent.length === 1);
