@@ -161,8 +161,9 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   private readonly heardAbove = new Set<number>();
   /** The store was loaded once (until then, `floor` means nothing). */
   private loadedOnce = false;
-  /** When the counter was first seen past a save not heard of (0: it is not). */
+  /** Since when the first save not heard of (the one after `unheardFloor`) has been missing (0: none is). */
   private unheardSince = 0;
+  private unheardFloor = 0;
   private lastUnheardReload = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -200,6 +201,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       if (w.message.type === 'scope-version') versions.push(score, id);
       else flat.push(score, id);
     }
+    const before = this.seen;
     const n = await this.layer.runCommand('saveWatermarks', this.s.timeoutMs, async (c) => {
       const m = c.multi();
       if (flat.length > 0) m.zadd(this.keys.marks, 'GT', ...flat);
@@ -211,7 +213,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     });
     if (flat.length > 0) this.last = ['2', flat[1]!, flat[0]!, ...foldTargets(flat[1]!)];
     else if (versions.length > 0) this.last = ['3', versions[1]!, versions[0]!];
-    this.observe(n);
+    this.observe(n, before);
     this.heard(n);
     return n;
   }
@@ -287,6 +289,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     try {
       const t0 = local();
       const last = this.last;
+      const seenBefore = this.seen;
       const [time, seq, held, kept] = (await this.layer.runCommand('checkWatermarks', this.s.timeoutMs, (c) =>
         SAMPLE.run(c, [this.keys.seq, this.keys.marks, this.keys.versions], last),
       )) as [[string, string], string | null, number, number];
@@ -299,7 +302,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       // started from that snapshot may have saved past the value this process saw).
       else if (Number(kept) === 0 && last === this.last) this.lost();
       else {
-        this.observe(Number(seq ?? 0));
+        this.observe(Number(seq ?? 0), seenBefore);
         this.unheard(Number(seq ?? 0));
       }
     } finally {
@@ -333,14 +336,19 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   }
 
   /** A counter read from the store: lower than one seen means the store lost saves. */
-  private observe(n: number): void {
+  /**
+   * `before`: what this process had seen when it sent the command that read `n`. Only that can
+   * tell a loss: a save or a check sent at the same time on another connection may have read a
+   * higher counter and been answered first.
+   */
+  private observe(n: number, before: number): void {
     if (!Number.isFinite(n)) return;
-    if (n < this.seen) {
+    if (n < before) {
       this.seen = n;
       this.lost();
       return;
     }
-    this.seen = n;
+    if (n > this.seen) this.seen = n;
   }
 
   private lost(): void {
@@ -374,7 +382,12 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
       return;
     }
     const t = local();
-    if (this.unheardSince === 0) this.unheardSince = t;
+    // The wait is for the first missing save: once heard of, a later one missing starts its own
+    // (under a steady stream of purges most checks find a save whose message is on its way).
+    if (this.unheardSince === 0 || this.floor > this.unheardFloor) {
+      this.unheardSince = t;
+      this.unheardFloor = this.floor;
+    }
     const waited = t - this.unheardSince;
     if (
       this.heardAbove.size > HEARD_MAX ||
