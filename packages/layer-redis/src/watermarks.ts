@@ -222,6 +222,11 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
   heard(seq: number): void {
     if (!Number.isSafeInteger(seq) || seq <= this.floor) return;
     this.heardAbove.add(seq);
+    this.climb();
+  }
+
+  /** Moves `floor` up over the counters heard of right above it. */
+  private climb(): void {
     while (this.heardAbove.delete(this.floor + 1)) this.floor++;
   }
 
@@ -335,11 +340,11 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     for (const ms of EARLY_SAMPLES_MS) setTimeout(() => void this.check().catch(() => undefined), ms).unref?.();
   }
 
-  /** A counter read from the store: lower than one seen means the store lost saves. */
   /**
-   * `before`: what this process had seen when it sent the command that read `n`. Only that can
-   * tell a loss: a save or a check sent at the same time on another connection may have read a
-   * higher counter and been answered first.
+   * A counter read from the store: lower than `before`, what this process had seen when it sent
+   * the command that read it, means the store lost saves. Only that can tell a loss: a save or a
+   * check sent at the same time on another connection may have read a higher counter and been
+   * answered first.
    */
   private observe(n: number, before: number): void {
     if (!Number.isFinite(n)) return;
@@ -369,7 +374,7 @@ export class RedisWatermarks implements WatermarkStore, FleetClock {
     if (!Number.isSafeInteger(seq) || seq <= this.floor) return;
     this.floor = seq;
     for (const n of this.heardAbove) if (n <= seq) this.heardAbove.delete(n);
-    while (this.heardAbove.delete(this.floor + 1)) this.floor++;
+    this.climb();
   }
 
   /**
