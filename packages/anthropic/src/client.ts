@@ -1,13 +1,4 @@
-import { InvalidOptionError } from '@strata-cache/core';
-import {
-  type CachingOptions,
-  type FetchLike,
-  type ProviderSpec,
-  checkCachingOptions,
-  createProviderFetch,
-  optionNames,
-  withCachingFetch,
-} from '@strata-cache/http';
+import { type CachingOptions, type FetchLike, type ProviderSpec, createCachedClient, createProviderCachingFetch, withCachingFetch } from '@strata-cache/http';
 import { Anthropic, type ClientOptions } from '@anthropic-ai/sdk';
 import { messagesEndpoint } from './endpoints.js';
 
@@ -54,14 +45,10 @@ export function withCache<C extends AnthropicClientLike>(client: C, options: Ant
 
 /** A new cached Anthropic client (or a cached copy of `client`). */
 export function createCachedAnthropic(options: CreateCachedAnthropicOptions): Anthropic {
-  checkCachingOptions(PKG, options, [...optionNames(ANTHROPIC), 'client', 'clientOptions'], 'createCachedAnthropic');
-  const { client, clientOptions, ...cacheOptions } = options;
-  if (client && clientOptions) throw new InvalidOptionError(`${PKG}: pass either "client" or "clientOptions", not both`, { field: 'clientOptions' });
-  return withCache(client ?? new Anthropic(clientOptions), cacheOptions);
+  return createCachedClient(ANTHROPIC, options, 'createCachedAnthropic', (clientOptions) => new Anthropic(clientOptions));
 }
 
 /** The caching `fetch` alone, for other clients of the Messages API. */
 export function createAnthropicCachingFetch(options: AnthropicCacheOptions & { fetch?: FetchLike | undefined }): FetchLike {
-  const { fetch, ...rest } = options;
-  return createProviderFetch(rest, ANTHROPIC, fetch ?? (globalThis.fetch as FetchLike));
+  return createProviderCachingFetch(ANTHROPIC, options);
 }

@@ -1,5 +1,5 @@
-export { withCachingFetch, createProviderFetch, optionNames } from './with-caching-fetch.js';
-export type { ProviderSpec } from './with-caching-fetch.js';
+export { withCachingFetch, createProviderFetch, createCachedClient, createProviderCachingFetch, optionNames } from './with-caching-fetch.js';
+export type { ClientChoice, ProviderSpec } from './with-caching-fetch.js';
 export { createCachingFetch, uncachedRequests, describeRequest, fetchAnswer } from './caching-fetch.js';
 export type { FetchAnswer } from './answer.js';
 export { withWholeAnswers } from './whole.js';

@@ -60,6 +60,36 @@ export function withCachingFetch<C, O extends CachingOptions>(client: C, options
   return copy;
 }
 
+/** What a provider's `createCached…` takes besides its caching options: a client, or options for a new one. */
+export interface ClientChoice<C, CO> {
+  client?: C | undefined;
+  clientOptions?: CO | undefined;
+}
+
+/**
+ * A provider's `createCached…` (`createCachedOpenAI`, `createCachedAnthropic`): the options
+ * checked (the caching ones, `client` and `clientOptions`, never both), then a caching copy of
+ * `client`, or of `newClient(clientOptions)`.
+ */
+export function createCachedClient<C, O extends CachingOptions, CO>(
+  spec: ProviderSpec<C, O>,
+  options: O & ClientChoice<C, CO>,
+  takenBy: string,
+  newClient: (clientOptions: CO | undefined) => C,
+): C {
+  checkCachingOptions(spec.packageName, options, [...optionNames(spec), 'client', 'clientOptions'], takenBy);
+  const { client, clientOptions, ...cacheOptions } = options;
+  if (client && clientOptions)
+    throw new InvalidOptionError(`${spec.packageName}: pass either "client" or "clientOptions", not both`, { field: 'clientOptions' });
+  return withCachingFetch(client ?? newClient(clientOptions), cacheOptions as unknown as O, spec);
+}
+
+/** A provider's `create…CachingFetch`: its caching fetch in front of `options.fetch` (default: the global fetch). */
+export function createProviderCachingFetch<C, O extends CachingOptions>(spec: ProviderSpec<C, O>, options: O & { fetch?: FetchLike | undefined }): FetchLike {
+  const { fetch, ...rest } = options;
+  return createProviderFetch(rest as unknown as O, spec, fetch ?? (globalThis.fetch as FetchLike));
+}
+
 /** The caching fetch alone for a provider, in front of `upstream` (for clients other than the official SDK). */
 export function createProviderFetch<C, O extends CachingOptions>(options: O, spec: ProviderSpec<C, O>, upstream: FetchLike): FetchLike {
   checkCachingOptions(spec.packageName, options, optionNames(spec));

@@ -8,6 +8,8 @@ import {
   type FetchLike,
   type ProviderSpec,
   cacheControl,
+  createCachedClient,
+  createProviderCachingFetch,
   createProviderFetch,
   describeRequest,
   fetchAnswer,
@@ -233,6 +235,44 @@ describe('withCachingFetch', () => {
       expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(InvalidOptionError);
       expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(message);
     }
+  });
+
+  it('createCachedClient: a caching copy of the client given, or of a new one from clientOptions; never both, no unknown option', async () => {
+    const { cache } = memoryCache();
+    const made: unknown[] = [];
+    const newClient = (o: { tag: string } | undefined) => (made.push(o), new Client());
+    const given = new Client();
+    const fromClient = createCachedClient(SPEC, { cache, client: given }, 'createCachedTest', newClient);
+    expect(fromClient).toBeInstanceOf(Client);
+    expect(fromClient).not.toBe(given);
+    expect(made).toEqual([]);
+    const fromOptions = createCachedClient(SPEC, { cache, clientOptions: { tag: 'a' } }, 'createCachedTest', newClient);
+    expect(made).toEqual([{ tag: 'a' }]);
+    for (let i = 0; i < 2; i++) {
+      await fromOptions.fetch(url(), { method: 'POST', headers, body: body('created') });
+      await cache.flush();
+    }
+    expect(server.count()).toBe(1);
+    expect(() => createCachedClient(SPEC, { cache, client: given, clientOptions: { tag: 'b' } }, 'createCachedTest', newClient)).toThrow(
+      /@strata-cache\/test: pass either "client" or "clientOptions", not both/,
+    );
+    expect(() => createCachedClient(SPEC, { cache, clinet: given } as never, 'createCachedTest', newClient)).toThrow(
+      /unknown option "clinet" \(known: .*, client, clientOptions\)/,
+    );
+    expect(made).toEqual([{ tag: 'a' }]);
+  });
+
+  it('createProviderCachingFetch: the caching fetch in front of the fetch given', async () => {
+    const { cache } = memoryCache();
+    let upstreamCalls = 0;
+    const upstream = ((input: string | URL | Request, init?: RequestInit) => (upstreamCalls++, globalThis.fetch(input, init))) as FetchLike;
+    const fetch = createProviderCachingFetch(SPEC, { cache, fetch: upstream });
+    for (let i = 0; i < 2; i++) {
+      await fetch(url(), { method: 'POST', headers, body: body('own fetch') });
+      await cache.flush();
+    }
+    expect(upstreamCalls).toBe(1);
+    expect(() => createProviderCachingFetch(SPEC, { cache, ttl: 5 } as never)).toThrow(/unknown option "ttl"/);
   });
 });
 

@@ -1,13 +1,5 @@
 import { InvalidOptionError } from '@strata-cache/core';
-import {
-  type CachingOptions,
-  type FetchLike,
-  type ProviderSpec,
-  checkCachingOptions,
-  createProviderFetch,
-  optionNames,
-  withCachingFetch,
-} from '@strata-cache/http';
+import { type CachingOptions, type FetchLike, type ProviderSpec, createCachedClient, createProviderCachingFetch, withCachingFetch } from '@strata-cache/http';
 import { type ClientOptions, OpenAI } from 'openai';
 import { CACHED_ENDPOINTS, type CachedEndpoint, openaiEndpoints } from './endpoints.js';
 
@@ -88,14 +80,10 @@ export function withCache<C extends OpenAIClientLike>(client: C, options: OpenAI
 
 /** A new cached OpenAI client (or a cached copy of `client`). */
 export function createCachedOpenAI(options: CreateCachedOpenAIOptions): OpenAI {
-  checkCachingOptions(PKG, options, [...optionNames(OPENAI), 'client', 'clientOptions'], 'createCachedOpenAI');
-  const { client, clientOptions, ...cacheOptions } = options;
-  if (client && clientOptions) throw new InvalidOptionError(`${PKG}: pass either "client" or "clientOptions", not both`, { field: 'clientOptions' });
-  return withCache(client ?? new OpenAI(clientOptions), cacheOptions);
+  return createCachedClient(OPENAI, options, 'createCachedOpenAI', (clientOptions) => new OpenAI(clientOptions));
 }
 
 /** The caching `fetch` alone, for OpenAI-compatible clients other than the official SDK. */
 export function createOpenAICachingFetch(options: OpenAICacheOptions & { fetch?: FetchLike | undefined }): FetchLike {
-  const { fetch, ...rest } = options;
-  return createProviderFetch(rest, OPENAI, fetch ?? (globalThis.fetch as FetchLike));
+  return createProviderCachingFetch(OPENAI, options);
 }
