@@ -18,6 +18,7 @@ import type { CalibrationNote, FeedbackVerdict, GuardInput, LayerContext, Reject
 import {
   type AnswerJudge,
   type CalibrationCandidate,
+  type CalibrationCounters,
   type CalibrationDelta,
   type CalibrationSnapshot,
   type DecisionToken,
@@ -66,7 +67,7 @@ export class LayerCalibration {
   private pendingJudgements = 0;
   private readonly counters = { dropped: 0, judgeErrors: 0, published: 0, applied: 0, shareErrors: 0 };
   /** Counters of calibrators dropped from memory (so stats stay cumulative). */
-  private retired = { lookups: 0, served: 0, shadowed: 0, nearMisses: 0, shadows: 0, wrong: 0, right: 0, shadowWrongMass: 0 };
+  private retired: Totals = { lookups: 0, served: 0, shadowed: 0, nearMisses: 0, shadows: 0, wrong: 0, right: 0, shadowWrongMass: 0 };
   private readonly origin = randomUUID();
   private shareTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void> | void) | undefined;
@@ -329,14 +330,7 @@ export class LayerCalibration {
     for (const cal of this.calibrators.values()) {
       const s = cal.stats();
       const c = s.counters;
-      t.lookups += c.lookups;
-      t.served += c.served;
-      t.shadowed += c.shadowed;
-      t.nearMisses += c.observedNearMisses;
-      t.shadows += c.observedShadows;
-      t.wrong += c.feedbackWrong;
-      t.right += c.feedbackRight;
-      t.shadowWrongMass += c.shadowWrongMass;
+      addCounters(t, c);
       expected += s.expectedWrongRate * c.lookups;
       entries += s.entriesWithEvidence;
       const b = cal.clearBoundary();
@@ -534,16 +528,8 @@ export class LayerCalibration {
     this.calibrators.set(key, cal);
     while (this.calibrators.size > this.o.maxTenants) {
       const [oldKey, old] = this.calibrators.entries().next().value as [string, SemanticCalibrator];
-      const c = old.stats().counters;
-      const r = this.retired;
-      r.lookups += c.lookups;
-      r.served += c.served;
-      r.shadowed += c.shadowed;
-      r.nearMisses += c.observedNearMisses;
-      r.shadows += c.observedShadows;
-      r.wrong += c.feedbackWrong;
-      r.right += c.feedbackRight;
-      r.shadowWrongMass += c.shadowWrongMass;
+      // Its counts stay in the totals.
+      addCounters(this.retired, old.stats().counters);
       this.calibrators.delete(oldKey);
     }
     return cal;
@@ -562,6 +548,29 @@ export class LayerCalibration {
     );
     return p;
   }
+}
+
+/** What `stats()` sums over the calibrators of every tenant (and of those dropped). */
+interface Totals {
+  lookups: number;
+  served: number;
+  shadowed: number;
+  nearMisses: number;
+  shadows: number;
+  wrong: number;
+  right: number;
+  shadowWrongMass: number;
+}
+
+function addCounters(t: Totals, c: CalibrationCounters): void {
+  t.lookups += c.lookups;
+  t.served += c.served;
+  t.shadowed += c.shadowed;
+  t.nearMisses += c.observedNearMisses;
+  t.shadows += c.observedShadows;
+  t.wrong += c.feedbackWrong;
+  t.right += c.feedbackRight;
+  t.shadowWrongMass += c.shadowWrongMass;
 }
 
 function isChannel(via: RedisPubSub | CalibrationChannel): via is CalibrationChannel {

@@ -127,6 +127,27 @@ describe('SemanticLayer calibration through MultiLayerCache', () => {
     await cache.close();
   });
 
+  it("keeps a dropped tenant's counts in the totals (calibration.maxTenants)", async () => {
+    const { layer, cache } = stack({ calibration: { maxWrongRate: 0.03, shadowRate: 0.1, random: rng(2), maxTenants: 1 } });
+    const next = traffic(5);
+    let lookups = 0;
+    for (const tenant of ['a', 'b', 'a']) {
+      for (let i = 0; i < 20; i++) {
+        const q = next();
+        await cache.getOrLoad<string>(q.request, async () => q.answer, { scope: { tenant } });
+        await cache.flush();
+        await layer.embeddingIdle();
+      }
+      const s = layer.stats().calibration!;
+      expect(s.lookups).toBeGreaterThan(lookups);
+      lookups = s.lookups;
+    }
+    // Three runs of 20 lookups, one calibrator alive at a time: the first two were dropped.
+    expect(lookups).toBeGreaterThanOrEqual(3 * 20 - 3);
+    expect(layer.stats().calibration!.nearMissesJudged).toBeGreaterThan(0);
+    await cache.close();
+  });
+
   it('serves a stored question asked again in other framing ("Hi, …", "… Thanks!") without estimating, from the first lookup', async () => {
     const { layer, cache } = stack();
     await cache.getOrLoad<string>(chat('How do I reset my password?'), async () => 'Use the reset link.');
