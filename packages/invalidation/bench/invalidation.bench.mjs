@@ -33,10 +33,15 @@ const repo = join(here, '..', '..', '..');
 const ITER = Number(process.env.BENCH_ITERATIONS ?? 300);
 const SIZES = (process.env.BENCH_SIZES ?? '1000,10000,100000').split(',').map(Number);
 
+/** `v` rounded to `places` decimals. */
+const round = (v, places) => Math.round(v * 10 ** places) / 10 ** places;
+/** The middle value (the upper one of the two middle values of an even count). */
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
 function stats(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
-  const r = (v) => Math.round(v * 1000) / 1000;
+  const r = (v) => round(v, 3);
   return { n: s.length, p50: r(q(0.5)), p95: r(q(0.95)), p99: r(q(0.99)), max: r(s[s.length - 1]), mean: r(s.reduce((a, b) => a + b, 0) / s.length) };
 }
 
@@ -158,7 +163,7 @@ async function crossProcess(redisUrl) {
     delayAfterInvalidateResolvedMs: stats(afterResolve),
     localInvalidateMs: stats(purgeLocal),
     baselineRawPubSubMs: r,
-    ratioP50VsRawPubSub: Math.round((s.p50 / r.p50) * 100) / 100,
+    ratioP50VsRawPubSub: round(s.p50 / r.p50, 2),
     targetMs: 100,
     meetsTargetAtP99: s.p99 < 100,
   };
@@ -188,7 +193,7 @@ async function tagPurgeScaling() {
     }
     const tag = stats(byTag);
     const scan = stats(byScan);
-    out.push({ cacheEntries: size, taggedEntries: 10, tagPurgeMs: tag, fullScanPurgeMs: scan, scanOverTagP50: Math.round((scan.p50 / tag.p50) * 10) / 10 });
+    out.push({ cacheEntries: size, taggedEntries: 10, tagPurgeMs: tag, fullScanPurgeMs: scan, scanOverTagP50: round(scan.p50 / tag.p50, 1) });
     await engine.close();
     await cache.close();
   }
@@ -242,13 +247,6 @@ async function hookOverhead() {
     const withEngine = await pass(true);
     rounds.push({ without, withEngine });
   }
-  const med = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  };
-  const r3 = (x) => Math.round(x * 1000) / 1000;
-  const r1 = (x) => Math.round(x * 10) / 10;
-  const r2 = (x) => Math.round(x * 100) / 100;
   const hitRatios = rounds.map((r) => r.withEngine.hitUs / r.without.hitUs);
   const missRatios = rounds.map((r) => r.withEngine.missAndWriteUs / r.without.missAndWriteUs);
   return {
@@ -256,12 +254,18 @@ async function hookOverhead() {
     hits: HITS,
     misses: 10_000,
     rounds: ROUNDS,
-    withEngine: { hitUs: r3(med(rounds.map((r) => r.withEngine.hitUs))), missAndWriteUs: r1(med(rounds.map((r) => r.withEngine.missAndWriteUs))) },
-    withoutEngine: { hitUs: r3(med(rounds.map((r) => r.without.hitUs))), missAndWriteUs: r1(med(rounds.map((r) => r.without.missAndWriteUs))) },
-    hitRatio: r2(med(hitRatios)),
-    missRatio: r2(med(missRatios)),
-    hitRatioRange: [r2(Math.min(...hitRatios)), r2(Math.max(...hitRatios))],
-    missRatioRange: [r2(Math.min(...missRatios)), r2(Math.max(...missRatios))],
+    withEngine: {
+      hitUs: round(median(rounds.map((r) => r.withEngine.hitUs)), 3),
+      missAndWriteUs: round(median(rounds.map((r) => r.withEngine.missAndWriteUs)), 1),
+    },
+    withoutEngine: {
+      hitUs: round(median(rounds.map((r) => r.without.hitUs)), 3),
+      missAndWriteUs: round(median(rounds.map((r) => r.without.missAndWriteUs)), 1),
+    },
+    hitRatio: round(median(hitRatios), 2),
+    missRatio: round(median(missRatios), 2),
+    hitRatioRange: [round(Math.min(...hitRatios), 2), round(Math.max(...hitRatios), 2)],
+    missRatioRange: [round(Math.min(...missRatios), 2), round(Math.max(...missRatios), 2)],
   };
 }
 
@@ -291,11 +295,9 @@ async function watermarkHitCost() {
       rounds[k].push((u.user + u.system) / HITS);
     }
   }
-  const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
   const base = median(rounds.none);
   const out = { hitsPerRound: HITS, rounds: 8, cpuUsPerHit: {} };
-  for (const k of Object.keys(configs))
-    out.cpuUsPerHit[k] = { us: Math.round(median(rounds[k]) * 1000) / 1000, ratio: Math.round((median(rounds[k]) / base) * 100) / 100 };
+  for (const k of Object.keys(configs)) out.cpuUsPerHit[k] = { us: round(median(rounds[k]), 3), ratio: round(median(rounds[k]) / base, 2) };
   for (const c of Object.values(configs)) await c.close();
   return out;
 }
@@ -444,7 +446,7 @@ const result = {
   faults: await faultRuns(),
   durationS: 0,
 };
-result.durationS = Math.round((Date.now() - started) / 100) / 10;
+result.durationS = round((Date.now() - started) / 1000, 1);
 if (redis.server) await redis.server.stop();
 
 const dir = join(repo, 'bench', 'results');
