@@ -176,20 +176,21 @@ function parseEnvelope(text: string): InvalidationEnvelope | undefined {
   if (m.type === 'key' && (typeof m.keyId !== 'string' || typeof m.scope !== 'object')) return undefined;
   if (m.type === 'tag' && typeof m.tag !== 'string') return undefined;
   if (m.type === 'scope-version' && typeof m.scope?.version !== 'number') return undefined;
-  let out = e as InvalidationEnvelope;
-  const at = (e as { at?: unknown }).at;
   // A watermark that is not a finite number is dropped: the receiver then uses the time it received the message.
-  if (at !== undefined && !(typeof at === 'number' && Number.isFinite(at))) {
-    const { at: _dropped, ...rest } = out;
-    out = rest;
-  }
   // A counter that is not a positive integer is dropped: the save is then not taken as heard of.
-  const seq = (e as { seq?: unknown }).seq;
-  if (seq !== undefined && !(typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0)) {
-    const { seq: _dropped, ...rest } = out;
-    out = rest;
-  }
-  return out;
+  return dropInvalid(
+    dropInvalid(e as InvalidationEnvelope, 'at', (v) => Number.isFinite(v)),
+    'seq',
+    (v) => Number.isSafeInteger(v) && v > 0,
+  );
+}
+
+/** `e` without its optional numeric field `field` when that holds anything but a number `valid` accepts. */
+function dropInvalid(e: InvalidationEnvelope, field: 'at' | 'seq', valid: (v: number) => boolean): InvalidationEnvelope {
+  const v: unknown = e[field];
+  if (v === undefined || (typeof v === 'number' && valid(v))) return e;
+  const { [field]: _dropped, ...rest } = e;
+  return rest;
 }
 
 function positive(v: unknown, field: string): number {

@@ -233,6 +233,32 @@ describe('RedisWatermarks: watermarks in Redis', () => {
     await cache.close();
   });
 
+  it("drops a message's watermark or counter that is not a valid number, and keeps the rest of the message", async () => {
+    const layer = own.makeLayer();
+    const bus = new RedisInvalidationBus({ layer, durable: false });
+    const got: unknown[] = [];
+    const unsubscribe = await bus.subscribe((e) => got.push(e));
+    try {
+      const message = { type: 'tag', tag: 'pricing' };
+      const sent = [
+        { origin: 'p', sentAt: 1, message, at: 5, seq: 7 },
+        { origin: 'p', sentAt: 1, message, at: 'soon', seq: 7 },
+        { origin: 'p', sentAt: 1, message, at: 5, seq: 0 },
+        { origin: 'p', sentAt: 1, message, at: null, seq: 1.5 },
+      ];
+      for (const e of sent) await own.raw.publish(bus.channel, JSON.stringify(e));
+      await until(() => got.length === sent.length);
+      expect(got).toEqual([
+        { origin: 'p', sentAt: 1, message, at: 5, seq: 7 },
+        { origin: 'p', sentAt: 1, message, seq: 7 },
+        { origin: 'p', sentAt: 1, message, at: 5 },
+        { origin: 'p', sentAt: 1, message },
+      ]);
+    } finally {
+      await unsubscribe();
+    }
+  });
+
   it('the bus validates its options', () => {
     const layer = own.makeLayer();
     expect(() => new RedisInvalidationBus({ layer, durable: 'yes' as unknown as boolean })).toThrow(/durable/);
