@@ -25,6 +25,8 @@ export class CacheStats {
   loaderCalls = 0;
   loaderErrors = 0;
   coalesced = 0;
+  joinedSimilar = 0;
+  joinedSimilarServed = 0;
   shadowChecks = 0;
   calibrationObserved = 0;
   feedbackWrong = 0;
@@ -105,6 +107,7 @@ export class CacheStats {
       loaderCalls: this.loaderCalls,
       loaderErrors: this.loaderErrors,
       coalesced: this.coalesced,
+      joinedSimilar: { waited: this.joinedSimilar, served: this.joinedSimilarServed },
       layers: perLayer,
       tokensSaved: { input: this.tokensSavedIn, output: this.tokensSavedOut },
       usdSaved: this.usdSaved,
@@ -126,7 +129,16 @@ export class CacheStats {
   }
 
   reset(): void {
-    this.requests = this.hits = this.misses = this.bypassed = this.loaderCalls = this.loaderErrors = this.coalesced = 0;
+    this.requests =
+      this.hits =
+      this.misses =
+      this.bypassed =
+      this.loaderCalls =
+      this.loaderErrors =
+      this.coalesced =
+      this.joinedSimilar =
+      this.joinedSimilarServed =
+        0;
     this.tokensSavedIn = this.tokensSavedOut = this.usdSaved = this.providerCacheUsdSaved = this.providerCachedTokens = 0;
     this.upstreamUsd = this.upstreamTokens = this.upstreamCallsWithUsage = this.unpricedHits = 0;
     this.shadowChecks = this.calibrationObserved = this.feedbackWrong = this.feedbackRight = 0;

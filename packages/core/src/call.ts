@@ -1,6 +1,6 @@
 import type { CacheKey, SemanticDescriptor } from './fingerprint.js';
 import { computeSemantic } from './fingerprint.js';
-import type { RejectedCandidate } from './layer.js';
+import type { InFlightMatch, RejectedCandidate } from './layer.js';
 import type { RequestProfile } from './profile.js';
 import type { Scope } from './scope.js';
 import type { Call, CallOptions, CalibrationInfo, ResolvedDecision } from './types.js';
@@ -15,6 +15,8 @@ const NOT_YET = Symbol('not yet');
 export class CallRecord implements Call {
   rejected: RejectedCandidate[] | undefined = undefined;
   calibrations: CalibrationInfo[] | undefined = undefined;
+  /** Similar misses still loading that a semantic layer named on this call's search (`joinSimilar`). */
+  inFlight: readonly InFlightMatch[] | undefined = undefined;
   private descriptor: SemanticDescriptor | undefined | typeof NOT_YET = NOT_YET;
 
   constructor(
@@ -39,5 +41,12 @@ export class CallRecord implements Call {
 
   addCalibration(info: CalibrationInfo): void {
     (this.calibrations ??= []).push(info);
+  }
+
+  /** Forgets what the semantic search found (before the same call searches again). */
+  resetSemantic(): void {
+    this.rejected = undefined;
+    this.calibrations = undefined;
+    this.inFlight = undefined;
   }
 }

@@ -22,6 +22,8 @@ export interface CacheContext {
   readonly now: () => number;
   readonly defaultTtlMs: number | undefined;
   readonly coalesce: boolean;
+  /** How long a semantic miss waits for a similar load in flight (`joinSimilar`); 0: it does not. */
+  readonly joinSimilarMs: number;
   readonly backfill: boolean;
   readonly backfillSemanticHits: boolean;
   readonly semanticThreshold: number | undefined;

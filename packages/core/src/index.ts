@@ -40,6 +40,7 @@ export type {
   MaybePromise,
   SemanticQuery,
   SemanticSearchResult,
+  InFlightMatch,
   RejectedCandidate,
   ScanPage,
   CalibrationNote,

@@ -53,6 +53,20 @@ export interface SemanticQuery extends SemanticDescriptor {
   readonly scope: Scope;
   /** Cosine similarity threshold for this lookup (layer default when absent). */
   readonly threshold?: number;
+  /**
+   * The asking request's exact key. A layer that reports loads in flight (`inFlight` in its
+   * result) remembers a lookup that missed under this key, for the similar lookups that follow
+   * while its answer is being loaded.
+   */
+  readonly key?: CacheKey;
+}
+
+/** A miss this layer saw moments ago whose answer this lookup would be served, were it stored. */
+export interface InFlightMatch {
+  /** The exact key id (`CacheKey.id`) of the request that missed. */
+  readonly keyId: string;
+  /** Its prompt's cosine similarity to this lookup's. */
+  readonly similarity: number;
 }
 
 export interface RejectedCandidate {
@@ -75,6 +89,13 @@ export interface SemanticSearchResult {
    * when it carries a `token`, hands the upstream answer of a miss back to the layer's `observe`.
    */
   readonly calibration?: CalibrationNote | undefined;
+  /**
+   * On a miss: earlier lookups that missed moments ago and that this one would be served from
+   * once their answers are stored (same partition and scope, similar enough, past the guards),
+   * most similar first. When one of them is still loading in this process, core waits for it
+   * (`joinSimilar`) and searches again instead of calling upstream a second time.
+   */
+  readonly inFlight?: readonly InFlightMatch[] | undefined;
 }
 
 /**

@@ -8,7 +8,7 @@ import { InvalidRequestError, LoadAbandonedError } from './errors.js';
 import type { CacheKey } from './fingerprint.js';
 import type { RejectedCandidate } from './layer.js';
 import type { ReadPath } from './read-path.js';
-import { type Call, type CacheResult, type Loaded, isLoaded, loaded } from './types.js';
+import { type Call, type CacheResult, type Loaded, type LookupHit, isLoaded, loaded } from './types.js';
 import type { WritePath } from './write-path.js';
 
 /** `begin()` found the answer: serve `result` (`result.entry.chunks` holds a recorded stream). */
@@ -80,10 +80,25 @@ export type Begun<T> = BegunHit<T> | JoinedLoad<T> | PendingLoad<T>;
 
 const noop = () => undefined;
 
+/** Whether `p` settled within `ms` (a rejection counts as settled). */
+function settleWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref?.();
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
+}
+
 /** One load in flight: its chunks so far and its outcome, shared with every joiner. */
 class Flight {
   readonly chunks: unknown[] = [];
   readonly result: Promise<CacheResult<unknown>>;
+  /** Settles once every layer's write of the answer has (set by commit when it writes). */
+  landed: Promise<void> | undefined;
   private state: 'open' | 'done' | 'failed' = 'open';
   private error: unknown;
   private finalChunks: readonly unknown[] | undefined;
@@ -315,7 +330,7 @@ export class LoadPath {
       const pushed = lead.flight.chunks;
       const toStore: Loaded<T> = out.chunks === undefined && pushed.length > 0 ? { ...out, chunks: pushed } : out;
       if (lead.willStore) {
-        const w = this.writes.write(call, toStore, lead.epoch, lead.flight.stamp, (p) => (allLanded = p));
+        const w = this.writes.write(call, toStore, lead.epoch, lead.flight.stamp, (p) => (allLanded = lead.flight.landed = p));
         stored = typeof w === 'boolean' ? w : await w;
       }
       // A calibrating semantic layer learns from the upstream answer (shadow checks, near misses).
@@ -367,6 +382,45 @@ export class LoadPath {
     });
     result.catch(noop);
     return { kind: 'join', key: call.key, chunks: () => flight.follow(), result };
+  }
+
+  /**
+   * After a semantic miss that named similar misses still loading (`call.inFlight`): waits for
+   * the first of them loading in this process — until its answer is written to every layer, or
+   * `joinSimilar.maxWaitMs` — then searches the semantic layers again. Resolves the hit that
+   * search found, or undefined (nothing to wait for, the wait ran out, or nothing servable: the
+   * caller loads its own answer).
+   */
+  async awaitSimilar(call: CallRecord): Promise<LookupHit | undefined> {
+    const ctx = this.ctx;
+    const named = call.inFlight;
+    if (!named || ctx.joinSimilarMs <= 0 || !ctx.coalesce) return undefined;
+    // An identical load in flight is joined as it is (open()), chunk for chunk.
+    if (this.flights.has(flightId(call))) return undefined;
+    let flight: Flight | undefined;
+    for (const m of named) {
+      // Only loads that will store their answer (`w:`), begun since the last invalidation.
+      const f = m.keyId === call.key.id ? undefined : this.flights.get('w:' + m.keyId);
+      if (f && f.epoch === ctx.invalidations.epoch) {
+        flight = f;
+        break;
+      }
+    }
+    if (!flight) return undefined;
+    ctx.stats.joinedSimilar++;
+    const f = flight;
+    const done = await settleWithin(
+      f.result.then(
+        () => f.landed,
+        () => undefined,
+      ),
+      ctx.joinSimilarMs,
+    );
+    if (!done) return undefined;
+    call.resetSemantic();
+    const hit = await this.reads.readSemanticAgain(call);
+    if (hit) ctx.stats.joinedSimilarServed++;
+    return hit;
   }
 
   /** The coordinator's entry, loaded by another process while this one waited. */

@@ -24,6 +24,7 @@ import {
   checkProfile,
   checkThreshold,
   checkUnknownKeys,
+  resolveJoinSimilar,
   validateCallOptions,
 } from './options.js';
 import { type RequestProfile, chatProfile, genericProfile } from './profile.js';
@@ -159,6 +160,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       now: this.now,
       defaultTtlMs,
       coalesce: options.coalesce ?? CACHE_DEFAULTS.coalesce,
+      joinSimilarMs: resolveJoinSimilar(options.joinSimilar),
       backfill: options.backfill ?? CACHE_DEFAULTS.backfill,
       backfillSemanticHits: options.backfillSemanticHits ?? CACHE_DEFAULTS.backfillSemanticHits,
       semanticThreshold: options.semanticThreshold,
@@ -271,7 +273,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.callPolicy.skips(call)) return this.loads.run(this.bypassLoad<T>(call), loader);
     if (call.decision.read && !options.forceRefresh) {
       const r = this.reads.read(call);
-      const hit = isPromiseLike(r) ? await r : r;
+      const hit = (isPromiseLike(r) ? await r : r) ?? (call.inFlight && (await this.loads.awaitSimilar(call)));
       if (hit) return this.hitResult<T>(call, hit);
     }
     for (let attempt = 0; ; attempt++) {
@@ -310,7 +312,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.callPolicy.skips(call)) return this.bypassLoad<T>(call);
     if (call.decision.read && !options.forceRefresh) {
       const r = this.reads.read(call);
-      const hit = isPromiseLike(r) ? await r : r;
+      const hit = (isPromiseLike(r) ? await r : r) ?? (call.inFlight && (await this.loads.awaitSimilar(call)));
       if (hit) return { kind: 'hit', key: call.key, result: this.hitResult<T>(call, hit) };
     }
     return this.loads.open<T>(call);

@@ -10,6 +10,7 @@ export const CACHE_DEFAULTS = Object.freeze({
   policy: 'deterministic' as const,
   warnOnPolicySkip: true,
   coalesce: true,
+  joinSimilarMaxWaitMs: 10_000,
   backfill: true,
   backfillSemanticHits: false,
   throwOnLayerError: false,
@@ -28,6 +29,7 @@ export const CACHE_OPTION_KEYS = {
   policy: true,
   warnOnPolicySkip: true,
   coalesce: true,
+  joinSimilar: true,
   backfill: true,
   backfillSemanticHits: true,
   semanticThreshold: true,
@@ -86,6 +88,19 @@ export function checkPositiveMs(v: unknown, field: string, where = 'option'): vo
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new InvalidOptionError(`${PKG}: ${where} "${field}" must be a positive finite number of milliseconds`, { field });
   }
+}
+
+/** `joinSimilar` as the wait in ms it allows (0: off). */
+export function resolveJoinSimilar(v: unknown): number {
+  if (v === undefined) return CACHE_DEFAULTS.joinSimilarMaxWaitMs;
+  if (v === false) return 0;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new InvalidOptionError(`${PKG}: option "joinSimilar" must be false or { maxWaitMs }`, { field: 'joinSimilar' });
+  }
+  checkUnknownKeys(v, { maxWaitMs: true }, 'joinSimilar');
+  const ms = (v as { maxWaitMs?: unknown }).maxWaitMs ?? CACHE_DEFAULTS.joinSimilarMaxWaitMs;
+  checkPositiveMs(ms, 'joinSimilar.maxWaitMs');
+  return ms as number;
 }
 
 function checkBoolean(v: unknown, field: string, where: string): void {

@@ -54,6 +54,23 @@ export class ReadPath {
     return undefined;
   }
 
+  /**
+   * The semantic layers only, again (after waiting for a similar load in flight): the exact layers
+   * were read moments ago and the answer awaited is stored under another request's key.
+   */
+  async readSemanticAgain(call: CallRecord): Promise<LookupHit | undefined> {
+    const since = this.ctx.invalidations.epoch;
+    const layers = this.ctx.layers;
+    for (let i = 0; i < layers.length; i++) {
+      const l = layers[i]!;
+      if (!l.semantic || !l.read || (l.gated && !this.ctx.sync.loaded)) continue;
+      const t0 = performance.now();
+      const hit = this.settle(call, i, await this.readSemantic(call, l), t0, since);
+      if (hit) return hit;
+    }
+    return undefined;
+  }
+
   /** Reads several calls at once: `getMany` on layers that declare `batch`, one read per call elsewhere. */
   async readMany(calls: readonly CallRecord[]): Promise<Array<LookupHit | undefined>> {
     const since = this.ctx.invalidations.epoch;
@@ -113,7 +130,8 @@ export class ReadPath {
     const semantic = call.options.semantic === false ? undefined : call.semantic;
     if (!semantic) return undefined;
     const threshold = typeof call.options.semantic === 'object' ? call.options.semantic.threshold : this.ctx.semanticThreshold;
-    const query: SemanticQuery = threshold !== undefined ? { ...semantic, scope: call.scope, threshold } : { ...semantic, scope: call.scope };
+    const query: SemanticQuery =
+      threshold !== undefined ? { ...semantic, scope: call.scope, key: call.key, threshold } : { ...semantic, scope: call.scope, key: call.key };
     const r = await this.ctx.runner.read<SemanticSearchResult>(l, 'search', (c) => l.layer.search!(query, c));
     if (r === FAILED) return FAILED;
     if (r.rejected && r.rejected.length > 0) {
@@ -122,7 +140,10 @@ export class ReadPath {
     }
     const calibration = calibrationOf(r, l.name);
     if (calibration) call.addCalibration(calibration);
-    if (!r.hit) return undefined;
+    if (!r.hit) {
+      if (r.inFlight && r.inFlight.length > 0) call.inFlight = r.inFlight;
+      return undefined;
+    }
     if (r.hit.key.scopeId !== call.key.scopeId) {
       emitError(this.ctx, new LayerError(l.name, 'search', `layer "${l.name}" returned an entry of another scope; discarded`), l.name, 'search');
       return undefined;

@@ -104,6 +104,11 @@ export interface StatsSnapshot {
   readonly loaderErrors: number;
   /** Requests that joined an in-flight identical miss instead of calling the loader. */
   readonly coalesced: number;
+  /**
+   * Semantic misses that waited for a similar request's load in flight (`joinSimilar`): `waited`,
+   * and of those `served` from its stored answer (the rest loaded their own).
+   */
+  readonly joinedSimilar: { readonly waited: number; readonly served: number };
   readonly layers: Readonly<Record<string, LayerStatsSnapshot>>;
   readonly tokensSaved: { readonly input: number; readonly output: number };
   /** What the hits would have cost upstream, at list prices after the provider's own cache discount. */

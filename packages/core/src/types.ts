@@ -103,6 +103,16 @@ export interface MultiLayerCacheOptions {
   warnOnPolicySkip?: boolean | undefined;
   /** Concurrent identical misses share one loader call. @default true */
   coalesce?: boolean | undefined;
+  /**
+   * A semantic miss whose prompt is close to one still loading in this process — a paraphrase
+   * asked while the first wording's answer is on its way — waits for that load (up to
+   * `maxWaitMs`) and searches the semantic layers again, instead of calling upstream a second
+   * time. The semantic layer decides which loads qualify (`inFlight` in its search result: the
+   * similarity it would serve from and its guards); the second search decides as any other, so a
+   * wait that finds nothing servable ends in the request's own load. Needs `coalesce`.
+   * `false` turns it off. @default { maxWaitMs: 10_000 }
+   */
+  joinSimilar?: false | { readonly maxWaitMs?: number | undefined } | undefined;
   /** On a lower-layer hit, copy the entry into the layers above it. @default true */
   backfill?: boolean | undefined;
   /**
