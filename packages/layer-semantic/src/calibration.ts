@@ -170,6 +170,15 @@ export class LayerCalibration {
     return { pick: undefined, note, rejected };
   }
 
+  /**
+   * The similarity from which the tenant's calibrator serves a new entry's clear match now (no
+   * evidence of its own yet), not below `minSimilarity` nor `floor`; undefined while it serves none.
+   */
+  clearLine(tenant: string, floor: number | undefined): number | undefined {
+    const b = this.calibrators.get(this.keyOf(tenant))?.clearBoundary();
+    return b === undefined ? undefined : Math.max(b, this.o.minSimilarity, floor ?? -1);
+  }
+
   // ---- learning ---------------------------------------------------------------------
 
   /** A search's result when calibration decides: which candidate (if any) is served, and the note for observe(). */

@@ -26,6 +26,7 @@ import { type SemanticLayerStats, layerStats } from './stats.js';
 import { EmbedderBusyError, EmbeddingQueue } from './embedding-queue.js';
 import { loadHnsw } from './hnsw.js';
 import { type AnswerGroupModel, GroupRebuilder } from './answer-groups.js';
+import { RecentMisses } from './in-flight.js';
 import { type MatchCandidate, checkGuards, matchCandidates } from './match.js';
 import { PKG, type ResolvedOptions, type SemanticLayerOptions, checkThreshold, resolveOptions } from './options.js';
 import { loadSnapshot, writeStoreSnapshot } from './persist.js';
@@ -71,6 +72,8 @@ export class SemanticLayer implements LayerV1 {
   private readonly replicator: Replicator | undefined;
   private readonly writes: WritePath;
   private readonly calibration: LayerCalibration | undefined;
+  /** Lookups that missed moments ago (their answers are likely loading): see `inFlight`. */
+  private readonly recentMisses: RecentMisses | undefined;
   private opening: Promise<void> | undefined;
   /** Set once start-up (snapshot, rebuild, feed) finished: operations wait for it. */
   private started = false;
@@ -101,6 +104,7 @@ export class SemanticLayer implements LayerV1 {
       name: o.name,
       indexable: (entry) => this.indexableText(entry),
       published: (rec, vec) => {
+        this.recentMisses?.written(rec.key.id);
         this.calibration?.written(rec);
         this.publishPut(rec, vec);
       },
@@ -108,6 +112,7 @@ export class SemanticLayer implements LayerV1 {
         this.dirty = true;
       },
     });
+    this.recentMisses = o.inFlight ? new RecentMisses(o.inFlight.maxMisses, o.inFlight.windowMs) : undefined;
     this.calibration = o.calibration
       ? new LayerCalibration(o.calibration, {
           name: o.name,
@@ -307,8 +312,9 @@ export class SemanticLayer implements LayerV1 {
     if (typeof query.text !== 'string' || !this.matchable(query.text)) return {};
     const pk = this.store.partitionPrefix + query.partition;
     const writing = this.writes.pendingIn(pk);
-    // Nothing stored in this exact partition: no candidate can exist, skip the embedding.
-    if (!this.store.partitions.get(pk)?.size && !writing) return {};
+    // Nothing stored in this exact partition (nor missed there moments ago): no candidate can
+    // exist, skip the embedding.
+    if (!this.store.partitions.get(pk)?.size && !writing && !this.recentMisses?.has(pk, Date.now())) return {};
     let vec: Float32Array | undefined;
     try {
       const embedding = this.vectors.embed([query.text], {
@@ -339,8 +345,9 @@ export class SemanticLayer implements LayerV1 {
       throw e;
     }
     this.assertOpen();
+    if (!vec) return {};
     const part = this.store.partitions.get(pk);
-    if (!part || !vec) return {};
+    if (!part) return this.missed(query, pk, vec, threshold, floor, {});
     const sid = scopeId(query.scope);
     const now = Date.now();
     const recs: Rec[] = [];
@@ -367,7 +374,7 @@ export class SemanticLayer implements LayerV1 {
       candidates.push({ text: r.entry.semantic!.text, similarity: c.similarity, value: r.entry.value, vector: () => r.vector() });
       if (at < this.o.topK) inTopK++;
     }
-    if (this.calibration) return this.calibration.search(query, vec, recs, candidates, floor);
+    if (this.calibration) return this.missed(query, pk, vec, threshold, floor, this.calibration.search(query, vec, recs, candidates, floor));
     const byGroup = groups?.ready ? this.groupPick(groups, query.text, vec, recs, candidates, threshold) : undefined;
     if (byGroup?.pick !== undefined) {
       const r = recs[byGroup.pick]!;
@@ -390,7 +397,32 @@ export class SemanticLayer implements LayerV1 {
         ...(rejected.length ? { rejected } : {}),
       };
     }
-    return rejected.length ? { rejected } : {};
+    return this.missed(query, pk, vec, threshold, floor, rejected.length ? { rejected } : {});
+  }
+
+  /**
+   * A lookup's result, with — when it missed — the lookups that missed moments ago in its
+   * partition that it would be served from once their answers are stored (`inFlight`); then it is
+   * remembered itself. The similarity they must reach is the one a new entry is served from: the
+   * threshold, or with calibration the calibrator's line for a clear match without evidence of
+   * its own (none yet: nothing is named).
+   */
+  private missed(
+    query: SemanticQuery,
+    pk: string,
+    vec: Float32Array,
+    threshold: number,
+    floor: number | undefined,
+    out: SemanticSearchResult,
+  ): SemanticSearchResult {
+    const misses = this.recentMisses;
+    if (!misses || out.hit || !query.key) return out;
+    const now = Date.now();
+    const q = { keyId: query.key.id, scopeId: scopeId(query.scope), text: query.text, vector: vec };
+    const line = this.calibration ? this.calibration.clearLine(query.scope.tenant, floor) : threshold;
+    const named = line === undefined ? [] : misses.match(pk, q, line, this.o.guards, now);
+    misses.remember(pk, { ...q, at: now });
+    return named.length > 0 ? { ...out, inFlight: named } : out;
   }
 
   /**
@@ -512,6 +544,7 @@ export class SemanticLayer implements LayerV1 {
     await Promise.all([...this.store.partitions.values()].map((p) => p.idle()));
     this.store.clearAll();
     this.vectors.clear();
+    this.recentMisses?.clear();
   }
 
   // ---- internals --------------------------------------------------------------------

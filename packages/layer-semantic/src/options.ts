@@ -133,6 +133,16 @@ export interface SemanticLayerOptions {
   closeTimeoutMs?: number | undefined;
   /** Removes expired entries this often (ms); lookups skip and remove them in any case. @default 60_000 */
   sweepIntervalMs?: number | undefined;
+  /**
+   * Lookups that missed in the last `windowMs` are remembered (at most `maxMisses`, with their
+   * vectors): a lookup that misses too and would be served from one of them once its answer is
+   * stored — same partition and scope, similar enough to be served (the threshold; with
+   * calibration, the similarity from which the calibrator serves a new entry's clear match),
+   * every guard passing — names it in its result (`inFlight`), and `MultiLayerCache` waits for
+   * that load instead of calling upstream again (its `joinSimilar`). `false` turns it off.
+   * @default { maxMisses: 1_000, windowMs: 60_000 }
+   */
+  inFlight?: false | { readonly maxMisses?: number | undefined; readonly windowMs?: number | undefined } | undefined;
   /** Receives warnings (discarded snapshot, failed background snapshot, replication). @default process.emitWarning */
   onWarning?: ((message: string) => void) | undefined;
   /** Layer name in stats and events. @default "semantic" */
@@ -190,6 +200,7 @@ const OPTION_NAMES = {
   replication: true,
   closeTimeoutMs: true,
   sweepIntervalMs: true,
+  inFlight: true,
   onWarning: true,
   name: true,
 } as const satisfies Record<keyof SemanticLayerOptions, true>;
@@ -216,6 +227,7 @@ export const DEFAULTS = Object.freeze({
   hnsw: Object.freeze({ m: 16, efConstruction: 100, ef: 64, randomSeed: 100 }),
   flatLimit: 1_024,
   sweepIntervalMs: 60_000,
+  inFlight: Object.freeze({ maxMisses: 1_000, windowMs: 60_000 }),
   closeTimeoutMs: 5_000,
   name: 'semantic',
 });
@@ -251,8 +263,27 @@ export interface ResolvedOptions {
   readonly replication: SemanticReplicationOptions | undefined;
   readonly closeTimeoutMs: number;
   readonly sweepIntervalMs: number;
+  /** Misses remembered for `inFlight` matches; undefined = off. */
+  readonly inFlight: { readonly maxMisses: number; readonly windowMs: number } | undefined;
   readonly warn: (message: string) => void;
   readonly name: string;
+}
+
+function resolveInFlight(v: SemanticLayerOptions['inFlight']): ResolvedOptions['inFlight'] {
+  if (v === false) return undefined;
+  if (v === undefined) return DEFAULTS.inFlight;
+  if (typeof v !== 'object' || v === null)
+    throw new InvalidOptionError(`${PKG}: option "inFlight" must be false or { maxMisses, windowMs }`, { field: 'inFlight' });
+  for (const k of Object.keys(v)) {
+    if (k !== 'maxMisses' && k !== 'windowMs') throw new InvalidOptionError(`${PKG}: unknown option "inFlight.${k}"`, { field: `inFlight.${k}` });
+  }
+  const maxMisses = v.maxMisses ?? DEFAULTS.inFlight.maxMisses;
+  if (!Number.isSafeInteger(maxMisses) || maxMisses < 1)
+    throw new InvalidOptionError(`${PKG}: option "inFlight.maxMisses" must be a positive integer`, { field: 'inFlight.maxMisses' });
+  const windowMs = v.windowMs ?? DEFAULTS.inFlight.windowMs;
+  if (typeof windowMs !== 'number' || !Number.isFinite(windowMs) || windowMs <= 0)
+    throw new InvalidOptionError(`${PKG}: option "inFlight.windowMs" must be a positive number of milliseconds`, { field: 'inFlight.windowMs' });
+  return { maxMisses, windowMs };
 }
 
 /** Validates options (unknown keys, ranges, guard bindings) and fills in the defaults. */
@@ -373,6 +404,7 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
     replication: rep,
     closeTimeoutMs,
     sweepIntervalMs: sweep,
+    inFlight: resolveInFlight(options.inFlight),
     warn: options.onWarning ?? ((m) => process.emitWarning(m, { code: 'STRATA_SEMANTIC' })),
     name: options.name ?? DEFAULTS.name,
   };

@@ -143,6 +143,25 @@ export function searchGroup(options: LayerComplianceOptions): void {
       },
       g.timeout,
     );
+    it(
+      "never names another scope's miss as a load in flight (inFlight)",
+      async (t) => {
+        needs(t, g.layer.capabilities.semantic && typeof g.layer.search === 'function', 'capabilities.semantic');
+        const a = uniqueScope('inflight-a');
+        const b = uniqueScope('inflight-b');
+        const partition = 'compliance-inflight';
+        const stored = { partition, text: 'How do I export my invoices?' };
+        for (const scope of [a, b]) await g.layer.set(keyOf({ q: 'export' }, scope), makeEntry('export answer', { ttlMs: 60_000, semantic: stored }));
+        const asked = { partition, text: 'How do I reset my password?' };
+        const inA = keyOf({ q: 'reset' }, a);
+        await g.layer.search!({ ...asked, scope: a, key: inA }); // a miss in scope a, its answer "loading"
+        for (const scope of [b, { ...a, namespace: 'elsewhere' }]) {
+          const r = await g.layer.search!({ ...asked, scope, key: keyOf({ q: 'reset again' }, scope) });
+          for (const m of r.inFlight ?? []) expect(m.keyId).not.toBe(inA.id);
+        }
+      },
+      g.timeout,
+    );
   });
 }
 
