@@ -128,6 +128,11 @@ export function instrument(cache: MultiLayerCache, options: InstrumentOptions = 
   const misses = counter('cache.misses', 'Requests not found in the cache', '{request}');
   const bypassed = counter('cache.bypassed', 'Requests that skipped the cache (per-call bypass or the cache policy)', '{request}');
   const coalesced = counter('cache.coalesced', 'Requests that joined an identical in-flight miss instead of calling upstream', '{request}');
+  const joinedSimilar = counter(
+    'cache.joined_similar',
+    "Semantic misses that waited for a similar request's load in flight, by outcome (served: its answer served them; loaded: they loaded their own)",
+    '{request}',
+  );
   const loaderCalls = counter('cache.loader.calls', 'Upstream calls made for misses', '{call}');
   const loaderErrors = counter('cache.loader.errors', 'Upstream calls that failed', '{call}');
   const layerHits = counter('layer.hits', 'Lookups a layer answered', '{lookup}');
@@ -158,6 +163,7 @@ export function instrument(cache: MultiLayerCache, options: InstrumentOptions = 
     misses,
     bypassed,
     coalesced,
+    joinedSimilar,
     loaderCalls,
     loaderErrors,
     layerHits,
@@ -184,6 +190,8 @@ export function instrument(cache: MultiLayerCache, options: InstrumentOptions = 
     r.observe(misses, s.misses, base);
     r.observe(bypassed, s.bypassed, base);
     r.observe(coalesced, s.coalesced, base);
+    r.observe(joinedSimilar, s.joinedSimilar.served, { ...base, outcome: 'served' });
+    r.observe(joinedSimilar, s.joinedSimilar.waited - s.joinedSimilar.served, { ...base, outcome: 'loaded' });
     r.observe(loaderCalls, s.loaderCalls, base);
     r.observe(loaderErrors, s.loaderErrors, base);
     for (const [layer, l] of Object.entries(s.layers)) {

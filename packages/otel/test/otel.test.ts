@@ -5,12 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
+  type CacheEntry,
   type CacheKey,
   type Layer,
   type LayerCapabilities,
   LAYER_SPECIFICATION_VERSION,
   type MultiLayerCacheOptions,
   MultiLayerCache,
+  type SemanticQuery,
+  type SemanticSearchResult,
   loaded,
 } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
@@ -82,6 +85,48 @@ class RejectingSemanticLayer implements Layer {
   search() {
     return { rejected: [{ similarity: 0.93, text: SECRET_PROMPT, guard: 'numbers', reason: `numbers differ in "${SECRET_PROMPT}"` }] };
   }
+}
+
+/** A semantic layer that names the first miss it saw as in flight, and serves it once stored. */
+class NamingSemanticLayer implements Layer {
+  readonly specificationVersion = LAYER_SPECIFICATION_VERSION;
+  readonly name = 'semantic';
+  readonly capabilities: LayerCapabilities = { nativeTtl: false, batch: false, semantic: true, shared: false, tags: false, remote: false };
+  private first: CacheKey | undefined;
+  private stored: { key: CacheKey; entry: CacheEntry } | undefined;
+  reset() {
+    this.first = this.stored = undefined;
+  }
+  get() {
+    return undefined;
+  }
+  set(key: CacheKey, entry: CacheEntry) {
+    if (key.id === this.first?.id) this.stored = { key, entry };
+  }
+  delete() {
+    return false;
+  }
+  clear() {
+    return 0;
+  }
+  search(q: SemanticQuery): SemanticSearchResult {
+    if (this.stored) return { hit: { ...this.stored, similarity: 0.95, text: 'first' } };
+    if (!this.first) {
+      this.first = q.key;
+      return {};
+    }
+    return { inFlight: [{ keyId: this.first.id, similarity: 0.95 }] };
+  }
+}
+
+function gate() {
+  let release!: () => void;
+  let fail!: () => void;
+  const p = new Promise<void>((resolve, reject) => {
+    release = resolve;
+    fail = () => reject(new Error('upstream down'));
+  });
+  return { loader: () => p.then(answer), release, fail };
 }
 
 /** A layer whose every operation fails with a message carrying a secret (as a driver error might). */
@@ -173,6 +218,29 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
     expect(s.value('strata_cache_write_skips_total', { reason: 'incomplete result' })).toBe(1);
     expect(s.value('strata_cache_invalidations_total', { type: 'tag', origin: 'local' })).toBe(1);
     expect(s.value('strata_cache_coalesced_total')).toBe(1);
+  });
+
+  it('semantic misses that waited for a similar load in flight are counted by outcome', async () => {
+    const layer = new NamingSemanticLayer();
+    const { prom, cache } = await setup({ layers: [layer], policy: 'always' });
+    const served = gate();
+    const first = cache.getOrLoad(request('how do i reset my password'), served.loader);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = cache.getOrLoad(request('how can i reset my password'), answer);
+    await new Promise((r) => setTimeout(r, 5));
+    served.release();
+    await Promise.all([first, second]);
+    const failed = gate();
+    layer.reset();
+    const third = cache.getOrLoad(request('where is my order'), failed.loader).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 5));
+    const fourth = cache.getOrLoad(request('where is my parcel'), answer);
+    await new Promise((r) => setTimeout(r, 5));
+    failed.fail();
+    await Promise.all([third, fourth]);
+    const s = await prom.scrape();
+    expect(s.value('strata_cache_joined_similar_total', { outcome: 'served' })).toBe(1);
+    expect(s.value('strata_cache_joined_similar_total', { outcome: 'loaded' })).toBe(1);
   });
 
   it('no prompt text, answer, error message or secret appears in any metric', async () => {
