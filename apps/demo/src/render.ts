@@ -104,7 +104,8 @@ export function renderText(s: Summary, reportPath: string | undefined): string {
   out.push('');
   const u = s.upstream;
   out.push(
-    `Upstream calls ${int(u.calls)} (avoided ${int(u.avoided)}${u.coalesced ? `, ${int(u.coalesced)} joined an identical in-flight call` : ''})` +
+    `Upstream calls ${int(u.calls)} (avoided ${int(u.avoided)}${u.coalesced ? `, ${int(u.coalesced)} joined an identical in-flight call` : ''}` +
+      `${u.joinedSimilar.waited ? `, ${int(u.joinedSimilar.waited)} waited for a similar question's answer in flight and ${int(u.joinedSimilar.served)} were served it` : ''})` +
       `   tokens avoided ${tokens(u.tokensAvoided.input)} in + ${tokens(u.tokensAvoided.output)} out`,
   );
   out.push(`USD: upstream spend ${usd(s.usd.upstream)}, saved by Strata ${usd(s.usd.saved)}${sim ? ' (simulated traffic at list prices)' : ''}`);

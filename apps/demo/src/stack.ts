@@ -306,6 +306,7 @@ export function mergeStats(all: StatsSnapshot[]): StatsSnapshot {
     loaderCalls: sum((s) => s.loaderCalls),
     loaderErrors: sum((s) => s.loaderErrors),
     coalesced: sum((s) => s.coalesced),
+    joinedSimilar: { waited: sum((s) => s.joinedSimilar.waited), served: sum((s) => s.joinedSimilar.served) },
     layers,
     tokensSaved: { input: sum((s) => s.tokensSaved.input), output: sum((s) => s.tokensSaved.output) },
     usdSaved: sum((s) => s.usdSaved),

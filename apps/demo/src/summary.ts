@@ -55,6 +55,8 @@ export interface Summary {
     loaderCalls: number;
     avoided: number;
     coalesced: number;
+    /** Semantic misses that waited for a similar question's answer in flight, and how many it served. */
+    joinedSimilar: { waited: number; served: number };
     tokensAvoided: { input: number; output: number };
     providerCalls: number | null;
   };
@@ -266,6 +268,7 @@ export function summarize(input: SummaryInput): Summary {
       loaderCalls: s.loaderCalls,
       avoided: n - ok.filter((r) => r.upstreamCall).length,
       coalesced: s.coalesced,
+      joinedSimilar: { ...s.joinedSimilar },
       tokensAvoided: { input: s.tokensSaved.input, output: s.tokensSaved.output },
       providerCalls: input.providerCalls,
     },
