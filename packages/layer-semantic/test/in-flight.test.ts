@@ -1,6 +1,7 @@
 import { InvalidOptionError, MultiLayerCache, type SemanticGuard, resolveScope } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { describe, expect, it } from 'vitest';
+import { RecentMisses } from '../src/in-flight.js';
 import { SemanticLayer, type SemanticLayerOptions } from '../src/index.js';
 import { TableEmbedder, chat, chatItem, normalise } from './helpers.js';
 
@@ -117,6 +118,21 @@ describe('recent misses: a lookup names the similar lookups still loading (inFli
     await layer.search({ ...c.query, key: c.key });
     expect((await layer.search({ ...a.query, key: a.key })).inFlight).toBeUndefined();
     await layer.close();
+  });
+
+  it('compares a lookup with the 256 most recent misses of its partition, newest first', () => {
+    const misses = new RecentMisses(1_000, 60_000);
+    const v = (x: number) => normalise(Float32Array.from([1, x, 0, 0]));
+    const now = Date.now();
+    misses.remember('p', { keyId: 'oldest', scopeId: 's', text: 'oldest', vector: v(0), at: now });
+    for (let i = 0; i < 256; i++) misses.remember('p', { keyId: `k${i}`, scopeId: 's', text: `t${i}`, vector: v(5), at: now });
+    const query = { keyId: 'q', scopeId: 's', text: 'q', vector: v(0) };
+    expect(misses.match('p', query, 0.99, [], now)).toEqual([]); // the only close one is 257th from the end
+    misses.remember('p', { keyId: 'newest', scopeId: 's', text: 'newest', vector: v(0.01), at: now });
+    expect(misses.match('p', query, 0.99, [], now).map((m) => m.keyId)).toEqual(['newest']);
+    expect(misses.count).toBe(258);
+    misses.written('newest');
+    expect(misses.count).toBe(257);
   });
 
   it('validates the option', () => {
