@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, MultiLayerCache, type SemanticQuery, type SemanticSearchResult } from '../src/index.js';
+import { gatedLoader as gated } from '@strata-cache/test-utils';
 import { TestLayer } from './helpers.js';
 
 const chat = (text: string) => ({ model: 'm', temperature: 0, messages: [{ role: 'user', content: text }] });
@@ -36,29 +37,6 @@ function setup(options: ConstructorParameters<typeof MultiLayerCache>[0] extends
   sem.close.set('how do i reset my password', 'reset my password');
   const cache = new MultiLayerCache({ layers: [l1, sem], policy: 'always', ...options });
   return { l1, sem, cache };
-}
-
-/** A loader that answers when `release()` is called (or fails with `fail()`). */
-function gated(answer: string) {
-  let release!: () => void;
-  let fail!: (e: Error) => void;
-  const gate = new Promise<void>((resolve, reject) => {
-    release = resolve;
-    fail = reject;
-  });
-  let calls = 0;
-  return {
-    loader: async () => {
-      calls++;
-      await gate;
-      return answer;
-    },
-    release,
-    fail,
-    get calls() {
-      return calls;
-    },
-  };
 }
 
 describe('joinSimilar: a semantic miss waits for a similar load in flight', () => {

@@ -1,5 +1,6 @@
 import { InvalidOptionError, MultiLayerCache, type SemanticGuard, resolveScope } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
+import { gatedLoader as gated } from '@strata-cache/test-utils';
 import { describe, expect, it } from 'vitest';
 import { RecentMisses } from '../src/in-flight.js';
 import { SemanticLayer, type SemanticLayerOptions } from '../src/index.js';
@@ -29,26 +30,6 @@ function embedder(): TableEmbedder {
 
 function layerOf(options: Partial<SemanticLayerOptions> = {}) {
   return new SemanticLayer({ embedder: embedder(), threshold: 0.9, guards: [numbers], ...options });
-}
-
-/** A loader that answers once `release()` is called. */
-function gated(answer: string) {
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let calls = 0;
-  return {
-    loader: async () => {
-      calls++;
-      await gate;
-      return answer;
-    },
-    release,
-    get calls() {
-      return calls;
-    },
-  };
 }
 
 const tick = () => new Promise((r) => setTimeout(r, 10));

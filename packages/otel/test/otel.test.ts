@@ -18,7 +18,7 @@ import {
 } from '@strata-cache/core';
 import { MemoryLayer } from '@strata-cache/layer-memory';
 import { RedisLayer } from '@strata-cache/layer-redis';
-import { redisUrlForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
+import { gatedLoader, redisUrlForTests, uniqueKeyPrefix } from '@strata-cache/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 
@@ -119,16 +119,6 @@ class NamingSemanticLayer implements Layer {
   }
 }
 
-function gate() {
-  let release!: () => void;
-  let fail!: () => void;
-  const p = new Promise<void>((resolve, reject) => {
-    release = resolve;
-    fail = () => reject(new Error('upstream down'));
-  });
-  return { loader: () => p.then(answer), release, fail };
-}
-
 /** A layer whose every operation fails with a message carrying a secret (as a driver error might). */
 class LeakyFailingLayer implements Layer {
   readonly specificationVersion = LAYER_SPECIFICATION_VERSION;
@@ -223,14 +213,14 @@ describe('instrument(cache, { meter }) scraped through the Prometheus exporter',
   it('semantic misses that waited for a similar load in flight are counted by outcome', async () => {
     const layer = new NamingSemanticLayer();
     const { prom, cache } = await setup({ layers: [layer], policy: 'always' });
-    const served = gate();
+    const served = gatedLoader(answer);
     const first = cache.getOrLoad(request('how do i reset my password'), served.loader);
     await new Promise((r) => setTimeout(r, 5));
     const second = cache.getOrLoad(request('how can i reset my password'), answer);
     await new Promise((r) => setTimeout(r, 5));
     served.release();
     await Promise.all([first, second]);
-    const failed = gate();
+    const failed = gatedLoader(answer);
     layer.reset();
     const third = cache.getOrLoad(request('where is my order'), failed.loader).catch(() => undefined);
     await new Promise((r) => setTimeout(r, 5));

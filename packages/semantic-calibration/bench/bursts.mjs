@@ -24,7 +24,7 @@ const repoDir = resolve(packages, '..');
 const { MultiLayerCache } = await import(join(packages, 'core', 'dist', 'index.js'));
 const { SemanticLayer } = await import(join(packages, 'layer-semantic', 'dist', 'index.js'));
 const { createUseEmbedder } = await import(join(packages, 'embed-use', 'dist', 'index.js'));
-const { answerFor, loadAnswers, rng } = await import(join(packages, 'semantic-guards', 'bench', 'banking77-sim.mjs'));
+const { answerFor, loadAnswers, rng, shuffle } = await import(join(packages, 'semantic-guards', 'bench', 'banking77-sim.mjs'));
 const { dataDir, loadBanking77 } = await import(join(packages, 'semantic-guards', 'bench', 'data.mjs'));
 
 const arg = (name, def) => {
@@ -51,14 +51,6 @@ const SETTINGS = [
   { name: 'calibrating (maxWrongRate 0.01, shadowRate 0.1)', options: { calibration: { maxWrongRate: 0.01, shadowRate: 0.1 } } },
 ];
 
-function shuffle(xs, rnd) {
-  const a = [...xs];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
-}
 const chat = (text) => ({
   model: 'gpt-4o-mini',
   temperature: 0,

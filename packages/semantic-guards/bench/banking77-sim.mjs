@@ -10,7 +10,8 @@ import { loadBanking77, pkgDir, rng } from './data.mjs';
 
 export { rng };
 
-function shuffle(arr, rnd) {
+/** A shuffled copy of `arr` (Fisher–Yates with `rnd`). */
+export function shuffle(arr, rnd) {
   const a = [...arr];
   for (let i = a.length - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));

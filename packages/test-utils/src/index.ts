@@ -18,3 +18,5 @@ export { startTcpProxy } from './proxy.js';
 export type { TcpProxyHandle } from './proxy.js';
 export { spawnTaggedChild } from './child.js';
 export type { TaggedChild, TaggedLine } from './child.js';
+export { gatedLoader } from './loader.js';
+export type { GatedLoader } from './loader.js';
