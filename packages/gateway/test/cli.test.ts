@@ -92,6 +92,8 @@ describe('strata CLI', () => {
     const stats = await strata(['stats']);
     expect(stats.stdout).toMatch(/requests\s+hits\s+misses\s+hit rate/);
     expect(stats.stdout).toMatch(/^\s*3\s+1\s+2\s+33\.3%/m);
+    expect(stats.stdout).toMatch(/waited for similar \(served\)/);
+    expect(stats.stdout).toMatch(/^\s*3\s+1\s+2\s+33\.3%\s+0\s+0\s+0 \(0\)\s+2\s/m);
     expect(stats.stdout).toMatch(/^l1\s+1\s+2/m);
 
     const keys = await strata(['keys']);

@@ -204,9 +204,23 @@ function hashKeyCommand(given: string | undefined, makeNew: boolean): number {
 function printStats(r: Row): string {
   const c = r.cache as Row;
   const g = r.gateway as Row;
+  // Semantic misses that waited for a similar question's load in flight, and how many it served.
+  const joined = c.joinedSimilar as { waited: number; served: number } | undefined;
   let out = table(
-    ['requests', 'hits', 'misses', 'hit rate', 'bypassed', 'coalesced', 'upstream calls', 'USD saved'],
-    [[c.requests, c.hits, c.misses, pct(c.hitRate), c.bypassed, c.coalesced, c.loaderCalls, (c.usdSaved as number).toFixed(4)]],
+    ['requests', 'hits', 'misses', 'hit rate', 'bypassed', 'coalesced', 'waited for similar (served)', 'upstream calls', 'USD saved'],
+    [
+      [
+        c.requests,
+        c.hits,
+        c.misses,
+        pct(c.hitRate),
+        c.bypassed,
+        c.coalesced,
+        joined ? `${joined.waited} (${joined.served})` : '–',
+        c.loaderCalls,
+        (c.usdSaved as number).toFixed(4),
+      ],
+    ],
   );
   const layers = Object.entries(c.layers as Record<string, Row>);
   if (layers.length) {
