@@ -171,12 +171,16 @@ export class LayerCalibration {
   }
 
   /**
-   * The similarity from which the tenant's calibrator serves a new entry's clear match now (no
-   * evidence of its own yet), not below `minSimilarity` nor `floor`; undefined while it serves none.
+   * Which prompts still loading a lookup may wait for (`inFlight`): those the tenant's calibrator
+   * would serve it from once stored, as a new entry without evidence of its own — a clear match
+   * from its clear boundary on (none while it has none), or the same question in other framing
+   * ("Hi, …", "…, please?") from `minSimilarity` on, as `decide` serves it. Never below `floor`.
    */
-  clearLine(tenant: string, floor: number | undefined): number | undefined {
+  joinable(tenant: string, query: string, floor: number | undefined): (similarity: number, text: string) => boolean {
+    const min = Math.max(this.o.minSimilarity, floor ?? -1);
     const b = this.calibrators.get(this.keyOf(tenant))?.clearBoundary();
-    return b === undefined ? undefined : Math.max(b, this.o.minSimilarity, floor ?? -1);
+    const line = b === undefined ? Number.POSITIVE_INFINITY : Math.max(b, min);
+    return (similarity, text) => similarity >= line || (similarity >= min && sameQuestion(query, text));
   }
 
   // ---- learning ---------------------------------------------------------------------

@@ -46,13 +46,13 @@ export class RecentMisses {
   }
 
   /**
-   * The misses of `partition` (and scope) this lookup would be served from: similarity at least
-   * `line`, every guard passing; most similar first, at most three.
+   * The misses of `partition` (and scope) this lookup would be served from: `joinable` (by
+   * similarity and text), every guard passing; most similar first, at most three.
    */
   match(
     partition: string,
     query: { readonly keyId: string; readonly scopeId: string; readonly text: string; readonly vector: Float32Array },
-    line: number,
+    joinable: (similarity: number, text: string) => boolean,
     guards: readonly SemanticGuard[],
     now: number,
   ): InFlightMatch[] {
@@ -64,12 +64,13 @@ export class RecentMisses {
       const m = list[i]!;
       if (m.scopeId !== query.scopeId || m.keyId === query.keyId) continue;
       const similarity = innerProduct(m.vector, 0, query.vector, query.vector.length);
-      if (similarity >= line) found.push({ keyId: m.keyId, text: m.text, similarity, vector: () => m.vector });
+      if (joinable(similarity, m.text)) found.push({ keyId: m.keyId, text: m.text, similarity, vector: () => m.vector });
     }
     found.sort((a, b) => b.similarity - a.similarity);
     const out: InFlightMatch[] = [];
     for (const c of found) {
-      if (checkGuards(query, c, line, guards)) continue;
+      // The guards see the candidate's own similarity as the threshold it passed.
+      if (checkGuards(query, c, c.similarity, guards)) continue;
       out.push({ keyId: c.keyId, similarity: c.similarity });
       if (out.length >= MAX_REPORTED) break;
     }

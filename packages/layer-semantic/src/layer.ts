@@ -403,9 +403,9 @@ export class SemanticLayer implements LayerV1 {
   /**
    * A lookup's result, with — when it missed — the lookups that missed moments ago in its
    * partition that it would be served from once their answers are stored (`inFlight`); then it is
-   * remembered itself. The similarity they must reach is the one a new entry is served from: the
-   * threshold, or with calibration the calibrator's line for a clear match without evidence of
-   * its own (none yet: nothing is named).
+   * remembered itself. They must be what a new entry is served from: at least the threshold, or
+   * with calibration what the calibrator serves without evidence of an entry's own (see
+   * `LayerCalibration.joinable`); and past every guard.
    */
   private missed(
     query: SemanticQuery,
@@ -419,8 +419,8 @@ export class SemanticLayer implements LayerV1 {
     if (!misses || out.hit || !query.key) return out;
     const now = Date.now();
     const q = { keyId: query.key.id, scopeId: scopeId(query.scope), text: query.text, vector: vec };
-    const line = this.calibration ? this.calibration.clearLine(query.scope.tenant, floor) : threshold;
-    const named = line === undefined ? [] : misses.match(pk, q, line, this.o.guards, now);
+    const joinable = this.calibration ? this.calibration.joinable(query.scope.tenant, query.text, floor) : (similarity: number) => similarity >= threshold;
+    const named = misses.match(pk, q, joinable, this.o.guards, now);
     misses.remember(pk, { ...q, at: now });
     return named.length > 0 ? { ...out, inFlight: named } : out;
   }

@@ -101,6 +101,23 @@ describe('recent misses: a lookup names the similar lookups still loading (inFli
     await layer.close();
   });
 
+  it('with calibration: names what the calibrator would serve a new entry from — the same question in other framing from the start', async () => {
+    const emb = embedder();
+    const FRAMED = 'Hi, how do I reset my password?';
+    emb.table.set(FRAMED, normalise(Float32Array.from([1, 0.1, 0, 0]))); // cos 0.995 with RESET
+    const layer = new SemanticLayer({ embedder: emb, guards: [numbers], calibration: true });
+    const seed = chatItem(DELETE);
+    await layer.set(seed.key, seed.entry);
+    const first = chatItem(RESET);
+    await layer.search({ ...first.query, key: first.key });
+    expect(layer.stats().calibration?.clearBoundary.lowest).toBeUndefined(); // a new calibrator serves no clear match yet
+    const framed = chatItem(FRAMED);
+    expect((await layer.search({ ...framed.query, key: framed.key })).inFlight?.map((m) => m.keyId)).toEqual([first.key.id]);
+    const reworded = chatItem(RESET_2); // cos 0.958, other words: not until the calibrator serves such matches
+    expect((await layer.search({ ...reworded.query, key: reworded.key })).inFlight ?? []).toEqual([]);
+    await layer.close();
+  });
+
   it('compares a lookup with the 256 most recent misses of its partition, newest first', () => {
     const misses = new RecentMisses(1_000, 60_000);
     const v = (x: number) => normalise(Float32Array.from([1, x, 0, 0]));
@@ -108,9 +125,9 @@ describe('recent misses: a lookup names the similar lookups still loading (inFli
     misses.remember('p', { keyId: 'oldest', scopeId: 's', text: 'oldest', vector: v(0), at: now });
     for (let i = 0; i < 256; i++) misses.remember('p', { keyId: `k${i}`, scopeId: 's', text: `t${i}`, vector: v(5), at: now });
     const query = { keyId: 'q', scopeId: 's', text: 'q', vector: v(0) };
-    expect(misses.match('p', query, 0.99, [], now)).toEqual([]); // the only close one is 257th from the end
+    expect(misses.match('p', query, (sim) => sim >= 0.99, [], now)).toEqual([]); // the only close one is 257th from the end
     misses.remember('p', { keyId: 'newest', scopeId: 's', text: 'newest', vector: v(0.01), at: now });
-    expect(misses.match('p', query, 0.99, [], now).map((m) => m.keyId)).toEqual(['newest']);
+    expect(misses.match('p', query, (sim) => sim >= 0.99, [], now).map((m) => m.keyId)).toEqual(['newest']);
     expect(misses.count).toBe(258);
     misses.written('newest');
     expect(misses.count).toBe(257);
