@@ -273,8 +273,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.callPolicy.skips(call)) return this.loads.run(this.bypassLoad<T>(call), loader);
     if (call.decision.read && !options.forceRefresh) {
       const r = this.reads.read(call);
-      const hit = (isPromiseLike(r) ? await r : r) ?? (call.inFlight && (await this.loads.awaitSimilar(call)));
+      const hit = isPromiseLike(r) ? await r : r;
       if (hit) return this.hitResult<T>(call, hit);
+      const joined = call.inFlight && (await this.loads.awaitSimilar(call));
+      if (joined) return this.hitResult<T>(call, joined, true);
     }
     for (let attempt = 0; ; attempt++) {
       const b = await this.loads.open<T>(call);
@@ -312,8 +314,10 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     if (this.callPolicy.skips(call)) return this.bypassLoad<T>(call);
     if (call.decision.read && !options.forceRefresh) {
       const r = this.reads.read(call);
-      const hit = (isPromiseLike(r) ? await r : r) ?? (call.inFlight && (await this.loads.awaitSimilar(call)));
+      const hit = isPromiseLike(r) ? await r : r;
       if (hit) return { kind: 'hit', key: call.key, result: this.hitResult<T>(call, hit) };
+      const joined = call.inFlight && (await this.loads.awaitSimilar(call));
+      if (joined) return { kind: 'hit', key: call.key, result: this.hitResult<T>(call, joined, true) };
     }
     return this.loads.open<T>(call);
   }
@@ -569,7 +573,8 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
     return this.loads.bypass<T>(call);
   }
 
-  private hitResult<T>(call: CallRecord, hit: LookupHit): CacheResult<T> {
+  /** `joinedSimilar`: the hit came from the load of a similar request this call waited for. */
+  private hitResult<T>(call: CallRecord, hit: LookupHit, joinedSimilar = false): CacheResult<T> {
     this.recordHit(call, hit);
     const r: { -readonly [K in keyof CacheResult<T>]: CacheResult<T>[K] } = {
       value: hit.entry.value as T,
@@ -589,6 +594,7 @@ export class MultiLayerCache extends EventEmitter<CacheEvents> {
       r.calibration = hit.calibration;
     }
     if (hit.rejected) r.rejected = hit.rejected;
+    if (joinedSimilar) r.joinedSimilar = true;
     return r;
   }
 

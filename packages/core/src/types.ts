@@ -253,6 +253,11 @@ export interface CacheResult<T> {
   /** True when this caller joined another caller's load instead of loading. */
   readonly coalesced?: boolean | undefined;
   /**
+   * True when this caller waited for a similar request's load in flight (`joinSimilar`) and was
+   * served its answer (a semantic hit: `similarity`, `matchedKey`).
+   */
+  readonly joinedSimilar?: boolean | undefined;
+  /**
    * Semantic candidates turned down during this lookup (by a guard, the selector, or the
    * threshold — the nearest one below it): on misses, this is why the cache did not answer.
    */

@@ -55,7 +55,15 @@ describe('joinSimilar: a semantic miss waits for a similar load in flight', () =
     first.release();
     const [ra, rb] = await Promise.all([a, b]);
     expect(ra).toMatchObject({ status: 'miss', value: 'Use the reset link.' });
-    expect(rb).toMatchObject({ status: 'hit', value: 'Use the reset link.', layer: 'sem', similarity: 0.95, matchedText: 'how do i reset my password' });
+    expect(rb).toMatchObject({
+      status: 'hit',
+      value: 'Use the reset link.',
+      layer: 'sem',
+      similarity: 0.95,
+      matchedText: 'how do i reset my password',
+      joinedSimilar: true,
+    });
+    expect(ra.joinedSimilar).toBeUndefined();
     expect(secondCalls).toBe(0);
     expect(first.calls).toBe(1);
     expect(sem.searches).toBe(3); // a's, b's, and b's again after the wait
@@ -75,6 +83,7 @@ describe('joinSimilar: a semantic miss waits for a similar load in flight', () =
     const begun = await b;
     expect(begun.kind).toBe('hit');
     expect(begun.kind === 'hit' && begun.result.value).toBe('Use the reset link.');
+    expect(begun.kind === 'hit' && begun.result.joinedSimilar).toBe(true);
     await cache.close();
   });
 
