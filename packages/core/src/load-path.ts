@@ -214,7 +214,12 @@ class Lead<T> implements PendingLoad<T> {
 }
 
 function flightId(call: CallRecord): string {
-  return (call.write ? 'w:' : 'n:') + call.key.id;
+  return flightOf(call.write, call.key.id);
+}
+
+/** The flight id of a load of key `keyId` that stores its answer (`write`) or not. */
+function flightOf(write: boolean, keyId: string): string {
+  return (write ? 'w:' : 'n:') + keyId;
 }
 
 /**
@@ -399,8 +404,8 @@ export class LoadPath {
     if (this.flights.has(flightId(call))) return undefined;
     let flight: Flight | undefined;
     for (const m of named) {
-      // Only loads that will store their answer (`w:`), begun since the last invalidation.
-      const f = m.keyId === call.key.id ? undefined : this.flights.get('w:' + m.keyId);
+      // Only loads that will store their answer, begun since the last invalidation.
+      const f = m.keyId === call.key.id ? undefined : this.flights.get(flightOf(true, m.keyId));
       if (f && f.epoch === ctx.invalidations.epoch) {
         flight = f;
         break;

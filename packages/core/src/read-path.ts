@@ -43,7 +43,7 @@ export class ReadPath {
     const layers = this.ctx.layers;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
-      if (!l.read || (l.gated && !this.ctx.sync.loaded)) continue;
+      if (!this.readable(l)) continue;
       const t0 = performance.now();
       if (l.semantic) return this.readAsync(call, i, this.readSemantic(call, l), t0, since);
       const r = this.ctx.runner.get(l, call.key);
@@ -63,7 +63,7 @@ export class ReadPath {
     const layers = this.ctx.layers;
     for (let i = 0; i < layers.length; i++) {
       const l = layers[i]!;
-      if (!l.semantic || !l.read || (l.gated && !this.ctx.sync.loaded)) continue;
+      if (!l.semantic || !this.readable(l)) continue;
       const t0 = performance.now();
       const hit = this.settle(call, i, await this.readSemantic(call, l), t0, since);
       if (hit) return hit;
@@ -78,7 +78,7 @@ export class ReadPath {
     let open = calls.map((_, i) => i);
     for (let li = 0; li < this.ctx.layers.length && open.length > 0; li++) {
       const l = this.ctx.layers[li]!;
-      if (!l.read || (l.gated && !this.ctx.sync.loaded)) continue;
+      if (!this.readable(l)) continue;
       const t0 = performance.now();
       if (l.batch && !l.semantic) {
         const keys = open.map((i) => calls[i]!.key);
@@ -112,12 +112,17 @@ export class ReadPath {
       const hit = this.settle(call, i, r, t0, since);
       if (hit) return hit;
       do i++;
-      while (i < layers.length && (!layers[i]!.read || (layers[i]!.gated && !this.ctx.sync.loaded)));
+      while (i < layers.length && !this.readable(layers[i]!));
       if (i >= layers.length) return undefined;
       const l = layers[i]!;
       t0 = performance.now();
       r = l.semantic ? await this.readSemantic(call, l) : await this.ctx.runner.get(l, call.key);
     }
+  }
+
+  /** Read from, and not skipped until the bus's stored watermarks are loaded (shared and semantic layers). */
+  private readable(l: ResolvedLayer): boolean {
+    return l.read && (!l.gated || this.ctx.sync.loaded);
   }
 
   /**
