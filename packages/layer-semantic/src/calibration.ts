@@ -178,9 +178,13 @@ export class LayerCalibration {
    */
   joinable(tenant: string, query: string, floor: number | undefined): (similarity: number, text: string) => boolean {
     const min = Math.max(this.o.minSimilarity, floor ?? -1);
-    const b = this.calibrators.get(this.keyOf(tenant))?.clearBoundary();
-    const line = b === undefined ? Number.POSITIVE_INFINITY : Math.max(b, min);
-    return (similarity, text) => similarity >= line || (similarity >= min && sameQuestion(query, text));
+    // The boundary is worked out for the first recent miss compared, not for every lookup that misses.
+    let line: number | undefined;
+    const clearLine = () => {
+      const b = this.calibrators.get(this.keyOf(tenant))?.clearBoundary();
+      return b === undefined ? Number.POSITIVE_INFINITY : Math.max(b, min);
+    };
+    return (similarity, text) => similarity >= (line ??= clearLine()) || (similarity >= min && sameQuestion(query, text));
   }
 
   // ---- learning ---------------------------------------------------------------------

@@ -79,7 +79,7 @@ export class RecentMisses {
 
   /** Remembers a lookup that missed (a key already remembered keeps its first miss). */
   remember(partition: string, miss: Miss): void {
-    if (this.max <= 0 || this.partitionOf.has(miss.keyId)) return;
+    if (this.partitionOf.has(miss.keyId)) return;
     let list = this.prune(partition, miss.at);
     if (list)
       this.byPartition.delete(partition); // re-inserted last: the most recent partition
