@@ -75,6 +75,52 @@ export function assembleMessage(events: readonly any[]): any {
   return message;
 }
 
+/** Content blocks whose `input` a stream sends as JSON deltas. */
+const INPUT_BLOCKS = new Set(['tool_use', 'server_tool_use']);
+
+/**
+ * The events of a stream carrying a stored `message` (see `EndpointSpec.eventsFromBody`), in the
+ * API's order: `message_start`, per content block its start, deltas (the whole text, thinking,
+ * signature, citations or tool input at once) and stop, `message_delta` with the stop reason
+ * and output tokens, `message_stop`. Blocks a stream sends whole (tool results, redacted
+ * thinking, compaction) start with their content. Undefined for a body that is not a message.
+ */
+export function messageEvents(body: any): RecordedEvent[] | undefined {
+  if (body?.type !== 'message' || !Array.isArray(body.content)) return undefined;
+  const { content, stop_reason, stop_sequence, usage, ...rest } = body;
+  const start: any = { ...rest, content: [], stop_reason: null, usage: typeof usage === 'object' && usage !== null ? usage : {} };
+  if ('stop_sequence' in body) start.stop_sequence = null;
+  const events: any[] = [{ type: 'message_start', message: start }];
+  for (const [index, block] of content.entries()) {
+    if (typeof block !== 'object' || block === null || typeof block.type !== 'string') return undefined;
+    const deltas: any[] = [];
+    let first = block;
+    if (block.type === 'text' && typeof block.text === 'string') {
+      const { text, citations, ...b } = block;
+      const cited = Array.isArray(citations) && citations.length > 0;
+      first = { ...b, text: '', ...(cited || citations === undefined ? {} : { citations }) };
+      if (text !== '') deltas.push({ type: 'text_delta', text });
+      if (cited) for (const citation of citations) deltas.push({ type: 'citations_delta', citation });
+    } else if (block.type === 'thinking' && typeof block.thinking === 'string') {
+      first = { ...block, thinking: '', ...(typeof block.signature === 'string' ? { signature: '' } : {}) };
+      if (block.thinking !== '') deltas.push({ type: 'thinking_delta', thinking: block.thinking });
+      if (typeof block.signature === 'string') deltas.push({ type: 'signature_delta', signature: block.signature });
+    } else if (INPUT_BLOCKS.has(block.type) && typeof block.input === 'object' && block.input !== null) {
+      first = { ...block, input: {} };
+      deltas.push({ type: 'input_json_delta', partial_json: JSON.stringify(block.input) });
+    }
+    events.push({ type: 'content_block_start', index, content_block: first });
+    for (const delta of deltas) events.push({ type: 'content_block_delta', index, delta });
+    events.push({ type: 'content_block_stop', index });
+  }
+  const delta: any = { stop_reason: stop_reason ?? null };
+  if ('stop_sequence' in body) delta.stop_sequence = stop_sequence;
+  const end: any = { type: 'message_delta', delta };
+  if (typeof usage?.output_tokens === 'number') end.usage = { output_tokens: usage.output_tokens };
+  events.push(end, { type: 'message_stop' });
+  return events.map((e) => ({ event: e.type, data: JSON.stringify(e), t: 0 }));
+}
+
 /** The Messages endpoint with the reasoning rule for the given opted-in model families. */
 export function messagesEndpoint(reasoningModels: readonly string[]): EndpointSpec {
   return {
@@ -83,6 +129,8 @@ export function messagesEndpoint(reasoningModels: readonly string[]): EndpointSp
     streams: true,
     // The message rebuilt from the events is the object a non-streaming call returns.
     streamValueIsJsonBody: true,
+    eventsFromBody: messageEvents,
+    streamFormsShared: () => true,
     keyBody: withoutCacheControl,
     schemas: (body) => [...valuesAt(body, 'tools.*.input_schema'), ...valuesAt(body, 'output_config.format.schema'), ...valuesAt(body, 'output_format.schema')],
     acceptBody: (body) => body?.type === 'message',

@@ -56,4 +56,26 @@ describe('semantic hits through the Anthropic adapter (real local embedder)', ()
     expect(server.count()).toBe(2);
     await cache.close();
   }, 60_000);
+
+  it("a stored non-stream answer is streamed to a paraphrase asked with stream: true, as the SDK's own events", async () => {
+    const cache = new MultiLayerCache({
+      layers: [new MemoryLayer({ name: 'l1' }), { layer: new SemanticLayer({ embedder, threshold: 0.8 }), budgetMs: 10_000 }],
+      policy: 'always',
+    });
+    const client = withCache(new Anthropic({ apiKey: 'sk-ant-test', baseURL: server.baseURL, maxRetries: 0 }), { cache, scope: 'acme' });
+    const live = await client.messages.create(msg('How do I reset my password?'));
+    await cache.flush();
+    server.reset();
+    const s = client.messages.stream(msg('How can I reset my password?'));
+    const texts: string[] = [];
+    s.on('text', (t) => texts.push(t));
+    const final = await s.finalMessage();
+    expect(server.count()).toBe(0);
+    expect(getCacheInfo(await s.withResponse().then((r) => r.response))).toMatchObject({ hit: true, layer: 'semantic' });
+    // The SDK's stream adds `parsed_output` to the message it assembles.
+    const { parsed_output: _, ...assembled } = plain(final) as unknown as Record<string, unknown>;
+    expect(assembled).toEqual(plain(live));
+    expect(texts.join('')).toBe((live.content[0] as { text: string }).text);
+    await cache.close();
+  }, 60_000);
 });

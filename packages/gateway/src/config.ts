@@ -232,9 +232,16 @@ const cacheSchema = z.strictObject({
   reasoningModels: z.array(z.string().min(1)).default([]),
   /** Tags on every stored answer. @default [] */
   tags: z.array(z.string().min(1).max(200)).default([]),
-  /** How cached streams are replayed. @default { pacing: "none" } */
+  /**
+   * How cached streams are replayed; `rebuildStreams: false` answers stream requests only from
+   * recorded streams (see @strata-cache/http). @default { pacing: "none", rebuildStreams: true }
+   */
   replay: z
-    .strictObject({ pacing: z.union([z.enum(['none', 'recorded']), z.number().min(0)]).default('none'), maxGapMs: z.number().min(0).default(1000) })
+    .strictObject({
+      pacing: z.union([z.enum(['none', 'recorded']), z.number().min(0)]).default('none'),
+      maxGapMs: z.number().min(0).default(1000),
+      rebuildStreams: z.boolean().default(true),
+    })
     .optional(),
   /** L1, in process; `false` for none. @default {} */
   l1: z.union([z.literal(false), l1Schema]).default({ maxEntries: 10_000 }),

@@ -2,6 +2,7 @@ import { type CallOptions, type MultiLayerCache, type ScopeInput, sealRequest } 
 import { type Control, readControl, withoutControl } from './control.js';
 import { type ReadRequest, readRequest, requestMethod, requestUrl } from './request-body.js';
 import { propertyOrder } from './schema-order.js';
+import { cachedProfile } from './stream-forms.js';
 import type { EndpointSpec, FetchLike, ReplayPacing, ScopeOption } from './types.js';
 
 /** Everything the caching fetch of one client knows. */
@@ -384,7 +385,7 @@ function callOptions(config: CachingFetchConfig, spec: EndpointSpec, body: Recor
   const tags = control.tags ? [...config.tags, ...control.tags] : config.tags;
   const ttlMs = control.ttlMs ?? config.ttlMs;
   // Set field by field (no spread of a small object per option: this runs on every hit).
-  const options: CallOptions = { profile: spec.profile };
+  const options: CallOptions = { profile: cachedProfile(config, spec) };
   if (scope !== undefined) options.scope = scope;
   if (control.mode === 'bypass') options.bypass = true;
   else if (control.mode === 'refresh') options.forceRefresh = true;

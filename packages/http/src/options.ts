@@ -15,9 +15,14 @@ export interface CachingOptions {
   /**
    * How cached streams are replayed. `pacing: 'none'` sends events as fast as they are read;
    * `'recorded'` keeps the original gaps (each at most `maxGapMs`); a number is a fixed gap in ms.
-   * @default { pacing: 'none', maxGapMs: 1000 }
+   * `rebuildStreams`: a stream request may be answered from an answer a non-stream request
+   * stored, rebuilt as the stream the endpoint sends (each part of the answer one event, no
+   * recorded gaps), and — where the assembled stream is the non-stream body too — the two forms
+   * share their semantic entries; `false` replays only recorded streams and keeps the forms apart.
+   * Exact keys always differ between the forms.
+   * @default { pacing: 'none', maxGapMs: 1000, rebuildStreams: true }
    */
-  replay?: { pacing?: 'none' | 'recorded' | number | undefined; maxGapMs?: number | undefined } | undefined;
+  replay?: { pacing?: 'none' | 'recorded' | number | undefined; maxGapMs?: number | undefined; rebuildStreams?: boolean | undefined } | undefined;
   /** TTL of stored answers, ms. @default the cache's defaultTtlMs */
   ttlMs?: number | undefined;
   /** Tags added to every stored answer. @default [] */
@@ -36,7 +41,7 @@ export interface CachingOptions {
 
 /** Defaults of the options above, in one place. */
 export const CACHING_DEFAULTS = Object.freeze({
-  replay: Object.freeze({ pacing: 'none' as const, maxGapMs: 1000 }),
+  replay: Object.freeze({ pacing: 'none' as const, maxGapMs: 1000, rebuildStreams: true }),
   tags: Object.freeze([]) as readonly string[],
   reasoningModels: Object.freeze([]) as readonly string[],
 });
@@ -56,15 +61,19 @@ export function checkCachingOptions(packageName: string, options: unknown, known
 
 /** The replay pacing of validated options. */
 export function checkPacing(packageName: string, replay: unknown): ReplayPacing {
-  if (replay === undefined) return { mode: CACHING_DEFAULTS.replay.pacing, maxGapMs: CACHING_DEFAULTS.replay.maxGapMs };
+  const defaults = CACHING_DEFAULTS.replay;
+  if (replay === undefined) return { mode: defaults.pacing, maxGapMs: defaults.maxGapMs, rebuildStreams: defaults.rebuildStreams };
   if (typeof replay !== 'object' || replay === null) throw new InvalidOptionError(`${packageName}: option "replay" must be an object`, { field: 'replay' });
-  const r = replay as { pacing?: unknown; maxGapMs?: unknown };
-  const mode = r.pacing ?? CACHING_DEFAULTS.replay.pacing;
+  const r = replay as { pacing?: unknown; maxGapMs?: unknown; rebuildStreams?: unknown };
+  const mode = r.pacing ?? defaults.pacing;
   if (mode !== 'none' && mode !== 'recorded' && !(typeof mode === 'number' && mode >= 0 && Number.isFinite(mode))) {
     throw new InvalidOptionError(`${packageName}: option "replay.pacing" must be 'none', 'recorded' or a number of ms`, { field: 'replay.pacing' });
   }
-  const maxGapMs = r.maxGapMs ?? CACHING_DEFAULTS.replay.maxGapMs;
+  const maxGapMs = r.maxGapMs ?? defaults.maxGapMs;
   if (typeof maxGapMs !== 'number' || !(maxGapMs >= 0))
     throw new InvalidOptionError(`${packageName}: option "replay.maxGapMs" must be a non-negative number`, { field: 'replay.maxGapMs' });
-  return { mode: mode as ReplayPacing['mode'], maxGapMs };
+  const rebuildStreams = r.rebuildStreams ?? defaults.rebuildStreams;
+  if (typeof rebuildStreams !== 'boolean')
+    throw new InvalidOptionError(`${packageName}: option "replay.rebuildStreams" must be a boolean`, { field: 'replay.rebuildStreams' });
+  return { mode: mode as ReplayPacing['mode'], maxGapMs, rebuildStreams };
 }

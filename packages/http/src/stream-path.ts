@@ -1,4 +1,4 @@
-import { type Begun, type CallOptions, type Loaded, type PendingLoad, loaded } from '@strata-cache/core';
+import { type Begun, type CacheResult, type CallOptions, type Loaded, type PendingLoad, loaded } from '@strata-cache/core';
 import { untilAborted } from './abort.js';
 import { type FetchAnswer, encodeOnce } from './answer.js';
 import type { HttpCall } from './call.js';
@@ -6,6 +6,7 @@ import { type HitDescription, describeHit, hitHeaders, hitInfo, upstreamHeaders 
 import { PassThroughAnswer } from './json-path.js';
 import { followStream, leadStream } from './live-stream.js';
 import { SseParser, replaySse, serializeEvent } from './sse.js';
+import { rebuildsStreams, twinProfile } from './stream-forms.js';
 import type { RecordedEvent } from './types.js';
 
 const enc = new TextEncoder();
@@ -30,10 +31,10 @@ export async function streamThrough(call: HttpCall, whole = false): Promise<Fetc
   for (let attempt = 0; ; attempt++) {
     const b = await beginUntilAborted(call, options);
     if (b.kind === 'hit') {
-      const events = b.result.entry?.chunks;
-      if (Array.isArray(events)) return replay(call, describeHit(b.result), events as RecordedEvent[], whole);
-      // An entry without a recording (only a non-stream form can answer this key: a semantic
-      // neighbour stored by a JSON request, say). Stream from the provider and record it.
+      const events = eventsOf(call, b.result);
+      if (events !== undefined) return replay(call, describeHit(b.result), events, whole);
+      // An entry without a recording that the endpoint cannot turn into a stream (a semantic
+      // neighbour stored by a non-stream request, say). Stream from the provider and record it.
       options = { ...call.options, forceRefresh: true };
       continue;
     }
@@ -49,6 +50,19 @@ export async function streamThrough(call: HttpCall, whole = false): Promise<Fetc
     // callers that waited on it leads the next one).
     if (attempt >= 3) options = { ...call.options, bypass: true };
   }
+}
+
+/**
+ * The events a hit replays: its recording, or — for an entry a non-stream request stored (found
+ * where the endpoint shares semantic entries between the two forms) — the stream the endpoint
+ * rebuilds from its body. Undefined when there is neither.
+ */
+function eventsOf(call: HttpCall, hit: CacheResult<unknown>): readonly RecordedEvent[] | undefined {
+  const chunks = hit.entry?.chunks;
+  if (Array.isArray(chunks)) return chunks as RecordedEvent[];
+  const rebuild = call.spec.eventsFromBody;
+  if (rebuild === undefined || !rebuildsStreams(call.config) || typeof hit.value !== 'object' || hit.value === null) return undefined;
+  return rebuild.call(call.spec, hit.value, call.keyRequest);
 }
 
 /** `begin()`, left as soon as the caller aborts (a load it was handed meanwhile is abandoned). */
@@ -109,7 +123,10 @@ async function lead(call: HttpCall, load: PendingLoad<unknown>): Promise<FetchAn
       committed: (result, answer) => {
         // The same answer in non-stream form, under the same race check: its upstream call is counted already.
         const json = result.stored ? jsonTwin(call, answer) : undefined;
-        if (json) config.cache.store(call.jsonKeyRequest, json, { ...call.options, sinceEpoch: load.epoch, recordUsage: false }).catch(() => undefined);
+        if (json)
+          config.cache
+            .store(call.jsonKeyRequest, json, { ...call.options, profile: twinProfile(call.config, call.spec), sinceEpoch: load.epoch, recordUsage: false })
+            .catch(() => undefined);
       },
     });
     return {
@@ -131,9 +148,11 @@ function streamEntry(call: HttpCall, events: RecordedEvent[]): Loaded<unknown> {
   return loaded(value, { ...(usage ? { usage } : {}), ...(model ? { model } : {}) });
 }
 
-/** The non-stream twin of a complete stream's answer, where the endpoint has one. */
+/** The non-stream twin of a complete stream's answer, where the endpoint has one (for every stream, or for this request's). */
 function jsonTwin(call: HttpCall, answer: Loaded<unknown>): Loaded<unknown> | undefined {
   const value = answer.value;
-  if (!call.spec.streamValueIsJsonBody || typeof value !== 'object' || value === null) return undefined;
+  const { spec } = call;
+  const whole = spec.streamValueIsJsonBody || (rebuildsStreams(call.config) && spec.streamFormsShared?.(call.keyRequest));
+  if (!whole || typeof value !== 'object' || value === null) return undefined;
   return loaded(value, { ...(answer.usage ? { usage: answer.usage } : {}), ...(answer.model ? { model: answer.model } : {}) });
 }

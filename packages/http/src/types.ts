@@ -37,12 +37,29 @@ export interface EndpointSpec {
   // biome-ignore lint/suspicious/noExplicitAny: each provider reads its own response shape
   usage(body: any): TokenUsage | undefined;
   /**
-   * True when `fromEvents(...).value` can stand for the body a non-streaming request returns:
-   * a completed stream is then also stored in its non-stream form, so a later non-streaming
-   * request is a hit. (Never the other way round: a replayed stream would have to invent its
-   * chunking.)
+   * True when `fromEvents(...).value` can stand for the body a non-streaming request returns
+   * (for every stream request of the endpoint; `streamFormsShared` says it per request): a
+   * completed stream is then also stored in its non-stream form, so a later non-streaming
+   * request is a hit. The other way round is `eventsFromBody`.
    */
   readonly streamValueIsJsonBody?: boolean;
+  /**
+   * The events of a stream carrying `body`, a stored non-stream answer, for the stream request
+   * `request` — so a stream request is answered from an entry a non-stream request stored.
+   * Undefined when the body holds what this endpoint's stream cannot carry (the entry is then
+   * refreshed from the provider). The provider's chunking is not known: each part of the answer
+   * arrives as one event. `fromEvents(eventsFromBody(body, request)).value` is `body` again.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: each provider reads its own response shape
+  eventsFromBody?(body: any, request: Record<string, unknown>): RecordedEvent[] | undefined;
+  /**
+   * True when this stream request's answer and the same request's non-stream answer stand for
+   * each other both ways: `fromEvents(...).value` is the body a non-stream request gets, and
+   * `eventsFromBody` rebuilds the stream. The two forms then share their semantic entries (a
+   * question asked with `stream: true` is answered by a paraphrase asked without, and the other
+   * way round); exact keys stay apart. @default false (every stream request has its own entries)
+   */
+  streamFormsShared?(request: Record<string, unknown>): boolean;
   /** Usage, model and the assembled provider-native value of a completed stream. */
   fromEvents(events: readonly RecordedEvent[]): { usage?: TokenUsage; model?: string; value: unknown };
   /** True when the events end the way a normally completed stream ends (and carry no error). */
@@ -67,4 +84,6 @@ export interface ReplayPacing {
    */
   readonly mode: 'none' | 'recorded' | number;
   readonly maxGapMs: number;
+  /** Whether a stream request may be answered from a stored non-stream answer (see `CachingOptions.replay`). @default true */
+  readonly rebuildStreams?: boolean;
 }

@@ -230,6 +230,7 @@ describe('withCachingFetch', () => {
       [{ cache, reasoningModels: [''] }, /option "reasoningModels"/],
       [{ cache, replay: { pacing: 'fast' } }, /replay.pacing/],
       [{ cache, replay: { maxGapMs: -1 } }, /replay.maxGapMs/],
+      [{ cache, replay: { rebuildStreams: 'yes' } }, /replay.rebuildStreams/],
     ];
     for (const [options, message] of bad) {
       expect(() => withCachingFetch(new Client(), options as CachingOptions, SPEC)).toThrow(InvalidOptionError);

@@ -70,6 +70,49 @@ export function assembleChatCompletion(chunks: readonly any[]): any {
   };
 }
 
+/** Message fields a chat completion stream carries (not `audio`, nor a legacy `function_call`). */
+const STREAMED_MESSAGE_FIELDS = new Set(['role', 'content', 'refusal', 'tool_calls', 'annotations']);
+
+/**
+ * The chunks of a stream carrying a stored `chat.completion` (see `EndpointSpec.eventsFromBody`),
+ * as the API sends them: per choice, one chunk with the whole message and one with its finish
+ * reason; a usage chunk when the request asks for one (`stream_options.include_usage`); `[DONE]`.
+ * Undefined for a body a stream cannot carry (message audio, a legacy function call, annotations,
+ * a tool call other than a function's, no usage for a request that asks for it).
+ */
+export function chatCompletionEvents(body: any, request: Record<string, unknown>): RecordedEvent[] | undefined {
+  if (body?.object !== 'chat.completion' || !Array.isArray(body.choices)) return undefined;
+  const includeUsage = (request['stream_options'] as any)?.include_usage === true;
+  if (includeUsage && (typeof body.usage !== 'object' || body.usage === null)) return undefined;
+  const head: any = { id: body.id, object: 'chat.completion.chunk', created: body.created, model: body.model };
+  if (body.service_tier !== undefined) head.service_tier = body.service_tier;
+  if (body.system_fingerprint !== undefined) head.system_fingerprint = body.system_fingerprint;
+  // With include_usage every chunk says `usage: null` but the last.
+  const tail = includeUsage ? { usage: null } : {};
+  const chunks: any[] = [];
+  for (const choice of body.choices) {
+    const m = choice?.message;
+    if (typeof choice?.index !== 'number' || typeof m !== 'object' || m === null) return undefined;
+    for (const k of Object.keys(m)) if (!STREAMED_MESSAGE_FIELDS.has(k) && m[k] !== null && m[k] !== undefined) return undefined;
+    if (Array.isArray(m.annotations) && m.annotations.length > 0) return undefined;
+    const delta: any = { role: typeof m.role === 'string' ? m.role : 'assistant' };
+    if (typeof m.content === 'string') delta.content = m.content;
+    if (typeof m.refusal === 'string') delta.refusal = m.refusal;
+    if (Array.isArray(m.tool_calls) && m.tool_calls.length > 0) {
+      const calls: any[] = [];
+      for (const [index, tc] of m.tool_calls.entries()) {
+        if (tc?.type !== 'function' || typeof tc.function?.name !== 'string' || typeof tc.function.arguments !== 'string') return undefined;
+        calls.push({ index, id: tc.id, type: 'function', function: { name: tc.function.name, arguments: tc.function.arguments } });
+      }
+      delta.tool_calls = calls;
+    }
+    chunks.push({ ...head, choices: [{ index: choice.index, delta, logprobs: choice.logprobs ?? null, finish_reason: null }], ...tail });
+    chunks.push({ ...head, choices: [{ index: choice.index, delta: {}, logprobs: null, finish_reason: choice.finish_reason ?? null }], ...tail });
+  }
+  if (includeUsage) chunks.push({ ...head, choices: [], usage: body.usage });
+  return [...chunks.map((c) => ({ data: JSON.stringify(c), t: 0 })), { data: '[DONE]', t: 0 }];
+}
+
 const FINAL_RESPONSE_EVENTS = new Set(['response.completed', 'response.incomplete']);
 
 /**
@@ -106,6 +149,10 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
         return failed(e, data) || data?.error !== undefined;
       });
     },
+    eventsFromBody: chatCompletionEvents,
+    // With a usage chunk, the assembled stream is the body a non-stream request gets (its
+    // message has no `annotations: []`), so the two forms share semantic entries.
+    streamFormsShared: (request) => (request['stream_options'] as any)?.include_usage === true,
     fromEvents(events) {
       const value = assembleChatCompletion(events.map(parse).filter((c) => c !== undefined));
       const usage = chatUsage(value?.usage);

@@ -146,12 +146,33 @@ describe('chat.completions.create (stream)', () => {
     expect(live.some((c) => c.choices[0]?.delta.tool_calls?.[0]?.function?.arguments)).toBe(true);
     expect(live.at(-1)!.usage).toMatchObject({ prompt_tokens: expect.any(Number) });
     await cache.flush();
-    expect(stored(layer)).toHaveLength(1);
+    // The stream, and (with its usage chunk it is the whole answer) its non-stream twin.
+    expect(stored(layer)).toHaveLength(2);
     const { data: stream, response } = await client.chat.completions.create(req).withResponse();
     const replayed = await collect(stream);
     expect(server.count('/chat/completions')).toBe(1);
     expect(replayed).toEqual(live);
     expect(getCacheInfo(response)).toMatchObject({ hit: true, layer: 'l1' });
+    const { stream: _, stream_options: __, ...plainReq } = req;
+    const whole = await client.chat.completions.create(plainReq);
+    expect(getCacheInfo(whole)).toMatchObject({ hit: true, layer: 'l1' });
+    const call = whole.choices[0]!.message.tool_calls?.[0];
+    expect(call?.type === 'function' ? call.function.arguments : undefined).toBe(
+      live.map((c) => c.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? '').join(''),
+    );
+    expect(whole.usage).toEqual(live.at(-1)!.usage);
+    expect(server.count('/chat/completions')).toBe(1);
+  });
+
+  it('replay.rebuildStreams: false keeps a stream with usage to its own form', async () => {
+    const { client, cache, layer } = setup({ replay: { rebuildStreams: false } });
+    const req = chat('Weather in Oslo?', { stream: true as const, stream_options: { include_usage: true } });
+    await collect(await client.chat.completions.create(req));
+    await cache.flush();
+    expect(stored(layer)).toHaveLength(1);
+    const { stream: _, stream_options: __, ...plainReq } = req;
+    await client.chat.completions.create(plainReq);
+    expect(server.count('/chat/completions')).toBe(2);
   });
 
   it('the SDK .stream() helper works on a hit and gives the same final completion', async () => {

@@ -76,6 +76,41 @@ describe('semantic hits through the OpenAI adapter (real local embedder)', () =>
     await cache.close();
   }, 60_000);
 
+  it('with a usage chunk, stream and non-stream requests answer each other (a stored answer streamed, a stream served whole)', async () => {
+    const { cache, client } = setup();
+    const text = (chunks: any[]) => chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+    const withUsage = { stream: true as const, stream_options: { include_usage: true } };
+    const live = await client.chat.completions.create(chat('How do I reset my password?'));
+    await cache.flush();
+    server.reset();
+    const { data, response } = await client.chat.completions.create({ ...chat('How can I reset my password?'), ...withUsage }).withResponse();
+    const chunks: any[] = await collect(data);
+    expect(server.count()).toBe(0);
+    expect(getCacheInfo(response)).toMatchObject({ hit: true, layer: 'semantic' });
+    expect(text(chunks)).toBe(live.choices[0]!.message.content);
+    expect(chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0].finish_reason).toBe(live.choices[0]!.finish_reason);
+    expect(chunks.at(-1).usage).toEqual(live.usage);
+    expect(chunks.at(-1).id).toBe(live.id);
+    // Without a usage chunk a stream is its own form (its assembled answer is not the body): a miss.
+    await collect(await client.chat.completions.create({ ...chat('How can I reset my password?'), stream: true }));
+    expect(server.count()).toBe(1);
+
+    // The other way round, in another context: a stream stored, a non-stream paraphrase served from it.
+    const other = 'You answer questions about accounts.';
+    const streamed: any[] = await collect(await client.chat.completions.create({ ...chat('How do I reset my password?', other), ...withUsage }));
+    await cache.flush();
+    server.reset();
+    const para = await client.chat.completions.create(chat('How can I reset my password?', other));
+    expect(getCacheInfo(para)).toMatchObject({ hit: true, layer: 'semantic' });
+    expect(para.choices[0]!.message.content).toBe(text(streamed));
+    expect(para.usage).toEqual(streamed.at(-1).usage);
+    // And the identical non-stream request from the stream's exact twin.
+    const same = await client.chat.completions.create(chat('How do I reset my password?', other));
+    expect(getCacheInfo(same)).toMatchObject({ hit: true, layer: 'l1' });
+    expect(server.count()).toBe(0);
+    await cache.close();
+  }, 60_000);
+
   it('OpenAIEmbedder drives the semantic layer (embeddings from the OpenAI-compatible server)', async () => {
     const openaiEmbedder = new OpenAIEmbedder({ clientOptions: { apiKey: 'sk-test', baseURL: server.baseURL }, dimensions: 256 });
     const cache = new MultiLayerCache({
