@@ -30,8 +30,9 @@ const msg = (content: string, system: unknown = 'You are a support bot.') => ({
 
 describe('semantic hits through the Anthropic adapter (real local embedder)', () => {
   it('a paraphrase is served from the semantic layer (JSON and stream); other contexts are not', async () => {
+    const semantic = new SemanticLayer({ embedder, threshold: 0.8 });
     const cache = new MultiLayerCache({
-      layers: [new MemoryLayer({ name: 'l1' }), { layer: new SemanticLayer({ embedder, threshold: 0.8 }), budgetMs: 10_000 }],
+      layers: [new MemoryLayer({ name: 'l1' }), { layer: semantic, budgetMs: 10_000 }],
       policy: 'always',
     });
     const client = withCache(new Anthropic({ apiKey: 'sk-ant-test', baseURL: server.baseURL, maxRetries: 0 }), { cache, scope: 'acme' });
@@ -41,6 +42,8 @@ describe('semantic hits through the Anthropic adapter (real local embedder)', ()
     const live = await client.messages.create(msg('How do I reset my password?'));
     expect(getCacheInfo(live)).toMatchObject({ hit: true, layer: 'l1' });
     expect(server.count()).toBe(1);
+    // The two forms share semantic entries: the question is indexed once (the twin is for exact lookups).
+    expect(semantic.stats().indexed).toBe(1);
     server.reset();
     const para = await client.messages.create(msg('How can I reset my password?'));
     expect(plain(para)).toEqual(plain(live));
