@@ -30,3 +30,28 @@ it('a paraphrase is answered by the semantic layer, with its similarity; other t
   // The rule configured from cache.l3.answerGroups is on (its counters are reported).
   expect(stats.layers.l3.answerGroups).toMatchObject({ maps: expect.any(Number), builds: expect.any(Number), hits: expect.any(Number) });
 }, 60_000);
+
+it('a paraphrase asked as a stream is answered from a stored JSON answer, as the API streams it (and the other way round)', async () => {
+  const answer = await json(h.post('/v1/chat/completions', chat('How do I cancel my subscription?')));
+  await h.gw.cache.flush();
+  h.openai.reset();
+  const stream = await h.post('/v1/chat/completions', chat('How can I cancel my subscription?', { stream: true, stream_options: { include_usage: true } }));
+  expect(stream.headers.get('x-strata-cache')).toBe('semantic');
+  expect(stream.headers.get('content-type')).toContain('text/event-stream');
+  const events = (await stream.text())
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: '))
+    .map((e) => e.slice(6));
+  expect(events.at(-1)).toBe('[DONE]');
+  const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+  expect(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('')).toBe(answer.choices[0].message.content);
+  expect(chunks.at(-1).usage).toEqual(answer.usage);
+  expect(h.openai.count()).toBe(0);
+  // A streamed answer (with its usage chunk) serves a non-stream paraphrase.
+  await (await h.post('/v1/chat/completions', chat('Do you have a mobile app?', { stream: true, stream_options: { include_usage: true } }))).text();
+  await h.gw.cache.flush();
+  const para = await h.post('/v1/chat/completions', chat('Is there a mobile app?'));
+  expect(para.headers.get('x-strata-cache')).toBe('semantic');
+  expect((await para.json()).choices[0].message.content).toContain('mobile app');
+  expect(h.openai.count()).toBe(1);
+}, 60_000);
