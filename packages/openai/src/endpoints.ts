@@ -113,6 +113,58 @@ export function chatCompletionEvents(body: any, request: Record<string, unknown>
   return [...chunks.map((c) => ({ data: JSON.stringify(c), t: 0 })), { data: '[DONE]', t: 0 }];
 }
 
+/**
+ * The events of a stream carrying a stored Responses API `response` (see
+ * `EndpointSpec.eventsFromBody`), as the API sends them: `response.created`,
+ * `response.in_progress`, per output item its `output_item.added`, its content (per text part
+ * `content_part.added`, one `output_text.delta` with the whole text, `output_text.done`,
+ * `content_part.done`; a refusal likewise; a function call's arguments in one delta) and
+ * `output_item.done`, then `response.completed` or `response.incomplete` with the response
+ * (without `billing`, which only non-stream bodies carry). Undefined for output a stream would
+ * carry otherwise (reasoning, tool calls other than a function's, annotations): such a request
+ * goes to the API.
+ */
+export function responseStreamEvents(body: any): RecordedEvent[] | undefined {
+  if (body?.object !== 'response' || !Array.isArray(body.output)) return undefined;
+  const final = body.status === 'completed' ? 'response.completed' : body.status === 'incomplete' ? 'response.incomplete' : undefined;
+  if (final === undefined) return undefined;
+  const { billing: _, ...response } = body;
+  const events: any[] = [];
+  const push = (type: string, payload: object) => events.push({ type, sequence_number: events.length, ...payload });
+  const started = { ...response, status: 'in_progress', output: [], usage: null, incomplete_details: null };
+  push('response.created', { response: started });
+  push('response.in_progress', { response: started });
+  for (const [output_index, item] of body.output.entries()) {
+    if (typeof item !== 'object' || item === null || typeof item.id !== 'string') return undefined;
+    const item_id = item.id;
+    if (item.type === 'message' && Array.isArray(item.content)) {
+      push('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', content: [] } });
+      for (const [content_index, part] of item.content.entries()) {
+        const at = { item_id, output_index, content_index };
+        if (part?.type === 'output_text' && typeof part.text === 'string') {
+          if (Array.isArray(part.annotations) && part.annotations.length > 0) return undefined;
+          const logprobs = Array.isArray(part.logprobs) ? part.logprobs : [];
+          push('response.content_part.added', { ...at, part: { ...part, text: '', annotations: [], ...(part.logprobs ? { logprobs: [] } : {}) } });
+          push('response.output_text.delta', { ...at, delta: part.text, logprobs });
+          push('response.output_text.done', { ...at, text: part.text, logprobs });
+        } else if (part?.type === 'refusal' && typeof part.refusal === 'string') {
+          push('response.content_part.added', { ...at, part: { ...part, refusal: '' } });
+          push('response.refusal.delta', { ...at, delta: part.refusal });
+          push('response.refusal.done', { ...at, refusal: part.refusal });
+        } else return undefined;
+        push('response.content_part.done', { ...at, part });
+      }
+    } else if (item.type === 'function_call' && typeof item.arguments === 'string') {
+      push('response.output_item.added', { output_index, item: { ...item, status: 'in_progress', arguments: '' } });
+      push('response.function_call_arguments.delta', { item_id, output_index, delta: item.arguments });
+      push('response.function_call_arguments.done', { item_id, output_index, arguments: item.arguments });
+    } else return undefined;
+    push('response.output_item.done', { output_index, item });
+  }
+  push(final, { response });
+  return events.map((e) => ({ event: e.type, data: JSON.stringify(e), t: 0 }));
+}
+
 const FINAL_RESPONSE_EVENTS = new Set(['response.completed', 'response.incomplete']);
 
 /**
@@ -166,6 +218,8 @@ export function openaiEndpoints(families: readonly string[]): Record<CachedEndpo
     // The response in `response.completed` is the non-stream body except for fields the API adds
     // to non-stream bodies only (today `billing`): a non-stream hit served from a stream lacks them.
     streamValueIsJsonBody: true,
+    eventsFromBody: responseStreamEvents,
+    streamFormsShared: () => true,
     // Absent `store` means true: the two share entries, `store: false` gets its own.
     keyBody: (body) => ({ ...body, store: body['store'] !== false }),
     schemas: schemasAt('text.format.schema', 'tools.*.parameters'),

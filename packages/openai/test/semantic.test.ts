@@ -111,6 +111,30 @@ describe('semantic hits through the OpenAI adapter (real local embedder)', () =>
     await cache.close();
   }, 60_000);
 
+  it('Responses API: a stored response is streamed to a paraphrase asked with stream: true, and the SDK stream helper assembles it', async () => {
+    const { cache, client } = setup();
+    const ask = (input: string) => ({ model: 'gpt-4o-mini', temperature: 0, instructions: 'You are a support bot.', input });
+    const live = await client.responses.create(ask('How do I reset my password?'));
+    await cache.flush();
+    server.reset();
+    const { data, response } = await client.responses.create({ ...ask('How can I reset my password?'), stream: true }).withResponse();
+    const events: any[] = await collect(data);
+    expect(server.count()).toBe(0);
+    expect(getCacheInfo(response)).toMatchObject({ hit: true, layer: 'semantic' });
+    // The wire response without what only non-stream bodies carry (`billing`) and what the SDK adds (`output_text`).
+    const { billing: _, output_text: __, ...streamed } = plain(live) as unknown as Record<string, unknown>;
+    expect(events.at(-1)).toMatchObject({ type: 'response.completed', response: streamed });
+    const helper = client.responses.stream(ask('How can I reset my password?'));
+    const deltas: string[] = [];
+    helper.on('response.output_text.delta', (e) => deltas.push(e.delta));
+    const final = await helper.finalResponse();
+    const message = final.output[0];
+    expect(message?.type === 'message' && message.content[0]?.type === 'output_text' ? message.content[0].text : undefined).toBe(live.output_text);
+    expect(deltas.join('')).toBe(live.output_text);
+    expect(server.count()).toBe(0);
+    await cache.close();
+  }, 60_000);
+
   it('OpenAIEmbedder drives the semantic layer (embeddings from the OpenAI-compatible server)', async () => {
     const openaiEmbedder = new OpenAIEmbedder({ clientOptions: { apiKey: 'sk-test', baseURL: server.baseURL }, dimensions: 256 });
     const cache = new MultiLayerCache({

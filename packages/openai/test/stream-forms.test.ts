@@ -1,9 +1,10 @@
 // A stored chat completion rebuilt as the stream a `stream: true` request gets (`chatCompletionEvents`).
-import { chatCompletion, chatCompletionChunks } from '@strata-cache/provider-test-servers';
+import { chatCompletion, chatCompletionChunks, openAIResponseBody, openAIResponseEvents } from '@strata-cache/provider-test-servers';
 import { describe, expect, it } from 'vitest';
-import { assembleChatCompletion, chatCompletionEvents, openaiEndpoints } from '../src/endpoints.js';
+import { assembleChatCompletion, chatCompletionEvents, openaiEndpoints, responseStreamEvents } from '../src/endpoints.js';
 
 const chat = openaiEndpoints([])['chat.completions'];
+const responses = openaiEndpoints([]).responses;
 const request = (extra: Record<string, unknown> = {}): any => ({
   model: 'gpt-4o-mini',
   messages: [{ role: 'user', content: 'Where is my order?' }],
@@ -72,5 +73,48 @@ describe('chat completion events from a stored body', () => {
     expect(chat.streamFormsShared?.(withUsage)).toBe(true);
     expect(chat.streamFormsShared?.(request())).toBe(false);
     expect(chat.streamFormsShared?.(request({ stream_options: { include_usage: false } }))).toBe(false);
+  });
+});
+
+describe('Responses API events from a stored body', () => {
+  const req = { model: 'gpt-4o-mini', input: 'Where is my order?' };
+  const data = (events: readonly { data: any }[]) => events.map((e) => (typeof e.data === 'string' ? JSON.parse(e.data) : e.data));
+
+  it("end with the response, as the provider's own stream of the same answer does (billing aside)", () => {
+    const body = openAIResponseBody(req, 4);
+    const events = responseStreamEvents(body)!;
+    expect(responses.complete(events)).toBe(true);
+    const { billing: _, ...streamed } = body;
+    expect(responses.fromEvents(events).value).toEqual(streamed);
+    // The provider's event types in the provider's order (its text comes in many deltas, ours in one).
+    const kinds = (es: { type: string }[]) => es.map((e) => e.type).filter((t, i, all) => t !== all[i - 1]);
+    expect(kinds(data(events))).toEqual(kinds(data(openAIResponseEvents(req, 4))));
+    expect(data(events).map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    for (const e of events) expect(JSON.parse(e.data).type).toBe(e.event);
+    const text = data(events).filter((e) => e.type === 'response.output_text.delta');
+    expect(text.map((e) => e.delta).join('')).toBe(body.output[0]!.content[0]!.text);
+  });
+
+  it('carry a function call and a refusal; undefined for reasoning, annotations or an unfinished response', () => {
+    const base = openAIResponseBody(req, 5);
+    const call = { id: 'fc_1', type: 'function_call', status: 'completed', call_id: 'call_1', name: 'lookup', arguments: '{"order":"A1"}' };
+    const refusal = {
+      id: 'msg_r',
+      type: 'message',
+      status: 'completed',
+      role: 'assistant',
+      content: [{ type: 'refusal', refusal: 'I cannot help with that.' }],
+    };
+    const body = { ...base, output: [call, refusal] };
+    const events = responseStreamEvents(body)!;
+    expect(responses.complete(events)).toBe(true);
+    const { billing: _, ...streamed } = body;
+    expect(responses.fromEvents(events).value).toEqual(streamed);
+    expect(data(events).find((e) => e.type === 'response.function_call_arguments.delta')?.delta).toBe(call.arguments);
+    expect(responseStreamEvents({ ...base, output: [{ id: 'rs_1', type: 'reasoning', summary: [] }] })).toBeUndefined();
+    const annotated = { ...base.output[0]!, content: [{ ...base.output[0]!.content[0]!, annotations: [{ type: 'url_citation' }] }] };
+    expect(responseStreamEvents({ ...base, output: [annotated] })).toBeUndefined();
+    expect(responseStreamEvents({ ...base, status: 'in_progress' })).toBeUndefined();
+    expect(responses.streamFormsShared?.(req)).toBe(true);
   });
 });
