@@ -148,3 +148,20 @@ export function withTimeout<T>(p: Promise<T>, ms: number, onTimeout: () => Error
     );
   });
 }
+
+/**
+ * `p`'s value when it settles within `ms`, else undefined (it runs on). `p` never rejects.
+ * `unref`: the wait alone does not keep the process alive.
+ */
+export async function settledWithin<T>(p: Promise<T>, ms: number, unref = false): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+    if (unref) timer.unref?.();
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { InvalidationBus, InvalidationEnvelope, InvalidationMessage, InvalidationWatermark } from './bus.js';
 import type { CacheContext } from './context.js';
+import { settledWithin } from './deadline-queue.js';
 import type { CacheKey } from './fingerprint.js';
 import { applyInvalidation } from './invalidation-apply.js';
 import type { InvalidationLog } from './invalidation-log.js';
@@ -12,19 +13,6 @@ import type { CacheEvents, InvalidationResult } from './types.js';
 const LEARNED_PURGE_MAX = 1_000;
 /** How long an invalidation's message waits for its watermark's save before it is sent anyway, ms. */
 const PUBLISH_WAIT_MS = 50;
-
-/** `p`'s value when it settles within `ms`, else undefined (it runs on). `p` never rejects. */
-async function settledWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-  });
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export interface InvalidatorHost {
   readonly instanceId: string;

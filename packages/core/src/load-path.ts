@@ -3,6 +3,7 @@ import { isShadowCheck, observeUpstream, shownCalibration } from './calibration.
 import type { CallRecord } from './call.js';
 import { type CacheContext, acceptHit, emitError } from './context.js';
 import type { LoadTicket } from './coordinator.js';
+import { settledWithin } from './deadline-queue.js';
 import { type CacheEntry, isCacheEntry, isExpired } from './entry.js';
 import { InvalidRequestError, LoadAbandonedError } from './errors.js';
 import type { CacheKey } from './fingerprint.js';
@@ -79,19 +80,6 @@ export interface PendingLoad<T> {
 export type Begun<T> = BegunHit<T> | JoinedLoad<T> | PendingLoad<T>;
 
 const noop = () => undefined;
-
-/** Whether `p` settled within `ms` (a rejection counts as settled). */
-function settleWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    timer.unref?.();
-    const done = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    p.then(done, done);
-  });
-}
 
 /** One load in flight: its chunks so far and its outcome, shared with every joiner. */
 class Flight {
@@ -414,12 +402,16 @@ export class LoadPath {
     if (!flight) return undefined;
     ctx.stats.joinedSimilar++;
     const f = flight;
-    const done = await settleWithin(
-      f.result.then(
-        () => f.landed,
-        () => undefined,
-      ),
+    // Settled: the load failed, or its answer was written (a failed write counts as settled too).
+    const done = await settledWithin(
+      f.result
+        .then(() => f.landed)
+        .then(
+          () => true,
+          () => true,
+        ),
       ctx.joinSimilarMs,
+      true,
     );
     if (!done) return undefined;
     call.resetSemantic();
