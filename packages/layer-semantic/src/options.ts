@@ -269,14 +269,24 @@ export interface ResolvedOptions {
   readonly name: string;
 }
 
+/** Throws on an option of `o` not in `names`; `prefix` names the option `o` is (`hnsw.`). */
+function checkNames(o: object, names: Readonly<Record<string, true>>, prefix = ''): void {
+  for (const k of Object.keys(o)) {
+    if (!Object.hasOwn(names, k)) throw new InvalidOptionError(`${PKG}: unknown option "${prefix}${k}"`, { field: `${prefix}${k}` });
+  }
+}
+
+const IN_FLIGHT_OPTION_NAMES = { maxMisses: true, windowMs: true } as const satisfies Record<
+  keyof Exclude<SemanticLayerOptions['inFlight'], false | undefined>,
+  true
+>;
+
 function resolveInFlight(v: SemanticLayerOptions['inFlight']): ResolvedOptions['inFlight'] {
   if (v === false) return undefined;
   if (v === undefined) return DEFAULTS.inFlight;
   if (typeof v !== 'object' || v === null)
     throw new InvalidOptionError(`${PKG}: option "inFlight" must be false or { maxMisses, windowMs }`, { field: 'inFlight' });
-  for (const k of Object.keys(v)) {
-    if (k !== 'maxMisses' && k !== 'windowMs') throw new InvalidOptionError(`${PKG}: unknown option "inFlight.${k}"`, { field: `inFlight.${k}` });
-  }
+  checkNames(v, IN_FLIGHT_OPTION_NAMES, 'inFlight.');
   const maxMisses = v.maxMisses ?? DEFAULTS.inFlight.maxMisses;
   if (!Number.isSafeInteger(maxMisses) || maxMisses < 1)
     throw new InvalidOptionError(`${PKG}: option "inFlight.maxMisses" must be a positive integer`, { field: 'inFlight.maxMisses' });
@@ -289,9 +299,7 @@ function resolveInFlight(v: SemanticLayerOptions['inFlight']): ResolvedOptions['
 /** Validates options (unknown keys, ranges, guard bindings) and fills in the defaults. */
 export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError(`${PKG}: options with an "embedder" are required`, { field: 'embedder' });
-  for (const k of Object.keys(options)) {
-    if (!Object.hasOwn(OPTION_NAMES, k)) throw new InvalidOptionError(`${PKG}: unknown option "${k}"`, { field: k });
-  }
+  checkNames(options, OPTION_NAMES);
   const e = options.embedder;
   if (!e || typeof e.embed !== 'function' || typeof e.id !== 'string' || !Number.isSafeInteger(e.dimensions) || e.dimensions < 1) {
     throw new InvalidOptionError(`${PKG}: option "embedder" must be an Embedder { id, dimensions, embed(texts) }`, { field: 'embedder' });
@@ -322,14 +330,10 @@ export function resolveOptions(options: SemanticLayerOptions): ResolvedOptions {
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0)
     throw new InvalidOptionError(`${PKG}: option "embeddingCacheSize" must be a non-negative integer`, { field: 'embeddingCacheSize' });
   const h = options.hnsw ?? {};
-  for (const k of Object.keys(h)) {
-    if (!Object.hasOwn(HNSW_OPTION_NAMES, k)) throw new InvalidOptionError(`${PKG}: unknown option "hnsw.${k}"`, { field: `hnsw.${k}` });
-  }
+  checkNames(h, HNSW_OPTION_NAMES, 'hnsw.');
   const q = options.embedding ?? {};
   if (typeof q !== 'object' || q === null) throw new InvalidOptionError(`${PKG}: option "embedding" must be an object`, { field: 'embedding' });
-  for (const k of Object.keys(q)) {
-    if (!Object.hasOwn(EMBEDDING_OPTION_NAMES, k)) throw new InvalidOptionError(`${PKG}: unknown option "embedding.${k}"`, { field: `embedding.${k}` });
-  }
+  checkNames(q, EMBEDDING_OPTION_NAMES, 'embedding.');
   const delay = q.maxQueueDelayMs ?? DEFAULTS.embedding.maxQueueDelayMs;
   if (delay !== 'auto' && !(typeof delay === 'number' && delay >= 0)) {
     throw new InvalidOptionError(`${PKG}: option "embedding.maxQueueDelayMs" must be a non-negative number or 'auto'`, { field: 'embedding.maxQueueDelayMs' });
